@@ -1,0 +1,262 @@
+//! The one error type of `etl`.
+//!
+//! Every failure carries a [`ErrorKind`] that decides the exit status (usage and configuration
+//! errors exit 2, everything that fails while running exits 1) and a message that names what
+//! failed: the file, the line or record, the column, the option. Foreign errors are converted at
+//! the boundary where they enter (DataFusion, object_store, SQLite, I/O), never deeper.
+//!
+//! Errors raised inside DataFusion execution (a bad record found by our scan, for example) travel
+//! through DataFusion as `DataFusionError::External` and are unwrapped again here, so their kind
+//! and message survive the trip.
+
+use std::fmt;
+
+use datafusion::error::DataFusionError;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What kind of failure this is; decides the exit status and nothing else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Bad command line: unknown option, missing argument (exit 2).
+    Usage,
+    /// Bad configuration: invalid job file, schedule, parameter, location (exit 2).
+    Config,
+    /// Bad input data: a record, file or schema that cannot be read (exit 1).
+    Input,
+    /// A SQL statement failed to plan or run (exit 1).
+    Query,
+    /// A concurrent writer changed what this one read (exit 1).
+    Conflict,
+    /// Something asked for does not exist (exit 1).
+    NotFound,
+    /// Storage, catalog or any other runtime failure (exit 1).
+    Runtime,
+}
+
+impl ErrorKind {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            ErrorKind::Usage | ErrorKind::Config => 2,
+            ErrorKind::Input
+            | ErrorKind::Query
+            | ErrorKind::Conflict
+            | ErrorKind::NotFound
+            | ErrorKind::Runtime => 1,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+}
+
+impl Error {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error { kind, message: message.into() }
+    }
+    pub fn usage(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Usage, message)
+    }
+    pub fn config(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Config, message)
+    }
+    pub fn input(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Input, message)
+    }
+    pub fn query(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Query, message)
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Conflict, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, message)
+    }
+    pub fn runtime(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Runtime, message)
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Prefixes the message with where the failure happened ("reading s3://b/k.csv: ...").
+    pub fn context(mut self, what: impl fmt::Display) -> Self {
+        self.message = format!("{what}: {}", self.message);
+        self
+    }
+
+    /// Wraps the error so it can travel through DataFusion and be unwrapped by `From` below.
+    pub fn into_datafusion(self) -> DataFusionError {
+        DataFusionError::External(Box::new(self))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Adds context to any fallible result whose error converts into ours.
+pub trait ResultExt<T> {
+    fn context(self, what: impl fmt::Display) -> Result<T>;
+    fn with_context<D: fmt::Display>(self, what: impl FnOnce() -> D) -> Result<T>;
+}
+
+impl<T, E: Into<Error>> ResultExt<T> for std::result::Result<T, E> {
+    fn context(self, what: impl fmt::Display) -> Result<T> {
+        self.map_err(|e| e.into().context(what))
+    }
+    fn with_context<D: fmt::Display>(self, what: impl FnOnce() -> D) -> Result<T> {
+        self.map_err(|e| e.into().context(what()))
+    }
+}
+
+impl From<DataFusionError> for Error {
+    fn from(error: DataFusionError) -> Self {
+        if let Some(ours) = find_ours(&error) {
+            return Error::new(ours.kind, ours.message.clone());
+        }
+        let kind = match error.find_root() {
+            DataFusionError::IoError(_) | DataFusionError::ObjectStore(_) => ErrorKind::Runtime,
+            DataFusionError::ResourcesExhausted(_) => ErrorKind::Runtime,
+            _ => ErrorKind::Query,
+        };
+        Error::new(kind, strip_datafusion_prefixes(&error.to_string()))
+    }
+}
+
+/// Walks DataFusion's wrappers (Context, Shared, External, ArrowError::ExternalError) looking
+/// for an error we raised ourselves.
+fn find_ours<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a Error> {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = current {
+        if let Some(ours) = e.downcast_ref::<Error>() {
+            return Some(ours);
+        }
+        if let Some(DataFusionError::External(inner)) = e.downcast_ref::<DataFusionError>() {
+            if let Some(ours) = inner.downcast_ref::<Error>() {
+                return Some(ours);
+            }
+        }
+        if let Some(datafusion::arrow::error::ArrowError::ExternalError(inner)) =
+            e.downcast_ref::<datafusion::arrow::error::ArrowError>()
+        {
+            if let Some(found) = find_ours(inner.as_ref()) {
+                return Some(found);
+            }
+        }
+        current = e.source();
+    }
+    None
+}
+
+/// DataFusion prefixes messages with its internal category ("Error during planning: "), which
+/// says nothing to a user that the message itself does not.
+fn strip_datafusion_prefixes(message: &str) -> String {
+    const PREFIXES: &[&str] = &[
+        "Error during planning: ",
+        "SQL error: ",
+        "Execution error: ",
+        "External error: ",
+        "Schema error: ",
+        "Arrow error: ",
+    ];
+    let mut rest = message;
+    loop {
+        let before = rest;
+        for prefix in PREFIXES {
+            if let Some(stripped) = rest.strip_prefix(prefix) {
+                rest = stripped;
+            }
+        }
+        if before == rest {
+            return rest.trim().to_string();
+        }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(error: std::io::Error) -> Self {
+        Error::runtime(error.to_string())
+    }
+}
+
+impl From<object_store::Error> for Error {
+    fn from(error: object_store::Error) -> Self {
+        match error {
+            object_store::Error::NotFound { path, .. } => Error::not_found(format!("{path} does not exist")),
+            other => Error::runtime(other.to_string()),
+        }
+    }
+}
+
+impl From<datafusion::arrow::error::ArrowError> for Error {
+    fn from(error: datafusion::arrow::error::ArrowError) -> Self {
+        match error {
+            datafusion::arrow::error::ArrowError::ExternalError(inner) => {
+                match find_ours(inner.as_ref()) {
+                    Some(ours) => Error::new(ours.kind, ours.message.clone()),
+                    None => Error::runtime(inner.to_string()),
+                }
+            }
+            other => Error::runtime(other.to_string()),
+        }
+    }
+}
+
+impl From<datafusion::parquet::errors::ParquetError> for Error {
+    fn from(error: datafusion::parquet::errors::ParquetError) -> Self {
+        Error::input(error.to_string())
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(error: rusqlite::Error) -> Self {
+        Error::runtime(format!("catalog database: {error}"))
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(error: serde_json::Error) -> Self {
+        Error::runtime(error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_contract() {
+        assert_eq!(Error::usage("x").kind().exit_code(), 2);
+        assert_eq!(Error::config("x").kind().exit_code(), 2);
+        assert_eq!(Error::input("x").kind().exit_code(), 1);
+        assert_eq!(Error::conflict("x").kind().exit_code(), 1);
+    }
+
+    #[test]
+    fn our_errors_survive_a_trip_through_datafusion() {
+        let ours = Error::input("bad record in a.csv line 3");
+        let wrapped = DataFusionError::Context("scan".into(), Box::new(ours.into_datafusion()));
+        let back = Error::from(wrapped);
+        assert_eq!(back.kind(), ErrorKind::Input);
+        assert_eq!(back.message(), "bad record in a.csv line 3");
+    }
+
+    #[test]
+    fn datafusion_prefixes_are_dropped() {
+        let e = Error::from(DataFusionError::Plan("table 'x.y' not found".into()));
+        assert_eq!(e.message(), "table 'x.y' not found");
+        assert_eq!(e.kind(), ErrorKind::Query);
+    }
+}

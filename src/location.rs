@@ -1,0 +1,251 @@
+//! Where data lives: a local path, `file://…`, or `s3://bucket/prefix/`.
+//!
+//! A [`Location`] pairs an `object_store` with the key prefix inside it and keeps the text the
+//! user wrote, so every message names objects the way the user named their folder
+//! (`data/orders/dt=2026-11-02/a.csv`, not an absolute path they never typed). All I/O on
+//! sources and targets goes through the store, so local folders and S3 prefixes behave alike.
+
+use std::fmt;
+use std::io::Read;
+use std::sync::{Arc, LazyLock};
+
+use datafusion::execution::object_store::ObjectStoreUrl;
+use futures::{StreamExt, TryStreamExt};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{GetResultPayload, ObjectMeta, ObjectStore, ObjectStoreExt};
+
+use crate::error::{Error, Result, ResultExt};
+
+static LOCAL: LazyLock<Arc<dyn ObjectStore>> = LazyLock::new(|| Arc::new(LocalFileSystem::new()));
+
+#[derive(Clone)]
+pub struct Location {
+    /// What the user wrote, without a trailing slash.
+    text: String,
+    scheme: Scheme,
+    store: Arc<dyn ObjectStore>,
+    /// The key of the location itself inside the store.
+    prefix: Path,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Scheme {
+    Local,
+    S3 { bucket: String },
+}
+
+impl Location {
+    pub fn parse(text: &str) -> Result<Location> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err(Error::config("empty location"));
+        }
+        if let Some(rest) = trimmed.strip_prefix("s3://") {
+            let bucket = rest.split('/').next().unwrap_or_default();
+            if bucket.is_empty() {
+                return Err(Error::config(format!("location '{text}' names no bucket")));
+            }
+            return Err(Error::config(format!(
+                "location '{text}': S3 locations are not supported by this build yet"
+            )));
+        }
+        if let Some((scheme, _)) = trimmed.split_once("://") {
+            if scheme != "file" {
+                return Err(Error::config(format!(
+                    "location '{text}': unsupported scheme '{scheme}://' (use a local path, file:// or s3://)"
+                )));
+            }
+        }
+        let local = trimmed.strip_prefix("file://").unwrap_or(trimmed);
+        let absolute = std::path::absolute(local)
+            .map_err(|e| Error::config(format!("location '{text}': {e}")))?;
+        let prefix = Path::from_absolute_path(&absolute)
+            .map_err(|e| Error::config(format!("location '{text}': {e}")))?;
+        Ok(Location {
+            text: trimmed.trim_end_matches('/').to_string(),
+            scheme: Scheme::Local,
+            store: LOCAL.clone(),
+            prefix,
+        })
+    }
+
+    pub fn is_local(&self) -> bool {
+        self.scheme == Scheme::Local
+    }
+
+    pub fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// The key of this location inside its store.
+    pub fn prefix(&self) -> &Path {
+        &self.prefix
+    }
+
+    /// The URL DataFusion registers the store under: `file://` or `s3://bucket`.
+    pub fn store_url(&self) -> ObjectStoreUrl {
+        match &self.scheme {
+            Scheme::Local => ObjectStoreUrl::local_filesystem(),
+            Scheme::S3 { bucket } => ObjectStoreUrl::parse(format!("s3://{bucket}")).expect("bucket names are valid URLs"),
+        }
+    }
+
+    /// The canonical, absolute form recorded in the catalog (`file:///abs/path`, `s3://b/k`).
+    pub fn url(&self) -> String {
+        match &self.scheme {
+            Scheme::Local => format!("file:///{}", self.prefix),
+            Scheme::S3 { bucket } => format!("s3://{bucket}/{}", self.prefix),
+        }
+    }
+
+    /// A location below this one.
+    pub fn join(&self, relative: &str) -> Location {
+        let mut prefix = self.prefix.clone();
+        for part in relative.split('/').filter(|p| !p.is_empty()) {
+            prefix = prefix.clone().join(part);
+        }
+        Location {
+            text: format!("{}/{}", self.text, relative.trim_matches('/')),
+            scheme: self.scheme.clone(),
+            store: self.store.clone(),
+            prefix,
+        }
+    }
+
+    /// The key of `path` relative to this location, or None when it lies outside.
+    pub fn relative<'a>(&self, path: &'a Path) -> Option<Vec<String>> {
+        path.prefix_match(&self.prefix).map(|parts| parts.map(|p| p.as_ref().to_string()).collect())
+    }
+
+    /// How messages name an object under this location.
+    pub fn display(&self, path: &Path) -> String {
+        match self.relative(path) {
+            Some(parts) if parts.is_empty() => self.text.clone(),
+            Some(parts) => format!("{}/{}", self.text, parts.join("/")),
+            None => path.to_string(),
+        }
+    }
+
+    /// The object this location names when it is a single object, else every object under
+    /// it, sorted by key.
+    pub async fn list(&self) -> Result<Vec<ObjectMeta>> {
+        match self.store.head(&self.prefix).await {
+            Ok(meta) => return Ok(vec![meta]),
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(Error::from(e).context(format!("reading {self}"))),
+        }
+        let mut objects: Vec<ObjectMeta> = self
+            .store
+            .list(Some(&self.prefix))
+            .try_collect()
+            .await
+            .or_else(|e| match e {
+                object_store::Error::NotFound { .. } => Ok(Vec::new()),
+                e => Err(e),
+            })
+            .context(format!("listing {self}"))?;
+        objects.sort_by(|a, b| a.location.cmp(&b.location));
+        Ok(objects)
+    }
+
+    pub async fn get_bytes(&self, path: &Path) -> Result<bytes::Bytes> {
+        let result = self.store.get(path).await.with_context(|| format!("reading {}", self.display(path)))?;
+        result.bytes().await.with_context(|| format!("reading {}", self.display(path)))
+    }
+
+    /// A blocking reader of the whole object, for decoders that want `std::io::Read`. Must be
+    /// called from a thread that may block (rayon, `spawn_blocking`), inside a Tokio runtime.
+    pub fn open_blocking(&self, path: &Path) -> Result<Box<dyn Read + Send>> {
+        let handle = tokio::runtime::Handle::current();
+        let result = handle
+            .block_on(self.store.get(path))
+            .with_context(|| format!("reading {}", self.display(path)))?;
+        Ok(match result.payload {
+            GetResultPayload::File(file, _) => Box::new(file),
+            GetResultPayload::Stream(stream) => {
+                let stream = stream.map(|chunk| chunk.map_err(std::io::Error::other));
+                Box::new(tokio_util::io::SyncIoBridge::new_with_handle(
+                    tokio_util::io::StreamReader::new(stream),
+                    handle,
+                ))
+            }
+        })
+    }
+
+    pub async fn put(&self, path: &Path, data: bytes::Bytes) -> Result<()> {
+        self.store.put(path, data.into()).await.with_context(|| format!("writing {}", self.display(path)))?;
+        Ok(())
+    }
+
+    pub async fn rename(&self, from: &Path, to: &Path) -> Result<()> {
+        self.store
+            .rename(from, to)
+            .await
+            .with_context(|| format!("moving {} to {}", self.display(from), self.display(to)))
+    }
+
+    /// Deletes an object; one that is already gone is not an error (deletes are replayed).
+    pub async fn delete(&self, path: &Path) -> Result<()> {
+        match self.store.delete(path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(Error::from(e).context(format!("deleting {}", self.display(path)))),
+        }
+    }
+
+    /// Whether `other` lies inside this location or this inside `other`.
+    pub fn overlaps(&self, other: &Location) -> bool {
+        self.scheme == other.scheme
+            && (other.prefix.prefix_matches(&self.prefix) || self.prefix.prefix_matches(&other.prefix))
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl fmt::Debug for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Location({})", self.url())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_paths_keep_the_users_spelling_in_messages() {
+        let location = Location::parse("data/orders/").unwrap();
+        assert!(location.is_local());
+        let file = location.prefix().clone().join("dt=2026-11-02").join("a.csv");
+        assert_eq!(location.display(&file), "data/orders/dt=2026-11-02/a.csv");
+        assert!(location.url().starts_with("file:///"));
+        assert!(location.url().ends_with("data/orders"));
+    }
+
+    #[test]
+    fn file_urls_and_paths_name_the_same_place() {
+        let cwd = std::env::current_dir().unwrap();
+        let a = Location::parse(&format!("file://{}/x", cwd.display())).unwrap();
+        let b = Location::parse("x").unwrap();
+        assert_eq!(a.prefix(), b.prefix());
+    }
+
+    #[test]
+    fn overlap_is_containment_either_way() {
+        let a = Location::parse("/tmp/a").unwrap();
+        assert!(a.overlaps(&Location::parse("/tmp/a/b").unwrap()));
+        assert!(Location::parse("/tmp/a/b").unwrap().overlaps(&a));
+        assert!(!a.overlaps(&Location::parse("/tmp/ab").unwrap()));
+    }
+
+    #[test]
+    fn unknown_schemes_are_configuration_errors() {
+        let err = Location::parse("gs://bucket/x").unwrap_err();
+        assert_eq!(err.kind().exit_code(), 2);
+        assert!(err.message().contains("gs://"));
+    }
+}

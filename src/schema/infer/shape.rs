@@ -1,0 +1,78 @@
+//! The shape of values while inference is still looking: like a Glue type, but able to say
+//! "nothing seen yet" at any depth (a field that is always null, an array that is always
+//! empty), so one file's silence never decides a type another file's values would.
+
+use crate::schema::types::{GlueType, StructField};
+use crate::schema::widen::widen;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Shape {
+    Unknown,
+    Scalar(GlueType),
+    Array(Box<Shape>),
+    Struct(Vec<(String, Shape)>),
+}
+
+impl Shape {
+    pub fn widen(&self, other: &Shape) -> Shape {
+        match (self, other) {
+            (Shape::Unknown, x) | (x, Shape::Unknown) => x.clone(),
+            (Shape::Scalar(a), Shape::Scalar(b)) => Shape::Scalar(widen(a, b)),
+            (Shape::Array(a), Shape::Array(b)) => Shape::Array(Box::new(a.widen(b))),
+            (Shape::Struct(a), Shape::Struct(b)) => Shape::Struct(merge(a, b)),
+            // An object in one record and a number in another: only text holds both.
+            _ => Shape::Scalar(GlueType::String),
+        }
+    }
+
+    /// The Glue type; what was never seen is `string`, as a Glue crawler says.
+    pub fn finish(&self) -> GlueType {
+        match self {
+            Shape::Unknown => GlueType::String,
+            Shape::Scalar(ty) => ty.clone(),
+            Shape::Array(item) => GlueType::Array(Box::new(item.finish())),
+            Shape::Struct(fields) => GlueType::Struct(
+                fields.iter().map(|(name, shape)| StructField { name: name.clone(), ty: shape.finish() }).collect(),
+            ),
+        }
+    }
+
+    pub fn from_glue(ty: &GlueType) -> Shape {
+        match ty {
+            GlueType::Array(item) => Shape::Array(Box::new(Shape::from_glue(item))),
+            GlueType::Struct(fields) => {
+                Shape::Struct(fields.iter().map(|f| (f.name.clone(), Shape::from_glue(&f.ty))).collect())
+            }
+            other => Shape::Scalar(other.clone()),
+        }
+    }
+}
+
+/// Fields of both, in first-seen order, each widened.
+pub fn merge(a: &[(String, Shape)], b: &[(String, Shape)]) -> Vec<(String, Shape)> {
+    let mut merged = a.to_vec();
+    for (name, shape) in b {
+        match merged.iter_mut().find(|(n, _)| n == name) {
+            Some((_, existing)) => *existing = existing.widen(shape),
+            None => merged.push((name.clone(), shape.clone())),
+        }
+    }
+    merged
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_never_decides() {
+        let empty_array = Shape::Array(Box::new(Shape::Unknown));
+        let ints = Shape::Array(Box::new(Shape::Scalar(GlueType::BigInt)));
+        assert_eq!(empty_array.widen(&ints).finish().to_string(), "array<bigint>");
+        assert_eq!(empty_array.finish().to_string(), "array<string>");
+        let a = Shape::Struct(vec![("x".into(), Shape::Unknown)]);
+        let b = Shape::Struct(vec![("y".into(), Shape::Scalar(GlueType::Double)), ("x".into(), Shape::Scalar(GlueType::Date))]);
+        assert_eq!(a.widen(&b).finish().to_string(), "struct<x:date,y:double>");
+        assert_eq!(a.widen(&Shape::Scalar(GlueType::BigInt)).finish(), GlueType::String);
+    }
+}

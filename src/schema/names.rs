@@ -1,0 +1,82 @@
+//! Column names as Glue stores them: lower case, letters, digits and underscores.
+//!
+//! Glue lower-cases names and Athena cannot query a column whose name holds a dot or a space
+//! without quoting it everywhere, so `Order ID` becomes `order_id`. Two source names that
+//! normalise to the same name are a collision, reported with both spellings rather than
+//! resolved by silently dropping one column.
+
+use std::collections::HashMap;
+
+use crate::error::{Error, Result};
+
+/// `Order ID` -> `order_id`; `Prix (€)` -> `prix`; an empty name becomes `col{index}` as a
+/// Glue crawler names headerless columns.
+pub fn normalize(name: &str, index: usize) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut pending_underscore = false;
+    for c in name.trim().chars() {
+        if c.is_ascii_alphanumeric() {
+            if pending_underscore && !out.is_empty() {
+                out.push('_');
+            }
+            pending_underscore = false;
+            out.push(c.to_ascii_lowercase());
+        } else if c == '_' {
+            out.push('_');
+            pending_underscore = false;
+        } else {
+            pending_underscore = true;
+        }
+    }
+    if out.is_empty() { format!("col{index}") } else { out }
+}
+
+/// Whether a name is already what [`normalize`] would make of it.
+pub fn is_normalized(name: &str) -> bool {
+    !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// Normalises a list of source names, failing on a collision.
+/// `what` names where the names come from ("header of data/a.csv").
+pub fn normalize_all<'a>(
+    names: impl IntoIterator<Item = &'a str>,
+    what: &dyn std::fmt::Display,
+) -> Result<Vec<String>> {
+    let mut seen: HashMap<String, &str> = HashMap::new();
+    let mut out = Vec::new();
+    for (index, name) in names.into_iter().enumerate() {
+        let normalized = normalize(name, index);
+        if let Some(previous) = seen.insert(normalized.clone(), name) {
+            return Err(Error::input(format!(
+                "{what}: columns '{previous}' and '{name}' both become '{normalized}' as Glue column names; rename one of them"
+            )));
+        }
+        out.push(normalized);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_become_what_glue_accepts() {
+        assert_eq!(normalize("Order ID", 0), "order_id");
+        assert_eq!(normalize("customer.name", 0), "customer_name");
+        assert_eq!(normalize("  Total  Amount ", 0), "total_amount");
+        assert_eq!(normalize("already_fine_1", 0), "already_fine_1");
+        assert_eq!(normalize("Prix (€)", 0), "prix");
+        assert_eq!(normalize("", 3), "col3");
+        assert_eq!(normalize("€", 4), "col4");
+        assert!(is_normalized("order_id") && !is_normalized("Order"));
+    }
+
+    #[test]
+    fn a_collision_names_both_spellings() {
+        let err = normalize_all(["Order ID", "order_id"], &"header of a.csv").unwrap_err();
+        assert!(err.message().contains("'Order ID' and 'order_id' both become 'order_id'"), "{err}");
+        assert!(err.message().starts_with("header of a.csv"));
+    }
+}

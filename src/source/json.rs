@@ -1,0 +1,260 @@
+//! Newline-delimited JSON: decoding a file into Arrow batches under a table's schema.
+//!
+//! Object keys are rewritten to Glue column names (`"OrderId"` -> `"orderid"`, at every depth)
+//! before Arrow's decoder sees them, because inference named the columns that way and Arrow
+//! matches keys exactly. Lines are decoded a batch at a time; when a batch fails, its lines are
+//! decoded one by one to find the bad records, so a clean file pays nothing for the check.
+
+use std::io::{BufRead, BufReader, Read};
+use std::sync::Arc;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::json::ReaderBuilder;
+
+use super::csv::read_error;
+use super::rejects::{BadRecord, Rejects};
+use crate::error::{Error, Result};
+use crate::schema::names;
+
+pub struct JsonLayout {
+    /// The table's data columns, all decoded (so every record is checked whatever is projected).
+    pub schema: SchemaRef,
+    /// Indices into `schema` of the columns to output, in output order.
+    pub projection: Vec<usize>,
+    pub batch_size: usize,
+}
+
+/// Decodes one file, handing each batch to `emit` (which returns false to stop early).
+/// Returns the number of good rows read.
+pub fn decode(
+    reader: Box<dyn Read + Send>,
+    file: &str,
+    layout: &JsonLayout,
+    rejects: &Rejects,
+    emit: &mut dyn FnMut(RecordBatch) -> Result<bool>,
+) -> Result<u64> {
+    let mut reader = BufReader::with_capacity(256 * 1024, reader);
+    let mut raw = Vec::new();
+    let mut chunk = Vec::new();
+    let mut lines: Vec<(u64, std::ops::Range<usize>)> = Vec::new();
+    let mut line_number = 0u64;
+    let mut good_rows = 0u64;
+    loop {
+        raw.clear();
+        let read = reader.read_until(b'\n', &mut raw).map_err(|e| read_error(file, e))?;
+        if read > 0 {
+            line_number += 1;
+            let line = trim_line(if line_number == 1 { strip_bom(&raw) } else { &raw });
+            if !line.is_empty() {
+                let start = chunk.len();
+                normalize_keys(line, &mut chunk);
+                lines.push((line_number, start..chunk.len()));
+                chunk.push(b'\n');
+            }
+        }
+        if lines.len() == layout.batch_size || (read == 0 && !lines.is_empty()) {
+            let batch = decode_chunk(&chunk, &lines, file, layout, rejects)?;
+            chunk.clear();
+            lines.clear();
+            if let Some(batch) = batch {
+                good_rows += batch.num_rows() as u64;
+                if !emit(batch.project(&layout.projection)?)? {
+                    return Ok(good_rows);
+                }
+            }
+        }
+        if read == 0 {
+            return Ok(good_rows);
+        }
+    }
+}
+
+fn strip_bom(line: &[u8]) -> &[u8] {
+    line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line)
+}
+
+fn trim_line(line: &[u8]) -> &[u8] {
+    line.trim_ascii()
+}
+
+fn decode_chunk(
+    chunk: &[u8],
+    lines: &[(u64, std::ops::Range<usize>)],
+    file: &str,
+    layout: &JsonLayout,
+    rejects: &Rejects,
+) -> Result<Option<RecordBatch>> {
+    if let Ok(batch) = decode_bytes(chunk, lines.len(), &layout.schema) {
+        return Ok(batch);
+    }
+    // Somewhere in this chunk is a bad record: find it (them) line by line.
+    let mut good = Vec::new();
+    for (line, range) in lines {
+        match decode_bytes(&chunk[range.clone()], 1, &layout.schema) {
+            Ok(Some(batch)) => good.push(batch),
+            Ok(None) => {}
+            Err(message) => rejects.reject(bad_record(file, *line, &message))?,
+        }
+    }
+    if good.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(concat_batches(&layout.schema, &good)?))
+}
+
+fn decode_bytes(bytes: &[u8], rows: usize, schema: &SchemaRef) -> Result<Option<RecordBatch>, String> {
+    let mut decoder = ReaderBuilder::new(Arc::clone(schema))
+        .with_batch_size(rows.max(1))
+        .with_coerce_primitive(true)
+        .with_strict_mode(false)
+        .build_decoder()
+        .map_err(|e| e.to_string())?;
+    let consumed = decoder.decode(bytes).map_err(|e| e.to_string())?;
+    if consumed < bytes.len() && !bytes[consumed..].trim_ascii().is_empty() {
+        return Err("more than one JSON value on the line".to_string());
+    }
+    if decoder.has_partial_record() {
+        return Err("incomplete JSON value".to_string());
+    }
+    decoder.flush().map_err(|e| e.to_string())
+}
+
+/// Arrow's JSON errors read "Json error: whilst decoding field 'amount': failed to parse
+/// \"abc\" as Int64"; the column is pulled out so the report can name it.
+fn bad_record(file: &str, line: u64, message: &str) -> BadRecord {
+    let reason = message.trim_start_matches("Json error: ").trim_start_matches("Parser error: ").to_string();
+    let column = reason
+        .strip_prefix("whilst decoding field '")
+        .and_then(|rest| rest.split_once('\''))
+        .map(|(name, _)| name.to_string());
+    BadRecord { file: file.to_string(), line, column, value: None, reason }
+}
+
+/// Copies one JSON line to `out` with every object key rewritten to its Glue column name.
+/// Keys already in that form (the common case) are copied as they are.
+pub fn normalize_keys(line: &[u8], out: &mut Vec<u8>) {
+    let mut i = 0;
+    let mut copied = 0;
+    while i < line.len() {
+        if line[i] != b'"' {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut escaped = false;
+        i += 1;
+        while i < line.len() && line[i] != b'"' {
+            if line[i] == b'\\' {
+                escaped = true;
+                i += 1;
+            }
+            i += 1;
+        }
+        let end = i.min(line.len()); // closing quote (or end of a broken line)
+        i = end + 1;
+        let mut after = i;
+        while after < line.len() && line[after].is_ascii_whitespace() {
+            after += 1;
+        }
+        let is_key = after < line.len() && line[after] == b':';
+        let key = &line[start + 1..end];
+        if !is_key || (!escaped && key_is_normalized(key)) {
+            continue;
+        }
+        let decoded: Option<String> = if escaped {
+            serde_json::from_slice(&line[start..(end + 1).min(line.len())]).ok()
+        } else {
+            std::str::from_utf8(key).ok().map(str::to_string)
+        };
+        let Some(decoded) = decoded else { continue };
+        out.extend_from_slice(&line[copied..start]);
+        out.push(b'"');
+        out.extend_from_slice(names::normalize(&decoded, 0).as_bytes());
+        out.push(b'"');
+        copied = (end + 1).min(line.len());
+    }
+    out.extend_from_slice(&line[copied..]);
+}
+
+fn key_is_normalized(key: &[u8]) -> bool {
+    !key.is_empty() && key.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
+}
+
+/// Whether the first non-blank byte opens a JSON array: a JSON document, not NDJSON.
+pub fn is_array_document(head: &[u8]) -> bool {
+    strip_bom(head).iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[')
+}
+
+pub fn not_ndjson_error(file: &str) -> Error {
+    Error::input(format!(
+        "{file}: a JSON array document; etl reads newline-delimited JSON (one object per line)"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::GlueType;
+    use crate::schema::{Column, TableSchema};
+    use crate::source::rejects::BadRecordPolicy;
+    use datafusion::arrow::util::pretty::pretty_format_batches;
+
+    fn normalized(line: &str) -> String {
+        let mut out = Vec::new();
+        normalize_keys(line.as_bytes(), &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn keys_are_rewritten_and_values_are_not() {
+        assert_eq!(normalized(r#"{"a":1,"b":"X Y"}"#), r#"{"a":1,"b":"X Y"}"#);
+        assert_eq!(normalized(r#"{"Order Id": "Order Id", "Nested": {"Inner.Key" : [1]}}"#),
+            r#"{"order_id": "Order Id", "nested": {"inner_key" : [1]}}"#);
+        assert_eq!(normalized(r#"{"Esc\"aped":"v\"al"}"#), r#"{"esc_aped":"v\"al"}"#);
+    }
+
+    fn decode_text(text: &str, policy: BadRecordPolicy) -> (Result<u64>, String, u64) {
+        let schema = TableSchema {
+            columns: vec![
+                Column::new("id", GlueType::BigInt),
+                Column::new("amount", GlueType::Double),
+                Column::new("tags", "array<string>".parse().unwrap()),
+                Column::new("customer", "struct<name:string,tier:bigint>".parse().unwrap()),
+            ],
+            partition_keys: vec![],
+        }
+        .file_schema();
+        let layout = JsonLayout { schema, projection: vec![0, 1, 3], batch_size: 3 };
+        let rejects = Rejects::new(policy, None);
+        let mut batches = Vec::new();
+        let reader: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(text.as_bytes().to_vec()));
+        let result = decode(reader, "t.json", &layout, &rejects, &mut |b| {
+            batches.push(b);
+            Ok(true)
+        });
+        (result, pretty_format_batches(&batches).unwrap().to_string(), rejects.count())
+    }
+
+    #[test]
+    fn ints_widen_missing_fields_are_null_and_keys_are_matched_normalized() {
+        let text = "{\"ID\":1,\"Amount\":2,\"Customer\":{\"Name\":\"a\"}}\r\n\n{\"id\":2,\"amount\":2.5}\n{\"id\":3,\"amount\":null,\"tags\":[\"x\"]}\n{\"id\":4}";
+        let (rows, table, _) = decode_text(text, BadRecordPolicy::Fail);
+        assert_eq!(rows.unwrap(), 4, "{table}");
+        assert!(table.contains("| 1  | 2.0    | {name: a, tier: }"), "{table}");
+        assert!(table.contains("| 2  | 2.5"), "{table}");
+    }
+
+    #[test]
+    fn a_bad_record_names_file_line_and_field() {
+        let text = "{\"id\":1}\n{\"id\":2}\n{\"id\":\"three\"}\n{\"id\":4}\n";
+        let (result, _, _) = decode_text(text, BadRecordPolicy::Fail);
+        let message = result.unwrap_err().message().to_string();
+        assert!(message.starts_with("bad record in t.json line 3, column id: "), "{message}");
+        assert!(message.contains("three"), "{message}");
+
+        let (rows, table, rejected) = decode_text(&format!("{text}{{broken\n"), BadRecordPolicy::Drop);
+        assert_eq!((rows.unwrap(), rejected), (3, 2), "{table}");
+    }
+}

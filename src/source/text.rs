@@ -1,0 +1,317 @@
+//! How a text field becomes a typed value: the one set of rules that CSV inference and CSV
+//! reading share, so a type inferred from a sample is a promise the reader keeps or reports.
+//!
+//! The rules are strict where leniency would lose data: a decimal with more fractional digits
+//! than its scale is not rounded, a date with a time part is not truncated, a boolean is `true`
+//! or `false` and nothing else. A value the rules refuse is a bad record, never a quiet null.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayBuilder, ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Float32Builder,
+    Float64Builder, Int8Builder, Int16Builder, Int32Builder, Int64Builder, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::datatypes::{
+    Date32Type, Float64Type, Int64Type, TimestampMicrosecondType,
+};
+use datafusion::arrow::compute::kernels::cast_utils::Parser;
+
+use crate::error::{Error, Result};
+use crate::schema::GlueType;
+
+/// The markers read as null in columns of non-string types, unless a source sets its own.
+/// An empty field is null in every column.
+pub const DEFAULT_NULL_VALUES: &[&str] = &["NA", "NULL", "null", "\\N"];
+
+pub fn parse_bool(text: &str) -> Option<bool> {
+    if text.eq_ignore_ascii_case("true") {
+        Some(true)
+    } else if text.eq_ignore_ascii_case("false") {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+pub fn parse_int(text: &str) -> Option<i64> {
+    Int64Type::parse(text)
+}
+
+pub fn parse_double(text: &str) -> Option<f64> {
+    Float64Type::parse(text)
+}
+
+/// `YYYY-MM-DD` exactly: Arrow's own parser would also take `20261102` and drop the time of a
+/// timestamp, neither of which a date column should do silently.
+pub fn parse_date(text: &str) -> Option<i32> {
+    let b = text.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    Date32Type::parse(text)
+}
+
+/// ISO 8601 / RFC 3339 timestamps with `T` or a space, optional fraction and zone (converted to
+/// UTC); microseconds, as Athena reads Parquet timestamps.
+pub fn parse_timestamp(text: &str) -> Option<i64> {
+    if text.len() < 10 {
+        return None;
+    }
+    TimestampMicrosecondType::parse(text)
+}
+
+/// The shape of a plain decimal literal: sign, integer digits, fractional digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecimalShape {
+    pub integer_digits: u8,
+    pub scale: u8,
+    /// Digits without leading zeros: what a double must hold exactly.
+    pub significant_digits: u8,
+}
+
+/// `-123.4500` -> integer 3, scale 4, significant 7. Exponents and anything else: None.
+pub fn decimal_shape(text: &str) -> Option<DecimalShape> {
+    let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
+    let (integer, fraction) = match digits.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (digits, None),
+    };
+    if integer.is_empty() || !integer.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let fraction = fraction.unwrap_or("");
+    if !fraction.bytes().all(|b| b.is_ascii_digit()) || digits.ends_with('.') {
+        return None;
+    }
+    let integer = integer.trim_start_matches('0');
+    let significant = if integer.is_empty() {
+        fraction.trim_start_matches('0').len()
+    } else {
+        integer.len() + fraction.len()
+    };
+    let shape = |n: usize| u8::try_from(n).ok();
+    Some(DecimalShape {
+        integer_digits: shape(integer.len().max(1))?,
+        scale: shape(fraction.len())?,
+        significant_digits: shape(significant)?,
+    })
+}
+
+/// The decimal's unscaled value when it fits `decimal(precision, scale)` exactly.
+pub fn parse_decimal(text: &str, precision: u8, scale: u8) -> Option<i128> {
+    let shape = decimal_shape(text)?;
+    if shape.scale > scale || shape.integer_digits > precision - scale {
+        return None;
+    }
+    let negative = text.starts_with('-');
+    let digits = text.trim_start_matches(['-', '+']);
+    let mut value: i128 = 0;
+    for b in digits.bytes().filter(|b| *b != b'.') {
+        value = value * 10 + (b - b'0') as i128;
+    }
+    value *= 10i128.pow((scale - shape.scale) as u32);
+    Some(if negative { -value } else { value })
+}
+
+/// Whether `text` is a value of `ty` under these rules.
+pub fn parses_as(ty: &GlueType, text: &str) -> bool {
+    match ty {
+        GlueType::Boolean => parse_bool(text).is_some(),
+        GlueType::TinyInt => parse_int(text).is_some_and(|v| i8::try_from(v).is_ok()),
+        GlueType::SmallInt => parse_int(text).is_some_and(|v| i16::try_from(v).is_ok()),
+        GlueType::Int => parse_int(text).is_some_and(|v| i32::try_from(v).is_ok()),
+        GlueType::BigInt => parse_int(text).is_some(),
+        GlueType::Float | GlueType::Double => parse_double(text).is_some(),
+        GlueType::Decimal { precision, scale } => parse_decimal(text, *precision, *scale).is_some(),
+        GlueType::Date => parse_date(text).is_some(),
+        GlueType::Timestamp => parse_timestamp(text).is_some(),
+        GlueType::String | GlueType::Varchar(_) | GlueType::Char(_) => true,
+        GlueType::Binary | GlueType::Array(_) | GlueType::Struct(_) | GlueType::Map(_, _) => false,
+    }
+}
+
+/// Builds one Arrow column from text fields under the rules above.
+pub enum TextColumnBuilder {
+    Boolean(BooleanBuilder),
+    Int8(Int8Builder),
+    Int16(Int16Builder),
+    Int32(Int32Builder),
+    Int64(Int64Builder),
+    Float32(Float32Builder),
+    Float64(Float64Builder),
+    Decimal(Decimal128Builder, u8, u8),
+    Date(Date32Builder),
+    Timestamp(TimestampMicrosecondBuilder),
+    Utf8(StringBuilder),
+}
+
+impl TextColumnBuilder {
+    /// Fails for types a text field cannot hold (arrays, structs, maps, binary).
+    pub fn new(ty: &GlueType, capacity: usize) -> Result<Self> {
+        Ok(match ty {
+            GlueType::Boolean => Self::Boolean(BooleanBuilder::with_capacity(capacity)),
+            GlueType::TinyInt => Self::Int8(Int8Builder::with_capacity(capacity)),
+            GlueType::SmallInt => Self::Int16(Int16Builder::with_capacity(capacity)),
+            GlueType::Int => Self::Int32(Int32Builder::with_capacity(capacity)),
+            GlueType::BigInt => Self::Int64(Int64Builder::with_capacity(capacity)),
+            GlueType::Float => Self::Float32(Float32Builder::with_capacity(capacity)),
+            GlueType::Double => Self::Float64(Float64Builder::with_capacity(capacity)),
+            GlueType::Decimal { precision, scale } => Self::Decimal(
+                Decimal128Builder::with_capacity(capacity)
+                    .with_precision_and_scale(*precision, *scale as i8)
+                    .map_err(|e| Error::input(e.to_string()))?,
+                *precision,
+                *scale,
+            ),
+            GlueType::Date => Self::Date(Date32Builder::with_capacity(capacity)),
+            GlueType::Timestamp => Self::Timestamp(TimestampMicrosecondBuilder::with_capacity(capacity)),
+            GlueType::String | GlueType::Varchar(_) | GlueType::Char(_) => {
+                Self::Utf8(StringBuilder::with_capacity(capacity, capacity * 16))
+            }
+            other => return Err(Error::input(format!("a text column cannot hold values of type {other}"))),
+        })
+    }
+
+    /// Appends the value of `text`; false (and a null appended) when it is not a value of the
+    /// column's type.
+    pub fn append_text(&mut self, text: &str) -> bool {
+        macro_rules! push {
+            ($builder:expr, $value:expr) => {
+                match $value {
+                    Some(v) => {
+                        $builder.append_value(v);
+                        true
+                    }
+                    None => {
+                        $builder.append_null();
+                        false
+                    }
+                }
+            };
+        }
+        match self {
+            Self::Boolean(b) => push!(b, parse_bool(text)),
+            Self::Int8(b) => push!(b, parse_int(text).and_then(|v| i8::try_from(v).ok())),
+            Self::Int16(b) => push!(b, parse_int(text).and_then(|v| i16::try_from(v).ok())),
+            Self::Int32(b) => push!(b, parse_int(text).and_then(|v| i32::try_from(v).ok())),
+            Self::Int64(b) => push!(b, parse_int(text)),
+            Self::Float32(b) => push!(b, parse_double(text).map(|v| v as f32)),
+            Self::Float64(b) => push!(b, parse_double(text)),
+            Self::Decimal(b, p, s) => push!(b, parse_decimal(text, *p, *s)),
+            Self::Date(b) => push!(b, parse_date(text)),
+            Self::Timestamp(b) => push!(b, parse_timestamp(text)),
+            Self::Utf8(b) => {
+                b.append_value(text);
+                true
+            }
+        }
+    }
+
+    pub fn append_null(&mut self) {
+        match self {
+            Self::Boolean(b) => b.append_null(),
+            Self::Int8(b) => b.append_null(),
+            Self::Int16(b) => b.append_null(),
+            Self::Int32(b) => b.append_null(),
+            Self::Int64(b) => b.append_null(),
+            Self::Float32(b) => b.append_null(),
+            Self::Float64(b) => b.append_null(),
+            Self::Decimal(b, _, _) => b.append_null(),
+            Self::Date(b) => b.append_null(),
+            Self::Timestamp(b) => b.append_null(),
+            Self::Utf8(b) => b.append_null(),
+        }
+    }
+
+    pub fn is_string(&self) -> bool {
+        matches!(self, Self::Utf8(_))
+    }
+
+    pub fn finish(&mut self) -> ArrayRef {
+        match self {
+            Self::Boolean(b) => Arc::new(b.finish()),
+            Self::Int8(b) => Arc::new(b.finish()),
+            Self::Int16(b) => Arc::new(b.finish()),
+            Self::Int32(b) => Arc::new(b.finish()),
+            Self::Int64(b) => Arc::new(b.finish()),
+            Self::Float32(b) => Arc::new(b.finish()),
+            Self::Float64(b) => Arc::new(b.finish()),
+            Self::Decimal(b, _, _) => Arc::new(b.finish()),
+            Self::Date(b) => Arc::new(b.finish()),
+            Self::Timestamp(b) => Arc::new(b.finish()),
+            Self::Utf8(b) => Arc::new(b.finish()),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Boolean(b) => b.len(),
+            Self::Int8(b) => b.len(),
+            Self::Int16(b) => b.len(),
+            Self::Int32(b) => b.len(),
+            Self::Int64(b) => b.len(),
+            Self::Float32(b) => b.len(),
+            Self::Float64(b) => b.len(),
+            Self::Decimal(b, _, _) => b.len(),
+            Self::Date(b) => b.len(),
+            Self::Timestamp(b) => b.len(),
+            Self::Utf8(b) => b.len(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::Decimal128Type;
+
+    #[test]
+    fn decimals_are_exact_or_refused() {
+        assert_eq!(parse_decimal("12.34", 10, 2), Some(1234));
+        assert_eq!(parse_decimal("-12.3", 10, 2), Some(-1230));
+        assert_eq!(parse_decimal("7", 10, 2), Some(700));
+        assert_eq!(parse_decimal("12.345", 10, 2), None, "would round");
+        assert_eq!(parse_decimal("123456789.00", 10, 2), None, "too many integer digits");
+        assert_eq!(parse_decimal("1e5", 10, 2), None);
+        assert_eq!(parse_decimal("1.", 10, 2), None);
+        assert_eq!(
+            decimal_shape("-0012345678901234567.891"),
+            Some(DecimalShape { integer_digits: 17, scale: 3, significant_digits: 20 })
+        );
+        assert_eq!(decimal_shape("0.05").unwrap().significant_digits, 1);
+    }
+
+    #[test]
+    fn dates_and_timestamps_are_not_truncated() {
+        assert_eq!(parse_date("1970-01-02"), Some(1));
+        assert_eq!(parse_date("20261102"), None);
+        assert_eq!(parse_date("2026-11-02 10:00:00"), None);
+        assert_eq!(parse_timestamp("1970-01-01T00:00:01Z"), Some(1_000_000));
+        assert_eq!(parse_timestamp("1970-01-01 00:00:00.5"), Some(500_000));
+        assert_eq!(parse_timestamp("1970-01-01T01:00:00+01:00"), Some(0));
+        assert_eq!(parse_timestamp("12"), None);
+    }
+
+    #[test]
+    fn booleans_are_words_not_numbers() {
+        assert_eq!(parse_bool("TRUE"), Some(true));
+        assert_eq!(parse_bool("1"), None);
+        assert_eq!(parse_bool("yes"), None);
+    }
+
+    #[test]
+    fn a_builder_reports_refused_values_and_keeps_its_length() {
+        let mut b = TextColumnBuilder::new(&GlueType::decimal(5, 2), 4).unwrap();
+        assert!(b.append_text("1.5"));
+        assert!(!b.append_text("1.555"));
+        b.append_null();
+        let array = b.finish();
+        assert_eq!(array.len(), 3);
+        let values = array.as_primitive::<Decimal128Type>();
+        assert_eq!(values.value(0), 150);
+        assert!(values.is_null(1) && values.is_null(2));
+        assert!(TextColumnBuilder::new(&GlueType::Array(Box::new(GlueType::BigInt)), 1).is_err());
+    }
+}
