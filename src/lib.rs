@@ -6,3 +6,4 @@ pub mod error;
 pub mod location;
 pub mod source;
 pub mod schema;
+pub mod catalog;

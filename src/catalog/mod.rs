@@ -1,0 +1,249 @@
+//! 3. Where tables are recorded: the [`Catalog`] trait, its embedded implementation, the
+//! Athena-ready table definition, and the bridge that shows catalog tables to DataFusion.
+//!
+//! A table has immutable numbered versions (the full definition, when, by which run, what
+//! changed) and a current version. Every update names the version it read; an update against
+//! a version that is no longer current fails as a conflict, so two writers never lose each
+//! other's change. Data changes arrive as one [`Publication`] per run, applied all-or-nothing
+//! across every table it touches.
+
+pub mod definition;
+pub mod local;
+pub mod provider;
+
+use std::fmt;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use definition::TableDefinition;
+
+use crate::error::{Error, Result};
+use crate::schema::diff::Change;
+
+/// `database.table`, both in Glue's form: lower case letters, digits and underscores.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct TableName {
+    pub database: String,
+    pub table: String,
+}
+
+impl TableName {
+    pub fn new(database: &str, table: &str) -> Result<Self> {
+        for (what, name) in [("database", database), ("table", table)] {
+            if name.is_empty() || name.len() > 255 {
+                return Err(Error::config(format!("{what} name '{name}' must be 1 to 255 characters")));
+            }
+            if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+                return Err(Error::config(format!(
+                    "{what} name '{name}' must be lower-case letters, digits and underscores, as Glue stores names"
+                )));
+            }
+        }
+        Ok(TableName { database: database.to_string(), table: table.to_string() })
+    }
+}
+
+impl FromStr for TableName {
+    type Err = Error;
+    fn from_str(text: &str) -> Result<Self> {
+        match text.split_once('.') {
+            Some((database, table)) if !table.contains('.') => TableName::new(database, table),
+            _ => Err(Error::config(format!("table name '{text}' must be DATABASE.TABLE"))),
+        }
+    }
+}
+
+impl fmt::Display for TableName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.database, self.table)
+    }
+}
+
+/// The current state of a table.
+#[derive(Debug, Clone, Serialize)]
+pub struct Table {
+    pub name: TableName,
+    pub version: u64,
+    pub definition: TableDefinition,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Why a version was recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VersionChange {
+    Created,
+    Updated,
+}
+
+impl VersionChange {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VersionChange::Created => "created",
+            VersionChange::Updated => "updated",
+        }
+    }
+}
+
+/// One immutable version of a table.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableVersion {
+    pub version: u64,
+    pub created_at: DateTime<Utc>,
+    pub run_id: Option<String>,
+    pub change: VersionChange,
+    pub diff: Vec<Change>,
+    pub definition: TableDefinition,
+}
+
+/// A partition: its values (as folder text, `None` for null) and where its files live.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Partition {
+    pub values: Vec<Option<String>>,
+    pub location: String,
+    /// The files of a written table's partition (empty for crawled tables, whose files are
+    /// whatever the location holds).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<DataFile>,
+}
+
+/// A Parquet file our runs wrote, with what the report and the cost estimate need.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataFile {
+    /// Absolute URL (`file:///…`, `s3://…`).
+    pub path: String,
+    pub size: u64,
+    pub rows: u64,
+}
+
+/// How a run's output replaces what a table holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteMode {
+    /// Adds files; a rerun of the same job and logical date replaces what that run added.
+    Append,
+    /// Replaces the whole table.
+    #[default]
+    Overwrite,
+    /// Replaces the partitions the output has rows for; others stay.
+    OverwritePartitions,
+}
+
+impl FromStr for WriteMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "append" => Ok(WriteMode::Append),
+            "overwrite" => Ok(WriteMode::Overwrite),
+            "overwrite_partitions" => Ok(WriteMode::OverwritePartitions),
+            other => Err(format!("unknown mode '{other}' (expected append, overwrite or overwrite_partitions)")),
+        }
+    }
+}
+
+/// Which run wrote a file: the job and logical date, so a rerun can replace its own output.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteTag {
+    pub job: String,
+    pub logical_date: String,
+}
+
+/// A new version of a table's definition.
+#[derive(Debug, Clone)]
+pub struct NewVersion {
+    pub definition: TableDefinition,
+    pub diff: Vec<Change>,
+}
+
+/// What a publication does to one table.
+#[derive(Debug, Clone)]
+pub struct TableChange {
+    pub name: TableName,
+    /// The version the writer read; `None` when it found no table. A different current version
+    /// at commit time is a conflict.
+    pub expected_version: Option<u64>,
+    /// A new version, when the definition changed (or the table is new).
+    pub new_version: Option<NewVersion>,
+    pub data: DataChange,
+}
+
+#[derive(Debug, Clone)]
+pub enum DataChange {
+    None,
+    /// A crawl's view of the partitions that exist (no file manifest).
+    Discovered(Vec<Partition>),
+    /// A run's output: files staged outside the table, moved in when the publication commits.
+    Written(WrittenData),
+}
+
+#[derive(Debug, Clone)]
+pub struct WrittenData {
+    pub mode: WriteMode,
+    pub tag: WriteTag,
+    /// New partitions' locations, and their files at their final paths.
+    pub partitions: Vec<Partition>,
+    /// (staged URL, final URL) of every new file.
+    pub moves: Vec<(String, String)>,
+}
+
+/// Everything one run (or one crawl) changes, applied all-or-nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Publication {
+    pub run_id: Option<String>,
+    pub tables: Vec<TableChange>,
+}
+
+/// The versions a publication recorded, one per table change, in order.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub versions: Vec<u64>,
+}
+
+#[async_trait]
+pub trait Catalog: Send + Sync + fmt::Debug {
+    /// `local` or `glue`.
+    fn kind(&self) -> &'static str;
+    async fn databases(&self) -> Result<Vec<String>>;
+    async fn tables(&self, database: &str) -> Result<Vec<String>>;
+    async fn table(&self, name: &TableName) -> Result<Option<Table>>;
+    /// Every version, oldest first.
+    async fn versions(&self, name: &TableName) -> Result<Vec<TableVersion>>;
+    async fn partitions(&self, name: &TableName) -> Result<Vec<Partition>>;
+    /// Applies a publication all-or-nothing; a conflict changes nothing.
+    async fn publish(&self, publication: Publication) -> Result<Published>;
+
+    /// The table, or a "not found" error naming it.
+    async fn require(&self, name: &TableName) -> Result<Table> {
+        self.table(name).await?.ok_or_else(|| Error::not_found(format!("table {name} does not exist")))
+    }
+}
+
+/// The conflict message both catalogs give.
+pub fn conflict(name: &TableName, expected: Option<u64>, found: Option<u64>) -> Error {
+    let show = |v: Option<u64>| v.map_or("no table".to_string(), |v| format!("version {v}"));
+    Error::conflict(format!(
+        "conflict on {name}: this writer read {} but the catalog now has {}; another writer changed the table first, so nothing was published (run again to build on its change)",
+        show(expected),
+        show(found)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names_are_glue_names() {
+        let name: TableName = "raw.orders".parse().unwrap();
+        assert_eq!(name.to_string(), "raw.orders");
+        assert!("raw".parse::<TableName>().is_err());
+        assert!("a.b.c".parse::<TableName>().is_err());
+        let err = "Raw.orders".parse::<TableName>().unwrap_err();
+        assert!(err.message().contains("lower-case"), "{err}");
+        assert_eq!(err.kind().exit_code(), 2);
+    }
+}
