@@ -7,3 +7,4 @@ pub mod location;
 pub mod source;
 pub mod schema;
 pub mod catalog;
+pub mod transform;

@@ -23,6 +23,8 @@ pub const PARQUET_INPUT_FORMAT: &str = "org.apache.hadoop.hive.ql.io.parquet.Map
 pub const PARQUET_OUTPUT_FORMAT: &str = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat";
 pub const PARQUET_SERDE: &str = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe";
 
+/// Our own parameter on tables our runs write: the job that writes them.
+pub const WRITTEN_BY: &str = "etl.written_by";
 /// Our own parameter: the CSV null markers, as a JSON list.
 const NULL_VALUES_PARAMETER: &str = "etl.null_values";
 
@@ -101,8 +103,8 @@ impl TableDefinition {
         }
     }
 
-    /// The definition of a Parquet table our runs write.
-    pub fn parquet(location: String, schema: &TableSchema, compression: &str) -> Self {
+    /// The definition of a Parquet table a job writes.
+    pub fn parquet(location: String, schema: &TableSchema, compression: &str, job: &str) -> Self {
         TableDefinition {
             location,
             format: Format::Parquet,
@@ -117,6 +119,7 @@ impl TableDefinition {
                 ("compressionType".to_string(), compression.to_string()),
                 ("typeOfData".to_string(), "file".to_string()),
                 ("EXTERNAL".to_string(), "TRUE".to_string()),
+                (WRITTEN_BY.to_string(), job.to_string()),
             ]),
         }
     }

@@ -437,7 +437,7 @@ mod tests {
             columns: columns.iter().map(|(n, t)| Column::new(*n, t.clone())).collect(),
             partition_keys: vec![Column::new("dt", GlueType::String)],
         };
-        TableDefinition::parquet("file:///tmp/x".into(), &schema, "snappy")
+        TableDefinition::parquet("file:///tmp/x".into(), &schema, "snappy", "job")
     }
 
     fn create(name: &TableName, expected: Option<u64>, def: TableDefinition) -> Publication {

@@ -1,0 +1,380 @@
+//! The bridge between the catalog and DataFusion: every catalog table is `db.table` in SQL.
+//!
+//! A table reads the files it is made of: for a table our runs wrote, exactly the files its
+//! partitions list (a snapshot: a reader never sees a half-published run); for a crawled table,
+//! whatever its location holds now, as Athena reads it. Filters on partition keys prune files
+//! before any is opened. Parquet goes to DataFusion's Parquet scan; CSV and JSON to our raw scan.
+//! Views and tables that SQL creates live in the session's `public` schema, for the session
+//! only.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::catalog::{CatalogProvider, MemorySchemaProvider, SchemaProvider, Session, TableProvider};
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::listing::helpers::{expr_applicable_for_cols, filter_partitioned_file};
+use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::datasource::table_schema::TableSchemaBuilder;
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
+
+use super::{Catalog, Partition, Table, TableDefinition, TableName};
+use crate::error::{Error, Result};
+use crate::location::Location;
+use crate::schema::{Column, GlueType, TableSchema};
+use crate::source::files::Listing;
+use crate::source::format::{Compression, Format};
+use crate::source::rejects::Rejects;
+use crate::source::scan::{RawScanExec, RawTable, ReadStats, ScanFile};
+use crate::source::text::{parse_date, parse_int};
+
+/// The schema that holds a session's own views and tables.
+pub const SESSION_SCHEMA: &str = "public";
+
+/// A catalog table as DataFusion reads it.
+#[derive(Debug)]
+pub struct FileTable {
+    schema: TableSchema,
+    arrow_schema: SchemaRef,
+    raw: Arc<RawTable>,
+    files: Vec<ScanFile>,
+}
+
+impl FileTable {
+    /// A crawled table over the files a listing found.
+    pub fn from_listing(definition: &TableDefinition, listing: &Listing, rejects: Arc<Rejects>, stats: Arc<ReadStats>) -> Result<Self> {
+        let schema = definition.schema();
+        let positions: Vec<Option<usize>> = schema
+            .partition_keys
+            .iter()
+            .map(|key| listing.partition_keys.iter().position(|k| *k == key.name))
+            .collect();
+        let files = listing
+            .files
+            .iter()
+            .map(|file| {
+                let display = || listing.location.display(&file.path);
+                let values = schema
+                    .partition_keys
+                    .iter()
+                    .zip(&positions)
+                    .map(|(key, position)| {
+                        let text = position.and_then(|p| file.partition_values[p].as_deref());
+                        partition_scalar(key, text).map_err(|e| e.context(display()))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(ScanFile { path: file.path.clone(), size: file.size, compression: file.compression, partition_values: values })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Self::new(definition, listing.location.clone(), files, rejects, stats)
+    }
+
+    /// A table our runs wrote, over the files its partitions list.
+    pub fn from_partitions(definition: &TableDefinition, partitions: &[Partition], rejects: Arc<Rejects>) -> Result<Self> {
+        let schema = definition.schema();
+        let location = Location::parse(&definition.location)?;
+        let mut files = Vec::new();
+        for partition in partitions {
+            let values = schema
+                .partition_keys
+                .iter()
+                .zip(&partition.values)
+                .map(|(key, text)| partition_scalar(key, text.as_deref()))
+                .collect::<Result<Vec<_>>>()?;
+            for file in &partition.files {
+                files.push(ScanFile {
+                    path: Location::parse(&file.path)?.prefix().clone(),
+                    size: file.size,
+                    compression: Compression::None,
+                    partition_values: values.clone(),
+                });
+            }
+        }
+        Self::new(definition, location, files, rejects, Arc::new(ReadStats::default()))
+    }
+
+    fn new(
+        definition: &TableDefinition,
+        location: Location,
+        files: Vec<ScanFile>,
+        rejects: Arc<Rejects>,
+        stats: Arc<ReadStats>,
+    ) -> Result<Self> {
+        let schema = definition.schema();
+        let raw = Arc::new(RawTable {
+            location,
+            format: definition.format,
+            columns: schema.columns.clone(),
+            partition_keys: schema.partition_keys.clone(),
+            dialect: definition.csv_dialect(),
+            null_values: definition.null_values(),
+            rejects,
+            stats,
+        });
+        Ok(FileTable { arrow_schema: schema.to_arrow(), schema, raw, files })
+    }
+
+    pub fn files(&self) -> &[ScanFile] {
+        &self.files
+    }
+
+    fn partition_names(&self) -> Vec<&str> {
+        self.schema.partition_keys.iter().map(|k| k.name.as_str()).collect()
+    }
+
+    /// The files whose partition values pass the filters on partition keys.
+    fn prune(&self, filters: &[Expr]) -> DfResult<Vec<ScanFile>> {
+        let names = self.partition_names();
+        let filters: Vec<Expr> =
+            filters.iter().filter(|f| !names.is_empty() && expr_applicable_for_cols(&names, f)).cloned().collect();
+        if filters.is_empty() {
+            return Ok(self.files.clone());
+        }
+        let fields: Vec<Field> = self.schema.partition_keys.iter().map(Column::to_arrow).collect();
+        let df_schema = DFSchema::try_from(Schema::new(fields))?;
+        let mut kept = Vec::new();
+        for file in &self.files {
+            let mut probe = PartitionedFile::new(file.path.to_string(), file.size);
+            probe.partition_values = file.partition_values.clone();
+            if filter_partitioned_file(probe, &filters, &df_schema)?.is_some() {
+                kept.push(file.clone());
+            }
+        }
+        Ok(kept)
+    }
+}
+
+/// Splits files into at most `n` groups of similar total size.
+fn balance(mut files: Vec<ScanFile>, n: usize) -> Vec<Vec<ScanFile>> {
+    let n = n.max(1).min(files.len().max(1));
+    files.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.path.cmp(&b.path)));
+    let mut groups: Vec<(u64, Vec<ScanFile>)> = vec![(0, Vec::new()); n];
+    for file in files {
+        let smallest = groups.iter_mut().min_by_key(|(size, _)| *size).expect("n >= 1");
+        smallest.0 += file.size.max(1);
+        smallest.1.push(file);
+    }
+    groups.into_iter().map(|(_, files)| files).filter(|g| !g.is_empty()).collect()
+}
+
+/// A partition value from its folder text, as the key's type; a value of another type is an
+/// error naming the key, never a silent null.
+fn partition_scalar(key: &Column, text: Option<&str>) -> Result<ScalarValue> {
+    let data_type = key.ty.to_arrow();
+    let Some(text) = text else {
+        return Ok(ScalarValue::try_from(&data_type)?);
+    };
+    let valid = match &key.ty {
+        GlueType::BigInt | GlueType::Int | GlueType::SmallInt | GlueType::TinyInt => parse_int(text).is_some(),
+        GlueType::Date => parse_date(text).is_some(),
+        _ => true,
+    };
+    if !valid {
+        return Err(Error::input(format!("partition value '{text}' of key {} is not a {}", key.name, key.ty)));
+    }
+    ScalarValue::try_from_string(text.to_string(), &data_type)
+        .map_err(|e| Error::input(format!("partition value '{text}' of key {}: {e}", key.name)))
+}
+
+#[async_trait]
+impl TableProvider for FileTable {
+
+    fn schema(&self) -> SchemaRef {
+        self.arrow_schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        let names = self.partition_names();
+        Ok(filters
+            .iter()
+            .map(|f| {
+                if !names.is_empty() && expr_applicable_for_cols(&names, f) {
+                    TableProviderFilterPushDown::Exact
+                } else if self.raw.format == Format::Parquet {
+                    TableProviderFilterPushDown::Inexact
+                } else {
+                    TableProviderFilterPushDown::Unsupported
+                }
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let projection: Vec<usize> = match projection {
+            Some(p) => p.clone(),
+            None => (0..self.arrow_schema.fields().len()).collect(),
+        };
+        let files = self.prune(filters)?;
+        if files.is_empty() {
+            return Ok(Arc::new(EmptyExec::new(Arc::new(self.arrow_schema.project(&projection)?))));
+        }
+        let groups = balance(files, state.config().target_partitions());
+        match self.raw.format {
+            Format::Parquet => {
+                let partition_fields: Vec<Arc<Field>> =
+                    self.schema.partition_keys.iter().map(|k| Arc::new(k.to_arrow())).collect();
+                let table_schema = TableSchemaBuilder::new(self.schema.file_schema())
+                    .with_table_partition_cols(partition_fields)
+                    .build();
+                let source = ParquetSource::new(table_schema).with_table_parquet_options(state.table_options().parquet.clone());
+                let groups = groups
+                    .into_iter()
+                    .map(|group| {
+                        FileGroup::new(
+                            group
+                                .into_iter()
+                                .map(|file| {
+                                    let mut partitioned = PartitionedFile::new(file.path.to_string(), file.size);
+                                    partitioned.partition_values = file.partition_values;
+                                    partitioned
+                                })
+                                .collect(),
+                        )
+                    })
+                    .collect();
+                let config = FileScanConfigBuilder::new(self.raw.location.store_url(), Arc::new(source))
+                    .with_file_groups(groups)
+                    .with_projection_indices(Some(projection))?
+                    .with_limit(limit)
+                    .build();
+                Ok(DataSourceExec::from_data_source(config))
+            }
+            Format::Csv | Format::Json => {
+                let batch_size = state.config().batch_size();
+                let exec = RawScanExec::new(self.raw.clone(), groups, projection, limit, &self.arrow_schema, batch_size)
+                    .map_err(Error::into_datafusion)?;
+                Ok(Arc::new(exec))
+            }
+        }
+    }
+}
+
+/// The tables a session reads instead of the catalog's: a run's sources, read from the files
+/// its crawl listed (and counted for its report).
+pub type Overrides = HashMap<TableName, Arc<dyn TableProvider>>;
+
+/// The catalog as DataFusion's default catalog: one schema per database, plus `public`.
+#[derive(Debug)]
+pub struct CatalogBridge {
+    catalog: Arc<dyn Catalog>,
+    tables: HashMap<String, Vec<String>>,
+    overrides: Arc<Overrides>,
+    session: Arc<MemorySchemaProvider>,
+}
+
+impl CatalogBridge {
+    /// Loads the list of databases and tables (DataFusion asks for names synchronously).
+    pub async fn load(catalog: Arc<dyn Catalog>, overrides: Overrides) -> Result<Self> {
+        let mut tables: HashMap<String, Vec<String>> = HashMap::new();
+        for database in catalog.databases().await? {
+            let names = catalog.tables(&database).await?;
+            tables.insert(database, names);
+        }
+        for name in overrides.keys() {
+            let names = tables.entry(name.database.clone()).or_default();
+            if !names.contains(&name.table) {
+                names.push(name.table.clone());
+            }
+        }
+        Ok(CatalogBridge { catalog, tables, overrides: Arc::new(overrides), session: Arc::new(MemorySchemaProvider::new()) })
+    }
+}
+
+impl CatalogProvider for CatalogBridge {
+
+    fn schema_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.tables.keys().cloned().collect();
+        names.push(SESSION_SCHEMA.to_string());
+        names.sort();
+        names
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        if name == SESSION_SCHEMA {
+            return Some(self.session.clone());
+        }
+        let names = self.tables.get(name).cloned().unwrap_or_default();
+        // Unknown databases resolve too, so that a missing table is reported by its full name.
+        Some(Arc::new(DatabaseSchema {
+            database: name.to_string(),
+            names,
+            catalog: self.catalog.clone(),
+            overrides: self.overrides.clone(),
+        }))
+    }
+}
+
+#[derive(Debug)]
+struct DatabaseSchema {
+    database: String,
+    names: Vec<String>,
+    catalog: Arc<dyn Catalog>,
+    overrides: Arc<Overrides>,
+}
+
+#[async_trait]
+impl SchemaProvider for DatabaseSchema {
+
+    fn table_names(&self) -> Vec<String> {
+        self.names.clone()
+    }
+
+    async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        let Ok(table_name) = TableName::new(&self.database, name) else { return Ok(None) };
+        if let Some(provider) = self.overrides.get(&table_name) {
+            return Ok(Some(provider.clone()));
+        }
+        let table = self.catalog.table(&table_name).await.map_err(Error::into_datafusion)?;
+        match table {
+            None => Ok(None),
+            Some(table) => table_provider(self.catalog.as_ref(), &table, Arc::new(Rejects::failing()))
+                .await
+                .map(Some)
+                .map_err(Error::into_datafusion),
+        }
+    }
+
+    fn register_table(&self, name: String, _: Arc<dyn TableProvider>) -> DfResult<Option<Arc<dyn TableProvider>>> {
+        Err(DataFusionError::Plan(format!(
+            "cannot create {}.{name}: views and tables that SQL creates live for the run only; name them without a database",
+            self.database
+        )))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.names.iter().any(|n| n == name) || self.overrides.keys().any(|k| k.database == self.database && k.table == name)
+    }
+}
+
+/// Whether our runs wrote the table (and its partitions list its files).
+pub fn is_written(definition: &TableDefinition) -> bool {
+    definition.parameters.get(super::definition::WRITTEN_BY).is_some()
+}
+
+/// The provider that reads a catalog table now.
+pub async fn table_provider(catalog: &dyn Catalog, table: &Table, rejects: Arc<Rejects>) -> Result<Arc<dyn TableProvider>> {
+    let definition = &table.definition;
+    if is_written(definition) {
+        let partitions = catalog.partitions(&table.name).await?;
+        return Ok(Arc::new(FileTable::from_partitions(definition, &partitions, rejects)?));
+    }
+    let location = Location::parse(&definition.location)?;
+    let listing = crate::source::files::list(&location).await?;
+    Ok(Arc::new(FileTable::from_listing(definition, &listing, rejects, Arc::new(ReadStats::default()))?))
+}

@@ -1,0 +1,245 @@
+//! The DataFusion scan of raw CSV and JSON files: our decoders (which check every record and
+//! report bad ones) behind an `ExecutionPlan`, one output partition per group of files.
+//!
+//! Decoding is CPU work on blocking threads, one per partition, handing batches to DataFusion
+//! through a small channel; a consumer that stops early (a LIMIT) stops the decoder.
+//! Parquet files do not come here: DataFusion's own Parquet scan reads them, with its
+//! projection, predicate and page-index pruning.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::ScalarValue;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::Result as DfResult;
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream,
+};
+use object_store::path::Path;
+
+use super::csv::{self as csv_source, CsvLayout, Dialect};
+use super::format::{self, Compression, Format};
+use super::json::{self as json_source, JsonLayout};
+use super::rejects::Rejects;
+use crate::error::{Error, Result};
+use crate::location::Location;
+use crate::schema::Column;
+
+/// A file to scan, with its partition values typed as the table's partition keys.
+#[derive(Debug, Clone)]
+pub struct ScanFile {
+    pub path: Path,
+    pub size: u64,
+    pub compression: Compression,
+    pub partition_values: Vec<ScalarValue>,
+}
+
+/// What a scan read, for the run report: rows per file read to its end.
+#[derive(Debug, Default)]
+pub struct ReadStats {
+    rows: Mutex<HashMap<Path, u64>>,
+}
+
+impl ReadStats {
+    fn record(&self, path: &Path, rows: u64) {
+        self.rows.lock().unwrap_or_else(|e| e.into_inner()).insert(path.clone(), rows);
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.rows.lock().unwrap_or_else(|e| e.into_inner()).values().sum()
+    }
+}
+
+/// How to read the files of one table.
+#[derive(Debug)]
+pub struct RawTable {
+    pub location: Location,
+    pub format: Format,
+    pub columns: Vec<Column>,
+    pub partition_keys: Vec<Column>,
+    pub dialect: Dialect,
+    pub null_values: Vec<String>,
+    pub rejects: Arc<Rejects>,
+    pub stats: Arc<ReadStats>,
+}
+
+#[derive(Debug)]
+pub struct RawScanExec {
+    table: Arc<RawTable>,
+    groups: Vec<Vec<ScanFile>>,
+    /// Indices over data columns then partition keys.
+    projection: Vec<usize>,
+    limit: Option<usize>,
+    schema: SchemaRef,
+    properties: Arc<PlanProperties>,
+    batch_size: usize,
+}
+
+impl RawScanExec {
+    pub fn new(
+        table: Arc<RawTable>,
+        groups: Vec<Vec<ScanFile>>,
+        projection: Vec<usize>,
+        limit: Option<usize>,
+        table_schema: &SchemaRef,
+        batch_size: usize,
+    ) -> Result<Self> {
+        let schema = Arc::new(table_schema.project(&projection)?);
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(schema.clone()),
+            Partitioning::UnknownPartitioning(groups.len().max(1)),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        ));
+        Ok(RawScanExec { table, groups, projection, limit, schema, properties, batch_size })
+    }
+}
+
+impl DisplayAs for RawScanExec {
+    fn fmt_as(&self, _: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        let files: usize = self.groups.iter().map(Vec::len).sum();
+        write!(f, "RawScanExec: format={}, files={files}, location={}", self.table.format, self.table.location)?;
+        if let Some(limit) = self.limit {
+            write!(f, ", limit={limit}")?;
+        }
+        Ok(())
+    }
+}
+
+impl ExecutionPlan for RawScanExec {
+    fn name(&self) -> &str {
+        "RawScanExec"
+    }
+
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> DfResult<TreeNodeRecursion>,
+    ) -> DfResult<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(self: Arc<Self>, _: Vec<Arc<dyn ExecutionPlan>>) -> DfResult<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(&self, partition: usize, _context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
+        let files = self.groups.get(partition).cloned().unwrap_or_default();
+        let (sender, receiver) = tokio::sync::mpsc::channel::<DfResult<RecordBatch>>(2);
+        let table = self.table.clone();
+        let projection = self.projection.clone();
+        let schema = self.schema.clone();
+        let limit = self.limit;
+        let batch_size = self.batch_size;
+        tokio::task::spawn_blocking(move || {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                read_files(&table, &files, &projection, &schema, limit, batch_size, &sender)
+            }))
+            .unwrap_or_else(|_| Err(Error::runtime("internal error: a file reader panicked")));
+            if let Err(error) = result {
+                let _ = sender.blocking_send(Err(error.into_datafusion()));
+            }
+        });
+        let stream = futures::stream::unfold(receiver, |mut receiver| async move {
+            receiver.recv().await.map(|item| (item, receiver))
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream)))
+    }
+}
+
+/// Reads one partition's files in order, sending batches until done, stopped, or failed.
+fn read_files(
+    table: &RawTable,
+    files: &[ScanFile],
+    projection: &[usize],
+    schema: &SchemaRef,
+    limit: Option<usize>,
+    batch_size: usize,
+    sender: &tokio::sync::mpsc::Sender<DfResult<RecordBatch>>,
+) -> Result<()> {
+    let data_columns = table.columns.len();
+    let data_projection: Vec<usize> = projection.iter().copied().filter(|&i| i < data_columns).collect();
+    let mut remaining = limit.unwrap_or(usize::MAX);
+    for file in files {
+        if remaining == 0 {
+            return Ok(());
+        }
+        let display = table.location.display(&file.path);
+        let raw = table.location.open_blocking(&file.path)?;
+        let reader = format::decompress(raw, file.compression).map_err(|e| e.context(&display))?;
+        let mut stopped = false;
+        let mut emit = |batch: RecordBatch| -> Result<bool> {
+            let batch = assemble(batch, file, projection, data_columns, schema)?;
+            let batch = if batch.num_rows() > remaining { batch.slice(0, remaining) } else { batch };
+            remaining -= batch.num_rows();
+            if sender.blocking_send(Ok(batch)).is_err() || remaining == 0 {
+                stopped = true;
+                return Ok(false);
+            }
+            Ok(true)
+        };
+        let rows = match table.format {
+            Format::Csv => {
+                let layout = CsvLayout {
+                    dialect: &table.dialect,
+                    columns: &table.columns,
+                    projection: &data_projection,
+                    null_values: &table.null_values,
+                    batch_size,
+                };
+                csv_source::decode(reader, &display, &layout, &table.rejects, &mut emit)?
+            }
+            Format::Json => {
+                let file_schema = Arc::new(datafusion::arrow::datatypes::Schema::new(
+                    table.columns.iter().map(Column::to_arrow).collect::<Vec<_>>(),
+                ));
+                let layout = JsonLayout { schema: file_schema, projection: data_projection.clone(), batch_size };
+                json_source::decode(reader, &display, &layout, &table.rejects, &mut emit)?
+            }
+            Format::Parquet => return Err(Error::runtime("internal error: Parquet files reached the raw scan")),
+        };
+        if stopped {
+            return Ok(());
+        }
+        table.stats.record(&file.path, rows);
+    }
+    Ok(())
+}
+
+/// Puts decoded data columns and the file's partition values in projection order.
+fn assemble(
+    decoded: RecordBatch,
+    file: &ScanFile,
+    projection: &[usize],
+    data_columns: usize,
+    schema: &SchemaRef,
+) -> Result<RecordBatch> {
+    let rows = decoded.num_rows();
+    let mut next_decoded = 0;
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(projection.len());
+    for &index in projection {
+        if index < data_columns {
+            columns.push(decoded.column(next_decoded).clone());
+            next_decoded += 1;
+        } else {
+            columns.push(file.partition_values[index - data_columns].to_array_of_size(rows)?);
+        }
+    }
+    let options = RecordBatchOptions::new().with_row_count(Some(rows));
+    Ok(RecordBatch::try_new_with_options(schema.clone(), columns, &options)?)
+}

@@ -1,0 +1,6 @@
+//! 4. SQL over the catalog: the session (built in one place), scripts whose statements run in
+//! order, and parameters bound as values.
+
+pub mod params;
+pub mod script;
+pub mod session;

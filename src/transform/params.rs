@@ -1,0 +1,206 @@
+//! SQL parameters: values bound to `$name` placeholders, never spliced into SQL text.
+//!
+//! A value has a type: a job's `[params]` take their TOML type, `--param k:TYPE=v` names one,
+//! and a plain `--param k=v` is a string that SQL may cast, unless it overrides a typed
+//! default, whose type it then takes. The built-ins are `logical_date`, `week_start` (the
+//! Monday on or before it), `week_end` (six days later) and `run_id`.
+
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, Days, NaiveDate};
+use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::common::ScalarValue;
+
+use crate::error::{Error, Result};
+use crate::source::text::{parse_date, parse_double, parse_int, parse_timestamp};
+
+pub const BUILT_INS: [&str; 4] = ["logical_date", "week_start", "week_end", "run_id"];
+
+#[derive(Debug, Clone, Default)]
+pub struct Params {
+    values: BTreeMap<String, ScalarValue>,
+}
+
+impl Params {
+    pub fn get(&self, name: &str) -> Option<&ScalarValue> {
+        self.values.get(name)
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.values.keys().map(String::as_str)
+    }
+
+    pub fn set(&mut self, name: &str, value: ScalarValue) {
+        self.values.insert(name.to_string(), value);
+    }
+
+    /// The built-ins for a logical date and run.
+    pub fn with_built_ins(mut self, logical_date: NaiveDate, run_id: &str) -> Self {
+        let week_start = logical_date - Days::new(logical_date.weekday().num_days_from_monday() as u64);
+        let week_end = week_start + Days::new(6);
+        self.set("logical_date", date_value(logical_date));
+        self.set("week_start", date_value(week_start));
+        self.set("week_end", date_value(week_end));
+        self.set("run_id", ScalarValue::Utf8(Some(run_id.to_string())));
+        self
+    }
+
+    /// Applies `--param` overrides (`k=v` or `k:TYPE=v`), in order.
+    pub fn apply_overrides(&mut self, overrides: &[String]) -> Result<()> {
+        for text in overrides {
+            let (name, value) = parse_override(text, |name| self.values.get(name).map(ScalarValue::data_type))?;
+            if BUILT_INS.contains(&name.as_str()) {
+                return Err(Error::config(format!(
+                    "--param {text}: '{name}' is a built-in parameter (use --logical-date to set the date)"
+                )));
+            }
+            self.set(&name, value);
+        }
+        Ok(())
+    }
+}
+
+fn date_value(date: NaiveDate) -> ScalarValue {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+    ScalarValue::Date32(Some((date - epoch).num_days() as i32))
+}
+
+/// Parameter names are SQL identifiers: letters, digits, underscores, not starting with a digit.
+pub fn check_name(name: &str) -> Result<()> {
+    let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid { Ok(()) } else { Err(Error::config(format!("'{name}' is not a valid parameter name"))) }
+}
+
+/// `k=v` or `k:TYPE=v`; an untyped value takes the type of the default it overrides.
+fn parse_override(text: &str, default_type: impl Fn(&str) -> Option<DataType>) -> Result<(String, ScalarValue)> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| Error::usage(format!("--param {text}: expected NAME=VALUE or NAME:TYPE=VALUE")))?;
+    let (name, ty) = match key.split_once(':') {
+        Some((name, ty)) => (name.trim(), Some(ty.trim().to_ascii_lowercase())),
+        None => (key.trim(), None),
+    };
+    check_name(name).map_err(|e| e.context(format!("--param {text}")))?;
+    let value = match ty.as_deref() {
+        Some(ty) => typed_value(ty, value).map_err(|e| e.context(format!("--param {text}")))?,
+        None => match default_type(name) {
+            Some(data_type) if data_type != DataType::Utf8 => cast_text(value, &data_type)
+                .map_err(|e| e.context(format!("--param {text} (the job's default is a {data_type})")))?,
+            _ => ScalarValue::Utf8(Some(value.to_string())),
+        },
+    };
+    Ok((name.to_string(), value))
+}
+
+fn typed_value(ty: &str, value: &str) -> Result<ScalarValue> {
+    let bad = || Error::config(format!("'{value}' is not a valid {ty}"));
+    Ok(match ty {
+        "int" => ScalarValue::Int32(Some(parse_int(value).and_then(|v| i32::try_from(v).ok()).ok_or_else(bad)?)),
+        "bigint" => ScalarValue::Int64(Some(parse_int(value).ok_or_else(bad)?)),
+        "double" => ScalarValue::Float64(Some(parse_double(value).ok_or_else(bad)?)),
+        "date" => ScalarValue::Date32(Some(parse_date(value).ok_or_else(bad)?)),
+        "timestamp" => ScalarValue::TimestampMicrosecond(Some(parse_timestamp(value).ok_or_else(bad)?), None),
+        "string" => ScalarValue::Utf8(Some(value.to_string())),
+        other => {
+            return Err(Error::config(format!(
+                "unknown parameter type '{other}' (expected int, bigint, double, date, timestamp or string)"
+            )));
+        }
+    })
+}
+
+/// A text value as `data_type`, or an error that says which value did not fit.
+pub fn cast_text(value: &str, data_type: &DataType) -> Result<ScalarValue> {
+    let name = match data_type {
+        DataType::Int32 => "int",
+        DataType::Int64 => "bigint",
+        DataType::Float64 => "double",
+        DataType::Date32 => "date",
+        DataType::Timestamp(TimeUnit::Microsecond, None) => "timestamp",
+        DataType::Boolean => {
+            return match value.to_ascii_lowercase().as_str() {
+                "true" => Ok(ScalarValue::Boolean(Some(true))),
+                "false" => Ok(ScalarValue::Boolean(Some(false))),
+                _ => Err(Error::config(format!("'{value}' is not a valid boolean"))),
+            };
+        }
+        other => {
+            return ScalarValue::Utf8(Some(value.to_string()))
+                .cast_to(other)
+                .map_err(|_| Error::config(format!("'{value}' is not a valid {other}")));
+        }
+    };
+    typed_value(name, value)
+}
+
+/// A job file's `[params]` value.
+pub fn from_toml(name: &str, value: &toml::Value) -> Result<ScalarValue> {
+    check_name(name)?;
+    Ok(match value {
+        toml::Value::String(s) => ScalarValue::Utf8(Some(s.clone())),
+        toml::Value::Integer(i) => ScalarValue::Int64(Some(*i)),
+        toml::Value::Float(f) => ScalarValue::Float64(Some(*f)),
+        toml::Value::Boolean(b) => ScalarValue::Boolean(Some(*b)),
+        toml::Value::Datetime(d) => {
+            let text = d.to_string();
+            match (d.date.is_some(), d.time.is_some()) {
+                (true, false) => ScalarValue::Date32(parse_date(&text)),
+                _ => ScalarValue::TimestampMicrosecond(parse_timestamp(&text), None),
+            }
+        }
+        other => {
+            return Err(Error::config(format!(
+                "parameter '{name}': a {} cannot be a SQL value",
+                other.type_str()
+            )));
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_ins_follow_the_iso_week() {
+        let saturday = NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
+        let params = Params::default().with_built_ins(saturday, "r1");
+        assert_eq!(params.get("week_start").unwrap().to_string(), "2026-11-23");
+        assert_eq!(params.get("week_end").unwrap().to_string(), "2026-11-29");
+        let monday = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+        let params = Params::default().with_built_ins(monday, "r1");
+        assert_eq!(params.get("week_start").unwrap().to_string(), "2026-11-23");
+    }
+
+    #[test]
+    fn overrides_are_strings_typed_or_take_the_defaults_type() {
+        let mut params = Params::default();
+        params.set("limit", ScalarValue::Int64(Some(5)));
+        params
+            .apply_overrides(&["region=eu".into(), "limit=7".into(), "since:date=2026-01-01".into(), "x:double=1.5".into()])
+            .unwrap();
+        assert_eq!(params.get("region"), Some(&ScalarValue::Utf8(Some("eu".into()))));
+        assert_eq!(params.get("limit"), Some(&ScalarValue::Int64(Some(7))));
+        assert_eq!(params.get("since").unwrap().to_string(), "2026-01-01");
+        assert_eq!(params.get("x"), Some(&ScalarValue::Float64(Some(1.5))));
+    }
+
+    #[test]
+    fn bad_overrides_name_the_option() {
+        let mut params = Params::default();
+        params.set("limit", ScalarValue::Int64(Some(5)));
+        for (text, expected) in [
+            ("novalue", "expected NAME=VALUE"),
+            ("limit=seven", "the job's default is a Int64"),
+            ("d:date=tomorrow", "'tomorrow' is not a valid date"),
+            ("d:uuid=1", "unknown parameter type 'uuid'"),
+            ("1x=2", "not a valid parameter name"),
+            ("run_id=x", "built-in"),
+        ] {
+            let err = params.apply_overrides(&[text.to_string()]).unwrap_err();
+            assert!(err.message().contains(expected), "{text}: {err}");
+            assert_eq!(err.kind().exit_code(), 2);
+        }
+    }
+}

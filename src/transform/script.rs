@@ -1,0 +1,241 @@
+//! SQL scripts: statements split with the line each starts on, placeholders bound as values,
+//! errors that name the file and line.
+//!
+//! Splitting is lexical (quotes, comments), so a `;` inside a string or comment does not end a
+//! statement. `${name}` is rewritten to `$name`, DataFusion's placeholder syntax, in the same
+//! pass and only outside strings and comments: the value itself never enters the SQL text.
+
+use std::collections::HashMap;
+
+use datafusion::common::ParamValues;
+use datafusion::common::ScalarValue;
+use datafusion::dataframe::DataFrame;
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionContext;
+
+use super::params::{Params, cast_text};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    /// The statement's text, from its first token to before its `;`.
+    pub text: String,
+    /// The line of the script its first token is on (from 1).
+    pub line: usize,
+}
+
+/// Splits a script into statements.
+pub fn split(script: &str) -> Vec<Statement> {
+    let bytes = script.as_bytes();
+    let mut statements = Vec::new();
+    let mut current = String::new();
+    let mut start_line: Option<usize> = None;
+    let mut line = 1;
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        let rest = &script[i..];
+        if rest.starts_with("--") {
+            let end = rest.find('\n').map_or(script.len(), |n| i + n);
+            if start_line.is_some() {
+                current.push_str(&script[i..end]);
+            }
+            i = end;
+            continue;
+        }
+        if rest.starts_with("/*") {
+            let end = rest[2..].find("*/").map_or(script.len(), |n| i + 2 + n + 2);
+            let comment = &script[i..end];
+            if start_line.is_some() {
+                current.push_str(comment);
+            }
+            line += comment.matches('\n').count();
+            i = end;
+            continue;
+        }
+        if c == b'\'' || c == b'"' || c == b'`' {
+            let end = quoted_end(bytes, i);
+            start_line.get_or_insert(line);
+            let quoted = &script[i..end];
+            current.push_str(quoted);
+            line += quoted.matches('\n').count();
+            i = end;
+            continue;
+        }
+        if c == b';' {
+            if let Some(start) = start_line.take() {
+                statements.push(Statement { text: current.trim_end().to_string(), line: start });
+            }
+            current.clear();
+            i += 1;
+            continue;
+        }
+        if c == b'$' && rest.starts_with("${") {
+            if let Some(close) = rest.find('}') {
+                let name = &rest[2..close];
+                if !name.is_empty() && name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') {
+                    start_line.get_or_insert(line);
+                    current.push('$');
+                    current.push_str(name);
+                    i += close + 1;
+                    continue;
+                }
+            }
+        }
+        if c == b'\n' {
+            line += 1;
+        }
+        if !c.is_ascii_whitespace() {
+            start_line.get_or_insert(line);
+        }
+        if start_line.is_some() {
+            let ch = rest.chars().next().expect("not at the end");
+            current.push(ch);
+            i += ch.len_utf8();
+        } else {
+            i += 1;
+        }
+    }
+    if let Some(start) = start_line {
+        if !current.trim().is_empty() {
+            statements.push(Statement { text: current.trim_end().to_string(), line: start });
+        }
+    }
+    statements
+}
+
+/// Where a quoted string or identifier starting at `start` ends (doubled quotes escape).
+fn quoted_end(bytes: &[u8], start: usize) -> usize {
+    let quote = bytes[start];
+    let mut i = start + 1;
+    while i < bytes.len() {
+        if bytes[i] == quote {
+            if bytes.get(i + 1) == Some(&quote) {
+                i += 2;
+                continue;
+            }
+            return i + 1;
+        }
+        i += 1;
+    }
+    bytes.len()
+}
+
+/// Runs every statement of a script in order; returns the DataFrame of the last one (not yet
+/// executed when it is a query; DDL such as `CREATE VIEW` has run by then).
+pub async fn run(ctx: &SessionContext, file: &str, script: &str, params: &Params) -> Result<Option<DataFrame>> {
+    let statements = split(script);
+    if statements.is_empty() {
+        return Err(Error::query(format!("{file}: no SQL statement")));
+    }
+    let mut last = None;
+    for statement in &statements {
+        last = Some(run_statement(ctx, file, statement, params).await?);
+    }
+    Ok(last)
+}
+
+pub async fn run_statement(ctx: &SessionContext, file: &str, statement: &Statement, params: &Params) -> Result<DataFrame> {
+    let located = |error: DataFusionError| sql_error(file, statement, error);
+    let state = ctx.state();
+    let plan = state.create_logical_plan(&statement.text).await.map_err(located)?;
+    let plan = bind(plan, params).map_err(|e| e.context(format!("{file}:{}", statement.line)))?;
+    ctx.execute_logical_plan(plan).await.map_err(located)
+}
+
+/// Binds the placeholders a plan uses. An untyped (string) value meets a placeholder whose type
+/// DataFusion inferred from its context by being cast to that type, so `$since` compares with a
+/// date column as a date.
+fn bind(plan: LogicalPlan, params: &Params) -> Result<LogicalPlan> {
+    let wanted = plan.get_parameter_types()?;
+    if wanted.is_empty() {
+        return Ok(plan);
+    }
+    let mut values: HashMap<String, datafusion::common::metadata::ScalarAndMetadata> = HashMap::new();
+    for (id, inferred) in &wanted {
+        let name = id.trim_start_matches('$');
+        let value = params.get(name).ok_or_else(|| {
+            let known = params.names().map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
+            Error::query(format!("parameter {id} is not defined (defined: {known})"))
+        })?;
+        let value = match (value, inferred) {
+            (ScalarValue::Utf8(Some(text)), Some(data_type)) if *data_type != value.data_type() => cast_text(text, data_type)
+                .map_err(|e| Error::query(format!("parameter {id}: {}", e.message())))?,
+            _ => value.clone(),
+        };
+        values.insert(name.to_string(), value.into());
+    }
+    Ok(plan.with_param_values(ParamValues::Map(values))?)
+}
+
+/// "file.sql:LINE: message", with LINE taken from where DataFusion points when it does.
+fn sql_error(file: &str, statement: &Statement, error: DataFusionError) -> Error {
+    let line = error
+        .diagnostic()
+        .and_then(|d| d.span)
+        .map(|span| span.start.line as usize)
+        .filter(|&l| l > 0)
+        .or_else(|| parser_line(&error.to_string()))
+        .map_or(statement.line, |relative| statement.line + relative - 1);
+    Error::from(error).context(format!("{file}:{line}"))
+}
+
+/// sqlparser reports "... at Line: 3, Column: 7" relative to the statement.
+fn parser_line(message: &str) -> Option<usize> {
+    let at = message.rfind("Line: ")?;
+    message[at + 6..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_keep_their_starting_line() {
+        let script = "-- weekly job\nCREATE VIEW a AS\n  SELECT ';' AS x; /* ; */\n\nSELECT *\nFROM a -- trailing ;\n;\n";
+        let statements = split(script);
+        assert_eq!(statements.len(), 2);
+        assert_eq!(statements[0], Statement { text: "CREATE VIEW a AS\n  SELECT ';' AS x".into(), line: 2 });
+        assert_eq!(statements[1].line, 5);
+        assert!(statements[1].text.starts_with("SELECT *\nFROM a"));
+    }
+
+    #[test]
+    fn braced_placeholders_become_dollar_names_outside_strings_only() {
+        let statements = split("SELECT ${region}, '${region}', $since");
+        assert_eq!(statements[0].text, "SELECT $region, '${region}', $since");
+    }
+
+    #[test]
+    fn multiline_strings_count_their_lines() {
+        let statements = split("SELECT 'a\nb';\nSELECT 2");
+        assert_eq!(statements[1].line, 3);
+    }
+
+    #[tokio::test]
+    async fn values_are_bound_never_spliced() {
+        let ctx = SessionContext::new();
+        let mut params = Params::default();
+        params.set("name", ScalarValue::Utf8(Some("x'; DROP TABLE t; --".into())));
+        params.set("since", ScalarValue::Utf8(Some("2026-01-02".into())));
+        let df = run(&ctx, "q.sql", "SELECT $name AS n, DATE '2026-01-03' > $since AS later", &params).await.unwrap().unwrap();
+        let batches = df.collect().await.unwrap();
+        let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches).unwrap().to_string();
+        assert!(text.contains("x'; DROP TABLE t; --"), "{text}");
+        assert!(text.contains("true"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn errors_name_the_file_and_line() {
+        let ctx = SessionContext::new();
+        let params = Params::default();
+        let err = run(&ctx, "q.sql", "SELECT 1;\n\nSELECT $missing", &params).await.unwrap_err();
+        assert!(err.message().starts_with("q.sql:3: parameter $missing is not defined"), "{err}");
+        let err = run(&ctx, "q.sql", "SELECT 1;\nSELECT\n  nope\nFROM (SELECT 1 AS a)", &params).await.unwrap_err();
+        assert!(err.message().starts_with("q.sql:"), "{err}");
+        assert!(err.message().contains("nope"), "{err}");
+        let err = run(&ctx, "q.sql", "SELECT 1;\nSELEC 2", &params).await.unwrap_err();
+        assert!(err.message().starts_with("q.sql:2:"), "{err}");
+    }
+}

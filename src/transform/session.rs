@@ -1,0 +1,52 @@
+//! The one place a DataFusion `SessionContext` is built. Everything that runs SQL gets its
+//! session here, so engine settings (parallelism, memory, spilling) are decided once, and a
+//! move to a distributed engine changes this function only.
+
+use std::sync::Arc;
+
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::catalog::Catalog;
+use crate::catalog::provider::{CatalogBridge, Overrides, SESSION_SCHEMA};
+use crate::error::Result;
+
+/// DataFusion's default catalog name; ours replaces it so `db.table` resolves through it.
+const DEFAULT_CATALOG: &str = "datafusion";
+
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    /// Parallel partitions; 0 means one per core.
+    pub target_partitions: usize,
+    /// Bytes of memory that queries may use before they spill to disk; None for no limit.
+    pub memory_limit: Option<usize>,
+}
+
+pub async fn session(catalog: Arc<dyn Catalog>, overrides: Overrides, options: &EngineOptions) -> Result<SessionContext> {
+    let mut config = SessionConfig::new()
+        .with_default_catalog_and_schema(DEFAULT_CATALOG, SESSION_SCHEMA)
+        .with_information_schema(true);
+    if options.target_partitions > 0 {
+        config = config.with_target_partitions(options.target_partitions);
+    }
+    let settings = config.options_mut();
+    // Spans let SQL errors point at the line they are about.
+    settings.sql_parser.collect_spans = true;
+    settings.execution.parquet.pushdown_filters = true;
+    settings.execution.parquet.reorder_filters = true;
+
+    let mut runtime = RuntimeEnvBuilder::new();
+    if let Some(limit) = options.memory_limit {
+        runtime = runtime.with_memory_limit(limit, 1.0);
+    }
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime.build_arc()?)
+        .with_default_features()
+        .build();
+    let context = SessionContext::new_with_state(state);
+    let bridge = CatalogBridge::load(catalog, overrides).await?;
+    context.register_catalog(DEFAULT_CATALOG, Arc::new(bridge));
+    Ok(context)
+}
