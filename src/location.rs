@@ -93,9 +93,22 @@ impl Location {
 
     /// The canonical, absolute form recorded in the catalog (`file:///abs/path`, `s3://b/k`).
     pub fn url(&self) -> String {
+        self.url_of(&self.prefix)
+    }
+
+    /// The folder on this machine, for a local location.
+    pub fn local_path(&self) -> Option<std::path::PathBuf> {
+        match self.scheme {
+            Scheme::Local => Some(std::path::PathBuf::from(format!("/{}", crate::source::files::percent_decode(self.prefix.as_ref())))),
+            Scheme::S3 { .. } => None,
+        }
+    }
+
+    /// The canonical URL of an object in this location's store.
+    pub fn url_of(&self, path: &Path) -> String {
         match &self.scheme {
-            Scheme::Local => format!("file:///{}", self.prefix),
-            Scheme::S3 { bucket } => format!("s3://{bucket}/{}", self.prefix),
+            Scheme::Local => format!("file:///{path}"),
+            Scheme::S3 { bucket } => format!("s3://{bucket}/{path}"),
         }
     }
 

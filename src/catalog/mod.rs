@@ -7,6 +7,7 @@
 //! other's change. Data changes arrive as one [`Publication`] per run, applied all-or-nothing
 //! across every table it touches.
 
+pub mod crawl;
 pub mod definition;
 pub mod local;
 pub mod provider;

@@ -126,7 +126,7 @@ fn partition_keys(location: &Location, folders: &[Vec<String>], files: &[SourceF
             }
         }
         keys.push(match hive_key {
-            Some((key, _)) => names::normalize(&decode(key), level),
+            Some((key, _)) => names::normalize(&percent_decode(key), level),
             None => format!("partition_{level}"),
         });
     }
@@ -143,14 +143,14 @@ fn partition_keys(location: &Location, folders: &[Vec<String>], files: &[SourceF
 /// otherwise; Hive's null marker is null.
 fn partition_value(folder: &str) -> Option<String> {
     let value = match folder.split_once('=') {
-        Some((_, value)) => decode(value),
-        None => decode(folder),
+        Some((_, value)) => percent_decode(value),
+        None => percent_decode(folder),
     };
     (value != HIVE_NULL_PARTITION).then_some(value)
 }
 
 /// Folder names are percent-encoded by Hive and by `object_store` alike.
-fn decode(text: &str) -> String {
+pub fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -240,8 +240,8 @@ mod tests {
 
     #[test]
     fn folder_names_are_percent_decoded() {
-        assert_eq!(decode("a%2Fb"), "a/b");
-        assert_eq!(decode("100%"), "100%");
+        assert_eq!(percent_decode("a%2Fb"), "a/b");
+        assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(partition_value("k=a%3Db"), Some("a=b".into()));
     }
 }

@@ -1,0 +1,142 @@
+//! A crawl: infer what a location holds and decide what the catalog records about it.
+//!
+//! The decision is the Glue crawler's schema-change policy: a new table is created; an
+//! unchanged definition records nothing; a changed one is recorded as a new version (`update`),
+//! fails the crawl (`fail`), or is reported and ignored (`log`, the catalog keeps its version
+//! and readers keep using it). The result is a [`TableChange`] that a crawl publishes at once
+//! and a run publishes with its targets, all-or-nothing.
+
+use serde::Serialize;
+
+use super::{Catalog, DataChange, NewVersion, Partition, Table, TableChange, TableDefinition, TableName};
+use crate::error::{Error, Result};
+use crate::location::Location;
+use crate::runs::job::OnSchemaChange;
+use crate::schema::diff::{Change, diff};
+use crate::schema::infer::{InferOptions, Inferred, infer};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CrawlChange {
+    Created,
+    Unchanged,
+    Updated,
+    Logged,
+}
+
+impl CrawlChange {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CrawlChange::Created => "created",
+            CrawlChange::Unchanged => "unchanged",
+            CrawlChange::Updated => "updated",
+            CrawlChange::Logged => "logged",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CrawlPlan {
+    pub inferred: Inferred,
+    pub change: CrawlChange,
+    pub diff: Vec<Change>,
+    /// The definition readers use: the new one, or the catalog's under `log`.
+    pub definition: TableDefinition,
+    /// The version readers see once the change is published.
+    pub version: u64,
+    pub table_change: TableChange,
+}
+
+pub async fn plan(
+    catalog: &dyn Catalog,
+    table: &TableName,
+    location: &Location,
+    options: &InferOptions,
+    on_change: OnSchemaChange,
+) -> Result<CrawlPlan> {
+    let inferred = infer(location, options).await?;
+    let current = catalog.table(table).await?;
+    decide(table, inferred, current, on_change)
+}
+
+fn decide(table: &TableName, inferred: Inferred, current: Option<Table>, on_change: OnSchemaChange) -> Result<CrawlPlan> {
+    let definition = TableDefinition::crawled(inferred.listing.location.url(), &inferred);
+    let partitions = discovered_partitions(&inferred);
+    let expected_version = current.as_ref().map(|t| t.version);
+    let (change, diff, definition, new_version) = match current {
+        None => {
+            let diff = diff_definitions(None, &definition);
+            let new = NewVersion { definition: definition.clone(), diff: diff.clone() };
+            (CrawlChange::Created, diff, definition, Some(new))
+        }
+        Some(current) if current.definition == definition => (CrawlChange::Unchanged, Vec::new(), definition, None),
+        Some(current) => {
+            let changes = diff_definitions(Some(&current.definition), &definition);
+            match on_change {
+                OnSchemaChange::Update => {
+                    let new = NewVersion { definition: definition.clone(), diff: changes.clone() };
+                    (CrawlChange::Updated, changes, definition, Some(new))
+                }
+                OnSchemaChange::Fail => {
+                    let described = describe(&changes, &current.definition, &definition);
+                    return Err(Error::input(format!(
+                        "the schema of {table} changed ({described}) and on_schema_change is fail; nothing was recorded"
+                    )));
+                }
+                OnSchemaChange::Log => (CrawlChange::Logged, changes, current.definition, None),
+            }
+        }
+    };
+    let version = expected_version.unwrap_or(0) + u64::from(new_version.is_some());
+    Ok(CrawlPlan {
+        inferred,
+        change,
+        diff,
+        definition,
+        version,
+        table_change: TableChange {
+            name: table.clone(),
+            expected_version,
+            new_version,
+            data: DataChange::Discovered(partitions),
+        },
+    })
+}
+
+fn diff_definitions(old: Option<&TableDefinition>, new: &TableDefinition) -> Vec<Change> {
+    diff(&old.map(TableDefinition::schema).unwrap_or_default(), &new.schema())
+}
+
+/// What changed, in words; a definition may change without a column changing (location,
+/// format, CSV dialect).
+pub fn describe(changes: &[Change], old: &TableDefinition, new: &TableDefinition) -> String {
+    if !changes.is_empty() {
+        return changes.iter().map(Change::describe).collect::<Vec<_>>().join("; ");
+    }
+    if old.location != new.location {
+        return format!("location {} -> {}", old.location, new.location);
+    }
+    if old.format != new.format {
+        return format!("format {} -> {}", old.format, new.format);
+    }
+    "storage parameters changed".to_string()
+}
+
+/// One partition per distinct set of partition values, located at the folder of its files.
+fn discovered_partitions(inferred: &Inferred) -> Vec<Partition> {
+    if inferred.schema.partition_keys.is_empty() {
+        return Vec::new();
+    }
+    let location = &inferred.listing.location;
+    let mut partitions: Vec<Partition> = Vec::new();
+    for file in &inferred.listing.files {
+        if partitions.iter().any(|p| p.values == file.partition_values) {
+            continue;
+        }
+        let mut parts: Vec<String> = location.relative(&file.path).unwrap_or_default();
+        parts.pop();
+        let folder = if parts.is_empty() { location.url() } else { location.join(&parts.join("/")).url() };
+        partitions.push(Partition { values: file.partition_values.clone(), location: folder, files: Vec::new() });
+    }
+    partitions
+}

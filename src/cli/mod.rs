@@ -1,0 +1,117 @@
+//! 8. The command line: the only code that knows clap, stdout and exit codes. One file per
+//! command; each resolves its flags, calls the library, and prints through `output`.
+
+mod crawl;
+mod infer;
+mod output;
+mod run;
+mod runs;
+mod schema;
+mod sql;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::catalog::Catalog;
+use crate::catalog::local::LocalCatalog;
+use crate::error::{Error, Result};
+use crate::schema::infer::{DEFAULT_SAMPLE_ROWS, InferOptions};
+use crate::source::format::FormatChoice;
+
+/// The environment variable that names the state folder.
+pub const ETL_HOME: &str = "ETL_HOME";
+/// The environment variable that chooses the catalog.
+pub const ETL_CATALOG: &str = "ETL_CATALOG";
+
+#[derive(Debug, Parser)]
+#[command(name = "etl", version, about = "Columnar ETL for data on S3: infer, catalog, transform with SQL, publish Parquet")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// The catalog: local (embedded, under $ETL_HOME) or glue.
+    #[arg(long, global = true, env = ETL_CATALOG, value_parser = ["local", "glue"])]
+    pub catalog: Option<String>,
+    /// Print exactly one JSON document on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print nothing but results and errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Print more about what happens.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Infer the schema of the objects under a location; registers nothing.
+    Infer(infer::InferArgs),
+    /// Infer, then create or version the table in the catalog.
+    Crawl(crawl::CrawlArgs),
+    /// Show a table's definition, its versions, or what changed between two.
+    Schema(schema::SchemaArgs),
+    /// Run SQL against the catalog's tables.
+    Sql(sql::SqlArgs),
+    /// Run a job file.
+    Run(run::RunArgs),
+    /// Show the run history, newest first.
+    Runs(runs::RunsArgs),
+}
+
+/// Options that shape inference, shared by `infer` and `crawl`.
+#[derive(Debug, Args, Clone)]
+pub struct InferenceArgs {
+    /// auto (from extensions, then content), csv, json or parquet.
+    #[arg(long, default_value = "auto")]
+    pub format: FormatChoice,
+    /// Records sampled per file; 0 reads whole files.
+    #[arg(long, default_value_t = DEFAULT_SAMPLE_ROWS)]
+    pub sample_rows: usize,
+}
+
+impl InferenceArgs {
+    pub fn options(&self) -> InferOptions {
+        InferOptions { format: self.format, sample_rows: self.sample_rows, ..InferOptions::default() }
+    }
+}
+
+/// Runs a parsed command line.
+pub async fn run(cli: Cli) -> Result<()> {
+    let global = cli.global;
+    match cli.command {
+        Command::Infer(args) => infer::run(args, &global).await,
+        Command::Crawl(args) => crawl::run(args, &global).await,
+        Command::Schema(args) => schema::run(args, &global).await,
+        Command::Sql(args) => sql::run(args, &global).await,
+        Command::Run(args) => run::run(args, &global).await,
+        Command::Runs(args) => runs::run(args, &global).await,
+    }
+}
+
+/// `$ETL_HOME`, or `./.etl`.
+pub fn home() -> PathBuf {
+    std::env::var_os(ETL_HOME).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".etl"))
+}
+
+/// The catalog the flags (or the job file) choose.
+pub fn open_catalog(flag: Option<&str>, job_choice: Option<&str>) -> Result<Arc<dyn Catalog>> {
+    match flag.or(job_choice).unwrap_or("local") {
+        "local" => Ok(Arc::new(LocalCatalog::open(&home())?)),
+        "glue" => Err(Error::config("--catalog glue: the AWS Glue Data Catalog is not supported by this build yet")),
+        other => Err(Error::config(format!("unknown catalog '{other}' (expected local or glue)"))),
+    }
+}
+
+/// Writes a JSON document and a newline to stdout.
+pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    output::write_json(&mut out, value)
+}

@@ -1,0 +1,101 @@
+//! Printers. Each writes to any `Write`, so formats are unit-tested and `--json` prints exactly
+//! one document.
+
+use std::io::Write;
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::util::pretty::pretty_format_batches;
+
+use crate::error::Result;
+use crate::schema::Column;
+
+pub fn write_json(out: &mut impl Write, value: &impl serde::Serialize) -> Result<()> {
+    serde_json::to_writer_pretty(&mut *out, value)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// How `etl sql` prints rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RowFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+pub fn write_rows(out: &mut impl Write, batches: &[RecordBatch], format: RowFormat) -> Result<()> {
+    match format {
+        RowFormat::Table => {
+            writeln!(out, "{}", pretty_format_batches(batches)?)?;
+            let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+            writeln!(out, "({rows} {})", if rows == 1 { "row" } else { "rows" })?;
+        }
+        RowFormat::Csv => {
+            let mut writer = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(&mut *out);
+            for batch in batches {
+                writer.write(batch)?;
+            }
+        }
+        RowFormat::Json => {
+            let mut writer = datafusion::arrow::json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, datafusion::arrow::json::writer::JsonArray>(&mut *out);
+            for batch in batches {
+                writer.write(batch)?;
+            }
+            writer.finish()?;
+            drop(writer);
+            writeln!(out)?;
+        }
+    }
+    Ok(())
+}
+
+/// Columns as an aligned two-column list.
+pub fn write_columns(out: &mut impl Write, title: &str, columns: &[Column]) -> Result<()> {
+    if columns.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "{title}:")?;
+    let width = columns.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    for column in columns {
+        writeln!(out, "  {:width$}  {}", column.name, column.ty)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+
+    fn batch() -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, true), Field::new("name", DataType::Utf8, true)]));
+        RecordBatch::try_new(
+            schema,
+            vec![Arc::new(Int64Array::from(vec![Some(1), None])), Arc::new(StringArray::from(vec![Some("a,\"b\""), None]))],
+        )
+        .unwrap()
+    }
+
+    fn render(format: RowFormat, batches: &[RecordBatch]) -> String {
+        let mut out = Vec::new();
+        write_rows(&mut out, batches, format).unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn csv_is_rfc_4180_with_a_header() {
+        assert_eq!(render(RowFormat::Csv, &[batch()]), "id,name\n1,\"a,\"\"b\"\"\"\n,\n");
+    }
+
+    #[test]
+    fn json_is_one_array_with_explicit_nulls() {
+        let text = render(RowFormat::Json, &[batch()]);
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value, serde_json::json!([{"id": 1, "name": "a,\"b\""}, {"id": null, "name": null}]));
+        assert_eq!(render(RowFormat::Json, &[]).trim(), "[]");
+    }
+}

@@ -1,0 +1,150 @@
+//! `etl run JOB.toml`: run a job and print its report.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use clap::Args;
+
+use super::{GlobalArgs, home, open_catalog, print_json};
+use crate::cost::billing::DEFAULT_PRICE_PER_TB;
+use crate::error::{Error, Result};
+use crate::runs::history::History;
+use crate::runs::job::Job;
+use crate::runs::progress::{Progress, human_bytes};
+use crate::runs::report::RunReport;
+use crate::runs::run::{RunContext, RunOptions, run as run_job};
+use crate::transform::session::EngineOptions;
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The job file.
+    pub job: PathBuf,
+    /// A parameter: NAME=VALUE or NAME:TYPE=VALUE (int, bigint, double, date, timestamp, string).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// The date the run is for (default: today, UTC).
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+    pub logical_date: Option<NaiveDate>,
+    /// Crawl and plan everything, write and record nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Memory queries may use before spilling to disk, e.g. 512M or 2G.
+    #[arg(long, value_parser = parse_size)]
+    pub memory_limit: Option<usize>,
+}
+
+fn parse_date(text: &str) -> Result<NaiveDate, String> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| format!("'{text}' is not a date (YYYY-MM-DD)"))
+}
+
+/// `512M`, `2G`, `1.5G`, `1048576`.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let upper = text.trim().to_ascii_uppercase();
+    let upper = upper.trim_end_matches("IB").trim_end_matches('B');
+    let (number, unit) = match upper.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => (&upper[..i], &upper[i..]),
+        None => (upper, ""),
+    };
+    let scale: f64 = match unit {
+        "" => 1.0,
+        "K" => 1024.0,
+        "M" => 1024.0 * 1024.0,
+        "G" => 1024.0 * 1024.0 * 1024.0,
+        "T" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(format!("'{text}' is not a size (like 512M or 2G)")),
+    };
+    let value: f64 = number.trim().parse().map_err(|_| format!("'{text}' is not a size (like 512M or 2G)"))?;
+    if value <= 0.0 {
+        return Err(format!("'{text}' is not a positive size"));
+    }
+    Ok((value * scale) as usize)
+}
+
+pub async fn run(args: RunArgs, global: &GlobalArgs) -> Result<()> {
+    let job = Job::load(&args.job)?;
+    let catalog = open_catalog(global.catalog.as_deref(), job.catalog.as_deref())?;
+    let context = RunContext {
+        catalog,
+        history: Arc::new(History::open(&home())?),
+        home: home(),
+        progress: Progress::on_terminal(!global.json && !global.quiet),
+    };
+    let options = RunOptions {
+        logical_date: args.logical_date,
+        params: args.params,
+        dry_run: args.dry_run,
+        engine: EngineOptions { memory_limit: args.memory_limit, ..EngineOptions::default() },
+        price_per_tb: DEFAULT_PRICE_PER_TB,
+    };
+    let outcome = run_job(&job, &options, &context).await?;
+    if global.json {
+        print_json(&outcome.report)?;
+    } else if !global.quiet {
+        let mut out = std::io::stdout().lock();
+        write_summary(&mut out, &outcome.report)?;
+    }
+    match outcome.error {
+        None => Ok(()),
+        Some(error) => Err(Error::new(error.kind(), format!("run {} failed: {}", outcome.report.run_id, error.message()))),
+    }
+}
+
+pub fn write_summary(out: &mut impl Write, report: &RunReport) -> Result<()> {
+    let duration = report.duration_seconds().map(|s| format!(" in {s:.1}s")).unwrap_or_default();
+    let dry = if report.dry_run { " (dry run)" } else { "" };
+    writeln!(out, "{} {} {}{duration}{dry}: {}", report.job, report.logical_date, report.run_id, report.status.as_str())?;
+    for source in &report.sources {
+        writeln!(
+            out,
+            "  read  {:<28} {:>6} files {:>10} {:>10} rows  schema v{} ({})",
+            source.table,
+            source.files,
+            human_bytes(source.bytes),
+            source.rows,
+            source.schema_version,
+            source.change
+        )?;
+    }
+    for target in &report.targets {
+        writeln!(
+            out,
+            "  wrote {:<28} {:>6} files {:>10} {:>10} rows  {} partitions  {}",
+            target.table,
+            target.files,
+            human_bytes(target.bytes),
+            target.rows,
+            target.partitions,
+            target.location
+        )?;
+    }
+    if report.rejected_rows > 0 {
+        let kept = report.quarantine.as_deref().map(|q| format!(", kept in {q}")).unwrap_or_default();
+        writeln!(out, "  rejected {} rows{kept}", report.rejected_rows)?;
+    }
+    if report.athena.bytes_scanned > 0 {
+        writeln!(
+            out,
+            "  athena: a full scan of the output would bill ${:.6} ({} scanned)",
+            report.athena.usd,
+            human_bytes(report.athena.bytes_scanned)
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("1.5g"), Ok(3 << 29));
+        assert_eq!(parse_size("1024"), Ok(1024));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("0").is_err());
+    }
+}

@@ -1,0 +1,58 @@
+//! `etl sql [QUERY] [-f FILE.sql]`: SQL over the catalog's tables.
+
+use clap::Args;
+use datafusion::arrow::array::RecordBatch;
+
+use super::output::{RowFormat, write_rows};
+use super::{GlobalArgs, open_catalog};
+use crate::error::{Error, Result};
+use crate::runs::run::new_run_id;
+use crate::transform::params::Params;
+use crate::transform::script;
+use crate::transform::session::{EngineOptions, session};
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The SQL to run (statements separated by `;`; the last one's rows are printed).
+    pub query: Option<String>,
+    /// A file of SQL statements.
+    #[arg(short = 'f', long = "file")]
+    pub file: Option<std::path::PathBuf>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: RowFormat,
+    /// A parameter: NAME=VALUE or NAME:TYPE=VALUE (int, bigint, double, date, timestamp, string).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+}
+
+pub async fn run(args: SqlArgs, global: &GlobalArgs) -> Result<()> {
+    let (name, text) = match (&args.query, &args.file) {
+        (Some(query), None) => ("query".to_string(), query.clone()),
+        (None, Some(file)) => (
+            file.display().to_string(),
+            std::fs::read_to_string(file).map_err(|e| Error::config(format!("{}: {e}", file.display())))?,
+        ),
+        (Some(_), Some(_)) => return Err(Error::usage("give a QUERY or -f FILE, not both")),
+        (None, None) => return Err(Error::usage("give a QUERY or -f FILE")),
+    };
+    let mut params = Params::default();
+    params.apply_overrides(&args.params)?;
+    let params = params.with_built_ins(chrono::Utc::now().date_naive(), &new_run_id());
+    let catalog = open_catalog(global.catalog.as_deref(), None)?;
+    let ctx = session(catalog, Default::default(), &EngineOptions::default()).await?;
+    let last = script::run(&ctx, &name, &text, &params).await?;
+    let batches = match last {
+        Some(frame) => {
+            let schema = frame.schema().inner().clone();
+            let mut batches = frame.collect().await.map_err(|e| Error::from(e).context(&name))?;
+            if batches.is_empty() {
+                batches.push(RecordBatch::new_empty(schema));
+            }
+            batches
+        }
+        None => Vec::new(),
+    };
+    let format = if global.json { RowFormat::Json } else { args.format };
+    let mut out = std::io::stdout().lock();
+    write_rows(&mut out, &batches, format)
+}

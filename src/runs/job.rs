@@ -1,0 +1,339 @@
+//! Job files: parsed, then resolved into a validated plan before anything touches data.
+//!
+//! Everything wrong with a job file is found here and is a configuration error (exit 2) naming
+//! the file and the option: unknown keys, bad names, modes, locations, parameters, SQL files
+//! that do not exist, a target that would overwrite a source. Local locations and SQL files are
+//! relative to the job file's folder, so a job runs the same from any working directory.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::catalog::{TableName, WriteMode};
+use crate::error::{Error, Result};
+use crate::location::Location;
+use crate::schema::infer::{DEFAULT_SAMPLE_ROWS, InferOptions};
+use crate::sink::{ParquetCompression, TargetSpec};
+use crate::source::format::FormatChoice;
+use crate::source::rejects::BadRecordPolicy;
+use crate::transform::params::{self, Params};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobFile {
+    name: String,
+    schedule: Option<String>,
+    catalog: Option<String>,
+    #[serde(default)]
+    params: BTreeMap<String, toml::Value>,
+    #[serde(default)]
+    source: Vec<SourceSection>,
+    #[serde(default)]
+    step: Vec<StepSection>,
+    #[serde(default)]
+    target: Vec<TargetSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceSection {
+    table: String,
+    location: String,
+    #[serde(default = "auto")]
+    format: String,
+    #[serde(default = "update")]
+    on_schema_change: String,
+    #[serde(default = "fail")]
+    bad_records: String,
+    #[serde(default)]
+    incremental: bool,
+    null_values: Option<Vec<String>>,
+    sample_rows: Option<usize>,
+    delimiter: Option<String>,
+    header: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepSection {
+    sql: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetSection {
+    table: String,
+    query: String,
+    location: String,
+    #[serde(default)]
+    partition_by: Vec<String>,
+    #[serde(default = "overwrite")]
+    mode: String,
+    #[serde(default = "snappy")]
+    compression: String,
+}
+
+fn auto() -> String {
+    "auto".into()
+}
+fn update() -> String {
+    "update".into()
+}
+fn fail() -> String {
+    "fail".into()
+}
+fn overwrite() -> String {
+    "overwrite".into()
+}
+fn snappy() -> String {
+    "snappy".into()
+}
+
+/// What to do when a crawl finds a source's schema changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnSchemaChange {
+    /// Record a new version and read with the new schema.
+    Update,
+    /// Fail the run.
+    Fail,
+    /// Warn, keep the catalog's version, read with it.
+    Log,
+}
+
+impl std::str::FromStr for OnSchemaChange {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "update" => Ok(Self::Update),
+            "fail" => Ok(Self::Fail),
+            "log" => Ok(Self::Log),
+            other => Err(format!("unknown value '{other}' (expected update, fail or log)")),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SourceSpec {
+    pub table: TableName,
+    pub location: Location,
+    pub infer: InferOptions,
+    pub on_schema_change: OnSchemaChange,
+    pub bad_records: BadRecordPolicy,
+}
+
+#[derive(Debug, Clone)]
+pub struct StepSpec {
+    /// As messages name it (the path as the job file wrote it, relative to the job's folder).
+    pub display: String,
+    pub sql: String,
+}
+
+/// A job file, resolved and validated.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub name: String,
+    pub file: PathBuf,
+    pub schedule: Option<String>,
+    pub catalog: Option<String>,
+    pub params: Params,
+    pub sources: Vec<SourceSpec>,
+    pub steps: Vec<StepSpec>,
+    pub targets: Vec<TargetSpec>,
+}
+
+impl Job {
+    pub fn load(path: &Path) -> Result<Job> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::config(format!("job file {}: {e}", path.display())))?;
+        Self::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, path: &Path) -> Result<Job> {
+        let file_name = path.display().to_string();
+        let raw: JobFile = toml::from_str(text)
+            .map_err(|e| Error::config(format!("job file {file_name}: {}", e.to_string().trim_end())))?;
+        let folder = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let bad = |what: String, why: String| Error::config(format!("job file {file_name}: {what}: {why}"));
+
+        if raw.name.is_empty() || !raw.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+            return Err(bad("name".into(), format!("'{}' must match [a-z0-9_]+", raw.name)));
+        }
+        if let Some(catalog) = &raw.catalog {
+            if catalog != "local" && catalog != "glue" {
+                return Err(bad("catalog".into(), format!("unknown catalog '{catalog}' (expected local or glue)")));
+            }
+        }
+        let mut params = Params::default();
+        for (name, value) in &raw.params {
+            if params::BUILT_INS.contains(&name.as_str()) {
+                return Err(bad(format!("params.{name}"), "is a built-in parameter".into()));
+            }
+            let value = params::from_toml(name, value).map_err(|e| bad(format!("params.{name}"), e.message().to_string()))?;
+            params.set(name, value);
+        }
+
+        let mut sources = Vec::new();
+        for (i, section) in raw.source.iter().enumerate() {
+            let at = |key: &str| format!("source[{i}].{key}");
+            let table: TableName = section.table.parse().map_err(|e: Error| bad(at("table"), e.message().to_string()))?;
+            let location = resolve_location(&section.location, &folder).map_err(|e| bad(at("location"), e.message().to_string()))?;
+            let format: FormatChoice = section.format.parse().map_err(|e| bad(at("format"), e))?;
+            let on_schema_change = section.on_schema_change.parse().map_err(|e| bad(at("on_schema_change"), e))?;
+            let bad_records = section.bad_records.parse().map_err(|e| bad(at("bad_records"), e))?;
+            if section.incremental {
+                return Err(bad(at("incremental"), "incremental sources are not supported by this version".into()));
+            }
+            let delimiter = match &section.delimiter {
+                None => None,
+                Some(d) => match d.as_str() {
+                    "\\t" | "\t" | "tab" => Some(b'\t'),
+                    d if d.len() == 1 => Some(d.as_bytes()[0]),
+                    other => return Err(bad(at("delimiter"), format!("'{other}' is not a single character"))),
+                },
+            };
+            if sources.iter().any(|s: &SourceSpec| s.table == table) {
+                return Err(bad(at("table"), format!("{table} is listed twice")));
+            }
+            sources.push(SourceSpec {
+                table,
+                location,
+                infer: InferOptions {
+                    format,
+                    sample_rows: section.sample_rows.unwrap_or(DEFAULT_SAMPLE_ROWS),
+                    delimiter,
+                    header: section.header,
+                    null_values: section.null_values.clone(),
+                },
+                on_schema_change,
+                bad_records,
+            });
+        }
+
+        let mut steps = Vec::new();
+        for (i, section) in raw.step.iter().enumerate() {
+            let sql_path = folder.join(&section.sql);
+            let sql = std::fs::read_to_string(&sql_path)
+                .map_err(|e| bad(format!("step[{i}].sql"), format!("{}: {e}", sql_path.display())))?;
+            steps.push(StepSpec { display: sql_path.display().to_string(), sql });
+        }
+
+        let mut targets: Vec<TargetSpec> = Vec::new();
+        for (i, section) in raw.target.iter().enumerate() {
+            let at = |key: &str| format!("target[{i}].{key}");
+            let table: TableName = section.table.parse().map_err(|e: Error| bad(at("table"), e.message().to_string()))?;
+            if section.query.trim().is_empty() {
+                return Err(bad(at("query"), "is empty".into()));
+            }
+            let location = resolve_location(&section.location, &folder).map_err(|e| bad(at("location"), e.message().to_string()))?;
+            let mode: WriteMode = section.mode.parse().map_err(|e| bad(at("mode"), e))?;
+            let compression: ParquetCompression = section.compression.parse().map_err(|e| bad(at("compression"), e))?;
+            let mut partition_by = Vec::new();
+            for key in &section.partition_by {
+                let normalized = crate::schema::names::normalize(key, 0);
+                if partition_by.contains(&normalized) {
+                    return Err(bad(at("partition_by"), format!("'{key}' is listed twice")));
+                }
+                partition_by.push(normalized);
+            }
+            if sources.iter().any(|s| s.table == table) || targets.iter().any(|t| t.table == table) {
+                return Err(bad(at("table"), format!("{table} is already a source or target of this job")));
+            }
+            if let Some(source) = sources.iter().find(|s| s.location.overlaps(&location)) {
+                return Err(bad(
+                    at("location"),
+                    format!("{location} overlaps the location of source {} ({}); a run would read its own output", source.table, source.location),
+                ));
+            }
+            if let Some(other) = targets.iter().find(|t| t.location.overlaps(&location)) {
+                return Err(bad(at("location"), format!("{location} overlaps the location of target {}", other.table)));
+            }
+            targets.push(TargetSpec { table, query: section.query.clone(), location, partition_by, mode, compression });
+        }
+        if targets.is_empty() {
+            return Err(bad("target".into(), "a job needs at least one [[target]]".into()));
+        }
+
+        Ok(Job {
+            name: raw.name,
+            file: path.to_path_buf(),
+            schedule: raw.schedule,
+            catalog: raw.catalog,
+            params,
+            sources,
+            steps,
+            targets,
+        })
+    }
+}
+
+/// A local path relative to the job file's folder; URLs as they are.
+fn resolve_location(text: &str, folder: &Path) -> Result<Location> {
+    if text.contains("://") || Path::new(text).is_absolute() {
+        return Location::parse(text);
+    }
+    Location::parse(&folder.join(text).to_string_lossy())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Job> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("q.sql"), "SELECT 1").unwrap();
+        Job::parse(text, &dir.path().join("job.toml"))
+    }
+
+    const GOOD: &str = r#"
+name = "weekly"
+[params]
+region = "eu"
+min = 10
+[[source]]
+table = "raw.orders"
+location = "data/orders/"
+[[step]]
+sql = "q.sql"
+[[target]]
+table = "curated.weekly"
+query = "SELECT * FROM weekly"
+location = "out/weekly/"
+partition_by = ["Week"]
+mode = "overwrite_partitions"
+compression = "zstd"
+"#;
+
+    #[test]
+    fn a_good_job_resolves_with_defaults() {
+        let job = parse(GOOD).unwrap();
+        assert_eq!(job.name, "weekly");
+        assert_eq!(job.sources[0].on_schema_change, OnSchemaChange::Update);
+        assert_eq!(job.sources[0].bad_records, BadRecordPolicy::Fail);
+        assert!(job.sources[0].location.url().ends_with("/data/orders"));
+        assert_eq!(job.targets[0].partition_by, vec!["week"]);
+        assert_eq!(job.targets[0].mode, WriteMode::OverwritePartitions);
+        assert_eq!(job.steps[0].sql, "SELECT 1");
+        assert!(job.params.get("min").is_some());
+    }
+
+    #[test]
+    fn each_bad_option_is_a_configuration_error_naming_it() {
+        let cases = [
+            (GOOD.replace("name = \"weekly\"", "name = \"Weekly\""), "name: 'Weekly' must match"),
+            (GOOD.replace("mode = \"overwrite_partitions\"", "mode = \"upsert\""), "target[0].mode: unknown mode 'upsert'"),
+            (GOOD.replace("compression = \"zstd\"", "compression = \"lz4\""), "target[0].compression: unknown compression"),
+            (GOOD.replace("table = \"raw.orders\"", "table = \"orders\""), "source[0].table: table name 'orders'"),
+            (GOOD.replace("q.sql", "missing.sql"), "step[0].sql:"),
+            (GOOD.replace("out/weekly/", "data/orders/2026"), "overlaps the location of source raw.orders"),
+            (GOOD.replace("[[target]]", "[[target]]\nbogus = 1"), "unknown field `bogus`"),
+            (GOOD.replace("region = \"eu\"", "run_id = \"x\""), "params.run_id: is a built-in"),
+            (GOOD.replace("location = \"data/orders/\"", "location = \"data/orders/\"\nbad_records = \"skip\""), "source[0].bad_records"),
+        ];
+        for (text, expected) in cases {
+            let err = parse(&text).unwrap_err();
+            assert_eq!(err.kind().exit_code(), 2, "{err}");
+            assert!(err.message().contains(expected), "expected '{expected}' in: {err}");
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! One run of a job: crawl the sources, run the steps, stage the targets, publish everything
+//! at once.
+//!
+//! The catalog changes of a run (new source versions, new target versions, target data) form
+//! one publication, applied all-or-nothing at the end. Until then the run has changed nothing
+//! that anyone reads: source crawls are only plans, targets are written to staging folders.
+//! If anything fails, the staged files are removed and the run is recorded as failed.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::{NaiveDate, SecondsFormat, Utc};
+use datafusion::catalog::TableProvider;
+use datafusion::prelude::SessionContext;
+
+use super::RunStatus;
+use super::history::History;
+use super::job::{Job, SourceSpec};
+use super::progress::{Progress, human_bytes};
+use super::report::{AthenaReport, RunReport, SourceReport, TargetReport};
+use crate::catalog::crawl::{self, CrawlPlan};
+use crate::catalog::provider::FileTable;
+use crate::catalog::{
+    Catalog, DataChange, NewVersion, Publication, Table, TableChange, TableDefinition, WriteMode, WriteTag, WrittenData,
+};
+use crate::cost::billing::Estimate;
+use crate::error::{Error, Result};
+use crate::schema::diff::{Change, diff};
+use crate::schema::widen::widen;
+use crate::schema::TableSchema;
+use crate::sink::parquet::{remove_stale_staging, remove_staging, stage};
+use crate::sink::{StagedTarget, TargetSpec};
+use crate::source::format::Format;
+use crate::source::rejects::{BadRecordPolicy, Rejects};
+use crate::source::scan::ReadStats;
+use crate::transform::params::Params;
+use crate::transform::script::{self, Statement};
+use crate::transform::session::{EngineOptions, session};
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub logical_date: Option<NaiveDate>,
+    pub params: Vec<String>,
+    pub dry_run: bool,
+    pub engine: EngineOptions,
+    pub price_per_tb: f64,
+}
+
+/// What a run needs from its surroundings.
+pub struct RunContext {
+    pub catalog: Arc<dyn Catalog>,
+    pub history: Arc<History>,
+    pub home: PathBuf,
+    pub progress: Progress,
+}
+
+/// The report of a run, and its error when it failed.
+pub struct RunOutcome {
+    pub report: RunReport,
+    pub error: Option<Error>,
+}
+
+/// A new run id: when it started, and a random suffix to tell apart runs started together.
+pub fn new_run_id() -> String {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    format!("{}-{:06x}", Utc::now().format("%Y%m%dT%H%M%SZ"), hasher.finish() & 0xff_ffff)
+}
+
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Resolves what the run will use before it starts: a bad `--param` is a usage error (exit 2),
+/// not a failed run.
+pub fn resolve_params(job: &Job, options: &RunOptions, run_id: &str) -> Result<(NaiveDate, Params)> {
+    let logical_date = options.logical_date.unwrap_or_else(|| Utc::now().date_naive());
+    let mut params = job.params.clone();
+    params.apply_overrides(&options.params)?;
+    Ok((logical_date, params.with_built_ins(logical_date, run_id)))
+}
+
+pub async fn run(job: &Job, options: &RunOptions, context: &RunContext) -> Result<RunOutcome> {
+    let run_id = new_run_id();
+    let (logical_date, params) = resolve_params(job, options, &run_id)?;
+    let mut report = RunReport {
+        run_id: run_id.clone(),
+        job: job.name.clone(),
+        logical_date: logical_date.to_string(),
+        status: RunStatus::Running,
+        started_at: now(),
+        finished_at: None,
+        sources: Vec::new(),
+        targets: Vec::new(),
+        rejected_rows: 0,
+        quarantine: None,
+        athena: AthenaReport::default(),
+        error: None,
+        dry_run: options.dry_run,
+    };
+    if !options.dry_run {
+        context.history.record(&report)?;
+    }
+    let mut state = RunState { staged: Vec::new() };
+    let result = execute(job, options, context, &params, &mut report, &mut state).await;
+    context.progress.finish();
+    report.finished_at = Some(now());
+    // Staging folders go, whether the run published (their files moved out) or failed.
+    for target in &state.staged {
+        if let Err(e) = remove_staging(&target.location, &run_id).await {
+            eprintln!("warning: {e}");
+        }
+    }
+    let error = match result {
+        Ok(()) => {
+            report.status = RunStatus::Succeeded;
+            None
+        }
+        Err(error) => {
+            report.status = RunStatus::Failed;
+            report.error = Some(error.message().to_string());
+            Some(error)
+        }
+    };
+    if !options.dry_run {
+        context.history.record(&report)?;
+    }
+    Ok(RunOutcome { report, error })
+}
+
+struct RunState {
+    /// Targets with files in staging (to clean up, whatever happens).
+    staged: Vec<TargetSpec>,
+}
+
+struct SourceRead {
+    plan: CrawlPlan,
+    rejects: Arc<Rejects>,
+    stats: Arc<ReadStats>,
+}
+
+async fn execute(
+    job: &Job,
+    options: &RunOptions,
+    context: &RunContext,
+    params: &Params,
+    report: &mut RunReport,
+    state: &mut RunState,
+) -> Result<()> {
+    let run_id = report.run_id.clone();
+    let quarantine_folder = context.home.join("quarantine").join(&job.name).join(&run_id);
+
+    // 1. Crawl every source (nothing recorded yet).
+    let mut reads: Vec<(SourceSpec, SourceRead)> = Vec::new();
+    let mut overrides: HashMap<_, Arc<dyn TableProvider>> = HashMap::new();
+    for source in &job.sources {
+        context.progress.step(format!("crawling {} at {}", source.table, source.location));
+        let plan = crawl::plan(context.catalog.as_ref(), &source.table, &source.location, &source.infer, source.on_schema_change)
+            .await
+            .map_err(|e| e.context(format!("source {}", source.table)))?;
+        for empty in &plan.inferred.listing.empty {
+            eprintln!("warning: skipping empty object {empty}");
+        }
+        if plan.change == crawl::CrawlChange::Logged {
+            eprintln!(
+                "warning: the schema of {} changed ({}); on_schema_change is log, so the run reads it with version {}",
+                source.table,
+                crawl::describe(&plan.diff, &plan.definition, &plan.definition),
+                plan.version
+            );
+        }
+        let quarantine_file = quarantine_folder.join(format!("{}.jsonl", source.table));
+        let rejects = Arc::new(Rejects::new(source.bad_records, Some(quarantine_file)));
+        let stats = Arc::new(ReadStats::default());
+        let table = FileTable::from_listing(&plan.definition, &plan.inferred.listing, rejects.clone(), stats.clone())?;
+        overrides.insert(source.table.clone(), Arc::new(table) as Arc<dyn TableProvider>);
+        context.progress.step(format!(
+            "crawled {}: {} files, {}",
+            source.table,
+            plan.inferred.listing.files.len(),
+            human_bytes(plan.inferred.listing.bytes())
+        ));
+        reads.push((source.clone(), SourceRead { plan, rejects, stats }));
+    }
+    if job.sources.iter().any(|s| s.bad_records == BadRecordPolicy::Quarantine) {
+        report.quarantine = Some(quarantine_folder.display().to_string());
+    }
+
+    // 2. Steps, in order, in one session.
+    let ctx = session(context.catalog.clone(), overrides, &options.engine).await?;
+    for step in &job.steps {
+        context.progress.step(format!("running {}", step.display));
+        script::run(&ctx, &step.display, &step.sql, params).await?;
+    }
+
+    // 3. Targets, to staging.
+    let mut staged_targets: Vec<(TargetSpec, Option<Table>, StagedTarget)> = Vec::new();
+    for target in &job.targets {
+        context.progress.step(format!("writing {}", target.table));
+        let existing = context.catalog.table(&target.table).await?;
+        let df = target_frame(&ctx, target, params).await?;
+        if options.dry_run {
+            crate::sink::target_schema(&df, target)?;
+            continue;
+        }
+        let history = context.history.clone();
+        let removed = remove_stale_staging(&target.location, |id| history.is_live(id)).await?;
+        for run in removed {
+            eprintln!("note: removed the staging files of run {run}, which did not finish, from {}", target.location);
+        }
+        state.staged.push(target.clone());
+        let staged = stage(df, target, &report.run_id).await?;
+        context.progress.step(format!("wrote {}: {} rows, {}", target.table, staged.rows(), human_bytes(staged.bytes())));
+        staged_targets.push((target.clone(), existing, staged));
+    }
+
+    for (source, read) in &reads {
+        read.rejects.finish()?;
+        report.rejected_rows += read.rejects.count();
+        let listing = &read.plan.inferred.listing;
+        report.sources.push(SourceReport {
+            table: source.table.to_string(),
+            files: listing.files.len() as u64,
+            bytes: listing.bytes(),
+            rows: if read.plan.inferred.format == Format::Parquet {
+                read.plan.inferred.rows.unwrap_or(0)
+            } else {
+                read.stats.rows()
+            },
+            schema_version: read.plan.version,
+            change: read.plan.change.as_str().to_string(),
+        });
+    }
+    if options.dry_run {
+        for target in &job.targets {
+            report.targets.push(TargetReport {
+                table: target.table.to_string(),
+                location: target.location.url(),
+                files: 0,
+                rows: 0,
+                bytes: 0,
+                partitions: 0,
+            });
+        }
+        return Ok(());
+    }
+
+    // 4. Publish sources and targets together.
+    let mut publication = Publication { run_id: Some(report.run_id.clone()), tables: Vec::new() };
+    for (_, read) in &reads {
+        publication.tables.push(read.plan.table_change.clone());
+    }
+    let tag = WriteTag { job: job.name.clone(), logical_date: report.logical_date.clone() };
+    for (target, existing, staged) in &staged_targets {
+        publication.tables.push(target_change(target, existing.as_ref(), staged, &tag)?);
+        report.targets.push(TargetReport {
+            table: target.table.to_string(),
+            location: target.location.url(),
+            files: staged.files.len() as u64,
+            rows: staged.rows(),
+            bytes: staged.bytes(),
+            partitions: staged.partitions(&target.location).len() as u64,
+        });
+    }
+    let estimate = Estimate::queries(staged_targets.iter().map(|(_, _, s)| s.bytes()), options.price_per_tb);
+    report.athena = AthenaReport { bytes_scanned: estimate.bytes_scanned, usd: estimate.usd };
+    context.progress.step("publishing");
+    context.catalog.publish(publication).await?;
+    Ok(())
+}
+
+/// The DataFrame of a target's query, with the run's parameters bound.
+async fn target_frame(ctx: &SessionContext, target: &TargetSpec, params: &Params) -> Result<datafusion::dataframe::DataFrame> {
+    let what = format!("target {} query", target.table);
+    let statements = script::split(&target.query);
+    let [statement] = statements.as_slice() else {
+        return Err(Error::query(format!("{what}: expected one SELECT statement, found {}", statements.len())));
+    };
+    let statement = Statement { text: statement.text.clone(), line: 1 };
+    script::run_statement(ctx, &what, &statement, params).await
+}
+
+/// What publishing a target does to its table: a new version when its definition changes, and
+/// the staged files, replacing what the mode says.
+fn target_change(target: &TargetSpec, existing: Option<&Table>, staged: &StagedTarget, tag: &WriteTag) -> Result<TableChange> {
+    let definition =
+        TableDefinition::parquet(target.location.url(), &staged.schema, target.compression.name(), &tag.job);
+    let new_version = match existing {
+        None => Some(NewVersion { definition, diff: diff(&TableSchema::default(), &staged.schema) }),
+        Some(table) if table.definition == definition => None,
+        Some(table) => {
+            let old = table.definition.schema();
+            let changes = diff(&old, &staged.schema);
+            if target.mode != WriteMode::Overwrite {
+                check_compatible(target, &changes)?;
+            }
+            Some(NewVersion { definition, diff: changes })
+        }
+    };
+    Ok(TableChange {
+        name: target.table.clone(),
+        expected_version: existing.map(|t| t.version),
+        new_version,
+        data: DataChange::Written(WrittenData {
+            mode: target.mode,
+            tag: tag.clone(),
+            partitions: staged.partitions(&target.location),
+            moves: staged.files.iter().map(|f| (f.staged.clone(), f.published.clone())).collect(),
+        }),
+    })
+}
+
+/// Files already in a table must stay readable under its new schema: columns may be added,
+/// dropped or widened, partition keys may not change.
+fn check_compatible(target: &TargetSpec, changes: &[Change]) -> Result<()> {
+    for change in changes {
+        let incompatible = match change {
+            Change::Added { partition_key, .. } | Change::Removed { partition_key, .. } => *partition_key,
+            Change::Changed { from, to, partition_key, .. } => *partition_key || widen(from, to) != *to,
+        };
+        if incompatible {
+            return Err(Error::query(format!(
+                "target {}: {} is not compatible with the files already in the table ({} mode keeps them); use mode = \"overwrite\" to replace the table",
+                target.table,
+                change.describe(),
+                match target.mode {
+                    WriteMode::Append => "append",
+                    _ => "overwrite_partitions",
+                }
+            )));
+        }
+    }
+    Ok(())
+}

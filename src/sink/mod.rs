@@ -1,0 +1,219 @@
+//! 5. Parquet out: what a target's query writes, where, and how it is published.
+//!
+//! A target is written in two steps. [`stage`] runs the query and writes Hive-partitioned
+//! Parquet under `LOCATION/_etl_staging/RUN_ID/`, a folder every reader skips (Hive, Spark,
+//! Athena and our own listing ignore names starting with `_`). The run then publishes all its
+//! targets in one catalog publication, which moves the staged files to their final names
+//! (`LOCATION/key=value/part-RUN_ID-00000.snappy.parquet`). A run that fails or is killed
+//! before that leaves only staging folders, which nothing reads and the next run removes.
+
+pub mod parquet;
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::dataframe::DataFrame;
+use datafusion::prelude::{Expr, cast, col, lit, when};
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{DataFile, Partition, TableName, WriteMode};
+use crate::error::{Error, Result};
+use crate::location::Location;
+use crate::schema::{Column, GlueType, TableSchema, names};
+use crate::source::files::HIVE_NULL_PARTITION;
+
+/// The folder that holds the files of runs not yet published.
+pub const STAGING_FOLDER: &str = "_etl_staging";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ParquetCompression {
+    #[default]
+    Snappy,
+    Zstd,
+    Gzip,
+    None,
+}
+
+impl ParquetCompression {
+    /// The setting DataFusion's writer takes.
+    fn writer_setting(self) -> &'static str {
+        match self {
+            ParquetCompression::Snappy => "snappy",
+            ParquetCompression::Zstd => "zstd(3)",
+            ParquetCompression::Gzip => "gzip(6)",
+            ParquetCompression::None => "uncompressed",
+        }
+    }
+
+    /// The name in file names and in the table's `compressionType` parameter.
+    pub fn name(self) -> &'static str {
+        match self {
+            ParquetCompression::Snappy => "snappy",
+            ParquetCompression::Zstd => "zstd",
+            ParquetCompression::Gzip => "gzip",
+            ParquetCompression::None => "none",
+        }
+    }
+}
+
+impl FromStr for ParquetCompression {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "snappy" => Ok(Self::Snappy),
+            "zstd" => Ok(Self::Zstd),
+            "gzip" => Ok(Self::Gzip),
+            "none" | "uncompressed" => Ok(Self::None),
+            other => Err(format!("unknown compression '{other}' (expected snappy, zstd, gzip or none)")),
+        }
+    }
+}
+
+/// Where and how a query's result is written.
+#[derive(Debug, Clone)]
+pub struct TargetSpec {
+    pub table: TableName,
+    pub query: String,
+    pub location: Location,
+    pub partition_by: Vec<String>,
+    pub mode: WriteMode,
+    pub compression: ParquetCompression,
+}
+
+/// One staged file and where publication moves it.
+#[derive(Debug, Clone)]
+pub struct StagedFile {
+    pub staged: String,
+    pub published: String,
+    pub partition_values: Vec<Option<String>>,
+    pub size: u64,
+    pub rows: u64,
+}
+
+/// A target written to staging, ready to publish.
+#[derive(Debug, Clone)]
+pub struct StagedTarget {
+    pub schema: TableSchema,
+    pub files: Vec<StagedFile>,
+}
+
+impl StagedTarget {
+    pub fn rows(&self) -> u64 {
+        self.files.iter().map(|f| f.rows).sum()
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+
+    /// The partitions the files make up, each with its published location and files.
+    pub fn partitions(&self, location: &Location) -> Vec<Partition> {
+        let mut partitions: BTreeMap<Vec<Option<String>>, Vec<DataFile>> = BTreeMap::new();
+        for file in &self.files {
+            partitions.entry(file.partition_values.clone()).or_default().push(DataFile {
+                path: file.published.clone(),
+                size: file.size,
+                rows: file.rows,
+            });
+        }
+        partitions
+            .into_iter()
+            .map(|(values, files)| Partition {
+                location: location.join(&partition_folder(&self.schema.partition_keys, &values)).url(),
+                values,
+                files,
+            })
+            .collect()
+    }
+}
+
+/// `key=value/key=value`, as Hive names partition folders.
+pub fn partition_folder(keys: &[Column], values: &[Option<String>]) -> String {
+    keys.iter()
+        .zip(values)
+        .map(|(key, value)| {
+            let value = value.as_deref().unwrap_or(HIVE_NULL_PARTITION);
+            format!("{}={}", key.name, escape_partition_value(value))
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Hive's escaping of partition values in folder names: the characters that would break a
+/// path or a `key=value` pair, as `%XX`.
+fn escape_partition_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if c.is_control() || matches!(c, '"' | '#' | '%' | '\'' | '*' | '/' | ':' | '=' | '?' | '\\' | '{' | '[' | ']' | '^') {
+            for byte in c.to_string().bytes() {
+                out.push_str(&format!("%{byte:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The target's table schema from its query's output: names as Glue takes them, types as Glue
+/// holds them, partition keys apart. Fails, naming the column, when a type has no Glue form.
+pub fn target_schema(df: &DataFrame, target: &TargetSpec) -> Result<(TableSchema, Vec<Expr>)> {
+    let fields = df.schema().fields();
+    let original: Vec<&str> = fields.iter().map(|f| f.name().as_str()).collect();
+    let normalized = names::normalize_all(original.iter().copied(), &format!("target {}", target.table))?;
+    let mut schema = TableSchema::default();
+    let mut data = Vec::new();
+    let mut keys = Vec::new();
+    for key in &target.partition_by {
+        if !normalized.contains(key) {
+            return Err(Error::query(format!(
+                "target {}: partition_by column '{key}' is not in the query's output ({})",
+                target.table,
+                normalized.join(", ")
+            )));
+        }
+    }
+    for ((field, original), name) in fields.iter().zip(&original).zip(&normalized) {
+        let ty = GlueType::from_arrow(field.data_type())
+            .map_err(|e| Error::query(format!("target {}: column {name}: {e}", target.table)))?;
+        let column = col(datafusion::common::Column::from_name(*original));
+        if target.partition_by.contains(name) {
+            if matches!(ty, GlueType::Array(_) | GlueType::Struct(_) | GlueType::Map(_, _) | GlueType::Binary) {
+                return Err(Error::query(format!("target {}: cannot partition by {name}, a {ty}", target.table)));
+            }
+            keys.push((name.clone(), ty, column));
+        } else {
+            let cast_to = ty.to_arrow();
+            let expr = if field.data_type() == &cast_to { column } else { cast(column, cast_to) };
+            data.push(expr.alias(name));
+            schema.columns.push(Column::new(name.clone(), ty));
+        }
+    }
+    if schema.columns.is_empty() {
+        return Err(Error::query(format!("target {}: every column is a partition key; a table needs data columns", target.table)));
+    }
+    // Partition keys in the order partition_by lists them, carried as folder text.
+    for key in &target.partition_by {
+        let (name, ty, column) = keys.iter().find(|(n, ..)| n == key).expect("checked above").clone();
+        let text = when(column.clone().is_null(), lit(HIVE_NULL_PARTITION)).otherwise(cast(column, DataType::Utf8))?;
+        data.push(text.alias(&name));
+        schema.partition_keys.push(Column::new(name, ty));
+    }
+    Ok((schema, data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_folders_escape_what_hive_escapes() {
+        let keys = vec![Column::new("region", GlueType::String), Column::new("dt", GlueType::Date)];
+        assert_eq!(
+            partition_folder(&keys, &[Some("eu/west=1".into()), None]),
+            "region=eu%2Fwest%3D1/dt=__HIVE_DEFAULT_PARTITION__"
+        );
+    }
+}

@@ -1,0 +1,124 @@
+//! Writing a target's rows as partitioned Parquet into its staging folder, with DataFusion's
+//! parallel writer: row groups of up to 1Mi rows (Athena reads row groups in parallel and
+//! favours large ones), page-level statistics and page indexes for pruning.
+
+use datafusion::common::config::TableParquetOptions;
+use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
+use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
+use futures::TryStreamExt;
+
+use super::{STAGING_FOLDER, StagedFile, StagedTarget, TargetSpec, partition_folder, target_schema};
+use crate::error::{Error, Result, ResultExt};
+use crate::location::Location;
+use crate::source::files::{HIVE_NULL_PARTITION, percent_decode};
+
+/// Rows per row group.
+const ROW_GROUP_ROWS: usize = 1024 * 1024;
+
+/// The staging folder of one run under a target location.
+pub fn staging(location: &Location, run_id: &str) -> Location {
+    location.join(&format!("{STAGING_FOLDER}/{run_id}"))
+}
+
+/// Runs the target's query and writes its rows to the run's staging folder.
+pub async fn stage(df: DataFrame, target: &TargetSpec, run_id: &str) -> Result<StagedTarget> {
+    let (schema, exprs) = target_schema(&df, target)?;
+    let staging = staging(&target.location, run_id);
+    let mut options = TableParquetOptions::default();
+    options.global.compression = Some(target.compression.writer_setting().to_string());
+    options.global.max_row_group_size = ROW_GROUP_ROWS;
+    options.global.statistics_enabled = Some("page".to_string());
+    options.global.created_by = format!("etl {}", env!("CARGO_PKG_VERSION"));
+    let keys: Vec<String> = schema.partition_keys.iter().map(|k| k.name.clone()).collect();
+    df.select(exprs)?
+        .write_parquet(
+            &format!("{}/", staging.url()),
+            DataFrameWriteOptions::new().with_partition_by(keys),
+            Some(options),
+        )
+        .await
+        .map_err(|e| Error::from(e).context(format!("writing target {}", target.table)))?;
+
+    let objects: Vec<object_store::ObjectMeta> = staging
+        .store()
+        .list(Some(staging.prefix()))
+        .try_collect()
+        .await
+        .with_context(|| format!("listing {staging}"))?;
+    let mut objects: Vec<_> = objects.into_iter().filter(|o| o.location.extension() == Some("parquet")).collect();
+    objects.sort_by(|a, b| a.location.cmp(&b.location));
+
+    let mut files = Vec::with_capacity(objects.len());
+    for (sequence, object) in objects.iter().enumerate() {
+        let mut folders = staging.relative(&object.location).unwrap_or_default();
+        folders.pop();
+        let values: Vec<Option<String>> = folders
+            .iter()
+            .map(|folder| {
+                let value = folder.split_once('=').map_or(folder.as_str(), |(_, v)| v);
+                let value = percent_decode(value);
+                (value != HIVE_NULL_PARTITION).then_some(value)
+            })
+            .collect();
+        let metadata = DFParquetMetadata::new(staging.store().as_ref(), object)
+            .fetch_metadata()
+            .await
+            .with_context(|| format!("reading back {}", staging.display(&object.location)))?;
+        let name = format!("part-{run_id}-{sequence:05}.{}.parquet", target.compression.name());
+        let folder = partition_folder(&schema.partition_keys, &values);
+        let published = if folder.is_empty() { target.location.join(&name) } else { target.location.join(&format!("{folder}/{name}")) };
+        files.push(StagedFile {
+            staged: format!("{}/{}", staging.url().trim_end_matches('/'), staging.relative(&object.location).unwrap_or_default().join("/")),
+            published: published.url(),
+            partition_values: values,
+            size: object.size,
+            rows: metadata.file_metadata().num_rows().max(0) as u64,
+        });
+    }
+    Ok(StagedTarget { schema, files })
+}
+
+/// Removes a run's staging folder (after it published, or when it failed).
+pub async fn remove_staging(location: &Location, run_id: &str) -> Result<()> {
+    remove_tree(&staging(location, run_id)).await?;
+    remove_empty_folder(&location.join(STAGING_FOLDER));
+    Ok(())
+}
+
+/// Removes the staging folders of runs that `is_live` says are gone (failed, killed): nothing
+/// reads them, but they take space.
+pub async fn remove_stale_staging(location: &Location, is_live: impl Fn(&str) -> bool) -> Result<Vec<String>> {
+    let root = location.join(STAGING_FOLDER);
+    let listing = match root.store().list_with_delimiter(Some(root.prefix())).await {
+        Ok(listing) => listing,
+        Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
+        Err(e) => return Err(Error::from(e).context(format!("listing {root}"))),
+    };
+    let mut removed = Vec::new();
+    for folder in listing.common_prefixes {
+        let Some(run_id) = folder.filename().map(str::to_string) else { continue };
+        if !is_live(&run_id) {
+            remove_tree(&root.join(&run_id)).await?;
+            removed.push(run_id);
+        }
+    }
+    remove_empty_folder(&root);
+    Ok(removed)
+}
+
+async fn remove_tree(location: &Location) -> Result<()> {
+    let objects: Vec<object_store::ObjectMeta> = location.store().list(Some(location.prefix())).try_collect().await.unwrap_or_default();
+    for object in objects {
+        location.delete(&object.location).await?;
+    }
+    if let Some(path) = location.local_path() {
+        let _ = std::fs::remove_dir_all(path);
+    }
+    Ok(())
+}
+
+fn remove_empty_folder(location: &Location) {
+    if let Some(path) = location.local_path() {
+        let _ = std::fs::remove_dir(path);
+    }
+}
