@@ -126,12 +126,15 @@ impl From<DataFusionError> for Error {
         if let Some(ours) = find_ours(&error) {
             return Error::new(ours.kind, ours.message.clone());
         }
-        let kind = match error.find_root() {
+        // The root cause is what a user can act on; DataFusion's wrappers name its internal
+        // passes ("type_coercion"), which mean nothing to them.
+        let root = error.find_root();
+        let kind = match root {
             DataFusionError::IoError(_) | DataFusionError::ObjectStore(_) => ErrorKind::Runtime,
             DataFusionError::ResourcesExhausted(_) => ErrorKind::Runtime,
             _ => ErrorKind::Query,
         };
-        Error::new(kind, strip_datafusion_prefixes(&error.to_string()))
+        Error::new(kind, strip_datafusion_prefixes(&root.to_string()))
     }
 }
 

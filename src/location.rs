@@ -58,8 +58,9 @@ impl Location {
             }
         }
         let local = trimmed.strip_prefix("file://").unwrap_or(trimmed);
-        let absolute = std::path::absolute(local)
-            .map_err(|e| Error::config(format!("location '{text}': {e}")))?;
+        let absolute = lexically_normal(
+            &std::path::absolute(local).map_err(|e| Error::config(format!("location '{text}': {e}")))?,
+        );
         let prefix = Path::from_absolute_path(&absolute)
             .map_err(|e| Error::config(format!("location '{text}': {e}")))?;
         Ok(Location {
@@ -213,6 +214,22 @@ impl Location {
     }
 }
 
+/// `/a/b/../c/./d` -> `/a/c/d`, without touching the filesystem (the folder may not exist yet).
+fn lexically_normal(path: &std::path::Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut out = std::path::PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.text)
@@ -245,6 +262,12 @@ mod tests {
         let a = Location::parse(&format!("file://{}/x", cwd.display())).unwrap();
         let b = Location::parse("x").unwrap();
         assert_eq!(a.prefix(), b.prefix());
+    }
+
+    #[test]
+    fn dot_segments_are_resolved() {
+        let a = Location::parse("/tmp/x/../y/./z").unwrap();
+        assert_eq!(a.url(), "file:///tmp/y/z");
     }
 
     #[test]

@@ -5,16 +5,18 @@
 //! statement. `${name}` is rewritten to `$name`, DataFusion's placeholder syntax, in the same
 //! pass and only outside strings and comments: the value itself never enters the SQL text.
 
-use std::collections::HashMap;
+use std::ops::ControlFlow;
 
-use datafusion::common::ParamValues;
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
-use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::{CopyToSource, Statement as DfStatement};
+use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, Value, ValueWithSpan, visit_expressions_mut};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::parser::Parser;
 
-use super::params::{Params, cast_text};
+use super::params::Params;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,34 +141,69 @@ pub async fn run(ctx: &SessionContext, file: &str, script: &str, params: &Params
 pub async fn run_statement(ctx: &SessionContext, file: &str, statement: &Statement, params: &Params) -> Result<DataFrame> {
     let located = |error: DataFusionError| sql_error(file, statement, error);
     let state = ctx.state();
-    let plan = state.create_logical_plan(&statement.text).await.map_err(located)?;
-    let plan = bind(plan, params).map_err(|e| e.context(format!("{file}:{}", statement.line)))?;
+    let dialect = state.config().options().sql_parser.dialect;
+    let mut parsed = state.sql_to_statement(&statement.text, &dialect).map_err(located)?;
+    bind(&mut parsed, params).map_err(|e| e.context(format!("{file}:{}", statement.line)))?;
+    let plan = state.statement_to_plan(parsed).await.map_err(located)?;
     ctx.execute_logical_plan(plan).await.map_err(located)
 }
 
-/// Binds the placeholders a plan uses. An untyped (string) value meets a placeholder whose type
-/// DataFusion inferred from its context by being cast to that type, so `$since` compares with a
-/// date column as a date.
-fn bind(plan: LogicalPlan, params: &Params) -> Result<LogicalPlan> {
-    let wanted = plan.get_parameter_types()?;
-    if wanted.is_empty() {
-        return Ok(plan);
+/// Binds every `$name` of a parsed statement to its value, as a typed literal node of the
+/// syntax tree: the value's type is known while the statement is planned (so `$weeks * 7` and
+/// `$since < order_date` type-check like literals do), and no value is ever parsed as SQL.
+fn bind(statement: &mut DfStatement, params: &Params) -> Result<()> {
+    let mut substitute = |expr: &mut SqlExpr| {
+        if let SqlExpr::Value(ValueWithSpan { value: Value::Placeholder(id), .. }) = expr {
+            let name = id.trim_start_matches('$');
+            let bound = match params.get(name) {
+                Some(value) => literal(value),
+                None => {
+                    let known = params.names().map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
+                    Err(Error::query(format!("parameter {id} is not defined (defined: {known})")))
+                }
+            };
+            match bound {
+                Ok(literal) => *expr = literal,
+                Err(error) => return ControlFlow::Break(error),
+            }
+        }
+        ControlFlow::Continue(())
+    };
+    let flow = match statement {
+        DfStatement::Statement(inner) => visit_expressions_mut(inner.as_mut(), &mut substitute),
+        DfStatement::CopyTo(copy) => match &mut copy.source {
+            CopyToSource::Query(query) => visit_expressions_mut(query.as_mut(), &mut substitute),
+            CopyToSource::Relation(_) => ControlFlow::Continue(()),
+        },
+        DfStatement::Explain(explain) => return bind(explain.statement.as_mut(), params),
+        DfStatement::CreateExternalTable(_) | DfStatement::Reset(_) => ControlFlow::Continue(()),
+    };
+    match flow {
+        ControlFlow::Break(error) => Err(error),
+        ControlFlow::Continue(()) => Ok(()),
     }
-    let mut values: HashMap<String, datafusion::common::metadata::ScalarAndMetadata> = HashMap::new();
-    for (id, inferred) in &wanted {
-        let name = id.trim_start_matches('$');
-        let value = params.get(name).ok_or_else(|| {
-            let known = params.names().map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
-            Error::query(format!("parameter {id} is not defined (defined: {known})"))
-        })?;
-        let value = match (value, inferred) {
-            (ScalarValue::Utf8(Some(text)), Some(data_type)) if *data_type != value.data_type() => cast_text(text, data_type)
-                .map_err(|e| Error::query(format!("parameter {id}: {}", e.message())))?,
-            _ => value.clone(),
-        };
-        values.insert(name.to_string(), value.into());
+}
+
+/// A parameter's value as a literal of its type.
+fn literal(value: &ScalarValue) -> Result<SqlExpr> {
+    if let ScalarValue::Utf8(Some(text)) = value {
+        return Ok(SqlExpr::Value(Value::SingleQuotedString(text.clone()).with_empty_span()));
     }
-    Ok(plan.with_param_values(ParamValues::Map(values))?)
+    let sql_type = match value {
+        ScalarValue::Boolean(Some(_)) => "BOOLEAN",
+        ScalarValue::Int32(Some(_)) => "INT",
+        ScalarValue::Int64(Some(_)) => "BIGINT",
+        ScalarValue::Float64(Some(_)) => "DOUBLE",
+        ScalarValue::Date32(Some(_)) => "DATE",
+        ScalarValue::TimestampMicrosecond(Some(_), None) => "TIMESTAMP",
+        other => return Err(Error::query(format!("a parameter of type {} cannot be bound", other.data_type()))),
+    };
+    // The text is our own rendering of a number, date or timestamp: nothing a user wrote.
+    let text = format!("CAST('{value}' AS {sql_type})");
+    Parser::new(&GenericDialect {})
+        .try_with_sql(&text)
+        .and_then(|mut parser| parser.parse_expr())
+        .map_err(|e| Error::query(format!("binding {value}: {e}")))
 }
 
 /// "file.sql:LINE: message", with LINE taken from where DataFusion points when it does.
