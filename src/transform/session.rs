@@ -35,6 +35,9 @@ pub async fn session(catalog: Arc<dyn Catalog>, overrides: Overrides, options: &
     settings.sql_parser.collect_spans = true;
     settings.execution.parquet.pushdown_filters = true;
     settings.execution.parquet.reorder_filters = true;
+    // One output file per partition unless it grows past the row limit; the writer still
+    // encodes row groups in parallel inside it.
+    settings.execution.minimum_parallel_output_files = datafusion::config::ConfigNonZeroUsize::try_new(1)?;
 
     let mut runtime = RuntimeEnvBuilder::new();
     if let Some(limit) = options.memory_limit {

@@ -1,0 +1,16 @@
+//! The integration suite: the `etl` binary driven as a user drives it, through the interface
+//! of the contract (arguments, stdout, stderr, exit status), on data made by each test.
+//!
+//! - `infer`: schemas of CSV, JSON and Parquet locations, partitions, compression.
+//! - `crawl`: versions in the catalog, schema-change policies, `schema show/history/diff`.
+//! - `sql`: queries over catalog tables, output formats, bound parameters, errors.
+//! - `run`: jobs end to end, publication modes, idempotent reruns, failures, history.
+//! - `bad_input`: every kind of bad input: exit status, message, and nothing published.
+
+mod util;
+
+mod bad_input;
+mod crawl;
+mod infer;
+mod run;
+mod sql;
