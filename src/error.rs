@@ -26,6 +26,8 @@ pub enum ErrorKind {
     Input,
     /// A SQL statement failed to plan or run (exit 1).
     Query,
+    /// Whoever reads our output stopped reading (a closed pipe): not a failure (exit 0).
+    OutputClosed,
     /// A concurrent writer changed what this one read (exit 1).
     Conflict,
     /// Something asked for does not exist (exit 1).
@@ -37,6 +39,7 @@ pub enum ErrorKind {
 impl ErrorKind {
     pub fn exit_code(self) -> i32 {
         match self {
+            ErrorKind::OutputClosed => 0,
             ErrorKind::Usage | ErrorKind::Config => 2,
             ErrorKind::Input
             | ErrorKind::Query
@@ -190,6 +193,9 @@ fn strip_datafusion_prefixes(message: &str) -> String {
 
 impl From<std::io::Error> for Error {
     fn from(error: std::io::Error) -> Self {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            return Error::new(ErrorKind::OutputClosed, "output closed");
+        }
         Error::runtime(error.to_string())
     }
 }
@@ -231,6 +237,9 @@ impl From<rusqlite::Error> for Error {
 
 impl From<serde_json::Error> for Error {
     fn from(error: serde_json::Error) -> Self {
+        if error.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe) {
+            return Error::new(ErrorKind::OutputClosed, "output closed");
+        }
         Error::runtime(error.to_string())
     }
 }

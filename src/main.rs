@@ -19,6 +19,7 @@ fn main() -> ExitCode {
     match outcome {
         Err(_) => ExitCode::from(1),
         Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(error)) if error.kind() == etl::error::ErrorKind::OutputClosed => ExitCode::SUCCESS,
         Ok(Err(error)) => {
             eprintln!("error: {error}");
             ExitCode::from(error.kind().exit_code() as u8)

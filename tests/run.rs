@@ -147,6 +147,32 @@ fn a_failed_run_publishes_nothing_and_leaves_no_staging() {
 }
 
 #[test]
+fn the_staging_files_of_a_killed_run_are_never_read_and_are_removed() {
+    let s = sandbox("overwrite", "\"day\"");
+    run(&s, &[]);
+    // What a run killed while writing leaves behind: staged files no catalog entry names.
+    let published = s.files("out/per_day");
+    let any = s.path("out/per_day").join(&published[0]);
+    s.write("out/per_day/_etl_staging/20260101T000000Z-dead00/day=2026-11-02/x.parquet", std::fs::read(any).unwrap());
+    assert_eq!(total_orders(&s), 3, "readers of the catalog do not see staged files");
+    let report = run(&s, &[]);
+    assert_eq!(report["status"], "succeeded");
+    assert!(!s.path("out/per_day/_etl_staging").exists(), "{:?}", s.files("out/per_day"));
+    assert_eq!(total_orders(&s), 3);
+}
+
+#[test]
+fn a_target_never_replaces_a_crawled_table() {
+    let s = sandbox("overwrite", "\"day\"");
+    let job = std::fs::read_to_string(s.path("jobs/daily.toml")).unwrap();
+    s.write("jobs/daily.toml", job.replace("table = \"mart.per_day\"", "table = \"raw.elsewhere\""));
+    s.write("in/elsewhere/a.csv", "x\n1\n");
+    s.json(&["crawl", &s.at("in/elsewhere"), "--table", "raw.elsewhere"]);
+    s.etl(&["run", "jobs/daily.toml"]).assert_failure(1, "raw.elsewhere is a crawled table");
+    assert!(s.files("out").is_empty());
+}
+
+#[test]
 fn dry_run_writes_and_records_nothing() {
     let s = sandbox("overwrite", "\"day\"");
     let report = run(&s, &["--dry-run"]);

@@ -473,6 +473,28 @@ mod tests {
         assert_eq!(catalog.databases().await.unwrap(), vec!["db"]);
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn of_writers_racing_from_one_version_exactly_one_wins() {
+        let home = tempfile::tempdir().unwrap();
+        let name: TableName = "db.t".parse().unwrap();
+        LocalCatalog::open(home.path()).unwrap().publish(create(&name, None, definition(&[("a", GlueType::BigInt)]))).await.unwrap();
+        let writers = (0..8).map(|i| {
+            let home = home.path().to_path_buf();
+            let name = name.clone();
+            tokio::spawn(async move {
+                // Each writer has its own connection, as separate processes do.
+                let catalog = LocalCatalog::open(&home).unwrap();
+                catalog.publish(create(&name, Some(1), definition(&[(format!("c{i}").as_str(), GlueType::Date)]))).await
+            })
+        });
+        let results: Vec<_> = futures::future::join_all(writers).await.into_iter().map(|r| r.unwrap()).collect();
+        let won = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(won, 1, "{results:?}");
+        assert!(results.iter().filter_map(|r| r.as_ref().err()).all(|e| e.kind() == crate::error::ErrorKind::Conflict));
+        let catalog = LocalCatalog::open(home.path()).unwrap();
+        assert_eq!(catalog.versions(&name).await.unwrap().len(), 2);
+    }
+
     #[tokio::test]
     async fn written_data_moves_in_at_commit_and_replaces_by_mode() {
         let home = tempfile::tempdir().unwrap();

@@ -69,7 +69,7 @@ pub async fn run(args: RunArgs, global: &GlobalArgs) -> Result<()> {
         catalog,
         history: Arc::new(History::open(&home())?),
         home: home(),
-        progress: Progress::on_terminal(!global.json && !global.quiet),
+        progress: Progress::on_terminal(!global.json && !global.quiet, global.verbose),
     };
     let options = RunOptions {
         logical_date: args.logical_date,

@@ -8,6 +8,7 @@
 use std::path::Path;
 use std::sync::Mutex;
 
+use chrono::{DateTime, NaiveDateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::RunStatus;
@@ -102,8 +103,9 @@ impl History {
             .unwrap_or(None);
         match row {
             Some((status, pid, run_host)) => status == "running" && (run_host != host() || process_alive(pid)),
-            // A staging folder without a run in this history may belong to another $ETL_HOME.
-            None => true,
+            // A run this history does not know may belong to another $ETL_HOME writing to the
+            // same place: live while it could still be running, by the start time in its id.
+            None => started_at(run_id).is_none_or(|started| Utc::now() - started < chrono::Duration::hours(UNKNOWN_RUN_HOURS)),
         }
     }
 
@@ -127,6 +129,15 @@ impl History {
         }
         Ok(())
     }
+}
+
+/// How long a run that this history does not know may still be writing.
+const UNKNOWN_RUN_HOURS: i64 = 24;
+
+/// The start time a run id begins with (`20261130T020000Z-…`).
+fn started_at(run_id: &str) -> Option<DateTime<Utc>> {
+    let stamp = run_id.get(..16)?;
+    NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%SZ").ok().map(|t| t.and_utc())
 }
 
 fn host() -> String {

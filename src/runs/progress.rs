@@ -9,27 +9,37 @@ use indicatif::{ProgressBar, ProgressStyle};
 #[derive(Debug, Clone)]
 pub struct Progress {
     bar: Option<ProgressBar>,
+    /// Print each step as a line on stderr (`-v` when stderr is not a terminal).
+    lines: bool,
 }
 
 impl Progress {
     pub fn hidden() -> Self {
-        Progress { bar: None }
+        Progress { bar: None, lines: false }
     }
 
-    /// A spinner on stderr if it is a terminal and `wanted`.
-    pub fn on_terminal(wanted: bool) -> Self {
-        if !wanted || !std::io::stderr().is_terminal() {
+    /// A spinner on stderr if it is a terminal and `wanted`; with `verbose`, steps as lines
+    /// where there is no terminal.
+    pub fn on_terminal(wanted: bool, verbose: bool) -> Self {
+        if !wanted {
             return Self::hidden();
+        }
+        if !std::io::stderr().is_terminal() {
+            return Progress { bar: None, lines: verbose };
         }
         let bar = ProgressBar::new_spinner();
         bar.set_style(ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}").expect("valid template"));
         bar.enable_steady_tick(Duration::from_millis(120));
-        Progress { bar: Some(bar) }
+        Progress { bar: Some(bar), lines: false }
     }
 
     pub fn step(&self, message: impl Into<String>) {
+        let message = message.into();
+        if self.lines {
+            eprintln!("{message}");
+        }
         if let Some(bar) = &self.bar {
-            bar.set_message(message.into());
+            bar.set_message(message);
         }
     }
 

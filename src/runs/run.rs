@@ -21,7 +21,7 @@ use super::job::{Job, SourceSpec};
 use super::progress::{Progress, human_bytes};
 use super::report::{AthenaReport, RunReport, SourceReport, TargetReport};
 use crate::catalog::crawl::{self, CrawlPlan};
-use crate::catalog::provider::FileTable;
+use crate::catalog::provider::{FileTable, is_written};
 use crate::catalog::{
     Catalog, DataChange, NewVersion, Publication, Table, TableChange, TableDefinition, WriteMode, WriteTag, WrittenData,
 };
@@ -287,6 +287,12 @@ async fn target_frame(ctx: &SessionContext, target: &TargetSpec, params: &Params
 fn target_change(target: &TargetSpec, existing: Option<&Table>, staged: &StagedTarget, tag: &WriteTag) -> Result<TableChange> {
     let definition =
         TableDefinition::parquet(target.location.url(), &staged.schema, target.compression.name(), &tag.job);
+    if let Some(table) = existing.filter(|t| !is_written(&t.definition)) {
+        return Err(Error::query(format!(
+            "target {}: {} is a crawled table over {}, not one a job writes; choose another table",
+            target.table, table.name, table.definition.location
+        )));
+    }
     let new_version = match existing {
         None => Some(NewVersion { definition, diff: diff(&TableSchema::default(), &staged.schema) }),
         Some(table) if table.definition == definition => None,
