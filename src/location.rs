@@ -199,6 +199,13 @@ impl Location {
             .with_context(|| format!("moving {} to {}", self.display(from), self.display(to)))
     }
 
+    pub async fn copy(&self, from: &Path, to: &Path) -> Result<()> {
+        self.store
+            .copy(from, to)
+            .await
+            .with_context(|| format!("copying {} to {}", self.display(from), self.display(to)))
+    }
+
     /// Deletes an object; one that is already gone is not an error (deletes are replayed).
     pub async fn delete(&self, path: &Path) -> Result<()> {
         match self.store.delete(path).await {

@@ -124,6 +124,12 @@ impl TableDefinition {
         }
     }
 
+    /// Whether replacing `self` by `other` records a new version: any change but the location
+    /// does. (A written table moves to a new folder on every run; that is data, not schema.)
+    pub fn is_new_version_of(&self, other: &TableDefinition) -> bool {
+        TableDefinition { location: other.location.clone(), ..self.clone() } != *other
+    }
+
     pub fn schema(&self) -> TableSchema {
         TableSchema { columns: self.columns.clone(), partition_keys: self.partition_keys.clone() }
     }

@@ -5,27 +5,22 @@
 //! publication takes the write lock with `BEGIN IMMEDIATE`), and one transaction covers every
 //! table a run publishes.
 //!
-//! Publishing moves files, which no transaction covers. So the transaction that switches the
-//! catalog also records the moves and deletes that go with it in a journal; they are applied
-//! after the commit, and anyone who reads the table first finishes what a crashed publisher
-//! left (roll-forward). The moves are idempotent, so finishing twice is harmless. Before the
-//! commit nothing a reader sees has changed; after it, the reader sees all of the new output.
+//! A written table's partitions list their files. A publication points partitions at the
+//! new run's folders in one transaction: before it, readers see the old files; after it, the
+//! new ones. It returns what it replaced, whose files the writer then deletes.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use object_store::path::Path as ObjectPath;
-use object_store::ObjectStoreExt;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    Catalog, DataChange, DataFile, Partition, Publication, Published, Table, TableDefinition, TableName,
-    TableVersion, VersionChange, WriteMode, conflict,
+    Catalog, DataChange, DataFile, Partition, PartitionWrite, Publication, Published, Table, TableDefinition,
+    TableName, TableVersion, VersionChange, conflict,
 };
 use crate::error::{Error, Result, ResultExt};
-use crate::location::Location;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS databases (
@@ -68,18 +63,9 @@ CREATE TABLE IF NOT EXISTS files (
     size INTEGER NOT NULL,
     rows INTEGER NOT NULL,
     job TEXT NOT NULL,
-    logical_date TEXT NOT NULL,
-    run_id TEXT
+    logical_date TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS files_by_table ON files (database, name, spec);
-CREATE TABLE IF NOT EXISTS journal (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    database TEXT NOT NULL,
-    name TEXT NOT NULL,
-    op TEXT NOT NULL,
-    source TEXT NOT NULL,
-    target TEXT
-);
 ";
 
 #[derive(Debug)]
@@ -107,61 +93,6 @@ impl LocalCatalog {
     fn with<T>(&self, work: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
         let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
         work(&mut connection)
-    }
-
-    /// Applies the journal of pending file moves and deletes (all of it, or one table's).
-    async fn roll_forward(&self, table: Option<&TableName>) -> Result<()> {
-        let pending: Vec<(i64, String, String, Option<String>)> = self.with(|c| {
-            let mut statement = c.prepare(
-                "SELECT id, op, source, target FROM journal WHERE (?1 IS NULL OR (database = ?1 AND name = ?2)) ORDER BY id",
-            )?;
-            let rows = statement
-                .query_map(
-                    params![table.map(|t| t.database.as_str()), table.map(|t| t.table.as_str())],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(rows)
-        })?;
-        if pending.is_empty() {
-            return Ok(());
-        }
-        for (_, op, source, target) in &pending {
-            match (op.as_str(), target) {
-                ("move", Some(target)) => move_file(source, target).await?,
-                ("delete", _) => Location::parse(source)?.delete(&object_path(source)?).await?,
-                (other, _) => return Err(Error::runtime(format!("unknown journal operation '{other}'"))),
-            }
-        }
-        self.with(|c| {
-            let mut statement = c.prepare("DELETE FROM journal WHERE id = ?1")?;
-            for (id, ..) in &pending {
-                statement.execute([id])?;
-            }
-            Ok(())
-        })
-    }
-}
-
-/// The object path of an absolute URL inside its store.
-fn object_path(url: &str) -> Result<ObjectPath> {
-    Ok(Location::parse(url)?.prefix().clone())
-}
-
-/// Moves a staged file to its published place; a move already made is not an error.
-async fn move_file(source: &str, target: &str) -> Result<()> {
-    let location = Location::parse(source)?;
-    let from = location.prefix().clone();
-    let to = object_path(target)?;
-    match location.store().rename(&from, &to).await {
-        Ok(()) => Ok(()),
-        Err(object_store::Error::NotFound { .. }) => match location.store().head(&to).await {
-            Ok(_) => Ok(()),
-            Err(_) => Err(Error::runtime(format!(
-                "publishing {target}: the staged file {source} is gone and the file was never moved"
-            ))),
-        },
-        Err(e) => Err(Error::from(e).context(format!("publishing {target}"))),
     }
 }
 
@@ -202,7 +133,6 @@ impl Catalog for LocalCatalog {
     }
 
     async fn table(&self, name: &TableName) -> Result<Option<Table>> {
-        self.roll_forward(Some(name)).await?;
         self.with(|c| {
             Ok(c.query_row(
                 "SELECT version, definition, created_at, updated_at FROM tables WHERE database = ?1 AND name = ?2",
@@ -246,7 +176,6 @@ impl Catalog for LocalCatalog {
     }
 
     async fn partitions(&self, name: &TableName) -> Result<Vec<Partition>> {
-        self.roll_forward(Some(name)).await?;
         self.with(|c| {
             let mut statement = c.prepare(
                 "SELECT spec, location FROM partitions WHERE database = ?1 AND name = ?2 ORDER BY spec",
@@ -258,13 +187,19 @@ impl Catalog for LocalCatalog {
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let mut files = c.prepare(
-                "SELECT path, size, rows FROM files WHERE database = ?1 AND name = ?2 AND spec = ?3 ORDER BY path",
+                "SELECT path, size, rows, job, logical_date FROM files WHERE database = ?1 AND name = ?2 AND spec = ?3 ORDER BY path",
             )?;
             let mut out = Vec::with_capacity(partitions.len());
             for (spec, location) in partitions.drain(..) {
                 let files = files
                     .query_map(params![name.database, name.table, spec], |r| {
-                        Ok(DataFile { path: r.get(0)?, size: r.get::<_, i64>(1)? as u64, rows: r.get::<_, i64>(2)? as u64 })
+                        Ok(DataFile {
+                            path: r.get(0)?,
+                            size: r.get::<_, i64>(1)? as u64,
+                            rows: r.get::<_, i64>(2)? as u64,
+                            job: r.get(3)?,
+                            logical_date: r.get(4)?,
+                        })
                     })?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
                 out.push(Partition { values: serde_json::from_str(&spec)?, location, files });
@@ -274,46 +209,49 @@ impl Catalog for LocalCatalog {
     }
 
     async fn publish(&self, publication: Publication) -> Result<Published> {
-        let versions = self.with(|c| {
+        self.with(|c| {
             let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let now = now();
-            let mut versions = Vec::new();
+            let mut published = Published::default();
             for change in &publication.tables {
                 let name = &change.name;
-                let current: Option<u64> = tx
+                let current: Option<(u64, String)> = tx
                     .query_row(
-                        "SELECT version FROM tables WHERE database = ?1 AND name = ?2",
+                        "SELECT version, definition FROM tables WHERE database = ?1 AND name = ?2",
                         params![name.database, name.table],
-                        |r| r.get::<_, i64>(0),
+                        |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)),
                     )
-                    .optional()?
-                    .map(|v| v as u64);
-                if current != change.expected_version {
-                    return Err(conflict(name, change.expected_version, current));
+                    .optional()?;
+                let current_version = current.as_ref().map(|(v, _)| *v);
+                if current_version != change.expected_version {
+                    return Err(conflict(name, change.expected_version, current_version));
                 }
-                let mut version = current.unwrap_or(0);
+                let mut version = current_version.unwrap_or(0);
                 if let Some(new) = &change.new_version {
-                    version += 1;
                     let definition = serde_json::to_string(&new.definition)?;
-                    let kind = if current.is_none() { VersionChange::Created } else { VersionChange::Updated };
-                    tx.execute(
-                        "INSERT OR IGNORE INTO databases (name, created_at) VALUES (?1, ?2)",
-                        params![name.database, now],
-                    )?;
-                    tx.execute(
-                        "INSERT INTO table_versions (database, name, version, created_at, run_id, change, diff, definition)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                        params![
-                            name.database,
-                            name.table,
-                            version as i64,
-                            now,
-                            publication.run_id,
-                            kind.as_str(),
-                            serde_json::to_string(&new.diff)?,
-                            definition
-                        ],
-                    )?;
+                    let old = current.as_ref().map(|(_, d)| serde_json::from_str::<TableDefinition>(d)).transpose()?;
+                    if old.as_ref().is_none_or(|old| new.definition.is_new_version_of(old)) {
+                        version += 1;
+                        let kind = if current.is_none() { VersionChange::Created } else { VersionChange::Updated };
+                        tx.execute(
+                            "INSERT OR IGNORE INTO databases (name, created_at) VALUES (?1, ?2)",
+                            params![name.database, now],
+                        )?;
+                        tx.execute(
+                            "INSERT INTO table_versions (database, name, version, created_at, run_id, change, diff, definition)
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                            params![
+                                name.database,
+                                name.table,
+                                version as i64,
+                                now,
+                                publication.run_id,
+                                kind.as_str(),
+                                serde_json::to_string(&new.diff)?,
+                                definition
+                            ],
+                        )?;
+                    }
                     tx.execute(
                         "INSERT INTO tables (database, name, version, definition, created_at, updated_at)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?5)
@@ -323,7 +261,7 @@ impl Catalog for LocalCatalog {
                 } else if current.is_none() {
                     return Err(Error::runtime(format!("publishing {name}: a new table needs a definition")));
                 }
-                versions.push(version);
+                published.versions.push(version);
 
                 match &change.data {
                     DataChange::None => {}
@@ -337,57 +275,22 @@ impl Catalog for LocalCatalog {
                         }
                     }
                     DataChange::Written(written) => {
-                        let replaced: Vec<String> = {
-                            let select = |sql: &str, extra: &dyn Fn(&mut rusqlite::Statement) -> rusqlite::Result<Vec<String>>| -> rusqlite::Result<Vec<String>> {
-                                let mut statement = tx.prepare(sql)?;
-                                extra(&mut statement)
-                            };
-                            match written.mode {
-                                WriteMode::Overwrite => select(
-                                    "SELECT path FROM files WHERE database = ?1 AND name = ?2",
-                                    &|s| s.query_map(params![name.database, name.table], |r| r.get(0))?.collect(),
-                                )?,
-                                WriteMode::OverwritePartitions => {
-                                    let mut paths = Vec::new();
-                                    for partition in &written.partitions {
-                                        let spec = spec_key(&partition.values);
-                                        paths.extend(select(
-                                            "SELECT path FROM files WHERE database = ?1 AND name = ?2 AND spec = ?3",
-                                            &|s| s.query_map(params![name.database, name.table, spec], |r| r.get(0))?.collect(),
-                                        )?);
-                                    }
-                                    paths
-                                }
-                                WriteMode::Append => select(
-                                    "SELECT path FROM files WHERE database = ?1 AND name = ?2 AND job = ?3 AND logical_date = ?4",
-                                    &|s| {
-                                        s.query_map(
-                                            params![name.database, name.table, written.tag.job, written.tag.logical_date],
-                                            |r| r.get(0),
-                                        )?
-                                        .collect()
-                                    },
-                                )?,
+                        for write in written.upserts.iter().chain(&written.drops) {
+                            if let Some(old) = take_partition(&tx, name, write)? {
+                                published.replaced.push(old);
                             }
-                        };
-                        for path in &replaced {
-                            tx.execute("DELETE FROM files WHERE path = ?1", [path])?;
-                            tx.execute(
-                                "INSERT INTO journal (database, name, op, source) VALUES (?1, ?2, 'delete', ?3)",
-                                params![name.database, name.table, path],
-                            )?;
                         }
-                        for partition in &written.partitions {
+                        for write in &written.upserts {
+                            let partition = &write.partition;
                             let spec = spec_key(&partition.values);
                             tx.execute(
-                                "INSERT INTO partitions (database, name, spec, location, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
-                                 ON CONFLICT (database, name, spec) DO UPDATE SET location = ?4, updated_at = ?5",
+                                "INSERT INTO partitions (database, name, spec, location, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                                 params![name.database, name.table, spec, partition.location, now],
                             )?;
                             for file in &partition.files {
                                 tx.execute(
-                                    "INSERT INTO files (path, database, name, spec, size, rows, job, logical_date, run_id)
-                                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                                    "INSERT INTO files (path, database, name, spec, size, rows, job, logical_date)
+                                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                                     params![
                                         file.path,
                                         name.database,
@@ -395,41 +298,63 @@ impl Catalog for LocalCatalog {
                                         spec,
                                         file.size as i64,
                                         file.rows as i64,
-                                        written.tag.job,
-                                        written.tag.logical_date,
-                                        publication.run_id
+                                        file.job,
+                                        file.logical_date
                                     ],
                                 )?;
                             }
-                        }
-                        tx.execute(
-                            "DELETE FROM partitions WHERE database = ?1 AND name = ?2 AND NOT EXISTS
-                             (SELECT 1 FROM files f WHERE f.database = partitions.database AND f.name = partitions.name AND f.spec = partitions.spec)",
-                            params![name.database, name.table],
-                        )?;
-                        for (staged, target) in &written.moves {
-                            tx.execute(
-                                "INSERT INTO journal (database, name, op, source, target) VALUES (?1, ?2, 'move', ?3, ?4)",
-                                params![name.database, name.table, staged, target],
-                            )?;
                         }
                     }
                 }
             }
             tx.commit()?;
-            Ok(versions)
-        })?;
-        // Moves sort before deletes in the journal of one publication only by insertion order;
-        // a delete never targets a file this publication moves in (new names are unique).
-        self.roll_forward(None).await?;
-        Ok(Published { versions })
+            Ok(published)
+        })
     }
+}
+
+/// Removes a partition (and its files) that a write replaces, checking it is the one the
+/// writer based its change on; returns what was there.
+fn take_partition(tx: &rusqlite::Transaction, name: &TableName, write: &PartitionWrite) -> Result<Option<Partition>> {
+    let spec = spec_key(&write.partition.values);
+    let location: Option<String> = tx
+        .query_row(
+            "SELECT location FROM partitions WHERE database = ?1 AND name = ?2 AND spec = ?3",
+            params![name.database, name.table, spec],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(expected) = &write.based_on {
+        if *expected != location {
+            return Err(Error::conflict(format!(
+                "conflict on {name}: partition {spec} changed while this run wrote it (another run published it first); nothing was published"
+            )));
+        }
+    }
+    let Some(location) = location else { return Ok(None) };
+    let mut statement = tx.prepare(
+        "SELECT path, size, rows, job, logical_date FROM files WHERE database = ?1 AND name = ?2 AND spec = ?3",
+    )?;
+    let files = statement
+        .query_map(params![name.database, name.table, spec], |r| {
+            Ok(DataFile {
+                path: r.get(0)?,
+                size: r.get::<_, i64>(1)? as u64,
+                rows: r.get::<_, i64>(2)? as u64,
+                job: r.get(3)?,
+                logical_date: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    tx.execute("DELETE FROM files WHERE database = ?1 AND name = ?2 AND spec = ?3", params![name.database, name.table, spec])?;
+    tx.execute("DELETE FROM partitions WHERE database = ?1 AND name = ?2 AND spec = ?3", params![name.database, name.table, spec])?;
+    Ok(Some(Partition { values: write.partition.values.clone(), location, files }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::{NewVersion, TableChange, WriteTag, WrittenData};
+    use crate::catalog::{NewVersion, TableChange, WrittenData};
     use crate::schema::{Column, GlueType, TableSchema};
 
     fn definition(columns: &[(&str, GlueType)]) -> TableDefinition {
@@ -495,77 +420,73 @@ mod tests {
         assert_eq!(catalog.versions(&name).await.unwrap().len(), 2);
     }
 
-    #[tokio::test]
-    async fn written_data_moves_in_at_commit_and_replaces_by_mode() {
-        let home = tempfile::tempdir().unwrap();
-        let data = tempfile::tempdir().unwrap();
-        let catalog = LocalCatalog::open(home.path()).unwrap();
-        let name: TableName = "db.t".parse().unwrap();
-        let root = format!("file://{}", data.path().display());
-        let write = |run: &str, mode: WriteMode, date: &str, expected: Option<u64>| {
-            let staged = format!("{root}/_etl_staging/{run}/dt={date}/part-{run}.parquet");
-            let path = staged.replace(&format!("_etl_staging/{run}/"), "");
-            std::fs::create_dir_all(data.path().join(format!("_etl_staging/{run}/dt={date}"))).unwrap();
-            std::fs::write(data.path().join(format!("_etl_staging/{run}/dt={date}/part-{run}.parquet")), run).unwrap();
-            Publication {
-                run_id: Some(run.into()),
-                tables: vec![TableChange {
-                    name: name.clone(),
-                    expected_version: expected,
-                    new_version: expected.is_none().then(|| NewVersion { definition: definition(&[("a", GlueType::BigInt)]), diff: vec![] }),
-                    data: DataChange::Written(WrittenData {
-                        mode,
-                        tag: WriteTag { job: "j".into(), logical_date: date.into() },
-                        partitions: vec![Partition {
-                            values: vec![Some(date.into())],
-                            location: format!("{root}/dt={date}"),
-                            files: vec![DataFile { path: path.clone(), size: 2, rows: 1 }],
-                        }],
-                        moves: vec![(staged, path)],
-                    }),
-                }],
-            }
-        };
-        catalog.publish(write("r1", WriteMode::Append, "d1", None)).await.unwrap();
-        catalog.publish(write("r2", WriteMode::Append, "d2", Some(1))).await.unwrap();
-        // A rerun of d1 replaces r1's file rather than adding a second copy.
-        catalog.publish(write("r3", WriteMode::Append, "d1", Some(1))).await.unwrap();
-        let partitions = catalog.partitions(&name).await.unwrap();
-        let files: Vec<String> = partitions.iter().flat_map(|p| p.files.iter().map(|f| f.path.clone())).collect();
-        assert_eq!(files.len(), 2, "{files:?}");
-        assert!(files.iter().any(|f| f.ends_with("part-r3.parquet")) && files.iter().any(|f| f.ends_with("part-r2.parquet")));
-        assert!(!data.path().join("dt=d1/part-r1.parquet").exists());
-        assert!(data.path().join("dt=d1/part-r3.parquet").exists());
-
-        catalog.publish(write("r4", WriteMode::Overwrite, "d3", Some(1))).await.unwrap();
-        let partitions = catalog.partitions(&name).await.unwrap();
-        assert_eq!(partitions.len(), 1);
-        assert_eq!(partitions[0].values, vec![Some("d3".to_string())]);
-        assert!(!data.path().join("dt=d2/part-r2.parquet").exists());
+    fn write(name: &TableName, expected: Option<u64>, values: &str, run: &str, based_on: Option<Option<String>>) -> Publication {
+        let location = format!("file:///w/dt={values}/run-{run}");
+        Publication {
+            run_id: Some(run.into()),
+            tables: vec![TableChange {
+                name: name.clone(),
+                expected_version: expected,
+                new_version: expected.is_none().then(|| NewVersion { definition: definition(&[("a", GlueType::BigInt)]), diff: vec![] }),
+                data: DataChange::Written(WrittenData {
+                    upserts: vec![PartitionWrite {
+                        partition: Partition {
+                            values: vec![Some(values.into())],
+                            files: vec![DataFile { path: format!("{location}/part-0.parquet"), size: 2, rows: 1, job: "j".into(), logical_date: "d".into() }],
+                            location,
+                        },
+                        based_on,
+                    }],
+                    drops: vec![],
+                }),
+            }],
+        }
     }
 
     #[tokio::test]
-    async fn a_reader_finishes_the_moves_of_a_crashed_publisher() {
+    async fn partitions_switch_folders_and_report_what_they_replaced() {
         let home = tempfile::tempdir().unwrap();
-        let data = tempfile::tempdir().unwrap();
+        let catalog = LocalCatalog::open(home.path()).unwrap();
+        let name: TableName = "db.t".parse().unwrap();
+        let first = catalog.publish(write(&name, None, "a", "r1", None)).await.unwrap();
+        assert!(first.replaced.is_empty());
+        catalog.publish(write(&name, Some(1), "b", "r2", None)).await.unwrap();
+        let second = catalog.publish(write(&name, Some(1), "a", "r3", None)).await.unwrap();
+        assert_eq!(second.replaced.len(), 1);
+        assert_eq!(second.replaced[0].location, "file:///w/dt=a/run-r1");
+        assert_eq!(second.replaced[0].files.len(), 1);
+        let partitions = catalog.partitions(&name).await.unwrap();
+        let locations: Vec<_> = partitions.iter().map(|p| p.location.as_str()).collect();
+        assert_eq!(locations, ["file:///w/dt=a/run-r3", "file:///w/dt=b/run-r2"]);
+        assert_eq!(partitions[0].files[0].path, "file:///w/dt=a/run-r3/part-0.parquet");
+    }
+
+    #[tokio::test]
+    async fn a_partition_changed_under_a_writer_that_kept_its_files_is_a_conflict() {
+        let home = tempfile::tempdir().unwrap();
+        let catalog = LocalCatalog::open(home.path()).unwrap();
+        let name: TableName = "db.t".parse().unwrap();
+        catalog.publish(write(&name, None, "a", "r1", None)).await.unwrap();
+        // Two appends both read run r1's folder; the second to publish loses.
+        let based = Some(Some("file:///w/dt=a/run-r1".to_string()));
+        catalog.publish(write(&name, Some(1), "a", "r2", based.clone())).await.unwrap();
+        let err = catalog.publish(write(&name, Some(1), "a", "r3", based)).await.unwrap_err();
+        assert_eq!(err.kind(), crate::error::ErrorKind::Conflict);
+        assert!(err.message().contains("partition [\"a\"] changed"), "{err}");
+        assert_eq!(catalog.partitions(&name).await.unwrap()[0].location, "file:///w/dt=a/run-r2");
+    }
+
+    #[tokio::test]
+    async fn a_new_location_alone_is_not_a_new_version() {
+        let home = tempfile::tempdir().unwrap();
         let catalog = LocalCatalog::open(home.path()).unwrap();
         let name: TableName = "db.t".parse().unwrap();
         catalog.publish(create(&name, None, definition(&[("a", GlueType::BigInt)]))).await.unwrap();
-        std::fs::write(data.path().join("staged"), "x").unwrap();
-        let staged = format!("file://{}/staged", data.path().display());
-        let target = format!("file://{}/final", data.path().display());
-        catalog
-            .with(|c| {
-                c.execute(
-                    "INSERT INTO journal (database, name, op, source, target) VALUES ('db', 't', 'move', ?1, ?2)",
-                    params![staged, target],
-                )?;
-                Ok(())
-            })
-            .unwrap();
-        let reopened = LocalCatalog::open(home.path()).unwrap();
-        reopened.table(&name).await.unwrap();
-        assert!(data.path().join("final").exists() && !data.path().join("staged").exists());
-        reopened.table(&name).await.unwrap();
+        let mut moved = definition(&[("a", GlueType::BigInt)]);
+        moved.location = "file:///elsewhere".into();
+        let published = catalog.publish(create(&name, Some(1), moved)).await.unwrap();
+        assert_eq!(published.versions, vec![1]);
+        assert_eq!(catalog.require(&name).await.unwrap().definition.location, "file:///elsewhere");
+        assert_eq!(catalog.versions(&name).await.unwrap().len(), 1);
     }
 }

@@ -101,7 +101,7 @@ pub struct TableVersion {
     pub definition: TableDefinition,
 }
 
-/// A partition: its values (as folder text, `None` for null) and where its files live.
+/// A partition: its values (as folder text, `None` for null) and the folder its files are in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Partition {
     pub values: Vec<Option<String>>,
@@ -112,13 +112,16 @@ pub struct Partition {
     pub files: Vec<DataFile>,
 }
 
-/// A Parquet file our runs wrote, with what the report and the cost estimate need.
+/// A Parquet file a run wrote, with what the report and the cost estimate need, and which run
+/// of which job and logical date wrote it (so a rerun can replace its own output).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataFile {
     /// Absolute URL (`file:///…`, `s3://…`).
     pub path: String,
     pub size: u64,
     pub rows: u64,
+    pub job: String,
+    pub logical_date: String,
 }
 
 /// How a run's output replaces what a table holds.
@@ -146,14 +149,8 @@ impl FromStr for WriteMode {
     }
 }
 
-/// Which run wrote a file: the job and logical date, so a rerun can replace its own output.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WriteTag {
-    pub job: String,
-    pub logical_date: String,
-}
-
-/// A new version of a table's definition.
+/// A new definition of a table. It is a new version when the schema (or format) changed; a
+/// change of location alone (a written table's new folder) updates the current version.
 #[derive(Debug, Clone)]
 pub struct NewVersion {
     pub definition: TableDefinition,
@@ -167,7 +164,7 @@ pub struct TableChange {
     /// The version the writer read; `None` when it found no table. A different current version
     /// at commit time is a conflict.
     pub expected_version: Option<u64>,
-    /// A new version, when the definition changed (or the table is new).
+    /// A new definition, when it changed (or the table is new).
     pub new_version: Option<NewVersion>,
     pub data: DataChange,
 }
@@ -177,18 +174,27 @@ pub enum DataChange {
     None,
     /// A crawl's view of the partitions that exist (no file manifest).
     Discovered(Vec<Partition>),
-    /// A run's output: files staged outside the table, moved in when the publication commits.
+    /// A run's output: partitions that take new folders, partitions that go.
     Written(WrittenData),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct WrittenData {
-    pub mode: WriteMode,
-    pub tag: WriteTag,
-    /// New partitions' locations, and their files at their final paths.
-    pub partitions: Vec<Partition>,
-    /// (staged URL, final URL) of every new file.
-    pub moves: Vec<(String, String)>,
+    /// Partitions whose folder the publication sets, each with its complete list of files.
+    pub upserts: Vec<PartitionWrite>,
+    /// Partitions the publication removes.
+    pub drops: Vec<PartitionWrite>,
+}
+
+/// One partition's change, with what the writer based it on.
+#[derive(Debug, Clone)]
+pub struct PartitionWrite {
+    pub partition: Partition,
+    /// When the new partition keeps files of the old one (an append), the old one's folder as
+    /// the writer read it: `Some(None)` for "there was none". A different folder at commit
+    /// time is a conflict (another run changed the partition first). `None`: no expectation,
+    /// the partition is replaced whatever it holds.
+    pub based_on: Option<Option<String>>,
 }
 
 /// Everything one run (or one crawl) changes, applied all-or-nothing.
@@ -198,10 +204,12 @@ pub struct Publication {
     pub tables: Vec<TableChange>,
 }
 
-/// The versions a publication recorded, one per table change, in order.
-#[derive(Debug, Clone)]
+/// What a publication did: the version of each table after it (in order), and the partitions
+/// it replaced or removed, whose files no catalog entry names any more.
+#[derive(Debug, Clone, Default)]
 pub struct Published {
     pub versions: Vec<u64>,
+    pub replaced: Vec<Partition>,
 }
 
 #[async_trait]

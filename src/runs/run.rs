@@ -22,15 +22,14 @@ use super::progress::{Progress, human_bytes};
 use super::report::{AthenaReport, RunReport, SourceReport, TargetReport};
 use crate::catalog::crawl::{self, CrawlPlan};
 use crate::catalog::provider::{FileTable, is_written};
-use crate::catalog::{
-    Catalog, DataChange, NewVersion, Publication, Table, TableChange, TableDefinition, WriteMode, WriteTag, WrittenData,
-};
+use crate::catalog::{Catalog, DataChange, NewVersion, Publication, Table, TableChange, TableDefinition, WriteMode};
 use crate::cost::billing::Estimate;
 use crate::error::{Error, Result};
 use crate::schema::diff::{Change, diff};
 use crate::schema::widen::widen;
 use crate::schema::TableSchema;
 use crate::sink::parquet::{remove_stale_staging, remove_staging, stage};
+use crate::sink::publish::{self, WriteTag};
 use crate::sink::{StagedTarget, TargetSpec};
 use crate::source::format::Format;
 use crate::source::rejects::{BadRecordPolicy, Rejects};
@@ -103,11 +102,18 @@ pub async fn run(job: &Job, options: &RunOptions, context: &RunContext) -> Resul
     if !options.dry_run {
         context.history.record(&report)?;
     }
-    let mut state = RunState { staged: Vec::new() };
+    let mut state = RunState::default();
     let result = execute(job, options, context, &params, &mut report, &mut state).await;
     context.progress.finish();
     report.finished_at = Some(now());
-    // Staging folders go, whether the run published (their files moved out) or failed.
+    if result.is_err() {
+        // Nothing was published: the new run folders are named by no catalog entry.
+        for publication in &state.planned {
+            if let Err(e) = publish::abandon(publication).await {
+                eprintln!("warning: {e}");
+            }
+        }
+    }
     for target in &state.staged {
         if let Err(e) = remove_staging(&target.location, &run_id).await {
             eprintln!("warning: {e}");
@@ -130,9 +136,12 @@ pub async fn run(job: &Job, options: &RunOptions, context: &RunContext) -> Resul
     Ok(RunOutcome { report, error })
 }
 
+#[derive(Default)]
 struct RunState {
     /// Targets with files in staging (to clean up, whatever happens).
     staged: Vec<TargetSpec>,
+    /// Publications whose files were put in place (to remove if the run fails).
+    planned: Vec<publish::TargetPublication>,
 }
 
 struct SourceRead {
@@ -247,27 +256,51 @@ async fn execute(
         return Ok(());
     }
 
-    // 4. Publish sources and targets together.
+    // 4. Put the new files in their run folders, then publish sources and targets together.
     let mut publication = Publication { run_id: Some(report.run_id.clone()), tables: Vec::new() };
     for (_, read) in &reads {
         publication.tables.push(read.plan.table_change.clone());
     }
     let tag = WriteTag { job: job.name.clone(), logical_date: report.logical_date.clone() };
     for (target, existing, staged) in &staged_targets {
-        publication.tables.push(target_change(target, existing.as_ref(), staged, &tag)?);
+        let partitions = match existing {
+            Some(table) => context.catalog.partitions(&table.name).await?,
+            None => Vec::new(),
+        };
+        let planned = publish::plan(target, staged, &partitions, &tag, &report.run_id);
+        state.planned.push(planned.clone());
+        publish::materialize(&planned).await?;
+        publication.tables.push(target_change(target, existing.as_ref(), staged, &job.name, &report.run_id, planned.written)?);
         report.targets.push(TargetReport {
             table: target.table.to_string(),
             location: target.location.url(),
             files: staged.files.len() as u64,
             rows: staged.rows(),
             bytes: staged.bytes(),
-            partitions: staged.partitions(&target.location).len() as u64,
+            partitions: staged.partition_count() as u64,
         });
     }
     let estimate = Estimate::queries(staged_targets.iter().map(|(_, _, s)| s.bytes()), options.price_per_tb);
     report.athena = AthenaReport { bytes_scanned: estimate.bytes_scanned, usd: estimate.usd };
     context.progress.step("publishing");
-    context.catalog.publish(publication).await?;
+    let published = context.catalog.publish(publication).await?;
+    let planned = std::mem::take(&mut state.planned);
+
+    // 5. What the publication replaced is no one's any more.
+    context.progress.step("cleaning up");
+    let history = context.history.clone();
+    let is_live = move |id: &str| history.is_live(id);
+    for ((target, _, _), planned) in staged_targets.iter().zip(&planned) {
+        let replaced: Vec<_> = published
+            .replaced
+            .iter()
+            .filter(|p| p.location.starts_with(&target.location.url()))
+            .cloned()
+            .collect();
+        if let Err(e) = publish::clean_up(target, planned, &replaced, &is_live).await {
+            eprintln!("warning: the run published, but cleaning up {} failed: {e}", target.location);
+        }
+    }
     Ok(())
 }
 
@@ -282,17 +315,29 @@ async fn target_frame(ctx: &SessionContext, target: &TargetSpec, params: &Params
     script::run_statement(ctx, &what, &statement, params).await
 }
 
-/// What publishing a target does to its table: a new version when its definition changes, and
-/// the staged files, replacing what the mode says.
-fn target_change(target: &TargetSpec, existing: Option<&Table>, staged: &StagedTarget, tag: &WriteTag) -> Result<TableChange> {
-    let definition =
-        TableDefinition::parquet(target.location.url(), &staged.schema, target.compression.name(), &tag.job);
+/// What publishing a target does to its table: a new definition when it changed (the schema,
+/// or for an unpartitioned table the run folder it now lives in), and its partitions.
+fn target_change(
+    target: &TargetSpec,
+    existing: Option<&Table>,
+    staged: &StagedTarget,
+    job: &str,
+    run_id: &str,
+    written: crate::catalog::WrittenData,
+) -> Result<TableChange> {
     if let Some(table) = existing.filter(|t| !is_written(&t.definition)) {
         return Err(Error::query(format!(
             "target {}: {} is a crawled table over {}, not one a job writes; choose another table",
             target.table, table.name, table.definition.location
         )));
     }
+    // Athena reads an unpartitioned table from its location: the run's folder.
+    let location = if staged.schema.partition_keys.is_empty() {
+        publish::run_folder(target, staged, &[], run_id).url()
+    } else {
+        target.location.url()
+    };
+    let definition = TableDefinition::parquet(location, &staged.schema, target.compression.name(), job);
     let new_version = match existing {
         None => Some(NewVersion { definition, diff: diff(&TableSchema::default(), &staged.schema) }),
         Some(table) if table.definition == definition => None,
@@ -309,12 +354,7 @@ fn target_change(target: &TargetSpec, existing: Option<&Table>, staged: &StagedT
         name: target.table.clone(),
         expected_version: existing.map(|t| t.version),
         new_version,
-        data: DataChange::Written(WrittenData {
-            mode: target.mode,
-            tag: tag.clone(),
-            partitions: staged.partitions(&target.location),
-            moves: staged.files.iter().map(|f| (f.staged.clone(), f.published.clone())).collect(),
-        }),
+        data: DataChange::Written(written),
     })
 }
 

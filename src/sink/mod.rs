@@ -1,15 +1,14 @@
 //! 5. Parquet out: what a target's query writes, where, and how it is published.
 //!
-//! A target is written in two steps. [`stage`] runs the query and writes Hive-partitioned
-//! Parquet under `LOCATION/_etl_staging/RUN_ID/`, a folder every reader skips (Hive, Spark,
-//! Athena and our own listing ignore names starting with `_`). The run then publishes all its
-//! targets in one catalog publication, which moves the staged files to their final names
-//! (`LOCATION/key=value/part-RUN_ID-00000.snappy.parquet`). A run that fails or is killed
-//! before that leaves only staging folders, which nothing reads and the next run removes.
+//! [`parquet::stage`] runs the query and writes Hive-partitioned Parquet under
+//! `LOCATION/_etl_staging/RUN_ID/`, a folder every reader skips (Hive, Spark, Athena and our
+//! own listing ignore names starting with `_`). [`publish`] then moves the files into a
+//! folder of the run in each partition and switches the catalog to them, for every target of
+//! the run at once.
 
 pub mod parquet;
+pub mod publish;
 
-use std::collections::BTreeMap;
 use std::str::FromStr;
 
 use datafusion::arrow::datatypes::DataType;
@@ -17,7 +16,7 @@ use datafusion::dataframe::DataFrame;
 use datafusion::prelude::{Expr, cast, col, lit, when};
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{DataFile, Partition, TableName, WriteMode};
+use crate::catalog::{TableName, WriteMode};
 use crate::error::{Error, Result};
 use crate::location::Location;
 use crate::schema::{Column, GlueType, TableSchema, names};
@@ -108,24 +107,9 @@ impl StagedTarget {
         self.files.iter().map(|f| f.size).sum()
     }
 
-    /// The partitions the files make up, each with its published location and files.
-    pub fn partitions(&self, location: &Location) -> Vec<Partition> {
-        let mut partitions: BTreeMap<Vec<Option<String>>, Vec<DataFile>> = BTreeMap::new();
-        for file in &self.files {
-            partitions.entry(file.partition_values.clone()).or_default().push(DataFile {
-                path: file.published.clone(),
-                size: file.size,
-                rows: file.rows,
-            });
-        }
-        partitions
-            .into_iter()
-            .map(|(values, files)| Partition {
-                location: location.join(&partition_folder(&self.schema.partition_keys, &values)).url(),
-                values,
-                files,
-            })
-            .collect()
+    /// How many partitions the output has.
+    pub fn partition_count(&self) -> usize {
+        self.files.iter().map(|f| &f.partition_values).collect::<std::collections::BTreeSet<_>>().len()
     }
 }
 

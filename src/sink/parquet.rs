@@ -7,6 +7,7 @@ use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
 use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use futures::TryStreamExt;
 
+use super::publish::RUN_FOLDER_PREFIX;
 use super::{STAGING_FOLDER, StagedFile, StagedTarget, TargetSpec, partition_folder, target_schema};
 use crate::error::{Error, Result, ResultExt};
 use crate::location::Location;
@@ -66,7 +67,9 @@ pub async fn stage(df: DataFrame, target: &TargetSpec, run_id: &str) -> Result<S
             .with_context(|| format!("reading back {}", staging.display(&object.location)))?;
         let name = format!("part-{run_id}-{sequence:05}.{}.parquet", target.compression.name());
         let folder = partition_folder(&schema.partition_keys, &values);
-        let published = if folder.is_empty() { target.location.join(&name) } else { target.location.join(&format!("{folder}/{name}")) };
+        let run = format!("{RUN_FOLDER_PREFIX}{run_id}");
+        let published =
+            if folder.is_empty() { target.location.join(&format!("{run}/{name}")) } else { target.location.join(&format!("{folder}/{run}/{name}")) };
         files.push(StagedFile {
             staged: format!("{}/{}", staging.url().trim_end_matches('/'), staging.relative(&object.location).unwrap_or_default().join("/")),
             published: published.url(),

@@ -1,0 +1,294 @@
+//! How a target's staged output becomes the table's new state.
+//!
+//! Every run writes into its own folder per partition, `LOCATION/key=value/run-RUN_ID/`, and
+//! publication points the partition at it: a switch the catalog makes in one step, on any
+//! store (S3 has no rename; a folder per run needs none). Hive readers of `LOCATION` (Spark,
+//! DuckDB, pyarrow) skip the `run-…` level, so after a run the folder tree holds exactly the
+//! table's data. The steps:
+//!
+//! 1. [`plan`]: which partitions the run sets (their new folders, with complete file lists)
+//!    and drops, by mode; an append, or a rerun that replaces its own earlier files, carries
+//!    the files it keeps into the new folder;
+//! 2. [`materialize`]: move the staged files and copy the kept ones into the new folders, none
+//!    of which any catalog entry names yet;
+//! 3. the catalog publication (all tables of the run at once);
+//! 4. [`clean_up`]: delete the files of the partitions the publication replaced, and folders
+//!    of runs that died before they published.
+//!
+//! A failure before step 3 leaves only folders no catalog entry names, which [`abandon`]
+//! removes (or, after a crash, the next run's clean-up).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures::TryStreamExt;
+
+use super::{StagedTarget, TargetSpec, partition_folder};
+use crate::catalog::{DataFile, Partition, PartitionWrite, WriteMode, WrittenData};
+use crate::error::Result;
+use crate::location::Location;
+
+/// The folder of one run's files in one partition.
+pub const RUN_FOLDER_PREFIX: &str = "run-";
+
+/// Which job and logical date wrote a file, so a rerun can replace its own output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteTag {
+    pub job: String,
+    pub logical_date: String,
+}
+
+impl WriteTag {
+    fn wrote(&self, file: &DataFile) -> bool {
+        file.job == self.job && file.logical_date == self.logical_date
+    }
+}
+
+/// A target's publication, planned.
+#[derive(Debug, Clone, Default)]
+pub struct TargetPublication {
+    pub written: WrittenData,
+    /// Staged files to move into their run folders.
+    pub moves: Vec<(String, String)>,
+    /// Files of the current table kept by the new partition folders.
+    pub copies: Vec<(String, String)>,
+}
+
+impl TargetPublication {
+    /// Every file this publication creates (for [`abandon`]).
+    fn created(&self) -> impl Iterator<Item = &str> {
+        self.moves.iter().chain(&self.copies).map(|(_, to)| to.as_str())
+    }
+}
+
+/// The folder a run writes a partition's files into.
+pub fn run_folder(target: &TargetSpec, staged: &StagedTarget, values: &[Option<String>], run_id: &str) -> Location {
+    let partition = partition_folder(&staged.schema.partition_keys, values);
+    let run = format!("{RUN_FOLDER_PREFIX}{run_id}");
+    if partition.is_empty() { target.location.join(&run) } else { target.location.join(&format!("{partition}/{run}")) }
+}
+
+/// What publishing `staged` does to a table whose partitions are `existing`.
+pub fn plan(target: &TargetSpec, staged: &StagedTarget, existing: &[Partition], tag: &WriteTag, run_id: &str) -> TargetPublication {
+    let mut output: BTreeMap<Vec<Option<String>>, Vec<&super::StagedFile>> = BTreeMap::new();
+    for file in &staged.files {
+        output.entry(file.partition_values.clone()).or_default().push(file);
+    }
+    let current: BTreeMap<&Vec<Option<String>>, &Partition> = existing.iter().map(|p| (&p.values, p)).collect();
+    let mut publication = TargetPublication::default();
+    let values: BTreeSet<&Vec<Option<String>>> = output.keys().chain(current.keys().copied()).collect();
+    for values in values {
+        let new = output.get(values);
+        let old = current.get(values).copied();
+        let appending = target.mode == WriteMode::Append;
+        // Files of the current partition that survive: an append keeps all but those an
+        // earlier run of this job and logical date wrote.
+        let kept: Vec<&DataFile> = match old {
+            Some(old) if appending => old.files.iter().filter(|f| !tag.wrote(f)).collect(),
+            _ => Vec::new(),
+        };
+        let based_on = appending.then(|| old.map(|o| o.location.clone()));
+        if new.is_none() {
+            let Some(old) = old else { continue };
+            let untouched = match target.mode {
+                WriteMode::Overwrite => false,
+                WriteMode::OverwritePartitions => true,
+                WriteMode::Append => kept.len() == old.files.len(),
+            };
+            if untouched {
+                continue;
+            }
+            if kept.is_empty() {
+                publication.written.drops.push(PartitionWrite { partition: old.clone(), based_on });
+                continue;
+            }
+        }
+        let folder = run_folder(target, staged, values, run_id);
+        let mut files = Vec::new();
+        for file in new.into_iter().flatten() {
+            publication.moves.push((file.staged.clone(), file.published.clone()));
+            files.push(DataFile {
+                path: file.published.clone(),
+                size: file.size,
+                rows: file.rows,
+                job: tag.job.clone(),
+                logical_date: tag.logical_date.clone(),
+            });
+        }
+        for file in kept {
+            let name = file.path.rsplit('/').next().unwrap_or_default();
+            let copy = folder.join(name).url();
+            publication.copies.push((file.path.clone(), copy.clone()));
+            files.push(DataFile { path: copy, ..file.clone() });
+        }
+        publication.written.upserts.push(PartitionWrite {
+            partition: Partition { values: values.clone(), location: folder.url(), files },
+            based_on,
+        });
+    }
+    publication
+}
+
+/// Step 2: moves and copies files into the new run folders.
+pub async fn materialize(publication: &TargetPublication) -> Result<()> {
+    for (from, to) in &publication.moves {
+        let location = Location::parse(from)?;
+        location.rename(location.prefix(), Location::parse(to)?.prefix()).await?;
+    }
+    for (from, to) in &publication.copies {
+        let location = Location::parse(from)?;
+        location.copy(location.prefix(), Location::parse(to)?.prefix()).await?;
+    }
+    Ok(())
+}
+
+/// After a failure before publication: removes every file the publication created.
+pub async fn abandon(publication: &TargetPublication) -> Result<()> {
+    for path in publication.created() {
+        let location = Location::parse(path)?;
+        location.delete(location.prefix()).await?;
+    }
+    Ok(())
+}
+
+/// Step 4: deletes the files of replaced partitions, then the folders of dead runs in the
+/// partitions this run wrote (what a run killed between its writes and its publication, or
+/// between its publication and this step, left behind).
+pub async fn clean_up(
+    target: &TargetSpec,
+    publication: &TargetPublication,
+    replaced: &[Partition],
+    is_live: &dyn Fn(&str) -> bool,
+) -> Result<()> {
+    for partition in replaced {
+        for file in &partition.files {
+            let location = Location::parse(&file.path)?;
+            location.delete(location.prefix()).await?;
+        }
+        remove_empty_folders(&Location::parse(&partition.location)?, &target.location);
+    }
+    let current: BTreeSet<String> = publication.written.upserts.iter().map(|w| w.partition.location.clone()).collect();
+    let parents: BTreeSet<&str> = publication
+        .written
+        .upserts
+        .iter()
+        .chain(&publication.written.drops)
+        .filter_map(|w| w.partition.location.rsplit_once('/').map(|(parent, _)| parent))
+        .collect();
+    for parent in parents {
+        let parent = Location::parse(parent)?;
+        let listing = match parent.store().list_with_delimiter(Some(parent.prefix())).await {
+            Ok(listing) => listing,
+            Err(object_store::Error::NotFound { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        };
+        for folder in listing.common_prefixes {
+            let Some(name) = folder.filename() else { continue };
+            let Some(run_id) = name.strip_prefix(RUN_FOLDER_PREFIX) else { continue };
+            let dead = parent.join(name);
+            if current.contains(&dead.url()) || is_live(run_id) {
+                continue;
+            }
+            let objects: Vec<object_store::ObjectMeta> = dead.store().list(Some(dead.prefix())).try_collect().await?;
+            for object in objects {
+                dead.delete(&object.location).await?;
+            }
+            remove_empty_folders(&dead, &target.location);
+        }
+    }
+    Ok(())
+}
+
+/// Local folders stay behind when their files go (object stores have none): removes `from`
+/// and its parents while they are empty, up to `root`.
+fn remove_empty_folders(from: &Location, root: &Location) {
+    let (Some(mut folder), Some(root)) = (from.local_path(), root.local_path()) else { return };
+    while folder.starts_with(&root) && folder != root && std::fs::remove_dir(&folder).is_ok() {
+        if !folder.pop() {
+            break;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{Column, GlueType, TableSchema};
+    use crate::sink::{ParquetCompression, StagedFile};
+
+    fn target(mode: WriteMode) -> TargetSpec {
+        TargetSpec {
+            table: "db.t".parse().unwrap(),
+            query: "SELECT 1".into(),
+            location: Location::parse("/w").unwrap(),
+            partition_by: vec!["dt".into()],
+            mode,
+            compression: ParquetCompression::Snappy,
+        }
+    }
+
+    fn staged(days: &[&str]) -> StagedTarget {
+        StagedTarget {
+            schema: TableSchema { columns: vec![Column::new("a", GlueType::BigInt)], partition_keys: vec![Column::new("dt", GlueType::String)] },
+            files: days
+                .iter()
+                .map(|d| StagedFile {
+                    staged: format!("file:///w/_etl_staging/r2/dt={d}/x.parquet"),
+                    published: format!("file:///w/dt={d}/run-r2/part-r2-00000.parquet"),
+                    partition_values: vec![Some(d.to_string())],
+                    size: 1,
+                    rows: 1,
+                })
+                .collect(),
+        }
+    }
+
+    fn existing(day: &str, date: &str) -> Partition {
+        Partition {
+            values: vec![Some(day.into())],
+            location: format!("file:///w/dt={day}/run-r1"),
+            files: vec![DataFile {
+                path: format!("file:///w/dt={day}/run-r1/part-r1-00000.parquet"),
+                size: 1,
+                rows: 1,
+                job: "j".into(),
+                logical_date: date.into(),
+            }],
+        }
+    }
+
+    fn tag(date: &str) -> WriteTag {
+        WriteTag { job: "j".into(), logical_date: date.into() }
+    }
+
+    fn summary(p: &TargetPublication) -> (Vec<String>, Vec<String>, usize) {
+        let upserts = p.written.upserts.iter().map(|w| format!("{}:{}", w.partition.values[0].as_deref().unwrap(), w.partition.files.len())).collect();
+        let drops = p.written.drops.iter().map(|w| w.partition.values[0].clone().unwrap()).collect();
+        (upserts, drops, p.copies.len())
+    }
+
+    #[test]
+    fn overwrite_partitions_leaves_other_partitions_alone() {
+        let plan = plan(&target(WriteMode::OverwritePartitions), &staged(&["b"]), &[existing("a", "d1"), existing("b", "d1")], &tag("d2"), "r2");
+        assert_eq!(summary(&plan), (vec!["b:1".into()], vec![], 0));
+        assert!(plan.written.upserts[0].based_on.is_none());
+        assert_eq!(plan.written.upserts[0].partition.location, "file:///w/dt=b/run-r2");
+    }
+
+    #[test]
+    fn overwrite_drops_what_the_output_does_not_have() {
+        let plan = plan(&target(WriteMode::Overwrite), &staged(&["b"]), &[existing("a", "d1"), existing("b", "d1")], &tag("d2"), "r2");
+        assert_eq!(summary(&plan), (vec!["b:1".into()], vec!["a".into()], 0));
+    }
+
+    #[test]
+    fn append_keeps_other_runs_files_and_replaces_its_own() {
+        let other_date = plan(&target(WriteMode::Append), &staged(&["a"]), &[existing("a", "d1")], &tag("d2"), "r2");
+        assert_eq!(summary(&other_date), (vec!["a:2".into()], vec![], 1));
+        assert_eq!(other_date.written.upserts[0].based_on, Some(Some("file:///w/dt=a/run-r1".to_string())));
+        let rerun = plan(&target(WriteMode::Append), &staged(&["a"]), &[existing("a", "d2")], &tag("d2"), "r2");
+        assert_eq!(summary(&rerun), (vec!["a:1".into()], vec![], 0));
+        // A rerun that no longer produces a partition removes what it wrote there before.
+        let gone = plan(&target(WriteMode::Append), &staged(&["b"]), &[existing("a", "d2")], &tag("d2"), "r2");
+        assert_eq!(summary(&gone), (vec!["b:1".into()], vec!["a".into()], 0));
+    }
+}
