@@ -9,6 +9,7 @@
 
 pub mod crawl;
 pub mod definition;
+pub mod glue;
 pub mod local;
 pub mod provider;
 

@@ -39,7 +39,7 @@ struct CrawlJson<'a> {
 pub async fn run(args: CrawlArgs, global: &GlobalArgs) -> Result<()> {
     let table: TableName = args.table.parse()?;
     let location = Location::parse(&args.location)?;
-    let catalog = open_catalog(global.catalog.as_deref(), None)?;
+    let catalog = open_catalog(global.catalog.as_deref(), None).await?;
     let plan = crawl::plan(catalog.as_ref(), &table, &location, &args.inference.options(), args.on_change).await?;
     if !global.quiet {
         for empty in &plan.inferred.listing.empty {

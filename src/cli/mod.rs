@@ -15,6 +15,7 @@ use std::sync::Arc;
 use clap::{Args, Parser, Subcommand};
 
 use crate::catalog::Catalog;
+use crate::catalog::glue::GlueCatalog;
 use crate::catalog::local::LocalCatalog;
 use crate::error::{Error, Result};
 use crate::schema::infer::{DEFAULT_SAMPLE_ROWS, InferOptions};
@@ -102,10 +103,10 @@ pub fn home() -> PathBuf {
 }
 
 /// The catalog the flags (or the job file) choose.
-pub fn open_catalog(flag: Option<&str>, job_choice: Option<&str>) -> Result<Arc<dyn Catalog>> {
+pub async fn open_catalog(flag: Option<&str>, job_choice: Option<&str>) -> Result<Arc<dyn Catalog>> {
     match flag.or(job_choice).unwrap_or("local") {
         "local" => Ok(Arc::new(LocalCatalog::open(&home())?)),
-        "glue" => Err(Error::config("--catalog glue: the AWS Glue Data Catalog is not supported by this build yet")),
+        "glue" => Ok(Arc::new(GlueCatalog::connect().await)),
         other => Err(Error::config(format!("unknown catalog '{other}' (expected local or glue)"))),
     }
 }

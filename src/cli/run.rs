@@ -64,7 +64,7 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
 
 pub async fn run(args: RunArgs, global: &GlobalArgs) -> Result<()> {
     let job = Job::load(&args.job)?;
-    let catalog = open_catalog(global.catalog.as_deref(), job.catalog.as_deref())?;
+    let catalog = open_catalog(global.catalog.as_deref(), job.catalog.as_deref()).await?;
     let context = RunContext {
         catalog,
         history: Arc::new(History::open(&home())?),

@@ -74,7 +74,7 @@ struct DiffJson {
 }
 
 pub async fn run(args: SchemaArgs, global: &GlobalArgs) -> Result<()> {
-    let catalog = open_catalog(global.catalog.as_deref(), None)?;
+    let catalog = open_catalog(global.catalog.as_deref(), None).await?;
     let mut out = std::io::stdout().lock();
     match args.command {
         SchemaCommand::Show { table } => {

@@ -38,7 +38,7 @@ pub async fn run(args: SqlArgs, global: &GlobalArgs) -> Result<()> {
     let mut params = Params::default();
     params.apply_overrides(&args.params)?;
     let params = params.with_built_ins(chrono::Utc::now().date_naive(), &new_run_id());
-    let catalog = open_catalog(global.catalog.as_deref(), None)?;
+    let catalog = open_catalog(global.catalog.as_deref(), None).await?;
     let ctx = session(catalog, Default::default(), &EngineOptions::default()).await?;
     let last = script::run(&ctx, &name, &text, &params).await?;
     let batches = match last {

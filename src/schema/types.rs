@@ -3,9 +3,9 @@
 //! The catalog stores Glue type strings (`decimal(12,2)`, `array<struct<a:bigint>>`), the same
 //! strings the AWS Glue Data Catalog stores, so a table moves between the embedded catalog and
 //! Glue unchanged. DataFusion works on Arrow types. Each Glue type has exactly one Arrow type
-//! ([`GlueType::to_arrow`]); Arrow types that Glue cannot hold are either widened to one it can
-//! (unsigned integers) or refused with the column named ([`GlueType::from_arrow`]), never
-//! silently narrowed.
+//! ([`GlueType::to_arrow`]); Arrow types that Glue cannot hold are mapped to one that holds
+//! their values (unsigned integers) or refused with the column named ([`GlueType::from_arrow`]),
+//! never silently narrowed.
 
 use std::fmt;
 use std::str::FromStr;
@@ -95,7 +95,9 @@ impl GlueType {
             DataType::Int16 | DataType::UInt8 => GlueType::SmallInt,
             DataType::Int32 | DataType::UInt16 => GlueType::Int,
             DataType::Int64 | DataType::UInt32 => GlueType::BigInt,
-            DataType::UInt64 => GlueType::decimal(20, 0),
+            // What `count`, `rank` and `row_number` return: a bigint to every user. Writing a
+            // value above 2^63-1 fails the cast rather than wrapping.
+            DataType::UInt64 => GlueType::BigInt,
             DataType::Float16 | DataType::Float32 => GlueType::Float,
             DataType::Float64 => GlueType::Double,
             DataType::Decimal32(p, s) | DataType::Decimal64(p, s) | DataType::Decimal128(p, s)
@@ -372,7 +374,7 @@ mod tests {
     #[test]
     fn arrow_types_glue_cannot_hold_are_widened_or_refused() {
         assert_eq!(GlueType::from_arrow(&DataType::UInt32).unwrap(), GlueType::BigInt);
-        assert_eq!(GlueType::from_arrow(&DataType::UInt64).unwrap(), GlueType::decimal(20, 0));
+        assert_eq!(GlueType::from_arrow(&DataType::UInt64).unwrap(), GlueType::BigInt);
         assert_eq!(GlueType::from_arrow(&DataType::Utf8View).unwrap(), GlueType::String);
         assert_eq!(
             GlueType::from_arrow(&DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))).unwrap(),

@@ -2,6 +2,7 @@
 //! session here, so engine settings (parallelism, memory, spilling) are decided once, and a
 //! move to a distributed engine changes this function only.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::execution::SessionStateBuilder;
@@ -11,6 +12,8 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use crate::catalog::Catalog;
 use crate::catalog::provider::{CatalogBridge, Overrides, SESSION_SCHEMA};
 use crate::error::Result;
+use crate::location::aws::Encryption;
+use crate::location::stores::Registry;
 
 /// DataFusion's default catalog name; ours replaces it so `db.table` resolves through it.
 const DEFAULT_CATALOG: &str = "datafusion";
@@ -21,6 +24,8 @@ pub struct EngineOptions {
     pub target_partitions: usize,
     /// Bytes of memory that queries may use before they spill to disk; None for no limit.
     pub memory_limit: Option<usize>,
+    /// The server-side encryption of what is written to each bucket.
+    pub encryption: HashMap<String, Encryption>,
 }
 
 pub async fn session(catalog: Arc<dyn Catalog>, overrides: Overrides, options: &EngineOptions) -> Result<SessionContext> {
@@ -39,7 +44,7 @@ pub async fn session(catalog: Arc<dyn Catalog>, overrides: Overrides, options: &
     // encodes row groups in parallel inside it.
     settings.execution.minimum_parallel_output_files = datafusion::config::ConfigNonZeroUsize::try_new(1)?;
 
-    let mut runtime = RuntimeEnvBuilder::new();
+    let mut runtime = RuntimeEnvBuilder::new().with_object_store_registry(Arc::new(Registry::new(options.encryption.clone())));
     if let Some(limit) = options.memory_limit {
         runtime = runtime.with_memory_limit(limit, 1.0);
     }

@@ -4,20 +4,21 @@
 //! user wrote, so every message names objects the way the user named their folder
 //! (`data/orders/dt=2026-11-02/a.csv`, not an absolute path they never typed). All I/O on
 //! sources and targets goes through the store, so local folders and S3 prefixes behave alike.
+//! Stores are shared: one per bucket (and server-side encryption setting), see [`stores`].
+
+pub mod aws;
+pub mod stores;
 
 use std::fmt;
 use std::io::Read;
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use datafusion::execution::object_store::ObjectStoreUrl;
 use futures::{StreamExt, TryStreamExt};
-use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{GetResultPayload, ObjectMeta, ObjectStore, ObjectStoreExt};
 
 use crate::error::{Error, Result, ResultExt};
-
-static LOCAL: LazyLock<Arc<dyn ObjectStore>> = LazyLock::new(|| Arc::new(LocalFileSystem::new()));
 
 #[derive(Clone)]
 pub struct Location {
@@ -42,13 +43,18 @@ impl Location {
             return Err(Error::config("empty location"));
         }
         if let Some(rest) = trimmed.strip_prefix("s3://") {
-            let bucket = rest.split('/').next().unwrap_or_default();
+            let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() {
                 return Err(Error::config(format!("location '{text}' names no bucket")));
             }
-            return Err(Error::config(format!(
-                "location '{text}': S3 locations are not supported by this build yet"
-            )));
+            let prefix = Path::parse(key.trim_end_matches('/'))
+                .map_err(|e| Error::config(format!("location '{text}': {e}")))?;
+            return Ok(Location {
+                text: trimmed.trim_end_matches('/').to_string(),
+                store: stores::s3(bucket, &aws::Encryption::BucketDefault),
+                scheme: Scheme::S3 { bucket: bucket.to_string() },
+                prefix,
+            });
         }
         if let Some((scheme, _)) = trimmed.split_once("://") {
             if scheme != "file" {
@@ -66,13 +72,29 @@ impl Location {
         Ok(Location {
             text: trimmed.trim_end_matches('/').to_string(),
             scheme: Scheme::Local,
-            store: LOCAL.clone(),
+            store: stores::local(),
             prefix,
         })
     }
 
     pub fn is_local(&self) -> bool {
         self.scheme == Scheme::Local
+    }
+
+    /// The bucket of an S3 location.
+    pub fn bucket(&self) -> Option<&str> {
+        match &self.scheme {
+            Scheme::S3 { bucket } => Some(bucket),
+            Scheme::Local => None,
+        }
+    }
+
+    /// The same location, written through a store that encrypts what it writes.
+    pub fn with_encryption(mut self, encryption: &aws::Encryption) -> Location {
+        if let Scheme::S3 { bucket } = &self.scheme {
+            self.store = stores::s3(bucket, encryption);
+        }
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
@@ -283,6 +305,19 @@ mod tests {
         assert!(a.overlaps(&Location::parse("/tmp/a/b").unwrap()));
         assert!(Location::parse("/tmp/a/b").unwrap().overlaps(&a));
         assert!(!a.overlaps(&Location::parse("/tmp/ab").unwrap()));
+    }
+
+    #[test]
+    fn s3_locations_name_bucket_and_prefix() {
+        let location = Location::parse("s3://raw-data/orders/").unwrap();
+        assert_eq!(location.bucket(), Some("raw-data"));
+        assert_eq!(location.prefix().as_ref(), "orders");
+        assert_eq!(location.url(), "s3://raw-data/orders");
+        assert_eq!(location.store_url().as_str(), "s3://raw-data/");
+        let file = location.prefix().clone().join("dt=1").join("a.csv");
+        assert_eq!(location.display(&file), "s3://raw-data/orders/dt=1/a.csv");
+        assert_eq!(Location::parse("s3://b").unwrap().url(), "s3://b/");
+        assert!(Location::parse("s3:///x").is_err());
     }
 
     #[test]

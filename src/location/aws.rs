@@ -1,0 +1,249 @@
+//! The AWS configuration, in one place: region, credentials and endpoints for S3, Glue and
+//! Athena, from the standard chain (environment, profiles, SSO, IMDS) that `aws-config`
+//! resolves, loaded once per process.
+//!
+//! An endpoint override (`AWS_ENDPOINT_URL`, or per service `AWS_ENDPOINT_URL_S3`,
+//! `AWS_ENDPOINT_URL_GLUE`, `AWS_ENDPOINT_URL_ATHENA`) is configuration, as it is for the AWS
+//! CLI: it switches S3 to path-style requests and allows plain http, which is how tests point
+//! every client at a local endpoint.
+//!
+//! `object_store`'s S3 client does not read profiles or SSO, so it takes its credentials from
+//! the SDK's provider through [`SdkCredentials`]. An S3 store is built lazily, on its first
+//! request, because resolving the chain is asynchronous and a location is parsed before any.
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_credential_types::provider::ProvideCredentials;
+use bytes::Bytes;
+use futures::stream::{BoxStream, StreamExt, TryStreamExt};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, AwsCredential};
+use object_store::path::Path;
+use object_store::{
+    ClientOptions, CopyOptions, CredentialProvider, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta,
+    ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult, RetryConfig,
+};
+use tokio::sync::OnceCell;
+
+/// The endpoint override of every AWS service.
+pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
+/// Per-service endpoint overrides, as the AWS SDKs and CLI name them.
+pub const AWS_ENDPOINT_URL_S3: &str = "AWS_ENDPOINT_URL_S3";
+pub const AWS_ENDPOINT_URL_GLUE: &str = "AWS_ENDPOINT_URL_GLUE";
+pub const AWS_ENDPOINT_URL_ATHENA: &str = "AWS_ENDPOINT_URL_ATHENA";
+/// The region when the chain names none.
+const DEFAULT_REGION: &str = "us-east-1";
+/// Attempts per request, with exponential backoff and jitter, for throttling and 5xx.
+pub const MAX_ATTEMPTS: u32 = 8;
+
+static SDK_CONFIG: OnceCell<SdkConfig> = OnceCell::const_new();
+
+/// The SDK configuration (region, credentials, retries), resolved once.
+pub async fn sdk_config() -> &'static SdkConfig {
+    SDK_CONFIG
+        .get_or_init(|| async {
+            aws_config::defaults(BehaviorVersion::latest())
+                .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+                .load()
+                .await
+        })
+        .await
+}
+
+/// The endpoint override for a service (`S3`, `GLUE`, `ATHENA`), if any.
+pub fn endpoint(service_variable: &str) -> Option<String> {
+    std::env::var(service_variable).ok().or_else(|| std::env::var(AWS_ENDPOINT_URL).ok()).filter(|e| !e.is_empty())
+}
+
+/// Server-side encryption of the objects a store writes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub enum Encryption {
+    /// The bucket's default.
+    #[default]
+    BucketDefault,
+    /// SSE-S3 (`AES256`).
+    Aes256,
+    /// SSE-KMS with a key id or ARN (`aws:kms`).
+    Kms(String),
+}
+
+impl Encryption {
+    pub fn parse(kind: Option<&str>, key: Option<&str>) -> Result<Self, String> {
+        match (kind, key) {
+            (None, None) => Ok(Encryption::BucketDefault),
+            (Some("AES256"), None) => Ok(Encryption::Aes256),
+            (Some("aws:kms"), Some(key)) if !key.is_empty() => Ok(Encryption::Kms(key.to_string())),
+            (Some("aws:kms"), _) => Err("aws:kms encryption needs a kms_key_id".into()),
+            (Some(other), _) => Err(format!("unknown server-side encryption '{other}' (expected AES256 or aws:kms)")),
+            (None, Some(_)) => Err("kms_key_id needs encryption = \"aws:kms\"".into()),
+        }
+    }
+}
+
+/// The SDK's credential chain as `object_store` asks for credentials.
+#[derive(Debug)]
+struct SdkCredentials;
+
+#[async_trait]
+impl CredentialProvider for SdkCredentials {
+    type Credential = AwsCredential;
+
+    async fn get_credential(&self) -> object_store::Result<Arc<AwsCredential>> {
+        let provider = sdk_config().await.credentials_provider().ok_or_else(|| object_store::Error::Generic {
+            store: "S3",
+            source: "no AWS credentials found (environment, profile, SSO or instance role)".into(),
+        })?;
+        let credentials = provider.provide_credentials().await.map_err(|e| object_store::Error::Generic {
+            store: "S3",
+            source: Box::new(e),
+        })?;
+        Ok(Arc::new(AwsCredential {
+            key_id: credentials.access_key_id().to_string(),
+            secret_key: credentials.secret_access_key().to_string(),
+            token: credentials.session_token().map(str::to_string),
+        }))
+    }
+}
+
+async fn build_s3(bucket: &str, encryption: &Encryption) -> object_store::Result<Arc<dyn ObjectStore>> {
+    let config = sdk_config().await;
+    let region = config.region().map(|r| r.to_string()).unwrap_or_else(|| DEFAULT_REGION.to_string());
+    let mut builder = AmazonS3Builder::new()
+        .with_bucket_name(bucket)
+        .with_region(region)
+        .with_credentials(Arc::new(SdkCredentials))
+        .with_retry(RetryConfig {
+            max_retries: MAX_ATTEMPTS as usize - 1,
+            retry_timeout: Duration::from_secs(300),
+            ..RetryConfig::default()
+        })
+        .with_client_options(ClientOptions::new().with_connect_timeout(Duration::from_secs(10)));
+    if let Some(endpoint) = endpoint(AWS_ENDPOINT_URL_S3) {
+        builder = builder
+            .with_allow_http(endpoint.starts_with("http://"))
+            .with_endpoint(endpoint)
+            .with_virtual_hosted_style_request(false);
+    }
+    builder = match encryption {
+        Encryption::BucketDefault => builder,
+        Encryption::Aes256 => {
+            let key: AmazonS3ConfigKey = "aws_server_side_encryption".parse()?;
+            builder.with_config(key, "AES256")
+        }
+        Encryption::Kms(key) => builder.with_sse_kms_encryption(key),
+    };
+    Ok(Arc::new(builder.build()?))
+}
+
+/// An S3 store built on its first request.
+pub struct LazyS3 {
+    bucket: String,
+    encryption: Encryption,
+    store: OnceCell<Arc<dyn ObjectStore>>,
+}
+
+impl LazyS3 {
+    pub fn new(bucket: &str, encryption: Encryption) -> Self {
+        LazyS3 { bucket: bucket.to_string(), encryption, store: OnceCell::new() }
+    }
+
+    async fn store(&self) -> object_store::Result<&Arc<dyn ObjectStore>> {
+        self.store.get_or_try_init(|| build_s3(&self.bucket, &self.encryption)).await
+    }
+}
+
+impl fmt::Display for LazyS3 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "S3(bucket={})", self.bucket)
+    }
+}
+
+impl fmt::Debug for LazyS3 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LazyS3 {{ bucket: {}, encryption: {:?} }}", self.bucket, self.encryption)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for LazyS3 {
+    async fn put_opts(&self, location: &Path, payload: PutPayload, options: PutOptions) -> object_store::Result<PutResult> {
+        self.store().await?.put_opts(location, payload, options).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        options: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.store().await?.put_multipart_opts(location, options).await
+    }
+
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
+        self.store().await?.get_opts(location, options).await
+    }
+
+    async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> object_store::Result<Vec<Bytes>> {
+        self.store().await?.get_ranges(location, ranges).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        let store = self.store.get().cloned();
+        let bucket = self.bucket.clone();
+        let encryption = self.encryption.clone();
+        futures::stream::once(async move {
+            let store = match store {
+                Some(store) => store,
+                None => build_s3(&bucket, &encryption).await?,
+            };
+            Ok::<_, object_store::Error>(store.delete_stream(locations))
+        })
+        .try_flatten()
+        .boxed()
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        let store = self.store.get().cloned();
+        let bucket = self.bucket.clone();
+        let encryption = self.encryption.clone();
+        let prefix = prefix.cloned();
+        futures::stream::once(async move {
+            let store = match store {
+                Some(store) => store,
+                None => build_s3(&bucket, &encryption).await?,
+            };
+            Ok::<_, object_store::Error>(store.list(prefix.as_ref()))
+        })
+        .try_flatten()
+        .boxed()
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.store().await?.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> object_store::Result<()> {
+        self.store().await?.copy_opts(from, to, options).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encryption_options() {
+        assert_eq!(Encryption::parse(None, None), Ok(Encryption::BucketDefault));
+        assert_eq!(Encryption::parse(Some("AES256"), None), Ok(Encryption::Aes256));
+        assert_eq!(Encryption::parse(Some("aws:kms"), Some("key-1")), Ok(Encryption::Kms("key-1".into())));
+        assert!(Encryption::parse(Some("aws:kms"), None).unwrap_err().contains("needs a kms_key_id"));
+        assert!(Encryption::parse(Some("des"), None).unwrap_err().contains("unknown server-side encryption"));
+        assert!(Encryption::parse(None, Some("k")).is_err());
+    }
+}
