@@ -58,7 +58,10 @@ pub struct Error {
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error { kind, message: message.into() }
+        Error {
+            kind,
+            message: message.into(),
+        }
     }
     pub fn usage(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Usage, message)
@@ -203,7 +206,9 @@ impl From<std::io::Error> for Error {
 impl From<object_store::Error> for Error {
     fn from(error: object_store::Error) -> Self {
         match error {
-            object_store::Error::NotFound { path, .. } => Error::not_found(format!("{path} does not exist")),
+            object_store::Error::NotFound { path, .. } => {
+                Error::not_found(format!("{path} does not exist"))
+            }
             other => Error::runtime(other.to_string()),
         }
     }

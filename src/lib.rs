@@ -5,23 +5,23 @@
 //! on DataFusion, and publish partitioned Parquet that Athena can query, all-or-nothing.
 //! Everything the `etl` command does is callable from here. The modules follow the pipeline:
 
+/// 3. Where tables are recorded: the catalog trait, the embedded catalog, DataFusion's view.
+pub mod catalog;
+/// 8. The command line.
+pub mod cli;
+/// 6. What Athena would bill.
+pub mod cost;
 /// One error type; its kind decides the exit status.
 pub mod error;
 /// Local paths, `file://` and `s3://` locations, as object stores.
 pub mod location;
-/// 1. What is out there: listing, partitions, formats, compression, decoders, bad records.
-pub mod source;
-/// 2. What shape it has: inference, widening, Glue types, diffs.
-pub mod schema;
-/// 3. Where tables are recorded: the catalog trait, the embedded catalog, DataFusion's view.
-pub mod catalog;
-/// 4. SQL over the catalog: the session, scripts, parameters.
-pub mod transform;
-/// 5. Parquet out: partitioned writes into staging, ready to publish.
-pub mod sink;
-/// 6. What Athena would bill.
-pub mod cost;
 /// 7. Jobs, runs, run history.
 pub mod runs;
-/// 8. The command line.
-pub mod cli;
+/// 2. What shape it has: inference, widening, Glue types, diffs.
+pub mod schema;
+/// 5. Parquet out: partitioned writes into staging, ready to publish.
+pub mod sink;
+/// 1. What is out there: listing, partitions, formats, compression, decoders, bad records.
+pub mod source;
+/// 4. SQL over the catalog: the session, scripts, parameters.
+pub mod transform;

@@ -6,10 +6,14 @@
 //! - `sql`: queries over catalog tables, output formats, bound parameters, errors.
 //! - `run`: jobs end to end, publication modes, idempotent reruns, failures, history.
 //! - `bad_input`: every kind of bad input: exit status, message, and nothing published.
+//! - `aws`: S3 locations and the Glue catalog end to end, on the local endpoint.
+//! - `catalog_suite`: one behavioural suite, every case against the embedded catalog and Glue.
 
 mod util;
 
+mod aws;
 mod bad_input;
+mod catalog_suite;
 mod crawl;
 mod infer;
 mod run;

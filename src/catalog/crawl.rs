@@ -8,7 +8,9 @@
 
 use serde::Serialize;
 
-use super::{Catalog, DataChange, NewVersion, Partition, Table, TableChange, TableDefinition, TableName};
+use super::{
+    Catalog, DataChange, NewVersion, Partition, Table, TableChange, TableDefinition, TableName,
+};
 use crate::error::{Error, Result};
 use crate::location::Location;
 use crate::runs::job::OnSchemaChange;
@@ -59,22 +61,35 @@ pub async fn plan(
     decide(table, inferred, current, on_change)
 }
 
-fn decide(table: &TableName, inferred: Inferred, current: Option<Table>, on_change: OnSchemaChange) -> Result<CrawlPlan> {
+fn decide(
+    table: &TableName,
+    inferred: Inferred,
+    current: Option<Table>,
+    on_change: OnSchemaChange,
+) -> Result<CrawlPlan> {
     let definition = TableDefinition::crawled(inferred.listing.location.url(), &inferred);
     let partitions = discovered_partitions(&inferred);
     let expected_version = current.as_ref().map(|t| t.version);
     let (change, diff, definition, new_version) = match current {
         None => {
             let diff = diff_definitions(None, &definition);
-            let new = NewVersion { definition: definition.clone(), diff: diff.clone() };
+            let new = NewVersion {
+                definition: definition.clone(),
+                diff: diff.clone(),
+            };
             (CrawlChange::Created, diff, definition, Some(new))
         }
-        Some(current) if current.definition == definition => (CrawlChange::Unchanged, Vec::new(), definition, None),
+        Some(current) if current.definition == definition => {
+            (CrawlChange::Unchanged, Vec::new(), definition, None)
+        }
         Some(current) => {
             let changes = diff_definitions(Some(&current.definition), &definition);
             match on_change {
                 OnSchemaChange::Update => {
-                    let new = NewVersion { definition: definition.clone(), diff: changes.clone() };
+                    let new = NewVersion {
+                        definition: definition.clone(),
+                        diff: changes.clone(),
+                    };
                     (CrawlChange::Updated, changes, definition, Some(new))
                 }
                 OnSchemaChange::Fail => {
@@ -104,14 +119,21 @@ fn decide(table: &TableName, inferred: Inferred, current: Option<Table>, on_chan
 }
 
 fn diff_definitions(old: Option<&TableDefinition>, new: &TableDefinition) -> Vec<Change> {
-    diff(&old.map(TableDefinition::schema).unwrap_or_default(), &new.schema())
+    diff(
+        &old.map(TableDefinition::schema).unwrap_or_default(),
+        &new.schema(),
+    )
 }
 
 /// What changed, in words; a definition may change without a column changing (location,
 /// format, CSV dialect).
 pub fn describe(changes: &[Change], old: &TableDefinition, new: &TableDefinition) -> String {
     if !changes.is_empty() {
-        return changes.iter().map(Change::describe).collect::<Vec<_>>().join("; ");
+        return changes
+            .iter()
+            .map(Change::describe)
+            .collect::<Vec<_>>()
+            .join("; ");
     }
     if old.location != new.location {
         return format!("location {} -> {}", old.location, new.location);
@@ -135,8 +157,16 @@ fn discovered_partitions(inferred: &Inferred) -> Vec<Partition> {
         }
         let mut parts: Vec<String> = location.relative(&file.path).unwrap_or_default();
         parts.pop();
-        let folder = if parts.is_empty() { location.url() } else { location.join(&parts.join("/")).url() };
-        partitions.push(Partition { values: file.partition_values.clone(), location: folder, files: Vec::new() });
+        let folder = if parts.is_empty() {
+            location.url()
+        } else {
+            location.join(&parts.join("/")).url()
+        };
+        partitions.push(Partition {
+            values: file.partition_values.clone(),
+            location: folder,
+            files: Vec::new(),
+        });
     }
     partitions
 }

@@ -17,8 +17,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    Catalog, DataChange, DataFile, Partition, PartitionWrite, Publication, Published, Table, TableDefinition,
-    TableName, TableVersion, VersionChange, conflict,
+    Catalog, DataChange, DataFile, Partition, PartitionWrite, Publication, Published, Table,
+    TableDefinition, TableName, TableVersion, VersionChange, conflict,
 };
 use crate::error::{Error, Result, ResultExt};
 
@@ -78,12 +78,16 @@ impl LocalCatalog {
     pub fn open(home: &Path) -> Result<Self> {
         std::fs::create_dir_all(home).with_context(|| format!("creating {}", home.display()))?;
         let path = home.join("catalog.sqlite");
-        let connection = Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        let connection =
+            Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
         connection.busy_timeout(std::time::Duration::from_secs(60))?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "FULL")?;
         connection.execute_batch(SCHEMA)?;
-        Ok(LocalCatalog { path, connection: Mutex::new(connection) })
+        Ok(LocalCatalog {
+            path,
+            connection: Mutex::new(connection),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -101,7 +105,9 @@ fn now() -> String {
 }
 
 fn parse_time(text: String) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(&text).map(|t| t.with_timezone(&Utc)).unwrap_or_default()
+    DateTime::parse_from_rfc3339(&text)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
 }
 
 fn spec_key(values: &[Option<String>]) -> String {
@@ -109,7 +115,9 @@ fn spec_key(values: &[Option<String>]) -> String {
 }
 
 fn definition_from(text: String) -> rusqlite::Result<TableDefinition> {
-    serde_json::from_str(&text).map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+    serde_json::from_str(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
 
 #[async_trait]
@@ -121,14 +129,19 @@ impl Catalog for LocalCatalog {
     async fn databases(&self) -> Result<Vec<String>> {
         self.with(|c| {
             let mut statement = c.prepare("SELECT name FROM databases ORDER BY name")?;
-            Ok(statement.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?)
+            Ok(statement
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?)
         })
     }
 
     async fn tables(&self, database: &str) -> Result<Vec<String>> {
         self.with(|c| {
-            let mut statement = c.prepare("SELECT name FROM tables WHERE database = ?1 ORDER BY name")?;
-            Ok(statement.query_map([database], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?)
+            let mut statement =
+                c.prepare("SELECT name FROM tables WHERE database = ?1 ORDER BY name")?;
+            Ok(statement
+                .query_map([database], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?)
         })
     }
 
@@ -165,7 +178,11 @@ impl Catalog for LocalCatalog {
                         version: r.get::<_, i64>(0)? as u64,
                         created_at: parse_time(r.get(1)?),
                         run_id: r.get(2)?,
-                        change: if change == "created" { VersionChange::Created } else { VersionChange::Updated },
+                        change: if change == "created" {
+                            VersionChange::Created
+                        } else {
+                            VersionChange::Updated
+                        },
                         diff: serde_json::from_str(&diff).unwrap_or_default(),
                         definition: definition_from(r.get(5)?)?,
                     })
@@ -315,7 +332,11 @@ impl Catalog for LocalCatalog {
 
 /// Removes a partition (and its files) that a write replaces, checking it is the one the
 /// writer based its change on; returns what was there.
-fn take_partition(tx: &rusqlite::Transaction, name: &TableName, write: &PartitionWrite) -> Result<Option<Partition>> {
+fn take_partition(
+    tx: &rusqlite::Transaction,
+    name: &TableName,
+    write: &PartitionWrite,
+) -> Result<Option<Partition>> {
     let spec = spec_key(&write.partition.values);
     let location: Option<String> = tx
         .query_row(
@@ -331,7 +352,9 @@ fn take_partition(tx: &rusqlite::Transaction, name: &TableName, write: &Partitio
             )));
         }
     }
-    let Some(location) = location else { return Ok(None) };
+    let Some(location) = location else {
+        return Ok(None);
+    };
     let mut statement = tx.prepare(
         "SELECT path, size, rows, job, logical_date FROM files WHERE database = ?1 AND name = ?2 AND spec = ?3",
     )?;
@@ -346,9 +369,19 @@ fn take_partition(tx: &rusqlite::Transaction, name: &TableName, write: &Partitio
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    tx.execute("DELETE FROM files WHERE database = ?1 AND name = ?2 AND spec = ?3", params![name.database, name.table, spec])?;
-    tx.execute("DELETE FROM partitions WHERE database = ?1 AND name = ?2 AND spec = ?3", params![name.database, name.table, spec])?;
-    Ok(Some(Partition { values: write.partition.values.clone(), location, files }))
+    tx.execute(
+        "DELETE FROM files WHERE database = ?1 AND name = ?2 AND spec = ?3",
+        params![name.database, name.table, spec],
+    )?;
+    tx.execute(
+        "DELETE FROM partitions WHERE database = ?1 AND name = ?2 AND spec = ?3",
+        params![name.database, name.table, spec],
+    )?;
+    Ok(Some(Partition {
+        values: write.partition.values.clone(),
+        location,
+        files,
+    }))
 }
 
 #[cfg(test)]
@@ -359,7 +392,10 @@ mod tests {
 
     fn definition(columns: &[(&str, GlueType)]) -> TableDefinition {
         let schema = TableSchema {
-            columns: columns.iter().map(|(n, t)| Column::new(*n, t.clone())).collect(),
+            columns: columns
+                .iter()
+                .map(|(n, t)| Column::new(*n, t.clone()))
+                .collect(),
             partition_keys: vec![Column::new("dt", GlueType::String)],
         };
         TableDefinition::parquet("file:///tmp/x".into(), &schema, "snappy", "job")
@@ -371,7 +407,10 @@ mod tests {
             tables: vec![TableChange {
                 name: name.clone(),
                 expected_version: expected,
-                new_version: Some(NewVersion { definition: def, diff: vec![] }),
+                new_version: Some(NewVersion {
+                    definition: def,
+                    diff: vec![],
+                }),
                 data: DataChange::None,
             }],
         }
@@ -382,19 +421,45 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let catalog = LocalCatalog::open(home.path()).unwrap();
         let name: TableName = "db.t".parse().unwrap();
-        let v1 = catalog.publish(create(&name, None, definition(&[("a", GlueType::BigInt)]))).await.unwrap();
+        let v1 = catalog
+            .publish(create(&name, None, definition(&[("a", GlueType::BigInt)])))
+            .await
+            .unwrap();
         assert_eq!(v1.versions, vec![1]);
-        let v2 = catalog.publish(create(&name, Some(1), definition(&[("a", GlueType::Double)]))).await.unwrap();
+        let v2 = catalog
+            .publish(create(
+                &name,
+                Some(1),
+                definition(&[("a", GlueType::Double)]),
+            ))
+            .await
+            .unwrap();
         assert_eq!(v2.versions, vec![2]);
-        let err = catalog.publish(create(&name, Some(1), definition(&[("b", GlueType::Date)]))).await.unwrap_err();
+        let err = catalog
+            .publish(create(&name, Some(1), definition(&[("b", GlueType::Date)])))
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), crate::error::ErrorKind::Conflict);
-        assert!(err.message().contains("read version 1 but the catalog now has version 2"), "{err}");
-        let err = catalog.publish(create(&name, None, definition(&[]))).await.unwrap_err();
+        assert!(
+            err.message()
+                .contains("read version 1 but the catalog now has version 2"),
+            "{err}"
+        );
+        let err = catalog
+            .publish(create(&name, None, definition(&[])))
+            .await
+            .unwrap_err();
         assert!(err.message().contains("read no table"), "{err}");
         let versions = catalog.versions(&name).await.unwrap();
-        assert_eq!(versions.iter().map(|v| v.version).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(
+            versions.iter().map(|v| v.version).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
         assert_eq!(versions[0].change, VersionChange::Created);
-        assert_eq!(catalog.require(&name).await.unwrap().definition.columns[0].ty, GlueType::Double);
+        assert_eq!(
+            catalog.require(&name).await.unwrap().definition.columns[0].ty,
+            GlueType::Double
+        );
         assert_eq!(catalog.databases().await.unwrap(), vec!["db"]);
     }
 
@@ -402,37 +467,71 @@ mod tests {
     async fn of_writers_racing_from_one_version_exactly_one_wins() {
         let home = tempfile::tempdir().unwrap();
         let name: TableName = "db.t".parse().unwrap();
-        LocalCatalog::open(home.path()).unwrap().publish(create(&name, None, definition(&[("a", GlueType::BigInt)]))).await.unwrap();
+        LocalCatalog::open(home.path())
+            .unwrap()
+            .publish(create(&name, None, definition(&[("a", GlueType::BigInt)])))
+            .await
+            .unwrap();
         let writers = (0..8).map(|i| {
             let home = home.path().to_path_buf();
             let name = name.clone();
             tokio::spawn(async move {
                 // Each writer has its own connection, as separate processes do.
                 let catalog = LocalCatalog::open(&home).unwrap();
-                catalog.publish(create(&name, Some(1), definition(&[(format!("c{i}").as_str(), GlueType::Date)]))).await
+                catalog
+                    .publish(create(
+                        &name,
+                        Some(1),
+                        definition(&[(format!("c{i}").as_str(), GlueType::Date)]),
+                    ))
+                    .await
             })
         });
-        let results: Vec<_> = futures::future::join_all(writers).await.into_iter().map(|r| r.unwrap()).collect();
+        let results: Vec<_> = futures::future::join_all(writers)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap())
+            .collect();
         let won = results.iter().filter(|r| r.is_ok()).count();
         assert_eq!(won, 1, "{results:?}");
-        assert!(results.iter().filter_map(|r| r.as_ref().err()).all(|e| e.kind() == crate::error::ErrorKind::Conflict));
+        assert!(
+            results
+                .iter()
+                .filter_map(|r| r.as_ref().err())
+                .all(|e| e.kind() == crate::error::ErrorKind::Conflict)
+        );
         let catalog = LocalCatalog::open(home.path()).unwrap();
         assert_eq!(catalog.versions(&name).await.unwrap().len(), 2);
     }
 
-    fn write(name: &TableName, expected: Option<u64>, values: &str, run: &str, based_on: Option<Option<String>>) -> Publication {
+    fn write(
+        name: &TableName,
+        expected: Option<u64>,
+        values: &str,
+        run: &str,
+        based_on: Option<Option<String>>,
+    ) -> Publication {
         let location = format!("file:///w/dt={values}/run-{run}");
         Publication {
             run_id: Some(run.into()),
             tables: vec![TableChange {
                 name: name.clone(),
                 expected_version: expected,
-                new_version: expected.is_none().then(|| NewVersion { definition: definition(&[("a", GlueType::BigInt)]), diff: vec![] }),
+                new_version: expected.is_none().then(|| NewVersion {
+                    definition: definition(&[("a", GlueType::BigInt)]),
+                    diff: vec![],
+                }),
                 data: DataChange::Written(WrittenData {
                     upserts: vec![PartitionWrite {
                         partition: Partition {
                             values: vec![Some(values.into())],
-                            files: vec![DataFile { path: format!("{location}/part-0.parquet"), size: 2, rows: 1, job: "j".into(), logical_date: "d".into() }],
+                            files: vec![DataFile {
+                                path: format!("{location}/part-0.parquet"),
+                                size: 2,
+                                rows: 1,
+                                job: "j".into(),
+                                logical_date: "d".into(),
+                            }],
                             location,
                         },
                         based_on,
@@ -448,17 +547,32 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let catalog = LocalCatalog::open(home.path()).unwrap();
         let name: TableName = "db.t".parse().unwrap();
-        let first = catalog.publish(write(&name, None, "a", "r1", None)).await.unwrap();
+        let first = catalog
+            .publish(write(&name, None, "a", "r1", None))
+            .await
+            .unwrap();
         assert!(first.replaced.is_empty());
-        catalog.publish(write(&name, Some(1), "b", "r2", None)).await.unwrap();
-        let second = catalog.publish(write(&name, Some(1), "a", "r3", None)).await.unwrap();
+        catalog
+            .publish(write(&name, Some(1), "b", "r2", None))
+            .await
+            .unwrap();
+        let second = catalog
+            .publish(write(&name, Some(1), "a", "r3", None))
+            .await
+            .unwrap();
         assert_eq!(second.replaced.len(), 1);
         assert_eq!(second.replaced[0].location, "file:///w/dt=a/run-r1");
         assert_eq!(second.replaced[0].files.len(), 1);
         let partitions = catalog.partitions(&name).await.unwrap();
         let locations: Vec<_> = partitions.iter().map(|p| p.location.as_str()).collect();
-        assert_eq!(locations, ["file:///w/dt=a/run-r3", "file:///w/dt=b/run-r2"]);
-        assert_eq!(partitions[0].files[0].path, "file:///w/dt=a/run-r3/part-0.parquet");
+        assert_eq!(
+            locations,
+            ["file:///w/dt=a/run-r3", "file:///w/dt=b/run-r2"]
+        );
+        assert_eq!(
+            partitions[0].files[0].path,
+            "file:///w/dt=a/run-r3/part-0.parquet"
+        );
     }
 
     #[tokio::test]
@@ -466,14 +580,26 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let catalog = LocalCatalog::open(home.path()).unwrap();
         let name: TableName = "db.t".parse().unwrap();
-        catalog.publish(write(&name, None, "a", "r1", None)).await.unwrap();
+        catalog
+            .publish(write(&name, None, "a", "r1", None))
+            .await
+            .unwrap();
         // Two appends both read run r1's folder; the second to publish loses.
         let based = Some(Some("file:///w/dt=a/run-r1".to_string()));
-        catalog.publish(write(&name, Some(1), "a", "r2", based.clone())).await.unwrap();
-        let err = catalog.publish(write(&name, Some(1), "a", "r3", based)).await.unwrap_err();
+        catalog
+            .publish(write(&name, Some(1), "a", "r2", based.clone()))
+            .await
+            .unwrap();
+        let err = catalog
+            .publish(write(&name, Some(1), "a", "r3", based))
+            .await
+            .unwrap_err();
         assert_eq!(err.kind(), crate::error::ErrorKind::Conflict);
         assert!(err.message().contains("partition [\"a\"] changed"), "{err}");
-        assert_eq!(catalog.partitions(&name).await.unwrap()[0].location, "file:///w/dt=a/run-r2");
+        assert_eq!(
+            catalog.partitions(&name).await.unwrap()[0].location,
+            "file:///w/dt=a/run-r2"
+        );
     }
 
     #[tokio::test]
@@ -481,12 +607,21 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let catalog = LocalCatalog::open(home.path()).unwrap();
         let name: TableName = "db.t".parse().unwrap();
-        catalog.publish(create(&name, None, definition(&[("a", GlueType::BigInt)]))).await.unwrap();
+        catalog
+            .publish(create(&name, None, definition(&[("a", GlueType::BigInt)])))
+            .await
+            .unwrap();
         let mut moved = definition(&[("a", GlueType::BigInt)]);
         moved.location = "file:///elsewhere".into();
-        let published = catalog.publish(create(&name, Some(1), moved)).await.unwrap();
+        let published = catalog
+            .publish(create(&name, Some(1), moved))
+            .await
+            .unwrap();
         assert_eq!(published.versions, vec![1]);
-        assert_eq!(catalog.require(&name).await.unwrap().definition.location, "file:///elsewhere");
+        assert_eq!(
+            catalog.require(&name).await.unwrap().definition.location,
+            "file:///elsewhere"
+        );
         assert_eq!(catalog.versions(&name).await.unwrap().len(), 1);
     }
 }

@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
-use datafusion::catalog::{CatalogProvider, MemorySchemaProvider, SchemaProvider, Session, TableProvider};
+use datafusion::catalog::{
+    CatalogProvider, MemorySchemaProvider, SchemaProvider, Session, TableProvider,
+};
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::listing::helpers::{expr_applicable_for_cols, filter_partitioned_file};
@@ -48,7 +50,12 @@ pub struct FileTable {
 
 impl FileTable {
     /// A crawled table over the files a listing found.
-    pub fn from_listing(definition: &TableDefinition, listing: &Listing, rejects: Arc<Rejects>, stats: Arc<ReadStats>) -> Result<Self> {
+    pub fn from_listing(
+        definition: &TableDefinition,
+        listing: &Listing,
+        rejects: Arc<Rejects>,
+        stats: Arc<ReadStats>,
+    ) -> Result<Self> {
         let schema = definition.schema();
         let positions: Vec<Option<usize>> = schema
             .partition_keys
@@ -69,14 +76,23 @@ impl FileTable {
                         partition_scalar(key, text).map_err(|e| e.context(display()))
                     })
                     .collect::<Result<Vec<_>>>()?;
-                Ok(ScanFile { path: file.path.clone(), size: file.size, compression: file.compression, partition_values: values })
+                Ok(ScanFile {
+                    path: file.path.clone(),
+                    size: file.size,
+                    compression: file.compression,
+                    partition_values: values,
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         Self::new(definition, listing.location.clone(), files, rejects, stats)
     }
 
     /// A table our runs wrote, over the files its partitions list.
-    pub fn from_partitions(definition: &TableDefinition, partitions: &[Partition], rejects: Arc<Rejects>) -> Result<Self> {
+    pub fn from_partitions(
+        definition: &TableDefinition,
+        partitions: &[Partition],
+        rejects: Arc<Rejects>,
+    ) -> Result<Self> {
         let schema = definition.schema();
         let location = Location::parse(&definition.location)?;
         let mut files = Vec::new();
@@ -96,7 +112,13 @@ impl FileTable {
                 });
             }
         }
-        Self::new(definition, location, files, rejects, Arc::new(ReadStats::default()))
+        Self::new(
+            definition,
+            location,
+            files,
+            rejects,
+            Arc::new(ReadStats::default()),
+        )
     }
 
     fn new(
@@ -117,7 +139,12 @@ impl FileTable {
             rejects,
             stats,
         });
-        Ok(FileTable { arrow_schema: schema.to_arrow(), schema, raw, files })
+        Ok(FileTable {
+            arrow_schema: schema.to_arrow(),
+            schema,
+            raw,
+            files,
+        })
     }
 
     pub fn files(&self) -> &[ScanFile] {
@@ -125,18 +152,30 @@ impl FileTable {
     }
 
     fn partition_names(&self) -> Vec<&str> {
-        self.schema.partition_keys.iter().map(|k| k.name.as_str()).collect()
+        self.schema
+            .partition_keys
+            .iter()
+            .map(|k| k.name.as_str())
+            .collect()
     }
 
     /// The files whose partition values pass the filters on partition keys.
     fn prune(&self, filters: &[Expr]) -> DfResult<Vec<ScanFile>> {
         let names = self.partition_names();
-        let filters: Vec<Expr> =
-            filters.iter().filter(|f| !names.is_empty() && expr_applicable_for_cols(&names, f)).cloned().collect();
+        let filters: Vec<Expr> = filters
+            .iter()
+            .filter(|f| !names.is_empty() && expr_applicable_for_cols(&names, f))
+            .cloned()
+            .collect();
         if filters.is_empty() {
             return Ok(self.files.clone());
         }
-        let fields: Vec<Field> = self.schema.partition_keys.iter().map(Column::to_arrow).collect();
+        let fields: Vec<Field> = self
+            .schema
+            .partition_keys
+            .iter()
+            .map(Column::to_arrow)
+            .collect();
         let df_schema = DFSchema::try_from(Schema::new(fields))?;
         let mut kept = Vec::new();
         for file in &self.files {
@@ -156,11 +195,18 @@ fn balance(mut files: Vec<ScanFile>, n: usize) -> Vec<Vec<ScanFile>> {
     files.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.path.cmp(&b.path)));
     let mut groups: Vec<(u64, Vec<ScanFile>)> = vec![(0, Vec::new()); n];
     for file in files {
-        let smallest = groups.iter_mut().min_by_key(|(size, _)| *size).expect("n >= 1");
+        let smallest = groups
+            .iter_mut()
+            .min_by_key(|(size, _)| *size)
+            .expect("n >= 1");
         smallest.0 += file.size.max(1);
         smallest.1.push(file);
     }
-    groups.into_iter().map(|(_, files)| files).filter(|g| !g.is_empty()).collect()
+    groups
+        .into_iter()
+        .map(|(_, files)| files)
+        .filter(|g| !g.is_empty())
+        .collect()
 }
 
 /// A partition value from its folder text, as the key's type; a value of another type is an
@@ -171,12 +217,17 @@ fn partition_scalar(key: &Column, text: Option<&str>) -> Result<ScalarValue> {
         return Ok(ScalarValue::try_from(&data_type)?);
     };
     let valid = match &key.ty {
-        GlueType::BigInt | GlueType::Int | GlueType::SmallInt | GlueType::TinyInt => parse_int(text).is_some(),
+        GlueType::BigInt | GlueType::Int | GlueType::SmallInt | GlueType::TinyInt => {
+            parse_int(text).is_some()
+        }
         GlueType::Date => parse_date(text).is_some(),
         _ => true,
     };
     if !valid {
-        return Err(Error::input(format!("partition value '{text}' of key {} is not a {}", key.name, key.ty)));
+        return Err(Error::input(format!(
+            "partition value '{text}' of key {} is not a {}",
+            key.name, key.ty
+        )));
     }
     ScalarValue::try_from_string(text.to_string(), &data_type)
         .map_err(|e| Error::input(format!("partition value '{text}' of key {}: {e}", key.name)))
@@ -184,7 +235,6 @@ fn partition_scalar(key: &Column, text: Option<&str>) -> Result<ScalarValue> {
 
 #[async_trait]
 impl TableProvider for FileTable {
-
     fn schema(&self) -> SchemaRef {
         self.arrow_schema.clone()
     }
@@ -193,7 +243,10 @@ impl TableProvider for FileTable {
         TableType::Base
     }
 
-    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
         let names = self.partition_names();
         Ok(filters
             .iter()
@@ -222,17 +275,24 @@ impl TableProvider for FileTable {
         };
         let files = self.prune(filters)?;
         if files.is_empty() {
-            return Ok(Arc::new(EmptyExec::new(Arc::new(self.arrow_schema.project(&projection)?))));
+            return Ok(Arc::new(EmptyExec::new(Arc::new(
+                self.arrow_schema.project(&projection)?,
+            ))));
         }
         let groups = balance(files, state.config().target_partitions());
         match self.raw.format {
             Format::Parquet => {
-                let partition_fields: Vec<Arc<Field>> =
-                    self.schema.partition_keys.iter().map(|k| Arc::new(k.to_arrow())).collect();
+                let partition_fields: Vec<Arc<Field>> = self
+                    .schema
+                    .partition_keys
+                    .iter()
+                    .map(|k| Arc::new(k.to_arrow()))
+                    .collect();
                 let table_schema = TableSchemaBuilder::new(self.schema.file_schema())
                     .with_table_partition_cols(partition_fields)
                     .build();
-                let source = ParquetSource::new(table_schema).with_table_parquet_options(state.table_options().parquet.clone());
+                let source = ParquetSource::new(table_schema)
+                    .with_table_parquet_options(state.table_options().parquet.clone());
                 let groups = groups
                     .into_iter()
                     .map(|group| {
@@ -240,7 +300,8 @@ impl TableProvider for FileTable {
                             group
                                 .into_iter()
                                 .map(|file| {
-                                    let mut partitioned = PartitionedFile::new(file.path.to_string(), file.size);
+                                    let mut partitioned =
+                                        PartitionedFile::new(file.path.to_string(), file.size);
                                     partitioned.partition_values = file.partition_values;
                                     partitioned
                                 })
@@ -248,17 +309,25 @@ impl TableProvider for FileTable {
                         )
                     })
                     .collect();
-                let config = FileScanConfigBuilder::new(self.raw.location.store_url(), Arc::new(source))
-                    .with_file_groups(groups)
-                    .with_projection_indices(Some(projection))?
-                    .with_limit(limit)
-                    .build();
+                let config =
+                    FileScanConfigBuilder::new(self.raw.location.store_url(), Arc::new(source))
+                        .with_file_groups(groups)
+                        .with_projection_indices(Some(projection))?
+                        .with_limit(limit)
+                        .build();
                 Ok(DataSourceExec::from_data_source(config))
             }
             Format::Csv | Format::Json => {
                 let batch_size = state.config().batch_size();
-                let exec = RawScanExec::new(self.raw.clone(), groups, projection, limit, &self.arrow_schema, batch_size)
-                    .map_err(Error::into_datafusion)?;
+                let exec = RawScanExec::new(
+                    self.raw.clone(),
+                    groups,
+                    projection,
+                    limit,
+                    &self.arrow_schema,
+                    batch_size,
+                )
+                .map_err(Error::into_datafusion)?;
                 Ok(Arc::new(exec))
             }
         }
@@ -292,12 +361,16 @@ impl CatalogBridge {
                 names.push(name.table.clone());
             }
         }
-        Ok(CatalogBridge { catalog, tables, overrides: Arc::new(overrides), session: Arc::new(MemorySchemaProvider::new()) })
+        Ok(CatalogBridge {
+            catalog,
+            tables,
+            overrides: Arc::new(overrides),
+            session: Arc::new(MemorySchemaProvider::new()),
+        })
     }
 }
 
 impl CatalogProvider for CatalogBridge {
-
     fn schema_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.tables.keys().cloned().collect();
         names.push(SESSION_SCHEMA.to_string());
@@ -330,27 +403,38 @@ struct DatabaseSchema {
 
 #[async_trait]
 impl SchemaProvider for DatabaseSchema {
-
     fn table_names(&self) -> Vec<String> {
         self.names.clone()
     }
 
     async fn table(&self, name: &str) -> DfResult<Option<Arc<dyn TableProvider>>> {
-        let Ok(table_name) = TableName::new(&self.database, name) else { return Ok(None) };
+        let Ok(table_name) = TableName::new(&self.database, name) else {
+            return Ok(None);
+        };
         if let Some(provider) = self.overrides.get(&table_name) {
             return Ok(Some(provider.clone()));
         }
-        let table = self.catalog.table(&table_name).await.map_err(Error::into_datafusion)?;
+        let table = self
+            .catalog
+            .table(&table_name)
+            .await
+            .map_err(Error::into_datafusion)?;
         match table {
             None => Ok(None),
-            Some(table) => table_provider(self.catalog.as_ref(), &table, Arc::new(Rejects::failing()))
-                .await
-                .map(Some)
-                .map_err(Error::into_datafusion),
+            Some(table) => {
+                table_provider(self.catalog.as_ref(), &table, Arc::new(Rejects::failing()))
+                    .await
+                    .map(Some)
+                    .map_err(Error::into_datafusion)
+            }
         }
     }
 
-    fn register_table(&self, name: String, _: Arc<dyn TableProvider>) -> DfResult<Option<Arc<dyn TableProvider>>> {
+    fn register_table(
+        &self,
+        name: String,
+        _: Arc<dyn TableProvider>,
+    ) -> DfResult<Option<Arc<dyn TableProvider>>> {
         Err(DataFusionError::Plan(format!(
             "cannot create {}.{name}: views and tables that SQL creates live for the run only; name them without a database",
             self.database
@@ -358,23 +442,43 @@ impl SchemaProvider for DatabaseSchema {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.names.iter().any(|n| n == name) || self.overrides.keys().any(|k| k.database == self.database && k.table == name)
+        self.names.iter().any(|n| n == name)
+            || self
+                .overrides
+                .keys()
+                .any(|k| k.database == self.database && k.table == name)
     }
 }
 
 /// Whether our runs wrote the table (and its partitions list its files).
 pub fn is_written(definition: &TableDefinition) -> bool {
-    definition.parameters.get(super::definition::WRITTEN_BY).is_some()
+    definition
+        .parameters
+        .get(super::definition::WRITTEN_BY)
+        .is_some()
 }
 
 /// The provider that reads a catalog table now.
-pub async fn table_provider(catalog: &dyn Catalog, table: &Table, rejects: Arc<Rejects>) -> Result<Arc<dyn TableProvider>> {
+pub async fn table_provider(
+    catalog: &dyn Catalog,
+    table: &Table,
+    rejects: Arc<Rejects>,
+) -> Result<Arc<dyn TableProvider>> {
     let definition = &table.definition;
     if is_written(definition) {
         let partitions = catalog.partitions(&table.name).await?;
-        return Ok(Arc::new(FileTable::from_partitions(definition, &partitions, rejects)?));
+        return Ok(Arc::new(FileTable::from_partitions(
+            definition,
+            &partitions,
+            rejects,
+        )?));
     }
     let location = Location::parse(&definition.location)?;
     let listing = crate::source::files::list(&location).await?;
-    Ok(Arc::new(FileTable::from_listing(definition, &listing, rejects, Arc::new(ReadStats::default()))?))
+    Ok(Arc::new(FileTable::from_listing(
+        definition,
+        &listing,
+        rejects,
+        Arc::new(ReadStats::default()),
+    )?))
 }

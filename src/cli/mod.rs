@@ -27,7 +27,11 @@ pub const ETL_HOME: &str = "ETL_HOME";
 pub const ETL_CATALOG: &str = "ETL_CATALOG";
 
 #[derive(Debug, Parser)]
-#[command(name = "etl", version, about = "Columnar ETL for data on S3: infer, catalog, transform with SQL, publish Parquet")]
+#[command(
+    name = "etl",
+    version,
+    about = "Columnar ETL for data on S3: infer, catalog, transform with SQL, publish Parquet"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -80,7 +84,11 @@ pub struct InferenceArgs {
 
 impl InferenceArgs {
     pub fn options(&self) -> InferOptions {
-        InferOptions { format: self.format, sample_rows: self.sample_rows, ..InferOptions::default() }
+        InferOptions {
+            format: self.format,
+            sample_rows: self.sample_rows,
+            ..InferOptions::default()
+        }
     }
 }
 
@@ -99,15 +107,22 @@ pub async fn run(cli: Cli) -> Result<()> {
 
 /// `$ETL_HOME`, or `./.etl`.
 pub fn home() -> PathBuf {
-    std::env::var_os(ETL_HOME).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".etl"))
+    std::env::var_os(ETL_HOME)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(".etl"))
 }
 
 /// The catalog the flags (or the job file) choose.
-pub async fn open_catalog(flag: Option<&str>, job_choice: Option<&str>) -> Result<Arc<dyn Catalog>> {
+pub async fn open_catalog(
+    flag: Option<&str>,
+    job_choice: Option<&str>,
+) -> Result<Arc<dyn Catalog>> {
     match flag.or(job_choice).unwrap_or("local") {
         "local" => Ok(Arc::new(LocalCatalog::open(&home())?)),
         "glue" => Ok(Arc::new(GlueCatalog::connect().await)),
-        other => Err(Error::config(format!("unknown catalog '{other}' (expected local or glue)"))),
+        other => Err(Error::config(format!(
+            "unknown catalog '{other}' (expected local or glue)"
+        ))),
     }
 }
 

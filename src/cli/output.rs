@@ -31,7 +31,9 @@ pub fn write_rows(out: &mut impl Write, batches: &[RecordBatch], format: RowForm
             writeln!(out, "({rows} {})", if rows == 1 { "row" } else { "rows" })?;
         }
         RowFormat::Csv => {
-            let mut writer = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(&mut *out);
+            let mut writer = datafusion::arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut *out);
             for batch in batches {
                 writer.write(batch)?;
             }
@@ -72,10 +74,16 @@ mod tests {
     use std::sync::Arc;
 
     fn batch() -> RecordBatch {
-        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, true), Field::new("name", DataType::Utf8, true)]));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("name", DataType::Utf8, true),
+        ]));
         RecordBatch::try_new(
             schema,
-            vec![Arc::new(Int64Array::from(vec![Some(1), None])), Arc::new(StringArray::from(vec![Some("a,\"b\""), None]))],
+            vec![
+                Arc::new(Int64Array::from(vec![Some(1), None])),
+                Arc::new(StringArray::from(vec![Some("a,\"b\""), None])),
+            ],
         )
         .unwrap()
     }
@@ -88,14 +96,20 @@ mod tests {
 
     #[test]
     fn csv_is_rfc_4180_with_a_header() {
-        assert_eq!(render(RowFormat::Csv, &[batch()]), "id,name\n1,\"a,\"\"b\"\"\"\n,\n");
+        assert_eq!(
+            render(RowFormat::Csv, &[batch()]),
+            "id,name\n1,\"a,\"\"b\"\"\"\n,\n"
+        );
     }
 
     #[test]
     fn json_is_one_array_with_explicit_nulls() {
         let text = render(RowFormat::Json, &[batch()]);
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(value, serde_json::json!([{"id": 1, "name": "a,\"b\""}, {"id": null, "name": null}]));
+        assert_eq!(
+            value,
+            serde_json::json!([{"id": 1, "name": "a,\"b\""}, {"id": null, "name": null}])
+        );
         assert_eq!(render(RowFormat::Json, &[]).trim(), "[]");
     }
 }

@@ -52,7 +52,9 @@ impl Location {
             return Ok(Location {
                 text: trimmed.trim_end_matches('/').to_string(),
                 store: stores::s3(bucket, &aws::Encryption::BucketDefault),
-                scheme: Scheme::S3 { bucket: bucket.to_string() },
+                scheme: Scheme::S3 {
+                    bucket: bucket.to_string(),
+                },
                 prefix,
             });
         }
@@ -65,7 +67,8 @@ impl Location {
         }
         let local = trimmed.strip_prefix("file://").unwrap_or(trimmed);
         let absolute = lexically_normal(
-            &std::path::absolute(local).map_err(|e| Error::config(format!("location '{text}': {e}")))?,
+            &std::path::absolute(local)
+                .map_err(|e| Error::config(format!("location '{text}': {e}")))?,
         );
         let prefix = Path::from_absolute_path(&absolute)
             .map_err(|e| Error::config(format!("location '{text}': {e}")))?;
@@ -110,7 +113,8 @@ impl Location {
     pub fn store_url(&self) -> ObjectStoreUrl {
         match &self.scheme {
             Scheme::Local => ObjectStoreUrl::local_filesystem(),
-            Scheme::S3 { bucket } => ObjectStoreUrl::parse(format!("s3://{bucket}")).expect("bucket names are valid URLs"),
+            Scheme::S3 { bucket } => ObjectStoreUrl::parse(format!("s3://{bucket}"))
+                .expect("bucket names are valid URLs"),
         }
     }
 
@@ -122,7 +126,10 @@ impl Location {
     /// The folder on this machine, for a local location.
     pub fn local_path(&self) -> Option<std::path::PathBuf> {
         match self.scheme {
-            Scheme::Local => Some(std::path::PathBuf::from(format!("/{}", crate::source::files::percent_decode(self.prefix.as_ref())))),
+            Scheme::Local => Some(std::path::PathBuf::from(format!(
+                "/{}",
+                crate::source::files::percent_decode(self.prefix.as_ref())
+            ))),
             Scheme::S3 { .. } => None,
         }
     }
@@ -151,7 +158,8 @@ impl Location {
 
     /// The key of `path` relative to this location, or None when it lies outside.
     pub fn relative<'a>(&self, path: &'a Path) -> Option<Vec<String>> {
-        path.prefix_match(&self.prefix).map(|parts| parts.map(|p| p.as_ref().to_string()).collect())
+        path.prefix_match(&self.prefix)
+            .map(|parts| parts.map(|p| p.as_ref().to_string()).collect())
     }
 
     /// How messages name an object under this location.
@@ -186,8 +194,15 @@ impl Location {
     }
 
     pub async fn get_bytes(&self, path: &Path) -> Result<bytes::Bytes> {
-        let result = self.store.get(path).await.with_context(|| format!("reading {}", self.display(path)))?;
-        result.bytes().await.with_context(|| format!("reading {}", self.display(path)))
+        let result = self
+            .store
+            .get(path)
+            .await
+            .with_context(|| format!("reading {}", self.display(path)))?;
+        result
+            .bytes()
+            .await
+            .with_context(|| format!("reading {}", self.display(path)))
     }
 
     /// A blocking reader of the whole object, for decoders that want `std::io::Read`. Must be
@@ -210,7 +225,10 @@ impl Location {
     }
 
     pub async fn put(&self, path: &Path, data: bytes::Bytes) -> Result<()> {
-        self.store.put(path, data.into()).await.with_context(|| format!("writing {}", self.display(path)))?;
+        self.store
+            .put(path, data.into())
+            .await
+            .with_context(|| format!("writing {}", self.display(path)))?;
         Ok(())
     }
 
@@ -239,7 +257,8 @@ impl Location {
     /// Whether `other` lies inside this location or this inside `other`.
     pub fn overlaps(&self, other: &Location) -> bool {
         self.scheme == other.scheme
-            && (other.prefix.prefix_matches(&self.prefix) || self.prefix.prefix_matches(&other.prefix))
+            && (other.prefix.prefix_matches(&self.prefix)
+                || self.prefix.prefix_matches(&other.prefix))
     }
 }
 
@@ -279,7 +298,11 @@ mod tests {
     fn local_paths_keep_the_users_spelling_in_messages() {
         let location = Location::parse("data/orders/").unwrap();
         assert!(location.is_local());
-        let file = location.prefix().clone().join("dt=2026-11-02").join("a.csv");
+        let file = location
+            .prefix()
+            .clone()
+            .join("dt=2026-11-02")
+            .join("a.csv");
         assert_eq!(location.display(&file), "data/orders/dt=2026-11-02/a.csv");
         assert!(location.url().starts_with("file:///"));
         assert!(location.url().ends_with("data/orders"));

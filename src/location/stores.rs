@@ -14,7 +14,8 @@ use url::Url;
 use super::aws::{Encryption, LazyS3};
 
 static LOCAL: LazyLock<Arc<dyn ObjectStore>> = LazyLock::new(|| Arc::new(LocalFileSystem::new()));
-static S3: LazyLock<Mutex<HashMap<(String, Encryption), Arc<dyn ObjectStore>>>> = LazyLock::new(Default::default);
+static S3: LazyLock<Mutex<HashMap<(String, Encryption), Arc<dyn ObjectStore>>>> =
+    LazyLock::new(Default::default);
 
 pub fn local() -> Arc<dyn ObjectStore> {
     LOCAL.clone()
@@ -42,7 +43,11 @@ impl Registry {
 }
 
 impl ObjectStoreRegistry for Registry {
-    fn register_store(&self, url: &Url, _store: Arc<dyn ObjectStore>) -> Option<Arc<dyn ObjectStore>> {
+    fn register_store(
+        &self,
+        url: &Url,
+        _store: Arc<dyn ObjectStore>,
+    ) -> Option<Arc<dyn ObjectStore>> {
         self.get_store(url).ok()
     }
 
@@ -51,10 +56,16 @@ impl ObjectStoreRegistry for Registry {
             "file" => Ok(local()),
             "s3" => {
                 let bucket = url.host_str().unwrap_or_default();
-                Ok(s3(bucket, self.encryption.get(bucket).unwrap_or(&Encryption::BucketDefault)))
+                Ok(s3(
+                    bucket,
+                    self.encryption
+                        .get(bucket)
+                        .unwrap_or(&Encryption::BucketDefault),
+                ))
             }
-            other => Err(DataFusionError::Configuration(format!("no object store for {other}:// URLs"))),
+            other => Err(DataFusionError::Configuration(format!(
+                "no object store for {other}:// URLs"
+            ))),
         }
     }
-
 }

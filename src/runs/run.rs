@@ -22,13 +22,15 @@ use super::progress::{Progress, human_bytes};
 use super::report::{AthenaReport, RunReport, SourceReport, TargetReport};
 use crate::catalog::crawl::{self, CrawlPlan};
 use crate::catalog::provider::{FileTable, is_written};
-use crate::catalog::{Catalog, DataChange, NewVersion, Publication, Table, TableChange, TableDefinition, WriteMode};
+use crate::catalog::{
+    Catalog, DataChange, NewVersion, Publication, Table, TableChange, TableDefinition, WriteMode,
+};
 use crate::cost::billing::Estimate;
 use crate::error::{Error, Result};
+use crate::schema::TableSchema;
 use crate::schema::diff::{Change, diff};
 use crate::schema::widen::widen;
-use crate::schema::TableSchema;
-use crate::sink::parquet::{remove_stale_staging, remove_staging, stage};
+use crate::sink::parquet::{remove_staging, remove_stale_staging, stage};
 use crate::sink::publish::{self, WriteTag};
 use crate::sink::{StagedTarget, TargetSpec};
 use crate::source::format::Format;
@@ -65,7 +67,11 @@ pub struct RunOutcome {
 pub fn new_run_id() -> String {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u32(std::process::id());
-    format!("{}-{:06x}", Utc::now().format("%Y%m%dT%H%M%SZ"), hasher.finish() & 0xff_ffff)
+    format!(
+        "{}-{:06x}",
+        Utc::now().format("%Y%m%dT%H%M%SZ"),
+        hasher.finish() & 0xff_ffff
+    )
 }
 
 fn now() -> String {
@@ -74,8 +80,14 @@ fn now() -> String {
 
 /// Resolves what the run will use before it starts: a bad `--param` is a usage error (exit 2),
 /// not a failed run.
-pub fn resolve_params(job: &Job, options: &RunOptions, run_id: &str) -> Result<(NaiveDate, Params)> {
-    let logical_date = options.logical_date.unwrap_or_else(|| Utc::now().date_naive());
+pub fn resolve_params(
+    job: &Job,
+    options: &RunOptions,
+    run_id: &str,
+) -> Result<(NaiveDate, Params)> {
+    let logical_date = options
+        .logical_date
+        .unwrap_or_else(|| Utc::now().date_naive());
     let mut params = job.params.clone();
     params.apply_overrides(&options.params)?;
     Ok((logical_date, params.with_built_ins(logical_date, run_id)))
@@ -108,8 +120,8 @@ pub async fn run(job: &Job, options: &RunOptions, context: &RunContext) -> Resul
     report.finished_at = Some(now());
     if result.is_err() {
         // Nothing was published: the new run folders are named by no catalog entry.
-        for publication in &state.planned {
-            if let Err(e) = publish::abandon(publication).await {
+        for (target, publication) in &state.planned {
+            if let Err(e) = publish::abandon(target, publication).await {
                 eprintln!("warning: {e}");
             }
         }
@@ -141,7 +153,7 @@ struct RunState {
     /// Targets with files in staging (to clean up, whatever happens).
     staged: Vec<TargetSpec>,
     /// Publications whose files were put in place (to remove if the run fails).
-    planned: Vec<publish::TargetPublication>,
+    planned: Vec<(TargetSpec, publish::TargetPublication)>,
 }
 
 struct SourceRead {
@@ -159,16 +171,28 @@ async fn execute(
     state: &mut RunState,
 ) -> Result<()> {
     let run_id = report.run_id.clone();
-    let quarantine_folder = context.home.join("quarantine").join(&job.name).join(&run_id);
+    let quarantine_folder = context
+        .home
+        .join("quarantine")
+        .join(&job.name)
+        .join(&run_id);
 
     // 1. Crawl every source (nothing recorded yet).
     let mut reads: Vec<(SourceSpec, SourceRead)> = Vec::new();
     let mut overrides: HashMap<_, Arc<dyn TableProvider>> = HashMap::new();
     for source in &job.sources {
-        context.progress.step(format!("crawling {} at {}", source.table, source.location));
-        let plan = crawl::plan(context.catalog.as_ref(), &source.table, &source.location, &source.infer, source.on_schema_change)
-            .await
-            .map_err(|e| e.context(format!("source {}", source.table)))?;
+        context
+            .progress
+            .step(format!("crawling {} at {}", source.table, source.location));
+        let plan = crawl::plan(
+            context.catalog.as_ref(),
+            &source.table,
+            &source.location,
+            &source.infer,
+            source.on_schema_change,
+        )
+        .await
+        .map_err(|e| e.context(format!("source {}", source.table)))?;
         for empty in &plan.inferred.listing.empty {
             eprintln!("warning: skipping empty object {empty}");
         }
@@ -183,22 +207,49 @@ async fn execute(
         let quarantine_file = quarantine_folder.join(format!("{}.jsonl", source.table));
         let rejects = Arc::new(Rejects::new(source.bad_records, Some(quarantine_file)));
         let stats = Arc::new(ReadStats::default());
-        let table = FileTable::from_listing(&plan.definition, &plan.inferred.listing, rejects.clone(), stats.clone())?;
-        overrides.insert(source.table.clone(), Arc::new(table) as Arc<dyn TableProvider>);
+        let table = FileTable::from_listing(
+            &plan.definition,
+            &plan.inferred.listing,
+            rejects.clone(),
+            stats.clone(),
+        )?;
+        overrides.insert(
+            source.table.clone(),
+            Arc::new(table) as Arc<dyn TableProvider>,
+        );
         context.progress.step(format!(
             "crawled {}: {} files, {}",
             source.table,
             plan.inferred.listing.files.len(),
             human_bytes(plan.inferred.listing.bytes())
         ));
-        reads.push((source.clone(), SourceRead { plan, rejects, stats }));
+        reads.push((
+            source.clone(),
+            SourceRead {
+                plan,
+                rejects,
+                stats,
+            },
+        ));
     }
-    if job.sources.iter().any(|s| s.bad_records == BadRecordPolicy::Quarantine) {
+    if job
+        .sources
+        .iter()
+        .any(|s| s.bad_records == BadRecordPolicy::Quarantine)
+    {
         report.quarantine = Some(quarantine_folder.display().to_string());
     }
 
-    // 2. Steps, in order, in one session.
-    let ctx = session(context.catalog.clone(), overrides, &options.engine).await?;
+    // 2. Steps, in order, in one session (which writes to each bucket as its targets ask).
+    let mut engine = options.engine.clone();
+    for target in &job.targets {
+        if let Some(bucket) = target.location.bucket() {
+            engine
+                .encryption
+                .insert(bucket.to_string(), target.encryption.clone());
+        }
+    }
+    let ctx = session(context.catalog.clone(), overrides, &engine).await?;
     for step in &job.steps {
         context.progress.step(format!("running {}", step.display));
         script::run(&ctx, &step.display, &step.sql, params).await?;
@@ -217,11 +268,19 @@ async fn execute(
         let history = context.history.clone();
         let removed = remove_stale_staging(&target.location, |id| history.is_live(id)).await?;
         for run in removed {
-            eprintln!("note: removed the staging files of run {run}, which did not finish, from {}", target.location);
+            eprintln!(
+                "note: removed the staging files of run {run}, which did not finish, from {}",
+                target.location
+            );
         }
         state.staged.push(target.clone());
         let staged = stage(df, target, &report.run_id).await?;
-        context.progress.step(format!("wrote {}: {} rows, {}", target.table, staged.rows(), human_bytes(staged.bytes())));
+        context.progress.step(format!(
+            "wrote {}: {} rows, {}",
+            target.table,
+            staged.rows(),
+            human_bytes(staged.bytes())
+        ));
         staged_targets.push((target.clone(), existing, staged));
     }
 
@@ -257,20 +316,33 @@ async fn execute(
     }
 
     // 4. Put the new files in their run folders, then publish sources and targets together.
-    let mut publication = Publication { run_id: Some(report.run_id.clone()), tables: Vec::new() };
+    let mut publication = Publication {
+        run_id: Some(report.run_id.clone()),
+        tables: Vec::new(),
+    };
     for (_, read) in &reads {
         publication.tables.push(read.plan.table_change.clone());
     }
-    let tag = WriteTag { job: job.name.clone(), logical_date: report.logical_date.clone() };
+    let tag = WriteTag {
+        job: job.name.clone(),
+        logical_date: report.logical_date.clone(),
+    };
     for (target, existing, staged) in &staged_targets {
         let partitions = match existing {
             Some(table) => context.catalog.partitions(&table.name).await?,
             None => Vec::new(),
         };
         let planned = publish::plan(target, staged, &partitions, &tag, &report.run_id);
-        state.planned.push(planned.clone());
-        publish::materialize(&planned).await?;
-        publication.tables.push(target_change(target, existing.as_ref(), staged, &job.name, &report.run_id, planned.written)?);
+        state.planned.push((target.clone(), planned.clone()));
+        publish::materialize(target, &planned).await?;
+        publication.tables.push(target_change(
+            target,
+            existing.as_ref(),
+            staged,
+            &job.name,
+            &report.run_id,
+            planned.written,
+        )?);
         report.targets.push(TargetReport {
             table: target.table.to_string(),
             location: target.location.url(),
@@ -280,8 +352,14 @@ async fn execute(
             partitions: staged.partition_count() as u64,
         });
     }
-    let estimate = Estimate::queries(staged_targets.iter().map(|(_, _, s)| s.bytes()), options.price_per_tb);
-    report.athena = AthenaReport { bytes_scanned: estimate.bytes_scanned, usd: estimate.usd };
+    let estimate = Estimate::queries(
+        staged_targets.iter().map(|(_, _, s)| s.bytes()),
+        options.price_per_tb,
+    );
+    report.athena = AthenaReport {
+        bytes_scanned: estimate.bytes_scanned,
+        usd: estimate.usd,
+    };
     context.progress.step("publishing");
     let published = context.catalog.publish(publication).await?;
     let planned = std::mem::take(&mut state.planned);
@@ -290,7 +368,7 @@ async fn execute(
     context.progress.step("cleaning up");
     let history = context.history.clone();
     let is_live = move |id: &str| history.is_live(id);
-    for ((target, _, _), planned) in staged_targets.iter().zip(&planned) {
+    for (target, planned) in &planned {
         let replaced: Vec<_> = published
             .replaced
             .iter()
@@ -298,20 +376,33 @@ async fn execute(
             .cloned()
             .collect();
         if let Err(e) = publish::clean_up(target, planned, &replaced, &is_live).await {
-            eprintln!("warning: the run published, but cleaning up {} failed: {e}", target.location);
+            eprintln!(
+                "warning: the run published, but cleaning up {} failed: {e}",
+                target.location
+            );
         }
     }
     Ok(())
 }
 
 /// The DataFrame of a target's query, with the run's parameters bound.
-async fn target_frame(ctx: &SessionContext, target: &TargetSpec, params: &Params) -> Result<datafusion::dataframe::DataFrame> {
+async fn target_frame(
+    ctx: &SessionContext,
+    target: &TargetSpec,
+    params: &Params,
+) -> Result<datafusion::dataframe::DataFrame> {
     let what = format!("target {} query", target.table);
     let statements = script::split(&target.query);
     let [statement] = statements.as_slice() else {
-        return Err(Error::query(format!("{what}: expected one SELECT statement, found {}", statements.len())));
+        return Err(Error::query(format!(
+            "{what}: expected one SELECT statement, found {}",
+            statements.len()
+        )));
     };
-    let statement = Statement { text: statement.text.clone(), line: 1 };
+    let statement = Statement {
+        text: statement.text.clone(),
+        line: 1,
+    };
     script::run_statement(ctx, &what, &statement, params).await
 }
 
@@ -337,9 +428,13 @@ fn target_change(
     } else {
         target.location.url()
     };
-    let definition = TableDefinition::parquet(location, &staged.schema, target.compression.name(), job);
+    let definition =
+        TableDefinition::parquet(location, &staged.schema, target.compression.name(), job);
     let new_version = match existing {
-        None => Some(NewVersion { definition, diff: diff(&TableSchema::default(), &staged.schema) }),
+        None => Some(NewVersion {
+            definition,
+            diff: diff(&TableSchema::default(), &staged.schema),
+        }),
         Some(table) if table.definition == definition => None,
         Some(table) => {
             let old = table.definition.schema();
@@ -347,7 +442,10 @@ fn target_change(
             if target.mode != WriteMode::Overwrite {
                 check_compatible(target, &changes)?;
             }
-            Some(NewVersion { definition, diff: changes })
+            Some(NewVersion {
+                definition,
+                diff: changes,
+            })
         }
     };
     Ok(TableChange {
@@ -363,8 +461,15 @@ fn target_change(
 fn check_compatible(target: &TargetSpec, changes: &[Change]) -> Result<()> {
     for change in changes {
         let incompatible = match change {
-            Change::Added { partition_key, .. } | Change::Removed { partition_key, .. } => *partition_key,
-            Change::Changed { from, to, partition_key, .. } => *partition_key || widen(from, to) != *to,
+            Change::Added { partition_key, .. } | Change::Removed { partition_key, .. } => {
+                *partition_key
+            }
+            Change::Changed {
+                from,
+                to,
+                partition_key,
+                ..
+            } => *partition_key || widen(from, to) != *to,
         };
         if incompatible {
             return Err(Error::query(format!(

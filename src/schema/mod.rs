@@ -26,7 +26,10 @@ pub struct Column {
 
 impl Column {
     pub fn new(name: impl Into<String>, ty: GlueType) -> Self {
-        Column { name: name.into(), ty }
+        Column {
+            name: name.into(),
+            ty,
+        }
     }
 
     pub fn to_arrow(&self) -> Field {
@@ -47,12 +50,21 @@ impl TableSchema {
     /// over the table sees.
     pub fn to_arrow(&self) -> SchemaRef {
         Arc::new(Schema::new(
-            self.columns.iter().chain(&self.partition_keys).map(Column::to_arrow).collect::<Vec<_>>(),
+            self.columns
+                .iter()
+                .chain(&self.partition_keys)
+                .map(Column::to_arrow)
+                .collect::<Vec<_>>(),
         ))
     }
 
     /// The Arrow schema of the data columns only: what the files hold.
     pub fn file_schema(&self) -> SchemaRef {
-        Arc::new(Schema::new(self.columns.iter().map(Column::to_arrow).collect::<Vec<_>>()))
+        Arc::new(Schema::new(
+            self.columns
+                .iter()
+                .map(Column::to_arrow)
+                .collect::<Vec<_>>(),
+        ))
     }
 }

@@ -16,16 +16,27 @@ pub fn widen(a: &GlueType, b: &GlueType) -> GlueType {
     }
     match (a, b) {
         (x, y) if integer_digits(x).is_some() && integer_digits(y).is_some() => {
-            if integer_digits(x) >= integer_digits(y) { x.clone() } else { y.clone() }
+            if integer_digits(x) >= integer_digits(y) {
+                x.clone()
+            } else {
+                y.clone()
+            }
         }
         (x, Decimal { precision, scale }) | (Decimal { precision, scale }, x)
             if integer_digits(x).is_some() =>
         {
             decimal_or_double(integer_digits(x).unwrap().max(precision - scale), *scale)
         }
-        (Decimal { precision: p1, scale: s1 }, Decimal { precision: p2, scale: s2 }) => {
-            decimal_or_double((p1 - s1).max(p2 - s2), *s1.max(s2))
-        }
+        (
+            Decimal {
+                precision: p1,
+                scale: s1,
+            },
+            Decimal {
+                precision: p2,
+                scale: s2,
+            },
+        ) => decimal_or_double((p1 - s1).max(p2 - s2), *s1.max(s2)),
         (Float | Double | Decimal { .. }, Float | Double | Decimal { .. }) => Double,
         (x, Float | Double) | (Float | Double, x) if integer_digits(x).is_some() => Double,
         (Date, Timestamp) | (Timestamp, Date) => Timestamp,
@@ -102,9 +113,17 @@ mod tests {
             ("date", "bigint", "string"),
             ("array<bigint>", "array<double>", "array<double>"),
             ("array<bigint>", "bigint", "string"),
-            ("struct<a:bigint>", "struct<a:double,b:string>", "struct<a:double,b:string>"),
+            (
+                "struct<a:bigint>",
+                "struct<a:double,b:string>",
+                "struct<a:double,b:string>",
+            ),
             ("struct<a:bigint>", "string", "string"),
-            ("map<string,bigint>", "map<string,double>", "map<string,double>"),
+            (
+                "map<string,bigint>",
+                "map<string,double>",
+                "map<string,double>",
+            ),
             ("string", "varchar(3)", "string"),
         ];
         for (a, b, expected) in cases {

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog::{TableName, WriteMode};
 use crate::error::{Error, Result};
 use crate::location::Location;
+use crate::location::aws::Encryption;
 use crate::schema::{Column, GlueType, TableSchema, names};
 use crate::source::files::HIVE_NULL_PARTITION;
 
@@ -65,7 +66,9 @@ impl FromStr for ParquetCompression {
             "zstd" => Ok(Self::Zstd),
             "gzip" => Ok(Self::Gzip),
             "none" | "uncompressed" => Ok(Self::None),
-            other => Err(format!("unknown compression '{other}' (expected snappy, zstd, gzip or none)")),
+            other => Err(format!(
+                "unknown compression '{other}' (expected snappy, zstd, gzip or none)"
+            )),
         }
     }
 }
@@ -79,6 +82,8 @@ pub struct TargetSpec {
     pub partition_by: Vec<String>,
     pub mode: WriteMode,
     pub compression: ParquetCompression,
+    /// Server-side encryption of what is written (S3); `location`'s store applies it.
+    pub encryption: Encryption,
 }
 
 /// One staged file and where publication moves it.
@@ -109,7 +114,11 @@ impl StagedTarget {
 
     /// How many partitions the output has.
     pub fn partition_count(&self) -> usize {
-        self.files.iter().map(|f| &f.partition_values).collect::<std::collections::BTreeSet<_>>().len()
+        self.files
+            .iter()
+            .map(|f| &f.partition_values)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
     }
 }
 
@@ -130,7 +139,12 @@ pub fn partition_folder(keys: &[Column], values: &[Option<String>]) -> String {
 fn escape_partition_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
-        if c.is_control() || matches!(c, '"' | '#' | '%' | '\'' | '*' | '/' | ':' | '=' | '?' | '\\' | '{' | '[' | ']' | '^') {
+        if c.is_control()
+            || matches!(
+                c,
+                '"' | '#' | '%' | '\'' | '*' | '/' | ':' | '=' | '?' | '\\' | '{' | '[' | ']' | '^'
+            )
+        {
             for byte in c.to_string().bytes() {
                 out.push_str(&format!("%{byte:02X}"));
             }
@@ -146,7 +160,10 @@ fn escape_partition_value(value: &str) -> String {
 pub fn target_schema(df: &DataFrame, target: &TargetSpec) -> Result<(TableSchema, Vec<Expr>)> {
     let fields = df.schema().fields();
     let original: Vec<&str> = fields.iter().map(|f| f.name().as_str()).collect();
-    let normalized = names::normalize_all(original.iter().copied(), &format!("target {}", target.table))?;
+    let normalized = names::normalize_all(
+        original.iter().copied(),
+        &format!("target {}", target.table),
+    )?;
     let mut schema = TableSchema::default();
     let mut data = Vec::new();
     let mut keys = Vec::new();
@@ -164,24 +181,42 @@ pub fn target_schema(df: &DataFrame, target: &TargetSpec) -> Result<(TableSchema
             .map_err(|e| Error::query(format!("target {}: column {name}: {e}", target.table)))?;
         let column = col(datafusion::common::Column::from_name(*original));
         if target.partition_by.contains(name) {
-            if matches!(ty, GlueType::Array(_) | GlueType::Struct(_) | GlueType::Map(_, _) | GlueType::Binary) {
-                return Err(Error::query(format!("target {}: cannot partition by {name}, a {ty}", target.table)));
+            if matches!(
+                ty,
+                GlueType::Array(_) | GlueType::Struct(_) | GlueType::Map(_, _) | GlueType::Binary
+            ) {
+                return Err(Error::query(format!(
+                    "target {}: cannot partition by {name}, a {ty}",
+                    target.table
+                )));
             }
             keys.push((name.clone(), ty, column));
         } else {
             let cast_to = ty.to_arrow();
-            let expr = if field.data_type() == &cast_to { column } else { cast(column, cast_to) };
+            let expr = if field.data_type() == &cast_to {
+                column
+            } else {
+                cast(column, cast_to)
+            };
             data.push(expr.alias(name));
             schema.columns.push(Column::new(name.clone(), ty));
         }
     }
     if schema.columns.is_empty() {
-        return Err(Error::query(format!("target {}: every column is a partition key; a table needs data columns", target.table)));
+        return Err(Error::query(format!(
+            "target {}: every column is a partition key; a table needs data columns",
+            target.table
+        )));
     }
     // Partition keys in the order partition_by lists them, carried as folder text.
     for key in &target.partition_by {
-        let (name, ty, column) = keys.iter().find(|(n, ..)| n == key).expect("checked above").clone();
-        let text = when(column.clone().is_null(), lit(HIVE_NULL_PARTITION)).otherwise(cast(column, DataType::Utf8))?;
+        let (name, ty, column) = keys
+            .iter()
+            .find(|(n, ..)| n == key)
+            .expect("checked above")
+            .clone();
+        let text = when(column.clone().is_null(), lit(HIVE_NULL_PARTITION))
+            .otherwise(cast(column, DataType::Utf8))?;
         data.push(text.alias(&name));
         schema.partition_keys.push(Column::new(name, ty));
     }
@@ -194,7 +229,10 @@ mod tests {
 
     #[test]
     fn partition_folders_escape_what_hive_escapes() {
-        let keys = vec![Column::new("region", GlueType::String), Column::new("dt", GlueType::Date)];
+        let keys = vec![
+            Column::new("region", GlueType::String),
+            Column::new("dt", GlueType::Date),
+        ];
         assert_eq!(
             partition_folder(&keys, &[Some("eu/west=1".into()), None]),
             "region=eu%2Fwest%3D1/dt=__HIVE_DEFAULT_PARTITION__"

@@ -56,26 +56,49 @@ pub struct TargetPublication {
 impl TargetPublication {
     /// Every file this publication creates (for [`abandon`]).
     fn created(&self) -> impl Iterator<Item = &str> {
-        self.moves.iter().chain(&self.copies).map(|(_, to)| to.as_str())
+        self.moves
+            .iter()
+            .chain(&self.copies)
+            .map(|(_, to)| to.as_str())
     }
 }
 
 /// The folder a run writes a partition's files into.
-pub fn run_folder(target: &TargetSpec, staged: &StagedTarget, values: &[Option<String>], run_id: &str) -> Location {
+pub fn run_folder(
+    target: &TargetSpec,
+    staged: &StagedTarget,
+    values: &[Option<String>],
+    run_id: &str,
+) -> Location {
     let partition = partition_folder(&staged.schema.partition_keys, values);
     let run = format!("{RUN_FOLDER_PREFIX}{run_id}");
-    if partition.is_empty() { target.location.join(&run) } else { target.location.join(&format!("{partition}/{run}")) }
+    if partition.is_empty() {
+        target.location.join(&run)
+    } else {
+        target.location.join(&format!("{partition}/{run}"))
+    }
 }
 
 /// What publishing `staged` does to a table whose partitions are `existing`.
-pub fn plan(target: &TargetSpec, staged: &StagedTarget, existing: &[Partition], tag: &WriteTag, run_id: &str) -> TargetPublication {
+pub fn plan(
+    target: &TargetSpec,
+    staged: &StagedTarget,
+    existing: &[Partition],
+    tag: &WriteTag,
+    run_id: &str,
+) -> TargetPublication {
     let mut output: BTreeMap<Vec<Option<String>>, Vec<&super::StagedFile>> = BTreeMap::new();
     for file in &staged.files {
-        output.entry(file.partition_values.clone()).or_default().push(file);
+        output
+            .entry(file.partition_values.clone())
+            .or_default()
+            .push(file);
     }
-    let current: BTreeMap<&Vec<Option<String>>, &Partition> = existing.iter().map(|p| (&p.values, p)).collect();
+    let current: BTreeMap<&Vec<Option<String>>, &Partition> =
+        existing.iter().map(|p| (&p.values, p)).collect();
     let mut publication = TargetPublication::default();
-    let values: BTreeSet<&Vec<Option<String>>> = output.keys().chain(current.keys().copied()).collect();
+    let values: BTreeSet<&Vec<Option<String>>> =
+        output.keys().chain(current.keys().copied()).collect();
     for values in values {
         let new = output.get(values);
         let old = current.get(values).copied();
@@ -98,14 +121,19 @@ pub fn plan(target: &TargetSpec, staged: &StagedTarget, existing: &[Partition], 
                 continue;
             }
             if kept.is_empty() {
-                publication.written.drops.push(PartitionWrite { partition: old.clone(), based_on });
+                publication.written.drops.push(PartitionWrite {
+                    partition: old.clone(),
+                    based_on,
+                });
                 continue;
             }
         }
         let folder = run_folder(target, staged, values, run_id);
         let mut files = Vec::new();
         for file in new.into_iter().flatten() {
-            publication.moves.push((file.staged.clone(), file.published.clone()));
+            publication
+                .moves
+                .push((file.staged.clone(), file.published.clone()));
             files.push(DataFile {
                 path: file.published.clone(),
                 size: file.size,
@@ -118,34 +146,44 @@ pub fn plan(target: &TargetSpec, staged: &StagedTarget, existing: &[Partition], 
             let name = file.path.rsplit('/').next().unwrap_or_default();
             let copy = folder.join(name).url();
             publication.copies.push((file.path.clone(), copy.clone()));
-            files.push(DataFile { path: copy, ..file.clone() });
+            files.push(DataFile {
+                path: copy,
+                ..file.clone()
+            });
         }
         publication.written.upserts.push(PartitionWrite {
-            partition: Partition { values: values.clone(), location: folder.url(), files },
+            partition: Partition {
+                values: values.clone(),
+                location: folder.url(),
+                files,
+            },
             based_on,
         });
     }
     publication
 }
 
+/// The path of a file URL in the target's store (whose settings, such as encryption, apply).
+fn path_of(url: &str) -> Result<object_store::path::Path> {
+    Ok(Location::parse(url)?.prefix().clone())
+}
+
 /// Step 2: moves and copies files into the new run folders.
-pub async fn materialize(publication: &TargetPublication) -> Result<()> {
+pub async fn materialize(target: &TargetSpec, publication: &TargetPublication) -> Result<()> {
+    let store = &target.location;
     for (from, to) in &publication.moves {
-        let location = Location::parse(from)?;
-        location.rename(location.prefix(), Location::parse(to)?.prefix()).await?;
+        store.rename(&path_of(from)?, &path_of(to)?).await?;
     }
     for (from, to) in &publication.copies {
-        let location = Location::parse(from)?;
-        location.copy(location.prefix(), Location::parse(to)?.prefix()).await?;
+        store.copy(&path_of(from)?, &path_of(to)?).await?;
     }
     Ok(())
 }
 
 /// After a failure before publication: removes every file the publication created.
-pub async fn abandon(publication: &TargetPublication) -> Result<()> {
+pub async fn abandon(target: &TargetSpec, publication: &TargetPublication) -> Result<()> {
     for path in publication.created() {
-        let location = Location::parse(path)?;
-        location.delete(location.prefix()).await?;
+        target.location.delete(&path_of(path)?).await?;
     }
     Ok(())
 }
@@ -161,34 +199,52 @@ pub async fn clean_up(
 ) -> Result<()> {
     for partition in replaced {
         for file in &partition.files {
-            let location = Location::parse(&file.path)?;
-            location.delete(location.prefix()).await?;
+            target.location.delete(&path_of(&file.path)?).await?;
         }
         remove_empty_folders(&Location::parse(&partition.location)?, &target.location);
     }
-    let current: BTreeSet<String> = publication.written.upserts.iter().map(|w| w.partition.location.clone()).collect();
+    let current: BTreeSet<String> = publication
+        .written
+        .upserts
+        .iter()
+        .map(|w| w.partition.location.clone())
+        .collect();
     let parents: BTreeSet<&str> = publication
         .written
         .upserts
         .iter()
         .chain(&publication.written.drops)
-        .filter_map(|w| w.partition.location.rsplit_once('/').map(|(parent, _)| parent))
+        .filter_map(|w| {
+            w.partition
+                .location
+                .rsplit_once('/')
+                .map(|(parent, _)| parent)
+        })
         .collect();
     for parent in parents {
         let parent = Location::parse(parent)?;
-        let listing = match parent.store().list_with_delimiter(Some(parent.prefix())).await {
+        let listing = match parent
+            .store()
+            .list_with_delimiter(Some(parent.prefix()))
+            .await
+        {
             Ok(listing) => listing,
             Err(object_store::Error::NotFound { .. }) => continue,
             Err(e) => return Err(e.into()),
         };
         for folder in listing.common_prefixes {
-            let Some(name) = folder.filename() else { continue };
-            let Some(run_id) = name.strip_prefix(RUN_FOLDER_PREFIX) else { continue };
+            let Some(name) = folder.filename() else {
+                continue;
+            };
+            let Some(run_id) = name.strip_prefix(RUN_FOLDER_PREFIX) else {
+                continue;
+            };
             let dead = parent.join(name);
             if current.contains(&dead.url()) || is_live(run_id) {
                 continue;
             }
-            let objects: Vec<object_store::ObjectMeta> = dead.store().list(Some(dead.prefix())).try_collect().await?;
+            let objects: Vec<object_store::ObjectMeta> =
+                dead.store().list(Some(dead.prefix())).try_collect().await?;
             for object in objects {
                 dead.delete(&object.location).await?;
             }
@@ -201,7 +257,9 @@ pub async fn clean_up(
 /// Local folders stay behind when their files go (object stores have none): removes `from`
 /// and its parents while they are empty, up to `root`.
 fn remove_empty_folders(from: &Location, root: &Location) {
-    let (Some(mut folder), Some(root)) = (from.local_path(), root.local_path()) else { return };
+    let (Some(mut folder), Some(root)) = (from.local_path(), root.local_path()) else {
+        return;
+    };
     while folder.starts_with(&root) && folder != root && std::fs::remove_dir(&folder).is_ok() {
         if !folder.pop() {
             break;
@@ -223,12 +281,16 @@ mod tests {
             partition_by: vec!["dt".into()],
             mode,
             compression: ParquetCompression::Snappy,
+            encryption: Default::default(),
         }
     }
 
     fn staged(days: &[&str]) -> StagedTarget {
         StagedTarget {
-            schema: TableSchema { columns: vec![Column::new("a", GlueType::BigInt)], partition_keys: vec![Column::new("dt", GlueType::String)] },
+            schema: TableSchema {
+                columns: vec![Column::new("a", GlueType::BigInt)],
+                partition_keys: vec![Column::new("dt", GlueType::String)],
+            },
             files: days
                 .iter()
                 .map(|d| StagedFile {
@@ -257,38 +319,93 @@ mod tests {
     }
 
     fn tag(date: &str) -> WriteTag {
-        WriteTag { job: "j".into(), logical_date: date.into() }
+        WriteTag {
+            job: "j".into(),
+            logical_date: date.into(),
+        }
     }
 
     fn summary(p: &TargetPublication) -> (Vec<String>, Vec<String>, usize) {
-        let upserts = p.written.upserts.iter().map(|w| format!("{}:{}", w.partition.values[0].as_deref().unwrap(), w.partition.files.len())).collect();
-        let drops = p.written.drops.iter().map(|w| w.partition.values[0].clone().unwrap()).collect();
+        let upserts = p
+            .written
+            .upserts
+            .iter()
+            .map(|w| {
+                format!(
+                    "{}:{}",
+                    w.partition.values[0].as_deref().unwrap(),
+                    w.partition.files.len()
+                )
+            })
+            .collect();
+        let drops = p
+            .written
+            .drops
+            .iter()
+            .map(|w| w.partition.values[0].clone().unwrap())
+            .collect();
         (upserts, drops, p.copies.len())
     }
 
     #[test]
     fn overwrite_partitions_leaves_other_partitions_alone() {
-        let plan = plan(&target(WriteMode::OverwritePartitions), &staged(&["b"]), &[existing("a", "d1"), existing("b", "d1")], &tag("d2"), "r2");
+        let plan = plan(
+            &target(WriteMode::OverwritePartitions),
+            &staged(&["b"]),
+            &[existing("a", "d1"), existing("b", "d1")],
+            &tag("d2"),
+            "r2",
+        );
         assert_eq!(summary(&plan), (vec!["b:1".into()], vec![], 0));
         assert!(plan.written.upserts[0].based_on.is_none());
-        assert_eq!(plan.written.upserts[0].partition.location, "file:///w/dt=b/run-r2");
+        assert_eq!(
+            plan.written.upserts[0].partition.location,
+            "file:///w/dt=b/run-r2"
+        );
     }
 
     #[test]
     fn overwrite_drops_what_the_output_does_not_have() {
-        let plan = plan(&target(WriteMode::Overwrite), &staged(&["b"]), &[existing("a", "d1"), existing("b", "d1")], &tag("d2"), "r2");
+        let plan = plan(
+            &target(WriteMode::Overwrite),
+            &staged(&["b"]),
+            &[existing("a", "d1"), existing("b", "d1")],
+            &tag("d2"),
+            "r2",
+        );
         assert_eq!(summary(&plan), (vec!["b:1".into()], vec!["a".into()], 0));
     }
 
     #[test]
     fn append_keeps_other_runs_files_and_replaces_its_own() {
-        let other_date = plan(&target(WriteMode::Append), &staged(&["a"]), &[existing("a", "d1")], &tag("d2"), "r2");
+        let other_date = plan(
+            &target(WriteMode::Append),
+            &staged(&["a"]),
+            &[existing("a", "d1")],
+            &tag("d2"),
+            "r2",
+        );
         assert_eq!(summary(&other_date), (vec!["a:2".into()], vec![], 1));
-        assert_eq!(other_date.written.upserts[0].based_on, Some(Some("file:///w/dt=a/run-r1".to_string())));
-        let rerun = plan(&target(WriteMode::Append), &staged(&["a"]), &[existing("a", "d2")], &tag("d2"), "r2");
+        assert_eq!(
+            other_date.written.upserts[0].based_on,
+            Some(Some("file:///w/dt=a/run-r1".to_string()))
+        );
+        let rerun = plan(
+            &target(WriteMode::Append),
+            &staged(&["a"]),
+            &[existing("a", "d2")],
+            &tag("d2"),
+            "r2",
+        );
         assert_eq!(summary(&rerun), (vec!["a:1".into()], vec![], 0));
         // A rerun that no longer produces a partition removes what it wrote there before.
-        let gone = plan(&target(WriteMode::Append), &staged(&["b"]), &[existing("a", "d2")], &tag("d2"), "r2");
+        let gone = plan(
+            &target(WriteMode::Append),
+            &staged(&["b"]),
+            &[existing("a", "d2")],
+            &tag("d2"),
+            "r2",
+        );
         assert_eq!(summary(&gone), (vec!["b:1".into()], vec!["a".into()], 0));
     }
 }

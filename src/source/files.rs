@@ -55,8 +55,12 @@ pub async fn list(location: &Location) -> Result<Listing> {
     let mut folders: Vec<Vec<String>> = Vec::new();
     let mut empty = Vec::new();
     for object in objects {
-        let Some(mut parts) = location.relative(&object.location) else { continue };
-        let name = parts.pop().unwrap_or_else(|| object.location.filename().unwrap_or_default().to_string());
+        let Some(mut parts) = location.relative(&object.location) else {
+            continue;
+        };
+        let name = parts
+            .pop()
+            .unwrap_or_else(|| object.location.filename().unwrap_or_default().to_string());
         if name.starts_with(['_', '.']) || parts.iter().any(|p| p.starts_with(['_', '.'])) {
             continue;
         }
@@ -77,7 +81,11 @@ pub async fn list(location: &Location) -> Result<Listing> {
         folders.push(parts);
     }
     if files.is_empty() {
-        let why = if empty.is_empty() { "no objects to read" } else { "only empty objects" };
+        let why = if empty.is_empty() {
+            "no objects to read"
+        } else {
+            "only empty objects"
+        };
         return Err(Error::input(format!("{location}: {why}")));
     }
     let partition_keys = partition_keys(location, &folders, &files)?;
@@ -86,34 +94,43 @@ pub async fn list(location: &Location) -> Result<Listing> {
             .map(|level| parts.get(level).and_then(|folder| partition_value(folder)))
             .collect();
     }
-    Ok(Listing { location: location.clone(), files, partition_keys, empty })
+    Ok(Listing {
+        location: location.clone(),
+        files,
+        partition_keys,
+        empty,
+    })
 }
 
 /// One key per folder depth: the Hive key when every folder at that depth is `key=value` with
 /// the same key, `partition_N` when none is.
-fn partition_keys(location: &Location, folders: &[Vec<String>], files: &[SourceFile]) -> Result<Vec<String>> {
+fn partition_keys(
+    location: &Location,
+    folders: &[Vec<String>],
+    files: &[SourceFile],
+) -> Result<Vec<String>> {
     let depth = folders.iter().map(Vec::len).max().unwrap_or(0);
     let mut keys = Vec::with_capacity(depth);
     for level in 0..depth {
         let mut hive_key: Option<(&str, usize)> = None;
         let mut plain: Option<usize> = None;
         for (i, parts) in folders.iter().enumerate() {
-            let Some(folder) = parts.get(level) else { continue };
+            let Some(folder) = parts.get(level) else {
+                continue;
+            };
             match folder.split_once('=') {
-                Some((key, _)) => {
-                    match hive_key {
-                        None => hive_key = Some((key, i)),
-                        Some((seen, j)) if !seen.eq_ignore_ascii_case(key) => {
-                            return Err(Error::input(format!(
-                                "{location}: folders at depth {} disagree on the partition key: {} and {}",
-                                level + 1,
-                                location.display(&files[j].path),
-                                location.display(&files[i].path)
-                            )));
-                        }
-                        Some(_) => {}
+                Some((key, _)) => match hive_key {
+                    None => hive_key = Some((key, i)),
+                    Some((seen, j)) if !seen.eq_ignore_ascii_case(key) => {
+                        return Err(Error::input(format!(
+                            "{location}: folders at depth {} disagree on the partition key: {} and {}",
+                            level + 1,
+                            location.display(&files[j].path),
+                            location.display(&files[i].path)
+                        )));
                     }
-                }
+                    Some(_) => {}
+                },
                 None => plain = plain.or(Some(i)),
             }
             if let (Some((_, j)), Some(k)) = (hive_key, plain) {
@@ -133,7 +150,9 @@ fn partition_keys(location: &Location, folders: &[Vec<String>], files: &[SourceF
     let mut seen = std::collections::HashSet::new();
     for key in &keys {
         if !seen.insert(key) {
-            return Err(Error::input(format!("{location}: partition key '{key}' appears at two folder depths")));
+            return Err(Error::input(format!(
+                "{location}: partition key '{key}' appears at two folder depths"
+            )));
         }
     }
     Ok(keys)
@@ -188,14 +207,22 @@ mod tests {
         touch(dir.path(), "Year=2026/month=11/a.csv", "x\n1\n");
         touch(dir.path(), "Year=2026/month=12/b.csv.gz", "x\n1\n");
         touch(dir.path(), "root.csv", "x\n1\n");
-        touch(dir.path(), "year=__HIVE_DEFAULT_PARTITION__/month=01/c.csv", "x\n1\n");
+        touch(
+            dir.path(),
+            "year=__HIVE_DEFAULT_PARTITION__/month=01/c.csv",
+            "x\n1\n",
+        );
         touch(dir.path(), "_SUCCESS", "");
         touch(dir.path(), "_etl_staging/run/x.csv", "x\n1\n");
         touch(dir.path(), ".hidden/y.csv", "x\n1\n");
         touch(dir.path(), "empty.csv", "");
         let listing = listing(dir.path()).await.unwrap();
         assert_eq!(listing.partition_keys, ["year", "month"]);
-        let values: Vec<_> = listing.files.iter().map(|f| f.partition_values.clone()).collect();
+        let values: Vec<_> = listing
+            .files
+            .iter()
+            .map(|f| f.partition_values.clone())
+            .collect();
         assert_eq!(
             values,
             vec![
@@ -216,7 +243,10 @@ mod tests {
         touch(dir.path(), "2026/11/a.json", "{}\n");
         let listing = listing(dir.path()).await.unwrap();
         assert_eq!(listing.partition_keys, ["partition_0", "partition_1"]);
-        assert_eq!(listing.files[0].partition_values, vec![Some("2026".into()), Some("11".into())]);
+        assert_eq!(
+            listing.files[0].partition_values,
+            vec![Some("2026".into()), Some("11".into())]
+        );
     }
 
     #[tokio::test]
@@ -225,7 +255,10 @@ mod tests {
         touch(dir.path(), "dt=1/a.csv", "x\n");
         touch(dir.path(), "other/b.csv", "x\n");
         let err = listing(dir.path()).await.unwrap_err();
-        assert!(err.message().contains("dt=1/a.csv") && err.message().contains("other/b.csv"), "{err}");
+        assert!(
+            err.message().contains("dt=1/a.csv") && err.message().contains("other/b.csv"),
+            "{err}"
+        );
     }
 
     #[tokio::test]
@@ -235,7 +268,10 @@ mod tests {
         let err = listing(dir.path()).await.unwrap_err();
         assert!(err.message().contains("only empty objects"), "{err}");
         let err = listing(&dir.path().join("missing")).await.unwrap_err();
-        assert!(err.message().contains("no objects to read") && err.message().contains("missing"), "{err}");
+        assert!(
+            err.message().contains("no objects to read") && err.message().contains("missing"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -6,6 +6,6 @@ pub mod csv;
 pub mod files;
 pub mod format;
 pub mod json;
-pub mod scan;
 pub mod rejects;
+pub mod scan;
 pub mod text;

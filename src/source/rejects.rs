@@ -31,7 +31,9 @@ impl FromStr for BadRecordPolicy {
             "fail" => Ok(Self::Fail),
             "drop" => Ok(Self::Drop),
             "quarantine" => Ok(Self::Quarantine),
-            other => Err(format!("unknown bad_records policy '{other}' (expected fail, drop or quarantine)")),
+            other => Err(format!(
+                "unknown bad_records policy '{other}' (expected fail, drop or quarantine)"
+            )),
         }
     }
 }
@@ -84,7 +86,11 @@ impl Rejects {
             BadRecordPolicy::Quarantine => quarantine_file.map(|path| (path, Mutex::new(None))),
             _ => None,
         };
-        Rejects { policy, count: AtomicU64::new(0), quarantine }
+        Rejects {
+            policy,
+            count: AtomicU64::new(0),
+            quarantine,
+        }
     }
 
     /// Fail on the first bad record; what `etl sql` and `infer` use.
@@ -114,7 +120,9 @@ impl Rejects {
             }
             BadRecordPolicy::Quarantine => {
                 self.count.fetch_add(1, Ordering::Relaxed);
-                let Some((path, writer)) = &self.quarantine else { return Ok(()) };
+                let Some((path, writer)) = &self.quarantine else {
+                    return Ok(());
+                };
                 let mut writer = writer.lock().unwrap_or_else(|e| e.into_inner());
                 if writer.is_none() {
                     if let Some(parent) = path.parent() {

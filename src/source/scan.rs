@@ -20,7 +20,8 @@ use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream,
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    SendableRecordBatchStream,
 };
 use object_store::path::Path;
 
@@ -49,11 +50,18 @@ pub struct ReadStats {
 
 impl ReadStats {
     fn record(&self, path: &Path, rows: u64) {
-        self.rows.lock().unwrap_or_else(|e| e.into_inner()).insert(path.clone(), rows);
+        self.rows
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(path.clone(), rows);
     }
 
     pub fn rows(&self) -> u64 {
-        self.rows.lock().unwrap_or_else(|e| e.into_inner()).values().sum()
+        self.rows
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .sum()
     }
 }
 
@@ -98,14 +106,26 @@ impl RawScanExec {
             EmissionType::Incremental,
             Boundedness::Bounded,
         ));
-        Ok(RawScanExec { table, groups, projection, limit, schema, properties, batch_size })
+        Ok(RawScanExec {
+            table,
+            groups,
+            projection,
+            limit,
+            schema,
+            properties,
+            batch_size,
+        })
     }
 }
 
 impl DisplayAs for RawScanExec {
     fn fmt_as(&self, _: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         let files: usize = self.groups.iter().map(Vec::len).sum();
-        write!(f, "RawScanExec: format={}, files={files}, location={}", self.table.format, self.table.location)?;
+        write!(
+            f,
+            "RawScanExec: format={}, files={files}, location={}",
+            self.table.format, self.table.location
+        )?;
         if let Some(limit) = self.limit {
             write!(f, ", limit={limit}")?;
         }
@@ -117,7 +137,6 @@ impl ExecutionPlan for RawScanExec {
     fn name(&self) -> &str {
         "RawScanExec"
     }
-
 
     fn properties(&self) -> &Arc<PlanProperties> {
         &self.properties
@@ -134,11 +153,18 @@ impl ExecutionPlan for RawScanExec {
         Ok(TreeNodeRecursion::Continue)
     }
 
-    fn with_new_children(self: Arc<Self>, _: Vec<Arc<dyn ExecutionPlan>>) -> DfResult<Arc<dyn ExecutionPlan>> {
+    fn with_new_children(
+        self: Arc<Self>,
+        _: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
         Ok(self)
     }
 
-    fn execute(&self, partition: usize, _context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
+    fn execute(
+        &self,
+        partition: usize,
+        _context: Arc<TaskContext>,
+    ) -> DfResult<SendableRecordBatchStream> {
         let files = self.groups.get(partition).cloned().unwrap_or_default();
         let (sender, receiver) = tokio::sync::mpsc::channel::<DfResult<RecordBatch>>(2);
         let table = self.table.clone();
@@ -148,7 +174,15 @@ impl ExecutionPlan for RawScanExec {
         let batch_size = self.batch_size;
         tokio::task::spawn_blocking(move || {
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                read_files(&table, &files, &projection, &schema, limit, batch_size, &sender)
+                read_files(
+                    &table,
+                    &files,
+                    &projection,
+                    &schema,
+                    limit,
+                    batch_size,
+                    &sender,
+                )
             }))
             .unwrap_or_else(|_| Err(Error::runtime("internal error: a file reader panicked")));
             if let Err(error) = result {
@@ -158,7 +192,10 @@ impl ExecutionPlan for RawScanExec {
         let stream = futures::stream::unfold(receiver, |mut receiver| async move {
             receiver.recv().await.map(|item| (item, receiver))
         });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream)))
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema.clone(),
+            stream,
+        )))
     }
 }
 
@@ -173,7 +210,11 @@ fn read_files(
     sender: &tokio::sync::mpsc::Sender<DfResult<RecordBatch>>,
 ) -> Result<()> {
     let data_columns = table.columns.len();
-    let data_projection: Vec<usize> = projection.iter().copied().filter(|&i| i < data_columns).collect();
+    let data_projection: Vec<usize> = projection
+        .iter()
+        .copied()
+        .filter(|&i| i < data_columns)
+        .collect();
     let mut remaining = limit.unwrap_or(usize::MAX);
     for file in files {
         if remaining == 0 {
@@ -185,7 +226,11 @@ fn read_files(
         let mut stopped = false;
         let mut emit = |batch: RecordBatch| -> Result<bool> {
             let batch = assemble(batch, file, projection, data_columns, schema)?;
-            let batch = if batch.num_rows() > remaining { batch.slice(0, remaining) } else { batch };
+            let batch = if batch.num_rows() > remaining {
+                batch.slice(0, remaining)
+            } else {
+                batch
+            };
             remaining -= batch.num_rows();
             if sender.blocking_send(Ok(batch)).is_err() || remaining == 0 {
                 stopped = true;
@@ -206,12 +251,24 @@ fn read_files(
             }
             Format::Json => {
                 let file_schema = Arc::new(datafusion::arrow::datatypes::Schema::new(
-                    table.columns.iter().map(Column::to_arrow).collect::<Vec<_>>(),
+                    table
+                        .columns
+                        .iter()
+                        .map(Column::to_arrow)
+                        .collect::<Vec<_>>(),
                 ));
-                let layout = JsonLayout { schema: file_schema, projection: data_projection.clone(), batch_size };
+                let layout = JsonLayout {
+                    schema: file_schema,
+                    projection: data_projection.clone(),
+                    batch_size,
+                };
                 json_source::decode(reader, &display, &layout, &table.rejects, &mut emit)?
             }
-            Format::Parquet => return Err(Error::runtime("internal error: Parquet files reached the raw scan")),
+            Format::Parquet => {
+                return Err(Error::runtime(
+                    "internal error: Parquet files reached the raw scan",
+                ));
+            }
         };
         if stopped {
             return Ok(());
@@ -241,5 +298,9 @@ fn assemble(
         }
     }
     let options = RecordBatchOptions::new().with_row_count(Some(rows));
-    Ok(RecordBatch::try_new_with_options(schema.clone(), columns, &options)?)
+    Ok(RecordBatch::try_new_with_options(
+        schema.clone(),
+        columns,
+        &options,
+    )?)
 }

@@ -28,7 +28,11 @@ pub struct EngineOptions {
     pub encryption: HashMap<String, Encryption>,
 }
 
-pub async fn session(catalog: Arc<dyn Catalog>, overrides: Overrides, options: &EngineOptions) -> Result<SessionContext> {
+pub async fn session(
+    catalog: Arc<dyn Catalog>,
+    overrides: Overrides,
+    options: &EngineOptions,
+) -> Result<SessionContext> {
     let mut config = SessionConfig::new()
         .with_default_catalog_and_schema(DEFAULT_CATALOG, SESSION_SCHEMA)
         .with_information_schema(true);
@@ -42,9 +46,11 @@ pub async fn session(catalog: Arc<dyn Catalog>, overrides: Overrides, options: &
     settings.execution.parquet.reorder_filters = true;
     // One output file per partition unless it grows past the row limit; the writer still
     // encodes row groups in parallel inside it.
-    settings.execution.minimum_parallel_output_files = datafusion::config::ConfigNonZeroUsize::try_new(1)?;
+    settings.execution.minimum_parallel_output_files =
+        datafusion::config::ConfigNonZeroUsize::try_new(1)?;
 
-    let mut runtime = RuntimeEnvBuilder::new().with_object_store_registry(Arc::new(Registry::new(options.encryption.clone())));
+    let mut runtime = RuntimeEnvBuilder::new()
+        .with_object_store_registry(Arc::new(Registry::new(options.encryption.clone())));
     if let Some(limit) = options.memory_limit {
         runtime = runtime.with_memory_limit(limit, 1.0);
     }

@@ -1,5 +1,7 @@
 //! A sandbox per test: a temporary folder, its own `$ETL_HOME`, and the binary.
 
+pub mod aws;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -18,20 +20,31 @@ impl Output {
     /// The stdout as JSON, after checking the command succeeded.
     pub fn json(&self) -> serde_json::Value {
         assert_eq!(self.code, 0, "expected success, got {self:?}");
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {}", self.stdout))
     }
 
     pub fn assert_failure(&self, code: i32, message: &str) -> &Self {
         assert_eq!(self.code, code, "expected exit {code}, got {self:?}");
-        assert!(self.stderr.contains(message), "expected '{message}' in stderr: {}", self.stderr);
-        assert!(!self.stderr.contains("panicked") && !self.stderr.contains("RUST_BACKTRACE"), "{}", self.stderr);
+        assert!(
+            self.stderr.contains(message),
+            "expected '{message}' in stderr: {}",
+            self.stderr
+        );
+        assert!(
+            !self.stderr.contains("panicked") && !self.stderr.contains("RUST_BACKTRACE"),
+            "{}",
+            self.stderr
+        );
         self
     }
 }
 
 impl Sandbox {
     pub fn new() -> Self {
-        Sandbox { dir: tempfile::tempdir().expect("temporary folder") }
+        Sandbox {
+            dir: tempfile::tempdir().expect("temporary folder"),
+        }
     }
 
     pub fn path(&self, relative: &str) -> PathBuf {
@@ -85,13 +98,20 @@ impl Sandbox {
         let mut out = Vec::new();
         let mut stack = vec![root.clone()];
         while let Some(dir) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
             for entry in entries.flatten() {
                 let path = entry.path();
                 if path.is_dir() {
                     stack.push(path);
                 } else {
-                    out.push(path.strip_prefix(&root).unwrap().to_string_lossy().into_owned());
+                    out.push(
+                        path.strip_prefix(&root)
+                            .unwrap()
+                            .to_string_lossy()
+                            .into_owned(),
+                    );
                 }
             }
         }
@@ -114,6 +134,12 @@ pub fn columns(value: &serde_json::Value) -> Vec<String> {
         .as_array()
         .expect("a list of columns")
         .iter()
-        .map(|c| format!("{} {}", c["name"].as_str().unwrap(), c["type"].as_str().unwrap()))
+        .map(|c| {
+            format!(
+                "{} {}",
+                c["name"].as_str().unwrap(),
+                c["type"].as_str().unwrap()
+            )
+        })
         .collect()
 }

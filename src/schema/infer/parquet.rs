@@ -25,12 +25,18 @@ const FOOTER_END: u64 = 8;
 
 pub async fn infer(location: &Location, file: &SourceFile) -> Result<FileShape> {
     let display = location.display(&file.path);
-    let metadata = read_metadata(location, file).await.map_err(|e| e.context(&display))?;
+    let metadata = read_metadata(location, file)
+        .await
+        .map_err(|e| e.context(&display))?;
     let file_metadata = metadata.file_metadata();
-    let schema = parquet_to_arrow_schema(file_metadata.schema_descr(), file_metadata.key_value_metadata())
-        .map_err(|e| Error::input(format!("{display}: {e}")))?;
+    let schema = parquet_to_arrow_schema(
+        file_metadata.schema_descr(),
+        file_metadata.key_value_metadata(),
+    )
+    .map_err(|e| Error::input(format!("{display}: {e}")))?;
     let original: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-    let normalized = names::normalize_all(original.iter().copied(), &format!("schema of {display}"))?;
+    let normalized =
+        names::normalize_all(original.iter().copied(), &format!("schema of {display}"))?;
     let columns = schema
         .fields()
         .iter()
@@ -56,7 +62,10 @@ pub async fn read_metadata(location: &Location, file: &SourceFile) -> Result<Arc
         return Err(corrupt("too small"));
     }
     let tail_start = file.size.saturating_sub(TAIL_BYTES);
-    let tail = location.store().get_range(&file.path, tail_start..file.size).await?;
+    let tail = location
+        .store()
+        .get_range(&file.path, tail_start..file.size)
+        .await?;
     let end = &tail[tail.len() - FOOTER_END as usize..];
     if &end[4..] != b"PAR1" {
         return Err(corrupt("no PAR1 footer"));
@@ -70,7 +79,10 @@ pub async fn read_metadata(location: &Location, file: &SourceFile) -> Result<Arc
         let from = (metadata_start - tail_start) as usize;
         tail.slice(from..from + metadata_len as usize)
     } else {
-        location.store().get_range(&file.path, metadata_start..metadata_start + metadata_len).await?
+        location
+            .store()
+            .get_range(&file.path, metadata_start..metadata_start + metadata_len)
+            .await?
     };
     let decoded = std::panic::catch_unwind(|| ParquetMetaDataReader::decode_metadata(&bytes))
         .map_err(|_| corrupt("undecodable footer"))?;
