@@ -95,14 +95,16 @@ impl InferenceArgs {
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
     let global = cli.global;
-    match cli.command {
+    let result = match cli.command {
         Command::Infer(args) => infer::run(args, &global).await,
         Command::Crawl(args) => crawl::run(args, &global).await,
         Command::Schema(args) => schema::run(args, &global).await,
         Command::Sql(args) => sql::run(args, &global).await,
         Command::Run(args) => run::run(args, &global).await,
         Command::Runs(args) => runs::run(args, &global).await,
-    }
+    };
+    crate::location::aws::finish_aborts().await;
+    result
 }
 
 /// `$ETL_HOME`, or `./.etl`.

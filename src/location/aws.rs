@@ -10,6 +10,11 @@
 //! `object_store`'s S3 client does not read profiles or SSO, so it takes its credentials from
 //! the SDK's provider through [`SdkCredentials`]. An S3 store is built lazily, on its first
 //! request, because resolving the chain is asynchronous and a location is parsed before any.
+//!
+//! A multipart upload that is dropped unfinished (a writer that failed half-way) is aborted,
+//! so S3 keeps no orphaned parts; [`finish_aborts`] waits for those aborts before the process
+//! exits. Only a killed process leaves parts behind, for the bucket's lifecycle rule
+//! (`AbortIncompleteMultipartUpload`) to remove.
 
 use std::fmt;
 use std::ops::Range;
@@ -218,10 +223,15 @@ impl ObjectStore for LazyS3 {
         location: &Path,
         options: PutMultipartOptions,
     ) -> object_store::Result<Box<dyn MultipartUpload>> {
-        self.store()
+        let upload = self
+            .store()
             .await?
             .put_multipart_opts(location, options)
-            .await
+            .await?;
+        Ok(Box::new(AbortOnDrop {
+            upload: Some(upload),
+            finished: false,
+        }))
     }
 
     async fn get_opts(
@@ -288,9 +298,99 @@ impl ObjectStore for LazyS3 {
     }
 }
 
+static ABORTS: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// A multipart upload that is aborted if it is dropped before it completes.
+#[derive(Debug)]
+struct AbortOnDrop {
+    upload: Option<Box<dyn MultipartUpload>>,
+    finished: bool,
+}
+
+#[async_trait]
+impl MultipartUpload for AbortOnDrop {
+    fn put_part(&mut self, data: PutPayload) -> object_store::UploadPart {
+        self.upload.as_mut().expect("not dropped").put_part(data)
+    }
+
+    async fn complete(&mut self) -> object_store::Result<PutResult> {
+        let result = self.upload.as_mut().expect("not dropped").complete().await;
+        self.finished = result.is_ok();
+        result
+    }
+
+    async fn abort(&mut self) -> object_store::Result<()> {
+        self.finished = true;
+        self.upload.as_mut().expect("not dropped").abort().await
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        let (Some(mut upload), false) = (self.upload.take(), self.finished) else {
+            return;
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let abort = runtime.spawn(async move {
+                let _ = upload.abort().await;
+            });
+            ABORTS.lock().unwrap_or_else(|e| e.into_inner()).push(abort);
+        }
+    }
+}
+
+/// Waits for the aborts of abandoned uploads; the command line calls it before exiting.
+pub async fn finish_aborts() {
+    let pending: Vec<_> = std::mem::take(&mut *ABORTS.lock().unwrap_or_else(|e| e.into_inner()));
+    for abort in pending {
+        let _ = abort.await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug)]
+    struct Recorder(std::sync::Arc<std::sync::Mutex<Vec<&'static str>>>);
+
+    #[async_trait]
+    impl MultipartUpload for Recorder {
+        fn put_part(&mut self, _: PutPayload) -> object_store::UploadPart {
+            Box::pin(async { Ok(()) })
+        }
+        async fn complete(&mut self) -> object_store::Result<PutResult> {
+            self.0.lock().unwrap().push("complete");
+            Ok(PutResult {
+                e_tag: None,
+                version: None,
+            })
+        }
+        async fn abort(&mut self) -> object_store::Result<()> {
+            self.0.lock().unwrap().push("abort");
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn an_upload_dropped_unfinished_is_aborted_and_a_completed_one_is_not() {
+        let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        drop(AbortOnDrop {
+            upload: Some(Box::new(Recorder(calls.clone()))),
+            finished: false,
+        });
+        finish_aborts().await;
+        assert_eq!(*calls.lock().unwrap(), vec!["abort"]);
+        let mut done = AbortOnDrop {
+            upload: Some(Box::new(Recorder(calls.clone()))),
+            finished: false,
+        };
+        done.complete().await.unwrap();
+        drop(done);
+        finish_aborts().await;
+        assert_eq!(*calls.lock().unwrap(), vec!["abort", "complete"]);
+    }
 
     #[test]
     fn encryption_options() {

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use datafusion::execution::object_store::ObjectStoreUrl;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
-use object_store::{GetResultPayload, ObjectMeta, ObjectStore, ObjectStoreExt};
+use object_store::{GetResultPayload, ListResult, ObjectMeta, ObjectStore, ObjectStoreExt};
 
 use crate::error::{Error, Result, ResultExt};
 
@@ -172,23 +172,42 @@ impl Location {
     }
 
     /// The object this location names when it is a single object, else every object under
-    /// it, sorted by key.
+    /// it, sorted by key. Folders below the location are listed concurrently (each listing
+    /// paginated by the store), so a Hive layout of many partitions is not one long chain of
+    /// pages.
     pub async fn list(&self) -> Result<Vec<ObjectMeta>> {
+        const CONCURRENT_LISTINGS: usize = 16;
         match self.store.head(&self.prefix).await {
             Ok(meta) => return Ok(vec![meta]),
             Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(Error::from(e).context(format!("reading {self}"))),
         }
-        let mut objects: Vec<ObjectMeta> = self
+        let not_found_is_empty = |e: object_store::Error| match e {
+            object_store::Error::NotFound { .. } => Ok(ListResult {
+                common_prefixes: Vec::new(),
+                objects: Vec::new(),
+            }),
+            e => Err(e),
+        };
+        let top = self
             .store
-            .list(Some(&self.prefix))
-            .try_collect()
+            .list_with_delimiter(Some(&self.prefix))
             .await
-            .or_else(|e| match e {
-                object_store::Error::NotFound { .. } => Ok(Vec::new()),
-                e => Err(e),
+            .or_else(not_found_is_empty)
+            .with_context(|| format!("listing {self}"))?;
+        let mut objects = top.objects;
+        let below: Vec<Vec<ObjectMeta>> = futures::stream::iter(top.common_prefixes)
+            .map(|folder| async move {
+                self.store
+                    .list(Some(&folder))
+                    .try_collect::<Vec<_>>()
+                    .await
+                    .with_context(|| format!("listing {self}"))
             })
-            .context(format!("listing {self}"))?;
+            .buffer_unordered(CONCURRENT_LISTINGS)
+            .try_collect()
+            .await?;
+        objects.extend(below.into_iter().flatten());
         objects.sort_by(|a, b| a.location.cmp(&b.location));
         Ok(objects)
     }
