@@ -1,12 +1,14 @@
 -- Weekly revenue per customer segment, for the weeks before the logical date's week.
 -- Parameters: $weeks, $channel; built-ins: $week_start (Monday of the logical date's week).
 
--- Completed orders of the window, with their net amount and the Monday of their week.
+-- Completed orders of the window, with their net amount (in DECIMAL: money is summed exactly,
+-- not in binary floating point) and the Monday of their week.
 CREATE VIEW orders_in_window AS
 SELECT
     o.order_id,
     o.customer_id,
-    o.quantity * o.unit_price * (1 - coalesce(o.discount, 0)) AS net_amount,
+    o.quantity * CAST(o.unit_price AS DECIMAL(12, 2)) * (1 - coalesce(CAST(o.discount AS DECIMAL(3, 2)), 0))
+        AS net_amount,
     CAST(date_trunc('week', o.order_date) AS DATE) AS order_week
 FROM raw.orders AS o
 WHERE o.order_date >= $week_start - CAST(7 * $weeks AS INT)

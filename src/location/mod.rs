@@ -92,6 +92,13 @@ impl Location {
         }
     }
 
+    /// The same location, read and written through another store (the session's, which may
+    /// count or encrypt).
+    pub fn with_store(mut self, store: Arc<dyn ObjectStore>) -> Location {
+        self.store = store;
+        self
+    }
+
     /// The same location, written through a store that encrypts what it writes.
     pub fn with_encryption(mut self, encryption: &aws::Encryption) -> Location {
         if let Scheme::S3 { bucket } = &self.scheme {

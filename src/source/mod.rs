@@ -4,6 +4,7 @@
 
 pub mod csv;
 pub mod files;
+pub mod footer;
 pub mod format;
 pub mod json;
 pub mod rejects;

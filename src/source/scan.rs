@@ -163,28 +163,30 @@ impl ExecutionPlan for RawScanExec {
     fn execute(
         &self,
         partition: usize,
-        _context: Arc<TaskContext>,
+        context: Arc<TaskContext>,
     ) -> DfResult<SendableRecordBatchStream> {
         let files = self.groups.get(partition).cloned().unwrap_or_default();
+        // Read through the session's store for this location, with its settings.
+        let store = context
+            .runtime_env()
+            .object_store(self.table.location.store_url())?;
+        let location = self.table.location.clone().with_store(store);
         let (sender, receiver) = tokio::sync::mpsc::channel::<DfResult<RecordBatch>>(2);
-        let table = self.table.clone();
-        let projection = self.projection.clone();
-        let schema = self.schema.clone();
-        let limit = self.limit;
-        let batch_size = self.batch_size;
+        let task = ReadTask {
+            table: self.table.clone(),
+            location,
+            files,
+            projection: self.projection.clone(),
+            schema: self.schema.clone(),
+            limit: self.limit,
+            batch_size: self.batch_size,
+        };
         tokio::task::spawn_blocking(move || {
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                read_files(
-                    &table,
-                    &files,
-                    &projection,
-                    &schema,
-                    limit,
-                    batch_size,
-                    &sender,
-                )
-            }))
-            .unwrap_or_else(|_| Err(Error::runtime("internal error: a file reader panicked")));
+            let result =
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run(&sender)))
+                    .unwrap_or_else(|_| {
+                        Err(Error::runtime("internal error: a file reader panicked"))
+                    });
             if let Err(error) = result {
                 let _ = sender.blocking_send(Err(error.into_datafusion()));
             }
@@ -199,83 +201,93 @@ impl ExecutionPlan for RawScanExec {
     }
 }
 
-/// Reads one partition's files in order, sending batches until done, stopped, or failed.
-fn read_files(
-    table: &RawTable,
-    files: &[ScanFile],
-    projection: &[usize],
-    schema: &SchemaRef,
+/// One partition's reading: its files, in order, into batches of the projected columns.
+struct ReadTask {
+    table: Arc<RawTable>,
+    location: Location,
+    files: Vec<ScanFile>,
+    /// Indices over data columns then partition keys.
+    projection: Vec<usize>,
+    schema: SchemaRef,
     limit: Option<usize>,
     batch_size: usize,
-    sender: &tokio::sync::mpsc::Sender<DfResult<RecordBatch>>,
-) -> Result<()> {
-    let data_columns = table.columns.len();
-    let data_projection: Vec<usize> = projection
-        .iter()
-        .copied()
-        .filter(|&i| i < data_columns)
-        .collect();
-    let mut remaining = limit.unwrap_or(usize::MAX);
-    for file in files {
-        if remaining == 0 {
-            return Ok(());
-        }
-        let display = table.location.display(&file.path);
-        let raw = table.location.open_blocking(&file.path)?;
-        let reader = format::decompress(raw, file.compression).map_err(|e| e.context(&display))?;
-        let mut stopped = false;
-        let mut emit = |batch: RecordBatch| -> Result<bool> {
-            let batch = assemble(batch, file, projection, data_columns, schema)?;
-            let batch = if batch.num_rows() > remaining {
-                batch.slice(0, remaining)
-            } else {
-                batch
+}
+
+impl ReadTask {
+    /// Sends batches until done, stopped (the receiver hung up or the limit is reached), or
+    /// failed.
+    fn run(&self, sender: &tokio::sync::mpsc::Sender<DfResult<RecordBatch>>) -> Result<()> {
+        let table = &self.table;
+        let data_columns = table.columns.len();
+        let data_projection: Vec<usize> = self
+            .projection
+            .iter()
+            .copied()
+            .filter(|&i| i < data_columns)
+            .collect();
+        let mut remaining = self.limit.unwrap_or(usize::MAX);
+        for file in &self.files {
+            if remaining == 0 {
+                return Ok(());
+            }
+            let display = self.location.display(&file.path);
+            let raw = self.location.open_blocking(&file.path)?;
+            let reader =
+                format::decompress(raw, file.compression).map_err(|e| e.context(&display))?;
+            let mut stopped = false;
+            let mut emit = |batch: RecordBatch| -> Result<bool> {
+                let batch = assemble(batch, file, &self.projection, data_columns, &self.schema)?;
+                let batch = if batch.num_rows() > remaining {
+                    batch.slice(0, remaining)
+                } else {
+                    batch
+                };
+                remaining -= batch.num_rows();
+                if sender.blocking_send(Ok(batch)).is_err() || remaining == 0 {
+                    stopped = true;
+                    return Ok(false);
+                }
+                Ok(true)
             };
-            remaining -= batch.num_rows();
-            if sender.blocking_send(Ok(batch)).is_err() || remaining == 0 {
-                stopped = true;
-                return Ok(false);
+            let rows = match table.format {
+                Format::Csv => {
+                    let layout = CsvLayout {
+                        dialect: &table.dialect,
+                        columns: &table.columns,
+                        projection: &data_projection,
+                        null_values: &table.null_values,
+                        batch_size: self.batch_size,
+                    };
+                    csv_source::decode(reader, &display, &layout, &table.rejects, &mut emit)?
+                }
+                Format::Json => {
+                    let file_schema = Arc::new(datafusion::arrow::datatypes::Schema::new(
+                        table
+                            .columns
+                            .iter()
+                            .map(Column::to_arrow)
+                            .collect::<Vec<_>>(),
+                    ));
+                    let layout = JsonLayout {
+                        schema: file_schema,
+                        projection: data_projection.clone(),
+                        batch_size: self.batch_size,
+                    };
+                    json_source::decode(reader, &display, &layout, &table.rejects, &mut emit)?
+                }
+                Format::Parquet => {
+                    return Err(Error::runtime(
+                        "internal error: Parquet files reached the raw scan",
+                    ));
+                }
+            };
+            if stopped {
+                return Ok(());
             }
-            Ok(true)
-        };
-        let rows = match table.format {
-            Format::Csv => {
-                let layout = CsvLayout {
-                    dialect: &table.dialect,
-                    columns: &table.columns,
-                    projection: &data_projection,
-                    null_values: &table.null_values,
-                    batch_size,
-                };
-                csv_source::decode(reader, &display, &layout, &table.rejects, &mut emit)?
-            }
-            Format::Json => {
-                let file_schema = Arc::new(datafusion::arrow::datatypes::Schema::new(
-                    table
-                        .columns
-                        .iter()
-                        .map(Column::to_arrow)
-                        .collect::<Vec<_>>(),
-                ));
-                let layout = JsonLayout {
-                    schema: file_schema,
-                    projection: data_projection.clone(),
-                    batch_size,
-                };
-                json_source::decode(reader, &display, &layout, &table.rejects, &mut emit)?
-            }
-            Format::Parquet => {
-                return Err(Error::runtime(
-                    "internal error: Parquet files reached the raw scan",
-                ));
-            }
-        };
-        if stopped {
-            return Ok(());
+            table.stats.record(&file.path, rows);
         }
-        table.stats.record(&file.path, rows);
+        Ok(())
     }
-    Ok(())
 }
 
 /// Puts decoded data columns and the file's partition values in projection order.

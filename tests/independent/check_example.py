@@ -1,197 +1,359 @@
 #!/usr/bin/env python3
-"""An independent check of the example job's output: readers that are not our code (DuckDB and
-pyarrow) read the Parquet that `etl run sql/weekly_orders.toml` publishes, and DuckDB computes the
-same answer from the raw CSV and JSON on its own. If our reader and our writer agreed on
-something wrong, this is where it shows.
+"""Independent check of the example job's Parquet output.
 
-Usage: check_example.py path/to/etl
+`etl` reads and writes its own data, so its own tests can agree with themselves about
+something wrong. Here readers that are not our code check what `etl run
+sql/weekly_orders.toml` publishes: pyarrow and DuckDB read the output, and DuckDB computes
+the expected answer straight from the raw CSV and JSON with the job's logic written again by
+hand. Nothing of etl's is reused except the binary under test and the job's inputs.
 
-It copies sql/ and data/ to a temporary folder and runs the job there, so the repository is not
-touched. Checks, each printed as one line:
-  1. the run succeeds and reports what it wrote;
-  2. pyarrow and DuckDB read the same rows from the output folder (Hive partitioning);
-  3. the rows equal DuckDB's own computation from the raw files;
-  4. the files are what Athena wants: ZSTD, statistics, page indexes, no partition column
-     inside, decimal/int64/string types;
-  5. a rerun of the same logical date replaces its output (no duplicates, nothing left over);
-  6. the catalog, through `etl sql`, counts the same rows.
+Usage: python tests/independent/check_example.py path/to/etl
+
+The job writes to a location relative to its own file, so sql/ and data/ are copied to a
+temporary folder and the copy is run there with a temporary ETL_HOME: the repository is not
+touched. One line is printed per check; the first failure stops with a non-zero exit.
+
+  1. the run (logical date 2026-11-30) succeeds, rejects nothing, and its report matches
+     the files on disk (files, partitions, bytes);
+  2. pyarrow.dataset and DuckDB's read_parquet, both with Hive partitioning, see the same
+     rows, as many as the report says;
+  3. those rows equal DuckDB's own computation from the raw files, row by row on
+     (order_week, segment), numbers exact to the cent (sums done in DECIMAL, not DOUBLE);
+  4. every file is what Athena expects: ZSTD column chunks, min/max statistics, column and
+     offset indexes, no partition column inside, decimal(14,2)/decimal(12,2), int64, string;
+  5. a second run of the same logical date gives the same rows and leaves exactly one file
+     per partition, all its own: the first run's files and any staging folder are gone;
+  6. the catalog (`etl sql` with the same ETL_HOME) counts the same rows.
+
+Layout accepted: LOCATION/order_week=YYYY-MM-DD/[run-RUN_ID/]part-RUN_ID-N.zstd.parquet (etl
+puts each run's files of a partition in a `run-` folder that Hive readers skip).
 """
+import datetime
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
-from decimal import Decimal
+import tomllib
+from decimal import ROUND_HALF_UP, Decimal
 
 import duckdb
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LOGICAL_DATE = "2026-11-30"
-WEEK_START = "2026-11-30"  # the Monday of the logical date's week
-WEEKS = 4
+LOGICAL_DATE = datetime.date(2026, 11, 30)
+TARGET_TABLE = "curated.weekly_revenue"
+PARTITION_KEY = "order_week"
+KEY = (PARTITION_KEY, "segment")
+CENT = Decimal("0.01")
+
+# Column name -> (Parquet physical types accepted, logical type as pyarrow prints it).
+# Decimals may be stored as INT64 or fixed-length bytes (both valid Parquet, both read by
+# Athena); integer columns are plain INT64 (logical type None or Int(64, signed)).
+EXPECTED_COLUMNS = {
+    "segment": ({"BYTE_ARRAY"}, {"String"}),
+    "orders": ({"INT64"}, {"None", "Int(bitWidth=64, isSigned=true)"}),
+    "customers": ({"INT64"}, {"None", "Int(bitWidth=64, isSigned=true)"}),
+    "revenue": ({"INT64", "FIXED_LEN_BYTE_ARRAY"}, {"Decimal(precision=14, scale=2)"}),
+    "revenue_per_customer": ({"INT64", "FIXED_LEN_BYTE_ARRAY"}, {"Decimal(precision=12, scale=2)"}),
+    "segment_rank": ({"INT64"}, {"None", "Int(bitWidth=64, isSigned=true)"}),
+    "revenue_change": ({"INT64", "FIXED_LEN_BYTE_ARRAY"}, {"Decimal(precision=14, scale=2)"}),
+}
 
 
-def fail(message):
-    print(f"FAIL: {message}")
-    sys.exit(1)
+class CheckFailed(Exception):
+    pass
 
 
 def check(condition, message):
     if not condition:
-        fail(message)
+        raise CheckFailed(message)
 
 
-def etl(binary, home, *args):
-    result = subprocess.run([binary, *args], env={**os.environ, "ETL_HOME": home}, capture_output=True, text=True)
-    if result.returncode != 0:
-        fail(f"etl {' '.join(args)} exited {result.returncode}: {result.stderr}")
+# --- running etl -------------------------------------------------------------------------
+
+def etl(binary, work, home, *args):
+    """Run etl with the temporary ETL_HOME and the local catalog; return its stdout."""
+    env = {**os.environ, "ETL_HOME": home, "ETL_CATALOG": "local"}
+    try:
+        result = subprocess.run([binary, *args], cwd=work, env=env, capture_output=True,
+                                text=True, timeout=600)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise CheckFailed(f"cannot run `etl {' '.join(args)}`: {error}") from error
+    check(result.returncode == 0,
+          f"`etl {' '.join(args)}` exited {result.returncode}\nstdout: {result.stdout}\n"
+          f"stderr: {result.stderr}")
     return result.stdout
 
 
 def run_job(binary, work, home):
-    report = json.loads(etl(binary, home, "run", os.path.join(work, "sql", "weekly_orders.toml"),
-                            "--logical-date", LOGICAL_DATE, "--json"))
-    check(report["status"] == "succeeded", f"run failed: {report}")
+    job = os.path.join(work, "sql", "weekly_orders.toml")
+    report = json.loads(etl(binary, work, home, "run", job, "--logical-date",
+                            LOGICAL_DATE.isoformat(), "--json"))
+    check(report.get("status") == "succeeded",
+          f"run status is {report.get('status')!r}, error: {report.get('error')}")
+    check(report.get("rejected_rows") == 0, f"the run rejected {report.get('rejected_rows')} rows")
+    check(len(report["targets"]) == 1 and report["targets"][0]["table"] == TARGET_TABLE,
+          f"unexpected targets in the report: {report['targets']}")
     return report
 
 
-def read_with_pyarrow(output):
-    table = ds.dataset(output, format="parquet", partitioning="hive").to_table()
-    rows = table.to_pylist()
+# --- the output folder -------------------------------------------------------------------
+
+def list_output(output):
+    """{partition value: [parquet files]} under output, failing on anything else found."""
+    partitions = {}
+    for entry in sorted(os.listdir(output)):
+        check(entry != "_etl_staging", f"a staging folder is left behind: {output}/{entry}")
+        match = re.fullmatch(rf"{PARTITION_KEY}=(\d{{4}}-\d{{2}}-\d{{2}})", entry)
+        check(match, f"unexpected entry in the output folder: {entry}")
+        files = []
+        for root, dirs, names in os.walk(os.path.join(output, entry)):
+            relative = os.path.relpath(root, output)
+            check(relative.count(os.sep) <= 1, f"unexpected nesting: {relative}/{dirs}")
+            check(relative == entry or os.path.basename(root).startswith("run-"),
+                  f"unexpected folder in a partition: {relative}")
+            for name in names:
+                check(re.fullmatch(r"part-.+\.zstd\.parquet", name),
+                      f"unexpected file in the output: {relative}/{name}")
+                files.append(os.path.join(root, name))
+        partitions[match.group(1)] = sorted(files)
+    return partitions
+
+
+def check_report_matches_disk(report, partitions):
+    target = report["targets"][0]
+    files = [f for fs in partitions.values() for f in fs]
+    check(target["files"] == len(files), f"report says {target['files']} files, {len(files)} on disk")
+    check(target["partitions"] == len(partitions),
+          f"report says {target['partitions']} partitions, {len(partitions)} on disk")
+    size = sum(os.path.getsize(f) for f in files)
+    check(target["bytes"] == size, f"report says {target['bytes']} bytes, {size} on disk")
+    strangers = [f for f in files if report["run_id"] not in os.path.basename(f)]
+    check(not strangers, f"files not written by run {report['run_id']}: {strangers}")
+
+
+# --- reading the output ------------------------------------------------------------------
+
+def keyed(rows, what):
+    """Rows as {(order_week, segment): row}, failing on duplicate keys."""
+    result = {}
     for row in rows:
-        row["order_week"] = str(row["order_week"])
-    return sorted(rows, key=lambda r: (r["order_week"], r["segment"]))
+        key = tuple(row[k] for k in KEY)
+        check(key not in result, f"{what}: duplicate row for {key}")
+        result[key] = row
+    return result
+
+
+def read_with_pyarrow(output):
+    partitioning = ds.partitioning(pa.schema([(PARTITION_KEY, pa.date32())]), flavor="hive")
+    table = ds.dataset(output, format="parquet", partitioning=partitioning).to_table()
+    return keyed(table.to_pylist(), "pyarrow")
 
 
 def read_with_duckdb(output):
-    relation = duckdb.sql(f"SELECT * FROM read_parquet('{output}/**/*.parquet', hive_partitioning = true)")
-    columns = relation.columns
-    rows = [dict(zip(columns, values)) for values in relation.fetchall()]
-    for row in rows:
-        row["order_week"] = str(row["order_week"])
-    return sorted(rows, key=lambda r: (r["order_week"], r["segment"]))
+    relation = duckdb.sql(
+        f"SELECT * FROM read_parquet('{output}/**/*.parquet', hive_partitioning = true)")
+    rows = [dict(zip(relation.columns, values)) for values in relation.fetchall()]
+    return keyed(rows, "DuckDB")
 
+
+# --- the expected answer, from the raw files ---------------------------------------------
 
 def expected_rows(work):
-    """The job's logic, written again in DuckDB over the raw files."""
+    """The job's logic written again in DuckDB, over the raw CSV and JSON.
+
+    Prices and discounts are read as DECIMAL so the sums are exact; DuckDB's decimal division
+    goes through DOUBLE, so revenue per customer is divided and rounded here with Decimal
+    (half away from zero, like SQL round).
+    """
+    with open(os.path.join(work, "sql", "weekly_orders.toml"), "rb") as f:
+        params = tomllib.load(f)["params"]
+    week_start = LOGICAL_DATE - datetime.timedelta(days=LOGICAL_DATE.weekday())  # its Monday
+    window_start = week_start - datetime.timedelta(weeks=params["weeks"])
     orders = os.path.join(work, "data", "orders", "*", "*.csv")
     customers = os.path.join(work, "data", "customers", "customers.json")
     sql = f"""
-    WITH orders AS (
-        SELECT "Customer ID" AS customer_id, "Status" AS status, "Channel" AS channel,
-               "Quantity" * "Unit Price" * (1 - coalesce(TRY_CAST("Discount" AS DOUBLE), 0)) AS net_amount,
-               CAST(order_date AS DATE) AS order_date
-        FROM read_csv('{orders}', hive_partitioning = true, header = true)
+    WITH raw_orders AS (
+        SELECT * FROM read_csv('{orders}', header = true, hive_partitioning = true,
+                               hive_types = {{'order_date': 'DATE'}},
+                               types = {{'Customer ID': 'BIGINT', 'Status': 'VARCHAR',
+                                        'Quantity': 'BIGINT', 'Unit Price': 'DECIMAL(12, 4)',
+                                        'Discount': 'DECIMAL(6, 4)', 'Channel': 'VARCHAR'}})
     ),
-    windowed AS (
-        SELECT customer_id, net_amount, CAST(date_trunc('week', order_date) AS DATE) AS order_week
-        FROM orders
-        WHERE order_date >= DATE '{WEEK_START}' - INTERVAL {7 * WEEKS} DAY
-          AND order_date < DATE '{WEEK_START}' AND status = 'completed'
+    completed AS (
+        SELECT "Customer ID" AS customer_id,
+               "Quantity" * "Unit Price" * (1 - coalesce("Discount", 0)) AS net_amount,
+               CAST(date_trunc('week', order_date) AS DATE) AS order_week
+        FROM raw_orders
+        WHERE order_date >= DATE '{window_start}' AND order_date < DATE '{week_start}'
+          AND "Status" = 'completed'
+          AND ('{params["channel"]}' = 'all' OR "Channel" = '{params["channel"]}')
     ),
     per_segment AS (
-        SELECT w.order_week, c.segment, count(*) AS orders, count(DISTINCT w.customer_id) AS customers,
-               sum(w.net_amount) AS revenue
-        FROM windowed w JOIN read_json('{customers}', format = 'newline_delimited') c
-          ON c.customer_id = w.customer_id
-        GROUP BY ALL
+        SELECT o.order_week, c.segment, count(*) AS orders,
+               count(DISTINCT o.customer_id) AS customers, sum(o.net_amount) AS revenue
+        FROM completed AS o
+        JOIN read_json('{customers}', format = 'newline_delimited') AS c
+          ON c.customer_id = o.customer_id
+        GROUP BY o.order_week, c.segment
     )
-    SELECT segment, orders, customers,
-           CAST(round(revenue, 2) AS DECIMAL(14, 2)) AS revenue,
-           CAST(round(revenue / customers, 2) AS DECIMAL(12, 2)) AS revenue_per_customer,
+    SELECT order_week, segment, orders, customers,
+           round(revenue, 2) AS revenue,
+           revenue AS exact_revenue,
            rank() OVER (PARTITION BY order_week ORDER BY revenue DESC) AS segment_rank,
-           CAST(round(revenue - lag(revenue) OVER (PARTITION BY segment ORDER BY order_week), 2) AS DECIMAL(14, 2))
-               AS revenue_change,
-           CAST(order_week AS VARCHAR) AS order_week
+           round(revenue - lag(revenue) OVER (PARTITION BY segment ORDER BY order_week), 2)
+               AS revenue_change
     FROM per_segment
     """
     relation = duckdb.sql(sql)
+    check(relation.types[relation.columns.index("exact_revenue")].id == "decimal",
+          "the expected revenue is not computed in DECIMAL")
     rows = [dict(zip(relation.columns, values)) for values in relation.fetchall()]
-    return sorted(rows, key=lambda r: (r["order_week"], r["segment"]))
+    for row in rows:
+        exact = row.pop("exact_revenue")
+        row["revenue_per_customer"] = (exact / row["customers"]).quantize(CENT, ROUND_HALF_UP)
+    return keyed(rows, "expected")
 
 
-def same_rows(ours, theirs, what):
-    check(len(ours) == len(theirs), f"{what}: {len(ours)} rows against {len(theirs)}")
-    for mine, other in zip(ours, theirs):
-        for column, value in other.items():
-            mine_value = mine[column]
-            if isinstance(value, (float, Decimal)) or isinstance(mine_value, (float, Decimal)):
-                equal = (mine_value is None and value is None) or (
-                    mine_value is not None and value is not None and Decimal(str(mine_value)) == Decimal(str(value)))
-            else:
-                equal = mine_value == value
-            check(equal, f"{what}: {column} differs for week {other['order_week']} segment {other['segment']}: "
-                         f"ours {mine_value!r}, theirs {value!r}")
+# --- comparing rows ----------------------------------------------------------------------
+
+def same_value(ours, theirs):
+    if ours is None or theirs is None:
+        return ours is None and theirs is None
+    if isinstance(theirs, Decimal):
+        # Exact at cent precision: ours must be a decimal with at most 2 places, equal.
+        return isinstance(ours, Decimal) and ours == ours.quantize(CENT) and ours == theirs
+    return type(ours) is type(theirs) and ours == theirs
 
 
-def parquet_files(output):
-    files = []
-    for root, dirs, names in os.walk(output):
-        dirs[:] = [d for d in dirs if not d.startswith((".", "_"))]
-        files += [os.path.join(root, n) for n in names if n.endswith(".parquet")]
-    return sorted(files)
+def compare_rows(ours, theirs, what):
+    missing, extra = sorted(theirs.keys() - ours.keys()), sorted(ours.keys() - theirs.keys())
+    check(not missing and not extra, f"{what}: rows missing {missing}, rows extra {extra}")
+    for key in sorted(theirs):
+        mine, other = ours[key], theirs[key]
+        check(mine.keys() == other.keys(),
+              f"{what}: columns differ: {sorted(mine)} against {sorted(other)}")
+        for column in other:
+            check(same_value(mine[column], other[column]),
+                  f"{what}: {column} differs for {key}: ours {mine[column]!r}, "
+                  f"theirs {other[column]!r}")
 
 
-def check_files(output):
-    files = parquet_files(output)
-    check(files, "no Parquet files")
+def check_first_weeks_have_no_change(rows):
+    first_week = {}
+    for week, segment in sorted(rows):
+        first_week.setdefault(segment, week)
+    for (week, segment), row in rows.items():
+        is_first = first_week[segment] == week
+        check((row["revenue_change"] is None) == is_first,
+              f"revenue_change for {segment} in {week} is {row['revenue_change']!r} "
+              f"(first week of the segment in the window: {is_first})")
+
+
+# --- Parquet properties ------------------------------------------------------------------
+
+def check_parquet_file(path):
+    parquet = pq.ParquetFile(path)
+    metadata, schema = parquet.metadata, parquet.schema
+    names = [schema.column(i).name for i in range(len(schema))]
+    check(PARTITION_KEY not in names and PARTITION_KEY not in parquet.schema_arrow.names,
+          f"{path}: the partition column {PARTITION_KEY} is stored inside the file")
+    check(names == list(EXPECTED_COLUMNS), f"{path}: columns are {names}")
+    for i, name in enumerate(names):
+        column = schema.column(i)
+        physical, logical = EXPECTED_COLUMNS[name]
+        check(column.physical_type in physical and str(column.logical_type) in logical,
+              f"{path}: {name} is {column.physical_type} / {column.logical_type}, "
+              f"want one of {sorted(physical)} / {sorted(logical)}")
+    check(metadata.num_rows > 0 and metadata.num_row_groups > 0, f"{path}: no rows")
+    for group in range(metadata.num_row_groups):
+        row_group = metadata.row_group(group)
+        for i in range(row_group.num_columns):
+            chunk = row_group.column(i)
+            where = f"{path}: row group {group} column {chunk.path_in_schema}"
+            check(chunk.compression == "ZSTD", f"{where} is compressed with {chunk.compression}")
+            check(chunk.is_stats_set, f"{where} has no statistics")
+            stats = chunk.statistics
+            all_null = stats.null_count == row_group.num_rows
+            check(stats.has_min_max or all_null, f"{where} has no min/max statistics")
+            check(chunk.has_column_index, f"{where} has no column index")
+            check(chunk.has_offset_index, f"{where} has no offset index")
+
+
+# --- the checks, in order ----------------------------------------------------------------
+
+def run_checks(binary, work):
+    home = os.path.join(work, "home")
+    output = os.path.join(work, ".etl", "warehouse", "weekly_revenue")
+
+    report = run_job(binary, work, home)
+    first_files = list_output(output)
+    check_report_matches_disk(report, first_files)
+    target = report["targets"][0]
+    print(f"ok  1 run {report['run_id']} succeeded: {target['rows']} rows, {target['files']} "
+          f"files, {target['partitions']} partitions, {target['bytes']} bytes, nothing rejected")
+
+    arrow_rows, duck_rows = read_with_pyarrow(output), read_with_duckdb(output)
+    compare_rows(arrow_rows, duck_rows, "pyarrow against DuckDB")
+    check(len(duck_rows) == target["rows"],
+          f"the readers see {len(duck_rows)} rows, the report says {target['rows']}")
+    print(f"ok  2 pyarrow and DuckDB read the same {len(duck_rows)} rows, as the report says")
+
+    expected = expected_rows(work)
+    compare_rows(duck_rows, expected, "our output against DuckDB's computation from raw files")
+    check_first_weeks_have_no_change(duck_rows)
+    weeks = sorted({week for week, _ in expected})
+    print(f"ok  3 every row equals DuckDB's computation from the raw CSV and JSON "
+          f"({len(expected)} rows, weeks {weeks[0]} to {weeks[-1]})")
+
+    files = [f for fs in first_files.values() for f in fs]
     for path in files:
-        metadata = pq.ParquetFile(path).metadata
-        schema = pq.ParquetFile(path).schema_arrow
-        check("order_week" not in schema.names, f"{path} holds the partition column")
-        check(str(schema.field("revenue").type) == "decimal128(14, 2)", f"revenue is {schema.field('revenue').type}")
-        for name in ("orders", "customers", "segment_rank"):
-            check(str(schema.field(name).type) == "int64", f"{name} is {schema.field(name).type}")
-        check(str(schema.field("segment").type) == "string", f"segment is {schema.field('segment').type}")
-        for group in range(metadata.num_row_groups):
-            for column in range(metadata.num_columns):
-                chunk = metadata.row_group(group).column(column)
-                check(chunk.compression == "ZSTD", f"{path}: {chunk.path_in_schema} is {chunk.compression}")
-                check(chunk.is_stats_set and chunk.statistics.has_min_max or chunk.statistics.null_count == metadata.row_group(group).num_rows,
-                      f"{path}: {chunk.path_in_schema} has no statistics")
-                check(chunk.has_column_index and chunk.has_offset_index, f"{path}: {chunk.path_in_schema} has no page index")
-    return files
+        check_parquet_file(path)
+    print(f"ok  4 {len(files)} files: ZSTD, min/max statistics, column and offset indexes, "
+          f"no {PARTITION_KEY} inside, Athena types")
+
+    rerun = run_job(binary, work, home)
+    second_files = list_output(output)
+    check_report_matches_disk(rerun, second_files)
+    check(second_files.keys() == first_files.keys(),
+          f"partitions after the rerun: {sorted(second_files)}, before: {sorted(first_files)}")
+    crowded = {p: fs for p, fs in second_files.items() if len(fs) != 1}
+    check(not crowded, f"partitions without exactly one file after the rerun: {crowded}")
+    leftovers = [f for f in files if os.path.exists(f)]
+    check(not leftovers, f"the first run's files survived the rerun: {leftovers}")
+    compare_rows(read_with_duckdb(output), duck_rows, "after the rerun against before (DuckDB)")
+    compare_rows(read_with_pyarrow(output), arrow_rows, "after the rerun against before (pyarrow)")
+    print(f"ok  5 rerun {rerun['run_id']} replaced every partition: same {len(duck_rows)} rows, "
+          f"one file per partition, no leftovers, no staging folder")
+
+    counted = json.loads(etl(binary, work, home, "sql",
+                             f"SELECT count(*) AS n FROM {TARGET_TABLE}", "--format", "json"))
+    check(counted == [{"n": len(duck_rows)}],
+          f"the catalog answers {counted}, the files hold {len(duck_rows)} rows")
+    print(f"ok  6 the catalog counts the same {len(duck_rows)} rows")
 
 
 def main():
     if len(sys.argv) != 2:
-        fail("usage: check_example.py path/to/etl")
+        print("usage: python tests/independent/check_example.py path/to/etl", file=sys.stderr)
+        return 2
     binary = os.path.abspath(sys.argv[1])
-    with tempfile.TemporaryDirectory() as work:
+    with tempfile.TemporaryDirectory(prefix="etl-check-example-") as work:
         shutil.copytree(os.path.join(REPO, "sql"), os.path.join(work, "sql"))
         shutil.copytree(os.path.join(REPO, "data"), os.path.join(work, "data"))
-        home = os.path.join(work, "home")
-        output = os.path.join(work, ".etl", "warehouse", "weekly_revenue")
-
-        report = run_job(binary, work, home)
-        target = report["targets"][0]
-        print(f"ok  1 run {report['run_id']}: {target['rows']} rows in {target['files']} files, {target['partitions']} partitions")
-
-        arrow_rows, duck_rows = read_with_pyarrow(output), read_with_duckdb(output)
-        same_rows(arrow_rows, duck_rows, "pyarrow against DuckDB")
-        check(len(arrow_rows) == target["rows"], f"readers see {len(arrow_rows)} rows, the report says {target['rows']}")
-        print(f"ok  2 pyarrow and DuckDB read the same {len(arrow_rows)} rows")
-
-        same_rows(duck_rows, expected_rows(work), "our output against DuckDB's computation from the raw files")
-        print("ok  3 the rows equal DuckDB's own computation from the raw CSV and JSON")
-
-        files = check_files(output)
-        print(f"ok  4 {len(files)} files: ZSTD, statistics and page indexes, Athena types, no partition column inside")
-
-        run_job(binary, work, home)
-        check(read_with_pyarrow(output) == arrow_rows, "a rerun of the same logical date changed the rows")
-        again = parquet_files(output)
-        check(len(again) == len(files) and set(again).isdisjoint(files), f"after the rerun: {again}")
-        check(not os.path.exists(os.path.join(output, "_etl_staging")), "a staging folder is left behind")
-        print("ok  5 a rerun replaced every partition's files: same rows, no duplicates, nothing left over")
-
-        counted = json.loads(etl(binary, home, "sql", "SELECT count(*) AS n FROM curated.weekly_revenue", "--format", "json"))
-        check(counted[0]["n"] == len(arrow_rows), f"the catalog counts {counted[0]['n']} rows")
-        print("ok  6 the catalog counts the same rows")
+        try:
+            run_checks(binary, work)
+        except CheckFailed as failure:
+            print(f"FAIL {failure}")
+            return 1
+    print("all checks passed")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
