@@ -41,11 +41,7 @@ impl ErrorKind {
         match self {
             ErrorKind::OutputClosed => 0,
             ErrorKind::Usage | ErrorKind::Config => 2,
-            ErrorKind::Input
-            | ErrorKind::Query
-            | ErrorKind::Conflict
-            | ErrorKind::NotFound
-            | ErrorKind::Runtime => 1,
+            ErrorKind::Input | ErrorKind::Query | ErrorKind::Conflict | ErrorKind::NotFound | ErrorKind::Runtime => 1,
         }
     }
 }
@@ -58,10 +54,7 @@ pub struct Error {
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Error {
-            kind,
-            message: message.into(),
-        }
+        Error { kind, message: message.into() }
     }
     pub fn usage(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Usage, message)
@@ -206,9 +199,7 @@ impl From<std::io::Error> for Error {
 impl From<object_store::Error> for Error {
     fn from(error: object_store::Error) -> Self {
         match error {
-            object_store::Error::NotFound { path, .. } => {
-                Error::not_found(format!("{path} does not exist"))
-            }
+            object_store::Error::NotFound { path, .. } => Error::not_found(format!("{path} does not exist")),
             other => Error::runtime(other.to_string()),
         }
     }
@@ -217,12 +208,10 @@ impl From<object_store::Error> for Error {
 impl From<datafusion::arrow::error::ArrowError> for Error {
     fn from(error: datafusion::arrow::error::ArrowError) -> Self {
         match error {
-            datafusion::arrow::error::ArrowError::ExternalError(inner) => {
-                match find_ours(inner.as_ref()) {
-                    Some(ours) => Error::new(ours.kind, ours.message.clone()),
-                    None => Error::runtime(inner.to_string()),
-                }
-            }
+            datafusion::arrow::error::ArrowError::ExternalError(inner) => match find_ours(inner.as_ref()) {
+                Some(ours) => Error::new(ours.kind, ours.message.clone()),
+                None => Error::runtime(inner.to_string()),
+            },
             other => Error::runtime(other.to_string()),
         }
     }

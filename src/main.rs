@@ -6,10 +6,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = etl::cli::Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("error: cannot start: {e}");
@@ -18,9 +15,7 @@ fn main() -> ExitCode {
     };
     // A panic is a bug of ours: say so in one line, without a backtrace, and fail the command.
     std::panic::set_hook(Box::new(|info| eprintln!("error: internal error: {info}")));
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        runtime.block_on(etl::cli::run(cli))
-    }));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(etl::cli::run(cli))));
     match outcome {
         Err(_) => ExitCode::from(1),
         Ok(Ok(())) => ExitCode::SUCCESS,

@@ -8,9 +8,7 @@
 
 use serde::Serialize;
 
-use super::{
-    Catalog, DataChange, NewVersion, Partition, Table, TableChange, TableDefinition, TableName,
-};
+use super::{Catalog, DataChange, NewVersion, Partition, Table, TableChange, TableDefinition, TableName};
 use crate::error::{Error, Result};
 use crate::location::Location;
 use crate::runs::job::OnSchemaChange;
@@ -73,23 +71,15 @@ fn decide(
     let (change, diff, definition, new_version) = match current {
         None => {
             let diff = diff_definitions(None, &definition);
-            let new = NewVersion {
-                definition: definition.clone(),
-                diff: diff.clone(),
-            };
+            let new = NewVersion { definition: definition.clone(), diff: diff.clone() };
             (CrawlChange::Created, diff, definition, Some(new))
         }
-        Some(current) if current.definition == definition => {
-            (CrawlChange::Unchanged, Vec::new(), definition, None)
-        }
+        Some(current) if current.definition == definition => (CrawlChange::Unchanged, Vec::new(), definition, None),
         Some(current) => {
             let changes = diff_definitions(Some(&current.definition), &definition);
             match on_change {
                 OnSchemaChange::Update => {
-                    let new = NewVersion {
-                        definition: definition.clone(),
-                        diff: changes.clone(),
-                    };
+                    let new = NewVersion { definition: definition.clone(), diff: changes.clone() };
                     (CrawlChange::Updated, changes, definition, Some(new))
                 }
                 OnSchemaChange::Fail => {
@@ -119,21 +109,14 @@ fn decide(
 }
 
 fn diff_definitions(old: Option<&TableDefinition>, new: &TableDefinition) -> Vec<Change> {
-    diff(
-        &old.map(TableDefinition::schema).unwrap_or_default(),
-        &new.schema(),
-    )
+    diff(&old.map(TableDefinition::schema).unwrap_or_default(), &new.schema())
 }
 
 /// What changed, in words; a definition may change without a column changing (location,
 /// format, CSV dialect).
 pub fn describe(changes: &[Change], old: &TableDefinition, new: &TableDefinition) -> String {
     if !changes.is_empty() {
-        return changes
-            .iter()
-            .map(Change::describe)
-            .collect::<Vec<_>>()
-            .join("; ");
+        return changes.iter().map(Change::describe).collect::<Vec<_>>().join("; ");
     }
     if old.location != new.location {
         return format!("location {} -> {}", old.location, new.location);
@@ -157,16 +140,8 @@ fn discovered_partitions(inferred: &Inferred) -> Vec<Partition> {
         }
         let mut parts: Vec<String> = location.relative(&file.path).unwrap_or_default();
         parts.pop();
-        let folder = if parts.is_empty() {
-            location.url()
-        } else {
-            location.join(&parts.join("/")).url()
-        };
-        partitions.push(Partition {
-            values: file.partition_values.clone(),
-            location: folder,
-            files: Vec::new(),
-        });
+        let folder = if parts.is_empty() { location.url() } else { location.join(&parts.join("/")).url() };
+        partitions.push(Partition { values: file.partition_values.clone(), location: folder, files: Vec::new() });
     }
     partitions
 }

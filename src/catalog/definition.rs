@@ -19,10 +19,8 @@ const TEXT_INPUT_FORMAT: &str = "org.apache.hadoop.mapred.TextInputFormat";
 const TEXT_OUTPUT_FORMAT: &str = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat";
 const OPEN_CSV_SERDE: &str = "org.apache.hadoop.hive.serde2.OpenCSVSerde";
 const JSON_SERDE: &str = "org.openx.data.jsonserde.JsonSerDe";
-pub const PARQUET_INPUT_FORMAT: &str =
-    "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat";
-pub const PARQUET_OUTPUT_FORMAT: &str =
-    "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat";
+pub const PARQUET_INPUT_FORMAT: &str = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat";
+pub const PARQUET_OUTPUT_FORMAT: &str = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat";
 pub const PARQUET_SERDE: &str = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe";
 
 /// Our own parameter on tables our runs write: the job that writes them.
@@ -52,12 +50,8 @@ pub struct TableDefinition {
 impl TableDefinition {
     /// The definition a crawl records for what it inferred at `location` (a canonical URL).
     pub fn crawled(location: String, inferred: &Inferred) -> Self {
-        let compressions: std::collections::BTreeSet<Compression> = inferred
-            .listing
-            .files
-            .iter()
-            .map(|f| f.compression)
-            .collect();
+        let compressions: std::collections::BTreeSet<Compression> =
+            inferred.listing.files.iter().map(|f| f.compression).collect();
         let compression = match compressions.len() {
             1 => compressions.into_iter().next().unwrap().to_string(),
             _ => "mixed".to_string(),
@@ -68,29 +62,15 @@ impl TableDefinition {
             ("typeOfData".to_string(), "file".to_string()),
             ("EXTERNAL".to_string(), "TRUE".to_string()),
         ]);
-        let names = || {
-            inferred
-                .schema
-                .columns
-                .iter()
-                .map(|c| c.name.as_str())
-                .collect::<Vec<_>>()
-                .join(",")
-        };
+        let names = || inferred.schema.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(",");
         let (input_format, output_format, serde) = match inferred.format {
             Format::Csv => {
                 let dialect = inferred.dialect.clone().unwrap_or_default();
                 let delimiter = (dialect.delimiter as char).to_string();
                 parameters.insert("delimiter".into(), delimiter.clone());
-                parameters.insert(
-                    "skip.header.line.count".into(),
-                    if dialect.header { "1" } else { "0" }.into(),
-                );
+                parameters.insert("skip.header.line.count".into(), if dialect.header { "1" } else { "0" }.into());
                 parameters.insert("areColumnsQuoted".into(), "true".into());
-                parameters.insert(
-                    NULL_VALUES_PARAMETER.into(),
-                    serde_json::to_string(&inferred.null_values).unwrap(),
-                );
+                parameters.insert(NULL_VALUES_PARAMETER.into(), serde_json::to_string(&inferred.null_values).unwrap());
                 let serde = SerDe {
                     library: OPEN_CSV_SERDE.to_string(),
                     parameters: BTreeMap::from([
@@ -147,30 +127,19 @@ impl TableDefinition {
     /// Whether replacing `self` by `other` records a new version: any change but the location
     /// does. (A written table moves to a new folder on every run; that is data, not schema.)
     pub fn is_new_version_of(&self, other: &TableDefinition) -> bool {
-        TableDefinition {
-            location: other.location.clone(),
-            ..self.clone()
-        } != *other
+        TableDefinition { location: other.location.clone(), ..self.clone() } != *other
     }
 
     pub fn schema(&self) -> TableSchema {
-        TableSchema {
-            columns: self.columns.clone(),
-            partition_keys: self.partition_keys.clone(),
-        }
+        TableSchema { columns: self.columns.clone(), partition_keys: self.partition_keys.clone() }
     }
 
     pub fn csv_dialect(&self) -> Dialect {
-        let char_of = |value: Option<&String>, default: u8| {
-            value.and_then(|v| v.bytes().next()).unwrap_or(default)
-        };
+        let char_of = |value: Option<&String>, default: u8| value.and_then(|v| v.bytes().next()).unwrap_or(default);
         Dialect {
             delimiter: char_of(self.serde.parameters.get("separatorChar"), b','),
             quote: char_of(self.serde.parameters.get("quoteChar"), b'"'),
-            header: self
-                .parameters
-                .get("skip.header.line.count")
-                .is_some_and(|v| v != "0"),
+            header: self.parameters.get("skip.header.line.count").is_some_and(|v| v != "0"),
         }
     }
 

@@ -25,15 +25,15 @@ use async_trait::async_trait;
 use aws_sdk_glue::Client;
 use aws_sdk_glue::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_glue::types::{
-    BatchUpdatePartitionRequestEntry, Column as GlueColumn, DatabaseInput, PartitionInput,
-    PartitionValueList, SerDeInfo, StorageDescriptor, Table as GlueTable, TableInput,
+    BatchUpdatePartitionRequestEntry, Column as GlueColumn, DatabaseInput, PartitionInput, PartitionValueList,
+    SerDeInfo, StorageDescriptor, Table as GlueTable, TableInput,
 };
 use chrono::{DateTime, Utc};
 
 use super::definition::SerDe;
 use super::{
-    Catalog, DataChange, DataFile, Partition, PartitionWrite, Publication, Published, Table,
-    TableChange, TableDefinition, TableName, TableVersion, VersionChange, conflict,
+    Catalog, DataChange, DataFile, Partition, PartitionWrite, Publication, Published, Table, TableChange,
+    TableDefinition, TableName, TableVersion, VersionChange, conflict,
 };
 use crate::error::{Error, Result};
 use crate::location::aws::{AWS_ENDPOINT_URL_GLUE, endpoint, sdk_config};
@@ -66,88 +66,46 @@ impl GlueCatalog {
         if let Some(url) = endpoint(AWS_ENDPOINT_URL_GLUE) {
             builder = builder.endpoint_url(url);
         }
-        GlueCatalog {
-            client: Client::from_conf(builder.build()),
-        }
+        GlueCatalog { client: Client::from_conf(builder.build()) }
     }
 
     async fn get_table(&self, name: &TableName) -> Result<Option<GlueTable>> {
-        match self
-            .client
-            .get_table()
-            .database_name(&name.database)
-            .name(&name.table)
-            .send()
-            .await
-        {
+        match self.client.get_table().database_name(&name.database).name(&name.table).send().await {
             Ok(output) => Ok(output.table),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_entity_not_found_exception()) =>
-            {
-                Ok(None)
-            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_entity_not_found_exception()) => Ok(None),
             Err(e) => Err(glue_error(&format!("reading table {name}"), e)),
         }
     }
 
-    async fn glue_partitions(
-        &self,
-        name: &TableName,
-    ) -> Result<Vec<aws_sdk_glue::types::Partition>> {
-        let mut pages = self
-            .client
-            .get_partitions()
-            .database_name(&name.database)
-            .table_name(&name.table)
-            .into_paginator()
-            .send();
+    async fn glue_partitions(&self, name: &TableName) -> Result<Vec<aws_sdk_glue::types::Partition>> {
+        let mut pages =
+            self.client.get_partitions().database_name(&name.database).table_name(&name.table).into_paginator().send();
         let mut partitions = Vec::new();
         while let Some(page) = pages.next().await {
-            let page =
-                page.map_err(|e| glue_error(&format!("listing the partitions of {name}"), e))?;
+            let page = page.map_err(|e| glue_error(&format!("listing the partitions of {name}"), e))?;
             partitions.extend(page.partitions.unwrap_or_default());
         }
         Ok(partitions)
     }
 
     async fn ensure_database(&self, database: &str) -> Result<()> {
-        let input = DatabaseInput::builder()
-            .name(database)
-            .build()
-            .map_err(|e| Error::runtime(e.to_string()))?;
-        match self
-            .client
-            .create_database()
-            .database_input(input)
-            .send()
-            .await
-        {
+        let input = DatabaseInput::builder().name(database).build().map_err(|e| Error::runtime(e.to_string()))?;
+        match self.client.create_database().database_input(input).send().await {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_already_exists_exception()) =>
-            {
-                Ok(())
-            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_already_exists_exception()) => Ok(()),
             Err(e) => Err(glue_error(&format!("creating database {database}"), e)),
         }
     }
 
     /// Checks what a change builds on, before anything is applied.
-    async fn check(
-        &self,
-        change: &TableChange,
-    ) -> Result<(Option<GlueTable>, Vec<aws_sdk_glue::types::Partition>)> {
+    async fn check(&self, change: &TableChange) -> Result<(Option<GlueTable>, Vec<aws_sdk_glue::types::Partition>)> {
         let current = self.get_table(&change.name).await?;
         let version = current.as_ref().map(our_version);
         if version != change.expected_version {
             return Err(conflict(&change.name, change.expected_version, version));
         }
         let partitions = match (&current, &change.data) {
-            (Some(table), DataChange::Written(_) | DataChange::Discovered(_))
-                if !table.partition_keys().is_empty() =>
-            {
+            (Some(table), DataChange::Written(_) | DataChange::Discovered(_)) if !table.partition_keys().is_empty() => {
                 self.glue_partitions(&change.name).await?
             }
             _ => Vec::new(),
@@ -155,8 +113,7 @@ impl GlueCatalog {
         if let DataChange::Written(written) = &change.data {
             for write in written.upserts.iter().chain(&written.drops) {
                 if let Some(expected) = &write.based_on {
-                    let found =
-                        current_location(current.as_ref(), &partitions, &write.partition.values);
+                    let found = current_location(current.as_ref(), &partitions, &write.partition.values);
                     if found != *expected {
                         return Err(Error::conflict(format!(
                             "conflict on {}: partition {:?} changed while this run wrote it (another run published it first); nothing was published",
@@ -181,26 +138,13 @@ impl GlueCatalog {
         let old_definition = current.as_ref().map(definition_of).transpose()?;
         let mut version = current.as_ref().map(our_version).unwrap_or(0);
         let unpartitioned_files = match &change.data {
-            DataChange::Written(written)
-                if written
-                    .upserts
-                    .iter()
-                    .any(|w| w.partition.values.is_empty()) =>
-            {
-                written
-                    .upserts
-                    .iter()
-                    .find(|w| w.partition.values.is_empty())
-                    .map(|w| w.partition.files.clone())
+            DataChange::Written(written) if written.upserts.iter().any(|w| w.partition.values.is_empty()) => {
+                written.upserts.iter().find(|w| w.partition.values.is_empty()).map(|w| w.partition.files.clone())
             }
             _ => None,
         };
         // The table itself: a new definition, or (unpartitioned written tables) new files.
-        let definition = change
-            .new_version
-            .as_ref()
-            .map(|n| n.definition.clone())
-            .or_else(|| old_definition.clone());
+        let definition = change.new_version.as_ref().map(|n| n.definition.clone()).or_else(|| old_definition.clone());
         let new_schema = match (&change.new_version, &old_definition) {
             (Some(new), Some(old)) => new.definition.is_new_version_of(old),
             (Some(_), None) => true,
@@ -210,11 +154,9 @@ impl GlueCatalog {
             version += 1;
         }
         if change.new_version.is_some() || unpartitioned_files.is_some() {
-            let definition = definition.ok_or_else(|| {
-                Error::runtime(format!("publishing {name}: a new table needs a definition"))
-            })?;
-            let mut parameters: HashMap<String, String> =
-                definition.parameters.clone().into_iter().collect();
+            let definition = definition
+                .ok_or_else(|| Error::runtime(format!("publishing {name}: a new table needs a definition")))?;
+            let mut parameters: HashMap<String, String> = definition.parameters.clone().into_iter().collect();
             if let Some(current) = &current {
                 // Keep what the version we build on recorded, unless this is a new version.
                 for key in [RUN_ID, CHANGE, DIFF] {
@@ -225,16 +167,8 @@ impl GlueCatalog {
             }
             parameters.insert(VERSION.to_string(), version.to_string());
             if new_schema {
-                let diff = change
-                    .new_version
-                    .as_ref()
-                    .map(|n| n.diff.clone())
-                    .unwrap_or_default();
-                let kind = if current.is_none() {
-                    VersionChange::Created
-                } else {
-                    VersionChange::Updated
-                };
+                let diff = change.new_version.as_ref().map(|n| n.diff.clone()).unwrap_or_default();
+                let kind = if current.is_none() { VersionChange::Created } else { VersionChange::Updated };
                 parameters.insert(CHANGE.to_string(), kind.as_str().to_string());
                 parameters.insert(DIFF.to_string(), serde_json::to_string(&diff)?);
                 match run_id {
@@ -249,30 +183,13 @@ impl GlueCatalog {
                     location = write.partition.location.clone();
                 }
             }
-            let input = table_input(
-                name,
-                &TableDefinition {
-                    location,
-                    ..definition
-                },
-                parameters,
-            )?;
+            let input = table_input(name, &TableDefinition { location, ..definition }, parameters)?;
             match &current {
                 None => {
                     self.ensure_database(&name.database).await?;
-                    match self
-                        .client
-                        .create_table()
-                        .database_name(&name.database)
-                        .table_input(input)
-                        .send()
-                        .await
-                    {
+                    match self.client.create_table().database_name(&name.database).table_input(input).send().await {
                         Ok(_) => {}
-                        Err(e)
-                            if e.as_service_error()
-                                .is_some_and(|s| s.is_already_exists_exception()) =>
-                        {
+                        Err(e) if e.as_service_error().is_some_and(|s| s.is_already_exists_exception()) => {
                             return Err(conflict(name, None, Some(1)));
                         }
                         Err(e) => return Err(glue_error(&format!("creating table {name}"), e)),
@@ -290,10 +207,7 @@ impl GlueCatalog {
                     }
                     match update.send().await {
                         Ok(_) => {}
-                        Err(e)
-                            if e.as_service_error()
-                                .is_some_and(|s| s.is_concurrent_modification_exception()) =>
-                        {
+                        Err(e) if e.as_service_error().is_some_and(|s| s.is_concurrent_modification_exception()) => {
                             return Err(conflict(name, change.expected_version, None));
                         }
                         Err(e) => return Err(glue_error(&format!("updating table {name}"), e)),
@@ -309,10 +223,8 @@ impl GlueCatalog {
         published.versions.push(version);
 
         // The partitions.
-        let existing: BTreeMap<Vec<Option<String>>, aws_sdk_glue::types::Partition> = partitions
-            .into_iter()
-            .map(|p| (values_of(p.values()), p))
-            .collect();
+        let existing: BTreeMap<Vec<Option<String>>, aws_sdk_glue::types::Partition> =
+            partitions.into_iter().map(|p| (values_of(p.values()), p)).collect();
         let (upserts, drops): (Vec<Partition>, Vec<Partition>) = match &change.data {
             DataChange::None => return Ok(()),
             DataChange::Discovered(found) => {
@@ -324,9 +236,7 @@ impl GlueCatalog {
                 let changed = found
                     .iter()
                     .filter(|p| {
-                        existing
-                            .get(&p.values)
-                            .and_then(|e| e.storage_descriptor()?.location())
+                        existing.get(&p.values).and_then(|e| e.storage_descriptor()?.location())
                             != Some(p.location.as_str())
                     })
                     .cloned()
@@ -340,19 +250,10 @@ impl GlueCatalog {
                     .filter(|w| !w.partition.values.is_empty())
                     .map(|w| w.partition.clone())
                     .collect(),
-                written
-                    .drops
-                    .iter()
-                    .filter(|w| !w.partition.values.is_empty())
-                    .map(|w| w.partition.clone())
-                    .collect(),
+                written.drops.iter().filter(|w| !w.partition.values.is_empty()).map(|w| w.partition.clone()).collect(),
             ),
         };
-        let Some(template) = self
-            .get_table(name)
-            .await?
-            .and_then(|t| t.storage_descriptor)
-        else {
+        let Some(template) = self.get_table(name).await?.and_then(|t| t.storage_descriptor) else {
             return Ok(());
         };
         let mut creates = Vec::new();
@@ -396,28 +297,18 @@ impl GlueCatalog {
                 .await
                 .map_err(|e| glue_error(&format!("updating partitions of {name}"), e))?;
             for failure in output.errors() {
-                let detail = failure
-                    .error_detail()
-                    .and_then(|d| d.error_message())
-                    .unwrap_or("failed");
+                let detail = failure.error_detail().and_then(|d| d.error_message()).unwrap_or("failed");
                 return Err(Error::runtime(format!(
                     "updating partition {:?} of {name}: {detail}",
                     failure.partition_value_list()
                 )));
             }
         }
-        let drops: Vec<&Partition> = drops
-            .iter()
-            .filter(|p| existing.contains_key(&p.values))
-            .collect();
+        let drops: Vec<&Partition> = drops.iter().filter(|p| existing.contains_key(&p.values)).collect();
         for batch in drops.chunks(DELETE_BATCH) {
             let values: Vec<PartitionValueList> = batch
                 .iter()
-                .map(|p| {
-                    PartitionValueList::builder()
-                        .set_values(Some(glue_values(&p.values)))
-                        .build()
-                })
+                .map(|p| PartitionValueList::builder().set_values(Some(glue_values(&p.values))).build())
                 .collect::<std::result::Result<_, _>>()
                 .map_err(|e| Error::runtime(e.to_string()))?;
             let output = self
@@ -458,25 +349,12 @@ impl Catalog for GlueCatalog {
     }
 
     async fn tables(&self, database: &str) -> Result<Vec<String>> {
-        let mut pages = self
-            .client
-            .get_tables()
-            .database_name(database)
-            .into_paginator()
-            .send();
+        let mut pages = self.client.get_tables().database_name(database).into_paginator().send();
         let mut names = Vec::new();
         while let Some(page) = pages.next().await {
             match page {
-                Ok(page) => names.extend(
-                    page.table_list
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|t| t.name),
-                ),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_entity_not_found_exception()) =>
-                {
+                Ok(page) => names.extend(page.table_list.unwrap_or_default().into_iter().map(|t| t.name)),
+                Err(e) if e.as_service_error().is_some_and(|s| s.is_entity_not_found_exception()) => {
                     return Ok(Vec::new());
                 }
                 Err(e) => return Err(glue_error(&format!("listing the tables of {database}"), e)),
@@ -509,8 +387,7 @@ impl Catalog for GlueCatalog {
             .send();
         let mut versions: BTreeMap<u64, TableVersion> = BTreeMap::new();
         while let Some(page) = pages.next().await {
-            let page =
-                page.map_err(|e| glue_error(&format!("reading the versions of {name}"), e))?;
+            let page = page.map_err(|e| glue_error(&format!("reading the versions of {name}"), e))?;
             for version in page.table_versions.unwrap_or_default() {
                 let Some(table) = version.table else { continue };
                 let parameters = table.parameters().cloned().unwrap_or_default();
@@ -549,12 +426,7 @@ impl Catalog for GlueCatalog {
         if table.partition_keys().is_empty() {
             return Ok(partition_of_unpartitioned(&table).into_iter().collect());
         }
-        let mut partitions = self
-            .glue_partitions(name)
-            .await?
-            .iter()
-            .map(partition_of)
-            .collect::<Result<Vec<_>>>()?;
+        let mut partitions = self.glue_partitions(name).await?.iter().map(partition_of).collect::<Result<Vec<_>>>()?;
         partitions.sort_by(|a, b| a.values.cmp(&b.values));
         Ok(partitions)
     }
@@ -566,29 +438,16 @@ impl Catalog for GlueCatalog {
         }
         let mut published = Published::default();
         for (change, (current, partitions)) in publication.tables.iter().zip(checked) {
-            self.apply(
-                change,
-                publication.run_id.as_deref(),
-                current,
-                partitions,
-                &mut published,
-            )
-            .await?;
+            self.apply(change, publication.run_id.as_deref(), current, partitions, &mut published).await?;
         }
         Ok(published)
     }
 }
 
 /// The upsert of the partition with these values, in a written change.
-fn written_upsert<'a>(
-    data: &'a DataChange,
-    values: &[Option<String>],
-) -> Option<&'a PartitionWrite> {
+fn written_upsert<'a>(data: &'a DataChange, values: &[Option<String>]) -> Option<&'a PartitionWrite> {
     match data {
-        DataChange::Written(written) => written
-            .upserts
-            .iter()
-            .find(|w| w.partition.values == values),
+        DataChange::Written(written) => written.upserts.iter().find(|w| w.partition.values == values),
         _ => None,
     }
 }
@@ -618,40 +477,25 @@ fn our_version(table: &GlueTable) -> u64 {
 }
 
 fn time(value: Option<&aws_sdk_glue::primitives::DateTime>) -> DateTime<Utc> {
-    value
-        .and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
-        .unwrap_or_default()
+    value.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos())).unwrap_or_default()
 }
 
 fn glue_values(values: &[Option<String>]) -> Vec<String> {
-    values
-        .iter()
-        .map(|v| v.clone().unwrap_or_else(|| HIVE_NULL_PARTITION.to_string()))
-        .collect()
+    values.iter().map(|v| v.clone().unwrap_or_else(|| HIVE_NULL_PARTITION.to_string())).collect()
 }
 
 fn values_of(values: &[String]) -> Vec<Option<String>> {
-    values
-        .iter()
-        .map(|v| (v != HIVE_NULL_PARTITION).then(|| v.clone()))
-        .collect()
+    values.iter().map(|v| (v != HIVE_NULL_PARTITION).then(|| v.clone())).collect()
 }
 
 fn files_of(parameters: Option<&HashMap<String, String>>) -> Vec<DataFile> {
-    parameters
-        .and_then(|p| p.get(FILES))
-        .and_then(|f| serde_json::from_str(f).ok())
-        .unwrap_or_default()
+    parameters.and_then(|p| p.get(FILES)).and_then(|f| serde_json::from_str(f).ok()).unwrap_or_default()
 }
 
 fn partition_of(partition: &aws_sdk_glue::types::Partition) -> Result<Partition> {
     Ok(Partition {
         values: values_of(partition.values()),
-        location: partition
-            .storage_descriptor()
-            .and_then(|s| s.location())
-            .unwrap_or_default()
-            .to_string(),
+        location: partition.storage_descriptor().and_then(|s| s.location()).unwrap_or_default().to_string(),
         files: files_of(partition.parameters()),
     })
 }
@@ -664,11 +508,7 @@ fn partition_of_unpartitioned(table: &GlueTable) -> Option<Partition> {
     }
     Some(Partition {
         values: Vec::new(),
-        location: table
-            .storage_descriptor()
-            .and_then(|s| s.location())
-            .unwrap_or_default()
-            .to_string(),
+        location: table.storage_descriptor().and_then(|s| s.location()).unwrap_or_default().to_string(),
         files,
     })
 }
@@ -717,36 +557,18 @@ fn definition_of(table: &GlueTable) -> Result<TableDefinition> {
                 .collect()
         })
         .unwrap_or_default();
-    let format = parameters
-        .get("classification")
-        .and_then(|c| c.parse::<Format>().ok())
-        .unwrap_or(Format::Parquet);
+    let format = parameters.get("classification").and_then(|c| c.parse::<Format>().ok()).unwrap_or(Format::Parquet);
     Ok(TableDefinition {
-        location: storage
-            .and_then(|s| s.location())
-            .unwrap_or_default()
-            .to_string(),
+        location: storage.and_then(|s| s.location()).unwrap_or_default().to_string(),
         format,
         columns: columns_of(storage.map(|s| s.columns()).unwrap_or_default())?,
         partition_keys: columns_of(table.partition_keys())?,
         table_type: table.table_type().unwrap_or("EXTERNAL_TABLE").to_string(),
-        input_format: storage
-            .and_then(|s| s.input_format())
-            .unwrap_or_default()
-            .to_string(),
-        output_format: storage
-            .and_then(|s| s.output_format())
-            .unwrap_or_default()
-            .to_string(),
+        input_format: storage.and_then(|s| s.input_format()).unwrap_or_default().to_string(),
+        output_format: storage.and_then(|s| s.output_format()).unwrap_or_default().to_string(),
         serde: SerDe {
-            library: serde
-                .and_then(|s| s.serialization_library())
-                .unwrap_or_default()
-                .to_string(),
-            parameters: serde
-                .and_then(|s| s.parameters())
-                .map(|p| p.clone().into_iter().collect())
-                .unwrap_or_default(),
+            library: serde.and_then(|s| s.serialization_library()).unwrap_or_default().to_string(),
+            parameters: serde.and_then(|s| s.parameters()).map(|p| p.clone().into_iter().collect()).unwrap_or_default(),
         },
         parameters,
     })
@@ -762,9 +584,7 @@ fn storage_descriptor(definition: &TableDefinition) -> Result<StorageDescriptor>
         .serde_info(
             SerDeInfo::builder()
                 .serialization_library(&definition.serde.library)
-                .set_parameters(Some(
-                    definition.serde.parameters.clone().into_iter().collect(),
-                ))
+                .set_parameters(Some(definition.serde.parameters.clone().into_iter().collect()))
                 .build(),
         )
         .build())
@@ -800,30 +620,15 @@ fn partition_input(template: &StorageDescriptor, partition: &Partition) -> Resul
         .build())
 }
 
-fn partition_errors(
-    name: &TableName,
-    action: &str,
-    errors: &[aws_sdk_glue::types::PartitionError],
-) -> Result<()> {
+fn partition_errors(name: &TableName, action: &str, errors: &[aws_sdk_glue::types::PartitionError]) -> Result<()> {
     let Some(failure) = errors.first() else {
         return Ok(());
     };
-    let code = failure
-        .error_detail()
-        .and_then(|d| d.error_code())
-        .unwrap_or_default();
-    let message = failure
-        .error_detail()
-        .and_then(|d| d.error_message())
-        .unwrap_or_default();
-    let text = format!(
-        "{action} partition {:?} of {name}: {code} {message}",
-        failure.partition_values()
-    );
+    let code = failure.error_detail().and_then(|d| d.error_code()).unwrap_or_default();
+    let message = failure.error_detail().and_then(|d| d.error_message()).unwrap_or_default();
+    let text = format!("{action} partition {:?} of {name}: {code} {message}", failure.partition_values());
     if code == "AlreadyExistsException" || code == "EntityNotFoundException" {
-        return Err(Error::conflict(format!(
-            "conflict on {name}: {text} (another run changed it first)"
-        )));
+        return Err(Error::conflict(format!("conflict on {name}: {text} (another run changed it first)")));
     }
     Err(Error::runtime(text))
 }
@@ -836,11 +641,7 @@ fn glue_error<E: ProvideErrorMetadata + StdError + 'static, R: std::fmt::Debug>(
     let detail = match &error {
         SdkError::ServiceError(service) => {
             let e = service.err();
-            format!(
-                "{}: {}",
-                e.code().unwrap_or("error"),
-                e.message().unwrap_or_default()
-            )
+            format!("{}: {}", e.code().unwrap_or("error"), e.message().unwrap_or_default())
         }
         other => {
             let mut text = other.to_string();

@@ -17,8 +17,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    Catalog, DataChange, DataFile, Partition, PartitionWrite, Publication, Published, Table,
-    TableDefinition, TableName, TableVersion, VersionChange, conflict,
+    Catalog, DataChange, DataFile, Partition, PartitionWrite, Publication, Published, Table, TableDefinition,
+    TableName, TableVersion, VersionChange, conflict,
 };
 use crate::error::{Error, Result, ResultExt};
 
@@ -78,16 +78,12 @@ impl LocalCatalog {
     pub fn open(home: &Path) -> Result<Self> {
         std::fs::create_dir_all(home).with_context(|| format!("creating {}", home.display()))?;
         let path = home.join("catalog.sqlite");
-        let connection =
-            Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        let connection = Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
         connection.busy_timeout(std::time::Duration::from_secs(60))?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "FULL")?;
         connection.execute_batch(SCHEMA)?;
-        Ok(LocalCatalog {
-            path,
-            connection: Mutex::new(connection),
-        })
+        Ok(LocalCatalog { path, connection: Mutex::new(connection) })
     }
 
     pub fn path(&self) -> &Path {
@@ -105,9 +101,7 @@ fn now() -> String {
 }
 
 fn parse_time(text: String) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(&text)
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_default()
+    DateTime::parse_from_rfc3339(&text).map(|t| t.with_timezone(&Utc)).unwrap_or_default()
 }
 
 fn spec_key(values: &[Option<String>]) -> String {
@@ -115,9 +109,8 @@ fn spec_key(values: &[Option<String>]) -> String {
 }
 
 fn definition_from(text: String) -> rusqlite::Result<TableDefinition> {
-    serde_json::from_str(&text).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-    })
+    serde_json::from_str(&text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
 }
 
 #[async_trait]
@@ -129,19 +122,14 @@ impl Catalog for LocalCatalog {
     async fn databases(&self) -> Result<Vec<String>> {
         self.with(|c| {
             let mut statement = c.prepare("SELECT name FROM databases ORDER BY name")?;
-            Ok(statement
-                .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<String>>>()?)
+            Ok(statement.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?)
         })
     }
 
     async fn tables(&self, database: &str) -> Result<Vec<String>> {
         self.with(|c| {
-            let mut statement =
-                c.prepare("SELECT name FROM tables WHERE database = ?1 ORDER BY name")?;
-            Ok(statement
-                .query_map([database], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<String>>>()?)
+            let mut statement = c.prepare("SELECT name FROM tables WHERE database = ?1 ORDER BY name")?;
+            Ok(statement.query_map([database], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?)
         })
     }
 
@@ -178,11 +166,7 @@ impl Catalog for LocalCatalog {
                         version: r.get::<_, i64>(0)? as u64,
                         created_at: parse_time(r.get(1)?),
                         run_id: r.get(2)?,
-                        change: if change == "created" {
-                            VersionChange::Created
-                        } else {
-                            VersionChange::Updated
-                        },
+                        change: if change == "created" { VersionChange::Created } else { VersionChange::Updated },
                         diff: serde_json::from_str(&diff).unwrap_or_default(),
                         definition: definition_from(r.get(5)?)?,
                     })
@@ -332,11 +316,7 @@ impl Catalog for LocalCatalog {
 
 /// Removes a partition (and its files) that a write replaces, checking it is the one the
 /// writer based its change on; returns what was there.
-fn take_partition(
-    tx: &rusqlite::Transaction,
-    name: &TableName,
-    write: &PartitionWrite,
-) -> Result<Option<Partition>> {
+fn take_partition(tx: &rusqlite::Transaction, name: &TableName, write: &PartitionWrite) -> Result<Option<Partition>> {
     let spec = spec_key(&write.partition.values);
     let location: Option<String> = tx
         .query_row(
@@ -377,11 +357,7 @@ fn take_partition(
         "DELETE FROM partitions WHERE database = ?1 AND name = ?2 AND spec = ?3",
         params![name.database, name.table, spec],
     )?;
-    Ok(Some(Partition {
-        values: write.partition.values.clone(),
-        location,
-        files,
-    }))
+    Ok(Some(Partition { values: write.partition.values.clone(), location, files }))
 }
 
 #[cfg(test)]
@@ -392,10 +368,7 @@ mod tests {
 
     fn definition(columns: &[(&str, GlueType)]) -> TableDefinition {
         let schema = TableSchema {
-            columns: columns
-                .iter()
-                .map(|(n, t)| Column::new(*n, t.clone()))
-                .collect(),
+            columns: columns.iter().map(|(n, t)| Column::new(*n, t.clone())).collect(),
             partition_keys: vec![Column::new("dt", GlueType::String)],
         };
         TableDefinition::parquet("file:///tmp/x".into(), &schema, "snappy", "job")
@@ -407,10 +380,7 @@ mod tests {
             tables: vec![TableChange {
                 name: name.clone(),
                 expected_version: expected,
-                new_version: Some(NewVersion {
-                    definition: def,
-                    diff: vec![],
-                }),
+                new_version: Some(NewVersion { definition: def, diff: vec![] }),
                 data: DataChange::None,
             }],
         }
@@ -421,45 +391,19 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let catalog = LocalCatalog::open(home.path()).unwrap();
         let name: TableName = "db.t".parse().unwrap();
-        let v1 = catalog
-            .publish(create(&name, None, definition(&[("a", GlueType::BigInt)])))
-            .await
-            .unwrap();
+        let v1 = catalog.publish(create(&name, None, definition(&[("a", GlueType::BigInt)]))).await.unwrap();
         assert_eq!(v1.versions, vec![1]);
-        let v2 = catalog
-            .publish(create(
-                &name,
-                Some(1),
-                definition(&[("a", GlueType::Double)]),
-            ))
-            .await
-            .unwrap();
+        let v2 = catalog.publish(create(&name, Some(1), definition(&[("a", GlueType::Double)]))).await.unwrap();
         assert_eq!(v2.versions, vec![2]);
-        let err = catalog
-            .publish(create(&name, Some(1), definition(&[("b", GlueType::Date)])))
-            .await
-            .unwrap_err();
+        let err = catalog.publish(create(&name, Some(1), definition(&[("b", GlueType::Date)]))).await.unwrap_err();
         assert_eq!(err.kind(), crate::error::ErrorKind::Conflict);
-        assert!(
-            err.message()
-                .contains("read version 1 but the catalog now has version 2"),
-            "{err}"
-        );
-        let err = catalog
-            .publish(create(&name, None, definition(&[])))
-            .await
-            .unwrap_err();
+        assert!(err.message().contains("read version 1 but the catalog now has version 2"), "{err}");
+        let err = catalog.publish(create(&name, None, definition(&[]))).await.unwrap_err();
         assert!(err.message().contains("read no table"), "{err}");
         let versions = catalog.versions(&name).await.unwrap();
-        assert_eq!(
-            versions.iter().map(|v| v.version).collect::<Vec<_>>(),
-            vec![1, 2]
-        );
+        assert_eq!(versions.iter().map(|v| v.version).collect::<Vec<_>>(), vec![1, 2]);
         assert_eq!(versions[0].change, VersionChange::Created);
-        assert_eq!(
-            catalog.require(&name).await.unwrap().definition.columns[0].ty,
-            GlueType::Double
-        );
+        assert_eq!(catalog.require(&name).await.unwrap().definition.columns[0].ty, GlueType::Double);
         assert_eq!(catalog.databases().await.unwrap(), vec!["db"]);
     }
 
@@ -478,28 +422,13 @@ mod tests {
             tokio::spawn(async move {
                 // Each writer has its own connection, as separate processes do.
                 let catalog = LocalCatalog::open(&home).unwrap();
-                catalog
-                    .publish(create(
-                        &name,
-                        Some(1),
-                        definition(&[(format!("c{i}").as_str(), GlueType::Date)]),
-                    ))
-                    .await
+                catalog.publish(create(&name, Some(1), definition(&[(format!("c{i}").as_str(), GlueType::Date)]))).await
             })
         });
-        let results: Vec<_> = futures::future::join_all(writers)
-            .await
-            .into_iter()
-            .map(|r| r.unwrap())
-            .collect();
+        let results: Vec<_> = futures::future::join_all(writers).await.into_iter().map(|r| r.unwrap()).collect();
         let won = results.iter().filter(|r| r.is_ok()).count();
         assert_eq!(won, 1, "{results:?}");
-        assert!(
-            results
-                .iter()
-                .filter_map(|r| r.as_ref().err())
-                .all(|e| e.kind() == crate::error::ErrorKind::Conflict)
-        );
+        assert!(results.iter().filter_map(|r| r.as_ref().err()).all(|e| e.kind() == crate::error::ErrorKind::Conflict));
         let catalog = LocalCatalog::open(home.path()).unwrap();
         assert_eq!(catalog.versions(&name).await.unwrap().len(), 2);
     }
@@ -517,10 +446,9 @@ mod tests {
             tables: vec![TableChange {
                 name: name.clone(),
                 expected_version: expected,
-                new_version: expected.is_none().then(|| NewVersion {
-                    definition: definition(&[("a", GlueType::BigInt)]),
-                    diff: vec![],
-                }),
+                new_version: expected
+                    .is_none()
+                    .then(|| NewVersion { definition: definition(&[("a", GlueType::BigInt)]), diff: vec![] }),
                 data: DataChange::Written(WrittenData {
                     upserts: vec![PartitionWrite {
                         partition: Partition {
@@ -547,32 +475,17 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let catalog = LocalCatalog::open(home.path()).unwrap();
         let name: TableName = "db.t".parse().unwrap();
-        let first = catalog
-            .publish(write(&name, None, "a", "r1", None))
-            .await
-            .unwrap();
+        let first = catalog.publish(write(&name, None, "a", "r1", None)).await.unwrap();
         assert!(first.replaced.is_empty());
-        catalog
-            .publish(write(&name, Some(1), "b", "r2", None))
-            .await
-            .unwrap();
-        let second = catalog
-            .publish(write(&name, Some(1), "a", "r3", None))
-            .await
-            .unwrap();
+        catalog.publish(write(&name, Some(1), "b", "r2", None)).await.unwrap();
+        let second = catalog.publish(write(&name, Some(1), "a", "r3", None)).await.unwrap();
         assert_eq!(second.replaced.len(), 1);
         assert_eq!(second.replaced[0].location, "file:///w/dt=a/run-r1");
         assert_eq!(second.replaced[0].files.len(), 1);
         let partitions = catalog.partitions(&name).await.unwrap();
         let locations: Vec<_> = partitions.iter().map(|p| p.location.as_str()).collect();
-        assert_eq!(
-            locations,
-            ["file:///w/dt=a/run-r3", "file:///w/dt=b/run-r2"]
-        );
-        assert_eq!(
-            partitions[0].files[0].path,
-            "file:///w/dt=a/run-r3/part-0.parquet"
-        );
+        assert_eq!(locations, ["file:///w/dt=a/run-r3", "file:///w/dt=b/run-r2"]);
+        assert_eq!(partitions[0].files[0].path, "file:///w/dt=a/run-r3/part-0.parquet");
     }
 
     #[tokio::test]
@@ -580,26 +493,14 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let catalog = LocalCatalog::open(home.path()).unwrap();
         let name: TableName = "db.t".parse().unwrap();
-        catalog
-            .publish(write(&name, None, "a", "r1", None))
-            .await
-            .unwrap();
+        catalog.publish(write(&name, None, "a", "r1", None)).await.unwrap();
         // Two appends both read run r1's folder; the second to publish loses.
         let based = Some(Some("file:///w/dt=a/run-r1".to_string()));
-        catalog
-            .publish(write(&name, Some(1), "a", "r2", based.clone()))
-            .await
-            .unwrap();
-        let err = catalog
-            .publish(write(&name, Some(1), "a", "r3", based))
-            .await
-            .unwrap_err();
+        catalog.publish(write(&name, Some(1), "a", "r2", based.clone())).await.unwrap();
+        let err = catalog.publish(write(&name, Some(1), "a", "r3", based)).await.unwrap_err();
         assert_eq!(err.kind(), crate::error::ErrorKind::Conflict);
         assert!(err.message().contains("partition [\"a\"] changed"), "{err}");
-        assert_eq!(
-            catalog.partitions(&name).await.unwrap()[0].location,
-            "file:///w/dt=a/run-r2"
-        );
+        assert_eq!(catalog.partitions(&name).await.unwrap()[0].location, "file:///w/dt=a/run-r2");
     }
 
     #[tokio::test]
@@ -607,21 +508,12 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let catalog = LocalCatalog::open(home.path()).unwrap();
         let name: TableName = "db.t".parse().unwrap();
-        catalog
-            .publish(create(&name, None, definition(&[("a", GlueType::BigInt)])))
-            .await
-            .unwrap();
+        catalog.publish(create(&name, None, definition(&[("a", GlueType::BigInt)]))).await.unwrap();
         let mut moved = definition(&[("a", GlueType::BigInt)]);
         moved.location = "file:///elsewhere".into();
-        let published = catalog
-            .publish(create(&name, Some(1), moved))
-            .await
-            .unwrap();
+        let published = catalog.publish(create(&name, Some(1), moved)).await.unwrap();
         assert_eq!(published.versions, vec![1]);
-        assert_eq!(
-            catalog.require(&name).await.unwrap().definition.location,
-            "file:///elsewhere"
-        );
+        assert_eq!(catalog.require(&name).await.unwrap().definition.location, "file:///elsewhere");
         assert_eq!(catalog.versions(&name).await.unwrap().len(), 1);
     }
 }

@@ -36,23 +36,15 @@ impl TableName {
     pub fn new(database: &str, table: &str) -> Result<Self> {
         for (what, name) in [("database", database), ("table", table)] {
             if name.is_empty() || name.len() > 255 {
-                return Err(Error::config(format!(
-                    "{what} name '{name}' must be 1 to 255 characters"
-                )));
+                return Err(Error::config(format!("{what} name '{name}' must be 1 to 255 characters")));
             }
-            if !name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-            {
+            if !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
                 return Err(Error::config(format!(
                     "{what} name '{name}' must be lower-case letters, digits and underscores, as Glue stores names"
                 )));
             }
         }
-        Ok(TableName {
-            database: database.to_string(),
-            table: table.to_string(),
-        })
+        Ok(TableName { database: database.to_string(), table: table.to_string() })
     }
 }
 
@@ -61,9 +53,7 @@ impl FromStr for TableName {
     fn from_str(text: &str) -> Result<Self> {
         match text.split_once('.') {
             Some((database, table)) if !table.contains('.') => TableName::new(database, table),
-            _ => Err(Error::config(format!(
-                "table name '{text}' must be DATABASE.TABLE"
-            ))),
+            _ => Err(Error::config(format!("table name '{text}' must be DATABASE.TABLE"))),
         }
     }
 }
@@ -155,9 +145,7 @@ impl FromStr for WriteMode {
             "append" => Ok(WriteMode::Append),
             "overwrite" => Ok(WriteMode::Overwrite),
             "overwrite_partitions" => Ok(WriteMode::OverwritePartitions),
-            other => Err(format!(
-                "unknown mode '{other}' (expected append, overwrite or overwrite_partitions)"
-            )),
+            other => Err(format!("unknown mode '{other}' (expected append, overwrite or overwrite_partitions)")),
         }
     }
 }
@@ -240,9 +228,7 @@ pub trait Catalog: Send + Sync + fmt::Debug {
 
     /// The table, or a "not found" error naming it.
     async fn require(&self, name: &TableName) -> Result<Table> {
-        self.table(name)
-            .await?
-            .ok_or_else(|| Error::not_found(format!("table {name} does not exist")))
+        self.table(name).await?.ok_or_else(|| Error::not_found(format!("table {name} does not exist")))
     }
 }
 

@@ -12,9 +12,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
-use datafusion::catalog::{
-    CatalogProvider, MemorySchemaProvider, SchemaProvider, Session, TableProvider,
-};
+use datafusion::catalog::{CatalogProvider, MemorySchemaProvider, SchemaProvider, Session, TableProvider};
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::listing::helpers::{expr_applicable_for_cols, filter_partitioned_file};
@@ -112,13 +110,7 @@ impl FileTable {
                 });
             }
         }
-        Self::new(
-            definition,
-            location,
-            files,
-            rejects,
-            Arc::new(ReadStats::default()),
-        )
+        Self::new(definition, location, files, rejects, Arc::new(ReadStats::default()))
     }
 
     fn new(
@@ -139,43 +131,38 @@ impl FileTable {
             rejects,
             stats,
         });
-        Ok(FileTable {
-            arrow_schema: schema.to_arrow(),
-            schema,
-            raw,
-            files,
-        })
+        Ok(FileTable { arrow_schema: schema.to_arrow(), schema, raw, files })
     }
 
     pub fn files(&self) -> &[ScanFile] {
         &self.files
     }
 
+    pub fn table_schema(&self) -> &TableSchema {
+        &self.schema
+    }
+
+    pub fn format(&self) -> Format {
+        self.raw.format
+    }
+
+    pub fn location(&self) -> &Location {
+        &self.raw.location
+    }
+
     fn partition_names(&self) -> Vec<&str> {
-        self.schema
-            .partition_keys
-            .iter()
-            .map(|k| k.name.as_str())
-            .collect()
+        self.schema.partition_keys.iter().map(|k| k.name.as_str()).collect()
     }
 
     /// The files whose partition values pass the filters on partition keys.
-    fn prune(&self, filters: &[Expr]) -> DfResult<Vec<ScanFile>> {
+    pub fn prune(&self, filters: &[Expr]) -> DfResult<Vec<ScanFile>> {
         let names = self.partition_names();
-        let filters: Vec<Expr> = filters
-            .iter()
-            .filter(|f| !names.is_empty() && expr_applicable_for_cols(&names, f))
-            .cloned()
-            .collect();
+        let filters: Vec<Expr> =
+            filters.iter().filter(|f| !names.is_empty() && expr_applicable_for_cols(&names, f)).cloned().collect();
         if filters.is_empty() {
             return Ok(self.files.clone());
         }
-        let fields: Vec<Field> = self
-            .schema
-            .partition_keys
-            .iter()
-            .map(Column::to_arrow)
-            .collect();
+        let fields: Vec<Field> = self.schema.partition_keys.iter().map(Column::to_arrow).collect();
         let df_schema = DFSchema::try_from(Schema::new(fields))?;
         let mut kept = Vec::new();
         for file in &self.files {
@@ -195,18 +182,11 @@ fn balance(mut files: Vec<ScanFile>, n: usize) -> Vec<Vec<ScanFile>> {
     files.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.path.cmp(&b.path)));
     let mut groups: Vec<(u64, Vec<ScanFile>)> = vec![(0, Vec::new()); n];
     for file in files {
-        let smallest = groups
-            .iter_mut()
-            .min_by_key(|(size, _)| *size)
-            .expect("n >= 1");
+        let smallest = groups.iter_mut().min_by_key(|(size, _)| *size).expect("n >= 1");
         smallest.0 += file.size.max(1);
         smallest.1.push(file);
     }
-    groups
-        .into_iter()
-        .map(|(_, files)| files)
-        .filter(|g| !g.is_empty())
-        .collect()
+    groups.into_iter().map(|(_, files)| files).filter(|g| !g.is_empty()).collect()
 }
 
 /// A partition value from its folder text, as the key's type; a value of another type is an
@@ -217,17 +197,12 @@ fn partition_scalar(key: &Column, text: Option<&str>) -> Result<ScalarValue> {
         return Ok(ScalarValue::try_from(&data_type)?);
     };
     let valid = match &key.ty {
-        GlueType::BigInt | GlueType::Int | GlueType::SmallInt | GlueType::TinyInt => {
-            parse_int(text).is_some()
-        }
+        GlueType::BigInt | GlueType::Int | GlueType::SmallInt | GlueType::TinyInt => parse_int(text).is_some(),
         GlueType::Date => parse_date(text).is_some(),
         _ => true,
     };
     if !valid {
-        return Err(Error::input(format!(
-            "partition value '{text}' of key {} is not a {}",
-            key.name, key.ty
-        )));
+        return Err(Error::input(format!("partition value '{text}' of key {} is not a {}", key.name, key.ty)));
     }
     ScalarValue::try_from_string(text.to_string(), &data_type)
         .map_err(|e| Error::input(format!("partition value '{text}' of key {}: {e}", key.name)))
@@ -243,10 +218,7 @@ impl TableProvider for FileTable {
         TableType::Base
     }
 
-    fn supports_filters_pushdown(
-        &self,
-        filters: &[&Expr],
-    ) -> DfResult<Vec<TableProviderFilterPushDown>> {
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
         let names = self.partition_names();
         Ok(filters
             .iter()
@@ -275,24 +247,18 @@ impl TableProvider for FileTable {
         };
         let files = self.prune(filters)?;
         if files.is_empty() {
-            return Ok(Arc::new(EmptyExec::new(Arc::new(
-                self.arrow_schema.project(&projection)?,
-            ))));
+            return Ok(Arc::new(EmptyExec::new(Arc::new(self.arrow_schema.project(&projection)?))));
         }
         let groups = balance(files, state.config().target_partitions());
         match self.raw.format {
             Format::Parquet => {
-                let partition_fields: Vec<Arc<Field>> = self
-                    .schema
-                    .partition_keys
-                    .iter()
-                    .map(|k| Arc::new(k.to_arrow()))
-                    .collect();
+                let partition_fields: Vec<Arc<Field>> =
+                    self.schema.partition_keys.iter().map(|k| Arc::new(k.to_arrow())).collect();
                 let table_schema = TableSchemaBuilder::new(self.schema.file_schema())
                     .with_table_partition_cols(partition_fields)
                     .build();
-                let source = ParquetSource::new(table_schema)
-                    .with_table_parquet_options(state.table_options().parquet.clone());
+                let source =
+                    ParquetSource::new(table_schema).with_table_parquet_options(state.table_options().parquet.clone());
                 let groups = groups
                     .into_iter()
                     .map(|group| {
@@ -300,8 +266,7 @@ impl TableProvider for FileTable {
                             group
                                 .into_iter()
                                 .map(|file| {
-                                    let mut partitioned =
-                                        PartitionedFile::new(file.path.to_string(), file.size);
+                                    let mut partitioned = PartitionedFile::new(file.path.to_string(), file.size);
                                     partitioned.partition_values = file.partition_values;
                                     partitioned
                                 })
@@ -309,25 +274,18 @@ impl TableProvider for FileTable {
                         )
                     })
                     .collect();
-                let config =
-                    FileScanConfigBuilder::new(self.raw.location.store_url(), Arc::new(source))
-                        .with_file_groups(groups)
-                        .with_projection_indices(Some(projection))?
-                        .with_limit(limit)
-                        .build();
+                let config = FileScanConfigBuilder::new(self.raw.location.store_url(), Arc::new(source))
+                    .with_file_groups(groups)
+                    .with_projection_indices(Some(projection))?
+                    .with_limit(limit)
+                    .build();
                 Ok(DataSourceExec::from_data_source(config))
             }
             Format::Csv | Format::Json => {
                 let batch_size = state.config().batch_size();
-                let exec = RawScanExec::new(
-                    self.raw.clone(),
-                    groups,
-                    projection,
-                    limit,
-                    &self.arrow_schema,
-                    batch_size,
-                )
-                .map_err(Error::into_datafusion)?;
+                let exec =
+                    RawScanExec::new(self.raw.clone(), groups, projection, limit, &self.arrow_schema, batch_size)
+                        .map_err(Error::into_datafusion)?;
                 Ok(Arc::new(exec))
             }
         }
@@ -414,27 +372,17 @@ impl SchemaProvider for DatabaseSchema {
         if let Some(provider) = self.overrides.get(&table_name) {
             return Ok(Some(provider.clone()));
         }
-        let table = self
-            .catalog
-            .table(&table_name)
-            .await
-            .map_err(Error::into_datafusion)?;
+        let table = self.catalog.table(&table_name).await.map_err(Error::into_datafusion)?;
         match table {
             None => Ok(None),
-            Some(table) => {
-                table_provider(self.catalog.as_ref(), &table, Arc::new(Rejects::failing()))
-                    .await
-                    .map(Some)
-                    .map_err(Error::into_datafusion)
-            }
+            Some(table) => table_provider(self.catalog.as_ref(), &table, Arc::new(Rejects::failing()))
+                .await
+                .map(Some)
+                .map_err(Error::into_datafusion),
         }
     }
 
-    fn register_table(
-        &self,
-        name: String,
-        _: Arc<dyn TableProvider>,
-    ) -> DfResult<Option<Arc<dyn TableProvider>>> {
+    fn register_table(&self, name: String, _: Arc<dyn TableProvider>) -> DfResult<Option<Arc<dyn TableProvider>>> {
         Err(DataFusionError::Plan(format!(
             "cannot create {}.{name}: views and tables that SQL creates live for the run only; name them without a database",
             self.database
@@ -443,19 +391,13 @@ impl SchemaProvider for DatabaseSchema {
 
     fn table_exist(&self, name: &str) -> bool {
         self.names.iter().any(|n| n == name)
-            || self
-                .overrides
-                .keys()
-                .any(|k| k.database == self.database && k.table == name)
+            || self.overrides.keys().any(|k| k.database == self.database && k.table == name)
     }
 }
 
 /// Whether our runs wrote the table (and its partitions list its files).
 pub fn is_written(definition: &TableDefinition) -> bool {
-    definition
-        .parameters
-        .get(super::definition::WRITTEN_BY)
-        .is_some()
+    definition.parameters.get(super::definition::WRITTEN_BY).is_some()
 }
 
 /// The provider that reads a catalog table now.
@@ -467,18 +409,9 @@ pub async fn table_provider(
     let definition = &table.definition;
     if is_written(definition) {
         let partitions = catalog.partitions(&table.name).await?;
-        return Ok(Arc::new(FileTable::from_partitions(
-            definition,
-            &partitions,
-            rejects,
-        )?));
+        return Ok(Arc::new(FileTable::from_partitions(definition, &partitions, rejects)?));
     }
     let location = Location::parse(&definition.location)?;
     let listing = crate::source::files::list(&location).await?;
-    Ok(Arc::new(FileTable::from_listing(
-        definition,
-        &listing,
-        rejects,
-        Arc::new(ReadStats::default()),
-    )?))
+    Ok(Arc::new(FileTable::from_listing(definition, &listing, rejects, Arc::new(ReadStats::default()))?))
 }

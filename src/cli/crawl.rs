@@ -40,14 +40,7 @@ pub async fn run(args: CrawlArgs, global: &GlobalArgs) -> Result<()> {
     let table: TableName = args.table.parse()?;
     let location = Location::parse(&args.location)?;
     let catalog = open_catalog(global.catalog.as_deref(), None).await?;
-    let plan = crawl::plan(
-        catalog.as_ref(),
-        &table,
-        &location,
-        &args.inference.options(),
-        args.on_change,
-    )
-    .await?;
+    let plan = crawl::plan(catalog.as_ref(), &table, &location, &args.inference.options(), args.on_change).await?;
     if !global.quiet {
         for empty in &plan.inferred.listing.empty {
             eprintln!("warning: skipping empty object {empty}");
@@ -60,12 +53,7 @@ pub async fn run(args: CrawlArgs, global: &GlobalArgs) -> Result<()> {
             );
         }
     }
-    catalog
-        .publish(Publication {
-            run_id: None,
-            tables: vec![plan.table_change.clone()],
-        })
-        .await?;
+    catalog.publish(Publication { run_id: None, tables: vec![plan.table_change.clone()] }).await?;
     let json = CrawlJson {
         table: table.to_string(),
         version: plan.version,
@@ -79,12 +67,7 @@ pub async fn run(args: CrawlArgs, global: &GlobalArgs) -> Result<()> {
     }
     let mut out = std::io::stdout().lock();
     use std::io::Write;
-    writeln!(
-        out,
-        "{table}: {} (version {})",
-        plan.change.as_str(),
-        plan.version
-    )?;
+    writeln!(out, "{table}: {} (version {})", plan.change.as_str(), plan.version)?;
     for change in &plan.diff {
         writeln!(out, "  {}", change.describe())?;
     }

@@ -49,24 +49,13 @@ pub async fn run(args: InferArgs, global: &GlobalArgs) -> Result<()> {
     }
     let mut out = std::io::stdout().lock();
     use std::io::Write;
-    writeln!(
-        out,
-        "{}: {} files, {} ({})",
-        args.location,
-        json.files,
-        human_bytes(json.bytes),
-        json.format
-    )?;
+    writeln!(out, "{}: {} files, {} ({})", args.location, json.files, human_bytes(json.bytes), json.format)?;
     if let Some(dialect) = &inferred.dialect {
         writeln!(
             out,
             "csv: delimiter {:?}, {}",
             dialect.delimiter as char,
-            if dialect.header {
-                "header"
-            } else {
-                "no header"
-            }
+            if dialect.header { "header" } else { "no header" }
         )?;
     }
     output::write_columns(&mut out, "columns", json.columns)?;

@@ -84,11 +84,7 @@ pub struct InferenceArgs {
 
 impl InferenceArgs {
     pub fn options(&self) -> InferOptions {
-        InferOptions {
-            format: self.format,
-            sample_rows: self.sample_rows,
-            ..InferOptions::default()
-        }
+        InferOptions { format: self.format, sample_rows: self.sample_rows, ..InferOptions::default() }
     }
 }
 
@@ -109,22 +105,15 @@ pub async fn run(cli: Cli) -> Result<()> {
 
 /// `$ETL_HOME`, or `./.etl`.
 pub fn home() -> PathBuf {
-    std::env::var_os(ETL_HOME)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(".etl"))
+    std::env::var_os(ETL_HOME).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".etl"))
 }
 
 /// The catalog the flags (or the job file) choose.
-pub async fn open_catalog(
-    flag: Option<&str>,
-    job_choice: Option<&str>,
-) -> Result<Arc<dyn Catalog>> {
+pub async fn open_catalog(flag: Option<&str>, job_choice: Option<&str>) -> Result<Arc<dyn Catalog>> {
     match flag.or(job_choice).unwrap_or("local") {
         "local" => Ok(Arc::new(LocalCatalog::open(&home())?)),
         "glue" => Ok(Arc::new(GlueCatalog::connect().await)),
-        other => Err(Error::config(format!(
-            "unknown catalog '{other}' (expected local or glue)"
-        ))),
+        other => Err(Error::config(format!("unknown catalog '{other}' (expected local or glue)"))),
     }
 }
 

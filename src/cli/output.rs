@@ -31,9 +31,7 @@ pub fn write_rows(out: &mut impl Write, batches: &[RecordBatch], format: RowForm
             writeln!(out, "({rows} {})", if rows == 1 { "row" } else { "rows" })?;
         }
         RowFormat::Csv => {
-            let mut writer = datafusion::arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(&mut *out);
+            let mut writer = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(&mut *out);
             for batch in batches {
                 writer.write(batch)?;
             }
@@ -96,20 +94,14 @@ mod tests {
 
     #[test]
     fn csv_is_rfc_4180_with_a_header() {
-        assert_eq!(
-            render(RowFormat::Csv, &[batch()]),
-            "id,name\n1,\"a,\"\"b\"\"\"\n,\n"
-        );
+        assert_eq!(render(RowFormat::Csv, &[batch()]), "id,name\n1,\"a,\"\"b\"\"\"\n,\n");
     }
 
     #[test]
     fn json_is_one_array_with_explicit_nulls() {
         let text = render(RowFormat::Json, &[batch()]);
         let value: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(
-            value,
-            serde_json::json!([{"id": 1, "name": "a,\"b\""}, {"id": null, "name": null}])
-        );
+        assert_eq!(value, serde_json::json!([{"id": 1, "name": "a,\"b\""}, {"id": null, "name": null}]));
         assert_eq!(render(RowFormat::Json, &[]).trim(), "[]");
     }
 }

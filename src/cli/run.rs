@@ -36,8 +36,7 @@ pub struct RunArgs {
 }
 
 fn parse_date(text: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .map_err(|_| format!("'{text}' is not a date (YYYY-MM-DD)"))
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| format!("'{text}' is not a date (YYYY-MM-DD)"))
 }
 
 /// `512M`, `2G`, `1.5G`, `1048576`.
@@ -56,10 +55,7 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
         "T" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
         _ => return Err(format!("'{text}' is not a size (like 512M or 2G)")),
     };
-    let value: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("'{text}' is not a size (like 512M or 2G)"))?;
+    let value: f64 = number.trim().parse().map_err(|_| format!("'{text}' is not a size (like 512M or 2G)"))?;
     if value <= 0.0 {
         return Err(format!("'{text}' is not a positive size"));
     }
@@ -79,10 +75,7 @@ pub async fn run(args: RunArgs, global: &GlobalArgs) -> Result<()> {
         logical_date: args.logical_date,
         params: args.params,
         dry_run: args.dry_run,
-        engine: EngineOptions {
-            memory_limit: args.memory_limit,
-            ..EngineOptions::default()
-        },
+        engine: EngineOptions { memory_limit: args.memory_limit, ..EngineOptions::default() },
         price_per_tb: DEFAULT_PRICE_PER_TB,
     };
     let outcome = run_job(&job, &options, &context).await?;
@@ -94,18 +87,14 @@ pub async fn run(args: RunArgs, global: &GlobalArgs) -> Result<()> {
     }
     match outcome.error {
         None => Ok(()),
-        Some(error) => Err(Error::new(
-            error.kind(),
-            format!("run {} failed: {}", outcome.report.run_id, error.message()),
-        )),
+        Some(error) => {
+            Err(Error::new(error.kind(), format!("run {} failed: {}", outcome.report.run_id, error.message())))
+        }
     }
 }
 
 pub fn write_summary(out: &mut impl Write, report: &RunReport) -> Result<()> {
-    let duration = report
-        .duration_seconds()
-        .map(|s| format!(" in {s:.1}s"))
-        .unwrap_or_default();
+    let duration = report.duration_seconds().map(|s| format!(" in {s:.1}s")).unwrap_or_default();
     let dry = if report.dry_run { " (dry run)" } else { "" };
     writeln!(
         out,
@@ -140,11 +129,7 @@ pub fn write_summary(out: &mut impl Write, report: &RunReport) -> Result<()> {
         )?;
     }
     if report.rejected_rows > 0 {
-        let kept = report
-            .quarantine
-            .as_deref()
-            .map(|q| format!(", kept in {q}"))
-            .unwrap_or_default();
+        let kept = report.quarantine.as_deref().map(|q| format!(", kept in {q}")).unwrap_or_default();
         writeln!(out, "  rejected {} rows{kept}", report.rejected_rows)?;
     }
     if report.athena.bytes_scanned > 0 {

@@ -38,10 +38,7 @@ pub async fn run(args: RunsArgs, global: &GlobalArgs) -> Result<()> {
         writeln!(out, "no runs")?;
     }
     for run in &runs {
-        let duration = run
-            .duration_seconds()
-            .map(|s| format!("{s:.1}s"))
-            .unwrap_or_else(|| "-".into());
+        let duration = run.duration_seconds().map(|s| format!("{s:.1}s")).unwrap_or_else(|| "-".into());
         writeln!(
             out,
             "{}  {:<20} {}  {:<9} {:>7}  {:>10} rows  {:>10}  ${:.6}",

@@ -102,11 +102,7 @@ pub async fn run(args: SchemaArgs, global: &GlobalArgs) -> Result<()> {
             writeln!(out, "{name} (version {}, {})", table.version, d.format)?;
             writeln!(out, "location: {}", d.location)?;
             writeln!(out, "serde: {}", d.serde.library)?;
-            writeln!(
-                out,
-                "input format: {}\noutput format: {}",
-                d.input_format, d.output_format
-            )?;
+            writeln!(out, "input format: {}\noutput format: {}", d.input_format, d.output_format)?;
             output::write_columns(&mut out, "columns", &d.columns)?;
             output::write_columns(&mut out, "partition keys", &d.partition_keys)?;
             if !partitions.is_empty() {
@@ -136,16 +132,8 @@ pub async fn run(args: SchemaArgs, global: &GlobalArgs) -> Result<()> {
                 return print_json(&json);
             }
             for v in &json.versions {
-                let by = v
-                    .run_id
-                    .as_deref()
-                    .map(|r| format!(" by run {r}"))
-                    .unwrap_or_default();
-                writeln!(
-                    out,
-                    "version {}  {}  {}{by}",
-                    v.version, v.created_at, v.change
-                )?;
+                let by = v.run_id.as_deref().map(|r| format!(" by run {r}")).unwrap_or_default();
+                writeln!(out, "version {}  {}  {}{by}", v.version, v.created_at, v.change)?;
                 for change in &v.diff {
                     writeln!(out, "  {}", change.describe())?;
                 }
@@ -157,20 +145,12 @@ pub async fn run(args: SchemaArgs, global: &GlobalArgs) -> Result<()> {
             let versions = catalog.versions(&name).await?;
             let find = |v: u64| {
                 versions.iter().find(|x| x.version == v).ok_or_else(|| {
-                    Error::not_found(format!(
-                        "{name} has no version {v} (versions 1 to {})",
-                        versions.len()
-                    ))
+                    Error::not_found(format!("{name} has no version {v} (versions 1 to {})", versions.len()))
                 })
             };
             let (old, new) = (find(from)?, find(to)?);
             let changes = diff(&old.definition.schema(), &new.definition.schema());
-            let mut json = DiffJson {
-                table: name.to_string(),
-                from,
-                to,
-                ..DiffJson::default()
-            };
+            let mut json = DiffJson { table: name.to_string(), from, to, ..DiffJson::default() };
             for change in &changes {
                 let mut value = serde_json::to_value(change)?;
                 value.as_object_mut().map(|o| o.remove("op"));

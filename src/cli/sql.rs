@@ -30,8 +30,7 @@ pub async fn run(args: SqlArgs, global: &GlobalArgs) -> Result<()> {
         (Some(query), None) => ("query".to_string(), query.clone()),
         (None, Some(file)) => (
             file.display().to_string(),
-            std::fs::read_to_string(file)
-                .map_err(|e| Error::config(format!("{}: {e}", file.display())))?,
+            std::fs::read_to_string(file).map_err(|e| Error::config(format!("{}: {e}", file.display())))?,
         ),
         (Some(_), Some(_)) => return Err(Error::usage("give a QUERY or -f FILE, not both")),
         (None, None) => return Err(Error::usage("give a QUERY or -f FILE")),
@@ -45,10 +44,7 @@ pub async fn run(args: SqlArgs, global: &GlobalArgs) -> Result<()> {
     let batches = match last {
         Some(frame) => {
             let schema = frame.schema().inner().clone();
-            let mut batches = frame
-                .collect()
-                .await
-                .map_err(|e| Error::from(e).context(&name))?;
+            let mut batches = frame.collect().await.map_err(|e| Error::from(e).context(&name))?;
             if batches.is_empty() {
                 batches.push(RecordBatch::new_empty(schema));
             }
@@ -56,11 +52,7 @@ pub async fn run(args: SqlArgs, global: &GlobalArgs) -> Result<()> {
         }
         None => Vec::new(),
     };
-    let format = if global.json {
-        RowFormat::Json
-    } else {
-        args.format
-    };
+    let format = if global.json { RowFormat::Json } else { args.format };
     let mut out = std::io::stdout().lock();
     write_rows(&mut out, &batches, format)
 }

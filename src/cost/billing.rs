@@ -11,10 +11,7 @@ pub const DEFAULT_PRICE_PER_TB: f64 = 5.0;
 
 /// What one query scanning `bytes_scanned` is billed for.
 pub fn billed_bytes(bytes_scanned: u64) -> u64 {
-    bytes_scanned
-        .div_ceil(MEGABYTE)
-        .saturating_mul(MEGABYTE)
-        .max(MINIMUM_BILLED_BYTES)
+    bytes_scanned.div_ceil(MEGABYTE).saturating_mul(MEGABYTE).max(MINIMUM_BILLED_BYTES)
 }
 
 pub fn usd(billed_bytes: u64, price_per_tb: f64) -> f64 {
@@ -33,11 +30,7 @@ impl Estimate {
     /// The bill of one query scanning `bytes_scanned`.
     pub fn query(bytes_scanned: u64, price_per_tb: f64) -> Self {
         let billed = billed_bytes(bytes_scanned);
-        Estimate {
-            bytes_scanned,
-            billed_bytes: billed,
-            usd: usd(billed, price_per_tb),
-        }
+        Estimate { bytes_scanned, billed_bytes: billed, usd: usd(billed, price_per_tb) }
     }
 
     /// The bill of several queries: each is rounded and has its minimum on its own.

@@ -5,4 +5,8 @@
 //! data volumes in binary units (its GB is 1024 MB), and the binary reading is never the lower
 //! estimate of the two.
 
+pub mod athena;
 pub mod billing;
+pub mod estimate;
+pub mod footers;
+pub mod measure;

@@ -29,9 +29,8 @@ use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, AwsCredential};
 use object_store::path::Path;
 use object_store::{
-    ClientOptions, CopyOptions, CredentialProvider, GetOptions, GetResult, ListResult,
-    MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions, PutPayload,
-    PutResult, RetryConfig,
+    ClientOptions, CopyOptions, CredentialProvider, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta,
+    ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult, RetryConfig,
 };
 use tokio::sync::OnceCell;
 
@@ -53,9 +52,7 @@ pub async fn sdk_config() -> &'static SdkConfig {
     SDK_CONFIG
         .get_or_init(|| async {
             aws_config::defaults(BehaviorVersion::latest())
-                .retry_config(
-                    aws_config::retry::RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS),
-                )
+                .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
                 .load()
                 .await
         })
@@ -64,10 +61,7 @@ pub async fn sdk_config() -> &'static SdkConfig {
 
 /// The endpoint override for a service (`S3`, `GLUE`, `ATHENA`), if any.
 pub fn endpoint(service_variable: &str) -> Option<String> {
-    std::env::var(service_variable)
-        .ok()
-        .or_else(|| std::env::var(AWS_ENDPOINT_URL).ok())
-        .filter(|e| !e.is_empty())
+    std::env::var(service_variable).ok().or_else(|| std::env::var(AWS_ENDPOINT_URL).ok()).filter(|e| !e.is_empty())
 }
 
 /// Server-side encryption of the objects a store writes.
@@ -89,9 +83,7 @@ impl Encryption {
             (Some("AES256"), None) => Ok(Encryption::Aes256),
             (Some("aws:kms"), Some(key)) if !key.is_empty() => Ok(Encryption::Kms(key.to_string())),
             (Some("aws:kms"), _) => Err("aws:kms encryption needs a kms_key_id".into()),
-            (Some(other), _) => Err(format!(
-                "unknown server-side encryption '{other}' (expected AES256 or aws:kms)"
-            )),
+            (Some(other), _) => Err(format!("unknown server-side encryption '{other}' (expected AES256 or aws:kms)")),
             (None, Some(_)) => Err("kms_key_id needs encryption = \"aws:kms\"".into()),
         }
     }
@@ -106,21 +98,14 @@ impl CredentialProvider for SdkCredentials {
     type Credential = AwsCredential;
 
     async fn get_credential(&self) -> object_store::Result<Arc<AwsCredential>> {
-        let provider = sdk_config().await.credentials_provider().ok_or_else(|| {
-            object_store::Error::Generic {
-                store: "S3",
-                source: "no AWS credentials found (environment, profile, SSO or instance role)"
-                    .into(),
-            }
+        let provider = sdk_config().await.credentials_provider().ok_or_else(|| object_store::Error::Generic {
+            store: "S3",
+            source: "no AWS credentials found (environment, profile, SSO or instance role)".into(),
         })?;
-        let credentials =
-            provider
-                .provide_credentials()
-                .await
-                .map_err(|e| object_store::Error::Generic {
-                    store: "S3",
-                    source: Box::new(e),
-                })?;
+        let credentials = provider
+            .provide_credentials()
+            .await
+            .map_err(|e| object_store::Error::Generic { store: "S3", source: Box::new(e) })?;
         Ok(Arc::new(AwsCredential {
             key_id: credentials.access_key_id().to_string(),
             secret_key: credentials.secret_access_key().to_string(),
@@ -129,15 +114,9 @@ impl CredentialProvider for SdkCredentials {
     }
 }
 
-async fn build_s3(
-    bucket: &str,
-    encryption: &Encryption,
-) -> object_store::Result<Arc<dyn ObjectStore>> {
+async fn build_s3(bucket: &str, encryption: &Encryption) -> object_store::Result<Arc<dyn ObjectStore>> {
     let config = sdk_config().await;
-    let region = config
-        .region()
-        .map(|r| r.to_string())
-        .unwrap_or_else(|| DEFAULT_REGION.to_string());
+    let region = config.region().map(|r| r.to_string()).unwrap_or_else(|| DEFAULT_REGION.to_string());
     let mut builder = AmazonS3Builder::new()
         .with_bucket_name(bucket)
         .with_region(region)
@@ -174,17 +153,11 @@ pub struct LazyS3 {
 
 impl LazyS3 {
     pub fn new(bucket: &str, encryption: Encryption) -> Self {
-        LazyS3 {
-            bucket: bucket.to_string(),
-            encryption,
-            store: OnceCell::new(),
-        }
+        LazyS3 { bucket: bucket.to_string(), encryption, store: OnceCell::new() }
     }
 
     async fn store(&self) -> object_store::Result<&Arc<dyn ObjectStore>> {
-        self.store
-            .get_or_try_init(|| build_s3(&self.bucket, &self.encryption))
-            .await
+        self.store.get_or_try_init(|| build_s3(&self.bucket, &self.encryption)).await
     }
 }
 
@@ -196,11 +169,7 @@ impl fmt::Display for LazyS3 {
 
 impl fmt::Debug for LazyS3 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "LazyS3 {{ bucket: {}, encryption: {:?} }}",
-            self.bucket, self.encryption
-        )
+        write!(f, "LazyS3 {{ bucket: {}, encryption: {:?} }}", self.bucket, self.encryption)
     }
 }
 
@@ -212,10 +181,7 @@ impl ObjectStore for LazyS3 {
         payload: PutPayload,
         options: PutOptions,
     ) -> object_store::Result<PutResult> {
-        self.store()
-            .await?
-            .put_opts(location, payload, options)
-            .await
+        self.store().await?.put_opts(location, payload, options).await
     }
 
     async fn put_multipart_opts(
@@ -223,30 +189,15 @@ impl ObjectStore for LazyS3 {
         location: &Path,
         options: PutMultipartOptions,
     ) -> object_store::Result<Box<dyn MultipartUpload>> {
-        let upload = self
-            .store()
-            .await?
-            .put_multipart_opts(location, options)
-            .await?;
-        Ok(Box::new(AbortOnDrop {
-            upload: Some(upload),
-            finished: false,
-        }))
+        let upload = self.store().await?.put_multipart_opts(location, options).await?;
+        Ok(Box::new(AbortOnDrop { upload: Some(upload), finished: false }))
     }
 
-    async fn get_opts(
-        &self,
-        location: &Path,
-        options: GetOptions,
-    ) -> object_store::Result<GetResult> {
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
         self.store().await?.get_opts(location, options).await
     }
 
-    async fn get_ranges(
-        &self,
-        location: &Path,
-        ranges: &[Range<u64>],
-    ) -> object_store::Result<Vec<Bytes>> {
+    async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> object_store::Result<Vec<Bytes>> {
         self.store().await?.get_ranges(location, ranges).await
     }
 
@@ -288,18 +239,12 @@ impl ObjectStore for LazyS3 {
         self.store().await?.list_with_delimiter(prefix).await
     }
 
-    async fn copy_opts(
-        &self,
-        from: &Path,
-        to: &Path,
-        options: CopyOptions,
-    ) -> object_store::Result<()> {
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> object_store::Result<()> {
         self.store().await?.copy_opts(from, to, options).await
     }
 }
 
-static ABORTS: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>> =
-    std::sync::Mutex::new(Vec::new());
+static ABORTS: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>> = std::sync::Mutex::new(Vec::new());
 
 /// A multipart upload that is aborted if it is dropped before it completes.
 #[derive(Debug)]
@@ -362,10 +307,7 @@ mod tests {
         }
         async fn complete(&mut self) -> object_store::Result<PutResult> {
             self.0.lock().unwrap().push("complete");
-            Ok(PutResult {
-                e_tag: None,
-                version: None,
-            })
+            Ok(PutResult { e_tag: None, version: None })
         }
         async fn abort(&mut self) -> object_store::Result<()> {
             self.0.lock().unwrap().push("abort");
@@ -376,16 +318,10 @@ mod tests {
     #[tokio::test]
     async fn an_upload_dropped_unfinished_is_aborted_and_a_completed_one_is_not() {
         let calls = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        drop(AbortOnDrop {
-            upload: Some(Box::new(Recorder(calls.clone()))),
-            finished: false,
-        });
+        drop(AbortOnDrop { upload: Some(Box::new(Recorder(calls.clone()))), finished: false });
         finish_aborts().await;
         assert_eq!(*calls.lock().unwrap(), vec!["abort"]);
-        let mut done = AbortOnDrop {
-            upload: Some(Box::new(Recorder(calls.clone()))),
-            finished: false,
-        };
+        let mut done = AbortOnDrop { upload: Some(Box::new(Recorder(calls.clone()))), finished: false };
         done.complete().await.unwrap();
         drop(done);
         finish_aborts().await;
@@ -395,24 +331,10 @@ mod tests {
     #[test]
     fn encryption_options() {
         assert_eq!(Encryption::parse(None, None), Ok(Encryption::BucketDefault));
-        assert_eq!(
-            Encryption::parse(Some("AES256"), None),
-            Ok(Encryption::Aes256)
-        );
-        assert_eq!(
-            Encryption::parse(Some("aws:kms"), Some("key-1")),
-            Ok(Encryption::Kms("key-1".into()))
-        );
-        assert!(
-            Encryption::parse(Some("aws:kms"), None)
-                .unwrap_err()
-                .contains("needs a kms_key_id")
-        );
-        assert!(
-            Encryption::parse(Some("des"), None)
-                .unwrap_err()
-                .contains("unknown server-side encryption")
-        );
+        assert_eq!(Encryption::parse(Some("AES256"), None), Ok(Encryption::Aes256));
+        assert_eq!(Encryption::parse(Some("aws:kms"), Some("key-1")), Ok(Encryption::Kms("key-1".into())));
+        assert!(Encryption::parse(Some("aws:kms"), None).unwrap_err().contains("needs a kms_key_id"));
+        assert!(Encryption::parse(Some("des"), None).unwrap_err().contains("unknown server-side encryption"));
         assert!(Encryption::parse(None, Some("k")).is_err());
     }
 }

@@ -47,14 +47,12 @@ impl Location {
             if bucket.is_empty() {
                 return Err(Error::config(format!("location '{text}' names no bucket")));
             }
-            let prefix = Path::parse(key.trim_end_matches('/'))
-                .map_err(|e| Error::config(format!("location '{text}': {e}")))?;
+            let prefix =
+                Path::parse(key.trim_end_matches('/')).map_err(|e| Error::config(format!("location '{text}': {e}")))?;
             return Ok(Location {
                 text: trimmed.trim_end_matches('/').to_string(),
                 store: stores::s3(bucket, &aws::Encryption::BucketDefault),
-                scheme: Scheme::S3 {
-                    bucket: bucket.to_string(),
-                },
+                scheme: Scheme::S3 { bucket: bucket.to_string() },
                 prefix,
             });
         }
@@ -67,11 +65,10 @@ impl Location {
         }
         let local = trimmed.strip_prefix("file://").unwrap_or(trimmed);
         let absolute = lexically_normal(
-            &std::path::absolute(local)
-                .map_err(|e| Error::config(format!("location '{text}': {e}")))?,
+            &std::path::absolute(local).map_err(|e| Error::config(format!("location '{text}': {e}")))?,
         );
-        let prefix = Path::from_absolute_path(&absolute)
-            .map_err(|e| Error::config(format!("location '{text}': {e}")))?;
+        let prefix =
+            Path::from_absolute_path(&absolute).map_err(|e| Error::config(format!("location '{text}': {e}")))?;
         Ok(Location {
             text: trimmed.trim_end_matches('/').to_string(),
             scheme: Scheme::Local,
@@ -120,8 +117,9 @@ impl Location {
     pub fn store_url(&self) -> ObjectStoreUrl {
         match &self.scheme {
             Scheme::Local => ObjectStoreUrl::local_filesystem(),
-            Scheme::S3 { bucket } => ObjectStoreUrl::parse(format!("s3://{bucket}"))
-                .expect("bucket names are valid URLs"),
+            Scheme::S3 { bucket } => {
+                ObjectStoreUrl::parse(format!("s3://{bucket}")).expect("bucket names are valid URLs")
+            }
         }
     }
 
@@ -165,8 +163,7 @@ impl Location {
 
     /// The key of `path` relative to this location, or None when it lies outside.
     pub fn relative<'a>(&self, path: &'a Path) -> Option<Vec<String>> {
-        path.prefix_match(&self.prefix)
-            .map(|parts| parts.map(|p| p.as_ref().to_string()).collect())
+        path.prefix_match(&self.prefix).map(|parts| parts.map(|p| p.as_ref().to_string()).collect())
     }
 
     /// How messages name an object under this location.
@@ -190,10 +187,7 @@ impl Location {
             Err(e) => return Err(Error::from(e).context(format!("reading {self}"))),
         }
         let not_found_is_empty = |e: object_store::Error| match e {
-            object_store::Error::NotFound { .. } => Ok(ListResult {
-                common_prefixes: Vec::new(),
-                objects: Vec::new(),
-            }),
+            object_store::Error::NotFound { .. } => Ok(ListResult { common_prefixes: Vec::new(), objects: Vec::new() }),
             e => Err(e),
         };
         let top = self
@@ -205,11 +199,7 @@ impl Location {
         let mut objects = top.objects;
         let below: Vec<Vec<ObjectMeta>> = futures::stream::iter(top.common_prefixes)
             .map(|folder| async move {
-                self.store
-                    .list(Some(&folder))
-                    .try_collect::<Vec<_>>()
-                    .await
-                    .with_context(|| format!("listing {self}"))
+                self.store.list(Some(&folder)).try_collect::<Vec<_>>().await.with_context(|| format!("listing {self}"))
             })
             .buffer_unordered(CONCURRENT_LISTINGS)
             .try_collect()
@@ -220,24 +210,16 @@ impl Location {
     }
 
     pub async fn get_bytes(&self, path: &Path) -> Result<bytes::Bytes> {
-        let result = self
-            .store
-            .get(path)
-            .await
-            .with_context(|| format!("reading {}", self.display(path)))?;
-        result
-            .bytes()
-            .await
-            .with_context(|| format!("reading {}", self.display(path)))
+        let result = self.store.get(path).await.with_context(|| format!("reading {}", self.display(path)))?;
+        result.bytes().await.with_context(|| format!("reading {}", self.display(path)))
     }
 
     /// A blocking reader of the whole object, for decoders that want `std::io::Read`. Must be
     /// called from a thread that may block (rayon, `spawn_blocking`), inside a Tokio runtime.
     pub fn open_blocking(&self, path: &Path) -> Result<Box<dyn Read + Send>> {
         let handle = tokio::runtime::Handle::current();
-        let result = handle
-            .block_on(self.store.get(path))
-            .with_context(|| format!("reading {}", self.display(path)))?;
+        let result =
+            handle.block_on(self.store.get(path)).with_context(|| format!("reading {}", self.display(path)))?;
         Ok(match result.payload {
             GetResultPayload::File(file, _) => Box::new(file),
             GetResultPayload::Stream(stream) => {
@@ -251,10 +233,7 @@ impl Location {
     }
 
     pub async fn put(&self, path: &Path, data: bytes::Bytes) -> Result<()> {
-        self.store
-            .put(path, data.into())
-            .await
-            .with_context(|| format!("writing {}", self.display(path)))?;
+        self.store.put(path, data.into()).await.with_context(|| format!("writing {}", self.display(path)))?;
         Ok(())
     }
 
@@ -283,8 +262,7 @@ impl Location {
     /// Whether `other` lies inside this location or this inside `other`.
     pub fn overlaps(&self, other: &Location) -> bool {
         self.scheme == other.scheme
-            && (other.prefix.prefix_matches(&self.prefix)
-                || self.prefix.prefix_matches(&other.prefix))
+            && (other.prefix.prefix_matches(&self.prefix) || self.prefix.prefix_matches(&other.prefix))
     }
 }
 
@@ -324,11 +302,7 @@ mod tests {
     fn local_paths_keep_the_users_spelling_in_messages() {
         let location = Location::parse("data/orders/").unwrap();
         assert!(location.is_local());
-        let file = location
-            .prefix()
-            .clone()
-            .join("dt=2026-11-02")
-            .join("a.csv");
+        let file = location.prefix().clone().join("dt=2026-11-02").join("a.csv");
         assert_eq!(location.display(&file), "data/orders/dt=2026-11-02/a.csv");
         assert!(location.url().starts_with("file:///"));
         assert!(location.url().ends_with("data/orders"));

@@ -12,10 +12,10 @@ use object_store::local::LocalFileSystem;
 use url::Url;
 
 use super::aws::{Encryption, LazyS3};
+use crate::cost::measure::{CountingStore, ReadCounter};
 
 static LOCAL: LazyLock<Arc<dyn ObjectStore>> = LazyLock::new(|| Arc::new(LocalFileSystem::new()));
-static S3: LazyLock<Mutex<HashMap<(String, Encryption), Arc<dyn ObjectStore>>>> =
-    LazyLock::new(Default::default);
+static S3: LazyLock<Mutex<HashMap<(String, Encryption), Arc<dyn ObjectStore>>>> = LazyLock::new(Default::default);
 
 pub fn local() -> Arc<dyn ObjectStore> {
     LOCAL.clone()
@@ -34,38 +34,36 @@ pub fn s3(bucket: &str, encryption: &Encryption) -> Arc<dyn ObjectStore> {
 #[derive(Debug, Default)]
 pub struct Registry {
     encryption: HashMap<String, Encryption>,
+    counter: Option<Arc<ReadCounter>>,
 }
 
 impl Registry {
-    pub fn new(encryption: HashMap<String, Encryption>) -> Self {
-        Registry { encryption }
+    pub fn new(encryption: HashMap<String, Encryption>, counter: Option<Arc<ReadCounter>>) -> Self {
+        Registry { encryption, counter }
+    }
+
+    fn counted(&self, store: Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore> {
+        match &self.counter {
+            Some(counter) => Arc::new(CountingStore::new(store, counter.clone())),
+            None => store,
+        }
     }
 }
 
 impl ObjectStoreRegistry for Registry {
-    fn register_store(
-        &self,
-        url: &Url,
-        _store: Arc<dyn ObjectStore>,
-    ) -> Option<Arc<dyn ObjectStore>> {
+    fn register_store(&self, url: &Url, _store: Arc<dyn ObjectStore>) -> Option<Arc<dyn ObjectStore>> {
         self.get_store(url).ok()
     }
 
     fn get_store(&self, url: &Url) -> datafusion::error::Result<Arc<dyn ObjectStore>> {
         match url.scheme() {
-            "file" => Ok(local()),
+            "file" => Ok(self.counted(local())),
             "s3" => {
                 let bucket = url.host_str().unwrap_or_default();
-                Ok(s3(
-                    bucket,
-                    self.encryption
-                        .get(bucket)
-                        .unwrap_or(&Encryption::BucketDefault),
-                ))
+                let encryption = self.encryption.get(bucket).unwrap_or(&Encryption::BucketDefault);
+                Ok(self.counted(s3(bucket, encryption)))
             }
-            other => Err(DataFusionError::Configuration(format!(
-                "no object store for {other}:// URLs"
-            ))),
+            other => Err(DataFusionError::Configuration(format!("no object store for {other}:// URLs"))),
         }
     }
 }

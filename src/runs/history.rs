@@ -29,8 +29,7 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_by_job ON runs (job, started_at);
 ";
 
-const KILLED: &str =
-    "the run's process ended before the run finished (killed or crashed); nothing was published";
+const KILLED: &str = "the run's process ended before the run finished (killed or crashed); nothing was published";
 
 #[derive(Debug)]
 pub struct History {
@@ -41,15 +40,12 @@ impl History {
     pub fn open(home: &Path) -> Result<Self> {
         std::fs::create_dir_all(home).with_context(|| format!("creating {}", home.display()))?;
         let path = home.join("runs.sqlite");
-        let connection =
-            Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
+        let connection = Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
         connection.busy_timeout(std::time::Duration::from_secs(60))?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "synchronous", "FULL")?;
         connection.execute_batch(SCHEMA)?;
-        Ok(History {
-            connection: Mutex::new(connection),
-        })
+        Ok(History { connection: Mutex::new(connection) })
     }
 
     fn with<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
@@ -99,30 +95,24 @@ impl History {
     pub fn is_live(&self, run_id: &str) -> bool {
         let row: Option<(String, u32, String)> = self
             .with(|c| {
-                Ok(c.query_row(
-                    "SELECT status, pid, host FROM runs WHERE run_id = ?1",
-                    [run_id],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
+                Ok(c.query_row("SELECT status, pid, host FROM runs WHERE run_id = ?1", [run_id], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
                 .optional()?)
             })
             .unwrap_or(None);
         match row {
-            Some((status, pid, run_host)) => {
-                status == "running" && (run_host != host() || process_alive(pid))
-            }
+            Some((status, pid, run_host)) => status == "running" && (run_host != host() || process_alive(pid)),
             // A run this history does not know may belong to another $ETL_HOME writing to the
             // same place: live while it could still be running, by the start time in its id.
-            None => started_at(run_id).is_none_or(|started| {
-                Utc::now() - started < chrono::Duration::hours(UNKNOWN_RUN_HOURS)
-            }),
+            None => started_at(run_id)
+                .is_none_or(|started| Utc::now() - started < chrono::Duration::hours(UNKNOWN_RUN_HOURS)),
         }
     }
 
     fn mark_dead_runs(&self) -> Result<()> {
         let running: Vec<(String, u32, String)> = self.with(|c| {
-            let mut statement =
-                c.prepare("SELECT report, pid, host FROM runs WHERE status = 'running'")?;
+            let mut statement = c.prepare("SELECT report, pid, host FROM runs WHERE status = 'running'")?;
             let rows = statement
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -148,15 +138,11 @@ const UNKNOWN_RUN_HOURS: i64 = 24;
 /// The start time a run id begins with (`20261130T020000Z-…`).
 fn started_at(run_id: &str) -> Option<DateTime<Utc>> {
     let stamp = run_id.get(..16)?;
-    NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%SZ")
-        .ok()
-        .map(|t| t.and_utc())
+    NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%SZ").ok().map(|t| t.and_utc())
 }
 
 fn host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default()
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
 }
 
 fn process_alive(pid: u32) -> bool {

@@ -112,9 +112,7 @@ impl std::str::FromStr for OnSchemaChange {
             "update" => Ok(Self::Update),
             "fail" => Ok(Self::Fail),
             "log" => Ok(Self::Log),
-            other => Err(format!(
-                "unknown value '{other}' (expected update, fail or log)"
-            )),
+            other => Err(format!("unknown value '{other}' (expected update, fail or log)")),
         }
     }
 }
@@ -150,79 +148,48 @@ pub struct Job {
 
 impl Job {
     pub fn load(path: &Path) -> Result<Job> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::config(format!("job file {}: {e}", path.display())))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| Error::config(format!("job file {}: {e}", path.display())))?;
         Self::parse(&text, path)
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Job> {
         let file_name = path.display().to_string();
-        let raw: JobFile = toml::from_str(text).map_err(|e| {
-            Error::config(format!(
-                "job file {file_name}: {}",
-                e.to_string().trim_end()
-            ))
-        })?;
+        let raw: JobFile = toml::from_str(text)
+            .map_err(|e| Error::config(format!("job file {file_name}: {}", e.to_string().trim_end())))?;
         let folder = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let bad = |what: String, why: String| {
-            Error::config(format!("job file {file_name}: {what}: {why}"))
-        };
+        let bad = |what: String, why: String| Error::config(format!("job file {file_name}: {what}: {why}"));
 
-        if raw.name.is_empty()
-            || !raw
-                .name
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        {
-            return Err(bad(
-                "name".into(),
-                format!("'{}' must match [a-z0-9_]+", raw.name),
-            ));
+        if raw.name.is_empty() || !raw.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+            return Err(bad("name".into(), format!("'{}' must match [a-z0-9_]+", raw.name)));
         }
         if let Some(catalog) = &raw.catalog {
             if catalog != "local" && catalog != "glue" {
-                return Err(bad(
-                    "catalog".into(),
-                    format!("unknown catalog '{catalog}' (expected local or glue)"),
-                ));
+                return Err(bad("catalog".into(), format!("unknown catalog '{catalog}' (expected local or glue)")));
             }
         }
         let mut params = Params::default();
         for (name, value) in &raw.params {
             if params::BUILT_INS.contains(&name.as_str()) {
-                return Err(bad(
-                    format!("params.{name}"),
-                    "is a built-in parameter".into(),
-                ));
+                return Err(bad(format!("params.{name}"), "is a built-in parameter".into()));
             }
-            let value = params::from_toml(name, value)
-                .map_err(|e| bad(format!("params.{name}"), e.message().to_string()))?;
+            let value =
+                params::from_toml(name, value).map_err(|e| bad(format!("params.{name}"), e.message().to_string()))?;
             params.set(name, value);
         }
 
         let mut sources = Vec::new();
         for (i, section) in raw.source.iter().enumerate() {
             let at = |key: &str| format!("source[{i}].{key}");
-            let table: TableName = section
-                .table
-                .parse()
-                .map_err(|e: Error| bad(at("table"), e.message().to_string()))?;
+            let table: TableName =
+                section.table.parse().map_err(|e: Error| bad(at("table"), e.message().to_string()))?;
             let location = resolve_location(&section.location, &folder)
                 .map_err(|e| bad(at("location"), e.message().to_string()))?;
             let format: FormatChoice = section.format.parse().map_err(|e| bad(at("format"), e))?;
-            let on_schema_change = section
-                .on_schema_change
-                .parse()
-                .map_err(|e| bad(at("on_schema_change"), e))?;
-            let bad_records = section
-                .bad_records
-                .parse()
-                .map_err(|e| bad(at("bad_records"), e))?;
+            let on_schema_change = section.on_schema_change.parse().map_err(|e| bad(at("on_schema_change"), e))?;
+            let bad_records = section.bad_records.parse().map_err(|e| bad(at("bad_records"), e))?;
             if section.incremental {
-                return Err(bad(
-                    at("incremental"),
-                    "incremental sources are not supported by this version".into(),
-                ));
+                return Err(bad(at("incremental"), "incremental sources are not supported by this version".into()));
             }
             let delimiter = match &section.delimiter {
                 None => None,
@@ -230,10 +197,7 @@ impl Job {
                     "\\t" | "\t" | "tab" => Some(b'\t'),
                     d if d.len() == 1 => Some(d.as_bytes()[0]),
                     other => {
-                        return Err(bad(
-                            at("delimiter"),
-                            format!("'{other}' is not a single character"),
-                        ));
+                        return Err(bad(at("delimiter"), format!("'{other}' is not a single character")));
                     }
                 },
             };
@@ -258,43 +222,27 @@ impl Job {
         let mut steps = Vec::new();
         for (i, section) in raw.step.iter().enumerate() {
             let sql_path = folder.join(&section.sql);
-            let sql = std::fs::read_to_string(&sql_path).map_err(|e| {
-                bad(
-                    format!("step[{i}].sql"),
-                    format!("{}: {e}", sql_path.display()),
-                )
-            })?;
-            steps.push(StepSpec {
-                display: sql_path.display().to_string(),
-                sql,
-            });
+            let sql = std::fs::read_to_string(&sql_path)
+                .map_err(|e| bad(format!("step[{i}].sql"), format!("{}: {e}", sql_path.display())))?;
+            steps.push(StepSpec { display: sql_path.display().to_string(), sql });
         }
 
         let mut targets: Vec<TargetSpec> = Vec::new();
         for (i, section) in raw.target.iter().enumerate() {
             let at = |key: &str| format!("target[{i}].{key}");
-            let table: TableName = section
-                .table
-                .parse()
-                .map_err(|e: Error| bad(at("table"), e.message().to_string()))?;
+            let table: TableName =
+                section.table.parse().map_err(|e: Error| bad(at("table"), e.message().to_string()))?;
             if section.query.trim().is_empty() {
                 return Err(bad(at("query"), "is empty".into()));
             }
             let location = resolve_location(&section.location, &folder)
                 .map_err(|e| bad(at("location"), e.message().to_string()))?;
             let mode: WriteMode = section.mode.parse().map_err(|e| bad(at("mode"), e))?;
-            let compression: ParquetCompression = section
-                .compression
-                .parse()
-                .map_err(|e| bad(at("compression"), e))?;
-            let encryption =
-                Encryption::parse(section.encryption.as_deref(), section.kms_key_id.as_deref())
-                    .map_err(|e| bad(at("encryption"), e))?;
+            let compression: ParquetCompression = section.compression.parse().map_err(|e| bad(at("compression"), e))?;
+            let encryption = Encryption::parse(section.encryption.as_deref(), section.kms_key_id.as_deref())
+                .map_err(|e| bad(at("encryption"), e))?;
             if encryption != Encryption::BucketDefault && location.bucket().is_none() {
-                return Err(bad(
-                    at("encryption"),
-                    "server-side encryption applies to s3:// locations".into(),
-                ));
+                return Err(bad(at("encryption"), "server-side encryption applies to s3:// locations".into()));
             }
             let location = location.with_encryption(&encryption);
             let mut partition_by = Vec::new();
@@ -305,12 +253,8 @@ impl Job {
                 }
                 partition_by.push(normalized);
             }
-            if sources.iter().any(|s| s.table == table) || targets.iter().any(|t| t.table == table)
-            {
-                return Err(bad(
-                    at("table"),
-                    format!("{table} is already a source or target of this job"),
-                ));
+            if sources.iter().any(|s| s.table == table) || targets.iter().any(|t| t.table == table) {
+                return Err(bad(at("table"), format!("{table} is already a source or target of this job")));
             }
             if let Some(source) = sources.iter().find(|s| s.location.overlaps(&location)) {
                 return Err(bad(
@@ -322,22 +266,14 @@ impl Job {
                 ));
             }
             if let Some(other) = targets.iter().find(|t| t.location.overlaps(&location)) {
-                return Err(bad(
-                    at("location"),
-                    format!("{location} overlaps the location of target {}", other.table),
-                ));
+                return Err(bad(at("location"), format!("{location} overlaps the location of target {}", other.table)));
             }
             if let Some(other) = targets.iter().find(|t| {
-                t.location.bucket() == location.bucket()
-                    && t.location.bucket().is_some()
-                    && t.encryption != encryption
+                t.location.bucket() == location.bucket() && t.location.bucket().is_some() && t.encryption != encryption
             }) {
                 return Err(bad(
                     at("encryption"),
-                    format!(
-                        "target {} writes to the same bucket with other encryption",
-                        other.table
-                    ),
+                    format!("target {} writes to the same bucket with other encryption", other.table),
                 ));
             }
             targets.push(TargetSpec {
@@ -351,10 +287,7 @@ impl Job {
             });
         }
         if targets.is_empty() {
-            return Err(bad(
-                "target".into(),
-                "a job needs at least one [[target]]".into(),
-            ));
+            return Err(bad("target".into(), "a job needs at least one [[target]]".into()));
         }
 
         Ok(Job {
@@ -423,10 +356,7 @@ compression = "zstd"
     #[test]
     fn each_bad_option_is_a_configuration_error_naming_it() {
         let cases = [
-            (
-                GOOD.replace("name = \"weekly\"", "name = \"Weekly\""),
-                "name: 'Weekly' must match",
-            ),
+            (GOOD.replace("name = \"weekly\"", "name = \"Weekly\""), "name: 'Weekly' must match"),
             (
                 GOOD.replace("mode = \"overwrite_partitions\"", "mode = \"upsert\""),
                 "target[0].mode: unknown mode 'upsert'",
@@ -435,38 +365,20 @@ compression = "zstd"
                 GOOD.replace("compression = \"zstd\"", "compression = \"lz4\""),
                 "target[0].compression: unknown compression",
             ),
-            (
-                GOOD.replace("table = \"raw.orders\"", "table = \"orders\""),
-                "source[0].table: table name 'orders'",
-            ),
+            (GOOD.replace("table = \"raw.orders\"", "table = \"orders\""), "source[0].table: table name 'orders'"),
             (GOOD.replace("q.sql", "missing.sql"), "step[0].sql:"),
+            (GOOD.replace("out/weekly/", "data/orders/2026"), "overlaps the location of source raw.orders"),
+            (GOOD.replace("[[target]]", "[[target]]\nbogus = 1"), "unknown field `bogus`"),
+            (GOOD.replace("region = \"eu\"", "run_id = \"x\""), "params.run_id: is a built-in"),
             (
-                GOOD.replace("out/weekly/", "data/orders/2026"),
-                "overlaps the location of source raw.orders",
-            ),
-            (
-                GOOD.replace("[[target]]", "[[target]]\nbogus = 1"),
-                "unknown field `bogus`",
-            ),
-            (
-                GOOD.replace("region = \"eu\"", "run_id = \"x\""),
-                "params.run_id: is a built-in",
-            ),
-            (
-                GOOD.replace(
-                    "location = \"data/orders/\"",
-                    "location = \"data/orders/\"\nbad_records = \"skip\"",
-                ),
+                GOOD.replace("location = \"data/orders/\"", "location = \"data/orders/\"\nbad_records = \"skip\""),
                 "source[0].bad_records",
             ),
         ];
         for (text, expected) in cases {
             let err = parse(&text).unwrap_err();
             assert_eq!(err.kind().exit_code(), 2, "{err}");
-            assert!(
-                err.message().contains(expected),
-                "expected '{expected}' in: {err}"
-            );
+            assert!(err.message().contains(expected), "expected '{expected}' in: {err}");
         }
     }
 }

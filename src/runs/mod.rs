@@ -35,9 +35,7 @@ impl std::str::FromStr for RunStatus {
             "running" => Ok(RunStatus::Running),
             "succeeded" => Ok(RunStatus::Succeeded),
             "failed" => Ok(RunStatus::Failed),
-            other => Err(format!(
-                "unknown run status '{other}' (expected running, succeeded or failed)"
-            )),
+            other => Err(format!("unknown run status '{other}' (expected running, succeeded or failed)")),
         }
     }
 }

@@ -15,10 +15,7 @@ pub struct Progress {
 
 impl Progress {
     pub fn hidden() -> Self {
-        Progress {
-            bar: None,
-            lines: false,
-        }
+        Progress { bar: None, lines: false }
     }
 
     /// A spinner on stderr if it is a terminal and `wanted`; with `verbose`, steps as lines
@@ -28,20 +25,12 @@ impl Progress {
             return Self::hidden();
         }
         if !std::io::stderr().is_terminal() {
-            return Progress {
-                bar: None,
-                lines: verbose,
-            };
+            return Progress { bar: None, lines: verbose };
         }
         let bar = ProgressBar::new_spinner();
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}").expect("valid template"),
-        );
+        bar.set_style(ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}").expect("valid template"));
         bar.enable_steady_tick(Duration::from_millis(120));
-        Progress {
-            bar: Some(bar),
-            lines: false,
-        }
+        Progress { bar: Some(bar), lines: false }
     }
 
     pub fn step(&self, message: impl Into<String>) {

@@ -22,9 +22,7 @@ use super::progress::{Progress, human_bytes};
 use super::report::{AthenaReport, RunReport, SourceReport, TargetReport};
 use crate::catalog::crawl::{self, CrawlPlan};
 use crate::catalog::provider::{FileTable, is_written};
-use crate::catalog::{
-    Catalog, DataChange, NewVersion, Publication, Table, TableChange, TableDefinition, WriteMode,
-};
+use crate::catalog::{Catalog, DataChange, NewVersion, Publication, Table, TableChange, TableDefinition, WriteMode};
 use crate::cost::billing::Estimate;
 use crate::error::{Error, Result};
 use crate::schema::TableSchema;
@@ -67,11 +65,7 @@ pub struct RunOutcome {
 pub fn new_run_id() -> String {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u32(std::process::id());
-    format!(
-        "{}-{:06x}",
-        Utc::now().format("%Y%m%dT%H%M%SZ"),
-        hasher.finish() & 0xff_ffff
-    )
+    format!("{}-{:06x}", Utc::now().format("%Y%m%dT%H%M%SZ"), hasher.finish() & 0xff_ffff)
 }
 
 fn now() -> String {
@@ -80,14 +74,8 @@ fn now() -> String {
 
 /// Resolves what the run will use before it starts: a bad `--param` is a usage error (exit 2),
 /// not a failed run.
-pub fn resolve_params(
-    job: &Job,
-    options: &RunOptions,
-    run_id: &str,
-) -> Result<(NaiveDate, Params)> {
-    let logical_date = options
-        .logical_date
-        .unwrap_or_else(|| Utc::now().date_naive());
+pub fn resolve_params(job: &Job, options: &RunOptions, run_id: &str) -> Result<(NaiveDate, Params)> {
+    let logical_date = options.logical_date.unwrap_or_else(|| Utc::now().date_naive());
     let mut params = job.params.clone();
     params.apply_overrides(&options.params)?;
     Ok((logical_date, params.with_built_ins(logical_date, run_id)))
@@ -171,19 +159,13 @@ async fn execute(
     state: &mut RunState,
 ) -> Result<()> {
     let run_id = report.run_id.clone();
-    let quarantine_folder = context
-        .home
-        .join("quarantine")
-        .join(&job.name)
-        .join(&run_id);
+    let quarantine_folder = context.home.join("quarantine").join(&job.name).join(&run_id);
 
     // 1. Crawl every source (nothing recorded yet).
     let mut reads: Vec<(SourceSpec, SourceRead)> = Vec::new();
     let mut overrides: HashMap<_, Arc<dyn TableProvider>> = HashMap::new();
     for source in &job.sources {
-        context
-            .progress
-            .step(format!("crawling {} at {}", source.table, source.location));
+        context.progress.step(format!("crawling {} at {}", source.table, source.location));
         let plan = crawl::plan(
             context.catalog.as_ref(),
             &source.table,
@@ -207,36 +189,17 @@ async fn execute(
         let quarantine_file = quarantine_folder.join(format!("{}.jsonl", source.table));
         let rejects = Arc::new(Rejects::new(source.bad_records, Some(quarantine_file)));
         let stats = Arc::new(ReadStats::default());
-        let table = FileTable::from_listing(
-            &plan.definition,
-            &plan.inferred.listing,
-            rejects.clone(),
-            stats.clone(),
-        )?;
-        overrides.insert(
-            source.table.clone(),
-            Arc::new(table) as Arc<dyn TableProvider>,
-        );
+        let table = FileTable::from_listing(&plan.definition, &plan.inferred.listing, rejects.clone(), stats.clone())?;
+        overrides.insert(source.table.clone(), Arc::new(table) as Arc<dyn TableProvider>);
         context.progress.step(format!(
             "crawled {}: {} files, {}",
             source.table,
             plan.inferred.listing.files.len(),
             human_bytes(plan.inferred.listing.bytes())
         ));
-        reads.push((
-            source.clone(),
-            SourceRead {
-                plan,
-                rejects,
-                stats,
-            },
-        ));
+        reads.push((source.clone(), SourceRead { plan, rejects, stats }));
     }
-    if job
-        .sources
-        .iter()
-        .any(|s| s.bad_records == BadRecordPolicy::Quarantine)
-    {
+    if job.sources.iter().any(|s| s.bad_records == BadRecordPolicy::Quarantine) {
         report.quarantine = Some(quarantine_folder.display().to_string());
     }
 
@@ -244,9 +207,7 @@ async fn execute(
     let mut engine = options.engine.clone();
     for target in &job.targets {
         if let Some(bucket) = target.location.bucket() {
-            engine
-                .encryption
-                .insert(bucket.to_string(), target.encryption.clone());
+            engine.encryption.insert(bucket.to_string(), target.encryption.clone());
         }
     }
     let ctx = session(context.catalog.clone(), overrides, &engine).await?;
@@ -268,10 +229,7 @@ async fn execute(
         let history = context.history.clone();
         let removed = remove_stale_staging(&target.location, |id| history.is_live(id)).await?;
         for run in removed {
-            eprintln!(
-                "note: removed the staging files of run {run}, which did not finish, from {}",
-                target.location
-            );
+            eprintln!("note: removed the staging files of run {run}, which did not finish, from {}", target.location);
         }
         state.staged.push(target.clone());
         let staged = stage(df, target, &report.run_id).await?;
@@ -316,17 +274,11 @@ async fn execute(
     }
 
     // 4. Put the new files in their run folders, then publish sources and targets together.
-    let mut publication = Publication {
-        run_id: Some(report.run_id.clone()),
-        tables: Vec::new(),
-    };
+    let mut publication = Publication { run_id: Some(report.run_id.clone()), tables: Vec::new() };
     for (_, read) in &reads {
         publication.tables.push(read.plan.table_change.clone());
     }
-    let tag = WriteTag {
-        job: job.name.clone(),
-        logical_date: report.logical_date.clone(),
-    };
+    let tag = WriteTag { job: job.name.clone(), logical_date: report.logical_date.clone() };
     for (target, existing, staged) in &staged_targets {
         let partitions = match existing {
             Some(table) => context.catalog.partitions(&table.name).await?,
@@ -352,14 +304,8 @@ async fn execute(
             partitions: staged.partition_count() as u64,
         });
     }
-    let estimate = Estimate::queries(
-        staged_targets.iter().map(|(_, _, s)| s.bytes()),
-        options.price_per_tb,
-    );
-    report.athena = AthenaReport {
-        bytes_scanned: estimate.bytes_scanned,
-        usd: estimate.usd,
-    };
+    let estimate = Estimate::queries(staged_targets.iter().map(|(_, _, s)| s.bytes()), options.price_per_tb);
+    report.athena = AthenaReport { bytes_scanned: estimate.bytes_scanned, usd: estimate.usd };
     context.progress.step("publishing");
     let published = context.catalog.publish(publication).await?;
     let planned = std::mem::take(&mut state.planned);
@@ -369,17 +315,10 @@ async fn execute(
     let history = context.history.clone();
     let is_live = move |id: &str| history.is_live(id);
     for (target, planned) in &planned {
-        let replaced: Vec<_> = published
-            .replaced
-            .iter()
-            .filter(|p| p.location.starts_with(&target.location.url()))
-            .cloned()
-            .collect();
+        let replaced: Vec<_> =
+            published.replaced.iter().filter(|p| p.location.starts_with(&target.location.url())).cloned().collect();
         if let Err(e) = publish::clean_up(target, planned, &replaced, &is_live).await {
-            eprintln!(
-                "warning: the run published, but cleaning up {} failed: {e}",
-                target.location
-            );
+            eprintln!("warning: the run published, but cleaning up {} failed: {e}", target.location);
         }
     }
     Ok(())
@@ -394,15 +333,9 @@ async fn target_frame(
     let what = format!("target {} query", target.table);
     let statements = script::split(&target.query);
     let [statement] = statements.as_slice() else {
-        return Err(Error::query(format!(
-            "{what}: expected one SELECT statement, found {}",
-            statements.len()
-        )));
+        return Err(Error::query(format!("{what}: expected one SELECT statement, found {}", statements.len())));
     };
-    let statement = Statement {
-        text: statement.text.clone(),
-        line: 1,
-    };
+    let statement = Statement { text: statement.text.clone(), line: 1 };
     script::run_statement(ctx, &what, &statement, params).await
 }
 
@@ -428,13 +361,9 @@ fn target_change(
     } else {
         target.location.url()
     };
-    let definition =
-        TableDefinition::parquet(location, &staged.schema, target.compression.name(), job);
+    let definition = TableDefinition::parquet(location, &staged.schema, target.compression.name(), job);
     let new_version = match existing {
-        None => Some(NewVersion {
-            definition,
-            diff: diff(&TableSchema::default(), &staged.schema),
-        }),
+        None => Some(NewVersion { definition, diff: diff(&TableSchema::default(), &staged.schema) }),
         Some(table) if table.definition == definition => None,
         Some(table) => {
             let old = table.definition.schema();
@@ -442,10 +371,7 @@ fn target_change(
             if target.mode != WriteMode::Overwrite {
                 check_compatible(target, &changes)?;
             }
-            Some(NewVersion {
-                definition,
-                diff: changes,
-            })
+            Some(NewVersion { definition, diff: changes })
         }
     };
     Ok(TableChange {
@@ -461,15 +387,8 @@ fn target_change(
 fn check_compatible(target: &TargetSpec, changes: &[Change]) -> Result<()> {
     for change in changes {
         let incompatible = match change {
-            Change::Added { partition_key, .. } | Change::Removed { partition_key, .. } => {
-                *partition_key
-            }
-            Change::Changed {
-                from,
-                to,
-                partition_key,
-                ..
-            } => *partition_key || widen(from, to) != *to,
+            Change::Added { partition_key, .. } | Change::Removed { partition_key, .. } => *partition_key,
+            Change::Changed { from, to, partition_key, .. } => *partition_key || widen(from, to) != *to,
         };
         if incompatible {
             return Err(Error::query(format!(

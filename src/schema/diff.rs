@@ -35,22 +35,9 @@ impl Change {
     pub fn describe(&self) -> String {
         let key = |pk: bool| if pk { "partition key" } else { "column" };
         match self {
-            Change::Added {
-                name,
-                ty,
-                partition_key,
-            } => format!("{} {name} {ty} added", key(*partition_key)),
-            Change::Removed {
-                name,
-                ty,
-                partition_key,
-            } => format!("{} {name} {ty} removed", key(*partition_key)),
-            Change::Changed {
-                name,
-                from,
-                to,
-                partition_key,
-            } => {
+            Change::Added { name, ty, partition_key } => format!("{} {name} {ty} added", key(*partition_key)),
+            Change::Removed { name, ty, partition_key } => format!("{} {name} {ty} removed", key(*partition_key)),
+            Change::Changed { name, from, to, partition_key } => {
                 format!("{} {name} changed from {from} to {to}", key(*partition_key))
             }
         }
@@ -68,11 +55,7 @@ fn diff_columns(old: &[Column], new: &[Column], partition_key: bool) -> Vec<Chan
     let mut changes = Vec::new();
     for column in new {
         match old.iter().find(|c| c.name == column.name) {
-            None => changes.push(Change::Added {
-                name: column.name.clone(),
-                ty: column.ty.clone(),
-                partition_key,
-            }),
+            None => changes.push(Change::Added { name: column.name.clone(), ty: column.ty.clone(), partition_key }),
             Some(before) if before.ty != column.ty => changes.push(Change::Changed {
                 name: column.name.clone(),
                 from: before.ty.clone(),
@@ -84,11 +67,7 @@ fn diff_columns(old: &[Column], new: &[Column], partition_key: bool) -> Vec<Chan
     }
     for column in old {
         if !new.iter().any(|c| c.name == column.name) {
-            changes.push(Change::Removed {
-                name: column.name.clone(),
-                ty: column.ty.clone(),
-                partition_key,
-            });
+            changes.push(Change::Removed { name: column.name.clone(), ty: column.ty.clone(), partition_key });
         }
     }
     changes
@@ -101,17 +80,11 @@ mod tests {
     #[test]
     fn added_removed_and_changed_columns() {
         let old = TableSchema {
-            columns: vec![
-                Column::new("a", GlueType::BigInt),
-                Column::new("b", GlueType::String),
-            ],
+            columns: vec![Column::new("a", GlueType::BigInt), Column::new("b", GlueType::String)],
             partition_keys: vec![Column::new("dt", GlueType::String)],
         };
         let new = TableSchema {
-            columns: vec![
-                Column::new("a", GlueType::Double),
-                Column::new("c", GlueType::Date),
-            ],
+            columns: vec![Column::new("a", GlueType::Double), Column::new("c", GlueType::Date)],
             partition_keys: vec![Column::new("dt", GlueType::Date)],
         };
         let json = serde_json::to_value(diff(&old, &new)).unwrap();

@@ -26,10 +26,7 @@ pub struct Column {
 
 impl Column {
     pub fn new(name: impl Into<String>, ty: GlueType) -> Self {
-        Column {
-            name: name.into(),
-            ty,
-        }
+        Column { name: name.into(), ty }
     }
 
     pub fn to_arrow(&self) -> Field {
@@ -49,22 +46,11 @@ impl TableSchema {
     /// The Arrow schema of the data columns followed by the partition keys: what a SQL query
     /// over the table sees.
     pub fn to_arrow(&self) -> SchemaRef {
-        Arc::new(Schema::new(
-            self.columns
-                .iter()
-                .chain(&self.partition_keys)
-                .map(Column::to_arrow)
-                .collect::<Vec<_>>(),
-        ))
+        Arc::new(Schema::new(self.columns.iter().chain(&self.partition_keys).map(Column::to_arrow).collect::<Vec<_>>()))
     }
 
     /// The Arrow schema of the data columns only: what the files hold.
     pub fn file_schema(&self) -> SchemaRef {
-        Arc::new(Schema::new(
-            self.columns
-                .iter()
-                .map(Column::to_arrow)
-                .collect::<Vec<_>>(),
-        ))
+        Arc::new(Schema::new(self.columns.iter().map(Column::to_arrow).collect::<Vec<_>>()))
     }
 }

@@ -28,19 +28,12 @@ pub fn normalize(name: &str, index: usize) -> String {
             pending_underscore = true;
         }
     }
-    if out.is_empty() {
-        format!("col{index}")
-    } else {
-        out
-    }
+    if out.is_empty() { format!("col{index}") } else { out }
 }
 
 /// Whether a name is already what [`normalize`] would make of it.
 pub fn is_normalized(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// Normalises a list of source names, failing on a collision.
@@ -82,11 +75,7 @@ mod tests {
     #[test]
     fn a_collision_names_both_spellings() {
         let err = normalize_all(["Order ID", "order_id"], &"header of a.csv").unwrap_err();
-        assert!(
-            err.message()
-                .contains("'Order ID' and 'order_id' both become 'order_id'"),
-            "{err}"
-        );
+        assert!(err.message().contains("'Order ID' and 'order_id' both become 'order_id'"), "{err}");
         assert!(err.message().starts_with("header of a.csv"));
     }
 }

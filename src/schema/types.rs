@@ -50,10 +50,7 @@ impl GlueType {
     }
 
     pub fn is_string_like(&self) -> bool {
-        matches!(
-            self,
-            GlueType::String | GlueType::Varchar(_) | GlueType::Char(_)
-        )
+        matches!(self, GlueType::String | GlueType::Varchar(_) | GlueType::Char(_))
     }
 
     /// The Arrow type DataFusion sees for a column of this Glue type. Strings are plain `Utf8`
@@ -67,31 +64,21 @@ impl GlueType {
             GlueType::BigInt => DataType::Int64,
             GlueType::Float => DataType::Float32,
             GlueType::Double => DataType::Float64,
-            GlueType::Decimal { precision, scale } => {
-                DataType::Decimal128(*precision, *scale as i8)
-            }
+            GlueType::Decimal { precision, scale } => DataType::Decimal128(*precision, *scale as i8),
             GlueType::String | GlueType::Varchar(_) | GlueType::Char(_) => DataType::Utf8,
             GlueType::Date => DataType::Date32,
             GlueType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
             GlueType::Binary => DataType::Binary,
-            GlueType::Array(item) => {
-                DataType::List(Arc::new(Field::new("item", item.to_arrow(), true)))
+            GlueType::Array(item) => DataType::List(Arc::new(Field::new("item", item.to_arrow(), true))),
+            GlueType::Struct(fields) => {
+                DataType::Struct(fields.iter().map(|f| Field::new(&f.name, f.ty.to_arrow(), true)).collect::<Fields>())
             }
-            GlueType::Struct(fields) => DataType::Struct(
-                fields
-                    .iter()
-                    .map(|f| Field::new(&f.name, f.ty.to_arrow(), true))
-                    .collect::<Fields>(),
-            ),
             GlueType::Map(key, value) => {
                 let entries = Fields::from(vec![
                     Field::new("key", key.to_arrow(), false),
                     Field::new("value", value.to_arrow(), true),
                 ]);
-                DataType::Map(
-                    Arc::new(Field::new("entries", DataType::Struct(entries), false)),
-                    false,
-                )
+                DataType::Map(Arc::new(Field::new("entries", DataType::Struct(entries), false)), false)
             }
         }
     }
@@ -126,17 +113,14 @@ impl GlueType {
             | DataType::LargeList(item)
             | DataType::ListView(item)
             | DataType::LargeListView(item)
-            | DataType::FixedSizeList(item, _) => {
-                GlueType::Array(Box::new(Self::from_arrow(item.data_type())?))
-            }
+            | DataType::FixedSizeList(item, _) => GlueType::Array(Box::new(Self::from_arrow(item.data_type())?)),
             DataType::Struct(fields) => GlueType::Struct(
                 fields
                     .iter()
                     .map(|f| {
                         Ok(StructField {
                             name: f.name().to_lowercase(),
-                            ty: Self::from_arrow(f.data_type())
-                                .map_err(|e| format!("field {}: {e}", f.name()))?,
+                            ty: Self::from_arrow(f.data_type()).map_err(|e| format!("field {}: {e}", f.name()))?,
                         })
                     })
                     .collect::<Result<_, String>>()?,
@@ -210,11 +194,7 @@ struct TypeParser<'a> {
 
 impl TypeParser<'_> {
     fn error(&self, reason: &str) -> String {
-        format!(
-            "invalid type '{}' at position {}: {reason}",
-            self.text,
-            self.pos + 1
-        )
+        format!("invalid type '{}' at position {}: {reason}", self.text, self.pos + 1)
     }
 
     fn skip_spaces(&mut self) {
@@ -226,9 +206,7 @@ impl TypeParser<'_> {
     fn word(&mut self) -> &str {
         self.skip_spaces();
         let rest = &self.text[self.pos..];
-        let len = rest
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(rest.len());
+        let len = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
         self.pos += len;
         &rest[..len]
     }
@@ -282,8 +260,7 @@ impl TypeParser<'_> {
                 };
                 self.expect(')')?;
                 if precision == 0 || precision > MAX_DECIMAL_PRECISION as u32 || scale > precision {
-                    return Err(self
-                        .error("decimal precision must be 1..38 and scale at most the precision"));
+                    return Err(self.error("decimal precision must be 1..38 and scale at most the precision"));
                 }
                 GlueType::decimal(precision as u8, scale as u8)
             }
@@ -291,11 +268,7 @@ impl TypeParser<'_> {
                 self.expect('(')?;
                 let length = self.number()?;
                 self.expect(')')?;
-                if name == "varchar" {
-                    GlueType::Varchar(length)
-                } else {
-                    GlueType::Char(length)
-                }
+                if name == "varchar" { GlueType::Varchar(length) } else { GlueType::Char(length) }
             }
             "array" => {
                 self.expect('<')?;
@@ -321,10 +294,7 @@ impl TypeParser<'_> {
                             return Err(self.error("expected a field name"));
                         }
                         self.expect(':')?;
-                        fields.push(StructField {
-                            name,
-                            ty: self.parse_type()?,
-                        });
+                        fields.push(StructField { name, ty: self.parse_type()? });
                         if self.peek(',') {
                             self.expect(',')?;
                         } else {
@@ -361,10 +331,7 @@ mod tests {
     fn round_trip(text: &str) {
         let ty: GlueType = text.parse().unwrap();
         assert_eq!(ty.to_string(), text);
-        assert_eq!(
-            GlueType::from_arrow(&ty.to_arrow()).unwrap().to_string(),
-            text.replace("varchar(10)", "string")
-        );
+        assert_eq!(GlueType::from_arrow(&ty.to_arrow()).unwrap().to_string(), text.replace("varchar(10)", "string"));
     }
 
     #[test]
@@ -392,56 +359,28 @@ mod tests {
 
     #[test]
     fn parser_accepts_hive_spellings() {
-        assert_eq!(
-            "DECIMAL".parse::<GlueType>().unwrap(),
-            GlueType::decimal(10, 0)
-        );
-        assert_eq!(
-            "decimal(5)".parse::<GlueType>().unwrap(),
-            GlueType::decimal(5, 0)
-        );
+        assert_eq!("DECIMAL".parse::<GlueType>().unwrap(), GlueType::decimal(10, 0));
+        assert_eq!("decimal(5)".parse::<GlueType>().unwrap(), GlueType::decimal(5, 0));
         assert_eq!("integer".parse::<GlueType>().unwrap(), GlueType::Int);
-        assert_eq!(
-            "varchar(10)".parse::<GlueType>().unwrap(),
-            GlueType::Varchar(10)
-        );
-        assert_eq!(
-            "struct< a : int >".parse::<GlueType>().unwrap().to_string(),
-            "struct<a:int>"
-        );
+        assert_eq!("varchar(10)".parse::<GlueType>().unwrap(), GlueType::Varchar(10));
+        assert_eq!("struct< a : int >".parse::<GlueType>().unwrap().to_string(), "struct<a:int>");
     }
 
     #[test]
     fn parser_names_the_position_of_an_error() {
         let err = "array<bigint".parse::<GlueType>().unwrap_err();
-        assert!(
-            err.contains("position 13") && err.contains("expected '>'"),
-            "{err}"
-        );
+        assert!(err.contains("position 13") && err.contains("expected '>'"), "{err}");
         assert!("decimal(40,2)".parse::<GlueType>().is_err());
         assert!("struct<>x".parse::<GlueType>().is_err());
     }
 
     #[test]
     fn arrow_types_glue_cannot_hold_are_widened_or_refused() {
+        assert_eq!(GlueType::from_arrow(&DataType::UInt32).unwrap(), GlueType::BigInt);
+        assert_eq!(GlueType::from_arrow(&DataType::UInt64).unwrap(), GlueType::BigInt);
+        assert_eq!(GlueType::from_arrow(&DataType::Utf8View).unwrap(), GlueType::String);
         assert_eq!(
-            GlueType::from_arrow(&DataType::UInt32).unwrap(),
-            GlueType::BigInt
-        );
-        assert_eq!(
-            GlueType::from_arrow(&DataType::UInt64).unwrap(),
-            GlueType::BigInt
-        );
-        assert_eq!(
-            GlueType::from_arrow(&DataType::Utf8View).unwrap(),
-            GlueType::String
-        );
-        assert_eq!(
-            GlueType::from_arrow(&DataType::Timestamp(
-                TimeUnit::Nanosecond,
-                Some("UTC".into())
-            ))
-            .unwrap(),
+            GlueType::from_arrow(&DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))).unwrap(),
             GlueType::Timestamp
         );
         let err = GlueType::from_arrow(&DataType::Time64(TimeUnit::Microsecond)).unwrap_err();

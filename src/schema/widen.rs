@@ -16,27 +16,14 @@ pub fn widen(a: &GlueType, b: &GlueType) -> GlueType {
     }
     match (a, b) {
         (x, y) if integer_digits(x).is_some() && integer_digits(y).is_some() => {
-            if integer_digits(x) >= integer_digits(y) {
-                x.clone()
-            } else {
-                y.clone()
-            }
+            if integer_digits(x) >= integer_digits(y) { x.clone() } else { y.clone() }
         }
-        (x, Decimal { precision, scale }) | (Decimal { precision, scale }, x)
-            if integer_digits(x).is_some() =>
-        {
+        (x, Decimal { precision, scale }) | (Decimal { precision, scale }, x) if integer_digits(x).is_some() => {
             decimal_or_double(integer_digits(x).unwrap().max(precision - scale), *scale)
         }
-        (
-            Decimal {
-                precision: p1,
-                scale: s1,
-            },
-            Decimal {
-                precision: p2,
-                scale: s2,
-            },
-        ) => decimal_or_double((p1 - s1).max(p2 - s2), *s1.max(s2)),
+        (Decimal { precision: p1, scale: s1 }, Decimal { precision: p2, scale: s2 }) => {
+            decimal_or_double((p1 - s1).max(p2 - s2), *s1.max(s2))
+        }
         (Float | Double | Decimal { .. }, Float | Double | Decimal { .. }) => Double,
         (x, Float | Double) | (Float | Double, x) if integer_digits(x).is_some() => Double,
         (Date, Timestamp) | (Timestamp, Date) => Timestamp,
@@ -82,11 +69,7 @@ fn integer_digits(ty: &GlueType) -> Option<u8> {
 
 fn decimal_or_double(integer_digits: u8, scale: u8) -> GlueType {
     let precision = integer_digits as u16 + scale as u16;
-    if precision <= MAX_DECIMAL_PRECISION as u16 {
-        GlueType::decimal(precision as u8, scale)
-    } else {
-        GlueType::Double
-    }
+    if precision <= MAX_DECIMAL_PRECISION as u16 { GlueType::decimal(precision as u8, scale) } else { GlueType::Double }
 }
 
 #[cfg(test)]
@@ -113,17 +96,9 @@ mod tests {
             ("date", "bigint", "string"),
             ("array<bigint>", "array<double>", "array<double>"),
             ("array<bigint>", "bigint", "string"),
-            (
-                "struct<a:bigint>",
-                "struct<a:double,b:string>",
-                "struct<a:double,b:string>",
-            ),
+            ("struct<a:bigint>", "struct<a:double,b:string>", "struct<a:double,b:string>"),
             ("struct<a:bigint>", "string", "string"),
-            (
-                "map<string,bigint>",
-                "map<string,double>",
-                "map<string,double>",
-            ),
+            ("map<string,bigint>", "map<string,double>", "map<string,double>"),
             ("string", "varchar(3)", "string"),
         ];
         for (a, b, expected) in cases {

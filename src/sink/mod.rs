@@ -66,9 +66,7 @@ impl FromStr for ParquetCompression {
             "zstd" => Ok(Self::Zstd),
             "gzip" => Ok(Self::Gzip),
             "none" | "uncompressed" => Ok(Self::None),
-            other => Err(format!(
-                "unknown compression '{other}' (expected snappy, zstd, gzip or none)"
-            )),
+            other => Err(format!("unknown compression '{other}' (expected snappy, zstd, gzip or none)")),
         }
     }
 }
@@ -114,11 +112,7 @@ impl StagedTarget {
 
     /// How many partitions the output has.
     pub fn partition_count(&self) -> usize {
-        self.files
-            .iter()
-            .map(|f| &f.partition_values)
-            .collect::<std::collections::BTreeSet<_>>()
-            .len()
+        self.files.iter().map(|f| &f.partition_values).collect::<std::collections::BTreeSet<_>>().len()
     }
 }
 
@@ -140,10 +134,7 @@ fn escape_partition_value(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for c in value.chars() {
         if c.is_control()
-            || matches!(
-                c,
-                '"' | '#' | '%' | '\'' | '*' | '/' | ':' | '=' | '?' | '\\' | '{' | '[' | ']' | '^'
-            )
+            || matches!(c, '"' | '#' | '%' | '\'' | '*' | '/' | ':' | '=' | '?' | '\\' | '{' | '[' | ']' | '^')
         {
             for byte in c.to_string().bytes() {
                 out.push_str(&format!("%{byte:02X}"));
@@ -160,10 +151,7 @@ fn escape_partition_value(value: &str) -> String {
 pub fn target_schema(df: &DataFrame, target: &TargetSpec) -> Result<(TableSchema, Vec<Expr>)> {
     let fields = df.schema().fields();
     let original: Vec<&str> = fields.iter().map(|f| f.name().as_str()).collect();
-    let normalized = names::normalize_all(
-        original.iter().copied(),
-        &format!("target {}", target.table),
-    )?;
+    let normalized = names::normalize_all(original.iter().copied(), &format!("target {}", target.table))?;
     let mut schema = TableSchema::default();
     let mut data = Vec::new();
     let mut keys = Vec::new();
@@ -181,23 +169,13 @@ pub fn target_schema(df: &DataFrame, target: &TargetSpec) -> Result<(TableSchema
             .map_err(|e| Error::query(format!("target {}: column {name}: {e}", target.table)))?;
         let column = col(datafusion::common::Column::from_name(*original));
         if target.partition_by.contains(name) {
-            if matches!(
-                ty,
-                GlueType::Array(_) | GlueType::Struct(_) | GlueType::Map(_, _) | GlueType::Binary
-            ) {
-                return Err(Error::query(format!(
-                    "target {}: cannot partition by {name}, a {ty}",
-                    target.table
-                )));
+            if matches!(ty, GlueType::Array(_) | GlueType::Struct(_) | GlueType::Map(_, _) | GlueType::Binary) {
+                return Err(Error::query(format!("target {}: cannot partition by {name}, a {ty}", target.table)));
             }
             keys.push((name.clone(), ty, column));
         } else {
             let cast_to = ty.to_arrow();
-            let expr = if field.data_type() == &cast_to {
-                column
-            } else {
-                cast(column, cast_to)
-            };
+            let expr = if field.data_type() == &cast_to { column } else { cast(column, cast_to) };
             data.push(expr.alias(name));
             schema.columns.push(Column::new(name.clone(), ty));
         }
@@ -210,13 +188,8 @@ pub fn target_schema(df: &DataFrame, target: &TargetSpec) -> Result<(TableSchema
     }
     // Partition keys in the order partition_by lists them, carried as folder text.
     for key in &target.partition_by {
-        let (name, ty, column) = keys
-            .iter()
-            .find(|(n, ..)| n == key)
-            .expect("checked above")
-            .clone();
-        let text = when(column.clone().is_null(), lit(HIVE_NULL_PARTITION))
-            .otherwise(cast(column, DataType::Utf8))?;
+        let (name, ty, column) = keys.iter().find(|(n, ..)| n == key).expect("checked above").clone();
+        let text = when(column.clone().is_null(), lit(HIVE_NULL_PARTITION)).otherwise(cast(column, DataType::Utf8))?;
         data.push(text.alias(&name));
         schema.partition_keys.push(Column::new(name, ty));
     }
@@ -229,10 +202,7 @@ mod tests {
 
     #[test]
     fn partition_folders_escape_what_hive_escapes() {
-        let keys = vec![
-            Column::new("region", GlueType::String),
-            Column::new("dt", GlueType::Date),
-        ];
+        let keys = vec![Column::new("region", GlueType::String), Column::new("dt", GlueType::Date)];
         assert_eq!(
             partition_folder(&keys, &[Some("eu/west=1".into()), None]),
             "region=eu%2Fwest%3D1/dt=__HIVE_DEFAULT_PARTITION__"

@@ -8,9 +8,7 @@ use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use futures::TryStreamExt;
 
 use super::publish::RUN_FOLDER_PREFIX;
-use super::{
-    STAGING_FOLDER, StagedFile, StagedTarget, TargetSpec, partition_folder, target_schema,
-};
+use super::{STAGING_FOLDER, StagedFile, StagedTarget, TargetSpec, partition_folder, target_schema};
 use crate::error::{Error, Result, ResultExt};
 use crate::location::Location;
 use crate::source::files::{HIVE_NULL_PARTITION, percent_decode};
@@ -32,11 +30,7 @@ pub async fn stage(df: DataFrame, target: &TargetSpec, run_id: &str) -> Result<S
     options.global.max_row_group_size = ROW_GROUP_ROWS;
     options.global.statistics_enabled = Some("page".to_string());
     options.global.created_by = format!("etl {}", env!("CARGO_PKG_VERSION"));
-    let keys: Vec<String> = schema
-        .partition_keys
-        .iter()
-        .map(|k| k.name.clone())
-        .collect();
+    let keys: Vec<String> = schema.partition_keys.iter().map(|k| k.name.clone()).collect();
     df.select(exprs)?
         .write_parquet(
             &format!("{}/", staging.url()),
@@ -52,10 +46,7 @@ pub async fn stage(df: DataFrame, target: &TargetSpec, run_id: &str) -> Result<S
         .try_collect()
         .await
         .with_context(|| format!("listing {staging}"))?;
-    let mut objects: Vec<_> = objects
-        .into_iter()
-        .filter(|o| o.location.extension() == Some("parquet"))
-        .collect();
+    let mut objects: Vec<_> = objects.into_iter().filter(|o| o.location.extension() == Some("parquet")).collect();
     objects.sort_by(|a, b| a.location.cmp(&b.location));
 
     let mut files = Vec::with_capacity(objects.len());
@@ -74,10 +65,7 @@ pub async fn stage(df: DataFrame, target: &TargetSpec, run_id: &str) -> Result<S
             .fetch_metadata()
             .await
             .with_context(|| format!("reading back {}", staging.display(&object.location)))?;
-        let name = format!(
-            "part-{run_id}-{sequence:05}.{}.parquet",
-            target.compression.name()
-        );
+        let name = format!("part-{run_id}-{sequence:05}.{}.parquet", target.compression.name());
         let folder = partition_folder(&schema.partition_keys, &values);
         let run = format!("{RUN_FOLDER_PREFIX}{run_id}");
         let published = if folder.is_empty() {
@@ -89,10 +77,7 @@ pub async fn stage(df: DataFrame, target: &TargetSpec, run_id: &str) -> Result<S
             staged: format!(
                 "{}/{}",
                 staging.url().trim_end_matches('/'),
-                staging
-                    .relative(&object.location)
-                    .unwrap_or_default()
-                    .join("/")
+                staging.relative(&object.location).unwrap_or_default().join("/")
             ),
             published: published.url(),
             partition_values: values,
@@ -112,10 +97,7 @@ pub async fn remove_staging(location: &Location, run_id: &str) -> Result<()> {
 
 /// Removes the staging folders of runs that `is_live` says are gone (failed, killed): nothing
 /// reads them, but they take space.
-pub async fn remove_stale_staging(
-    location: &Location,
-    is_live: impl Fn(&str) -> bool,
-) -> Result<Vec<String>> {
+pub async fn remove_stale_staging(location: &Location, is_live: impl Fn(&str) -> bool) -> Result<Vec<String>> {
     let root = location.join(STAGING_FOLDER);
     let listing = match root.store().list_with_delimiter(Some(root.prefix())).await {
         Ok(listing) => listing,
@@ -137,12 +119,8 @@ pub async fn remove_stale_staging(
 }
 
 async fn remove_tree(location: &Location) -> Result<()> {
-    let objects: Vec<object_store::ObjectMeta> = location
-        .store()
-        .list(Some(location.prefix()))
-        .try_collect()
-        .await
-        .unwrap_or_default();
+    let objects: Vec<object_store::ObjectMeta> =
+        location.store().list(Some(location.prefix())).try_collect().await.unwrap_or_default();
     for object in objects {
         location.delete(&object.location).await?;
     }

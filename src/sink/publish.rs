@@ -56,27 +56,15 @@ pub struct TargetPublication {
 impl TargetPublication {
     /// Every file this publication creates (for [`abandon`]).
     fn created(&self) -> impl Iterator<Item = &str> {
-        self.moves
-            .iter()
-            .chain(&self.copies)
-            .map(|(_, to)| to.as_str())
+        self.moves.iter().chain(&self.copies).map(|(_, to)| to.as_str())
     }
 }
 
 /// The folder a run writes a partition's files into.
-pub fn run_folder(
-    target: &TargetSpec,
-    staged: &StagedTarget,
-    values: &[Option<String>],
-    run_id: &str,
-) -> Location {
+pub fn run_folder(target: &TargetSpec, staged: &StagedTarget, values: &[Option<String>], run_id: &str) -> Location {
     let partition = partition_folder(&staged.schema.partition_keys, values);
     let run = format!("{RUN_FOLDER_PREFIX}{run_id}");
-    if partition.is_empty() {
-        target.location.join(&run)
-    } else {
-        target.location.join(&format!("{partition}/{run}"))
-    }
+    if partition.is_empty() { target.location.join(&run) } else { target.location.join(&format!("{partition}/{run}")) }
 }
 
 /// What publishing `staged` does to a table whose partitions are `existing`.
@@ -89,16 +77,11 @@ pub fn plan(
 ) -> TargetPublication {
     let mut output: BTreeMap<Vec<Option<String>>, Vec<&super::StagedFile>> = BTreeMap::new();
     for file in &staged.files {
-        output
-            .entry(file.partition_values.clone())
-            .or_default()
-            .push(file);
+        output.entry(file.partition_values.clone()).or_default().push(file);
     }
-    let current: BTreeMap<&Vec<Option<String>>, &Partition> =
-        existing.iter().map(|p| (&p.values, p)).collect();
+    let current: BTreeMap<&Vec<Option<String>>, &Partition> = existing.iter().map(|p| (&p.values, p)).collect();
     let mut publication = TargetPublication::default();
-    let values: BTreeSet<&Vec<Option<String>>> =
-        output.keys().chain(current.keys().copied()).collect();
+    let values: BTreeSet<&Vec<Option<String>>> = output.keys().chain(current.keys().copied()).collect();
     for values in values {
         let new = output.get(values);
         let old = current.get(values).copied();
@@ -121,19 +104,14 @@ pub fn plan(
                 continue;
             }
             if kept.is_empty() {
-                publication.written.drops.push(PartitionWrite {
-                    partition: old.clone(),
-                    based_on,
-                });
+                publication.written.drops.push(PartitionWrite { partition: old.clone(), based_on });
                 continue;
             }
         }
         let folder = run_folder(target, staged, values, run_id);
         let mut files = Vec::new();
         for file in new.into_iter().flatten() {
-            publication
-                .moves
-                .push((file.staged.clone(), file.published.clone()));
+            publication.moves.push((file.staged.clone(), file.published.clone()));
             files.push(DataFile {
                 path: file.published.clone(),
                 size: file.size,
@@ -146,17 +124,10 @@ pub fn plan(
             let name = file.path.rsplit('/').next().unwrap_or_default();
             let copy = folder.join(name).url();
             publication.copies.push((file.path.clone(), copy.clone()));
-            files.push(DataFile {
-                path: copy,
-                ..file.clone()
-            });
+            files.push(DataFile { path: copy, ..file.clone() });
         }
         publication.written.upserts.push(PartitionWrite {
-            partition: Partition {
-                values: values.clone(),
-                location: folder.url(),
-                files,
-            },
+            partition: Partition { values: values.clone(), location: folder.url(), files },
             based_on,
         });
     }
@@ -203,31 +174,17 @@ pub async fn clean_up(
         }
         remove_empty_folders(&Location::parse(&partition.location)?, &target.location);
     }
-    let current: BTreeSet<String> = publication
-        .written
-        .upserts
-        .iter()
-        .map(|w| w.partition.location.clone())
-        .collect();
+    let current: BTreeSet<String> = publication.written.upserts.iter().map(|w| w.partition.location.clone()).collect();
     let parents: BTreeSet<&str> = publication
         .written
         .upserts
         .iter()
         .chain(&publication.written.drops)
-        .filter_map(|w| {
-            w.partition
-                .location
-                .rsplit_once('/')
-                .map(|(parent, _)| parent)
-        })
+        .filter_map(|w| w.partition.location.rsplit_once('/').map(|(parent, _)| parent))
         .collect();
     for parent in parents {
         let parent = Location::parse(parent)?;
-        let listing = match parent
-            .store()
-            .list_with_delimiter(Some(parent.prefix()))
-            .await
-        {
+        let listing = match parent.store().list_with_delimiter(Some(parent.prefix())).await {
             Ok(listing) => listing,
             Err(object_store::Error::NotFound { .. }) => continue,
             Err(e) => return Err(e.into()),
@@ -243,8 +200,7 @@ pub async fn clean_up(
             if current.contains(&dead.url()) || is_live(run_id) {
                 continue;
             }
-            let objects: Vec<object_store::ObjectMeta> =
-                dead.store().list(Some(dead.prefix())).try_collect().await?;
+            let objects: Vec<object_store::ObjectMeta> = dead.store().list(Some(dead.prefix())).try_collect().await?;
             for object in objects {
                 dead.delete(&object.location).await?;
             }
@@ -319,10 +275,7 @@ mod tests {
     }
 
     fn tag(date: &str) -> WriteTag {
-        WriteTag {
-            job: "j".into(),
-            logical_date: date.into(),
-        }
+        WriteTag { job: "j".into(), logical_date: date.into() }
     }
 
     fn summary(p: &TargetPublication) -> (Vec<String>, Vec<String>, usize) {
@@ -330,20 +283,9 @@ mod tests {
             .written
             .upserts
             .iter()
-            .map(|w| {
-                format!(
-                    "{}:{}",
-                    w.partition.values[0].as_deref().unwrap(),
-                    w.partition.files.len()
-                )
-            })
+            .map(|w| format!("{}:{}", w.partition.values[0].as_deref().unwrap(), w.partition.files.len()))
             .collect();
-        let drops = p
-            .written
-            .drops
-            .iter()
-            .map(|w| w.partition.values[0].clone().unwrap())
-            .collect();
+        let drops = p.written.drops.iter().map(|w| w.partition.values[0].clone().unwrap()).collect();
         (upserts, drops, p.copies.len())
     }
 
@@ -358,10 +300,7 @@ mod tests {
         );
         assert_eq!(summary(&plan), (vec!["b:1".into()], vec![], 0));
         assert!(plan.written.upserts[0].based_on.is_none());
-        assert_eq!(
-            plan.written.upserts[0].partition.location,
-            "file:///w/dt=b/run-r2"
-        );
+        assert_eq!(plan.written.upserts[0].partition.location, "file:///w/dt=b/run-r2");
     }
 
     #[test]
@@ -378,34 +317,13 @@ mod tests {
 
     #[test]
     fn append_keeps_other_runs_files_and_replaces_its_own() {
-        let other_date = plan(
-            &target(WriteMode::Append),
-            &staged(&["a"]),
-            &[existing("a", "d1")],
-            &tag("d2"),
-            "r2",
-        );
+        let other_date = plan(&target(WriteMode::Append), &staged(&["a"]), &[existing("a", "d1")], &tag("d2"), "r2");
         assert_eq!(summary(&other_date), (vec!["a:2".into()], vec![], 1));
-        assert_eq!(
-            other_date.written.upserts[0].based_on,
-            Some(Some("file:///w/dt=a/run-r1".to_string()))
-        );
-        let rerun = plan(
-            &target(WriteMode::Append),
-            &staged(&["a"]),
-            &[existing("a", "d2")],
-            &tag("d2"),
-            "r2",
-        );
+        assert_eq!(other_date.written.upserts[0].based_on, Some(Some("file:///w/dt=a/run-r1".to_string())));
+        let rerun = plan(&target(WriteMode::Append), &staged(&["a"]), &[existing("a", "d2")], &tag("d2"), "r2");
         assert_eq!(summary(&rerun), (vec!["a:1".into()], vec![], 0));
         // A rerun that no longer produces a partition removes what it wrote there before.
-        let gone = plan(
-            &target(WriteMode::Append),
-            &staged(&["b"]),
-            &[existing("a", "d2")],
-            &tag("d2"),
-            "r2",
-        );
+        let gone = plan(&target(WriteMode::Append), &staged(&["b"]), &[existing("a", "d2")], &tag("d2"), "r2");
         assert_eq!(summary(&gone), (vec!["b:1".into()], vec!["a".into()], 0));
     }
 }

@@ -32,11 +32,7 @@ pub struct Dialect {
 
 impl Default for Dialect {
     fn default() -> Self {
-        Dialect {
-            delimiter: b',',
-            quote: b'"',
-            header: true,
-        }
+        Dialect { delimiter: b',', quote: b'"', header: true }
     }
 }
 
@@ -73,11 +69,7 @@ pub fn sniff_delimiter(sample: &[u8], complete: bool) -> u8 {
     const RECORDS: usize = 200;
     let mut best = (0.0f64, DELIMITERS[0]);
     for delimiter in DELIMITERS {
-        let dialect = Dialect {
-            delimiter,
-            header: false,
-            ..Dialect::default()
-        };
+        let dialect = Dialect { delimiter, header: false, ..Dialect::default() };
         let mut reader = reader_builder(&dialect).from_reader(strip_bom(sample));
         let mut counts = Vec::new();
         let mut record = csv::ByteRecord::new();
@@ -94,8 +86,7 @@ pub fn sniff_delimiter(sample: &[u8], complete: bool) -> u8 {
         if mode < 2 {
             continue;
         }
-        let consistency =
-            counts.iter().filter(|&&c| c == mode).count() as f64 / counts.len() as f64;
+        let consistency = counts.iter().filter(|&&c| c == mode).count() as f64 / counts.len() as f64;
         if consistency > best.0 + 1e-9 {
             best = (consistency, delimiter);
         }
@@ -108,10 +99,7 @@ fn mode(counts: &[usize]) -> Option<usize> {
     for &c in counts {
         *tally.entry(c).or_insert(0usize) += 1;
     }
-    tally
-        .into_iter()
-        .max_by_key(|&(count, n)| (n, count))
-        .map(|(count, _)| count)
+    tally.into_iter().max_by_key(|&(count, n)| (n, count)).map(|(count, _)| count)
 }
 
 /// How one file's records decode into a table's columns.
@@ -128,12 +116,7 @@ pub struct CsvLayout<'a> {
 
 impl CsvLayout<'_> {
     pub fn output_schema(&self) -> SchemaRef {
-        Arc::new(Schema::new(
-            self.projection
-                .iter()
-                .map(|&i| self.columns[i].to_arrow())
-                .collect::<Vec<_>>(),
-        ))
+        Arc::new(Schema::new(self.projection.iter().map(|&i| self.columns[i].to_arrow()).collect::<Vec<_>>()))
     }
 }
 
@@ -151,12 +134,10 @@ pub fn decode(
     let mut csv_reader = reader_builder(layout.dialect).from_reader(reader);
     let mut record = csv::ByteRecord::new();
     let next = |reader: &mut csv::Reader<Box<dyn Read + Send>>, record: &mut csv::ByteRecord| {
-        reader
-            .read_byte_record(record)
-            .map_err(|e| match e.into_kind() {
-                csv::ErrorKind::Io(io) => read_error(file, io),
-                other => Error::input(format!("{file}: {other:?}")),
-            })
+        reader.read_byte_record(record).map_err(|e| match e.into_kind() {
+            csv::ErrorKind::Io(io) => read_error(file, io),
+            other => Error::input(format!("{file}: {other:?}")),
+        })
     };
 
     // Where each table column's value sits in this file's records.
@@ -164,25 +145,12 @@ pub fn decode(
         if !next(&mut csv_reader, &mut record)? {
             return Ok(0);
         }
-        let header: Vec<String> = record
-            .iter()
-            .map(|f| String::from_utf8_lossy(f).into_owned())
-            .collect();
-        let normalized = names::normalize_all(
-            header.iter().map(String::as_str),
-            &format!("header of {file}"),
-        )?;
-        let index = layout
-            .columns
-            .iter()
-            .map(|c| normalized.iter().position(|n| *n == c.name))
-            .collect::<Vec<_>>();
+        let header: Vec<String> = record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
+        let normalized = names::normalize_all(header.iter().map(String::as_str), &format!("header of {file}"))?;
+        let index = layout.columns.iter().map(|c| normalized.iter().position(|n| *n == c.name)).collect::<Vec<_>>();
         (index, record.len())
     } else {
-        (
-            (0..layout.columns.len()).map(Some).collect(),
-            layout.columns.len(),
-        )
+        ((0..layout.columns.len()).map(Some).collect(), layout.columns.len())
     };
 
     let schema = layout.output_schema();
@@ -196,11 +164,7 @@ pub fn decode(
         .map(|&i| TextColumnBuilder::new(&layout.columns[i].ty, layout.batch_size))
         .collect::<Result<Vec<_>>>()
         .map_err(|e| e.context(file))?;
-    let is_string: Vec<bool> = layout
-        .columns
-        .iter()
-        .map(|c| c.ty.is_string_like())
-        .collect();
+    let is_string: Vec<bool> = layout.columns.iter().map(|c| c.ty.is_string_like()).collect();
 
     let mut rows_in_batch = 0usize;
     let mut bad_rows: Vec<usize> = Vec::new();
@@ -257,10 +221,7 @@ pub fn decode(
                 Err(_) => {
                     let shown = String::from_utf8_lossy(raw).into_owned();
                     problem.get_or_insert_with(|| {
-                        bad(
-                            format!("value {} is not valid UTF-8", quote_value(&shown)),
-                            Some(shown.clone()),
-                        )
+                        bad(format!("value {} is not valid UTF-8", quote_value(&shown)), Some(shown.clone()))
                     });
                     if let Some(slot) = slot {
                         builders[slot].append_null();
@@ -268,8 +229,7 @@ pub fn decode(
                     continue;
                 }
             };
-            let is_null = text.is_empty()
-                || (!is_string[column] && layout.null_values.iter().any(|n| n == text));
+            let is_null = text.is_empty() || (!is_string[column] && layout.null_values.iter().any(|n| n == text));
             let accepted = match (is_null, slot) {
                 (true, Some(slot)) => {
                     builders[slot].append_null();
@@ -281,10 +241,7 @@ pub fn decode(
             };
             if !accepted && problem.is_none() {
                 let ty = &layout.columns[column].ty;
-                problem = Some(bad(
-                    format!("value {} is not a {ty}", quote_value(text)),
-                    Some(text.to_string()),
-                ));
+                problem = Some(bad(format!("value {} is not a {ty}", quote_value(text)), Some(text.to_string())));
             }
         }
         if let Some(problem) = problem {
@@ -315,13 +272,10 @@ pub fn decode(
 /// An I/O error while reading a file: for compressed files almost always a truncated or corrupt
 /// stream, which the message says.
 pub fn read_error(file: &str, error: std::io::Error) -> Error {
-    let compressed = [".gz", ".gzip", ".zst", ".zstd", ".bz2"]
-        .iter()
-        .any(|ext| file.to_ascii_lowercase().ends_with(ext));
+    let compressed =
+        [".gz", ".gzip", ".zst", ".zstd", ".bz2"].iter().any(|ext| file.to_ascii_lowercase().ends_with(ext));
     if compressed {
-        Error::input(format!(
-            "{file}: truncated or corrupt compressed data ({error})"
-        ))
+        Error::input(format!("{file}: truncated or corrupt compressed data ({error})"))
     } else {
         Error::input(format!("{file}: {error}"))
     }
@@ -341,27 +295,15 @@ mod tests {
         assert_eq!(sniff_delimiter(b"a|b\n\"x,y\"|2\n", true), b'|');
         assert_eq!(sniff_delimiter(b"a\tb\n1\t2\n", true), b'\t');
         assert_eq!(sniff_delimiter(b"single\n1\n2\n", true), b',');
-        assert_eq!(
-            sniff_delimiter(b"a,b\n\"multi\nline\",2\n3,4\n5,\"cut", false),
-            b','
-        );
+        assert_eq!(sniff_delimiter(b"a,b\n\"multi\nline\",2\n3,4\n5,\"cut", false), b',');
     }
 
-    fn decode_text(
-        text: &str,
-        columns: &[Column],
-        policy: BadRecordPolicy,
-    ) -> (Result<u64>, String, u64) {
+    fn decode_text(text: &str, columns: &[Column], policy: BadRecordPolicy) -> (Result<u64>, String, u64) {
         let dialect = Dialect::default();
         let projection: Vec<usize> = (0..columns.len()).collect();
         let nulls: Vec<String> = vec!["NA".into()];
-        let layout = CsvLayout {
-            dialect: &dialect,
-            columns,
-            projection: &projection,
-            null_values: &nulls,
-            batch_size: 2,
-        };
+        let layout =
+            CsvLayout { dialect: &dialect, columns, projection: &projection, null_values: &nulls, batch_size: 2 };
         let rejects = Rejects::new(policy, None);
         let mut batches = Vec::new();
         let reader: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(text.as_bytes().to_vec()));
@@ -369,18 +311,11 @@ mod tests {
             batches.push(b);
             Ok(true)
         });
-        (
-            result,
-            pretty_format_batches(&batches).unwrap().to_string(),
-            rejects.count(),
-        )
+        (result, pretty_format_batches(&batches).unwrap().to_string(), rejects.count())
     }
 
     fn columns() -> Vec<Column> {
-        vec![
-            Column::new("id", GlueType::BigInt),
-            Column::new("name", GlueType::String),
-        ]
+        vec![Column::new("id", GlueType::BigInt), Column::new("name", GlueType::String)]
     }
 
     #[test]
@@ -393,69 +328,37 @@ mod tests {
         assert_eq!(rows.unwrap(), 3);
         assert!(table.contains("| 1  | ann"), "{table}");
         assert!(table.contains("b,\"x\""), "{table}");
-        assert!(
-            table.contains("|    | NA"),
-            "NA is null in bigint, text in string: {table}"
-        );
+        assert!(table.contains("|    | NA"), "NA is null in bigint, text in string: {table}");
     }
 
     #[test]
     fn a_bad_value_names_file_line_column_and_value() {
-        let (result, _, _) = decode_text(
-            "id,name\n1,a\n\"multi\nline\",b\n",
-            &columns(),
-            BadRecordPolicy::Fail,
-        );
+        let (result, _, _) = decode_text("id,name\n1,a\n\"multi\nline\",b\n", &columns(), BadRecordPolicy::Fail);
         let message = result.unwrap_err().message().to_string();
-        assert_eq!(
-            message,
-            "bad record in t.csv line 3, column id: value \"multi\\nline\" is not a bigint"
-        );
+        assert_eq!(message, "bad record in t.csv line 3, column id: value \"multi\\nline\" is not a bigint");
     }
 
     #[test]
     fn ragged_rows_are_bad_records_that_drop_removes() {
-        let (rows, table, rejected) = decode_text(
-            "id,name\n1,a\n2\n3,c,extra\n4,d\nx,e\n",
-            &columns(),
-            BadRecordPolicy::Drop,
-        );
+        let (rows, table, rejected) =
+            decode_text("id,name\n1,a\n2\n3,c,extra\n4,d\nx,e\n", &columns(), BadRecordPolicy::Drop);
         assert_eq!(rows.unwrap(), 2);
         assert_eq!(rejected, 3);
         assert!(table.contains("| 4  | d"), "{table}");
-        assert!(
-            !table.contains("extra") && !table.contains(" e "),
-            "{table}"
-        );
+        assert!(!table.contains("extra") && !table.contains(" e "), "{table}");
         let (result, _, _) = decode_text("id,name\n1,a\n2\n", &columns(), BadRecordPolicy::Fail);
-        assert_eq!(
-            result.unwrap_err().message(),
-            "bad record in t.csv line 3: expected 2 fields, found 1"
-        );
+        assert_eq!(result.unwrap_err().message(), "bad record in t.csv line 3: expected 2 fields, found 1");
     }
 
     #[test]
     fn invalid_utf8_is_a_bad_record() {
         let dialect = Dialect::default();
         let columns = columns();
-        let layout = CsvLayout {
-            dialect: &dialect,
-            columns: &columns,
-            projection: &[1],
-            null_values: &[],
-            batch_size: 8,
-        };
-        let reader: Box<dyn Read + Send> =
-            Box::new(std::io::Cursor::new(b"id,name\n1,caf\xe9\n".to_vec()));
-        let err = decode(reader, "t.csv", &layout, &Rejects::failing(), &mut |_| {
-            Ok(true)
-        })
-        .unwrap_err();
-        assert!(
-            err.message()
-                .contains("line 2, column name: value \"caf\u{fffd}\" is not valid UTF-8"),
-            "{err}"
-        );
+        let layout =
+            CsvLayout { dialect: &dialect, columns: &columns, projection: &[1], null_values: &[], batch_size: 8 };
+        let reader: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(b"id,name\n1,caf\xe9\n".to_vec()));
+        let err = decode(reader, "t.csv", &layout, &Rejects::failing(), &mut |_| Ok(true)).unwrap_err();
+        assert!(err.message().contains("line 2, column name: value \"caf\u{fffd}\" is not valid UTF-8"), "{err}");
     }
 
     #[test]
@@ -464,15 +367,9 @@ mod tests {
         assert_eq!(rows.unwrap(), 0);
         let dialect = Dialect::default();
         let columns = columns();
-        let layout = CsvLayout {
-            dialect: &dialect,
-            columns: &columns,
-            projection: &[],
-            null_values: &[],
-            batch_size: 8,
-        };
-        let reader: Box<dyn Read + Send> =
-            Box::new(std::io::Cursor::new(b"id,name\n1,a\n2,b\n".to_vec()));
+        let layout =
+            CsvLayout { dialect: &dialect, columns: &columns, projection: &[], null_values: &[], batch_size: 8 };
+        let reader: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(b"id,name\n1,a\n2,b\n".to_vec()));
         let mut total = 0;
         decode(reader, "t.csv", &layout, &Rejects::failing(), &mut |b| {
             total += b.num_rows();

@@ -58,9 +58,7 @@ pub async fn list(location: &Location) -> Result<Listing> {
         let Some(mut parts) = location.relative(&object.location) else {
             continue;
         };
-        let name = parts
-            .pop()
-            .unwrap_or_else(|| object.location.filename().unwrap_or_default().to_string());
+        let name = parts.pop().unwrap_or_else(|| object.location.filename().unwrap_or_default().to_string());
         if name.starts_with(['_', '.']) || parts.iter().any(|p| p.starts_with(['_', '.'])) {
             continue;
         }
@@ -81,11 +79,7 @@ pub async fn list(location: &Location) -> Result<Listing> {
         folders.push(parts);
     }
     if files.is_empty() {
-        let why = if empty.is_empty() {
-            "no objects to read"
-        } else {
-            "only empty objects"
-        };
+        let why = if empty.is_empty() { "no objects to read" } else { "only empty objects" };
         return Err(Error::input(format!("{location}: {why}")));
     }
     let partition_keys = partition_keys(location, &folders, &files)?;
@@ -94,21 +88,12 @@ pub async fn list(location: &Location) -> Result<Listing> {
             .map(|level| parts.get(level).and_then(|folder| partition_value(folder)))
             .collect();
     }
-    Ok(Listing {
-        location: location.clone(),
-        files,
-        partition_keys,
-        empty,
-    })
+    Ok(Listing { location: location.clone(), files, partition_keys, empty })
 }
 
 /// One key per folder depth: the Hive key when every folder at that depth is `key=value` with
 /// the same key, `partition_N` when none is.
-fn partition_keys(
-    location: &Location,
-    folders: &[Vec<String>],
-    files: &[SourceFile],
-) -> Result<Vec<String>> {
+fn partition_keys(location: &Location, folders: &[Vec<String>], files: &[SourceFile]) -> Result<Vec<String>> {
     let depth = folders.iter().map(Vec::len).max().unwrap_or(0);
     let mut keys = Vec::with_capacity(depth);
     for level in 0..depth {
@@ -150,9 +135,7 @@ fn partition_keys(
     let mut seen = std::collections::HashSet::new();
     for key in &keys {
         if !seen.insert(key) {
-            return Err(Error::input(format!(
-                "{location}: partition key '{key}' appears at two folder depths"
-            )));
+            return Err(Error::input(format!("{location}: partition key '{key}' appears at two folder depths")));
         }
     }
     Ok(keys)
@@ -207,22 +190,14 @@ mod tests {
         touch(dir.path(), "Year=2026/month=11/a.csv", "x\n1\n");
         touch(dir.path(), "Year=2026/month=12/b.csv.gz", "x\n1\n");
         touch(dir.path(), "root.csv", "x\n1\n");
-        touch(
-            dir.path(),
-            "year=__HIVE_DEFAULT_PARTITION__/month=01/c.csv",
-            "x\n1\n",
-        );
+        touch(dir.path(), "year=__HIVE_DEFAULT_PARTITION__/month=01/c.csv", "x\n1\n");
         touch(dir.path(), "_SUCCESS", "");
         touch(dir.path(), "_etl_staging/run/x.csv", "x\n1\n");
         touch(dir.path(), ".hidden/y.csv", "x\n1\n");
         touch(dir.path(), "empty.csv", "");
         let listing = listing(dir.path()).await.unwrap();
         assert_eq!(listing.partition_keys, ["year", "month"]);
-        let values: Vec<_> = listing
-            .files
-            .iter()
-            .map(|f| f.partition_values.clone())
-            .collect();
+        let values: Vec<_> = listing.files.iter().map(|f| f.partition_values.clone()).collect();
         assert_eq!(
             values,
             vec![
@@ -243,10 +218,7 @@ mod tests {
         touch(dir.path(), "2026/11/a.json", "{}\n");
         let listing = listing(dir.path()).await.unwrap();
         assert_eq!(listing.partition_keys, ["partition_0", "partition_1"]);
-        assert_eq!(
-            listing.files[0].partition_values,
-            vec![Some("2026".into()), Some("11".into())]
-        );
+        assert_eq!(listing.files[0].partition_values, vec![Some("2026".into()), Some("11".into())]);
     }
 
     #[tokio::test]
@@ -255,10 +227,7 @@ mod tests {
         touch(dir.path(), "dt=1/a.csv", "x\n");
         touch(dir.path(), "other/b.csv", "x\n");
         let err = listing(dir.path()).await.unwrap_err();
-        assert!(
-            err.message().contains("dt=1/a.csv") && err.message().contains("other/b.csv"),
-            "{err}"
-        );
+        assert!(err.message().contains("dt=1/a.csv") && err.message().contains("other/b.csv"), "{err}");
     }
 
     #[tokio::test]
@@ -268,10 +237,7 @@ mod tests {
         let err = listing(dir.path()).await.unwrap_err();
         assert!(err.message().contains("only empty objects"), "{err}");
         let err = listing(&dir.path().join("missing")).await.unwrap_err();
-        assert!(
-            err.message().contains("no objects to read") && err.message().contains("missing"),
-            "{err}"
-        );
+        assert!(err.message().contains("no objects to read") && err.message().contains("missing"), "{err}");
     }
 
     #[test]

@@ -41,9 +41,7 @@ pub async fn fetch(store: &dyn ObjectStore, path: &Path, size: u64) -> Result<By
         let from = (metadata_start - tail_start) as usize;
         return Ok(tail.slice(from..from + metadata_len as usize));
     }
-    Ok(store
-        .get_range(path, metadata_start..metadata_start + metadata_len)
-        .await?)
+    Ok(store.get_range(path, metadata_start..metadata_start + metadata_len).await?)
 }
 
 /// Decodes encoded metadata.

@@ -47,9 +47,7 @@ impl FromStr for FormatChoice {
             "csv" => Ok(FormatChoice::Csv),
             "json" | "ndjson" | "jsonl" => Ok(FormatChoice::Json),
             "parquet" => Ok(FormatChoice::Parquet),
-            other => Err(format!(
-                "unknown format '{other}' (expected auto, csv, json or parquet)"
-            )),
+            other => Err(format!("unknown format '{other}' (expected auto, csv, json or parquet)")),
         }
     }
 }
@@ -67,15 +65,11 @@ impl fmt::Display for Format {
 impl FromStr for Format {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        FormatChoice::from_str(s)?
-            .fixed()
-            .ok_or_else(|| "a table has one format, not auto".to_string())
+        FormatChoice::from_str(s)?.fixed().ok_or_else(|| "a table has one format, not auto".to_string())
     }
 }
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     #[default]
@@ -129,24 +123,17 @@ pub fn from_content(head: &[u8]) -> Format {
 
 /// A reader of the decompressed bytes. Concatenated gzip members (what `cat a.gz b.gz` and many
 /// log shippers produce) are read as one stream.
-pub fn decompress(
-    raw: Box<dyn Read + Send>,
-    compression: Compression,
-) -> Result<Box<dyn Read + Send>> {
+pub fn decompress(raw: Box<dyn Read + Send>, compression: Compression) -> Result<Box<dyn Read + Send>> {
     const BUFFER: usize = 256 * 1024;
     Ok(match compression {
         Compression::None => raw,
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
-            BUFFER, raw,
-        ))),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(BUFFER, raw))),
         Compression::Zstd => Box::new(
             zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(BUFFER, raw))
                 .map_err(|e| Error::input(format!("zstd: {e}")))?,
         ),
         Compression::Bzip2 => {
-            return Err(Error::input(
-                "bzip2-compressed objects are not supported; use gzip or zstd",
-            ));
+            return Err(Error::input("bzip2-compressed objects are not supported; use gzip or zstd"));
         }
     })
 }
@@ -164,8 +151,7 @@ pub fn decompress_prefix(
         return Ok(compressed[..compressed.len().min(limit)].to_vec());
     }
     let owned: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(compressed.to_vec()));
-    let mut reader =
-        decompress(owned, compression).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let mut reader = decompress(owned, compression).map_err(|e| std::io::Error::other(e.to_string()))?;
     let mut out = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
     while out.len() < limit {
@@ -190,18 +176,9 @@ mod tests {
     #[test]
     fn names_give_format_and_compression() {
         assert_eq!(from_name("a.csv"), (Some(Format::Csv), Compression::None));
-        assert_eq!(
-            from_name("A.CSV.GZ"),
-            (Some(Format::Csv), Compression::Gzip)
-        );
-        assert_eq!(
-            from_name("x.ndjson.zst"),
-            (Some(Format::Json), Compression::Zstd)
-        );
-        assert_eq!(
-            from_name("part-0.snappy.parquet"),
-            (Some(Format::Parquet), Compression::None)
-        );
+        assert_eq!(from_name("A.CSV.GZ"), (Some(Format::Csv), Compression::Gzip));
+        assert_eq!(from_name("x.ndjson.zst"), (Some(Format::Json), Compression::Zstd));
+        assert_eq!(from_name("part-0.snappy.parquet"), (Some(Format::Parquet), Compression::None));
         assert_eq!(from_name("data.gz"), (None, Compression::Gzip));
         assert_eq!(from_name("README"), (None, Compression::None));
     }

@@ -43,16 +43,10 @@ pub fn decode(
     let mut good_rows = 0u64;
     loop {
         raw.clear();
-        let read = reader
-            .read_until(b'\n', &mut raw)
-            .map_err(|e| read_error(file, e))?;
+        let read = reader.read_until(b'\n', &mut raw).map_err(|e| read_error(file, e))?;
         if read > 0 {
             line_number += 1;
-            let line = trim_line(if line_number == 1 {
-                strip_bom(&raw)
-            } else {
-                &raw
-            });
+            let line = trim_line(if line_number == 1 { strip_bom(&raw) } else { &raw });
             if !line.is_empty() {
                 let start = chunk.len();
                 normalize_keys(line, &mut chunk);
@@ -110,11 +104,7 @@ fn decode_chunk(
     Ok(Some(concat_batches(&layout.schema, &good)?))
 }
 
-fn decode_bytes(
-    bytes: &[u8],
-    rows: usize,
-    schema: &SchemaRef,
-) -> Result<Option<RecordBatch>, String> {
+fn decode_bytes(bytes: &[u8], rows: usize, schema: &SchemaRef) -> Result<Option<RecordBatch>, String> {
     let mut decoder = ReaderBuilder::new(Arc::clone(schema))
         .with_batch_size(rows.max(1))
         .with_coerce_primitive(true)
@@ -134,21 +124,12 @@ fn decode_bytes(
 /// Arrow's JSON errors read "Json error: whilst decoding field 'amount': failed to parse
 /// \"abc\" as Int64"; the column is pulled out so the report can name it.
 fn bad_record(file: &str, line: u64, message: &str) -> BadRecord {
-    let reason = message
-        .trim_start_matches("Json error: ")
-        .trim_start_matches("Parser error: ")
-        .to_string();
+    let reason = message.trim_start_matches("Json error: ").trim_start_matches("Parser error: ").to_string();
     let column = reason
         .strip_prefix("whilst decoding field '")
         .and_then(|rest| rest.split_once('\''))
         .map(|(name, _)| name.to_string());
-    BadRecord {
-        file: file.to_string(),
-        line,
-        column,
-        value: None,
-        reason,
-    }
+    BadRecord { file: file.to_string(), line, column, value: None, reason }
 }
 
 /// Copies one JSON line to `out` with every object key rewritten to its Glue column name.
@@ -198,10 +179,7 @@ pub fn normalize_keys(line: &[u8], out: &mut Vec<u8>) {
 }
 
 fn key_is_normalized(key: &[u8]) -> bool {
-    !key.is_empty()
-        && key
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
+    !key.is_empty() && key.iter().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
 }
 
 /// Whether the first non-blank byte opens a JSON array: a JSON document, not NDJSON.
@@ -210,9 +188,7 @@ pub fn is_array_document(head: &[u8]) -> bool {
 }
 
 pub fn not_ndjson_error(file: &str) -> Error {
-    Error::input(format!(
-        "{file}: a JSON array document; etl reads newline-delimited JSON (one object per line)"
-    ))
+    Error::input(format!("{file}: a JSON array document; etl reads newline-delimited JSON (one object per line)"))
 }
 
 #[cfg(test)]
@@ -236,10 +212,7 @@ mod tests {
             normalized(r#"{"Order Id": "Order Id", "Nested": {"Inner.Key" : [1]}}"#),
             r#"{"order_id": "Order Id", "nested": {"inner_key" : [1]}}"#
         );
-        assert_eq!(
-            normalized(r#"{"Esc\"aped":"v\"al"}"#),
-            r#"{"esc_aped":"v\"al"}"#
-        );
+        assert_eq!(normalized(r#"{"Esc\"aped":"v\"al"}"#), r#"{"esc_aped":"v\"al"}"#);
     }
 
     fn decode_text(text: &str, policy: BadRecordPolicy) -> (Result<u64>, String, u64) {
@@ -248,19 +221,12 @@ mod tests {
                 Column::new("id", GlueType::BigInt),
                 Column::new("amount", GlueType::Double),
                 Column::new("tags", "array<string>".parse().unwrap()),
-                Column::new(
-                    "customer",
-                    "struct<name:string,tier:bigint>".parse().unwrap(),
-                ),
+                Column::new("customer", "struct<name:string,tier:bigint>".parse().unwrap()),
             ],
             partition_keys: vec![],
         }
         .file_schema();
-        let layout = JsonLayout {
-            schema,
-            projection: vec![0, 1, 3],
-            batch_size: 3,
-        };
+        let layout = JsonLayout { schema, projection: vec![0, 1, 3], batch_size: 3 };
         let rejects = Rejects::new(policy, None);
         let mut batches = Vec::new();
         let reader: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(text.as_bytes().to_vec()));
@@ -268,11 +234,7 @@ mod tests {
             batches.push(b);
             Ok(true)
         });
-        (
-            result,
-            pretty_format_batches(&batches).unwrap().to_string(),
-            rejects.count(),
-        )
+        (result, pretty_format_batches(&batches).unwrap().to_string(), rejects.count())
     }
 
     #[test]
@@ -280,10 +242,7 @@ mod tests {
         let text = "{\"ID\":1,\"Amount\":2,\"Customer\":{\"Name\":\"a\"}}\r\n\n{\"id\":2,\"amount\":2.5}\n{\"id\":3,\"amount\":null,\"tags\":[\"x\"]}\n{\"id\":4}";
         let (rows, table, _) = decode_text(text, BadRecordPolicy::Fail);
         assert_eq!(rows.unwrap(), 4, "{table}");
-        assert!(
-            table.contains("| 1  | 2.0    | {name: a, tier: }"),
-            "{table}"
-        );
+        assert!(table.contains("| 1  | 2.0    | {name: a, tier: }"), "{table}");
         assert!(table.contains("| 2  | 2.5"), "{table}");
     }
 
@@ -292,14 +251,10 @@ mod tests {
         let text = "{\"id\":1}\n{\"id\":2}\n{\"id\":\"three\"}\n{\"id\":4}\n";
         let (result, _, _) = decode_text(text, BadRecordPolicy::Fail);
         let message = result.unwrap_err().message().to_string();
-        assert!(
-            message.starts_with("bad record in t.json line 3, column id: "),
-            "{message}"
-        );
+        assert!(message.starts_with("bad record in t.json line 3, column id: "), "{message}");
         assert!(message.contains("three"), "{message}");
 
-        let (rows, table, rejected) =
-            decode_text(&format!("{text}{{broken\n"), BadRecordPolicy::Drop);
+        let (rows, table, rejected) = decode_text(&format!("{text}{{broken\n"), BadRecordPolicy::Drop);
         assert_eq!((rows.unwrap(), rejected), (3, 2), "{table}");
     }
 }

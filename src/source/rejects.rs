@@ -31,9 +31,7 @@ impl FromStr for BadRecordPolicy {
             "fail" => Ok(Self::Fail),
             "drop" => Ok(Self::Drop),
             "quarantine" => Ok(Self::Quarantine),
-            other => Err(format!(
-                "unknown bad_records policy '{other}' (expected fail, drop or quarantine)"
-            )),
+            other => Err(format!("unknown bad_records policy '{other}' (expected fail, drop or quarantine)")),
         }
     }
 }
@@ -86,11 +84,7 @@ impl Rejects {
             BadRecordPolicy::Quarantine => quarantine_file.map(|path| (path, Mutex::new(None))),
             _ => None,
         };
-        Rejects {
-            policy,
-            count: AtomicU64::new(0),
-            quarantine,
-        }
+        Rejects { policy, count: AtomicU64::new(0), quarantine }
     }
 
     /// Fail on the first bad record; what `etl sql` and `infer` use.
@@ -166,10 +160,7 @@ mod tests {
     #[test]
     fn fail_turns_the_record_into_the_error() {
         let err = Rejects::failing().reject(record()).unwrap_err();
-        assert_eq!(
-            err.message(),
-            "bad record in data/a.csv line 7, column amount: value \"12,5\" is not a double"
-        );
+        assert_eq!(err.message(), "bad record in data/a.csv line 7, column amount: value \"12,5\" is not a double");
     }
 
     #[test]

@@ -20,8 +20,7 @@ use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
-    SendableRecordBatchStream,
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream,
 };
 use object_store::path::Path;
 
@@ -50,18 +49,11 @@ pub struct ReadStats {
 
 impl ReadStats {
     fn record(&self, path: &Path, rows: u64) {
-        self.rows
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(path.clone(), rows);
+        self.rows.lock().unwrap_or_else(|e| e.into_inner()).insert(path.clone(), rows);
     }
 
     pub fn rows(&self) -> u64 {
-        self.rows
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .sum()
+        self.rows.lock().unwrap_or_else(|e| e.into_inner()).values().sum()
     }
 }
 
@@ -106,26 +98,14 @@ impl RawScanExec {
             EmissionType::Incremental,
             Boundedness::Bounded,
         ));
-        Ok(RawScanExec {
-            table,
-            groups,
-            projection,
-            limit,
-            schema,
-            properties,
-            batch_size,
-        })
+        Ok(RawScanExec { table, groups, projection, limit, schema, properties, batch_size })
     }
 }
 
 impl DisplayAs for RawScanExec {
     fn fmt_as(&self, _: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         let files: usize = self.groups.iter().map(Vec::len).sum();
-        write!(
-            f,
-            "RawScanExec: format={}, files={files}, location={}",
-            self.table.format, self.table.location
-        )?;
+        write!(f, "RawScanExec: format={}, files={files}, location={}", self.table.format, self.table.location)?;
         if let Some(limit) = self.limit {
             write!(f, ", limit={limit}")?;
         }
@@ -153,23 +133,14 @@ impl ExecutionPlan for RawScanExec {
         Ok(TreeNodeRecursion::Continue)
     }
 
-    fn with_new_children(
-        self: Arc<Self>,
-        _: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+    fn with_new_children(self: Arc<Self>, _: Vec<Arc<dyn ExecutionPlan>>) -> DfResult<Arc<dyn ExecutionPlan>> {
         Ok(self)
     }
 
-    fn execute(
-        &self,
-        partition: usize,
-        context: Arc<TaskContext>,
-    ) -> DfResult<SendableRecordBatchStream> {
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> DfResult<SendableRecordBatchStream> {
         let files = self.groups.get(partition).cloned().unwrap_or_default();
         // Read through the session's store for this location, with its settings.
-        let store = context
-            .runtime_env()
-            .object_store(self.table.location.store_url())?;
+        let store = context.runtime_env().object_store(self.table.location.store_url())?;
         let location = self.table.location.clone().with_store(store);
         let (sender, receiver) = tokio::sync::mpsc::channel::<DfResult<RecordBatch>>(2);
         let task = ReadTask {
@@ -182,11 +153,8 @@ impl ExecutionPlan for RawScanExec {
             batch_size: self.batch_size,
         };
         tokio::task::spawn_blocking(move || {
-            let result =
-                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run(&sender)))
-                    .unwrap_or_else(|_| {
-                        Err(Error::runtime("internal error: a file reader panicked"))
-                    });
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run(&sender)))
+                .unwrap_or_else(|_| Err(Error::runtime("internal error: a file reader panicked")));
             if let Err(error) = result {
                 let _ = sender.blocking_send(Err(error.into_datafusion()));
             }
@@ -194,10 +162,7 @@ impl ExecutionPlan for RawScanExec {
         let stream = futures::stream::unfold(receiver, |mut receiver| async move {
             receiver.recv().await.map(|item| (item, receiver))
         });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(
-            self.schema.clone(),
-            stream,
-        )))
+        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream)))
     }
 }
 
@@ -219,12 +184,7 @@ impl ReadTask {
     fn run(&self, sender: &tokio::sync::mpsc::Sender<DfResult<RecordBatch>>) -> Result<()> {
         let table = &self.table;
         let data_columns = table.columns.len();
-        let data_projection: Vec<usize> = self
-            .projection
-            .iter()
-            .copied()
-            .filter(|&i| i < data_columns)
-            .collect();
+        let data_projection: Vec<usize> = self.projection.iter().copied().filter(|&i| i < data_columns).collect();
         let mut remaining = self.limit.unwrap_or(usize::MAX);
         for file in &self.files {
             if remaining == 0 {
@@ -232,16 +192,11 @@ impl ReadTask {
             }
             let display = self.location.display(&file.path);
             let raw = self.location.open_blocking(&file.path)?;
-            let reader =
-                format::decompress(raw, file.compression).map_err(|e| e.context(&display))?;
+            let reader = format::decompress(raw, file.compression).map_err(|e| e.context(&display))?;
             let mut stopped = false;
             let mut emit = |batch: RecordBatch| -> Result<bool> {
                 let batch = assemble(batch, file, &self.projection, data_columns, &self.schema)?;
-                let batch = if batch.num_rows() > remaining {
-                    batch.slice(0, remaining)
-                } else {
-                    batch
-                };
+                let batch = if batch.num_rows() > remaining { batch.slice(0, remaining) } else { batch };
                 remaining -= batch.num_rows();
                 if sender.blocking_send(Ok(batch)).is_err() || remaining == 0 {
                     stopped = true;
@@ -262,11 +217,7 @@ impl ReadTask {
                 }
                 Format::Json => {
                     let file_schema = Arc::new(datafusion::arrow::datatypes::Schema::new(
-                        table
-                            .columns
-                            .iter()
-                            .map(Column::to_arrow)
-                            .collect::<Vec<_>>(),
+                        table.columns.iter().map(Column::to_arrow).collect::<Vec<_>>(),
                     ));
                     let layout = JsonLayout {
                         schema: file_schema,
@@ -276,9 +227,7 @@ impl ReadTask {
                     json_source::decode(reader, &display, &layout, &table.rejects, &mut emit)?
                 }
                 Format::Parquet => {
-                    return Err(Error::runtime(
-                        "internal error: Parquet files reached the raw scan",
-                    ));
+                    return Err(Error::runtime("internal error: Parquet files reached the raw scan"));
                 }
             };
             if stopped {
@@ -310,9 +259,5 @@ fn assemble(
         }
     }
     let options = RecordBatchOptions::new().with_row_count(Some(rows));
-    Ok(RecordBatch::try_new_with_options(
-        schema.clone(),
-        columns,
-        &options,
-    )?)
+    Ok(RecordBatch::try_new_with_options(schema.clone(), columns, &options)?)
 }

@@ -8,9 +8,8 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayBuilder, ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Float32Builder,
-    Float64Builder, Int8Builder, Int16Builder, Int32Builder, Int64Builder, StringBuilder,
-    TimestampMicrosecondBuilder,
+    ArrayBuilder, ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Float32Builder, Float64Builder,
+    Int8Builder, Int16Builder, Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::compute::kernels::cast_utils::Parser;
 use datafusion::arrow::datatypes::{Date32Type, Float64Type, Int64Type, TimestampMicrosecondType};
@@ -83,11 +82,8 @@ pub fn decimal_shape(text: &str) -> Option<DecimalShape> {
         return None;
     }
     let integer = integer.trim_start_matches('0');
-    let significant = if integer.is_empty() {
-        fraction.trim_start_matches('0').len()
-    } else {
-        integer.len() + fraction.len()
-    };
+    let significant =
+        if integer.is_empty() { fraction.trim_start_matches('0').len() } else { integer.len() + fraction.len() };
     let shape = |n: usize| u8::try_from(n).ok();
     Some(DecimalShape {
         integer_digits: shape(integer.len().max(1))?,
@@ -163,16 +159,12 @@ impl TextColumnBuilder {
                 *scale,
             ),
             GlueType::Date => Self::Date(Date32Builder::with_capacity(capacity)),
-            GlueType::Timestamp => {
-                Self::Timestamp(TimestampMicrosecondBuilder::with_capacity(capacity))
-            }
+            GlueType::Timestamp => Self::Timestamp(TimestampMicrosecondBuilder::with_capacity(capacity)),
             GlueType::String | GlueType::Varchar(_) | GlueType::Char(_) => {
                 Self::Utf8(StringBuilder::with_capacity(capacity, capacity * 16))
             }
             other => {
-                return Err(Error::input(format!(
-                    "a text column cannot hold values of type {other}"
-                )));
+                return Err(Error::input(format!("a text column cannot hold values of type {other}")));
             }
         })
     }
@@ -277,20 +269,12 @@ mod tests {
         assert_eq!(parse_decimal("-12.3", 10, 2), Some(-1230));
         assert_eq!(parse_decimal("7", 10, 2), Some(700));
         assert_eq!(parse_decimal("12.345", 10, 2), None, "would round");
-        assert_eq!(
-            parse_decimal("123456789.00", 10, 2),
-            None,
-            "too many integer digits"
-        );
+        assert_eq!(parse_decimal("123456789.00", 10, 2), None, "too many integer digits");
         assert_eq!(parse_decimal("1e5", 10, 2), None);
         assert_eq!(parse_decimal("1.", 10, 2), None);
         assert_eq!(
             decimal_shape("-0012345678901234567.891"),
-            Some(DecimalShape {
-                integer_digits: 17,
-                scale: 3,
-                significant_digits: 20
-            })
+            Some(DecimalShape { integer_digits: 17, scale: 3, significant_digits: 20 })
         );
         assert_eq!(decimal_shape("0.05").unwrap().significant_digits, 1);
     }

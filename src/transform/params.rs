@@ -36,8 +36,7 @@ impl Params {
 
     /// The built-ins for a logical date and run.
     pub fn with_built_ins(mut self, logical_date: NaiveDate, run_id: &str) -> Self {
-        let week_start =
-            logical_date - Days::new(logical_date.weekday().num_days_from_monday() as u64);
+        let week_start = logical_date - Days::new(logical_date.weekday().num_days_from_monday() as u64);
         let week_end = week_start + Days::new(6);
         self.set("logical_date", date_value(logical_date));
         self.set("week_start", date_value(week_start));
@@ -49,9 +48,7 @@ impl Params {
     /// Applies `--param` overrides (`k=v` or `k:TYPE=v`), in order.
     pub fn apply_overrides(&mut self, overrides: &[String]) -> Result<()> {
         for text in overrides {
-            let (name, value) = parse_override(text, |name| {
-                self.values.get(name).map(ScalarValue::data_type)
-            })?;
+            let (name, value) = parse_override(text, |name| self.values.get(name).map(ScalarValue::data_type))?;
             if BUILT_INS.contains(&name.as_str()) {
                 return Err(Error::config(format!(
                     "--param {text}: '{name}' is a built-in parameter (use --logical-date to set the date)"
@@ -70,30 +67,16 @@ fn date_value(date: NaiveDate) -> ScalarValue {
 
 /// Parameter names are SQL identifiers: letters, digits, underscores, not starting with a digit.
 pub fn check_name(name: &str) -> Result<()> {
-    let valid = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if valid {
-        Ok(())
-    } else {
-        Err(Error::config(format!(
-            "'{name}' is not a valid parameter name"
-        )))
-    }
+    if valid { Ok(()) } else { Err(Error::config(format!("'{name}' is not a valid parameter name"))) }
 }
 
 /// `k=v` or `k:TYPE=v`; an untyped value takes the type of the default it overrides.
-fn parse_override(
-    text: &str,
-    default_type: impl Fn(&str) -> Option<DataType>,
-) -> Result<(String, ScalarValue)> {
-    let (key, value) = text.split_once('=').ok_or_else(|| {
-        Error::usage(format!(
-            "--param {text}: expected NAME=VALUE or NAME:TYPE=VALUE"
-        ))
-    })?;
+fn parse_override(text: &str, default_type: impl Fn(&str) -> Option<DataType>) -> Result<(String, ScalarValue)> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| Error::usage(format!("--param {text}: expected NAME=VALUE or NAME:TYPE=VALUE")))?;
     let (name, ty) = match key.split_once(':') {
         Some((name, ty)) => (name.trim(), Some(ty.trim().to_ascii_lowercase())),
         None => (key.trim(), None),
@@ -103,11 +86,7 @@ fn parse_override(
         Some(ty) => typed_value(ty, value).map_err(|e| e.context(format!("--param {text}")))?,
         None => match default_type(name) {
             Some(data_type) if data_type != DataType::Utf8 => cast_text(value, &data_type)
-                .map_err(|e| {
-                    e.context(format!(
-                        "--param {text} (the job's default is a {data_type})"
-                    ))
-                })?,
+                .map_err(|e| e.context(format!("--param {text} (the job's default is a {data_type})")))?,
             _ => ScalarValue::Utf8(Some(value.to_string())),
         },
     };
@@ -117,17 +96,11 @@ fn parse_override(
 fn typed_value(ty: &str, value: &str) -> Result<ScalarValue> {
     let bad = || Error::config(format!("'{value}' is not a valid {ty}"));
     Ok(match ty {
-        "int" => ScalarValue::Int32(Some(
-            parse_int(value)
-                .and_then(|v| i32::try_from(v).ok())
-                .ok_or_else(bad)?,
-        )),
+        "int" => ScalarValue::Int32(Some(parse_int(value).and_then(|v| i32::try_from(v).ok()).ok_or_else(bad)?)),
         "bigint" => ScalarValue::Int64(Some(parse_int(value).ok_or_else(bad)?)),
         "double" => ScalarValue::Float64(Some(parse_double(value).ok_or_else(bad)?)),
         "date" => ScalarValue::Date32(Some(parse_date(value).ok_or_else(bad)?)),
-        "timestamp" => {
-            ScalarValue::TimestampMicrosecond(Some(parse_timestamp(value).ok_or_else(bad)?), None)
-        }
+        "timestamp" => ScalarValue::TimestampMicrosecond(Some(parse_timestamp(value).ok_or_else(bad)?), None),
         "string" => ScalarValue::Utf8(Some(value.to_string())),
         other => {
             return Err(Error::config(format!(
@@ -177,10 +150,7 @@ pub fn from_toml(name: &str, value: &toml::Value) -> Result<ScalarValue> {
             }
         }
         other => {
-            return Err(Error::config(format!(
-                "parameter '{name}': a {} cannot be a SQL value",
-                other.type_str()
-            )));
+            return Err(Error::config(format!("parameter '{name}': a {} cannot be a SQL value", other.type_str())));
         }
     })
 }
@@ -212,10 +182,7 @@ mod tests {
                 "x:double=1.5".into(),
             ])
             .unwrap();
-        assert_eq!(
-            params.get("region"),
-            Some(&ScalarValue::Utf8(Some("eu".into())))
-        );
+        assert_eq!(params.get("region"), Some(&ScalarValue::Utf8(Some("eu".into()))));
         assert_eq!(params.get("limit"), Some(&ScalarValue::Int64(Some(7))));
         assert_eq!(params.get("since").unwrap().to_string(), "2026-01-01");
         assert_eq!(params.get("x"), Some(&ScalarValue::Float64(Some(1.5))));

@@ -10,11 +10,10 @@ use std::ops::ControlFlow;
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{CopyToSource, Statement as DfStatement};
-use datafusion::sql::sqlparser::ast::{
-    Expr as SqlExpr, Value, ValueWithSpan, visit_expressions_mut,
-};
+use datafusion::sql::sqlparser::ast::{Expr as SqlExpr, Value, ValueWithSpan, visit_expressions_mut};
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
@@ -69,10 +68,7 @@ pub fn split(script: &str) -> Vec<Statement> {
         }
         if c == b';' {
             if let Some(start) = start_line.take() {
-                statements.push(Statement {
-                    text: current.trim_end().to_string(),
-                    line: start,
-                });
+                statements.push(Statement { text: current.trim_end().to_string(), line: start });
             }
             current.clear();
             i += 1;
@@ -81,11 +77,7 @@ pub fn split(script: &str) -> Vec<Statement> {
         if c == b'$' && rest.starts_with("${") {
             if let Some(close) = rest.find('}') {
                 let name = &rest[2..close];
-                if !name.is_empty()
-                    && name
-                        .chars()
-                        .all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
-                {
+                if !name.is_empty() && name.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_') {
                     start_line.get_or_insert(line);
                     current.push('$');
                     current.push_str(name);
@@ -110,10 +102,7 @@ pub fn split(script: &str) -> Vec<Statement> {
     }
     if let Some(start) = start_line {
         if !current.trim().is_empty() {
-            statements.push(Statement {
-                text: current.trim_end().to_string(),
-                line: start,
-            });
+            statements.push(Statement { text: current.trim_end().to_string(), line: start });
         }
     }
     statements
@@ -138,12 +127,7 @@ fn quoted_end(bytes: &[u8], start: usize) -> usize {
 
 /// Runs every statement of a script in order; returns the DataFrame of the last one (not yet
 /// executed when it is a query; DDL such as `CREATE VIEW` has run by then).
-pub async fn run(
-    ctx: &SessionContext,
-    file: &str,
-    script: &str,
-    params: &Params,
-) -> Result<Option<DataFrame>> {
+pub async fn run(ctx: &SessionContext, file: &str, script: &str, params: &Params) -> Result<Option<DataFrame>> {
     let statements = split(script);
     if statements.is_empty() {
         return Err(Error::query(format!("{file}: no SQL statement")));
@@ -161,15 +145,23 @@ pub async fn run_statement(
     statement: &Statement,
     params: &Params,
 ) -> Result<DataFrame> {
+    let plan = plan_statement(ctx, file, statement, params).await?;
+    ctx.execute_logical_plan(plan).await.map_err(|error| sql_error(file, statement, error))
+}
+
+/// Plans a statement with its parameters bound, without running it.
+pub async fn plan_statement(
+    ctx: &SessionContext,
+    file: &str,
+    statement: &Statement,
+    params: &Params,
+) -> Result<LogicalPlan> {
     let located = |error: DataFusionError| sql_error(file, statement, error);
     let state = ctx.state();
     let dialect = state.config().options().sql_parser.dialect;
-    let mut parsed = state
-        .sql_to_statement(&statement.text, &dialect)
-        .map_err(located)?;
+    let mut parsed = state.sql_to_statement(&statement.text, &dialect).map_err(located)?;
     bind(&mut parsed, params).map_err(|e| e.context(format!("{file}:{}", statement.line)))?;
-    let plan = state.statement_to_plan(parsed).await.map_err(located)?;
-    ctx.execute_logical_plan(plan).await.map_err(located)
+    state.statement_to_plan(parsed).await.map_err(located)
 }
 
 /// Binds every `$name` of a parsed statement to its value, as a typed literal node of the
@@ -177,23 +169,13 @@ pub async fn run_statement(
 /// `$since < order_date` type-check like literals do), and no value is ever parsed as SQL.
 fn bind(statement: &mut DfStatement, params: &Params) -> Result<()> {
     let mut substitute = |expr: &mut SqlExpr| {
-        if let SqlExpr::Value(ValueWithSpan {
-            value: Value::Placeholder(id),
-            ..
-        }) = expr
-        {
+        if let SqlExpr::Value(ValueWithSpan { value: Value::Placeholder(id), .. }) = expr {
             let name = id.trim_start_matches('$');
             let bound = match params.get(name) {
                 Some(value) => literal(value),
                 None => {
-                    let known = params
-                        .names()
-                        .map(|n| format!("${n}"))
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    Err(Error::query(format!(
-                        "parameter {id} is not defined (defined: {known})"
-                    )))
+                    let known = params.names().map(|n| format!("${n}")).collect::<Vec<_>>().join(", ");
+                    Err(Error::query(format!("parameter {id} is not defined (defined: {known})")))
                 }
             };
             match bound {
@@ -221,9 +203,7 @@ fn bind(statement: &mut DfStatement, params: &Params) -> Result<()> {
 /// A parameter's value as a literal of its type.
 fn literal(value: &ScalarValue) -> Result<SqlExpr> {
     if let ScalarValue::Utf8(Some(text)) = value {
-        return Ok(SqlExpr::Value(
-            Value::SingleQuotedString(text.clone()).with_empty_span(),
-        ));
+        return Ok(SqlExpr::Value(Value::SingleQuotedString(text.clone()).with_empty_span()));
     }
     let sql_type = match value {
         ScalarValue::Boolean(Some(_)) => "BOOLEAN",
@@ -233,10 +213,7 @@ fn literal(value: &ScalarValue) -> Result<SqlExpr> {
         ScalarValue::Date32(Some(_)) => "DATE",
         ScalarValue::TimestampMicrosecond(Some(_), None) => "TIMESTAMP",
         other => {
-            return Err(Error::query(format!(
-                "a parameter of type {} cannot be bound",
-                other.data_type()
-            )));
+            return Err(Error::query(format!("a parameter of type {} cannot be bound", other.data_type())));
         }
     };
     // The text is our own rendering of a number, date or timestamp: nothing a user wrote.
@@ -262,11 +239,7 @@ fn sql_error(file: &str, statement: &Statement, error: DataFusionError) -> Error
 /// sqlparser reports "... at Line: 3, Column: 7" relative to the statement.
 fn parser_line(message: &str) -> Option<usize> {
     let at = message.rfind("Line: ")?;
-    message[at + 6..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()?
-        .parse()
-        .ok()
+    message[at + 6..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
 }
 
 #[cfg(test)]
@@ -275,16 +248,11 @@ mod tests {
 
     #[test]
     fn statements_keep_their_starting_line() {
-        let script = "-- weekly job\nCREATE VIEW a AS\n  SELECT ';' AS x; /* ; */\n\nSELECT *\nFROM a -- trailing ;\n;\n";
+        let script =
+            "-- weekly job\nCREATE VIEW a AS\n  SELECT ';' AS x; /* ; */\n\nSELECT *\nFROM a -- trailing ;\n;\n";
         let statements = split(script);
         assert_eq!(statements.len(), 2);
-        assert_eq!(
-            statements[0],
-            Statement {
-                text: "CREATE VIEW a AS\n  SELECT ';' AS x".into(),
-                line: 2
-            }
-        );
+        assert_eq!(statements[0], Statement { text: "CREATE VIEW a AS\n  SELECT ';' AS x".into(), line: 2 });
         assert_eq!(statements[1].line, 5);
         assert!(statements[1].text.starts_with("SELECT *\nFROM a"));
     }
@@ -305,24 +273,14 @@ mod tests {
     async fn values_are_bound_never_spliced() {
         let ctx = SessionContext::new();
         let mut params = Params::default();
-        params.set(
-            "name",
-            ScalarValue::Utf8(Some("x'; DROP TABLE t; --".into())),
-        );
+        params.set("name", ScalarValue::Utf8(Some("x'; DROP TABLE t; --".into())));
         params.set("since", ScalarValue::Utf8(Some("2026-01-02".into())));
-        let df = run(
-            &ctx,
-            "q.sql",
-            "SELECT $name AS n, DATE '2026-01-03' > $since AS later",
-            &params,
-        )
-        .await
-        .unwrap()
-        .unwrap();
-        let batches = df.collect().await.unwrap();
-        let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+        let df = run(&ctx, "q.sql", "SELECT $name AS n, DATE '2026-01-03' > $since AS later", &params)
+            .await
             .unwrap()
-            .to_string();
+            .unwrap();
+        let batches = df.collect().await.unwrap();
+        let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches).unwrap().to_string();
         assert!(text.contains("x'; DROP TABLE t; --"), "{text}");
         assert!(text.contains("true"), "{text}");
     }
@@ -331,27 +289,12 @@ mod tests {
     async fn errors_name_the_file_and_line() {
         let ctx = SessionContext::new();
         let params = Params::default();
-        let err = run(&ctx, "q.sql", "SELECT 1;\n\nSELECT $missing", &params)
-            .await
-            .unwrap_err();
-        assert!(
-            err.message()
-                .starts_with("q.sql:3: parameter $missing is not defined"),
-            "{err}"
-        );
-        let err = run(
-            &ctx,
-            "q.sql",
-            "SELECT 1;\nSELECT\n  nope\nFROM (SELECT 1 AS a)",
-            &params,
-        )
-        .await
-        .unwrap_err();
+        let err = run(&ctx, "q.sql", "SELECT 1;\n\nSELECT $missing", &params).await.unwrap_err();
+        assert!(err.message().starts_with("q.sql:3: parameter $missing is not defined"), "{err}");
+        let err = run(&ctx, "q.sql", "SELECT 1;\nSELECT\n  nope\nFROM (SELECT 1 AS a)", &params).await.unwrap_err();
         assert!(err.message().starts_with("q.sql:"), "{err}");
         assert!(err.message().contains("nope"), "{err}");
-        let err = run(&ctx, "q.sql", "SELECT 1;\nSELEC 2", &params)
-            .await
-            .unwrap_err();
+        let err = run(&ctx, "q.sql", "SELECT 1;\nSELEC 2", &params).await.unwrap_err();
         assert!(err.message().starts_with("q.sql:2:"), "{err}");
     }
 }

@@ -11,6 +11,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::catalog::Catalog;
 use crate::catalog::provider::{CatalogBridge, Overrides, SESSION_SCHEMA};
+use crate::cost::measure::ReadCounter;
 use crate::error::Result;
 use crate::location::aws::Encryption;
 use crate::location::stores::Registry;
@@ -26,6 +27,8 @@ pub struct EngineOptions {
     pub memory_limit: Option<usize>,
     /// The server-side encryption of what is written to each bucket.
     pub encryption: HashMap<String, Encryption>,
+    /// Counts what queries read, when set (`etl cost --measure`).
+    pub counter: Option<Arc<ReadCounter>>,
 }
 
 pub async fn session(
@@ -46,11 +49,10 @@ pub async fn session(
     settings.execution.parquet.reorder_filters = true;
     // One output file per partition unless it grows past the row limit; the writer still
     // encodes row groups in parallel inside it.
-    settings.execution.minimum_parallel_output_files =
-        datafusion::config::ConfigNonZeroUsize::try_new(1)?;
+    settings.execution.minimum_parallel_output_files = datafusion::config::ConfigNonZeroUsize::try_new(1)?;
 
     let mut runtime = RuntimeEnvBuilder::new()
-        .with_object_store_registry(Arc::new(Registry::new(options.encryption.clone())));
+        .with_object_store_registry(Arc::new(Registry::new(options.encryption.clone(), options.counter.clone())));
     if let Some(limit) = options.memory_limit {
         runtime = runtime.with_memory_limit(limit, 1.0);
     }

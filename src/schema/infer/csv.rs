@@ -18,9 +18,7 @@ use crate::schema::GlueType;
 use crate::schema::names;
 use crate::source::csv::{Dialect, reader_builder, sniff_delimiter, strip_bom};
 use crate::source::format::Format;
-use crate::source::text::{
-    decimal_shape, parse_bool, parse_date, parse_double, parse_int, parse_timestamp,
-};
+use crate::source::text::{decimal_shape, parse_bool, parse_date, parse_double, parse_int, parse_timestamp};
 
 /// A double holds every decimal of up to 15 significant digits exactly.
 const DOUBLE_EXACT_DIGITS: u8 = 15;
@@ -35,30 +33,17 @@ pub struct CsvHints<'a> {
 
 pub fn infer(sample: &[u8], complete: bool, file: &str, hints: &CsvHints) -> Result<FileShape> {
     let sample = strip_bom(sample);
-    let delimiter = hints
-        .delimiter
-        .unwrap_or_else(|| sniff_delimiter(sample, complete));
-    let mut dialect = Dialect {
-        delimiter,
-        ..Dialect::default()
-    };
+    let delimiter = hints.delimiter.unwrap_or_else(|| sniff_delimiter(sample, complete));
+    let mut dialect = Dialect { delimiter, ..Dialect::default() };
     let records = read_records(sample, &dialect, complete, hints.sample_rows);
-    dialect.header = hints
-        .header
-        .unwrap_or_else(|| detect_header(&records, hints.null_values));
+    dialect.header = hints.header.unwrap_or_else(|| detect_header(&records, hints.null_values));
 
     let (names, data) = if dialect.header && !records.is_empty() {
-        let header = names::normalize_all(
-            records[0].iter().map(String::as_str),
-            &format!("header of {file}"),
-        )?;
+        let header = names::normalize_all(records[0].iter().map(String::as_str), &format!("header of {file}"))?;
         (header, &records[1..])
     } else {
         let width = records.iter().map(Vec::len).max().unwrap_or(0);
-        (
-            (0..width).map(|i| format!("col{i}")).collect(),
-            &records[..],
-        )
+        ((0..width).map(|i| format!("col{i}")).collect(), &records[..])
     };
     let columns = names
         .into_iter()
@@ -73,32 +58,17 @@ pub fn infer(sample: &[u8], complete: bool, file: &str, hints: &CsvHints) -> Res
             (name, stats.shape())
         })
         .collect();
-    Ok(FileShape {
-        format: Format::Csv,
-        columns,
-        dialect: Some(dialect),
-        rows: None,
-    })
+    Ok(FileShape { format: Format::Csv, columns, dialect: Some(dialect), rows: None })
 }
 
-fn read_records(
-    sample: &[u8],
-    dialect: &Dialect,
-    complete: bool,
-    limit: usize,
-) -> Vec<Vec<String>> {
+fn read_records(sample: &[u8], dialect: &Dialect, complete: bool, limit: usize) -> Vec<Vec<String>> {
     let mut reader = reader_builder(dialect).from_reader(sample);
     let mut records = Vec::new();
     let mut record = csv::ByteRecord::new();
     // One more than asked: the header, if there is one, is not a data record.
     while limit == 0 || records.len() <= limit {
         match reader.read_byte_record(&mut record) {
-            Ok(true) => records.push(
-                record
-                    .iter()
-                    .map(|f| String::from_utf8_lossy(f).into_owned())
-                    .collect(),
-            ),
+            Ok(true) => records.push(record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect()),
             _ => break,
         }
     }
@@ -114,12 +84,8 @@ fn detect_header(records: &[Vec<String>], null_values: &[String]) -> bool {
     let Some(first) = records.first() else {
         return false;
     };
-    let looks_like_a_name = |v: &str| {
-        !v.is_empty()
-            && parse_double(v).is_none()
-            && parse_bool(v).is_none()
-            && parse_timestamp(v).is_none()
-    };
+    let looks_like_a_name =
+        |v: &str| !v.is_empty() && parse_double(v).is_none() && parse_bool(v).is_none() && parse_timestamp(v).is_none();
     if records.len() == 1 {
         return first.iter().all(|v| looks_like_a_name(v));
     }
@@ -148,10 +114,7 @@ fn detect_header(records: &[Vec<String>], null_values: &[String]) -> bool {
     let distinct = first.iter().collect::<std::collections::HashSet<_>>().len() == first.len();
     distinct
         && first.iter().all(|v| looks_like_a_name(v))
-        && first
-            .iter()
-            .enumerate()
-            .all(|(j, v)| records[1..].iter().all(|r| r.get(j) != Some(v)))
+        && first.iter().enumerate().all(|(j, v)| records[1..].iter().all(|r| r.get(j) != Some(v)))
 }
 
 /// What the values of one column could be, narrowed value by value.
@@ -278,26 +241,14 @@ mod tests {
     use super::*;
 
     fn nulls() -> Vec<String> {
-        crate::source::text::DEFAULT_NULL_VALUES
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+        crate::source::text::DEFAULT_NULL_VALUES.iter().map(|s| s.to_string()).collect()
     }
 
     fn infer_text(text: &str) -> (Dialect, Vec<(String, String)>) {
         let nulls = nulls();
-        let hints = CsvHints {
-            delimiter: None,
-            header: None,
-            null_values: &nulls,
-            sample_rows: 1000,
-        };
+        let hints = CsvHints { delimiter: None, header: None, null_values: &nulls, sample_rows: 1000 };
         let shape = infer(text.as_bytes(), true, "t.csv", &hints).unwrap();
-        let columns = shape
-            .columns
-            .iter()
-            .map(|(n, s)| (n.clone(), s.finish().to_string()))
-            .collect();
+        let columns = shape.columns.iter().map(|(n, s)| (n.clone(), s.finish().to_string())).collect();
         (shape.dialect.unwrap(), columns)
     }
 
@@ -307,14 +258,7 @@ mod tests {
                     true;1;1.5;12345678901234.567;2026-11-02;2026-11-02 10:00:00;01234;x;\n\
                     FALSE;NA;2;-1.250;2026-11-03;2026-11-02T10:00:00Z;02345;\\N;NA\n";
         let (dialect, columns) = infer_text(text);
-        assert_eq!(
-            dialect,
-            Dialect {
-                delimiter: b';',
-                quote: b'"',
-                header: true
-            }
-        );
+        assert_eq!(dialect, Dialect { delimiter: b';', quote: b'"', header: true });
         let expected = [
             ("flag", "boolean"),
             ("count", "bigint"),
@@ -326,10 +270,7 @@ mod tests {
             ("name", "string"),
             ("empty", "string"),
         ];
-        let expected: Vec<(String, String)> = expected
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect();
+        let expected: Vec<(String, String)> = expected.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
         assert_eq!(columns, expected);
     }
 
@@ -351,10 +292,7 @@ mod tests {
         assert!(infer_text("id,amount\n1,2.5\n").0.header);
         assert!(!infer_text("1,2.5\n3,4\n").0.header);
         assert!(infer_text("name,city\nann,paris\nbob,rome\n").0.header);
-        assert!(
-            !infer_text("ann,paris\nbob,rome\nann,paris\n").0.header,
-            "repeated values are data"
-        );
+        assert!(!infer_text("ann,paris\nbob,rome\nann,paris\n").0.header, "repeated values are data");
         assert!(infer_text("a,b,c\n").0.header, "a header-only file");
         assert!(!infer_text("1,2,3\n").0.header);
         let (dialect, columns) = infer_text("1,x\n2,y\n");
@@ -365,12 +303,7 @@ mod tests {
     #[test]
     fn quoted_newlines_and_a_cut_last_record() {
         let nulls = nulls();
-        let hints = CsvHints {
-            delimiter: None,
-            header: None,
-            null_values: &nulls,
-            sample_rows: 1000,
-        };
+        let hints = CsvHints { delimiter: None, header: None, null_values: &nulls, sample_rows: 1000 };
         let text = "id,note\n1,\"two\nlines\"\n2,\"cut off her";
         let shape = infer(text.as_bytes(), false, "t.csv", &hints).unwrap();
         assert_eq!(shape.columns[0].1.finish(), GlueType::BigInt);
@@ -380,21 +313,9 @@ mod tests {
     #[test]
     fn hints_override_sniffing() {
         let nulls = nulls();
-        let hints = CsvHints {
-            delimiter: Some(b'|'),
-            header: Some(false),
-            null_values: &nulls,
-            sample_rows: 10,
-        };
+        let hints = CsvHints { delimiter: Some(b'|'), header: Some(false), null_values: &nulls, sample_rows: 10 };
         let shape = infer(b"a,b|c\n", true, "t.csv", &hints).unwrap();
-        assert_eq!(
-            shape.dialect.unwrap(),
-            Dialect {
-                delimiter: b'|',
-                quote: b'"',
-                header: false
-            }
-        );
+        assert_eq!(shape.dialect.unwrap(), Dialect { delimiter: b'|', quote: b'"', header: false });
         assert_eq!(shape.columns.len(), 2);
     }
 }

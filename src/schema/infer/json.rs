@@ -31,25 +31,18 @@ pub fn infer(sample: &[u8], complete: bool, file: &str, sample_rows: usize) -> R
             break;
         }
         let line = line.trim_ascii();
-        let line = if index == 0 {
-            line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line)
-        } else {
-            line
-        };
+        let line = if index == 0 { line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line) } else { line };
         if line.is_empty() {
             continue;
         }
         match serde_json::from_slice::<Value>(line) {
             Ok(Value::Object(map)) => {
-                let Shape::Struct(fields) = object_shape(&map, file, index + 1)? else {
-                    unreachable!()
-                };
+                let Shape::Struct(fields) = object_shape(&map, file, index + 1)? else { unreachable!() };
                 columns = merge(&columns, &fields);
                 objects += 1;
             }
             Ok(_) => {
-                first_problem
-                    .get_or_insert_with(|| format!("line {}: not a JSON object", index + 1));
+                first_problem.get_or_insert_with(|| format!("line {}: not a JSON object", index + 1));
             }
             Err(e) => {
                 first_problem.get_or_insert_with(|| format!("line {}: {e}", index + 1));
@@ -58,17 +51,10 @@ pub fn infer(sample: &[u8], complete: bool, file: &str, sample_rows: usize) -> R
     }
     if objects == 0 {
         if let Some(problem) = first_problem {
-            return Err(Error::input(format!(
-                "{file}: not newline-delimited JSON ({problem})"
-            )));
+            return Err(Error::input(format!("{file}: not newline-delimited JSON ({problem})")));
         }
     }
-    Ok(FileShape {
-        format: Format::Json,
-        columns,
-        dialect: None,
-        rows: None,
-    })
+    Ok(FileShape { format: Format::Json, columns, dialect: None, rows: None })
 }
 
 fn object_shape(map: &serde_json::Map<String, Value>, file: &str, line: usize) -> Result<Shape> {
@@ -133,10 +119,7 @@ mod tests {
             ("note", "string"),
             ("extra", "boolean"),
         ];
-        let expected: Vec<(String, String)> = expected
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect();
+        let expected: Vec<(String, String)> = expected.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
         assert_eq!(columns(text), expected);
     }
 
@@ -150,16 +133,9 @@ mod tests {
     #[test]
     fn colliding_keys_and_non_json_are_errors() {
         let err = infer(b"{\"A\":1,\"a\":2}\n", true, "t.json", 0).unwrap_err();
-        assert!(
-            err.message()
-                .contains("t.json line 1: keys 'A' and 'a' both become 'a'"),
-            "{err}"
-        );
+        assert!(err.message().contains("t.json line 1: keys 'A' and 'a' both become 'a'"), "{err}");
         let err = infer(b"a,b\n1,2\n", true, "t.json", 0).unwrap_err();
-        assert!(
-            err.message().contains("not newline-delimited JSON"),
-            "{err}"
-        );
+        assert!(err.message().contains("not newline-delimited JSON"), "{err}");
         let err = infer(b"[{\"a\":1}]", true, "t.json", 0).unwrap_err();
         assert!(err.message().contains("JSON array document"), "{err}");
     }

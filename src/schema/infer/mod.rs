@@ -61,9 +61,7 @@ impl Default for InferOptions {
 
 impl InferOptions {
     pub fn null_values(&self) -> Vec<String> {
-        self.null_values
-            .clone()
-            .unwrap_or_else(|| DEFAULT_NULL_VALUES.iter().map(|s| s.to_string()).collect())
+        self.null_values.clone().unwrap_or_else(|| DEFAULT_NULL_VALUES.iter().map(|s| s.to_string()).collect())
     }
 }
 
@@ -117,29 +115,21 @@ pub async fn infer_listing(mut listing: Listing, options: &InferOptions) -> Resu
         columns = shape::merge(&columns, &shape.columns);
     }
     let partition_keys = partition_key_types(&listing);
-    if let Some(key) = partition_keys
-        .iter()
-        .find(|k| columns.iter().any(|(name, _)| *name == k.name))
-    {
+    if let Some(key) = partition_keys.iter().find(|k| columns.iter().any(|(name, _)| *name == k.name)) {
         return Err(Error::input(format!(
             "{location}: '{}' is both a column in the files and a partition key in the folder names",
             key.name
         )));
     }
     if columns.is_empty() {
-        return Err(Error::input(format!(
-            "{location}: no columns found in any file"
-        )));
+        return Err(Error::input(format!("{location}: no columns found in any file")));
     }
     let rows = shapes.iter().map(|s| s.rows).sum::<Option<u64>>();
     Ok(Inferred {
         listing,
         format,
         schema: TableSchema {
-            columns: columns
-                .into_iter()
-                .map(|(name, shape)| Column::new(name, shape.finish()))
-                .collect(),
+            columns: columns.into_iter().map(|(name, shape)| Column::new(name, shape.finish())).collect(),
             partition_keys,
         },
         dialect,
@@ -160,11 +150,7 @@ async fn infer_file(
         return parquet::infer(location, &file).await;
     }
     let whole = options.sample_rows == 0;
-    let limit = if whole {
-        file.size
-    } else {
-        file.size.min(SAMPLE_BYTES)
-    };
+    let limit = if whole { file.size } else { file.size.min(SAMPLE_BYTES) };
     let bytes = location
         .store()
         .get_range(&file.path, 0..limit)
@@ -195,20 +181,14 @@ async fn infer_file(
                 };
                 csv::infer(&text, complete, &display, &hints)
             }
-            Format::Parquet => Err(Error::input(format!(
-                "{display}: a compressed Parquet file cannot be read"
-            ))),
+            Format::Parquet => Err(Error::input(format!("{display}: a compressed Parquet file cannot be read"))),
         }
     })
     .await
 }
 
 /// Every file of a table has one format.
-fn single_format(
-    location: &Location,
-    files: &[SourceFile],
-    shapes: &[FileShape],
-) -> Result<Format> {
+fn single_format(location: &Location, files: &[SourceFile], shapes: &[FileShape]) -> Result<Format> {
     let first = shapes[0].format;
     if let Some(i) = shapes.iter().position(|s| s.format != first) {
         return Err(Error::input(format!(
@@ -236,17 +216,9 @@ async fn settle_dialect(
         }
     }
     let first = shapes[0].dialect.clone().unwrap_or_default();
-    let chosen = votes
-        .iter()
-        .max_by_key(|(d, n)| (**n, **d == &first))
-        .map(|(d, _)| (*d).clone())
-        .unwrap_or_default();
-    let outliers: Vec<usize> = shapes
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.dialect.as_ref() != Some(&chosen))
-        .map(|(i, _)| i)
-        .collect();
+    let chosen = votes.iter().max_by_key(|(d, n)| (**n, **d == &first)).map(|(d, _)| (*d).clone()).unwrap_or_default();
+    let outliers: Vec<usize> =
+        shapes.iter().enumerate().filter(|(_, s)| s.dialect.as_ref() != Some(&chosen)).map(|(i, _)| i).collect();
     let again: Vec<FileShape> = futures::stream::iter(outliers.iter().map(|&i| files[i].clone()))
         .map(|file| infer_file(location, file, options, Some(&chosen)))
         .buffered(CONCURRENT_READS)
@@ -266,12 +238,7 @@ fn partition_key_types(listing: &Listing) -> Vec<Column> {
         .iter()
         .enumerate()
         .map(|(i, name)| {
-            let values = || {
-                listing
-                    .files
-                    .iter()
-                    .filter_map(|f| f.partition_values[i].as_deref())
-            };
+            let values = || listing.files.iter().filter_map(|f| f.partition_values[i].as_deref());
             let ty = if values().next().is_none() {
                 GlueType::String
             } else if values().all(|v| parse_int(v).is_some()) {
@@ -288,18 +255,14 @@ fn partition_key_types(listing: &Listing) -> Vec<Column> {
 
 /// Runs CPU-bound work on rayon's pool without blocking the async runtime. A panic in `work`
 /// becomes an error rather than taking the process down.
-async fn on_rayon<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
+async fn on_rayon<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     let (sender, receiver) = tokio::sync::oneshot::channel();
     rayon::spawn(move || {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
             .unwrap_or_else(|_| Err(Error::runtime("internal error: inference panicked")));
         let _ = sender.send(result);
     });
-    receiver
-        .await
-        .map_err(|_| Error::runtime("internal error: inference was cancelled"))?
+    receiver.await.map_err(|_| Error::runtime("internal error: inference was cancelled"))?
 }
 
 #[cfg(test)]
@@ -314,52 +277,24 @@ mod tests {
     }
 
     async fn infer_dir(root: &std::path::Path) -> Result<Inferred> {
-        infer(
-            &Location::parse(root.to_str().unwrap()).unwrap(),
-            &InferOptions::default(),
-        )
-        .await
+        infer(&Location::parse(root.to_str().unwrap()).unwrap(), &InferOptions::default()).await
     }
 
     fn schema_text(inferred: &Inferred) -> String {
-        let cols = |cols: &[Column]| {
-            cols.iter()
-                .map(|c| format!("{} {}", c.name, c.ty))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        format!(
-            "{} | {}",
-            cols(&inferred.schema.columns),
-            cols(&inferred.schema.partition_keys)
-        )
+        let cols = |cols: &[Column]| cols.iter().map(|c| format!("{} {}", c.name, c.ty)).collect::<Vec<_>>().join(", ");
+        format!("{} | {}", cols(&inferred.schema.columns), cols(&inferred.schema.partition_keys))
     }
 
     #[tokio::test]
     async fn files_unify_and_partitions_are_typed() {
         let dir = tempfile::tempdir().unwrap();
-        write(
-            dir.path(),
-            "dt=2026-11-02/shard=1/a.csv",
-            b"id,amount\n1,5\n",
-        );
-        write(
-            dir.path(),
-            "dt=2026-11-09/shard=2/b.csv",
-            b"id,amount,note\n2,5.5,x\n",
-        );
+        write(dir.path(), "dt=2026-11-02/shard=1/a.csv", b"id,amount\n1,5\n");
+        write(dir.path(), "dt=2026-11-09/shard=2/b.csv", b"id,amount,note\n2,5.5,x\n");
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         gz.write_all(b"id,amount\n3,7\n").unwrap();
-        write(
-            dir.path(),
-            "dt=2026-11-16/shard=x/c.csv.gz",
-            &gz.finish().unwrap(),
-        );
+        write(dir.path(), "dt=2026-11-16/shard=x/c.csv.gz", &gz.finish().unwrap());
         let inferred = infer_dir(dir.path()).await.unwrap();
-        assert_eq!(
-            schema_text(&inferred),
-            "id bigint, amount double, note string | dt date, shard string"
-        );
+        assert_eq!(schema_text(&inferred), "id bigint, amount double, note string | dt date, shard string");
         assert_eq!(inferred.format, Format::Csv);
         assert!(inferred.dialect.unwrap().header);
     }
@@ -368,20 +303,12 @@ mod tests {
     async fn ndjson_ints_turning_into_floats_unify() {
         let dir = tempfile::tempdir().unwrap();
         for i in 0..200 {
-            let amount = if i < 150 {
-                format!("{i}")
-            } else {
-                format!("{i}.5")
-            };
-            let line =
-                format!("{{\"id\":{i},\"amount\":{amount},\"meta\":{{\"src\":\"s{i}\"}}}}\n");
+            let amount = if i < 150 { format!("{i}") } else { format!("{i}.5") };
+            let line = format!("{{\"id\":{i},\"amount\":{amount},\"meta\":{{\"src\":\"s{i}\"}}}}\n");
             write(dir.path(), &format!("part-{i:04}.json"), line.as_bytes());
         }
         let inferred = infer_dir(dir.path()).await.unwrap();
-        assert_eq!(
-            schema_text(&inferred),
-            "id bigint, amount double, meta struct<src:string> | "
-        );
+        assert_eq!(schema_text(&inferred), "id bigint, amount double, meta struct<src:string> | ");
         assert_eq!(inferred.listing.files.len(), 200);
     }
 
@@ -401,11 +328,7 @@ mod tests {
         let bytes = gz.finish().unwrap();
         write(dir.path(), "cut.csv.gz", &bytes[..bytes.len() / 2]);
         let err = infer_dir(dir.path()).await.unwrap_err();
-        assert!(
-            err.message()
-                .contains("cut.csv.gz: truncated or corrupt compressed data"),
-            "{err}"
-        );
+        assert!(err.message().contains("cut.csv.gz: truncated or corrupt compressed data"), "{err}");
     }
 
     #[tokio::test]

@@ -13,18 +13,13 @@ use crate::source::format::Format;
 
 pub async fn infer(location: &Location, file: &SourceFile) -> Result<FileShape> {
     let display = location.display(&file.path);
-    let metadata = footer::read(location.store().as_ref(), &file.path, file.size)
-        .await
-        .map_err(|e| e.context(&display))?;
+    let metadata =
+        footer::read(location.store().as_ref(), &file.path, file.size).await.map_err(|e| e.context(&display))?;
     let file_metadata = metadata.file_metadata();
-    let schema = parquet_to_arrow_schema(
-        file_metadata.schema_descr(),
-        file_metadata.key_value_metadata(),
-    )
-    .map_err(|e| Error::input(format!("{display}: {e}")))?;
+    let schema = parquet_to_arrow_schema(file_metadata.schema_descr(), file_metadata.key_value_metadata())
+        .map_err(|e| Error::input(format!("{display}: {e}")))?;
     let original: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-    let normalized =
-        names::normalize_all(original.iter().copied(), &format!("schema of {display}"))?;
+    let normalized = names::normalize_all(original.iter().copied(), &format!("schema of {display}"))?;
     let columns = schema
         .fields()
         .iter()

@@ -32,13 +32,7 @@ impl Shape {
             Shape::Scalar(ty) => ty.clone(),
             Shape::Array(item) => GlueType::Array(Box::new(item.finish())),
             Shape::Struct(fields) => GlueType::Struct(
-                fields
-                    .iter()
-                    .map(|(name, shape)| StructField {
-                        name: name.clone(),
-                        ty: shape.finish(),
-                    })
-                    .collect(),
+                fields.iter().map(|(name, shape)| StructField { name: name.clone(), ty: shape.finish() }).collect(),
             ),
         }
     }
@@ -46,12 +40,9 @@ impl Shape {
     pub fn from_glue(ty: &GlueType) -> Shape {
         match ty {
             GlueType::Array(item) => Shape::Array(Box::new(Shape::from_glue(item))),
-            GlueType::Struct(fields) => Shape::Struct(
-                fields
-                    .iter()
-                    .map(|f| (f.name.clone(), Shape::from_glue(&f.ty)))
-                    .collect(),
-            ),
+            GlueType::Struct(fields) => {
+                Shape::Struct(fields.iter().map(|f| (f.name.clone(), Shape::from_glue(&f.ty))).collect())
+            }
             other => Shape::Scalar(other.clone()),
         }
     }
@@ -77,10 +68,7 @@ mod tests {
     fn unknown_never_decides() {
         let empty_array = Shape::Array(Box::new(Shape::Unknown));
         let ints = Shape::Array(Box::new(Shape::Scalar(GlueType::BigInt)));
-        assert_eq!(
-            empty_array.widen(&ints).finish().to_string(),
-            "array<bigint>"
-        );
+        assert_eq!(empty_array.widen(&ints).finish().to_string(), "array<bigint>");
         assert_eq!(empty_array.finish().to_string(), "array<string>");
         let a = Shape::Struct(vec![("x".into(), Shape::Unknown)]);
         let b = Shape::Struct(vec![
@@ -88,9 +76,6 @@ mod tests {
             ("x".into(), Shape::Scalar(GlueType::Date)),
         ]);
         assert_eq!(a.widen(&b).finish().to_string(), "struct<x:date,y:double>");
-        assert_eq!(
-            a.widen(&Shape::Scalar(GlueType::BigInt)).finish(),
-            GlueType::String
-        );
+        assert_eq!(a.widen(&Shape::Scalar(GlueType::BigInt)).finish(), GlueType::String);
     }
 }
