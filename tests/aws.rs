@@ -72,48 +72,24 @@ mode = "{mode}"
 #[test]
 fn crawl_and_schema_versions_from_s3_into_glue() {
     let Some(cloud) = Cloud::new() else { return };
-    aws::put_object(
-        &cloud.raw,
-        "orders/day=2026-11-02/a.csv",
-        b"id,amount\n1,10\n2,20\n",
-    );
-    aws::put_object(
-        &cloud.raw,
-        "orders/day=2026-11-03/b.csv.gz",
-        &gzip(b"id,amount\n3,5\n"),
-    );
+    aws::put_object(&cloud.raw, "orders/day=2026-11-02/a.csv", b"id,amount\n1,10\n2,20\n");
+    aws::put_object(&cloud.raw, "orders/day=2026-11-03/b.csv.gz", &gzip(b"id,amount\n3,5\n"));
     let location = format!("s3://{}/orders/", cloud.raw);
     let inferred = cloud.json(&["infer", &location]);
-    assert_eq!(
-        columns(&inferred["columns"]),
-        ["id bigint", "amount bigint"]
-    );
+    assert_eq!(columns(&inferred["columns"]), ["id bigint", "amount bigint"]);
     assert_eq!(columns(&inferred["partition_keys"]), ["day date"]);
     assert_eq!(inferred["files"], 2);
 
     let table = cloud.table("orders");
     let created = cloud.json(&["crawl", &location, "--table", &table]);
-    assert_eq!(
-        (created["version"].as_u64(), created["change"].as_str()),
-        (Some(1), Some("created"))
-    );
-    aws::put_object(
-        &cloud.raw,
-        "orders/day=2026-11-04/c.csv",
-        b"id,amount,coupon\n4,7.5,X\n",
-    );
+    assert_eq!((created["version"].as_u64(), created["change"].as_str()), (Some(1), Some("created")));
+    aws::put_object(&cloud.raw, "orders/day=2026-11-04/c.csv", b"id,amount,coupon\n4,7.5,X\n");
     let updated = cloud.json(&["crawl", &location, "--table", &table]);
-    assert_eq!(
-        (updated["version"].as_u64(), updated["change"].as_str()),
-        (Some(2), Some("updated"))
-    );
+    assert_eq!((updated["version"].as_u64(), updated["change"].as_str()), (Some(2), Some("updated")));
     let history = cloud.json(&["schema", "history", &table]);
     assert_eq!(history["versions"].as_array().unwrap().len(), 2);
     let diff = cloud.json(&["schema", "diff", &table, "1", "2"]);
-    assert_eq!(
-        diff["added"],
-        serde_json::json!([{"name": "coupon", "type": "string"}])
-    );
+    assert_eq!(diff["added"], serde_json::json!([{"name": "coupon", "type": "string"}]));
     let show = cloud.json(&["schema", "show", &table]);
     assert_eq!(show["table_type"], "EXTERNAL_TABLE");
     assert_eq!(show["partitions"].as_array().unwrap().len(), 3);
@@ -131,45 +107,22 @@ fn crawl_and_schema_versions_from_s3_into_glue() {
 #[test]
 fn a_job_publishes_partitioned_parquet_to_s3_and_reruns_replace_it() {
     let Some(cloud) = Cloud::new() else { return };
-    aws::put_object(
-        &cloud.raw,
-        "orders/day=2026-11-02/a.csv",
-        b"id,amount\n1,10\n2,20\n",
-    );
-    aws::put_object(
-        &cloud.raw,
-        "orders/day=2026-11-03/a.csv",
-        b"id,amount\n3,5\n",
-    );
-    cloud.job(
-        "overwrite_partitions",
-        "encryption = \"aws:kms\"\nkms_key_id = \"alias/etl-test\"",
-    );
+    aws::put_object(&cloud.raw, "orders/day=2026-11-02/a.csv", b"id,amount\n1,10\n2,20\n");
+    aws::put_object(&cloud.raw, "orders/day=2026-11-03/a.csv", b"id,amount\n3,5\n");
+    cloud.job("overwrite_partitions", "encryption = \"aws:kms\"\nkms_key_id = \"alias/etl-test\"");
     let report = cloud.json(&["run", "job.toml", "--logical-date", "2026-11-03"]);
     assert_eq!(report["status"], "succeeded");
     assert_eq!(report["targets"][0]["partitions"], 2);
-    assert_eq!(
-        report["targets"][0]["location"],
-        format!("s3://{}/per_day", cloud.curated)
-    );
+    assert_eq!(report["targets"][0]["location"], format!("s3://{}/per_day", cloud.curated));
     let first = aws::list_keys(&cloud.curated, "per_day/");
     assert_eq!(first.len(), 2, "{first:?}");
-    assert!(
-        first
-            .iter()
-            .all(|k| k.starts_with("per_day/day=2026-11-0") && k.contains("/run-")),
-        "{first:?}"
-    );
+    assert!(first.iter().all(|k| k.starts_with("per_day/day=2026-11-0") && k.contains("/run-")), "{first:?}");
 
     // The objects' encryption is checked by an independent client (tests/independent/check_aws.py):
     // the endpoint answers unsigned requests for KMS-encrypted objects with 403.
     cloud.json(&["run", "job.toml", "--logical-date", "2026-11-03"]);
     let second = aws::list_keys(&cloud.curated, "per_day/");
-    assert_eq!(
-        second.len(),
-        2,
-        "the rerun replaced both partitions: {second:?}"
-    );
+    assert_eq!(second.len(), 2, "the rerun replaced both partitions: {second:?}");
     assert!(second.iter().all(|k| !first.contains(k)));
     let per_day = cloud.table("per_day");
     let total = cloud.sandbox.etl(&[
@@ -182,27 +135,15 @@ fn a_job_publishes_partitioned_parquet_to_s3_and_reruns_replace_it() {
     ]);
     assert_eq!(total.json()[0]["n"], 3);
     let show = cloud.json(&["schema", "show", &per_day]);
-    assert_eq!(
-        show["serde"]["library"],
-        "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
-    );
+    assert_eq!(show["serde"]["library"], "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe");
     let partitions = show["partitions"].as_array().unwrap();
-    assert!(
-        partitions
-            .iter()
-            .all(|p| p["location"].as_str().unwrap().contains("/run-")),
-        "{partitions:?}"
-    );
+    assert!(partitions.iter().all(|p| p["location"].as_str().unwrap().contains("/run-")), "{partitions:?}");
 }
 
 #[test]
 fn racing_first_runs_one_wins_the_other_gets_a_conflict() {
     let Some(cloud) = Cloud::new() else { return };
-    aws::put_object(
-        &cloud.raw,
-        "orders/day=2026-11-02/a.csv",
-        b"id,amount\n1,10\n",
-    );
+    aws::put_object(&cloud.raw, "orders/day=2026-11-02/a.csv", b"id,amount\n1,10\n");
     cloud.job("append", "");
     // Both runs find no target table and create it; Glue lets one.
     let runs: Vec<_> = (0..2)
@@ -218,15 +159,9 @@ fn racing_first_runs_one_wins_the_other_gets_a_conflict() {
                 .unwrap()
         })
         .collect();
-    let outputs: Vec<_> = runs
-        .into_iter()
-        .map(|r| r.wait_with_output().unwrap())
-        .collect();
+    let outputs: Vec<_> = runs.into_iter().map(|r| r.wait_with_output().unwrap()).collect();
     let codes: Vec<i32> = outputs.iter().map(|o| o.status.code().unwrap()).collect();
-    let stderr: Vec<String> = outputs
-        .iter()
-        .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
-        .collect();
+    let stderr: Vec<String> = outputs.iter().map(|o| String::from_utf8_lossy(&o.stderr).into_owned()).collect();
     let succeeded = codes.iter().filter(|c| **c == 0).count();
     assert!(succeeded >= 1, "{stderr:?}");
     if succeeded == 1 {
@@ -245,12 +180,7 @@ fn racing_first_runs_one_wins_the_other_gets_a_conflict() {
         "glue",
     ]);
     assert_eq!(total.json()[0]["n"], 1, "{stderr:?}");
-    assert_eq!(
-        aws::list_keys(&cloud.curated, "per_day/").len(),
-        1,
-        "{:?}",
-        aws::list_keys(&cloud.curated, "per_day/")
-    );
+    assert_eq!(aws::list_keys(&cloud.curated, "per_day/").len(), 1, "{:?}", aws::list_keys(&cloud.curated, "per_day/"));
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {

@@ -27,13 +27,8 @@ location = "out/"
 fn fails(s: &Sandbox, message: &str) {
     let out = s.etl(&["run", "job.toml"]);
     out.assert_failure(1, message);
-    assert!(
-        s.files("out").is_empty(),
-        "nothing published: {:?}",
-        s.files("out")
-    );
-    s.etl(&["schema", "show", "mart.copy"])
-        .assert_failure(1, "does not exist");
+    assert!(s.files("out").is_empty(), "nothing published: {:?}", s.files("out"));
+    s.etl(&["schema", "show", "mart.copy"]).assert_failure(1, "does not exist");
 }
 
 #[test]
@@ -41,10 +36,7 @@ fn a_value_past_the_sample_that_contradicts_the_type() {
     let s = Sandbox::new();
     job(&s, "fail", "sample_rows = 2");
     s.write("in/a.csv", "id,price\n1,2.5\n2,3\n3,abc\n");
-    fails(
-        &s,
-        "bad record in in/a.csv line 4, column price: value \"abc\" is not a double",
-    );
+    fails(&s, "bad record in in/a.csv line 4, column price: value \"abc\" is not a double");
 }
 
 #[test]
@@ -62,10 +54,7 @@ fn bytes_that_are_not_utf8() {
     let s = Sandbox::new();
     job(&s, "fail", "");
     s.write("in/a.csv", b"id,name\n1,caf\xe9\n".as_slice());
-    fails(
-        &s,
-        "in/a.csv line 2, column name: value \"caf\u{fffd}\" is not valid UTF-8",
-    );
+    fails(&s, "in/a.csv line 2, column name: value \"caf\u{fffd}\" is not valid UTF-8");
 }
 
 #[test]
@@ -91,11 +80,7 @@ fn zstd_frame(bytes: &[u8]) -> Vec<u8> {
     // encoding through the library would add a dev-dependency for one test, so frame it here.
     let s = Sandbox::new();
     s.write("plain.csv", bytes);
-    let out = std::process::Command::new("zstd")
-        .arg("-q")
-        .arg("-c")
-        .arg(s.path("plain.csv"))
-        .output();
+    let out = std::process::Command::new("zstd").arg("-q").arg("-c").arg(s.path("plain.csv")).output();
     match out {
         Ok(out) if out.status.success() => out.stdout,
         _ => {
@@ -111,10 +96,7 @@ fn zstd_frame(bytes: &[u8]) -> Vec<u8> {
 fn corrupt_parquet() {
     let s = Sandbox::new();
     job(&s, "fail", "format = \"parquet\"");
-    s.write(
-        "in/a.parquet",
-        b"PAR1 this is not really parquet PAR1".as_slice(),
-    );
+    s.write("in/a.parquet", b"PAR1 this is not really parquet PAR1".as_slice());
     fails(&s, "in/a.parquet: not a readable Parquet file");
 }
 
@@ -142,11 +124,7 @@ fn empty_and_header_only_files() {
     assert_eq!(report["targets"][0]["rows"], 0);
     s.write("in/data.csv", "id,name\n1,a\n");
     let out = s.etl(&["run", "job.toml", "--json"]);
-    assert!(
-        out.stderr.contains("skipping empty object") && out.stderr.contains("empty.csv"),
-        "{}",
-        out.stderr
-    );
+    assert!(out.stderr.contains("skipping empty object") && out.stderr.contains("empty.csv"), "{}", out.stderr);
     assert_eq!(out.json()["targets"][0]["rows"], 1);
 }
 
@@ -154,39 +132,25 @@ fn empty_and_header_only_files() {
 fn drop_counts_and_quarantine_keeps_the_rejected_rows() {
     let s = Sandbox::new();
     job(&s, "drop", "sample_rows = 1");
-    s.write(
-        "in/a.csv",
-        "id,when\n1,2026-11-02\n2,someday\n3,2026-11-04\n4\n",
-    );
+    s.write("in/a.csv", "id,when\n1,2026-11-02\n2,someday\n3,2026-11-04\n4\n");
     let report = s.json(&["run", "job.toml"]);
     assert_eq!(report["rejected_rows"], 2);
     assert_eq!(report["targets"][0]["rows"], 2);
 
     let s = Sandbox::new();
     job(&s, "quarantine", "sample_rows = 1");
-    s.write(
-        "in/a.csv",
-        "id,when\n1,2026-11-02\n2,someday\n3,2026-11-04\n4\n",
-    );
+    s.write("in/a.csv", "id,when\n1,2026-11-02\n2,someday\n3,2026-11-04\n4\n");
     let report = s.json(&["run", "job.toml"]);
     assert_eq!(report["rejected_rows"], 2);
     let folder = std::path::PathBuf::from(report["quarantine"].as_str().unwrap());
     let kept = std::fs::read_to_string(folder.join("raw.src.jsonl")).unwrap();
-    let records: Vec<serde_json::Value> = kept
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let records: Vec<serde_json::Value> = kept.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(records.len(), 2);
     assert_eq!(records[0]["line"], 3);
     assert_eq!(records[0]["column"], "when");
     assert_eq!(records[0]["value"], "someday");
     assert!(records[0]["file"].as_str().unwrap().ends_with("in/a.csv"));
-    assert!(
-        records[0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("is not a date")
-    );
+    assert!(records[0]["reason"].as_str().unwrap().contains("is not a date"));
     assert_eq!(records[1]["line"], 5);
     assert_eq!(records[1]["reason"], "expected 2 fields, found 1");
 }

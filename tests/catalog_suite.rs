@@ -6,8 +6,8 @@ use std::sync::Arc;
 use etl::catalog::glue::GlueCatalog;
 use etl::catalog::local::LocalCatalog;
 use etl::catalog::{
-    Catalog, DataChange, DataFile, NewVersion, Partition, PartitionWrite, Publication, TableChange,
-    TableDefinition, TableName, VersionChange, WrittenData,
+    Catalog, DataChange, DataFile, NewVersion, Partition, PartitionWrite, Publication, TableChange, TableDefinition,
+    TableName, VersionChange, WrittenData,
 };
 use etl::error::ErrorKind;
 use etl::schema::diff::diff;
@@ -18,11 +18,7 @@ use crate::util::aws;
 /// A fresh catalog and a database name no other case uses.
 async fn local() -> (Arc<dyn Catalog>, String, tempfile::TempDir) {
     let home = tempfile::tempdir().unwrap();
-    (
-        Arc::new(LocalCatalog::open(home.path()).unwrap()),
-        "db".to_string(),
-        home,
-    )
+    (Arc::new(LocalCatalog::open(home.path()).unwrap()), "db".to_string(), home)
 }
 
 async fn glue() -> Option<(Arc<dyn Catalog>, String)> {
@@ -52,10 +48,7 @@ macro_rules! both {
 
 fn schema(columns: &[(&str, &str)], keys: &[(&str, &str)]) -> TableSchema {
     let column = |(n, t): &(&str, &str)| Column::new(*n, t.parse::<GlueType>().unwrap());
-    TableSchema {
-        columns: columns.iter().map(column).collect(),
-        partition_keys: keys.iter().map(column).collect(),
-    }
+    TableSchema { columns: columns.iter().map(column).collect(), partition_keys: keys.iter().map(column).collect() }
 }
 
 fn definition(schema: &TableSchema, location: &str) -> TableDefinition {
@@ -72,18 +65,10 @@ fn change(
     new: Option<(&TableSchema, TableDefinition)>,
     data: DataChange,
 ) -> Publication {
-    let new_version = new.map(|(old, definition)| NewVersion {
-        diff: diff(old, &definition.schema()),
-        definition,
-    });
+    let new_version = new.map(|(old, definition)| NewVersion { diff: diff(old, &definition.schema()), definition });
     Publication {
         run_id: Some("run-1".into()),
-        tables: vec![TableChange {
-            name: name.clone(),
-            expected_version: expected,
-            new_version,
-            data,
-        }],
+        tables: vec![TableChange { name: name.clone(), expected_version: expected, new_version, data }],
     }
 }
 
@@ -104,20 +89,8 @@ fn partition(day: &str, run: &str, tag_date: &str) -> Partition {
 
 fn written(upserts: Vec<Partition>, drops: Vec<Partition>) -> DataChange {
     DataChange::Written(WrittenData {
-        upserts: upserts
-            .into_iter()
-            .map(|partition| PartitionWrite {
-                partition,
-                based_on: None,
-            })
-            .collect(),
-        drops: drops
-            .into_iter()
-            .map(|partition| PartitionWrite {
-                partition,
-                based_on: None,
-            })
-            .collect(),
+        upserts: upserts.into_iter().map(|partition| PartitionWrite { partition, based_on: None }).collect(),
+        drops: drops.into_iter().map(|partition| PartitionWrite { partition, based_on: None }).collect(),
     })
 }
 
@@ -126,67 +99,31 @@ async fn versions_and_history(catalog: Arc<dyn Catalog>, database: &str) {
     let t = name(database, "events");
     assert!(catalog.table(&t).await.unwrap().is_none());
     let empty = TableSchema::default();
-    let v1 = schema(
-        &[
-            ("id", "bigint"),
-            ("payload", "struct<a:string,b:array<bigint>>"),
-        ],
-        &[("dt", "date")],
-    );
+    let v1 = schema(&[("id", "bigint"), ("payload", "struct<a:string,b:array<bigint>>")], &[("dt", "date")]);
     let published = catalog
-        .publish(change(
-            &t,
-            None,
-            Some((&empty, definition(&v1, "s3://bucket/t"))),
-            DataChange::None,
-        ))
+        .publish(change(&t, None, Some((&empty, definition(&v1, "s3://bucket/t"))), DataChange::None))
         .await
         .unwrap();
     assert_eq!(published.versions, vec![1]);
 
     let table = catalog.require(&t).await.unwrap();
     assert_eq!(table.version, 1);
-    assert_eq!(
-        table.definition,
-        definition(&v1, "s3://bucket/t"),
-        "the definition round-trips exactly"
-    );
-    assert!(
-        catalog
-            .databases()
-            .await
-            .unwrap()
-            .contains(&database.to_string())
-    );
-    assert_eq!(
-        catalog.tables(database).await.unwrap(),
-        vec!["events".to_string()]
-    );
+    assert_eq!(table.definition, definition(&v1, "s3://bucket/t"), "the definition round-trips exactly");
+    assert!(catalog.databases().await.unwrap().contains(&database.to_string()));
+    assert_eq!(catalog.tables(database).await.unwrap(), vec!["events".to_string()]);
 
     let v2 = schema(
-        &[
-            ("id", "double"),
-            ("payload", "struct<a:string,b:array<bigint>>"),
-            ("note", "string"),
-        ],
+        &[("id", "double"), ("payload", "struct<a:string,b:array<bigint>>"), ("note", "string")],
         &[("dt", "date")],
     );
     let published = catalog
-        .publish(change(
-            &t,
-            Some(1),
-            Some((&v1, definition(&v2, "s3://bucket/t"))),
-            DataChange::None,
-        ))
+        .publish(change(&t, Some(1), Some((&v1, definition(&v2, "s3://bucket/t"))), DataChange::None))
         .await
         .unwrap();
     assert_eq!(published.versions, vec![2]);
 
     let versions = catalog.versions(&t).await.unwrap();
-    assert_eq!(
-        versions.iter().map(|v| v.version).collect::<Vec<_>>(),
-        vec![1, 2]
-    );
+    assert_eq!(versions.iter().map(|v| v.version).collect::<Vec<_>>(), vec![1, 2]);
     assert_eq!(versions[0].change, VersionChange::Created);
     assert_eq!(versions[1].change, VersionChange::Updated);
     assert_eq!(versions[0].definition.schema(), v1);
@@ -201,52 +138,28 @@ async fn a_stale_or_racing_writer_gets_a_conflict(catalog: Arc<dyn Catalog>, dat
     let empty = TableSchema::default();
     let v1 = schema(&[("a", "bigint")], &[]);
     catalog
-        .publish(change(
-            &t,
-            None,
-            Some((&empty, definition(&v1, "s3://bucket/t"))),
-            DataChange::None,
-        ))
+        .publish(change(&t, None, Some((&empty, definition(&v1, "s3://bucket/t"))), DataChange::None))
         .await
         .unwrap();
     let err = catalog
-        .publish(change(
-            &t,
-            None,
-            Some((&empty, definition(&v1, "s3://bucket/t"))),
-            DataChange::None,
-        ))
+        .publish(change(&t, None, Some((&empty, definition(&v1, "s3://bucket/t"))), DataChange::None))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
 
     let v2 = schema(&[("a", "bigint"), ("b", "string")], &[]);
     catalog
-        .publish(change(
-            &t,
-            Some(1),
-            Some((&v1, definition(&v2, "s3://bucket/t"))),
-            DataChange::None,
-        ))
+        .publish(change(&t, Some(1), Some((&v1, definition(&v2, "s3://bucket/t"))), DataChange::None))
         .await
         .unwrap();
     let v3 = schema(&[("c", "date")], &[]);
     let err = catalog
-        .publish(change(
-            &t,
-            Some(1),
-            Some((&v1, definition(&v3, "s3://bucket/t"))),
-            DataChange::None,
-        ))
+        .publish(change(&t, Some(1), Some((&v1, definition(&v3, "s3://bucket/t"))), DataChange::None))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
     assert!(err.message().contains("conflict on"), "{err}");
-    assert_eq!(
-        catalog.require(&t).await.unwrap().definition.schema(),
-        v2,
-        "the loser changed nothing"
-    );
+    assert_eq!(catalog.require(&t).await.unwrap().definition.schema(), v2, "the loser changed nothing");
 }
 
 both!(a_new_location_alone_keeps_the_version);
@@ -257,47 +170,30 @@ async fn a_new_location_alone_keeps_the_version(catalog: Arc<dyn Catalog>, datab
         .publish(change(
             &t,
             None,
-            Some((
-                &TableSchema::default(),
-                definition(&v1, "s3://bucket/t/run-1"),
-            )),
+            Some((&TableSchema::default(), definition(&v1, "s3://bucket/t/run-1"))),
             DataChange::None,
         ))
         .await
         .unwrap();
     let published = catalog
-        .publish(change(
-            &t,
-            Some(1),
-            Some((&v1, definition(&v1, "s3://bucket/t/run-2"))),
-            DataChange::None,
-        ))
+        .publish(change(&t, Some(1), Some((&v1, definition(&v1, "s3://bucket/t/run-2"))), DataChange::None))
         .await
         .unwrap();
     assert_eq!(published.versions, vec![1]);
     let table = catalog.require(&t).await.unwrap();
-    assert_eq!(
-        (table.version, table.definition.location.as_str()),
-        (1, "s3://bucket/t/run-2")
-    );
+    assert_eq!((table.version, table.definition.location.as_str()), (1, "s3://bucket/t/run-2"));
     assert_eq!(catalog.versions(&t).await.unwrap().len(), 1);
 }
 
 both!(written_partitions_switch_and_report_what_they_replaced);
-async fn written_partitions_switch_and_report_what_they_replaced(
-    catalog: Arc<dyn Catalog>,
-    database: &str,
-) {
+async fn written_partitions_switch_and_report_what_they_replaced(catalog: Arc<dyn Catalog>, database: &str) {
     let t = name(database, "t");
     let v1 = schema(&[("a", "bigint")], &[("dt", "string")]);
     let created = change(
         &t,
         None,
         Some((&TableSchema::default(), definition(&v1, "s3://bucket/t"))),
-        written(
-            vec![partition("a", "r1", "d1"), partition("b", "r1", "d1")],
-            vec![],
-        ),
+        written(vec![partition("a", "r1", "d1"), partition("b", "r1", "d1")], vec![]),
     );
     assert!(catalog.publish(created).await.unwrap().replaced.is_empty());
 
@@ -306,29 +202,18 @@ async fn written_partitions_switch_and_report_what_they_replaced(
             &t,
             Some(1),
             None,
-            written(
-                vec![partition("b", "r2", "d2"), partition("c", "r2", "d2")],
-                vec![partition("a", "r1", "d1")],
-            ),
+            written(vec![partition("b", "r2", "d2"), partition("c", "r2", "d2")], vec![partition("a", "r1", "d1")]),
         ))
         .await
         .unwrap();
     let mut replaced: Vec<String> = second.replaced.iter().map(|p| p.location.clone()).collect();
     replaced.sort();
-    assert_eq!(
-        replaced,
-        ["s3://bucket/t/dt=a/run-r1", "s3://bucket/t/dt=b/run-r1"]
-    );
-    assert!(
-        second.replaced.iter().all(|p| p.files.len() == 1),
-        "replaced partitions come with their files"
-    );
+    assert_eq!(replaced, ["s3://bucket/t/dt=a/run-r1", "s3://bucket/t/dt=b/run-r1"]);
+    assert!(second.replaced.iter().all(|p| p.files.len() == 1), "replaced partitions come with their files");
 
     let partitions = catalog.partitions(&t).await.unwrap();
-    let seen: Vec<(Option<String>, String)> = partitions
-        .iter()
-        .map(|p| (p.values[0].clone(), p.location.clone()))
-        .collect();
+    let seen: Vec<(Option<String>, String)> =
+        partitions.iter().map(|p| (p.values[0].clone(), p.location.clone())).collect();
     assert_eq!(
         seen,
         vec![
@@ -344,10 +229,7 @@ async fn written_partitions_switch_and_report_what_they_replaced(
 }
 
 both!(a_partition_changed_under_an_append_is_a_conflict);
-async fn a_partition_changed_under_an_append_is_a_conflict(
-    catalog: Arc<dyn Catalog>,
-    database: &str,
-) {
+async fn a_partition_changed_under_an_append_is_a_conflict(catalog: Arc<dyn Catalog>, database: &str) {
     let t = name(database, "t");
     let v1 = schema(&[("a", "bigint")], &[("dt", "string")]);
     catalog
@@ -372,10 +254,7 @@ async fn a_partition_changed_under_an_append_is_a_conflict(
     catalog.publish(append("r2")).await.unwrap();
     let err = catalog.publish(append("r3")).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
-    assert_eq!(
-        catalog.partitions(&t).await.unwrap()[0].location,
-        "s3://bucket/t/dt=a/run-r2"
-    );
+    assert_eq!(catalog.partitions(&t).await.unwrap()[0].location, "s3://bucket/t/dt=a/run-r2");
 }
 
 both!(an_unpartitioned_written_table_lists_its_files);
@@ -397,10 +276,7 @@ async fn an_unpartitioned_written_table_lists_its_files(catalog: Arc<dyn Catalog
         .publish(change(
             &t,
             None,
-            Some((
-                &TableSchema::default(),
-                definition(&v1, "s3://bucket/flat/run-r1"),
-            )),
+            Some((&TableSchema::default(), definition(&v1, "s3://bucket/flat/run-r1"))),
             written(vec![files("r1")], vec![]),
         ))
         .await
@@ -415,24 +291,14 @@ async fn an_unpartitioned_written_table_lists_its_files(catalog: Arc<dyn Catalog
         .await
         .unwrap();
     assert_eq!(published.versions, vec![1]);
-    assert_eq!(
-        published
-            .replaced
-            .iter()
-            .map(|p| p.location.as_str())
-            .collect::<Vec<_>>(),
-        ["s3://bucket/flat/run-r1"]
-    );
+    assert_eq!(published.replaced.iter().map(|p| p.location.as_str()).collect::<Vec<_>>(), ["s3://bucket/flat/run-r1"]);
     let partitions = catalog.partitions(&t).await.unwrap();
     assert_eq!(partitions.len(), 1);
     assert_eq!(partitions[0].files, files("r2").files);
 }
 
 both!(crawled_partitions_follow_what_exists_in_batches);
-async fn crawled_partitions_follow_what_exists_in_batches(
-    catalog: Arc<dyn Catalog>,
-    database: &str,
-) {
+async fn crawled_partitions_follow_what_exists_in_batches(catalog: Arc<dyn Catalog>, database: &str) {
     let t = name(database, "raw");
     let v1 = schema(&[("a", "bigint")], &[("day", "bigint")]);
     let found = |days: std::ops::Range<u32>| {
@@ -447,25 +313,14 @@ async fn crawled_partitions_follow_what_exists_in_batches(
     };
     // More partitions than one Glue batch call takes.
     catalog
-        .publish(change(
-            &t,
-            None,
-            Some((&TableSchema::default(), definition(&v1, "s3://bucket/raw"))),
-            found(0..230),
-        ))
+        .publish(change(&t, None, Some((&TableSchema::default(), definition(&v1, "s3://bucket/raw"))), found(0..230)))
         .await
         .unwrap();
     assert_eq!(catalog.partitions(&t).await.unwrap().len(), 230);
-    catalog
-        .publish(change(&t, Some(1), None, found(200..260)))
-        .await
-        .unwrap();
+    catalog.publish(change(&t, Some(1), None, found(200..260))).await.unwrap();
     let partitions = catalog.partitions(&t).await.unwrap();
     assert_eq!(partitions.len(), 60);
-    let mut days: Vec<u32> = partitions
-        .iter()
-        .map(|p| p.values[0].as_ref().unwrap().parse().unwrap())
-        .collect();
+    let mut days: Vec<u32> = partitions.iter().map(|p| p.values[0].as_ref().unwrap().parse().unwrap()).collect();
     days.sort();
     assert_eq!((days[0], days[59]), (200, 259));
 }
@@ -476,10 +331,6 @@ async fn missing_tables_are_none_and_not_found(catalog: Arc<dyn Catalog>, databa
     assert!(catalog.table(&t).await.unwrap().is_none());
     let err = catalog.require(&t).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
-    assert!(
-        err.message()
-            .contains(&format!("table {database}.nope does not exist")),
-        "{err}"
-    );
+    assert!(err.message().contains(&format!("table {database}.nope does not exist")), "{err}");
     assert!(catalog.partitions(&t).await.unwrap().is_empty());
 }

@@ -37,25 +37,15 @@ impl sqllogictest::AsyncDB for Etl {
     type ColumnType = DefaultColumnType;
 
     async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, Error> {
-        let statement = Statement {
-            text: sql.to_string(),
-            line: 1,
-        };
+        let statement = Statement { text: sql.to_string(), line: 1 };
         let frame = run_statement(&self.context, "slt", &statement, &self.params).await?;
         let schema = frame.schema().inner().clone();
         let batches = frame.collect().await?;
         if schema.fields().is_empty() {
             return Ok(DBOutput::StatementComplete(0));
         }
-        let types = schema
-            .fields()
-            .iter()
-            .map(|f| column_type(f.data_type()))
-            .collect();
-        Ok(DBOutput::Rows {
-            types,
-            rows: rows(&batches)?,
-        })
+        let types = schema.fields().iter().map(|f| column_type(f.data_type())).collect();
+        Ok(DBOutput::Rows { types, rows: rows(&batches)? })
     }
 
     async fn shutdown(&mut self) {}
@@ -64,9 +54,7 @@ impl sqllogictest::AsyncDB for Etl {
 fn column_type(data_type: &DataType) -> DefaultColumnType {
     match data_type {
         t if t.is_integer() => DefaultColumnType::Integer,
-        t if t.is_floating() || matches!(t, DataType::Decimal128(..)) => {
-            DefaultColumnType::FloatingPoint
-        }
+        t if t.is_floating() || matches!(t, DataType::Decimal128(..)) => DefaultColumnType::FloatingPoint,
         _ => DefaultColumnType::Text,
     }
 }
@@ -86,11 +74,7 @@ fn rows(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, Error> {
                     .iter()
                     .map(|f| {
                         let text = f.value(row).to_string();
-                        if text.is_empty() {
-                            "(empty)".to_string()
-                        } else {
-                            text
-                        }
+                        if text.is_empty() { "(empty)".to_string() } else { text }
                     })
                     .collect(),
             );
@@ -102,15 +86,10 @@ fn rows(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, Error> {
 /// A catalog with the example's input and the fixtures crawled into it.
 async fn catalog(home: &Path, data: &Path) -> Arc<dyn Catalog> {
     let catalog: Arc<dyn Catalog> = Arc::new(LocalCatalog::open(home).unwrap());
-    let mut tables = vec![
-        ("raw.orders".to_string(), data.join("orders")),
-        ("raw.customers".to_string(), data.join("customers")),
-    ];
+    let mut tables =
+        vec![("raw.orders".to_string(), data.join("orders")), ("raw.customers".to_string(), data.join("customers"))];
     for entry in std::fs::read_dir(data.join("fixtures")).unwrap().flatten() {
-        tables.push((
-            format!("fixtures.{}", entry.file_name().to_string_lossy()),
-            entry.path(),
-        ));
+        tables.push((format!("fixtures.{}", entry.file_name().to_string_lossy()), entry.path()));
     }
     for (name, path) in tables {
         let location = Location::parse(&path.to_string_lossy()).unwrap();
@@ -123,13 +102,7 @@ async fn catalog(home: &Path, data: &Path) -> Arc<dyn Catalog> {
         )
         .await
         .unwrap_or_else(|e| panic!("crawling {name}: {e}"));
-        catalog
-            .publish(Publication {
-                run_id: None,
-                tables: vec![plan.table_change],
-            })
-            .await
-            .unwrap();
+        catalog.publish(Publication { run_id: None, tables: vec![plan.table_change] }).await.unwrap();
     }
     catalog
 }
@@ -137,42 +110,26 @@ async fn catalog(home: &Path, data: &Path) -> Arc<dyn Catalog> {
 async fn run_file(file: &Path, data: &Path) -> Result<(), String> {
     let home = tempfile::tempdir().unwrap();
     let catalog = catalog(home.path(), data).await;
-    let mut params = Params::default().with_built_ins(
-        chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
-        "slt",
-    );
+    let mut params = Params::default().with_built_ins(chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(), "slt");
     params.set("region", ScalarValue::Utf8(Some("eu".into())));
-    let context = session(catalog, Default::default(), &EngineOptions::default())
-        .await
-        .unwrap();
+    let context = session(catalog, Default::default(), &EngineOptions::default()).await.unwrap();
     let mut runner = sqllogictest::Runner::new(move || {
         let context = context.clone();
         let params = params.clone();
         async move { Ok::<_, Error>(Etl { context, params }) }
     });
-    runner
-        .run_file_async(file)
-        .await
-        .map_err(|e| e.display(true).to_string())
+    runner.run_file_async(file).await.map_err(|e| e.display(true).to_string())
 }
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("sql"))
         .unwrap()
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "slt"))
-        .filter(|p| {
-            filter.is_empty()
-                || filter
-                    .iter()
-                    .any(|f| p.to_string_lossy().contains(f.as_str()))
-        })
+        .filter(|p| filter.is_empty() || filter.iter().any(|f| p.to_string_lossy().contains(f.as_str())))
         .collect();
     files.sort();
     let runtime = tokio::runtime::Runtime::new().unwrap();

@@ -2,6 +2,7 @@
 //! of the contract (arguments, stdout, stderr, exit status), on data made by each test.
 //!
 //! - `infer`: schemas of CSV, JSON and Parquet locations, partitions, compression.
+//! - `cost`: estimates of what Athena bills, against the bytes our engine reads.
 //! - `crawl`: versions in the catalog, schema-change policies, `schema show/history/diff`.
 //! - `sql`: queries over catalog tables, output formats, bound parameters, errors.
 //! - `run`: jobs end to end, publication modes, idempotent reruns, failures, history.
@@ -14,6 +15,7 @@ mod util;
 mod aws;
 mod bad_input;
 mod catalog_suite;
+mod cost;
 mod crawl;
 mod infer;
 mod run;

@@ -1,6 +1,7 @@
 //! 8. The command line: the only code that knows clap, stdout and exit codes. One file per
 //! command; each resolves its flags, calls the library, and prints through `output`.
 
+mod cost;
 mod crawl;
 mod infer;
 mod output;
@@ -65,6 +66,8 @@ pub enum Command {
     Schema(schema::SchemaArgs),
     /// Run SQL against the catalog's tables.
     Sql(sql::SqlArgs),
+    /// Estimate what Amazon Athena would bill for a query, from metadata only.
+    Cost(cost::CostArgs),
     /// Run a job file.
     Run(run::RunArgs),
     /// Show the run history, newest first.
@@ -96,6 +99,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Crawl(args) => crawl::run(args, &global).await,
         Command::Schema(args) => schema::run(args, &global).await,
         Command::Sql(args) => sql::run(args, &global).await,
+        Command::Cost(args) => cost::run(args, &global).await,
         Command::Run(args) => run::run(args, &global).await,
         Command::Runs(args) => runs::run(args, &global).await,
     };

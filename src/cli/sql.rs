@@ -25,16 +25,21 @@ pub struct SqlArgs {
     pub params: Vec<String>,
 }
 
-pub async fn run(args: SqlArgs, global: &GlobalArgs) -> Result<()> {
-    let (name, text) = match (&args.query, &args.file) {
-        (Some(query), None) => ("query".to_string(), query.clone()),
-        (None, Some(file)) => (
+/// The SQL of `QUERY` or `-f FILE` (exactly one), and how messages name it.
+pub fn query_text(query: &Option<String>, file: &Option<std::path::PathBuf>) -> Result<(String, String)> {
+    match (query, file) {
+        (Some(query), None) => Ok(("query".to_string(), query.clone())),
+        (None, Some(file)) => Ok((
             file.display().to_string(),
             std::fs::read_to_string(file).map_err(|e| Error::config(format!("{}: {e}", file.display())))?,
-        ),
-        (Some(_), Some(_)) => return Err(Error::usage("give a QUERY or -f FILE, not both")),
-        (None, None) => return Err(Error::usage("give a QUERY or -f FILE")),
-    };
+        )),
+        (Some(_), Some(_)) => Err(Error::usage("give a QUERY or -f FILE, not both")),
+        (None, None) => Err(Error::usage("give a QUERY or -f FILE")),
+    }
+}
+
+pub async fn run(args: SqlArgs, global: &GlobalArgs) -> Result<()> {
+    let (name, text) = query_text(&args.query, &args.file)?;
     let mut params = Params::default();
     params.apply_overrides(&args.params)?;
     let params = params.with_built_ins(chrono::Utc::now().date_naive(), &new_run_id());

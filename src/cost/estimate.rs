@@ -22,6 +22,7 @@ use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{Column as DfColumn, DFSchema, ScalarValue};
 use datafusion::datasource::source_as_provider;
 use datafusion::execution::SessionState;
+use datafusion::logical_expr::expr_rewriter::unnormalize_cols;
 use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, LogicalPlan, TableScan};
 use datafusion::parquet::arrow::arrow_reader::statistics::StatisticsConverter;
@@ -126,7 +127,9 @@ impl Estimator {
             projection.iter().filter(|&&i| i < schema.columns.len()).map(|&i| schema.columns[i].name.clone()).collect();
         let columns: Vec<String> = projection.iter().map(|&i| arrow_schema.field(i).name().clone()).collect();
 
-        let kept = table.prune(&scan.filters)?;
+        // Scans see filters without table qualifiers, as DataFusion's planner hands them over.
+        let filters = unnormalize_cols(scan.filters.iter().cloned());
+        let kept = table.prune(&filters)?;
         let mut estimate = TableEstimate {
             table: scan.table_name.to_string(),
             files: table.files().len() as u64,
@@ -143,7 +146,7 @@ impl Estimator {
                 "{} of {} files by partition values ({})",
                 estimate.files_pruned,
                 estimate.files,
-                partition_filters(&scan.filters, table).join(" AND ")
+                partition_filters(&filters, table).join(" AND ")
             ));
         }
         let partition_label = |values: &[ScalarValue]| {
@@ -172,7 +175,7 @@ impl Estimator {
             .map(|f| (f.path.clone(), ObjectKey { url: location.url_of(&f.path), size: f.size, e_tag: String::new() }))
             .collect();
         let footers = self.footers.footers(location, &keys).await?;
-        let predicate = row_group_predicate(state, table, &scan.filters)?;
+        let predicate = row_group_predicate(state, table, &filters)?;
         for (file, footer) in kept.iter().zip(&footers) {
             let groups = footer.metadata.row_groups().len();
             let keep = match &predicate {
@@ -190,7 +193,7 @@ impl Estimator {
             *explain.partitions.entry(partition_label(&file.partition_values)).or_default() += file_bytes;
         }
         if estimate.row_groups_pruned > 0 {
-            let filters: Vec<String> = data_filters(&scan.filters, table).iter().map(ToString::to_string).collect();
+            let filters: Vec<String> = data_filters(&filters, table).iter().map(ToString::to_string).collect();
             explain.pruned.push(format!(
                 "{} of {} row groups by min/max statistics ({})",
                 estimate.row_groups_pruned,

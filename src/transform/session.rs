@@ -47,6 +47,9 @@ pub async fn session(
     settings.sql_parser.collect_spans = true;
     settings.execution.parquet.pushdown_filters = true;
     settings.execution.parquet.reorder_filters = true;
+    // Read a file's tail once for its footer, as estimates count it, rather than half a MiB
+    // (DataFusion's default), which is most of a small file.
+    settings.execution.parquet.metadata_size_hint = Some(64 * 1024);
     // One output file per partition unless it grows past the row limit; the writer still
     // encodes row groups in parallel inside it.
     settings.execution.minimum_parallel_output_files = datafusion::config::ConfigNonZeroUsize::try_new(1)?;

@@ -13,9 +13,7 @@ pub fn endpoint() -> Option<String> {
     match std::env::var("AWS_ENDPOINT_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ if std::env::var("ETL_REQUIRE_AWS").as_deref() == Ok("1") => {
-            panic!(
-                "ETL_REQUIRE_AWS=1 but AWS_ENDPOINT_URL is not set: the local AWS endpoint did not start"
-            )
+            panic!("ETL_REQUIRE_AWS=1 but AWS_ENDPOINT_URL is not set: the local AWS endpoint did not start")
         }
         _ => {
             eprintln!("NOT RUN: no AWS_ENDPOINT_URL (scripts/test starts a local endpoint)");
@@ -27,16 +25,8 @@ pub fn endpoint() -> Option<String> {
 /// A name no other test (or earlier run against the same endpoint) uses.
 pub fn unique(prefix: &str) -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!(
-        "{prefix}{}{:x}{}",
-        std::process::id(),
-        nanos,
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{prefix}{}{:x}{}", std::process::id(), nanos, NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Sends one plain HTTP request to the endpoint (moto takes unsigned requests).
@@ -44,7 +34,12 @@ fn request(method: &str, path: &str, body: &[u8]) -> String {
     let url = endpoint().expect("an endpoint");
     let host = url.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = TcpStream::connect(host).expect("the endpoint accepts connections");
-    write!(stream, "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
     stream.write_all(body).unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
@@ -65,17 +60,9 @@ pub fn put_object(bucket: &str, key: &str, body: &[u8]) {
 
 /// Keys under a prefix (from the ListObjectsV2 XML).
 pub fn list_keys(bucket: &str, prefix: &str) -> Vec<String> {
-    let response = request(
-        "GET",
-        &format!("/{bucket}?list-type=2&prefix={prefix}"),
-        b"",
-    );
-    let mut keys: Vec<String> = response
-        .split("<Key>")
-        .skip(1)
-        .filter_map(|part| part.split("</Key>").next())
-        .map(str::to_string)
-        .collect();
+    let response = request("GET", &format!("/{bucket}?list-type=2&prefix={prefix}"), b"");
+    let mut keys: Vec<String> =
+        response.split("<Key>").skip(1).filter_map(|part| part.split("</Key>").next()).map(str::to_string).collect();
     keys.sort();
     keys
 }

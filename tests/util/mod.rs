@@ -26,25 +26,15 @@ impl Output {
 
     pub fn assert_failure(&self, code: i32, message: &str) -> &Self {
         assert_eq!(self.code, code, "expected exit {code}, got {self:?}");
-        assert!(
-            self.stderr.contains(message),
-            "expected '{message}' in stderr: {}",
-            self.stderr
-        );
-        assert!(
-            !self.stderr.contains("panicked") && !self.stderr.contains("RUST_BACKTRACE"),
-            "{}",
-            self.stderr
-        );
+        assert!(self.stderr.contains(message), "expected '{message}' in stderr: {}", self.stderr);
+        assert!(!self.stderr.contains("panicked") && !self.stderr.contains("RUST_BACKTRACE"), "{}", self.stderr);
         self
     }
 }
 
 impl Sandbox {
     pub fn new() -> Self {
-        Sandbox {
-            dir: tempfile::tempdir().expect("temporary folder"),
-        }
+        Sandbox { dir: tempfile::tempdir().expect("temporary folder") }
     }
 
     pub fn path(&self, relative: &str) -> PathBuf {
@@ -106,12 +96,7 @@ impl Sandbox {
                 if path.is_dir() {
                     stack.push(path);
                 } else {
-                    out.push(
-                        path.strip_prefix(&root)
-                            .unwrap()
-                            .to_string_lossy()
-                            .into_owned(),
-                    );
+                    out.push(path.strip_prefix(&root).unwrap().to_string_lossy().into_owned());
                 }
             }
         }
@@ -134,12 +119,6 @@ pub fn columns(value: &serde_json::Value) -> Vec<String> {
         .as_array()
         .expect("a list of columns")
         .iter()
-        .map(|c| {
-            format!(
-                "{} {}",
-                c["name"].as_str().unwrap(),
-                c["type"].as_str().unwrap()
-            )
-        })
+        .map(|c| format!("{} {}", c["name"].as_str().unwrap(), c["type"].as_str().unwrap()))
         .collect()
 }
