@@ -135,9 +135,18 @@ pub fn write_summary(out: &mut impl Write, report: &RunReport) -> Result<()> {
     if report.athena.bytes_scanned > 0 {
         writeln!(
             out,
-            "  athena: a full scan of the output would bill ${:.6} ({} scanned)",
+            "  athena: the job's queries over the sources would bill ${:.6} ({} scanned)",
             report.athena.usd,
             human_bytes(report.athena.bytes_scanned)
+        )?;
+    }
+    for scan in &report.athena.targets {
+        writeln!(
+            out,
+            "  athena: a full scan of {} would bill ${:.6} ({} scanned)",
+            scan.table,
+            scan.usd,
+            human_bytes(scan.bytes_scanned)
         )?;
     }
     Ok(())

@@ -43,10 +43,25 @@ pub struct TargetReport {
     pub partitions: u64,
 }
 
-/// What Athena would bill for one full scan of each target.
+/// What Athena would bill: for the job's own queries, had they run on Athena over the sources
+/// (`bytes_scanned`, `usd`), and for one full scan of each target it wrote, so the saving
+/// shows.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AthenaReport {
     pub bytes_scanned: u64,
+    #[serde(default)]
+    pub billed_bytes: u64,
+    pub usd: f64,
+    #[serde(default)]
+    pub targets: Vec<AthenaScan>,
+}
+
+/// One full scan of a target.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AthenaScan {
+    pub table: String,
+    pub bytes_scanned: u64,
+    pub billed_bytes: u64,
     pub usd: f64,
 }
 

@@ -19,11 +19,12 @@ use super::RunStatus;
 use super::history::History;
 use super::job::{Job, SourceSpec};
 use super::progress::{Progress, human_bytes};
-use super::report::{AthenaReport, RunReport, SourceReport, TargetReport};
+use super::report::{AthenaReport, AthenaScan, RunReport, SourceReport, TargetReport};
 use crate::catalog::crawl::{self, CrawlPlan};
 use crate::catalog::provider::{FileTable, is_written};
 use crate::catalog::{Catalog, DataChange, NewVersion, Publication, Table, TableChange, TableDefinition, WriteMode};
-use crate::cost::billing::Estimate;
+use crate::cost::estimate::{Estimator, QueryEstimate, full_scan};
+use crate::cost::footers::FooterCache;
 use crate::error::{Error, Result};
 use crate::schema::TableSchema;
 use crate::schema::diff::{Change, diff};
@@ -216,12 +217,15 @@ async fn execute(
         script::run(&ctx, &step.display, &step.sql, params).await?;
     }
 
-    // 3. Targets, to staging.
+    // 3. Targets, to staging; what each target's query would bill on Athena over the sources.
+    let estimator = Estimator { footers: Arc::new(FooterCache::open(&context.home)?), price_per_tb: options.price_per_tb };
+    let mut queries = Vec::new();
     let mut staged_targets: Vec<(TargetSpec, Option<Table>, StagedTarget)> = Vec::new();
     for target in &job.targets {
         context.progress.step(format!("writing {}", target.table));
         let existing = context.catalog.table(&target.table).await?;
         let df = target_frame(&ctx, target, params).await?;
+        queries.push(estimator.estimate(&ctx.state(), df.logical_plan()).await?);
         if options.dry_run {
             crate::sink::target_schema(&df, target)?;
             continue;
@@ -241,6 +245,9 @@ async fn execute(
         ));
         staged_targets.push((target.clone(), existing, staged));
     }
+
+    let own = QueryEstimate::total(queries, options.price_per_tb);
+    report.athena = AthenaReport { bytes_scanned: own.bytes_scanned, billed_bytes: own.billed_bytes, usd: own.usd, targets: Vec::new() };
 
     for (source, read) in &reads {
         read.rejects.finish()?;
@@ -304,8 +311,18 @@ async fn execute(
             partitions: staged.partition_count() as u64,
         });
     }
-    let estimate = Estimate::queries(staged_targets.iter().map(|(_, _, s)| s.bytes()), options.price_per_tb);
-    report.athena = AthenaReport { bytes_scanned: estimate.bytes_scanned, usd: estimate.usd };
+    report.athena.targets = staged_targets
+        .iter()
+        .map(|(target, _, staged)| {
+            let scan = full_scan(staged.bytes(), options.price_per_tb);
+            AthenaScan {
+                table: target.table.to_string(),
+                bytes_scanned: scan.bytes_scanned,
+                billed_bytes: scan.billed_bytes,
+                usd: scan.usd,
+            }
+        })
+        .collect();
     context.progress.step("publishing");
     let published = context.catalog.publish(publication).await?;
     let planned = std::mem::take(&mut state.planned);
