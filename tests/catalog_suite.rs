@@ -301,15 +301,15 @@ both!(crawled_partitions_follow_what_exists_in_batches);
 async fn crawled_partitions_follow_what_exists_in_batches(catalog: Arc<dyn Catalog>, database: &str) {
     let t = name(database, "raw");
     let v1 = schema(&[("a", "bigint")], &[("day", "bigint")]);
-    let found = |days: std::ops::Range<u32>| {
-        DataChange::Discovered(
-            days.map(|d| Partition {
+    let found = |days: std::ops::Range<u32>| DataChange::Discovered {
+        partitions: days
+            .map(|d| Partition {
                 values: vec![Some(d.to_string())],
                 location: format!("s3://bucket/raw/day={d}"),
                 files: vec![],
             })
             .collect(),
-        )
+        complete: true,
     };
     // More partitions than one Glue batch call takes.
     catalog

@@ -94,7 +94,8 @@ fn count_star_reads_footers() {
 
 #[test]
 fn a_join_bills_both_tables() {
-    let query = "SELECT d.label, sum(e.amount) FROM mart.events e JOIN raw.dim d ON e.category = d.category GROUP BY d.label";
+    let query =
+        "SELECT d.label, sum(e.amount) FROM mart.events e JOIN raw.dim d ON e.category = d.category GROUP BY d.label";
     assert_close(query, 5);
     let (json, ..) = cost(query);
     let tables: Vec<&str> = json["tables"].as_array().unwrap().iter().map(|t| t["table"].as_str().unwrap()).collect();
@@ -128,9 +129,20 @@ fn the_bill_follows_athenas_rules() {
 
 #[test]
 fn explain_says_where_the_bytes_come_from_and_what_was_pruned() {
-    let out = events().etl(&["cost", "SELECT id, amount FROM mart.events WHERE day >= DATE '2026-11-04' AND id < 200000", "--explain"]);
+    let out = events().etl(&[
+        "cost",
+        "SELECT id, amount FROM mart.events WHERE day >= DATE '2026-11-04' AND id < 200000",
+        "--explain",
+    ]);
     assert_eq!(out.code, 0, "{out:?}");
-    for expected in ["column    amount", "column    id", "partition day=2026-11-04", "footers", "2 of 4 files by partition values", "row groups by min/max statistics"] {
+    for expected in [
+        "column    amount",
+        "column    id",
+        "partition day=2026-11-04",
+        "footers",
+        "2 of 4 files by partition values",
+        "row groups by min/max statistics",
+    ] {
         assert!(out.stdout.contains(expected), "'{expected}' in {}", out.stdout);
     }
 }

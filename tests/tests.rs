@@ -6,6 +6,7 @@
 //! - `crawl`: versions in the catalog, schema-change policies, `schema show/history/diff`.
 //! - `sql`: queries over catalog tables, output formats, bound parameters, errors.
 //! - `run`: jobs end to end, publication modes, idempotent reruns, failures, history.
+//! - `scheduler`: weeks of schedules in seconds: retries, catch-up, crashes, racing schedulers.
 //! - `bad_input`: every kind of bad input: exit status, message, and nothing published.
 //! - `aws`: S3 locations and the Glue catalog end to end, on the local endpoint.
 //! - `catalog_suite`: one behavioural suite, every case against the embedded catalog and Glue.
@@ -19,4 +20,5 @@ mod cost;
 mod crawl;
 mod infer;
 mod run;
+mod scheduler;
 mod sql;

@@ -13,7 +13,11 @@ use crate::error::{Error, Result};
 use crate::location::Location;
 use crate::runs::job::OnSchemaChange;
 use crate::schema::diff::{Change, diff};
-use crate::schema::infer::{InferOptions, Inferred, infer};
+use crate::schema::infer::{InferOptions, Inferred, infer, infer_listing};
+use crate::schema::widen::widen;
+use crate::schema::{Column, TableSchema};
+use crate::source::files::Listing;
+use crate::source::format::Format;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -57,6 +61,74 @@ pub async fn plan(
     let inferred = infer(location, options).await?;
     let current = catalog.table(table).await?;
     decide(table, inferred, current, on_change)
+}
+
+/// An incremental crawl: `new` holds only the objects no successful run has processed, so the
+/// table's schema is widened by what they hold (never narrowed by what they lack) and their
+/// partitions are added to those the table has. With no new object, nothing changes.
+pub async fn plan_incremental(
+    catalog: &dyn Catalog,
+    table: &TableName,
+    new: Listing,
+    options: &InferOptions,
+    on_change: OnSchemaChange,
+) -> Result<CrawlPlan> {
+    let current = catalog.table(table).await?;
+    if new.files.is_empty() {
+        let Some(current) = current else {
+            return Err(Error::input(format!("{}: no objects to read", new.location)));
+        };
+        let definition = current.definition.clone();
+        let inferred = Inferred {
+            listing: new,
+            format: definition.format,
+            schema: definition.schema(),
+            dialect: (definition.format == Format::Csv).then(|| definition.csv_dialect()),
+            null_values: definition.null_values(),
+            rows: Some(0),
+        };
+        return Ok(CrawlPlan {
+            inferred,
+            change: CrawlChange::Unchanged,
+            diff: Vec::new(),
+            definition,
+            version: current.version,
+            table_change: TableChange {
+                name: table.clone(),
+                expected_version: Some(current.version),
+                new_version: None,
+                data: DataChange::None,
+            },
+        });
+    }
+    let mut inferred = infer_listing(new, options).await?;
+    if let Some(current) = &current {
+        inferred.schema = widened(&current.definition.schema(), &inferred.schema);
+    }
+    let mut plan = decide(table, inferred, current, on_change)?;
+    if let DataChange::Discovered { complete, .. } = &mut plan.table_change.data {
+        *complete = false;
+    }
+    Ok(plan)
+}
+
+/// The current columns, each widened by the new schema's, then the new schema's own.
+fn widened(current: &TableSchema, new: &TableSchema) -> TableSchema {
+    let merge = |current: &[Column], new: &[Column]| {
+        let mut merged: Vec<Column> = current
+            .iter()
+            .map(|c| match new.iter().find(|n| n.name == c.name) {
+                Some(n) => Column::new(c.name.clone(), widen(&c.ty, &n.ty)),
+                None => c.clone(),
+            })
+            .collect();
+        merged.extend(new.iter().filter(|n| !current.iter().any(|c| c.name == n.name)).cloned());
+        merged
+    };
+    TableSchema {
+        columns: merge(&current.columns, &new.columns),
+        partition_keys: merge(&current.partition_keys, &new.partition_keys),
+    }
 }
 
 fn decide(
@@ -103,7 +175,7 @@ fn decide(
             name: table.clone(),
             expected_version,
             new_version,
-            data: DataChange::Discovered(partitions),
+            data: DataChange::Discovered { partitions, complete: true },
         },
     })
 }

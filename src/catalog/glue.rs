@@ -105,7 +105,9 @@ impl GlueCatalog {
             return Err(conflict(&change.name, change.expected_version, version));
         }
         let partitions = match (&current, &change.data) {
-            (Some(table), DataChange::Written(_) | DataChange::Discovered(_)) if !table.partition_keys().is_empty() => {
+            (Some(table), DataChange::Written(_) | DataChange::Discovered { .. })
+                if !table.partition_keys().is_empty() =>
+            {
                 self.glue_partitions(&change.name).await?
             }
             _ => Vec::new(),
@@ -227,10 +229,10 @@ impl GlueCatalog {
             partitions.into_iter().map(|p| (values_of(p.values()), p)).collect();
         let (upserts, drops): (Vec<Partition>, Vec<Partition>) = match &change.data {
             DataChange::None => return Ok(()),
-            DataChange::Discovered(found) => {
+            DataChange::Discovered { partitions: found, complete } => {
                 let gone = existing
                     .iter()
-                    .filter(|(values, _)| !found.iter().any(|p| &p.values == *values))
+                    .filter(|(values, _)| *complete && !found.iter().any(|p| &p.values == *values))
                     .map(|(_, p)| partition_of(p))
                     .collect::<Result<Vec<_>>>()?;
                 let changed = found

@@ -266,8 +266,13 @@ impl Catalog for LocalCatalog {
 
                 match &change.data {
                     DataChange::None => {}
-                    DataChange::Discovered(partitions) => {
-                        tx.execute("DELETE FROM partitions WHERE database = ?1 AND name = ?2", params![name.database, name.table])?;
+                    DataChange::Discovered { partitions, complete } => {
+                        if *complete {
+                            tx.execute(
+                                "DELETE FROM partitions WHERE database = ?1 AND name = ?2",
+                                params![name.database, name.table],
+                            )?;
+                        }
                         for partition in partitions {
                             tx.execute(
                                 "INSERT OR REPLACE INTO partitions (database, name, spec, location, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",

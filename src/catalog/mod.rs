@@ -173,8 +173,12 @@ pub struct TableChange {
 #[derive(Debug, Clone)]
 pub enum DataChange {
     None,
-    /// A crawl's view of the partitions that exist (no file manifest).
-    Discovered(Vec<Partition>),
+    /// A crawl's view of partitions (no file manifest): all that exist (`complete`), or new
+    /// ones to add (an incremental crawl sees only new objects).
+    Discovered {
+        partitions: Vec<Partition>,
+        complete: bool,
+    },
     /// A run's output: partitions that take new folders, partitions that go.
     Written(WrittenData),
 }

@@ -61,7 +61,10 @@ struct CostJson {
 
 pub async fn run(args: CostArgs, global: &GlobalArgs) -> Result<()> {
     if !args.price_per_tb.is_finite() || args.price_per_tb < 0.0 {
-        return Err(Error::usage(format!("--price-per-tb {}: a price is a number of dollars, 0 or more", args.price_per_tb)));
+        return Err(Error::usage(format!(
+            "--price-per-tb {}: a price is a number of dollars, 0 or more",
+            args.price_per_tb
+        )));
     }
     let (name, text) = super::sql::query_text(&args.query, &args.file)?;
     let mut params = Params::default();
@@ -72,7 +75,8 @@ pub async fn run(args: CostArgs, global: &GlobalArgs) -> Result<()> {
     let engine = EngineOptions { counter: counter.clone(), ..EngineOptions::default() };
     let ctx = session(catalog, Default::default(), &engine).await?;
     let estimator = Estimator { footers: Arc::new(FooterCache::open(&home())?), price_per_tb: args.price_per_tb };
-    let athena_options = AthenaOptions { workgroup: args.workgroup.clone(), output_location: args.output_location.clone() };
+    let athena_options =
+        AthenaOptions { workgroup: args.workgroup.clone(), output_location: args.output_location.clone() };
 
     let mut queries = Vec::new();
     let mut athena_runs = Vec::new();
@@ -162,6 +166,10 @@ fn is_query(plan: &datafusion::logical_expr::LogicalPlan) -> bool {
     use datafusion::logical_expr::LogicalPlan;
     !matches!(
         plan,
-        LogicalPlan::Ddl(_) | LogicalPlan::Statement(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_) | LogicalPlan::DescribeTable(_)
+        LogicalPlan::Ddl(_)
+            | LogicalPlan::Statement(_)
+            | LogicalPlan::Dml(_)
+            | LogicalPlan::Copy(_)
+            | LogicalPlan::DescribeTable(_)
     )
 }

@@ -1,12 +1,15 @@
 //! 8. The command line: the only code that knows clap, stdout and exit codes. One file per
 //! command; each resolves its flags, calls the library, and prints through `output`.
 
+mod bookmarks;
 mod cost;
 mod crawl;
 mod infer;
 mod output;
 mod run;
 mod runs;
+mod schedule;
+mod scheduler;
 mod schema;
 mod sql;
 
@@ -72,6 +75,12 @@ pub enum Command {
     Run(run::RunArgs),
     /// Show the run history, newest first.
     Runs(runs::RunsArgs),
+    /// The next fire times of a job, or of every job in a folder.
+    Schedule(schedule::ScheduleArgs),
+    /// Run every job of a folder on its schedule, until stopped.
+    Scheduler(scheduler::SchedulerArgs),
+    /// Show or reset what the incremental sources of a job have processed.
+    Bookmarks(bookmarks::BookmarksArgs),
 }
 
 /// Options that shape inference, shared by `infer` and `crawl`.
@@ -102,6 +111,9 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Cost(args) => cost::run(args, &global).await,
         Command::Run(args) => run::run(args, &global).await,
         Command::Runs(args) => runs::run(args, &global).await,
+        Command::Schedule(args) => schedule::run(args, &global).await,
+        Command::Scheduler(args) => scheduler::run(args, &global).await,
+        Command::Bookmarks(args) => bookmarks::run(args, &global).await,
     };
     crate::location::aws::finish_aborts().await;
     result

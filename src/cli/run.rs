@@ -27,6 +27,12 @@ pub struct RunArgs {
     /// The date the run is for (default: today, UTC).
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
     pub logical_date: Option<NaiveDate>,
+    /// Backfill: run every scheduled date from this one (with --to), in order.
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date, requires = "to", conflicts_with = "logical_date")]
+    pub from: Option<NaiveDate>,
+    /// The last date of a backfill (inclusive).
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date, requires = "from")]
+    pub to: Option<NaiveDate>,
     /// Crawl and plan everything, write and record nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -78,6 +84,9 @@ pub async fn run(args: RunArgs, global: &GlobalArgs) -> Result<()> {
         engine: EngineOptions { memory_limit: args.memory_limit, ..EngineOptions::default() },
         price_per_tb: DEFAULT_PRICE_PER_TB,
     };
+    if let (Some(from), Some(to)) = (args.from, args.to) {
+        return backfill(&job, options, &context, from, to, global).await;
+    }
     let outcome = run_job(&job, &options, &context).await?;
     if global.json {
         print_json(&outcome.report)?;
@@ -91,6 +100,55 @@ pub async fn run(args: RunArgs, global: &GlobalArgs) -> Result<()> {
             Err(Error::new(error.kind(), format!("run {} failed: {}", outcome.report.run_id, error.message())))
         }
     }
+}
+
+/// The logical dates a job's schedule fires on from `from` to `to` (each day, for a job
+/// without a schedule).
+pub fn scheduled_dates(job: &Job, from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
+    let Some(schedule) = &job.scheduling.schedule else {
+        return from.iter_days().take_while(|d| *d <= to).collect();
+    };
+    let start = from.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc() - chrono::Duration::seconds(1);
+    let mut dates: Vec<NaiveDate> =
+        schedule.iter_after(start).map(|t| t.date_naive()).take_while(|d| *d <= to).collect();
+    dates.dedup();
+    dates
+}
+
+/// Runs each scheduled date in order; stops at the first that fails (later dates may build on
+/// it).
+async fn backfill(
+    job: &Job,
+    options: RunOptions,
+    context: &RunContext,
+    from: NaiveDate,
+    to: NaiveDate,
+    global: &GlobalArgs,
+) -> Result<()> {
+    if from > to {
+        return Err(Error::usage(format!("--from {from} is after --to {to}")));
+    }
+    let dates = scheduled_dates(job, from, to);
+    let mut reports = Vec::new();
+    let mut failure = None;
+    for date in dates {
+        let outcome = run_job(job, &RunOptions { logical_date: Some(date), ..options.clone() }, context).await?;
+        if !global.json && !global.quiet {
+            write_summary(&mut std::io::stdout().lock(), &outcome.report)?;
+        }
+        reports.push(outcome.report.clone());
+        if let Some(error) = outcome.error {
+            failure = Some(Error::new(
+                error.kind(),
+                format!("backfill stopped at {date}: run {} failed: {}", outcome.report.run_id, error.message()),
+            ));
+            break;
+        }
+    }
+    if global.json {
+        print_json(&serde_json::json!({ "runs": reports }))?;
+    }
+    failure.map_or(Ok(()), Err)
 }
 
 pub fn write_summary(out: &mut impl Write, report: &RunReport) -> Result<()> {

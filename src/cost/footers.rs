@@ -98,17 +98,21 @@ impl FooterCache {
         files: &[(object_store::path::Path, ObjectKey)],
     ) -> Result<Vec<Footer>> {
         futures::stream::iter(files)
-            .map(|(path, key)| async move {
-                if let Some(footer) = self.cached(key)? {
-                    return Ok(footer);
-                }
-                let encoded = footer::fetch(location.store().as_ref(), path, key.size)
-                    .await
-                    .map_err(|e| e.context(location.display(path)))?;
-                let footer =
-                    Footer { metadata: footer::decode(&encoded)?, bytes: encoded.len() as u64 + footer::FOOTER_END };
-                self.keep(key, &encoded, &footer)?;
-                Ok(footer)
+            .map(|(path, key)| -> futures::future::BoxFuture<'_, Result<Footer>> {
+                Box::pin(async move {
+                    if let Some(footer) = self.cached(key)? {
+                        return Ok(footer);
+                    }
+                    let encoded = footer::fetch(location.store().as_ref(), path, key.size)
+                        .await
+                        .map_err(|e| e.context(location.display(path)))?;
+                    let footer = Footer {
+                        metadata: footer::decode(&encoded)?,
+                        bytes: encoded.len() as u64 + footer::FOOTER_END,
+                    };
+                    self.keep(key, &encoded, &footer)?;
+                    Ok(footer)
+                })
             })
             .buffered(CONCURRENT_READS)
             .try_collect()

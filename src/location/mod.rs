@@ -198,8 +198,14 @@ impl Location {
             .with_context(|| format!("listing {self}"))?;
         let mut objects = top.objects;
         let below: Vec<Vec<ObjectMeta>> = futures::stream::iter(top.common_prefixes)
-            .map(|folder| async move {
-                self.store.list(Some(&folder)).try_collect::<Vec<_>>().await.with_context(|| format!("listing {self}"))
+            .map(|folder| -> futures::future::BoxFuture<'_, Result<Vec<ObjectMeta>>> {
+                Box::pin(async move {
+                    self.store
+                        .list(Some(&folder))
+                        .try_collect::<Vec<_>>()
+                        .await
+                        .with_context(|| format!("listing {self}"))
+                })
             })
             .buffer_unordered(CONCURRENT_LISTINGS)
             .try_collect()

@@ -1,5 +1,7 @@
-//! The run history under `$ETL_HOME`: one row per run, with its report, in SQLite (durable,
-//! shared safely by concurrent runs).
+//! The state of runs under `$ETL_HOME`, in SQLite (durable, shared safely by concurrent runs
+//! and schedulers): the run history, one row per run with its report; the bookmarks of
+//! incremental sources; the leases that keep one job and logical date from running twice at
+//! once; and how far each schedule has fired.
 //!
 //! A run records itself as `running` with its process id when it starts and its report when it
 //! ends. A run whose process is gone while still `running` (killed, machine recycled) is shown
@@ -27,6 +29,32 @@ CREATE TABLE IF NOT EXISTS runs (
     report TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_by_job ON runs (job, started_at);
+CREATE TABLE IF NOT EXISTS bookmarks (
+    job TEXT NOT NULL,
+    source TEXT NOT NULL,
+    key TEXT NOT NULL,
+    version TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    PRIMARY KEY (job, source, key)
+);
+CREATE TABLE IF NOT EXISTS leases (
+    job TEXT NOT NULL,
+    logical_date TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    PRIMARY KEY (job, logical_date)
+);
+CREATE TABLE IF NOT EXISTS schedules (
+    job TEXT PRIMARY KEY,
+    last_fire TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS fires (
+    job TEXT NOT NULL,
+    fire_time TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    done INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (job, fire_time)
+);
 ";
 
 const KILLED: &str = "the run's process ended before the run finished (killed or crashed); nothing was published";
@@ -91,6 +119,180 @@ impl History {
         })
     }
 
+    /// Whether a run of `job` for `logical_date` succeeded after `since`.
+    pub fn succeeded_since(&self, job: &str, logical_date: &str, since: DateTime<Utc>) -> Result<bool> {
+        let since = since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        self.with(|c| {
+            Ok(c
+                .query_row(
+                    "SELECT 1 FROM runs WHERE job = ?1 AND logical_date = ?2 AND status = 'succeeded' AND started_at >= ?3 LIMIT 1",
+                    params![job, logical_date, since],
+                    |_| Ok(()),
+                )
+                .optional()?
+                .is_some())
+        })
+    }
+
+    /// The objects of an incremental source that successful runs processed: key -> version.
+    pub fn bookmarks(&self, job: &str, source: &str) -> Result<std::collections::HashMap<String, String>> {
+        self.with(|c| {
+            let mut statement = c.prepare("SELECT key, version FROM bookmarks WHERE job = ?1 AND source = ?2")?;
+            let rows = statement.query_map(params![job, source], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Records the objects a run processed, once it published.
+    pub fn advance_bookmarks(&self, job: &str, source: &str, objects: &[(String, String)], run_id: &str) -> Result<()> {
+        let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = connection.transaction()?;
+        for (key, version) in objects {
+            tx.execute(
+                "INSERT INTO bookmarks (job, source, key, version, run_id) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (job, source, key) DO UPDATE SET version = ?4, run_id = ?5",
+                params![job, source, key, version, run_id],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Per source of a job: how many objects are bookmarked and by which run last.
+    pub fn bookmark_summary(&self, job: &str) -> Result<Vec<(String, u64, String)>> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT source, count(*), max(run_id) FROM bookmarks WHERE job = ?1 GROUP BY source ORDER BY source",
+            )?;
+            let rows = statement.query_map([job], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Forgets what a job's incremental sources processed (all, or one source's); returns how
+    /// many objects were forgotten.
+    pub fn reset_bookmarks(&self, job: &str, source: Option<&str>) -> Result<u64> {
+        self.with(|c| {
+            Ok(c.execute("DELETE FROM bookmarks WHERE job = ?1 AND (?2 IS NULL OR source = ?2)", params![job, source])?
+                as u64)
+        })
+    }
+
+    /// Takes the lease on a job and logical date until `expires_at`, if no live holder has it.
+    pub fn try_lease(
+        &self,
+        job: &str,
+        logical_date: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let held: Option<(String, String)> = tx
+            .query_row(
+                "SELECT owner, expires_at FROM leases WHERE job = ?1 AND logical_date = ?2",
+                params![job, logical_date],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        if let Some((holder, until)) = held {
+            let expired = DateTime::parse_from_rfc3339(&until).map(|t| t.with_timezone(&Utc) <= now).unwrap_or(true);
+            if holder != owner && !expired {
+                return Ok(false);
+            }
+        }
+        tx.execute(
+            "INSERT OR REPLACE INTO leases (job, logical_date, owner, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![job, logical_date, owner, expires_at.to_rfc3339()],
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// Gives a lease back (only its holder can).
+    pub fn release_lease(&self, job: &str, logical_date: &str, owner: &str) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM leases WHERE job = ?1 AND logical_date = ?2 AND owner = ?3",
+                params![job, logical_date, owner],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The last fire time a scheduler handled for a job.
+    pub fn last_fire(&self, job: &str) -> Result<Option<DateTime<Utc>>> {
+        let text: Option<String> = self.with(|c| {
+            Ok(c.query_row("SELECT last_fire FROM schedules WHERE job = ?1", [job], |r| r.get(0)).optional()?)
+        })?;
+        Ok(text.and_then(|t| DateTime::parse_from_rfc3339(&t).ok()).map(|t| t.with_timezone(&Utc)))
+    }
+
+    /// Records that a job's schedule fired at `fire` (never moves back).
+    pub fn set_last_fire(&self, job: &str, fire: DateTime<Utc>) -> Result<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO schedules (job, last_fire) VALUES (?1, ?2)
+                 ON CONFLICT (job) DO UPDATE SET last_fire = max(last_fire, ?2)",
+                params![job, stamp(fire)],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Queues fire times of a job (those already queued stay as they are).
+    pub fn queue_fires(&self, job: &str, fires: &[DateTime<Utc>]) -> Result<()> {
+        let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = connection.transaction()?;
+        for fire in fires {
+            tx.execute("INSERT OR IGNORE INTO fires (job, fire_time) VALUES (?1, ?2)", params![job, stamp(*fire)])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Fire times not yet done, oldest first, with the attempts made so far.
+    pub fn pending_fires(&self) -> Result<Vec<(String, DateTime<Utc>, u32)>> {
+        self.with(|c| {
+            let mut statement =
+                c.prepare("SELECT job, fire_time, attempts FROM fires WHERE done = 0 ORDER BY fire_time, job")?;
+            let rows = statement
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)? as u32)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|(job, fire, attempts)| {
+                    let fire = DateTime::parse_from_rfc3339(&fire).ok()?.with_timezone(&Utc);
+                    Some((job, fire, attempts))
+                })
+                .collect())
+        })
+    }
+
+    /// Counts an attempt at a fire time; returns the attempts made, this one included.
+    pub fn start_attempt(&self, job: &str, fire: DateTime<Utc>) -> Result<u32> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE fires SET attempts = attempts + 1 WHERE job = ?1 AND fire_time = ?2",
+                params![job, stamp(fire)],
+            )?;
+            Ok(c.query_row(
+                "SELECT attempts FROM fires WHERE job = ?1 AND fire_time = ?2",
+                params![job, stamp(fire)],
+                |r| r.get::<_, i64>(0),
+            )? as u32)
+        })
+    }
+
+    /// A fire time is done: its run succeeded, or failed its last attempt.
+    pub fn finish_fire(&self, job: &str, fire: DateTime<Utc>) -> Result<()> {
+        self.with(|c| {
+            c.execute("UPDATE fires SET done = 1 WHERE job = ?1 AND fire_time = ?2", params![job, stamp(fire)])?;
+            Ok(())
+        })
+    }
+
     /// Whether a run may still be writing: recorded as running by a live process.
     pub fn is_live(&self, run_id: &str) -> bool {
         let row: Option<(String, u32, String)> = self
@@ -130,6 +332,16 @@ impl History {
         }
         Ok(())
     }
+}
+
+impl crate::sink::RunLiveness for History {
+    fn is_live(&self, run_id: &str) -> bool {
+        History::is_live(self, run_id)
+    }
+}
+
+fn stamp(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// How long a run that this history does not know may still be writing.

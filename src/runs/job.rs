@@ -7,9 +7,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::schedule::Schedule;
 use crate::catalog::{TableName, WriteMode};
 use crate::error::{Error, Result};
 use crate::location::Location;
@@ -25,6 +27,11 @@ use crate::transform::params::{self, Params};
 struct JobFile {
     name: String,
     schedule: Option<String>,
+    catch_up: Option<String>,
+    max_attempts: Option<u32>,
+    retry_delay: Option<String>,
+    attempt_timeout: Option<String>,
+    on_failure: Option<OnFailureSection>,
     catalog: Option<String>,
     #[serde(default)]
     params: BTreeMap<String, toml::Value>,
@@ -53,6 +60,13 @@ struct SourceSection {
     sample_rows: Option<usize>,
     delimiter: Option<String>,
     header: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OnFailureSection {
+    command: Option<String>,
+    webhook: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,6 +138,38 @@ pub struct SourceSpec {
     pub infer: InferOptions,
     pub on_schema_change: OnSchemaChange,
     pub bad_records: BadRecordPolicy,
+    /// Read only the objects no successful run has processed.
+    pub incremental: bool,
+}
+
+/// After downtime, which missed fire times the scheduler runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatchUp {
+    All,
+    Latest,
+    None,
+}
+
+/// How the scheduler runs a job: when, what it catches up, how it retries, whom it tells.
+#[derive(Debug, Clone)]
+pub struct Scheduling {
+    pub schedule: Option<Schedule>,
+    pub catch_up: CatchUp,
+    /// Attempts per fire time, the first included.
+    pub max_attempts: u32,
+    /// Wait before the first retry; doubled for each retry after.
+    pub retry_delay: Duration,
+    pub attempt_timeout: Option<Duration>,
+    pub on_failure: OnFailure,
+}
+
+/// Whom a run that finally failed is reported to, with its report.
+#[derive(Debug, Clone, Default)]
+pub struct OnFailure {
+    /// Run by `sh -c`, the report as JSON on its standard input.
+    pub command: Option<String>,
+    /// POSTed the report as JSON.
+    pub webhook: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -138,7 +184,7 @@ pub struct StepSpec {
 pub struct Job {
     pub name: String,
     pub file: PathBuf,
-    pub schedule: Option<String>,
+    pub scheduling: Scheduling,
     pub catalog: Option<String>,
     pub params: Params,
     pub sources: Vec<SourceSpec>,
@@ -188,9 +234,6 @@ impl Job {
             let format: FormatChoice = section.format.parse().map_err(|e| bad(at("format"), e))?;
             let on_schema_change = section.on_schema_change.parse().map_err(|e| bad(at("on_schema_change"), e))?;
             let bad_records = section.bad_records.parse().map_err(|e| bad(at("bad_records"), e))?;
-            if section.incremental {
-                return Err(bad(at("incremental"), "incremental sources are not supported by this version".into()));
-            }
             let delimiter = match &section.delimiter {
                 None => None,
                 Some(d) => match d.as_str() {
@@ -216,6 +259,7 @@ impl Job {
                 },
                 on_schema_change,
                 bad_records,
+                incremental: section.incremental,
             });
         }
 
@@ -290,10 +334,45 @@ impl Job {
             return Err(bad("target".into(), "a job needs at least one [[target]]".into()));
         }
 
+        let schedule = match &raw.schedule {
+            Some(text) => Some(text.parse::<Schedule>().map_err(|e| bad("schedule".into(), e.to_string()))?),
+            None => None,
+        };
+        let catch_up = match raw.catch_up.as_deref() {
+            None | Some("latest") => CatchUp::Latest,
+            Some("all") => CatchUp::All,
+            Some("none") => CatchUp::None,
+            Some(other) => {
+                return Err(bad("catch_up".into(), format!("unknown value '{other}' (expected all, latest or none)")));
+            }
+        };
+        let duration = |key: &str, text: &Option<String>| -> Result<Option<Duration>> {
+            text.as_deref().map(parse_duration).transpose().map_err(|e| bad(key.into(), e))
+        };
+        let max_attempts = raw.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
+        if max_attempts == 0 {
+            return Err(bad("max_attempts".into(), "must be 1 or more".into()));
+        }
+        let on_failure =
+            raw.on_failure.map(|o| OnFailure { command: o.command, webhook: o.webhook }).unwrap_or_default();
+        if let Some(webhook) = &on_failure.webhook {
+            if !(webhook.starts_with("http://") || webhook.starts_with("https://")) {
+                return Err(bad("on_failure.webhook".into(), format!("'{webhook}' is not an http(s) URL")));
+            }
+        }
+        let scheduling = Scheduling {
+            schedule,
+            catch_up,
+            max_attempts,
+            retry_delay: duration("retry_delay", &raw.retry_delay)?.unwrap_or(DEFAULT_RETRY_DELAY),
+            attempt_timeout: duration("attempt_timeout", &raw.attempt_timeout)?,
+            on_failure,
+        };
+
         Ok(Job {
             name: raw.name,
             file: path.to_path_buf(),
-            schedule: raw.schedule,
+            scheduling,
             catalog: raw.catalog,
             params,
             sources,
@@ -301,6 +380,26 @@ impl Job {
             targets,
         })
     }
+}
+
+/// Attempts per fire time when a job does not say (as Step Functions users configure).
+pub const DEFAULT_MAX_ATTEMPTS: u32 = 3;
+/// Wait before a first retry when a job does not say.
+pub const DEFAULT_RETRY_DELAY: Duration = Duration::from_secs(60);
+
+/// `90s`, `5m`, `2h`, `1d` (or a number of seconds).
+pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let value: u64 = number.parse().map_err(|_| format!("'{text}' is not a duration (like 90s, 5m, 2h or 1d)"))?;
+    let seconds = match unit.trim() {
+        "" | "s" => value,
+        "m" => value * 60,
+        "h" => value * 3600,
+        "d" => value * 86_400,
+        _ => return Err(format!("'{text}' is not a duration (like 90s, 5m, 2h or 1d)")),
+    };
+    Ok(Duration::from_secs(seconds))
 }
 
 /// A local path relative to the job file's folder; URLs as they are.

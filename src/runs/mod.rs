@@ -1,11 +1,14 @@
 //! 7. Jobs and their runs: job files, the run of a job from crawl to publication, the run
-//! report and the run history.
+//! report and the run history, schedules and the scheduler.
 
 pub mod history;
 pub mod job;
+pub mod notify;
 pub mod progress;
 pub mod report;
 pub mod run;
+pub mod schedule;
+pub mod scheduler;
 
 use serde::{Deserialize, Serialize};
 

@@ -32,6 +32,7 @@ use crate::schema::widen::widen;
 use crate::sink::parquet::{remove_staging, remove_stale_staging, stage};
 use crate::sink::publish::{self, WriteTag};
 use crate::sink::{StagedTarget, TargetSpec};
+use crate::source::files::{self, SourceFile};
 use crate::source::format::Format;
 use crate::source::rejects::{BadRecordPolicy, Rejects};
 use crate::source::scan::ReadStats;
@@ -149,6 +150,29 @@ struct SourceRead {
     plan: CrawlPlan,
     rejects: Arc<Rejects>,
     stats: Arc<ReadStats>,
+    /// The objects an incremental source reads this run (key, version), for its bookmark.
+    processed: Option<Vec<(String, String)>>,
+}
+
+/// Crawls a source: all its objects, or for an incremental source only those no successful
+/// run processed (a changed object counts as new), returned with it.
+async fn crawl_source(
+    job: &Job,
+    source: &SourceSpec,
+    context: &RunContext,
+) -> Result<(CrawlPlan, Option<Vec<(String, String)>>)> {
+    let catalog = context.catalog.as_ref();
+    if !source.incremental {
+        let plan =
+            crawl::plan(catalog, &source.table, &source.location, &source.infer, source.on_schema_change).await?;
+        return Ok((plan, None));
+    }
+    let mut listing = files::list(&source.location).await?;
+    let done = context.history.bookmarks(&job.name, &source.table.to_string())?;
+    listing.files.retain(|file| done.get(&source.location.url_of(&file.path)) != Some(&object_version(file)));
+    let processed = listing.files.iter().map(|f| (source.location.url_of(&f.path), object_version(f))).collect();
+    let plan = crawl::plan_incremental(catalog, &source.table, listing, &source.infer, source.on_schema_change).await?;
+    Ok((plan, Some(processed)))
 }
 
 async fn execute(
@@ -167,15 +191,8 @@ async fn execute(
     let mut overrides: HashMap<_, Arc<dyn TableProvider>> = HashMap::new();
     for source in &job.sources {
         context.progress.step(format!("crawling {} at {}", source.table, source.location));
-        let plan = crawl::plan(
-            context.catalog.as_ref(),
-            &source.table,
-            &source.location,
-            &source.infer,
-            source.on_schema_change,
-        )
-        .await
-        .map_err(|e| e.context(format!("source {}", source.table)))?;
+        let (plan, processed) =
+            crawl_source(job, source, context).await.map_err(|e| e.context(format!("source {}", source.table)))?;
         for empty in &plan.inferred.listing.empty {
             eprintln!("warning: skipping empty object {empty}");
         }
@@ -198,10 +215,20 @@ async fn execute(
             plan.inferred.listing.files.len(),
             human_bytes(plan.inferred.listing.bytes())
         ));
-        reads.push((source.clone(), SourceRead { plan, rejects, stats }));
+        reads.push((source.clone(), SourceRead { plan, rejects, stats, processed }));
     }
+    let incremental: Vec<&SourceRead> = reads.iter().filter(|(s, _)| s.incremental).map(|(_, r)| r).collect();
+    let nothing_new =
+        !incremental.is_empty() && incremental.iter().all(|r| r.processed.as_ref().is_some_and(Vec::is_empty));
     if job.sources.iter().any(|s| s.bad_records == BadRecordPolicy::Quarantine) {
         report.quarantine = Some(quarantine_folder.display().to_string());
+    }
+
+    if nothing_new {
+        // An incremental run with nothing to process succeeds and publishes nothing.
+        context.progress.step("no new objects: nothing to do");
+        report_sources(report, &reads)?;
+        return Ok(());
     }
 
     // 2. Steps, in order, in one session (which writes to each bucket as its targets ask).
@@ -218,7 +245,8 @@ async fn execute(
     }
 
     // 3. Targets, to staging; what each target's query would bill on Athena over the sources.
-    let estimator = Estimator { footers: Arc::new(FooterCache::open(&context.home)?), price_per_tb: options.price_per_tb };
+    let estimator =
+        Estimator { footers: Arc::new(FooterCache::open(&context.home)?), price_per_tb: options.price_per_tb };
     let mut queries = Vec::new();
     let mut staged_targets: Vec<(TargetSpec, Option<Table>, StagedTarget)> = Vec::new();
     for target in &job.targets {
@@ -231,7 +259,7 @@ async fn execute(
             continue;
         }
         let history = context.history.clone();
-        let removed = remove_stale_staging(&target.location, |id| history.is_live(id)).await?;
+        let removed = remove_stale_staging(&target.location, history.as_ref()).await?;
         for run in removed {
             eprintln!("note: removed the staging files of run {run}, which did not finish, from {}", target.location);
         }
@@ -247,25 +275,14 @@ async fn execute(
     }
 
     let own = QueryEstimate::total(queries, options.price_per_tb);
-    report.athena = AthenaReport { bytes_scanned: own.bytes_scanned, billed_bytes: own.billed_bytes, usd: own.usd, targets: Vec::new() };
+    report.athena = AthenaReport {
+        bytes_scanned: own.bytes_scanned,
+        billed_bytes: own.billed_bytes,
+        usd: own.usd,
+        targets: Vec::new(),
+    };
 
-    for (source, read) in &reads {
-        read.rejects.finish()?;
-        report.rejected_rows += read.rejects.count();
-        let listing = &read.plan.inferred.listing;
-        report.sources.push(SourceReport {
-            table: source.table.to_string(),
-            files: listing.files.len() as u64,
-            bytes: listing.bytes(),
-            rows: if read.plan.inferred.format == Format::Parquet {
-                read.plan.inferred.rows.unwrap_or(0)
-            } else {
-                read.stats.rows()
-            },
-            schema_version: read.plan.version,
-            change: read.plan.change.as_str().to_string(),
-        });
-    }
+    report_sources(report, &reads)?;
     if options.dry_run {
         for target in &job.targets {
             report.targets.push(TargetReport {
@@ -325,18 +342,52 @@ async fn execute(
         .collect();
     context.progress.step("publishing");
     let published = context.catalog.publish(publication).await?;
+    // Incremental sources remember what this run processed, now that it published.
+    for (source, read) in &reads {
+        if let Some(processed) = &read.processed {
+            context.history.advance_bookmarks(&job.name, &source.table.to_string(), processed, &report.run_id)?;
+        }
+    }
     let planned = std::mem::take(&mut state.planned);
 
     // 5. What the publication replaced is no one's any more.
     context.progress.step("cleaning up");
     let history = context.history.clone();
-    let is_live = move |id: &str| history.is_live(id);
+
     for (target, planned) in &planned {
         let replaced: Vec<_> =
             published.replaced.iter().filter(|p| p.location.starts_with(&target.location.url())).cloned().collect();
-        if let Err(e) = publish::clean_up(target, planned, &replaced, &is_live).await {
+        if let Err(e) = publish::clean_up(target, planned, &replaced, history.as_ref()).await {
             eprintln!("warning: the run published, but cleaning up {} failed: {e}", target.location);
         }
+    }
+    Ok(())
+}
+
+/// What tells one version of an object from another: its ETag, or its size and modification
+/// time where the store gives no ETag (as Glue bookmarks track objects).
+fn object_version(file: &SourceFile) -> String {
+    file.e_tag.clone().unwrap_or_else(|| format!("{}@{}", file.size, file.last_modified.timestamp_millis()))
+}
+
+/// What the run read from each source.
+fn report_sources(report: &mut RunReport, reads: &[(SourceSpec, SourceRead)]) -> Result<()> {
+    for (source, read) in reads {
+        read.rejects.finish()?;
+        report.rejected_rows += read.rejects.count();
+        let listing = &read.plan.inferred.listing;
+        report.sources.push(SourceReport {
+            table: source.table.to_string(),
+            files: listing.files.len() as u64,
+            bytes: listing.bytes(),
+            rows: if read.plan.inferred.format == Format::Parquet {
+                read.plan.inferred.rows.unwrap_or(0)
+            } else {
+                read.stats.rows()
+            },
+            schema_version: read.plan.version,
+            change: read.plan.change.as_str().to_string(),
+        });
     }
     Ok(())
 }

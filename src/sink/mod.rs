@@ -23,6 +23,11 @@ use crate::location::aws::Encryption;
 use crate::schema::{Column, GlueType, TableSchema, names};
 use crate::source::files::HIVE_NULL_PARTITION;
 
+/// Whether a run may still be writing (its files are then left alone by clean-ups).
+pub trait RunLiveness: Sync {
+    fn is_live(&self, run_id: &str) -> bool;
+}
+
 /// The folder that holds the files of runs not yet published.
 pub const STAGING_FOLDER: &str = "_etl_staging";
 

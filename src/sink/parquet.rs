@@ -8,7 +8,7 @@ use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use futures::TryStreamExt;
 
 use super::publish::RUN_FOLDER_PREFIX;
-use super::{STAGING_FOLDER, StagedFile, StagedTarget, TargetSpec, partition_folder, target_schema};
+use super::{RunLiveness, STAGING_FOLDER, StagedFile, StagedTarget, TargetSpec, partition_folder, target_schema};
 use crate::error::{Error, Result, ResultExt};
 use crate::location::Location;
 use crate::source::files::{HIVE_NULL_PARTITION, percent_decode};
@@ -95,9 +95,9 @@ pub async fn remove_staging(location: &Location, run_id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Removes the staging folders of runs that `is_live` says are gone (failed, killed): nothing
+/// Removes the staging folders of runs that are gone (failed, killed): nothing
 /// reads them, but they take space.
-pub async fn remove_stale_staging(location: &Location, is_live: impl Fn(&str) -> bool) -> Result<Vec<String>> {
+pub async fn remove_stale_staging(location: &Location, runs: &dyn RunLiveness) -> Result<Vec<String>> {
     let root = location.join(STAGING_FOLDER);
     let listing = match root.store().list_with_delimiter(Some(root.prefix())).await {
         Ok(listing) => listing,
@@ -109,7 +109,7 @@ pub async fn remove_stale_staging(location: &Location, is_live: impl Fn(&str) ->
         let Some(run_id) = folder.filename().map(str::to_string) else {
             continue;
         };
-        if !is_live(&run_id) {
+        if !runs.is_live(&run_id) {
             remove_tree(&root.join(&run_id)).await?;
             removed.push(run_id);
         }

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures::TryStreamExt;
 
-use super::{StagedTarget, TargetSpec, partition_folder};
+use super::{RunLiveness, StagedTarget, TargetSpec, partition_folder};
 use crate::catalog::{DataFile, Partition, PartitionWrite, WriteMode, WrittenData};
 use crate::error::Result;
 use crate::location::Location;
@@ -166,7 +166,7 @@ pub async fn clean_up(
     target: &TargetSpec,
     publication: &TargetPublication,
     replaced: &[Partition],
-    is_live: &dyn Fn(&str) -> bool,
+    runs: &dyn RunLiveness,
 ) -> Result<()> {
     for partition in replaced {
         for file in &partition.files {
@@ -197,7 +197,7 @@ pub async fn clean_up(
                 continue;
             };
             let dead = parent.join(name);
-            if current.contains(&dead.url()) || is_live(run_id) {
+            if current.contains(&dead.url()) || runs.is_live(run_id) {
                 continue;
             }
             let objects: Vec<object_store::ObjectMeta> = dead.store().list(Some(dead.prefix())).try_collect().await?;

@@ -15,6 +15,7 @@ pub mod shape;
 
 use std::collections::HashMap;
 
+use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 
@@ -95,7 +96,7 @@ pub async fn infer(location: &Location, options: &InferOptions) -> Result<Inferr
 pub async fn infer_listing(mut listing: Listing, options: &InferOptions) -> Result<Inferred> {
     let location = listing.location.clone();
     let shapes: Vec<FileShape> = futures::stream::iter(listing.files.iter().cloned())
-        .map(|file| infer_file(&location, file, options, None))
+        .map(|file| -> BoxFuture<'_, Result<FileShape>> { Box::pin(infer_file(&location, file, options, None)) })
         .buffered(CONCURRENT_READS)
         .try_collect()
         .await?;
@@ -220,7 +221,9 @@ async fn settle_dialect(
     let outliers: Vec<usize> =
         shapes.iter().enumerate().filter(|(_, s)| s.dialect.as_ref() != Some(&chosen)).map(|(i, _)| i).collect();
     let again: Vec<FileShape> = futures::stream::iter(outliers.iter().map(|&i| files[i].clone()))
-        .map(|file| infer_file(location, file, options, Some(&chosen)))
+        .map(|file| -> BoxFuture<'_, Result<FileShape>> {
+            Box::pin(infer_file(location, file, options, Some(&chosen)))
+        })
         .buffered(CONCURRENT_READS)
         .try_collect()
         .await?;

@@ -1,0 +1,92 @@
+//! `etl schedule JOB.toml|DIR`: the next fire times of a job, or of every job in a folder.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use clap::Args;
+use serde::Serialize;
+
+use super::{GlobalArgs, print_json};
+use crate::error::{Error, Result};
+use crate::runs::job::Job;
+
+#[derive(Debug, Args)]
+pub struct ScheduleArgs {
+    /// A job file, or a folder of job files.
+    pub jobs: PathBuf,
+    /// Fire times strictly after this moment (RFC 3339; default now).
+    #[arg(long, value_parser = parse_time)]
+    pub from: Option<DateTime<Utc>>,
+    /// How many fire times per job.
+    #[arg(long, default_value_t = 5)]
+    pub count: usize,
+}
+
+#[derive(Serialize)]
+struct ScheduleJson {
+    jobs: Vec<JobJson>,
+}
+
+#[derive(Serialize)]
+struct JobJson {
+    job: String,
+    schedule: Option<String>,
+    next: Vec<String>,
+}
+
+pub fn parse_time(text: &str) -> std::result::Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| format!("'{text}' is not an RFC 3339 time like 2026-11-30T02:00:00Z ({e})"))
+}
+
+/// The job files of a folder (`*.toml`, sorted), or the one file named.
+pub fn job_files(path: &Path) -> Result<Vec<PathBuf>> {
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let entries = std::fs::read_dir(path).map_err(|e| Error::config(format!("{}: {e}", path.display())))?;
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(Error::config(format!("{}: no job files (*.toml)", path.display())));
+    }
+    Ok(files)
+}
+
+pub async fn run(args: ScheduleArgs, global: &GlobalArgs) -> Result<()> {
+    let from = args.from.unwrap_or_else(Utc::now);
+    let mut jobs = Vec::new();
+    for file in job_files(&args.jobs)? {
+        let job = Job::load(&file)?;
+        let schedule = job.scheduling.schedule.as_ref();
+        jobs.push(JobJson {
+            job: job.name.clone(),
+            schedule: schedule.map(ToString::to_string),
+            next: schedule
+                .map(|s| {
+                    s.iter_after(from).take(args.count).map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()).collect()
+                })
+                .unwrap_or_default(),
+        });
+    }
+    if global.json {
+        return print_json(&ScheduleJson { jobs });
+    }
+    let mut out = std::io::stdout().lock();
+    for job in &jobs {
+        match &job.schedule {
+            Some(schedule) => writeln!(out, "{}  {schedule}", job.job)?,
+            None => writeln!(out, "{}  (no schedule)", job.job)?,
+        }
+        for time in &job.next {
+            writeln!(out, "  {time}")?;
+        }
+    }
+    Ok(())
+}
