@@ -33,8 +33,8 @@ impl Cloud {
 
     fn json(&self, args: &[&str]) -> serde_json::Value {
         let mut all = args.to_vec();
-        all.extend(["--catalog", "glue", "--json"]);
-        self.sandbox.etl(&all).json()
+        all.push("--json");
+        self.etl(&all).json()
     }
 
     fn table(&self, name: &str) -> String {
@@ -181,6 +181,31 @@ fn racing_first_runs_one_wins_the_other_gets_a_conflict() {
     ]);
     assert_eq!(total.json()[0]["n"], 1, "{stderr:?}");
     assert_eq!(aws::list_keys(&cloud.curated, "per_day/").len(), 1, "{:?}", aws::list_keys(&cloud.curated, "per_day/"));
+}
+
+#[test]
+fn an_incremental_s3_source_reads_new_and_rewritten_objects_once() {
+    let Some(cloud) = Cloud::new() else { return };
+    aws::put_object(&cloud.raw, "events/a.csv", b"id\n1\n2\n");
+    cloud.sandbox.write(
+        "events.toml",
+        format!(
+            "name = \"s3events\"\ncatalog = \"glue\"\n[[source]]\ntable = \"{db}.events\"\nlocation = \"s3://{raw}/events/\"\nincremental = true\n[[target]]\ntable = \"{db}.seen\"\nquery = \"SELECT id FROM {db}.events\"\nlocation = \"s3://{curated}/seen/\"\nmode = \"append\"\n",
+            db = cloud.database,
+            raw = cloud.raw,
+            curated = cloud.curated
+        ),
+    );
+    let files_read =
+        |date: &str| cloud.json(&["run", "events.toml", "--logical-date", date])["sources"][0]["files"].clone();
+    assert_eq!(files_read("2026-11-02"), 1);
+    assert_eq!(files_read("2026-11-03"), 0);
+    aws::put_object(&cloud.raw, "events/b.csv", b"id\n3\n");
+    aws::put_object(&cloud.raw, "events/a.csv", b"id\n1\n2\n4\n"); // a new ETag
+    assert_eq!(files_read("2026-11-04"), 2);
+    let seen = cloud.table("seen");
+    let ids = cloud.etl(&["sql", &format!("SELECT id FROM {seen} ORDER BY id"), "--format", "csv"]);
+    assert_eq!(ids.stdout, "id\n1\n1\n2\n2\n3\n4\n");
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {

@@ -7,6 +7,7 @@
 //! - `sql`: queries over catalog tables, output formats, bound parameters, errors.
 //! - `run`: jobs end to end, publication modes, idempotent reruns, failures, history.
 //! - `scheduler`: weeks of schedules in seconds: retries, catch-up, crashes, racing schedulers.
+//! - `schedules`: `schedule`, `scheduler`, backfills, incremental sources and bookmarks.
 //! - `bad_input`: every kind of bad input: exit status, message, and nothing published.
 //! - `aws`: S3 locations and the Glue catalog end to end, on the local endpoint.
 //! - `catalog_suite`: one behavioural suite, every case against the embedded catalog and Glue.
@@ -21,4 +22,5 @@ mod crawl;
 mod infer;
 mod run;
 mod scheduler;
+mod schedules;
 mod sql;

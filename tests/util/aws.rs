@@ -29,14 +29,17 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}{:x}{}", std::process::id(), nanos, NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
-/// Sends one plain HTTP request to the endpoint (moto takes unsigned requests).
+/// Sends one plain HTTP request to the endpoint. Moto checks no signature, but it treats a
+/// request without an `Authorization` header as anonymous, and refuses an anonymous overwrite.
+const AUTHORIZATION: &str = "Authorization: AWS4-HMAC-SHA256 Credential=testing/20261129/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0\r\n";
+
 fn request(method: &str, path: &str, body: &[u8]) -> String {
     let url = endpoint().expect("an endpoint");
     let host = url.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = TcpStream::connect(host).expect("the endpoint accepts connections");
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\nConnection: close\r\n{AUTHORIZATION}\r\n",
         body.len()
     )
     .unwrap();
