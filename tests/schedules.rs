@@ -164,6 +164,11 @@ fn incremental_runs_process_exactly_the_new_and_changed_objects() {
     let again = run_on(&s, "2026-11-23");
     assert_eq!(again["sources"][0]["files"], 5);
     assert_eq!(seen(&s).iter().filter(|r| r.starts_with("2026-11-23")).count(), 7);
+
+    // A second run of a date reads what is new since, and adds it to what the first wrote.
+    s.write("in/events/f.csv", "id,note\n8,f\n");
+    assert_eq!(run_on(&s, "2026-11-23")["sources"][0]["files"], 1);
+    assert_eq!(seen(&s).iter().filter(|r| r.starts_with("2026-11-23")).count(), 8);
 }
 
 #[test]

@@ -35,6 +35,8 @@ CREATE TABLE IF NOT EXISTS bookmarks (
     key TEXT NOT NULL,
     version TEXT NOT NULL,
     run_id TEXT NOT NULL,
+    -- Which advance came last: run ids of one second do not sort by time.
+    advance INTEGER NOT NULL,
     PRIMARY KEY (job, source, key)
 );
 CREATE TABLE IF NOT EXISTS leases (
@@ -147,11 +149,12 @@ impl History {
     pub fn advance_bookmarks(&self, job: &str, source: &str, objects: &[(String, String)], run_id: &str) -> Result<()> {
         let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
         let tx = connection.transaction()?;
+        let advance: i64 = tx.query_row("SELECT coalesce(max(advance), 0) + 1 FROM bookmarks", [], |r| r.get(0))?;
         for (key, version) in objects {
             tx.execute(
-                "INSERT INTO bookmarks (job, source, key, version, run_id) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (job, source, key) DO UPDATE SET version = ?4, run_id = ?5",
-                params![job, source, key, version, run_id],
+                "INSERT INTO bookmarks (job, source, key, version, run_id, advance) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (job, source, key) DO UPDATE SET version = ?4, run_id = ?5, advance = ?6",
+                params![job, source, key, version, run_id, advance],
             )?;
         }
         tx.commit()?;
@@ -162,7 +165,8 @@ impl History {
     pub fn bookmark_summary(&self, job: &str) -> Result<Vec<(String, u64, String)>> {
         self.with(|c| {
             let mut statement = c.prepare(
-                "SELECT source, count(*), max(run_id) FROM bookmarks WHERE job = ?1 GROUP BY source ORDER BY source",
+                // SQLite takes the bare `run_id` from the row that has the max(advance).
+                "SELECT source, count(*), run_id, max(advance) FROM bookmarks WHERE job = ?1 GROUP BY source ORDER BY source",
             )?;
             let rows = statement.query_map([job], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?)))?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)

@@ -302,7 +302,11 @@ async fn execute(
     for (_, read) in &reads {
         publication.tables.push(read.plan.table_change.clone());
     }
-    let tag = WriteTag { job: job.name.clone(), logical_date: report.logical_date.clone() };
+    let tag = WriteTag {
+        job: job.name.clone(),
+        logical_date: report.logical_date.clone(),
+        rerun_replaces: !job.sources.iter().any(|s| s.incremental),
+    };
     for (target, existing, staged) in &staged_targets {
         let partitions = match existing {
             Some(table) => context.catalog.partitions(&table.name).await?,

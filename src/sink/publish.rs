@@ -35,11 +35,14 @@ pub const RUN_FOLDER_PREFIX: &str = "run-";
 pub struct WriteTag {
     pub job: String,
     pub logical_date: String,
+    /// False for a job that reads incremental sources: each of its runs reads objects no
+    /// earlier run read, so a second run of a date adds to the first instead of redoing it.
+    pub rerun_replaces: bool,
 }
 
 impl WriteTag {
     fn wrote(&self, file: &DataFile) -> bool {
-        file.job == self.job && file.logical_date == self.logical_date
+        self.rerun_replaces && file.job == self.job && file.logical_date == self.logical_date
     }
 }
 
@@ -275,7 +278,7 @@ mod tests {
     }
 
     fn tag(date: &str) -> WriteTag {
-        WriteTag { job: "j".into(), logical_date: date.into() }
+        WriteTag { job: "j".into(), logical_date: date.into(), rerun_replaces: true }
     }
 
     fn summary(p: &TargetPublication) -> (Vec<String>, Vec<String>, usize) {
