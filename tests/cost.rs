@@ -86,10 +86,12 @@ fn statistics_prune_row_groups() {
 }
 
 #[test]
-fn count_star_reads_footers() {
-    assert_close("SELECT count(*) FROM mart.events", 4);
-    let (_, estimate, _) = cost("SELECT count(*) FROM mart.events");
-    assert!(estimate < 4 * 4096, "{estimate}");
+fn count_star_bills_footers_and_we_read_nothing() {
+    // Athena reads the footers; our engine answers from the row counts the catalog keeps of
+    // the files we wrote.
+    let (json, estimate, measured) = cost("SELECT count(*) FROM mart.events");
+    assert!(estimate > 0 && estimate < 4 * 4096, "{json}");
+    assert_eq!(measured, 0, "{json}");
 }
 
 #[test]

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::catalog::{CatalogProvider, MemorySchemaProvider, SchemaProvider, Session, TableProvider};
-use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::common::stats::Precision;
+use datafusion::common::{DFSchema, ScalarValue, Statistics};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::listing::helpers::{expr_applicable_for_cols, filter_partitioned_file};
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
@@ -79,6 +80,7 @@ impl FileTable {
                     size: file.size,
                     compression: file.compression,
                     partition_values: values,
+                    rows: file.rows,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -107,6 +109,7 @@ impl FileTable {
                     size: file.size,
                     compression: Compression::None,
                     partition_values: values.clone(),
+                    rows: Some(file.rows),
                 });
             }
         }
@@ -249,6 +252,7 @@ impl TableProvider for FileTable {
         if files.is_empty() {
             return Ok(Arc::new(EmptyExec::new(Arc::new(self.arrow_schema.project(&projection)?))));
         }
+        let statistics = statistics(&files, &self.arrow_schema);
         let groups = balance(files, state.config().target_partitions());
         match self.raw.format {
             Format::Parquet => {
@@ -278,6 +282,7 @@ impl TableProvider for FileTable {
                     .with_file_groups(groups)
                     .with_projection_indices(Some(projection))?
                     .with_limit(limit)
+                    .with_statistics(statistics)
                     .build();
                 Ok(DataSourceExec::from_data_source(config))
             }
@@ -289,6 +294,19 @@ impl TableProvider for FileTable {
                 Ok(Arc::new(exec))
             }
         }
+    }
+}
+
+/// What the planner knows of a scan before it runs: sizes always, rows when every file's count
+/// is known. Without them DataFusion cannot tell the small side of a join from the large one
+/// and may build its hash table from the large one.
+fn statistics(files: &[ScanFile], table_schema: &Schema) -> Statistics {
+    let bytes: u64 = files.iter().map(|f| f.size).sum();
+    let rows: Option<u64> = files.iter().map(|f| f.rows).sum();
+    let statistics = Statistics::new_unknown(table_schema).with_total_byte_size(Precision::Inexact(bytes as usize));
+    match rows {
+        Some(rows) => statistics.with_num_rows(Precision::Exact(rows as usize)),
+        None => statistics,
     }
 }
 

@@ -30,6 +30,9 @@ pub struct SourceFile {
     pub compression: Compression,
     /// One value per partition key of the listing, in key order; `None` is null.
     pub partition_values: Vec<Option<String>>,
+    /// Exact, once a Parquet footer said it: the planner's statistics (which side of a join
+    /// to build) come from it.
+    pub rows: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -75,6 +78,7 @@ pub async fn list(location: &Location) -> Result<Listing> {
             format,
             compression,
             partition_values: Vec::new(),
+            rows: None,
         });
         folders.push(parts);
     }

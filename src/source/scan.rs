@@ -39,6 +39,8 @@ pub struct ScanFile {
     pub size: u64,
     pub compression: Compression,
     pub partition_values: Vec<ScalarValue>,
+    /// When known (Parquet footers, files we wrote).
+    pub rows: Option<u64>,
 }
 
 /// What a scan read, for the run report: rows per file read to its end.

@@ -102,8 +102,9 @@ pub async fn infer_listing(mut listing: Listing, options: &InferOptions) -> Resu
         .await?;
 
     let format = single_format(&location, &listing.files, &shapes)?;
-    for file in &mut listing.files {
+    for (file, shape) in listing.files.iter_mut().zip(&shapes) {
         file.format = Some(format);
+        file.rows = shape.rows;
     }
     let mut shapes = shapes;
     let dialect = match format {
