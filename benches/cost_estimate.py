@@ -49,7 +49,8 @@ def main():
         make_table(data, args.files)
         home = os.path.join(work, "home")
         env = {**os.environ, "ETL_HOME": home}
-        subprocess.run([args.etl, "crawl", data, "--table", "bench.events", "-q"], env=env, check=True)
+        subprocess.run([args.etl, "crawl", data, "--table", "bench.events", "-q"], env=env, check=True,
+                       stdout=subprocess.DEVNULL)
         cold, warm = [], []
         for _ in range(args.runs):
             os.remove(os.path.join(home, "cache.sqlite")) if os.path.exists(os.path.join(home, "cache.sqlite")) else None

@@ -4,7 +4,7 @@ S3 endpoint (moto's server, started here). Reports the median wall time of a cra
 second, and the HTTP requests it made, counted in the endpoint's own request log.
 
 Usage: python benches/listing.py [--objects 10000] [--runs 5] [--etl target/release/etl]
-(scripts/bench-setup creates the virtual environment; build with `cargo build --release`).
+(run it with a Python that has boto3, e.g. benches/.venv made by harness.py after `pip install boto3`, or .venv made by scripts/test; build with `cargo build --release`).
 The layout is Hive-style: 100 `day=` folders of 100 small NDJSON objects each.
 """
 import argparse

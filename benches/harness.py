@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""etl against DuckDB, Polars, DataFusion and Spark, from a fresh machine to
+benches/results/RESULTS.md in one command (see benches/README.md):
+
+    python3 benches/harness.py [--sf 1] [--runs 3] [--etl target/release/etl]
+        [--peers duckdb,polars,datafusion,spark] [--workloads W1,W2,W3,W4,W5]
+
+It first re-executes itself inside benches/.venv (made here, with benches/requirements.txt).
+"""
+import argparse
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from importlib.metadata import version
+
+BENCHES = os.path.dirname(os.path.abspath(__file__))
+VENV = os.path.join(BENCHES, ".venv")
+REQUIREMENTS = os.path.join(BENCHES, "requirements.txt")
+DATA = os.path.join(BENCHES, "data")
+RESULTS = os.path.join(BENCHES, "results")
+PEERS = ["duckdb", "polars", "datafusion", "spark"]
+WORKLOADS = ["W1", "W2", "W3", "W4", "W5"]
+PACKAGES = ["duckdb", "polars", "datafusion", "pyspark", "pyarrow", "tpchgen-cli"]
+
+
+def bootstrap():
+    """Re-executes this script with benches/.venv's Python, creating the environment first,
+    and (re)installing the pinned packages when requirements.txt differs from what was
+    installed (a copy is kept in the environment)."""
+    if os.path.realpath(sys.prefix) == os.path.realpath(VENV):
+        return
+    python = os.path.join(VENV, "bin", "python")
+    installed = os.path.join(VENV, "requirements.installed")
+    if not os.path.exists(python):
+        print(f"creating {VENV}", flush=True)
+        subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
+    with open(REQUIREMENTS) as f:
+        wanted = f.read()
+    if not os.path.exists(installed) or open(installed).read() != wanted:
+        print(f"installing {REQUIREMENTS} into {VENV}", flush=True)
+        subprocess.run([python, "-m", "pip", "install", "--quiet", "-r", REQUIREMENTS], check=True)
+        with open(installed, "w") as f:
+            f.write(wanted)
+    os.execv(python, [python, os.path.abspath(__file__), *sys.argv[1:]])
+
+
+if __name__ == "__main__":
+    bootstrap()
+
+# From here on this runs in benches/.venv, where these imports (and the peers' packages) resolve.
+import datagen  # noqa: E402
+import measure  # noqa: E402
+import report  # noqa: E402
+import workloads  # noqa: E402
+from workloads import CheckFailed  # noqa: E402
+
+
+def comma_list(allowed):
+    def parse(text):
+        items = [item.strip() for item in text.split(",") if item.strip()]
+        unknown = sorted(set(items) - set(allowed))
+        if unknown:
+            raise argparse.ArgumentTypeError(f"unknown {', '.join(unknown)} (choose from {', '.join(allowed)})")
+        return items
+    return parse
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sf", type=float, default=1, help="TPC-H scale factor (default 1)")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs per engine, after one warm-up (default 3)")
+    parser.add_argument("--etl", default="target/release/etl", help="the etl binary (default target/release/etl)")
+    parser.add_argument("--peers", type=comma_list(PEERS), default=PEERS, help="default: " + ",".join(PEERS))
+    parser.add_argument("--workloads", type=comma_list(WORKLOADS), default=WORKLOADS, help="default: " + ",".join(WORKLOADS))
+    args = parser.parse_args()
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    args.etl = os.path.abspath(args.etl)
+    if not os.access(args.etl, os.X_OK):
+        parser.error(f"no etl binary at {args.etl} (build it with `cargo build --release`, or pass --etl)")
+    return args
+
+
+def run_once(contender, setup):
+    """One measured run of contender, its output folder emptied and, if asked, a new ETL_HOME."""
+    if contender.output:
+        shutil.rmtree(contender.output, ignore_errors=True)
+        os.makedirs(contender.output)
+    env = {**os.environ, **contender.env}
+    if contender.fresh_etl_home:
+        env["ETL_HOME"] = tempfile.mkdtemp(prefix="run-", dir=setup.homes_dir)
+    sample = measure.run(contender.argv, env)
+    if contender.fresh_etl_home:
+        shutil.rmtree(env["ETL_HOME"])
+    return sample
+
+
+def exit_failure(sample):
+    """The CheckFailed for a run that exited non-zero, naming the last line of its stderr (the
+    error message, for etl and for a Python traceback alike)."""
+    lines = sample.stderr.strip().splitlines() or ["(nothing on stderr)"]
+    return CheckFailed(f"exited with status {sample.exit_code}: {lines[-1]}")
+
+
+def fail(what, contender, sample, reason):
+    """Stops the harness, loudly: what failed, the command, and the end of its stderr."""
+    tail = "\n    ".join(sample.stderr.strip().splitlines()[-20:])
+    sys.exit(f"\n{what}: {contender.engine}: {reason}\ncommand: {shlex.join(contender.argv)}\n"
+             f"stderr (last lines):\n    {tail}")
+
+
+def warm_up(contender, setup, result):
+    """The warm-up run, whose answer is checked: (the contender to time, the check's note).
+    A wrong answer stops the harness, but for a W4 default inference that has a fallback: the
+    failure is noted and the fallback is timed instead."""
+    sample = run_once(contender, setup)
+    try:
+        if sample.exit_code != 0:
+            raise exit_failure(sample)
+        return contender, contender.check(sample)
+    except CheckFailed as failure:
+        if contender.fallback is None:
+            fail(f"{result.key} CHECK FAILED", contender, sample, failure)
+        result.notes.append(f"{contender.engine}, default inference: {failure} "
+                            f"(timed instead: {contender.fallback.engine})")
+        return warm_up(contender.fallback, setup, result)
+
+
+def run_workload(workload, setup, runs):
+    result = report.WorkloadResult(workload.key, workload.title)
+    print(f"\n{workload.key}: {workload.title}", flush=True)
+    checked = []
+    for contender in workload.contenders:
+        timed, note = warm_up(contender, setup, result)
+        print(f"  warm-up {timed.engine}: ok ({note})", flush=True)
+        checked.append((timed, note, []))
+    for run in range(1, runs + 1):
+        for contender, _, samples in checked:  # engines alternate, so drift hits them all alike
+            sample = run_once(contender, setup)
+            if sample.exit_code != 0:
+                fail(f"{workload.key} RUN FAILED", contender, sample, exit_failure(sample))
+            samples.append(sample)
+            print(f"  run {run}/{runs} {contender.engine}: {sample.wall:.3f} s wall, {sample.cpu:.3f} s CPU, "
+                  f"{sample.peak_bytes / 2**20:.0f} MiB", flush=True)
+    result.engines = [report.EngineResult(c.engine, samples, note) for c, note, samples in checked]
+    return result
+
+
+def run_w5(etl, runs):
+    """W5 is benches/cost_estimate.py's; its output goes into RESULTS.md as it is."""
+    print("\nW5: etl cost over 1,000 Parquet files (benches/cost_estimate.py)", flush=True)
+    script = os.path.join(BENCHES, "cost_estimate.py")
+    result = subprocess.run([sys.executable, script, "--etl", etl, "--runs", str(runs)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"\nW5 FAILED: {script} exited with status {result.returncode}: {result.stderr}")
+    print(result.stdout, end="", flush=True)
+    return result.stdout
+
+
+def machine():
+    with open("/proc/meminfo") as f:
+        memory_kib = int(f.readline().split()[1])
+    with open("/proc/cpuinfo") as f:
+        model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), platform.machine())
+    return f"{os.cpu_count()} cores ({model}), {memory_kib / 2**20:.0f} GiB, {platform.system()} {platform.release()}"
+
+
+def versions(etl):
+    found = {"etl": subprocess.run([etl, "--version"], capture_output=True, text=True).stdout.split()[-1]}
+    found.update({name: version(name) for name in PACKAGES})
+    java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()
+    found["java"] = java[0] if java else "not found"
+    return found
+
+
+def write_results(results, meta, w5_output):
+    os.makedirs(RESULTS, exist_ok=True)
+    for name, text in [("RESULTS.md", report.markdown(results, meta, w5_output)),
+                       ("results.svg", report.svg(results)),
+                       ("results.json", report.results_json(results, meta, w5_output))]:
+        with open(os.path.join(RESULTS, name), "w") as f:
+            f.write(text)
+
+
+def main():
+    args = parse_args()
+    started = time.perf_counter()
+    measure.become_subreaper()
+    runs_dir, jobs_dir = os.path.join(DATA, "runs"), os.path.join(DATA, "jobs")
+    shutil.rmtree(runs_dir, ignore_errors=True)
+    os.makedirs(runs_dir)
+    os.makedirs(jobs_dir, exist_ok=True)
+    tpch = datagen.ensure_tpch(DATA, args.sf)
+    ndjson = datagen.ensure_ndjson(DATA)
+    meta = {"command": shlex.join(["python3", "benches/harness.py", *sys.argv[1:]]), "machine": machine(),
+            "versions": versions(args.etl), "sf": args.sf, "runs": args.runs}
+    # Engines run in runs_dir, where whatever they leave in their working directory is removed.
+    os.chdir(runs_dir)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="etl-bench-homes-") as homes:
+        setup = workloads.Setup(args.etl, sys.executable, args.peers, tpch, ndjson, runs_dir, jobs_dir, homes)
+        reference = workloads.Reference(tpch)
+        for key in (k for k in args.workloads if k in workloads.BUILDERS):
+            results.append(run_workload(workloads.BUILDERS[key](setup, reference), setup, args.runs))
+    w5_output = run_w5(args.etl, args.runs) if "W5" in args.workloads else None
+    os.chdir(BENCHES)
+    shutil.rmtree(runs_dir)
+    write_results(results, meta, w5_output)
+    print(f"\nSF{args.sf:g}, median of {args.runs} runs; etl/peer below 1 means etl took less\n")
+    for result in results:
+        print(report.console_table(result) + "\n")
+    print(f"wrote {RESULTS}/RESULTS.md, results.svg, results.json in {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
