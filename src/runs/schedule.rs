@@ -314,10 +314,7 @@ fn parse_set(
     error: &dyn Fn(usize, String) -> ScheduleError,
 ) -> Result<Vec<bool>, ScheduleError> {
     let mut set = vec![false; max as usize + 1];
-    let mut offset = 0;
-    for item in text.split(',') {
-        let item_at = at + offset;
-        offset += item.len() + 1;
+    for (item_at, item) in list_items(text, at) {
         let (range, step) = match item.split_once('/') {
             Some((range, step)) => {
                 let step: u32 = step.parse().ok().filter(|s| *s > 0).ok_or_else(|| {
@@ -371,16 +368,22 @@ fn parse_set(
     Ok(set)
 }
 
+/// The comma-separated items of a field, each with its position in the expression.
+fn list_items(text: &str, at: usize) -> impl Iterator<Item = (usize, &str)> {
+    text.split(',').scan(at, |next, item| {
+        let item_at = *next;
+        *next += item.len() + 1;
+        Some((item_at, item))
+    })
+}
+
 fn parse_days_of_month(
     text: &str,
     at: usize,
     error: &dyn Fn(usize, String) -> ScheduleError,
 ) -> Result<Vec<DayOfMonth>, ScheduleError> {
     let mut items = Vec::new();
-    let mut offset = 0;
-    for item in text.split(',') {
-        let item_at = at + offset;
-        offset += item.len() + 1;
+    for (item_at, item) in list_items(text, at) {
         let upper = item.to_ascii_uppercase();
         items.push(match upper.as_str() {
             "L" => DayOfMonth::Last,
@@ -413,10 +416,7 @@ fn parse_days_of_week(
         Ok(set.iter().position(|b| *b).unwrap_or(1) as u32)
     };
     let mut items = Vec::new();
-    let mut offset = 0;
-    for item in text.split(',') {
-        let item_at = at + offset;
-        offset += item.len() + 1;
+    for (item_at, item) in list_items(text, at) {
         let upper = item.to_ascii_uppercase();
         items.push(if upper == "L" {
             DayOfWeek::Set(1 << 7)

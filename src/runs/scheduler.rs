@@ -132,7 +132,7 @@ pub struct Scheduler {
     pub log: Arc<dyn Fn(&Event) + Send + Sync>,
 }
 
-/// A scheduler's name for its leases: host, process and a random part.
+/// A scheduler's name for its leases: its process and a random part.
 pub fn owner_id() -> String {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u32(std::process::id());
