@@ -13,6 +13,8 @@ pub mod cli;
 pub mod cost;
 /// One error type; its kind decides the exit status.
 pub mod error;
+/// Where the crash tests stop a run to kill it.
+pub mod kill_points;
 /// Local paths, `file://` and `s3://` locations, as object stores.
 pub mod location;
 /// 7. Jobs, runs, run history.

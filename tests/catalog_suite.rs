@@ -23,6 +23,8 @@ async fn local() -> (Arc<dyn Catalog>, String, tempfile::TempDir) {
 
 async fn glue() -> Option<(Arc<dyn Catalog>, String)> {
     aws::endpoint()?;
+    // A publication journals itself under the tables' locations (`s3://bucket/…` here).
+    aws::create_bucket("bucket");
     Some((Arc::new(GlueCatalog::connect().await), aws::unique("suite")))
 }
 

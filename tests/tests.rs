@@ -9,6 +9,8 @@
 //! - `scheduler`: weeks of schedules in seconds: retries, catch-up, crashes, racing schedulers.
 //! - `schedules`: `schedule`, `scheduler`, backfills, incremental sources and bookmarks.
 //! - `bad_input`: every kind of bad input: exit status, message, and nothing published.
+//! - `crash`: runs killed (SIGKILL) at 40 points: readers see the old or the new output, `gc`.
+//! - `races`: two runs of one date, two jobs writing one table: no lost update, no duplicate.
 //! - `aws`: S3 locations and the Glue catalog end to end, on the local endpoint.
 //! - `catalog_suite`: one behavioural suite, every case against the embedded catalog and Glue.
 
@@ -18,8 +20,10 @@ mod aws;
 mod bad_input;
 mod catalog_suite;
 mod cost;
+mod crash;
 mod crawl;
 mod infer;
+mod races;
 mod run;
 mod scheduler;
 mod schedules;

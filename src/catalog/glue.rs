@@ -31,6 +31,8 @@ use aws_sdk_glue::types::{
 use chrono::{DateTime, Utc};
 
 use super::definition::SerDe;
+use super::journal::Journal;
+use super::provider::{is_written, written_root};
 use super::{
     Catalog, DataChange, DataFile, Partition, PartitionWrite, Publication, Published, Table, TableChange,
     TableDefinition, TableName, TableVersion, VersionChange, conflict,
@@ -95,6 +97,30 @@ impl GlueCatalog {
             Err(e) if e.as_service_error().is_some_and(|s| s.is_already_exists_exception()) => Ok(()),
             Err(e) => Err(glue_error(&format!("creating database {database}"), e)),
         }
+    }
+
+    /// Finishes the committed publications a written table's journal folder names (see
+    /// [`super::journal`]); true when there were any.
+    async fn finish_publications(&self, table: &GlueTable) -> Result<bool> {
+        let definition = definition_of(table)?;
+        if !is_written(&definition) {
+            return Ok(false);
+        }
+        let unfinished = Journal::committed(&written_root(&definition)?).await?;
+        for (publication, journal) in &unfinished {
+            let run = publication.run_id.as_deref().unwrap_or("?");
+            eprintln!("note: finishing the publication of run {run}, which stopped before it was complete");
+            for change in &publication.tables {
+                let current = self.get_table(&change.name).await?;
+                let partitioned = current.as_ref().is_some_and(|t| !t.partition_keys().is_empty());
+                let partitions = if partitioned { self.glue_partitions(&change.name).await? } else { Vec::new() };
+                self.apply(change, publication.run_id.as_deref(), current, partitions, &mut Published::default())
+                    .await
+                    .map_err(|e| e.context(format!("finishing the publication of run {run}")))?;
+            }
+            journal.end().await?;
+        }
+        Ok(!unfinished.is_empty())
     }
 
     /// Checks what a change builds on, before anything is applied.
@@ -223,6 +249,7 @@ impl GlueCatalog {
             }
         }
         published.versions.push(version);
+        crate::kill_points::reached("catalog.commit");
 
         // The partitions.
         let existing: BTreeMap<Vec<Option<String>>, aws_sdk_glue::types::Partition> =
@@ -287,6 +314,7 @@ impl GlueCatalog {
                 .await
                 .map_err(|e| glue_error(&format!("registering partitions of {name}"), e))?;
             partition_errors(name, "registering", output.errors())?;
+            crate::kill_points::reached("catalog.commit");
         }
         for batch in updates.chunks(UPDATE_BATCH) {
             let output = self
@@ -305,6 +333,7 @@ impl GlueCatalog {
                     failure.partition_value_list()
                 )));
             }
+            crate::kill_points::reached("catalog.commit");
         }
         let drops: Vec<&Partition> = drops.iter().filter(|p| existing.contains_key(&p.values)).collect();
         for batch in drops.chunks(DELETE_BATCH) {
@@ -323,6 +352,7 @@ impl GlueCatalog {
                 .await
                 .map_err(|e| glue_error(&format!("removing partitions of {name}"), e))?;
             partition_errors(name, "removing", output.errors())?;
+            crate::kill_points::reached("catalog.commit");
             for partition in batch {
                 if let Some(old) = existing.get(&partition.values) {
                     published.replaced.push(partition_of(old)?);
@@ -367,9 +397,15 @@ impl Catalog for GlueCatalog {
     }
 
     async fn table(&self, name: &TableName) -> Result<Option<Table>> {
-        let Some(table) = self.get_table(name).await? else {
+        let Some(mut table) = self.get_table(name).await? else {
             return Ok(None);
         };
+        if self.finish_publications(&table).await? {
+            let Some(finished) = self.get_table(name).await? else {
+                return Ok(None);
+            };
+            table = finished;
+        }
         Ok(Some(Table {
             name: name.clone(),
             version: our_version(&table),
@@ -438,9 +474,27 @@ impl Catalog for GlueCatalog {
         for change in &publication.tables {
             checked.push(self.check(change).await?);
         }
+        let mut roots = Vec::new();
+        for (change, (current, _)) in publication.tables.iter().zip(&checked) {
+            if !matches!(change.data, DataChange::Written(_)) {
+                continue;
+            }
+            let definition = match (&change.new_version, current) {
+                (Some(new), _) => new.definition.clone(),
+                (None, Some(current)) => definition_of(current)?,
+                (None, None) => continue,
+            };
+            roots.push(written_root(&definition)?);
+        }
+        let journal = Journal::begin(&publication, &roots).await?;
         let mut published = Published::default();
         for (change, (current, partitions)) in publication.tables.iter().zip(checked) {
             self.apply(change, publication.run_id.as_deref(), current, partitions, &mut published).await?;
+        }
+        if let Some(journal) = journal {
+            if let Err(e) = journal.end().await {
+                eprintln!("warning: the publication is complete, but removing its journal failed: {e}");
+            }
         }
         Ok(published)
     }

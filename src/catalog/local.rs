@@ -313,6 +313,7 @@ impl Catalog for LocalCatalog {
                     }
                 }
             }
+            crate::kill_points::reached("catalog.commit");
             tx.commit()?;
             Ok(published)
         })

@@ -10,6 +10,7 @@
 pub mod crawl;
 pub mod definition;
 pub mod glue;
+pub mod journal;
 pub mod local;
 pub mod provider;
 
@@ -152,14 +153,14 @@ impl FromStr for WriteMode {
 
 /// A new definition of a table. It is a new version when the schema (or format) changed; a
 /// change of location alone (a written table's new folder) updates the current version.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NewVersion {
     pub definition: TableDefinition,
     pub diff: Vec<Change>,
 }
 
 /// What a publication does to one table.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TableChange {
     pub name: TableName,
     /// The version the writer read; `None` when it found no table. A different current version
@@ -170,7 +171,7 @@ pub struct TableChange {
     pub data: DataChange,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum DataChange {
     None,
     /// A crawl's view of partitions (no file manifest): all that exist (`complete`), or new
@@ -183,7 +184,7 @@ pub enum DataChange {
     Written(WrittenData),
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct WrittenData {
     /// Partitions whose folder the publication sets, each with its complete list of files.
     pub upserts: Vec<PartitionWrite>,
@@ -192,7 +193,7 @@ pub struct WrittenData {
 }
 
 /// One partition's change, with what the writer based it on.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PartitionWrite {
     pub partition: Partition,
     /// When the new partition keeps files of the old one (an append), the old one's folder as
@@ -203,7 +204,7 @@ pub struct PartitionWrite {
 }
 
 /// Everything one run (or one crawl) changes, applied all-or-nothing.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Publication {
     pub run_id: Option<String>,
     pub tables: Vec<TableChange>,

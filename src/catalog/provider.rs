@@ -418,6 +418,16 @@ pub fn is_written(definition: &TableDefinition) -> bool {
     definition.parameters.get(super::definition::WRITTEN_BY).is_some()
 }
 
+/// The folder a written table's runs write under: its location, or for an unpartitioned
+/// table (whose location is its current run folder) that folder's parent.
+pub fn written_root(definition: &TableDefinition) -> Result<Location> {
+    let location = definition.location.trim_end_matches('/');
+    match location.rsplit_once('/') {
+        Some((parent, last)) if last.starts_with(crate::sink::publish::RUN_FOLDER_PREFIX) => Location::parse(parent),
+        _ => Location::parse(location),
+    }
+}
+
 /// The provider that reads a catalog table now.
 pub async fn table_provider(
     catalog: &dyn Catalog,

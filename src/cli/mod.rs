@@ -4,6 +4,7 @@
 mod bookmarks;
 mod cost;
 mod crawl;
+mod gc;
 mod infer;
 mod output;
 mod run;
@@ -81,6 +82,8 @@ pub enum Command {
     Scheduler(scheduler::SchedulerArgs),
     /// Show or reset what the incremental sources of a job have processed.
     Bookmarks(bookmarks::BookmarksArgs),
+    /// Remove the files that runs which never published left under the tables jobs write.
+    Gc(gc::GcArgs),
 }
 
 /// Options that shape inference, shared by `infer` and `crawl`.
@@ -114,6 +117,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Schedule(args) => schedule::run(args, &global).await,
         Command::Scheduler(args) => scheduler::run(args, &global).await,
         Command::Bookmarks(args) => bookmarks::run(args, &global).await,
+        Command::Gc(args) => gc::run(args, &global).await,
     };
     crate::location::aws::finish_aborts().await;
     result

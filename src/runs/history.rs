@@ -202,7 +202,9 @@ impl History {
             .optional()?;
         if let Some((holder, until)) = held {
             let expired = DateTime::parse_from_rfc3339(&until).map(|t| t.with_timezone(&Utc) <= now).unwrap_or(true);
-            if holder != owner && !expired {
+            // A run that holds a lease and was killed gives it up at once, not when it expires.
+            let dead_run = run_liveness(&tx, &holder)? == Some(false);
+            if holder != owner && !expired && !dead_run {
                 return Ok(false);
             }
         }
@@ -299,16 +301,8 @@ impl History {
 
     /// Whether a run may still be writing: recorded as running by a live process.
     pub fn is_live(&self, run_id: &str) -> bool {
-        let row: Option<(String, u32, String)> = self
-            .with(|c| {
-                Ok(c.query_row("SELECT status, pid, host FROM runs WHERE run_id = ?1", [run_id], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                })
-                .optional()?)
-            })
-            .unwrap_or(None);
-        match row {
-            Some((status, pid, run_host)) => status == "running" && (run_host != host() || process_alive(pid)),
+        match self.with(|c| run_liveness(c, run_id)).unwrap_or(None) {
+            Some(live) => live,
             // A run this history does not know may belong to another $ETL_HOME writing to the
             // same place: live while it could still be running, by the start time in its id.
             None => started_at(run_id)
@@ -349,7 +343,21 @@ fn stamp(time: DateTime<Utc>) -> String {
 }
 
 /// How long a run that this history does not know may still be writing.
+/// How long a lease lasts without a heartbeat.
+pub const LEASE: std::time::Duration = std::time::Duration::from_secs(120);
+
 const UNKNOWN_RUN_HOURS: i64 = 24;
+
+/// Whether a run this history knows may still be running (recorded as running by a live
+/// process, or by another host, which this one cannot see); None for a run it does not know.
+fn run_liveness(c: &rusqlite::Connection, run_id: &str) -> Result<Option<bool>> {
+    let row: Option<(String, u32, String)> = c
+        .query_row("SELECT status, pid, host FROM runs WHERE run_id = ?1", [run_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    Ok(row.map(|(status, pid, run_host)| status == "running" && (run_host != host() || process_alive(pid))))
+}
 
 /// The start time a run id begins with (`20261130T020000Z-…`).
 fn started_at(run_id: &str) -> Option<DateTime<Utc>> {

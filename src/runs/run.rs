@@ -16,11 +16,12 @@ use datafusion::catalog::TableProvider;
 use datafusion::prelude::SessionContext;
 
 use super::RunStatus;
-use super::history::History;
+use super::history::{History, LEASE};
 use super::job::{Job, SourceSpec};
 use super::progress::{Progress, human_bytes};
 use super::report::{AthenaReport, AthenaScan, RunReport, SourceReport, TargetReport};
 use crate::catalog::crawl::{self, CrawlPlan};
+use crate::catalog::definition::WRITTEN_BY;
 use crate::catalog::provider::{FileTable, is_written};
 use crate::catalog::{Catalog, DataChange, NewVersion, Publication, Table, TableChange, TableDefinition, WriteMode};
 use crate::cost::estimate::{Estimator, QueryEstimate, full_scan};
@@ -105,8 +106,21 @@ pub async fn run(job: &Job, options: &RunOptions, context: &RunContext) -> Resul
         context.history.record(&report)?;
     }
     let mut state = RunState::default();
-    let result = execute(job, options, context, &params, &mut report, &mut state).await;
+    let lease = (!options.dry_run).then(|| run_lease(job, &report.logical_date));
+    let result = match &lease {
+        Some(key) => {
+            exclusively(context, job, key, &run_id, execute(job, options, context, &params, &mut report, &mut state))
+                .await
+        }
+        None => execute(job, options, context, &params, &mut report, &mut state).await,
+    };
+    if let Some(key) = &lease {
+        if let Err(e) = context.history.release_lease(&job.name, key, &run_id) {
+            eprintln!("warning: {e}");
+        }
+    }
     context.progress.finish();
+    crate::kill_points::reached("finished");
     report.finished_at = Some(now());
     if result.is_err() {
         // Nothing was published: the new run folders are named by no catalog entry.
@@ -136,6 +150,50 @@ pub async fn run(job: &Job, options: &RunOptions, context: &RunContext) -> Resul
         context.history.record(&report)?;
     }
     Ok(RunOutcome { report, error })
+}
+
+/// What runs of a job must not do at once: run the same logical date (the second would redo
+/// the first's work and race it to publish), or, for a job with incremental sources, run at
+/// all (two runs would both read the same new objects, and both add them).
+fn run_lease(job: &Job, logical_date: &str) -> String {
+    if job.sources.iter().any(|s| s.incremental) {
+        "run: any date (incremental sources)".to_string()
+    } else {
+        format!("run: {logical_date}")
+    }
+}
+
+/// Runs `work` under the lease `key`, renewed while it runs; fails at once, with nothing done,
+/// while another live run holds it. A killed holder gives it up at once (its process is
+/// gone), one on another host when its lease expires.
+async fn exclusively(
+    context: &RunContext,
+    job: &Job,
+    key: &str,
+    run_id: &str,
+    work: impl std::future::Future<Output = Result<()>>,
+) -> Result<()> {
+    let lease = chrono::Duration::from_std(LEASE).expect("a short lease");
+    let now = Utc::now();
+    if !context.history.try_lease(&job.name, key, run_id, now, now + lease)? {
+        return Err(Error::conflict(format!(
+            "another run of job {} is running ({key}); this run did nothing, run it again when that one has finished",
+            job.name
+        )));
+    }
+    let heartbeat = async {
+        loop {
+            tokio::time::sleep(LEASE / 3).await;
+            let now = Utc::now();
+            if let Err(e) = context.history.try_lease(&job.name, key, run_id, now, now + lease) {
+                eprintln!("warning: renewing the run's lease: {e}");
+            }
+        }
+    };
+    tokio::select! {
+        result = work => result,
+        () = heartbeat => Err(Error::runtime("the run's lease heartbeat stopped")),
+    }
 }
 
 #[derive(Default)]
@@ -193,6 +251,7 @@ async fn execute(
         context.progress.step(format!("crawling {} at {}", source.table, source.location));
         let (plan, processed) =
             crawl_source(job, source, context).await.map_err(|e| e.context(format!("source {}", source.table)))?;
+        crate::kill_points::reached("crawl");
         for empty in &plan.inferred.listing.empty {
             eprintln!("warning: skipping empty object {empty}");
         }
@@ -345,7 +404,9 @@ async fn execute(
         })
         .collect();
     context.progress.step("publishing");
+    crate::kill_points::reached("publish");
     let published = context.catalog.publish(publication).await?;
+    crate::kill_points::reached("published");
     // Incremental sources remember what this run processed, now that it published.
     for (source, read) in &reads {
         if let Some(processed) = &read.processed {
@@ -433,7 +494,12 @@ fn target_change(
     } else {
         target.location.url()
     };
-    let definition = TableDefinition::parquet(location, &staged.schema, target.compression.name(), job);
+    let mut definition = TableDefinition::parquet(location, &staged.schema, target.compression.name(), job);
+    // Jobs that write different partitions of one table share it: which job wrote last is
+    // not a new version of the table (its files say which job wrote them).
+    if let Some(first) = existing.and_then(|t| t.definition.parameters.get(WRITTEN_BY)) {
+        definition.parameters.insert(WRITTEN_BY.to_string(), first.clone());
+    }
     let new_version = match existing {
         None => Some(NewVersion { definition, diff: diff(&TableSchema::default(), &staged.schema) }),
         Some(table) if table.definition == definition => None,

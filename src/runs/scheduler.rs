@@ -33,8 +33,7 @@ use super::notify;
 use super::report::RunReport;
 use crate::error::{Error, Result};
 
-/// How long a lease lasts without a heartbeat.
-pub const LEASE: Duration = Duration::from_secs(120);
+pub use super::history::LEASE;
 /// How often a scheduler looks at the queue when no fire time is due sooner.
 const POLL: Duration = Duration::from_secs(30);
 

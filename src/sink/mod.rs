@@ -6,6 +6,7 @@
 //! folder of the run in each partition and switches the catalog to them, for every target of
 //! the run at once.
 
+pub mod gc;
 pub mod parquet;
 pub mod publish;
 

@@ -39,6 +39,7 @@ pub async fn stage(df: DataFrame, target: &TargetSpec, run_id: &str) -> Result<S
         )
         .await
         .map_err(|e| Error::from(e).context(format!("writing target {}", target.table)))?;
+    crate::kill_points::reached("stage.written");
 
     let objects: Vec<object_store::ObjectMeta> = staging
         .store()
@@ -65,6 +66,7 @@ pub async fn stage(df: DataFrame, target: &TargetSpec, run_id: &str) -> Result<S
             .fetch_metadata()
             .await
             .with_context(|| format!("reading back {}", staging.display(&object.location)))?;
+        crate::kill_points::reached("stage.file");
         let name = format!("part-{run_id}-{sequence:05}.{}.parquet", target.compression.name());
         let folder = partition_folder(&schema.partition_keys, &values);
         let run = format!("{RUN_FOLDER_PREFIX}{run_id}");

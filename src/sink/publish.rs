@@ -147,9 +147,11 @@ pub async fn materialize(target: &TargetSpec, publication: &TargetPublication) -
     let store = &target.location;
     for (from, to) in &publication.moves {
         store.rename(&path_of(from)?, &path_of(to)?).await?;
+        crate::kill_points::reached("materialize.move");
     }
     for (from, to) in &publication.copies {
         store.copy(&path_of(from)?, &path_of(to)?).await?;
+        crate::kill_points::reached("materialize.copy");
     }
     Ok(())
 }
@@ -174,6 +176,7 @@ pub async fn clean_up(
     for partition in replaced {
         for file in &partition.files {
             target.location.delete(&path_of(&file.path)?).await?;
+            crate::kill_points::reached("cleanup.delete");
         }
         remove_empty_folders(&Location::parse(&partition.location)?, &target.location);
     }

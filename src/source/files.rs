@@ -82,6 +82,7 @@ pub async fn list(location: &Location) -> Result<Listing> {
         });
         folders.push(parts);
     }
+    crate::kill_points::reached("list");
     if files.is_empty() {
         let why = if empty.is_empty() { "no objects to read" } else { "only empty objects" };
         return Err(Error::input(format!("{location}: {why}")));

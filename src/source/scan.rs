@@ -193,6 +193,7 @@ impl ReadTask {
                 return Ok(());
             }
             let display = self.location.display(&file.path);
+            crate::kill_points::reached("read.file");
             let raw = self.location.open_blocking(&file.path)?;
             let reader = format::decompress(raw, file.compression).map_err(|e| e.context(&display))?;
             let mut stopped = false;
