@@ -635,11 +635,13 @@ fn partition_errors(name: &TableName, action: &str, errors: &[aws_sdk_glue::type
     Err(Error::runtime(text))
 }
 
-/// A Glue failure, with the service's error code and message.
-fn glue_error<E: ProvideErrorMetadata + StdError + 'static, R: std::fmt::Debug>(
+/// A Glue failure, with the service's error code and message; a failure that retries could
+/// have cured (throttling, 5xx, a broken connection, the deadline) says the budget is spent.
+fn glue_error<E: ProvideErrorMetadata + StdError + 'static>(
     what: &str,
-    error: SdkError<E, R>,
+    error: SdkError<E, aws_sdk_glue::config::http::HttpResponse>,
 ) -> Error {
+    let transient = crate::location::retry::is_transient_sdk(&error);
     let detail = match &error {
         SdkError::ServiceError(service) => {
             let e = service.err();
@@ -655,7 +657,13 @@ fn glue_error<E: ProvideErrorMetadata + StdError + 'static, R: std::fmt::Debug>(
             text
         }
     };
-    Error::runtime(format!("Glue, {what}: {detail}"))
+    match transient {
+        true => Error::runtime(format!(
+            "Glue, {what}: {detail} (gave up: retry budget spent, {})",
+            crate::location::retry::budget_or_default().describe()
+        )),
+        false => Error::runtime(format!("Glue, {what}: {detail}")),
+    }
 }
 
 #[cfg(test)]
