@@ -11,6 +11,7 @@
 //! - `bad_input`: every kind of bad input: exit status, message, and nothing published.
 //! - `aws`: S3 locations and the Glue catalog end to end, on the local endpoint.
 //! - `catalog_suite`: one behavioural suite, every case against the embedded catalog and Glue.
+//! - `faults`: S3 and Glue through a proxy that fails, resets, truncates and delays requests.
 
 mod util;
 
@@ -19,6 +20,7 @@ mod bad_input;
 mod catalog_suite;
 mod cost;
 mod crawl;
+mod faults;
 mod infer;
 mod run;
 mod scheduler;
