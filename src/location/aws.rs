@@ -39,6 +39,8 @@ use object_store::{
 };
 use tokio::sync::OnceCell;
 
+/// Attempts per request by default; the budget lives in [`super::retry`].
+pub use super::retry::MAX_ATTEMPTS;
 use super::retry::{self, retrying};
 
 /// The endpoint override of every AWS service.
