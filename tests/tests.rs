@@ -13,6 +13,7 @@
 //! - `races`: two runs of one date, two jobs writing one table: no lost update, no duplicate.
 //! - `aws`: S3 locations and the Glue catalog end to end, on the local endpoint.
 //! - `catalog_suite`: one behavioural suite, every case against the embedded catalog and Glue.
+//! - `faults`: S3 and Glue through a proxy that fails, resets, truncates and delays requests.
 
 mod util;
 
@@ -22,6 +23,7 @@ mod catalog_suite;
 mod cost;
 mod crash;
 mod crawl;
+mod faults;
 mod infer;
 mod races;
 mod run;

@@ -37,7 +37,7 @@ use super::{
     Catalog, DataChange, DataFile, Partition, PartitionWrite, Publication, Published, Table, TableChange,
     TableDefinition, TableName, TableVersion, VersionChange, conflict,
 };
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::location::aws::{AWS_ENDPOINT_URL_GLUE, endpoint, sdk_config};
 use crate::schema::diff::Change;
 use crate::schema::{Column, GlueType};
@@ -489,7 +489,27 @@ impl Catalog for GlueCatalog {
         let journal = Journal::begin(&publication, &roots).await?;
         let mut published = Published::default();
         for (change, (current, partitions)) in publication.tables.iter().zip(checked) {
-            self.apply(change, publication.run_id.as_deref(), current, partitions, &mut published).await?;
+            let applied = self.apply(change, publication.run_id.as_deref(), current, partitions, &mut published).await;
+            match (applied, &journal) {
+                (Ok(()), _) => {}
+                // A writer that lost a race withdraws: finishing its publication later would
+                // overwrite the winner's.
+                (Err(e), Some(journal)) if e.kind() == ErrorKind::Conflict => {
+                    journal.end().await?;
+                    return Err(e);
+                }
+                // Past its commit point the publication stands (the next `etl` read of these
+                // tables finishes it), so the run has published, and must say so.
+                (Err(e), Some(_)) => {
+                    eprintln!(
+                        "warning: the publication is committed, but applying it to Glue stopped: {}; the next etl command that reads {} finishes it",
+                        e.message(),
+                        change.name
+                    );
+                    return Ok(published);
+                }
+                (Err(e), None) => return Err(e),
+            }
         }
         if let Some(journal) = journal {
             if let Err(e) = journal.end().await {
@@ -689,11 +709,13 @@ fn partition_errors(name: &TableName, action: &str, errors: &[aws_sdk_glue::type
     Err(Error::runtime(text))
 }
 
-/// A Glue failure, with the service's error code and message.
-fn glue_error<E: ProvideErrorMetadata + StdError + 'static, R: std::fmt::Debug>(
+/// A Glue failure, with the service's error code and message; a failure that retries could
+/// have cured (throttling, 5xx, a broken connection, the deadline) says the budget is spent.
+fn glue_error<E: ProvideErrorMetadata + StdError + 'static>(
     what: &str,
-    error: SdkError<E, R>,
+    error: SdkError<E, aws_sdk_glue::config::http::HttpResponse>,
 ) -> Error {
+    let transient = crate::location::retry::is_transient_sdk(&error);
     let detail = match &error {
         SdkError::ServiceError(service) => {
             let e = service.err();
@@ -709,7 +731,13 @@ fn glue_error<E: ProvideErrorMetadata + StdError + 'static, R: std::fmt::Debug>(
             text
         }
     };
-    Error::runtime(format!("Glue, {what}: {detail}"))
+    match transient {
+        true => Error::runtime(format!(
+            "Glue, {what}: {detail} (gave up: retry budget spent, {})",
+            crate::location::retry::budget_or_default().describe()
+        )),
+        false => Error::runtime(format!("Glue, {what}: {detail}")),
+    }
 }
 
 #[cfg(test)]

@@ -106,6 +106,7 @@ impl InferenceArgs {
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
     let global = cli.global;
+    crate::location::retry::budget().map_err(Error::config)?;
     let result = match cli.command {
         Command::Infer(args) => infer::run(args, &global).await,
         Command::Crawl(args) => crawl::run(args, &global).await,

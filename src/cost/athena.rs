@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use aws_sdk_athena::Client;
-use aws_sdk_athena::error::ProvideErrorMetadata;
+use aws_sdk_athena::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_athena::types::{QueryExecutionState, ResultConfiguration};
 use serde::Serialize;
 
@@ -39,12 +39,35 @@ async fn client() -> Client {
     Client::from_conf(builder.build())
 }
 
-fn athena_error(what: &str, error: impl ProvideErrorMetadata + std::fmt::Display) -> Error {
-    let detail = match (error.code(), error.message()) {
-        (Some(code), Some(message)) => format!("{code}: {message}"),
-        _ => error.to_string(),
+/// An Athena failure, with the service's error code and message; a failure that retries could
+/// have cured says the retry budget is spent.
+fn athena_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    what: &str,
+    error: SdkError<E, aws_sdk_athena::config::http::HttpResponse>,
+) -> Error {
+    let transient = crate::location::retry::is_transient_sdk(&error);
+    let detail = match &error {
+        SdkError::ServiceError(service) => {
+            let e = service.err();
+            format!("{}: {}", e.code().unwrap_or("error"), e.message().unwrap_or_default())
+        }
+        other => {
+            let mut text = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(inner) = source {
+                text = format!("{text}: {inner}");
+                source = inner.source();
+            }
+            text
+        }
     };
-    Error::runtime(format!("Athena, {what}: {detail}"))
+    match transient {
+        true => Error::runtime(format!(
+            "Athena, {what}: {detail} (gave up: retry budget spent, {})",
+            crate::location::retry::budget_or_default().describe()
+        )),
+        false => Error::runtime(format!("Athena, {what}: {detail}")),
+    }
 }
 
 /// Runs `sql` on Athena and returns what it reports having scanned.
@@ -57,7 +80,7 @@ pub async fn run(sql: &str, options: &AthenaOptions) -> Result<AthenaRun> {
     if let Some(output) = &options.output_location {
         start = start.result_configuration(ResultConfiguration::builder().output_location(output).build());
     }
-    let started = start.send().await.map_err(|e| athena_error("starting the query", e.into_service_error()))?;
+    let started = start.send().await.map_err(|e| athena_error("starting the query", e))?;
     let id = started.query_execution_id().unwrap_or_default().to_string();
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     let mut wait = Duration::from_millis(200);
@@ -67,7 +90,7 @@ pub async fn run(sql: &str, options: &AthenaOptions) -> Result<AthenaRun> {
             .query_execution_id(&id)
             .send()
             .await
-            .map_err(|e| athena_error("waiting for the query", e.into_service_error()))?;
+            .map_err(|e| athena_error("waiting for the query", e))?;
         let execution = output.query_execution();
         let status = execution.and_then(|e| e.status());
         match status.and_then(|s| s.state()) {

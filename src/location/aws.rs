@@ -11,6 +11,11 @@
 //! the SDK's provider through [`SdkCredentials`]. An S3 store is built lazily, on its first
 //! request, because resolving the chain is asynchronous and a location is parsed before any.
 //!
+//! Every client shares one retry budget ([`super::retry`]): attempts, a total deadline per
+//! operation, exponential backoff with full jitter. The SDK's standard retry covers Glue and
+//! Athena (throttling, 5xx, reset connections, bodies that end early); `object_store`'s covers
+//! S3, and [`LazyS3`] retries on top of it the transport failures it leaves alone.
+//!
 //! A multipart upload that is dropped unfinished (a writer that failed half-way) is aborted,
 //! so S3 keeps no orphaned parts; [`finish_aborts`] waits for those aborts before the process
 //! exits. Only a killed process leaves parts behind, for the bucket's lifecycle rule
@@ -29,10 +34,14 @@ use futures::stream::{BoxStream, StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey, AwsCredential};
 use object_store::path::Path;
 use object_store::{
-    ClientOptions, CopyOptions, CredentialProvider, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta,
-    ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult, RetryConfig,
+    BackoffConfig, ClientOptions, CopyOptions, CredentialProvider, GetOptions, GetResult, ListResult, MultipartUpload,
+    ObjectMeta, ObjectStore, PutMultipartOptions, PutOptions, PutPayload, PutResult, RetryConfig,
 };
 use tokio::sync::OnceCell;
+
+/// Attempts per request by default; the budget lives in [`super::retry`].
+pub use super::retry::MAX_ATTEMPTS;
+use super::retry::{self, retrying};
 
 /// The endpoint override of every AWS service.
 pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
@@ -42,8 +51,8 @@ pub const AWS_ENDPOINT_URL_GLUE: &str = "AWS_ENDPOINT_URL_GLUE";
 pub const AWS_ENDPOINT_URL_ATHENA: &str = "AWS_ENDPOINT_URL_ATHENA";
 /// The region when the chain names none.
 const DEFAULT_REGION: &str = "us-east-1";
-/// Attempts per request, with exponential backoff and jitter, for throttling and 5xx.
-pub const MAX_ATTEMPTS: u32 = 8;
+/// How long to wait for a connection to an endpoint before the attempt counts as failed.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 static SDK_CONFIG: OnceCell<SdkConfig> = OnceCell::const_new();
 
@@ -51,8 +60,21 @@ static SDK_CONFIG: OnceCell<SdkConfig> = OnceCell::const_new();
 pub async fn sdk_config() -> &'static SdkConfig {
     SDK_CONFIG
         .get_or_init(|| async {
+            let budget = retry::budget_or_default();
             aws_config::defaults(BehaviorVersion::latest())
-                .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(MAX_ATTEMPTS))
+                .retry_config(
+                    aws_config::retry::RetryConfig::standard()
+                        .with_max_attempts(budget.max_attempts)
+                        .with_initial_backoff(retry::INITIAL_BACKOFF)
+                        .with_max_backoff(retry::MAX_BACKOFF),
+                )
+                // The SDK's retry has no deadline of its own; the operation timeout is one.
+                .timeout_config(
+                    aws_config::timeout::TimeoutConfig::builder()
+                        .connect_timeout(CONNECT_TIMEOUT)
+                        .operation_timeout(budget.deadline)
+                        .build(),
+                )
                 .load()
                 .await
         })
@@ -117,16 +139,17 @@ impl CredentialProvider for SdkCredentials {
 async fn build_s3(bucket: &str, encryption: &Encryption) -> object_store::Result<Arc<dyn ObjectStore>> {
     let config = sdk_config().await;
     let region = config.region().map(|r| r.to_string()).unwrap_or_else(|| DEFAULT_REGION.to_string());
+    let budget = retry::budget_or_default();
     let mut builder = AmazonS3Builder::new()
         .with_bucket_name(bucket)
         .with_region(region)
         .with_credentials(Arc::new(SdkCredentials))
         .with_retry(RetryConfig {
-            max_retries: MAX_ATTEMPTS as usize - 1,
-            retry_timeout: Duration::from_secs(300),
-            ..RetryConfig::default()
+            max_retries: budget.max_attempts as usize - 1,
+            retry_timeout: budget.deadline,
+            backoff: BackoffConfig { init_backoff: retry::INITIAL_BACKOFF, max_backoff: retry::MAX_BACKOFF, base: 2.0 },
         })
-        .with_client_options(ClientOptions::new().with_connect_timeout(Duration::from_secs(10)));
+        .with_client_options(ClientOptions::new().with_connect_timeout(CONNECT_TIMEOUT));
     if let Some(endpoint) = endpoint(AWS_ENDPOINT_URL_S3) {
         builder = builder
             .with_allow_http(endpoint.starts_with("http://"))
@@ -173,6 +196,11 @@ impl fmt::Debug for LazyS3 {
     }
 }
 
+/// How messages name an object of a bucket.
+fn url(bucket: &str, path: &Path) -> String {
+    format!("s3://{bucket}/{path}")
+}
+
 #[async_trait]
 impl ObjectStore for LazyS3 {
     async fn put_opts(
@@ -181,7 +209,12 @@ impl ObjectStore for LazyS3 {
         payload: PutPayload,
         options: PutOptions,
     ) -> object_store::Result<PutResult> {
-        self.store().await?.put_opts(location, payload, options).await
+        let store = self.store().await?;
+        retrying(
+            || format!("writing {}", url(&self.bucket, location)),
+            || store.put_opts(location, payload.clone(), options.clone()),
+        )
+        .await
     }
 
     async fn put_multipart_opts(
@@ -189,22 +222,34 @@ impl ObjectStore for LazyS3 {
         location: &Path,
         options: PutMultipartOptions,
     ) -> object_store::Result<Box<dyn MultipartUpload>> {
-        let upload = self.store().await?.put_multipart_opts(location, options).await?;
+        let store = self.store().await?;
+        // Starting an upload twice is harmless: the first one, if it was made, is never
+        // completed and the bucket's lifecycle rule removes it.
+        let upload = retrying(
+            || format!("starting an upload of {}", url(&self.bucket, location)),
+            || store.put_multipart_opts(location, options.clone()),
+        )
+        .await?;
         Ok(Box::new(AbortOnDrop { upload: Some(upload), finished: false }))
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
-        self.store().await?.get_opts(location, options).await
+        let store = self.store().await?;
+        // The body streams later; `object_store` resumes it where it broke off.
+        retrying(|| format!("reading {}", url(&self.bucket, location)), || store.get_opts(location, options.clone()))
+            .await
     }
 
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> object_store::Result<Vec<Bytes>> {
-        self.store().await?.get_ranges(location, ranges).await
+        let store = self.store().await?;
+        retrying(|| format!("reading {}", url(&self.bucket, location)), || store.get_ranges(location, ranges)).await
     }
 
     fn delete_stream(
         &self,
         locations: BoxStream<'static, object_store::Result<Path>>,
     ) -> BoxStream<'static, object_store::Result<Path>> {
+        const CONCURRENT_DELETES: usize = 10;
         let store = self.store.get().cloned();
         let bucket = self.bucket.clone();
         let encryption = self.encryption.clone();
@@ -213,7 +258,29 @@ impl ObjectStore for LazyS3 {
                 Some(store) => store,
                 None => build_s3(&bucket, &encryption).await?,
             };
-            Ok::<_, object_store::Error>(store.delete_stream(locations))
+            // One object a request, so a failed request is retried for its own object: a bulk
+            // delete that failed says nothing about which of its objects are gone.
+            Ok::<_, object_store::Error>(
+                locations
+                    .map(move |path| {
+                        let store = store.clone();
+                        let bucket = bucket.clone();
+                        async move {
+                            let path = path?;
+                            retrying(
+                                || format!("deleting {}", url(&bucket, &path)),
+                                || {
+                                    let once = futures::stream::once(futures::future::ready(Ok(path.clone()))).boxed();
+                                    let mut deleted = store.delete_stream(once);
+                                    let path = path.clone();
+                                    async move { deleted.next().await.unwrap_or(Ok(path)) }
+                                },
+                            )
+                            .await
+                        }
+                    })
+                    .buffered(CONCURRENT_DELETES),
+            )
         })
         .try_flatten()
         .boxed()
@@ -229,18 +296,35 @@ impl ObjectStore for LazyS3 {
                 Some(store) => store,
                 None => build_s3(&bucket, &encryption).await?,
             };
-            Ok::<_, object_store::Error>(store.list(prefix.as_ref()))
+            // A listing that broke off between pages starts again: pages carry no promise
+            // that a resumed listing would neither skip nor repeat an object.
+            let listing = retrying(
+                || format!("listing {}", url(&bucket, prefix.as_ref().unwrap_or(&Path::default()))),
+                || store.list(prefix.as_ref()).try_collect::<Vec<_>>(),
+            )
+            .await?;
+            Ok::<_, object_store::Error>(futures::stream::iter(listing.into_iter().map(Ok)))
         })
         .try_flatten()
         .boxed()
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
-        self.store().await?.list_with_delimiter(prefix).await
+        let store = self.store().await?;
+        retrying(
+            || format!("listing {}", url(&self.bucket, prefix.unwrap_or(&Path::default()))),
+            || store.list_with_delimiter(prefix),
+        )
+        .await
     }
 
     async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> object_store::Result<()> {
-        self.store().await?.copy_opts(from, to, options).await
+        let store = self.store().await?;
+        retrying(
+            || format!("copying {} to {}", url(&self.bucket, from), url(&self.bucket, to)),
+            || store.copy_opts(from, to, options.clone()),
+        )
+        .await
     }
 }
 

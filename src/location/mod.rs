@@ -7,6 +7,7 @@
 //! Stores are shared: one per bucket (and server-side encryption setting), see [`stores`].
 
 pub mod aws;
+pub mod retry;
 pub mod stores;
 
 use std::fmt;

@@ -1,6 +1,7 @@
 //! A sandbox per test: a temporary folder, its own `$ETL_HOME`, and the binary.
 
 pub mod aws;
+pub mod faults;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -61,11 +62,17 @@ impl Sandbox {
     }
 
     pub fn etl(&self, args: &[&str]) -> Output {
+        self.etl_with_env(args, &[])
+    }
+
+    /// `etl` with variables set for this process only (an endpoint, a retry budget).
+    pub fn etl_with_env(&self, args: &[&str], variables: &[(&str, &str)]) -> Output {
         let output = Command::new(env!("CARGO_BIN_EXE_etl"))
             .args(args)
             .current_dir(self.dir.path())
             .env("ETL_HOME", self.path(".etl-home"))
             .env_remove("ETL_CATALOG")
+            .envs(variables.iter().copied())
             .output()
             .expect("the etl binary runs");
         Output {
