@@ -61,11 +61,17 @@ impl Sandbox {
     }
 
     pub fn etl(&self, args: &[&str]) -> Output {
+        self.etl_with_env(args, &[])
+    }
+
+    /// Runs the binary with extra environment variables (set after the sandbox's own).
+    pub fn etl_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let output = Command::new(env!("CARGO_BIN_EXE_etl"))
             .args(args)
             .current_dir(self.dir.path())
             .env("ETL_HOME", self.path(".etl-home"))
             .env_remove("ETL_CATALOG")
+            .envs(env.iter().copied())
             .output()
             .expect("the etl binary runs");
         Output {
