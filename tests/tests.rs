@@ -9,6 +9,9 @@
 //! - `scheduler`: weeks of schedules in seconds: retries, catch-up, crashes, racing schedulers.
 //! - `schedules`: `schedule`, `scheduler`, backfills, incremental sources and bookmarks.
 //! - `bad_input`: every kind of bad input: exit status, message, and nothing published.
+//! - `csv_edges`: BOM, CRLF, quoted newlines and quotes, ragged rows, a 1 MB field, 10,000 columns.
+//! - `secrets`: canary credentials in no output, parameters that stay values, overlapping locations.
+//! - `memory`: a run larger than its memory limit spills to disk and completes.
 //! - `aws`: S3 locations and the Glue catalog end to end, on the local endpoint.
 //! - `catalog_suite`: one behavioural suite, every case against the embedded catalog and Glue.
 
@@ -19,8 +22,11 @@ mod bad_input;
 mod catalog_suite;
 mod cost;
 mod crawl;
+mod csv_edges;
 mod infer;
+mod memory;
 mod run;
 mod scheduler;
 mod schedules;
+mod secrets;
 mod sql;
