@@ -234,7 +234,7 @@ fn bad_job_files_exit_2_naming_the_option() {
     s.write("jobs/bad.toml", text.replace("partition_by = [\"day\"]", "partition_by = [\"nope\"]"));
     s.etl(&["run", "jobs/bad.toml"]).assert_failure(1, "partition_by column 'nope' is not in the query's output");
     s.write("jobs/bad.toml", text.replace("../out/per_day/", "../in/orders/out"));
-    s.etl(&["run", "jobs/bad.toml"]).assert_failure(2, "overlaps the location of source raw.orders");
+    s.etl(&["run", "jobs/bad.toml"]).assert_failure(2, "overlaps source raw.orders");
 }
 
 #[test]

@@ -9,8 +9,11 @@
 //! - `scheduler`: weeks of schedules in seconds: retries, catch-up, crashes, racing schedulers.
 //! - `schedules`: `schedule`, `scheduler`, backfills, incremental sources and bookmarks.
 //! - `bad_input`: every kind of bad input: exit status, message, and nothing published.
-//! - `crash`: runs killed (SIGKILL) at 40 points: readers see the old or the new output, `gc`.
+//! - `crash`: runs killed (SIGKILL) at 44 points: readers see the old or the new output, `gc`.
 //! - `races`: two runs of one date, two jobs writing one table: no lost update, no duplicate.
+//! - `csv_edges`: BOM, CRLF, quoted newlines and quotes, ragged rows, a 1 MB field, 10,000 columns.
+//! - `secrets`: canary credentials in no output, parameters that stay values, overlapping locations.
+//! - `memory`: a run larger than its memory limit spills to disk and completes.
 //! - `aws`: S3 locations and the Glue catalog end to end, on the local endpoint.
 //! - `catalog_suite`: one behavioural suite, every case against the embedded catalog and Glue.
 //! - `faults`: S3 and Glue through a proxy that fails, resets, truncates and delays requests.
@@ -23,10 +26,13 @@ mod catalog_suite;
 mod cost;
 mod crash;
 mod crawl;
+mod csv_edges;
 mod faults;
 mod infer;
+mod memory;
 mod races;
 mod run;
 mod scheduler;
 mod schedules;
+mod secrets;
 mod sql;

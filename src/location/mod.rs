@@ -338,6 +338,26 @@ mod tests {
     }
 
     #[test]
+    fn overlap_compares_normalised_locations() {
+        let overlap = |a: &str, b: &str| Location::parse(a).unwrap().overlaps(&Location::parse(b).unwrap());
+        let cwd = std::env::current_dir().unwrap();
+        assert!(overlap("data/in/", "./data/in"));
+        assert!(overlap("data/in", "data/in/sub/"));
+        assert!(overlap("./data/in/sub/../", "data"));
+        assert!(overlap(&format!("file://{}/data/in/", cwd.display()), "data/in/out"));
+        assert!(overlap("/", "/tmp/x"), "the root holds everything");
+        assert!(!overlap("data/in", "data/inx"));
+        assert!(!overlap("data/in", "other/in"));
+        assert!(overlap("s3://b/raw/", "s3://b/raw"));
+        assert!(overlap("s3://b/raw/", "s3://b/raw/curated/"));
+        assert!(overlap("s3://b", "s3://b/raw/"), "a whole bucket holds every prefix");
+        assert!(overlap("s3://b/raw//", "s3://b/raw/x"));
+        assert!(!overlap("s3://b/raw/", "s3://b/rawer/"));
+        assert!(!overlap("s3://a/x/", "s3://b/x/"));
+        assert!(!overlap("s3://b/x/", "/b/x"), "S3 and local never overlap");
+    }
+
+    #[test]
     fn s3_locations_name_bucket_and_prefix() {
         let location = Location::parse("s3://raw-data/orders/").unwrap();
         assert_eq!(location.bucket(), Some("raw-data"));

@@ -90,6 +90,10 @@ struct TargetSection {
     /// Server-side encryption of the objects written to S3: `AES256` or `aws:kms`.
     encryption: Option<String>,
     kms_key_id: Option<String>,
+    /// Lets the target's location overlap a source's: for jobs that knowingly read what an
+    /// earlier run wrote there (the source's format or layout keeping the two apart).
+    #[serde(default)]
+    allow_source_overlap: bool,
 }
 
 fn auto() -> String {
@@ -300,11 +304,13 @@ impl Job {
             if sources.iter().any(|s| s.table == table) || targets.iter().any(|t| t.table == table) {
                 return Err(bad(at("table"), format!("{table} is already a source or target of this job")));
             }
-            if let Some(source) = sources.iter().find(|s| s.location.overlaps(&location)) {
+            let overlapping = sources.iter().find(|s| s.location.overlaps(&location));
+            if let Some(source) = overlapping.filter(|_| !section.allow_source_overlap) {
                 return Err(bad(
                     at("location"),
                     format!(
-                        "{location} overlaps the location of source {} ({}); a run would read its own output",
+                        "target {table} at {location} overlaps source {} at {}: a run would read or overwrite \
+                         its own input (set allow_source_overlap = true on the target if that is intended)",
                         source.table, source.location
                     ),
                 ));
@@ -392,13 +398,14 @@ pub fn parse_duration(text: &str) -> std::result::Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
     let value: u64 = number.parse().map_err(|_| format!("'{text}' is not a duration (like 90s, 5m, 2h or 1d)"))?;
-    let seconds = match unit.trim() {
-        "" | "s" => value,
-        "m" => value * 60,
-        "h" => value * 3600,
-        "d" => value * 86_400,
+    let unit_seconds: u64 = match unit.trim() {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
         _ => return Err(format!("'{text}' is not a duration (like 90s, 5m, 2h or 1d)")),
     };
+    let seconds = value.checked_mul(unit_seconds).ok_or_else(|| format!("'{text}' is too long a duration"))?;
     Ok(Duration::from_secs(seconds))
 }
 
@@ -466,7 +473,9 @@ compression = "zstd"
             ),
             (GOOD.replace("table = \"raw.orders\"", "table = \"orders\""), "source[0].table: table name 'orders'"),
             (GOOD.replace("q.sql", "missing.sql"), "step[0].sql:"),
-            (GOOD.replace("out/weekly/", "data/orders/2026"), "overlaps the location of source raw.orders"),
+            (GOOD.replace("out/weekly/", "data/orders/2026"), "/data/orders/2026 overlaps source raw.orders at /"),
+            (GOOD.replace("out/weekly/", "./data/"), "target[0].location: target curated.weekly at /"),
+            (GOOD.replace("partition_by", "allow_source_overlap = 1\npartition_by"), "allow_source_overlap"),
             (GOOD.replace("[[target]]", "[[target]]\nbogus = 1"), "unknown field `bogus`"),
             (GOOD.replace("region = \"eu\"", "run_id = \"x\""), "params.run_id: is a built-in"),
             (
@@ -479,5 +488,28 @@ compression = "zstd"
             assert_eq!(err.kind().exit_code(), 2, "{err}");
             assert!(err.message().contains(expected), "expected '{expected}' in: {err}");
         }
+    }
+
+    /// Regression (found while writing the job-file fuzz target): a duration in minutes, hours or days
+    /// past u64 seconds overflowed a multiplication.
+    #[test]
+    fn durations_too_long_to_count_are_errors() {
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert!(parse_duration("18446744073709551615d").unwrap_err().contains("too long"));
+        let err = parse(&format!("retry_delay = \"307445734561825861m\"\n{GOOD}")).unwrap_err();
+        assert!(err.message().contains("retry_delay: '307445734561825861m' is too long"), "{err}");
+    }
+
+    #[test]
+    fn a_target_may_overlap_a_source_when_the_job_says_so() {
+        let text = GOOD.replace("out/weekly/", "data/orders/derived/");
+        assert!(parse(&text).is_err());
+        let job = parse(&text.replace("partition_by", "allow_source_overlap = true\npartition_by")).unwrap();
+        assert!(job.targets[0].location.url().ends_with("/data/orders/derived"));
+        let between_targets = format!(
+            "{GOOD}\n[[target]]\ntable = \"curated.b\"\nquery = \"SELECT 1\"\nlocation = \"out/weekly/b\"\nallow_source_overlap = true\n"
+        );
+        let err = parse(&between_targets).unwrap_err();
+        assert!(err.message().contains("overlaps the location of target curated.weekly"), "{err}");
     }
 }

@@ -111,7 +111,8 @@ impl Schedule {
                 let period = every.num_seconds();
                 let elapsed = (after - epoch).num_seconds();
                 let periods = elapsed.div_euclid(period) + 1;
-                Some(epoch + Duration::seconds(periods * period))
+                // Past chrono's last representable instant there is no next time, not a panic.
+                epoch.checked_add_signed(Duration::try_seconds(periods.checked_mul(period)?)?)
             }
         }
     }
@@ -137,6 +138,10 @@ impl fmt::Display for Schedule {
         }
     }
 }
+
+/// The longest rate: a schedule that fires less than once a century is not a schedule, and
+/// the bound keeps the arithmetic of fire times far from overflowing.
+const MAX_RATE_DAYS: i64 = 36_500;
 
 fn parse_rate(
     body: &str,
@@ -167,7 +172,12 @@ fn parse_rate(
         let fix = if amount == 1 { "singular, like rate(1 day)" } else { "plural, like rate(5 days)" };
         return Err(error(unit_at, format!("with {amount} the unit is {fix}")));
     }
-    Ok(Schedule::Rate { every: Duration::seconds(amount * seconds), text: format!("{amount} {unit}") })
+    let every = amount
+        .checked_mul(seconds)
+        .and_then(Duration::try_seconds)
+        .filter(|every| every.num_days() <= MAX_RATE_DAYS)
+        .ok_or_else(|| error(value_at, format!("rate value '{value}' is longer than {MAX_RATE_DAYS} days")))?;
+    Ok(Schedule::Rate { every, text: format!("{amount} {unit}") })
 }
 
 impl Cron {
@@ -221,7 +231,7 @@ impl Cron {
 
     fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         // The first whole minute after `after`.
-        let start = after.with_second(0)?.with_nanosecond(0)? + Duration::minutes(1);
+        let start = after.with_second(0)?.with_nanosecond(0)?.checked_add_signed(Duration::minutes(1))?;
         let mut date = start.date_naive();
         let mut from_minute = start.hour() * 60 + start.minute();
         loop {
@@ -560,6 +570,21 @@ mod tests {
             if let Ok(schedule) = Schedule::parse(&text) {
                 let _ = schedule.next_after(at("2026-11-28T00:00:00Z"));
             }
+        }
+    }
+
+    /// Regression: `rate(N days)` with N near i64::MAX overflowed a multiplication, and any
+    /// schedule asked for a time after chrono's last instant overflowed an addition.
+    #[test]
+    fn huge_rates_and_the_end_of_time_are_errors_or_none() {
+        let err = "rate(9223372036854775807 days)".parse::<Schedule>().unwrap_err();
+        assert!(err.to_string().contains("longer than 36500 days"), "{err}");
+        assert!("rate(36501 days)".parse::<Schedule>().is_err());
+        let longest: Schedule = "rate(36500 days)".parse().unwrap();
+        assert!(longest.next_after(at("2026-11-28T00:00:00Z")).is_some());
+        for text in ["rate(36500 days)", "rate(1 minute)", "cron(* * * * ? *)"] {
+            let schedule: Schedule = text.parse().unwrap();
+            assert_eq!(schedule.next_after(DateTime::<Utc>::MAX_UTC), None, "{text}");
         }
     }
 }

@@ -386,5 +386,21 @@ pub fn backoff(base: Duration, attempt: u32) -> Duration {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     hasher.write_u32(attempt);
     let jitter = delay.as_millis() as u64 / 4;
-    delay + Duration::from_millis(if jitter == 0 { 0 } else { hasher.finish() % jitter })
+    // Saturating: a retry delay of centuries is the job's choice, not a reason to panic.
+    delay.saturating_add(Duration::from_millis(if jitter == 0 { 0 } else { hasher.finish() % jitter }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a retry delay near `Duration::MAX` overflowed when the jitter was added.
+    #[test]
+    fn backoff_doubles_with_jitter_and_saturates() {
+        let first = backoff(Duration::from_secs(60), 1);
+        assert!(first >= Duration::from_secs(60) && first < Duration::from_secs(75), "{first:?}");
+        let third = backoff(Duration::from_secs(60), 3);
+        assert!(third >= Duration::from_secs(240) && third < Duration::from_secs(300), "{third:?}");
+        assert_eq!(backoff(Duration::from_secs(u64::MAX), 5), Duration::MAX);
+    }
 }

@@ -27,7 +27,9 @@ pub async fn stage(df: DataFrame, target: &TargetSpec, run_id: &str) -> Result<S
     let staging = staging(&target.location, run_id);
     let mut options = TableParquetOptions::default();
     options.global.compression = Some(target.compression.writer_setting().to_string());
-    options.global.max_row_group_size = ROW_GROUP_ROWS;
+    // Smaller when the session's memory limit asks for it (see transform::session).
+    let session_rows = df.task_ctx().session_config().options().execution.parquet.max_row_group_size;
+    options.global.max_row_group_size = ROW_GROUP_ROWS.min(session_rows);
     options.global.statistics_enabled = Some("page".to_string());
     options.global.created_by = format!("etl {}", env!("CARGO_PKG_VERSION"));
     let keys: Vec<String> = schema.partition_keys.iter().map(|k| k.name.clone()).collect();

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::disk_manager::DiskManagerBuilder;
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
@@ -18,6 +20,10 @@ use crate::location::stores::Registry;
 
 /// DataFusion's default catalog name; ours replaces it so `db.table` resolves through it.
 const DEFAULT_CATALOG: &str = "datafusion";
+/// The memory limit's share below which a partition of a spilling query cannot work.
+const MEMORY_PER_PARTITION: usize = 16 * 1024 * 1024;
+/// Consumers a "resources exhausted" error names, so it says which operator ran out.
+const TOP_CONSUMERS: std::num::NonZeroUsize = std::num::NonZeroUsize::new(5).unwrap();
 
 #[derive(Debug, Clone, Default)]
 pub struct EngineOptions {
@@ -42,6 +48,15 @@ pub async fn session(
     if options.target_partitions > 0 {
         config = config.with_target_partitions(options.target_partitions);
     }
+    if let Some(limit) = options.memory_limit {
+        // Each partition of a sort or aggregate needs a working set that cannot spill (the
+        // batches it merges, the rows it writes); under a small limit, fewer partitions each
+        // get a share that holds one, where more would all fail.
+        let affordable = (limit / MEMORY_PER_PARTITION).max(1);
+        if config.target_partitions() > affordable {
+            config = config.with_target_partitions(affordable);
+        }
+    }
     let settings = config.options_mut();
     // Spans let SQL errors point at the line they are about.
     settings.sql_parser.collect_spans = true;
@@ -58,10 +73,34 @@ pub async fn session(
     // encodes row groups in parallel inside it.
     settings.execution.minimum_parallel_output_files = datafusion::config::ConfigNonZeroUsize::try_new(1)?;
 
+    let partitions = config.target_partitions().max(1);
     let mut runtime = RuntimeEnvBuilder::new()
         .with_object_store_registry(Arc::new(Registry::new(options.encryption.clone(), options.counter.clone())));
     if let Some(limit) = options.memory_limit {
-        runtime = runtime.with_memory_limit(limit, 1.0);
+        // Every sort that may spill reserves this much for its merge before it reads a row;
+        // DataFusion's 10 MiB a partition would take a small limit whole and fail the sort
+        // instead of letting it spill. A quarter of each partition's share leaves the rest to
+        // buffer and sort between spills.
+        let share = limit / (4 * partitions);
+        let settings = config.options_mut();
+        settings.execution.sort_spill_reservation_bytes =
+            settings.execution.sort_spill_reservation_bytes.min(share).max(64 * 1024);
+        // The Parquet writer keeps a whole row group in memory, encoded, and cannot spill it:
+        // under a limit, row groups that fit a share of it (at a generous 256 bytes a row).
+        settings.execution.parquet.max_row_group_size =
+            settings.execution.parquet.max_row_group_size.min(share / 256).max(8192);
+        // A merge of spill files takes as many files at once as memory allows, each with
+        // room for two batches, leaving nothing to the operators after it; a small fan-in
+        // (more passes) and batches sized to the share (at 1 KiB a row) leave that room.
+        let batch_rows = settings.execution.batch_size.get().min(share / 1024).max(1024);
+        settings.execution.batch_size = datafusion::config::ConfigNonZeroUsize::try_new(batch_rows)?;
+        runtime = runtime.with_disk_manager_builder(DiskManagerBuilder::default().with_max_spill_merge_fan_in(4));
+        // The fair pool gives each spilling operator an equal share, so an aggregate's hash
+        // table cannot starve the sort after it (the greedy pool's first come, first served
+        // fails the second operator rather than making the first one spill). Spill files go
+        // to the disk manager's default, the system's temporary folder.
+        let pool = FairSpillPool::new(limit);
+        runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(pool, TOP_CONSUMERS)));
     }
     let state = SessionStateBuilder::new()
         .with_config(config)
