@@ -7,6 +7,8 @@
 
 use std::sync::Arc;
 
+use chrono::Datelike;
+
 use datafusion::arrow::array::{
     ArrayBuilder, ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Float32Builder, Float64Builder,
     Int8Builder, Int16Builder, Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
@@ -41,12 +43,21 @@ pub fn parse_double(text: &str) -> Option<f64> {
 
 /// `YYYY-MM-DD` exactly: Arrow's own parser would also take `20261102` and drop the time of a
 /// timestamp, neither of which a date column should do silently.
+///
+/// Read digit by digit: dates are a quarter of TPC-H's `lineitem`, and Arrow's general parser
+/// cost 7% of a CSV-to-Parquet run's instructions.
 pub fn parse_date(text: &str) -> Option<i32> {
+    /// Days from 0001-01-01 (chrono's day 1) to 1970-01-01.
+    const UNIX_EPOCH_FROM_CE: i32 = 719_163;
     let b = text.as_bytes();
     if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
     }
-    Date32Type::parse(text)
+    let number =
+        |digits: &[u8]| digits.iter().try_fold(0u32, |n, &d| d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0')));
+    let (year, month, day) = (number(&b[0..4])?, number(&b[5..7])?, number(&b[8..10])?);
+    let date = chrono::NaiveDate::from_ymd_opt(year as i32, month, day)?;
+    Some(date.num_days_from_ce() - UNIX_EPOCH_FROM_CE)
 }
 
 /// ISO 8601 / RFC 3339 timestamps with `T` or a space, optional fraction and zone (converted to
@@ -288,6 +299,20 @@ mod tests {
         assert_eq!(parse_timestamp("1970-01-01 00:00:00.5"), Some(500_000));
         assert_eq!(parse_timestamp("1970-01-01T01:00:00+01:00"), Some(0));
         assert_eq!(parse_timestamp("12"), None);
+    }
+
+    #[test]
+    fn dates_read_digit_by_digit_agree_with_arrow() {
+        let mut day = chrono::NaiveDate::from_ymd_opt(1, 1, 1).unwrap();
+        while day.year() < 10_000 {
+            let text = day.format("%Y-%m-%d").to_string();
+            assert_eq!(parse_date(&text), Date32Type::parse(&text), "{text}");
+            day = day + chrono::Duration::days(97);
+        }
+        for bad in ["2026-02-29", "2026-13-01", "2026-00-10", "2026-1a-01", "+026-11-02", "2026-11-2 "] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
+        assert_eq!(parse_date("2024-02-29"), Some(19782));
     }
 
     #[test]
