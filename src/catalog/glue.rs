@@ -709,35 +709,12 @@ fn partition_errors(name: &TableName, action: &str, errors: &[aws_sdk_glue::type
     Err(Error::runtime(text))
 }
 
-/// A Glue failure, with the service's error code and message; a failure that retries could
-/// have cured (throttling, 5xx, a broken connection, the deadline) says the budget is spent.
+/// A Glue failure, named and explained (see [`crate::location::retry::sdk_error`]).
 fn glue_error<E: ProvideErrorMetadata + StdError + 'static>(
     what: &str,
     error: SdkError<E, aws_sdk_glue::config::http::HttpResponse>,
 ) -> Error {
-    let transient = crate::location::retry::is_transient_sdk(&error);
-    let detail = match &error {
-        SdkError::ServiceError(service) => {
-            let e = service.err();
-            format!("{}: {}", e.code().unwrap_or("error"), e.message().unwrap_or_default())
-        }
-        other => {
-            let mut text = other.to_string();
-            let mut source = StdError::source(other);
-            while let Some(inner) = source {
-                text = format!("{text}: {inner}");
-                source = inner.source();
-            }
-            text
-        }
-    };
-    match transient {
-        true => Error::runtime(format!(
-            "Glue, {what}: {detail} (gave up: retry budget spent, {})",
-            crate::location::retry::budget_or_default().describe()
-        )),
-        false => Error::runtime(format!("Glue, {what}: {detail}")),
-    }
+    crate::location::retry::sdk_error("Glue", what, error)
 }
 
 #[cfg(test)]

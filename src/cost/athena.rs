@@ -39,35 +39,12 @@ async fn client() -> Client {
     Client::from_conf(builder.build())
 }
 
-/// An Athena failure, with the service's error code and message; a failure that retries could
-/// have cured says the retry budget is spent.
+/// An Athena failure, named and explained (see [`crate::location::retry::sdk_error`]).
 fn athena_error<E: ProvideErrorMetadata + std::error::Error + 'static>(
     what: &str,
     error: SdkError<E, aws_sdk_athena::config::http::HttpResponse>,
 ) -> Error {
-    let transient = crate::location::retry::is_transient_sdk(&error);
-    let detail = match &error {
-        SdkError::ServiceError(service) => {
-            let e = service.err();
-            format!("{}: {}", e.code().unwrap_or("error"), e.message().unwrap_or_default())
-        }
-        other => {
-            let mut text = other.to_string();
-            let mut source = std::error::Error::source(other);
-            while let Some(inner) = source {
-                text = format!("{text}: {inner}");
-                source = inner.source();
-            }
-            text
-        }
-    };
-    match transient {
-        true => Error::runtime(format!(
-            "Athena, {what}: {detail} (gave up: retry budget spent, {})",
-            crate::location::retry::budget_or_default().describe()
-        )),
-        false => Error::runtime(format!("Athena, {what}: {detail}")),
-    }
+    crate::location::retry::sdk_error("Athena", what, error)
 }
 
 /// Runs `sql` on Athena and returns what it reports having scanned.

@@ -16,6 +16,8 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use crate::error::Error;
+
 /// Attempts per request (the first one included), when `ETL_RETRY_MAX_ATTEMPTS` is not set.
 pub const MAX_ATTEMPTS: u32 = 8;
 /// How long one operation may take in all, retries and backoff included, when
@@ -158,6 +160,42 @@ fn is_spent_server_error(error: &object_store::Error) -> bool {
     text.contains("Server returned non-2xx status code: 5")
         || text.contains("Server returned non-2xx status code: 429")
         || text.contains("Server returned error response")
+}
+
+/// An AWS SDK failure as our error: the service's error code and message, or the chain of
+/// causes of a transport failure; one that retries could have cured (throttling, 5xx, a broken
+/// connection, the deadline) says the retry budget is spent. Glue and Athena share the SDK's
+/// error types.
+pub fn sdk_error<E: aws_sdk_glue::error::ProvideErrorMetadata + std::error::Error + 'static>(
+    service: &str,
+    what: &str,
+    error: aws_sdk_glue::error::SdkError<E, aws_sdk_glue::config::http::HttpResponse>,
+) -> Error {
+    use aws_sdk_glue::error::SdkError;
+    let transient = is_transient_sdk(&error);
+    let detail = match &error {
+        SdkError::ServiceError(failure) => {
+            let e = failure.err();
+            format!("{}: {}", e.code().unwrap_or("error"), e.message().unwrap_or_default())
+        }
+        other => {
+            let mut text = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(inner) = source {
+                text = format!("{text}: {inner}");
+                source = inner.source();
+            }
+            text
+        }
+    };
+    if transient {
+        Error::runtime(format!(
+            "{service}, {what}: {detail} (gave up: retry budget spent, {})",
+            budget_or_default().describe()
+        ))
+    } else {
+        Error::runtime(format!("{service}, {what}: {detail}"))
+    }
 }
 
 /// Whether an AWS SDK failure is one its retries would have cured had the budget lasted:

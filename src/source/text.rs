@@ -14,7 +14,7 @@ use datafusion::arrow::array::{
     Int8Builder, Int16Builder, Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::compute::kernels::cast_utils::Parser;
-use datafusion::arrow::datatypes::{Date32Type, Float64Type, Int64Type, TimestampMicrosecondType};
+use datafusion::arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
 
 use crate::error::{Error, Result};
 use crate::schema::GlueType;
@@ -303,6 +303,7 @@ mod tests {
 
     #[test]
     fn dates_read_digit_by_digit_agree_with_arrow() {
+        use datafusion::arrow::datatypes::Date32Type;
         let mut day = chrono::NaiveDate::from_ymd_opt(1, 1, 1).unwrap();
         while day.year() < 10_000 {
             let text = day.format("%Y-%m-%d").to_string();
