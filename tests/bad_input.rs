@@ -4,7 +4,7 @@
 use crate::util::Sandbox;
 
 /// A job that copies `in/` into `out/` through the catalog.
-fn job(s: &Sandbox, bad_records: &str, extra_source: &str) {
+pub fn job(s: &Sandbox, bad_records: &str, extra_source: &str) {
     s.write(
         "job.toml",
         format!(

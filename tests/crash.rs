@@ -124,13 +124,7 @@ mode = "overwrite"
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_etl"));
-        command
-            .args(args)
-            .current_dir(self.sandbox.path(""))
-            .env("ETL_HOME", self.sandbox.path(".etl-home"))
-            .env_remove("ETL_CATALOG")
-            .env_remove("ETL_KILL_POINT");
+        let mut command = self.sandbox.command(args);
         if let Place::Cloud { .. } = self.place {
             command.args(["--catalog", "glue"]);
         }
@@ -138,11 +132,9 @@ mode = "overwrite"
     }
 
     fn etl(&self, args: &[&str]) -> crate::util::Output {
-        let output = self.command(args).output().expect("the etl binary runs");
-        crate::util::Output {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        match self.place {
+            Place::Local => self.sandbox.etl(args),
+            Place::Cloud { .. } => self.sandbox.etl(&[args, &["--catalog", "glue"]].concat()),
         }
     }
 

@@ -2,26 +2,8 @@
 //! line ends, quoted newlines and doubled quotes, ragged rows under every `bad_records`
 //! policy, a 1 MB field, 10,000 columns.
 
+use crate::bad_input::job as copy_job;
 use crate::util::{Sandbox, columns};
-
-/// A job that copies `in/` into `out/` through the catalog.
-fn job(s: &Sandbox, bad_records: &str) {
-    s.write(
-        "job.toml",
-        format!(
-            r#"name = "copy"
-[[source]]
-table = "raw.src"
-location = "in/"
-bad_records = "{bad_records}"
-[[target]]
-table = "mart.copy"
-query = "SELECT * FROM raw.src"
-location = "out/"
-"#
-        ),
-    );
-}
 
 #[test]
 fn a_byte_order_mark_is_not_part_of_the_first_name() {
@@ -31,7 +13,7 @@ fn a_byte_order_mark_is_not_part_of_the_first_name() {
     s.write("in/c.csv", "Id,Name\n4,di\n");
     let inferred = s.json(&["infer", &s.at("in")]);
     assert_eq!(columns(&inferred["columns"]), ["id bigint", "name string"]);
-    job(&s, "fail");
+    copy_job(&s, "fail", "");
     let report = s.json(&["run", "job.toml"]);
     assert_eq!(report["targets"][0]["rows"], 4);
     let rows = s.query("SELECT id, name FROM mart.copy ORDER BY id");
@@ -45,7 +27,7 @@ fn crlf_line_ends_leave_no_carriage_return_in_values_or_types() {
     s.write("in/a.csv", "id,name,amount\r\n1,ann,1.5\r\n2,bob,2\r\n3,\"multi\r\nline\",7\r\n");
     let inferred = s.json(&["infer", &s.at("in")]);
     assert_eq!(columns(&inferred["columns"]), ["id bigint", "name string", "amount double"]);
-    job(&s, "fail");
+    copy_job(&s, "fail", "");
     s.json(&["run", "job.toml"]);
     let rows = s.query("SELECT name, amount, length(name) AS n FROM mart.copy ORDER BY id");
     assert_eq!(rows[0]["name"], "ann");
@@ -63,7 +45,7 @@ fn quoted_fields_hold_newlines_delimiters_and_doubled_quotes() {
     );
     let inferred = s.json(&["infer", &s.at("in")]);
     assert_eq!(columns(&inferred["columns"]), ["id bigint", "note string", "n bigint"]);
-    job(&s, "fail");
+    copy_job(&s, "fail", "");
     let report = s.json(&["run", "job.toml"]);
     assert_eq!(report["sources"][0]["rows"], 4);
     let rows = s.query("SELECT note, n FROM mart.copy ORDER BY id");
@@ -77,7 +59,7 @@ fn quoted_fields_hold_newlines_delimiters_and_doubled_quotes() {
 #[test]
 fn ragged_rows_fail_naming_file_line_and_expectation() {
     let s = Sandbox::new();
-    job(&s, "fail");
+    copy_job(&s, "fail", "");
     // The quoted newline makes the ragged record start on line 4, not 3.
     s.write("in/a.csv", "id,note\n1,\"a\nb\"\n2\n3,c\n");
     let out = s.etl(&["run", "job.toml"]);
@@ -93,14 +75,14 @@ fn ragged_rows_fail_naming_file_line_and_expectation() {
 fn ragged_rows_are_counted_by_drop_and_kept_by_quarantine() {
     let text = "id,note\n1,a\n2\n3,c,extra\n4,d\n";
     let s = Sandbox::new();
-    job(&s, "drop");
+    copy_job(&s, "drop", "");
     s.write("in/a.csv", text);
     let report = s.json(&["run", "job.toml"]);
     assert_eq!(report["rejected_rows"], 2);
     assert_eq!(report["targets"][0]["rows"], 2);
 
     let s = Sandbox::new();
-    job(&s, "quarantine");
+    copy_job(&s, "quarantine", "");
     s.write("in/a.csv", text);
     let report = s.json(&["run", "job.toml"]);
     assert_eq!(report["rejected_rows"], 2);
@@ -122,7 +104,7 @@ fn a_one_megabyte_field_is_read_whole() {
     s.write("in/a.csv", format!("id,blob,n\n1,\"{big}\",5\n2,small,6\n"));
     let inferred = s.json(&["infer", &s.at("in")]);
     assert_eq!(columns(&inferred["columns"]), ["id bigint", "blob string", "n bigint"]);
-    job(&s, "fail");
+    copy_job(&s, "fail", "");
     s.json(&["run", "job.toml"]);
     let rows = s.query(
         "SELECT length(blob) AS len, left(blob, 30) AS head, right(blob, 30) AS tail, \
@@ -156,7 +138,7 @@ fn ten_thousand_columns_are_inferred_and_run_end_to_end() {
     assert_eq!(inferred.len(), WIDTH);
     assert_eq!(inferred[0], "c0 bigint");
     assert_eq!(inferred[WIDTH - 1], format!("c{} string", WIDTH - 1));
-    job(&s, "fail");
+    copy_job(&s, "fail", "");
     let report = s.json(&["run", "job.toml"]);
     assert_eq!(report["targets"][0]["rows"], 3);
     let rows = s.query("SELECT c9998, c9999 FROM mart.copy ORDER BY c2");

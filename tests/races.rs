@@ -5,7 +5,7 @@
 //! loses that race fails with a conflict and succeeds when run again.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 use crate::util::Sandbox;
 
@@ -30,14 +30,8 @@ mode = "{mode}"
 }
 
 fn start(s: &Sandbox, job: &str, kill_point: Option<&str>) -> Child {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_etl"));
-    command
-        .args(["run", &format!("{job}.toml"), "--logical-date", "2026-11-02"])
-        .current_dir(s.path(""))
-        .env("ETL_HOME", s.path(".etl-home"))
-        .env_remove("ETL_CATALOG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    let mut command = s.command(&["run", &format!("{job}.toml"), "--logical-date", "2026-11-02"]);
+    command.stdout(Stdio::null()).stderr(Stdio::piped());
     if let Some(point) = kill_point {
         command.env("ETL_KILL_POINT", point);
     }

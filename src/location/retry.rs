@@ -97,9 +97,10 @@ pub fn backoff(retry: u32) -> Duration {
     bound.mul_f64(random_fraction())
 }
 
-/// A number in [0, 1) for jitter. `RandomState` is seeded per process and per call from the
-/// system's entropy, which is all jitter needs, without a random-number crate of our own.
-fn random_fraction() -> f64 {
+/// A number in [0, 1) for jitter (here and in the scheduler's backoff). `RandomState` is
+/// seeded per process and per call from the system's entropy, which is all jitter needs,
+/// without a random-number crate of our own.
+pub fn random_fraction() -> f64 {
     let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     hasher.write_u128(now.as_nanos());

@@ -383,11 +383,9 @@ fn lease() -> chrono::Duration {
 /// quarter of it at random so that jobs failing together do not retry together.
 pub fn backoff(base: Duration, attempt: u32) -> Duration {
     let delay = base.saturating_mul(1 << attempt.saturating_sub(1).min(16));
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u32(attempt);
-    let jitter = delay.as_millis() as u64 / 4;
+    let jitter = (delay / 4).mul_f64(crate::location::retry::random_fraction());
     // Saturating: a retry delay of centuries is the job's choice, not a reason to panic.
-    delay.saturating_add(Duration::from_millis(if jitter == 0 { 0 } else { hasher.finish() % jitter }))
+    delay.saturating_add(jitter)
 }
 
 #[cfg(test)]

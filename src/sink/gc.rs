@@ -15,13 +15,12 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use super::publish::RUN_FOLDER_PREFIX;
+use super::publish::{RUN_FOLDER_PREFIX, remove_empty_folders};
 use super::{RunLiveness, STAGING_FOLDER};
 use crate::catalog::journal::JOURNAL_FOLDER;
 use crate::catalog::provider::{is_written, written_root};
 use crate::catalog::{Catalog, Table};
 use crate::error::{Result, ResultExt};
-use crate::location::Location;
 
 /// An object that a sweep removed (or, in a dry run, would remove).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -88,7 +87,8 @@ pub async fn sweep(catalog: &dyn Catalog, table: &Table, runs: &dyn RunLiveness,
         }
         if !dry_run {
             root.delete(&object.location).await?;
-            crate::kill_points::reached("gc.delete");
+            let folder = &parts[..parts.len() - 1];
+            remove_empty_folders(&root.join(&folder.join("/")), &root);
         }
         sweep.removed.push(Garbage {
             table: table.name.to_string(),
@@ -97,30 +97,7 @@ pub async fn sweep(catalog: &dyn Catalog, table: &Table, runs: &dyn RunLiveness,
             run_id: run_id.to_string(),
         });
     }
-    if !dry_run {
-        remove_empty_local_folders(&root);
-    }
     Ok(sweep)
-}
-
-/// Object stores have no folders; a local disk keeps the empty ones a sweep leaves.
-fn remove_empty_local_folders(root: &Location) {
-    fn prune(folder: &std::path::Path, is_root: bool) {
-        let Ok(entries) = std::fs::read_dir(folder) else {
-            return;
-        };
-        for entry in entries.flatten() {
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                prune(&entry.path(), false);
-            }
-        }
-        if !is_root {
-            let _ = std::fs::remove_dir(folder);
-        }
-    }
-    if let Some(path) = root.local_path() {
-        prune(&path, true);
-    }
 }
 
 #[cfg(test)]

@@ -218,7 +218,7 @@ pub async fn clean_up(
 
 /// Local folders stay behind when their files go (object stores have none): removes `from`
 /// and its parents while they are empty, up to `root`.
-fn remove_empty_folders(from: &Location, root: &Location) {
+pub(super) fn remove_empty_folders(from: &Location, root: &Location) {
     let (Some(mut folder), Some(root)) = (from.local_path(), root.local_path()) else {
         return;
     };

@@ -65,16 +65,21 @@ impl Sandbox {
         self.etl_with_env(args, &[])
     }
 
-    /// `etl` with variables set for this process only (an endpoint, a retry budget).
-    pub fn etl_with_env(&self, args: &[&str], variables: &[(&str, &str)]) -> Output {
-        let output = Command::new(env!("CARGO_BIN_EXE_etl"))
+    /// The `etl` command in this sandbox, not yet started (for tests that spawn and signal it).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_etl"));
+        command
             .args(args)
             .current_dir(self.dir.path())
             .env("ETL_HOME", self.path(".etl-home"))
             .env_remove("ETL_CATALOG")
-            .envs(variables.iter().copied())
-            .output()
-            .expect("the etl binary runs");
+            .env_remove("ETL_KILL_POINT");
+        command
+    }
+
+    /// `etl` with variables set for this process only (an endpoint, a retry budget).
+    pub fn etl_with_env(&self, args: &[&str], variables: &[(&str, &str)]) -> Output {
+        let output = self.command(args).envs(variables.iter().copied()).output().expect("the etl binary runs");
         Output {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
