@@ -23,7 +23,7 @@ use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 
 use super::Publication;
-use crate::error::{Error, Result, ResultExt};
+use crate::error::{Error, ErrorKind, Result, ResultExt};
 use crate::location::Location;
 
 /// The folder, under a written table's root, of the journals of its publications.
@@ -80,7 +80,12 @@ impl Journal {
             };
         let mut found = Vec::new();
         for object in objects.iter().filter(|o| o.location.extension() == Some("pending")) {
-            let named = folder.get_bytes(&object.location).await?;
+            // A publication that ends between the listing and this read is finished.
+            let named = match folder.get_bytes(&object.location).await {
+                Ok(named) => named,
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
             let journal = Location::parse(String::from_utf8_lossy(&named).trim())?;
             let text = match journal.store().get(journal.prefix()).await {
                 Ok(result) => result.bytes().await.with_context(|| format!("reading {journal}"))?,
