@@ -24,6 +24,10 @@ const DEFAULT_CATALOG: &str = "datafusion";
 const MEMORY_PER_PARTITION: usize = 16 * 1024 * 1024;
 /// Consumers a "resources exhausted" error names, so it says which operator ran out.
 const TOP_CONSUMERS: std::num::NonZeroUsize = std::num::NonZeroUsize::new(5).unwrap();
+/// The estimated size of a join side under which it is built once and broadcast to every
+/// partition; rows count only when bytes are not estimated.
+const BROADCAST_JOIN_BYTES: usize = 32 * 1024 * 1024;
+const BROADCAST_JOIN_ROWS: usize = 1_000_000;
 
 #[derive(Debug, Clone, Default)]
 pub struct EngineOptions {
@@ -66,6 +70,12 @@ pub async fn session(
     // 4.31 G) and ~15% wall at SF10, for 1% saved on Q1. Row groups and pages are still pruned
     // by statistics either way.
     settings.execution.parquet.pushdown_filters = false;
+    // A join whose smaller side is estimated under 32 MiB builds one hash table that every
+    // partition probes (Spark's broadcast join; DataFusion's default stops at 1 MiB), instead
+    // of hash-repartitioning both sides: the big side is then never shuffled or buffered. W3
+    // (SF1 lineitem ⋈ 228,000 orders of a year, 2.7 MB) took 30% less CPU and less memory so.
+    settings.optimizer.hash_join_single_partition_threshold = BROADCAST_JOIN_BYTES;
+    settings.optimizer.hash_join_single_partition_threshold_rows = BROADCAST_JOIN_ROWS;
     // Read a file's tail once for its footer, as estimates count it, rather than half a MiB
     // (DataFusion's default), which is most of a small file.
     settings.execution.parquet.metadata_size_hint = Some(64 * 1024);
