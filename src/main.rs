@@ -7,6 +7,28 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc (v3) commits its whole arena at once on Linux and then never gives back what is
+/// freed in it: every page a run ever touched stays resident until it exits. Committed on
+/// demand, freed pages go back to the system after the purge delay: W3 peaked at 101 MiB
+/// instead of 152, W2 at 89 instead of 140, at no measurable cost in time (returning them at
+/// once, with no delay, cost W1 20% more CPU). The arena is reserved by the first allocation,
+/// before `main`, so a constructor that runs right after mimalloc's own sets the option.
+#[cfg(target_os = "linux")]
+#[used]
+#[unsafe(link_section = ".init_array.00102")]
+static COMMIT_ARENAS_ON_DEMAND: extern "C" fn() = commit_arenas_on_demand;
+
+#[cfg(target_os = "linux")]
+extern "C" fn commit_arenas_on_demand() {
+    /// `mi_option_arena_eager_commit` in the vendored v3 `include/mimalloc.h`.
+    const ARENA_EAGER_COMMIT: libmimalloc_sys::mi_option_t = 4;
+    // The environment's setting, when there is one, still decides.
+    if std::env::var_os("MIMALLOC_ARENA_EAGER_COMMIT").is_none() {
+        // SAFETY: sets an integer option; mimalloc is initialised by its constructor (101).
+        unsafe { libmimalloc_sys::mi_option_set(ARENA_EAGER_COMMIT, 0) };
+    }
+}
+
 fn main() -> ExitCode {
     let cli = etl::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
