@@ -750,6 +750,57 @@ mod tests {
     }
 
     #[test]
+    fn a_file_of_many_chunks_decodes_as_one() {
+        // Past the first chunk, so later chunks are sized from its rows; every third record
+        // holds a line end in quotes, and the first chunk boundary falls inside one.
+        let mut text = String::from("id,name,day\n");
+        let mut i = 0;
+        while text.len() < 3 * FIRST_CHUNK_BYTES {
+            let name = if i % 3 == 0 {
+                format!("\"line {i}\nand \"\"more\"\" of it, a while longer\"")
+            } else {
+                format!("name {i}")
+            };
+            text.push_str(&format!("{i},{name},2024-01-{:02}\n", i % 28 + 1));
+            i += 1;
+        }
+        let dialect = Dialect::default();
+        let columns = vec![
+            Column::new("id", GlueType::BigInt),
+            Column::new("name", GlueType::String),
+            Column::new("day", GlueType::Date),
+        ];
+        let layout = CsvLayout {
+            dialect: &dialect,
+            columns: &columns,
+            projection: &[0, 1, 2],
+            null_values: &[],
+            batch_size: 4096,
+        };
+        let decode_with = |fixed: Option<usize>| {
+            let mut batches = Vec::new();
+            let reader: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(text.clone().into_bytes()));
+            let rows = decode_in_chunks(
+                reader,
+                "t.csv",
+                &layout,
+                &Rejects::failing(),
+                &mut |b| {
+                    batches.push(b);
+                    Ok(true)
+                },
+                fixed,
+            )
+            .unwrap();
+            let batch = datafusion::arrow::compute::concat_batches(&layout.output_schema(), &batches).unwrap();
+            (rows, batch)
+        };
+        let (rows, chunked) = decode_with(None);
+        assert_eq!(rows, i as u64);
+        assert_eq!(decode_with(Some(1 << 30)), (rows, chunked));
+    }
+
+    #[test]
     fn a_header_cut_by_the_chunk_is_read_whole() {
         let text = b"\"i\nd\",name,day\n1,a,2024-01-01\n";
         let dialect = Dialect::default();
