@@ -4,12 +4,14 @@
 use std::sync::Arc;
 
 use etl::catalog::glue::GlueCatalog;
+use etl::catalog::journal::Journal;
 use etl::catalog::local::LocalCatalog;
 use etl::catalog::{
     Catalog, DataChange, DataFile, NewVersion, Partition, PartitionWrite, Publication, TableChange, TableDefinition,
     TableName, VersionChange, WrittenData,
 };
 use etl::error::ErrorKind;
+use etl::location::Location;
 use etl::schema::diff::diff;
 use etl::schema::{Column, GlueType, TableSchema};
 
@@ -335,4 +337,28 @@ async fn missing_tables_are_none_and_not_found(catalog: Arc<dyn Catalog>, databa
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert!(err.message().contains(&format!("table {database}.nope does not exist")), "{err}");
     assert!(catalog.partitions(&t).await.unwrap().is_empty());
+}
+
+/// A publication committed to its journal but never applied (its run was killed) is finished
+/// by the next reader of one of its tables, and only of its tables: another table that shares
+/// the location reads what the catalog has and leaves the journal alone.
+#[tokio::test]
+async fn readers_finish_only_the_publications_of_their_table() {
+    let Some((catalog, database)) = glue().await else { return };
+    let (a, b) = (name(&database, "a"), name(&database, "b"));
+    let root = format!("s3://bucket/{database}/shared");
+    let v1 = schema(&[("x", "bigint")], &[]);
+    for table in [&a, &b] {
+        let first = definition(&v1, &format!("{root}/run-0"));
+        catalog.publish(change(table, None, Some((&TableSchema::default(), first)), DataChange::None)).await.unwrap();
+    }
+    let killed = change(&a, Some(1), Some((&v1, definition(&v1, &format!("{root}/run-9")))), DataChange::None);
+    let journal_root = Location::parse(&root).unwrap();
+    Journal::begin(&killed, std::slice::from_ref(&journal_root)).await.unwrap();
+
+    let location = |table: Option<etl::catalog::Table>| table.unwrap().definition.location;
+    assert_eq!(location(catalog.table(&b).await.unwrap()), format!("{root}/run-0"));
+    assert_eq!(Journal::committed(&journal_root).await.unwrap().len(), 1, "b's reader left a's publication");
+    assert_eq!(location(catalog.table(&a).await.unwrap()), format!("{root}/run-9"), "a's reader finished it");
+    assert!(Journal::committed(&journal_root).await.unwrap().is_empty());
 }

@@ -101,26 +101,41 @@ impl GlueCatalog {
 
     /// Finishes the committed publications a written table's journal folder names (see
     /// [`super::journal`]); true when there were any.
-    async fn finish_publications(&self, table: &GlueTable) -> Result<bool> {
+    async fn finish_publications(&self, name: &TableName, table: &GlueTable) -> Result<bool> {
         let definition = definition_of(table)?;
         if !is_written(&definition) {
             return Ok(false);
         }
-        let unfinished = Journal::committed(&written_root(&definition)?).await?;
-        for (publication, journal) in &unfinished {
+        let mut finished = false;
+        for (publication, journal) in Journal::committed(&written_root(&definition)?).await? {
+            // Another table may share the location; its publications are its readers' to finish.
+            if !publication.tables.iter().any(|change| change.name == *name) {
+                continue;
+            }
             let run = publication.run_id.as_deref().unwrap_or("?");
             eprintln!("note: finishing the publication of run {run}, which stopped before it was complete");
             for change in &publication.tables {
                 let current = self.get_table(&change.name).await?;
                 let partitioned = current.as_ref().is_some_and(|t| !t.partition_keys().is_empty());
                 let partitions = if partitioned { self.glue_partitions(&change.name).await? } else { Vec::new() };
-                self.apply(change, publication.run_id.as_deref(), current, partitions, &mut Published::default())
-                    .await
-                    .map_err(|e| e.context(format!("finishing the publication of run {run}")))?;
+                let applied = self
+                    .apply(change, publication.run_id.as_deref(), current, partitions, &mut Published::default())
+                    .await;
+                match applied {
+                    Ok(()) => {}
+                    // The run is still applying it, or a later one changed the table since: this
+                    // reader leaves it to them (and to `etl gc`) and reads what the catalog has.
+                    Err(e) if e.kind() == ErrorKind::Conflict => {
+                        eprintln!("note: run {run} is being published by another process or was overtaken: {e}");
+                        return Ok(true);
+                    }
+                    Err(e) => return Err(e.context(format!("finishing the publication of run {run}"))),
+                }
             }
             journal.end().await?;
+            finished = true;
         }
-        Ok(!unfinished.is_empty())
+        Ok(finished)
     }
 
     /// Checks what a change builds on, before anything is applied.
@@ -400,7 +415,7 @@ impl Catalog for GlueCatalog {
         let Some(mut table) = self.get_table(name).await? else {
             return Ok(None);
         };
-        if self.finish_publications(&table).await? {
+        if self.finish_publications(name, &table).await? {
             let Some(finished) = self.get_table(name).await? else {
                 return Ok(None);
             };
