@@ -341,7 +341,7 @@ impl GlueCatalog {
                 .send()
                 .await
                 .map_err(|e| glue_error(&format!("updating partitions of {name}"), e))?;
-            for failure in output.errors() {
+            if let Some(failure) = output.errors().first() {
                 let detail = failure.error_detail().and_then(|d| d.error_message()).unwrap_or("failed");
                 return Err(Error::runtime(format!(
                     "updating partition {:?} of {name}: {detail}",
