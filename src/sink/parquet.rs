@@ -13,8 +13,10 @@ use crate::error::{Error, Result, ResultExt};
 use crate::location::Location;
 use crate::source::files::{HIVE_NULL_PARTITION, percent_decode};
 
-/// Rows per row group.
-const ROW_GROUP_ROWS: usize = 1024 * 1024;
+/// Rows per row group. The writer holds a row group, encoded, until it is complete, two at a
+/// time: half of DataFusion's million rows took W1 (TPC-H lineitem, ~17 MB row groups) from
+/// 301 to 251 MiB peak for 2% more CPU (a quarter: 230 MiB, +6%). Polars writes as many.
+const ROW_GROUP_ROWS: usize = 512 * 1024;
 
 /// The staging folder of one run under a target location.
 pub fn staging(location: &Location, run_id: &str) -> Location {
