@@ -41,7 +41,7 @@ fn main() -> ExitCode {
     // A panic is a bug of ours: say so in one line, without a backtrace, and fail the command.
     std::panic::set_hook(Box::new(|info| eprintln!("error: internal error: {info}")));
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(etl::cli::run(cli))));
-    match outcome {
+    let code = match outcome {
         Err(_) => ExitCode::from(1),
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(error)) if error.kind() == etl::error::ErrorKind::OutputClosed => ExitCode::SUCCESS,
@@ -49,5 +49,11 @@ fn main() -> ExitCode {
             eprintln!("error: {error}");
             ExitCode::from(error.kind().exit_code() as u8)
         }
-    }
+    };
+    // The outcome is decided. Work it abandoned (a file reader of a failed query still waiting
+    // on a retry) ends with the process rather than being waited for; a shut-down runtime
+    // panics in whatever of it still runs, which says nothing about this command.
+    std::panic::set_hook(Box::new(|_| {}));
+    runtime.shutdown_background();
+    code
 }
