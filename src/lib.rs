@@ -25,5 +25,7 @@ pub mod schema;
 pub mod sink;
 /// 1. What is out there: listing, partitions, formats, compression, decoders, bad records.
 pub mod source;
+/// The SQLite databases under `$ETL_HOME`, opened one way.
+pub mod sqlite;
 /// 4. SQL over the catalog: the session, scripts, parameters.
 pub mod transform;

@@ -44,12 +44,11 @@ impl FooterCache {
     pub fn open(home: &FsPath) -> Result<Self> {
         std::fs::create_dir_all(home).with_context(|| format!("creating {}", home.display()))?;
         let path = home.join("cache.sqlite");
-        let connection = Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
-        connection.busy_timeout(std::time::Duration::from_secs(30))?;
-        connection.pragma_update(None, "journal_mode", "WAL")?;
-        connection.execute_batch(
+        let connection = crate::sqlite::open(
+            &path,
             "CREATE TABLE IF NOT EXISTS footers (url TEXT NOT NULL, size INTEGER NOT NULL, e_tag TEXT NOT NULL,
              metadata BLOB NOT NULL, PRIMARY KEY (url, size, e_tag))",
+            false,
         )?;
         Ok(FooterCache { disk: Some(Mutex::new(connection)), memory: Mutex::default() })
     }

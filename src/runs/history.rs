@@ -70,11 +70,7 @@ impl History {
     pub fn open(home: &Path) -> Result<Self> {
         std::fs::create_dir_all(home).with_context(|| format!("creating {}", home.display()))?;
         let path = home.join("runs.sqlite");
-        let connection = Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
-        connection.busy_timeout(std::time::Duration::from_secs(60))?;
-        connection.pragma_update(None, "journal_mode", "WAL")?;
-        connection.pragma_update(None, "synchronous", "FULL")?;
-        connection.execute_batch(SCHEMA)?;
+        let connection = crate::sqlite::open(&path, SCHEMA, true)?;
         Ok(History { connection: Mutex::new(connection) })
     }
 
