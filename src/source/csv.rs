@@ -450,21 +450,22 @@ impl ChunkDecoder {
             if !more {
                 break;
             }
-            let start = record.position().map_or(0, |p| p.byte() as usize);
+            // Where the parser started this record, and the line ends it had passed.
+            let (start, start_line) = record.position().map_or((0, 1), |p| (p.byte() as usize, p.line()));
             let end = reader.position().byte() as usize;
             if !chunk.last
                 && data[end..].iter().all(|&b| b == b'\r' || b == b'\n')
                 && !record_ends(&self.dialect, &data[start..])
             {
                 decoded.cut = Some(start);
-                decoded.newlines = record.position().map_or(0, |p| p.line() - 1);
+                decoded.newlines = start_line - 1;
                 break;
             }
             // The record's line is that of its first byte: the parser's position may be at the
             // line feed of the CRLF before it, or at blank lines it skips.
             let skipped =
                 data[start..].iter().take_while(|&&b| b == b'\r' || b == b'\n').filter(|&&b| b == b'\n').count();
-            let line = record.position().map_or(0, |p| p.line()) + skipped as u64;
+            let line = start_line + skipped as u64;
             decoded.records += 1;
             if let Some(problem) = self.append(&record, line, &mut builders) {
                 decoded.bad.push(problem);
