@@ -12,7 +12,7 @@ use datafusion::arrow::array::{
     Int8Builder, Int16Builder, Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::compute::kernels::cast_utils::Parser;
-use datafusion::arrow::datatypes::{Float64Type, Int64Type, TimestampMicrosecondType};
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampMicrosecondType};
 
 use crate::error::{Error, Result};
 use crate::schema::GlueType;
@@ -313,19 +313,36 @@ impl TextColumnBuilder {
         matches!(self, Self::Utf8(_))
     }
 
+    /// The values appended since the last call, as an array. The builder starts again with room
+    /// for as many: Arrow's builders hand their buffers over and would grow new ones from
+    /// nothing, copying everything at each doubling (several copies of every batch).
     pub fn finish(&mut self) -> ArrayRef {
+        let rows = self.len();
+        macro_rules! restart {
+            ($builder:expr, $empty:expr) => {{
+                let array = $builder.finish();
+                *$builder = $empty;
+                Arc::new(array)
+            }};
+        }
         match self {
-            Self::Boolean(b) => Arc::new(b.finish()),
-            Self::Int8(b) => Arc::new(b.finish()),
-            Self::Int16(b) => Arc::new(b.finish()),
-            Self::Int32(b) => Arc::new(b.finish()),
-            Self::Int64(b) => Arc::new(b.finish()),
-            Self::Float32(b) => Arc::new(b.finish()),
-            Self::Float64(b) => Arc::new(b.finish()),
-            Self::Decimal(b, _, _) => Arc::new(b.finish()),
-            Self::Date(b) => Arc::new(b.finish()),
-            Self::Timestamp(b) => Arc::new(b.finish()),
-            Self::Utf8(b) => Arc::new(b.finish()),
+            Self::Boolean(b) => restart!(b, BooleanBuilder::with_capacity(rows)),
+            Self::Int8(b) => restart!(b, Int8Builder::with_capacity(rows)),
+            Self::Int16(b) => restart!(b, Int16Builder::with_capacity(rows)),
+            Self::Int32(b) => restart!(b, Int32Builder::with_capacity(rows)),
+            Self::Int64(b) => restart!(b, Int64Builder::with_capacity(rows)),
+            Self::Float32(b) => restart!(b, Float32Builder::with_capacity(rows)),
+            Self::Float64(b) => restart!(b, Float64Builder::with_capacity(rows)),
+            Self::Decimal(b, precision, scale) => {
+                let data_type = DataType::Decimal128(*precision, *scale as i8);
+                restart!(b, Decimal128Builder::with_capacity(rows).with_data_type(data_type))
+            }
+            Self::Date(b) => restart!(b, Date32Builder::with_capacity(rows)),
+            Self::Timestamp(b) => restart!(b, TimestampMicrosecondBuilder::with_capacity(rows)),
+            Self::Utf8(b) => {
+                let bytes = b.values_slice().len();
+                restart!(b, StringBuilder::with_capacity(rows, bytes))
+            }
         }
     }
 
@@ -487,6 +504,11 @@ mod tests {
         let values = array.as_primitive::<Decimal128Type>();
         assert_eq!(values.value(0), 150);
         assert!(values.is_null(1) && values.is_null(2));
+        // The builder goes on after a batch, with the same type.
+        assert!(b.append_text("2.25"));
+        let array = b.finish();
+        assert_eq!(array.data_type(), &DataType::Decimal128(5, 2));
+        assert_eq!(array.as_primitive::<Decimal128Type>().value(0), 225);
         assert!(TextColumnBuilder::new(&GlueType::Array(Box::new(GlueType::BigInt)), 1).is_err());
     }
 }
