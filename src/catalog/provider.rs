@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{CatalogProvider, MemorySchemaProvider, SchemaProvider, Session, TableProvider};
 use datafusion::common::stats::Precision;
 use datafusion::common::{DFSchema, ScalarValue, Statistics};
@@ -134,7 +134,15 @@ impl FileTable {
             rejects,
             stats,
         });
-        Ok(FileTable { arrow_schema: schema.to_arrow(), schema, raw, files })
+        let arrow_schema = match definition.format {
+            Format::Parquet => {
+                let files = with_string_views(&schema.file_schema());
+                let keys = schema.partition_keys.iter().map(|k| Arc::new(k.to_arrow()));
+                Arc::new(Schema::new(files.fields().iter().cloned().chain(keys).collect::<Vec<_>>()))
+            }
+            Format::Csv | Format::Json => schema.to_arrow(),
+        };
+        Ok(FileTable { arrow_schema, schema, raw, files })
     }
 
     pub fn files(&self) -> &[ScanFile] {
@@ -177,6 +185,22 @@ impl FileTable {
         }
         Ok(kept)
     }
+}
+
+/// The schema with its top-level strings and binaries as Arrow's views, which is how DataFusion's
+/// Parquet reader decodes them: a scan that must hand out `Utf8` copies every string once more,
+/// and filters, hashes and comparisons of short strings are cheaper on views.
+fn with_string_views(schema: &Schema) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|field| match field.data_type() {
+            DataType::Utf8 | DataType::LargeUtf8 => field.as_ref().clone().with_data_type(DataType::Utf8View),
+            DataType::Binary | DataType::LargeBinary => field.as_ref().clone().with_data_type(DataType::BinaryView),
+            _ => field.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
 /// Splits files into at most `n` groups of similar total size.
@@ -258,7 +282,7 @@ impl TableProvider for FileTable {
             Format::Parquet => {
                 let partition_fields: Vec<Arc<Field>> =
                     self.schema.partition_keys.iter().map(|k| Arc::new(k.to_arrow())).collect();
-                let table_schema = TableSchemaBuilder::new(self.schema.file_schema())
+                let table_schema = TableSchemaBuilder::new(with_string_views(&self.schema.file_schema()))
                     .with_table_partition_cols(partition_fields)
                     .build();
                 let source =
