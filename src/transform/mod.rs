@@ -1,6 +1,7 @@
 //! 4. SQL over the catalog: the session (built in one place), scripts whose statements run in
 //! order, and parameters bound as values.
 
+pub mod decimal;
 pub mod params;
 pub mod script;
 pub mod session;

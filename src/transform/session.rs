@@ -17,6 +17,7 @@ use crate::cost::measure::ReadCounter;
 use crate::error::Result;
 use crate::location::aws::Encryption;
 use crate::location::stores::Registry;
+use crate::transform::decimal::DecimalArithmeticRule;
 
 /// DataFusion's default catalog name; ours replaces it so `db.table` resolves through it.
 const DEFAULT_CATALOG: &str = "datafusion";
@@ -116,6 +117,7 @@ pub async fn session(
         .with_config(config)
         .with_runtime_env(runtime.build_arc()?)
         .with_default_features()
+        .with_optimizer_rule(Arc::new(DecimalArithmeticRule))
         .build();
     let context = SessionContext::new_with_state(state);
     let bridge = CatalogBridge::load(catalog, overrides).await?;
