@@ -29,6 +29,10 @@ const TOP_CONSUMERS: std::num::NonZeroUsize = std::num::NonZeroUsize::new(5).unw
 /// partition; rows count only when bytes are not estimated.
 const BROADCAST_JOIN_BYTES: usize = 32 * 1024 * 1024;
 const BROADCAST_JOIN_ROWS: usize = 1_000_000;
+/// A join whose build side's keys (one integer column) span fewer values than this looks
+/// them up in an array indexed by key, 4 bytes a slot (DataFusion's perfect hash join, which
+/// by default needs 15% of the slots filled or a range under 1,024).
+const DIRECT_JOIN_KEY_RANGE: usize = 1 << 23;
 
 #[derive(Debug, Clone, Default)]
 pub struct EngineOptions {
@@ -77,6 +81,11 @@ pub async fn session(
     // (SF1 lineitem ⋈ 228,000 orders of a year, 2.7 MB) took 30% less CPU and less memory so.
     settings.optimizer.hash_join_single_partition_threshold = BROADCAST_JOIN_BYTES;
     settings.optimizer.hash_join_single_partition_threshold_rows = BROADCAST_JOIN_ROWS;
+    // Facts joined to a dimension filtered to a period leave sparse keys on the build side
+    // (W3: the 228,000 orders of 1995 among keys up to 6,000,000): one array load per probed
+    // row instead of a hash table walk: W3 0.220 -> 0.196 s wall, 0.340 -> 0.277 s CPU, for
+    // 24 MiB of slots (at most 32 MiB).
+    settings.execution.perfect_hash_join_small_build_threshold = DIRECT_JOIN_KEY_RANGE;
     // Read a file's tail once for its footer, as estimates count it, rather than half a MiB
     // (DataFusion's default), which is most of a small file.
     settings.execution.parquet.metadata_size_hint = Some(64 * 1024);
@@ -96,6 +105,10 @@ pub async fn session(
         let settings = config.options_mut();
         settings.execution.sort_spill_reservation_bytes =
             settings.execution.sort_spill_reservation_bytes.min(share).max(64 * 1024);
+        // The join's array of keys cannot spill either: at 4 bytes a slot, a quarter of the
+        // share at most.
+        settings.execution.perfect_hash_join_small_build_threshold =
+            settings.execution.perfect_hash_join_small_build_threshold.min(share / 16);
         // The Parquet writer keeps a whole row group in memory, encoded, and cannot spill it:
         // under a limit, row groups that fit a share of it (at a generous 256 bytes a row).
         settings.execution.parquet.max_row_group_size =
