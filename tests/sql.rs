@@ -107,3 +107,59 @@ fn global_options_go_before_or_after_the_command() {
     let after = s.etl(&["sql", "SELECT count(*) AS n FROM raw.t", "--json"]);
     assert_eq!(before.json(), after.json());
 }
+
+/// Parquet tables read their strings as Arrow views and compute decimal arithmetic in 64 bits
+/// where it cannot overflow: neither shows in names, values, types or what a job writes.
+#[test]
+fn parquet_strings_and_decimal_arithmetic_read_as_written() {
+    let s = Sandbox::new();
+    s.write("in/lines/a.csv", "flag,price,discount\nA,21168.23,0.04\nN,45983.16,0.10\nA,13309.60,0.07\nR,,0.05\n");
+    s.write(
+        "jobs/prices.toml",
+        r#"name = "prices"
+[[source]]
+table = "raw.lines"
+location = "../in/lines/"
+[[target]]
+table = "mart.prices"
+query = "SELECT flag, CAST(price AS DECIMAL(15,2)) AS price, CAST(discount AS DECIMAL(15,2)) AS discount FROM raw.lines"
+location = "../out/prices/"
+mode = "overwrite"
+"#,
+    );
+    s.write(
+        "jobs/net.toml",
+        r#"name = "net"
+[[target]]
+table = "mart.net"
+query = "SELECT flag, price * (1 - discount) AS net FROM mart.prices"
+location = "../out/net/"
+mode = "overwrite"
+"#,
+    );
+    assert_eq!(s.json(&["run", "jobs/prices.toml"])["status"], "succeeded");
+    let sums = s.etl(&[
+        "sql",
+        "SELECT flag, sum(price * (1 - discount)), max(price) - min(discount) AS spread FROM mart.prices \
+         GROUP BY flag ORDER BY flag",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(
+        sums.stdout,
+        "flag,sum(mart.prices.price * Int64(1) - mart.prices.discount),spread\n\
+         A,32699.4288,21168.19\nN,41384.8440,45983.06\nR,,\n",
+        "{sums:?}"
+    );
+    let rows = s.query("SELECT flag, price FROM mart.prices WHERE flag = 'A' ORDER BY price");
+    assert_eq!(
+        rows,
+        vec![serde_json::json!({"flag": "A", "price": 13309.60}), serde_json::json!({"flag": "A", "price": 21168.23})]
+    );
+    // A job reading the Parquet table writes plain strings and the decimal type of the product.
+    assert_eq!(s.json(&["run", "jobs/net.toml"])["status"], "succeeded");
+    let schema = s.etl(&["schema", "show", "mart.net"]);
+    assert!(schema.stdout.contains("flag  string") && schema.stdout.contains("net   decimal(38,4)"), "{schema:?}");
+    let net = s.etl(&["sql", "SELECT * FROM mart.net ORDER BY flag, net", "--format", "csv"]);
+    assert_eq!(net.stdout, "flag,net\nA,12377.9280\nA,20321.5008\nN,41384.8440\nR,\n", "{net:?}");
+}
