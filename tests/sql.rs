@@ -163,3 +163,22 @@ mode = "overwrite"
     let net = s.etl(&["sql", "SELECT * FROM mart.net ORDER BY flag, net", "--format", "csv"]);
     assert_eq!(net.stdout, "flag,net\nA,12377.9280\nA,20321.5008\nN,41384.8440\nR,\n", "{net:?}");
 }
+
+/// A join's build side whose integer keys span under 8,388,608 values is looked up by key in an
+/// array (DataFusion's metric counts it), a wider one in a hash table; sql/joins.slt checks
+/// that both give the same rows.
+#[test]
+fn sparse_join_keys_in_a_narrow_range_are_looked_up_in_an_array() {
+    let s = Sandbox::new();
+    let join = |top: u64| {
+        format!(
+            "EXPLAIN ANALYZE WITH d AS (SELECT * FROM (VALUES (1, 'a'), (2500000, 'b'), ({top}, 'c')) AS d(k, name)), \
+             f AS (SELECT * FROM (VALUES (1, 10), (7, 40), ({top}, 30)) AS f(k, v)) \
+             SELECT name, v FROM f JOIN d ON f.k = d.k"
+        )
+    };
+    let narrow = s.etl(&["sql", &join(5_000_000), "--format", "csv"]);
+    assert!(narrow.stdout.contains("array_map_created_count=1"), "{narrow:?}");
+    let wide = s.etl(&["sql", &join(900_000_000), "--format", "csv"]);
+    assert!(wide.stdout.contains("array_map_created_count=0"), "{wide:?}");
+}
