@@ -42,6 +42,8 @@ pub const SESSION_SCHEMA: &str = "public";
 #[derive(Debug)]
 pub struct FileTable {
     schema: TableSchema,
+    /// The data columns, then the partition keys, as queries see them (and a Parquet scan
+    /// reads them: strings as views).
     arrow_schema: SchemaRef,
     raw: Arc<RawTable>,
     files: Vec<ScanFile>,
@@ -280,10 +282,9 @@ impl TableProvider for FileTable {
         let groups = balance(files, state.config().target_partitions());
         match self.raw.format {
             Format::Parquet => {
-                let partition_fields: Vec<Arc<Field>> =
-                    self.schema.partition_keys.iter().map(|k| Arc::new(k.to_arrow())).collect();
-                let table_schema = TableSchemaBuilder::new(with_string_views(&self.schema.file_schema()))
-                    .with_table_partition_cols(partition_fields)
+                let (file_fields, partition_fields) = self.arrow_schema.fields().split_at(self.schema.columns.len());
+                let table_schema = TableSchemaBuilder::new(Arc::new(Schema::new(file_fields.to_vec())))
+                    .with_table_partition_cols(partition_fields.to_vec())
                     .build();
                 let source =
                     ParquetSource::new(table_schema).with_table_parquet_options(state.table_options().parquet.clone());
