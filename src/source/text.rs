@@ -406,13 +406,7 @@ mod tests {
 
     #[test]
     fn plain_numbers_read_here_agree_with_arrow() {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut random = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut random = fastrand::Rng::with_seed(0x9e37_79b9_7f4a_7c15);
         let mut texts: Vec<String> = [
             "0",
             "-0",
@@ -450,12 +444,12 @@ mod tests {
         .map(|t| t.to_string())
         .collect();
         for _ in 0..20_000 {
-            let (digits, point) = (random() % 18 + 1, random() % 20);
-            let mut text: String = (0..digits).map(|_| char::from(b'0' + (random() % 10) as u8)).collect();
-            if (point as usize) < text.len() {
-                text.insert(point as usize, '.');
+            let (digits, point) = (random.usize(1..=18), random.usize(..20));
+            let mut text: String = (0..digits).map(|_| random.digit(10)).collect();
+            if point < text.len() {
+                text.insert(point, '.');
             }
-            if random() % 3 == 0 {
+            if random.usize(..3) == 0 {
                 text.insert(0, '-');
             }
             texts.push(text);

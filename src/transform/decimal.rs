@@ -213,8 +213,11 @@ fn combine(left: &Operand, right: &Operand, f: impl Fn(i128, i128) -> i128) -> O
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::arrow::array::Decimal128Array;
+    use datafusion::arrow::array::{Decimal128Array, RecordBatch};
+    use datafusion::arrow::datatypes::Schema;
     use datafusion::config::ConfigOptions;
+    use datafusion::physical_expr::PhysicalExpr;
+    use datafusion::physical_expr::expressions;
 
     fn column(values: Vec<Option<i128>>, precision: u8, scale: i8) -> ColumnarValue {
         let array = Decimal128Array::from(values).with_precision_and_scale(precision, scale).unwrap();
@@ -225,48 +228,56 @@ mod tests {
         ColumnarValue::Scalar(ScalarValue::Decimal128(value, precision, scale))
     }
 
+    /// How many rows the operands stand for: an array's length, or one for two scalars.
+    fn rows(left: &ColumnarValue, right: &ColumnarValue) -> usize {
+        [left, right]
+            .iter()
+            .find_map(|v| match v {
+                ColumnarValue::Array(a) => Some(a.len()),
+                ColumnarValue::Scalar(_) => None,
+            })
+            .unwrap_or(1)
+    }
+
     fn invoke(op: Operator, left: &ColumnarValue, right: &ColumnarValue) -> Result<ArrayRef> {
         let function = DecimalArithmetic::new(op);
         let types = [left.data_type(), right.data_type()];
-        let rows = [left, right].iter().find_map(|v| match v {
-            ColumnarValue::Array(a) => Some(a.len()),
-            ColumnarValue::Scalar(_) => None,
-        });
         let args = ScalarFunctionArgs {
             args: vec![left.clone(), right.clone()],
             arg_fields: types.iter().map(|t| Arc::new(Field::new("x", t.clone(), true))).collect(),
-            number_rows: rows.unwrap_or(1),
+            number_rows: rows(left, right),
             return_field: Arc::new(Field::new("r", function.return_type(&types)?, true)),
             config_options: Arc::new(ConfigOptions::default()),
         };
-        function.invoke_with_args(args)?.into_array(rows.unwrap_or(1))
+        function.invoke_with_args(args)?.into_array(rows(left, right))
     }
 
-    /// What DataFusion's `BinaryExpr` computes, through arrow's kernel.
-    fn arrow(op: Operator, left: &ColumnarValue, right: &ColumnarValue) -> Result<ArrayRef> {
-        let rows = [left, right].iter().find_map(|v| match v {
-            ColumnarValue::Array(a) => Some(a.len()),
-            ColumnarValue::Scalar(_) => None,
-        });
-        DecimalArithmetic::new(op).with_arrow(left, right)?.into_array(rows.unwrap_or(1))
+    /// What DataFusion's own `BinaryExpr` computes from the operands, as columns and literals.
+    fn datafusion(op: Operator, left: &ColumnarValue, right: &ColumnarValue) -> Result<ArrayRef> {
+        let (mut fields, mut columns) = (Vec::new(), Vec::new());
+        let mut operand = |value: &ColumnarValue, name: &str| -> Arc<dyn PhysicalExpr> {
+            match value {
+                ColumnarValue::Array(array) => {
+                    fields.push(Field::new(name, array.data_type().clone(), true));
+                    columns.push(array.clone());
+                    Arc::new(expressions::Column::new(name, columns.len() - 1))
+                }
+                ColumnarValue::Scalar(scalar) => expressions::lit(scalar.clone()),
+            }
+        };
+        let (left, right) = (operand(left, "left"), operand(right, "right"));
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+        expressions::BinaryExpr::new(left, op, right).evaluate(&batch)?.into_array(batch.num_rows())
     }
 
     #[test]
-    fn results_types_nulls_and_errors_are_arrows() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut random = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+    fn results_types_nulls_and_errors_are_datafusions() {
+        let mut random = fastrand::Rng::with_seed(0x2545_f491_4f6c_dd1d);
         // Values of 1 to 38 digits: most fit 64 bits, some only 128, a few overflow when
         // multiplied or rescaled; some batches hold only small values, as a real column does.
         let mut value = |digits: u32| {
-            let magnitude = (random() as i128) << 64 | random() as i128;
             let bound = 10i128.pow(digits.min(38));
-            let v = (magnitude & i128::MAX) % bound;
-            if random() % 2 == 0 { v } else { -v }
+            random.i128(1 - bound..bound)
         };
         let types: [(u8, i8); 7] = [(15, 2), (16, 2), (20, 0), (32, 4), (38, 10), (18, 0), (10, 10)];
         let mut checked = (0, 0);
@@ -290,7 +301,7 @@ mod tests {
             let right = column(values(rp, round % 4 == 0), rp, rs);
             for op in [Operator::Plus, Operator::Minus, Operator::Multiply] {
                 for (l, r) in [(&left, &right), (&right, &left)] {
-                    match (invoke(op, l, r), arrow(op, l, r)) {
+                    match (invoke(op, l, r), datafusion(op, l, r)) {
                         (Ok(ours), Ok(theirs)) => {
                             assert_eq!(ours.data_type(), theirs.data_type(), "{op} of {l:?} and {r:?}");
                             assert_eq!(ours.logical_nulls(), theirs.logical_nulls(), "{op} of {l:?} and {r:?}");
