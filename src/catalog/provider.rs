@@ -138,9 +138,9 @@ impl FileTable {
         });
         let arrow_schema = match definition.format {
             Format::Parquet => {
-                let files = with_string_views(&schema.file_schema());
-                let keys = schema.partition_keys.iter().map(|k| Arc::new(k.to_arrow()));
-                Arc::new(Schema::new(files.fields().iter().cloned().chain(keys).collect::<Vec<_>>()))
+                let data = schema.columns.iter().map(|c| as_view(c.to_arrow()));
+                let keys = schema.partition_keys.iter().map(Column::to_arrow);
+                Arc::new(Schema::new(data.chain(keys).collect::<Vec<_>>()))
             }
             Format::Csv | Format::Json => schema.to_arrow(),
         };
@@ -189,20 +189,16 @@ impl FileTable {
     }
 }
 
-/// The schema with its top-level strings and binaries as Arrow's views, which is how DataFusion's
-/// Parquet reader decodes them: a scan that must hand out `Utf8` copies every string once more,
-/// and filters, hashes and comparisons of short strings are cheaper on views.
-fn with_string_views(schema: &Schema) -> SchemaRef {
-    let fields: Vec<Field> = schema
-        .fields()
-        .iter()
-        .map(|field| match field.data_type() {
-            DataType::Utf8 | DataType::LargeUtf8 => field.as_ref().clone().with_data_type(DataType::Utf8View),
-            DataType::Binary | DataType::LargeBinary => field.as_ref().clone().with_data_type(DataType::BinaryView),
-            _ => field.as_ref().clone(),
-        })
-        .collect();
-    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+/// A data column as a Parquet scan hands it to queries: strings and binaries (Glue's types
+/// are never Arrow's large ones) as Arrow's views, which is how DataFusion's Parquet reader
+/// decodes them. A scan that must hand out `Utf8` copies every string once more, and filters,
+/// hashes and comparisons of short strings are cheaper on views.
+fn as_view(field: Field) -> Field {
+    match field.data_type() {
+        DataType::Utf8 => field.with_data_type(DataType::Utf8View),
+        DataType::Binary => field.with_data_type(DataType::BinaryView),
+        _ => field,
+    }
 }
 
 /// Splits files into at most `n` groups of similar total size.
