@@ -186,7 +186,8 @@ impl<'a> Operand<'a> {
                 };
                 let array = array.as_primitive::<Decimal128Type>();
                 let values: &[i128] = array.values();
-                // Every slot, null or not: no branch per value, and null slots hold zeros.
+                // Every slot, null or not, with no branch per value: a null slot that happens
+                // to hold a wide value only sends the batch to arrow's kernel.
                 let fits = values.iter().fold(true, |fits, &v| fits & (v as i64 as i128 == v));
                 fits.then_some(Operand { values: Values::Array(values), nulls: array.nulls(), scale: *scale })
             }
