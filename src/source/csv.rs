@@ -334,8 +334,7 @@ fn first_record(dialect: &Dialect, chunk: &Chunk) -> Option<(csv::ByteRecord, us
 /// Whether the record at the start of `bytes` ends within them, rather than running past
 /// their end inside a quoted field.
 fn record_ends(dialect: &Dialect, bytes: &[u8]) -> bool {
-    let mut core =
-        csv_core::ReaderBuilder::new().delimiter(dialect.delimiter).quote(dialect.quote).double_quote(true).build();
+    let mut core = core_reader(dialect);
     let (mut fields, mut ends) = ([0u8; 4096], [0usize; 256]);
     let mut input = bytes;
     // An empty input would tell the parser the file ended, which ends any record.
@@ -349,6 +348,89 @@ fn record_ends(dialect: &Dialect, bytes: &[u8]) -> bool {
         }
     }
     false
+}
+
+/// csv-core's parser for the dialect, as the csv crate's `reader_builder` would set it up.
+fn core_reader(dialect: &Dialect) -> csv_core::Reader {
+    csv_core::ReaderBuilder::new().delimiter(dialect.delimiter).quote(dialect.quote).double_quote(true).build()
+}
+
+/// One record's fields as csv-core writes them: their bytes end to end, and where each ends.
+struct Fields {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    count: usize,
+}
+
+impl Fields {
+    fn new() -> Self {
+        Fields { bytes: vec![0; 1024], ends: vec![0; 64], count: 0 }
+    }
+
+    fn len(&self) -> usize {
+        self.count
+    }
+
+    fn range(&self, field: usize) -> std::ops::Range<usize> {
+        let start = if field == 0 { 0 } else { self.ends[field - 1] };
+        start..self.ends[field]
+    }
+
+    fn get(&self, field: usize) -> &[u8] {
+        &self.bytes[self.range(field)]
+    }
+
+    /// Every field's bytes, end to end.
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.count.checked_sub(1).map_or(0, |last| self.ends[last])]
+    }
+}
+
+/// The records of a chunk, which csv-core reads straight from the chunk's bytes (the csv
+/// crate's reader copies every byte through a buffer of its own first).
+struct ChunkRecords<'a> {
+    core: csv_core::Reader,
+    data: &'a [u8],
+    /// Bytes read: where the parser starts the next record.
+    position: usize,
+    done: bool,
+}
+
+impl<'a> ChunkRecords<'a> {
+    fn new(core: csv_core::Reader, data: &'a [u8]) -> Self {
+        ChunkRecords { core, data, position: 0, done: false }
+    }
+
+    /// Line ends read, plus one.
+    fn line(&self) -> u64 {
+        self.core.line()
+    }
+
+    /// Reads the next record into `fields`; false after the last.
+    fn next(&mut self, fields: &mut Fields) -> bool {
+        use csv_core::ReadRecordResult::*;
+        let (mut written, mut ended) = (0, 0);
+        while !self.done {
+            // The end of the data, passed as an empty input, ends a record left open.
+            let input = &self.data[self.position..];
+            let (result, read, wrote, ends) =
+                self.core.read_record(input, &mut fields.bytes[written..], &mut fields.ends[ended..]);
+            self.position += read;
+            written += wrote;
+            ended += ends;
+            match result {
+                InputEmpty => {}
+                OutputFull => fields.bytes.resize(fields.bytes.len() * 2, 0),
+                OutputEndsFull => fields.ends.resize(fields.ends.len() * 2, 0),
+                Record => {
+                    fields.count = ended;
+                    return true;
+                }
+                End => self.done = true,
+            }
+        }
+        false
+    }
 }
 
 /// What decoding one chunk gave.
@@ -430,8 +512,8 @@ impl ChunkDecoder {
     fn decode(&self, chunk: &Chunk) -> Result<Decoded> {
         let data = &chunk.data[..];
         let file = self.file.as_str();
-        let mut reader = reader_builder(&self.dialect).from_reader(data);
-        let mut record = csv::ByteRecord::new();
+        let mut records = ChunkRecords::new(core_reader(&self.dialect), data);
+        let mut record = Fields::new();
         let mut builders = self
             .projection
             .iter()
@@ -443,16 +525,12 @@ impl ChunkDecoder {
         let mut rows_in_batch = 0usize;
         let mut bad_rows: Vec<usize> = Vec::new();
         loop {
-            let more = reader.read_byte_record(&mut record).map_err(|e| match e.into_kind() {
-                csv::ErrorKind::Io(io) => read_error(file, io),
-                other => Error::input(format!("{file}: {other:?}")),
-            })?;
-            if !more {
+            // Where the parser starts this record, and the line ends it has passed.
+            let (start, start_line) = (records.position, records.line());
+            if !records.next(&mut record) {
                 break;
             }
-            // Where the parser started this record, and the line ends it had passed.
-            let (start, start_line) = record.position().map_or((0, 1), |p| (p.byte() as usize, p.line()));
-            let end = reader.position().byte() as usize;
+            let end = records.position;
             if !chunk.last
                 && data[end..].iter().all(|&b| b == b'\r' || b == b'\n')
                 && !record_ends(&self.dialect, &data[start..])
@@ -483,7 +561,7 @@ impl ChunkDecoder {
             }
         }
         if decoded.cut.is_none() {
-            decoded.newlines = reader.position().line() - 1;
+            decoded.newlines = records.line() - 1;
         }
         if rows_in_batch > 0 {
             decoded.batches.extend(self.flush(&mut builders, rows_in_batch, &mut bad_rows)?);
@@ -493,7 +571,7 @@ impl ChunkDecoder {
 
     /// Appends a record's projected values; what is wrong with it, if anything. A bad
     /// record still appends a row (of nulls where values failed), which the flush removes.
-    fn append(&self, record: &csv::ByteRecord, line: u64, builders: &mut [TextColumnBuilder]) -> Option<BadRecord> {
+    fn append(&self, record: &Fields, line: u64, builders: &mut [TextColumnBuilder]) -> Option<BadRecord> {
         let file = self.file.as_str();
         if record.len() != self.expected_fields {
             let reason = format!("expected {} fields, found {}", self.expected_fields, record.len());
@@ -515,7 +593,7 @@ impl ChunkDecoder {
                 }
                 continue;
             };
-            let raw = &record[source];
+            let raw = record.get(source);
             let bad = |reason: String, value: Option<String>| BadRecord {
                 file: file.to_string(),
                 line,
@@ -523,7 +601,7 @@ impl ChunkDecoder {
                 value,
                 reason,
             };
-            let checked = whole.zip(record.range(source)).and_then(|(whole, range)| whole.get(range));
+            let checked = whole.and_then(|whole| whole.get(record.range(source)));
             let text = match checked.map_or_else(|| std::str::from_utf8(raw), Ok) {
                 Ok(text) => text,
                 Err(_) => {
@@ -823,6 +901,62 @@ mod tests {
         )
         .unwrap();
         assert!(rows.concat().contains("| 1   | a "), "{rows:?}");
+    }
+
+    #[test]
+    fn chunk_records_are_the_csv_crates_records() {
+        let mut random = fastrand::Rng::with_seed(11);
+        let mut text = Vec::new();
+        for _ in 0..300 {
+            // Up to 150 fields and fields of up to 3,000 bytes outgrow the first buffers.
+            for field in 0..random.usize(1..150) {
+                if field > 0 {
+                    text.push(b',');
+                }
+                let length = if random.u8(..) < 8 { random.usize(1000..3000) } else { random.usize(0..12) };
+                let quoted = random.bool();
+                if quoted {
+                    text.push(b'"');
+                }
+                for _ in 0..length {
+                    let byte = *random.choice(b"ab1,\"\n\r".iter()).unwrap();
+                    match byte {
+                        b'"' if quoted => text.extend_from_slice(b"\"\""),
+                        b',' | b'"' | b'\n' | b'\r' if !quoted => text.push(b'x'),
+                        other => text.push(other),
+                    }
+                }
+                if quoted {
+                    text.push(b'"');
+                }
+            }
+            text.extend_from_slice(random.choice([&b"\n"[..], b"\r\n", b"\n\n", b"\r"]).unwrap());
+        }
+        let dialect = Dialect::default();
+        let mut expected = Vec::new();
+        let mut reader = reader_builder(&dialect).from_reader(&text[..]);
+        let mut record = csv::ByteRecord::new();
+        while reader.read_byte_record(&mut record).unwrap() {
+            let start = record.position().unwrap();
+            let fields: Vec<Vec<u8>> = record.iter().map(<[u8]>::to_vec).collect();
+            expected.push((start.byte() as usize, start.line(), fields, reader.position().byte() as usize));
+        }
+        let mut actual = Vec::new();
+        let mut records = ChunkRecords::new(core_reader(&dialect), &text);
+        let mut fields = Fields::new();
+        loop {
+            let (start, line) = (records.position, records.line());
+            if !records.next(&mut fields) {
+                break;
+            }
+            let values = (0..fields.len()).map(|i| fields.get(i).to_vec()).collect();
+            actual.push((start, line, values, records.position));
+        }
+        assert_eq!(actual.len(), expected.len());
+        for (actual, expected) in actual.iter().zip(&expected) {
+            assert_eq!(actual, expected);
+        }
+        assert_eq!(records.line(), reader.position().line());
     }
 
     #[test]
