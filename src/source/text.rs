@@ -137,12 +137,14 @@ pub struct DateColumnParser {
     months: Box<[(u32, i32, u32); 256]>,
 }
 
-impl DateColumnParser {
-    pub fn new() -> Self {
+impl Default for DateColumnParser {
+    fn default() -> Self {
         // Key 0 is month 0, which no date has.
         DateColumnParser { months: Box::new([(0, 0, 0); 256]) }
     }
+}
 
+impl DateColumnParser {
     pub fn parse(&mut self, text: &str) -> Option<i32> {
         let (year, month, day) = date_fields(text)?;
         let key = year * 16 + month;
@@ -264,7 +266,7 @@ impl TextColumnBuilder {
                 *precision,
                 *scale,
             ),
-            GlueType::Date => Self::Date(Date32Builder::with_capacity(capacity), DateColumnParser::new()),
+            GlueType::Date => Self::Date(Date32Builder::with_capacity(capacity), DateColumnParser::default()),
             GlueType::Timestamp => Self::Timestamp(TimestampMicrosecondBuilder::with_capacity(capacity)),
             GlueType::String | GlueType::Varchar(_) | GlueType::Char(_) => {
                 Self::Utf8(StringBuilder::with_capacity(capacity, capacity * 16))
@@ -441,7 +443,7 @@ mod tests {
 
     #[test]
     fn a_date_column_reads_every_date_as_parse_date_does() {
-        let mut column = DateColumnParser::new();
+        let mut column = DateColumnParser::default();
         let mut random = fastrand::Rng::with_seed(7);
         // Few years, so months share and evict slots (keys 16 years apart collide), and days
         // and months just past the ends of the calendar.
