@@ -39,13 +39,7 @@ impl Default for Dialect {
 
 pub fn reader_builder(dialect: &Dialect) -> csv::ReaderBuilder {
     let mut builder = csv::ReaderBuilder::new();
-    builder
-        .delimiter(dialect.delimiter)
-        .quote(dialect.quote)
-        .double_quote(true)
-        .has_headers(false)
-        .flexible(true)
-        .buffer_capacity(256 * 1024);
+    builder.delimiter(dialect.delimiter).quote(dialect.quote).double_quote(true).has_headers(false).flexible(true);
     builder
 }
 
@@ -317,18 +311,17 @@ impl Pending {
 
 /// The first record of a chunk, the bytes up to where the next one may start, and the line
 /// ends among those; None when the chunk ends before the record does.
-fn first_record(dialect: &Dialect, chunk: &Chunk) -> Option<(csv::ByteRecord, usize, u64)> {
-    let mut reader = reader_builder(dialect).from_reader(&chunk.data[..]);
-    let mut record = csv::ByteRecord::new();
-    if !reader.read_byte_record(&mut record).ok()? {
+fn first_record(dialect: &Dialect, chunk: &Chunk) -> Option<(Fields, usize, u64)> {
+    let mut records = ChunkRecords::new(core_reader(dialect), &chunk.data);
+    let mut record = Fields::new();
+    if !records.next(&mut record) {
         return None;
     }
-    let start = record.position().map_or(0, |p| p.byte() as usize);
-    let end = reader.position().byte() as usize;
-    if !chunk.last && end == chunk.data.len() && !record_ends(dialect, &chunk.data[start..]) {
+    let end = records.position;
+    if !chunk.last && end == chunk.data.len() && !record_ends(dialect, &chunk.data) {
         return None;
     }
-    Some((record, end, reader.position().line() - 1))
+    Some((record, end, records.line() - 1))
 }
 
 /// Whether the record at the start of `bytes` ends within them, rather than running past
@@ -350,7 +343,8 @@ fn record_ends(dialect: &Dialect, bytes: &[u8]) -> bool {
     false
 }
 
-/// csv-core's parser for the dialect, as the csv crate's `reader_builder` would set it up.
+/// csv-core's parser for the dialect, as `reader_builder` sets it up for the csv crate's
+/// reader (which sniffing and inference use; decoding reads chunks with csv-core itself).
 fn core_reader(dialect: &Dialect) -> csv_core::Reader {
     csv_core::ReaderBuilder::new().delimiter(dialect.delimiter).quote(dialect.quote).double_quote(true).build()
 }
@@ -378,6 +372,10 @@ impl Fields {
 
     fn get(&self, field: usize) -> &[u8] {
         &self.bytes[self.range(field)]
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &[u8]> {
+        (0..self.count).map(|field| self.get(field))
     }
 
     /// Every field's bytes, end to end.
@@ -470,7 +468,7 @@ struct ChunkDecoder {
 }
 
 impl ChunkDecoder {
-    fn new(file: &str, layout: &CsvLayout, header: Option<&csv::ByteRecord>, policy: BadRecordPolicy) -> Result<Self> {
+    fn new(file: &str, layout: &CsvLayout, header: Option<&Fields>, policy: BadRecordPolicy) -> Result<Self> {
         let (source_index, expected_fields) = match header {
             Some(record) => {
                 let header: Vec<String> = record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
@@ -949,7 +947,7 @@ mod tests {
             if !records.next(&mut fields) {
                 break;
             }
-            let values = (0..fields.len()).map(|i| fields.get(i).to_vec()).collect();
+            let values = fields.iter().map(<[u8]>::to_vec).collect();
             actual.push((start, line, values, records.position));
         }
         assert_eq!(actual.len(), expected.len());
