@@ -16,6 +16,7 @@ use datafusion::arrow::array::{Float64Array, Int64Array, RecordBatch, StringArra
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::parquet::arrow::ArrowWriter;
 use etl::catalog::crawl;
+use etl::catalog::crawl::OnSchemaChange;
 use etl::catalog::local::LocalCatalog;
 use etl::catalog::{
     Catalog, DataChange, DataFile, NewVersion, Partition, PartitionWrite, Publication, TableChange, TableDefinition,
@@ -24,7 +25,6 @@ use etl::catalog::{
 use etl::cost::estimate::Estimator;
 use etl::cost::footers::FooterCache;
 use etl::location::Location;
-use etl::runs::job::OnSchemaChange;
 use etl::schema::diff::diff;
 use etl::schema::infer::csv::CsvHints;
 use etl::schema::infer::{InferOptions, csv, infer, json};

@@ -21,11 +21,8 @@ use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-/// The variable that arms a kill point.
-pub const KILL_POINT: &str = "ETL_KILL_POINT";
-
 static ARMED: LazyLock<Option<(String, u32)>> = LazyLock::new(|| {
-    let text = std::env::var(KILL_POINT).ok().filter(|t| !t.is_empty())?;
+    let text = std::env::var(crate::config::ETL_KILL_POINT).ok().filter(|t| !t.is_empty())?;
     Some(match text.split_once('#') {
         Some((name, nth)) => (name.to_string(), nth.parse().unwrap_or(1)),
         None => (text, 1),

@@ -11,7 +11,7 @@ use etl::error::Result;
 use etl::runs::RunStatus;
 use etl::runs::history::History;
 use etl::runs::job::Job;
-use etl::runs::report::{AthenaReport, RunReport};
+use etl::runs::report::RunReport;
 use etl::runs::scheduler::{Event, Runner, Scheduler, State, TokioClock};
 use tokio_util::sync::CancellationToken;
 
@@ -54,21 +54,16 @@ impl Runner for FakeRunner {
         }
         tokio::time::sleep(self.took).await;
         let failed = attempt <= self.failures;
-        let report = RunReport {
-            run_id: format!("{logical_date}-{attempt}"),
-            job: job.name.clone(),
-            logical_date: logical_date.to_string(),
-            status: if failed { RunStatus::Failed } else { RunStatus::Succeeded },
-            started_at: started.to_rfc3339(),
-            finished_at: Some(etl::runs::scheduler::Clock::now(self.clock.as_ref()).to_rfc3339()),
-            sources: vec![],
-            targets: vec![],
-            rejected_rows: 0,
-            quarantine: None,
-            athena: AthenaReport::default(),
-            error: failed.then(|| format!("attempt {attempt} failed on purpose")),
-            dry_run: false,
-        };
+        let mut report = RunReport::started(
+            &format!("{logical_date}-{attempt}"),
+            &job.name,
+            logical_date,
+            false,
+            started.to_rfc3339(),
+        );
+        report.status = if failed { RunStatus::Failed } else { RunStatus::Succeeded };
+        report.finished_at = Some(etl::runs::scheduler::Clock::now(self.clock.as_ref()).to_rfc3339());
+        report.error = failed.then(|| format!("attempt {attempt} failed on purpose"));
         self.history.record(&report)?;
         Ok(report)
     }

@@ -11,13 +11,35 @@ use serde::Serialize;
 use super::{Catalog, DataChange, NewVersion, Partition, Table, TableChange, TableDefinition, TableName};
 use crate::error::{Error, Result};
 use crate::location::Location;
-use crate::runs::job::OnSchemaChange;
 use crate::schema::diff::{Change, diff};
 use crate::schema::infer::{InferOptions, Inferred, infer, infer_listing};
 use crate::schema::widen::widen;
 use crate::schema::{Column, TableSchema};
 use crate::source::files::Listing;
 use crate::source::format::Format;
+
+/// What to do when a crawl finds a source's schema changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnSchemaChange {
+    /// Record a new version and read with the new schema.
+    Update,
+    /// Fail the run.
+    Fail,
+    /// Warn, keep the catalog's version, read with it.
+    Log,
+}
+
+impl std::str::FromStr for OnSchemaChange {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "update" => Ok(Self::Update),
+            "fail" => Ok(Self::Fail),
+            "log" => Ok(Self::Log),
+            other => Err(format!("unknown value '{other}' (expected update, fail or log)")),
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

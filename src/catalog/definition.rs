@@ -7,6 +7,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::Result;
+use crate::layout;
+use crate::location::Location;
 use crate::schema::infer::Inferred;
 use crate::schema::{Column, TableSchema};
 use crate::source::csv::Dialect;
@@ -128,6 +131,16 @@ impl TableDefinition {
     /// does. (A written table moves to a new folder on every run; that is data, not schema.)
     pub fn is_new_version_of(&self, other: &TableDefinition) -> bool {
         TableDefinition { location: other.location.clone(), ..self.clone() } != *other
+    }
+
+    /// Whether our runs write the table (and its partitions list its files).
+    pub fn is_written(&self) -> bool {
+        self.parameters.contains_key(WRITTEN_BY)
+    }
+
+    /// The folder a written table's runs write under.
+    pub fn written_root(&self) -> Result<Location> {
+        layout::written_root(&self.location)
     }
 
     pub fn schema(&self) -> TableSchema {

@@ -32,16 +32,15 @@ use chrono::{DateTime, Utc};
 
 use super::definition::SerDe;
 use super::journal::Journal;
-use super::provider::{is_written, written_root};
 use super::{
     Catalog, DataChange, DataFile, Partition, PartitionWrite, Publication, Published, Table, TableChange,
     TableDefinition, TableName, TableVersion, VersionChange, conflict,
 };
 use crate::error::{Error, ErrorKind, Result};
+use crate::layout::{glue_partition_values, partition_values_from_glue};
 use crate::location::aws::{AWS_ENDPOINT_URL_GLUE, endpoint, sdk_config};
 use crate::schema::diff::Change;
 use crate::schema::{Column, GlueType};
-use crate::source::files::HIVE_NULL_PARTITION;
 use crate::source::format::Format;
 
 /// Our schema version, in table parameters.
@@ -103,11 +102,11 @@ impl GlueCatalog {
     /// [`super::journal`]); true when there were any.
     async fn finish_publications(&self, name: &TableName, table: &GlueTable) -> Result<bool> {
         let definition = definition_of(table)?;
-        if !is_written(&definition) {
+        if !definition.is_written() {
             return Ok(false);
         }
         let mut finished = false;
-        for (publication, journal) in Journal::committed(&written_root(&definition)?).await? {
+        for (publication, journal) in Journal::committed(&definition.written_root()?).await? {
             // Another table may share the location; its publications are its readers' to finish.
             if !publication.tables.iter().any(|change| change.name == *name) {
                 continue;
@@ -268,7 +267,7 @@ impl GlueCatalog {
 
         // The partitions.
         let existing: BTreeMap<Vec<Option<String>>, aws_sdk_glue::types::Partition> =
-            partitions.into_iter().map(|p| (values_of(p.values()), p)).collect();
+            partitions.into_iter().map(|p| (partition_values_from_glue(p.values()), p)).collect();
         let (upserts, drops): (Vec<Partition>, Vec<Partition>) = match &change.data {
             DataChange::None => return Ok(()),
             DataChange::Discovered { partitions: found, complete } => {
@@ -309,7 +308,7 @@ impl GlueCatalog {
                     published.replaced.push(partition_of(old)?);
                     updates.push(
                         BatchUpdatePartitionRequestEntry::builder()
-                            .set_partition_value_list(Some(glue_values(&partition.values)))
+                            .set_partition_value_list(Some(glue_partition_values(&partition.values)))
                             .partition_input(input)
                             .build()
                             .map_err(|e| Error::runtime(e.to_string()))?,
@@ -354,7 +353,7 @@ impl GlueCatalog {
         for batch in drops.chunks(DELETE_BATCH) {
             let values: Vec<PartitionValueList> = batch
                 .iter()
-                .map(|p| PartitionValueList::builder().set_values(Some(glue_values(&p.values))).build())
+                .map(|p| PartitionValueList::builder().set_values(Some(glue_partition_values(&p.values))).build())
                 .collect::<std::result::Result<_, _>>()
                 .map_err(|e| Error::runtime(e.to_string()))?;
             let output = self
@@ -499,7 +498,7 @@ impl Catalog for GlueCatalog {
                 (None, Some(current)) => definition_of(current)?,
                 (None, None) => continue,
             };
-            roots.push(written_root(&definition)?);
+            roots.push(definition.written_root()?);
         }
         let journal = Journal::begin(&publication, &roots).await?;
         let mut published = Published::default();
@@ -554,7 +553,7 @@ fn current_location(
     }
     partitions
         .iter()
-        .find(|p| values_of(p.values()) == values)
+        .find(|p| partition_values_from_glue(p.values()) == values)
         .and_then(|p| p.storage_descriptor()?.location().map(str::to_string))
 }
 
@@ -571,21 +570,13 @@ fn time(value: Option<&aws_sdk_glue::primitives::DateTime>) -> DateTime<Utc> {
     value.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos())).unwrap_or_default()
 }
 
-fn glue_values(values: &[Option<String>]) -> Vec<String> {
-    values.iter().map(|v| v.clone().unwrap_or_else(|| HIVE_NULL_PARTITION.to_string())).collect()
-}
-
-fn values_of(values: &[String]) -> Vec<Option<String>> {
-    values.iter().map(|v| (v != HIVE_NULL_PARTITION).then(|| v.clone())).collect()
-}
-
 fn files_of(parameters: Option<&HashMap<String, String>>) -> Vec<DataFile> {
     parameters.and_then(|p| p.get(FILES)).and_then(|f| serde_json::from_str(f).ok()).unwrap_or_default()
 }
 
 fn partition_of(partition: &aws_sdk_glue::types::Partition) -> Result<Partition> {
     Ok(Partition {
-        values: values_of(partition.values()),
+        values: partition_values_from_glue(partition.values()),
         location: partition.storage_descriptor().and_then(|s| s.location()).unwrap_or_default().to_string(),
         files: files_of(partition.parameters()),
     })
@@ -705,7 +696,7 @@ fn partition_input(template: &StorageDescriptor, partition: &Partition) -> Resul
         parameters.insert(FILES.to_string(), serde_json::to_string(&partition.files)?);
     }
     Ok(PartitionInput::builder()
-        .set_values(Some(glue_values(&partition.values)))
+        .set_values(Some(glue_partition_values(&partition.values)))
         .storage_descriptor(storage)
         .set_parameters(Some(parameters))
         .build())
@@ -730,16 +721,4 @@ fn glue_error<E: ProvideErrorMetadata + StdError + 'static>(
     error: SdkError<E, aws_sdk_glue::config::http::HttpResponse>,
 ) -> Error {
     crate::location::retry::sdk_error("Glue", what, error)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn null_partition_values_are_hives_marker_in_glue() {
-        let values = vec![Some("a".to_string()), None];
-        assert_eq!(glue_values(&values), ["a", HIVE_NULL_PARTITION]);
-        assert_eq!(values_of(&glue_values(&values)), values);
-    }
 }

@@ -24,10 +24,8 @@ use object_store::ObjectStoreExt;
 
 use super::Publication;
 use crate::error::{Error, ErrorKind, Result, ResultExt};
+use crate::layout;
 use crate::location::Location;
-
-/// The folder, under a written table's root, of the journals of its publications.
-pub const JOURNAL_FOLDER: &str = "_etl_publications";
 
 /// What a journal holds: the publication, and where its pointers are.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -49,9 +47,8 @@ impl Journal {
         let (Some(run_id), Some(first)) = (&publication.run_id, roots.first()) else {
             return Ok(None);
         };
-        let journal = first.join(&format!("{JOURNAL_FOLDER}/{run_id}.json"));
-        let pointers: Vec<Location> =
-            roots.iter().map(|root| root.join(&format!("{JOURNAL_FOLDER}/{run_id}.pending"))).collect();
+        let journal = layout::journal(first, run_id);
+        let pointers: Vec<Location> = roots.iter().map(|root| layout::journal_pointer(root, run_id)).collect();
         for pointer in &pointers {
             pointer.put(pointer.prefix(), Bytes::from(journal.url())).await?;
         }
@@ -71,7 +68,7 @@ impl Journal {
 
     /// The committed publications that may be unfinished, found from a table's root.
     pub async fn committed(root: &Location) -> Result<Vec<(Publication, Journal)>> {
-        let folder = root.join(JOURNAL_FOLDER);
+        let folder = layout::journal_folder(root);
         let objects: Vec<object_store::ObjectMeta> =
             match folder.store().list(Some(folder.prefix())).try_collect().await {
                 Ok(objects) => objects,

@@ -15,7 +15,9 @@ pub mod local;
 pub mod provider;
 
 use std::fmt;
+use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -23,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 pub use definition::TableDefinition;
 
+use crate::config::CatalogChoice;
 use crate::error::{Error, Result};
 use crate::schema::diff::Change;
 
@@ -235,6 +238,14 @@ pub trait Catalog: Send + Sync + fmt::Debug {
     async fn require(&self, name: &TableName) -> Result<Table> {
         self.table(name).await?.ok_or_else(|| Error::not_found(format!("table {name} does not exist")))
     }
+}
+
+/// The catalog `choice` names; the embedded one lives in `home`.
+pub async fn open(choice: CatalogChoice, home: &Path) -> Result<Arc<dyn Catalog>> {
+    Ok(match choice {
+        CatalogChoice::Local => Arc::new(local::LocalCatalog::open(home)?),
+        CatalogChoice::Glue => Arc::new(glue::GlueCatalog::connect().await),
+    })
 }
 
 /// The conflict message both catalogs give.

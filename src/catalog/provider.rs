@@ -434,21 +434,6 @@ impl SchemaProvider for DatabaseSchema {
     }
 }
 
-/// Whether our runs wrote the table (and its partitions list its files).
-pub fn is_written(definition: &TableDefinition) -> bool {
-    definition.parameters.get(super::definition::WRITTEN_BY).is_some()
-}
-
-/// The folder a written table's runs write under: its location, or for an unpartitioned
-/// table (whose location is its current run folder) that folder's parent.
-pub fn written_root(definition: &TableDefinition) -> Result<Location> {
-    let location = definition.location.trim_end_matches('/');
-    match location.rsplit_once('/') {
-        Some((parent, last)) if last.starts_with(crate::sink::publish::RUN_FOLDER_PREFIX) => Location::parse(parent),
-        _ => Location::parse(location),
-    }
-}
-
 /// The provider that reads a catalog table now.
 pub async fn table_provider(
     catalog: &dyn Catalog,
@@ -456,7 +441,7 @@ pub async fn table_provider(
     rejects: Arc<Rejects>,
 ) -> Result<Arc<dyn TableProvider>> {
     let definition = &table.definition;
-    if is_written(definition) {
+    if definition.is_written() {
         let partitions = catalog.partitions(&table.name).await?;
         return Ok(Arc::new(FileTable::from_partitions(definition, &partitions, rejects)?));
     }

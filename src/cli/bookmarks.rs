@@ -5,7 +5,8 @@ use std::io::Write;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use super::{GlobalArgs, home, print_json};
+use super::{GlobalArgs, print_json};
+use crate::config::home;
 use crate::error::Result;
 use crate::runs::history::History;
 

@@ -1,23 +1,17 @@
 //! `etl cost [QUERY] [-f FILE.sql]`: what Athena would bill for a query, from metadata only.
 
 use std::io::Write;
-use std::sync::Arc;
 
 use clap::Args;
-use serde::Serialize;
 
-use super::{GlobalArgs, home, open_catalog, print_json};
-use crate::cost::athena::{self, AthenaOptions, AthenaRun, OUTPUT_VARIABLE, WORKGROUP_VARIABLE};
+use super::{GlobalArgs, print_json};
+use crate::config::{ETL_ATHENA_OUTPUT, ETL_ATHENA_WORKGROUP, home};
+use crate::cost::athena::AthenaOptions;
 use crate::cost::billing::DEFAULT_PRICE_PER_TB;
-use crate::cost::estimate::{Estimator, QueryEstimate};
-use crate::cost::footers::FooterCache;
-use crate::cost::measure::{ReadCounter, Reads};
+use crate::cost::{self, CostOptions};
 use crate::error::{Error, Result};
-use crate::runs::progress::human_bytes;
-use crate::runs::run::new_run_id;
-use crate::transform::params::Params;
-use crate::transform::script::{self, plan_statement};
-use crate::transform::session::{EngineOptions, session};
+use crate::output::human_bytes;
+use crate::runs::run::query_params;
 
 #[derive(Debug, Args)]
 pub struct CostArgs {
@@ -39,24 +33,14 @@ pub struct CostArgs {
     #[arg(long)]
     pub athena: bool,
     /// The Athena workgroup (with --athena).
-    #[arg(long, env = WORKGROUP_VARIABLE)]
+    #[arg(long, env = ETL_ATHENA_WORKGROUP)]
     pub workgroup: Option<String>,
     /// Where Athena writes results, s3://bucket/prefix/ (with --athena).
-    #[arg(long, env = OUTPUT_VARIABLE)]
+    #[arg(long, env = ETL_ATHENA_OUTPUT)]
     pub output_location: Option<String>,
     /// A parameter: NAME=VALUE or NAME:TYPE=VALUE.
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct CostJson {
-    #[serde(flatten)]
-    estimate: QueryEstimate,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    measured: Option<Reads>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    athena: Vec<AthenaRun>,
 }
 
 pub async fn run(args: CostArgs, global: &GlobalArgs) -> Result<()> {
@@ -67,50 +51,17 @@ pub async fn run(args: CostArgs, global: &GlobalArgs) -> Result<()> {
         )));
     }
     let (name, text) = super::sql::query_text(&args.query, &args.file)?;
-    let mut params = Params::default();
-    params.apply_overrides(&args.params)?;
-    let params = params.with_built_ins(chrono::Utc::now().date_naive(), &new_run_id());
-    let catalog = open_catalog(global.catalog.as_deref(), None).await?;
-    let counter = args.measure.then(|| Arc::new(ReadCounter::default()));
-    let engine = EngineOptions { counter: counter.clone(), ..EngineOptions::default() };
-    let ctx = session(catalog, Default::default(), &engine).await?;
-    let estimator = Estimator { footers: Arc::new(FooterCache::open(&home())?), price_per_tb: args.price_per_tb };
-    let athena_options =
-        AthenaOptions { workgroup: args.workgroup.clone(), output_location: args.output_location.clone() };
-
-    let mut queries = Vec::new();
-    let mut athena_runs = Vec::new();
-    let statements = script::split(&text);
-    if statements.is_empty() {
-        return Err(Error::query(format!("{name}: no SQL statement")));
-    }
-    for statement in &statements {
-        let plan = plan_statement(&ctx, &name, statement, &params).await?;
-        if !is_query(&plan) {
-            // DDL (a view the query uses) is free on Athena: run it, bill nothing.
-            ctx.execute_logical_plan(plan).await?.collect().await?;
-            continue;
-        }
-        let mut estimate = estimator.estimate(&ctx.state(), &plan).await?;
-        if !args.explain {
-            estimate.tables.iter_mut().for_each(|t| t.explain = None);
-        }
-        queries.push(estimate);
-        if args.measure {
-            ctx.execute_logical_plan(plan).await?.collect().await?;
-        }
-        if args.athena {
-            athena_runs.push(athena::run(&statement.text, &athena_options).await?);
-        }
-    }
-    if queries.is_empty() {
-        return Err(Error::query(format!("{name}: no query to estimate (only DDL, which Athena does not bill)")));
-    }
-    let json = CostJson {
-        estimate: QueryEstimate::total(queries, args.price_per_tb),
-        measured: counter.map(|c| c.reads()),
-        athena: athena_runs,
+    let params = query_params(&args.params)?;
+    let options = CostOptions {
+        price_per_tb: args.price_per_tb,
+        explain: args.explain,
+        measure: args.measure,
+        athena: args.athena.then(|| AthenaOptions {
+            workgroup: args.workgroup.clone(),
+            output_location: args.output_location.clone(),
+        }),
     };
+    let json = cost::estimate_script(global.catalog().await?, &home(), &name, &text, &params, &options).await?;
     if global.json {
         return print_json(&json);
     }
@@ -159,17 +110,4 @@ pub async fn run(args: CostArgs, global: &GlobalArgs) -> Result<()> {
         writeln!(out, "athena: query {} scanned {}", run.query_execution_id, human_bytes(run.data_scanned_in_bytes))?;
     }
     Ok(())
-}
-
-/// Whether Athena would bill the statement (a query), not DDL or session settings.
-fn is_query(plan: &datafusion::logical_expr::LogicalPlan) -> bool {
-    use datafusion::logical_expr::LogicalPlan;
-    !matches!(
-        plan,
-        LogicalPlan::Ddl(_)
-            | LogicalPlan::Statement(_)
-            | LogicalPlan::Dml(_)
-            | LogicalPlan::Copy(_)
-            | LogicalPlan::DescribeTable(_)
-    )
 }

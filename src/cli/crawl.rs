@@ -3,12 +3,12 @@
 use clap::Args;
 use serde::Serialize;
 
-use super::{GlobalArgs, InferenceArgs, open_catalog, output, print_json};
+use super::{GlobalArgs, InferenceArgs, print_json};
+use crate::catalog::crawl::OnSchemaChange;
 use crate::catalog::crawl::{self, CrawlChange};
 use crate::catalog::{Publication, TableName};
 use crate::error::Result;
 use crate::location::Location;
-use crate::runs::job::OnSchemaChange;
 use crate::schema::Column;
 use crate::schema::diff::Change;
 
@@ -39,7 +39,7 @@ struct CrawlJson<'a> {
 pub async fn run(args: CrawlArgs, global: &GlobalArgs) -> Result<()> {
     let table: TableName = args.table.parse()?;
     let location = Location::parse(&args.location)?;
-    let catalog = open_catalog(global.catalog.as_deref(), None).await?;
+    let catalog = global.catalog().await?;
     let plan = crawl::plan(catalog.as_ref(), &table, &location, &args.inference.options(), args.on_change).await?;
     if !global.quiet {
         for empty in &plan.inferred.listing.empty {
@@ -71,7 +71,7 @@ pub async fn run(args: CrawlArgs, global: &GlobalArgs) -> Result<()> {
     for change in &plan.diff {
         writeln!(out, "  {}", change.describe())?;
     }
-    output::write_columns(&mut out, "columns", json.columns)?;
-    output::write_columns(&mut out, "partition keys", json.partition_keys)?;
+    crate::output::write_columns(&mut out, "columns", json.columns)?;
+    crate::output::write_columns(&mut out, "partition keys", json.partition_keys)?;
     Ok(())
 }

@@ -7,11 +7,12 @@ use std::io::Write;
 use clap::Args;
 use serde::Serialize;
 
-use super::{GlobalArgs, home, open_catalog, print_json};
+use super::{GlobalArgs, print_json};
 use crate::catalog::TableName;
+use crate::config::home;
 use crate::error::{Error, Result};
+use crate::output::human_bytes;
 use crate::runs::history::History;
-use crate::runs::progress::human_bytes;
 use crate::sink::gc::{Garbage, sweep};
 
 #[derive(Debug, Args)]
@@ -34,7 +35,7 @@ struct GcJson {
 }
 
 pub async fn run(args: GcArgs, global: &GlobalArgs) -> Result<()> {
-    let catalog = open_catalog(global.catalog.as_deref(), None).await?;
+    let catalog = global.catalog().await?;
     let history = History::open(&home())?;
     let mut names = args.tables;
     let every_table = names.is_empty();

@@ -3,10 +3,10 @@
 use clap::Args;
 use serde::Serialize;
 
-use super::{GlobalArgs, InferenceArgs, output, print_json};
+use super::{GlobalArgs, InferenceArgs, print_json};
 use crate::error::Result;
 use crate::location::Location;
-use crate::runs::progress::human_bytes;
+use crate::output::human_bytes;
 use crate::schema::Column;
 use crate::schema::infer::infer;
 
@@ -58,7 +58,7 @@ pub async fn run(args: InferArgs, global: &GlobalArgs) -> Result<()> {
             if dialect.header { "header" } else { "no header" }
         )?;
     }
-    output::write_columns(&mut out, "columns", json.columns)?;
-    output::write_columns(&mut out, "partition keys", json.partition_keys)?;
+    crate::output::write_columns(&mut out, "columns", json.columns)?;
+    crate::output::write_columns(&mut out, "partition keys", json.partition_keys)?;
     Ok(())
 }

@@ -6,7 +6,6 @@ mod cost;
 mod crawl;
 mod gc;
 mod infer;
-mod output;
 mod run;
 mod runs;
 mod schedule;
@@ -14,22 +13,15 @@ mod scheduler;
 mod schema;
 mod sql;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::catalog::Catalog;
-use crate::catalog::glue::GlueCatalog;
-use crate::catalog::local::LocalCatalog;
+use crate::config::{CatalogChoice, ETL_CATALOG, home};
 use crate::error::{Error, Result};
 use crate::schema::infer::{DEFAULT_SAMPLE_ROWS, InferOptions};
 use crate::source::format::FormatChoice;
-
-/// The environment variable that names the state folder.
-pub const ETL_HOME: &str = "ETL_HOME";
-/// The environment variable that chooses the catalog.
-pub const ETL_CATALOG: &str = "ETL_CATALOG";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -47,8 +39,8 @@ pub struct Cli {
 #[derive(Debug, Args, Clone)]
 pub struct GlobalArgs {
     /// The catalog: local (embedded, under $ETL_HOME) or glue.
-    #[arg(long, global = true, env = ETL_CATALOG, value_parser = ["local", "glue"])]
-    pub catalog: Option<String>,
+    #[arg(long, global = true, env = ETL_CATALOG, value_parser = parse_catalog)]
+    pub catalog: Option<CatalogChoice>,
     /// Print exactly one JSON document on stdout.
     #[arg(long, global = true)]
     pub json: bool,
@@ -124,22 +116,19 @@ pub async fn run(cli: Cli) -> Result<()> {
     result
 }
 
-/// `$ETL_HOME`, or `./.etl`.
-pub fn home() -> PathBuf {
-    std::env::var_os(ETL_HOME).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".etl"))
+fn parse_catalog(text: &str) -> std::result::Result<CatalogChoice, String> {
+    text.parse()
 }
 
-/// The catalog the flags (or the job file) choose.
-pub async fn open_catalog(flag: Option<&str>, job_choice: Option<&str>) -> Result<Arc<dyn Catalog>> {
-    match flag.or(job_choice).unwrap_or("local") {
-        "local" => Ok(Arc::new(LocalCatalog::open(&home())?)),
-        "glue" => Ok(Arc::new(GlueCatalog::connect().await)),
-        other => Err(Error::config(format!("unknown catalog '{other}' (expected local or glue)"))),
+impl GlobalArgs {
+    /// The catalog the flag (or `ETL_CATALOG`) chooses, for commands outside a job.
+    pub async fn catalog(&self) -> Result<Arc<dyn Catalog>> {
+        crate::catalog::open(CatalogChoice::resolve(self.catalog, None), &home()).await
     }
 }
 
 /// Writes a JSON document and a newline to stdout.
 pub fn print_json(value: &impl serde::Serialize) -> Result<()> {
     let mut out = std::io::stdout().lock();
-    output::write_json(&mut out, value)
+    crate::output::write_json(&mut out, value)
 }

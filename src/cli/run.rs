@@ -2,19 +2,18 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use chrono::NaiveDate;
 use clap::Args;
 
-use super::{GlobalArgs, home, open_catalog, print_json};
-use crate::cost::billing::DEFAULT_PRICE_PER_TB;
+use super::{GlobalArgs, print_json};
+use crate::config::{CatalogChoice, home};
 use crate::error::{Error, Result};
-use crate::runs::history::History;
+use crate::output::human_bytes;
 use crate::runs::job::Job;
-use crate::runs::progress::{Progress, human_bytes};
+use crate::runs::progress::Progress;
 use crate::runs::report::RunReport;
-use crate::runs::run::{RunContext, RunOptions, run as run_job};
+use crate::runs::run::{RunContext, RunOptions, RunOutcome, backfill, run as run_job};
 use crate::transform::session::EngineOptions;
 
 #[derive(Debug, Args)]
@@ -70,22 +69,38 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
 
 pub async fn run(args: RunArgs, global: &GlobalArgs) -> Result<()> {
     let job = Job::load(&args.job)?;
-    let catalog = open_catalog(global.catalog.as_deref(), job.catalog.as_deref()).await?;
-    let context = RunContext {
-        catalog,
-        history: Arc::new(History::open(&home())?),
-        home: home(),
-        progress: Progress::on_terminal(!global.json && !global.quiet, global.verbose),
-    };
+    let progress = Progress::on_terminal(!global.json && !global.quiet, global.verbose);
+    let context = RunContext::open(CatalogChoice::resolve(global.catalog, job.catalog), &home(), progress).await?;
     let options = RunOptions {
         logical_date: args.logical_date,
         params: args.params,
         dry_run: args.dry_run,
         engine: EngineOptions { memory_limit: args.memory_limit, ..EngineOptions::default() },
-        price_per_tb: DEFAULT_PRICE_PER_TB,
+        ..RunOptions::default()
     };
     if let (Some(from), Some(to)) = (args.from, args.to) {
-        return backfill(&job, options, &context, from, to, global).await;
+        let summaries = !global.json && !global.quiet;
+        let each = |outcome: &RunOutcome| match summaries {
+            true => write_summary(&mut std::io::stdout().lock(), &outcome.report),
+            false => Ok(()),
+        };
+        let outcomes = backfill(&job, &options, &context, from, to, each).await?;
+        if global.json {
+            let reports: Vec<&RunReport> = outcomes.iter().map(|o| &o.report).collect();
+            print_json(&serde_json::json!({ "runs": reports }))?;
+        }
+        return match outcomes.last() {
+            Some(RunOutcome { report, error: Some(error) }) => Err(Error::new(
+                error.kind(),
+                format!(
+                    "backfill stopped at {}: run {} failed: {}",
+                    report.logical_date,
+                    report.run_id,
+                    error.message()
+                ),
+            )),
+            _ => Ok(()),
+        };
     }
     let outcome = run_job(&job, &options, &context).await?;
     if global.json {
@@ -100,55 +115,6 @@ pub async fn run(args: RunArgs, global: &GlobalArgs) -> Result<()> {
             Err(Error::new(error.kind(), format!("run {} failed: {}", outcome.report.run_id, error.message())))
         }
     }
-}
-
-/// The logical dates a job's schedule fires on from `from` to `to` (each day, for a job
-/// without a schedule).
-pub fn scheduled_dates(job: &Job, from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
-    let Some(schedule) = &job.scheduling.schedule else {
-        return from.iter_days().take_while(|d| *d <= to).collect();
-    };
-    let start = from.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc() - chrono::Duration::seconds(1);
-    let mut dates: Vec<NaiveDate> =
-        schedule.iter_after(start).map(|t| t.date_naive()).take_while(|d| *d <= to).collect();
-    dates.dedup();
-    dates
-}
-
-/// Runs each scheduled date in order; stops at the first that fails (later dates may build on
-/// it).
-async fn backfill(
-    job: &Job,
-    options: RunOptions,
-    context: &RunContext,
-    from: NaiveDate,
-    to: NaiveDate,
-    global: &GlobalArgs,
-) -> Result<()> {
-    if from > to {
-        return Err(Error::usage(format!("--from {from} is after --to {to}")));
-    }
-    let dates = scheduled_dates(job, from, to);
-    let mut reports = Vec::new();
-    let mut failure = None;
-    for date in dates {
-        let outcome = run_job(job, &RunOptions { logical_date: Some(date), ..options.clone() }, context).await?;
-        if !global.json && !global.quiet {
-            write_summary(&mut std::io::stdout().lock(), &outcome.report)?;
-        }
-        reports.push(outcome.report.clone());
-        if let Some(error) = outcome.error {
-            failure = Some(Error::new(
-                error.kind(),
-                format!("backfill stopped at {date}: run {} failed: {}", outcome.report.run_id, error.message()),
-            ));
-            break;
-        }
-    }
-    if global.json {
-        print_json(&serde_json::json!({ "runs": reports }))?;
-    }
-    failure.map_or(Ok(()), Err)
 }
 
 pub fn write_summary(out: &mut impl Write, report: &RunReport) -> Result<()> {

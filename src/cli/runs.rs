@@ -5,11 +5,12 @@ use std::io::Write;
 use clap::Args;
 use serde::Serialize;
 
-use super::{GlobalArgs, home, print_json};
+use super::{GlobalArgs, print_json};
+use crate::config::home;
 use crate::error::Result;
+use crate::output::human_bytes;
 use crate::runs::RunStatus;
 use crate::runs::history::History;
-use crate::runs::progress::human_bytes;
 use crate::runs::report::RunReport;
 
 #[derive(Debug, Args)]

@@ -1,15 +1,16 @@
 //! `etl schedule JOB.toml|DIR`: the next fire times of a job, or of every job in a folder.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
 use clap::Args;
 use serde::Serialize;
 
 use super::{GlobalArgs, print_json};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::runs::job::Job;
+use crate::runs::job::job_files;
 
 #[derive(Debug, Args)]
 pub struct ScheduleArgs {
@@ -39,24 +40,6 @@ pub fn parse_time(text: &str) -> std::result::Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|e| format!("'{text}' is not an RFC 3339 time like 2026-11-30T02:00:00Z ({e})"))
-}
-
-/// The job files of a folder (`*.toml`, sorted), or the one file named.
-pub fn job_files(path: &Path) -> Result<Vec<PathBuf>> {
-    if path.is_file() {
-        return Ok(vec![path.to_path_buf()]);
-    }
-    let entries = std::fs::read_dir(path).map_err(|e| Error::config(format!("{}: {e}", path.display())))?;
-    let mut files: Vec<PathBuf> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "toml"))
-        .collect();
-    files.sort();
-    if files.is_empty() {
-        return Err(Error::config(format!("{}: no job files (*.toml)", path.display())));
-    }
-    Ok(files)
 }
 
 pub async fn run(args: ScheduleArgs, global: &GlobalArgs) -> Result<()> {

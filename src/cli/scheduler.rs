@@ -9,9 +9,8 @@ use chrono::NaiveDate;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
-use super::schedule::job_files;
-use super::{GlobalArgs, home, open_catalog};
-use crate::cost::billing::DEFAULT_PRICE_PER_TB;
+use super::GlobalArgs;
+use crate::config::{CatalogChoice, home};
 use crate::error::{Error, Result};
 use crate::runs::history::History;
 use crate::runs::job::Job;
@@ -31,33 +30,22 @@ pub struct SchedulerArgs {
 
 /// Runs jobs as `etl run` does, each with its catalog.
 struct JobRunner {
-    catalog: Option<String>,
-    history: Arc<History>,
+    catalog: Option<CatalogChoice>,
 }
 
 #[async_trait]
 impl Runner for JobRunner {
     async fn run(&self, job: &Job, logical_date: NaiveDate) -> Result<RunReport> {
-        let (job, catalog, history) = (job.clone(), self.catalog.clone(), self.history.clone());
+        let (job, catalog) = (job.clone(), self.catalog);
         // A run is driven on a thread of its own: its future borrows across awaits in ways the
         // compiler cannot prove `Send` for every lifetime, and a run is long enough that a
         // thread per run costs nothing.
         let runtime = tokio::runtime::Handle::current();
         tokio::task::spawn_blocking(move || {
             runtime.block_on(async move {
-                let context = RunContext {
-                    catalog: open_catalog(catalog.as_deref(), job.catalog.as_deref()).await?,
-                    history,
-                    home: home(),
-                    progress: Progress::hidden(),
-                };
-                let options = RunOptions {
-                    logical_date: Some(logical_date),
-                    params: Vec::new(),
-                    dry_run: false,
-                    engine: Default::default(),
-                    price_per_tb: DEFAULT_PRICE_PER_TB,
-                };
+                let choice = CatalogChoice::resolve(catalog, job.catalog);
+                let context = RunContext::open(choice, &home(), Progress::warnings_only()).await?;
+                let options = RunOptions { logical_date: Some(logical_date), ..RunOptions::default() };
                 Ok(run_job(&job, &options, &context).await?.report)
             })
         })
@@ -67,7 +55,7 @@ impl Runner for JobRunner {
 }
 
 pub async fn run(args: SchedulerArgs, global: &GlobalArgs) -> Result<()> {
-    let jobs = job_files(&args.jobs)?.iter().map(|f| Job::load(f)).collect::<Result<Vec<_>>>()?;
+    let jobs = Job::load_all(&args.jobs)?;
     if !jobs.iter().any(|j| j.scheduling.schedule.is_some()) {
         return Err(Error::config(format!("{}: no job has a schedule", args.jobs.display())));
     }
@@ -96,9 +84,9 @@ pub async fn run(args: SchedulerArgs, global: &GlobalArgs) -> Result<()> {
     });
     let scheduler = Scheduler {
         jobs,
-        history: history.clone(),
+        history,
         clock: Arc::new(SystemClock),
-        runner: Arc::new(JobRunner { catalog: global.catalog.clone(), history }),
+        runner: Arc::new(JobRunner { catalog: global.catalog }),
         concurrency: args.concurrency,
         owner: owner_id(),
         log,

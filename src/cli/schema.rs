@@ -5,7 +5,7 @@ use std::io::Write;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use super::{GlobalArgs, open_catalog, output, print_json};
+use super::{GlobalArgs, print_json};
 use crate::catalog::{Partition, TableDefinition, TableName};
 use crate::error::{Error, Result};
 use crate::schema::Column;
@@ -74,7 +74,7 @@ struct DiffJson {
 }
 
 pub async fn run(args: SchemaArgs, global: &GlobalArgs) -> Result<()> {
-    let catalog = open_catalog(global.catalog.as_deref(), None).await?;
+    let catalog = global.catalog().await?;
     let mut out = std::io::stdout().lock();
     match args.command {
         SchemaCommand::Show { table } => {
@@ -103,8 +103,8 @@ pub async fn run(args: SchemaArgs, global: &GlobalArgs) -> Result<()> {
             writeln!(out, "location: {}", d.location)?;
             writeln!(out, "serde: {}", d.serde.library)?;
             writeln!(out, "input format: {}\noutput format: {}", d.input_format, d.output_format)?;
-            output::write_columns(&mut out, "columns", &d.columns)?;
-            output::write_columns(&mut out, "partition keys", &d.partition_keys)?;
+            crate::output::write_columns(&mut out, "columns", &d.columns)?;
+            crate::output::write_columns(&mut out, "partition keys", &d.partition_keys)?;
             if !partitions.is_empty() {
                 writeln!(out, "partitions: {}", partitions.len())?;
             }

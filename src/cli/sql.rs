@@ -3,11 +3,10 @@
 use clap::Args;
 use datafusion::arrow::array::RecordBatch;
 
-use super::output::{RowFormat, write_rows};
-use super::{GlobalArgs, open_catalog};
+use super::GlobalArgs;
 use crate::error::{Error, Result};
-use crate::runs::run::new_run_id;
-use crate::transform::params::Params;
+use crate::output::{RowFormat, write_rows};
+use crate::runs::run::query_params;
 use crate::transform::script;
 use crate::transform::session::{EngineOptions, session};
 
@@ -40,10 +39,8 @@ pub fn query_text(query: &Option<String>, file: &Option<std::path::PathBuf>) -> 
 
 pub async fn run(args: SqlArgs, global: &GlobalArgs) -> Result<()> {
     let (name, text) = query_text(&args.query, &args.file)?;
-    let mut params = Params::default();
-    params.apply_overrides(&args.params)?;
-    let params = params.with_built_ins(chrono::Utc::now().date_naive(), &new_run_id());
-    let catalog = open_catalog(global.catalog.as_deref(), None).await?;
+    let params = query_params(&args.params)?;
+    let catalog = global.catalog().await?;
     let ctx = session(catalog, Default::default(), &EngineOptions::default()).await?;
     let last = script::run(&ctx, &name, &text, &params).await?;
     let batches = match last {

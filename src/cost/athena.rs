@@ -12,9 +12,6 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::location::aws::{AWS_ENDPOINT_URL_ATHENA, endpoint, sdk_config};
 
-/// Environment variables for the flags `--workgroup` and `--output-location`.
-pub const WORKGROUP_VARIABLE: &str = "ETL_ATHENA_WORKGROUP";
-pub const OUTPUT_VARIABLE: &str = "ETL_ATHENA_OUTPUT";
 /// How long a query may run before we stop waiting.
 const TIMEOUT: Duration = Duration::from_secs(30 * 60);
 

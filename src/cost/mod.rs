@@ -9,4 +9,103 @@ pub mod athena;
 pub mod billing;
 pub mod estimate;
 pub mod footers;
-pub mod measure;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::logical_expr::LogicalPlan;
+use serde::Serialize;
+
+use self::athena::{AthenaOptions, AthenaRun};
+use self::estimate::{Estimator, QueryEstimate};
+use self::footers::FooterCache;
+use crate::catalog::Catalog;
+use crate::error::{Error, Result};
+use crate::location::counting::{ReadCounter, Reads};
+use crate::transform::params::Params;
+use crate::transform::script::{self, plan_statement};
+use crate::transform::session::{EngineOptions, session};
+
+/// How `etl cost` estimates a script.
+#[derive(Debug, Clone)]
+pub struct CostOptions {
+    pub price_per_tb: f64,
+    /// Keep the bill per table, column and partition, and what was pruned and why.
+    pub explain: bool,
+    /// Also run the queries here and count the bytes they read.
+    pub measure: bool,
+    /// Also run the queries on Athena and report what it scanned.
+    pub athena: Option<AthenaOptions>,
+}
+
+/// What a script would bill, with what measuring and Athena said.
+#[derive(Debug, Serialize)]
+pub struct ScriptCost {
+    #[serde(flatten)]
+    pub estimate: QueryEstimate,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub measured: Option<Reads>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub athena: Vec<AthenaRun>,
+}
+
+/// Estimates every query of a script (`name` is how messages call it) over the catalog's
+/// tables. DDL (a view a later query uses) runs and bills nothing, as on Athena; a script with
+/// no query is an error.
+pub async fn estimate_script(
+    catalog: Arc<dyn Catalog>,
+    home: &Path,
+    name: &str,
+    text: &str,
+    params: &Params,
+    options: &CostOptions,
+) -> Result<ScriptCost> {
+    let counter = options.measure.then(|| Arc::new(ReadCounter::default()));
+    let engine = EngineOptions { counter: counter.clone(), ..EngineOptions::default() };
+    let ctx = session(catalog, Default::default(), &engine).await?;
+    let estimator = Estimator { footers: Arc::new(FooterCache::open(home)?), price_per_tb: options.price_per_tb };
+    let statements = script::split(text);
+    if statements.is_empty() {
+        return Err(Error::query(format!("{name}: no SQL statement")));
+    }
+    let mut queries = Vec::new();
+    let mut athena_runs = Vec::new();
+    for statement in &statements {
+        let plan = plan_statement(&ctx, name, statement, params).await?;
+        if !is_query(&plan) {
+            ctx.execute_logical_plan(plan).await?.collect().await?;
+            continue;
+        }
+        let mut estimate = estimator.estimate(&ctx.state(), &plan).await?;
+        if !options.explain {
+            estimate.tables.iter_mut().for_each(|t| t.explain = None);
+        }
+        queries.push(estimate);
+        if options.measure {
+            ctx.execute_logical_plan(plan).await?.collect().await?;
+        }
+        if let Some(athena_options) = &options.athena {
+            athena_runs.push(athena::run(&statement.text, athena_options).await?);
+        }
+    }
+    if queries.is_empty() {
+        return Err(Error::query(format!("{name}: no query to estimate (only DDL, which Athena does not bill)")));
+    }
+    Ok(ScriptCost {
+        estimate: QueryEstimate::total(queries, options.price_per_tb),
+        measured: counter.map(|c| c.reads()),
+        athena: athena_runs,
+    })
+}
+
+/// Whether Athena would bill the statement (a query), not DDL or session settings.
+fn is_query(plan: &LogicalPlan) -> bool {
+    !matches!(
+        plan,
+        LogicalPlan::Ddl(_)
+            | LogicalPlan::Statement(_)
+            | LogicalPlan::Dml(_)
+            | LogicalPlan::Copy(_)
+            | LogicalPlan::DescribeTable(_)
+    )
+}

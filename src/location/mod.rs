@@ -7,6 +7,7 @@
 //! Stores are shared: one per bucket (and server-side encryption setting), see [`stores`].
 
 pub mod aws;
+pub mod counting;
 pub mod retry;
 pub mod stores;
 
@@ -132,10 +133,7 @@ impl Location {
     /// The folder on this machine, for a local location.
     pub fn local_path(&self) -> Option<std::path::PathBuf> {
         match self.scheme {
-            Scheme::Local => Some(std::path::PathBuf::from(format!(
-                "/{}",
-                crate::source::files::percent_decode(self.prefix.as_ref())
-            ))),
+            Scheme::Local => Some(std::path::PathBuf::from(format!("/{}", percent_decode(self.prefix.as_ref())))),
             Scheme::S3 { .. } => None,
         }
     }
@@ -273,6 +271,29 @@ impl Location {
     }
 }
 
+/// Keys are percent-encoded by `object_store` (and folder names by Hive): `a%2Fb` is `a/b`. A
+/// `%` not followed by two hex digits is itself.
+pub fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            if let (Some(high), Some(low)) =
+                (bytes.get(i + 1).and_then(|&b| hex(b)), bytes.get(i + 2).and_then(|&b| hex(b)))
+            {
+                out.push(high << 4 | low);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// `/a/b/../c/./d` -> `/a/c/d`, without touching the filesystem (the folder may not exist yet).
 fn lexically_normal(path: &std::path::Path) -> std::path::PathBuf {
     use std::path::Component;
@@ -368,6 +389,14 @@ mod tests {
         assert_eq!(location.display(&file), "s3://raw-data/orders/dt=1/a.csv");
         assert_eq!(Location::parse("s3://b").unwrap().url(), "s3://b/");
         assert!(Location::parse("s3:///x").is_err());
+    }
+
+    #[test]
+    fn keys_are_percent_decoded() {
+        assert_eq!(percent_decode("a%2Fb"), "a/b");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%4"), "%4");
+        assert_eq!(percent_decode("%zz"), "%zz");
     }
 
     #[test]

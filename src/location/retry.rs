@@ -16,6 +16,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use crate::config::{ETL_RETRY_DEADLINE_SECS, ETL_RETRY_MAX_ATTEMPTS};
 use crate::error::Error;
 
 /// Attempts per request (the first one included), when `ETL_RETRY_MAX_ATTEMPTS` is not set.
@@ -29,10 +30,6 @@ pub const DEADLINE: Duration = Duration::from_secs(300);
 /// together.
 pub const INITIAL_BACKOFF: Duration = Duration::from_millis(100);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
-
-/// Overrides of [`MAX_ATTEMPTS`] and [`DEADLINE`] (whole seconds).
-pub const ETL_RETRY_MAX_ATTEMPTS: &str = "ETL_RETRY_MAX_ATTEMPTS";
-pub const ETL_RETRY_DEADLINE_SECS: &str = "ETL_RETRY_DEADLINE_SECS";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryBudget {

@@ -12,7 +12,7 @@ use object_store::local::LocalFileSystem;
 use url::Url;
 
 use super::aws::{Encryption, LazyS3};
-use crate::cost::measure::{CountingStore, ReadCounter};
+use super::counting::{CountingStore, ReadCounter};
 
 static LOCAL: LazyLock<Arc<dyn ObjectStore>> = LazyLock::new(|| Arc::new(LocalFileSystem::new()));
 static S3: LazyLock<Mutex<HashMap<(String, Encryption), Arc<dyn ObjectStore>>>> = LazyLock::new(Default::default);

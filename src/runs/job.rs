@@ -9,10 +9,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use chrono::NaiveDate;
 use serde::Deserialize;
 
 use super::schedule::Schedule;
+use crate::catalog::crawl::OnSchemaChange;
 use crate::catalog::{TableName, WriteMode};
+use crate::config::CatalogChoice;
 use crate::error::{Error, Result};
 use crate::location::Location;
 use crate::location::aws::Encryption;
@@ -112,29 +115,6 @@ fn snappy() -> String {
     "snappy".into()
 }
 
-/// What to do when a crawl finds a source's schema changed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnSchemaChange {
-    /// Record a new version and read with the new schema.
-    Update,
-    /// Fail the run.
-    Fail,
-    /// Warn, keep the catalog's version, read with it.
-    Log,
-}
-
-impl std::str::FromStr for OnSchemaChange {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "update" => Ok(Self::Update),
-            "fail" => Ok(Self::Fail),
-            "log" => Ok(Self::Log),
-            other => Err(format!("unknown value '{other}' (expected update, fail or log)")),
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct SourceSpec {
     pub table: TableName,
@@ -189,7 +169,7 @@ pub struct Job {
     pub name: String,
     pub file: PathBuf,
     pub scheduling: Scheduling,
-    pub catalog: Option<String>,
+    pub catalog: Option<CatalogChoice>,
     pub params: Params,
     pub sources: Vec<SourceSpec>,
     pub steps: Vec<StepSpec>,
@@ -203,189 +183,236 @@ impl Job {
         Self::parse(&text, path)
     }
 
+    /// Every job file of a folder (`*.toml`, by name), or the one file named.
+    pub fn load_all(path: &Path) -> Result<Vec<Job>> {
+        job_files(path)?.iter().map(|file| Job::load(file)).collect()
+    }
+
+    /// The logical dates the job's schedule fires on from `from` to `to` (each day, for a job
+    /// without a schedule): the dates of a backfill.
+    pub fn scheduled_dates(&self, from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
+        let Some(schedule) = &self.scheduling.schedule else {
+            return from.iter_days().take_while(|d| *d <= to).collect();
+        };
+        let start = from.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc() - chrono::Duration::seconds(1);
+        let mut dates: Vec<NaiveDate> =
+            schedule.iter_after(start).map(|t| t.date_naive()).take_while(|d| *d <= to).collect();
+        dates.dedup();
+        dates
+    }
+
     pub fn parse(text: &str, path: &Path) -> Result<Job> {
         let file_name = path.display().to_string();
         let raw: JobFile = toml::from_str(text)
             .map_err(|e| Error::config(format!("job file {file_name}: {}", e.to_string().trim_end())))?;
         let folder = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let bad = |what: String, why: String| Error::config(format!("job file {file_name}: {what}: {why}"));
+        let bad = |(option, why): Refusal| Error::config(format!("job file {file_name}: {option}: {why}"));
 
-        if raw.name.is_empty() || !raw.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
-            return Err(bad("name".into(), format!("'{}' must match [a-z0-9_]+", raw.name)));
-        }
-        if let Some(catalog) = &raw.catalog {
-            if catalog != "local" && catalog != "glue" {
-                return Err(bad("catalog".into(), format!("unknown catalog '{catalog}' (expected local or glue)")));
-            }
-        }
-        let mut params = Params::default();
-        for (name, value) in &raw.params {
-            if params::BUILT_INS.contains(&name.as_str()) {
-                return Err(bad(format!("params.{name}"), "is a built-in parameter".into()));
-            }
-            let value =
-                params::from_toml(name, value).map_err(|e| bad(format!("params.{name}"), e.message().to_string()))?;
-            params.set(name, value);
-        }
-
-        let mut sources = Vec::new();
+        let name = resolve_name(&raw.name).map_err(bad)?;
+        let catalog = raw.catalog.as_deref().map(str::parse).transpose().map_err(|e| bad(("catalog".into(), e)))?;
+        let params = resolve_params(&raw.params).map_err(bad)?;
+        let mut sources: Vec<SourceSpec> = Vec::new();
         for (i, section) in raw.source.iter().enumerate() {
-            let at = |key: &str| format!("source[{i}].{key}");
-            let table: TableName =
-                section.table.parse().map_err(|e: Error| bad(at("table"), e.message().to_string()))?;
-            let location = resolve_location(&section.location, &folder)
-                .map_err(|e| bad(at("location"), e.message().to_string()))?;
-            let format: FormatChoice = section.format.parse().map_err(|e| bad(at("format"), e))?;
-            let on_schema_change = section.on_schema_change.parse().map_err(|e| bad(at("on_schema_change"), e))?;
-            let bad_records = section.bad_records.parse().map_err(|e| bad(at("bad_records"), e))?;
-            let delimiter = match &section.delimiter {
-                None => None,
-                Some(d) => match d.as_str() {
-                    "\\t" | "\t" | "tab" => Some(b'\t'),
-                    d if d.len() == 1 => Some(d.as_bytes()[0]),
-                    other => {
-                        return Err(bad(at("delimiter"), format!("'{other}' is not a single character")));
-                    }
-                },
-            };
-            if sources.iter().any(|s: &SourceSpec| s.table == table) {
-                return Err(bad(at("table"), format!("{table} is listed twice")));
-            }
-            sources.push(SourceSpec {
-                table,
-                location,
-                infer: InferOptions {
-                    format,
-                    sample_rows: section.sample_rows.unwrap_or(DEFAULT_SAMPLE_ROWS),
-                    delimiter,
-                    header: section.header,
-                    null_values: section.null_values.clone(),
-                },
-                on_schema_change,
-                bad_records,
-                incremental: section.incremental,
-            });
+            sources.push(section.resolve(i, &folder, &sources).map_err(bad)?);
         }
-
-        let mut steps = Vec::new();
-        for (i, section) in raw.step.iter().enumerate() {
-            let sql_path = folder.join(&section.sql);
-            let sql = std::fs::read_to_string(&sql_path)
-                .map_err(|e| bad(format!("step[{i}].sql"), format!("{}: {e}", sql_path.display())))?;
-            steps.push(StepSpec { display: sql_path.display().to_string(), sql });
-        }
-
+        let steps = raw.step.iter().enumerate().map(|(i, s)| s.resolve(i, &folder)).collect::<Result<_, _>>();
+        let steps = steps.map_err(bad)?;
         let mut targets: Vec<TargetSpec> = Vec::new();
         for (i, section) in raw.target.iter().enumerate() {
-            let at = |key: &str| format!("target[{i}].{key}");
-            let table: TableName =
-                section.table.parse().map_err(|e: Error| bad(at("table"), e.message().to_string()))?;
-            if section.query.trim().is_empty() {
-                return Err(bad(at("query"), "is empty".into()));
-            }
-            let location = resolve_location(&section.location, &folder)
-                .map_err(|e| bad(at("location"), e.message().to_string()))?;
-            let mode: WriteMode = section.mode.parse().map_err(|e| bad(at("mode"), e))?;
-            let compression: ParquetCompression = section.compression.parse().map_err(|e| bad(at("compression"), e))?;
-            let encryption = Encryption::parse(section.encryption.as_deref(), section.kms_key_id.as_deref())
-                .map_err(|e| bad(at("encryption"), e))?;
-            if encryption != Encryption::BucketDefault && location.bucket().is_none() {
-                return Err(bad(at("encryption"), "server-side encryption applies to s3:// locations".into()));
-            }
-            let location = location.with_encryption(&encryption);
-            let mut partition_by = Vec::new();
-            for key in &section.partition_by {
-                let normalized = crate::schema::names::normalize(key, 0);
-                if partition_by.contains(&normalized) {
-                    return Err(bad(at("partition_by"), format!("'{key}' is listed twice")));
-                }
-                partition_by.push(normalized);
-            }
-            if sources.iter().any(|s| s.table == table) || targets.iter().any(|t| t.table == table) {
-                return Err(bad(at("table"), format!("{table} is already a source or target of this job")));
-            }
-            let overlapping = sources.iter().find(|s| s.location.overlaps(&location));
-            if let Some(source) = overlapping.filter(|_| !section.allow_source_overlap) {
-                return Err(bad(
-                    at("location"),
-                    format!(
-                        "target {table} at {location} overlaps source {} at {}: a run would read or overwrite \
-                         its own input (set allow_source_overlap = true on the target if that is intended)",
-                        source.table, source.location
-                    ),
-                ));
-            }
-            if let Some(other) = targets.iter().find(|t| t.location.overlaps(&location)) {
-                return Err(bad(at("location"), format!("{location} overlaps the location of target {}", other.table)));
-            }
-            if let Some(other) = targets.iter().find(|t| {
-                t.location.bucket() == location.bucket() && t.location.bucket().is_some() && t.encryption != encryption
-            }) {
-                return Err(bad(
-                    at("encryption"),
-                    format!("target {} writes to the same bucket with other encryption", other.table),
-                ));
-            }
-            targets.push(TargetSpec {
-                table,
-                query: section.query.clone(),
-                location,
-                partition_by,
-                mode,
-                compression,
-                encryption,
-            });
+            targets.push(section.resolve(i, &folder, &sources, &targets).map_err(bad)?);
         }
         if targets.is_empty() {
-            return Err(bad("target".into(), "a job needs at least one [[target]]".into()));
+            return Err(bad(("target".into(), "a job needs at least one [[target]]".into())));
         }
+        let scheduling = resolve_scheduling(&raw).map_err(bad)?;
+        Ok(Job { name, file: path.to_path_buf(), scheduling, catalog, params, sources, steps, targets })
+    }
+}
 
-        let schedule = match &raw.schedule {
-            Some(text) => Some(text.parse::<Schedule>().map_err(|e| bad("schedule".into(), e.to_string()))?),
-            None => None,
-        };
-        let catch_up = match raw.catch_up.as_deref() {
-            None | Some("latest") => CatchUp::Latest,
-            Some("all") => CatchUp::All,
-            Some("none") => CatchUp::None,
-            Some(other) => {
-                return Err(bad("catch_up".into(), format!("unknown value '{other}' (expected all, latest or none)")));
-            }
-        };
-        let duration = |key: &str, text: &Option<String>| -> Result<Option<Duration>> {
-            text.as_deref().map(parse_duration).transpose().map_err(|e| bad(key.into(), e))
-        };
-        let max_attempts = raw.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
-        if max_attempts == 0 {
-            return Err(bad("max_attempts".into(), "must be 1 or more".into()));
-        }
-        let on_failure =
-            raw.on_failure.map(|o| OnFailure { command: o.command, webhook: o.webhook }).unwrap_or_default();
-        if let Some(webhook) = &on_failure.webhook {
-            if !(webhook.starts_with("http://") || webhook.starts_with("https://")) {
-                return Err(bad("on_failure.webhook".into(), format!("'{webhook}' is not an http(s) URL")));
-            }
-        }
-        let scheduling = Scheduling {
-            schedule,
-            catch_up,
-            max_attempts,
-            retry_delay: duration("retry_delay", &raw.retry_delay)?.unwrap_or(DEFAULT_RETRY_DELAY),
-            attempt_timeout: duration("attempt_timeout", &raw.attempt_timeout)?,
-            on_failure,
-        };
+/// A refused option: where it is in the file (`target[0].mode`) and why.
+type Refusal = (String, String);
 
-        Ok(Job {
-            name: raw.name,
-            file: path.to_path_buf(),
-            scheduling,
-            catalog: raw.catalog,
-            params,
-            sources,
-            steps,
-            targets,
+fn resolve_name(name: &str) -> Result<String, Refusal> {
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+        return Err(("name".into(), format!("'{name}' must match [a-z0-9_]+")));
+    }
+    Ok(name.to_string())
+}
+
+fn resolve_params(raw: &BTreeMap<String, toml::Value>) -> Result<Params, Refusal> {
+    let mut params = Params::default();
+    for (name, value) in raw {
+        let at = || format!("params.{name}");
+        if params::BUILT_INS.contains(&name.as_str()) {
+            return Err((at(), "is a built-in parameter".into()));
+        }
+        let value = params::from_toml(name, value).map_err(|e| (at(), e.message().to_string()))?;
+        params.set(name, value);
+    }
+    Ok(params)
+}
+
+impl SourceSection {
+    fn resolve(&self, i: usize, folder: &Path, earlier: &[SourceSpec]) -> Result<SourceSpec, Refusal> {
+        let at = |key: &str| format!("source[{i}].{key}");
+        let table: TableName = self.table.parse().map_err(|e: Error| (at("table"), e.message().to_string()))?;
+        if earlier.iter().any(|s| s.table == table) {
+            return Err((at("table"), format!("{table} is listed twice")));
+        }
+        let location =
+            resolve_location(&self.location, folder).map_err(|e| (at("location"), e.message().to_string()))?;
+        let format: FormatChoice = self.format.parse().map_err(|e| (at("format"), e))?;
+        let on_schema_change = self.on_schema_change.parse().map_err(|e| (at("on_schema_change"), e))?;
+        let bad_records = self.bad_records.parse().map_err(|e| (at("bad_records"), e))?;
+        let delimiter = self.delimiter.as_deref().map(parse_delimiter).transpose().map_err(|e| (at("delimiter"), e))?;
+        Ok(SourceSpec {
+            table,
+            location,
+            infer: InferOptions {
+                format,
+                sample_rows: self.sample_rows.unwrap_or(DEFAULT_SAMPLE_ROWS),
+                delimiter,
+                header: self.header,
+                null_values: self.null_values.clone(),
+            },
+            on_schema_change,
+            bad_records,
+            incremental: self.incremental,
         })
     }
+}
+
+/// One byte, or a tab spelt out.
+fn parse_delimiter(text: &str) -> Result<u8, String> {
+    match text {
+        "\\t" | "\t" | "tab" => Ok(b'\t'),
+        d if d.len() == 1 => Ok(d.as_bytes()[0]),
+        other => Err(format!("'{other}' is not a single character")),
+    }
+}
+
+impl StepSection {
+    fn resolve(&self, i: usize, folder: &Path) -> Result<StepSpec, Refusal> {
+        let sql_path = folder.join(&self.sql);
+        let sql = std::fs::read_to_string(&sql_path)
+            .map_err(|e| (format!("step[{i}].sql"), format!("{}: {e}", sql_path.display())))?;
+        Ok(StepSpec { display: sql_path.display().to_string(), sql })
+    }
+}
+
+impl TargetSection {
+    fn resolve(
+        &self,
+        i: usize,
+        folder: &Path,
+        sources: &[SourceSpec],
+        earlier: &[TargetSpec],
+    ) -> Result<TargetSpec, Refusal> {
+        let at = |key: &str| format!("target[{i}].{key}");
+        let table: TableName = self.table.parse().map_err(|e: Error| (at("table"), e.message().to_string()))?;
+        if self.query.trim().is_empty() {
+            return Err((at("query"), "is empty".into()));
+        }
+        let location =
+            resolve_location(&self.location, folder).map_err(|e| (at("location"), e.message().to_string()))?;
+        let mode: WriteMode = self.mode.parse().map_err(|e| (at("mode"), e))?;
+        let compression: ParquetCompression = self.compression.parse().map_err(|e| (at("compression"), e))?;
+        let encryption = Encryption::parse(self.encryption.as_deref(), self.kms_key_id.as_deref())
+            .map_err(|e| (at("encryption"), e))?;
+        if encryption != Encryption::BucketDefault && location.bucket().is_none() {
+            return Err((at("encryption"), "server-side encryption applies to s3:// locations".into()));
+        }
+        let location = location.with_encryption(&encryption);
+        let mut partition_by = Vec::new();
+        for key in &self.partition_by {
+            let normalized = crate::schema::names::normalize(key, 0);
+            if partition_by.contains(&normalized) {
+                return Err((at("partition_by"), format!("'{key}' is listed twice")));
+            }
+            partition_by.push(normalized);
+        }
+        if sources.iter().any(|s| s.table == table) || earlier.iter().any(|t| t.table == table) {
+            return Err((at("table"), format!("{table} is already a source or target of this job")));
+        }
+        let overlapping = sources.iter().find(|s| s.location.overlaps(&location));
+        if let Some(source) = overlapping.filter(|_| !self.allow_source_overlap) {
+            return Err((
+                at("location"),
+                format!(
+                    "target {table} at {location} overlaps source {} at {}: a run would read or overwrite \
+                     its own input (set allow_source_overlap = true on the target if that is intended)",
+                    source.table, source.location
+                ),
+            ));
+        }
+        if let Some(other) = earlier.iter().find(|t| t.location.overlaps(&location)) {
+            return Err((at("location"), format!("{location} overlaps the location of target {}", other.table)));
+        }
+        let same_bucket = |t: &&TargetSpec| t.location.bucket().is_some() && t.location.bucket() == location.bucket();
+        if let Some(other) = earlier.iter().filter(same_bucket).find(|t| t.encryption != encryption) {
+            return Err((
+                at("encryption"),
+                format!("target {} writes to the same bucket with other encryption", other.table),
+            ));
+        }
+        Ok(TargetSpec { table, query: self.query.clone(), location, partition_by, mode, compression, encryption })
+    }
+}
+
+fn resolve_scheduling(raw: &JobFile) -> Result<Scheduling, Refusal> {
+    let schedule = raw.schedule.as_deref().map(str::parse::<Schedule>).transpose();
+    let schedule = schedule.map_err(|e| ("schedule".to_string(), e.to_string()))?;
+    let catch_up = match raw.catch_up.as_deref() {
+        None | Some("latest") => CatchUp::Latest,
+        Some("all") => CatchUp::All,
+        Some("none") => CatchUp::None,
+        Some(other) => {
+            return Err(("catch_up".into(), format!("unknown value '{other}' (expected all, latest or none)")));
+        }
+    };
+    let duration = |key: &str, text: &Option<String>| -> Result<Option<Duration>, Refusal> {
+        text.as_deref().map(parse_duration).transpose().map_err(|e| (key.to_string(), e))
+    };
+    let max_attempts = raw.max_attempts.unwrap_or(DEFAULT_MAX_ATTEMPTS);
+    if max_attempts == 0 {
+        return Err(("max_attempts".into(), "must be 1 or more".into()));
+    }
+    let on_failure = raw
+        .on_failure
+        .as_ref()
+        .map(|o| OnFailure { command: o.command.clone(), webhook: o.webhook.clone() })
+        .unwrap_or_default();
+    if let Some(webhook) = &on_failure.webhook {
+        if !(webhook.starts_with("http://") || webhook.starts_with("https://")) {
+            return Err(("on_failure.webhook".into(), format!("'{webhook}' is not an http(s) URL")));
+        }
+    }
+    Ok(Scheduling {
+        schedule,
+        catch_up,
+        max_attempts,
+        retry_delay: duration("retry_delay", &raw.retry_delay)?.unwrap_or(DEFAULT_RETRY_DELAY),
+        attempt_timeout: duration("attempt_timeout", &raw.attempt_timeout)?,
+        on_failure,
+    })
+}
+
+/// The job files of a folder (`*.toml`, sorted), or the one file named.
+pub fn job_files(path: &Path) -> Result<Vec<PathBuf>> {
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let entries = std::fs::read_dir(path).map_err(|e| Error::config(format!("{}: {e}", path.display())))?;
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(Error::config(format!("{}: no job files (*.toml)", path.display())));
+    }
+    Ok(files)
 }
 
 /// Attempts per fire time when a job does not say (as Step Functions users configure).

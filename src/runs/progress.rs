@@ -1,5 +1,6 @@
-//! Progress on a terminal: a spinner with what the run is doing and how far it got. Silent when
-//! stderr is not a terminal, with `--json` or `-q`, so logs and pipes stay clean.
+//! What a run shows while it goes: a spinner with what it is doing and how far it got, and its
+//! warnings. The spinner is silent when stderr is not a terminal, with `--json` or `-q`, so
+//! logs and pipes stay clean; warnings go to stderr unless the progress is hidden.
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -11,26 +12,34 @@ pub struct Progress {
     bar: Option<ProgressBar>,
     /// Print each step as a line on stderr (`-v` when stderr is not a terminal).
     lines: bool,
+    /// Print warnings on stderr.
+    warnings: bool,
 }
 
 impl Progress {
+    /// Shows nothing (the caller reads the warnings from the run's report).
     pub fn hidden() -> Self {
-        Progress { bar: None, lines: false }
+        Progress { bar: None, lines: false, warnings: false }
+    }
+
+    /// Warnings on stderr, and nothing else (runs of the scheduler).
+    pub fn warnings_only() -> Self {
+        Progress { bar: None, lines: false, warnings: true }
     }
 
     /// A spinner on stderr if it is a terminal and `wanted`; with `verbose`, steps as lines
-    /// where there is no terminal.
+    /// where there is no terminal. Warnings on stderr in any case.
     pub fn on_terminal(wanted: bool, verbose: bool) -> Self {
         if !wanted {
-            return Self::hidden();
+            return Self::warnings_only();
         }
         if !std::io::stderr().is_terminal() {
-            return Progress { bar: None, lines: verbose };
+            return Progress { bar: None, lines: verbose, warnings: true };
         }
         let bar = ProgressBar::new_spinner();
         bar.set_style(ProgressStyle::with_template("{spinner} {elapsed:>4} {msg}").expect("valid template"));
         bar.enable_steady_tick(Duration::from_millis(120));
-        Progress { bar: Some(bar), lines: false }
+        Progress { bar: Some(bar), lines: false, warnings: true }
     }
 
     pub fn step(&self, message: impl Into<String>) {
@@ -43,14 +52,19 @@ impl Progress {
         }
     }
 
+    pub fn warn(&self, warning: &str) {
+        if !self.warnings {
+            return;
+        }
+        match &self.bar {
+            Some(bar) => bar.suspend(|| eprintln!("warning: {warning}")),
+            None => eprintln!("warning: {warning}"),
+        }
+    }
+
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
     }
-}
-
-/// `1234567` -> `1.2 MiB`.
-pub fn human_bytes(bytes: u64) -> String {
-    indicatif::BinaryBytes(bytes).to_string()
 }

@@ -1,8 +1,10 @@
 //! The run report: what `etl run --json` prints and the run history keeps.
 
+use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::RunStatus;
+use crate::sink::TargetSpec;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunReport {
@@ -21,6 +23,10 @@ pub struct RunReport {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
+    /// What the user should know about a run that went on: empty objects skipped, a schema
+    /// change logged, a clean-up that failed after the publication.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,6 +47,20 @@ pub struct TargetReport {
     pub rows: u64,
     pub bytes: u64,
     pub partitions: u64,
+}
+
+impl TargetReport {
+    /// A target a dry run planned and did not write.
+    pub fn not_written(target: &TargetSpec) -> Self {
+        TargetReport {
+            table: target.table.to_string(),
+            location: target.location.url(),
+            files: 0,
+            rows: 0,
+            bytes: 0,
+            partitions: 0,
+        }
+    }
 }
 
 /// What Athena would bill: for the job's own queries, had they run on Athena over the sources
@@ -66,6 +86,26 @@ pub struct AthenaScan {
 }
 
 impl RunReport {
+    /// The report of a run that has just started.
+    pub fn started(run_id: &str, job: &str, logical_date: NaiveDate, dry_run: bool, started_at: String) -> Self {
+        RunReport {
+            run_id: run_id.to_string(),
+            job: job.to_string(),
+            logical_date: logical_date.to_string(),
+            status: RunStatus::Running,
+            started_at,
+            finished_at: None,
+            sources: Vec::new(),
+            targets: Vec::new(),
+            rejected_rows: 0,
+            quarantine: None,
+            athena: AthenaReport::default(),
+            error: None,
+            dry_run,
+            warnings: Vec::new(),
+        }
+    }
+
     pub fn duration_seconds(&self) -> Option<f64> {
         let start = chrono::DateTime::parse_from_rfc3339(&self.started_at).ok()?;
         let end = chrono::DateTime::parse_from_rfc3339(self.finished_at.as_deref()?).ok()?;

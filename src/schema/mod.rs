@@ -43,6 +43,11 @@ pub struct TableSchema {
 }
 
 impl TableSchema {
+    /// The partition keys' names, outermost first.
+    pub fn key_names(&self) -> impl Iterator<Item = &str> {
+        self.partition_keys.iter().map(|key| key.name.as_str())
+    }
+
     /// The Arrow schema of the data columns followed by the partition keys: what a SQL query
     /// over the table sees.
     pub fn to_arrow(&self) -> SchemaRef {

@@ -15,12 +15,11 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
-use super::publish::{RUN_FOLDER_PREFIX, remove_empty_folders};
-use super::{RunLiveness, STAGING_FOLDER};
-use crate::catalog::journal::JOURNAL_FOLDER;
-use crate::catalog::provider::{is_written, written_root};
+use super::RunLiveness;
+use super::publish::remove_empty_folders;
 use crate::catalog::{Catalog, Table};
 use crate::error::{Result, ResultExt};
+use crate::layout::{is_run_folder, run_of};
 
 /// An object that a sweep removed (or, in a dry run, would remove).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -39,34 +38,20 @@ pub struct Sweep {
     pub live: u64,
 }
 
-/// The run that wrote an object, from its key under the table root: `_etl_staging/RUN/…`,
-/// `_etl_publications/RUN.*` or `…/run-RUN/file`.
-fn run_of(parts: &[String]) -> Option<&str> {
-    match parts.first().map(String::as_str) {
-        Some(STAGING_FOLDER) => return parts.get(1).map(String::as_str),
-        Some(JOURNAL_FOLDER) => return parts.get(1).and_then(|name| name.split_once('.')).map(|(run, _)| run),
-        _ => {}
-    }
-    let folders = &parts[..parts.len().saturating_sub(1)];
-    folders.iter().rev().find_map(|p| p.strip_prefix(RUN_FOLDER_PREFIX))
-}
-
 /// Sweeps one written table; removes nothing when `dry_run`.
 pub async fn sweep(catalog: &dyn Catalog, table: &Table, runs: &dyn RunLiveness, dry_run: bool) -> Result<Sweep> {
     let mut sweep = Sweep::default();
-    if !is_written(&table.definition) {
+    if !table.definition.is_written() {
         return Ok(sweep);
     }
-    let root = written_root(&table.definition)?;
+    let root = table.definition.written_root()?;
     let partitions = catalog.partitions(&table.name).await?;
     // The folders readers read now: each partition's, and an unpartitioned table's own.
     let current: BTreeSet<String> = partitions
         .iter()
         .map(|p| p.location.as_str())
         .chain(std::iter::once(table.definition.location.as_str()))
-        .filter(|folder| {
-            folder.trim_end_matches('/').rsplit('/').next().is_some_and(|f| f.starts_with(RUN_FOLDER_PREFIX))
-        })
+        .filter(|folder| is_run_folder(folder))
         .map(|folder| format!("{}/", folder.trim_end_matches('/')))
         .collect();
     let objects = root.list().await.with_context(|| format!("listing table {}", table.name))?;
@@ -98,24 +83,4 @@ pub async fn sweep(catalog: &dyn Catalog, table: &Table, runs: &dyn RunLiveness,
         });
     }
     Ok(sweep)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parts(key: &str) -> Vec<String> {
-        key.split('/').map(str::to_string).collect()
-    }
-
-    #[test]
-    fn objects_belong_to_the_run_whose_folder_holds_them() {
-        assert_eq!(run_of(&parts("_etl_staging/r1/dt=a/x.parquet")), Some("r1"));
-        assert_eq!(run_of(&parts("dt=a/run-r2/part.parquet")), Some("r2"));
-        assert_eq!(run_of(&parts("run-r3/part.parquet")), Some("r3"));
-        assert_eq!(run_of(&parts("_etl_publications/r5.pending")), Some("r5"));
-        // A file named like a run folder, and files outside run folders, are not ours.
-        assert_eq!(run_of(&parts("dt=a/run-r4.parquet")), None);
-        assert_eq!(run_of(&parts("dt=a/manual.parquet")), None);
-    }
 }

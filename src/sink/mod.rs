@@ -1,14 +1,17 @@
 //! 5. Parquet out: what a target's query writes, where, and how it is published.
 //!
-//! [`parquet::stage`] runs the query and writes Hive-partitioned Parquet under
-//! `LOCATION/_etl_staging/RUN_ID/`, a folder every reader skips (Hive, Spark, Athena and our
-//! own listing ignore names starting with `_`). [`publish`] then moves the files into a
-//! folder of the run in each partition and switches the catalog to them, for every target of
-//! the run at once.
+//! A run's targets go through one [`Commit`]: staged as Hive-partitioned Parquet by
+//! [`parquet`] into a folder every reader skips, then moved into a folder of the run in each
+//! partition and published by the catalog, every target of the run at once ([`publish`]
+//! plans and moves, [`commit`] orders the steps). [`gc`] sweeps what killed runs left.
 
+pub mod commit;
 pub mod gc;
-pub mod parquet;
-pub mod publish;
+mod parquet;
+mod publish;
+
+pub use commit::Commit;
+pub use publish::WriteTag;
 
 use std::str::FromStr;
 
@@ -19,18 +22,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::{TableName, WriteMode};
 use crate::error::{Error, Result};
+use crate::layout::HIVE_NULL_PARTITION;
 use crate::location::Location;
 use crate::location::aws::Encryption;
 use crate::schema::{Column, GlueType, TableSchema, names};
-use crate::source::files::HIVE_NULL_PARTITION;
 
 /// Whether a run may still be writing (its files are then left alone by clean-ups).
 pub trait RunLiveness: Sync {
     fn is_live(&self, run_id: &str) -> bool;
 }
-
-/// The folder that holds the files of runs not yet published.
-pub const STAGING_FOLDER: &str = "_etl_staging";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -122,36 +122,6 @@ impl StagedTarget {
     }
 }
 
-/// `key=value/key=value`, as Hive names partition folders.
-pub fn partition_folder(keys: &[Column], values: &[Option<String>]) -> String {
-    keys.iter()
-        .zip(values)
-        .map(|(key, value)| {
-            let value = value.as_deref().unwrap_or(HIVE_NULL_PARTITION);
-            format!("{}={}", key.name, escape_partition_value(value))
-        })
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-/// Hive's escaping of partition values in folder names: the characters that would break a
-/// path or a `key=value` pair, as `%XX`.
-fn escape_partition_value(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        if c.is_control()
-            || matches!(c, '"' | '#' | '%' | '\'' | '*' | '/' | ':' | '=' | '?' | '\\' | '{' | '[' | ']' | '^')
-        {
-            for byte in c.to_string().bytes() {
-                out.push_str(&format!("%{byte:02X}"));
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// The target's table schema from its query's output: names as Glue takes them, types as Glue
 /// holds them, partition keys apart. Fails, naming the column, when a type has no Glue form.
 pub fn target_schema(df: &DataFrame, target: &TargetSpec) -> Result<(TableSchema, Vec<Expr>)> {
@@ -200,18 +170,4 @@ pub fn target_schema(df: &DataFrame, target: &TargetSpec) -> Result<(TableSchema
         schema.partition_keys.push(Column::new(name, ty));
     }
     Ok((schema, data))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn partition_folders_escape_what_hive_escapes() {
-        let keys = vec![Column::new("region", GlueType::String), Column::new("dt", GlueType::Date)];
-        assert_eq!(
-            partition_folder(&keys, &[Some("eu/west=1".into()), None]),
-            "region=eu%2Fwest%3D1/dt=__HIVE_DEFAULT_PARTITION__"
-        );
-    }
 }

@@ -8,11 +8,11 @@ use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
 use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use futures::TryStreamExt;
 
-use super::publish::RUN_FOLDER_PREFIX;
-use super::{RunLiveness, STAGING_FOLDER, StagedFile, StagedTarget, TargetSpec, partition_folder, target_schema};
+use super::{RunLiveness, StagedFile, StagedTarget, TargetSpec};
 use crate::error::{Error, Result, ResultExt};
+use crate::layout;
 use crate::location::Location;
-use crate::source::files::{HIVE_NULL_PARTITION, percent_decode};
+use crate::schema::TableSchema;
 
 /// Rows per row group. The writer holds a row group, encoded, until it is complete, two at a
 /// time: half of DataFusion's million rows took W1 (TPC-H lineitem, ~17 MB row groups) from
@@ -28,15 +28,15 @@ const ROW_GROUP_ROWS: usize = 512 * 1024;
 /// dictionary and grows 4.6 -> 8.1 MiB, at 128 KiB one of 10,000 product names 3.6 -> 10 MiB.
 const DICTIONARY_PAGE_BYTES: usize = 512 * 1024;
 
-/// The staging folder of one run under a target location.
-pub fn staging(location: &Location, run_id: &str) -> Location {
-    location.join(&format!("{STAGING_FOLDER}/{run_id}"))
-}
-
-/// Runs the target's query and writes its rows to the run's staging folder.
-pub async fn stage(df: DataFrame, target: &TargetSpec, run_id: &str) -> Result<StagedTarget> {
-    let (schema, exprs) = target_schema(&df, target)?;
-    let staging = staging(&target.location, run_id);
+/// Runs the target's query, already shaped to `schema` (data columns, then partition keys as
+/// folder text), and writes its rows to the run's staging folder.
+pub(super) async fn stage(
+    df: DataFrame,
+    target: &TargetSpec,
+    schema: TableSchema,
+    run_id: &str,
+) -> Result<StagedTarget> {
+    let staging = layout::staging(&target.location, run_id);
     let mut options = TableParquetOptions::default();
     options.global.compression = Some(target.compression.writer_setting().to_string());
     // Smaller when the session's memory limit asks for it (see transform::session).
@@ -45,15 +45,14 @@ pub async fn stage(df: DataFrame, target: &TargetSpec, run_id: &str) -> Result<S
     options.global.statistics_enabled = Some("page".to_string());
     options.global.dictionary_page_size_limit = DICTIONARY_PAGE_BYTES;
     options.global.created_by = format!("etl {}", env!("CARGO_PKG_VERSION"));
-    let keys: Vec<String> = schema.partition_keys.iter().map(|k| k.name.clone()).collect();
-    df.select(exprs)?
-        .write_parquet(
-            &format!("{}/", staging.url()),
-            DataFrameWriteOptions::new().with_partition_by(keys),
-            Some(options),
-        )
-        .await
-        .map_err(|e| Error::from(e).context(format!("writing target {}", target.table)))?;
+    let keys: Vec<String> = schema.key_names().map(str::to_string).collect();
+    df.write_parquet(
+        &format!("{}/", staging.url()),
+        DataFrameWriteOptions::new().with_partition_by(keys),
+        Some(options),
+    )
+    .await
+    .map_err(|e| Error::from(e).context(format!("writing target {}", target.table)))?;
     crate::kill_points::reached("stage.written");
 
     let objects: Vec<object_store::ObjectMeta> = staging
@@ -69,27 +68,14 @@ pub async fn stage(df: DataFrame, target: &TargetSpec, run_id: &str) -> Result<S
     for (sequence, object) in objects.iter().enumerate() {
         let mut folders = staging.relative(&object.location).unwrap_or_default();
         folders.pop();
-        let values: Vec<Option<String>> = folders
-            .iter()
-            .map(|folder| {
-                let value = folder.split_once('=').map_or(folder.as_str(), |(_, v)| v);
-                let value = percent_decode(value);
-                (value != HIVE_NULL_PARTITION).then_some(value)
-            })
-            .collect();
+        let values: Vec<Option<String>> = folders.iter().map(|folder| layout::partition_value(folder)).collect();
         let metadata = DFParquetMetadata::new(staging.store().as_ref(), object)
             .fetch_metadata()
             .await
             .with_context(|| format!("reading back {}", staging.display(&object.location)))?;
         crate::kill_points::reached("stage.file");
-        let name = format!("part-{run_id}-{sequence:05}.{}.parquet", target.compression.name());
-        let folder = partition_folder(&schema.partition_keys, &values);
-        let run = format!("{RUN_FOLDER_PREFIX}{run_id}");
-        let published = if folder.is_empty() {
-            target.location.join(&format!("{run}/{name}"))
-        } else {
-            target.location.join(&format!("{folder}/{run}/{name}"))
-        };
+        let name = layout::data_file_name(run_id, sequence, target.compression.name());
+        let published = layout::run_folder(&target.location, schema.key_names(), &values, run_id).join(&name);
         files.push(StagedFile {
             staged: format!(
                 "{}/{}",
@@ -106,16 +92,16 @@ pub async fn stage(df: DataFrame, target: &TargetSpec, run_id: &str) -> Result<S
 }
 
 /// Removes a run's staging folder (after it published, or when it failed).
-pub async fn remove_staging(location: &Location, run_id: &str) -> Result<()> {
-    remove_tree(&staging(location, run_id)).await?;
-    remove_empty_folder(&location.join(STAGING_FOLDER));
+pub(super) async fn remove_staging(location: &Location, run_id: &str) -> Result<()> {
+    remove_tree(&layout::staging(location, run_id)).await?;
+    remove_empty_folder(&layout::staging_root(location));
     Ok(())
 }
 
 /// Removes the staging folders of runs that are gone (failed, killed): nothing
 /// reads them, but they take space.
-pub async fn remove_stale_staging(location: &Location, runs: &dyn RunLiveness) -> Result<Vec<String>> {
-    let root = location.join(STAGING_FOLDER);
+pub(super) async fn remove_stale_staging(location: &Location, runs: &dyn RunLiveness) -> Result<Vec<String>> {
+    let root = layout::staging_root(location);
     let listing = match root.store().list_with_delimiter(Some(root.prefix())).await {
         Ok(listing) => listing,
         Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),

@@ -22,13 +22,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures::TryStreamExt;
 
-use super::{RunLiveness, StagedTarget, TargetSpec, partition_folder};
+use super::{RunLiveness, StagedTarget, TargetSpec};
 use crate::catalog::{DataFile, Partition, PartitionWrite, WriteMode, WrittenData};
 use crate::error::Result;
+use crate::layout;
 use crate::location::Location;
-
-/// The folder of one run's files in one partition.
-pub const RUN_FOLDER_PREFIX: &str = "run-";
 
 /// Which job and logical date wrote a file, so a rerun can replace its own output.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,15 +61,8 @@ impl TargetPublication {
     }
 }
 
-/// The folder a run writes a partition's files into.
-pub fn run_folder(target: &TargetSpec, staged: &StagedTarget, values: &[Option<String>], run_id: &str) -> Location {
-    let partition = partition_folder(&staged.schema.partition_keys, values);
-    let run = format!("{RUN_FOLDER_PREFIX}{run_id}");
-    if partition.is_empty() { target.location.join(&run) } else { target.location.join(&format!("{partition}/{run}")) }
-}
-
 /// What publishing `staged` does to a table whose partitions are `existing`.
-pub fn plan(
+pub(super) fn plan(
     target: &TargetSpec,
     staged: &StagedTarget,
     existing: &[Partition],
@@ -111,7 +102,7 @@ pub fn plan(
                 continue;
             }
         }
-        let folder = run_folder(target, staged, values, run_id);
+        let folder = layout::run_folder(&target.location, staged.schema.key_names(), values, run_id);
         let mut files = Vec::new();
         for file in new.into_iter().flatten() {
             publication.moves.push((file.staged.clone(), file.published.clone()));
@@ -143,7 +134,7 @@ fn path_of(url: &str) -> Result<object_store::path::Path> {
 }
 
 /// Step 2: moves and copies files into the new run folders.
-pub async fn materialize(target: &TargetSpec, publication: &TargetPublication) -> Result<()> {
+pub(super) async fn materialize(target: &TargetSpec, publication: &TargetPublication) -> Result<()> {
     let store = &target.location;
     for (from, to) in &publication.moves {
         store.rename(&path_of(from)?, &path_of(to)?).await?;
@@ -157,7 +148,7 @@ pub async fn materialize(target: &TargetSpec, publication: &TargetPublication) -
 }
 
 /// After a failure before publication: removes every file the publication created.
-pub async fn abandon(target: &TargetSpec, publication: &TargetPublication) -> Result<()> {
+pub(super) async fn abandon(target: &TargetSpec, publication: &TargetPublication) -> Result<()> {
     for path in publication.created() {
         target.location.delete(&path_of(path)?).await?;
     }
@@ -167,7 +158,7 @@ pub async fn abandon(target: &TargetSpec, publication: &TargetPublication) -> Re
 /// Step 4: deletes the files of replaced partitions, then the folders of dead runs in the
 /// partitions this run wrote (what a run killed between its writes and its publication, or
 /// between its publication and this step, left behind).
-pub async fn clean_up(
+pub(super) async fn clean_up(
     target: &TargetSpec,
     publication: &TargetPublication,
     replaced: &[Partition],
@@ -199,7 +190,7 @@ pub async fn clean_up(
             let Some(name) = folder.filename() else {
                 continue;
             };
-            let Some(run_id) = name.strip_prefix(RUN_FOLDER_PREFIX) else {
+            let Some(run_id) = layout::run_of_folder(name) else {
                 continue;
             };
             let dead = parent.join(name);

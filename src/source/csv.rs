@@ -16,6 +16,7 @@ use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
+use super::format::{read_error, skip_bom, strip_bom};
 use super::rejects::{BadRecord, BadRecordPolicy, Rejects, quote_value};
 use super::text::{TextColumnBuilder, parses_as};
 use crate::error::{Error, Result};
@@ -41,20 +42,6 @@ pub fn reader_builder(dialect: &Dialect) -> csv::ReaderBuilder {
     let mut builder = csv::ReaderBuilder::new();
     builder.delimiter(dialect.delimiter).quote(dialect.quote).double_quote(true).has_headers(false).flexible(true);
     builder
-}
-
-pub fn strip_bom(bytes: &[u8]) -> &[u8] {
-    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
-}
-
-/// Skips a UTF-8 byte order mark at the start of a stream.
-fn skip_bom(mut reader: Box<dyn Read + Send>) -> std::io::Result<Box<dyn Read + Send>> {
-    let mut head = Vec::with_capacity(3);
-    (&mut reader).take(3).read_to_end(&mut head)?;
-    if head == b"\xEF\xBB\xBF" {
-        return Ok(reader);
-    }
-    Ok(Box::new(std::io::Cursor::new(head).chain(reader)))
 }
 
 /// The delimiter under which the sample's records most consistently have the same number
@@ -652,18 +639,6 @@ impl ChunkDecoder {
             bad_rows.clear();
         }
         Ok((batch.num_rows() > 0).then_some(batch))
-    }
-}
-
-/// An I/O error while reading a file: for compressed files almost always a truncated or corrupt
-/// stream, which the message says.
-pub fn read_error(file: &str, error: std::io::Error) -> Error {
-    let compressed =
-        [".gz", ".gzip", ".zst", ".zstd", ".bz2"].iter().any(|ext| file.to_ascii_lowercase().ends_with(ext));
-    if compressed {
-        Error::input(format!("{file}: truncated or corrupt compressed data ({error})"))
-    } else {
-        Error::input(format!("{file}: {error}"))
     }
 }
 

@@ -13,11 +13,9 @@ use object_store::path::Path;
 
 use super::format::{self, Compression, Format};
 use crate::error::{Error, Result};
-use crate::location::Location;
+use crate::layout::{is_hidden, partition_value};
+use crate::location::{Location, percent_decode};
 use crate::schema::names;
-
-/// Hive's spelling of a null partition value.
-pub const HIVE_NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
 
 #[derive(Debug, Clone)]
 pub struct SourceFile {
@@ -62,7 +60,7 @@ pub async fn list(location: &Location) -> Result<Listing> {
             continue;
         };
         let name = parts.pop().unwrap_or_else(|| object.location.filename().unwrap_or_default().to_string());
-        if name.starts_with(['_', '.']) || parts.iter().any(|p| p.starts_with(['_', '.'])) {
+        if is_hidden(&name) || parts.iter().any(|p| is_hidden(p)) {
             continue;
         }
         if object.size == 0 {
@@ -146,35 +144,6 @@ fn partition_keys(location: &Location, folders: &[Vec<String>], files: &[SourceF
     Ok(keys)
 }
 
-/// The value a folder gives its partition key: after `=` for Hive folders, the whole name
-/// otherwise; Hive's null marker is null.
-fn partition_value(folder: &str) -> Option<String> {
-    let value = match folder.split_once('=') {
-        Some((_, value)) => percent_decode(value),
-        None => percent_decode(folder),
-    };
-    (value != HIVE_NULL_PARTITION).then_some(value)
-}
-
-/// Folder names are percent-encoded by Hive and by `object_store` alike.
-pub fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(byte) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
-                out.push(byte);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,12 +212,5 @@ mod tests {
         assert!(err.message().contains("only empty objects"), "{err}");
         let err = listing(&dir.path().join("missing")).await.unwrap_err();
         assert!(err.message().contains("no objects to read") && err.message().contains("missing"), "{err}");
-    }
-
-    #[test]
-    fn folder_names_are_percent_decoded() {
-        assert_eq!(percent_decode("a%2Fb"), "a/b");
-        assert_eq!(percent_decode("100%"), "100%");
-        assert_eq!(partition_value("k=a%3Db"), Some("a=b".into()));
     }
 }

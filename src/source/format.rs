@@ -114,10 +114,35 @@ pub fn from_content(head: &[u8]) -> Format {
     if head.starts_with(b"PAR1") {
         return Format::Parquet;
     }
-    let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
-    match text.iter().find(|b| !b.is_ascii_whitespace()) {
+    match strip_bom(head).iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => Format::Json,
         _ => Format::Csv,
+    }
+}
+
+/// Text without the UTF-8 byte order mark some writers put first.
+pub fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+}
+
+/// A stream without the UTF-8 byte order mark at its start.
+pub fn skip_bom(mut reader: Box<dyn Read + Send>) -> std::io::Result<Box<dyn Read + Send>> {
+    let mut head = Vec::with_capacity(3);
+    (&mut reader).take(3).read_to_end(&mut head)?;
+    if head == b"\xEF\xBB\xBF" {
+        return Ok(reader);
+    }
+    Ok(Box::new(std::io::Cursor::new(head).chain(reader)))
+}
+
+/// An I/O error while reading a file: for compressed files almost always a truncated or corrupt
+/// stream, which the message says.
+pub fn read_error(file: &str, error: std::io::Error) -> Error {
+    let (_, compression) = from_name(file);
+    if compression != Compression::None {
+        Error::input(format!("{file}: truncated or corrupt compressed data ({error})"))
+    } else {
+        Error::input(format!("{file}: {error}"))
     }
 }
 

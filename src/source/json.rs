@@ -13,7 +13,7 @@ use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::json::ReaderBuilder;
 
-use super::csv::read_error;
+use super::format::{read_error, strip_bom};
 use super::rejects::{BadRecord, Rejects};
 use crate::error::{Error, Result};
 use crate::schema::names;
@@ -69,10 +69,6 @@ pub fn decode(
             return Ok(good_rows);
         }
     }
-}
-
-fn strip_bom(line: &[u8]) -> &[u8] {
-    line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line)
 }
 
 fn trim_line(line: &[u8]) -> &[u8] {

@@ -34,6 +34,14 @@ impl Params {
         self.values.insert(name.to_string(), value);
     }
 
+    /// The values a run or query binds: these defaults, `overrides` applied in order, and the
+    /// built-ins for `logical_date` and `run_id`.
+    pub fn resolve(&self, overrides: &[String], logical_date: NaiveDate, run_id: &str) -> Result<Params> {
+        let mut params = self.clone();
+        params.apply_overrides(overrides)?;
+        Ok(params.with_built_ins(logical_date, run_id))
+    }
+
     /// The built-ins for a logical date and run.
     pub fn with_built_ins(mut self, logical_date: NaiveDate, run_id: &str) -> Self {
         let week_start = logical_date - Days::new(logical_date.weekday().num_days_from_monday() as u64);

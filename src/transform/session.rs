@@ -13,9 +13,9 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::catalog::Catalog;
 use crate::catalog::provider::{CatalogBridge, Overrides, SESSION_SCHEMA};
-use crate::cost::measure::ReadCounter;
 use crate::error::Result;
 use crate::location::aws::Encryption;
+use crate::location::counting::ReadCounter;
 use crate::location::stores::Registry;
 use crate::transform::decimal::DecimalArithmeticRule;
 

@@ -16,8 +16,8 @@ use super::shape::Shape;
 use crate::error::Result;
 use crate::schema::GlueType;
 use crate::schema::names;
-use crate::source::csv::{Dialect, reader_builder, sniff_delimiter, strip_bom};
-use crate::source::format::Format;
+use crate::source::csv::{Dialect, reader_builder, sniff_delimiter};
+use crate::source::format::{Format, strip_bom};
 use crate::source::text::{decimal_shape, parse_bool, parse_date, parse_double, parse_int, parse_timestamp};
 
 /// A double holds every decimal of up to 15 significant digits exactly.

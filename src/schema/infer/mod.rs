@@ -23,9 +23,9 @@ use self::shape::Shape;
 use super::{Column, GlueType, TableSchema};
 use crate::error::{Error, Result};
 use crate::location::Location;
-use crate::source::csv::{Dialect, read_error};
+use crate::source::csv::Dialect;
 use crate::source::files::{self, Listing, SourceFile};
-use crate::source::format::{self, Format, FormatChoice};
+use crate::source::format::{self, Format, FormatChoice, read_error};
 use crate::source::text::{DEFAULT_NULL_VALUES, parse_date, parse_int};
 
 /// Default records sampled per file.

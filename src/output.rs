@@ -1,5 +1,7 @@
-//! Printers. Each writes to any `Write`, so formats are unit-tested and `--json` prints exactly
-//! one document.
+//! What people read: printers of rows, columns and JSON documents, and sizes for humans. Each
+//! printer writes to any `Write`, so formats are unit-tested, `--json` prints exactly one
+//! document, and the command line and the server print alike. It decides no exit status and
+//! opens no stream itself: that is the command line's.
 
 use std::io::Write;
 
@@ -49,6 +51,11 @@ pub fn write_rows(out: &mut impl Write, batches: &[RecordBatch], format: RowForm
         }
     }
     Ok(())
+}
+
+/// `1234567` -> `1.2 MiB`, in binary units as AWS bills.
+pub fn human_bytes(bytes: u64) -> String {
+    indicatif::BinaryBytes(bytes).to_string()
 }
 
 /// Columns as an aligned two-column list.

@@ -1,6 +1,8 @@
 //! Counting what a query really reads: an object store wrapper that adds up the bytes each
-//! read asks for (before the store merges nearby ranges into fewer requests), so an estimate
-//! can be held against what the engine fetches when it runs the same query.
+//! read asks for (before the store merges nearby ranges into fewer requests), so `etl cost
+//! --measure` can hold an estimate against what the engine fetches when it runs the same
+//! query. It sits beside the other store wrappers ([`super::stores`], [`super::retry`]); the
+//! cost module only reads its totals.
 
 use std::fmt;
 use std::ops::Range;

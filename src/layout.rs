@@ -1,0 +1,218 @@
+//! Where files go under a table's location: Hive's partition folders, and the folders `etl`
+//! adds for its all-or-nothing publication. Every other module asks here; none spells a
+//! folder name itself.
+//!
+//! ```text
+//! LOCATION/
+//!   _etl_staging/RUN_ID/…                     a run's output before publication
+//!   _etl_publications/RUN_ID.json | .pending  the journal of a Glue publication, its pointers
+//!   key=value/…/run-RUN_ID/part-RUN_ID-00000.zstd.parquet
+//! ```
+//!
+//! Names starting with `_` or `.` are hidden from every reader (Hive, Spark, Athena and our
+//! own listing skip them), which is why staging and journals live in such folders. Readers of
+//! `LOCATION` with Hive partition discovery skip the `run-…` level, which has no `=`.
+//!
+//! It deliberately knows nothing of catalogs or run state: which run folder is current is the
+//! catalog's business, whether a run is alive the history's.
+
+use crate::error::Result;
+use crate::location::{Location, percent_decode};
+
+/// Hive's spelling of a null partition value, in folder names and in Glue's partition values.
+pub const HIVE_NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
+
+/// The folder that holds the files of runs not yet published.
+pub const STAGING_FOLDER: &str = "_etl_staging";
+
+/// The folder of the journals of a written table's publications.
+pub const JOURNAL_FOLDER: &str = "_etl_publications";
+
+/// One run's files in one partition are in `run-RUN_ID/`.
+const RUN_FOLDER_PREFIX: &str = "run-";
+
+/// Whether readers skip an object or folder of this name.
+pub fn is_hidden(name: &str) -> bool {
+    name.starts_with(['_', '.'])
+}
+
+/// The staging folders of every run under a table location.
+pub fn staging_root(root: &Location) -> Location {
+    root.join(STAGING_FOLDER)
+}
+
+/// The staging folder of one run under a table location.
+pub fn staging(root: &Location, run_id: &str) -> Location {
+    staging_root(root).join(run_id)
+}
+
+/// The journal of a run's publication, under the first table root it writes.
+pub fn journal(root: &Location, run_id: &str) -> Location {
+    root.join(&format!("{JOURNAL_FOLDER}/{run_id}.json"))
+}
+
+/// The pointer to a run's journal, under every table root its publication writes.
+pub fn journal_pointer(root: &Location, run_id: &str) -> Location {
+    root.join(&format!("{JOURNAL_FOLDER}/{run_id}.pending"))
+}
+
+/// The journal folder under a table root.
+pub fn journal_folder(root: &Location) -> Location {
+    root.join(JOURNAL_FOLDER)
+}
+
+/// `key=value/key=value`, as Hive names partition folders (`None` is null).
+pub fn partition_folder<'a>(keys: impl IntoIterator<Item = &'a str>, values: &[Option<String>]) -> String {
+    keys.into_iter()
+        .zip(values)
+        .map(|(key, value)| {
+            let value = value.as_deref().unwrap_or(HIVE_NULL_PARTITION);
+            format!("{key}={}", escape_partition_value(value))
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The value a folder gives its partition key: after `=` for Hive folders, the whole name
+/// otherwise (a crawler's `partition_N`); Hive's null marker is null.
+pub fn partition_value(folder: &str) -> Option<String> {
+    let value = percent_decode(folder.split_once('=').map_or(folder, |(_, value)| value));
+    (value != HIVE_NULL_PARTITION).then_some(value)
+}
+
+/// Partition values as Glue holds them: text, null as Hive's marker.
+pub fn glue_partition_values(values: &[Option<String>]) -> Vec<String> {
+    values.iter().map(|v| v.clone().unwrap_or_else(|| HIVE_NULL_PARTITION.to_string())).collect()
+}
+
+/// The inverse of [`glue_partition_values`].
+pub fn partition_values_from_glue(values: &[String]) -> Vec<Option<String>> {
+    values.iter().map(|v| (v != HIVE_NULL_PARTITION).then(|| v.clone())).collect()
+}
+
+/// Hive's escaping of partition values in folder names: the characters that would break a
+/// path or a `key=value` pair, as `%XX`.
+fn escape_partition_value(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if c.is_control()
+            || matches!(c, '"' | '#' | '%' | '\'' | '*' | '/' | ':' | '=' | '?' | '\\' | '{' | '[' | ']' | '^')
+        {
+            for byte in c.to_string().bytes() {
+                out.push_str(&format!("%{byte:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The folder a run writes a partition's files into (for an unpartitioned table, its folder
+/// directly under the root).
+pub fn run_folder<'a>(
+    root: &Location,
+    keys: impl IntoIterator<Item = &'a str>,
+    values: &[Option<String>],
+    run_id: &str,
+) -> Location {
+    let partition = partition_folder(keys, values);
+    let run = format!("{RUN_FOLDER_PREFIX}{run_id}");
+    if partition.is_empty() { root.join(&run) } else { root.join(&format!("{partition}/{run}")) }
+}
+
+/// The run whose folder this is, for a folder name `run-RUN_ID`.
+pub fn run_of_folder(name: &str) -> Option<&str> {
+    name.strip_prefix(RUN_FOLDER_PREFIX)
+}
+
+/// The name of the `sequence`th file a run writes, with the codec it is compressed with.
+pub fn data_file_name(run_id: &str, sequence: usize, codec: &str) -> String {
+    format!("part-{run_id}-{sequence:05}.{codec}.parquet")
+}
+
+/// The run that wrote an object, from its key under the table root: `_etl_staging/RUN/…`,
+/// `_etl_publications/RUN.*` or `…/run-RUN/file`.
+pub fn run_of(parts: &[String]) -> Option<&str> {
+    match parts.first().map(String::as_str) {
+        Some(STAGING_FOLDER) => return parts.get(1).map(String::as_str),
+        Some(JOURNAL_FOLDER) => return parts.get(1).and_then(|name| name.split_once('.')).map(|(run, _)| run),
+        _ => {}
+    }
+    let folders = &parts[..parts.len().saturating_sub(1)];
+    folders.iter().rev().find_map(|p| run_of_folder(p))
+}
+
+/// Whether a folder URL is a run's folder (a partition's current one, or an unpartitioned
+/// table's location).
+pub fn is_run_folder(url: &str) -> bool {
+    url.trim_end_matches('/').rsplit('/').next().is_some_and(|name| run_of_folder(name).is_some())
+}
+
+/// The folder a written table's runs write under, from the table's location: the location
+/// itself, or for an unpartitioned table (whose location is its current run folder) that
+/// folder's parent.
+pub fn written_root(location: &str) -> Result<Location> {
+    let location = location.trim_end_matches('/');
+    match location.rsplit_once('/') {
+        Some((parent, last)) if run_of_folder(last).is_some() => Location::parse(parent),
+        _ => Location::parse(location),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(key: &str) -> Vec<String> {
+        key.split('/').map(str::to_string).collect()
+    }
+
+    #[test]
+    fn partition_folders_escape_what_hive_escapes() {
+        assert_eq!(
+            partition_folder(["region", "dt"], &[Some("eu/west=1".into()), None]),
+            "region=eu%2Fwest%3D1/dt=__HIVE_DEFAULT_PARTITION__"
+        );
+        assert_eq!(partition_value("region=eu%2Fwest%3D1"), Some("eu/west=1".into()));
+        assert_eq!(partition_value("dt=__HIVE_DEFAULT_PARTITION__"), None);
+        assert_eq!(partition_value("2026"), Some("2026".into()));
+    }
+
+    #[test]
+    fn glue_holds_null_partition_values_as_hives_marker() {
+        let values = vec![Some("a".to_string()), None];
+        assert_eq!(glue_partition_values(&values), ["a", HIVE_NULL_PARTITION]);
+        assert_eq!(partition_values_from_glue(&glue_partition_values(&values)), values);
+    }
+
+    #[test]
+    fn run_folders_sit_below_the_partition_folders() {
+        let root = Location::parse("s3://b/t").unwrap();
+        assert_eq!(run_folder(&root, ["dt"], &[Some("1".into())], "r1").url(), "s3://b/t/dt=1/run-r1");
+        assert_eq!(run_folder(&root, [], &[], "r1").url(), "s3://b/t/run-r1");
+        assert_eq!(staging(&root, "r1").url(), "s3://b/t/_etl_staging/r1");
+        assert_eq!(journal(&root, "r1").url(), "s3://b/t/_etl_publications/r1.json");
+        assert_eq!(journal_pointer(&root, "r1").url(), "s3://b/t/_etl_publications/r1.pending");
+        assert_eq!(data_file_name("r1", 7, "zstd"), "part-r1-00007.zstd.parquet");
+    }
+
+    #[test]
+    fn objects_belong_to_the_run_whose_folder_holds_them() {
+        assert_eq!(run_of(&parts("_etl_staging/r1/dt=a/x.parquet")), Some("r1"));
+        assert_eq!(run_of(&parts("dt=a/run-r2/part.parquet")), Some("r2"));
+        assert_eq!(run_of(&parts("run-r3/part.parquet")), Some("r3"));
+        assert_eq!(run_of(&parts("_etl_publications/r5.pending")), Some("r5"));
+        // A file named like a run folder, and files outside run folders, are not ours.
+        assert_eq!(run_of(&parts("dt=a/run-r4.parquet")), None);
+        assert_eq!(run_of(&parts("dt=a/manual.parquet")), None);
+    }
+
+    #[test]
+    fn a_written_tables_root_is_above_its_run_folder() {
+        assert_eq!(written_root("s3://b/t/run-r1/").unwrap().url(), "s3://b/t");
+        assert_eq!(written_root("s3://b/t").unwrap().url(), "s3://b/t");
+        assert!(is_run_folder("s3://b/t/dt=1/run-r1/"));
+        assert!(!is_run_folder("s3://b/t/dt=1"));
+    }
+}
