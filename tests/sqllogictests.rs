@@ -4,7 +4,9 @@
 //! path as a job's SQL (parsing, parameter binding, errors), with the built-in parameters of a
 //! run on 2026-11-30 and `$region = 'eu'`.
 //!
-//! Run one file: `cargo test --test sqllogictests -- types`.
+//! Run one file: `cargo test --test sqllogictests -- types`. Rewrite the expected output of
+//! every file (or of those named) from what the engine gives now, as DataFusion's runner
+//! does: `cargo test --test sqllogictests -- --complete [types]`; then read the diff.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -107,7 +109,8 @@ async fn catalog(home: &Path, data: &Path) -> Arc<dyn Catalog> {
     catalog
 }
 
-async fn run_file(file: &Path, data: &Path) -> Result<(), String> {
+/// Runs a file, or with `complete` rewrites its expected results and errors.
+async fn run_file(file: &Path, data: &Path, complete: bool) -> Result<(), String> {
     let home = tempfile::tempdir().unwrap();
     let catalog = catalog(home.path(), data).await;
     let mut params = Params::default().with_built_ins(chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(), "slt");
@@ -118,11 +121,24 @@ async fn run_file(file: &Path, data: &Path) -> Result<(), String> {
         let params = params.clone();
         async move { Ok::<_, Error>(Etl { context, params }) }
     });
+    if complete {
+        return runner
+            .update_test_file(
+                file,
+                " ",
+                sqllogictest::default_validator,
+                sqllogictest::default_normalizer,
+                sqllogictest::default_column_validator,
+            )
+            .await
+            .map_err(|e| e.to_string());
+    }
     runner.run_file_async(file).await.map_err(|e| e.display(true).to_string())
 }
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let complete = std::env::args().any(|a| a == "--complete");
     let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("sql"))
         .unwrap()
@@ -135,7 +151,8 @@ fn main() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut failed = 0;
     for file in &files {
-        match runtime.block_on(run_file(file, &root.join("data"))) {
+        match runtime.block_on(run_file(file, &root.join("data"), complete)) {
+            Ok(()) if complete => println!("completed {}", file.display()),
             Ok(()) => println!("ok      {}", file.display()),
             Err(e) => {
                 failed += 1;

@@ -17,6 +17,8 @@
 //! - `aws`: S3 locations and the Glue catalog end to end, on the local endpoint.
 //! - `catalog_suite`: one behavioural suite, every case against the embedded catalog and Glue.
 //! - `faults`: S3 and Glue through a proxy that fails, resets, truncates and delays requests.
+//! - `golden`: what users read (`--help`, `schema show`, `runs`, a run report), compared whole.
+//! - `regression`: one test per bug fixed, named after what it guards.
 
 mod util;
 
@@ -28,9 +30,11 @@ mod crash;
 mod crawl;
 mod csv_edges;
 mod faults;
+mod golden;
 mod infer;
 mod memory;
 mod races;
+mod regression;
 mod run;
 mod scheduler;
 mod schedules;

@@ -174,31 +174,17 @@ impl Catalog for LocalCatalog {
 
     async fn partitions(&self, name: &TableName) -> Result<Vec<Partition>> {
         self.with(|c| {
-            let mut statement = c.prepare(
-                "SELECT spec, location FROM partitions WHERE database = ?1 AND name = ?2 ORDER BY spec",
-            )?;
+            let mut statement =
+                c.prepare("SELECT spec, location FROM partitions WHERE database = ?1 AND name = ?2 ORDER BY spec")?;
             let mut partitions = statement
                 .query_map(params![name.database, name.table], |r| {
                     let spec: String = r.get(0)?;
                     Ok((spec, r.get::<_, String>(1)?))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            let mut files = c.prepare(
-                "SELECT path, size, rows, job, logical_date FROM files WHERE database = ?1 AND name = ?2 AND spec = ?3 ORDER BY path",
-            )?;
             let mut out = Vec::with_capacity(partitions.len());
             for (spec, location) in partitions.drain(..) {
-                let files = files
-                    .query_map(params![name.database, name.table, spec], |r| {
-                        Ok(DataFile {
-                            path: r.get(0)?,
-                            size: r.get::<_, i64>(1)? as u64,
-                            rows: r.get::<_, i64>(2)? as u64,
-                            job: r.get(3)?,
-                            logical_date: r.get(4)?,
-                        })
-                    })?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let files = partition_files(c, name, &spec)?;
                 out.push(Partition { values: serde_json::from_str(&spec)?, location, files });
             }
             Ok(out)
@@ -316,6 +302,25 @@ impl Catalog for LocalCatalog {
     }
 }
 
+/// The files of a written table's partition, by path.
+fn partition_files(c: &Connection, name: &TableName, spec: &str) -> Result<Vec<DataFile>> {
+    let mut statement = c.prepare_cached(
+        "SELECT path, size, rows, job, logical_date FROM files WHERE database = ?1 AND name = ?2 AND spec = ?3 ORDER BY path",
+    )?;
+    let files = statement
+        .query_map(params![name.database, name.table, spec], |r| {
+            Ok(DataFile {
+                path: r.get(0)?,
+                size: r.get::<_, i64>(1)? as u64,
+                rows: r.get::<_, i64>(2)? as u64,
+                job: r.get(3)?,
+                logical_date: r.get(4)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(files)
+}
+
 /// Removes a partition (and its files) that a write replaces, checking it is the one the
 /// writer based its change on; returns what was there.
 fn take_partition(tx: &rusqlite::Transaction, name: &TableName, write: &PartitionWrite) -> Result<Option<Partition>> {
@@ -337,20 +342,7 @@ fn take_partition(tx: &rusqlite::Transaction, name: &TableName, write: &Partitio
     let Some(location) = location else {
         return Ok(None);
     };
-    let mut statement = tx.prepare(
-        "SELECT path, size, rows, job, logical_date FROM files WHERE database = ?1 AND name = ?2 AND spec = ?3",
-    )?;
-    let files = statement
-        .query_map(params![name.database, name.table, spec], |r| {
-            Ok(DataFile {
-                path: r.get(0)?,
-                size: r.get::<_, i64>(1)? as u64,
-                rows: r.get::<_, i64>(2)? as u64,
-                job: r.get(3)?,
-                logical_date: r.get(4)?,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let files = partition_files(tx, name, &spec)?;
     tx.execute(
         "DELETE FROM files WHERE database = ?1 AND name = ?2 AND spec = ?3",
         params![name.database, name.table, spec],

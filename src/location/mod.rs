@@ -180,10 +180,13 @@ impl Location {
     /// pages.
     pub async fn list(&self) -> Result<Vec<ObjectMeta>> {
         const CONCURRENT_LISTINGS: usize = 16;
-        match self.store.head(&self.prefix).await {
-            Ok(meta) => return Ok(vec![meta]),
-            Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(Error::from(e).context(format!("reading {self}"))),
+        // A bucket's root is never an object; HEAD on it is S3's HeadBucket, which answers 200.
+        if !self.prefix.as_ref().is_empty() {
+            match self.store.head(&self.prefix).await {
+                Ok(meta) => return Ok(vec![meta]),
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(Error::from(e).context(format!("reading {self}"))),
+            }
         }
         let not_found_is_empty = |e: object_store::Error| match e {
             object_store::Error::NotFound { .. } => Ok(ListResult { common_prefixes: Vec::new(), objects: Vec::new() }),

@@ -223,3 +223,196 @@ fn check_compatible(target: &TargetSpec, changes: &[Change]) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::prelude::SessionContext;
+
+    use super::*;
+    use crate::catalog::local::LocalCatalog;
+    use crate::location::Location;
+    use crate::sink::ParquetCompression;
+
+    struct NoneLive;
+
+    impl RunLiveness for NoneLive {
+        fn is_live(&self, _: &str) -> bool {
+            false
+        }
+    }
+
+    struct Setup {
+        dir: tempfile::TempDir,
+        catalog: LocalCatalog,
+    }
+
+    impl Setup {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let catalog = LocalCatalog::open(&dir.path().join("home")).unwrap();
+            Setup { dir, catalog }
+        }
+
+        fn target(&self, mode: WriteMode) -> TargetSpec {
+            TargetSpec {
+                table: "curated.t".parse().unwrap(),
+                query: "SELECT * FROM input".into(),
+                location: Location::parse(self.dir.path().join("out").to_str().unwrap()).unwrap(),
+                partition_by: vec!["dt".into()],
+                mode,
+                compression: ParquetCompression::Zstd,
+                encryption: Default::default(),
+            }
+        }
+
+        /// Every file under the target's folder, relative to it.
+        fn files(&self) -> Vec<String> {
+            let root = self.dir.path().join("out");
+            let mut found = Vec::new();
+            let mut folders = vec![root.clone()];
+            while let Some(folder) = folders.pop() {
+                for entry in std::fs::read_dir(&folder).into_iter().flatten().flatten() {
+                    let path = entry.path();
+                    if path.is_dir() {
+                        folders.push(path);
+                    } else {
+                        found.push(path.strip_prefix(&root).unwrap().to_string_lossy().into_owned());
+                    }
+                }
+            }
+            found.sort();
+            found
+        }
+    }
+
+    fn frame(values: &[(i64, &str)]) -> DataFrame {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("amount", DataType::Int64, true),
+            Field::new("dt", DataType::Utf8, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from(values.iter().map(|(a, _)| *a).collect::<Vec<_>>())),
+                Arc::new(StringArray::from(values.iter().map(|(_, d)| *d).collect::<Vec<_>>())),
+            ],
+        )
+        .unwrap();
+        SessionContext::new().read_batch(batch).unwrap()
+    }
+
+    fn tag(date: &str) -> WriteTag {
+        WriteTag { job: "j".into(), logical_date: date.into(), rerun_replaces: true }
+    }
+
+    #[tokio::test]
+    async fn staged_output_is_seen_by_no_reader_until_the_publication() {
+        let s = Setup::new();
+        let target = s.target(WriteMode::OverwritePartitions);
+        let mut commit = Commit::new("r1", tag("d1"));
+        let (staged, warnings) =
+            commit.stage(&s.catalog, frame(&[(1, "a"), (2, "b")]), &target, &NoneLive).await.unwrap();
+        assert_eq!((staged.rows(), staged.partition_count(), warnings.len()), (2, 2, 0));
+        assert!(s.catalog.table(&target.table).await.unwrap().is_none());
+        assert!(s.files().iter().all(|f| f.starts_with("_etl_staging/r1/")), "{:?}", s.files());
+
+        let published = commit.publish(&s.catalog, Vec::new()).await.unwrap();
+        assert!(published.replaced.is_empty());
+        let partitions = s.catalog.partitions(&target.table).await.unwrap();
+        let folders: Vec<&str> = partitions.iter().map(|p| p.location.rsplit("out/").next().unwrap()).collect();
+        assert_eq!(folders, ["dt=a/run-r1", "dt=b/run-r1"]);
+        assert!(commit.clean_up(&NoneLive).await.is_empty());
+        assert!(commit.close().await.is_empty());
+        assert_eq!(s.files(), ["dt=a/run-r1/part-r1-00000.zstd.parquet", "dt=b/run-r1/part-r1-00001.zstd.parquet"]);
+    }
+
+    #[tokio::test]
+    async fn a_commit_closed_before_its_publication_leaves_nothing() {
+        let s = Setup::new();
+        let target = s.target(WriteMode::Overwrite);
+        let mut commit = Commit::new("r1", tag("d1"));
+        commit.stage(&s.catalog, frame(&[(1, "a")]), &target, &NoneLive).await.unwrap();
+        assert!(!s.files().is_empty());
+        assert!(commit.close().await.is_empty());
+        assert!(s.files().is_empty(), "{:?}", s.files());
+        assert!(s.catalog.table(&target.table).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_rerun_replaces_what_the_last_run_wrote_and_removes_its_files() {
+        let s = Setup::new();
+        let target = s.target(WriteMode::OverwritePartitions);
+        let mut first = Commit::new("r1", tag("d1"));
+        first.stage(&s.catalog, frame(&[(1, "a"), (2, "b")]), &target, &NoneLive).await.unwrap();
+        first.publish(&s.catalog, Vec::new()).await.unwrap();
+        first.close().await;
+
+        let mut second = Commit::new("r2", tag("d1"));
+        second.stage(&s.catalog, frame(&[(3, "b")]), &target, &NoneLive).await.unwrap();
+        let published = second.publish(&s.catalog, Vec::new()).await.unwrap();
+        assert_eq!(published.replaced.len(), 1);
+        assert!(second.clean_up(&NoneLive).await.is_empty());
+        second.close().await;
+        assert_eq!(s.files(), ["dt=a/run-r1/part-r1-00000.zstd.parquet", "dt=b/run-r2/part-r2-00000.zstd.parquet"]);
+    }
+
+    #[tokio::test]
+    async fn what_dead_runs_left_in_staging_is_removed_with_a_warning() {
+        let s = Setup::new();
+        let target = s.target(WriteMode::Overwrite);
+        let mut dead = Commit::new("r0", tag("d1"));
+        dead.stage(&s.catalog, frame(&[(1, "a")]), &target, &NoneLive).await.unwrap();
+        // r0 is killed here: it never closes its commit.
+        let mut commit = Commit::new("r1", tag("d1"));
+        let (_, warnings) = commit.stage(&s.catalog, frame(&[(1, "a")]), &target, &NoneLive).await.unwrap();
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("removed the staging files of run r0"), "{warnings:?}");
+        assert!(s.files().iter().all(|f| f.starts_with("_etl_staging/r1/")), "{:?}", s.files());
+    }
+
+    #[tokio::test]
+    async fn a_crawled_table_is_refused_before_anything_is_written() {
+        let s = Setup::new();
+        let target = s.target(WriteMode::Overwrite);
+        let mut crawled = TableDefinition::parquet("file:///raw".into(), &TableSchema::default(), "zstd", "j");
+        crawled.parameters.remove(WRITTEN_BY);
+        let create = TableChange {
+            name: target.table.clone(),
+            expected_version: None,
+            new_version: Some(NewVersion { definition: crawled, diff: Vec::new() }),
+            data: DataChange::None,
+        };
+        s.catalog.publish(Publication { run_id: None, tables: vec![create] }).await.unwrap();
+        let mut commit = Commit::new("r1", tag("d1"));
+        let err = commit.stage(&s.catalog, frame(&[(1, "a")]), &target, &NoneLive).await.err().unwrap();
+        assert!(err.message().contains("is a crawled table over file:///raw"), "{err}");
+        assert!(s.files().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_schema_the_kept_files_cannot_be_read_with_is_refused() {
+        let s = Setup::new();
+        let target = s.target(WriteMode::Append);
+        let ctx = SessionContext::new();
+        let text = ctx.sql("SELECT 'x' AS amount, 'a' AS dt").await.unwrap();
+        let mut first = Commit::new("r1", tag("d1"));
+        first.stage(&s.catalog, text, &target, &NoneLive).await.unwrap();
+        first.publish(&s.catalog, Vec::new()).await.unwrap();
+        first.close().await;
+
+        // Strings do not narrow to numbers: the kept files could not be read as bigint.
+        let mut second = Commit::new("r2", tag("d2"));
+        let err = second.stage(&s.catalog, frame(&[(1, "a")]), &target, &NoneLive).await.err().unwrap();
+        assert!(err.message().contains("not compatible with the files already in the table (append mode"), "{err}");
+        assert!(s.files().iter().all(|f| !f.starts_with("_etl_staging")), "nothing staged: {:?}", s.files());
+        // In overwrite mode nothing is kept, and the new schema is a new version.
+        let overwrite = TargetSpec { mode: WriteMode::Overwrite, ..target.clone() };
+        second.stage(&s.catalog, frame(&[(1, "a")]), &overwrite, &NoneLive).await.unwrap();
+        second.publish(&s.catalog, Vec::new()).await.unwrap();
+        assert_eq!(s.catalog.table(&target.table).await.unwrap().unwrap().version, 2);
+    }
+}

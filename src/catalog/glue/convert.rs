@@ -1,0 +1,314 @@
+//! Our definitions and partitions in Glue's shapes, and back: what is ours rides in table and
+//! partition parameters under `etl.` names, partition values use Hive's null marker.
+
+use std::collections::{BTreeMap, HashMap};
+
+use aws_sdk_glue::types::{
+    Column as GlueColumn, Partition as GluePartition, PartitionInput, SerDeInfo, StorageDescriptor, Table as GlueTable,
+    TableInput,
+};
+use chrono::{DateTime, Utc};
+
+use crate::catalog::definition::{SerDe, WRITTEN_BY};
+use crate::catalog::{DataChange, DataFile, Partition, PartitionWrite, TableDefinition, TableName};
+use crate::error::{Error, Result};
+use crate::layout::{glue_partition_values, partition_values_from_glue};
+use crate::schema::{Column, GlueType};
+use crate::source::format::Format;
+
+/// Our schema version, in table parameters.
+pub(super) const VERSION: &str = "etl.version";
+pub(super) const RUN_ID: &str = "etl.run_id";
+pub(super) const CHANGE: &str = "etl.change";
+pub(super) const DIFF: &str = "etl.diff";
+/// A written partition's (or unpartitioned table's) files, in its parameters.
+pub(super) const FILES: &str = "etl.files";
+
+/// The upsert of the partition with these values, in a written change.
+pub(super) fn written_upsert<'a>(data: &'a DataChange, values: &[Option<String>]) -> Option<&'a PartitionWrite> {
+    match data {
+        DataChange::Written(written) => written.upserts.iter().find(|w| w.partition.values == values),
+        _ => None,
+    }
+}
+
+pub(super) fn current_location(
+    table: Option<&GlueTable>,
+    partitions: &[GluePartition],
+    values: &[Option<String>],
+) -> Option<String> {
+    let table = table?;
+    if values.is_empty() {
+        return partition_of_unpartitioned(table).map(|p| p.location);
+    }
+    partitions
+        .iter()
+        .find(|p| partition_values_from_glue(p.values()) == values)
+        .and_then(|p| p.storage_descriptor()?.location().map(str::to_string))
+}
+
+pub(super) fn our_version(table: &GlueTable) -> u64 {
+    table
+        .parameters()
+        .and_then(|p| p.get(VERSION))
+        .and_then(|v| v.parse().ok())
+        .or_else(|| table.version_id().and_then(|v| v.parse().ok()))
+        .unwrap_or(1)
+}
+
+pub(super) fn time(value: Option<&aws_sdk_glue::primitives::DateTime>) -> DateTime<Utc> {
+    value.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos())).unwrap_or_default()
+}
+
+fn files_of(parameters: Option<&HashMap<String, String>>) -> Vec<DataFile> {
+    parameters.and_then(|p| p.get(FILES)).and_then(|f| serde_json::from_str(f).ok()).unwrap_or_default()
+}
+
+pub(super) fn partition_of(partition: &GluePartition) -> Result<Partition> {
+    Ok(Partition {
+        values: partition_values_from_glue(partition.values()),
+        location: partition.storage_descriptor().and_then(|s| s.location()).unwrap_or_default().to_string(),
+        files: files_of(partition.parameters()),
+    })
+}
+
+/// A written unpartitioned table's files, as the one partition of no values.
+pub(super) fn partition_of_unpartitioned(table: &GlueTable) -> Option<Partition> {
+    let files = files_of(table.parameters());
+    if files.is_empty() {
+        return None;
+    }
+    Some(Partition {
+        values: Vec::new(),
+        location: table.storage_descriptor().and_then(|s| s.location()).unwrap_or_default().to_string(),
+        files,
+    })
+}
+
+fn columns_of(columns: &[GlueColumn]) -> Result<Vec<Column>> {
+    columns
+        .iter()
+        .map(|c| {
+            let ty: GlueType = c
+                .r#type()
+                .unwrap_or("string")
+                .parse()
+                .map_err(|e: String| Error::runtime(format!("column {}: {e}", c.name())))?;
+            Ok(Column::new(c.name(), ty))
+        })
+        .collect()
+}
+
+fn glue_columns(columns: &[Column]) -> Result<Vec<GlueColumn>> {
+    columns
+        .iter()
+        .map(|c| {
+            GlueColumn::builder()
+                .name(&c.name)
+                .r#type(c.ty.to_string())
+                .build()
+                .map_err(|e| Error::runtime(e.to_string()))
+        })
+        .collect()
+}
+
+/// Our definition of a Glue table.
+pub(super) fn definition_of(table: &GlueTable) -> Result<TableDefinition> {
+    let storage = table.storage_descriptor();
+    let serde = storage.and_then(|s| s.serde_info());
+    let parameters: BTreeMap<String, String> = table
+        .parameters()
+        .map(|p| {
+            p.iter()
+                .filter(|(k, _)| !k.starts_with("etl.") || k.as_str() == WRITTEN_BY || k.as_str() == "etl.null_values")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let format = parameters.get("classification").and_then(|c| c.parse::<Format>().ok()).unwrap_or(Format::Parquet);
+    Ok(TableDefinition {
+        location: storage.and_then(|s| s.location()).unwrap_or_default().to_string(),
+        format,
+        columns: columns_of(storage.map(|s| s.columns()).unwrap_or_default())?,
+        partition_keys: columns_of(table.partition_keys())?,
+        table_type: table.table_type().unwrap_or("EXTERNAL_TABLE").to_string(),
+        input_format: storage.and_then(|s| s.input_format()).unwrap_or_default().to_string(),
+        output_format: storage.and_then(|s| s.output_format()).unwrap_or_default().to_string(),
+        serde: SerDe {
+            library: serde.and_then(|s| s.serialization_library()).unwrap_or_default().to_string(),
+            parameters: serde.and_then(|s| s.parameters()).map(|p| p.clone().into_iter().collect()).unwrap_or_default(),
+        },
+        parameters,
+    })
+}
+
+fn storage_descriptor(definition: &TableDefinition) -> Result<StorageDescriptor> {
+    Ok(StorageDescriptor::builder()
+        .set_columns(Some(glue_columns(&definition.columns)?))
+        .location(&definition.location)
+        .input_format(&definition.input_format)
+        .output_format(&definition.output_format)
+        .compressed(false)
+        .serde_info(
+            SerDeInfo::builder()
+                .serialization_library(&definition.serde.library)
+                .set_parameters(Some(definition.serde.parameters.clone().into_iter().collect()))
+                .build(),
+        )
+        .build())
+}
+
+pub(super) fn table_input(
+    name: &TableName,
+    definition: &TableDefinition,
+    parameters: HashMap<String, String>,
+) -> Result<TableInput> {
+    TableInput::builder()
+        .name(&name.table)
+        .table_type(&definition.table_type)
+        .set_parameters(Some(parameters))
+        .storage_descriptor(storage_descriptor(definition)?)
+        .set_partition_keys(Some(glue_columns(&definition.partition_keys)?))
+        .build()
+        .map_err(|e| Error::runtime(e.to_string()))
+}
+
+/// A partition as Glue stores it: the table's storage, at the partition's folder.
+pub(super) fn partition_input(template: &StorageDescriptor, partition: &Partition) -> Result<PartitionInput> {
+    let mut storage = template.clone();
+    storage.location = Some(partition.location.clone());
+    let mut parameters = HashMap::new();
+    if !partition.files.is_empty() {
+        parameters.insert(FILES.to_string(), serde_json::to_string(&partition.files)?);
+    }
+    Ok(PartitionInput::builder()
+        .set_values(Some(glue_partition_values(&partition.values)))
+        .storage_descriptor(storage)
+        .set_parameters(Some(parameters))
+        .build())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::definition::{PARQUET_INPUT_FORMAT, PARQUET_OUTPUT_FORMAT, PARQUET_SERDE};
+    use crate::layout::HIVE_NULL_PARTITION;
+    use crate::schema::TableSchema;
+
+    fn schema() -> TableSchema {
+        TableSchema {
+            columns: vec![Column::new("id", GlueType::BigInt), Column::new("tags", "array<string>".parse().unwrap())],
+            partition_keys: vec![Column::new("dt", GlueType::Date)],
+        }
+    }
+
+    fn file(path: &str) -> DataFile {
+        DataFile { path: path.into(), size: 10, rows: 2, job: "j".into(), logical_date: "2026-11-30".into() }
+    }
+
+    fn glue_table(parameters: &[(&str, &str)], version_id: Option<&str>) -> GlueTable {
+        let definition = TableDefinition::parquet("s3://b/t".into(), &schema(), "zstd", "j");
+        let input = table_input(&"db.t".parse().unwrap(), &definition, HashMap::new()).unwrap();
+        GlueTable::builder()
+            .name("t")
+            .set_table_type(input.table_type().map(str::to_string))
+            .set_storage_descriptor(input.storage_descriptor().cloned())
+            .set_partition_keys(Some(input.partition_keys().to_vec()))
+            .set_parameters(Some(parameters.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()))
+            .set_version_id(version_id.map(str::to_string))
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_table_input_is_what_athena_reads() {
+        let definition = TableDefinition::parquet("s3://b/t".into(), &schema(), "zstd", "j");
+        let parameters = HashMap::from([("etl.version".to_string(), "3".to_string())]);
+        let input = table_input(&"db.t".parse().unwrap(), &definition, parameters).unwrap();
+        assert_eq!(input.name(), "t");
+        assert_eq!(input.table_type(), Some("EXTERNAL_TABLE"));
+        assert_eq!(input.parameters().unwrap()["etl.version"], "3");
+        let storage = input.storage_descriptor().unwrap();
+        assert_eq!(storage.location(), Some("s3://b/t"));
+        assert_eq!(storage.input_format(), Some(PARQUET_INPUT_FORMAT));
+        assert_eq!(storage.output_format(), Some(PARQUET_OUTPUT_FORMAT));
+        assert_eq!(storage.serde_info().unwrap().serialization_library(), Some(PARQUET_SERDE));
+        let columns: Vec<(&str, Option<&str>)> = storage.columns().iter().map(|c| (c.name(), c.r#type())).collect();
+        assert_eq!(columns, [("id", Some("bigint")), ("tags", Some("array<string>"))]);
+        let keys: Vec<(&str, Option<&str>)> = input.partition_keys().iter().map(|c| (c.name(), c.r#type())).collect();
+        assert_eq!(keys, [("dt", Some("date"))]);
+    }
+
+    #[test]
+    fn a_definition_read_back_keeps_ours_and_drops_our_bookkeeping() {
+        let definition = TableDefinition::parquet("s3://b/t".into(), &schema(), "zstd", "j");
+        let mut parameters: Vec<(&str, &str)> =
+            definition.parameters.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        parameters.extend([(VERSION, "4"), (RUN_ID, "r1"), (DIFF, "[]"), (FILES, "[]"), ("etl.null_values", "[]")]);
+        let table = glue_table(&parameters, Some("9"));
+        let mut expected = definition.clone();
+        expected.parameters.insert("etl.null_values".into(), "[]".into());
+        assert_eq!(definition_of(&table).unwrap(), expected);
+        assert_eq!(our_version(&table), 4);
+        // A table some other tool made: Glue's own version counts, or 1.
+        assert_eq!(our_version(&glue_table(&[], Some("9"))), 9);
+        assert_eq!(our_version(&glue_table(&[], None)), 1);
+    }
+
+    #[test]
+    fn a_column_type_glue_holds_and_we_cannot_read_names_the_column() {
+        let column = GlueColumn::builder().name("x").r#type("uniontype<int>").build().unwrap();
+        let err = columns_of(&[column]).unwrap_err();
+        assert!(err.message().starts_with("column x: "), "{err}");
+        let untyped = GlueColumn::builder().name("y").build().unwrap();
+        assert_eq!(columns_of(&[untyped]).unwrap(), [Column::new("y", GlueType::String)]);
+    }
+
+    #[test]
+    fn partitions_carry_their_files_and_null_values_as_hives_marker() {
+        let partition = Partition {
+            values: vec![None, Some("eu".into())],
+            location: "s3://b/t/dt=__HIVE_DEFAULT_PARTITION__/region=eu/run-r1".into(),
+            files: vec![file("s3://b/t/dt=__HIVE_DEFAULT_PARTITION__/region=eu/run-r1/part-r1-00000.zstd.parquet")],
+        };
+        let template = StorageDescriptor::builder().location("s3://b/t").build();
+        let input = partition_input(&template, &partition).unwrap();
+        assert_eq!(input.values(), [HIVE_NULL_PARTITION, "eu"]);
+        assert_eq!(input.storage_descriptor().unwrap().location(), Some(partition.location.as_str()));
+        let stored = GluePartition::builder()
+            .set_values(Some(input.values().to_vec()))
+            .set_storage_descriptor(input.storage_descriptor().cloned())
+            .set_parameters(input.parameters().cloned())
+            .build();
+        assert_eq!(partition_of(&stored).unwrap(), partition);
+        assert_eq!(
+            current_location(Some(&glue_table(&[], None)), &[stored], &partition.values),
+            Some(partition.location.clone())
+        );
+    }
+
+    #[test]
+    fn an_unpartitioned_written_table_is_one_partition_of_no_values() {
+        let files = serde_json::to_string(&[file("s3://b/t/run-r1/part-r1-00000.zstd.parquet")]).unwrap();
+        let table = glue_table(&[(FILES, &files)], None);
+        let partition = partition_of_unpartitioned(&table).unwrap();
+        assert_eq!((partition.values.len(), partition.location.as_str(), partition.files.len()), (0, "s3://b/t", 1));
+        assert_eq!(current_location(Some(&table), &[], &[]), Some("s3://b/t".to_string()));
+        assert!(partition_of_unpartitioned(&glue_table(&[], None)).is_none(), "a crawled table lists no files");
+    }
+
+    #[test]
+    fn a_written_change_names_its_upsert_by_values() {
+        let upsert = |values: Vec<Option<String>>| PartitionWrite {
+            partition: Partition { values, location: "l".into(), files: vec![] },
+            based_on: None,
+        };
+        let data = DataChange::Written(crate::catalog::WrittenData {
+            upserts: vec![upsert(vec![Some("a".into())]), upsert(vec![])],
+            drops: vec![],
+        });
+        assert!(written_upsert(&data, &[]).is_some_and(|w| w.partition.values.is_empty()));
+        assert!(written_upsert(&data, &[Some("b".into())]).is_none());
+        assert!(written_upsert(&DataChange::None, &[]).is_none());
+    }
+}
