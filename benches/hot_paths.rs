@@ -24,10 +24,10 @@ use etl::catalog::{
 };
 use etl::cost::estimate::Estimator;
 use etl::cost::footers::FooterCache;
+use etl::infer::csv::CsvHints;
+use etl::infer::{InferOptions, csv, infer, json};
 use etl::location::Location;
 use etl::schema::diff::diff;
-use etl::schema::infer::csv::CsvHints;
-use etl::schema::infer::{InferOptions, csv, infer, json};
 use etl::schema::{Column, GlueType, TableSchema};
 use etl::transform::params::Params;
 use etl::transform::script::{Statement, plan_statement};

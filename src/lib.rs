@@ -24,11 +24,14 @@ pub mod location;
 /// Where files go under a table's location: partition folders, staging, run folders, journals.
 pub mod layout;
 
+/// Glue types, names, widening and diffs: the vocabulary of shapes every stage speaks.
+pub mod schema;
+
 /// 1. What is out there: listing, partitions, formats, compression, decoders, bad records.
 pub mod source;
 
-/// 2. What shape it has: inference, widening, Glue types, diffs.
-pub mod schema;
+/// 2. What shape it has: schema inference, as a Glue crawler does it.
+pub mod infer;
 
 /// 3. Where tables are recorded: the catalog trait, the embedded catalog, DataFusion's view.
 pub mod catalog;
@@ -42,11 +45,11 @@ pub mod sink;
 /// 6. What Athena would bill.
 pub mod cost;
 
-/// 7. Jobs, runs, run history, schedules.
-pub mod runs;
-
 /// What people read: printers of rows, columns, reports and sizes.
 pub mod output;
+
+/// 7. Jobs, runs, run history, schedules.
+pub mod runs;
 
 /// 8. The command line.
 pub mod cli;

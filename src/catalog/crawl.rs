@@ -10,9 +10,9 @@ use serde::Serialize;
 
 use super::{Catalog, DataChange, NewVersion, Partition, Table, TableChange, TableDefinition, TableName};
 use crate::error::{Error, Result};
+use crate::infer::{InferOptions, Inferred, infer, infer_listing};
 use crate::location::Location;
 use crate::schema::diff::{Change, diff};
-use crate::schema::infer::{InferOptions, Inferred, infer, infer_listing};
 use crate::schema::widen::widen;
 use crate::schema::{Column, TableSchema};
 use crate::source::files::Listing;

@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+use crate::infer::Inferred;
 use crate::layout;
 use crate::location::Location;
-use crate::schema::infer::Inferred;
 use crate::schema::{Column, TableSchema};
 use crate::source::csv::Dialect;
 use crate::source::format::{Compression, Format};

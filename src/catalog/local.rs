@@ -17,8 +17,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    Catalog, DataChange, DataFile, Partition, PartitionWrite, Publication, Published, Table, TableDefinition,
-    TableName, TableVersion, VersionChange, conflict,
+    Catalog, DataChange, DataFile, Partition, PartitionWrite, Publication, Published, Table, TableChange,
+    TableDefinition, TableName, TableVersion, VersionChange, conflict,
 };
 use crate::error::{Error, Result, ResultExt};
 
@@ -197,109 +197,122 @@ impl Catalog for LocalCatalog {
             let now = now();
             let mut published = Published::default();
             for change in &publication.tables {
-                let name = &change.name;
-                let current: Option<(u64, String)> = tx
-                    .query_row(
-                        "SELECT version, definition FROM tables WHERE database = ?1 AND name = ?2",
-                        params![name.database, name.table],
-                        |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)),
-                    )
-                    .optional()?;
-                let current_version = current.as_ref().map(|(v, _)| *v);
-                if current_version != change.expected_version {
-                    return Err(conflict(name, change.expected_version, current_version));
-                }
-                let mut version = current_version.unwrap_or(0);
-                if let Some(new) = &change.new_version {
-                    let definition = serde_json::to_string(&new.definition)?;
-                    let old = current.as_ref().map(|(_, d)| serde_json::from_str::<TableDefinition>(d)).transpose()?;
-                    if old.as_ref().is_none_or(|old| new.definition.is_new_version_of(old)) {
-                        version += 1;
-                        let kind = if current.is_none() { VersionChange::Created } else { VersionChange::Updated };
-                        tx.execute(
-                            "INSERT OR IGNORE INTO databases (name, created_at) VALUES (?1, ?2)",
-                            params![name.database, now],
-                        )?;
-                        tx.execute(
-                            "INSERT INTO table_versions (database, name, version, created_at, run_id, change, diff, definition)
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                            params![
-                                name.database,
-                                name.table,
-                                version as i64,
-                                now,
-                                publication.run_id,
-                                kind.as_str(),
-                                serde_json::to_string(&new.diff)?,
-                                definition
-                            ],
-                        )?;
-                    }
-                    tx.execute(
-                        "INSERT INTO tables (database, name, version, definition, created_at, updated_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?5)
-                         ON CONFLICT (database, name) DO UPDATE SET version = ?3, definition = ?4, updated_at = ?5",
-                        params![name.database, name.table, version as i64, definition, now],
-                    )?;
-                } else if current.is_none() {
-                    return Err(Error::runtime(format!("publishing {name}: a new table needs a definition")));
-                }
+                let version = apply_definition(&tx, change, publication.run_id.as_deref(), &now)?;
                 published.versions.push(version);
-
-                match &change.data {
-                    DataChange::None => {}
-                    DataChange::Discovered { partitions, complete } => {
-                        if *complete {
-                            tx.execute(
-                                "DELETE FROM partitions WHERE database = ?1 AND name = ?2",
-                                params![name.database, name.table],
-                            )?;
-                        }
-                        for partition in partitions {
-                            tx.execute(
-                                "INSERT OR REPLACE INTO partitions (database, name, spec, location, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                                params![name.database, name.table, spec_key(&partition.values), partition.location, now],
-                            )?;
-                        }
-                    }
-                    DataChange::Written(written) => {
-                        for write in written.upserts.iter().chain(&written.drops) {
-                            if let Some(old) = take_partition(&tx, name, write)? {
-                                published.replaced.push(old);
-                            }
-                        }
-                        for write in &written.upserts {
-                            let partition = &write.partition;
-                            let spec = spec_key(&partition.values);
-                            tx.execute(
-                                "INSERT INTO partitions (database, name, spec, location, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                                params![name.database, name.table, spec, partition.location, now],
-                            )?;
-                            for file in &partition.files {
-                                tx.execute(
-                                    "INSERT INTO files (path, database, name, spec, size, rows, job, logical_date)
-                                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                                    params![
-                                        file.path,
-                                        name.database,
-                                        name.table,
-                                        spec,
-                                        file.size as i64,
-                                        file.rows as i64,
-                                        file.job,
-                                        file.logical_date
-                                    ],
-                                )?;
-                            }
-                        }
-                    }
-                }
+                apply_data(&tx, change, &now, &mut published)?;
             }
             crate::kill_points::reached("catalog.commit");
             tx.commit()?;
             Ok(published)
         })
     }
+}
+
+/// Checks the version a change builds on and records its definition; returns the table's
+/// version after it.
+fn apply_definition(tx: &rusqlite::Transaction, change: &TableChange, run_id: Option<&str>, now: &str) -> Result<u64> {
+    let name = &change.name;
+    let current: Option<(u64, String)> = tx
+        .query_row(
+            "SELECT version, definition FROM tables WHERE database = ?1 AND name = ?2",
+            params![name.database, name.table],
+            |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?)),
+        )
+        .optional()?;
+    let current_version = current.as_ref().map(|(v, _)| *v);
+    if current_version != change.expected_version {
+        return Err(conflict(name, change.expected_version, current_version));
+    }
+    let mut version = current_version.unwrap_or(0);
+    let Some(new) = &change.new_version else {
+        if current.is_none() {
+            return Err(Error::runtime(format!("publishing {name}: a new table needs a definition")));
+        }
+        return Ok(version);
+    };
+    let definition = serde_json::to_string(&new.definition)?;
+    let old = current.as_ref().map(|(_, d)| serde_json::from_str::<TableDefinition>(d)).transpose()?;
+    if old.as_ref().is_none_or(|old| new.definition.is_new_version_of(old)) {
+        version += 1;
+        let kind = if current.is_none() { VersionChange::Created } else { VersionChange::Updated };
+        tx.execute("INSERT OR IGNORE INTO databases (name, created_at) VALUES (?1, ?2)", params![name.database, now])?;
+        tx.execute(
+            "INSERT INTO table_versions (database, name, version, created_at, run_id, change, diff, definition)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                name.database,
+                name.table,
+                version as i64,
+                now,
+                run_id,
+                kind.as_str(),
+                serde_json::to_string(&new.diff)?,
+                definition
+            ],
+        )?;
+    }
+    tx.execute(
+        "INSERT INTO tables (database, name, version, definition, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+         ON CONFLICT (database, name) DO UPDATE SET version = ?3, definition = ?4, updated_at = ?5",
+        params![name.database, name.table, version as i64, definition, now],
+    )?;
+    Ok(version)
+}
+
+/// Records a change's partitions (and a written table's files); what it replaced goes to
+/// `published`.
+fn apply_data(tx: &rusqlite::Transaction, change: &TableChange, now: &str, published: &mut Published) -> Result<()> {
+    let name = &change.name;
+    match &change.data {
+        DataChange::None => {}
+        DataChange::Discovered { partitions, complete } => {
+            if *complete {
+                tx.execute(
+                    "DELETE FROM partitions WHERE database = ?1 AND name = ?2",
+                    params![name.database, name.table],
+                )?;
+            }
+            for partition in partitions {
+                tx.execute(
+                    "INSERT OR REPLACE INTO partitions (database, name, spec, location, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![name.database, name.table, spec_key(&partition.values), partition.location, now],
+                )?;
+            }
+        }
+        DataChange::Written(written) => {
+            for write in written.upserts.iter().chain(&written.drops) {
+                if let Some(old) = take_partition(tx, name, write)? {
+                    published.replaced.push(old);
+                }
+            }
+            for write in &written.upserts {
+                let partition = &write.partition;
+                let spec = spec_key(&partition.values);
+                tx.execute(
+                    "INSERT INTO partitions (database, name, spec, location, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![name.database, name.table, spec, partition.location, now],
+                )?;
+                for file in &partition.files {
+                    tx.execute(
+                        "INSERT INTO files (path, database, name, spec, size, rows, job, logical_date)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        params![
+                            file.path,
+                            name.database,
+                            name.table,
+                            spec,
+                            file.size as i64,
+                            file.rows as i64,
+                            file.job,
+                            file.logical_date
+                        ],
+                    )?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The files of a written table's partition, by path.

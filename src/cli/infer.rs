@@ -5,10 +5,10 @@ use serde::Serialize;
 
 use super::{GlobalArgs, InferenceArgs, print_json};
 use crate::error::Result;
+use crate::infer::infer;
 use crate::location::Location;
 use crate::output::human_bytes;
 use crate::schema::Column;
-use crate::schema::infer::infer;
 
 #[derive(Debug, Args)]
 pub struct InferArgs {

@@ -20,7 +20,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::catalog::Catalog;
 use crate::config::{CatalogChoice, ETL_CATALOG, home};
 use crate::error::{Error, Result};
-use crate::schema::infer::{DEFAULT_SAMPLE_ROWS, InferOptions};
+use crate::infer::{DEFAULT_SAMPLE_ROWS, InferOptions};
 use crate::source::format::FormatChoice;
 
 #[derive(Debug, Parser)]

@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::{GlobalArgs, print_json};
-use crate::catalog::{Partition, TableDefinition, TableName};
+use crate::catalog::{Catalog, Partition, TableDefinition, TableName};
 use crate::error::{Error, Result};
 use crate::schema::Column;
 use crate::schema::diff::{Change, diff};
@@ -77,100 +77,115 @@ pub async fn run(args: SchemaArgs, global: &GlobalArgs) -> Result<()> {
     let catalog = global.catalog().await?;
     let mut out = std::io::stdout().lock();
     match args.command {
-        SchemaCommand::Show { table } => {
-            let name: TableName = table.parse()?;
-            let table = catalog.require(&name).await?;
-            let partitions: Vec<Partition> = catalog.partitions(&name).await?;
-            if global.json {
-                return print_json(&ShowJson {
-                    table: name.to_string(),
-                    version: table.version,
-                    created_at: table.created_at.to_rfc3339(),
-                    updated_at: table.updated_at.to_rfc3339(),
-                    definition: &table.definition,
-                    partitions: partitions
-                        .iter()
-                        .map(|p| PartitionJson {
-                            values: &p.values,
-                            location: &p.location,
-                            files: (!p.files.is_empty()).then_some(p.files.len()),
-                        })
-                        .collect(),
-                });
-            }
-            let d = &table.definition;
-            writeln!(out, "{name} (version {}, {})", table.version, d.format)?;
-            writeln!(out, "location: {}", d.location)?;
-            writeln!(out, "serde: {}", d.serde.library)?;
-            writeln!(out, "input format: {}\noutput format: {}", d.input_format, d.output_format)?;
-            crate::output::write_columns(&mut out, "columns", &d.columns)?;
-            crate::output::write_columns(&mut out, "partition keys", &d.partition_keys)?;
-            if !partitions.is_empty() {
-                writeln!(out, "partitions: {}", partitions.len())?;
-            }
-        }
-        SchemaCommand::History { table } => {
-            let name: TableName = table.parse()?;
-            catalog.require(&name).await?;
-            let versions = catalog.versions(&name).await?;
-            let json = HistoryJson {
-                table: name.to_string(),
-                versions: versions
-                    .into_iter()
-                    .map(|v| VersionJson {
-                        version: v.version,
-                        created_at: v.created_at.to_rfc3339(),
-                        columns: v.definition.columns,
-                        partition_keys: v.definition.partition_keys,
-                        change: v.change.as_str(),
-                        run_id: v.run_id,
-                        diff: v.diff,
-                    })
-                    .collect(),
-            };
-            if global.json {
-                return print_json(&json);
-            }
-            for v in &json.versions {
-                let by = v.run_id.as_deref().map(|r| format!(" by run {r}")).unwrap_or_default();
-                writeln!(out, "version {}  {}  {}{by}", v.version, v.created_at, v.change)?;
-                for change in &v.diff {
-                    writeln!(out, "  {}", change.describe())?;
-                }
-            }
-        }
+        SchemaCommand::Show { table } => show(catalog.as_ref(), &table.parse()?, global.json, &mut out).await,
+        SchemaCommand::History { table } => history(catalog.as_ref(), &table.parse()?, global.json, &mut out).await,
         SchemaCommand::Diff { table, from, to } => {
-            let name: TableName = table.parse()?;
-            catalog.require(&name).await?;
-            let versions = catalog.versions(&name).await?;
-            let find = |v: u64| {
-                versions.iter().find(|x| x.version == v).ok_or_else(|| {
-                    Error::not_found(format!("{name} has no version {v} (versions 1 to {})", versions.len()))
-                })
-            };
-            let (old, new) = (find(from)?, find(to)?);
-            let changes = diff(&old.definition.schema(), &new.definition.schema());
-            let mut json = DiffJson { table: name.to_string(), from, to, ..DiffJson::default() };
-            for change in &changes {
-                let mut value = serde_json::to_value(change)?;
-                value.as_object_mut().map(|o| o.remove("op"));
-                match change {
-                    Change::Added { .. } => json.added.push(value),
-                    Change::Removed { .. } => json.removed.push(value),
-                    Change::Changed { .. } => json.changed.push(value),
-                }
-            }
-            if global.json {
-                return print_json(&json);
-            }
-            writeln!(out, "{name}: version {from} -> {to}")?;
-            if changes.is_empty() {
-                writeln!(out, "  no column changes")?;
-            }
-            for change in &changes {
-                writeln!(out, "  {}", change.describe())?;
-            }
+            diff_versions(catalog.as_ref(), &table.parse()?, from, to, global.json, &mut out).await
         }
+    }
+}
+
+async fn show(catalog: &dyn Catalog, name: &TableName, json: bool, out: &mut impl Write) -> Result<()> {
+    let table = catalog.require(name).await?;
+    let partitions: Vec<Partition> = catalog.partitions(name).await?;
+    if json {
+        return print_json(&ShowJson {
+            table: name.to_string(),
+            version: table.version,
+            created_at: table.created_at.to_rfc3339(),
+            updated_at: table.updated_at.to_rfc3339(),
+            definition: &table.definition,
+            partitions: partitions
+                .iter()
+                .map(|p| PartitionJson {
+                    values: &p.values,
+                    location: &p.location,
+                    files: (!p.files.is_empty()).then_some(p.files.len()),
+                })
+                .collect(),
+        });
+    }
+    let d = &table.definition;
+    writeln!(out, "{name} (version {}, {})", table.version, d.format)?;
+    writeln!(out, "location: {}", d.location)?;
+    writeln!(out, "serde: {}", d.serde.library)?;
+    writeln!(out, "input format: {}\noutput format: {}", d.input_format, d.output_format)?;
+    crate::output::write_columns(out, "columns", &d.columns)?;
+    crate::output::write_columns(out, "partition keys", &d.partition_keys)?;
+    if !partitions.is_empty() {
+        writeln!(out, "partitions: {}", partitions.len())?;
+    }
+    Ok(())
+}
+
+async fn history(catalog: &dyn Catalog, name: &TableName, json: bool, out: &mut impl Write) -> Result<()> {
+    catalog.require(name).await?;
+    let versions = catalog.versions(name).await?;
+    let history = HistoryJson {
+        table: name.to_string(),
+        versions: versions
+            .into_iter()
+            .map(|v| VersionJson {
+                version: v.version,
+                created_at: v.created_at.to_rfc3339(),
+                columns: v.definition.columns,
+                partition_keys: v.definition.partition_keys,
+                change: v.change.as_str(),
+                run_id: v.run_id,
+                diff: v.diff,
+            })
+            .collect(),
+    };
+    if json {
+        return print_json(&history);
+    }
+    for v in &history.versions {
+        let by = v.run_id.as_deref().map(|r| format!(" by run {r}")).unwrap_or_default();
+        writeln!(out, "version {}  {}  {}{by}", v.version, v.created_at, v.change)?;
+        for change in &v.diff {
+            writeln!(out, "  {}", change.describe())?;
+        }
+    }
+    Ok(())
+}
+
+async fn diff_versions(
+    catalog: &dyn Catalog,
+    name: &TableName,
+    from: u64,
+    to: u64,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<()> {
+    catalog.require(name).await?;
+    let versions = catalog.versions(name).await?;
+    let find = |v: u64| {
+        versions
+            .iter()
+            .find(|x| x.version == v)
+            .ok_or_else(|| Error::not_found(format!("{name} has no version {v} (versions 1 to {})", versions.len())))
+    };
+    let (old, new) = (find(from)?, find(to)?);
+    let changes = diff(&old.definition.schema(), &new.definition.schema());
+    let mut document = DiffJson { table: name.to_string(), from, to, ..DiffJson::default() };
+    for change in &changes {
+        let mut value = serde_json::to_value(change)?;
+        value.as_object_mut().map(|o| o.remove("op"));
+        match change {
+            Change::Added { .. } => document.added.push(value),
+            Change::Removed { .. } => document.removed.push(value),
+            Change::Changed { .. } => document.changed.push(value),
+        }
+    }
+    if json {
+        return print_json(&document);
+    }
+    writeln!(out, "{name}: version {from} -> {to}")?;
+    if changes.is_empty() {
+        writeln!(out, "  no column changes")?;
+    }
+    for change in &changes {
+        writeln!(out, "  {}", change.describe())?;
     }
     Ok(())
 }

@@ -1,11 +1,11 @@
-//! 2. What shape the data has: inference, widening, Glue types, diffs.
+//! The vocabulary of shapes every stage speaks: a schema is what a Glue table records, data
+//! columns and partition keys, each a lower-case name ([`names`]) and a Glue type
+//! ([`types`]). [`widen`] unifies two types, [`diff`] says what changed between two schemas.
 //!
-//! A schema here is what a Glue table records: data columns and partition keys, each a
-//! lower-case name and a Glue type. Inference produces one per file and [`widen`] unifies them;
-//! [`diff`] says what changed between two versions of a table.
+//! It sits below the sources (their decoders read into these types) and knows nothing of
+//! files: inference, which reads sources to find a schema, is [`crate::infer`].
 
 pub mod diff;
-pub mod infer;
 pub mod names;
 pub mod types;
 pub mod widen;

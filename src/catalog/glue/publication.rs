@@ -93,6 +93,7 @@ impl GlueCatalog {
         Ok((current, partitions))
     }
 
+    /// Applies one table's change: its definition, then its partitions.
     pub(super) async fn apply(
         &self,
         change: &TableChange,
@@ -101,16 +102,30 @@ impl GlueCatalog {
         partitions: Vec<GluePartition>,
         published: &mut Published,
     ) -> Result<()> {
+        let version = self.apply_table(change, run_id, current.as_ref(), published).await?;
+        published.versions.push(version);
+        crate::kill_points::reached("catalog.commit");
+        self.apply_partitions(change, partitions, published).await
+    }
+
+    /// The table itself: a new definition, or (unpartitioned written tables) new files.
+    /// Returns its version after the change.
+    async fn apply_table(
+        &self,
+        change: &TableChange,
+        run_id: Option<&str>,
+        current: Option<&GlueTable>,
+        published: &mut Published,
+    ) -> Result<u64> {
         let name = &change.name;
-        let old_definition = current.as_ref().map(definition_of).transpose()?;
-        let mut version = current.as_ref().map(our_version).unwrap_or(0);
+        let old_definition = current.map(definition_of).transpose()?;
+        let mut version = current.map(our_version).unwrap_or(0);
         let unpartitioned_files = match &change.data {
             DataChange::Written(written) if written.upserts.iter().any(|w| w.partition.values.is_empty()) => {
                 written.upserts.iter().find(|w| w.partition.values.is_empty()).map(|w| w.partition.files.clone())
             }
             _ => None,
         };
-        // The table itself: a new definition, or (unpartitioned written tables) new files.
         let definition = change.new_version.as_ref().map(|n| n.definition.clone()).or_else(|| old_definition.clone());
         let new_schema = match (&change.new_version, &old_definition) {
             (Some(new), Some(old)) => new.definition.is_new_version_of(old),
@@ -124,7 +139,7 @@ impl GlueCatalog {
             let definition = definition
                 .ok_or_else(|| Error::runtime(format!("publishing {name}: a new table needs a definition")))?;
             let mut parameters: HashMap<String, String> = definition.parameters.clone().into_iter().collect();
-            if let Some(current) = &current {
+            if let Some(current) = current {
                 // Keep what the version we build on recorded, unless this is a new version.
                 for key in [RUN_ID, CHANGE, DIFF] {
                     if let Some(value) = current.parameters().and_then(|p| p.get(key)) {
@@ -151,7 +166,7 @@ impl GlueCatalog {
                 }
             }
             let input = table_input(name, &TableDefinition { location, ..definition }, parameters)?;
-            match &current {
+            match current {
                 None => {
                     self.client.ensure_database(&name.database).await?;
                     self.client.create_table(name, input).await?;
@@ -167,10 +182,18 @@ impl GlueCatalog {
                 }
             }
         }
-        published.versions.push(version);
-        crate::kill_points::reached("catalog.commit");
+        Ok(version)
+    }
 
-        // The partitions.
+    /// The partitions a change sets and drops, in Glue's batches; each partition switches
+    /// folders in one call.
+    async fn apply_partitions(
+        &self,
+        change: &TableChange,
+        partitions: Vec<GluePartition>,
+        published: &mut Published,
+    ) -> Result<()> {
+        let name = &change.name;
         let existing: BTreeMap<Vec<Option<String>>, GluePartition> =
             partitions.into_iter().map(|p| (partition_values_from_glue(p.values()), p)).collect();
         let (upserts, drops): (Vec<Partition>, Vec<Partition>) = match &change.data {

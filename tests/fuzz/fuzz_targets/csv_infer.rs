@@ -8,7 +8,7 @@
 use std::io::Read;
 
 use etl::schema::Column;
-use etl::schema::infer::csv::{CsvHints, infer};
+use etl::infer::csv::{CsvHints, infer};
 use etl::source::csv::{CsvLayout, decode};
 use etl::source::rejects::{BadRecordPolicy, Rejects};
 use etl::source::text::DEFAULT_NULL_VALUES;

@@ -5,7 +5,7 @@
 use std::io::Read;
 
 use etl::schema::Column;
-use etl::schema::infer::json::infer;
+use etl::infer::json::infer;
 use etl::source::json::{JsonLayout, decode};
 use etl::source::rejects::{BadRecordPolicy, Rejects};
 use libfuzzer_sys::fuzz_target;

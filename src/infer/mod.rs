@@ -1,5 +1,5 @@
-//! Schema inference over every object under a location, as a Glue crawler does it, only
-//! better: CSV dialect and header sniffing, decimals that keep their digits, nested JSON, one
+//! 2. What shape it has: schema inference over every object under a location, as a Glue
+//! crawler does it, only better: CSV dialect and header sniffing, decimals that keep their digits, nested JSON, one
 //! unified schema across files, typed partition keys.
 //!
 //! Files are inferred in parallel: object reads are issued concurrently (bounded) and the
@@ -20,9 +20,9 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 
 use self::shape::Shape;
-use super::{Column, GlueType, TableSchema};
 use crate::error::{Error, Result};
 use crate::location::Location;
+use crate::schema::{Column, GlueType, TableSchema};
 use crate::source::csv::Dialect;
 use crate::source::files::{self, Listing, SourceFile};
 use crate::source::format::{self, Format, FormatChoice, read_error};
