@@ -73,6 +73,19 @@ pub struct CrawlPlan {
     pub table_change: TableChange,
 }
 
+/// A crawl on its own (`etl crawl`): plans it, then publishes it at once.
+pub async fn crawl(
+    catalog: &dyn Catalog,
+    table: &TableName,
+    location: &Location,
+    options: &InferOptions,
+    on_change: OnSchemaChange,
+) -> Result<CrawlPlan> {
+    let plan = plan(catalog, table, location, options, on_change).await?;
+    catalog.publish(super::Publication { run_id: None, tables: vec![plan.table_change.clone()] }).await?;
+    Ok(plan)
+}
+
 pub async fn plan(
     catalog: &dyn Catalog,
     table: &TableName,

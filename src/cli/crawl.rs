@@ -4,9 +4,9 @@ use clap::Args;
 use serde::Serialize;
 
 use super::{GlobalArgs, InferenceArgs, print_json};
+use crate::catalog::TableName;
 use crate::catalog::crawl::OnSchemaChange;
 use crate::catalog::crawl::{self, CrawlChange};
-use crate::catalog::{Publication, TableName};
 use crate::error::Result;
 use crate::location::Location;
 use crate::schema::Column;
@@ -40,7 +40,7 @@ pub async fn run(args: CrawlArgs, global: &GlobalArgs) -> Result<()> {
     let table: TableName = args.table.parse()?;
     let location = Location::parse(&args.location)?;
     let catalog = global.catalog().await?;
-    let plan = crawl::plan(catalog.as_ref(), &table, &location, &args.inference.options(), args.on_change).await?;
+    let plan = crawl::crawl(catalog.as_ref(), &table, &location, &args.inference.options(), args.on_change).await?;
     if !global.quiet {
         for empty in &plan.inferred.listing.empty {
             eprintln!("warning: skipping empty object {empty}");
@@ -53,7 +53,6 @@ pub async fn run(args: CrawlArgs, global: &GlobalArgs) -> Result<()> {
             );
         }
     }
-    catalog.publish(Publication { run_id: None, tables: vec![plan.table_change.clone()] }).await?;
     let json = CrawlJson {
         table: table.to_string(),
         version: plan.version,

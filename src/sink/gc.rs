@@ -17,7 +17,7 @@ use serde::Serialize;
 
 use super::RunLiveness;
 use super::publish::remove_empty_folders;
-use crate::catalog::{Catalog, Table};
+use crate::catalog::{Catalog, Table, TableName};
 use crate::error::{Result, ResultExt};
 use crate::layout::{is_run_folder, run_of};
 
@@ -83,4 +83,54 @@ pub async fn sweep(catalog: &dyn Catalog, table: &Table, runs: &dyn RunLiveness,
         });
     }
     Ok(sweep)
+}
+
+/// What a sweep of several tables found.
+#[derive(Debug, Default, Serialize)]
+pub struct CatalogSweep {
+    pub dry_run: bool,
+    pub tables: u64,
+    pub removed: Vec<Garbage>,
+    pub bytes: u64,
+    /// Objects of runs that may still be running, left alone.
+    pub live: u64,
+    /// Tables that could not be swept (with why), when every table was asked for.
+    #[serde(skip)]
+    pub failed: Vec<(TableName, String)>,
+}
+
+/// Sweeps the tables named, or every table of the catalog when `names` is empty; then one
+/// unreadable table does not keep the sweep from the others (it is listed in `failed`).
+pub async fn sweep_catalog(
+    catalog: &dyn Catalog,
+    names: &[TableName],
+    runs: &dyn RunLiveness,
+    dry_run: bool,
+) -> Result<CatalogSweep> {
+    let every_table = names.is_empty();
+    let mut names = names.to_vec();
+    if every_table {
+        for database in catalog.databases().await? {
+            for table in catalog.tables(&database).await? {
+                names.push(TableName::new(&database, &table)?);
+            }
+        }
+    }
+    let mut report = CatalogSweep { dry_run, ..CatalogSweep::default() };
+    for name in &names {
+        let swept = async { sweep(catalog, &catalog.require(name).await?, runs, dry_run).await };
+        let swept = match swept.await {
+            Ok(swept) => swept,
+            Err(e) if every_table => {
+                report.failed.push((name.clone(), e.message().to_string()));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        report.tables += 1;
+        report.live += swept.live;
+        report.bytes += swept.removed.iter().map(|g| g.bytes).sum::<u64>();
+        report.removed.extend(swept.removed);
+    }
+    Ok(report)
 }
