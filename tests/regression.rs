@@ -25,3 +25,24 @@ fn a_whole_bucket_is_listed_not_taken_for_an_empty_object() {
     let inferred = s.json(&["infer", &format!("s3://{bucket}/")]);
     assert_eq!((inferred["files"].as_u64(), inferred["partition_keys"][0]["name"].as_str()), (Some(1), Some("dt")));
 }
+
+/// The default codec was snappy while the README, the contract and the file names said zstd.
+#[test]
+fn a_target_without_a_codec_writes_zstd_and_names_it() {
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,name\n1,a\n2,b\n");
+    s.write(
+        "job.toml",
+        "name = \"codec\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[target]]\ntable = \"mart.a\"\nquery = \"SELECT * FROM raw.a\"\nlocation = \"out/\"\n",
+    );
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    let files = s.files("out");
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].ends_with(".zstd.parquet"), "{files:?}");
+    let reader = SerializedFileReader::new(std::fs::File::open(s.path("out").join(&files[0])).unwrap()).unwrap();
+    let codec = reader.metadata().row_group(0).column(0).compression();
+    assert!(matches!(codec, datafusion::parquet::basic::Compression::ZSTD(_)), "{codec:?}");
+    let table = s.json(&["schema", "show", "mart.a"]);
+    assert_eq!(table["parameters"]["compressionType"], "zstd");
+}

@@ -35,8 +35,8 @@ pub trait RunLiveness: Sync {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ParquetCompression {
-    #[default]
     Snappy,
+    #[default]
     Zstd,
     Gzip,
     None,
