@@ -75,7 +75,7 @@ fn a_run_crawls_transforms_and_publishes() {
 
     let files = s.files("out/per_day");
     assert_eq!(files.len(), 2, "{files:?}");
-    assert!(files.iter().all(|f| f.starts_with("day=2026-11-0") && f.ends_with(".snappy.parquet")), "{files:?}");
+    assert!(files.iter().all(|f| f.starts_with("day=2026-11-0") && f.ends_with(".zstd.parquet")), "{files:?}");
 
     let show = s.json(&["schema", "show", "mart.per_day"]);
     assert_eq!(columns(&show["columns"]), ["segment string", "orders bigint", "revenue double", "label string"]);
