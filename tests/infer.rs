@@ -70,7 +70,7 @@ fn colliding_column_names_are_refused() {
 #[test]
 fn nothing_to_read_names_the_location() {
     let s = Sandbox::new();
-    s.etl(&["infer", &s.at("missing")]).assert_failure(1, "missing: no objects to read");
+    s.etl(&["infer", &s.at("missing")]).assert_failure(1, "missing: no such file or folder");
     s.write("empty/a.csv", "");
     let out = s.etl(&["infer", &s.at("empty")]);
     out.assert_failure(1, "only empty objects");

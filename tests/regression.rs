@@ -46,3 +46,56 @@ fn a_target_without_a_codec_writes_zstd_and_names_it() {
     let table = s.json(&["schema", "show", "mart.a"]);
     assert_eq!(table["parameters"]["compressionType"], "zstd");
 }
+
+/// `etl infer /no/such/path` said "no objects to read", as for an empty folder.
+#[test]
+fn a_path_that_does_not_exist_is_named_as_such() {
+    let s = crate::util::Sandbox::new();
+    s.etl(&["infer", &s.at("no/such/path")]).assert_failure(1, "no/such/path: no such file or folder");
+}
+
+/// `SELECT * FROM flights` failed with "table 'datafusion.public.flights' not found": a name
+/// the user never wrote, and no hint that catalog tables are `db.table`.
+#[test]
+fn an_unqualified_or_misspelt_table_is_named_with_the_closest_catalog_tables() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "x\n1\n");
+    assert_eq!(s.etl(&["crawl", "in", "--table", "raw.flights", "-q"]).code, 0);
+    s.etl(&["sql", "SELECT * FROM flights"]).assert_failure(
+        1,
+        "table flights not found: catalog tables are named DATABASE.TABLE (did you mean raw.flights?)",
+    );
+    s.etl(&["sql", "SELECT * FROM raw.flight"])
+        .assert_failure(1, "table raw.flight not found (did you mean raw.flights?)");
+}
+
+/// An error in a statement's third line was reported at its first when DataFusion gave no
+/// span: a function called with the wrong arguments, a statement that ends too soon.
+#[test]
+fn an_sql_error_names_the_line_of_the_offending_token() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "x\n1\n");
+    assert_eq!(s.etl(&["crawl", "in", "--table", "raw.t", "-q"]).code, 0);
+    s.write("w.sql", "SELECT x,\n  x + 1 AS y,\n  abs(x, x) AS z\nFROM raw.t\n");
+    s.etl(&["sql", "-f", "w.sql"]).assert_failure(1, "w.sql:3: Function 'abs'");
+    s.write("cut.sql", "SELECT 1;\nSELECT x\nFROM raw.t\nWHERE x >\n");
+    s.etl(&["sql", "-f", "cut.sql"]).assert_failure(1, "cut.sql:4:");
+}
+
+/// The report's `athena.bytes_scanned` is what the job's queries read from the sources; what
+/// querying the output costs had no plainly named field.
+#[test]
+fn a_run_report_names_both_athena_bills_plainly() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,name\n1,a\n2,b\n");
+    s.write(
+        "job.toml",
+        "name = \"bills\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[target]]\ntable = \"mart.a\"\nquery = \"SELECT * FROM raw.a\"\nlocation = \"out/\"\n",
+    );
+    let report = s.json(&["run", "job.toml"]);
+    let athena = &report["athena"];
+    assert_eq!(athena["queries_over_sources"]["bytes_scanned"], athena["bytes_scanned"]);
+    assert_eq!(athena["full_scan_of_outputs"]["bytes_scanned"], report["targets"][0]["bytes"]);
+    let runs = s.etl(&["runs"]);
+    assert!(runs.stdout.contains("athena: queries $") && runs.stdout.contains(", output scan $"), "{runs:?}");
+}

@@ -42,7 +42,7 @@ pub async fn run(args: RunsArgs, global: &GlobalArgs) -> Result<()> {
         let duration = run.duration_seconds().map(|s| format!("{s:.1}s")).unwrap_or_else(|| "-".into());
         writeln!(
             out,
-            "{}  {:<20} {}  {:<9} {:>7}  {:>10} rows  {:>10}  ${:.6}",
+            "{}  {:<20} {}  {:<9} {:>7}  {:>10} rows  {:>10}  athena: queries ${:.6}, output scan ${:.6}",
             run.run_id,
             run.job,
             run.logical_date,
@@ -50,7 +50,9 @@ pub async fn run(args: RunsArgs, global: &GlobalArgs) -> Result<()> {
             duration,
             run.rows_written(),
             human_bytes(run.bytes_written()),
-            run.athena.usd
+            run.athena.usd,
+            // Summed from the targets, which reports written before the sum had also carry.
+            run.athena.targets.iter().map(|t| t.usd).sum::<f64>()
         )?;
         if let Some(error) = &run.error {
             writeln!(out, "    {error}")?;

@@ -46,7 +46,9 @@ pub async fn run(args: SqlArgs, global: &GlobalArgs) -> Result<()> {
     let batches = match last {
         Some(frame) => {
             let schema = frame.schema().inner().clone();
-            let mut batches = frame.collect().await.map_err(|e| Error::from(e).context(&name))?;
+            // Errors found while running point at the statement that was run: the last one.
+            let line = script::split(&text).last().map_or(1, |s| s.line);
+            let mut batches = frame.collect().await.map_err(|e| Error::from(e).context(format!("{name}:{line}")))?;
             if batches.is_empty() {
                 batches.push(RecordBatch::new_empty(schema));
             }

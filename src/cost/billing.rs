@@ -1,6 +1,6 @@
 //! Athena's billing rules, as numbers.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub const MEGABYTE: u64 = 1 << 20;
 pub const TERABYTE: u64 = 1 << 40;
@@ -19,7 +19,7 @@ pub fn usd(billed_bytes: u64, price_per_tb: f64) -> f64 {
 }
 
 /// An estimate as reports show it.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 pub struct Estimate {
     pub bytes_scanned: u64,
     pub billed_bytes: u64,

@@ -4,6 +4,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::RunStatus;
+use crate::cost::billing::Estimate;
 use crate::sink::TargetSpec;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -63,9 +64,11 @@ impl TargetReport {
     }
 }
 
-/// What Athena would bill: for the job's own queries, had they run on Athena over the sources
-/// (`bytes_scanned`, `usd`), and for one full scan of each target it wrote, so the saving
-/// shows.
+/// What Athena would bill. Two different bills, named plainly: `queries_over_sources`, what
+/// the job's own queries would cost had they run on Athena over the raw sources; and
+/// `full_scan_of_outputs`, what one query reading every column of each target it wrote costs,
+/// the line users look for when they ask what querying the output costs. `bytes_scanned`,
+/// `billed_bytes` and `usd` at the top are `queries_over_sources`, as the contract has them.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AthenaReport {
     pub bytes_scanned: u64,
@@ -73,7 +76,24 @@ pub struct AthenaReport {
     pub billed_bytes: u64,
     pub usd: f64,
     #[serde(default)]
+    pub queries_over_sources: Estimate,
+    #[serde(default)]
+    pub full_scan_of_outputs: Estimate,
+    /// One full scan of each target.
+    #[serde(default)]
     pub targets: Vec<AthenaScan>,
+}
+
+impl AthenaReport {
+    pub fn new(queries_over_sources: Estimate) -> Self {
+        AthenaReport {
+            bytes_scanned: queries_over_sources.bytes_scanned,
+            billed_bytes: queries_over_sources.billed_bytes,
+            usd: queries_over_sources.usd,
+            queries_over_sources,
+            ..AthenaReport::default()
+        }
+    }
 }
 
 /// One full scan of a target.

@@ -25,6 +25,7 @@ use crate::catalog::crawl::{self, CrawlPlan};
 use crate::catalog::provider::FileTable;
 use crate::catalog::{self as catalogs, Catalog};
 use crate::config::CatalogChoice;
+use crate::cost::billing::Estimate;
 use crate::cost::estimate::{Estimator, QueryEstimate, full_scan};
 use crate::cost::footers::FooterCache;
 use crate::error::{Error, Result};
@@ -282,12 +283,8 @@ async fn execute(
         context.progress.step(line);
     }
     let own = QueryEstimate::total(queries, options.price_per_tb);
-    report.athena = AthenaReport {
-        bytes_scanned: own.bytes_scanned,
-        billed_bytes: own.billed_bytes,
-        usd: own.usd,
-        targets: Vec::new(),
-    };
+    report.athena =
+        AthenaReport::new(Estimate { bytes_scanned: own.bytes_scanned, billed_bytes: own.billed_bytes, usd: own.usd });
     report_sources(report, &reads)?;
     if options.dry_run {
         report.targets = job.targets.iter().map(TargetReport::not_written).collect();
@@ -315,6 +312,8 @@ async fn execute(
             usd: scan.usd,
         });
     }
+    report.athena.full_scan_of_outputs =
+        Estimate::queries(report.athena.targets.iter().map(|t| t.bytes_scanned), options.price_per_tb);
     // Incremental sources remember what this run processed, now that it published.
     for read in &reads {
         if let Some(processed) = &read.processed {

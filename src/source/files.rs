@@ -82,7 +82,14 @@ pub async fn list(location: &Location) -> Result<Listing> {
     }
     crate::kill_points::reached("list");
     if files.is_empty() {
-        let why = if empty.is_empty() { "no objects to read" } else { "only empty objects" };
+        let missing = location.local_path().is_some_and(|path| !path.exists());
+        let why = if missing {
+            "no such file or folder"
+        } else if empty.is_empty() {
+            "no objects to read"
+        } else {
+            "only empty objects"
+        };
         return Err(Error::input(format!("{location}: {why}")));
     }
     let partition_keys = partition_keys(location, &folders, &files)?;
@@ -211,6 +218,9 @@ mod tests {
         let err = listing(dir.path()).await.unwrap_err();
         assert!(err.message().contains("only empty objects"), "{err}");
         let err = listing(&dir.path().join("missing")).await.unwrap_err();
-        assert!(err.message().contains("no objects to read") && err.message().contains("missing"), "{err}");
+        assert!(err.message().contains("no such file or folder") && err.message().contains("missing"), "{err}");
+        std::fs::create_dir(dir.path().join("folder")).unwrap();
+        let err = listing(&dir.path().join("folder")).await.unwrap_err();
+        assert!(err.message().contains("no objects to read"), "{err}");
     }
 }

@@ -18,6 +18,7 @@ use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 
 use super::params::Params;
+use crate::catalog::provider::SESSION_SCHEMA;
 use crate::error::{Error, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,7 +147,7 @@ pub async fn run_statement(
     params: &Params,
 ) -> Result<DataFrame> {
     let plan = plan_statement(ctx, file, statement, params).await?;
-    ctx.execute_logical_plan(plan).await.map_err(|error| sql_error(file, statement, error))
+    ctx.execute_logical_plan(plan).await.map_err(|error| sql_error(ctx, file, statement, error))
 }
 
 /// Plans a statement with its parameters bound, without running it.
@@ -156,7 +157,7 @@ pub async fn plan_statement(
     statement: &Statement,
     params: &Params,
 ) -> Result<LogicalPlan> {
-    let located = |error: DataFusionError| sql_error(file, statement, error);
+    let located = |error: DataFusionError| sql_error(ctx, file, statement, error);
     let state = ctx.state();
     let dialect = state.config().options().sql_parser.dialect;
     let mut parsed = state.sql_to_statement(&statement.text, &dialect).map_err(located)?;
@@ -224,22 +225,101 @@ fn literal(value: &ScalarValue) -> Result<SqlExpr> {
         .map_err(|e| Error::query(format!("binding {value}: {e}")))
 }
 
-/// "file.sql:LINE: message", with LINE taken from where DataFusion points when it does.
-fn sql_error(file: &str, statement: &Statement, error: DataFusionError) -> Error {
-    let line = error
+/// "file.sql:LINE: message". LINE is where DataFusion points when it gives a span; else the
+/// line of the one token the message names (a function, an identifier), the last line for an
+/// input that ended too soon, the statement's first line otherwise.
+fn sql_error(ctx: &SessionContext, file: &str, statement: &Statement, error: DataFusionError) -> Error {
+    let message = error.to_string();
+    let relative = error
         .diagnostic()
         .and_then(|d| d.span)
         .map(|span| span.start.line as usize)
         .filter(|&l| l > 0)
-        .or_else(|| parser_line(&error.to_string()))
-        .map_or(statement.line, |relative| statement.line + relative - 1);
-    Error::from(error).context(format!("{file}:{line}"))
+        .or_else(|| parser_line(&message))
+        .or_else(|| message.contains("found: EOF").then(|| statement.text.lines().count()))
+        .or_else(|| named_token_line(&message, &statement.text));
+    let line = relative.map_or(statement.line, |relative| statement.line + relative - 1);
+    let error = match missing_table(&message) {
+        Some(missing) => Error::query(missing_table_message(ctx, &missing)),
+        None => Error::from(error),
+    };
+    error.context(format!("{file}:{line}"))
 }
 
 /// sqlparser reports "... at Line: 3, Column: 7" relative to the statement.
 fn parser_line(message: &str) -> Option<usize> {
     let at = message.rfind("Line: ")?;
     message[at + 6..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+}
+
+/// The line (from 1) of the statement on which the token a message quotes (`'abs'`) stands,
+/// when it stands on exactly one.
+fn named_token_line(message: &str, text: &str) -> Option<usize> {
+    let quoted = message.split('\'').nth(1)?;
+    let token = quoted.rsplit('.').next()?.to_ascii_lowercase();
+    if token.is_empty() || !token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return None;
+    }
+    let is_word = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_');
+    let mut lines = text.lines().enumerate().filter(|(_, line)| {
+        let lower = line.to_ascii_lowercase();
+        lower.match_indices(&token).any(|(at, _)| {
+            !is_word(at.checked_sub(1).and_then(|i| lower.as_bytes().get(i)))
+                && !is_word(lower.as_bytes().get(at + token.len()))
+        })
+    });
+    let (first, _) = lines.next()?;
+    lines.next().is_none().then_some(first + 1)
+}
+
+/// `table 'datafusion.public.flights' not found` -> `public.flights`.
+fn missing_table(message: &str) -> Option<String> {
+    let rest = message.split("table '").nth(1)?;
+    let (name, tail) = rest.split_once('\'')?;
+    tail.trim_start().starts_with("not found").then(|| name.trim_start_matches("datafusion.").to_string())
+}
+
+/// What a user who named a table that does not exist should read: that tables are
+/// `DATABASE.TABLE`, and the closest names the catalog has.
+fn missing_table_message(ctx: &SessionContext, missing: &str) -> String {
+    let (database, table) = missing.split_once('.').unwrap_or(("", missing));
+    let unqualified = database == SESSION_SCHEMA;
+    let known: Vec<String> = ctx
+        .catalog("datafusion")
+        .map(|catalog| {
+            catalog
+                .schema_names()
+                .into_iter()
+                .filter(|schema| schema != SESSION_SCHEMA)
+                .flat_map(|schema| {
+                    let tables = catalog.schema(&schema).map(|s| s.table_names()).unwrap_or_default();
+                    tables.into_iter().map(move |t| format!("{schema}.{t}"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let wanted = if unqualified { table.to_string() } else { missing.to_string() };
+    let mut scored: Vec<(f64, &String)> = known
+        .iter()
+        .map(|name| {
+            let compared = if unqualified { name.rsplit('.').next().unwrap_or(name) } else { name.as_str() };
+            (strsim::jaro_winkler(&wanted, compared), name)
+        })
+        .filter(|(score, _)| *score > 0.7)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+    let closest: Vec<&str> = scored.iter().take(3).map(|(_, name)| name.as_str()).collect();
+    let mut text = if unqualified {
+        format!("table {table} not found: catalog tables are named DATABASE.TABLE")
+    } else {
+        format!("table {missing} not found")
+    };
+    if !closest.is_empty() {
+        text.push_str(&format!(" (did you mean {}?)", closest.join(", ")));
+    } else if known.is_empty() {
+        text.push_str(" (the catalog has no tables yet: `etl crawl` or `etl run` records them)");
+    }
+    text
 }
 
 #[cfg(test)]
@@ -296,5 +376,15 @@ mod tests {
         assert!(err.message().contains("nope"), "{err}");
         let err = run(&ctx, "q.sql", "SELECT 1;\nSELEC 2", &params).await.unwrap_err();
         assert!(err.message().starts_with("q.sql:2:"), "{err}");
+    }
+
+    #[test]
+    fn a_quoted_token_names_its_line_when_it_stands_on_one() {
+        let text = "SELECT a,\n  abs(a, b)\nFROM t";
+        assert_eq!(named_token_line("Function 'abs' expects 1 arguments", text), Some(2));
+        assert_eq!(named_token_line("column 'raw.t.a' is ambiguous", text), None, "a is on two lines");
+        assert_eq!(named_token_line("no quotes here", text), None);
+        assert_eq!(missing_table("table 'datafusion.public.flights' not found"), Some("public.flights".into()));
+        assert_eq!(missing_table("Function 'abs' expects"), None);
     }
 }
