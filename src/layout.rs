@@ -131,6 +131,14 @@ pub fn data_file_name(run_id: &str, sequence: usize, codec: &str) -> String {
     format!("part-{run_id}-{sequence:05}.{codec}.parquet")
 }
 
+/// The run that wrote a data file, from its name (which an append's copy keeps in a later
+/// run's folder).
+pub fn writer_of_data_file(name: &str) -> Option<&str> {
+    let stem = name.strip_prefix("part-")?.split('.').next()?;
+    let (run, sequence) = stem.rsplit_once('-')?;
+    sequence.bytes().all(|b| b.is_ascii_digit()).then_some(run)
+}
+
 /// The run that wrote an object, from its key under the table root: `_etl_staging/RUN/…`,
 /// `_etl_publications/RUN.*` or `…/run-RUN/file`.
 pub fn run_of(parts: &[String]) -> Option<&str> {
@@ -195,6 +203,11 @@ mod tests {
         assert_eq!(journal(&root, "r1").url(), "s3://b/t/_etl_publications/r1.json");
         assert_eq!(journal_pointer(&root, "r1").url(), "s3://b/t/_etl_publications/r1.pending");
         assert_eq!(data_file_name("r1", 7, "zstd"), "part-r1-00007.zstd.parquet");
+        assert_eq!(
+            writer_of_data_file("part-20261130T020000Z-0a1b2c-00007.zstd.parquet"),
+            Some("20261130T020000Z-0a1b2c")
+        );
+        assert_eq!(writer_of_data_file("manual.parquet"), None);
     }
 
     #[test]

@@ -86,6 +86,7 @@ fn partition(day: &str, run: &str, tag_date: &str) -> Partition {
             rows: 2,
             job: "suite".into(),
             logical_date: tag_date.into(),
+            ..DataFile::default()
         }],
         location,
     }
@@ -274,6 +275,7 @@ async fn an_unpartitioned_written_table_lists_its_files(catalog: Arc<dyn Catalog
             rows: 1,
             job: "suite".into(),
             logical_date: "d".into(),
+            ..DataFile::default()
         }],
     };
     catalog

@@ -99,3 +99,31 @@ fn a_run_report_names_both_athena_bills_plainly() {
     let runs = s.etl(&["runs"]);
     assert!(runs.stdout.contains("athena: queries $") && runs.stdout.contains(", output scan $"), "{runs:?}");
 }
+
+/// Two batches appended on one day (`--param batch=1`, then `--param batch=2`): the second
+/// replaced the first without a word, as if it were a rerun of the same work.
+#[test]
+fn appending_another_batch_on_the_same_day_keeps_the_first() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id\n1\n2\n");
+    s.write(
+        "job.toml",
+        "name = \"batches\"\n[params]\nbatch = \"0\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[target]]\ntable = \"mart.a\"\nquery = \"SELECT id, $batch AS batch FROM raw.a\"\nlocation = \"out/\"\nmode = \"append\"\n",
+    );
+    let run = |batch: &str| s.json(&["run", "job.toml", "--logical-date", "2026-11-30", "--param", batch]);
+    let first = run("batch=1");
+    let second = run("batch=2");
+    assert!(second["targets"][0].get("replaced").is_none(), "{second}");
+    let rows = s.query("SELECT batch, count(*) AS n FROM mart.a GROUP BY batch ORDER BY batch");
+    assert_eq!(rows, [serde_json::json!({"batch": "1", "n": 2}), serde_json::json!({"batch": "2", "n": 2})]);
+    // A rerun of the first batch is the same work: it replaces that batch's rows, and says so.
+    let rerun = run("batch=1");
+    assert_eq!(rerun["targets"][0]["replaced"], serde_json::json!([{"run_id": first["run_id"], "rows": 2}]));
+    assert_eq!(s.query("SELECT count(*) AS n FROM mart.a")[0]["n"], 4);
+    let runs = s.etl(&["runs"]);
+    assert!(
+        runs.stdout.contains(&format!("replaced 2 rows of run {} in mart.a", first["run_id"].as_str().unwrap())),
+        "{}",
+        runs.stdout
+    );
+}

@@ -63,7 +63,8 @@ CREATE TABLE IF NOT EXISTS files (
     size INTEGER NOT NULL,
     rows INTEGER NOT NULL,
     job TEXT NOT NULL,
-    logical_date TEXT NOT NULL
+    logical_date TEXT NOT NULL,
+    params TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS files_by_table ON files (database, name, spec);
 ";
@@ -79,6 +80,7 @@ impl LocalCatalog {
         std::fs::create_dir_all(home).with_context(|| format!("creating {}", home.display()))?;
         let path = home.join("catalog.sqlite");
         let connection = crate::sqlite::open(&path, SCHEMA, true)?;
+        add_files_params(&connection)?;
         Ok(LocalCatalog { path, connection: Mutex::new(connection) })
     }
 
@@ -90,6 +92,16 @@ impl LocalCatalog {
         let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
         work(&mut connection)
     }
+}
+
+/// Catalogs made before files recorded their run's parameters get the column (empty: such a
+/// file is replaced by any rerun of its job and date, as it was then).
+fn add_files_params(connection: &Connection) -> Result<()> {
+    let has: bool = connection.prepare("SELECT 1 FROM pragma_table_info('files') WHERE name = 'params'")?.exists([])?;
+    if !has {
+        connection.execute_batch("ALTER TABLE files ADD COLUMN params TEXT NOT NULL DEFAULT ''")?;
+    }
+    Ok(())
 }
 
 fn now() -> String {
@@ -295,8 +307,8 @@ fn apply_data(tx: &rusqlite::Transaction, change: &TableChange, now: &str, publi
                 )?;
                 for file in &partition.files {
                     tx.execute(
-                        "INSERT INTO files (path, database, name, spec, size, rows, job, logical_date)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        "INSERT INTO files (path, database, name, spec, size, rows, job, logical_date, params)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                         params![
                             file.path,
                             name.database,
@@ -305,7 +317,8 @@ fn apply_data(tx: &rusqlite::Transaction, change: &TableChange, now: &str, publi
                             file.size as i64,
                             file.rows as i64,
                             file.job,
-                            file.logical_date
+                            file.logical_date,
+                            file.params
                         ],
                     )?;
                 }
@@ -318,7 +331,7 @@ fn apply_data(tx: &rusqlite::Transaction, change: &TableChange, now: &str, publi
 /// The files of a written table's partition, by path.
 fn partition_files(c: &Connection, name: &TableName, spec: &str) -> Result<Vec<DataFile>> {
     let mut statement = c.prepare_cached(
-        "SELECT path, size, rows, job, logical_date FROM files WHERE database = ?1 AND name = ?2 AND spec = ?3 ORDER BY path",
+        "SELECT path, size, rows, job, logical_date, params FROM files WHERE database = ?1 AND name = ?2 AND spec = ?3 ORDER BY path",
     )?;
     let files = statement
         .query_map(params![name.database, name.table, spec], |r| {
@@ -328,6 +341,7 @@ fn partition_files(c: &Connection, name: &TableName, spec: &str) -> Result<Vec<D
                 rows: r.get::<_, i64>(2)? as u64,
                 job: r.get(3)?,
                 logical_date: r.get(4)?,
+                params: r.get(5)?,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -466,6 +480,7 @@ mod tests {
                                 rows: 1,
                                 job: "j".into(),
                                 logical_date: "d".into(),
+                                ..DataFile::default()
                             }],
                             location,
                         },

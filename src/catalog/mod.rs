@@ -118,8 +118,8 @@ pub struct Partition {
 }
 
 /// A Parquet file a run wrote, with what the report and the cost estimate need, and which run
-/// of which job and logical date wrote it (so a rerun can replace its own output).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// of which job, logical date and parameters wrote it (so a rerun can replace its own output).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct DataFile {
     /// Absolute URL (`file:///…`, `s3://…`).
     pub path: String,
@@ -127,6 +127,10 @@ pub struct DataFile {
     pub rows: u64,
     pub job: String,
     pub logical_date: String,
+    /// The run's resolved parameters ([`crate::transform::params::Params::fingerprint`]);
+    /// empty for files written before it was recorded.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub params: String,
 }
 
 /// How a run's output replaces what a table holds.

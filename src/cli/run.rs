@@ -151,6 +151,9 @@ pub fn write_summary(out: &mut impl Write, report: &RunReport) -> Result<()> {
             target.partitions,
             target.location
         )?;
+        for replaced in &target.replaced {
+            writeln!(out, "        replacing {} rows of run {}", replaced.rows, replaced.run_id)?;
+        }
     }
     if report.rejected_rows > 0 {
         let kept = report.quarantine.as_deref().map(|q| format!(", kept in {q}")).unwrap_or_default();

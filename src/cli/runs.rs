@@ -54,6 +54,11 @@ pub async fn run(args: RunsArgs, global: &GlobalArgs) -> Result<()> {
             // Summed from the targets, which reports written before the sum had also carry.
             run.athena.targets.iter().map(|t| t.usd).sum::<f64>()
         )?;
+        for target in &run.targets {
+            for replaced in &target.replaced {
+                writeln!(out, "    replaced {} rows of run {} in {}", replaced.rows, replaced.run_id, target.table)?;
+            }
+        }
         if let Some(error) = &run.error {
             writeln!(out, "    {error}")?;
         }

@@ -4,6 +4,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 use super::RunStatus;
+use crate::catalog::DataFile;
 use crate::cost::billing::Estimate;
 use crate::sink::TargetSpec;
 
@@ -48,6 +49,30 @@ pub struct TargetReport {
     pub rows: u64,
     pub bytes: u64,
     pub partitions: u64,
+    /// Earlier runs whose rows this run's output replaced (a rerun of the same work, or an
+    /// overwrite), with how many.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replaced: Vec<ReplacedRows>,
+}
+
+/// The rows of one earlier run that a publication replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplacedRows {
+    pub run_id: String,
+    pub rows: u64,
+}
+
+impl ReplacedRows {
+    /// The replaced files' rows, by the run that wrote them.
+    pub fn by_run(files: &[DataFile]) -> Vec<ReplacedRows> {
+        let mut runs: std::collections::BTreeMap<String, u64> = Default::default();
+        for file in files {
+            let name = file.path.rsplit('/').next().unwrap_or_default();
+            let run = crate::layout::writer_of_data_file(name).unwrap_or("unknown").to_string();
+            *runs.entry(run).or_default() += file.rows;
+        }
+        runs.into_iter().map(|(run_id, rows)| ReplacedRows { run_id, rows }).collect()
+    }
 }
 
 impl TargetReport {
@@ -60,6 +85,7 @@ impl TargetReport {
             rows: 0,
             bytes: 0,
             partitions: 0,
+            replaced: Vec::new(),
         }
     }
 }

@@ -20,7 +20,7 @@ use super::RunStatus;
 use super::history::{History, LEASE};
 use super::job::{Job, SourceSpec};
 use super::progress::Progress;
-use super::report::{AthenaReport, AthenaScan, RunReport, SourceReport, TargetReport};
+use super::report::{AthenaReport, AthenaScan, ReplacedRows, RunReport, SourceReport, TargetReport};
 use crate::catalog::crawl::{self, CrawlPlan};
 use crate::catalog::provider::FileTable;
 use crate::catalog::{self as catalogs, Catalog};
@@ -118,6 +118,7 @@ pub async fn run(job: &Job, options: &RunOptions, context: &RunContext) -> Resul
         job: job.name.clone(),
         logical_date: report.logical_date.clone(),
         rerun_replaces: !job.sources.iter().any(|s| s.incremental),
+        params: params.fingerprint(),
     };
     let mut commit = Commit::new(&run_id, tag);
     let key = run_lease(job, &report.logical_date);
@@ -295,7 +296,7 @@ async fn execute(
     context.progress.step("publishing");
     let sources = reads.iter().map(|r| r.plan.table_change.clone()).collect();
     commit.publish(context.catalog.as_ref(), sources).await?;
-    for (target, staged) in commit.staged() {
+    for ((target, staged), (_, replaced)) in commit.staged().zip(commit.replaced()) {
         report.targets.push(TargetReport {
             table: target.table.to_string(),
             location: target.location.url(),
@@ -303,6 +304,7 @@ async fn execute(
             rows: staged.rows(),
             bytes: staged.bytes(),
             partitions: staged.partition_count() as u64,
+            replaced: ReplacedRows::by_run(replaced),
         });
         let scan = full_scan(staged.bytes(), options.price_per_tb);
         report.athena.targets.push(AthenaScan {

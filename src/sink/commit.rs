@@ -26,7 +26,7 @@ use super::publish::{self, TargetPublication, WriteTag};
 use super::{RunLiveness, StagedTarget, TargetSpec, parquet, target_schema};
 use crate::catalog::definition::WRITTEN_BY;
 use crate::catalog::{
-    Catalog, DataChange, NewVersion, Publication, Published, Table, TableChange, TableDefinition, WriteMode,
+    Catalog, DataChange, DataFile, NewVersion, Publication, Published, Table, TableChange, TableDefinition, WriteMode,
 };
 use crate::error::{Error, Result};
 use crate::layout;
@@ -88,6 +88,12 @@ impl Commit {
     /// Every staged target, in the order staged.
     pub fn staged(&self) -> impl Iterator<Item = (&TargetSpec, &StagedTarget)> {
         self.targets.iter().map(|t| (&t.spec, &t.staged))
+    }
+
+    /// After [`Commit::publish`]: each target's files whose rows the publication replaced
+    /// (an earlier run's output, in any mode).
+    pub fn replaced(&self) -> impl Iterator<Item = (&TargetSpec, &[DataFile])> {
+        self.targets.iter().map(|t| (&t.spec, t.planned.as_ref().map_or(&[][..], |p| p.replaced.as_slice())))
     }
 
     /// Step 2: puts every staged file in its run folder, then publishes all targets, and
@@ -306,7 +312,7 @@ mod tests {
     }
 
     fn tag(date: &str) -> WriteTag {
-        WriteTag { job: "j".into(), logical_date: date.into(), rerun_replaces: true }
+        WriteTag { job: "j".into(), logical_date: date.into(), rerun_replaces: true, params: "params()".into() }
     }
 
     #[tokio::test]

@@ -36,11 +36,19 @@ pub struct WriteTag {
     /// False for a job that reads incremental sources: each of its runs reads objects no
     /// earlier run read, so a second run of a date adds to the first instead of redoing it.
     pub rerun_replaces: bool,
+    /// The run's resolved parameters: a run with other parameters (another batch of the same
+    /// day) is other work, whose files a rerun keeps.
+    pub params: String,
 }
 
 impl WriteTag {
+    /// Whether a rerun of this work replaces `file`. Files from before parameters were
+    /// recorded carry none, and are replaced as they were then.
     fn wrote(&self, file: &DataFile) -> bool {
-        self.rerun_replaces && file.job == self.job && file.logical_date == self.logical_date
+        self.rerun_replaces
+            && file.job == self.job
+            && file.logical_date == self.logical_date
+            && (file.params.is_empty() || file.params == self.params)
     }
 }
 
@@ -52,6 +60,8 @@ pub struct TargetPublication {
     pub moves: Vec<(String, String)>,
     /// Files of the current table kept by the new partition folders.
     pub copies: Vec<(String, String)>,
+    /// Files of the current table whose rows the publication replaces (or drops).
+    pub replaced: Vec<DataFile>,
 }
 
 impl TargetPublication {
@@ -97,6 +107,12 @@ pub(super) fn plan(
             if untouched {
                 continue;
             }
+        }
+        if let Some(old) = old {
+            let replaced = old.files.iter().filter(|f| !kept.iter().any(|k| k.path == f.path));
+            publication.replaced.extend(replaced.cloned());
+        }
+        if let (None, Some(old)) = (new, old) {
             if kept.is_empty() {
                 publication.written.drops.push(PartitionWrite { partition: old.clone(), based_on });
                 continue;
@@ -112,6 +128,7 @@ pub(super) fn plan(
                 rows: file.rows,
                 job: tag.job.clone(),
                 logical_date: tag.logical_date.clone(),
+                params: tag.params.clone(),
             });
         }
         for file in kept {
@@ -267,12 +284,13 @@ mod tests {
                 rows: 1,
                 job: "j".into(),
                 logical_date: date.into(),
+                ..DataFile::default()
             }],
         }
     }
 
     fn tag(date: &str) -> WriteTag {
-        WriteTag { job: "j".into(), logical_date: date.into(), rerun_replaces: true }
+        WriteTag { job: "j".into(), logical_date: date.into(), rerun_replaces: true, params: "params()".into() }
     }
 
     fn summary(p: &TargetPublication) -> (Vec<String>, Vec<String>, usize) {
@@ -310,6 +328,20 @@ mod tests {
             "r2",
         );
         assert_eq!(summary(&plan), (vec!["b:1".into()], vec!["a".into()], 0));
+    }
+
+    #[test]
+    fn append_keeps_the_files_of_the_same_day_run_with_other_parameters() {
+        let batch = |params: &str| WriteTag { params: params.into(), ..tag("d2") };
+        let mut first = existing("a", "d2");
+        first.files[0].params = "params(batch:Utf8=1)".into();
+        let second =
+            plan(&target(WriteMode::Append), &staged(&["a"]), &[first.clone()], &batch("params(batch:Utf8=2)"), "r2");
+        assert_eq!(summary(&second), (vec!["a:2".into()], vec![], 1));
+        assert!(second.replaced.is_empty());
+        let rerun = plan(&target(WriteMode::Append), &staged(&["a"]), &[first], &batch("params(batch:Utf8=1)"), "r2");
+        assert_eq!(summary(&rerun), (vec!["a:1".into()], vec![], 0));
+        assert_eq!(rerun.replaced.len(), 1);
     }
 
     #[test]

@@ -42,6 +42,18 @@ impl Params {
         Ok(params.with_built_ins(logical_date, run_id))
     }
 
+    /// The values a user chose (defaults and overrides, not the built-ins) as one text:
+    /// runs with the same fingerprint redo the same work.
+    pub fn fingerprint(&self) -> String {
+        let chosen: Vec<String> = self
+            .values
+            .iter()
+            .filter(|(name, _)| !BUILT_INS.contains(&name.as_str()))
+            .map(|(name, value)| format!("{name}:{}={value}", value.data_type()))
+            .collect();
+        format!("params({})", chosen.join(", "))
+    }
+
     /// The built-ins for a logical date and run.
     pub fn with_built_ins(mut self, logical_date: NaiveDate, run_id: &str) -> Self {
         let week_start = logical_date - Days::new(logical_date.weekday().num_days_from_monday() as u64);

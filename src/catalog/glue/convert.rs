@@ -203,7 +203,14 @@ mod tests {
     }
 
     fn file(path: &str) -> DataFile {
-        DataFile { path: path.into(), size: 10, rows: 2, job: "j".into(), logical_date: "2026-11-30".into() }
+        DataFile {
+            path: path.into(),
+            size: 10,
+            rows: 2,
+            job: "j".into(),
+            logical_date: "2026-11-30".into(),
+            ..DataFile::default()
+        }
     }
 
     fn glue_table(parameters: &[(&str, &str)], version_id: Option<&str>) -> GlueTable {
