@@ -201,17 +201,23 @@ fn as_view(field: Field) -> Field {
     }
 }
 
-/// Splits files into at most `n` groups of similar total size.
+/// Splits files into at most `n` groups of similar total size, each a run of consecutive
+/// files in path order: read one group after another, the files come in path order (see
+/// `transform::write_order`).
 fn balance(mut files: Vec<ScanFile>, n: usize) -> Vec<Vec<ScanFile>> {
     let n = n.max(1).min(files.len().max(1));
-    files.sort_by(|a, b| b.size.cmp(&a.size).then_with(|| a.path.cmp(&b.path)));
-    let mut groups: Vec<(u64, Vec<ScanFile>)> = vec![(0, Vec::new()); n];
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    let total: u64 = files.iter().map(|f| f.size.max(1)).sum();
+    let mut groups: Vec<Vec<ScanFile>> = vec![Vec::new(); n];
+    let mut before = 0u64;
     for file in files {
-        let smallest = groups.iter_mut().min_by_key(|(size, _)| *size).expect("n >= 1");
-        smallest.0 += file.size.max(1);
-        smallest.1.push(file);
+        // The group whose share of the total bytes this file's middle falls in.
+        let middle = before + file.size.max(1) / 2;
+        let group = ((middle as u128 * n as u128) / total.max(1) as u128).min(n as u128 - 1) as usize;
+        before += file.size.max(1);
+        groups[group].push(file);
     }
-    groups.into_iter().map(|(_, files)| files).filter(|g| !g.is_empty()).collect()
+    groups.into_iter().filter(|g| !g.is_empty()).collect()
 }
 
 /// A partition value from its folder text, as the key's type; a value of another type is an

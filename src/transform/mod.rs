@@ -5,3 +5,4 @@ pub mod decimal;
 pub mod params;
 pub mod script;
 pub mod session;
+pub mod write_order;

@@ -18,6 +18,7 @@ use crate::location::aws::Encryption;
 use crate::location::counting::ReadCounter;
 use crate::location::stores::Registry;
 use crate::transform::decimal::DecimalArithmeticRule;
+use crate::transform::write_order::KeepInputOrder;
 
 /// DataFusion's default catalog name; ours replaces it so `db.table` resolves through it.
 const DEFAULT_CATALOG: &str = "datafusion";
@@ -131,6 +132,7 @@ pub async fn session(
         .with_runtime_env(runtime.build_arc()?)
         .with_default_features()
         .with_optimizer_rule(Arc::new(DecimalArithmeticRule))
+        .with_physical_optimizer_rule(Arc::new(KeepInputOrder))
         .build();
     let context = SessionContext::new_with_state(state);
     let bridge = CatalogBridge::load(catalog, overrides).await?;
