@@ -167,3 +167,21 @@ fn a_target_keeps_its_inputs_order_run_after_run() {
         assert!(ids == &expected, "rows out of the inputs' order (first of {}: {:?})", ids.len(), &ids[..5]);
     }
 }
+
+/// A quarantined record lost its text: `{"file", "line", "reason"}` only, so a row with one
+/// field too many could not be fixed and replayed.
+#[test]
+fn a_quarantined_row_with_a_field_too_many_keeps_its_text() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,name\n1,a\n2,b,extra\n");
+    s.write(
+        "job.toml",
+        "name = \"ragged\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\nbad_records = \"quarantine\"\n[[target]]\ntable = \"mart.a\"\nquery = \"SELECT * FROM raw.a\"\nlocation = \"out/\"\n",
+    );
+    let report = s.json(&["run", "job.toml"]);
+    let folder = std::path::PathBuf::from(report["quarantine"].as_str().unwrap());
+    let line = std::fs::read_to_string(folder.join("raw.a.jsonl")).unwrap();
+    let record: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
+    assert_eq!(record["record"], "2,b,extra");
+    assert_eq!(record["line"], 3);
+}

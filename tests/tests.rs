@@ -10,6 +10,7 @@
 //! - `schedules`: `schedule`, `scheduler`, backfills, incremental sources and bookmarks.
 //! - `bad_input`: every kind of bad input: exit status, message, and nothing published.
 //! - `crash`: runs killed (SIGKILL) at 44 points: readers see the old or the new output, `gc`.
+//! - `quarantine`: rejected records kept exactly as read, `quarantine show`, replaying fixed ones.
 //! - `races`: two runs of one date, two jobs writing one table: no lost update, no duplicate.
 //! - `csv_edges`: BOM, CRLF, quoted newlines and quotes, ragged rows, a 1 MB field, 10,000 columns.
 //! - `secrets`: canary credentials in no output, parameters that stay values, overlapping locations.
@@ -33,6 +34,7 @@ mod faults;
 mod golden;
 mod infer;
 mod memory;
+mod quarantine;
 mod races;
 mod regression;
 mod run;

@@ -455,3 +455,46 @@ pub async fn table_provider(
     let listing = crate::source::files::list(&location).await?;
     Ok(Arc::new(FileTable::from_listing(definition, &listing, rejects, Arc::new(ReadStats::default()))?))
 }
+
+/// Several tables of one schema read as one: a source and the fixed records replayed from a
+/// run's quarantine (`etl run --replay-quarantine`).
+#[derive(Debug)]
+pub struct UnionTable {
+    parts: Vec<Arc<dyn TableProvider>>,
+}
+
+impl UnionTable {
+    /// `parts` share the first one's schema (the same definition over other files).
+    pub fn new(parts: Vec<Arc<dyn TableProvider>>) -> Self {
+        UnionTable { parts }
+    }
+}
+
+#[async_trait]
+impl TableProvider for UnionTable {
+    fn schema(&self) -> SchemaRef {
+        self.parts[0].schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        self.parts[0].supports_filters_pushdown(filters)
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        let mut plans = Vec::with_capacity(self.parts.len());
+        for part in &self.parts {
+            plans.push(part.scan(state, projection, filters, limit).await?);
+        }
+        datafusion::physical_plan::union::UnionExec::try_new(plans)
+    }
+}

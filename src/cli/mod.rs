@@ -6,6 +6,7 @@ mod cost;
 mod crawl;
 mod gc;
 mod infer;
+mod quarantine;
 mod run;
 mod runs;
 mod schedule;
@@ -76,6 +77,8 @@ pub enum Command {
     Bookmarks(bookmarks::BookmarksArgs),
     /// Remove the files that runs which never published left under the tables jobs write.
     Gc(gc::GcArgs),
+    /// Show the records a run set apart (bad_records = "quarantine").
+    Quarantine(quarantine::QuarantineArgs),
 }
 
 /// Options that shape inference, shared by `infer` and `crawl`.
@@ -111,6 +114,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Scheduler(args) => scheduler::run(args, &global).await,
         Command::Bookmarks(args) => bookmarks::run(args, &global).await,
         Command::Gc(args) => gc::run(args, &global).await,
+        Command::Quarantine(args) => quarantine::run(args, &global).await,
     };
     crate::location::aws::finish_aborts().await;
     result

@@ -38,6 +38,9 @@ pub struct RunArgs {
     /// Memory queries may use before spilling to disk, e.g. 512M or 2G.
     #[arg(long, value_parser = parse_size)]
     pub memory_limit: Option<usize>,
+    /// Also read the records this run of the job set apart, as fixed in its quarantine folder.
+    #[arg(long, value_name = "RUN_ID")]
+    pub replay_quarantine: Option<String>,
 }
 
 fn parse_date(text: &str) -> Result<NaiveDate, String> {
@@ -76,6 +79,7 @@ pub async fn run(args: RunArgs, global: &GlobalArgs) -> Result<()> {
         params: args.params,
         dry_run: args.dry_run,
         engine: EngineOptions { memory_limit: args.memory_limit, ..EngineOptions::default() },
+        replay_quarantine: args.replay_quarantine,
         ..RunOptions::default()
     };
     if let (Some(from), Some(to)) = (args.from, args.to) {

@@ -5,6 +5,7 @@ pub mod history;
 pub mod job;
 pub mod notify;
 pub mod progress;
+pub mod quarantine;
 pub mod report;
 pub mod run;
 pub mod schedule;

@@ -20,20 +20,22 @@ use super::RunStatus;
 use super::history::{History, LEASE};
 use super::job::{Job, SourceSpec};
 use super::progress::Progress;
+use super::quarantine as quarantined;
 use super::report::{AthenaReport, AthenaScan, ReplacedRows, RunReport, SourceReport, TargetReport};
 use crate::catalog::crawl::{self, CrawlPlan};
-use crate::catalog::provider::FileTable;
+use crate::catalog::provider::{FileTable, UnionTable};
 use crate::catalog::{self as catalogs, Catalog};
 use crate::config::CatalogChoice;
 use crate::cost::billing::Estimate;
 use crate::cost::estimate::{Estimator, QueryEstimate, full_scan};
 use crate::cost::footers::FooterCache;
 use crate::error::{Error, Result};
+use crate::location::Location;
 use crate::output::human_bytes;
 use crate::sink::{Commit, TargetSpec, WriteTag};
 use crate::source::files::{self, SourceFile};
 use crate::source::format::Format;
-use crate::source::rejects::{BadRecordPolicy, Rejects};
+use crate::source::rejects::{BadRecordPolicy, Quarantine, Rejects};
 use crate::source::scan::ReadStats;
 use crate::transform::params::Params;
 use crate::transform::script::{self, Statement};
@@ -46,6 +48,9 @@ pub struct RunOptions {
     pub dry_run: bool,
     pub engine: EngineOptions,
     pub price_per_tb: f64,
+    /// A run of this job whose quarantined records (fixed by the user) are read beside the
+    /// sources.
+    pub replay_quarantine: Option<String>,
 }
 
 impl Default for RunOptions {
@@ -56,6 +61,7 @@ impl Default for RunOptions {
             dry_run: false,
             engine: EngineOptions::default(),
             price_per_tb: crate::cost::billing::DEFAULT_PRICE_PER_TB,
+            replay_quarantine: None,
         }
     }
 }
@@ -108,8 +114,11 @@ pub fn query_params(overrides: &[String]) -> Result<Params> {
 pub async fn run(job: &Job, options: &RunOptions, context: &RunContext) -> Result<RunOutcome> {
     let run_id = new_run_id();
     let logical_date = options.logical_date.unwrap_or_else(|| Utc::now().date_naive());
-    // A bad `--param` is a usage error (exit 2), not a failed run.
+    // A bad `--param` or replay is a usage error (exit 2), not a failed run.
     let params = job.params.resolve(&options.params, logical_date, &run_id)?;
+    if let Some(replayed) = &options.replay_quarantine {
+        quarantined::check_replay(&context.home, &job.name, replayed)?;
+    }
     let mut report = RunReport::started(&run_id, &job.name, logical_date, options.dry_run, now());
     if !options.dry_run {
         context.history.record(&report)?;
@@ -242,10 +251,10 @@ async fn execute(
     commit: &mut Commit,
 ) -> Result<()> {
     // 1. Crawl every source (nothing recorded yet).
-    let quarantine = context.home.join("quarantine").join(&job.name).join(&report.run_id);
+    let quarantine = quarantined::folder(&context.home, &job.name, &report.run_id);
     let mut reads = Vec::new();
     for source in &job.sources {
-        reads.push(crawl_source(job, source, context, &quarantine, report).await?);
+        reads.push(crawl_source(job, source, options, context, &quarantine, report).await?);
     }
     if job.sources.iter().any(|s| s.bad_records == BadRecordPolicy::Quarantine) {
         report.quarantine = Some(quarantine.display().to_string());
@@ -357,6 +366,7 @@ impl SourceRead {
 async fn crawl_source(
     job: &Job,
     source: &SourceSpec,
+    options: &RunOptions,
     context: &RunContext,
     quarantine: &Path,
     report: &mut RunReport,
@@ -379,9 +389,26 @@ async fn crawl_source(
             ),
         );
     }
-    let rejects = Arc::new(Rejects::new(source.bad_records, Some(quarantine.join(format!("{}.jsonl", source.table)))));
+    let table_name = source.table.to_string();
+    let replay = match &options.replay_quarantine {
+        Some(run) => quarantined::replay_folder(&context.home, &job.name, run, &table_name)
+            .map(|folder| Location::parse(&folder.to_string_lossy()))
+            .transpose()?,
+        None => None,
+    };
+    let roots = std::iter::once(&source.location).chain(&replay).map(Location::to_string).collect();
+    let rejects = Arc::new(Rejects::new(source.bad_records, Some(Quarantine::of(quarantine, &table_name, roots))));
     let stats = Arc::new(ReadStats::default());
     let table = FileTable::from_listing(&plan.definition, &plan.inferred.listing, rejects.clone(), stats.clone())?;
+    let mut provider: Arc<dyn TableProvider> = Arc::new(table);
+    if let Some(replay) = replay {
+        // The fixed records are read under the source's schema; they change neither it nor
+        // the catalog's view of the source.
+        let replayed = files::list(&replay).await.map_err(|e| e.context(format!("replaying into {}", source.table)))?;
+        context.progress.step(format!("replaying {} quarantined files into {}", replayed.files.len(), source.table));
+        let fixed = FileTable::from_listing(&plan.definition, &replayed, rejects.clone(), stats.clone())?;
+        provider = Arc::new(UnionTable::new(vec![provider, Arc::new(fixed)]));
+    }
     let listing = &plan.inferred.listing;
     context.progress.step(format!(
         "crawled {}: {} files, {}",
@@ -389,7 +416,7 @@ async fn crawl_source(
         listing.files.len(),
         human_bytes(listing.bytes())
     ));
-    Ok(SourceRead { table: source.table.to_string(), plan, provider: Arc::new(table), rejects, stats, processed })
+    Ok(SourceRead { table: table_name, plan, provider, rejects, stats, processed })
 }
 
 /// The crawl of a source: of all its objects, or for an incremental source of those no

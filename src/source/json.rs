@@ -38,7 +38,9 @@ pub fn decode(
     let mut reader = BufReader::with_capacity(256 * 1024, reader);
     let mut raw = Vec::new();
     let mut chunk = Vec::new();
-    let mut lines: Vec<(u64, std::ops::Range<usize>)> = Vec::new();
+    // The lines as read, for the bad ones' records.
+    let mut originals = Vec::new();
+    let mut lines: Vec<Line> = Vec::new();
     let mut line_number = 0u64;
     let mut good_rows = 0u64;
     loop {
@@ -46,17 +48,23 @@ pub fn decode(
         let read = reader.read_until(b'\n', &mut raw).map_err(|e| read_error(file, e))?;
         if read > 0 {
             line_number += 1;
-            let line = trim_line(if line_number == 1 { strip_bom(&raw) } else { &raw });
+            let as_read = if line_number == 1 { strip_bom(&raw) } else { &raw };
+            let as_read = as_read.strip_suffix(b"\n").unwrap_or(as_read);
+            let as_read = as_read.strip_suffix(b"\r").unwrap_or(as_read);
+            let line = trim_line(as_read);
             if !line.is_empty() {
                 let start = chunk.len();
                 normalize_keys(line, &mut chunk);
-                lines.push((line_number, start..chunk.len()));
+                let original = originals.len()..originals.len() + as_read.len();
+                originals.extend_from_slice(as_read);
+                lines.push(Line { number: line_number, normalized: start..chunk.len(), original });
                 chunk.push(b'\n');
             }
         }
         if lines.len() == layout.batch_size || (read == 0 && !lines.is_empty()) {
-            let batch = decode_chunk(&chunk, &lines, file, layout, rejects)?;
+            let batch = decode_chunk(&chunk, &originals, &lines, file, layout, rejects)?;
             chunk.clear();
+            originals.clear();
             lines.clear();
             if let Some(batch) = batch {
                 good_rows += batch.num_rows() as u64;
@@ -75,9 +83,18 @@ fn trim_line(line: &[u8]) -> &[u8] {
     line.trim_ascii()
 }
 
+/// One non-blank line of a chunk: its number, and where it is in the chunk (keys renamed) and
+/// as read.
+struct Line {
+    number: u64,
+    normalized: std::ops::Range<usize>,
+    original: std::ops::Range<usize>,
+}
+
 fn decode_chunk(
     chunk: &[u8],
-    lines: &[(u64, std::ops::Range<usize>)],
+    originals: &[u8],
+    lines: &[Line],
     file: &str,
     layout: &JsonLayout,
     rejects: &Rejects,
@@ -87,11 +104,14 @@ fn decode_chunk(
     }
     // Somewhere in this chunk is a bad record: find it (them) line by line.
     let mut good = Vec::new();
-    for (line, range) in lines {
-        match decode_bytes(&chunk[range.clone()], 1, &layout.schema) {
+    for line in lines {
+        match decode_bytes(&chunk[line.normalized.clone()], 1, &layout.schema) {
             Ok(Some(batch)) => good.push(batch),
             Ok(None) => {}
-            Err(message) => rejects.reject(bad_record(file, *line, &message))?,
+            Err(message) => {
+                let record = bad_record(file, line.number, &message).with_record(&originals[line.original.clone()]);
+                rejects.reject(record)?
+            }
         }
     }
     if good.is_empty() {
@@ -125,7 +145,7 @@ fn bad_record(file: &str, line: u64, message: &str) -> BadRecord {
         .strip_prefix("whilst decoding field '")
         .and_then(|rest| rest.split_once('\''))
         .map(|(name, _)| name.to_string());
-    BadRecord { file: file.to_string(), line, column, value: None, reason }
+    BadRecord { file: file.to_string(), line, column, value: None, reason, ..BadRecord::default() }
 }
 
 /// Copies one JSON line to `out` with every object key rewritten to its Glue column name.

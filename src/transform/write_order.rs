@@ -33,6 +33,7 @@ use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties, Partitioning, PlanProperties,
     SendableRecordBatchStream,
@@ -69,9 +70,9 @@ impl PhysicalOptimizerRule for KeepInputOrder {
 }
 
 /// Whether a node keeps the order of its input's rows within each partition and only
-/// filters or reshapes them.
+/// filters, reshapes or appends them (a union's partitions are its inputs' partitions).
 fn keeps_order(node: &Arc<dyn ExecutionPlan>) -> bool {
-    node.is::<FilterExec>() || node.is::<ProjectionExec>() || node.is::<CooperativeExec>()
+    node.is::<FilterExec>() || node.is::<ProjectionExec>() || node.is::<CooperativeExec>() || node.is::<UnionExec>()
 }
 
 fn with_children(

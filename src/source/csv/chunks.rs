@@ -10,7 +10,7 @@ use datafusion::arrow::array::RecordBatch;
 use super::CsvLayout;
 use super::decode::{ChunkDecoder, Decoded};
 use super::dialect::{Dialect, core_reader};
-use super::records::{ChunkRecords, Fields, record_ends};
+use super::records::{ChunkRecords, Fields, record_ends, record_text};
 use crate::error::{Error, Result};
 use crate::source::format::{read_error, skip_bom};
 use crate::source::rejects::Rejects;
@@ -43,9 +43,10 @@ pub(super) fn decode_in_chunks(
         // Whole, even when a long header or a line end inside its quotes runs past the chunk.
         loop {
             if let Some((record, end, newlines)) = first_record(layout.dialect, &first) {
+                let text: std::sync::Arc<str> = String::from_utf8_lossy(record_text(&first.data[..end])).into();
                 first.data.drain(..end);
                 line_base = newlines;
-                break Some(record);
+                break Some((record, text));
             }
             match chunks.next().map_err(io_error)? {
                 Some(more) => {
@@ -209,7 +210,7 @@ fn first_record(dialect: &Dialect, chunk: &Chunk) -> Option<(Fields, usize, u64)
 mod tests {
     use super::*;
     use crate::schema::{Column, GlueType};
-    use crate::source::rejects::BadRecordPolicy;
+    use crate::source::rejects::{BadRecordPolicy, Quarantine};
     use datafusion::arrow::util::pretty::pretty_format_batches;
 
     /// The table, the good rows and the quarantined records (as JSON lines) of decoding
@@ -230,7 +231,7 @@ mod tests {
             batch_size: 3,
         };
         let dir = tempfile::tempdir().unwrap();
-        let quarantine = dir.path().join("bad.jsonl");
+        let quarantine = Quarantine::of(dir.path(), "bad", Vec::new());
         let rejects = Rejects::new(BadRecordPolicy::Quarantine, Some(quarantine.clone()));
         let mut batches = Vec::new();
         let reader: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(text.to_vec()));
@@ -247,7 +248,7 @@ mod tests {
         )
         .unwrap();
         rejects.finish().unwrap();
-        let bad = std::fs::read_to_string(quarantine).unwrap_or_default();
+        let bad = std::fs::read_to_string(&quarantine.list).unwrap_or_default();
         (pretty_format_batches(&batches).unwrap().to_string(), rows, bad)
     }
 

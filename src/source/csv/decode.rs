@@ -1,6 +1,8 @@
 //! Records into typed columns: each field checked against its column's type, null markers
 //! read as null, bad records set apart and named by file, line, column and value.
 
+use std::sync::Arc;
+
 use datafusion::arrow::array::{ArrayRef, BooleanArray, RecordBatch, RecordBatchOptions};
 use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::SchemaRef;
@@ -8,7 +10,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use super::CsvLayout;
 use super::chunks::Chunk;
 use super::dialect::{Dialect, core_reader};
-use super::records::{ChunkRecords, Fields, record_ends};
+use super::records::{ChunkRecords, Fields, record_ends, record_text};
 use crate::error::Result;
 use crate::schema::{Column, names};
 use crate::source::rejects::{BadRecord, BadRecordPolicy, quote_value};
@@ -31,6 +33,8 @@ pub(super) struct Decoded {
 /// owned so that any thread can decode any chunk of the file.
 pub(super) struct ChunkDecoder {
     file: String,
+    /// The file's header line as read, kept with its bad records.
+    header: Option<Arc<str>>,
     dialect: Dialect,
     columns: Vec<Column>,
     null_values: Vec<String>,
@@ -54,10 +58,11 @@ impl ChunkDecoder {
     pub(super) fn new(
         file: &str,
         layout: &CsvLayout,
-        header: Option<&Fields>,
+        header: Option<&(Fields, Arc<str>)>,
         policy: BadRecordPolicy,
     ) -> Result<Self> {
-        let (source_index, expected_fields) = match header {
+        let header_text = header.map(|(_, text)| text.clone());
+        let (source_index, expected_fields) = match header.map(|(record, _)| record) {
             Some(record) => {
                 let header: Vec<String> = record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
                 let normalized = names::normalize_all(header.iter().map(String::as_str), &format!("header of {file}"))?;
@@ -76,6 +81,7 @@ impl ChunkDecoder {
         }
         Ok(ChunkDecoder {
             file: file.to_string(),
+            header: header_text,
             dialect: layout.dialect.clone(),
             columns: layout.columns.to_vec(),
             null_values: layout.null_values.to_vec(),
@@ -131,7 +137,9 @@ impl ChunkDecoder {
                 data[start..].iter().take_while(|&&b| b == b'\r' || b == b'\n').filter(|&&b| b == b'\n').count();
             let line = start_line + skipped as u64;
             decoded.records += 1;
-            if let Some(problem) = self.append(&record, line, &mut builders) {
+            if let Some(mut problem) = self.append(&record, line, &mut builders) {
+                problem = problem.with_record(record_text(&data[start..end]));
+                problem.header = self.header.clone();
                 decoded.bad.push(problem);
                 if self.stop_at_bad {
                     return Ok(decoded);
@@ -164,7 +172,14 @@ impl ChunkDecoder {
             for builder in builders.iter_mut() {
                 builder.append_null();
             }
-            return Some(BadRecord { file: file.to_string(), line, column: None, value: None, reason });
+            return Some(BadRecord {
+                file: file.to_string(),
+                line,
+                column: None,
+                value: None,
+                reason,
+                ..BadRecord::default()
+            });
         }
         let mut problem: Option<BadRecord> = None;
         // One UTF-8 check of the whole record instead of one per field (a tenth of W1's
@@ -186,6 +201,7 @@ impl ChunkDecoder {
                 column: Some(self.columns[column].name.clone()),
                 value,
                 reason,
+                ..BadRecord::default()
             };
             let checked = whole.and_then(|whole| whole.get(record.range(source)));
             let text = match checked.map_or_else(|| std::str::from_utf8(raw), Ok) {

@@ -88,6 +88,15 @@ impl<'a> ChunkRecords<'a> {
 
 /// Whether the record at the start of `bytes` ends within them, rather than running past
 /// their end inside a quoted field.
+/// A record's own bytes, from the chunk's bytes the parser read for it: without the line
+/// ends before it (a CRLF's LF, blank lines) and the one after it.
+pub(super) fn record_text(read: &[u8]) -> &[u8] {
+    let start = read.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(read.len());
+    let text = &read[start..];
+    let text = text.strip_suffix(b"\n").unwrap_or(text);
+    text.strip_suffix(b"\r").unwrap_or(text)
+}
+
 pub(super) fn record_ends(dialect: &Dialect, bytes: &[u8]) -> bool {
     let mut core = core_reader(dialect);
     let (mut fields, mut ends) = ([0u8; 4096], [0usize; 256]);
