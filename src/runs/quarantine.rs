@@ -77,6 +77,8 @@ pub fn list(home: &Path, history: &History, job: &str, run_id: Option<&str>) -> 
             records.push(QuarantinedRecord { table: table.clone(), record });
         }
     }
+    // Files are read at once: their records come in any order, and are listed in file order.
+    records.sort_by(|a, b| (&a.table, &a.record.file, a.record.line).cmp(&(&b.table, &b.record.file, b.record.line)));
     Ok(QuarantineListing {
         job: job.to_string(),
         run_id: Some(run_id),
