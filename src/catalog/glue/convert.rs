@@ -3,8 +3,9 @@
 //!
 //! A column Athena is told to read otherwise than etl does is stored with the declared type
 //! (what Athena reads), etl's type in its parameters and the reason as its comment, which the
-//! Glue console and Athena's DESCRIBE show. Comments hold 255 characters; a longer reason is
-//! cut there and kept whole in the parameters, so a table read back is the one written.
+//! Glue console and Athena's DESCRIBE show. Comments hold 255 characters and no line break; a
+//! reason that does not fit is cut there and kept whole in the parameters, so a table read back
+//! is the one written.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -131,8 +132,8 @@ fn glue_columns(columns: &[Column], athena_types: &BTreeMap<String, AthenaType>)
                 None => column.r#type(c.ty.to_string()),
                 Some(athena) => {
                     let mut parameters = HashMap::from([(ETL_TYPE.to_string(), c.ty.to_string())]);
-                    let comment = cut(&athena.reason, COMMENT_LIMIT);
-                    if comment.len() < athena.reason.len() {
+                    let comment = comment_of(&athena.reason, COMMENT_LIMIT);
+                    if comment != athena.reason {
                         parameters.insert(ETL_REASON.to_string(), athena.reason.clone());
                     }
                     column.r#type(athena.ty.to_string()).comment(comment).set_parameters(Some(parameters))
@@ -143,10 +144,12 @@ fn glue_columns(columns: &[Column], athena_types: &BTreeMap<String, AthenaType>)
         .collect()
 }
 
-/// `text` cut to at most `limit` bytes at a character boundary, marked with an ellipsis.
-fn cut(text: &str, limit: usize) -> String {
+/// `text` as a Glue comment holds it: no control character but tab (Glue's pattern), at most
+/// `limit` bytes, cut at a character boundary and marked with an ellipsis.
+fn comment_of(text: &str, limit: usize) -> String {
+    let text: String = text.chars().map(|c| if c.is_control() && c != '\t' { ' ' } else { c }).collect();
     if text.len() <= limit {
-        return text.to_string();
+        return text;
     }
     let ellipsis = "…";
     let mut end = limit - ellipsis.len();
@@ -327,7 +330,7 @@ mod tests {
             athena_types: BTreeMap::from([
                 ("dep_delay".into(), AthenaType { ty: GlueType::String, reason: "empty values".into() }),
                 ("time_hour".into(), AthenaType { ty: GlueType::String, reason: long.clone() }),
-                ("note".into(), AthenaType { ty: GlueType::String, reason: "backslashes".into() }),
+                ("note".into(), AthenaType { ty: GlueType::String, reason: "a\nb".into() }),
             ]),
         };
         let parameters = definition.parameters.clone().into_iter().collect();
@@ -355,7 +358,7 @@ mod tests {
                 "year bigint None None None".to_string(),
                 "dep_delay string Some(\"double\") Some(\"empty values\") None".to_string(),
                 format!("time_hour string Some(\"timestamp\") None Some({})", long.len()),
-                "note string Some(\"string\") Some(\"backslashes\") None".to_string(),
+                "note string Some(\"string\") Some(\"a b\") Some(3)".to_string(),
             ]
         );
         let comment = storage.columns()[2].comment().unwrap();
