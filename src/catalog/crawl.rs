@@ -121,6 +121,7 @@ pub async fn plan_incremental(
             dialect: (definition.format == Format::Csv).then(|| definition.csv_dialect()),
             null_values: definition.null_values(),
             rows: Some(0),
+            facts: definition.recorded_facts(),
         };
         return Ok(CrawlPlan {
             inferred,
@@ -139,6 +140,8 @@ pub async fn plan_incremental(
     let mut inferred = infer_listing(new, options).await?;
     if let Some(current) = &current {
         inferred.schema = widened(&current.definition.schema(), &inferred.schema);
+        // What Athena is told must hold for the earlier files too.
+        inferred.facts = inferred.facts.union(&current.definition.recorded_facts());
     }
     let mut plan = decide(table, inferred, current, on_change)?;
     if let DataChange::Discovered { complete, .. } = &mut plan.table_change.data {
@@ -231,6 +234,18 @@ pub fn describe(changes: &[Change], old: &TableDefinition, new: &TableDefinition
     if old.format != new.format {
         return format!("format {} -> {}", old.format, new.format);
     }
+    let (old_declared, new_declared) = (old.declared_columns(), new.declared_columns());
+    let declared = diff(
+        &TableSchema { columns: old_declared, partition_keys: Vec::new() },
+        &TableSchema { columns: new_declared, partition_keys: Vec::new() },
+    );
+    if !declared.is_empty() {
+        let changes = declared.iter().map(Change::describe).collect::<Vec<_>>().join("; ");
+        return format!("the types declared for Athena: {changes}");
+    }
+    if old.serde.library != new.serde.library {
+        return format!("SerDe {} -> {}", old.serde.library, new.serde.library);
+    }
     "storage parameters changed".to_string()
 }
 
@@ -251,4 +266,42 @@ fn discovered_partitions(inferred: &Inferred) -> Vec<Partition> {
         partitions.push(Partition { values: file.partition_values.clone(), location: folder, files: Vec::new() });
     }
     partitions
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::local::LocalCatalog;
+    use crate::source::files;
+
+    /// An incremental crawl sees only the new files; what Athena is told must still hold for
+    /// the earlier ones. Here the earlier file had an empty value in `n`, harmless while the
+    /// table was unquoted; a quoted new file makes it OpenCSVSerDe, where that empty value would
+    /// fail every query: `n` is declared string though the new file holds none.
+    #[tokio::test]
+    async fn an_incremental_crawl_declares_for_the_files_it_did_not_read() {
+        let home = tempfile::tempdir().unwrap();
+        let catalog = LocalCatalog::open(home.path()).unwrap();
+        let data = tempfile::tempdir().unwrap();
+        let location = Location::parse(data.path().to_str().unwrap()).unwrap();
+        let table: TableName = "raw.t".parse().unwrap();
+        let options = InferOptions::default();
+        std::fs::write(data.path().join("a.csv"), "id,n\nx,1\ny,\n").unwrap();
+        let first = crawl(&catalog, &table, &location, &options, OnSchemaChange::Update).await.unwrap();
+        assert!(first.definition.athena_types.is_empty(), "LazySimpleSerDe reads the empty value as NULL");
+
+        std::fs::write(data.path().join("b.csv"), "id,n\n\"z\",2\n").unwrap();
+        let mut new = files::list(&location).await.unwrap();
+        new.files.retain(|f| f.path.as_ref().ends_with("b.csv"));
+        let plan = plan_incremental(&catalog, &table, new, &options, OnSchemaChange::Update).await.unwrap();
+        assert_eq!(plan.change, CrawlChange::Updated);
+        assert_eq!(plan.definition.serde.library, crate::infer::athena::TextSerDe::OPEN_CSV);
+        let declared: Vec<(&str, String)> =
+            plan.definition.athena_types.iter().map(|(n, a)| (n.as_str(), a.ty.to_string())).collect();
+        assert_eq!(declared, [("n", "string".to_string())]);
+        assert_eq!(
+            describe(&plan.diff, &first.definition, &plan.definition),
+            "the types declared for Athena: column n changed from bigint to string"
+        );
+    }
 }

@@ -1,11 +1,17 @@
 //! `etl schema show|history|diff`: a table's definition and its versions.
+//!
+//! `show` lists each column with the type etl reads and, where Glue declares another for
+//! Athena's SerDe (or Athena reads the values otherwise), what Athena sees and why. History and
+//! diffs are of etl's types: those are the schema a crawl versions.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
 use super::{GlobalArgs, print_json};
+use crate::catalog::definition::AthenaType;
 use crate::catalog::{Catalog, Partition, TableDefinition, TableName};
 use crate::error::{Error, Result};
 use crate::schema::Column;
@@ -110,10 +116,29 @@ async fn show(catalog: &dyn Catalog, name: &TableName, json: bool, out: &mut imp
     writeln!(out, "location: {}", d.location)?;
     writeln!(out, "serde: {}", d.serde.library)?;
     writeln!(out, "input format: {}\noutput format: {}", d.input_format, d.output_format)?;
-    crate::output::write_columns(out, "columns", &d.columns)?;
+    write_columns(out, &d.columns, &d.athena_types)?;
     crate::output::write_columns(out, "partition keys", &d.partition_keys)?;
     if !partitions.is_empty() {
         writeln!(out, "partitions: {}", partitions.len())?;
+    }
+    Ok(())
+}
+
+/// The columns, and beside each one Athena reads otherwise, what it reads and why.
+fn write_columns(out: &mut impl Write, columns: &[Column], athena: &BTreeMap<String, AthenaType>) -> Result<()> {
+    if athena.is_empty() {
+        return crate::output::write_columns(out, "columns", columns);
+    }
+    writeln!(out, "columns:")?;
+    let name_width = columns.iter().map(|c| c.name.len()).max().unwrap_or(0);
+    let types: Vec<String> = columns.iter().map(|c| c.ty.to_string()).collect();
+    let type_width = types.iter().map(String::len).max().unwrap_or(0);
+    for (column, ty) in columns.iter().zip(&types) {
+        let line = match athena.get(&column.name) {
+            Some(a) => format!("  {:name_width$}  {ty:type_width$}  athena: {} ({})", column.name, a.ty, a.reason),
+            None => format!("  {:name_width$}  {ty}", column.name),
+        };
+        writeln!(out, "{line}")?;
     }
     Ok(())
 }

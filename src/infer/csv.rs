@@ -10,8 +10,14 @@
 //! a header when some column whose other values all share a type has a first value that would
 //! turn that column into text; when every column is text, when the first record's values are
 //! distinct, non-empty, not numbers or dates, and appear nowhere below it.
+//!
+//! The sample also says what Athena's CSV SerDes would make of it (`athena::TextFacts`):
+//! whether a data field is quoted, where a quoted field holds a line break, and per column
+//! whether values are empty or null markers, hold backslashes, or spell timestamps and doubles
+//! in ways LazySimpleSerDe does not read.
 
 use super::FileShape;
+use super::athena::{ColumnFacts, TextFacts};
 use super::shape::Shape;
 use crate::error::Result;
 use crate::schema::GlueType;
@@ -35,7 +41,7 @@ pub fn infer(sample: &[u8], complete: bool, file: &str, hints: &CsvHints) -> Res
     let sample = strip_bom(sample);
     let delimiter = hints.delimiter.unwrap_or_else(|| sniff_delimiter(sample, complete));
     let mut dialect = Dialect { delimiter, ..Dialect::default() };
-    let records = read_records(sample, &dialect, complete, hints.sample_rows);
+    let Sample { records, starts, end, line_break } = read_records(sample, &dialect, complete, hints.sample_rows);
     dialect.header = hints.header.unwrap_or_else(|| detect_header(&records, hints.null_values));
 
     let (names, data) = if dialect.header && !records.is_empty() {
@@ -44,6 +50,13 @@ pub fn infer(sample: &[u8], complete: bool, file: &str, hints: &CsvHints) -> Res
     } else {
         let width = records.iter().map(Vec::len).max().unwrap_or(0);
         ((0..width).map(|i| format!("col{i}")).collect(), &records[..])
+    };
+    // A quoted header alone does not make the data quoted: the header is skipped, not read.
+    let data_start = starts.get(usize::from(dialect.header)).map_or(end, |&s| s);
+    let mut facts = TextFacts {
+        quoted: starts_a_quoted_field(&sample[data_start..end], &dialect),
+        line_break: line_break.map(|line| format!("{file} line {line}")),
+        ..TextFacts::default()
     };
     let columns = names
         .into_iter()
@@ -55,29 +68,63 @@ pub fn infer(sample: &[u8], complete: bool, file: &str, hints: &CsvHints) -> Res
                     stats.observe(value, hints.null_values);
                 }
             }
+            facts.columns.insert(name.clone(), stats.facts.clone());
             (name, stats.shape())
         })
         .collect();
-    Ok(FileShape { format: Format::Csv, columns, dialect: Some(dialect), rows: None })
+    Ok(FileShape { format: Format::Csv, columns, dialect: Some(dialect), rows: None, facts })
 }
 
-fn read_records(sample: &[u8], dialect: &Dialect, complete: bool, limit: usize) -> Vec<Vec<String>> {
+/// The records of a sample, and where they are in it.
+struct Sample {
+    records: Vec<Vec<String>>,
+    /// The byte offset of each record.
+    starts: Vec<usize>,
+    /// The byte offset after the last record.
+    end: usize,
+    /// The line of the first record with a line break in a field (which only quotes allow).
+    line_break: Option<u64>,
+}
+
+fn read_records(sample: &[u8], dialect: &Dialect, complete: bool, limit: usize) -> Sample {
     let mut reader = reader_builder(dialect).from_reader(sample);
     let mut records = Vec::new();
+    let mut starts = Vec::new();
+    let mut line_break = None;
     let mut record = csv::ByteRecord::new();
     // One more than asked: the header, if there is one, is not a data record.
     while limit == 0 || records.len() <= limit {
         match reader.read_byte_record(&mut record) {
-            Ok(true) => records.push(record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect()),
+            Ok(true) => {
+                let at = record.position().map_or((0, 0), |p| (p.byte() as usize, p.line()));
+                if line_break.is_none() && record.iter().any(|f| f.contains(&b'\n') || f.contains(&b'\r')) {
+                    line_break = Some((records.len(), at.1));
+                }
+                starts.push(at.0);
+                records.push(record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect());
+            }
             _ => break,
         }
     }
+    let mut end = (reader.position().byte() as usize).min(sample.len());
     let read_everything = limit == 0 || records.len() <= limit;
     if !complete && read_everything && records.len() > 1 {
         // The sample ends somewhere inside the last record.
         records.pop();
+        end = starts.pop().unwrap_or(0);
+        line_break = line_break.filter(|&(index, _)| index < records.len());
     }
-    records
+    Sample { records, starts, end, line_break: line_break.map(|(_, line)| line) }
+}
+
+/// Whether a field in `text` starts with the quote character. Without quoted fields every
+/// delimiter and line end separates fields, so a quote right after one, or at the start,
+/// opens a quoted field; with them, the first such quote is one.
+fn starts_a_quoted_field(text: &[u8], dialect: &Dialect) -> bool {
+    text.first() == Some(&dialect.quote)
+        || text
+            .windows(2)
+            .any(|w| w[1] == dialect.quote && (w[0] == dialect.delimiter || w[0] == b'\n' || w[0] == b'\r'))
 }
 
 fn detect_header(records: &[Vec<String>], null_values: &[String]) -> bool {
@@ -133,6 +180,8 @@ struct TextStats {
     significant_digits: u8,
     date: bool,
     timestamp: bool,
+    /// What Athena's SerDes would make of the values (see `athena`).
+    facts: ColumnFacts,
 }
 
 impl Default for TextStats {
@@ -149,13 +198,21 @@ impl Default for TextStats {
             significant_digits: 0,
             date: true,
             timestamp: true,
+            facts: ColumnFacts::default(),
         }
     }
 }
 
 impl TextStats {
     fn observe(&mut self, value: &str, null_values: &[String]) {
-        if value.is_empty() || null_values.iter().any(|n| n == value) {
+        // Before markers are set aside: `\N` is text in a string column.
+        self.facts.backslash |= value.contains('\\');
+        if value.is_empty() {
+            self.facts.empty = true;
+            return;
+        }
+        if null_values.iter().any(|n| n == value) {
+            self.facts.null_marker = true;
             return;
         }
         self.values += 1;
@@ -169,6 +226,9 @@ impl TextStats {
         }
         if self.double {
             self.double = parse_double(value).is_some();
+            if self.double {
+                self.facts.saw_double(value);
+            }
         }
         if self.decimal {
             match decimal_shape(value) {
@@ -191,6 +251,9 @@ impl TextStats {
         }
         if self.timestamp {
             self.timestamp = parse_timestamp(value).is_some();
+            if self.timestamp {
+                self.facts.saw_timestamp(value);
+            }
         }
     }
 

@@ -4,10 +4,14 @@
 //! depth; integers widen to doubles, and values of kinds no single type holds become strings.
 //! Lines that are not JSON objects are skipped here (the reader reports them as bad records);
 //! a sample with no object at all is an error.
+//!
+//! The key each field came from is kept beside its shape (`TextFacts::json_keys`): etl finds
+//! `Order ID` as `order_id`, but Athena's OpenX SerDe needs to be told.
 
 use serde_json::Value;
 
 use super::FileShape;
+use super::athena::TextFacts;
 use super::shape::{Shape, merge};
 use crate::error::{Error, Result};
 use crate::schema::GlueType;
@@ -24,6 +28,8 @@ pub fn infer(sample: &[u8], complete: bool, file: &str, sample_rows: usize) -> R
         lines.pop(); // cut by the end of the sample
     }
     let mut columns: Vec<(String, Shape)> = Vec::new();
+    let mut facts = TextFacts::default();
+    let mut path = Vec::new();
     let mut objects = 0usize;
     let mut first_problem: Option<String> = None;
     for (index, line) in lines.iter().enumerate() {
@@ -37,7 +43,9 @@ pub fn infer(sample: &[u8], complete: bool, file: &str, sample_rows: usize) -> R
         }
         match serde_json::from_slice::<Value>(line) {
             Ok(Value::Object(map)) => {
-                let Shape::Struct(fields) = object_shape(&map, file, index + 1)? else { unreachable!() };
+                let Shape::Struct(fields) = object_shape(&map, file, index + 1, &mut path, &mut facts)? else {
+                    unreachable!()
+                };
                 columns = merge(&columns, &fields);
                 objects += 1;
             }
@@ -54,10 +62,18 @@ pub fn infer(sample: &[u8], complete: bool, file: &str, sample_rows: usize) -> R
             return Err(Error::input(format!("{file}: not newline-delimited JSON ({problem})")));
         }
     }
-    Ok(FileShape { format: Format::Json, columns, dialect: None, rows: None })
+    Ok(FileShape { format: Format::Json, columns, dialect: None, rows: None, facts })
 }
 
-fn object_shape(map: &serde_json::Map<String, Value>, file: &str, line: usize) -> Result<Shape> {
+/// The shape of an object at `path` (Glue names from the top), noting in `facts` the key each
+/// field comes from: the OpenX SerDe needs a mapping for a key etl renamed.
+fn object_shape(
+    map: &serde_json::Map<String, Value>,
+    file: &str,
+    line: usize,
+    path: &mut Vec<String>,
+    facts: &mut TextFacts,
+) -> Result<Shape> {
     let mut fields: Vec<(String, Shape)> = Vec::with_capacity(map.len());
     let mut originals: Vec<&str> = Vec::with_capacity(map.len());
     for (index, (key, value)) in map.iter().enumerate() {
@@ -68,13 +84,17 @@ fn object_shape(map: &serde_json::Map<String, Value>, file: &str, line: usize) -
                 originals[at]
             )));
         }
-        fields.push((name, value_shape(value, file, line)?));
+        path.push(name);
+        facts.saw_json_key(path, key);
+        let shape = value_shape(value, file, line, path, facts);
+        let name = path.pop().unwrap_or_default();
+        fields.push((name, shape?));
         originals.push(key);
     }
     Ok(Shape::Struct(fields))
 }
 
-fn value_shape(value: &Value, file: &str, line: usize) -> Result<Shape> {
+fn value_shape(value: &Value, file: &str, line: usize, path: &mut Vec<String>, facts: &mut TextFacts) -> Result<Shape> {
     Ok(match value {
         Value::Null => Shape::Unknown,
         Value::Bool(_) => Shape::Scalar(GlueType::Boolean),
@@ -85,11 +105,11 @@ fn value_shape(value: &Value, file: &str, line: usize) -> Result<Shape> {
         Value::Array(items) => {
             let mut item = Shape::Unknown;
             for value in items {
-                item = item.widen(&value_shape(value, file, line)?);
+                item = item.widen(&value_shape(value, file, line, path, facts)?);
             }
             Shape::Array(Box::new(item))
         }
-        Value::Object(map) => object_shape(map, file, line)?,
+        Value::Object(map) => object_shape(map, file, line, path, facts)?,
     })
 }
 

@@ -7,7 +7,12 @@
 //! round trips in a row. Inference reads a sample of each file (the first `sample_rows`
 //! records, at most `SAMPLE_BYTES`); it is never the last word: the reader checks every value
 //! against the inferred type and reports those that contradict it as bad records.
+//!
+//! Beside the schema etl reads, each sample yields the facts that decide what Athena's text
+//! SerDes can read of it (quoted fields, empty values, timestamp spellings, renamed JSON
+//! keys); `athena` turns them into the SerDe and the types a crawl declares in Glue.
 
+pub mod athena;
 pub mod csv;
 pub mod json;
 pub mod parquet;
@@ -19,6 +24,7 @@ use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 
+use self::athena::TextFacts;
 use self::shape::Shape;
 use crate::error::{Error, Result};
 use crate::location::Location;
@@ -74,6 +80,8 @@ pub struct FileShape {
     pub dialect: Option<Dialect>,
     /// Exact row count when the format records it (Parquet).
     pub rows: Option<u64>,
+    /// What Athena's text SerDes would make of the sample (CSV, JSON).
+    pub facts: TextFacts,
 }
 
 /// What a location holds, as one table.
@@ -87,6 +95,8 @@ pub struct Inferred {
     pub null_values: Vec<String>,
     /// Known for Parquet only (from footers).
     pub rows: Option<u64>,
+    /// What Athena's text SerDes would make of every file's sample.
+    pub facts: TextFacts,
 }
 
 pub async fn infer(location: &Location, options: &InferOptions) -> Result<Inferred> {
@@ -113,8 +123,10 @@ pub async fn infer_listing(mut listing: Listing, options: &InferOptions) -> Resu
     };
 
     let mut columns: Vec<(String, Shape)> = Vec::new();
+    let mut facts = TextFacts::default();
     for shape in &shapes {
         columns = shape::merge(&columns, &shape.columns);
+        facts = facts.union(&shape.facts);
     }
     let partition_keys = partition_key_types(&listing);
     if let Some(key) = partition_keys.iter().find(|k| columns.iter().any(|(name, _)| *name == k.name)) {
@@ -137,6 +149,7 @@ pub async fn infer_listing(mut listing: Listing, options: &InferOptions) -> Resu
         dialect,
         null_values: options.null_values(),
         rows,
+        facts,
     })
 }
 

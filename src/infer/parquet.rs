@@ -35,5 +35,6 @@ pub async fn infer(location: &Location, file: &SourceFile) -> Result<FileShape> 
         columns,
         dialect: None,
         rows: Some(file_metadata.num_rows().max(0) as u64),
+        facts: Default::default(),
     })
 }

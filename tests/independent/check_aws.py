@@ -12,7 +12,13 @@ Checks, each printed as one line:
      OutputFormat, columns and types, the partition key apart, one partition per week;
   3. the objects are SSE-KMS encrypted as the job asked, and only the registered ones exist;
   4. pyarrow reads the registered partitions' files: the rows etl reports and queries;
-  5. a rerun switches every partition to a new folder, deletes the old, keeps one version.
+  5. a rerun switches every partition to a new folder, deletes the old, keeps one version;
+  6. the crawled CSV source is declared for LazySimpleSerDe (unquoted), with its delimiter,
+     header skip and empty-as-NULL, and the types Athena reads;
+  7. a crawled quoted CSV (empty numbers, ISO timestamps) is declared for OpenCSVSerDe with
+     only the three keys it reads, every column it cannot read as typed declared string with
+     etl's type in the column's parameters and the reason as its comment; a crawled JSON source
+     maps the keys etl renamed (`mapping.order_id` = `Order ID`).
 """
 import json
 import os
@@ -92,6 +98,62 @@ def check_glue(glue, database, report):
     return sorted(p["StorageDescriptor"]["Location"] for p in partitions)
 
 
+LAZY_SIMPLE = "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe"
+OPEN_CSV = "org.apache.hadoop.hive.serde2.OpenCSVSerde"
+OPENX_JSON = "org.openx.data.jsonserde.JsonSerDe"
+
+
+def crawled_table(glue, database, name, library, serde_parameters):
+    """The Glue table of a crawled source, checked to name `library` with exactly `serde_parameters`."""
+    table = glue.get_table(DatabaseName=f"{database}_raw", Name=name)["Table"]
+    serde = table["StorageDescriptor"]["SerdeInfo"]
+    check(serde["SerializationLibrary"] == library, f"{name} SerDe {serde['SerializationLibrary']}")
+    check(serde["Parameters"] == serde_parameters, f"{name} SerDe parameters {serde['Parameters']}")
+    return table
+
+
+def check_crawled_csv(glue, database):
+    table = crawled_table(glue, database, "orders", LAZY_SIMPLE,
+                          {"field.delim": ",", "serialization.format": ",", "serialization.null.format": ""})
+    storage = table["StorageDescriptor"]
+    parameters = table["Parameters"]
+    check(parameters.get("classification") == "csv" and parameters.get("skip.header.line.count") == "1"
+          and parameters.get("areColumnsQuoted") == "false", f"orders parameters {parameters}")
+    check(storage["InputFormat"] == "org.apache.hadoop.mapred.TextInputFormat", f"orders InputFormat {storage['InputFormat']}")
+    columns = [(c["Name"], c["Type"]) for c in storage["Columns"]]
+    check(columns == [("order_id", "bigint"), ("customer_id", "bigint"), ("ordered_at", "timestamp"), ("status", "string"),
+                      ("quantity", "bigint"), ("unit_price", "double"), ("discount", "double"), ("channel", "string")],
+          f"orders columns {columns}")
+    check(all("Parameters" not in c for c in storage["Columns"]), "orders columns carry etl.type though Athena reads them as etl does")
+
+
+def check_quoted_csv_and_json(binary, home, s3, glue, raw, database):
+    s3.put_object(Bucket=raw, Key="flights/flights.csv", Body=(
+        "year,dep_delay,carrier,time_hour\n"
+        '2013,2,"UA",2013-01-01T05:00:00Z\n'
+        '2013,,"AA",2013-01-01T06:00:00Z\n').encode())
+    etl(binary, home, "crawl", f"s3://{raw}/flights/", "--table", f"{database}_raw.flights")
+    table = crawled_table(glue, database, "flights", OPEN_CSV, {"separatorChar": ",", "quoteChar": '"', "escapeChar": "\\"})
+    storage = table["StorageDescriptor"]
+    check(table["Parameters"].get("areColumnsQuoted") == "true", f"flights parameters {table['Parameters']}")
+    declared = [(c["Name"], c["Type"], c.get("Parameters", {}).get("etl.type")) for c in storage["Columns"]]
+    check(declared == [("year", "bigint", None), ("dep_delay", "string", "bigint"), ("carrier", "string", None),
+                       ("time_hour", "string", "timestamp")], f"flights columns {declared}")
+    comments = {c["Name"]: c.get("Comment", "") for c in storage["Columns"]}
+    check(comments["dep_delay"].startswith("empty values in a numeric column fail OpenCSVSerDe"), f"comments {comments}")
+    check("epoch milliseconds" in comments["time_hour"], f"comments {comments}")
+    show = json.loads(etl(binary, home, "schema", "show", f"{database}_raw.flights", "--json"))
+    check([(c["name"], c["type"]) for c in show["columns"]] ==
+          [("year", "bigint"), ("dep_delay", "bigint"), ("carrier", "string"), ("time_hour", "timestamp")],
+          f"etl's view of flights read back from Glue: {show['columns']}")
+    check(show["athena_types"]["dep_delay"] == {"type": "string", "reason": comments["dep_delay"]}, f"{show['athena_types']}")
+
+    s3.put_object(Bucket=raw, Key="events/events.json", Body=b'{"Order ID": 1, "a.b": true, "Id": 2}\n')
+    etl(binary, home, "crawl", f"s3://{raw}/events/", "--table", f"{database}_raw.events")
+    crawled_table(glue, database, "events", OPENX_JSON,
+                  {"paths": "order_id,a_b,id", "mapping.order_id": "Order ID", "mapping.a_b": "a.b"})
+
+
 def objects(s3, bucket):
     return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
 
@@ -151,6 +213,13 @@ def main():
         versions = glue.get_table_versions(DatabaseName=f"{database}_curated", TableName="weekly_revenue")["TableVersions"]
         check(len(versions) == 1, f"{len(versions)} table versions after a rerun with the same schema")
         print("ok  5 a rerun switched every partition to a new folder, deleted the old objects, kept one version")
+
+        check_crawled_csv(glue, database)
+        print("ok  6 the crawled CSV source is a LazySimpleSerDe table: delimiter, header skip, empty as NULL, typed columns")
+
+        check_quoted_csv_and_json(binary, home, s3, glue, raw, database)
+        print("ok  7 a quoted CSV is OpenCSVSerDe with what it cannot read declared string (etl's type and the reason "
+              "beside); renamed JSON keys are mapped")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,11 @@
 //! Our definitions and partitions in Glue's shapes, and back: what is ours rides in table and
 //! partition parameters under `etl.` names, partition values use Hive's null marker.
+//!
+//! A column Athena is told to read otherwise than etl does is stored with the declared type
+//! (what Athena reads), etl's type in its parameters and the reason as its comment, which the
+//! Glue console and Athena's DESCRIBE show. Comments hold 255 characters and no line break; a
+//! reason that does not fit is cut there and kept whole in the parameters, so a table read back
+//! is the one written.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -9,7 +15,7 @@ use aws_sdk_glue::types::{
 };
 use chrono::{DateTime, Utc};
 
-use crate::catalog::definition::{SerDe, WRITTEN_BY};
+use crate::catalog::definition::{AthenaType, SerDe, WRITTEN_BY};
 use crate::catalog::{DataChange, DataFile, Partition, PartitionWrite, TableDefinition, TableName};
 use crate::error::{Error, Result};
 use crate::layout::{glue_partition_values, partition_values_from_glue};
@@ -23,6 +29,12 @@ pub(super) const CHANGE: &str = "etl.change";
 pub(super) const DIFF: &str = "etl.diff";
 /// A written partition's (or unpartitioned table's) files, in its parameters.
 pub(super) const FILES: &str = "etl.files";
+/// In a column's parameters: the type etl reads, when Glue declares another for Athena.
+const ETL_TYPE: &str = "etl.type";
+/// In a column's parameters: the whole reason, when the comment could not hold it.
+const ETL_REASON: &str = "etl.reason";
+/// The longest comment Glue stores on a column.
+const COMMENT_LIMIT: usize = 255;
 
 /// The upsert of the partition with these values, in a written change.
 pub(super) fn written_upsert<'a>(data: &'a DataChange, values: &[Option<String>]) -> Option<&'a PartitionWrite> {
@@ -85,31 +97,66 @@ pub(super) fn partition_of_unpartitioned(table: &GlueTable) -> Option<Partition>
     })
 }
 
-fn columns_of(columns: &[GlueColumn]) -> Result<Vec<Column>> {
+/// Columns as etl reads them, and those Athena is declared to read otherwise.
+fn columns_of(columns: &[GlueColumn]) -> Result<(Vec<Column>, BTreeMap<String, AthenaType>)> {
+    let parse = |name: &str, text: &str| {
+        text.parse::<GlueType>().map_err(|e: String| Error::runtime(format!("column {name}: {e}")))
+    };
+    let mut athena_types = BTreeMap::new();
+    let columns = columns
+        .iter()
+        .map(|c| {
+            let declared = parse(c.name(), c.r#type().unwrap_or("string"))?;
+            let parameters = c.parameters();
+            let Some(ours) = parameters.and_then(|p| p.get(ETL_TYPE)) else {
+                return Ok(Column::new(c.name(), declared));
+            };
+            let reason = parameters.and_then(|p| p.get(ETL_REASON)).map(String::as_str).or(c.comment());
+            athena_types.insert(
+                c.name().to_string(),
+                AthenaType { ty: declared, reason: reason.unwrap_or_default().to_string() },
+            );
+            Ok(Column::new(c.name(), parse(c.name(), ours)?))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((columns, athena_types))
+}
+
+/// Glue's columns: each with the type Athena is to read, and etl's beside it where it differs.
+fn glue_columns(columns: &[Column], athena_types: &BTreeMap<String, AthenaType>) -> Result<Vec<GlueColumn>> {
     columns
         .iter()
         .map(|c| {
-            let ty: GlueType = c
-                .r#type()
-                .unwrap_or("string")
-                .parse()
-                .map_err(|e: String| Error::runtime(format!("column {}: {e}", c.name())))?;
-            Ok(Column::new(c.name(), ty))
+            let column = GlueColumn::builder().name(&c.name);
+            let column = match athena_types.get(&c.name) {
+                None => column.r#type(c.ty.to_string()),
+                Some(athena) => {
+                    let mut parameters = HashMap::from([(ETL_TYPE.to_string(), c.ty.to_string())]);
+                    let comment = comment_of(&athena.reason, COMMENT_LIMIT);
+                    if comment != athena.reason {
+                        parameters.insert(ETL_REASON.to_string(), athena.reason.clone());
+                    }
+                    column.r#type(athena.ty.to_string()).comment(comment).set_parameters(Some(parameters))
+                }
+            };
+            column.build().map_err(|e| Error::runtime(e.to_string()))
         })
         .collect()
 }
 
-fn glue_columns(columns: &[Column]) -> Result<Vec<GlueColumn>> {
-    columns
-        .iter()
-        .map(|c| {
-            GlueColumn::builder()
-                .name(&c.name)
-                .r#type(c.ty.to_string())
-                .build()
-                .map_err(|e| Error::runtime(e.to_string()))
-        })
-        .collect()
+/// `text` as a Glue comment holds it: no control character but tab (Glue's pattern), at most
+/// `limit` bytes, cut at a character boundary and marked with an ellipsis.
+fn comment_of(text: &str, limit: usize) -> String {
+    let text: String = text.chars().map(|c| if c.is_control() && c != '\t' { ' ' } else { c }).collect();
+    if text.len() <= limit {
+        return text;
+    }
+    let ellipsis = "…";
+    let mut end = limit - ellipsis.len();
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{ellipsis}", &text[..end])
 }
 
 /// Our definition of a Glue table.
@@ -126,11 +173,12 @@ pub(super) fn definition_of(table: &GlueTable) -> Result<TableDefinition> {
         })
         .unwrap_or_default();
     let format = parameters.get("classification").and_then(|c| c.parse::<Format>().ok()).unwrap_or(Format::Parquet);
+    let (columns, athena_types) = columns_of(storage.map(|s| s.columns()).unwrap_or_default())?;
     Ok(TableDefinition {
         location: storage.and_then(|s| s.location()).unwrap_or_default().to_string(),
         format,
-        columns: columns_of(storage.map(|s| s.columns()).unwrap_or_default())?,
-        partition_keys: columns_of(table.partition_keys())?,
+        columns,
+        partition_keys: columns_of(table.partition_keys())?.0,
         table_type: table.table_type().unwrap_or("EXTERNAL_TABLE").to_string(),
         input_format: storage.and_then(|s| s.input_format()).unwrap_or_default().to_string(),
         output_format: storage.and_then(|s| s.output_format()).unwrap_or_default().to_string(),
@@ -139,12 +187,13 @@ pub(super) fn definition_of(table: &GlueTable) -> Result<TableDefinition> {
             parameters: serde.and_then(|s| s.parameters()).map(|p| p.clone().into_iter().collect()).unwrap_or_default(),
         },
         parameters,
+        athena_types,
     })
 }
 
 fn storage_descriptor(definition: &TableDefinition) -> Result<StorageDescriptor> {
     Ok(StorageDescriptor::builder()
-        .set_columns(Some(glue_columns(&definition.columns)?))
+        .set_columns(Some(glue_columns(&definition.columns, &definition.athena_types)?))
         .location(&definition.location)
         .input_format(&definition.input_format)
         .output_format(&definition.output_format)
@@ -168,7 +217,7 @@ pub(super) fn table_input(
         .table_type(&definition.table_type)
         .set_parameters(Some(parameters))
         .storage_descriptor(storage_descriptor(definition)?)
-        .set_partition_keys(Some(glue_columns(&definition.partition_keys)?))
+        .set_partition_keys(Some(glue_columns(&definition.partition_keys, &BTreeMap::new())?))
         .build()
         .map_err(|e| Error::runtime(e.to_string()))
 }
@@ -262,13 +311,84 @@ mod tests {
         assert_eq!(our_version(&glue_table(&[], None)), 1);
     }
 
+    /// A crawled CSV table as Glue stores it: Athena's types, etl's beside them, the reason as
+    /// the comment (whole in the parameters when the comment cannot hold it); and back.
+    #[test]
+    fn columns_athena_reads_otherwise_carry_etl_type_and_reason() {
+        let long = format!("{}é and more", "x".repeat(251));
+        let definition = TableDefinition {
+            location: "s3://b/flights".into(),
+            format: Format::Csv,
+            columns: vec![
+                Column::new("year", GlueType::BigInt),
+                Column::new("dep_delay", GlueType::Double),
+                Column::new("time_hour", GlueType::Timestamp),
+                Column::new("note", GlueType::String),
+            ],
+            partition_keys: vec![Column::new("dt", GlueType::Date)],
+            table_type: "EXTERNAL_TABLE".into(),
+            input_format: "org.apache.hadoop.mapred.TextInputFormat".into(),
+            output_format: "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat".into(),
+            serde: SerDe {
+                library: "org.apache.hadoop.hive.serde2.OpenCSVSerde".into(),
+                parameters: BTreeMap::from([("separatorChar".into(), ",".into())]),
+            },
+            parameters: BTreeMap::from([("classification".into(), "csv".into())]),
+            athena_types: BTreeMap::from([
+                ("dep_delay".into(), AthenaType { ty: GlueType::String, reason: "empty values".into() }),
+                ("time_hour".into(), AthenaType { ty: GlueType::String, reason: long.clone() }),
+                ("note".into(), AthenaType { ty: GlueType::String, reason: "a\nb".into() }),
+            ]),
+        };
+        let parameters = definition.parameters.clone().into_iter().collect();
+        let input = table_input(&"db.flights".parse().unwrap(), &definition, parameters).unwrap();
+        let storage = input.storage_descriptor().unwrap();
+        // name, type, etl.type, comment (when short), length of etl.reason
+        let stored: Vec<String> = storage
+            .columns()
+            .iter()
+            .map(|c| {
+                let parameter = |key: &str| c.parameters().and_then(|p| p.get(key));
+                format!(
+                    "{} {} {:?} {:?} {:?}",
+                    c.name(),
+                    c.r#type().unwrap(),
+                    parameter(ETL_TYPE),
+                    c.comment().filter(|c| c.len() < 100),
+                    parameter(ETL_REASON).map(String::len)
+                )
+            })
+            .collect();
+        assert_eq!(
+            stored,
+            [
+                "year bigint None None None".to_string(),
+                "dep_delay string Some(\"double\") Some(\"empty values\") None".to_string(),
+                format!("time_hour string Some(\"timestamp\") None Some({})", long.len()),
+                "note string Some(\"string\") Some(\"a b\") Some(3)".to_string(),
+            ]
+        );
+        let comment = storage.columns()[2].comment().unwrap();
+        assert_eq!((comment.len(), comment.ends_with("x…")), (254, true), "cut before the é, within 255 bytes");
+        assert!(input.partition_keys()[0].parameters().is_none());
+        let table = GlueTable::builder()
+            .name("flights")
+            .set_table_type(input.table_type().map(str::to_string))
+            .set_storage_descriptor(input.storage_descriptor().cloned())
+            .set_partition_keys(Some(input.partition_keys().to_vec()))
+            .set_parameters(input.parameters().cloned())
+            .build()
+            .unwrap();
+        assert_eq!(definition_of(&table).unwrap(), definition);
+    }
+
     #[test]
     fn a_column_type_glue_holds_and_we_cannot_read_names_the_column() {
         let column = GlueColumn::builder().name("x").r#type("uniontype<int>").build().unwrap();
         let err = columns_of(&[column]).unwrap_err();
         assert!(err.message().starts_with("column x: "), "{err}");
         let untyped = GlueColumn::builder().name("y").build().unwrap();
-        assert_eq!(columns_of(&[untyped]).unwrap(), [Column::new("y", GlueType::String)]);
+        assert_eq!(columns_of(&[untyped]).unwrap().0, [Column::new("y", GlueType::String)]);
     }
 
     #[test]
