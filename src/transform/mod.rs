@@ -1,7 +1,9 @@
 //! 4. SQL over the catalog: the session (built in one place), scripts whose statements run in
 //! order, and parameters bound as values.
 
+pub mod dates;
 pub mod decimal;
+pub mod key_join;
 pub mod params;
 pub mod script;
 pub mod session;
