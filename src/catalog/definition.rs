@@ -310,8 +310,8 @@ mod tests {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
     }
 
-    /// notes/athena_serde.md §4 C21 (tab), C22 (semicolon), C23 (header), C24 (null format),
-    /// and §3.1's table of what each SerDe is given: exactly the keys it reads.
+    /// Rules C21 (tab), C22 (semicolon), C23 (header) and C24 (null format) of the table in
+    /// `infer::athena`'s module doc: each SerDe is given exactly the keys it reads.
     #[tokio::test]
     async fn each_csv_serde_gets_the_parameters_it_reads() {
         let tab = crawl("a.tsv", "a\tb\n1\t2\n").await;
@@ -342,7 +342,8 @@ mod tests {
         assert_eq!(open_csv.csv_dialect(), Dialect { delimiter: b';', quote: b'"', header: true });
     }
 
-    /// J1, J2, J3, J9: `paths` lists the columns; a renamed key is mapped, at any depth.
+    /// J1, J2, J3, J9 (`infer::athena`'s rules): `paths` lists the columns; a renamed key is
+    /// mapped, at any depth.
     #[tokio::test]
     async fn json_keys_etl_renamed_are_mapped() {
         let definition = crawl("a.json", "{\"Order ID\":1,\"a.b\":true,\"Id\":2,\"c\":{\"Na.me\":\"x\"}}\n").await;

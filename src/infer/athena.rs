@@ -3,8 +3,8 @@
 //!
 //! etl reads a column by the type inference gave it (`TableDefinition.columns`); Athena reads
 //! the same files through a text SerDe that is far less forgiving. The rules here are AWS's
-//! documented ones (Athena user guide: "CSV SerDe libraries", "Open CSV SerDe", "Lazy Simple
-//! SerDe", "OpenX JSON SerDe"), gathered with their sources in `notes/athena_serde.md` §3:
+//! documented ones where AWS documents them (Athena user guide: "CSV SerDe libraries", "Open CSV
+//! SerDe", "Lazy Simple SerDe", "OpenX JSON SerDe"); the table below gives each with its source:
 //!
 //! - CSV with a field in quotes is OpenCSVSerDe (LazySimpleSerDe would keep the quotes in the
 //!   values); other CSV is LazySimpleSerDe, the only one that reads dates, text timestamps and
@@ -14,8 +14,8 @@
 //!   an empty value in the sample, is declared `string`.
 //! - LazySimpleSerDe reads timestamps only as `yyyy-MM-dd HH:mm:ss[.fff]`; one with a `T` or a
 //!   zone (which etl reads) is declared `string`.
-//! - A quoted field holding a line break splits its row in both CSV SerDes: every column is
-//!   declared `string`.
+//! - A quoted field holding a line break splits its row (OpenCSVSerDe does not support embedded
+//!   line breaks): every column is declared `string`.
 //! - The OpenX JSON SerDe finds a column by its lower-cased name, so a key etl renamed
 //!   (`Order ID` is `order_id`) needs `mapping.order_id=Order ID` or reads NULL, silently.
 //!
@@ -26,10 +26,75 @@
 //! declaration stays the union of what is known and never loosens.
 //!
 //! What this does not do: pick the Hive JSON SerDe (it has no key mapping), write
-//! `use.null.for.invalid.data` or `ignore.malformed.json` (AWS advises against both: they turn
-//! bad data into silent NULLs), or declare an epoch-millisecond column `timestamp` (etl infers
-//! no such column). Rules the note marks unconfirmed are followed in the safe direction
-//! (undocumented means unreadable) and say so where they are applied.
+//! `use.null.for.invalid.data` (AWS advises against it: it turns bad data into silent NULLs) or
+//! `ignore.malformed.json` (which skips malformed rows as silently), or declare an
+//! epoch-millisecond column `timestamp` (etl infers no such column).
+//!
+//! # The rules
+//!
+//! One line per rule. The id is the case of that name in the tests `csv_rules_case_by_case` and
+//! `json_rules_case_by_case` (C21 to C24 are also `catalog::definition`'s
+//! `each_csv_serde_gets_the_parameters_it_reads`, J1 to J9 its `json_keys_etl_renamed_are_mapped`);
+//! a rule no case is named for goes by its `Reason`. OpenCSV, LazySimple and OpenX are the three
+//! SerDes. *Confirmed*: the page states it. *Inferred*: the page is silent, and the rule is etl's
+//! reading of that silence, of Hive or of Trino. Inferred rules are followed in the safe direction
+//! (undocumented means unreadable, so `string`), except C6, C10, C15, C16 and C17, which keep etl's
+//! type on behaviour AWS does not state.
+//!
+//! | id | rule | source | status |
+//! |----|------|--------|--------|
+//! | C1 | CSV without quoted fields is LazySimple; bigint and double read as etl reads them | [choices] | confirmed |
+//! | C2 | a field in quotes makes the table OpenCSV (LazySimple would keep the quotes) | [choices] | confirmed |
+//! | C3 | OpenCSV reads quoted integers as bigint | [open-csv] | confirmed |
+//! | C4 | OpenCSV fails queries on an empty value in a numeric column: declared `string` | [open-csv] | confirmed |
+//! | C5 | OpenCSV fails queries on a null marker (`NA`) in a numeric column: `string` | [open-csv] | confirmed |
+//! | C6 | LazySimple reads an empty value in a numeric column as NULL: type kept | [create-table] | inferred |
+//! | C7 | OpenCSV reads DATE only as days since 1970-01-01: `yyyy-MM-dd` text is `string` | [open-csv] | confirmed |
+//! | C8 | OpenCSV reads TIMESTAMP only as epoch milliseconds: text timestamps are `string` | [open-csv] | confirmed |
+//! | C9 | OpenCSV recognizes only BOOLEAN, INT, BIGINT, DOUBLE: decimal, float... `string` | [open-csv] | inferred |
+//! | C10 | LazySimple reads decimal text as decimal (AWS lists no type limits for it) | [lazy] | inferred |
+//! | C11 | LazySimple reads `yyyy-MM-dd` as date | [types] | confirmed |
+//! | C12 | LazySimple reads `yyyy-MM-dd HH:mm:ss[.f]` (1 to 9 digits) as timestamp | [choices], [kc-ts] | confirmed |
+//! | C13 | a `T` before the time is not that form: `string` | [kc-ts] | confirmed |
+//! | C14 | a zone (`Z`, `+01:00`) is not that form: `string` | [kc-ts] | confirmed |
+//! | C15 | date-only values keep a column `timestamp` (AWS documents date and time only) | [kc-ts] | inferred |
+//! | C16 | LazySimple reads booleans in any case, `True` (AWS: values are `true`, `false`) | [types] | inferred |
+//! | C17 | OpenCSV reads quoted booleans in any case, `"FALSE"` (it recognizes BOOLEAN) | [open-csv] | inferred |
+//! | C18 | OpenCSV with an empty value in a boolean column: `string` (AWS says numeric) | [open-csv] | inferred |
+//! | C19 | etl declares bigint, never int: a quoted 3000000000 reads (OpenCSV has BIGINT) | [open-csv] | confirmed |
+//! | C20 | a quoted field holding a line break splits its row: every column `string` | [open-csv] | confirmed |
+//! | C21 | tab-delimited is LazySimple with `field.delim` and `serialization.format` the tab | [lazy] | confirmed |
+//! | C22 | OpenCSV gets exactly `separatorChar` (`;` here), `quoteChar` and `escapeChar` | [open-csv] | confirmed |
+//! | C23 | a header is `skip.header.line.count=1` in either SerDe; no header, none | [open-csv], [lazy] | confirmed |
+//! | C24 | LazySimple gets `serialization.null.format=''`: empty is NULL, as in etl | [create-table] | inferred |
+//! | C25 | OpenCSV's escape character drops a backslash not before a quote or backslash | [open-csv] | inferred |
+//! | C26 | no delimiter of several characters (LazySimple has none; etl's is one byte) | [lazy] | confirmed |
+//! | EmptyStrings | OpenCSV reads an empty field as `''` where etl reads NULL | [open-csv] | inferred |
+//! | DoubleSpelling | doubles not `[+-]digits[.digits][e[+-]digits]` (NaN, inf, .5): `string` | [open-csv] | inferred |
+//! | TimestampForm | timestamps of another form (a 10-digit fraction): `string` | [kc-ts] | confirmed |
+//! | NotACsvType | arrays, structs, maps and binary in CSV: `string` | [create-table] | inferred |
+//! | (quoting) | quotes in the header alone, or inside a field, do not make the table OpenCSV | [choices] | inferred |
+//! | J1 | OpenX reads boolean, bigint and double as etl does | [openx] | inferred |
+//! | J2 | a key etl renamed (`Order ID`) gets `mapping.order_id=Order ID` | [openx] | confirmed |
+//! | J3 | so does a dotted key (`a.b` is `a_b`) | [openx] | confirmed |
+//! | J4 | a key differing from its name in case alone needs no mapping (`case.insensitive`) | [openx] | confirmed |
+//! | J5 | keys equal but for case fail queries ("Duplicate key"): etl's inference refuses them | [openx] | confirmed |
+//! | J6 | a struct in some rows and a scalar in others is `string`, read as its JSON text | [openx] | inferred |
+//! | J7 | values of different kinds (array, string) are `string` | [openx] | inferred |
+//! | J8 | integers beyond bigint (etl: decimal(20,0)) are `string`: no DECIMAL documented | [openx] | inferred |
+//! | J9 | a renamed key inside a struct is mapped too (mappings go by name, at any depth) | [blog] | inferred |
+//! | KeyConflict | a name from several keys reads one: others NULL, structs `string` | [openx] | inferred |
+//! | JsonTimestamp | OpenX timestamp spellings are undocumented: `string` (JSON gives none) | [openx] | inferred |
+//! | JsonBinary | BINARY is undocumented for OpenX: `string` | [openx] | inferred |
+//!
+//! [choices]: https://docs.aws.amazon.com/athena/latest/ug/serde-csv-choices.html
+//! [open-csv]: https://docs.aws.amazon.com/athena/latest/ug/csv-serde.html
+//! [lazy]: https://docs.aws.amazon.com/athena/latest/ug/lazy-simple-serde.html
+//! [types]: https://docs.aws.amazon.com/athena/latest/ug/data-types.html
+//! [create-table]: https://docs.aws.amazon.com/athena/latest/ug/create-table.html
+//! [kc-ts]: https://aws.amazon.com/premiumsupport/knowledge-center/query-table-athena-timestamp-empty/
+//! [openx]: https://docs.aws.amazon.com/athena/latest/ug/openx-json-serde.html
+//! [blog]: https://aws.amazon.com/blogs/big-data/create-tables-in-amazon-athena-from-nested-json-and-mappings-using-jsonserde/
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -346,8 +411,8 @@ fn open_csv_reasons(ty: &GlueType, seen: &ColumnFacts) -> Vec<Reason> {
         }
     };
     let reason = match ty {
-        // Boolean spellings are unconfirmed for OpenCSVSerDe (note §5.1); etl's are true/false in
-        // any case, the ones Athena documents.
+        // Boolean spellings are unconfirmed for OpenCSVSerDe (rule C17); etl's are true/false in
+        // any letter case, and Athena documents `true` and `false`.
         GlueType::Boolean | GlueType::Int | GlueType::BigInt => empty_values(),
         GlueType::Double => {
             empty_values().or_else(|| seen.double_spelling.then_some(Reason::DoubleSpelling(TextSerDe::OpenCsv)))
@@ -392,7 +457,7 @@ fn lazy_simple_reasons(ty: &GlueType, seen: &ColumnFacts) -> Vec<Reason> {
         // etl's dates are yyyy-MM-dd exactly.
         GlueType::Date => None,
         GlueType::Timestamp if seen.timestamp_zone => Some(Reason::TimestampZone),
-        // Trino would read these (note §2.2); AWS documents only the space (note §5.3).
+        // Trino would read these; AWS documents only the space (rules C12, C13).
         GlueType::Timestamp if seen.timestamp_t => Some(Reason::TimestampT),
         GlueType::Timestamp if seen.timestamp_other => Some(Reason::TimestampForm),
         GlueType::Timestamp => None,
@@ -446,10 +511,10 @@ fn openx_type(ty: &GlueType, reasons: &mut Vec<Reason>) -> GlueType {
         | GlueType::String
         | GlueType::Varchar(_)
         | GlueType::Char(_)
-        // Text yyyy-MM-dd or a day count (note §2.3); etl's JSON inference gives no dates.
+        // Text yyyy-MM-dd or a day count (not stated by AWS); etl's JSON inference gives no dates.
         | GlueType::Date => ty.clone(),
         // etl gives decimal(20,0) to integers beyond bigint; the original OpenX SerDe has no
-        // DECIMAL and AWS documents none (note §3.2, unconfirmed): undocumented is unreadable.
+        // DECIMAL and AWS documents none (rule J8, inferred): undocumented is unreadable.
         GlueType::Decimal { .. } => because(Reason::JsonDecimal),
         GlueType::Timestamp => because(Reason::JsonTimestamp),
         GlueType::Binary => because(Reason::JsonBinary),
@@ -655,7 +720,7 @@ mod tests {
         reasons.iter().map(|(name, reason)| (name.to_string(), reason.to_string())).collect()
     }
 
-    /// The CSV rules of notes/athena_serde.md §4, one case each: the sample, the SerDe, every
+    /// The CSV rules of the module doc's table, one case each: the sample, the SerDe, every
     /// column as declared, and the reason of each declared otherwise than etl reads it.
     /// C21-C24 (parameters) are in `catalog::definition`'s tests, which write them. C26 (a
     /// delimiter of several characters) cannot arise: a dialect's delimiter is one byte.
@@ -724,7 +789,7 @@ mod tests {
             ),
             ("C15 date-only", "t\n2020-01-15\n2020-01-15 10:00:00\n", LazySimple, "t timestamp", vec![]),
             ("C16 booleans", "b\nTrue\nfalse\n", LazySimple, "b boolean", vec![]),
-            // OpenCSVSerDe's boolean spellings are unconfirmed (note §5.1); etl's are true/false.
+            // OpenCSVSerDe's boolean spellings are unconfirmed (inferred); etl's are true/false.
             ("C17 quoted booleans", "b\n\"true\"\n\"FALSE\"\n", OpenCsv, "b boolean", vec![]),
             (
                 "C18 empty boolean",
@@ -745,7 +810,8 @@ mod tests {
             ("C22 semicolon", "a;b\n\"x\";1\n", OpenCsv, "a string, b bigint", vec![]),
             ("C24 empty strings", "s,n\n,1\nx,2\n", LazySimple, "s string, n bigint", vec![]),
             ("C25 backslash", "a,b\n\"C:\\temp\",1\n", OpenCsv, "a string, b bigint", vec![("a", Reason::Backslashes)]),
-            // Beyond the note's table: what else the rules above imply.
+            // Beyond the numbered rules: what else they imply (EmptyStrings, DoubleSpelling,
+            // TimestampForm and quoting in the module doc's table).
             (
                 "empty strings under OpenCSVSerDe",
                 "a,b\n\"x\",1\n,2\n",
@@ -793,7 +859,7 @@ mod tests {
         json::infer(text.as_bytes(), true, "t.json", 0).map_err(|e| e.message().to_string())
     }
 
-    /// The JSON rules of notes/athena_serde.md §4: the sample, every column as declared, the
+    /// The JSON rules of the module doc's table: the sample, every column as declared, the
     /// mappings written and the reasons. J5's error comes from inference itself.
     #[test]
     fn json_rules_case_by_case() {
@@ -815,7 +881,7 @@ mod tests {
                 vec![("na_me", "Na.me")],
                 vec![],
             ),
-            // Beyond the note's table.
+            // Beyond the numbered rules: J8, J9 and KeyConflict at other depths and keys.
             (
                 "a decimal inside a struct",
                 "{\"c\":{\"u\":18446744073709551615,\"v\":1}}",
