@@ -30,6 +30,8 @@ pub enum ErrorKind {
     OutputClosed,
     /// A concurrent writer changed what this one read (exit 1).
     Conflict,
+    /// The data failed a check of severity error: nothing was published (exit 1).
+    Check,
     /// Something asked for does not exist (exit 1).
     NotFound,
     /// Storage, catalog or any other runtime failure (exit 1).
@@ -41,7 +43,12 @@ impl ErrorKind {
         match self {
             ErrorKind::OutputClosed => 0,
             ErrorKind::Usage | ErrorKind::Config => 2,
-            ErrorKind::Input | ErrorKind::Query | ErrorKind::Conflict | ErrorKind::NotFound | ErrorKind::Runtime => 1,
+            ErrorKind::Input
+            | ErrorKind::Query
+            | ErrorKind::Conflict
+            | ErrorKind::Check
+            | ErrorKind::NotFound
+            | ErrorKind::Runtime => 1,
         }
     }
 }
@@ -70,6 +77,9 @@ impl Error {
     }
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Conflict, message)
+    }
+    pub fn check(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Check, message)
     }
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::NotFound, message)

@@ -6,8 +6,15 @@
 //! LOCATION/
 //!   _etl_staging/RUN_ID/…                     a run's output before publication
 //!   _etl_publications/RUN_ID.json | .pending  the journal of a Glue publication, its pointers
+//!   _etl_versions/v00000003-RUN_ID.json       the partitions of a data version (Glue)
+//!   _etl_retained/key=value/…/run-RUN_ID/part-RUN_ID-00000.zstd.parquet.retained
+//!                                             a replaced version's file, kept for rollback
 //!   key=value/…/run-RUN_ID/part-RUN_ID-00000.zstd.parquet
 //! ```
+//!
+//! A replaced version's files leave the folders readers list, so that a Hive reader of
+//! `LOCATION` sees exactly the current data, and lose their `.parquet` ending there, because
+//! DuckDB's `LOCATION/**/*.parquet` also reads folders starting with `_`.
 //!
 //! Names starting with `_` or `.` are hidden from every reader (Hive, Spark, Athena and our
 //! own listing skip them), which is why staging and journals live in such folders. Readers of
@@ -27,6 +34,15 @@ pub const STAGING_FOLDER: &str = "_etl_staging";
 
 /// The folder of the journals of a written table's publications.
 pub const JOURNAL_FOLDER: &str = "_etl_publications";
+
+/// The folder of the manifests of a written table's data versions (Glue).
+pub const VERSIONS_FOLDER: &str = "_etl_versions";
+
+/// The folder of the files that replaced versions keep, under their published paths.
+pub const RETAINED_FOLDER: &str = "_etl_retained";
+
+/// What a retained file's name ends with, after its published name.
+const RETAINED_SUFFIX: &str = ".retained";
 
 /// One run's files in one partition are in `run-RUN_ID/`.
 const RUN_FOLDER_PREFIX: &str = "run-";
@@ -61,6 +77,31 @@ pub fn journal_folder(root: &Location) -> Location {
     root.join(JOURNAL_FOLDER)
 }
 
+/// The manifest of a table's data version `version`, written by publication `id`.
+pub fn manifest(root: &Location, version: u64, id: &str) -> Location {
+    root.join(&format!("{VERSIONS_FOLDER}/v{version:08}-{id}.json"))
+}
+
+/// Where a file published at `url` under `root` is kept once its version is replaced; `None`
+/// for a file outside `root`.
+pub fn retained(root: &Location, url: &str) -> Option<Location> {
+    // URLs are keys as the store spells them (escapes included): parsed, not joined, as
+    // every published URL is.
+    let base = root.url();
+    let relative = url.strip_prefix(base.trim_end_matches('/'))?.strip_prefix('/')?;
+    Location::parse(&format!("{base}/{RETAINED_FOLDER}/{relative}{RETAINED_SUFFIX}")).ok()
+}
+
+/// The published URL of a retained file, from its key under the table root.
+pub fn published_of_retained(root: &Location, parts: &[String]) -> Option<String> {
+    let (first, rest) = parts.split_first()?;
+    if first != RETAINED_FOLDER || rest.is_empty() {
+        return None;
+    }
+    let relative = rest.join("/");
+    Some(format!("{}/{}", root.url(), relative.strip_suffix(RETAINED_SUFFIX)?))
+}
+
 /// `key=value/key=value`, as Hive names partition folders (`None` is null).
 pub fn partition_folder<'a>(keys: impl IntoIterator<Item = &'a str>, values: &[Option<String>]) -> String {
     keys.into_iter()
@@ -71,6 +112,11 @@ pub fn partition_folder<'a>(keys: impl IntoIterator<Item = &'a str>, values: &[O
         })
         .collect::<Vec<_>>()
         .join("/")
+}
+
+/// The key a Hive partition folder (`key=value`) names; `None` for a plain folder.
+pub fn partition_key(folder: &str) -> Option<&str> {
+    folder.split_once('=').map(|(key, _)| key)
 }
 
 /// The value a folder gives its partition key: after `=` for Hive folders, the whole name
@@ -219,6 +265,19 @@ mod tests {
         // A file named like a run folder, and files outside run folders, are not ours.
         assert_eq!(run_of(&parts("dt=a/run-r4.parquet")), None);
         assert_eq!(run_of(&parts("dt=a/manual.parquet")), None);
+    }
+
+    #[test]
+    fn retained_files_leave_readers_folders_and_their_parquet_ending() {
+        let root = Location::parse("s3://b/t").unwrap();
+        let published = "s3://b/t/dt=1/run-r1/part-r1-00000.zstd.parquet";
+        let kept = retained(&root, published).unwrap();
+        assert_eq!(kept.url(), "s3://b/t/_etl_retained/dt=1/run-r1/part-r1-00000.zstd.parquet.retained");
+        let key = kept.url().strip_prefix("s3://b/t/").unwrap().to_string();
+        assert_eq!(published_of_retained(&root, &parts(&key)).as_deref(), Some(published));
+        assert!(retained(&root, "s3://b/other/x.parquet").is_none());
+        assert_eq!(published_of_retained(&root, &parts("dt=1/run-r1/x.parquet")), None);
+        assert_eq!(manifest(&root, 3, "r9").url(), "s3://b/t/_etl_versions/v00000003-r9.json");
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub mod layout;
 /// Glue types, names, widening and diffs: the vocabulary of shapes every stage speaks.
 pub mod schema;
 
+/// What people read: printers of rows, columns, reports and sizes.
+pub mod output;
+
 /// 1. What is out there: listing, partitions, formats, compression, decoders, bad records.
 pub mod source;
 
@@ -39,17 +42,20 @@ pub mod catalog;
 /// 4. SQL over the catalog: the session, scripts, parameters.
 pub mod transform;
 
-/// 5. Parquet out: partitioned writes into staging, and the commit that publishes them.
+/// 5. What an output must satisfy before it is published: checks, as SQL over staged files.
+pub mod checks;
+
+/// 6. Parquet out: partitioned writes into staging, and the commit that publishes them.
 pub mod sink;
 
-/// 6. What Athena would bill.
+/// 7. What Athena would bill.
 pub mod cost;
 
-/// What people read: printers of rows, columns, reports and sizes.
-pub mod output;
-
-/// 7. Jobs, runs, run history, schedules.
+/// 8. Jobs, runs, run history, pipelines (folders of jobs run as one graph), schedules.
 pub mod runs;
 
-/// 8. The command line.
+/// 9. Serving what the pipelines publish: the read-only data API with keys and a cache, and the console.
+pub mod serve;
+
+/// 10. The command line.
 pub mod cli;

@@ -25,7 +25,11 @@ pub fn open(path: &Path, schema: &str, durable: bool) -> Result<Connection> {
             if durable {
                 connection.pragma_update(None, "synchronous", "FULL")?;
             }
-            connection.execute_batch(schema)
+            // One transaction for the whole schema: each statement on its own would be a commit,
+            // and a fresh `$ETL_HOME` paid ~40 fsyncs (0.3 s) before a run read anything.
+            let transaction = connection.unchecked_transaction()?;
+            transaction.execute_batch(schema)?;
+            transaction.commit()
         })();
         match setup {
             Err(rusqlite::Error::SqliteFailure(e, _))

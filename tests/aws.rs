@@ -114,14 +114,14 @@ fn a_job_publishes_partitioned_parquet_to_s3_and_reruns_replace_it() {
     assert_eq!(report["status"], "succeeded");
     assert_eq!(report["targets"][0]["partitions"], 2);
     assert_eq!(report["targets"][0]["location"], format!("s3://{}/per_day", cloud.curated));
-    let first = aws::list_keys(&cloud.curated, "per_day/");
+    let first = aws::visible_keys(&cloud.curated, "per_day/");
     assert_eq!(first.len(), 2, "{first:?}");
     assert!(first.iter().all(|k| k.starts_with("per_day/day=2026-11-0") && k.contains("/run-")), "{first:?}");
 
     // The objects' encryption is checked by an independent client (tests/independent/check_aws.py):
     // the endpoint answers unsigned requests for KMS-encrypted objects with 403.
     cloud.json(&["run", "job.toml", "--logical-date", "2026-11-03"]);
-    let second = aws::list_keys(&cloud.curated, "per_day/");
+    let second = aws::visible_keys(&cloud.curated, "per_day/");
     assert_eq!(second.len(), 2, "the rerun replaced both partitions: {second:?}");
     assert!(second.iter().all(|k| !first.contains(k)));
     let per_day = cloud.table("per_day");
@@ -184,7 +184,12 @@ fn racing_first_runs_one_wins_the_other_gets_a_conflict() {
         "glue",
     ]);
     assert_eq!(total.json()[0]["n"], 1, "{stderr:?}");
-    assert_eq!(aws::list_keys(&cloud.curated, "per_day/").len(), 1, "{:?}", aws::list_keys(&cloud.curated, "per_day/"));
+    assert_eq!(
+        aws::visible_keys(&cloud.curated, "per_day/").len(),
+        1,
+        "{:?}",
+        aws::list_keys(&cloud.curated, "per_day/")
+    );
 }
 
 #[test]

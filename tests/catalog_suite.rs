@@ -86,7 +86,8 @@ fn partition(day: &str, run: &str, tag_date: &str) -> Partition {
             rows: 2,
             job: "suite".into(),
             logical_date: tag_date.into(),
-            ..DataFile::default()
+            // Round-trips through each catalog: append replaces by it.
+            params: format!("params(batch:Utf8={run})"),
         }],
         location,
     }
@@ -96,6 +97,7 @@ fn written(upserts: Vec<Partition>, drops: Vec<Partition>) -> DataChange {
     DataChange::Written(WrittenData {
         upserts: upserts.into_iter().map(|partition| PartitionWrite { partition, based_on: None }).collect(),
         drops: drops.into_iter().map(|partition| PartitionWrite { partition, based_on: None }).collect(),
+        note: Default::default(),
     })
 }
 
@@ -253,6 +255,7 @@ async fn a_partition_changed_under_an_append_is_a_conflict(catalog: Arc<dyn Cata
                 based_on: Some(Some("s3://bucket/t/dt=a/run-r1".into())),
             }],
             drops: vec![],
+            note: Default::default(),
         });
         change(&t, Some(1), None, data)
     };

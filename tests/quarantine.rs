@@ -71,6 +71,10 @@ fn fixed_records_go_back_in_with_the_next_run() {
     let ids: Vec<i64> = rows.iter().map(|r| r["id"].as_i64().unwrap()).collect();
     assert_eq!(ids, [1, 2, 3, 4, 5, 6]);
     assert_eq!(rows[1]["amount"], 20);
+    // The first run's records stay listed under its id after later runs.
+    let shown = s.json(&["quarantine", "show", "orders", "--run", run_id]);
+    assert_eq!(shown["run_id"], run_id);
+    assert_eq!(shown["records"].as_array().unwrap().len(), 3, "{shown}");
 
     s.etl(&["run", "job.toml", "--replay-quarantine", "no-such-run"])
         .assert_failure(2, "run no-such-run of job orders set no records apart");
@@ -85,10 +89,24 @@ fn a_json_line_is_kept_as_it_stood() {
         "job.toml",
         "name = \"events\"\n[[source]]\ntable = \"raw.events\"\nlocation = \"in/\"\nbad_records = \"quarantine\"\nsample_rows = 1\n[[target]]\ntable = \"mart.events\"\nquery = \"SELECT * FROM raw.events\"\nlocation = \"out/\"\n",
     );
-    assert_eq!(s.json(&["run", "job.toml"])["rejected_rows"], 1);
+    let first = s.json(&["run", "job.toml"]);
+    assert_eq!(first["rejected_rows"], 1);
     let shown = s.json(&["quarantine", "show", "events"]);
     assert_eq!(shown["records"][0]["line"], 2);
     assert_eq!(shown["records"][0]["record"], "  {\"Id\": 2, \"n\": {\"x\": 1}}  ");
+
+    // Fixed, the line goes back in beside the source.
+    let run_id = first["run_id"].as_str().unwrap();
+    let copy = s.path(".etl-home/quarantine/events").join(run_id).join("raw.events/a.json");
+    assert_eq!(std::fs::read_to_string(&copy).unwrap(), "  {\"Id\": 2, \"n\": {\"x\": 1}}  \n");
+    std::fs::write(&copy, "{\"Id\": 2, \"n\": 5}\n").unwrap();
+    let replay = s.json(&["run", "job.toml", "--replay-quarantine", run_id]);
+    // The source still holds the bad line, set apart again; its fixed copy is read.
+    assert_eq!(replay["status"], "succeeded", "{replay}");
+    assert_eq!(replay["targets"][0]["rows"], 3, "{replay}");
+    let ids: Vec<i64> =
+        s.query("SELECT id FROM mart.events ORDER BY id").iter().map(|r| r["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, [1, 2, 3]);
 }
 
 #[test]

@@ -260,3 +260,39 @@ fn a_crawled_csv_declares_only_types_athena_reads() {
     assert_eq!(rows[0]["dep_delay"], 2);
     assert_eq!(rows[1]["dep_delay"], serde_json::Value::Null);
 }
+
+/// `etl runs` showed a run that wrote nothing (one that failed) as "output scan $-0.000000":
+/// Rust sums no floats to -0.0.
+#[test]
+fn a_run_that_wrote_nothing_shows_no_negative_output_scan_cost() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id\n1\n");
+    s.write(
+        "job.toml",
+        "name = \"nothing\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[target]]\ntable = \"mart.a\"\nquery = \"SELECT * FROM raw.a\"\nlocation = \"out/\"\n[[target.check]]\nrow_count = { min = 2 }\n",
+    );
+    s.etl(&["run", "job.toml"]).assert_failure(1, "nothing was published");
+    let runs = s.etl(&["runs"]);
+    assert!(runs.stdout.contains("output scan $0.000000"), "{}", runs.stdout);
+    assert!(!runs.stdout.contains("$-"), "{}", runs.stdout);
+}
+
+/// The embedded catalog moved a table's `updated_at` only when its definition changed, while
+/// Glue's UpdateTime moves with every publication: a reader that caches by it (`etl serve`)
+/// kept answering with the rows of the version before. (An unpartitioned table moves to a new
+/// run folder, a change of definition; a partitioned one keeps its root.)
+#[test]
+fn a_publication_of_data_alone_moves_the_tables_updated_at() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id\n1\n");
+    s.write(
+        "job.toml",
+        "name = \"again\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[target]]\ntable = \"mart.a\"\nquery = \"SELECT id, CAST($logical_date AS DATE) AS day FROM raw.a\"\nlocation = \"out/\"\npartition_by = [\"day\"]\n",
+    );
+    let updated_at = || s.json(&["schema", "show", "mart.a"])["updated_at"].as_str().unwrap().to_string();
+    assert_eq!(s.json(&["run", "job.toml", "--logical-date", "2026-11-01"])["status"], "succeeded");
+    let first = updated_at();
+    assert_eq!(s.json(&["run", "job.toml", "--logical-date", "2026-11-02"])["status"], "succeeded");
+    let second = updated_at();
+    assert!(second > first, "updated_at stayed {first} after a second publication ({second})");
+}

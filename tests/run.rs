@@ -104,7 +104,7 @@ fn reruns_of_a_logical_date_are_idempotent_in_every_mode() {
         run(&s, &[]);
         assert_eq!(total_orders(&s), 3, "mode {mode} partition_by [{partition_by}]");
         let expected_files = if partition_by.is_empty() { 1 } else { 2 };
-        assert_eq!(s.files("out/per_day").len(), expected_files, "mode {mode}: {:?}", s.files("out/per_day"));
+        assert_eq!(s.visible_files("out/per_day").len(), expected_files, "mode {mode}: {:?}", s.files("out/per_day"));
     }
 }
 
@@ -121,14 +121,14 @@ fn modes_replace_what_they_say() {
     run(&s, &[]);
     s.json(&["run", "jobs/daily.toml", "--logical-date", "2026-11-02"]);
     assert_eq!(total_orders(&s), 3);
-    assert_eq!(s.files("out/per_day").len(), 2);
+    assert_eq!(s.visible_files("out/per_day").len(), 2);
 
     // overwrite replaces everything.
     let s = sandbox("overwrite", "\"day\"");
     run(&s, &[]);
     s.json(&["run", "jobs/daily.toml", "--logical-date", "2026-11-02"]);
     assert_eq!(total_orders(&s), 2);
-    assert_eq!(s.files("out/per_day").len(), 1);
+    assert_eq!(s.visible_files("out/per_day").len(), 1);
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! The scheduler under a controllable clock: weeks of schedule in seconds of test time, with
-//! Tokio's paused time and a runner that fails, hangs or succeeds as each case needs.
+//! Tokio's paused time and a runner that fails, hangs or succeeds as each case needs; jobs on
+//! their own schedules, and a pipeline fired as one graph.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -7,12 +8,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
+use etl::catalog::Catalog;
+use etl::catalog::local::LocalCatalog;
 use etl::error::Result;
 use etl::runs::RunStatus;
 use etl::runs::history::History;
 use etl::runs::job::Job;
+use etl::runs::pipeline::Pipeline;
 use etl::runs::report::RunReport;
-use etl::runs::scheduler::{Event, Runner, Scheduler, State, TokioClock};
+use etl::runs::run::{RunRequest, Runner};
+use etl::runs::scheduler::{Event, Scheduler, State, TokioClock};
 use tokio_util::sync::CancellationToken;
 
 const WEEK: Duration = Duration::from_secs(7 * 86_400);
@@ -32,6 +37,7 @@ fn at(text: &str) -> DateTime<Utc> {
 /// records what it ran in the history as a real run does.
 struct FakeRunner {
     history: Arc<History>,
+    home: std::path::PathBuf,
     failures: u32,
     hang: bool,
     took: Duration,
@@ -41,7 +47,8 @@ struct FakeRunner {
 
 #[async_trait]
 impl Runner for FakeRunner {
-    async fn run(&self, job: &Job, logical_date: NaiveDate) -> Result<RunReport> {
+    async fn run(&self, job: &Job, request: &RunRequest) -> Result<RunReport> {
+        let logical_date = request.logical_date;
         let attempt = {
             let mut attempts = self.attempts.lock().unwrap();
             let n = attempts.entry(logical_date).or_default();
@@ -67,10 +74,14 @@ impl Runner for FakeRunner {
         self.history.record(&report)?;
         Ok(report)
     }
+
+    async fn catalog(&self, _: &Job) -> Result<Arc<dyn Catalog>> {
+        Ok(Arc::new(LocalCatalog::open(&self.home)?))
+    }
 }
 
 struct Setup {
-    _home: tempfile::TempDir,
+    home: tempfile::TempDir,
     history: Arc<History>,
     clock: Arc<TokioClock>,
     events: Arc<Mutex<Vec<Event>>>,
@@ -80,12 +91,13 @@ impl Setup {
     fn new(start: &str) -> Setup {
         let home = tempfile::tempdir().unwrap();
         let history = Arc::new(History::open(home.path()).unwrap());
-        Setup { _home: home, history, clock: Arc::new(TokioClock::starting_at(at(start))), events: Arc::default() }
+        Setup { home, history, clock: Arc::new(TokioClock::starting_at(at(start))), events: Arc::default() }
     }
 
     fn runner(&self, failures: u32, hang: bool) -> Arc<FakeRunner> {
         Arc::new(FakeRunner {
             history: self.history.clone(),
+            home: self.home.path().to_path_buf(),
             failures,
             hang,
             took: Duration::from_secs(600),
@@ -104,6 +116,7 @@ impl Setup {
         let events = self.events.clone();
         let scheduler = Scheduler {
             jobs: vec![job],
+            pipeline: None,
             history: self.history.clone(),
             clock: self.clock.clone(),
             runner,
@@ -118,11 +131,22 @@ impl Setup {
 
     /// (logical date, state, attempt) of every event, in order.
     fn log(&self) -> Vec<(String, &'static str, Option<u32>)> {
-        self.events.lock().unwrap().iter().map(|e| (e.logical_date.to_string(), e.state.as_str(), e.attempt)).collect()
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| (e.logical_date.unwrap().to_string(), e.state.as_str(), e.attempt))
+            .collect()
     }
 
     fn states(&self, state: State) -> Vec<String> {
-        self.events.lock().unwrap().iter().filter(|e| e.state == state).map(|e| e.logical_date.to_string()).collect()
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.state == state)
+            .map(|e| e.logical_date.unwrap().to_string())
+            .collect()
     }
 }
 
@@ -151,7 +175,7 @@ async fn a_job_that_fails_twice_then_succeeds_every_week() {
     let events = setup.events.lock().unwrap();
     let running: Vec<DateTime<Utc>> = events
         .iter()
-        .filter(|e| e.state == State::Running && e.logical_date.to_string() == "2026-11-02")
+        .filter(|e| e.state == State::Running && e.logical_date.unwrap().to_string() == "2026-11-02")
         .map(|e| e.time)
         .collect();
     assert_eq!(running[0], at("2026-11-02T02:00:00Z"));
@@ -235,4 +259,153 @@ async fn two_schedulers_racing_run_each_fire_time_once() {
     assert_eq!(setup.states(State::Succeeded), vec!["2026-11-02", "2026-11-09"]);
     let runs = |r: &FakeRunner| r.attempts.lock().unwrap().values().sum::<u32>();
     assert_eq!(runs(&runner_a) + runs(&runner_b), 2, "each fire time ran once, by one of them");
+}
+
+/// A pipeline of three jobs: `a` and `b`, then `c`, which reads what both write.
+fn pipeline(dir: &std::path::Path) -> Pipeline {
+    std::fs::write(dir.join("pipeline.toml"), "schedule = \"cron(0 2 ? * MON *)\"\n").unwrap();
+    for (name, query) in [("a", "SELECT 1 AS x"), ("b", "SELECT 2 AS x"), ("c", "SELECT * FROM db.a, db.b")] {
+        let text = format!(
+            "name = \"{name}\"\nretry_delay = \"1m\"\n[[target]]\ntable = \"db.{name}\"\nquery = \"{query}\"\nlocation = \"out/{name}/\"\n"
+        );
+        std::fs::write(dir.join(format!("{name}.toml")), text).unwrap();
+    }
+    Pipeline::load(dir).unwrap()
+}
+
+/// A runner of a pipeline's jobs: each run takes 10 minutes; `c` fails its first `failures`
+/// attempts, or hangs; each run is recorded with its pipeline run, as a real run is.
+struct PipelineJobs {
+    history: Arc<History>,
+    home: std::path::PathBuf,
+    clock: Arc<TokioClock>,
+    failures: u32,
+    hang: bool,
+    runs: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl Runner for PipelineJobs {
+    async fn run(&self, job: &Job, request: &RunRequest) -> Result<RunReport> {
+        let attempt = {
+            let mut runs = self.runs.lock().unwrap();
+            runs.push(job.name.clone());
+            runs.iter().filter(|j| **j == job.name).count() as u32
+        };
+        if job.name == "c" && self.hang {
+            std::future::pending::<()>().await;
+        }
+        let started = etl::runs::scheduler::Clock::now(self.clock.as_ref());
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        let id = format!("{}-{}-{attempt}", request.logical_date, job.name);
+        let mut report = RunReport::started(&id, &job.name, request.logical_date, false, started.to_rfc3339());
+        let failed = job.name == "c" && attempt <= self.failures;
+        report.status = if failed { RunStatus::Failed } else { RunStatus::Succeeded };
+        report.error = failed.then(|| format!("attempt {attempt} failed on purpose"));
+        report.started_by = request.started_by;
+        report.pipeline_run_id = request.pipeline_run_id.clone();
+        self.history.record(&report)?;
+        Ok(report)
+    }
+
+    async fn catalog(&self, _: &Job) -> Result<Arc<dyn Catalog>> {
+        Ok(Arc::new(LocalCatalog::open(&self.home)?))
+    }
+}
+
+impl Setup {
+    fn pipeline_jobs(&self, failures: u32, hang: bool) -> Arc<PipelineJobs> {
+        Arc::new(PipelineJobs {
+            history: self.history.clone(),
+            home: self.home.path().to_path_buf(),
+            clock: self.clock.clone(),
+            failures,
+            hang,
+            runs: Mutex::default(),
+        })
+    }
+
+    fn start_pipeline(
+        &self,
+        pipeline: Pipeline,
+        runner: Arc<PipelineJobs>,
+        owner: &str,
+    ) -> (CancellationToken, tokio::task::JoinHandle<Result<()>>) {
+        let events = self.events.clone();
+        let scheduler = Scheduler {
+            jobs: Vec::new(),
+            pipeline: Some(pipeline),
+            history: self.history.clone(),
+            clock: self.clock.clone(),
+            runner,
+            concurrency: 2,
+            owner: owner.to_string(),
+            log: Arc::new(move |event: &Event| events.lock().unwrap().push(event.clone())),
+        };
+        let stop = CancellationToken::new();
+        let handle = tokio::spawn(scheduler.run(stop.clone()));
+        (stop, handle)
+    }
+
+    /// (job or "pipeline", state, attempt) of the events of one logical date, in order.
+    fn pipeline_log(&self, date: &str) -> Vec<(String, &'static str, Option<u32>)> {
+        let events = self.events.lock().unwrap();
+        let of_date = events.iter().filter(|e| e.logical_date.unwrap().to_string() == date);
+        of_date.map(|e| (e.job.clone().unwrap_or_else(|| "pipeline".into()), e.state.as_str(), e.attempt)).collect()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pipeline_fires_as_one_graph_whose_jobs_retry() {
+    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup::new("2026-11-01T12:00:00Z"); // a Sunday
+    let jobs = setup.pipeline_jobs(1, false);
+    let (stop, handle) = setup.start_pipeline(pipeline(dir.path()), jobs.clone(), "a");
+    tokio::time::sleep(Duration::from_secs(86_400)).await;
+    stop.cancel();
+    handle.await.unwrap().unwrap();
+    let log = setup.pipeline_log("2026-11-02");
+    let at = |job: &str, state: &str, attempt: Option<u32>| {
+        log.iter()
+            .position(|e| e.0 == job && e.1 == state && e.2 == attempt)
+            .unwrap_or_else(|| panic!("{job} {state}: {log:?}"))
+    };
+    assert_eq!(&log[..2], [("pipeline".into(), "queued", None), ("pipeline".into(), "running", None)]);
+    // a and b at once; c once both succeeded; c's failed attempt retried after its delay.
+    assert!(at("a", "running", Some(1)) < at("b", "succeeded", Some(1)));
+    assert!(at("b", "running", Some(1)) < at("a", "succeeded", Some(1)));
+    assert!(at("c", "running", Some(1)) > at("a", "succeeded", Some(1)).max(at("b", "succeeded", Some(1))));
+    assert!(at("c", "retrying", Some(1)) < at("c", "running", Some(2)));
+    assert!(at("c", "succeeded", Some(2)) < at("pipeline", "succeeded", None));
+    assert_eq!(*jobs.runs.lock().unwrap(), ["a", "b", "c", "c"]);
+    let runs = setup.history.pipeline_runs(None).unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!((runs[0].status, runs[0].started_by), (RunStatus::Succeeded, etl::runs::StartedBy::Schedule));
+    assert_eq!(runs[0].fire_time.as_deref(), Some("2026-11-02T02:00:00Z"));
+    assert_eq!(runs[0].jobs[2].earlier_run_ids, ["2026-11-02-c-1"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_scheduler_restarted_after_a_crash_resumes_the_pipeline_run_of_its_fire() {
+    let dir = tempfile::tempdir().unwrap();
+    let setup = Setup::new("2026-11-01T12:00:00Z");
+    let hanging = setup.pipeline_jobs(0, true);
+    let (_stop, crashed) = setup.start_pipeline(pipeline(dir.path()), hanging.clone(), "a");
+    tokio::time::sleep(Duration::from_secs(15 * 3600)).await; // Monday 03:00: c hangs
+    crashed.abort();
+    let _ = crashed.await;
+    assert_eq!(*hanging.runs.lock().unwrap(), ["a", "b", "c"]);
+    let jobs = setup.pipeline_jobs(0, false);
+    let (stop, handle) = setup.start_pipeline(pipeline(dir.path()), jobs.clone(), "a");
+    tokio::time::sleep(Duration::from_secs(3600)).await;
+    stop.cancel();
+    handle.await.unwrap().unwrap();
+    assert_eq!(*jobs.runs.lock().unwrap(), ["c"], "a and b succeeded for this date: not again");
+    let runs = setup.history.pipeline_runs(None).unwrap();
+    assert_eq!(runs.len(), 1, "one pipeline run for the fire time");
+    assert_eq!(runs[0].status, RunStatus::Succeeded);
+    assert_eq!(
+        runs[0].jobs.iter().map(|e| e.run_id.clone().unwrap()).collect::<Vec<_>>(),
+        ["2026-11-02-a-1", "2026-11-02-b-1", "2026-11-02-c-1"]
+    );
 }

@@ -2,10 +2,9 @@
 //! through the binary.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::util::Sandbox;
+use crate::util::{Sandbox, Scheduler};
 
 const WEEKLY: &str = "name = \"weekly\"\nschedule = \"cron(0 2 ? * MON *)\"\n";
 
@@ -243,69 +242,4 @@ fn the_scheduler_runs_jobs_on_time_and_stops_cleanly_on_sigterm() {
         s.query("SELECT count(*) AS n FROM m.ticks")[0]["n"].as_i64().unwrap() as usize,
         history["runs"].as_array().unwrap().len()
     );
-}
-
-/// `etl scheduler DIR --json`, its events read as they come.
-struct Scheduler {
-    child: std::process::Child,
-    events: std::sync::mpsc::Receiver<serde_json::Value>,
-    seen: Vec<serde_json::Value>,
-}
-
-impl Scheduler {
-    fn start(s: &Sandbox, jobs: &str) -> Scheduler {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_etl"))
-            .args(["scheduler", jobs, "--json"])
-            .current_dir(s.path(""))
-            .env("ETL_HOME", s.path(".etl-home"))
-            .env_remove("ETL_CATALOG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (send, events) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let event: serde_json::Value =
-                    serde_json::from_str(&line).unwrap_or_else(|e| panic!("not one JSON object a line ({e}): {line}"));
-                if send.send(event).is_err() {
-                    break;
-                }
-            }
-        });
-        Scheduler { child, events, seen: Vec::new() }
-    }
-
-    fn wait_for(&mut self, done: impl Fn(&serde_json::Value) -> bool, limit: Duration) {
-        let deadline = Instant::now() + limit;
-        while !self.seen.iter().any(&done) {
-            let left = deadline.checked_duration_since(Instant::now()).expect("the event came in time");
-            match self.events.recv_timeout(left) {
-                Ok(event) => self.seen.push(event),
-                Err(e) => panic!("no such event ({e}); saw {:?}", self.seen),
-            }
-        }
-    }
-
-    /// SIGTERM, then the exit status.
-    fn stop(&mut self) -> std::process::ExitStatus {
-        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "the scheduler did not stop on SIGTERM");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// Every event, once it stopped.
-    fn events(&mut self) -> Vec<serde_json::Value> {
-        while let Ok(event) = self.events.recv_timeout(Duration::from_secs(2)) {
-            self.seen.push(event);
-        }
-        self.seen.clone()
-    }
 }

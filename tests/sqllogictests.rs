@@ -1,6 +1,7 @@
 //! SQL behaviour as sqllogictest files: every `sql/*.slt` runs in its own session over its own
 //! catalog, in which the example's input (`data/orders`, `data/customers`) and the fixtures
-//! (`data/fixtures/NAME`, as `fixtures.NAME`) were crawled. Statements go through the same
+//! (`data/fixtures/NAME`, as `fixtures.NAME`) were crawled, and where `written.items` was
+//! published three times (versions 1 to 3, for `version_of`). Statements go through the same
 //! path as a job's SQL (parsing, parameter binding, errors), with the built-in parameters of a
 //! run on 2026-11-30 and `$region = 'eu'`.
 //!
@@ -106,7 +107,51 @@ async fn catalog(home: &Path, data: &Path) -> Arc<dyn Catalog> {
         .unwrap_or_else(|e| panic!("crawling {name}: {e}"));
         catalog.publish(Publication { run_id: None, tables: vec![plan.table_change] }).await.unwrap();
     }
+    publish_versions(catalog.as_ref(), home).await;
     catalog
+}
+
+struct NoRunLive;
+
+impl etl::sink::RunLiveness for NoRunLive {
+    fn is_live(&self, _: &str) -> bool {
+        false
+    }
+}
+
+/// `written.items`, overwritten three times: (1 a, 2 b), then (3 a), then (4 c, 5 c).
+async fn publish_versions(catalog: &dyn Catalog, home: &Path) {
+    let target = etl::sink::TargetSpec {
+        table: "written.items".parse().unwrap(),
+        query: String::new(),
+        location: Location::parse(&home.join("items").to_string_lossy()).unwrap(),
+        partition_by: vec!["k".into()],
+        mode: etl::catalog::WriteMode::Overwrite,
+        compression: etl::sink::ParquetCompression::Zstd,
+        encryption: Default::default(),
+        checks: Vec::new(),
+        retain_versions: 5,
+    };
+    let versions = [
+        "SELECT CAST(1 AS BIGINT) AS id, 'a' AS k UNION ALL SELECT 2, 'b'",
+        "SELECT CAST(3 AS BIGINT) AS id, 'a' AS k",
+        "SELECT CAST(4 AS BIGINT) AS id, 'c' AS k UNION ALL SELECT 5, 'c'",
+    ];
+    for (i, sql) in versions.iter().enumerate() {
+        let run = format!("r{i}");
+        let tag = etl::sink::WriteTag {
+            job: "slt".into(),
+            logical_date: "2026-11-30".into(),
+            rerun_replaces: true,
+            params: String::new(),
+        };
+        let mut commit = etl::sink::Commit::new(&run, tag);
+        let frame = SessionContext::new().sql(sql).await.unwrap();
+        commit.stage(catalog, frame, &target, &NoRunLive).await.unwrap();
+        commit.publish(catalog, Vec::new()).await.unwrap();
+        commit.clean_up(catalog, &NoRunLive).await;
+        commit.close().await;
+    }
 }
 
 /// Runs a file, or with `complete` rewrites its expected results and errors.

@@ -8,17 +8,25 @@
 //! - `run`: jobs end to end, publication modes, idempotent reruns, failures, history.
 //! - `scheduler`: weeks of schedules in seconds: retries, catch-up, crashes, racing schedulers.
 //! - `schedules`: `schedule`, `scheduler`, backfills, incremental sources and bookmarks.
+//! - `pipeline`: folders of jobs as one graph: `pipeline show` and `run`, resumes, backfills,
+//!   refusals, a scheduler killed mid-pipeline.
+//! - `events`: `trigger` with AWS's sample events, duplicates, suffixes, local folders,
+//!   downstream jobs; the scheduler's local folders and SQS queue (redelivery, dead letters).
 //! - `bad_input`: every kind of bad input: exit status, message, and nothing published.
 //! - `crash`: runs killed (SIGKILL) at 44 points: readers see the old or the new output, `gc`.
 //! - `quarantine`: rejected records kept exactly as read, `quarantine show`, replaying fixed ones.
 //! - `races`: two runs of one date, two jobs writing one table: no lost update, no duplicate.
 //! - `csv_edges`: BOM, CRLF, quoted newlines and quotes, ragged rows, a 1 MB field, 10,000 columns.
+//! - `serve`: `etl serve` over HTTP: every endpoint, formats, filters against `etl sql`, pages
+//!   across a publication, keys, SELECT only, the cache, 429, limits, SIGTERM mid-request.
 //! - `secrets`: canary credentials in no output, parameters that stay values, overlapping locations.
 //! - `memory`: a run larger than its memory limit spills to disk and completes.
 //! - `aws`: S3 locations and the Glue catalog end to end, on the local endpoint.
 //! - `catalog_suite`: one behavioural suite, every case against the embedded catalog and Glue.
 //! - `faults`: S3 and Glue through a proxy that fails, resets, truncates and delays requests.
 //! - `golden`: what users read (`--help`, `schema show`, `runs`, a run report), compared whole.
+//! - `checks`: checks before publication, every rule passing and failing, `etl check`; data
+//!   versions, `table history`, `rollback` (locally and on Glue), retention, `version_of`.
 //! - `regression`: one test per bug fixed, named after what it guards.
 
 mod util;
@@ -26,14 +34,17 @@ mod util;
 mod aws;
 mod bad_input;
 mod catalog_suite;
+mod checks;
 mod cost;
 mod crash;
 mod crawl;
 mod csv_edges;
+mod events;
 mod faults;
 mod golden;
 mod infer;
 mod memory;
+mod pipeline;
 mod quarantine;
 mod races;
 mod regression;
@@ -41,4 +52,5 @@ mod run;
 mod scheduler;
 mod schedules;
 mod secrets;
+mod serve;
 mod sql;

@@ -82,6 +82,8 @@ pub async fn crawl(
     on_change: OnSchemaChange,
 ) -> Result<CrawlPlan> {
     let plan = plan(catalog, table, location, options, on_change).await?;
+    // A crawled table has no journal (it is not written), so its publication has nothing to
+    // warn of: it is applied whole or fails.
     catalog.publish(super::Publication { run_id: None, tables: vec![plan.table_change.clone()] }).await?;
     Ok(plan)
 }

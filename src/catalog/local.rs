@@ -7,7 +7,9 @@
 //!
 //! A written table's partitions list their files. A publication points partitions at the
 //! new run's folders in one transaction: before it, readers see the old files; after it, the
-//! new ones. It returns what it replaced, whose files the writer then deletes.
+//! new ones. It returns what it replaced, whose files the writer then keeps for rollback or
+//! deletes. The same transaction records the table's new data version, with a snapshot of
+//! its partitions and their files.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -17,7 +19,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
-    Catalog, DataChange, DataFile, Partition, PartitionWrite, Publication, Published, Table, TableChange,
+    Catalog, DataChange, DataFile, DataVersion, Partition, PartitionWrite, Publication, Published, Table, TableChange,
     TableDefinition, TableName, TableVersion, VersionChange, conflict,
 };
 use crate::error::{Error, Result, ResultExt};
@@ -67,6 +69,16 @@ CREATE TABLE IF NOT EXISTS files (
     params TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS files_by_table ON files (database, name, spec);
+-- Every publication of a written table's data: what it recorded (a DataVersion, as JSON) and
+-- the table's partitions after it, files included (for rollback and time travel).
+CREATE TABLE IF NOT EXISTS data_versions (
+    database TEXT NOT NULL,
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    summary TEXT NOT NULL,
+    snapshot TEXT NOT NULL,
+    PRIMARY KEY (database, name, version)
+);
 ";
 
 #[derive(Debug)]
@@ -97,11 +109,14 @@ impl LocalCatalog {
 /// Catalogs made before files recorded their run's parameters get the column (empty: such a
 /// file is replaced by any rerun of its job and date, as it was then).
 fn add_files_params(connection: &Connection) -> Result<()> {
-    let has: bool = connection.prepare("SELECT 1 FROM pragma_table_info('files') WHERE name = 'params'")?.exists([])?;
-    if !has {
+    if !has_files_params(connection)? {
         connection.execute_batch("ALTER TABLE files ADD COLUMN params TEXT NOT NULL DEFAULT ''")?;
     }
     Ok(())
+}
+
+fn has_files_params(connection: &Connection) -> Result<bool> {
+    Ok(connection.prepare("SELECT 1 FROM pragma_table_info('files') WHERE name = 'params'")?.exists([])?)
 }
 
 fn now() -> String {
@@ -185,22 +200,31 @@ impl Catalog for LocalCatalog {
     }
 
     async fn partitions(&self, name: &TableName) -> Result<Vec<Partition>> {
+        self.with(|c| all_partitions(c, name))
+    }
+
+    async fn data_versions(&self, name: &TableName) -> Result<Vec<DataVersion>> {
         self.with(|c| {
             let mut statement =
-                c.prepare("SELECT spec, location FROM partitions WHERE database = ?1 AND name = ?2 ORDER BY spec")?;
-            let mut partitions = statement
-                .query_map(params![name.database, name.table], |r| {
-                    let spec: String = r.get(0)?;
-                    Ok((spec, r.get::<_, String>(1)?))
-                })?
+                c.prepare("SELECT summary FROM data_versions WHERE database = ?1 AND name = ?2 ORDER BY version")?;
+            let summaries = statement
+                .query_map(params![name.database, name.table], |r| r.get::<_, String>(0))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            let mut out = Vec::with_capacity(partitions.len());
-            for (spec, location) in partitions.drain(..) {
-                let files = partition_files(c, name, &spec)?;
-                out.push(Partition { values: serde_json::from_str(&spec)?, location, files });
-            }
-            Ok(out)
+            summaries.iter().map(|s| Ok(serde_json::from_str(s)?)).collect()
         })
+    }
+
+    async fn snapshot(&self, name: &TableName, version: u64) -> Result<Vec<Partition>> {
+        let text: Option<String> = self.with(|c| {
+            Ok(c.query_row(
+                "SELECT snapshot FROM data_versions WHERE database = ?1 AND name = ?2 AND version = ?3",
+                params![name.database, name.table, version as i64],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })?;
+        let text = text.ok_or_else(|| Error::not_found(format!("{name} has no version {version}")))?;
+        Ok(serde_json::from_str(&text)?)
     }
 
     async fn publish(&self, publication: Publication) -> Result<Published> {
@@ -212,6 +236,8 @@ impl Catalog for LocalCatalog {
                 let version = apply_definition(&tx, change, publication.run_id.as_deref(), &now)?;
                 published.versions.push(version);
                 apply_data(&tx, change, &now, &mut published)?;
+                let data_version = record_data_version(&tx, change, publication.run_id.as_deref(), version)?;
+                published.data_versions.push(data_version);
             }
             crate::kill_points::reached("catalog.commit");
             tx.commit()?;
@@ -239,6 +265,14 @@ fn apply_definition(tx: &rusqlite::Transaction, change: &TableChange, run_id: Op
     let Some(new) = &change.new_version else {
         if current.is_none() {
             return Err(Error::runtime(format!("publishing {name}: a new table needs a definition")));
+        }
+        if !matches!(change.data, DataChange::None) {
+            // A change of data alone is an update of the table too, as Glue's UpdateTime says:
+            // readers that cache by it (the server) see the new data at once.
+            tx.execute(
+                "UPDATE tables SET updated_at = ?3 WHERE database = ?1 AND name = ?2",
+                params![name.database, name.table, now],
+            )?;
         }
         return Ok(version);
     };
@@ -328,6 +362,55 @@ fn apply_data(tx: &rusqlite::Transaction, change: &TableChange, now: &str, publi
     Ok(())
 }
 
+/// Every partition of a table, with its files.
+fn all_partitions(c: &Connection, name: &TableName) -> Result<Vec<Partition>> {
+    let mut statement =
+        c.prepare_cached("SELECT spec, location FROM partitions WHERE database = ?1 AND name = ?2 ORDER BY spec")?;
+    let partitions = statement
+        .query_map(params![name.database, name.table], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut out = Vec::with_capacity(partitions.len());
+    for (spec, location) in partitions {
+        let files = partition_files(c, name, &spec)?;
+        out.push(Partition { values: serde_json::from_str(&spec)?, location, files });
+    }
+    Ok(out)
+}
+
+/// After a written change is applied: the table's next data version, with the partitions it
+/// now has.
+fn record_data_version(
+    tx: &rusqlite::Transaction,
+    change: &TableChange,
+    run_id: Option<&str>,
+    schema_version: u64,
+) -> Result<Option<u64>> {
+    let DataChange::Written(written) = &change.data else {
+        return Ok(None);
+    };
+    let name = &change.name;
+    let last: i64 = tx.query_row(
+        "SELECT coalesce(max(version), 0) FROM data_versions WHERE database = ?1 AND name = ?2",
+        params![name.database, name.table],
+        |r| r.get(0),
+    )?;
+    let version = last as u64 + 1;
+    let partitions = all_partitions(tx, name)?;
+    let summary =
+        DataVersion::of(version, run_id.map(str::to_string), Utc::now(), schema_version, &written.note, &partitions);
+    tx.execute(
+        "INSERT INTO data_versions (database, name, version, summary, snapshot) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            name.database,
+            name.table,
+            version as i64,
+            serde_json::to_string(&summary)?,
+            serde_json::to_string(&partitions)?
+        ],
+    )?;
+    Ok(Some(version))
+}
+
 /// The files of a written table's partition, by path.
 fn partition_files(c: &Connection, name: &TableName, spec: &str) -> Result<Vec<DataFile>> {
     let mut statement = c.prepare_cached(
@@ -393,6 +476,20 @@ mod tests {
             partition_keys: vec![Column::new("dt", GlueType::String)],
         };
         TableDefinition::parquet("file:///tmp/x".into(), &schema, "snappy", "job")
+    }
+
+    #[test]
+    fn a_catalog_from_before_parameters_were_recorded_gets_the_column() {
+        let home = tempfile::tempdir().unwrap();
+        drop(LocalCatalog::open(home.path()).unwrap());
+        let old = Connection::open(home.path().join("catalog.sqlite")).unwrap();
+        old.execute_batch("ALTER TABLE files DROP COLUMN params").unwrap();
+        drop(old);
+        let catalog = LocalCatalog::open(home.path()).unwrap();
+        assert!(catalog.with(|c| has_files_params(c)).unwrap());
+        // Opening again changes nothing.
+        drop(catalog);
+        LocalCatalog::open(home.path()).unwrap();
     }
 
     fn create(name: &TableName, expected: Option<u64>, def: TableDefinition) -> Publication {
@@ -487,6 +584,7 @@ mod tests {
                         based_on,
                     }],
                     drops: vec![],
+                    note: Default::default(),
                 }),
             }],
         }

@@ -13,6 +13,7 @@ pub mod glue;
 pub mod journal;
 pub mod local;
 pub mod provider;
+pub mod versions;
 
 use std::fmt;
 use std::path::Path;
@@ -197,6 +198,95 @@ pub struct WrittenData {
     pub upserts: Vec<PartitionWrite>,
     /// Partitions the publication removes.
     pub drops: Vec<PartitionWrite>,
+    /// What the data version this publication makes records beside its files.
+    #[serde(default)]
+    pub note: VersionNote,
+}
+
+/// What a publication of a written table records about itself, beyond its files.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VersionNote {
+    /// How many of the latest versions keep their files (the writer's setting).
+    pub retain_versions: u32,
+    /// The version whose data this publication makes current again, for a rollback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_of: Option<u64>,
+    /// The checks the data passed (or failed with severity warn), as the checker recorded
+    /// them: the catalog keeps them without reading them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<serde_json::Value>,
+    /// Set by a catalog that journals its publications (Glue) before the commit point, so that
+    /// finishing the publication later records the same version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prepared: Option<PreparedVersion>,
+}
+
+/// A data version decided before its publication is applied, with the object that lists its
+/// partitions (Glue keeps no history of partitions; the table's versions point at these).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PreparedVersion {
+    #[serde(flatten)]
+    pub version: DataVersion,
+    pub manifest: String,
+}
+
+/// One publication of a written table's data: its run, what it held, and why it was made.
+/// Data versions count publications (`etl table history`); schema versions count changes of
+/// the definition (`etl schema history`): a rerun is a new data version of the same schema.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DataVersion {
+    pub version: u64,
+    pub run_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub rows: u64,
+    pub bytes: u64,
+    pub files: u64,
+    pub rollback_of: Option<u64>,
+    /// The schema version the data was written with.
+    pub schema_version: u64,
+    pub retain_versions: u32,
+    #[serde(default)]
+    pub checks: Vec<serde_json::Value>,
+}
+
+impl DataVersion {
+    /// The version that `partitions` (the table after a publication) make.
+    pub fn of(
+        version: u64,
+        run_id: Option<String>,
+        created_at: DateTime<Utc>,
+        schema_version: u64,
+        note: &VersionNote,
+        partitions: &[Partition],
+    ) -> Self {
+        let files = partitions.iter().flat_map(|p| &p.files);
+        DataVersion {
+            version,
+            run_id,
+            created_at,
+            rows: files.clone().map(|f| f.rows).sum(),
+            bytes: files.clone().map(|f| f.size).sum(),
+            files: files.count() as u64,
+            rollback_of: note.rollback_of,
+            schema_version,
+            retain_versions: note.retain_versions,
+            checks: note.checks.clone(),
+        }
+    }
+}
+
+/// A written table's partitions after a change: `current`, with `written`'s upserts set and
+/// drops removed.
+pub fn partitions_after(current: &[Partition], written: &WrittenData) -> Vec<Partition> {
+    let mut partitions: std::collections::BTreeMap<Vec<Option<String>>, Partition> =
+        current.iter().map(|p| (p.values.clone(), p.clone())).collect();
+    for drop in &written.drops {
+        partitions.remove(&drop.partition.values);
+    }
+    for upsert in &written.upserts {
+        partitions.insert(upsert.partition.values.clone(), upsert.partition.clone());
+    }
+    partitions.into_values().collect()
 }
 
 /// One partition's change, with what the writer based it on.
@@ -217,12 +307,16 @@ pub struct Publication {
     pub tables: Vec<TableChange>,
 }
 
-/// What a publication did: the version of each table after it (in order), and the partitions
-/// it replaced or removed, whose files no catalog entry names any more.
+/// What a publication did: the version of each table after it (in order), the data version of
+/// each written one, the partitions it replaced or removed, whose files no catalog entry
+/// names as current any more, and what the run should warn of (a publication that stands but
+/// whose application another command finishes).
 #[derive(Debug, Clone, Default)]
 pub struct Published {
     pub versions: Vec<u64>,
+    pub data_versions: Vec<Option<u64>>,
     pub replaced: Vec<Partition>,
+    pub warnings: Vec<String>,
 }
 
 #[async_trait]
@@ -237,6 +331,20 @@ pub trait Catalog: Send + Sync + fmt::Debug {
     async fn partitions(&self, name: &TableName) -> Result<Vec<Partition>>;
     /// Applies a publication all-or-nothing; a conflict changes nothing.
     async fn publish(&self, publication: Publication) -> Result<Published>;
+    /// Every publication of a written table's data, oldest first (none for crawled tables).
+    async fn data_versions(&self, name: &TableName) -> Result<Vec<DataVersion>>;
+    /// The partitions, with their files as published, that a written table had at a data
+    /// version.
+    async fn snapshot(&self, name: &TableName, version: u64) -> Result<Vec<Partition>>;
+    /// The snapshots of several data versions, in the order asked (a catalog that reads its
+    /// history in one call reads it once).
+    async fn snapshots(&self, name: &TableName, versions: &[u64]) -> Result<Vec<Vec<Partition>>> {
+        let mut out = Vec::with_capacity(versions.len());
+        for version in versions {
+            out.push(self.snapshot(name, *version).await?);
+        }
+        Ok(out)
+    }
 
     /// The table, or a "not found" error naming it.
     async fn require(&self, name: &TableName) -> Result<Table> {

@@ -8,7 +8,7 @@
 //! only.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -346,7 +346,8 @@ pub type Overrides = HashMap<TableName, Arc<dyn TableProvider>>;
 pub struct CatalogBridge {
     catalog: Arc<dyn Catalog>,
     tables: HashMap<String, Vec<String>>,
-    overrides: Arc<Overrides>,
+    /// Changed after the session is built only by [`CatalogBridge::set_override`].
+    overrides: Arc<RwLock<Overrides>>,
     session: Arc<MemorySchemaProvider>,
 }
 
@@ -367,9 +368,15 @@ impl CatalogBridge {
         Ok(CatalogBridge {
             catalog,
             tables,
-            overrides: Arc::new(overrides),
+            overrides: Arc::new(RwLock::new(overrides)),
             session: Arc::new(MemorySchemaProvider::new()),
         })
+    }
+
+    /// From now on, `name` reads `provider` in this session: a run's checks read its staged
+    /// targets under the targets' own names.
+    pub fn set_override(&self, name: TableName, provider: Arc<dyn TableProvider>) {
+        self.overrides.write().unwrap_or_else(|e| e.into_inner()).insert(name, provider);
     }
 }
 
@@ -401,7 +408,7 @@ struct DatabaseSchema {
     database: String,
     names: Vec<String>,
     catalog: Arc<dyn Catalog>,
-    overrides: Arc<Overrides>,
+    overrides: Arc<RwLock<Overrides>>,
 }
 
 #[async_trait]
@@ -414,8 +421,9 @@ impl SchemaProvider for DatabaseSchema {
         let Ok(table_name) = TableName::new(&self.database, name) else {
             return Ok(None);
         };
-        if let Some(provider) = self.overrides.get(&table_name) {
-            return Ok(Some(provider.clone()));
+        let overridden = self.overrides.read().unwrap_or_else(|e| e.into_inner()).get(&table_name).cloned();
+        if let Some(provider) = overridden {
+            return Ok(Some(provider));
         }
         let table = self.catalog.table(&table_name).await.map_err(Error::into_datafusion)?;
         match table {
@@ -436,7 +444,12 @@ impl SchemaProvider for DatabaseSchema {
 
     fn table_exist(&self, name: &str) -> bool {
         self.names.iter().any(|n| n == name)
-            || self.overrides.keys().any(|k| k.database == self.database && k.table == name)
+            || self
+                .overrides
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .keys()
+                .any(|k| k.database == self.database && k.table == name)
     }
 }
 
@@ -454,6 +467,65 @@ pub async fn table_provider(
     let location = Location::parse(&definition.location)?;
     let listing = crate::source::files::list(&location).await?;
     Ok(Arc::new(FileTable::from_listing(definition, &listing, rejects, Arc::new(ReadStats::default()))?))
+}
+
+/// `version_of('db.table', N)`: the data of version N of a written table, as `etl table
+/// history` numbers them, read from where its files are now (current, or retained for
+/// rollback). A version whose files retention removed is an error saying so.
+///
+/// DataFusion plans table functions synchronously, and reading versions is a catalog call:
+/// the call blocks its worker thread (`block_in_place`), which a multi-threaded runtime (the
+/// `etl` binary's) allows; on a current-thread runtime it is refused with an error.
+#[derive(Debug)]
+pub struct VersionOf {
+    pub catalog: Arc<dyn Catalog>,
+}
+
+impl VersionOf {
+    pub const NAME: &'static str = "version_of";
+
+    pub async fn provider(&self, name: &TableName, version: u64) -> Result<Arc<dyn TableProvider>> {
+        let table = self.catalog.require(name).await?;
+        let located = super::versions::locate(self.catalog.as_ref(), &table, version).await?;
+        if !located.missing.is_empty() {
+            let versions = self.catalog.data_versions(name).await?;
+            let available = super::versions::available(self.catalog.as_ref(), &table, &versions).await?;
+            located.require_files(name, &available)?;
+        }
+        Ok(Arc::new(FileTable::from_partitions(&located.definition, &located.readable, Arc::new(Rejects::failing()))?))
+    }
+}
+
+impl datafusion::catalog::TableFunctionImpl for VersionOf {
+    fn call_with_args(&self, args: datafusion::catalog::TableFunctionArgs) -> DfResult<Arc<dyn TableProvider>> {
+        let usage = || {
+            DataFusionError::Plan(format!(
+                "{}('db.table', VERSION) takes a table name and a version number",
+                Self::NAME
+            ))
+        };
+        let [table, version] = args.exprs() else {
+            return Err(usage());
+        };
+        let table = match table {
+            Expr::Literal(
+                ScalarValue::Utf8(Some(text)) | ScalarValue::Utf8View(Some(text)) | ScalarValue::LargeUtf8(Some(text)),
+                _,
+            ) => text.clone(),
+            _ => return Err(usage()),
+        };
+        let version = match version {
+            Expr::Literal(value, _) => value.to_string().parse::<u64>().map_err(|_| usage())?,
+            _ => return Err(usage()),
+        };
+        let name: TableName = table.parse().map_err(Error::into_datafusion)?;
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|_| DataFusionError::Plan(format!("{} needs a Tokio runtime", Self::NAME)))?;
+        if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
+            return Err(DataFusionError::Plan(format!("{} needs a multi-threaded Tokio runtime", Self::NAME)));
+        }
+        tokio::task::block_in_place(|| handle.block_on(self.provider(&name, version))).map_err(Error::into_datafusion)
+    }
 }
 
 /// Several tables of one schema read as one: a source and the fixed records replayed from a

@@ -1,18 +1,23 @@
-//! 8. The command line: the only code that knows clap, stdout and exit codes. One file per
+//! 10. The command line: the only code that knows clap, stdout and exit codes. One file per
 //! command; each resolves its flags, calls the library, and prints through `output`.
 
 mod bookmarks;
+mod check;
 mod cost;
 mod crawl;
 mod gc;
 mod infer;
+mod pipeline;
 mod quarantine;
 mod run;
 mod runs;
 mod schedule;
 mod scheduler;
 mod schema;
+mod serve;
 mod sql;
+mod table;
+mod trigger;
 
 use std::sync::Arc;
 
@@ -71,14 +76,26 @@ pub enum Command {
     Runs(runs::RunsArgs),
     /// The next fire times of a job, or of every job in a folder.
     Schedule(schedule::ScheduleArgs),
-    /// Run every job of a folder on its schedule, until stopped.
+    /// Run every job of a folder on its schedule and on its triggers' events, until stopped.
     Scheduler(scheduler::SchedulerArgs),
+    /// Show or run a folder of jobs as one graph (a pipeline).
+    Pipeline(pipeline::PipelineArgs),
+    /// Run the jobs of a folder whose triggers match an S3 event's objects, and those downstream.
+    Trigger(trigger::TriggerArgs),
     /// Show or reset what the incremental sources of a job have processed.
     Bookmarks(bookmarks::BookmarksArgs),
-    /// Remove the files that runs which never published left under the tables jobs write.
+    /// Remove what killed runs left under written tables, and what retention no longer keeps.
     Gc(gc::GcArgs),
     /// Show the records a run set apart (bad_records = "quarantine").
     Quarantine(quarantine::QuarantineArgs),
+    /// Run the checks of a job's targets, or of a table, on what is published now.
+    Check(check::CheckArgs),
+    /// A written table's data versions.
+    Table(table::TableArgs),
+    /// Make an earlier data version of a table current again, as a new version.
+    Rollback(table::RollbackArgs),
+    /// Serve the catalog's tables, runs and costs over HTTP (and a console); manage its keys.
+    Serve(serve::ServeArgs),
 }
 
 /// Options that shape inference, shared by `infer` and `crawl`.
@@ -112,9 +129,15 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Runs(args) => runs::run(args, &global).await,
         Command::Schedule(args) => schedule::run(args, &global).await,
         Command::Scheduler(args) => scheduler::run(args, &global).await,
+        Command::Pipeline(args) => pipeline::run(args, &global).await,
+        Command::Trigger(args) => trigger::run(args, &global).await,
         Command::Bookmarks(args) => bookmarks::run(args, &global).await,
         Command::Gc(args) => gc::run(args, &global).await,
         Command::Quarantine(args) => quarantine::run(args, &global).await,
+        Command::Check(args) => check::run(args, &global).await,
+        Command::Table(args) => table::history(args, &global).await,
+        Command::Rollback(args) => table::rollback(args, &global).await,
+        Command::Serve(args) => serve::run(args, &global).await,
     };
     crate::location::aws::finish_aborts().await;
     result
@@ -128,6 +151,29 @@ impl GlobalArgs {
     /// The catalog the flag (or `ETL_CATALOG`) chooses, for commands outside a job.
     pub async fn catalog(&self) -> Result<Arc<dyn Catalog>> {
         crate::catalog::open(CatalogChoice::resolve(self.catalog, None), &home()).await
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT: how long-running commands learn to stop.
+pub async fn stop_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
     }
 }
 

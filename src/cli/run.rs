@@ -23,15 +23,8 @@ pub struct RunArgs {
     /// A parameter: NAME=VALUE or NAME:TYPE=VALUE (int, bigint, double, date, timestamp, string).
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
-    /// The date the run is for (default: today, UTC).
-    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
-    pub logical_date: Option<NaiveDate>,
-    /// Backfill: run every scheduled date from this one (with --to), in order.
-    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date, requires = "to", conflicts_with = "logical_date")]
-    pub from: Option<NaiveDate>,
-    /// The last date of a backfill (inclusive).
-    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date, requires = "from")]
-    pub to: Option<NaiveDate>,
+    #[command(flatten)]
+    pub dates: RunDates,
     /// Crawl and plan everything, write and record nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -43,7 +36,21 @@ pub struct RunArgs {
     pub replay_quarantine: Option<String>,
 }
 
-fn parse_date(text: &str) -> Result<NaiveDate, String> {
+/// The date a run is for, or the dates of a backfill (`etl run`, `etl pipeline run`).
+#[derive(Debug, Args)]
+pub struct RunDates {
+    /// The date the run is for (default: today, UTC).
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
+    pub logical_date: Option<NaiveDate>,
+    /// Backfill: run for every scheduled date from this one (with --to), in order.
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date, requires = "to", conflicts_with = "logical_date")]
+    pub from: Option<NaiveDate>,
+    /// The last date of a backfill (inclusive).
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date, requires = "from")]
+    pub to: Option<NaiveDate>,
+}
+
+pub(super) fn parse_date(text: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| format!("'{text}' is not a date (YYYY-MM-DD)"))
 }
 
@@ -75,14 +82,14 @@ pub async fn run(args: RunArgs, global: &GlobalArgs) -> Result<()> {
     let progress = Progress::on_terminal(!global.json && !global.quiet, global.verbose);
     let context = RunContext::open(CatalogChoice::resolve(global.catalog, job.catalog), &home(), progress).await?;
     let options = RunOptions {
-        logical_date: args.logical_date,
+        logical_date: args.dates.logical_date,
         params: args.params,
         dry_run: args.dry_run,
         engine: EngineOptions { memory_limit: args.memory_limit, ..EngineOptions::default() },
         replay_quarantine: args.replay_quarantine,
         ..RunOptions::default()
     };
-    if let (Some(from), Some(to)) = (args.from, args.to) {
+    if let (Some(from), Some(to)) = (args.dates.from, args.dates.to) {
         let summaries = !global.json && !global.quiet;
         let each = |outcome: &RunOutcome| match summaries {
             true => write_summary(&mut std::io::stdout().lock(), &outcome.report),
@@ -158,7 +165,11 @@ pub fn write_summary(out: &mut impl Write, report: &RunReport) -> Result<()> {
         for replaced in &target.replaced {
             writeln!(out, "        replacing {} rows of run {}", replaced.rows, replaced.run_id)?;
         }
+        if let Some(version) = target.version {
+            writeln!(out, "        version {version} of {}", target.table)?;
+        }
     }
+    super::check::write_results(out, &report.checks)?;
     if report.rejected_rows > 0 {
         let kept = report.quarantine.as_deref().map(|q| format!(", kept in {q}")).unwrap_or_default();
         writeln!(out, "  rejected {} rows{kept}", report.rejected_rows)?;

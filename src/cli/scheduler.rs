@@ -1,23 +1,26 @@
-//! `etl scheduler DIR`: the long-running scheduler of every job file in DIR.
+//! `etl scheduler DIR [--queue SQS_URL]`: the long-running scheduler of every job file in DIR,
+//! or of DIR as one pipeline when its `pipeline.toml` has a schedule; and of its jobs'
+//! triggers: the events of the queue, and new files in local trigger folders.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use chrono::NaiveDate;
+use chrono::Utc;
 use clap::Args;
 use tokio_util::sync::CancellationToken;
 
 use super::GlobalArgs;
-use crate::config::{CatalogChoice, home};
+use crate::config::home;
 use crate::error::{Error, Result};
+use crate::runs::events::dispatch::Dispatcher;
+use crate::runs::events::listen::Listener;
+use crate::runs::events::queue::Queue;
 use crate::runs::history::History;
-use crate::runs::job::Job;
-use crate::runs::progress::Progress;
-use crate::runs::report::RunReport;
-use crate::runs::run::{RunContext, RunOptions, run as run_job};
-use crate::runs::scheduler::{Event, Runner, Scheduler, SystemClock, owner_id};
+use crate::runs::pipeline::Pipeline;
+use crate::runs::pipeline::runner::{JobEvent, PipelineRunner};
+use crate::runs::run::{JobRunner, RunOptions, Runner};
+use crate::runs::scheduler::{Event, Scheduled, Scheduler, SystemClock, job_event, owner_id};
 
 #[derive(Debug, Args)]
 pub struct SchedulerArgs {
@@ -26,38 +29,32 @@ pub struct SchedulerArgs {
     /// Runs at once.
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
-}
-
-/// Runs jobs as `etl run` does, each with its catalog.
-struct JobRunner {
-    catalog: Option<CatalogChoice>,
-}
-
-#[async_trait]
-impl Runner for JobRunner {
-    async fn run(&self, job: &Job, logical_date: NaiveDate) -> Result<RunReport> {
-        let (job, catalog) = (job.clone(), self.catalog);
-        // A run is driven on a thread of its own: its future borrows across awaits in ways the
-        // compiler cannot prove `Send` for every lifetime, and a run is long enough that a
-        // thread per run costs nothing.
-        let runtime = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || {
-            runtime.block_on(async move {
-                let choice = CatalogChoice::resolve(catalog, job.catalog);
-                let context = RunContext::open(choice, &home(), Progress::warnings_only()).await?;
-                let options = RunOptions { logical_date: Some(logical_date), ..RunOptions::default() };
-                Ok(run_job(&job, &options, &context).await?.report)
-            })
-        })
-        .await
-        .map_err(|e| Error::runtime(format!("internal error: the run's thread ended: {e}")))?
-    }
+    /// An SQS queue that S3 event notifications or an EventBridge rule feed: its events run
+    /// the jobs whose triggers match.
+    #[arg(long, value_name = "SQS_URL")]
+    pub queue: Option<String>,
 }
 
 pub async fn run(args: SchedulerArgs, global: &GlobalArgs) -> Result<()> {
-    let jobs = Job::load_all(&args.jobs)?;
-    if !jobs.iter().any(|j| j.scheduling.schedule.is_some()) {
-        return Err(Error::config(format!("{}: no job has a schedule", args.jobs.display())));
+    let Scheduled { jobs, pipeline, warnings } = Scheduled::load(&args.jobs)?;
+    // Events run the folder's jobs as one graph, whether or not it is scheduled as one.
+    let triggered = match &pipeline {
+        Some(pipeline) => pipeline.jobs.iter().any(|j| !j.triggers.is_empty()),
+        None => jobs.iter().any(|j| !j.triggers.is_empty()),
+    };
+    if args.queue.is_some() && !triggered {
+        return Err(Error::config(format!("--queue: no job of {} has a [[trigger]]", args.jobs.display())));
+    }
+    let events = match triggered {
+        true => Some(Pipeline::load(&args.jobs)?),
+        false => None,
+    };
+    let queue = match &args.queue {
+        Some(url) => Some(Queue::connect(url).await?),
+        None => None,
+    };
+    for warning in warnings {
+        eprintln!("warning: {warning}");
     }
     let history = Arc::new(History::open(&home())?);
     let json = global.json;
@@ -73,53 +70,63 @@ pub async fn run(args: SchedulerArgs, global: &GlobalArgs) -> Result<()> {
         let attempt = event.attempt.map(|a| format!(" (attempt {a})")).unwrap_or_default();
         let retry = event.retry_in_seconds.map(|s| format!(", retrying in {s}s")).unwrap_or_default();
         let error = event.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default();
+        let what = match (&event.pipeline, &event.job) {
+            (Some(pipeline), Some(job)) => format!("{pipeline}/{job}"),
+            (Some(pipeline), None) => format!("pipeline {pipeline}"),
+            (None, job) => job.clone().unwrap_or_default(),
+        };
+        let date = event.logical_date.map(|d| format!(" {d}")).unwrap_or_default();
+        let object = event.object.as_deref().map(|o| format!(" {o}")).unwrap_or_default();
+        let message = event.message_id.as_deref().map(|m| format!(" message {m}")).unwrap_or_default();
         let _ = writeln!(
             err,
-            "{} {} {} {}{attempt}{retry}{error}",
+            "{} {what}{date}{object}{message} {}{attempt}{retry}{error}",
             event.time.format("%Y-%m-%dT%H:%M:%SZ"),
-            event.job,
-            event.logical_date,
             event.state.as_str()
         );
     });
+    let runner: Arc<dyn Runner> =
+        Arc::new(JobRunner { catalog: global.catalog, home: home(), options: RunOptions::default() });
+    let owner = owner_id();
+    let listener = events.map(|pipeline| {
+        let job_log = log.clone();
+        Listener {
+            dispatcher: Dispatcher {
+                pipeline,
+                runner: PipelineRunner {
+                    runner: runner.clone(),
+                    history: history.clone(),
+                    owner: owner.clone(),
+                    log: Arc::new(move |event: &JobEvent| job_log(&job_event(Utc::now(), None, event))),
+                },
+            },
+            queue,
+            log: log.clone(),
+        }
+    });
     let scheduler = Scheduler {
         jobs,
+        pipeline,
         history,
         clock: Arc::new(SystemClock),
-        runner: Arc::new(JobRunner { catalog: global.catalog }),
+        runner,
         concurrency: args.concurrency,
-        owner: owner_id(),
+        owner,
         log,
     };
     let stop = CancellationToken::new();
     let on_signal = stop.clone();
     tokio::spawn(async move {
-        stop_signal().await;
+        super::stop_signal().await;
         eprintln!("stopping: no new runs; waiting for the runs in progress to finish");
         on_signal.cancel();
     });
-    scheduler.run(stop).await
-}
-
-/// SIGTERM or SIGINT.
-async fn stop_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => {
-                let _ = interrupt.await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
+    let events = async {
+        match listener {
+            Some(listener) => listener.run(stop.clone()).await,
+            None => Ok(()),
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
-    }
+    };
+    let (scheduled, events) = tokio::join!(scheduler.run(stop.clone()), events);
+    scheduled.and(events)
 }

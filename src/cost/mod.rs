@@ -1,4 +1,4 @@
-//! 6. What Athena would bill.
+//! 7. What Athena would bill.
 //!
 //! Athena bills bytes scanned at a price per terabyte, rounded up to the next megabyte, with a
 //! 10 MB minimum per query. A "terabyte" here is 2^40 bytes and a megabyte 2^20: AWS prices

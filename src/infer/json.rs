@@ -16,7 +16,7 @@ use super::shape::{Shape, merge};
 use crate::error::{Error, Result};
 use crate::schema::GlueType;
 use crate::schema::names;
-use crate::source::format::Format;
+use crate::source::format::{Format, strip_bom};
 use crate::source::json::{is_array_document, not_ndjson_error};
 
 pub fn infer(sample: &[u8], complete: bool, file: &str, sample_rows: usize) -> Result<FileShape> {
@@ -37,7 +37,7 @@ pub fn infer(sample: &[u8], complete: bool, file: &str, sample_rows: usize) -> R
             break;
         }
         let line = line.trim_ascii();
-        let line = if index == 0 { line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line) } else { line };
+        let line = if index == 0 { strip_bom(line) } else { line };
         if line.is_empty() {
             continue;
         }

@@ -1,9 +1,9 @@
-//! The AWS configuration, in one place: region, credentials and endpoints for S3, Glue and
-//! Athena, from the standard chain (environment, profiles, SSO, IMDS) that `aws-config`
+//! The AWS configuration, in one place: region, credentials and endpoints for S3, Glue,
+//! Athena and SQS, from the standard chain (environment, profiles, SSO, IMDS) that `aws-config`
 //! resolves, loaded once per process.
 //!
 //! An endpoint override (`AWS_ENDPOINT_URL`, or per service `AWS_ENDPOINT_URL_S3`,
-//! `AWS_ENDPOINT_URL_GLUE`, `AWS_ENDPOINT_URL_ATHENA`) is configuration, as it is for the AWS
+//! `AWS_ENDPOINT_URL_GLUE`, `AWS_ENDPOINT_URL_ATHENA`, `AWS_ENDPOINT_URL_SQS`) is configuration, as it is for the AWS
 //! CLI: it switches S3 to path-style requests and allows plain http, which is how tests point
 //! every client at a local endpoint.
 //!
@@ -49,6 +49,7 @@ pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
 pub const AWS_ENDPOINT_URL_S3: &str = "AWS_ENDPOINT_URL_S3";
 pub const AWS_ENDPOINT_URL_GLUE: &str = "AWS_ENDPOINT_URL_GLUE";
 pub const AWS_ENDPOINT_URL_ATHENA: &str = "AWS_ENDPOINT_URL_ATHENA";
+pub const AWS_ENDPOINT_URL_SQS: &str = "AWS_ENDPOINT_URL_SQS";
 /// The region when the chain names none.
 const DEFAULT_REGION: &str = "us-east-1";
 /// How long to wait for a connection to an endpoint before the attempt counts as failed.

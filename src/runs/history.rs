@@ -1,11 +1,14 @@
 //! The state of runs under `$ETL_HOME`, in SQLite (durable, shared safely by concurrent runs
-//! and schedulers): the run history, one row per run with its report; the bookmarks of
-//! incremental sources; the leases that keep one job and logical date from running twice at
-//! once; and how far each schedule has fired.
+//! and schedulers): the run history, one row per run with its report; the pipeline runs, one
+//! row each with its report; the objects whose events started pipeline runs; the bookmarks of incremental sources; the leases that keep one
+//! job and logical date from running twice at once; and how far each schedule has fired.
 //!
 //! A run records itself as `running` with its process id when it starts and its report when it
 //! ends. A run whose process is gone while still `running` (killed, machine recycled) is shown
-//! as `failed`, so neither users nor the staging clean-up wait on it forever.
+//! as `failed`, so neither users nor the staging clean-up wait on it forever. A pipeline run is
+//! held the same way by the process that runs it (it is claimed, with an owner, so that two
+//! processes never run one pipeline run at once); one whose process is gone is shown as
+//! failed, its unfinished jobs settled from their own runs, until a resume takes it over.
 
 use std::path::Path;
 use std::sync::Mutex;
@@ -14,6 +17,8 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::RunStatus;
+use super::events::ObjectRef;
+use super::pipeline::report::PipelineReport;
 use super::report::RunReport;
 use crate::error::{Result, ResultExt};
 
@@ -29,6 +34,24 @@ CREATE TABLE IF NOT EXISTS runs (
     report TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_by_job ON runs (job, started_at);
+CREATE INDEX IF NOT EXISTS runs_by_pipeline_run ON runs (json_extract(report, '$.pipeline_run_id'));
+CREATE TABLE IF NOT EXISTS pipeline_runs (
+    pipeline_run_id TEXT PRIMARY KEY,
+    pipeline TEXT NOT NULL,
+    logical_date TEXT NOT NULL,
+    status TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    -- The scheduler's fire time the run is for: one run per fire, resumed after a crash.
+    fire_time TEXT,
+    -- Who runs it now (a process, a scheduler), and where.
+    owner TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    report TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pipeline_runs_by_pipeline ON pipeline_runs (pipeline, started_at);
+CREATE UNIQUE INDEX IF NOT EXISTS pipeline_runs_by_fire ON pipeline_runs (pipeline, fire_time)
+    WHERE fire_time IS NOT NULL;
 CREATE TABLE IF NOT EXISTS bookmarks (
     job TEXT NOT NULL,
     source TEXT NOT NULL,
@@ -50,6 +73,17 @@ CREATE TABLE IF NOT EXISTS schedules (
     job TEXT PRIMARY KEY,
     last_fire TEXT NOT NULL
 );
+-- Which pipeline run an object's event started for each job it triggers: an object (bucket,
+-- key, version id or ETag) starts a job once; a delivery of it again finds its run here.
+CREATE TABLE IF NOT EXISTS event_objects (
+    bucket TEXT NOT NULL,
+    key TEXT NOT NULL,
+    version TEXT NOT NULL,
+    job TEXT NOT NULL,
+    pipeline_run_id TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    PRIMARY KEY (bucket, key, version, job)
+);
 CREATE TABLE IF NOT EXISTS fires (
     job TEXT NOT NULL,
     fire_time TEXT NOT NULL,
@@ -60,6 +94,7 @@ CREATE TABLE IF NOT EXISTS fires (
 ";
 
 const KILLED: &str = "the run's process ended before the run finished (killed or crashed); nothing was published";
+const PIPELINE_KILLED: &str = "the pipeline run's process ended (killed or crashed) before this job finished";
 
 #[derive(Debug)]
 pub struct History {
@@ -176,6 +211,19 @@ impl History {
             Ok(c.execute("DELETE FROM bookmarks WHERE job = ?1 AND (?2 IS NULL OR source = ?2)", params![job, source])?
                 as u64)
         })
+    }
+
+    /// Forgets the objects that `runs` processed, as if they had not run (their publications
+    /// were rolled back): the next run of the job reads those objects again.
+    pub fn forget_bookmarks_of(&self, runs: &[String]) -> Result<u64> {
+        let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = connection.transaction()?;
+        let mut forgotten = 0;
+        for run in runs {
+            forgotten += tx.execute("DELETE FROM bookmarks WHERE run_id = ?1", [run])? as u64;
+        }
+        tx.commit()?;
+        Ok(forgotten)
     }
 
     /// Takes the lease on a job and logical date until `expires_at`, if no live holder has it.
@@ -295,6 +343,45 @@ impl History {
         })
     }
 
+    /// The jobs an event's object started, each with the pipeline run it started.
+    pub fn event_object_runs(&self, object: &ObjectRef) -> Result<Vec<(String, String)>> {
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT job, pipeline_run_id FROM event_objects WHERE bucket = ?1 AND key = ?2 AND version = ?3
+                 ORDER BY job",
+            )?;
+            let rows = statement
+                .query_map(params![object.bucket, object.key, object.version()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Records that an object starts `jobs` in a pipeline run, unless it started them already
+    /// (another process handling the same event got there first); returns the jobs it takes.
+    pub fn claim_event_object(
+        &self,
+        object: &ObjectRef,
+        jobs: &[String],
+        pipeline_run_id: &str,
+    ) -> Result<Vec<String>> {
+        let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let now = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let mut taken = Vec::new();
+        for job in jobs {
+            let inserted = tx.execute(
+                "INSERT OR IGNORE INTO event_objects (bucket, key, version, job, pipeline_run_id, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![object.bucket, object.key, object.version(), job, pipeline_run_id, now],
+            )?;
+            if inserted == 1 {
+                taken.push(job.clone());
+            }
+        }
+        tx.commit()?;
+        Ok(taken)
+    }
+
     /// Whether a run may still be writing: recorded as running by a live process.
     pub fn is_live(&self, run_id: &str) -> bool {
         match self.with(|c| run_liveness(c, run_id)).unwrap_or(None) {
@@ -304,6 +391,129 @@ impl History {
             None => started_at(run_id)
                 .is_none_or(|started| Utc::now() - started < chrono::Duration::hours(UNKNOWN_RUN_HOURS)),
         }
+    }
+
+    /// A run, by its id.
+    pub fn get(&self, run_id: &str) -> Result<Option<RunReport>> {
+        self.mark_dead_runs()?;
+        let text: Option<String> = self.with(|c| {
+            Ok(c.query_row("SELECT report FROM runs WHERE run_id = ?1", [run_id], |r| r.get(0)).optional()?)
+        })?;
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
+    /// The job runs of a pipeline run, oldest first.
+    pub fn runs_of_pipeline_run(&self, pipeline_run_id: &str) -> Result<Vec<RunReport>> {
+        self.mark_dead_runs()?;
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT report FROM runs WHERE json_extract(report, '$.pipeline_run_id') = ?1
+                 ORDER BY started_at, rowid",
+            )?;
+            let reports = statement
+                .query_map([pipeline_run_id], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(reports.iter().filter_map(|text| serde_json::from_str(text).ok()).collect())
+        })
+    }
+
+    /// Takes a pipeline run for `owner` (recording it when new), unless another owner's live
+    /// process runs it; returns whether it was taken.
+    pub fn claim_pipeline_run(&self, report: &PipelineReport, owner: &str) -> Result<bool> {
+        let text = serde_json::to_string(report)?;
+        let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let held: Option<(String, String, u32, String)> = tx
+            .query_row(
+                "SELECT status, owner, pid, host FROM pipeline_runs WHERE pipeline_run_id = ?1",
+                [&report.pipeline_run_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        if let Some((status, holder, pid, run_host)) = held
+            && status == "running"
+            && holder != owner
+            && (run_host != host() || process_alive(pid))
+        {
+            return Ok(false);
+        }
+        upsert_pipeline_run(&tx, report, owner, &text)?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// Records a pipeline run its owner runs (new or updated).
+    pub fn record_pipeline_run(&self, report: &PipelineReport, owner: &str) -> Result<()> {
+        let text = serde_json::to_string(report)?;
+        self.with(|c| upsert_pipeline_run(c, report, owner, &text))
+    }
+
+    /// A pipeline run, by its id.
+    pub fn pipeline_run(&self, pipeline_run_id: &str) -> Result<Option<PipelineReport>> {
+        self.mark_dead_pipeline_runs()?;
+        let text: Option<String> = self.with(|c| {
+            Ok(c.query_row("SELECT report FROM pipeline_runs WHERE pipeline_run_id = ?1", [pipeline_run_id], |r| {
+                r.get(0)
+            })
+            .optional()?)
+        })?;
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
+    /// The pipeline run of a scheduler's fire time, if one started.
+    pub fn pipeline_run_for_fire(&self, pipeline: &str, fire: DateTime<Utc>) -> Result<Option<PipelineReport>> {
+        let id: Option<String> = self.with(|c| {
+            Ok(c.query_row(
+                "SELECT pipeline_run_id FROM pipeline_runs WHERE pipeline = ?1 AND fire_time = ?2",
+                params![pipeline, stamp(fire)],
+                |r| r.get(0),
+            )
+            .optional()?)
+        })?;
+        match id {
+            Some(id) => self.pipeline_run(&id),
+            None => Ok(None),
+        }
+    }
+
+    /// Pipeline runs, newest first, optionally of one pipeline.
+    pub fn pipeline_runs(&self, pipeline: Option<&str>) -> Result<Vec<PipelineReport>> {
+        self.mark_dead_pipeline_runs()?;
+        self.with(|c| {
+            let mut statement = c.prepare(
+                "SELECT report FROM pipeline_runs WHERE (?1 IS NULL OR pipeline = ?1)
+                 ORDER BY started_at DESC, pipeline_run_id DESC",
+            )?;
+            let reports = statement
+                .query_map(params![pipeline], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(reports.iter().filter_map(|text| serde_json::from_str(text).ok()).collect())
+        })
+    }
+
+    /// Pipeline runs still `running` whose process is gone become failed, their unfinished
+    /// jobs settled from the job runs they started.
+    fn mark_dead_pipeline_runs(&self) -> Result<()> {
+        let running: Vec<(String, String, u32, String)> = self.with(|c| {
+            let mut statement =
+                c.prepare("SELECT report, owner, pid, host FROM pipeline_runs WHERE status = 'running'")?;
+            let rows = statement
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })?;
+        for (text, owner, pid, run_host) in running {
+            if run_host != host() || process_alive(pid) {
+                continue;
+            }
+            if let Ok(mut report) = serde_json::from_str::<PipelineReport>(&text) {
+                let job_runs = self.runs_of_pipeline_run(&report.pipeline_run_id)?;
+                report.settle_unfinished(&job_runs, PIPELINE_KILLED);
+                report.status = RunStatus::Failed;
+                self.record_pipeline_run(&report, &owner)?;
+            }
+        }
+        Ok(())
     }
 
     fn mark_dead_runs(&self) -> Result<()> {
@@ -334,7 +544,29 @@ impl crate::sink::RunLiveness for History {
     }
 }
 
-fn stamp(time: DateTime<Utc>) -> String {
+fn upsert_pipeline_run(c: &Connection, report: &PipelineReport, owner: &str, text: &str) -> Result<()> {
+    c.execute(
+        "INSERT INTO pipeline_runs (pipeline_run_id, pipeline, logical_date, status, started_at, fire_time, owner, pid, host, report)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (pipeline_run_id) DO UPDATE SET status = ?4, owner = ?7, pid = ?8, host = ?9, report = ?10",
+        params![
+            report.pipeline_run_id,
+            report.pipeline,
+            report.logical_date,
+            report.status.as_str(),
+            report.started_at,
+            report.fire_time,
+            owner,
+            std::process::id(),
+            host(),
+            text
+        ],
+    )?;
+    Ok(())
+}
+
+/// A fire time as the queue and pipeline runs keep it.
+pub fn stamp(time: DateTime<Utc>) -> String {
     time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 

@@ -12,9 +12,11 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use serde::Deserialize;
 
+use super::events::trigger::{Trigger, TriggerSection};
 use super::schedule::Schedule;
 use crate::catalog::crawl::OnSchemaChange;
 use crate::catalog::{TableName, WriteMode};
+use crate::checks::CheckSpec;
 use crate::config::CatalogChoice;
 use crate::error::{Error, Result};
 use crate::infer::{DEFAULT_SAMPLE_ROWS, InferOptions};
@@ -36,6 +38,10 @@ struct JobFile {
     attempt_timeout: Option<String>,
     on_failure: Option<OnFailureSection>,
     catalog: Option<String>,
+    /// The default of every target's `retain_versions`.
+    retain_versions: Option<i64>,
+    #[serde(default)]
+    depends_on: Vec<String>,
     #[serde(default)]
     params: BTreeMap<String, toml::Value>,
     #[serde(default)]
@@ -44,6 +50,8 @@ struct JobFile {
     step: Vec<StepSection>,
     #[serde(default)]
     target: Vec<TargetSection>,
+    #[serde(default)]
+    trigger: Vec<TriggerSection>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -98,6 +106,11 @@ struct TargetSection {
     /// earlier run wrote there (the source's format or layout keeping the two apart).
     #[serde(default)]
     allow_source_overlap: bool,
+    /// The table's latest versions whose files stay on storage, for rollback.
+    retain_versions: Option<i64>,
+    /// What the output must satisfy before it is published, one rule per `[[target.check]]`.
+    #[serde(default)]
+    check: Vec<toml::Table>,
 }
 
 fn auto() -> String {
@@ -133,6 +146,18 @@ pub enum CatchUp {
     All,
     Latest,
     None,
+}
+
+impl std::str::FromStr for CatchUp {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "latest" => Ok(CatchUp::Latest),
+            "all" => Ok(CatchUp::All),
+            "none" => Ok(CatchUp::None),
+            other => Err(format!("unknown value '{other}' (expected all, latest or none)")),
+        }
+    }
 }
 
 /// How the scheduler runs a job: when, what it catches up, how it retries, whom it tells.
@@ -171,10 +196,15 @@ pub struct Job {
     pub file: PathBuf,
     pub scheduling: Scheduling,
     pub catalog: Option<CatalogChoice>,
+    /// Jobs of its pipeline this one runs after, besides those that write what it reads
+    /// (a dependency no table shows: a file another job leaves, an API it loads).
+    pub depends_on: Vec<String>,
     pub params: Params,
     pub sources: Vec<SourceSpec>,
     pub steps: Vec<StepSpec>,
     pub targets: Vec<TargetSpec>,
+    /// The objects whose arrival runs it (`etl trigger`, `etl scheduler --queue`).
+    pub triggers: Vec<Trigger>,
 }
 
 impl Job {
@@ -192,14 +222,7 @@ impl Job {
     /// The logical dates the job's schedule fires on from `from` to `to` (each day, for a job
     /// without a schedule): the dates of a backfill.
     pub fn scheduled_dates(&self, from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
-        let Some(schedule) = &self.scheduling.schedule else {
-            return from.iter_days().take_while(|d| *d <= to).collect();
-        };
-        let start = from.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc() - chrono::Duration::seconds(1);
-        let mut dates: Vec<NaiveDate> =
-            schedule.iter_after(start).map(|t| t.date_naive()).take_while(|d| *d <= to).collect();
-        dates.dedup();
-        dates
+        super::schedule::backfill_dates(self.scheduling.schedule.as_ref(), from, to)
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Job> {
@@ -211,6 +234,7 @@ impl Job {
 
         let name = resolve_name(&raw.name).map_err(bad)?;
         let catalog = raw.catalog.as_deref().map(str::parse).transpose().map_err(|e| bad(("catalog".into(), e)))?;
+        let depends_on = resolve_depends_on(&name, &raw.depends_on).map_err(bad)?;
         let params = resolve_params(&raw.params).map_err(bad)?;
         let mut sources: Vec<SourceSpec> = Vec::new();
         for (i, section) in raw.source.iter().enumerate() {
@@ -220,24 +244,58 @@ impl Job {
         let steps = steps.map_err(bad)?;
         let mut targets: Vec<TargetSpec> = Vec::new();
         for (i, section) in raw.target.iter().enumerate() {
-            targets.push(section.resolve(i, &folder, &sources, &targets).map_err(bad)?);
+            targets.push(section.resolve(i, &folder, &sources, &targets, raw.retain_versions).map_err(bad)?);
         }
         if targets.is_empty() {
             return Err(bad(("target".into(), "a job needs at least one [[target]]".into())));
         }
         let scheduling = resolve_scheduling(&raw).map_err(bad)?;
-        Ok(Job { name, file: path.to_path_buf(), scheduling, catalog, params, sources, steps, targets })
+        let triggers = raw
+            .trigger
+            .iter()
+            .enumerate()
+            .map(|(i, t)| t.resolve(&folder).map_err(|(key, why)| bad((format!("trigger[{i}].{key}"), why))));
+        let triggers = triggers.collect::<Result<Vec<_>>>()?;
+        Ok(Job {
+            name,
+            file: path.to_path_buf(),
+            scheduling,
+            catalog,
+            depends_on,
+            params,
+            sources,
+            steps,
+            targets,
+            triggers,
+        })
     }
 }
 
 /// A refused option: where it is in the file (`target[0].mode`) and why.
-type Refusal = (String, String);
+pub(super) type Refusal = (String, String);
 
-fn resolve_name(name: &str) -> Result<String, Refusal> {
+/// A job's (or a pipeline's) name, as Glue would take it in a table name.
+pub(super) fn resolve_name(name: &str) -> Result<String, Refusal> {
     if name.is_empty() || !name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
         return Err(("name".into(), format!("'{name}' must match [a-z0-9_]+")));
     }
     Ok(name.to_string())
+}
+
+/// Job names, each once, not the job itself; whether they exist is the pipeline's to check.
+fn resolve_depends_on(job: &str, names: &[String]) -> Result<Vec<String>, Refusal> {
+    let mut depends_on: Vec<String> = Vec::new();
+    for name in names {
+        let name = resolve_name(name).map_err(|(_, why)| ("depends_on".to_string(), why))?;
+        if name == job {
+            return Err(("depends_on".into(), format!("job {job} cannot depend on itself")));
+        }
+        if depends_on.contains(&name) {
+            return Err(("depends_on".into(), format!("'{name}' is listed twice")));
+        }
+        depends_on.push(name);
+    }
+    Ok(depends_on)
 }
 
 fn resolve_params(raw: &BTreeMap<String, toml::Value>) -> Result<Params, Refusal> {
@@ -308,8 +366,20 @@ impl TargetSection {
         folder: &Path,
         sources: &[SourceSpec],
         earlier: &[TargetSpec],
+        job_retain_versions: Option<i64>,
     ) -> Result<TargetSpec, Refusal> {
         let at = |key: &str| format!("target[{i}].{key}");
+        let retain_versions = match (self.retain_versions, job_retain_versions) {
+            (Some(n), _) => resolve_retain_versions(n).map_err(|e| (at("retain_versions"), e))?,
+            (None, Some(n)) => resolve_retain_versions(n).map_err(|e| ("retain_versions".to_string(), e))?,
+            (None, None) => crate::sink::DEFAULT_RETAIN_VERSIONS,
+        };
+        let checks = self
+            .check
+            .iter()
+            .enumerate()
+            .map(|(j, table)| CheckSpec::resolve(table).map_err(|e| (format!("target[{i}].check[{j}]"), e)))
+            .collect::<Result<Vec<_>, _>>()?;
         let table: TableName = self.table.parse().map_err(|e: Error| (at("table"), e.message().to_string()))?;
         if self.query.trim().is_empty() {
             return Err((at("query"), "is empty".into()));
@@ -356,21 +426,33 @@ impl TargetSection {
                 format!("target {} writes to the same bucket with other encryption", other.table),
             ));
         }
-        Ok(TargetSpec { table, query: self.query.clone(), location, partition_by, mode, compression, encryption })
+        Ok(TargetSpec {
+            table,
+            query: self.query.clone(),
+            location,
+            partition_by,
+            mode,
+            compression,
+            encryption,
+            checks,
+            retain_versions,
+        })
+    }
+}
+
+/// At least the current version: a table's files are its data.
+fn resolve_retain_versions(n: i64) -> Result<u32, String> {
+    match u32::try_from(n) {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{n} is not a number of versions (1 or more: 1 keeps only the current one)")),
     }
 }
 
 fn resolve_scheduling(raw: &JobFile) -> Result<Scheduling, Refusal> {
     let schedule = raw.schedule.as_deref().map(str::parse::<Schedule>).transpose();
     let schedule = schedule.map_err(|e| ("schedule".to_string(), e.to_string()))?;
-    let catch_up = match raw.catch_up.as_deref() {
-        None | Some("latest") => CatchUp::Latest,
-        Some("all") => CatchUp::All,
-        Some("none") => CatchUp::None,
-        Some(other) => {
-            return Err(("catch_up".into(), format!("unknown value '{other}' (expected all, latest or none)")));
-        }
-    };
+    let catch_up = raw.catch_up.as_deref().map(str::parse).transpose().map_err(|e| ("catch_up".to_string(), e))?;
+    let catch_up = catch_up.unwrap_or(CatchUp::Latest);
     let duration = |key: &str, text: &Option<String>| -> Result<Option<Duration>, Refusal> {
         text.as_deref().map(parse_duration).transpose().map_err(|e| (key.to_string(), e))
     };
@@ -398,7 +480,10 @@ fn resolve_scheduling(raw: &JobFile) -> Result<Scheduling, Refusal> {
     })
 }
 
-/// The job files of a folder (`*.toml`, sorted), or the one file named.
+/// The file of a folder of jobs that makes it a pipeline ([`super::pipeline`]): not a job.
+pub const PIPELINE_FILE: &str = "pipeline.toml";
+
+/// The job files of a folder (`*.toml` but [`PIPELINE_FILE`], sorted), or the one file named.
 pub fn job_files(path: &Path) -> Result<Vec<PathBuf>> {
     if path.is_file() {
         return Ok(vec![path.to_path_buf()]);
@@ -408,12 +493,22 @@ pub fn job_files(path: &Path) -> Result<Vec<PathBuf>> {
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.is_file() && p.extension().is_some_and(|e| e == "toml"))
+        .filter(|p| p.file_name().is_none_or(|name| name != PIPELINE_FILE))
         .collect();
     files.sort();
     if files.is_empty() {
         return Err(Error::config(format!("{}: no job files (*.toml)", path.display())));
     }
     Ok(files)
+}
+
+/// The wait before retrying after `attempt` failed: `base` doubled per attempt, plus up to a
+/// quarter of it at random so that jobs failing together do not retry together.
+pub fn backoff(base: Duration, attempt: u32) -> Duration {
+    let delay = base.saturating_mul(1 << attempt.saturating_sub(1).min(16));
+    let jitter = (delay / 4).mul_f64(crate::location::retry::random_fraction());
+    // Saturating: a retry delay of centuries is the job's choice, not a reason to panic.
+    delay.saturating_add(jitter)
 }
 
 /// Attempts per fire time when a job does not say (as Step Functions users configure).
@@ -501,35 +596,87 @@ compression = "zstd"
         }
     }
 
+    /// Parsing `text` is a configuration error (exit 2) whose message contains `expected`.
+    fn assert_refused(text: &str, expected: &str) {
+        let err = parse(text).unwrap_err();
+        assert_eq!(err.kind().exit_code(), 2, "{err}");
+        assert!(err.message().contains(expected), "expected '{expected}' in: {err}");
+    }
+
     #[test]
-    fn each_bad_option_is_a_configuration_error_naming_it() {
-        let cases = [
-            (GOOD.replace("name = \"weekly\"", "name = \"Weekly\""), "name: 'Weekly' must match"),
-            (
-                GOOD.replace("mode = \"overwrite_partitions\"", "mode = \"upsert\""),
-                "target[0].mode: unknown mode 'upsert'",
-            ),
-            (
-                GOOD.replace("compression = \"zstd\"", "compression = \"lz4\""),
-                "target[0].compression: unknown compression",
-            ),
-            (GOOD.replace("table = \"raw.orders\"", "table = \"orders\""), "source[0].table: table name 'orders'"),
-            (GOOD.replace("q.sql", "missing.sql"), "step[0].sql:"),
-            (GOOD.replace("out/weekly/", "data/orders/2026"), "/data/orders/2026 overlaps source raw.orders at /"),
-            (GOOD.replace("out/weekly/", "./data/"), "target[0].location: target curated.weekly at /"),
-            (GOOD.replace("partition_by", "allow_source_overlap = 1\npartition_by"), "allow_source_overlap"),
-            (GOOD.replace("[[target]]", "[[target]]\nbogus = 1"), "unknown field `bogus`"),
-            (GOOD.replace("region = \"eu\"", "run_id = \"x\""), "params.run_id: is a built-in"),
-            (
-                GOOD.replace("location = \"data/orders/\"", "location = \"data/orders/\"\nbad_records = \"skip\""),
-                "source[0].bad_records",
-            ),
-        ];
-        for (text, expected) in cases {
-            let err = parse(&text).unwrap_err();
-            assert_eq!(err.kind().exit_code(), 2, "{err}");
-            assert!(err.message().contains(expected), "expected '{expected}' in: {err}");
-        }
+    fn a_job_name_is_lowercase_words() {
+        assert_refused(&GOOD.replace("name = \"weekly\"", "name = \"Weekly\""), "name: 'Weekly' must match");
+    }
+
+    #[test]
+    fn a_source_names_a_catalog_table_and_a_known_policy() {
+        assert_refused(
+            &GOOD.replace("table = \"raw.orders\"", "table = \"orders\""),
+            "source[0].table: table name 'orders'",
+        );
+        assert_refused(
+            &GOOD.replace("location = \"data/orders/\"", "location = \"data/orders/\"\nbad_records = \"skip\""),
+            "source[0].bad_records",
+        );
+    }
+
+    #[test]
+    fn a_step_reads_an_sql_file_that_exists() {
+        assert_refused(&GOOD.replace("q.sql", "missing.sql"), "step[0].sql:");
+    }
+
+    #[test]
+    fn a_target_has_known_options_and_a_place_of_its_own() {
+        assert_refused(
+            &GOOD.replace("mode = \"overwrite_partitions\"", "mode = \"upsert\""),
+            "target[0].mode: unknown mode 'upsert'",
+        );
+        assert_refused(
+            &GOOD.replace("compression = \"zstd\"", "compression = \"lz4\""),
+            "target[0].compression: unknown compression",
+        );
+        assert_refused(
+            &GOOD.replace("out/weekly/", "data/orders/2026"),
+            "/data/orders/2026 overlaps source raw.orders at /",
+        );
+        assert_refused(&GOOD.replace("out/weekly/", "./data/"), "target[0].location: target curated.weekly at /");
+        assert_refused(&GOOD.replace("partition_by", "allow_source_overlap = 1\npartition_by"), "allow_source_overlap");
+        assert_refused(&GOOD.replace("[[target]]", "[[target]]\nbogus = 1"), "unknown field `bogus`");
+    }
+
+    #[test]
+    fn params_cannot_take_a_built_ins_name() {
+        assert_refused(&GOOD.replace("region = \"eu\"", "run_id = \"x\""), "params.run_id: is a built-in");
+    }
+
+    #[test]
+    fn retain_versions_defaults_to_five_and_the_target_overrides_the_job() {
+        assert_eq!(parse(GOOD).unwrap().targets[0].retain_versions, 5);
+        let job_wide = format!("retain_versions = 2\n{GOOD}");
+        assert_eq!(parse(&job_wide).unwrap().targets[0].retain_versions, 2);
+        let target = job_wide.replace("mode = ", "retain_versions = 7\nmode = ");
+        assert_eq!(parse(&target).unwrap().targets[0].retain_versions, 7);
+        let err = parse(&GOOD.replace("mode = ", "retain_versions = 0\nmode = ")).unwrap_err();
+        assert!(err.message().contains("target[0].retain_versions: 0 is not a number of versions"), "{err}");
+        let err = parse(&format!("retain_versions = -3\n{GOOD}")).unwrap_err();
+        assert_eq!(err.kind().exit_code(), 2);
+        assert!(err.message().contains("retain_versions: -3"), "{err}");
+    }
+
+    #[test]
+    fn checks_belong_to_their_target_and_a_bad_one_names_its_place() {
+        assert!(parse(GOOD).unwrap().targets[0].checks.is_empty());
+        let checked = format!(
+            "{GOOD}\n[[target.check]]\nnot_null = [\"Week\"]\n[[target.check]]\nrow_count = {{ min = 1 }}\nseverity = \"warn\"\n"
+        );
+        let checks = &parse(&checked).unwrap().targets[0].checks;
+        assert_eq!(checks.len(), 2);
+        assert_eq!(checks[0].rule, crate::checks::Rule::NotNull(vec!["week".into()]));
+        assert_eq!(checks[1].severity, crate::checks::Severity::Warn);
+        let bad = format!("{GOOD}\n[[target.check]]\nexpression = \"amount >\"\n");
+        let err = parse(&bad).unwrap_err();
+        assert_eq!(err.kind().exit_code(), 2);
+        assert!(err.message().contains("target[0].check[0]: expression:"), "{err}");
     }
 
     /// Regression (found while writing the job-file fuzz target): a duration in minutes, hours or days
@@ -543,6 +690,54 @@ compression = "zstd"
     }
 
     #[test]
+    fn depends_on_names_other_jobs_each_once() {
+        assert!(parse(GOOD).unwrap().depends_on.is_empty());
+        let job = parse(&format!("depends_on = [\"raw_orders\", \"raw_customers\"]\n{GOOD}")).unwrap();
+        assert_eq!(job.depends_on, ["raw_orders", "raw_customers"]);
+        for (list, expected) in [
+            ("[\"weekly\"]", "depends_on: job weekly cannot depend on itself"),
+            ("[\"a\", \"a\"]", "depends_on: 'a' is listed twice"),
+            ("[\"Raw\"]", "depends_on: 'Raw' must match [a-z0-9_]+"),
+        ] {
+            let err = parse(&format!("depends_on = {list}\n{GOOD}")).unwrap_err();
+            assert_eq!(err.kind().exit_code(), 2, "{err}");
+            assert!(err.message().contains(expected), "expected '{expected}' in: {err}");
+        }
+    }
+
+    #[test]
+    fn triggers_are_prefixes_or_folders_each_with_a_suffix() {
+        assert!(parse(GOOD).unwrap().triggers.is_empty());
+        let two = format!(
+            "{GOOD}\n[[trigger]]\ns3 = \"s3://raw-data/orders/\"\nsuffix = \".csv\"\n[[trigger]]\ns3 = \"inbox/\"\n"
+        );
+        let triggers = parse(&two).unwrap().triggers;
+        assert_eq!(triggers.len(), 2);
+        assert_eq!(triggers[0].to_string(), "s3://raw-data/orders/ (*.csv)");
+        assert!(triggers[1].to_string().ends_with("/inbox"), "{}", triggers[1]);
+        for (section, expected) in [
+            ("s3 = \"s3://raw/\"\nprefix = \"x\"", "unknown field `prefix`"),
+            ("suffix = \".csv\"", "missing field `s3`"),
+            ("s3 = \"gs://raw/\"", "trigger[0].s3: 'gs://raw/' is neither an s3:// prefix nor a local folder"),
+            ("s3 = \"s3://raw/\"\nsuffix = \"\"", "trigger[0].suffix: is empty"),
+        ] {
+            let err = parse(&format!("{GOOD}\n[[trigger]]\n{section}\n")).unwrap_err();
+            assert_eq!(err.kind().exit_code(), 2, "{err}");
+            assert!(err.message().contains(expected), "expected '{expected}' in: {err}");
+        }
+    }
+
+    #[test]
+    fn a_folder_of_jobs_leaves_out_its_pipeline_file() {
+        let dir = tempfile::tempdir().unwrap();
+        for file in ["b.toml", "a.toml", PIPELINE_FILE, "notes.md"] {
+            std::fs::write(dir.path().join(file), "").unwrap();
+        }
+        let names: Vec<_> = job_files(dir.path()).unwrap().iter().map(|p| p.file_name().unwrap().to_owned()).collect();
+        assert_eq!(names, ["a.toml", "b.toml"]);
+    }
+
+    #[test]
     fn a_target_may_overlap_a_source_when_the_job_says_so() {
         let text = GOOD.replace("out/weekly/", "data/orders/derived/");
         assert!(parse(&text).is_err());
@@ -553,5 +748,15 @@ compression = "zstd"
         );
         let err = parse(&between_targets).unwrap_err();
         assert!(err.message().contains("overlaps the location of target curated.weekly"), "{err}");
+    }
+
+    /// Regression: a retry delay near `Duration::MAX` overflowed when the jitter was added.
+    #[test]
+    fn backoff_doubles_with_jitter_and_saturates() {
+        let first = backoff(Duration::from_secs(60), 1);
+        assert!(first >= Duration::from_secs(60) && first < Duration::from_secs(75), "{first:?}");
+        let third = backoff(Duration::from_secs(60), 3);
+        assert!(third >= Duration::from_secs(240) && third < Duration::from_secs(300), "{third:?}");
+        assert_eq!(backoff(Duration::from_secs(u64::MAX), 5), Duration::MAX);
     }
 }

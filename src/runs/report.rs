@@ -3,8 +3,10 @@
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
-use super::RunStatus;
+use super::events::EventObject;
+use super::{RunStatus, StartedBy};
 use crate::catalog::DataFile;
+use crate::checks::evaluate::CheckResult;
 use crate::cost::billing::Estimate;
 use crate::sink::TargetSpec;
 
@@ -22,7 +24,18 @@ pub struct RunReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quarantine: Option<String>,
     pub athena: AthenaReport,
+    /// Every check of every target, in the job's order (none for a run that stopped before).
+    #[serde(default)]
+    pub checks: Vec<CheckResult>,
     pub error: Option<String>,
+    #[serde(default)]
+    pub started_by: StartedBy,
+    /// The pipeline run this run is a job of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline_run_id: Option<String>,
+    /// The object whose event started it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<EventObject>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub dry_run: bool,
     /// What the user should know about a run that went on: empty objects skipped, a schema
@@ -53,6 +66,9 @@ pub struct TargetReport {
     /// overwrite), with how many.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replaced: Vec<ReplacedRows>,
+    /// The table's data version this run published (`etl table history`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<u64>,
 }
 
 /// The rows of one earlier run that a publication replaced.
@@ -86,6 +102,7 @@ impl TargetReport {
             bytes: 0,
             partitions: 0,
             replaced: Vec::new(),
+            version: None,
         }
     }
 }
@@ -146,7 +163,11 @@ impl RunReport {
             rejected_rows: 0,
             quarantine: None,
             athena: AthenaReport::default(),
+            checks: Vec::new(),
             error: None,
+            started_by: StartedBy::Manual,
+            pipeline_run_id: None,
+            event: None,
             dry_run,
             warnings: Vec::new(),
         }
@@ -164,5 +185,10 @@ impl RunReport {
 
     pub fn bytes_written(&self) -> u64 {
         self.targets.iter().map(|t| t.bytes).sum()
+    }
+
+    /// Checks that failed with severity error, and with severity warn.
+    pub fn checks_failed(&self) -> (usize, usize) {
+        (self.checks.iter().filter(|c| c.blocks()).count(), self.checks.iter().filter(|c| c.warns()).count())
     }
 }

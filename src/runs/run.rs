@@ -12,16 +12,19 @@ use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use chrono::{NaiveDate, SecondsFormat, Utc};
 use datafusion::catalog::TableProvider;
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{DataFrame, SessionContext};
 
-use super::RunStatus;
+use super::audit::{audit, plan_checks};
+use super::events::EventObject;
 use super::history::{History, LEASE};
 use super::job::{Job, SourceSpec};
 use super::progress::Progress;
 use super::quarantine as quarantined;
 use super::report::{AthenaReport, AthenaScan, ReplacedRows, RunReport, SourceReport, TargetReport};
+use super::{RunStatus, StartedBy};
 use crate::catalog::crawl::{self, CrawlPlan};
 use crate::catalog::provider::{FileTable, UnionTable};
 use crate::catalog::{self as catalogs, Catalog};
@@ -51,6 +54,11 @@ pub struct RunOptions {
     /// A run of this job whose quarantined records (fixed by the user) are read beside the
     /// sources.
     pub replay_quarantine: Option<String>,
+    pub started_by: StartedBy,
+    /// The pipeline run this run is a job of.
+    pub pipeline_run_id: Option<String>,
+    /// The object whose event started the run.
+    pub event: Option<EventObject>,
 }
 
 impl Default for RunOptions {
@@ -62,6 +70,9 @@ impl Default for RunOptions {
             engine: EngineOptions::default(),
             price_per_tb: crate::cost::billing::DEFAULT_PRICE_PER_TB,
             replay_quarantine: None,
+            started_by: StartedBy::Manual,
+            pipeline_run_id: None,
+            event: None,
         }
     }
 }
@@ -120,6 +131,9 @@ pub async fn run(job: &Job, options: &RunOptions, context: &RunContext) -> Resul
         quarantined::check_replay(&context.home, &job.name, replayed)?;
     }
     let mut report = RunReport::started(&run_id, &job.name, logical_date, options.dry_run, now());
+    report.started_by = options.started_by;
+    report.pipeline_run_id = options.pipeline_run_id.clone();
+    report.event = options.event.clone();
     if !options.dry_run {
         context.history.record(&report)?;
     }
@@ -180,7 +194,8 @@ pub async fn backfill(
     }
     let mut outcomes = Vec::new();
     for date in job.scheduled_dates(from, to) {
-        let outcome = run(job, &RunOptions { logical_date: Some(date), ..options.clone() }, context).await?;
+        let options = RunOptions { logical_date: Some(date), started_by: StartedBy::Backfill, ..options.clone() };
+        let outcome = run(job, &options, context).await?;
         each(&outcome)?;
         let failed = outcome.error.is_some();
         outcomes.push(outcome);
@@ -189,6 +204,67 @@ pub async fn backfill(
         }
     }
     Ok(outcomes)
+}
+
+/// A run that whatever decides to run jobs (the scheduler, a pipeline) asks for.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub logical_date: NaiveDate,
+    pub started_by: StartedBy,
+    pub pipeline_run_id: Option<String>,
+    pub event: Option<EventObject>,
+}
+
+/// Runs one attempt of a job, recording it in the run history: the seam between what
+/// decides that a job runs and the run itself, so the scheduler and the pipeline runner are
+/// tested with runners that fail, hang or succeed at will.
+#[async_trait]
+pub trait Runner: Send + Sync {
+    /// The run's report (a failed run is a report with an error); `Err` is what kept the run
+    /// from starting.
+    async fn run(&self, job: &Job, request: &RunRequest) -> Result<RunReport>;
+    /// The catalog the job's runs publish to: where a pipeline's rollback undoes them.
+    async fn catalog(&self, job: &Job) -> Result<Arc<dyn Catalog>>;
+}
+
+/// Runs jobs as `etl run` does, each with the catalog the command's flag or the job names.
+pub struct JobRunner {
+    /// The catalog of `--catalog` or `ETL_CATALOG`, before the job's own.
+    pub catalog: Option<CatalogChoice>,
+    pub home: PathBuf,
+    /// What every run takes (engine settings, parameters); the request sets the rest.
+    pub options: RunOptions,
+}
+
+#[async_trait]
+impl Runner for JobRunner {
+    async fn run(&self, job: &Job, request: &RunRequest) -> Result<RunReport> {
+        let (job, catalog, home) = (job.clone(), self.catalog, self.home.clone());
+        let options = RunOptions {
+            logical_date: Some(request.logical_date),
+            started_by: request.started_by,
+            pipeline_run_id: request.pipeline_run_id.clone(),
+            event: request.event.clone(),
+            ..self.options.clone()
+        };
+        // A run is driven on a thread of its own: its future borrows across awaits in ways the
+        // compiler cannot prove `Send` for every lifetime, and a run is long enough that a
+        // thread per run costs nothing.
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            runtime.block_on(async move {
+                let choice = CatalogChoice::resolve(catalog, job.catalog);
+                let context = RunContext::open(choice, &home, Progress::warnings_only()).await?;
+                Ok(run(&job, &options, &context).await?.report)
+            })
+        })
+        .await
+        .map_err(|e| Error::runtime(format!("internal error: the run's thread ended: {e}")))?
+    }
+
+    async fn catalog(&self, job: &Job) -> Result<Arc<dyn Catalog>> {
+        catalogs::open(CatalogChoice::resolve(self.catalog, job.catalog), &self.home).await
+    }
 }
 
 /// What runs of a job must not do at once: run the same logical date (the second would redo
@@ -236,7 +312,7 @@ async fn exclusively(
 }
 
 /// A warning of the run: shown now, and kept in its report.
-fn warn(context: &RunContext, report: &mut RunReport, warning: String) {
+pub(super) fn warn(context: &RunContext, report: &mut RunReport, warning: String) {
     context.progress.warn(&warning);
     report.warnings.push(warning);
 }
@@ -273,26 +349,21 @@ async fn execute(
         script::run(&ctx, &step.display, &step.sql, params).await?;
     }
 
-    // 3. Each target to staging, with what its query would bill on Athena over the sources.
-    let estimator =
-        Estimator { footers: Arc::new(FooterCache::open(&context.home)?), price_per_tb: options.price_per_tb };
-    let mut queries = Vec::new();
-    for target in &job.targets {
-        context.progress.step(format!("writing {}", target.table));
-        let df = target_frame(&ctx, target, params).await?;
-        queries.push(estimator.estimate(&ctx.state(), df.logical_plan()).await?);
-        if options.dry_run {
-            crate::sink::target_schema(&df, target)?;
-            continue;
+    // 3. Each target's query, planned, with what it would bill on Athena over the sources;
+    //    then every check, planned against the outputs' schemas: a check that cannot run is a
+    //    configuration error before any target's rows are computed.
+    let logical_date = NaiveDate::parse_from_str(&report.logical_date, "%Y-%m-%d")
+        .map_err(|e| Error::runtime(format!("logical date {}: {e}", report.logical_date)))?;
+    let (frames, own) = plan_targets(job, &ctx, params, options, context).await?;
+    plan_checks(job, &ctx, params, logical_date, &frames).await?;
+    if options.dry_run {
+        for (target, df) in job.targets.iter().zip(&frames) {
+            crate::sink::target_schema(df, target)?;
         }
-        let (staged, warnings) = commit.stage(context.catalog.as_ref(), df, target, context.history.as_ref()).await?;
-        let line = format!("wrote {}: {} rows, {}", target.table, staged.rows(), human_bytes(staged.bytes()));
-        for warning in warnings {
-            warn(context, report, warning);
-        }
-        context.progress.step(line);
+    } else {
+        // 4. Each target to staging.
+        stage_targets(job, frames, context, commit, report).await?;
     }
-    let own = QueryEstimate::total(queries, options.price_per_tb);
     report.athena =
         AthenaReport::new(Estimate { bytes_scanned: own.bytes_scanned, billed_bytes: own.billed_bytes, usd: own.usd });
     report_sources(report, &reads)?;
@@ -301,11 +372,80 @@ async fn execute(
         return Ok(());
     }
 
-    // 4. Publish sources and targets together.
+    // 5. The audit: every check on what is staged, before anything is published.
+    audit(job, &ctx, params, logical_date, context, commit, report).await?;
+
+    // 6. Publish sources and targets together.
     context.progress.step("publishing");
-    let sources = reads.iter().map(|r| r.plan.table_change.clone()).collect();
-    commit.publish(context.catalog.as_ref(), sources).await?;
-    for ((target, staged), (_, replaced)) in commit.staged().zip(commit.replaced()) {
+    let sources: Vec<_> = reads.iter().map(|r| r.plan.table_change.clone()).collect();
+    let first_target = sources.len();
+    let published = commit.publish(context.catalog.as_ref(), sources).await?;
+    let versions: Vec<Option<u64>> = published.data_versions.iter().skip(first_target).copied().collect();
+    for warning in published.warnings.clone() {
+        warn(context, report, warning);
+    }
+    report_targets(report, commit, versions, options.price_per_tb);
+    // Incremental sources remember what this run processed, now that it published.
+    for read in &reads {
+        if let Some(processed) = &read.processed {
+            context.history.advance_bookmarks(&job.name, &read.table, processed, &report.run_id)?;
+        }
+    }
+
+    // 7. What the publication replaced leaves readers' folders: kept for rollback while the
+    //    tables' retention keeps its version, deleted beyond.
+    context.progress.step("cleaning up");
+    for warning in commit.clean_up(context.catalog.as_ref(), context.history.as_ref()).await {
+        warn(context, report, warning);
+    }
+    Ok(())
+}
+
+/// Each target's query, planned, and what the job's queries would bill on Athena.
+async fn plan_targets(
+    job: &Job,
+    ctx: &SessionContext,
+    params: &Params,
+    options: &RunOptions,
+    context: &RunContext,
+) -> Result<(Vec<DataFrame>, QueryEstimate)> {
+    let estimator =
+        Estimator { footers: Arc::new(FooterCache::open(&context.home)?), price_per_tb: options.price_per_tb };
+    let mut queries = Vec::new();
+    let mut frames = Vec::new();
+    for target in &job.targets {
+        let df = target_frame(ctx, target, params).await?;
+        queries.push(estimator.estimate(&ctx.state(), df.logical_plan()).await?);
+        frames.push(df);
+    }
+    Ok((frames, QueryEstimate::total(queries, options.price_per_tb)))
+}
+
+/// Writes each target's rows to staging, where no reader looks.
+async fn stage_targets(
+    job: &Job,
+    frames: Vec<DataFrame>,
+    context: &RunContext,
+    commit: &mut Commit,
+    report: &mut RunReport,
+) -> Result<()> {
+    for (target, df) in job.targets.iter().zip(frames) {
+        context.progress.step(format!("writing {}", target.table));
+        let (staged, warnings) = commit.stage(context.catalog.as_ref(), df, target, context.history.as_ref()).await?;
+        let line = format!("wrote {}: {} rows, {}", target.table, staged.rows(), human_bytes(staged.bytes()));
+        for warning in warnings {
+            warn(context, report, warning);
+        }
+        context.progress.step(line);
+    }
+    Ok(())
+}
+
+/// What the publication made of each target, and what a full scan of it would bill.
+fn report_targets(report: &mut RunReport, commit: &Commit, versions: Vec<Option<u64>>, price_per_tb: f64) {
+    for (((target, staged), (_, replaced)), version) in
+        commit.staged().zip(commit.replaced()).zip(versions.into_iter().chain(std::iter::repeat(None)))
+    {
         report.targets.push(TargetReport {
             table: target.table.to_string(),
             location: target.location.url(),
@@ -314,8 +454,9 @@ async fn execute(
             bytes: staged.bytes(),
             partitions: staged.partition_count() as u64,
             replaced: ReplacedRows::by_run(replaced),
+            version,
         });
-        let scan = full_scan(staged.bytes(), options.price_per_tb);
+        let scan = full_scan(staged.bytes(), price_per_tb);
         report.athena.targets.push(AthenaScan {
             table: target.table.to_string(),
             bytes_scanned: scan.bytes_scanned,
@@ -324,20 +465,7 @@ async fn execute(
         });
     }
     report.athena.full_scan_of_outputs =
-        Estimate::queries(report.athena.targets.iter().map(|t| t.bytes_scanned), options.price_per_tb);
-    // Incremental sources remember what this run processed, now that it published.
-    for read in &reads {
-        if let Some(processed) = &read.processed {
-            context.history.advance_bookmarks(&job.name, &read.table, processed, &report.run_id)?;
-        }
-    }
-
-    // 5. What the publication replaced is no one's any more.
-    context.progress.step("cleaning up");
-    for warning in commit.clean_up(context.history.as_ref()).await {
-        warn(context, report, warning);
-    }
-    Ok(())
+        Estimate::queries(report.athena.targets.iter().map(|t| t.bytes_scanned), price_per_tb);
 }
 
 /// A source as the run reads it.

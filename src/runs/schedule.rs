@@ -123,6 +123,19 @@ impl Schedule {
     }
 }
 
+/// The logical dates of a backfill from `from` to `to`: the dates `schedule` fires on, or each
+/// day without a schedule.
+pub fn backfill_dates(schedule: Option<&Schedule>, from: NaiveDate, to: NaiveDate) -> Vec<NaiveDate> {
+    let Some(schedule) = schedule else {
+        return from.iter_days().take_while(|d| *d <= to).collect();
+    };
+    let start = from.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc() - Duration::seconds(1);
+    let mut dates: Vec<NaiveDate> =
+        schedule.iter_after(start).map(|t| t.date_naive()).take_while(|d| *d <= to).collect();
+    dates.dedup();
+    dates
+}
+
 impl FromStr for Schedule {
     type Err = ScheduleError;
     fn from_str(text: &str) -> Result<Self, ScheduleError> {

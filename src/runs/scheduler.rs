@@ -1,5 +1,8 @@
 //! The scheduler: fires each job at its schedule's times, with the logical date of the fire
-//! time, as EventBridge with Step Functions would, in one process.
+//! time, as EventBridge with Step Functions would, in one process. A folder whose
+//! `pipeline.toml` has a schedule fires as one pipeline instead: each fire time runs the graph
+//! ([`super::pipeline::runner`]), downstream jobs once their upstream jobs of the same logical
+//! date succeeded.
 //!
 //! Fire times are queued in the run store (`$ETL_HOME/runs.sqlite`) before they are run, and
 //! marked done when their run succeeds or fails its last attempt, so a scheduler that stops or
@@ -12,6 +15,11 @@
 //! to the job's `max_attempts`, each attempt within its `attempt_timeout`. A stop signal stops
 //! new attempts and waits for those running, which finish (a run is never cut half-published).
 //!
+//! A pipeline's fire time has one pipeline run, recorded with it: a scheduler stopped or killed
+//! during it resumes it when it starts again, running only the jobs that did not succeed, so no
+//! job of a date runs twice. Its jobs retry as their job files say; the fire time is done when
+//! every job succeeded, failed its last attempt or was skipped for an upstream failure.
+//!
 //! Time comes from a [`Clock`] and waits from Tokio's timer, so tests run weeks of schedule in
 //! seconds with Tokio's paused time.
 
@@ -20,7 +28,6 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use tokio::sync::Semaphore;
@@ -28,9 +35,13 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::history::History;
-use super::job::{CatchUp, Job};
+use super::job::{CatchUp, Job, backoff};
 use super::notify;
-use super::report::RunReport;
+use super::pipeline::Pipeline;
+use super::pipeline::report::{JobStatus, PipelineReport};
+use super::pipeline::runner::{JobEvent, PipelineOptions, PipelineRunner};
+use super::run::{RunRequest, Runner};
+use super::{RunStatus, StartedBy};
 use crate::error::{Error, Result};
 
 pub use super::history::LEASE;
@@ -70,19 +81,30 @@ impl Clock for TokioClock {
     }
 }
 
-/// Runs one attempt of a job for a logical date, recording it in the run history.
-#[async_trait]
-pub trait Runner: Send + Sync {
-    async fn run(&self, job: &Job, logical_date: NaiveDate) -> Result<RunReport>;
-}
-
 /// A state change of a fire time, as the scheduler logs it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Event {
     pub time: DateTime<Utc>,
-    pub job: String,
-    pub logical_date: NaiveDate,
-    pub fire_time: DateTime<Utc>,
+    /// The job; none for an event of a whole pipeline run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+    /// The pipeline, for a pipeline's fire time and the jobs it runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pipeline: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pipeline_run_id: Option<String>,
+    /// The date the runs are for; none for what a queue's message as a whole came to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logical_date: Option<NaiveDate>,
+    /// The fire time of a schedule's runs; none for an event's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fire_time: Option<DateTime<Utc>>,
+    /// The object of an event's runs (`s3://bucket/key`, or a local file's path).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    /// The SQS message an event came in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
     pub state: State,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attempt: Option<u32>,
@@ -102,8 +124,19 @@ pub enum State {
     Retrying,
     Failed,
     Succeeded,
-    /// Another scheduler holds the fire time, or a run already succeeded for it.
+    /// Another scheduler holds the fire time, or a run already succeeded for it; or a job of
+    /// a pipeline whose upstream job failed.
     Skipped,
+    /// An event's object arrived (a queue's message, a file in a watched folder).
+    Received,
+    /// An object no trigger matches, or not a creation.
+    Ignored,
+    /// An object that started the job before.
+    Duplicate,
+    /// A queue's message whose runs all succeeded, deleted.
+    Deleted,
+    /// A queue's message kept for redelivery: a run failed, or it could not be read.
+    Kept,
 }
 
 impl State {
@@ -115,12 +148,20 @@ impl State {
             State::Failed => "failed",
             State::Succeeded => "succeeded",
             State::Skipped => "skipped",
+            State::Received => "received",
+            State::Ignored => "ignored",
+            State::Duplicate => "duplicate",
+            State::Deleted => "deleted",
+            State::Kept => "kept",
         }
     }
 }
 
 pub struct Scheduler {
+    /// Jobs fired each on its own schedule.
     pub jobs: Vec<Job>,
+    /// A pipeline fired as one graph on its schedule.
+    pub pipeline: Option<Pipeline>,
     pub history: Arc<History>,
     pub clock: Arc<dyn Clock>,
     pub runner: Arc<dyn Runner>,
@@ -129,6 +170,51 @@ pub struct Scheduler {
     /// Who holds leases: unique per scheduler.
     pub owner: String,
     pub log: Arc<dyn Fn(&Event) + Send + Sync>,
+}
+
+/// What a folder schedules: the folder as one pipeline, when its `pipeline.toml` has a
+/// schedule (its jobs then run only as the pipeline's graph, whatever their own schedules);
+/// else each job that has a schedule. Jobs with triggers run on events besides
+/// ([`super::events::listen`]).
+pub struct Scheduled {
+    pub jobs: Vec<Job>,
+    pub pipeline: Option<Pipeline>,
+    /// What the user should know: job schedules left aside, SQL the graph could not read.
+    pub warnings: Vec<String>,
+}
+
+impl Scheduled {
+    pub fn load(folder: &std::path::Path) -> Result<Scheduled> {
+        let settings = folder.join(super::job::PIPELINE_FILE);
+        if settings.is_file() {
+            let pipeline = Pipeline::load(folder)?;
+            if pipeline.schedule.is_some() {
+                let mut warnings: Vec<String> = pipeline
+                    .jobs
+                    .iter()
+                    .filter(|j| j.scheduling.schedule.is_some())
+                    .map(|j| {
+                        format!(
+                            "job {} runs on the schedule of pipeline {} ({}), not on its own",
+                            j.name,
+                            pipeline.name,
+                            settings.display()
+                        )
+                    })
+                    .collect();
+                warnings.extend(pipeline.warnings.iter().cloned());
+                return Ok(Scheduled { jobs: Vec::new(), pipeline: Some(pipeline), warnings });
+            }
+        }
+        let jobs = Job::load_all(folder)?;
+        if !jobs.iter().any(|j| j.scheduling.schedule.is_some() || !j.triggers.is_empty()) {
+            return Err(Error::config(format!(
+                "{}: no job has a schedule or a [[trigger]] (nor a pipeline.toml)",
+                folder.display()
+            )));
+        }
+        Ok(Scheduled { jobs, pipeline: None, warnings: Vec::new() })
+    }
 }
 
 /// A scheduler's name for its leases: its process and a random part.
@@ -150,9 +236,13 @@ impl Scheduler {
         let mut tasks: JoinSet<()> = JoinSet::new();
         loop {
             this.queue_due()?;
-            for (job, fire, _) in this.history.pending_fires()? {
-                let Some(job) = this.jobs.iter().find(|j| j.name == job).cloned() else { continue };
-                let key = (job.name.clone(), fire);
+            for (name, fire, _) in this.history.pending_fires()? {
+                // A job's fire time, or else the pipeline's (None).
+                let job = this.jobs.iter().find(|j| j.name == name).cloned();
+                if job.is_none() && !this.pipeline.as_ref().is_some_and(|p| pipeline_key(p) == name) {
+                    continue;
+                }
+                let key = (name, fire);
                 if held_elsewhere
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -167,7 +257,11 @@ impl Scheduler {
                 let (this, permits, in_progress, held_elsewhere, stop) =
                     (this.clone(), permits.clone(), in_progress.clone(), held_elsewhere.clone(), stop.clone());
                 tasks.spawn(async move {
-                    match this.handle(&job, fire, &permits, &stop).await {
+                    let handled = match &job {
+                        Some(job) => this.handle(job, fire, &permits, &stop).await,
+                        None => this.handle_pipeline(fire, &permits, &stop).await,
+                    };
+                    match handled {
                         Ok(Handled::Finished) => {
                             held_elsewhere.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
                         }
@@ -179,18 +273,11 @@ impl Scheduler {
                                 .insert(key.clone(), again)
                                 .is_none();
                             if first {
-                                this.emit(
-                                    &job,
-                                    fire,
-                                    State::Skipped,
-                                    None,
-                                    None,
-                                    None,
-                                    Some("another scheduler is running it".into()),
-                                );
+                                let why = "another scheduler is running it".to_string();
+                                this.emit_outcome(job.as_ref(), fire, State::Skipped, why);
                             }
                         }
-                        Err(e) => this.emit(&job, fire, State::Failed, None, None, None, Some(e.message().to_string())),
+                        Err(e) => this.emit_outcome(job.as_ref(), fire, State::Failed, e.message().to_string()),
                     }
                     in_progress.lock().unwrap_or_else(|e| e.into_inner()).remove(&key);
                 });
@@ -206,19 +293,29 @@ impl Scheduler {
         Ok(())
     }
 
-    /// Queues the fire times due since each job's last, as its catch-up policy says.
+    /// What fires on a schedule: each job with one, and the pipeline when it has one, by the
+    /// name its fire times are queued under, with its catch-up policy.
+    fn schedules(&self) -> Vec<(String, &super::schedule::Schedule, CatchUp)> {
+        let jobs = self
+            .jobs
+            .iter()
+            .filter_map(|j| Some((j.name.clone(), j.scheduling.schedule.as_ref()?, j.scheduling.catch_up)));
+        let pipeline = self.pipeline.iter().filter_map(|p| Some((pipeline_key(p), p.schedule.as_ref()?, p.catch_up)));
+        jobs.chain(pipeline).collect()
+    }
+
+    /// Queues the fire times due since each schedule's last, as its catch-up policy says.
     fn queue_due(&self) -> Result<()> {
         let now = self.clock.now();
-        for job in &self.jobs {
-            let Some(schedule) = &job.scheduling.schedule else { continue };
-            let Some(last) = self.history.last_fire(&job.name)? else {
-                // A job this store has never scheduled starts from now: nothing to catch up.
-                self.history.set_last_fire(&job.name, now)?;
+        for (name, schedule, catch_up) in self.schedules() {
+            let Some(last) = self.history.last_fire(&name)? else {
+                // A schedule this store has never seen starts from now: nothing to catch up.
+                self.history.set_last_fire(&name, now)?;
                 continue;
             };
             let due: Vec<DateTime<Utc>> = schedule.iter_after(last).take_while(|t| *t <= now).collect();
             let Some(latest) = due.last().copied() else { continue };
-            let queued: Vec<DateTime<Utc>> = match job.scheduling.catch_up {
+            let queued: Vec<DateTime<Utc>> = match catch_up {
                 CatchUp::All => due,
                 // The newest is not missed: it is due now. Older ones are.
                 CatchUp::Latest => vec![latest],
@@ -227,23 +324,80 @@ impl Scheduler {
                     .filter(|t| now - *t < chrono::Duration::from_std(POLL * 2).unwrap_or_default())
                     .collect(),
             };
-            self.history.queue_fires(&job.name, &queued)?;
+            self.history.queue_fires(&name, &queued)?;
             for fire in &queued {
-                self.emit(job, *fire, State::Queued, None, None, None, None);
+                match self.jobs.iter().find(|j| j.name == name) {
+                    Some(job) => self.emit(job, *fire, State::Queued, None, None, None, None),
+                    None => self.emit_pipeline(*fire, State::Queued, None, None),
+                }
             }
-            self.history.set_last_fire(&job.name, latest)?;
+            self.history.set_last_fire(&name, latest)?;
         }
         Ok(())
     }
 
     fn until_next_fire(&self) -> Duration {
         let now = self.clock.now();
-        self.jobs
+        self.schedules()
             .iter()
-            .filter_map(|j| j.scheduling.schedule.as_ref()?.next_after(now))
+            .filter_map(|(_, schedule, _)| schedule.next_after(now))
             .map(|t| (t - now).to_std().unwrap_or_default())
             .min()
             .unwrap_or(POLL)
+    }
+
+    /// Runs the pipeline run of a fire time (resuming it if one started) until every job is
+    /// done; leaves it queued when stopping, or to the scheduler that runs it.
+    async fn handle_pipeline(
+        &self,
+        fire: DateTime<Utc>,
+        permits: &Semaphore,
+        stop: &CancellationToken,
+    ) -> Result<Handled> {
+        let Some(pipeline) = &self.pipeline else { return Ok(Handled::Finished) };
+        if stop.is_cancelled() {
+            return Ok(Handled::Finished); // stays queued for the next scheduler
+        }
+        let _permit = permits.acquire().await.map_err(|e| Error::runtime(e.to_string()))?;
+        let (clock, log) = (self.clock.clone(), self.log.clone());
+        let runner = PipelineRunner {
+            runner: self.runner.clone(),
+            history: self.history.clone(),
+            owner: self.owner.clone(),
+            log: Arc::new(move |event: &JobEvent| log(&job_event(clock.now(), Some(fire), event))),
+        };
+        let options = PipelineOptions {
+            started_by: StartedBy::Schedule,
+            retries: true,
+            stop: stop.clone(),
+            ..PipelineOptions::default()
+        };
+        let started = |report: &PipelineReport| {
+            self.emit_pipeline(fire, State::Running, Some(report.pipeline_run_id.clone()), None);
+        };
+        let Some(report) = runner.run_fire(pipeline, fire, &options, started).await? else {
+            return Ok(Handled::HeldElsewhere);
+        };
+        let id = Some(report.pipeline_run_id.clone());
+        match report.status {
+            // Stopped with jobs left: the next scheduler resumes it.
+            RunStatus::Running => return Ok(Handled::Finished),
+            RunStatus::Succeeded => self.emit_pipeline(fire, State::Succeeded, id, None),
+            RunStatus::Failed => {
+                let failed: Vec<&str> =
+                    report.jobs.iter().filter(|e| e.status == JobStatus::Failed).map(|e| e.job.as_str()).collect();
+                let mut detail = format!("failed: {}", failed.join(", "));
+                if !report.rolled_back.is_empty() {
+                    detail.push_str(&format!("; rolled back {}", report.rolled_back.join(", ")));
+                }
+                for failed in report.rollback.iter().flat_map(|r| &r.failed) {
+                    detail.push_str(&format!("; the rollback could not restore {}: {}", failed.table, failed.error));
+                }
+                self.emit_pipeline(fire, State::Failed, id, Some(detail));
+            }
+        }
+        self.history.finish_fire(&pipeline_key(pipeline), fire)?;
+        Ok(Handled::Finished)
     }
 
     /// Runs a fire time to its end: success, or the last attempt failed (then notifies); or
@@ -300,12 +454,14 @@ impl Scheduler {
                 }
             }
         };
+        let request =
+            RunRequest { logical_date: date, started_by: StartedBy::Schedule, pipeline_run_id: None, event: None };
         let run = async {
             match job.scheduling.attempt_timeout {
-                Some(limit) => tokio::time::timeout(limit, self.runner.run(job, date)).await.unwrap_or_else(|_| {
+                Some(limit) => tokio::time::timeout(limit, self.runner.run(job, &request)).await.unwrap_or_else(|_| {
                     Err(Error::runtime(format!("attempt {attempt} timed out after {}s", limit.as_secs())))
                 }),
-                None => self.runner.run(job, date).await,
+                None => self.runner.run(job, &request).await,
             }
         };
         let result = tokio::select! {
@@ -353,15 +509,80 @@ impl Scheduler {
     ) {
         (self.log)(&Event {
             time: self.clock.now(),
-            job: job.name.clone(),
-            logical_date: fire.date_naive(),
-            fire_time: fire,
+            job: Some(job.name.clone()),
+            pipeline: None,
+            pipeline_run_id: None,
+            logical_date: Some(fire.date_naive()),
+            fire_time: Some(fire),
+            object: None,
+            message_id: None,
             state,
             attempt,
             run_id,
             retry_in_seconds,
             error,
         });
+    }
+
+    /// How a fire time of a job (or, with none, of the pipeline) ended when it did not run.
+    fn emit_outcome(&self, job: Option<&Job>, fire: DateTime<Utc>, state: State, why: String) {
+        match job {
+            Some(job) => self.emit(job, fire, state, None, None, None, Some(why)),
+            None => self.emit_pipeline(fire, state, None, Some(why)),
+        }
+    }
+
+    /// An event of the pipeline's fire time as a whole.
+    fn emit_pipeline(&self, fire: DateTime<Utc>, state: State, pipeline_run_id: Option<String>, error: Option<String>) {
+        let Some(pipeline) = &self.pipeline else { return };
+        (self.log)(&Event {
+            time: self.clock.now(),
+            job: None,
+            pipeline: Some(pipeline.name.clone()),
+            pipeline_run_id,
+            logical_date: Some(fire.date_naive()),
+            fire_time: Some(fire),
+            object: None,
+            message_id: None,
+            state,
+            attempt: None,
+            run_id: None,
+            retry_in_seconds: None,
+            error,
+        });
+    }
+}
+
+/// The name a pipeline's fire times are queued under (job names cannot hold a colon).
+fn pipeline_key(pipeline: &Pipeline) -> String {
+    format!("pipeline:{}", pipeline.name)
+}
+
+/// A job of a pipeline run changed state: of a fire time, or of an event's object.
+pub(crate) fn job_event(time: DateTime<Utc>, fire: Option<DateTime<Utc>>, event: &JobEvent) -> Event {
+    let entry = &event.entry;
+    let state = match (entry.status, event.retry_in) {
+        (_, Some(_)) => State::Retrying,
+        (JobStatus::Pending, None) => State::Queued,
+        (JobStatus::Running, None) => State::Running,
+        (JobStatus::Succeeded, None) => State::Succeeded,
+        (JobStatus::Failed, None) => State::Failed,
+        (JobStatus::Skipped, None) => State::Skipped,
+    };
+    Event {
+        time,
+        job: Some(entry.job.clone()),
+        pipeline: Some(event.pipeline.clone()),
+        pipeline_run_id: Some(event.pipeline_run_id.clone()),
+        logical_date: event.logical_date.parse().ok(),
+        fire_time: fire,
+        object: event.object.clone(),
+        message_id: None,
+        state,
+        attempt: (event.attempt > 0).then_some(event.attempt),
+        run_id: entry.run_id.clone(),
+        retry_in_seconds: event.retry_in.map(|d| d.as_secs()),
+        error: entry.reason.clone(),
     }
 }
 
@@ -377,28 +598,4 @@ enum Attempt {
 
 fn lease() -> chrono::Duration {
     chrono::Duration::from_std(LEASE).expect("a short lease")
-}
-
-/// The wait before retrying after `attempt` failed: `base` doubled per attempt, plus up to a
-/// quarter of it at random so that jobs failing together do not retry together.
-pub fn backoff(base: Duration, attempt: u32) -> Duration {
-    let delay = base.saturating_mul(1 << attempt.saturating_sub(1).min(16));
-    let jitter = (delay / 4).mul_f64(crate::location::retry::random_fraction());
-    // Saturating: a retry delay of centuries is the job's choice, not a reason to panic.
-    delay.saturating_add(jitter)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Regression: a retry delay near `Duration::MAX` overflowed when the jitter was added.
-    #[test]
-    fn backoff_doubles_with_jitter_and_saturates() {
-        let first = backoff(Duration::from_secs(60), 1);
-        assert!(first >= Duration::from_secs(60) && first < Duration::from_secs(75), "{first:?}");
-        let third = backoff(Duration::from_secs(60), 3);
-        assert!(third >= Duration::from_secs(240) && third < Duration::from_secs(300), "{third:?}");
-        assert_eq!(backoff(Duration::from_secs(u64::MAX), 5), Duration::MAX);
-    }
 }

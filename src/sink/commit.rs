@@ -11,14 +11,18 @@
 //!    folders (staged files moved, kept files copied; no catalog entry names them yet), then
 //!    one catalog publication of every target together with the changes the caller adds (its
 //!    sources' new versions);
-//! 3. [`Commit::clean_up`] after a publication: delete what it replaced, and the folders of
-//!    dead runs in the partitions it wrote;
+//! 3. [`Commit::clean_up`] after a publication: take what it replaced out of readers' sight
+//!    (kept under `_etl_retained/` for the table's `retain_versions` latest versions, deleted
+//!    beyond), the same for the folders of dead runs in the partitions it wrote;
 //! 4. [`Commit::close`], whatever happened: abandon the run folders of a publication that did
 //!    not happen, remove the staging folders.
 //!
-//! A failure or a kill before step 2's publication leaves only folders no catalog entry
-//! names: the next run of the target, or `etl gc`, removes them. Nothing here prints:
-//! what a step wants the user to know comes back as warnings.
+//! Between steps 1 and 2 the caller may audit what is staged: [`Commit::staged_tables`] gives
+//! each target's staged files as a table, [`Commit::row_changes`] what each table's row count
+//! would become, and [`Commit::record_checks`] keeps the outcome with the version the
+//! publication makes. A failure or a kill before step 2's publication leaves only folders no
+//! catalog entry names: the next run of the target, or `etl gc`, removes them. Nothing here
+//! prints: what a step wants the user to know comes back as warnings.
 
 use datafusion::dataframe::DataFrame;
 
@@ -26,7 +30,8 @@ use super::publish::{self, TargetPublication, WriteTag};
 use super::{RunLiveness, StagedTarget, TargetSpec, parquet, target_schema};
 use crate::catalog::definition::WRITTEN_BY;
 use crate::catalog::{
-    Catalog, DataChange, DataFile, NewVersion, Publication, Published, Table, TableChange, TableDefinition, WriteMode,
+    Catalog, DataChange, DataFile, NewVersion, Partition, Publication, Published, Table, TableChange, TableDefinition,
+    TableName, VersionNote, WriteMode,
 };
 use crate::error::{Error, Result};
 use crate::layout;
@@ -52,6 +57,8 @@ struct TargetCommit {
     staged: StagedTarget,
     /// Set once its files are in their run folders (to remove if nothing is published).
     planned: Option<TargetPublication>,
+    /// The checks its output went through, recorded with the version it makes.
+    checks: Vec<serde_json::Value>,
 }
 
 impl Commit {
@@ -81,13 +88,77 @@ impl Commit {
             .collect();
         self.staging.push(target.clone());
         let staged = parquet::stage(df.select(columns)?, target, schema, &self.run_id).await?;
-        self.targets.push(TargetCommit { spec: target.clone(), existing, new_version, staged, planned: None });
+        self.targets.push(TargetCommit {
+            spec: target.clone(),
+            existing,
+            new_version,
+            staged,
+            planned: None,
+            checks: Vec::new(),
+        });
         Ok((&self.targets.last().expect("just pushed").staged, warnings))
     }
 
     /// Every staged target, in the order staged.
     pub fn staged(&self) -> impl Iterator<Item = (&TargetSpec, &StagedTarget)> {
         self.targets.iter().map(|t| (&t.spec, &t.staged))
+    }
+
+    /// Each staged target as a table: its name, its definition and its staged files, as
+    /// partitions (what the target's checks read).
+    pub fn staged_tables(&self) -> Vec<(TableName, TableDefinition, Vec<Partition>)> {
+        self.targets
+            .iter()
+            .map(|t| {
+                let definition = TableDefinition::parquet(
+                    t.spec.location.url(),
+                    &t.staged.schema,
+                    t.spec.compression.name(),
+                    &self.tag.job,
+                );
+                let mut partitions: std::collections::BTreeMap<Vec<Option<String>>, Partition> = Default::default();
+                for file in &t.staged.files {
+                    let partition = partitions.entry(file.partition_values.clone()).or_insert_with(|| Partition {
+                        values: file.partition_values.clone(),
+                        location: t.spec.location.url(),
+                        files: Vec::new(),
+                    });
+                    partition.files.push(DataFile {
+                        path: file.staged.clone(),
+                        size: file.size,
+                        rows: file.rows,
+                        ..DataFile::default()
+                    });
+                }
+                (t.spec.table.clone(), definition, partitions.into_values().collect())
+            })
+            .collect()
+    }
+
+    /// Per staged target: its table's rows now and after the publication would apply (what an
+    /// append keeps, a partition overwrite leaves alone); `None` for a table not yet created.
+    pub async fn row_changes(&self, catalog: &dyn Catalog) -> Result<Vec<Option<(u64, u64)>>> {
+        let mut changes = Vec::with_capacity(self.targets.len());
+        for target in &self.targets {
+            let Some(table) = &target.existing else {
+                changes.push(None);
+                continue;
+            };
+            let partitions = catalog.partitions(&table.name).await?;
+            let before: u64 = partitions.iter().flat_map(|p| &p.files).map(|f| f.rows).sum();
+            let planned = publish::plan(&target.spec, &target.staged, &partitions, &self.tag, &self.run_id);
+            let replaced: u64 = planned.replaced.iter().map(|f| f.rows).sum();
+            changes.push(Some((before, before - replaced.min(before) + target.staged.rows())));
+        }
+        Ok(changes)
+    }
+
+    /// Keeps what `table`'s checks found, to be recorded with the version its publication
+    /// makes.
+    pub fn record_checks(&mut self, table: &TableName, checks: Vec<serde_json::Value>) {
+        if let Some(target) = self.targets.iter_mut().find(|t| t.spec.table == *table) {
+            target.checks = checks;
+        }
     }
 
     /// After [`Commit::publish`]: each target's files whose rows the publication replaced
@@ -106,9 +177,14 @@ impl Commit {
                 None => Vec::new(),
             };
             let planned = publish::plan(&target.spec, &target.staged, &partitions, &self.tag, &self.run_id);
-            let written = planned.written.clone();
+            let mut written = planned.written.clone();
+            written.note = VersionNote {
+                retain_versions: target.spec.retain_versions,
+                checks: target.checks.clone(),
+                ..VersionNote::default()
+            };
             let planned = target.planned.insert(planned);
-            publish::materialize(&target.spec, planned).await?;
+            publish::materialize(&target.spec.location, planned).await?;
             publication.tables.push(TableChange {
                 name: target.spec.table.clone(),
                 expected_version: target.existing.as_ref().map(|t| t.version),
@@ -122,9 +198,11 @@ impl Commit {
         Ok(self.published.insert(published))
     }
 
-    /// Step 3, after a publication: deletes the files it replaced, and what dead runs left in
-    /// the partitions it wrote. The run has published: a failure here is a warning.
-    pub async fn clean_up(&mut self, runs: &dyn RunLiveness) -> Vec<String> {
+    /// Step 3, after a publication: takes the files it replaced, and what dead runs left in
+    /// the partitions it wrote, out of readers' sight (retained for rollback while the table's
+    /// retention keeps their versions, else deleted). The run has published: a failure here is
+    /// a warning.
+    pub async fn clean_up(&mut self, catalog: &dyn Catalog, runs: &dyn RunLiveness) -> Vec<String> {
         let Some(published) = &self.published else {
             return Vec::new();
         };
@@ -136,7 +214,17 @@ impl Commit {
             let root = target.spec.location.url();
             let replaced: Vec<_> =
                 published.replaced.iter().filter(|p| p.location.starts_with(&root)).cloned().collect();
-            if let Err(e) = publish::clean_up(&target.spec, planned, &replaced, runs).await {
+            let kept = match crate::catalog::versions::kept_files(catalog, &target.spec.table).await {
+                Ok(kept) => Some(kept),
+                Err(e) => {
+                    warnings.push(format!(
+                        "the versions of {} could not be read ({e}): the files the run replaced are all kept",
+                        target.spec.table
+                    ));
+                    None
+                }
+            };
+            if let Err(e) = publish::clean_up(&target.spec.location, planned, &replaced, runs, kept.as_ref()).await {
                 warnings.push(format!("the run published, but cleaning up {} failed: {e}", target.spec.location));
             }
         }
@@ -151,7 +239,7 @@ impl Commit {
         if self.published.is_none() {
             for target in &self.targets {
                 if let Some(planned) = &target.planned {
-                    if let Err(e) = publish::abandon(&target.spec, planned).await {
+                    if let Err(e) = publish::abandon(&target.spec.location, planned).await {
                         warnings.push(e.to_string());
                     }
                 }
@@ -272,6 +360,8 @@ mod tests {
                 mode,
                 compression: ParquetCompression::Zstd,
                 encryption: Default::default(),
+                checks: Vec::new(),
+                retain_versions: crate::sink::DEFAULT_RETAIN_VERSIONS,
             }
         }
 
@@ -331,7 +421,7 @@ mod tests {
         let partitions = s.catalog.partitions(&target.table).await.unwrap();
         let folders: Vec<&str> = partitions.iter().map(|p| p.location.rsplit("out/").next().unwrap()).collect();
         assert_eq!(folders, ["dt=a/run-r1", "dt=b/run-r1"]);
-        assert!(commit.clean_up(&NoneLive).await.is_empty());
+        assert!(commit.clean_up(&s.catalog, &NoneLive).await.is_empty());
         assert!(commit.close().await.is_empty());
         assert_eq!(s.files(), ["dt=a/run-r1/part-r1-00000.zstd.parquet", "dt=b/run-r1/part-r1-00001.zstd.parquet"]);
     }
@@ -348,10 +438,9 @@ mod tests {
         assert!(s.catalog.table(&target.table).await.unwrap().is_none());
     }
 
-    #[tokio::test]
-    async fn a_rerun_replaces_what_the_last_run_wrote_and_removes_its_files() {
-        let s = Setup::new();
-        let target = s.target(WriteMode::OverwritePartitions);
+    /// Publishes r1 (partitions a, b), then r2 (b again), with `retain` versions kept.
+    async fn rerun(s: &Setup, retain: u32) {
+        let target = TargetSpec { retain_versions: retain, ..s.target(WriteMode::OverwritePartitions) };
         let mut first = Commit::new("r1", tag("d1"));
         first.stage(&s.catalog, frame(&[(1, "a"), (2, "b")]), &target, &NoneLive).await.unwrap();
         first.publish(&s.catalog, Vec::new()).await.unwrap();
@@ -360,9 +449,29 @@ mod tests {
         let mut second = Commit::new("r2", tag("d1"));
         second.stage(&s.catalog, frame(&[(3, "b")]), &target, &NoneLive).await.unwrap();
         let published = second.publish(&s.catalog, Vec::new()).await.unwrap();
-        assert_eq!(published.replaced.len(), 1);
-        assert!(second.clean_up(&NoneLive).await.is_empty());
+        assert_eq!((published.replaced.len(), published.data_versions.as_slice()), (1, &[Some(2)][..]));
+        assert!(second.clean_up(&s.catalog, &NoneLive).await.is_empty());
         second.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_rerun_replaces_what_the_last_run_wrote_and_retains_its_files_out_of_sight() {
+        let s = Setup::new();
+        rerun(&s, 2).await;
+        assert_eq!(
+            s.files(),
+            [
+                "_etl_retained/dt=b/run-r1/part-r1-00001.zstd.parquet.retained",
+                "dt=a/run-r1/part-r1-00000.zstd.parquet",
+                "dt=b/run-r2/part-r2-00000.zstd.parquet"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn with_one_version_retained_a_rerun_deletes_what_it_replaced() {
+        let s = Setup::new();
+        rerun(&s, 1).await;
         assert_eq!(s.files(), ["dt=a/run-r1/part-r1-00000.zstd.parquet", "dt=b/run-r2/part-r2-00000.zstd.parquet"]);
     }
 

@@ -1,10 +1,13 @@
-//! `etl gc`: removes what runs that never published left under the tables they write.
+//! `etl gc`: removes what runs that never published left under the tables they write, and
+//! the files of versions that retention no longer keeps.
 //!
 //! A run writes only into folders it owns, `_etl_staging/RUN/` and `…/run-RUN/`, and a run
 //! that fails removes them itself. A killed one cannot; the next run of the same target
 //! cleans the staging folder and the partitions it writes, but a partition it does not write
 //! keeps the dead run's folder. This sweeps a whole table: every object in a run's folder
-//! that the catalog does not name, of a run that is not live, goes.
+//! that the catalog does not name as current, of a run that is not live, goes, unless one of
+//! the versions retention keeps lists it (a clean-up killed before it retained it): that one
+//! is retained. Under `_etl_retained/`, what no kept version lists goes.
 //!
 //! It deliberately removes nothing else: objects outside run folders are not ours (someone
 //! put them there), and a folder of a run that may still be running (one this machine's
@@ -16,10 +19,11 @@ use std::collections::BTreeSet;
 use serde::Serialize;
 
 use super::RunLiveness;
-use super::publish::remove_empty_folders;
+use super::publish::{remove_empty_folders, retire};
+use crate::catalog::versions::kept_files;
 use crate::catalog::{Catalog, Table, TableName};
 use crate::error::{Result, ResultExt};
-use crate::layout::{is_run_folder, run_of};
+use crate::layout::{self, is_run_folder, run_of};
 
 /// An object that a sweep removed (or, in a dry run, would remove).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -36,6 +40,8 @@ pub struct Sweep {
     pub removed: Vec<Garbage>,
     /// Objects of runs that may still be running, left alone.
     pub live: u64,
+    /// Files of replaced versions that were still in readers' folders, now retained.
+    pub retained: u64,
 }
 
 /// Sweeps one written table; removes nothing when `dry_run`.
@@ -54,19 +60,38 @@ pub async fn sweep(catalog: &dyn Catalog, table: &Table, runs: &dyn RunLiveness,
         .filter(|folder| is_run_folder(folder))
         .map(|folder| format!("{}/", folder.trim_end_matches('/')))
         .collect();
+    let kept = kept_files(catalog, &table.name).await?;
     let objects = root.list().await.with_context(|| format!("listing table {}", table.name))?;
     for object in objects {
         let Some(parts) = root.relative(&object.location) else {
             continue;
         };
+        let url = root.url_of(&object.location);
+        if parts.first().map(String::as_str) == Some(layout::VERSIONS_FOLDER) {
+            continue;
+        }
+        if let Some(published) = layout::published_of_retained(&root, &parts) {
+            if kept.contains(&published) {
+                continue;
+            }
+        } else {
+            if current.iter().any(|folder| url.starts_with(folder.as_str())) {
+                continue;
+            }
+            if kept.contains(&url) {
+                if !dry_run {
+                    retire(&root, &url, Some(&kept)).await?;
+                    let folder = &parts[..parts.len() - 1];
+                    remove_empty_folders(&root.join(&folder.join("/")), &root);
+                }
+                sweep.retained += 1;
+                continue;
+            }
+        }
         let Some(run_id) = run_of(&parts) else {
             continue;
         };
-        let url = root.url_of(&object.location);
-        if current.iter().any(|folder| url.starts_with(folder.as_str())) {
-            continue;
-        }
-        if runs.is_live(run_id) {
+        if runs.is_live(run_id) && !parts.first().is_some_and(|p| p == layout::RETAINED_FOLDER) {
             sweep.live += 1;
             continue;
         }
@@ -94,6 +119,8 @@ pub struct CatalogSweep {
     pub bytes: u64,
     /// Objects of runs that may still be running, left alone.
     pub live: u64,
+    /// Files of replaced versions moved out of readers' folders.
+    pub retained: u64,
     /// Tables that could not be swept (with why), when every table was asked for.
     #[serde(skip)]
     pub failed: Vec<(TableName, String)>,
@@ -129,6 +156,7 @@ pub async fn sweep_catalog(
         };
         report.tables += 1;
         report.live += swept.live;
+        report.retained += swept.retained;
         report.bytes += swept.removed.iter().map(|g| g.bytes).sum::<u64>();
         report.removed.extend(swept.removed);
     }

@@ -1,14 +1,17 @@
-//! 5. Parquet out: what a target's query writes, where, and how it is published.
+//! 6. Parquet out: what a target's query writes, where, and how it is published.
 //!
 //! A run's targets go through one [`Commit`]: staged as Hive-partitioned Parquet by
 //! [`parquet`] into a folder every reader skips, then moved into a folder of the run in each
 //! partition and published by the catalog, every target of the run at once ([`publish`]
-//! plans and moves, [`commit`] orders the steps). [`gc`] sweeps what killed runs left.
+//! plans and moves, [`commit`] orders the steps). The files of replaced versions are kept
+//! for [`rollback`] while the table's retention keeps their versions. [`gc`] sweeps what
+//! killed runs left, and what retention no longer keeps.
 
 pub mod commit;
 pub mod gc;
 mod parquet;
 mod publish;
+pub mod rollback;
 
 pub use commit::Commit;
 pub use publish::WriteTag;
@@ -88,7 +91,15 @@ pub struct TargetSpec {
     pub compression: ParquetCompression,
     /// Server-side encryption of what is written (S3); `location`'s store applies it.
     pub encryption: Encryption,
+    /// What the output must satisfy before it is published.
+    pub checks: Vec<crate::checks::CheckSpec>,
+    /// How many of the table's latest versions keep their files (for rollback and time
+    /// travel); at least 1, the current one.
+    pub retain_versions: u32,
 }
+
+/// Versions a table keeps the files of when its target does not say.
+pub const DEFAULT_RETAIN_VERSIONS: u32 = 5;
 
 /// One staged file and where publication moves it.
 #[derive(Debug, Clone)]

@@ -12,8 +12,11 @@
 //! 2. [`materialize`]: move the staged files and copy the kept ones into the new folders, none
 //!    of which any catalog entry names yet;
 //! 3. the catalog publication (all tables of the run at once);
-//! 4. [`clean_up`]: delete the files of the partitions the publication replaced, and folders
-//!    of runs that died before they published.
+//! 4. [`clean_up`]: move the files of the partitions the publication replaced out of the
+//!    folders readers list, into the table's `_etl_retained/` (or delete those that retention
+//!    does not keep: beyond the table's `retain_versions` latest versions), and deal the same
+//!    way with folders of runs that died before or after they published; then delete the
+//!    retained files retention no longer keeps ([`prune_retained`]).
 //!
 //! A failure before step 3 leaves only folders no catalog entry names, which [`abandon`]
 //! removes (or, after a crash, the next run's clean-up).
@@ -150,9 +153,9 @@ fn path_of(url: &str) -> Result<object_store::path::Path> {
     Ok(Location::parse(url)?.prefix().clone())
 }
 
-/// Step 2: moves and copies files into the new run folders.
-pub(super) async fn materialize(target: &TargetSpec, publication: &TargetPublication) -> Result<()> {
-    let store = &target.location;
+/// Step 2: moves and copies files into the new run folders (all under the table's `root`).
+pub(super) async fn materialize(root: &Location, publication: &TargetPublication) -> Result<()> {
+    let store = root;
     for (from, to) in &publication.moves {
         store.rename(&path_of(from)?, &path_of(to)?).await?;
         crate::kill_points::reached("materialize.move");
@@ -165,28 +168,31 @@ pub(super) async fn materialize(target: &TargetSpec, publication: &TargetPublica
 }
 
 /// After a failure before publication: removes every file the publication created.
-pub(super) async fn abandon(target: &TargetSpec, publication: &TargetPublication) -> Result<()> {
+pub(super) async fn abandon(root: &Location, publication: &TargetPublication) -> Result<()> {
     for path in publication.created() {
-        target.location.delete(&path_of(path)?).await?;
+        root.delete(&path_of(path)?).await?;
     }
     Ok(())
 }
 
-/// Step 4: deletes the files of replaced partitions, then the folders of dead runs in the
-/// partitions this run wrote (what a run killed between its writes and its publication, or
-/// between its publication and this step, left behind).
+/// Step 4: takes the files of replaced partitions out of readers' sight, then the folders of
+/// dead runs in the partitions this run wrote (what a run killed between its writes and its
+/// publication, or between its publication and this step, left behind). A file that one of
+/// the versions retention keeps lists goes to `_etl_retained/`; any other is deleted. Without
+/// `kept` (the versions could not be read), every such file is retained, none deleted.
 pub(super) async fn clean_up(
-    target: &TargetSpec,
+    root: &Location,
     publication: &TargetPublication,
     replaced: &[Partition],
     runs: &dyn RunLiveness,
+    kept: Option<&BTreeSet<String>>,
 ) -> Result<()> {
     for partition in replaced {
         for file in &partition.files {
-            target.location.delete(&path_of(&file.path)?).await?;
+            retire(root, &file.path, kept).await?;
             crate::kill_points::reached("cleanup.delete");
         }
-        remove_empty_folders(&Location::parse(&partition.location)?, &target.location);
+        remove_empty_folders(&Location::parse(&partition.location)?, root);
     }
     let current: BTreeSet<String> = publication.written.upserts.iter().map(|w| w.partition.location.clone()).collect();
     let parents: BTreeSet<&str> = publication
@@ -216,12 +222,56 @@ pub(super) async fn clean_up(
             }
             let objects: Vec<object_store::ObjectMeta> = dead.store().list(Some(dead.prefix())).try_collect().await?;
             for object in objects {
-                dead.delete(&object.location).await?;
+                retire(root, &dead.url_of(&object.location), kept).await?;
             }
-            remove_empty_folders(&dead, &target.location);
+            remove_empty_folders(&dead, root);
         }
     }
+    if let Some(kept) = kept {
+        prune_retained(root, kept).await?;
+    }
     Ok(())
+}
+
+/// A file no reader is to see any more: retained when a kept version lists it (or when what
+/// is kept is not known), deleted otherwise.
+pub(super) async fn retire(root: &Location, url: &str, kept: Option<&BTreeSet<String>>) -> Result<()> {
+    let retained = layout::retained(root, url);
+    match retained {
+        Some(retained) if kept.is_none_or(|kept| kept.contains(url)) => {
+            match root.rename(&path_of(url)?, retained.prefix()).await {
+                Ok(()) => Ok(()),
+                // Retired already (a clean-up replayed after a kill).
+                Err(e) if e.kind() == crate::error::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(e),
+            }
+        }
+        _ => root.delete(&path_of(url)?).await,
+    }
+}
+
+/// Deletes the retained files that no version retention keeps lists; returns them (URLs
+/// where they were retained, and sizes).
+pub(super) async fn prune_retained(root: &Location, kept: &BTreeSet<String>) -> Result<Vec<(String, u64)>> {
+    let folder = root.join(layout::RETAINED_FOLDER);
+    let objects = folder.list().await?;
+    let mut pruned = Vec::new();
+    for object in objects {
+        let Some(parts) = root.relative(&object.location) else {
+            continue;
+        };
+        let Some(published) = layout::published_of_retained(root, &parts) else {
+            continue;
+        };
+        if kept.contains(&published) {
+            continue;
+        }
+        root.delete(&object.location).await?;
+        let url = root.url_of(&object.location);
+        remove_empty_folders(&Location::parse(url.rsplit_once('/').map_or(url.as_str(), |(parent, _)| parent))?, root);
+        pruned.push((url, object.size));
+    }
+    Ok(pruned)
 }
 
 /// Local folders stay behind when their files go (object stores have none): removes `from`
@@ -252,6 +302,8 @@ mod tests {
             mode,
             compression: ParquetCompression::Snappy,
             encryption: Default::default(),
+            checks: Vec::new(),
+            retain_versions: crate::sink::DEFAULT_RETAIN_VERSIONS,
         }
     }
 

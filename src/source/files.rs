@@ -13,7 +13,7 @@ use object_store::path::Path;
 
 use super::format::{self, Compression, Format};
 use crate::error::{Error, Result};
-use crate::layout::{is_hidden, partition_value};
+use crate::layout::{is_hidden, partition_key, partition_value};
 use crate::location::{Location, percent_decode};
 use crate::schema::names;
 
@@ -113,8 +113,8 @@ fn partition_keys(location: &Location, folders: &[Vec<String>], files: &[SourceF
             let Some(folder) = parts.get(level) else {
                 continue;
             };
-            match folder.split_once('=') {
-                Some((key, _)) => match hive_key {
+            match partition_key(folder) {
+                Some(key) => match hive_key {
                     None => hive_key = Some((key, i)),
                     Some((seen, j)) if !seen.eq_ignore_ascii_case(key) => {
                         return Err(Error::input(format!(

@@ -13,16 +13,16 @@ use std::sync::Arc;
 use chrono::{Datelike, NaiveDate};
 use datafusion::arrow::array::{AsArray, Date32Array};
 use datafusion::arrow::datatypes::{DataType, Date32Type, Field, FieldRef};
-use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, Result, ScalarValue, exec_err};
 use datafusion::logical_expr::expr::{Cast, ScalarFunction};
-use datafusion::logical_expr::expr_rewriter::NamePreserver;
-use datafusion::logical_expr::utils::merge_schema;
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ExprSchemable, LogicalPlan, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
     Signature, Volatility,
 };
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
+
+use crate::transform::rewrite::rewrite_expressions;
 
 /// The Unix epoch, 1970-01-01, was a Thursday: three days after a Monday.
 const EPOCH_AFTER_MONDAY: i32 = 3;
@@ -40,15 +40,7 @@ impl OptimizerRule for DateTruncDaysRule {
     }
 
     fn rewrite(&self, plan: LogicalPlan, _config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
-        if plan.inputs().is_empty() {
-            return Ok(Transformed::no(plan));
-        }
-        let schema = merge_schema(&plan.inputs());
-        let names = NamePreserver::new(&plan);
-        plan.map_expressions(|expr| {
-            let name = names.save(&expr);
-            expr.transform_up(|e| rewrite(e, &schema))?.map_data(|e| Ok(name.restore(e)))
-        })
+        rewrite_expressions(plan, rewrite)
     }
 }
 

@@ -28,13 +28,16 @@ use datafusion::common::{JoinType, NullEquality};
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
 use datafusion::physical_plan::joins::{HashJoinExec, PartitionMode};
 use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream};
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties, SendableRecordBatchStream,
+};
 use futures::{StreamExt, TryStreamExt};
 use tokio::sync::OnceCell;
 
@@ -84,8 +87,14 @@ impl fmt::Debug for KeyJoinExec {
     }
 }
 
-/// The build side, once collected.
-enum Built {
+/// The build side, once collected, with the memory it holds counted in the session's pool
+/// (as the hash join counts its table), so that `--memory-limit` bounds it.
+struct Built {
+    join: BuiltJoin,
+    _reservation: MemoryReservation,
+}
+
+enum BuiltJoin {
     Bitmap(Arc<KeyMap>),
     /// The key range is too wide: the hash join, over the collected rows.
     Hash(Arc<dyn ExecutionPlan>),
@@ -132,19 +141,29 @@ impl KeyJoinExec {
     async fn build(plan: Arc<dyn ExecutionPlan>, context: Arc<TaskContext>) -> Result<Built> {
         let join = hash_join(&plan);
         let schema = join.left.schema();
+        let reservation = MemoryConsumer::new("KeyJoinInput").register(context.memory_pool());
         let mut batches = Vec::new();
         for partition in 0..join.left.properties().output_partitioning().partition_count() {
-            let stream = join.left.execute(partition, context.clone())?;
-            batches.extend(stream.try_collect::<Vec<_>>().await?);
+            let mut stream = join.left.execute(partition, context.clone())?;
+            while let Some(batch) = stream.try_next().await? {
+                // Twice: the batches, then their concatenation, live together for a moment.
+                reservation.try_grow(2 * batch.get_array_memory_size())?;
+                batches.push(batch);
+            }
         }
         let batch = concat_batches(&schema, &batches)?;
+        drop(batches);
+        reservation.try_resize(batch.get_array_memory_size())?;
         let keys = join.on()[0].0.evaluate(&batch)?.into_array(batch.num_rows())?;
         if let Some(map) = KeyMap::build(&keys)? {
-            return Ok(Built::Bitmap(Arc::new(KeyMap { batch, ..map })));
+            reservation.try_grow(map.index_bytes())?;
+            let map = Arc::new(KeyMap { batch, ..map });
+            return Ok(Built { join: BuiltJoin::Bitmap(map), _reservation: reservation });
         }
+        // The hash join counts the table it builds over these rows itself.
         let memory = MemorySourceConfig::try_new_exec(&[vec![batch]], schema, None)?;
         let hash = join.builder().with_new_children(vec![memory, join.right.clone()])?.build_exec()?;
-        Ok(Built::Hash(hash))
+        Ok(Built { join: BuiltJoin::Hash(hash), _reservation: reservation })
     }
 }
 
@@ -172,16 +191,18 @@ impl KeyMap {
             return Ok(None);
         }
         if matches!(keys.data_type(), DataType::UInt64)
-            && keys.as_primitive::<datafusion::arrow::datatypes::UInt64Type>().iter().flatten().any(|v| v > i64::MAX as u64)
+            && keys
+                .as_primitive::<datafusion::arrow::datatypes::UInt64Type>()
+                .iter()
+                .flatten()
+                .any(|v| v > i64::MAX as u64)
         {
             return Ok(None);
         }
         let keys = cast(keys, &DataType::Int64)?;
         let keys = keys.as_primitive::<Int64Type>();
-        let (Some(min), Some(max)) = (
-            datafusion::arrow::compute::min(keys),
-            datafusion::arrow::compute::max(keys),
-        ) else {
+        let (Some(min), Some(max)) = (datafusion::arrow::compute::min(keys), datafusion::arrow::compute::max(keys))
+        else {
             // No key at all: a bitmap of nothing matches nothing.
             return Ok(Some(KeyMap::empty()));
         };
@@ -222,6 +243,11 @@ impl KeyMap {
             first[rank] = row as u32;
         }
         Ok(Some(KeyMap { min, range, bits, ranks, first, next, batch: RecordBatch::new_empty(keys_schema()) }))
+    }
+
+    /// What the lookup structures take beside the build rows.
+    fn index_bytes(&self) -> usize {
+        (self.bits.capacity() * 8) + (self.ranks.capacity() + self.first.capacity() + self.next.capacity()) * 4
     }
 
     fn empty() -> KeyMap {
@@ -340,20 +366,20 @@ impl ExecutionPlan for KeyJoinExec {
             let built = build
                 .get_or_try_init(|| async {
                     let built = KeyJoinExec::build(plan.clone(), context.clone()).await?;
-                    match built {
-                        Built::Bitmap(_) => bitmaps.add(1),
-                        Built::Hash(_) => hashed.add(1),
+                    match built.join {
+                        BuiltJoin::Bitmap(_) => bitmaps.add(1),
+                        BuiltJoin::Hash(_) => hashed.add(1),
                     }
                     Ok::<_, DataFusionError>(built)
                 })
                 .await?;
-            let stream: SendableRecordBatchStream = match built {
-                Built::Hash(hash) => {
+            let stream: SendableRecordBatchStream = match &built.join {
+                BuiltJoin::Hash(hash) => {
                     // The probe side was started for the lookup; the hash join starts its own.
                     drop(probe);
                     hash.execute(partition, context)?
                 }
-                Built::Bitmap(map) => {
+                BuiltJoin::Bitmap(map) => {
                     let (map, batches) = (map.clone(), schema.clone());
                     let joined = probe.map(move |batch| joined(&map, hash_join(&plan), &batches, batch?));
                     Box::pin(RecordBatchStreamAdapter::new(schema, joined))
@@ -436,6 +462,39 @@ mod tests {
         found.sort_by_key(|&(b, p)| (p, b));
         expected.sort_by_key(|&(b, p)| (p, b));
         assert_eq!(found, expected);
+    }
+
+    #[tokio::test]
+    async fn the_build_side_counts_in_the_memory_limit() {
+        use datafusion::execution::memory_pool::GreedyMemoryPool;
+        use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+        use datafusion::execution::session_state::SessionStateBuilder;
+        use datafusion::prelude::{SessionConfig, SessionContext};
+
+        let run = |limit: usize| async move {
+            let runtime = RuntimeEnvBuilder::new().with_memory_pool(Arc::new(GreedyMemoryPool::new(limit)));
+            let state = SessionStateBuilder::new()
+                .with_config(SessionConfig::new().with_target_partitions(2))
+                .with_runtime_env(runtime.build_arc()?)
+                .with_default_features()
+                .with_physical_optimizer_rule(Arc::new(KeyJoinRule))
+                .build();
+            let context = SessionContext::new_with_state(state);
+            let column = |values: Vec<i64>| -> Result<RecordBatch> {
+                Ok(RecordBatch::try_from_iter([("k", Arc::new(Int64Array::from(values)) as ArrayRef)])?)
+            };
+            context.register_batch("dimension", column((0..200_000).collect())?)?;
+            context.register_batch("facts", column((0..50_000).map(|k| k * 3 % 300_000).collect())?)?;
+            let sql = "SELECT count(*) FROM dimension AS d JOIN facts AS f ON d.k = f.k";
+            let plan = context.sql(sql).await?.create_physical_plan().await?;
+            let shown = datafusion::physical_plan::displayable(plan.as_ref()).indent(false).to_string();
+            assert!(shown.contains("KeyJoinExec"), "{shown}");
+            datafusion::physical_plan::collect(plan, context.task_ctx()).await
+        };
+        let counted = run(64 << 20).await.unwrap();
+        assert_eq!(counted[0].column(0).as_primitive::<Int64Type>().value(0), 50_000);
+        let error = run(256 << 10).await.unwrap_err().to_string();
+        assert!(error.contains("KeyJoinInput"), "{error}");
     }
 
     #[test]

@@ -5,6 +5,7 @@ pub mod dates;
 pub mod decimal;
 pub mod key_join;
 pub mod params;
+mod rewrite;
 pub mod script;
 pub mod session;
 pub mod write_order;

@@ -191,6 +191,22 @@ mod tests {
     }
 
     #[test]
+    fn a_fingerprint_is_the_users_values_whatever_the_run_and_their_order() {
+        let day = NaiveDate::from_ymd_opt(2026, 11, 28).unwrap();
+        let mut first = Params::default();
+        first.apply_overrides(&["region=eu".into(), "batch:bigint=2".into()]).unwrap();
+        let mut second = Params::default();
+        second.apply_overrides(&["batch:bigint=2".into(), "region=eu".into()]).unwrap();
+        let first = first.with_built_ins(day, "run-1").fingerprint();
+        assert_eq!(first, second.with_built_ins(day + Days::new(1), "run-2").fingerprint());
+        assert_eq!(first, "params(batch:Int64=2, region:Utf8=eu)");
+        let mut other = Params::default();
+        other.apply_overrides(&["region=eu".into(), "batch=2".into()]).unwrap();
+        assert_ne!(first, other.fingerprint(), "a value of another type is another choice");
+        assert_eq!(Params::default().with_built_ins(day, "r").fingerprint(), "params()");
+    }
+
+    #[test]
     fn overrides_are_strings_typed_or_take_the_defaults_type() {
         let mut params = Params::default();
         params.set("limit", ScalarValue::Int64(Some(5)));

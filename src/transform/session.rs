@@ -11,8 +11,10 @@ use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
-use crate::catalog::Catalog;
-use crate::catalog::provider::{CatalogBridge, Overrides, SESSION_SCHEMA};
+use datafusion::catalog::TableProvider;
+
+use crate::catalog::provider::{CatalogBridge, Overrides, SESSION_SCHEMA, VersionOf};
+use crate::catalog::{Catalog, TableName};
 use crate::error::Result;
 use crate::location::aws::Encryption;
 use crate::location::counting::ReadCounter;
@@ -81,10 +83,11 @@ pub async fn session(
     // 4.31 G) and ~15% wall at SF10, for 1% saved on Q1. Row groups and pages are still pruned
     // by statistics either way.
     settings.execution.parquet.pushdown_filters = false;
-    // A join whose smaller side is estimated under 32 MiB builds one hash table that every
-    // partition probes (Spark's broadcast join; DataFusion's default stops at 1 MiB), instead
-    // of hash-repartitioning both sides: the big side is then never shuffled or buffered. W3
-    // (SF1 lineitem ⋈ 228,000 orders of a year, 2.7 MB) took 30% less CPU and less memory so.
+    // A join whose smaller side is estimated under BROADCAST_JOIN_BYTES builds one hash table
+    // that every partition probes (Spark's broadcast join; DataFusion's default stops at 1 MiB),
+    // instead of hash-repartitioning both sides: the big side is then never shuffled or
+    // buffered. W3 (SF1 lineitem ⋈ 228,000 orders of a year, 2.7 MB) took 30% less CPU and
+    // less memory so.
     settings.optimizer.hash_join_single_partition_threshold = BROADCAST_JOIN_BYTES;
     settings.optimizer.hash_join_single_partition_threshold_rows = BROADCAST_JOIN_ROWS;
     // Facts joined to a dimension filtered to a period leave sparse keys on the build side
@@ -142,7 +145,21 @@ pub async fn session(
         .with_physical_optimizer_rule(Arc::new(KeepInputOrder))
         .build();
     let context = SessionContext::new_with_state(state);
+    context.register_udtf(VersionOf::NAME, Arc::new(VersionOf { catalog: catalog.clone() }));
     let bridge = CatalogBridge::load(catalog, overrides).await?;
     context.register_catalog(DEFAULT_CATALOG, Arc::new(bridge));
     Ok(context)
+}
+
+/// From now on, `name` reads `provider` in the session `context` (one that [`session`] built).
+pub fn override_table(context: &SessionContext, name: TableName, provider: Arc<dyn TableProvider>) -> Result<()> {
+    let catalog = context.catalog(DEFAULT_CATALOG);
+    let bridge = catalog.as_ref().and_then(|c| (c.as_ref() as &dyn std::any::Any).downcast_ref::<CatalogBridge>());
+    match bridge {
+        Some(bridge) => {
+            bridge.set_override(name, provider);
+            Ok(())
+        }
+        None => Err(crate::error::Error::runtime("the session was not built by transform::session")),
+    }
 }

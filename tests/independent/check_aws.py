@@ -12,7 +12,8 @@ Checks, each printed as one line:
      OutputFormat, columns and types, the partition key apart, one partition per week;
   3. the objects are SSE-KMS encrypted as the job asked, and only the registered ones exist;
   4. pyarrow reads the registered partitions' files: the rows etl reports and queries;
-  5. a rerun switches every partition to a new folder, deletes the old, keeps one version;
+  5. a rerun switches every partition to a new folder, takes the old out of readers' sight, and
+     is a Glue table version of its own (data version 2) of the same schema version;
   6. the crawled CSV source is declared for LazySimpleSerDe (unquoted), with its delimiter,
      header skip and empty-as-NULL, and the types Athena reads;
   7. a crawled quoted CSV (empty numbers, ISO timestamps) is declared for OpenCSVSerDe with
@@ -155,7 +156,10 @@ def check_quoted_csv_and_json(binary, home, s3, glue, raw, database):
 
 
 def objects(s3, bucket):
-    return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+    """The keys readers list: none in a folder named with `_` or `.` (journals, the manifests of
+    data versions, replaced versions' files kept for rollback)."""
+    keys = (o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+    return sorted(k for k in keys if not any(part.startswith(("_", ".")) for part in k.split("/")))
 
 
 def read_partitions(locations):
@@ -211,8 +215,13 @@ def main():
         check(set(keys_again).isdisjoint(keys) and len(keys_again) == len(keys), f"old objects left: {keys_again}")
         check(read_partitions(again) == rows, "the rerun changed the rows")
         versions = glue.get_table_versions(DatabaseName=f"{database}_curated", TableName="weekly_revenue")["TableVersions"]
-        check(len(versions) == 1, f"{len(versions)} table versions after a rerun with the same schema")
-        print("ok  5 a rerun switched every partition to a new folder, deleted the old objects, kept one version")
+        parameters = [v["Table"].get("Parameters", {}) for v in versions]
+        schema_versions = {p.get("etl.version") for p in parameters}
+        data_versions = sorted({json.loads(p["etl.data"])["version"] for p in parameters if "etl.data" in p})
+        check(schema_versions == {"1"}, f"schema versions {schema_versions} after a rerun with the same schema")
+        check(data_versions == [1, 2], f"every publication is a Glue table version: data versions {data_versions}")
+        print("ok  5 a rerun switched every partition to a new folder, took the old objects out of readers' sight, "
+              "made a second Glue table version of the same schema version")
 
         check_crawled_csv(glue, database)
         print("ok  6 the crawled CSV source is a LazySimpleSerDe table: delimiter, header skip, empty as NULL, typed columns")

@@ -22,11 +22,17 @@ touched. One line is printed per check; the first failure stops with a non-zero 
   4. every file is what Athena expects: ZSTD column chunks, min/max statistics, column and
      offset indexes, no partition column inside, decimal(14,2)/decimal(12,2), int64, string;
   5. a second run of the same logical date gives the same rows and leaves exactly one file
-     per partition, all its own: the first run's files and any staging folder are gone;
-  6. the catalog (`etl sql` with the same ETL_HOME) counts the same rows.
+     per partition, all its own: the first run's files and any staging folder are gone from
+     the folders readers list;
+  6. the catalog (`etl sql` with the same ETL_HOME) counts the same rows;
+  7. the first run's files are kept for rollback under `_etl_retained/`, not ending in
+     `.parquet` (DuckDB's `**/*.parquet` would read them); a run whose check of severity
+     error fails exits 1 and leaves the files, the catalog, the table's history and what
+     DuckDB reads as they were.
 
 Layout accepted: LOCATION/order_week=YYYY-MM-DD/[run-RUN_ID/]part-RUN_ID-N.zstd.parquet (etl
-puts each run's files of a partition in a `run-` folder that Hive readers skip).
+puts each run's files of a partition in a `run-` folder that Hive readers skip), and
+LOCATION/_etl_retained/ for replaced versions' files.
 """
 import datetime
 import json
@@ -109,6 +115,8 @@ def list_output(output):
     partitions = {}
     for entry in sorted(os.listdir(output)):
         check(entry != "_etl_staging", f"a staging folder is left behind: {output}/{entry}")
+        if entry == "_etl_retained":
+            continue  # replaced versions' files, kept for rollback where no reader lists them
         match = re.fullmatch(rf"{PARTITION_KEY}=(\d{{4}}-\d{{2}}-\d{{2}})", entry)
         check(match, f"unexpected entry in the output folder: {entry}")
         files = []
@@ -336,6 +344,39 @@ def run_checks(binary, work):
     check(counted == [{"n": len(duck_rows)}],
           f"the catalog answers {counted}, the files hold {len(duck_rows)} rows")
     print(f"ok  6 the catalog counts the same {len(duck_rows)} rows")
+
+    retained = [f for f in all_files(output) if "/_etl_retained/" in f]
+    check(len(retained) == len(files) and all(f.endswith(".parquet.retained") for f in retained),
+          f"the first run's {len(files)} files are kept for rollback out of readers' sight: {retained}")
+    run_failing_check(binary, work, home, output, duck_rows)
+    print(f"ok  7 a run whose check failed published nothing: the same files, catalog and "
+          f"history, and DuckDB reads the same {len(duck_rows)} rows")
+
+
+def all_files(output):
+    return sorted(os.path.join(root, name) for root, _, names in os.walk(output) for name in names)
+
+
+def run_failing_check(binary, work, home, output, duck_rows):
+    """A run whose check of severity error fails: exit 1, and readers see what they saw."""
+    job = os.path.join(work, "sql", "weekly_orders_checked.toml")
+    with open(os.path.join(work, "sql", "weekly_orders.toml")) as original, open(job, "w") as checked:
+        # The target is the file's last table: the check belongs to it.
+        checked.write(original.read() + '\n[[target.check]]\nname = "impossible"\nrow_count = { min = 1000000000 }\n')
+    before = (all_files(output), etl(binary, work, home, "table", "history", TARGET_TABLE, "--json"),
+              etl(binary, work, home, "schema", "show", TARGET_TABLE, "--json"))
+    env = {**os.environ, "ETL_HOME": home, "ETL_CATALOG": "local"}
+    result = subprocess.run([binary, "run", job, "--logical-date", LOGICAL_DATE.isoformat(), "--json"],
+                            cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    check(result.returncode == 1, f"a failed check exits 1, not {result.returncode}: {result.stderr}")
+    report = json.loads(result.stdout)
+    failed = [c for c in report["checks"] if c["status"] == "failed"]
+    check([c["name"] for c in failed] == ["impossible"], f"the failed checks: {report['checks']}")
+    after = (all_files(output), etl(binary, work, home, "table", "history", TARGET_TABLE, "--json"),
+             etl(binary, work, home, "schema", "show", TARGET_TABLE, "--json"))
+    check(after[0] == before[0], f"the files changed: {before[0]} -> {after[0]}")
+    check(after[1:] == before[1:], "the catalog or the table's history changed")
+    compare_rows(read_with_duckdb(output), duck_rows, "after a failed check against before (DuckDB)")
 
 
 def main():

@@ -69,3 +69,84 @@ pub fn list_keys(bucket: &str, prefix: &str) -> Vec<String> {
     keys.sort();
     keys
 }
+
+/// Keys under a prefix that Hive readers list: none in a folder whose name starts with `_` or
+/// `.` (journals, version manifests, the files of replaced versions kept for rollback).
+pub fn visible_keys(bucket: &str, prefix: &str) -> Vec<String> {
+    list_keys(bucket, prefix).into_iter().filter(|k| !k.split('/').any(|part| part.starts_with(['_', '.']))).collect()
+}
+
+/// Runs a request of the SQS client against the endpoint, on a runtime of its own.
+fn sqs<T>(work: impl AsyncFnOnce(&aws_sdk_sqs::Client) -> T) -> T {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(endpoint().expect("an endpoint"))
+            .region(aws_config::Region::new("us-east-1"))
+            .load()
+            .await;
+        work(&aws_sdk_sqs::Client::new(&config)).await
+    })
+}
+
+/// A queue with a 2-second visibility timeout, and a redrive policy to `dead_letter` after
+/// that many receives; its URL.
+pub fn create_queue(name: &str, dead_letter: Option<(&str, u32)>) -> String {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    sqs(async |client: &aws_sdk_sqs::Client| {
+        let mut create = client.create_queue().queue_name(name).attributes(QueueAttributeName::VisibilityTimeout, "2");
+        if let Some((queue, max_receives)) = dead_letter {
+            let attributes = client
+                .get_queue_attributes()
+                .queue_url(queue)
+                .attribute_names(QueueAttributeName::QueueArn)
+                .send()
+                .await
+                .unwrap();
+            let arn = attributes.attributes().unwrap()[&QueueAttributeName::QueueArn].clone();
+            let policy = format!(r#"{{"deadLetterTargetArn": "{arn}", "maxReceiveCount": "{max_receives}"}}"#);
+            create = create.attributes(QueueAttributeName::RedrivePolicy, policy);
+        }
+        create.send().await.unwrap().queue_url.unwrap()
+    })
+}
+
+pub fn send_message(queue: &str, body: &str) {
+    sqs(async |client: &aws_sdk_sqs::Client| {
+        client.send_message().queue_url(queue).message_body(body).send().await.unwrap();
+    })
+}
+
+/// The body of a message received from `queue` within `limit`.
+pub fn receive_message(queue: &str, limit: std::time::Duration) -> Option<String> {
+    sqs(async |client: &aws_sdk_sqs::Client| {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            let received = client.receive_message().queue_url(queue).wait_time_seconds(5).send().await.unwrap();
+            if let Some(message) = received.messages.unwrap_or_default().into_iter().next() {
+                return message.body;
+            }
+        }
+        None
+    })
+}
+
+/// Messages in `queue`, visible or not.
+pub fn queue_depth(queue: &str) -> u64 {
+    use aws_sdk_sqs::types::QueueAttributeName::{ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible};
+    sqs(async |client: &aws_sdk_sqs::Client| {
+        let attributes = client
+            .get_queue_attributes()
+            .queue_url(queue)
+            .attribute_names(ApproximateNumberOfMessages)
+            .attribute_names(ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .unwrap();
+        let attributes = attributes.attributes().unwrap();
+        [ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible]
+            .iter()
+            .map(|name| attributes.get(name).and_then(|n| n.parse::<u64>().ok()).unwrap_or(0))
+            .sum()
+    })
+}

@@ -1,10 +1,12 @@
-//! A sandbox per test: a temporary folder, its own `$ETL_HOME`, and the binary.
+//! A sandbox per test: a temporary folder, its own `$ETL_HOME`, and the binary; a scheduler
+//! started in it, whose events are read as they come.
 
 pub mod aws;
 pub mod faults;
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 pub struct Sandbox {
     dir: tempfile::TempDir,
@@ -18,6 +20,14 @@ pub struct Output {
 }
 
 impl Output {
+    fn of(output: std::process::Output) -> Output {
+        Output {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
     /// The stdout as JSON, after checking the command succeeded.
     pub fn json(&self) -> serde_json::Value {
         assert_eq!(self.code, 0, "expected success, got {self:?}");
@@ -80,11 +90,22 @@ impl Sandbox {
     /// `etl` with variables set for this process only (an endpoint, a retry budget).
     pub fn etl_with_env(&self, args: &[&str], variables: &[(&str, &str)]) -> Output {
         let output = self.command(args).envs(variables.iter().copied()).output().expect("the etl binary runs");
-        Output {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
+        Output::of(output)
+    }
+
+    /// `etl` reading `input` on its standard input.
+    pub fn etl_with_stdin(&self, args: &[&str], input: &str) -> Output {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the etl binary runs");
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        Output::of(child.wait_with_output().unwrap())
     }
 
     /// Runs a command that must succeed with `--json`, returning its document.
@@ -116,6 +137,12 @@ impl Sandbox {
         out
     }
 
+    /// Files under `relative` that Hive readers list: none in a folder whose name starts with
+    /// `_` or `.` (staging, journals, the files of replaced versions kept for rollback).
+    pub fn visible_files(&self, relative: &str) -> Vec<String> {
+        self.files(relative).into_iter().filter(|f| !f.split('/').any(|part| part.starts_with(['_', '.']))).collect()
+    }
+
     /// Rows of a query, as JSON objects.
     pub fn query(&self, sql: &str) -> Vec<serde_json::Value> {
         match self.etl(&["sql", sql, "--format", "json"]).json() {
@@ -133,4 +160,116 @@ pub fn columns(value: &serde_json::Value) -> Vec<String> {
         .iter()
         .map(|c| format!("{} {}", c["name"].as_str().unwrap(), c["type"].as_str().unwrap()))
         .collect()
+}
+
+/// `etl scheduler DIR --json`, its events (stdout) and its log (stderr) read as they come.
+pub struct Scheduler {
+    child: std::process::Child,
+    events: std::sync::mpsc::Receiver<serde_json::Value>,
+    seen: Vec<serde_json::Value>,
+    log: std::sync::mpsc::Receiver<String>,
+}
+
+impl Scheduler {
+    pub fn start(s: &Sandbox, jobs: &str) -> Scheduler {
+        Self::start_with_env(s, jobs, &[])
+    }
+
+    /// A scheduler with variables set for it only (a kill point).
+    pub fn start_with_env(s: &Sandbox, jobs: &str, variables: &[(&str, &str)]) -> Scheduler {
+        Self::spawn(s, &["scheduler", jobs, "--json"], variables)
+    }
+
+    /// `etl ARGS` (a scheduler with more flags), its stdout one JSON event a line.
+    pub fn start_with_args(s: &Sandbox, args: &[&str]) -> Scheduler {
+        Self::spawn(s, args, &[])
+    }
+
+    fn spawn(s: &Sandbox, args: &[&str], variables: &[(&str, &str)]) -> Scheduler {
+        use std::io::{BufRead, BufReader};
+        let mut child = s
+            .command(args)
+            .envs(variables.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (send, events) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let event: serde_json::Value =
+                    serde_json::from_str(&line).unwrap_or_else(|e| panic!("not one JSON object a line ({e}): {line}"));
+                if send.send(event).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = child.stderr.take().unwrap();
+        let (send, log) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Scheduler { child, events, seen: Vec::new(), log }
+    }
+
+    pub fn wait_for(&mut self, done: impl Fn(&serde_json::Value) -> bool, limit: Duration) {
+        self.wait_until(|seen| seen.iter().any(&done), limit);
+    }
+
+    /// Waits until the events seen so far satisfy `done`.
+    pub fn wait_until(&mut self, done: impl Fn(&[serde_json::Value]) -> bool, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while !done(&self.seen) {
+            let left = deadline.checked_duration_since(Instant::now()).expect("the event came in time");
+            match self.events.recv_timeout(left) {
+                Ok(event) => self.seen.push(event),
+                Err(e) => panic!("no such event ({e}); saw {:?}", self.seen),
+            }
+        }
+    }
+
+    /// Waits for a line of its log (stderr) that contains `text`.
+    pub fn wait_for_log(&mut self, text: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now()).expect("the log line came in time");
+            match self.log.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return,
+                Ok(_) => {}
+                Err(e) => panic!("no log line with '{text}' ({e}); events: {:?}", self.seen),
+            }
+        }
+    }
+
+    /// SIGTERM, then the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the scheduler did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL: the scheduler ends the way a recycled machine ends it.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().unwrap();
+    }
+
+    /// Every event, once it stopped.
+    pub fn events(&mut self) -> Vec<serde_json::Value> {
+        while let Ok(event) = self.events.recv_timeout(Duration::from_secs(2)) {
+            self.seen.push(event);
+        }
+        self.seen.clone()
+    }
 }

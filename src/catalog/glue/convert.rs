@@ -16,7 +16,7 @@ use aws_sdk_glue::types::{
 use chrono::{DateTime, Utc};
 
 use crate::catalog::definition::{AthenaType, SerDe, WRITTEN_BY};
-use crate::catalog::{DataChange, DataFile, Partition, PartitionWrite, TableDefinition, TableName};
+use crate::catalog::{DataChange, DataFile, Partition, PartitionWrite, PreparedVersion, TableDefinition, TableName};
 use crate::error::{Error, Result};
 use crate::layout::{glue_partition_values, partition_values_from_glue};
 use crate::schema::{Column, GlueType};
@@ -29,6 +29,8 @@ pub(super) const CHANGE: &str = "etl.change";
 pub(super) const DIFF: &str = "etl.diff";
 /// A written partition's (or unpartitioned table's) files, in its parameters.
 pub(super) const FILES: &str = "etl.files";
+/// A written table's data version: what it recorded and where its partitions are listed.
+pub(super) const DATA: &str = "etl.data";
 /// In a column's parameters: the type etl reads, when Glue declares another for Athena.
 const ETL_TYPE: &str = "etl.type";
 /// In a column's parameters: the whole reason, when the comment could not hold it.
@@ -66,6 +68,11 @@ pub(super) fn our_version(table: &GlueTable) -> u64 {
         .and_then(|v| v.parse().ok())
         .or_else(|| table.version_id().and_then(|v| v.parse().ok()))
         .unwrap_or(1)
+}
+
+/// The data version a Glue table (or one of its archived versions) records.
+pub(super) fn data_record(table: &GlueTable) -> Option<PreparedVersion> {
+    table.parameters().and_then(|p| p.get(DATA)).and_then(|text| serde_json::from_str(text).ok())
 }
 
 pub(super) fn time(value: Option<&aws_sdk_glue::primitives::DateTime>) -> DateTime<Utc> {
@@ -433,6 +440,7 @@ mod tests {
         let data = DataChange::Written(crate::catalog::WrittenData {
             upserts: vec![upsert(vec![Some("a".into())]), upsert(vec![])],
             drops: vec![],
+            note: Default::default(),
         });
         assert!(written_upsert(&data, &[]).is_some_and(|w| w.partition.values.is_empty()));
         assert!(written_upsert(&data, &[Some("b".into())]).is_none());

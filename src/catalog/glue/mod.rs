@@ -7,7 +7,11 @@
 //! the version, and a written table's file list.
 //!
 //! Versions: a new schema is an `UpdateTable` that archives the previous definition, so
-//! `GetTableVersions` is the history; a change of location alone skips the archive.
+//! `GetTableVersions` is the history; a change of location alone skips the archive. Every
+//! publication of a written table's data is an archived update too, whose `etl.data` records
+//! the data version (run, rows, bytes, files, checks) and names the manifest that lists its
+//! partitions, an object under the table's `_etl_versions/` (Glue keeps no history of
+//! partitions).
 //! Concurrency: every update passes the `VersionId` it read, so a writer that lost a race
 //! gets Glue's `ConcurrentModificationException`, reported as a conflict.
 //!
@@ -32,9 +36,15 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 
 use self::client::GlueClient;
-use self::convert::{CHANGE, DIFF, RUN_ID, definition_of, our_version, partition_of, partition_of_unpartitioned, time};
-use super::{Catalog, Partition, Publication, Published, Table, TableName, TableVersion, VersionChange};
-use crate::error::Result;
+use self::convert::{
+    CHANGE, DIFF, RUN_ID, data_record, definition_of, our_version, partition_of, partition_of_unpartitioned, time,
+};
+use super::{
+    Catalog, DataVersion, Partition, PreparedVersion, Publication, Published, Table, TableName, TableVersion,
+    VersionChange,
+};
+use crate::error::{Error, Result};
+use crate::location::Location;
 use crate::schema::diff::Change;
 
 #[derive(Debug, Clone)]
@@ -128,5 +138,41 @@ impl Catalog for GlueCatalog {
 
     async fn publish(&self, publication: Publication) -> Result<Published> {
         self.publish_all(publication).await
+    }
+
+    async fn data_versions(&self, name: &TableName) -> Result<Vec<DataVersion>> {
+        Ok(self.data_records(name).await?.into_values().map(|r| r.version).collect())
+    }
+
+    async fn snapshot(&self, name: &TableName, version: u64) -> Result<Vec<Partition>> {
+        let records = self.data_records(name).await?;
+        let record =
+            records.get(&version).ok_or_else(|| Error::not_found(format!("{name} has no version {version}")))?;
+        let manifest = Location::parse(&record.manifest)?;
+        let text = manifest.get_bytes(manifest.prefix()).await?;
+        serde_json::from_slice(&text).map_err(|e| {
+            Error::runtime(format!("the manifest {manifest} of version {version} of {name} is not readable: {e}"))
+        })
+    }
+}
+
+impl GlueCatalog {
+    /// The data versions Glue's table versions record, by number. A publication finished by a
+    /// later reader updates the table again with the same record: the earliest one counts.
+    async fn data_records(&self, name: &TableName) -> Result<BTreeMap<u64, PreparedVersion>> {
+        if self.table(name).await?.is_none() {
+            return Ok(BTreeMap::new());
+        }
+        let mut records: BTreeMap<u64, PreparedVersion> = BTreeMap::new();
+        for version in self.client.table_versions(name).await? {
+            let Some(record) = version.table.as_ref().and_then(data_record) else { continue };
+            match records.get(&record.version.version) {
+                Some(known) if known.version.created_at <= record.version.created_at => {}
+                _ => {
+                    records.insert(record.version.version, record);
+                }
+            }
+        }
+        Ok(records)
     }
 }

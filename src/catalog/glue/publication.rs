@@ -12,15 +12,17 @@ use aws_sdk_glue::types::{
 use super::GlueCatalog;
 use super::client::{CREATE_BATCH, DELETE_BATCH, UPDATE_BATCH};
 use super::convert::{
-    CHANGE, DIFF, FILES, RUN_ID, VERSION, current_location, definition_of, our_version, partition_input, partition_of,
-    partition_of_unpartitioned, table_input, written_upsert,
+    CHANGE, DATA, DIFF, FILES, RUN_ID, VERSION, current_location, data_record, definition_of, our_version,
+    partition_input, partition_of, partition_of_unpartitioned, table_input, written_upsert,
 };
 use crate::catalog::journal::Journal;
 use crate::catalog::{
-    DataChange, Partition, Publication, Published, TableChange, TableDefinition, TableName, VersionChange, conflict,
+    DataChange, DataVersion, Partition, PreparedVersion, Publication, Published, TableChange, TableDefinition,
+    TableName, VersionChange, conflict, partitions_after,
 };
 use crate::error::{Error, ErrorKind, Result};
-use crate::layout::{glue_partition_values, partition_values_from_glue};
+use crate::layout::{self, glue_partition_values, partition_values_from_glue};
+use crate::location::Location;
 
 impl GlueCatalog {
     /// Finishes the committed publications a written table's journal folder names (see
@@ -104,6 +106,10 @@ impl GlueCatalog {
     ) -> Result<()> {
         let version = self.apply_table(change, run_id, current.as_ref(), published).await?;
         published.versions.push(version);
+        published.data_versions.push(match &change.data {
+            DataChange::Written(written) => written.note.prepared.as_ref().map(|p| p.version.version),
+            _ => None,
+        });
         crate::kill_points::reached("catalog.commit");
         self.apply_partitions(change, partitions, published).await
     }
@@ -127,15 +133,17 @@ impl GlueCatalog {
             _ => None,
         };
         let definition = change.new_version.as_ref().map(|n| n.definition.clone()).or_else(|| old_definition.clone());
-        let new_schema = match (&change.new_version, &old_definition) {
-            (Some(new), Some(old)) => new.definition.is_new_version_of(old),
-            (Some(_), None) => true,
-            (None, _) => false,
-        };
+        let new_schema = is_new_schema(change, old_definition.as_ref());
         if new_schema {
             version += 1;
         }
-        if change.new_version.is_some() || unpartitioned_files.is_some() {
+        // Every publication of a written table is a table version of its own (archived by the
+        // next update), recording its data version.
+        let data = match &change.data {
+            DataChange::Written(written) => written.note.prepared.as_ref(),
+            _ => None,
+        };
+        if change.new_version.is_some() || unpartitioned_files.is_some() || data.is_some() {
             let definition = definition
                 .ok_or_else(|| Error::runtime(format!("publishing {name}: a new table needs a definition")))?;
             let mut parameters: HashMap<String, String> = definition.parameters.clone().into_iter().collect();
@@ -148,6 +156,9 @@ impl GlueCatalog {
                 }
             }
             parameters.insert(VERSION.to_string(), version.to_string());
+            if let Some(data) = data {
+                parameters.insert(DATA.to_string(), serde_json::to_string(data)?);
+            }
             if new_schema {
                 let diff = change.new_version.as_ref().map(|n| n.diff.clone()).unwrap_or_default();
                 let kind = if current.is_none() { VersionChange::Created } else { VersionChange::Updated };
@@ -173,7 +184,8 @@ impl GlueCatalog {
                 }
                 Some(current) => {
                     let version_id = current.version_id();
-                    self.client.update_table(name, input, !new_schema, version_id, change.expected_version).await?;
+                    let skip_archive = !new_schema && data.is_none();
+                    self.client.update_table(name, input, skip_archive, version_id, change.expected_version).await?;
                 }
             }
             if let (Some(current), Some(_)) = (&current, &unpartitioned_files) {
@@ -273,13 +285,14 @@ impl GlueCatalog {
 
     /// Checks every change, writes the journal (the commit point), applies the changes table
     /// by table, then removes the journal.
-    pub(super) async fn publish_all(&self, publication: Publication) -> Result<Published> {
+    pub(super) async fn publish_all(&self, mut publication: Publication) -> Result<Published> {
         let mut checked = Vec::with_capacity(publication.tables.len());
         for change in &publication.tables {
             checked.push(self.check(change).await?);
         }
         let mut roots = Vec::new();
-        for (change, (current, _)) in publication.tables.iter().zip(&checked) {
+        let run_id = publication.run_id.clone();
+        for (change, (current, partitions)) in publication.tables.iter_mut().zip(&checked) {
             if !matches!(change.data, DataChange::Written(_)) {
                 continue;
             }
@@ -288,7 +301,9 @@ impl GlueCatalog {
                 (None, Some(current)) => definition_of(current)?,
                 (None, None) => continue,
             };
-            roots.push(definition.written_root()?);
+            let root = definition.written_root()?;
+            prepare_version(change, current.as_ref(), partitions, &root, run_id.as_deref()).await?;
+            roots.push(root);
         }
         let journal = Journal::begin(&publication, &roots).await?;
         let mut published = Published::default();
@@ -300,16 +315,17 @@ impl GlueCatalog {
                 // overwrite the winner's.
                 (Err(e), Some(journal)) if e.kind() == ErrorKind::Conflict => {
                     journal.end().await?;
+                    withdraw_manifests(&publication).await;
                     return Err(e);
                 }
                 // Past its commit point the publication stands (the next `etl` read of these
                 // tables finishes it), so the run has published, and must say so.
                 (Err(e), Some(_)) => {
-                    eprintln!(
-                        "warning: the publication is committed, but applying it to Glue stopped: {}; the next etl command that reads {} finishes it",
+                    published.warnings.push(format!(
+                        "the publication is committed, but applying it to Glue stopped: {}; the next etl command that reads {} finishes it",
                         e.message(),
                         change.name
-                    );
+                    ));
                     return Ok(published);
                 }
                 (Err(e), None) => return Err(e),
@@ -317,9 +333,64 @@ impl GlueCatalog {
         }
         if let Some(journal) = journal {
             if let Err(e) = journal.end().await {
-                eprintln!("warning: the publication is complete, but removing its journal failed: {e}");
+                published.warnings.push(format!("the publication is complete, but removing its journal failed: {e}"));
             }
         }
         Ok(published)
+    }
+}
+
+/// Whether a change records a new schema version of the table it builds on.
+fn is_new_schema(change: &TableChange, old: Option<&TableDefinition>) -> bool {
+    match (&change.new_version, old) {
+        (Some(new), Some(old)) => new.definition.is_new_version_of(old),
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
+/// Decides a written change's data version before the commit point: its number, what it
+/// holds, and the manifest listing its partitions, written now (a publication that then fails
+/// leaves a manifest no table version names; nothing reads it).
+async fn prepare_version(
+    change: &mut TableChange,
+    current: Option<&GlueTable>,
+    partitions: &[GluePartition],
+    root: &Location,
+    run_id: Option<&str>,
+) -> Result<()> {
+    let old_definition = current.map(definition_of).transpose()?;
+    let schema_version = current.map(our_version).unwrap_or(0) + is_new_schema(change, old_definition.as_ref()) as u64;
+    let DataChange::Written(written) = &mut change.data else {
+        return Ok(());
+    };
+    if written.note.prepared.is_some() {
+        return Ok(());
+    }
+    let before: Vec<Partition> = match current {
+        Some(table) if table.partition_keys().is_empty() => partition_of_unpartitioned(table).into_iter().collect(),
+        Some(_) => partitions.iter().map(partition_of).collect::<Result<_>>()?,
+        None => Vec::new(),
+    };
+    let after = partitions_after(&before, written);
+    let number = current.and_then(data_record).map_or(0, |r| r.version.version) + 1;
+    let id = run_id.unwrap_or("unnamed");
+    let manifest = layout::manifest(root, number, id);
+    manifest.put(manifest.prefix(), bytes::Bytes::from(serde_json::to_vec(&after)?)).await?;
+    let version =
+        DataVersion::of(number, run_id.map(str::to_string), chrono::Utc::now(), schema_version, &written.note, &after);
+    written.note.prepared = Some(PreparedVersion { version, manifest: manifest.url() });
+    Ok(())
+}
+
+/// The manifests of a publication that lost a race: no table version names them.
+async fn withdraw_manifests(publication: &Publication) {
+    for change in &publication.tables {
+        let DataChange::Written(written) = &change.data else { continue };
+        let Some(prepared) = &written.note.prepared else { continue };
+        if let Ok(manifest) = Location::parse(&prepared.manifest) {
+            // Best effort: a manifest left behind names no version and misleads no reader.
+            let _ = manifest.delete(manifest.prefix()).await;
+        }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::RecordBatch;
 
 use super::CsvLayout;
-use super::decode::{ChunkDecoder, Decoded};
+use super::decode::{Chunk, ChunkDecoder, Decoded};
 use super::dialect::{Dialect, core_reader};
 use super::records::{ChunkRecords, Fields, record_ends, record_text};
 use crate::error::{Error, Result};
@@ -116,12 +116,6 @@ pub(super) fn decode_in_chunks(
         }
     }
     Ok(good_rows)
-}
-
-/// A run of whole lines of a file; the last chunk is the rest of the file.
-pub(super) struct Chunk {
-    pub(super) data: Vec<u8>,
-    pub(super) last: bool,
 }
 
 /// Cuts a stream into chunks after line ends.

@@ -8,13 +8,18 @@ use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::SchemaRef;
 
 use super::CsvLayout;
-use super::chunks::Chunk;
 use super::dialect::{Dialect, core_reader};
 use super::records::{ChunkRecords, Fields, record_ends, record_text};
 use crate::error::Result;
 use crate::schema::{Column, names};
 use crate::source::rejects::{BadRecord, BadRecordPolicy, quote_value};
 use crate::source::text::{TextColumnBuilder, parses_as};
+
+/// A run of whole lines of a file; the last chunk is the rest of the file.
+pub(super) struct Chunk {
+    pub(super) data: Vec<u8>,
+    pub(super) last: bool,
+}
 
 /// What decoding one chunk gave.
 pub(super) struct Decoded {

@@ -1,0 +1,536 @@
+//! Checks as SQL: each rule becomes queries over the checked table, planned before anything
+//! runs ([`plan`]) and run after the output is staged ([`run`]).
+//!
+//! The rules that judge rows one by one (`not_null`, `accepted_values`, `expression`) are
+//! counted together, in one pass over the table: a target with ten such checks is read once,
+//! not ten times. Sample rows are fetched only for checks that failed. Row counts come from
+//! what the caller knows (a staged output's file footers) or from the table's statistics,
+//! without a scan.
+
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use datafusion::arrow::array::{Array, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionContext;
+use serde::{Deserialize, Serialize};
+
+use super::{Accepted, CheckSpec, Rule, SAMPLE_ROWS, Severity};
+use crate::catalog::TableName;
+use crate::error::{Error, Result};
+use crate::transform::params::Params;
+use crate::transform::script::{self, Statement};
+
+/// What is checked: a table as the session names it, and what the caller knows of it.
+#[derive(Debug, Clone)]
+pub struct Subject {
+    pub table: TableName,
+    pub checks: Vec<CheckSpec>,
+    /// The number of rows, when the caller knows it without a query.
+    pub rows: Option<u64>,
+    /// The table's rows before and after the publication being checked (`row_count_change`);
+    /// `None` when there is nothing to compare with (a first publication).
+    pub change: Option<(u64, u64)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    Passed,
+    Failed,
+}
+
+/// A check's outcome, as the run report and `etl check` show it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub target: String,
+    pub name: String,
+    pub rule: String,
+    pub severity: Severity,
+    pub status: CheckStatus,
+    /// Rows that break the rule; 1 for a rule on the whole table (row counts, freshness).
+    pub violations: u64,
+    /// Up to five violating rows (for `unique`, the duplicated values and how many rows have
+    /// them; for rules on the whole table, what was measured).
+    pub samples: Vec<serde_json::Value>,
+    /// Time of the queries the check ran (checks counted in one pass over the table share it).
+    pub seconds: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl CheckResult {
+    /// Failed, with severity error: the run must not publish.
+    pub fn blocks(&self) -> bool {
+        self.status == CheckStatus::Failed && self.severity == Severity::Error
+    }
+
+    pub fn warns(&self) -> bool {
+        self.status == CheckStatus::Failed && self.severity == Severity::Warn
+    }
+
+    /// One line for people: `curated.t not_null(a): 3 violating rows`.
+    pub fn describe(&self) -> String {
+        let what = match &self.detail {
+            Some(detail) => detail.clone(),
+            None => format!("{} violating {}", self.violations, if self.violations == 1 { "row" } else { "rows" }),
+        };
+        format!("{} {}: {what}", self.target, self.name)
+    }
+}
+
+/// A check as the version it let through keeps it: the rule (so `etl check DB.TABLE` can
+/// run it again) and how it went.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Recorded {
+    pub check: CheckSpec,
+    pub status: CheckStatus,
+    pub violations: u64,
+}
+
+impl Recorded {
+    /// As the catalog keeps it: JSON it stores without reading.
+    pub fn of(check: &CheckSpec, result: &CheckResult) -> serde_json::Value {
+        let recorded = Recorded { check: check.clone(), status: result.status, violations: result.violations };
+        serde_json::to_value(recorded).expect("a check serializes")
+    }
+
+    /// The checks a version recorded (those it cannot read, from another release, are left out).
+    pub fn read(values: &[serde_json::Value]) -> Vec<Recorded> {
+        values.iter().filter_map(|v| serde_json::from_value(v.clone()).ok()).collect()
+    }
+}
+
+/// How a check finds its violations.
+enum Queries {
+    /// A condition true for each violating row: counted in the table's one pass.
+    Rows { condition: String },
+    /// A query giving the number of violations, and one giving samples.
+    Counted { count: String, samples: String },
+    /// `row_count` and `row_count_change`: from the row counts, no query of their own.
+    Counts,
+}
+
+/// Names by which a check's SQL may call the table it checks, besides its own name (`this`, as
+/// dbt calls a model in its tests). A session view or table of the same name keeps it.
+pub const ALIASES: [&str; 3] = ["this", "staged", "target"];
+
+/// Registers the aliases of `subject`'s table that no session table already has; returns them.
+async fn alias(ctx: &SessionContext, subject: &Subject) -> Result<Vec<&'static str>> {
+    let table =
+        datafusion::common::TableReference::partial(subject.table.database.as_str(), subject.table.table.as_str());
+    let provider = ctx.table_provider(table).await?;
+    let mut registered = Vec::new();
+    for name in ALIASES {
+        if !ctx.table_exist(name)? {
+            ctx.register_table(name, provider.clone())?;
+            registered.push(name);
+        }
+    }
+    Ok(registered)
+}
+
+fn unalias(ctx: &SessionContext, names: &[&str]) {
+    for name in names {
+        // Only names this module registered: removing one cannot fail in a way that matters.
+        let _ = ctx.deregister_table(*name);
+    }
+}
+
+/// Plans every query of every check without running any: an unknown column, a type that does
+/// not fit or SQL that does not plan is a configuration error naming the table and the check.
+pub async fn plan(ctx: &SessionContext, params: &Params, subject: &Subject, logical_date: NaiveDate) -> Result<()> {
+    if subject.checks.is_empty() {
+        return Ok(());
+    }
+    let refused = |check: &CheckSpec, e: Error| {
+        Error::config(format!("check '{}' of {} cannot run: {}", check.name, subject.table, e.message()))
+    };
+    let aliases = alias(ctx, subject).await?;
+    let planned = plan_all(ctx, params, subject, logical_date, &refused).await;
+    unalias(ctx, &aliases);
+    planned
+}
+
+async fn plan_all(
+    ctx: &SessionContext,
+    params: &Params,
+    subject: &Subject,
+    logical_date: NaiveDate,
+    refused: &impl Fn(&CheckSpec, Error) -> Error,
+) -> Result<()> {
+    for check in &subject.checks {
+        let texts = match queries(&subject.table, check, logical_date) {
+            Queries::Rows { condition } => {
+                vec![rows_pass(&subject.table, &[condition.as_str()]), samples_of(&subject.table, &condition)]
+            }
+            Queries::Counted { count, samples } => vec![count, samples],
+            Queries::Counts => Vec::new(),
+        };
+        for text in texts {
+            plan_query(ctx, params, subject, check, &text).await.map_err(|e| refused(check, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs every check of `subject`; a check that fails is a result, not an error.
+pub async fn run(
+    ctx: &SessionContext,
+    params: &Params,
+    subject: &Subject,
+    logical_date: NaiveDate,
+) -> Result<Vec<CheckResult>> {
+    if subject.checks.is_empty() {
+        return Ok(Vec::new());
+    }
+    let aliases = alias(ctx, subject).await?;
+    let results = run_all(ctx, params, subject, logical_date).await;
+    unalias(ctx, &aliases);
+    results
+}
+
+async fn run_all(
+    ctx: &SessionContext,
+    params: &Params,
+    subject: &Subject,
+    logical_date: NaiveDate,
+) -> Result<Vec<CheckResult>> {
+    let planned: Vec<(&CheckSpec, Queries)> =
+        subject.checks.iter().map(|c| (c, queries(&subject.table, c, logical_date))).collect();
+    // The one pass: the table's rows and each row rule's count of violations.
+    let conditions: Vec<&str> = planned
+        .iter()
+        .filter_map(|(_, q)| match q {
+            Queries::Rows { condition } => Some(condition.as_str()),
+            _ => None,
+        })
+        .collect();
+    let needs_rows = planned.iter().any(|(_, q)| matches!(q, Queries::Counts));
+    let started = Instant::now();
+    let mut counts: Vec<u64> = Vec::new();
+    let mut rows = subject.rows;
+    if !conditions.is_empty() || (needs_rows && rows.is_none()) {
+        let first = subject.checks.first().expect("a check");
+        let values = numbers(ctx, params, subject, first, &rows_pass(&subject.table, &conditions)).await?;
+        rows = rows.or(values.first().copied());
+        counts = values.into_iter().skip(1).collect();
+    }
+    let pass_seconds = started.elapsed().as_secs_f64();
+    let mut counts = counts.into_iter();
+    let mut results = Vec::with_capacity(planned.len());
+    for (check, queries) in planned {
+        let started = Instant::now();
+        let mut result = CheckResult {
+            target: subject.table.to_string(),
+            name: check.name.clone(),
+            rule: check.rule.key().to_string(),
+            severity: check.severity,
+            status: CheckStatus::Passed,
+            violations: 0,
+            samples: Vec::new(),
+            seconds: 0.0,
+            detail: None,
+        };
+        let mut shared = 0.0;
+        match queries {
+            Queries::Rows { condition } => {
+                shared = pass_seconds;
+                result.violations = counts.next().unwrap_or(0);
+                if result.violations > 0 {
+                    result.samples =
+                        samples(ctx, params, subject, check, &samples_of(&subject.table, &condition)).await?;
+                }
+            }
+            Queries::Counted { count, samples: sampling } => {
+                result.violations = numbers(ctx, params, subject, check, &count).await?.first().copied().unwrap_or(0);
+                if result.violations > 0 {
+                    result.samples = samples(ctx, params, subject, check, &sampling).await?;
+                }
+            }
+            Queries::Counts => {
+                shared = pass_seconds;
+                judge_counts(&mut result, &check.rule, rows.unwrap_or(0), subject.change);
+            }
+        }
+        if result.violations > 0 {
+            result.status = CheckStatus::Failed;
+        }
+        result.seconds = shared + started.elapsed().as_secs_f64();
+        results.push(result);
+    }
+    Ok(results)
+}
+
+/// `row_count` and `row_count_change`, from the numbers.
+fn judge_counts(result: &mut CheckResult, rule: &Rule, rows: u64, change: Option<(u64, u64)>) {
+    match rule {
+        Rule::RowCount { min, max } => {
+            let low = min.is_some_and(|min| rows < min);
+            let high = max.is_some_and(|max| rows > max);
+            if low || high {
+                result.violations = 1;
+                result.detail = Some(format!(
+                    "{rows} rows, {}",
+                    match (min, max) {
+                        (Some(min), Some(max)) => format!("expected {min} to {max}"),
+                        (Some(min), None) => format!("expected at least {min}"),
+                        (None, Some(max)) => format!("expected at most {max}"),
+                        (None, None) => unreachable!("a row_count has a bound"),
+                    }
+                ));
+                result.samples = vec![serde_json::json!({ "rows": rows, "min": min, "max": max })];
+            }
+        }
+        Rule::RowCountChange { max_drop, max_growth } => {
+            let Some((before, after)) = change.filter(|(before, _)| *before > 0) else {
+                result.detail = Some("no earlier version with rows to compare with".into());
+                return;
+            };
+            let relative = (after as f64 - before as f64) / before as f64;
+            let dropped = max_drop.is_some_and(|limit| -relative > limit + 1e-12);
+            let grew = max_growth.is_some_and(|limit| relative > limit + 1e-12);
+            if dropped || grew {
+                result.violations = 1;
+                let limit = if dropped { max_drop } else { max_growth }.expect("the limit crossed");
+                result.detail = Some(format!(
+                    "{before} rows before, {after} after: {:+.1}% (at most {}{:.1}%)",
+                    relative * 100.0,
+                    if dropped { "-" } else { "+" },
+                    limit * 100.0
+                ));
+                result.samples = vec![serde_json::json!({
+                    "rows_before": before,
+                    "rows_after": after,
+                    "change": format!("{:+.1}%", relative * 100.0),
+                })];
+            }
+        }
+        _ => unreachable!("only row counts are judged from counts"),
+    }
+}
+
+/// The queries of one check.
+fn queries(table: &TableName, check: &CheckSpec, logical_date: NaiveDate) -> Queries {
+    let from = reference(table);
+    match &check.rule {
+        Rule::NotNull(columns) => Queries::Rows {
+            condition: columns.iter().map(|c| format!("{} IS NULL", ident(c))).collect::<Vec<_>>().join(" OR "),
+        },
+        Rule::AcceptedValues(columns) => Queries::Rows {
+            condition: columns
+                .iter()
+                .map(|(column, values)| {
+                    let list: Vec<String> = values.iter().map(literal).collect();
+                    format!("({c} IS NOT NULL AND {c} NOT IN ({}))", list.join(", "), c = ident(column))
+                })
+                .collect::<Vec<_>>()
+                .join(" OR "),
+        },
+        // As a CHECK constraint: only rows for which the expression is false break it.
+        Rule::Expression(expression) => Queries::Rows { condition: format!("({expression}) IS FALSE") },
+        Rule::Unique(columns) => {
+            let keys: Vec<String> = columns.iter().map(|c| ident(c)).collect();
+            let present: Vec<String> = keys.iter().map(|k| format!("{k} IS NOT NULL")).collect();
+            let duplicated = format!(
+                "SELECT {keys}, count(*) AS duplicate_rows FROM {from} WHERE {present} GROUP BY {keys} HAVING count(*) > 1",
+                keys = keys.join(", "),
+                present = present.join(" AND ")
+            );
+            Queries::Counted {
+                count: format!("SELECT coalesce(sum(duplicate_rows), 0) AS violations FROM ({duplicated}) AS d"),
+                samples: format!("SELECT * FROM ({duplicated}) AS d LIMIT {SAMPLE_ROWS}"),
+            }
+        }
+        Rule::Freshness { column, max_age_seconds, .. } => {
+            let start = logical_date.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
+            let oldest = start - chrono::Duration::seconds(*max_age_seconds as i64);
+            let oldest = format!("CAST('{}' AS TIMESTAMP)", oldest.format("%Y-%m-%dT%H:%M:%S"));
+            let newest = format!("max(CAST({} AS TIMESTAMP))", ident(column));
+            Queries::Counted {
+                count: format!(
+                    "SELECT CASE WHEN {newest} IS NULL OR {newest} < {oldest} THEN 1 ELSE 0 END AS violations FROM {from}"
+                ),
+                samples: format!("SELECT {newest} AS newest, {oldest} AS oldest_allowed FROM {from}"),
+            }
+        }
+        Rule::Relationship { column, table: referenced, references } => {
+            let orphans = format!(
+                "SELECT * FROM {from} AS checked WHERE checked.{c} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {to} AS referenced WHERE referenced.{r} = checked.{c})",
+                c = ident(column),
+                to = reference(referenced),
+                r = ident(references)
+            );
+            Queries::Counted {
+                count: format!("SELECT count(*) AS violations FROM ({orphans}) AS o"),
+                samples: format!("{orphans} LIMIT {SAMPLE_ROWS}"),
+            }
+        }
+        Rule::Sql(query) => Queries::Counted {
+            count: format!("SELECT count(*) AS violations FROM ({query}) AS violations"),
+            samples: format!("SELECT * FROM ({query}) AS violations LIMIT {SAMPLE_ROWS}"),
+        },
+        Rule::RowCount { .. } | Rule::RowCountChange { .. } => Queries::Counts,
+    }
+}
+
+/// The one pass: `count(*)`, then one count per condition.
+fn rows_pass(table: &TableName, conditions: &[&str]) -> String {
+    let mut columns = vec!["count(*) AS row_count".to_string()];
+    for (i, condition) in conditions.iter().enumerate() {
+        columns.push(format!("count(*) FILTER (WHERE {condition}) AS violations_{i}"));
+    }
+    format!("SELECT {} FROM {}", columns.join(", "), reference(table))
+}
+
+fn samples_of(table: &TableName, condition: &str) -> String {
+    format!("SELECT * FROM {} WHERE {condition} LIMIT {SAMPLE_ROWS}", reference(table))
+}
+
+async fn plan_query(
+    ctx: &SessionContext,
+    params: &Params,
+    subject: &Subject,
+    check: &CheckSpec,
+    text: &str,
+) -> Result<LogicalPlan> {
+    let what = format!("check '{}' of {}", check.name, subject.table);
+    let statement = Statement { text: text.to_string(), line: 1 };
+    script::plan_statement(ctx, &what, &statement, params).await
+}
+
+async fn collect(
+    ctx: &SessionContext,
+    params: &Params,
+    subject: &Subject,
+    check: &CheckSpec,
+    text: &str,
+) -> Result<Vec<RecordBatch>> {
+    let plan = plan_query(ctx, params, subject, check, text).await?;
+    let frame = ctx.execute_logical_plan(plan).await?;
+    frame.collect().await.map_err(|e| Error::from(e).context(format!("check '{}' of {}", check.name, subject.table)))
+}
+
+/// The first row of a query, as whole numbers (NULL is 0).
+async fn numbers(
+    ctx: &SessionContext,
+    params: &Params,
+    subject: &Subject,
+    check: &CheckSpec,
+    text: &str,
+) -> Result<Vec<u64>> {
+    let batches = collect(ctx, params, subject, check, text).await?;
+    let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return Ok(Vec::new());
+    };
+    batch
+        .columns()
+        .iter()
+        .map(|column| {
+            let whole = cast(column, &DataType::Int64)?;
+            let whole = whole.as_any().downcast_ref::<datafusion::arrow::array::Int64Array>().expect("cast to Int64");
+            Ok(if whole.is_null(0) { 0 } else { whole.value(0).max(0) as u64 })
+        })
+        .collect()
+}
+
+/// A query's rows as JSON objects.
+async fn samples(
+    ctx: &SessionContext,
+    params: &Params,
+    subject: &Subject,
+    check: &CheckSpec,
+    text: &str,
+) -> Result<Vec<serde_json::Value>> {
+    let batches = collect(ctx, params, subject, check, text).await?;
+    let mut out = Vec::new();
+    crate::output::write_rows(&mut out, &batches, crate::output::RowFormat::Json)?;
+    match serde_json::from_slice(&out)? {
+        serde_json::Value::Array(rows) => Ok(rows.into_iter().take(SAMPLE_ROWS).collect()),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// `"db"."table"`.
+fn reference(table: &TableName) -> String {
+    format!("{}.{}", ident(&table.database), ident(&table.table))
+}
+
+/// A quoted identifier: a column named `order` or `Amount` means that column.
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// An accepted value as a SQL literal; text is quoted, so it is never read as SQL.
+fn literal(value: &Accepted) -> String {
+    match value {
+        Accepted::Bool(b) => b.to_string().to_uppercase(),
+        Accepted::Int(i) => i.to_string(),
+        Accepted::Float(f) => format!("{f:?}"),
+        Accepted::Text(text) => format!("'{}'", text.replace('\'', "''")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(text: &str) -> CheckSpec {
+        CheckSpec::resolve(&toml::from_str::<toml::Table>(text).unwrap()).unwrap()
+    }
+
+    fn result(rule: &Rule, rows: u64, change: Option<(u64, u64)>) -> CheckResult {
+        let mut result = CheckResult {
+            target: "db.t".into(),
+            name: "n".into(),
+            rule: rule.key().into(),
+            severity: Severity::Error,
+            status: CheckStatus::Passed,
+            violations: 0,
+            samples: vec![],
+            seconds: 0.0,
+            detail: None,
+        };
+        judge_counts(&mut result, rule, rows, change);
+        result
+    }
+
+    #[test]
+    fn row_rules_are_conditions_quoted_and_literal() {
+        let table: TableName = "db.t".parse().unwrap();
+        let date = NaiveDate::from_ymd_opt(2026, 11, 3).unwrap();
+        let Queries::Rows { condition } =
+            queries(&table, &spec("accepted_values = { status = [\"it's\", 2, 1.5, true] }"), date)
+        else {
+            panic!("a row rule")
+        };
+        assert_eq!(condition, "(\"status\" IS NOT NULL AND \"status\" NOT IN ('it''s', 2, 1.5, TRUE))");
+        assert_eq!(
+            rows_pass(&table, &["\"a\" IS NULL"]),
+            "SELECT count(*) AS row_count, count(*) FILTER (WHERE \"a\" IS NULL) AS violations_0 FROM \"db\".\"t\""
+        );
+        let Queries::Counted { count, .. } =
+            queries(&table, &spec("freshness = { column = \"ts\", max_age = \"1d\" }"), date)
+        else {
+            panic!("a counted rule")
+        };
+        assert!(count.contains("CAST('2026-11-02T00:00:00' AS TIMESTAMP)"), "{count}");
+    }
+
+    #[test]
+    fn row_counts_are_judged_against_their_bounds() {
+        let bounds = Rule::RowCount { min: Some(2), max: Some(3) };
+        assert_eq!(result(&bounds, 2, None).violations, 0);
+        let over = result(&bounds, 4, None);
+        assert_eq!((over.violations, over.detail.as_deref()), (1, Some("4 rows, expected 2 to 3")));
+        let change = Rule::RowCountChange { max_drop: Some(0.1), max_growth: None };
+        assert_eq!(result(&change, 0, None).violations, 0, "nothing to compare with");
+        assert_eq!(result(&change, 0, Some((100, 90))).violations, 0, "exactly 10% is allowed");
+        let dropped = result(&change, 0, Some((100, 50)));
+        assert_eq!(dropped.violations, 1);
+        assert_eq!(dropped.detail.as_deref(), Some("100 rows before, 50 after: -50.0% (at most -10.0%)"));
+        assert_eq!(result(&change, 0, Some((100, 1000))).violations, 0, "growth has no limit here");
+    }
+}

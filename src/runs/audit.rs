@@ -1,0 +1,102 @@
+//! Write, audit, publish: a run's checks, planned before any target is computed and run on
+//! what is staged before anything is published.
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use datafusion::prelude::{DataFrame, SessionContext};
+
+use super::job::Job;
+use super::report::RunReport;
+use super::run::{RunContext, warn};
+use crate::catalog::provider::FileTable;
+use crate::checks::evaluate::{self, Recorded, Subject};
+use crate::error::{Error, Result};
+use crate::sink::Commit;
+use crate::source::rejects::Rejects;
+use crate::transform::params::Params;
+use crate::transform::session::override_table;
+
+/// Plans every target's checks against what its query outputs (the targets read as empty
+/// tables of their output schemas, under their names), before any target is computed.
+pub(super) async fn plan_checks(
+    job: &Job,
+    ctx: &SessionContext,
+    params: &Params,
+    logical_date: NaiveDate,
+    frames: &[DataFrame],
+) -> Result<()> {
+    if job.targets.iter().all(|t| t.checks.is_empty()) {
+        return Ok(());
+    }
+    for (target, df) in job.targets.iter().zip(frames) {
+        let (schema, _) = crate::sink::target_schema(df, target)?;
+        let definition = crate::catalog::TableDefinition::parquet(
+            target.location.url(),
+            &schema,
+            target.compression.name(),
+            &job.name,
+        );
+        let empty = FileTable::from_partitions(&definition, &[], Arc::new(Rejects::failing()))?;
+        override_table(ctx, target.table.clone(), Arc::new(empty))?;
+    }
+    for target in &job.targets {
+        let subject = Subject { table: target.table.clone(), checks: target.checks.clone(), rows: None, change: None };
+        evaluate::plan(ctx, params, &subject, logical_date)
+            .await
+            .map_err(|e| Error::new(e.kind(), format!("job file {}: {}", job.file.display(), e.message())))?;
+    }
+    Ok(())
+}
+
+/// Runs every check on the staged targets (each read under its own name, so a check may
+/// compare two targets), keeps the results in the report and, with the version each target
+/// publishes, in the commit; fails the run when a check of severity error failed.
+pub(super) async fn audit(
+    job: &Job,
+    ctx: &SessionContext,
+    params: &Params,
+    logical_date: NaiveDate,
+    context: &RunContext,
+    commit: &mut Commit,
+    report: &mut RunReport,
+) -> Result<()> {
+    if job.targets.iter().all(|t| t.checks.is_empty()) {
+        return Ok(());
+    }
+    context.progress.step("checking");
+    let staged = commit.staged_tables();
+    for (name, definition, partitions) in &staged {
+        let table = FileTable::from_partitions(definition, partitions, Arc::new(Rejects::failing()))?;
+        override_table(ctx, name.clone(), Arc::new(table))?;
+    }
+    let changes = commit.row_changes(context.catalog.as_ref()).await?;
+    for ((name, _, partitions), change) in staged.iter().zip(changes) {
+        let Some(target) = job.targets.iter().find(|t| t.table == *name) else { continue };
+        if target.checks.is_empty() {
+            continue;
+        }
+        let rows = partitions.iter().flat_map(|p| &p.files).map(|f| f.rows).sum();
+        let subject = Subject { table: name.clone(), checks: target.checks.clone(), rows: Some(rows), change };
+        let results = evaluate::run(ctx, params, &subject, logical_date).await?;
+        let recorded = target.checks.iter().zip(&results).map(|(spec, result)| Recorded::of(spec, result)).collect();
+        commit.record_checks(name, recorded);
+        report.checks.extend(results);
+    }
+    let failed: Vec<String> = report.checks.iter().filter(|r| r.blocks()).map(|r| r.describe()).collect();
+    let warned: Vec<String> = report.checks.iter().filter(|r| r.warns()).map(|r| r.describe()).collect();
+    for warning in warned {
+        warn(context, report, format!("check failed (severity warn, published anyway): {warning}"));
+    }
+    if !failed.is_empty() {
+        return Err(Error::check(format!(
+            "{} {} failed, nothing was published: {}",
+            failed.len(),
+            if failed.len() == 1 { "check" } else { "checks" },
+            failed.join("; ")
+        )));
+    }
+    let passed = report.checks.len();
+    context.progress.step(format!("{passed} checks done"));
+    Ok(())
+}

@@ -1,0 +1,199 @@
+//! Rows as the caller asked for them: `json` (`{"columns", "rows": [[…]], "next_cursor"}`),
+//! `ndjson` (one object a row), `csv` (RFC 4180 with a header, as `etl sql --format csv`) or
+//! `arrow` (an Arrow IPC stream). `format=` wins over `Accept`; no match means JSON.
+//!
+//! JSON rows are Arrow's own JSON encoding in its list mode (the encoding Trino's client
+//! protocol uses: a row is an array in column order), so values print as `etl sql --format
+//! json` prints them: numbers as numbers, dates, timestamps and decimals as strings. The next
+//! cursor of formats without an envelope is in the `Next-Cursor` header.
+
+use std::io::Write;
+
+use axum::http::HeaderMap;
+use bytes::Bytes;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::json::StructMode;
+use datafusion::arrow::json::writer::{JsonArray, LineDelimited, WriterBuilder};
+
+use super::error::{ApiError, ApiResult};
+use crate::error::Error;
+use crate::output::{RowFormat, write_rows};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    Json,
+    Ndjson,
+    Csv,
+    Arrow,
+}
+
+/// Every format: its name in `format=` and its media type.
+pub const FORMATS: [(Format, &str, &str); 4] = [
+    (Format::Json, "json", "application/json"),
+    (Format::Ndjson, "ndjson", "application/x-ndjson"),
+    (Format::Csv, "csv", "text/csv"),
+    (Format::Arrow, "arrow", "application/vnd.apache.arrow.stream"),
+];
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        FORMATS.iter().find(|(f, _, _)| *f == self).map(|(_, name, _)| *name).unwrap_or("json")
+    }
+
+    pub fn media_type(self) -> &'static str {
+        FORMATS.iter().find(|(f, _, _)| *f == self).map(|(_, _, media)| *media).unwrap_or("application/json")
+    }
+
+    /// The format `format=` names, else the first of `Accept` that we serve, else JSON.
+    pub fn negotiate(parameter: Option<&str>, headers: &HeaderMap) -> ApiResult<Format> {
+        if let Some(name) = parameter {
+            let names: Vec<&str> = FORMATS.iter().map(|(_, n, _)| *n).collect();
+            return FORMATS
+                .iter()
+                .find(|(_, n, _)| *n == name)
+                .map(|(f, _, _)| *f)
+                .ok_or_else(|| ApiError::parameter("format", name, format!("expected one of {}", names.join(", "))));
+        }
+        let accept = headers.get(axum::http::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let wanted = accept.split(',').map(|part| part.split(';').next().unwrap_or("").trim());
+        for media in wanted {
+            if let Some((format, _, _)) = FORMATS.iter().find(|(_, _, m)| *m == media) {
+                return Ok(*format);
+            }
+        }
+        Ok(Format::Json)
+    }
+}
+
+/// An encoded page of rows.
+pub struct Encoded {
+    pub body: Bytes,
+    pub rows: usize,
+}
+
+pub fn encode(
+    format: Format,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    next_cursor: Option<&str>,
+) -> ApiResult<Encoded> {
+    let rows = batches.iter().map(RecordBatch::num_rows).sum();
+    let body = match format {
+        Format::Json => envelope(schema, batches, next_cursor)?,
+        Format::Ndjson => {
+            let mut out = Vec::new();
+            let mut writer = WriterBuilder::new().with_explicit_nulls(true).build::<_, LineDelimited>(&mut out);
+            for batch in batches {
+                writer.write(batch).map_err(Error::from)?;
+            }
+            writer.finish().map_err(Error::from)?;
+            drop(writer);
+            out
+        }
+        Format::Csv => {
+            let mut out = Vec::new();
+            // A header even for no rows: a reader still learns the columns.
+            let empty = [RecordBatch::new_empty(schema.clone())];
+            write_rows(&mut out, if batches.is_empty() { &empty } else { batches }, RowFormat::Csv)?;
+            out
+        }
+        Format::Arrow => {
+            let mut out = Vec::new();
+            let mut writer =
+                datafusion::arrow::ipc::writer::StreamWriter::try_new(&mut out, schema).map_err(Error::from)?;
+            for batch in batches {
+                writer.write(batch).map_err(Error::from)?;
+            }
+            writer.finish().map_err(Error::from)?;
+            drop(writer);
+            out
+        }
+    };
+    Ok(Encoded { body: Bytes::from(body), rows })
+}
+
+fn envelope(schema: &SchemaRef, batches: &[RecordBatch], next_cursor: Option<&str>) -> ApiResult<Vec<u8>> {
+    let mut out = Vec::new();
+    let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    write!(out, "{{\"columns\":{},\"rows\":", serde_json::to_string(&columns).map_err(Error::from)?)
+        .map_err(Error::from)?;
+    let mut writer = WriterBuilder::new()
+        .with_explicit_nulls(true)
+        .with_struct_mode(StructMode::ListOnly)
+        .build::<_, JsonArray>(&mut out);
+    for batch in batches {
+        writer.write(batch).map_err(Error::from)?;
+    }
+    writer.finish().map_err(Error::from)?;
+    drop(writer);
+    if out.ends_with(b"\"rows\":") {
+        // Arrow's array writer writes nothing at all when it was given no batch.
+        out.extend_from_slice(b"[]");
+    }
+    write!(out, ",\"next_cursor\":{}}}", serde_json::to_string(&next_cursor).map_err(Error::from)?)
+        .map_err(Error::from)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Int64Array, StringArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+
+    fn batch() -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("name", DataType::Utf8, true),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![Arc::new(Int64Array::from(vec![Some(1), None])), Arc::new(StringArray::from(vec![Some("a"), None]))],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn json_rows_are_arrays_in_column_order() {
+        let batch = batch();
+        let encoded = encode(Format::Json, &batch.schema(), std::slice::from_ref(&batch), Some("c1")).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&encoded.body).unwrap();
+        assert_eq!(
+            value,
+            serde_json::json!({"columns": ["id", "name"], "rows": [[1, "a"], [null, null]], "next_cursor": "c1"})
+        );
+        let empty = encode(Format::Json, &batch.schema(), &[], None).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&empty.body).unwrap();
+        assert_eq!(value, serde_json::json!({"columns": ["id", "name"], "rows": [], "next_cursor": null}));
+    }
+
+    #[test]
+    fn every_format_encodes() {
+        let batch = batch();
+        let ndjson = encode(Format::Ndjson, &batch.schema(), std::slice::from_ref(&batch), None).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&ndjson.body).unwrap(),
+            "{\"id\":1,\"name\":\"a\"}\n{\"id\":null,\"name\":null}\n"
+        );
+        let csv = encode(Format::Csv, &batch.schema(), &[], None).unwrap();
+        assert_eq!(std::str::from_utf8(&csv.body).unwrap(), "id,name\n");
+        let arrow = encode(Format::Arrow, &batch.schema(), std::slice::from_ref(&batch), None).unwrap();
+        let reader =
+            datafusion::arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(arrow.body), None).unwrap();
+        let read: Vec<RecordBatch> = reader.map(|b| b.unwrap()).collect();
+        assert_eq!(read, vec![batch]);
+    }
+
+    #[test]
+    fn the_format_parameter_wins_over_accept() {
+        let mut headers = HeaderMap::new();
+        headers.insert("accept", "text/html, text/csv;q=0.9".parse().unwrap());
+        assert_eq!(Format::negotiate(None, &headers).unwrap(), Format::Csv);
+        assert_eq!(Format::negotiate(Some("arrow"), &headers).unwrap(), Format::Arrow);
+        assert_eq!(Format::negotiate(None, &HeaderMap::new()).unwrap(), Format::Json);
+        let error = Format::negotiate(Some("xml"), &headers).unwrap_err();
+        assert_eq!(error.parameter.as_deref(), Some("format"));
+    }
+}

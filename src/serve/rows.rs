@@ -1,0 +1,373 @@
+//! `GET /v1/tables/{db.table}/rows`: a page of a table's rows, filtered, projected and ordered
+//! by query parameters, built as a DataFusion plan over the catalog table (never as SQL text),
+//! so filters reach the scan: partition keys prune files, Parquet statistics prune row groups.
+//!
+//! Pagination is an offset cursor pinned to a version of the table. The first page of a
+//! table our runs write reads its current data version through the same provider as
+//! `version_of`, and the cursor names that version: later pages read the same files even after
+//! a new publication, so a client paging through never sees a row twice or misses one. (A
+//! keyset cursor would need a unique key, which catalog tables do not declare.) A crawled table
+//! has no versions of its data; its cursor carries the table's catalog state and is refused
+//! (410) once a crawl changed it. Pages are read from one partition in file and row order, which
+//! is the same order on every read of the same files; with `order=` the rows are sorted by those
+//! columns and then by every other returned column, which makes the order of the rows a caller
+//! can tell apart total. A deep page costs a scan of the rows before it: the price of not
+//! needing a key.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::ScalarValue;
+use datafusion::dataframe::DataFrame;
+use datafusion::logical_expr::{Expr, SortExpr, ident, lit};
+use datafusion::prelude::SessionContext;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::error::{ApiError, ApiResult};
+use crate::catalog::{Catalog, Table, TableName};
+
+/// Rows a page has when `limit` is not given.
+pub const DEFAULT_LIMIT: usize = 100;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    In,
+}
+
+const OPS: [(Op, &str); 7] =
+    [(Op::Eq, "eq"), (Op::Ne, "ne"), (Op::Lt, "lt"), (Op::Le, "le"), (Op::Gt, "gt"), (Op::Ge, "ge"), (Op::In, "in")];
+
+#[derive(Debug, Clone)]
+pub struct Filter {
+    pub column: String,
+    pub op: Op,
+    /// The value as given (`in`: comma-separated values).
+    pub value: String,
+    /// The parameter as given, for messages.
+    raw: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct RowsRequest {
+    pub columns: Option<Vec<String>>,
+    pub filters: Vec<Filter>,
+    /// Columns to sort by, each descending or not.
+    pub order: Vec<(String, bool)>,
+    pub limit: usize,
+    pub cursor: Option<String>,
+    pub format: Option<String>,
+}
+
+/// The query parameters `rows` takes.
+pub const PARAMETERS: [&str; 6] = ["columns", "where", "order", "limit", "cursor", "format"];
+
+impl RowsRequest {
+    /// Parses a query string (`where` may repeat); `max_limit` is the server's row cap.
+    pub fn parse(query: Option<&str>, max_limit: usize) -> ApiResult<RowsRequest> {
+        let mut request = RowsRequest {
+            columns: None,
+            filters: Vec::new(),
+            order: Vec::new(),
+            limit: DEFAULT_LIMIT.min(max_limit),
+            cursor: None,
+            format: None,
+        };
+        for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+            let value = value.into_owned();
+            match name.as_ref() {
+                "columns" => request.columns = Some(names("columns", &value)?),
+                "where" => request.filters.push(parse_filter(&value)?),
+                "order" => {
+                    for item in names("order", &value)? {
+                        let (column, descending) = match item.split_once(':') {
+                            None => (item.clone(), false),
+                            Some((column, "asc")) => (column.to_string(), false),
+                            Some((column, "desc")) => (column.to_string(), true),
+                            Some(_) => {
+                                return Err(ApiError::parameter("order", &value, "expected COLUMN or COLUMN:asc|desc"));
+                            }
+                        };
+                        request.order.push((column, descending));
+                    }
+                }
+                "limit" => {
+                    request.limit =
+                        value.parse::<usize>().ok().filter(|n| (1..=max_limit).contains(n)).ok_or_else(|| {
+                            ApiError::parameter("limit", &value, format!("expected a number from 1 to {max_limit}"))
+                        })?;
+                }
+                "cursor" => request.cursor = Some(value),
+                "format" => request.format = Some(value),
+                other => {
+                    return Err(ApiError::parameter(
+                        other,
+                        &value,
+                        format!("unknown parameter (expected {})", PARAMETERS.join(", ")),
+                    ));
+                }
+            }
+        }
+        Ok(request)
+    }
+
+    /// What makes two requests ask for the same rows (the cursor and format aside): a cursor
+    /// is only good for the request that issued it.
+    pub fn shape(&self, table: &TableName) -> String {
+        let filters: Vec<&str> = self.filters.iter().map(|f| f.raw.as_str()).collect();
+        let order: Vec<String> = self.order.iter().map(|(c, d)| format!("{c}:{d}")).collect();
+        let text = format!("{table}|{:?}|{filters:?}|{order:?}", self.columns);
+        hex::encode(&Sha256::digest(text.as_bytes())[..8])
+    }
+}
+
+fn names(parameter: &str, value: &str) -> ApiResult<Vec<String>> {
+    let names: Vec<String> = value.split(',').map(|n| n.trim().to_string()).collect();
+    if names.iter().any(String::is_empty) {
+        return Err(ApiError::parameter(parameter, value, "expected comma-separated column names"));
+    }
+    Ok(names)
+}
+
+/// `col:op:value`; the value may itself hold `:` (a timestamp).
+fn parse_filter(text: &str) -> ApiResult<Filter> {
+    let mut parts = text.splitn(3, ':');
+    let (Some(column), Some(op), Some(value)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(ApiError::parameter("where", text, "expected COLUMN:OP:VALUE (OP: eq ne lt le gt ge in)"));
+    };
+    let op = OPS.iter().find(|(_, name)| *name == op).map(|(op, _)| *op).ok_or_else(|| {
+        ApiError::parameter("where", text, format!("unknown operator '{op}' (expected eq ne lt le gt ge in)"))
+    })?;
+    if column.is_empty() {
+        return Err(ApiError::parameter("where", text, "no column"));
+    }
+    Ok(Filter { column: column.to_string(), op, value: value.to_string(), raw: text.to_string() })
+}
+
+/// Which files a page reads: a data version of a written table, or a crawled table in a
+/// catalog state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Pin {
+    DataVersion(u64),
+    State(String),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Cursor {
+    pin: Pin,
+    offset: usize,
+    shape: String,
+}
+
+impl Cursor {
+    fn encode(&self) -> String {
+        let json = serde_json::to_vec(self).expect("a cursor serializes");
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    }
+
+    fn decode(text: &str, shape: &str) -> ApiResult<Cursor> {
+        let bad = || ApiError::parameter("cursor", text, "not a cursor this server issued");
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).map_err(|_| bad())?;
+        let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+        if cursor.shape != shape {
+            return Err(ApiError::parameter(
+                "cursor",
+                text,
+                "the cursor belongs to a request with other columns, filters or order",
+            ));
+        }
+        Ok(cursor)
+    }
+}
+
+/// A table's catalog state: it changes with every publication or crawl that changes the table.
+pub fn table_state(table: &Table) -> String {
+    format!("{}@{}", table.version, table.updated_at.timestamp_micros())
+}
+
+/// A page of rows: the plan to run (fetching one row more than the page, to know whether
+/// there is a next one) and the cursor of the next page if there is.
+pub struct Page {
+    pub frame: DataFrame,
+    pub limit: usize,
+    next: Cursor,
+}
+
+impl Page {
+    pub fn next_cursor(&self) -> String {
+        self.next.encode()
+    }
+}
+
+/// Plans the page `request` asks of `table`, in a session whose scans read one partition.
+pub async fn plan_page(
+    ctx: &SessionContext,
+    catalog: &Arc<dyn Catalog>,
+    table: &Table,
+    request: &RowsRequest,
+) -> ApiResult<Page> {
+    let shape = request.shape(&table.name);
+    let state = table_state(table);
+    let (pin, offset) = match &request.cursor {
+        Some(text) => {
+            let cursor = Cursor::decode(text, &shape)?;
+            if let Pin::State(pinned) = &cursor.pin
+                && *pinned != state
+            {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::GONE,
+                    format!(
+                        "{} changed since this cursor was issued (a crawl recorded new data): start again without a cursor",
+                        table.name
+                    ),
+                ));
+            }
+            (cursor.pin, cursor.offset)
+        }
+        None if table.definition.is_written() => {
+            let versions = catalog.data_versions(&table.name).await?;
+            match versions.last() {
+                Some(latest) => (Pin::DataVersion(latest.version), 0),
+                None => (Pin::State(state), 0),
+            }
+        }
+        None => (Pin::State(state), 0),
+    };
+    let frame = match &pin {
+        Pin::DataVersion(version) => {
+            let provider = crate::catalog::provider::VersionOf { catalog: catalog.clone() }
+                .provider(&table.name, *version)
+                .await
+                .map_err(|e| ApiError::new(axum::http::StatusCode::GONE, e.message().to_string()))?;
+            ctx.read_table(provider)?
+        }
+        Pin::State(_) => ctx.table(table.name.to_string()).await?,
+    };
+    let frame = shape_frame(frame, request)?;
+    let frame = frame.limit(offset, Some(request.limit + 1))?;
+    Ok(Page { frame, limit: request.limit, next: Cursor { pin, offset: offset + request.limit, shape } })
+}
+
+/// Filters, order and columns applied to a table's frame; unknown columns and values that
+/// are not of their column's type are the caller's error, named.
+fn shape_frame(frame: DataFrame, request: &RowsRequest) -> ApiResult<DataFrame> {
+    let schema = frame.schema().clone();
+    let type_of = |parameter: &str, given: &str, column: &str| -> ApiResult<DataType> {
+        schema.fields().iter().find(|f| f.name() == column).map(|f| f.data_type().clone()).ok_or_else(|| {
+            let known: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+            ApiError::parameter(parameter, given, format!("no column '{column}' (columns: {})", known.join(", ")))
+        })
+    };
+    let mut frame = frame;
+    let mut predicate: Option<Expr> = None;
+    for filter in &request.filters {
+        let data_type = type_of("where", &filter.raw, &filter.column)?;
+        let value = |text: &str| {
+            ScalarValue::try_from_string(text.to_string(), &data_type).map(lit).map_err(|_| {
+                ApiError::parameter(
+                    "where",
+                    &filter.raw,
+                    format!("'{text}' is not a value of {}'s type ({data_type})", filter.column),
+                )
+            })
+        };
+        let column = ident(&filter.column);
+        let condition = match filter.op {
+            Op::Eq => column.eq(value(&filter.value)?),
+            Op::Ne => column.not_eq(value(&filter.value)?),
+            Op::Lt => column.lt(value(&filter.value)?),
+            Op::Le => column.lt_eq(value(&filter.value)?),
+            Op::Gt => column.gt(value(&filter.value)?),
+            Op::Ge => column.gt_eq(value(&filter.value)?),
+            Op::In => column.in_list(filter.value.split(',').map(value).collect::<ApiResult<_>>()?, false),
+        };
+        predicate = Some(match predicate {
+            Some(all) => all.and(condition),
+            None => condition,
+        });
+    }
+    if let Some(predicate) = predicate {
+        frame = frame.filter(predicate)?;
+    }
+    let columns: Vec<String> = match &request.columns {
+        Some(columns) => {
+            for column in columns {
+                type_of("columns", &columns.join(","), column)?;
+            }
+            columns.clone()
+        }
+        None => schema.fields().iter().map(|f| f.name().clone()).collect(),
+    };
+    if !request.order.is_empty() {
+        let mut sort: Vec<SortExpr> = Vec::new();
+        for (column, descending) in &request.order {
+            let given = request.order.iter().map(|(c, d)| if *d { format!("{c}:desc") } else { c.clone() });
+            let given = given.collect::<Vec<_>>().join(",");
+            let data_type = type_of("order", &given, column)?;
+            if !sortable(&data_type) {
+                return Err(ApiError::parameter("order", &given, format!("{column} ({data_type}) cannot be ordered")));
+            }
+            sort.push(ident(column).sort(!descending, false));
+        }
+        // Then every other returned column: rows that tie on the order columns still come in
+        // one order on every page.
+        for column in &columns {
+            let sortable_column = schema.fields().iter().any(|f| f.name() == column && sortable(f.data_type()));
+            if sortable_column && !request.order.iter().any(|(c, _)| c == column) {
+                sort.push(ident(column).sort(true, false));
+            }
+        }
+        frame = frame.sort(sort)?;
+    }
+    Ok(frame.select(columns.iter().map(ident).collect::<Vec<_>>())?)
+}
+
+fn sortable(data_type: &DataType) -> bool {
+    !data_type.is_nested()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_parse_and_bad_ones_are_named() {
+        let request = RowsRequest::parse(
+            Some("columns=a,b&where=a:ge:3&where=t:eq:2026-01-01T00:00:00&order=a:desc,b&limit=10"),
+            1000,
+        )
+        .unwrap();
+        assert_eq!(request.columns, Some(vec!["a".to_string(), "b".to_string()]));
+        assert_eq!(request.filters.len(), 2);
+        assert_eq!(request.filters[1].value, "2026-01-01T00:00:00");
+        assert_eq!(request.order, vec![("a".to_string(), true), ("b".to_string(), false)]);
+        assert_eq!(request.limit, 10);
+        let error = RowsRequest::parse(Some("where=a:like:x"), 1000).unwrap_err();
+        assert_eq!((error.parameter.as_deref(), error.value.as_deref()), (Some("where"), Some("a:like:x")));
+        let error = RowsRequest::parse(Some("limit=1001"), 1000).unwrap_err();
+        assert_eq!(error.parameter.as_deref(), Some("limit"));
+        assert!(RowsRequest::parse(Some("limit=0"), 1000).is_err());
+        assert!(RowsRequest::parse(Some("filter=a"), 1000).is_err());
+        assert!(RowsRequest::parse(Some("columns=a,,b"), 1000).is_err());
+    }
+
+    #[test]
+    fn cursors_belong_to_their_request() {
+        let table: TableName = "curated.t".parse().unwrap();
+        let a = RowsRequest::parse(Some("where=a:eq:1"), 100).unwrap();
+        let b = RowsRequest::parse(Some("where=a:eq:2"), 100).unwrap();
+        let cursor = Cursor { pin: Pin::DataVersion(3), offset: 200, shape: a.shape(&table) };
+        let text = cursor.encode();
+        assert_eq!(Cursor::decode(&text, &a.shape(&table)).unwrap().offset, 200);
+        assert!(Cursor::decode(&text, &b.shape(&table)).is_err());
+        assert!(Cursor::decode("garbage!", &a.shape(&table)).is_err());
+    }
+}

@@ -1,0 +1,122 @@
+//! One read-only SELECT from a caller: parsed by DataFusion's own parser, planned with its
+//! parameters bound as values (as `etl sql` binds them), and refused unless it only reads
+//! catalog tables the caller's key may read.
+//!
+//! The statement is judged twice, on purpose: its syntax must be a query (so `SELECT … INTO`,
+//! DDL, DML, `COPY`, `SET` and `EXPLAIN ANALYZE` never get planned), and its plan must pass
+//! DataFusion's own read-only check (`SQLOptions` with DDL, DML and statements refused). The
+//! tables it reads are taken from the plan's scans, subqueries included, not from the text:
+//! views, CTEs and aliases are then already resolved. `information_schema` (which lists every
+//! table) and `version_of` (which names its table in a string) are refused outright.
+
+use std::collections::BTreeSet;
+
+use datafusion::common::TableReference;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::execution::context::SQLOptions;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+
+use super::error::{ApiError, ApiResult};
+use super::keys::Key;
+use crate::catalog::TableName;
+use crate::catalog::provider::{SESSION_SCHEMA, VersionOf};
+use crate::transform::params::Params;
+use crate::transform::script;
+
+/// A planned SELECT and the catalog tables it reads.
+pub struct Select {
+    pub plan: LogicalPlan,
+    pub tables: BTreeSet<TableName>,
+}
+
+/// Plans `sql`, which must be one SELECT reading only tables `key` may read.
+pub async fn plan(ctx: &SessionContext, sql: &str, params: &Params, key: &Key) -> ApiResult<Select> {
+    let statements = script::split(sql);
+    let statement = match statements.as_slice() {
+        [one] => one,
+        [] => return Err(ApiError::parameter("sql", sql, "no SQL statement")),
+        _ => return Err(ApiError::parameter("sql", sql, "give one statement (a SELECT), not several")),
+    };
+    let state = ctx.state();
+    let dialect = state.config().options().sql_parser.dialect;
+    let parsed = match state.sql_to_statement(&statement.text, &dialect) {
+        Ok(parsed) => parsed,
+        // Planning fails the same way, with the message `etl sql` gives (line, token).
+        Err(_) => {
+            return Err(script::plan_statement(ctx, "sql", statement, params)
+                .await
+                .err()
+                .map_or_else(|| ApiError::parameter("sql", sql, "does not parse"), ApiError::from));
+        }
+    };
+    let is_query = matches!(&parsed, DfStatement::Statement(inner) if matches!(inner.as_ref(), SqlStatement::Query(_)));
+    if !is_query {
+        return Err(ApiError::forbidden("only a SELECT may be run here: the API is read-only"));
+    }
+    let plan = script::plan_statement(ctx, "sql", statement, params).await.map_err(ApiError::from)?;
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+        .verify_plan(&plan)
+        .map_err(|e| ApiError::forbidden(format!("only a SELECT may be run here: {e}")))?;
+    let tables = tables_read(&plan)?;
+    if let Some(refused) = tables.iter().find(|t| !key.may_read(t)) {
+        return Err(ApiError::forbidden(format!("key '{}' may not read {refused}", key.name)));
+    }
+    Ok(Select { plan, tables })
+}
+
+/// The catalog tables a plan scans; an error for scans the API does not serve.
+fn tables_read(plan: &LogicalPlan) -> ApiResult<BTreeSet<TableName>> {
+    let mut tables = BTreeSet::new();
+    let mut refused = None;
+    plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            match catalog_table(&scan.table_name) {
+                Ok(Some(name)) => {
+                    tables.insert(name);
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    refused = Some(error);
+                    return Ok(TreeNodeRecursion::Stop);
+                }
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    match refused {
+        Some(error) => Err(error),
+        None => Ok(tables),
+    }
+}
+
+/// The catalog table a scan reads; `None` for a table function that reads no table (`range`,
+/// `generate_series`).
+fn catalog_table(reference: &TableReference) -> ApiResult<Option<TableName>> {
+    match reference.schema() {
+        Some("information_schema") => {
+            Err(ApiError::forbidden("information_schema is not served: GET /v1/tables lists the tables a key may read"))
+        }
+        Some(SESSION_SCHEMA) | None => {
+            let name = reference.table();
+            if name == format!("{}()", VersionOf::NAME) {
+                return Err(ApiError::forbidden(format!(
+                    "{}() is not served by the API: GET /v1/tables/{{table}} lists a table's versions",
+                    VersionOf::NAME
+                )));
+            }
+            if name.ends_with("()") {
+                return Ok(None);
+            }
+            Err(ApiError::forbidden(format!("{reference} is not a catalog table (DATABASE.TABLE)")))
+        }
+        Some(database) => TableName::new(database, reference.table())
+            .map(Some)
+            .map_err(|e| ApiError::forbidden(format!("{reference}: {e}"))),
+    }
+}
