@@ -296,3 +296,35 @@ fn a_publication_of_data_alone_moves_the_tables_updated_at() {
     let second = updated_at();
     assert!(second > first, "updated_at stayed {first} after a second publication ({second})");
 }
+
+/// Two jobs writing different partitions of one table at once (CI, `races`): the first to finish
+/// removed the table's shared `_etl_staging` folder while it was empty, a moment after the other
+/// created it and before it created its own run's folder inside, and the other run failed
+/// "Unable to create dir …/_etl_staging/RUN/region=east". Held at the step that lost the race.
+#[test]
+fn a_run_creates_its_staging_folder_while_another_removes_the_shared_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("_etl_staging");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let remover = {
+        let (shared, stop) = (shared.clone(), stop.clone());
+        std::thread::spawn(move || {
+            // As often as runs could finish: far more often than they do.
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = std::fs::remove_dir(&shared);
+                std::thread::sleep(std::time::Duration::from_micros(20));
+            }
+        })
+    };
+    for run in 0..2000 {
+        let staging = etl::location::Location::parse(&format!("{}/r{run}", shared.display())).unwrap();
+        let created = staging.create_folder();
+        let _ = std::fs::remove_dir(staging.local_path().unwrap());
+        if let Err(e) = created {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            panic!("run {run}: {e}");
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    remover.join().unwrap();
+}

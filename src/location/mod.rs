@@ -138,6 +138,24 @@ impl Location {
         }
     }
 
+    /// Creates this local folder and its parents (object stores have no folders). A parent that
+    /// another process removes while it is empty, between `create_dir_all`'s steps, is created
+    /// again: object_store's writer, which creates the parents itself, fails then ("Unable to
+    /// create dir").
+    pub fn create_folder(&self) -> Result<()> {
+        let Some(path) = self.local_path() else {
+            return Ok(());
+        };
+        let mut attempts = 0;
+        loop {
+            match std::fs::create_dir_all(&path) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 100 => attempts += 1,
+                Err(e) => return Err(Error::from(e).context(format!("creating {self}"))),
+            }
+        }
+    }
+
     /// The canonical URL of an object in this location's store.
     pub fn url_of(&self, path: &Path) -> String {
         match &self.scheme {

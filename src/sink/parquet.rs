@@ -46,6 +46,9 @@ pub(super) async fn stage(
     options.global.dictionary_page_size_limit = DICTIONARY_PAGE_BYTES;
     options.global.created_by = format!("etl {}", env!("CARGO_PKG_VERSION"));
     let keys: Vec<String> = schema.key_names().map(str::to_string).collect();
+    // `_etl_staging` is shared by the runs of a table and removed by the last one to finish
+    // while it is empty; once this run's folder exists in it, it is not empty.
+    staging.create_folder()?;
     df.write_parquet(
         &format!("{}/", staging.url()),
         DataFrameWriteOptions::new().with_partition_by(keys),
