@@ -57,5 +57,8 @@ pub mod runs;
 /// 9. Serving what the pipelines publish: the read-only data API with keys and a cache, and the console.
 pub mod serve;
 
-/// 10. The command line.
+/// 10. Deploying a pipeline to AWS as code (CloudFormation), and checking its permissions.
+pub mod deploy;
+
+/// 11. The command line.
 pub mod cli;

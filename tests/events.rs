@@ -294,3 +294,20 @@ fn a_message_whose_runs_succeed_is_deleted() {
     assert_eq!(aws::queue_depth(&queue), 0);
     s.etl(&["scheduler", "jobs", "--queue", &format!("{queue}-nope")]).assert_failure(2, "no such queue");
 }
+
+/// A deployed state machine has no file or standard input to give `etl trigger`: it passes the
+/// event's JSON in `ETL_EVENT` (`etl deploy`'s `Trigger` state).
+#[test]
+fn the_event_text_in_etl_event_runs_as_a_file_would() {
+    let s = example();
+    let orders = s.path(&format!("{DIR}/orders.toml"));
+    let text = std::fs::read_to_string(&orders).unwrap();
+    s.write(&format!("{DIR}/orders.toml"), format!("{text}\n[[trigger]]\ns3 = \"s3://raw-data/orders/\"\n"));
+    assert_eq!(s.json(&["pipeline", "run", DIR, "--logical-date", "2026-11-02"])["status"], "succeeded");
+    let event = eventbridge("raw-data", "orders/order_date=2026-11-03/orders 1.csv", "v1");
+    let out = s.etl_with_env(&["trigger", DIR, "--json"], &[("ETL_EVENT", &event)]);
+    assert_eq!(matched(&out.json()), ["orders succeeded", "sales succeeded", "report succeeded"]);
+    let bad = s.etl_with_env(&["trigger", DIR], &[("ETL_EVENT", "{\"detail-type\": 1")]);
+    assert_eq!(bad.code, 2, "{bad:?}");
+    assert!(bad.stderr.contains("--event (the event's text):"), "{}", bad.stderr);
+}

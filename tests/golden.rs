@@ -22,7 +22,7 @@ fn scrub(sandbox: &Sandbox, text: &str) -> String {
     rules.iter().fold(text, |text, (pattern, with)| Regex::new(pattern).unwrap().replace_all(&text, *with).into_owned())
 }
 
-fn assert_golden(name: &str, actual: &str) {
+pub(crate) fn assert_golden(name: &str, actual: &str) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
     if std::env::var_os("ETL_UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, actual).unwrap();

@@ -27,6 +27,8 @@
 //! - `golden`: what users read (`--help`, `schema show`, `runs`, a run report), compared whole.
 //! - `checks`: checks before publication, every rule passing and failing, `etl check`; data
 //!   versions, `table history`, `rollback` (locally and on Glue), retention, `version_of`.
+//! - `deploy`: `deploy`'s template (pinned, its policy statement by statement, the state
+//!   machine, rules, refusals) and `doctor` on the local endpoint.
 //! - `regression`: one test per bug fixed, named after what it guards.
 
 mod util;
@@ -39,6 +41,7 @@ mod cost;
 mod crash;
 mod crawl;
 mod csv_edges;
+mod deploy;
 mod events;
 mod faults;
 mod golden;

@@ -1,10 +1,11 @@
-//! 10. The command line: the only code that knows clap, stdout and exit codes. One file per
+//! 11. The command line: the only code that knows clap, stdout and exit codes. One file per
 //! command; each resolves its flags, calls the library, and prints through `output`.
 
 mod bookmarks;
 mod check;
 mod cost;
 mod crawl;
+mod deploy;
 mod gc;
 mod infer;
 mod pipeline;
@@ -96,6 +97,10 @@ pub enum Command {
     Rollback(table::RollbackArgs),
     /// Serve the catalog's tables, runs and costs over HTTP (and a console); manage its keys.
     Serve(serve::ServeArgs),
+    /// Write the CloudFormation template that runs a pipeline on AWS (no AWS call).
+    Deploy(deploy::DeployArgs),
+    /// Try each access a job or pipeline needs on AWS, and name what is missing.
+    Doctor(deploy::DoctorArgs),
 }
 
 /// Options that shape inference, shared by `infer` and `crawl`.
@@ -138,6 +143,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Table(args) => table::history(args, &global).await,
         Command::Rollback(args) => table::rollback(args, &global).await,
         Command::Serve(args) => serve::run(args, &global).await,
+        Command::Deploy(args) => deploy::deploy(args, &global).await,
+        Command::Doctor(args) => deploy::doctor(args, &global).await,
     };
     crate::location::aws::finish_aborts().await;
     result

@@ -25,8 +25,9 @@ pub struct TriggerArgs {
     /// The folder of job files (and its pipeline.toml).
     pub dir: PathBuf,
     /// The event: an EventBridge "Object Created" event or an S3 event notification, in a
-    /// file, or - to read it from standard input.
-    #[arg(long, value_name = "FILE|-")]
+    /// file, - to read it from standard input, or the event's JSON itself (as a deployed
+    /// state machine passes it, in ETL_EVENT).
+    #[arg(long, value_name = "FILE|-|JSON", env = "ETL_EVENT")]
     pub event: String,
     /// The date the runs are for (default: the date of the event's time, UTC).
     #[arg(long, value_name = "YYYY-MM-DD", value_parser = parse_date)]
@@ -46,6 +47,7 @@ pub async fn run(args: TriggerArgs, global: &GlobalArgs) -> Result<()> {
     }
     let source = match args.event.as_str() {
         "-" => "standard input".to_string(),
+        text if is_event_text(text) => "(the event's text)".to_string(),
         file => file.to_string(),
     };
     let text = read_event(&args.event).map_err(|e| Error::usage(format!("--event {source}: {e}")))?;
@@ -91,8 +93,14 @@ fn read_event(source: &str) -> std::io::Result<String> {
             std::io::stdin().read_to_string(&mut text)?;
             Ok(text)
         }
+        text if is_event_text(text) => Ok(text.to_string()),
         file => std::fs::read_to_string(file),
     }
+}
+
+/// A JSON object, not a file's name: a state machine has no file or standard input to give.
+fn is_event_text(source: &str) -> bool {
+    source.trim_start().starts_with('{')
 }
 
 fn write_report(out: &mut impl Write, report: &TriggerReport) -> Result<()> {

@@ -3,10 +3,11 @@
 //!
 //! A folder is a pipeline: its job files, and an optional `pipeline.toml` beside them with the
 //! pipeline's `name` (default: the folder's), `schedule` and `catch_up` (as a job file's),
-//! `concurrency` (jobs at once, default 2) and `on_failure` (`stop`, the default: a failed job's
+//! `concurrency` (jobs at once, default 2), `on_failure` (`stop`, the default: a failed job's
 //! downstream jobs are skipped and what the others published stays; `rollback`: see
-//! [`runner`]). A job runs after the jobs that write the tables it reads ([`tables`]) and after
-//! those its `depends_on` names ([`graph`]).
+//! [`runner`]) and a `[deploy]` table for `etl deploy` ([`deploy::Settings`]). A job runs
+//! after the jobs that write the tables it reads ([`tables`]) and after those its `depends_on`
+//! names ([`graph`]).
 //!
 //! Loading resolves everything before anything runs, and refuses (exit 2, naming the jobs and
 //! tables) a cycle, a dependency on no job of the folder, two jobs that may write the same
@@ -17,6 +18,7 @@
 //! run with its lease and report, in the history with the pipeline run's id ([`report`]).
 //! [`render`] draws the graph as text, Mermaid or Graphviz.
 
+pub mod deploy;
 pub mod graph;
 pub mod render;
 pub mod report;
@@ -43,6 +45,7 @@ struct PipelineFile {
     catch_up: Option<String>,
     concurrency: Option<usize>,
     on_failure: Option<String>,
+    deploy: Option<deploy::Settings>,
 }
 
 /// What a pipeline run does when a job fails, beyond skipping the jobs downstream of it.
@@ -73,6 +76,8 @@ pub struct Pipeline {
     pub catch_up: CatchUp,
     pub concurrency: usize,
     pub on_failure: OnFailure,
+    /// What only `etl deploy` reads (`[deploy]`).
+    pub deploy: deploy::Settings,
     /// In dependency order, as the graph's nodes.
     pub jobs: Vec<Job>,
     pub graph: Graph,
@@ -123,6 +128,8 @@ impl Pipeline {
                 return Err(("on_failure".into(), format!("unknown value '{other}' (expected stop or rollback)")));
             }
         };
+        let deploy = raw.deploy.unwrap_or_default();
+        deploy.validate()?;
         Ok(Pipeline {
             name,
             folder: folder.to_path_buf(),
@@ -130,6 +137,7 @@ impl Pipeline {
             catch_up: catch_up.unwrap_or(CatchUp::Latest),
             concurrency,
             on_failure,
+            deploy,
             jobs: Vec::new(),
             graph: Graph::new(Vec::new()).expect("an empty graph"),
             warnings: Vec::new(),
@@ -283,6 +291,7 @@ mod tests {
             ("name = \"Sales\"", "'Sales' must match [a-z0-9_]+"),
             ("schedule = \"cron(0 25 * * ? *)\"", "hour 25"),
             ("owner = \"me\"", "unknown field `owner`"),
+            ("[deploy]\ncpu = 3", "deploy.cpu: 3 is not a Fargate size"),
         ] {
             let (option, why) = Pipeline::parse(text, &folder).unwrap_err();
             assert!(format!("{option}: {why}").contains(expected), "expected '{expected}' in {option}: {why}");

@@ -185,6 +185,7 @@ mod tests {
             catch_up: crate::runs::job::CatchUp::Latest,
             concurrency: 2,
             on_failure: super::super::OnFailure::Stop,
+            deploy: Default::default(),
             jobs: Vec::new(),
             graph,
             warnings: Vec::new(),

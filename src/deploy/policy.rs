@@ -1,0 +1,252 @@
+//! The runner's least-privilege policy, derived from what the pipeline's jobs touch.
+//!
+//! Each statement grants what a code path of `etl` calls, on exactly the buckets, prefixes,
+//! databases and tables the jobs name (never `*` for S3 or Glue). Resources are written as
+//! CloudFormation `Fn::Sub` strings (`${AWS::Partition}`, `${AWS::AccountId}`, `${Key.Arn}`):
+//! the template wraps them, and `etl doctor` substitutes the account it runs in to print a
+//! statement that grants what it found missing.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::{Needs, Options};
+
+/// The S3 actions a target's writer, publication and clean-up call (object_store's multipart
+/// uploads included).
+pub const S3_WRITE_ACTIONS: &[&str] =
+    &["s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"];
+/// What the Glue catalog code calls on a database (it creates a missing one).
+pub const GLUE_DATABASE_ACTIONS: &[&str] = &["glue:GetDatabase", "glue:GetDatabases", "glue:CreateDatabase"];
+/// What reading a catalog table calls: its definition, partitions and versions.
+pub const GLUE_READ_ACTIONS: &[&str] =
+    &["glue:GetTable", "glue:GetTables", "glue:GetPartitions", "glue:GetTableVersions"];
+/// What publishing a table calls (src/catalog/glue).
+pub const GLUE_WRITE_ACTIONS: &[&str] = &[
+    "glue:CreateTable",
+    "glue:UpdateTable",
+    "glue:BatchCreatePartition",
+    "glue:BatchUpdatePartition",
+    "glue:BatchDeletePartition",
+];
+pub const KMS_ACTIONS: &[&str] = &["kms:Decrypt", "kms:GenerateDataKey"];
+pub const ATHENA_ACTIONS: &[&str] =
+    &["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults"];
+pub const SQS_ACTIONS: &[&str] =
+    &["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes"];
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Statement {
+    pub sid: String,
+    pub effect: &'static str,
+    pub action: Vec<String>,
+    pub resource: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub condition: Option<Value>,
+}
+
+impl Statement {
+    fn allow(sid: String, actions: &[&str], resource: Vec<String>) -> Statement {
+        Statement {
+            sid,
+            effect: "Allow",
+            action: actions.iter().map(|a| a.to_string()).collect(),
+            resource,
+            condition: None,
+        }
+    }
+
+    /// The statement as a template writes it: resources with a substitution through `Fn::Sub`.
+    pub fn to_template(&self) -> Value {
+        let mut value = serde_json::to_value(self).expect("a statement serialises");
+        value["Resource"] = self
+            .resource
+            .iter()
+            .map(|r| match r.contains("${") {
+                true => json!({ "Fn::Sub": r }),
+                false => json!(r),
+            })
+            .collect();
+        value
+    }
+
+    /// The statement for an account: the pseudo parameters replaced.
+    pub fn resolved(&self, partition: &str, region: &str, account: &str) -> Statement {
+        let resolve = |text: &str| {
+            text.replace("${AWS::Partition}", partition)
+                .replace("${AWS::Region}", region)
+                .replace("${AWS::AccountId}", account)
+                .replace("${!", "${")
+        };
+        let mut resolved = self.clone();
+        resolved.resource = self.resource.iter().map(|r| resolve(r)).collect();
+        if let Some(condition) = &self.condition {
+            resolved.condition = serde_json::from_str(&resolve(&condition.to_string())).ok();
+        }
+        resolved
+    }
+
+    pub fn grants(&self, action: &str) -> bool {
+        self.action.iter().any(|a| a == action)
+    }
+}
+
+/// Text from a job file inside an `Fn::Sub` string: `${` would start a substitution.
+pub fn literal(text: &str) -> String {
+    text.replace("${", "${!")
+}
+
+pub fn bucket_arn(bucket: &str) -> String {
+    format!("arn:${{AWS::Partition}}:s3:::{}", literal(bucket))
+}
+
+/// The objects under a prefix (the whole bucket for an empty one).
+pub fn objects_arn(bucket: &str, prefix: &str) -> String {
+    match prefix {
+        "" => format!("{}/*", bucket_arn(bucket)),
+        prefix => format!("{}/{}/*", bucket_arn(bucket), literal(prefix)),
+    }
+}
+
+fn glue_arn(resource: &str) -> String {
+    format!("arn:${{AWS::Partition}}:glue:${{AWS::Region}}:${{AWS::AccountId}}:{resource}")
+}
+
+/// The runner role's statements. `created_key` is the KMS key the template creates, as an
+/// `Fn::Sub` reference, when it creates one.
+pub fn runner(needs: &Needs, options: &Options, created_key: Option<&str>, topic: Option<&str>) -> Vec<Statement> {
+    let mut statements = Vec::new();
+    let mut buckets = needs.buckets.clone();
+    if let Some(results) = options.athena.as_ref().and_then(|a| a.results.as_ref())
+        && let Some(bucket) = results.bucket()
+    {
+        buckets.entry(bucket.to_string()).or_default().writes.insert(super::prefix_of(results));
+    }
+    let mut kms_keys: Vec<String> = Vec::new();
+    for (bucket, used) in &buckets {
+        let id = super::logical_id(&[bucket]);
+        let prefixes: Vec<&String> = used.reads.iter().chain(&used.writes).collect();
+        if prefixes.is_empty() {
+            continue;
+        }
+        let mut list = Statement::allow(format!("List{id}"), &["s3:ListBucket"], vec![bucket_arn(bucket)]);
+        if !prefixes.iter().any(|p| p.is_empty()) {
+            let mut allowed: Vec<String> = Vec::new();
+            for prefix in &prefixes {
+                allowed.push(prefix.to_string());
+                allowed.push(format!("{prefix}/*"));
+            }
+            allowed.sort();
+            allowed.dedup();
+            list.condition = Some(json!({ "StringLike": { "s3:prefix": allowed } }));
+        }
+        statements.push(list);
+        let mut read: Vec<String> = prefixes.iter().map(|p| objects_arn(bucket, p)).collect();
+        read.sort();
+        read.dedup();
+        statements.push(Statement::allow(format!("Read{id}"), &["s3:GetObject"], read));
+        if !used.writes.is_empty() {
+            let written = used.writes.iter().map(|p| objects_arn(bucket, p)).collect();
+            statements.push(Statement::allow(format!("Write{id}"), S3_WRITE_ACTIONS, written));
+        }
+        kms_keys.extend(used.kms_keys.iter().map(|k| literal(k)));
+    }
+    kms_keys.extend(created_key.map(str::to_string));
+    kms_keys.sort();
+    kms_keys.dedup();
+    if !kms_keys.is_empty() {
+        statements.push(Statement::allow("UseKeys".into(), KMS_ACTIONS, kms_keys));
+    }
+
+    let catalog = glue_arn("catalog");
+    let databases: Vec<String> =
+        needs.databases.iter().map(|d| glue_arn(&format!("database/{}", literal(d)))).collect();
+    if !databases.is_empty() {
+        let mut on_databases = vec![catalog.clone()];
+        on_databases.extend(databases.iter().cloned());
+        statements.push(Statement::allow("GlueDatabases".into(), GLUE_DATABASE_ACTIONS, on_databases.clone()));
+        let table =
+            |t: &crate::catalog::TableName| glue_arn(&format!("table/{}/{}", literal(&t.database), literal(&t.table)));
+        let mut read = on_databases.clone();
+        read.extend(needs.tables_read.iter().chain(&needs.tables_written).map(table));
+        statements.push(Statement::allow("GlueReadTables".into(), GLUE_READ_ACTIONS, read));
+        if !needs.tables_written.is_empty() {
+            let mut written = vec![catalog];
+            let written_databases: std::collections::BTreeSet<&String> =
+                needs.tables_written.iter().map(|t| &t.database).collect();
+            written.extend(written_databases.iter().map(|d| glue_arn(&format!("database/{}", literal(d)))));
+            written.extend(needs.tables_written.iter().map(table));
+            statements.push(Statement::allow("GlueWriteTables".into(), GLUE_WRITE_ACTIONS, written));
+        }
+    }
+    if let Some(athena) = &options.athena {
+        let workgroup = format!(
+            "arn:${{AWS::Partition}}:athena:${{AWS::Region}}:${{AWS::AccountId}}:workgroup/{}",
+            literal(&athena.workgroup)
+        );
+        statements.push(Statement::allow("Athena".into(), ATHENA_ACTIONS, vec![workgroup]));
+    }
+    if let Some(queue) = &options.queue_arn {
+        statements.push(Statement::allow("TriggerQueue".into(), SQS_ACTIONS, vec![literal(queue)]));
+    }
+    if let Some(topic) = topic {
+        statements.push(Statement::allow("NotifyFailures".into(), &["sns:Publish"], vec![topic.to_string()]));
+    }
+    statements
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::BucketUse;
+
+    fn needs() -> Needs {
+        let mut buckets = std::collections::BTreeMap::new();
+        buckets.insert("raw".to_string(), BucketUse { reads: ["orders".to_string()].into(), ..BucketUse::default() });
+        buckets.insert(
+            "lake".to_string(),
+            BucketUse {
+                writes: ["curated/sales".to_string()].into(),
+                kms_keys: ["arn:aws:kms:us-east-1:1:key/k".to_string()].into(),
+                ..BucketUse::default()
+            },
+        );
+        Needs {
+            pipeline: "p".into(),
+            buckets,
+            databases: ["curated".to_string(), "raw".to_string()].into(),
+            tables_read: [].into(),
+            tables_written: ["raw.orders".parse().unwrap(), "curated.sales".parse().unwrap()].into(),
+            schedule: None,
+            job_schedules: Vec::new(),
+            local_paths: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn each_statement_names_exactly_the_prefixes_and_tables() {
+        let statements = runner(&needs(), &Options::default(), None, None);
+        let by_sid = |sid: &str| statements.iter().find(|s| s.sid == sid).unwrap_or_else(|| panic!("{sid}"));
+        assert_eq!(by_sid("ListRaw").condition, Some(json!({"StringLike": {"s3:prefix": ["orders", "orders/*"]}})));
+        assert_eq!(by_sid("ReadRaw").resource, ["arn:${AWS::Partition}:s3:::raw/orders/*"]);
+        assert!(!statements.iter().any(|s| s.sid == "WriteRaw"), "sources are read only");
+        assert_eq!(by_sid("WriteLake").resource, ["arn:${AWS::Partition}:s3:::lake/curated/sales/*"]);
+        assert_eq!(by_sid("UseKeys").resource, ["arn:aws:kms:us-east-1:1:key/k"]);
+        let written = &by_sid("GlueWriteTables").resource;
+        assert!(
+            written.contains(&"arn:${AWS::Partition}:glue:${AWS::Region}:${AWS::AccountId}:table/curated/sales".into())
+        );
+        for statement in &statements {
+            assert!(statement.resource.iter().all(|r| r != "*" && !r.ends_with(":::*")), "{statement:?}");
+        }
+        let resolved = by_sid("ListRaw").resolved("aws", "eu-west-1", "123");
+        assert_eq!(resolved.resource, ["arn:aws:s3:::raw"]);
+    }
+
+    #[test]
+    fn text_that_looks_like_a_substitution_stays_text() {
+        assert_eq!(objects_arn("b", "x/${y}"), "arn:${AWS::Partition}:s3:::b/x/${!y}/*");
+        let statement = Statement::allow("S".into(), &["s3:GetObject"], vec![objects_arn("b", "x/${y}")]);
+        assert_eq!(statement.resolved("aws", "r", "1").resource, ["arn:aws:s3:::b/x/${y}/*"]);
+    }
+}
