@@ -74,6 +74,29 @@ impl fmt::Display for CatalogChoice {
     }
 }
 
+/// `512M`, `2G`, `1.5G`, `1048576`.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let upper = text.trim().to_ascii_uppercase();
+    let upper = upper.trim_end_matches("IB").trim_end_matches('B');
+    let (number, unit) = match upper.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
+        Some((i, _)) => (&upper[..i], &upper[i..]),
+        None => (upper, ""),
+    };
+    let scale: f64 = match unit {
+        "" => 1.0,
+        "K" => 1024.0,
+        "M" => 1024.0 * 1024.0,
+        "G" => 1024.0 * 1024.0 * 1024.0,
+        "T" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(format!("'{text}' is not a size (like 512M or 2G)")),
+    };
+    let value: f64 = number.trim().parse().map_err(|_| format!("'{text}' is not a size (like 512M or 2G)"))?;
+    if value <= 0.0 {
+        return Err(format!("'{text}' is not a positive size"));
+    }
+    Ok((value * scale) as usize)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,6 +29,8 @@
 //!   versions, `table history`, `rollback` (locally and on Glue), retention, `version_of`.
 //! - `deploy`: `deploy`'s template (pinned, its policy statement by statement, the state
 //!   machine, rules, refusals) and `doctor` on the local endpoint.
+//! - `layout`: how targets lay rows out in files: stable `sort_by`, the order etl chooses, row
+//!   groups, bloom filters; `compact` and `compact_after_files`.
 //! - `regression`: one test per bug fixed, named after what it guards.
 
 mod util;
@@ -46,6 +48,7 @@ mod events;
 mod faults;
 mod golden;
 mod infer;
+mod layout;
 mod memory;
 mod pipeline;
 mod quarantine;

@@ -3,6 +3,7 @@
 
 mod bookmarks;
 mod check;
+mod compact;
 mod cost;
 mod crawl;
 mod deploy;
@@ -97,6 +98,8 @@ pub enum Command {
     Rollback(table::RollbackArgs),
     /// Serve the catalog's tables, runs and costs over HTTP (and a console); manage its keys.
     Serve(serve::ServeArgs),
+    /// Rewrite a written table's files into fewer, sorted ones, as one new version.
+    Compact(compact::CompactArgs),
     /// Write the CloudFormation template that runs a pipeline on AWS (no AWS call).
     Deploy(deploy::DeployArgs),
     /// Try each access a job or pipeline needs on AWS, and name what is missing.
@@ -143,6 +146,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Table(args) => table::history(args, &global).await,
         Command::Rollback(args) => table::rollback(args, &global).await,
         Command::Serve(args) => serve::run(args, &global).await,
+        Command::Compact(args) => compact::run(args, &global).await,
         Command::Deploy(args) => deploy::deploy(args, &global).await,
         Command::Doctor(args) => deploy::doctor(args, &global).await,
     };

@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 use clap::Args;
 
 use super::{GlobalArgs, print_json};
+use crate::config::parse_size;
 use crate::config::{CatalogChoice, home};
 use crate::error::{Error, Result};
 use crate::output::human_bytes;
@@ -52,29 +53,6 @@ pub struct RunDates {
 
 pub(super) fn parse_date(text: &str) -> Result<NaiveDate, String> {
     NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| format!("'{text}' is not a date (YYYY-MM-DD)"))
-}
-
-/// `512M`, `2G`, `1.5G`, `1048576`.
-pub fn parse_size(text: &str) -> Result<usize, String> {
-    let upper = text.trim().to_ascii_uppercase();
-    let upper = upper.trim_end_matches("IB").trim_end_matches('B');
-    let (number, unit) = match upper.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
-        Some((i, _)) => (&upper[..i], &upper[i..]),
-        None => (upper, ""),
-    };
-    let scale: f64 = match unit {
-        "" => 1.0,
-        "K" => 1024.0,
-        "M" => 1024.0 * 1024.0,
-        "G" => 1024.0 * 1024.0 * 1024.0,
-        "T" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
-        _ => return Err(format!("'{text}' is not a size (like 512M or 2G)")),
-    };
-    let value: f64 = number.trim().parse().map_err(|_| format!("'{text}' is not a size (like 512M or 2G)"))?;
-    if value <= 0.0 {
-        return Err(format!("'{text}' is not a positive size"));
-    }
-    Ok((value * scale) as usize)
 }
 
 pub async fn run(args: RunArgs, global: &GlobalArgs) -> Result<()> {
@@ -167,6 +145,9 @@ pub fn write_summary(out: &mut impl Write, report: &RunReport) -> Result<()> {
         }
         if let Some(version) = target.version {
             writeln!(out, "        version {version} of {}", target.table)?;
+        }
+        if !target.sort_by.is_empty() {
+            writeln!(out, "        sorted by {} ({})", target.sort_by.join(", "), target.sort_reason)?;
         }
     }
     super::check::write_results(out, &report.checks)?;

@@ -9,10 +9,10 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use super::run::parse_size;
 use super::{GlobalArgs, print_json};
 use crate::checks::parse_age;
 use crate::config::home;
+use crate::config::parse_size;
 use crate::error::{Error, Result};
 use crate::serve::keys::{Key, KeyStore};
 use crate::serve::{DEFAULT_CACHE_TTL, Limits, ServeOptions};

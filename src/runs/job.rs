@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::infer::{DEFAULT_SAMPLE_ROWS, InferOptions};
 use crate::location::Location;
 use crate::location::aws::Encryption;
-use crate::sink::{ParquetCompression, TargetSpec};
+use crate::sink::{FileLayout, ParquetCompression, TargetSpec};
 use crate::source::format::FormatChoice;
 use crate::source::rejects::BadRecordPolicy;
 use crate::transform::params::{self, Params};
@@ -111,6 +111,15 @@ struct TargetSection {
     /// What the output must satisfy before it is published, one rule per `[[target.check]]`.
     #[serde(default)]
     check: Vec<toml::Table>,
+    /// The order of rows within each partition (`[]`: the query's); etl chooses when unset.
+    sort_by: Option<Vec<String>>,
+    row_group_rows: Option<i64>,
+    /// A size (`64M`) or a number of bytes.
+    row_group_bytes: Option<toml::Value>,
+    #[serde(default)]
+    bloom_filter: Vec<String>,
+    /// Compact a partition once it holds more files than this (appends leave many).
+    compact_after_files: Option<i64>,
 }
 
 fn auto() -> String {
@@ -426,6 +435,7 @@ impl TargetSection {
                 format!("target {} writes to the same bucket with other encryption", other.table),
             ));
         }
+        let layout = self.file_layout(&partition_by).map_err(|(key, why)| (at(key), why))?;
         Ok(TargetSpec {
             table,
             query: self.query.clone(),
@@ -436,9 +446,66 @@ impl TargetSection {
             encryption,
             checks,
             retain_versions,
+            layout,
         })
     }
 }
+
+impl TargetSection {
+    /// The layout options; the option's key and why, when one is wrong.
+    fn file_layout(&self, partition_by: &[String]) -> Result<FileLayout, (&'static str, String)> {
+        let names = |key: &'static str, list: &[String]| -> Result<Vec<String>, (&'static str, String)> {
+            let mut names: Vec<String> = Vec::new();
+            for name in list {
+                let normalized = crate::schema::names::normalize(name, 0);
+                if names.contains(&normalized) {
+                    return Err((key, format!("'{name}' is listed twice")));
+                }
+                if partition_by.contains(&normalized) {
+                    return Err((key, format!("'{name}' is a partition key: each file holds one value of it")));
+                }
+                names.push(normalized);
+            }
+            Ok(names)
+        };
+        let sort_by = self.sort_by.as_deref().map(|list| names("sort_by", list)).transpose()?;
+        let bloom_filter = names("bloom_filter", &self.bloom_filter)?;
+        let row_group_rows = match self.row_group_rows {
+            None => None,
+            Some(n) if (MIN_ROW_GROUP_ROWS as i64..=MAX_ROW_GROUP_ROWS as i64).contains(&n) => Some(n as usize),
+            Some(n) => {
+                return Err((
+                    "row_group_rows",
+                    format!(
+                        "{n} is outside {MIN_ROW_GROUP_ROWS}..={MAX_ROW_GROUP_ROWS} (Athena reads row groups of 128 MB well)"
+                    ),
+                ));
+            }
+        };
+        let row_group_bytes = match &self.row_group_bytes {
+            None => None,
+            Some(toml::Value::Integer(n)) if *n > 0 => Some(*n as u64),
+            Some(toml::Value::String(text)) => {
+                Some(crate::config::parse_size(text).map_err(|e| ("row_group_bytes", e))? as u64)
+            }
+            Some(other) => return Err(("row_group_bytes", format!("{other} is not a size (like 64M)"))),
+        };
+        if row_group_bytes.is_some_and(|b| b < MIN_ROW_GROUP_BYTES) {
+            return Err(("row_group_bytes", format!("is below {MIN_ROW_GROUP_BYTES} bytes (1M)")));
+        }
+        let compact_after_files = match self.compact_after_files {
+            None => None,
+            Some(n) if n >= 2 => Some(n as usize),
+            Some(n) => return Err(("compact_after_files", format!("{n} is not a number of files above 1"))),
+        };
+        Ok(FileLayout { sort_by, row_group_rows, row_group_bytes, bloom_filter, file_rows: None, compact_after_files })
+    }
+}
+
+/// Row groups smaller than this cost more in footers and requests than they save in pruning.
+const MIN_ROW_GROUP_ROWS: usize = 1024;
+const MAX_ROW_GROUP_ROWS: usize = 1 << 26;
+const MIN_ROW_GROUP_BYTES: u64 = 1 << 20;
 
 /// At least the current version: a table's files are its data.
 fn resolve_retain_versions(n: i64) -> Result<u32, String> {

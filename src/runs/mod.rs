@@ -3,6 +3,7 @@
 //! and the scheduler.
 
 mod audit;
+pub mod compact;
 pub mod events;
 pub mod history;
 pub mod job;

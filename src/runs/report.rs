@@ -69,6 +69,11 @@ pub struct TargetReport {
     /// The table's data version this run published (`etl table history`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<u64>,
+    /// The order of the rows within each partition (empty: the query's), and why.
+    #[serde(default)]
+    pub sort_by: Vec<String>,
+    #[serde(default)]
+    pub sort_reason: String,
 }
 
 /// The rows of one earlier run that a publication replaced.
@@ -103,6 +108,8 @@ impl TargetReport {
             partitions: 0,
             replaced: Vec::new(),
             version: None,
+            sort_by: Vec::new(),
+            sort_reason: String::new(),
         }
     }
 }

@@ -175,6 +175,16 @@ pub async fn run(job: &Job, options: &RunOptions, context: &RunContext) -> Resul
     if !options.dry_run {
         context.history.record(&report)?;
     }
+    if error.is_none() && !options.dry_run && job.targets.iter().any(|t| t.layout.compact_after_files.is_some()) {
+        // Its own runs, after this one's lease is released; what they did is noted here.
+        let notes = Box::pin(super::compact::after_run(job, context)).await;
+        if !notes.is_empty() {
+            for note in notes {
+                warn(context, &mut report, note);
+            }
+            context.history.record(&report)?;
+        }
+    }
     Ok(RunOutcome { report, error })
 }
 
@@ -455,6 +465,8 @@ fn report_targets(report: &mut RunReport, commit: &Commit, versions: Vec<Option<
             partitions: staged.partition_count() as u64,
             replaced: ReplacedRows::by_run(replaced),
             version,
+            sort_by: staged.clustering.sort_by.clone(),
+            sort_reason: staged.clustering.reason.clone(),
         });
         let scan = full_scan(staged.bytes(), price_per_tb);
         report.athena.targets.push(AthenaScan {

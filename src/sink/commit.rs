@@ -362,6 +362,7 @@ mod tests {
                 encryption: Default::default(),
                 checks: Vec::new(),
                 retain_versions: crate::sink::DEFAULT_RETAIN_VERSIONS,
+                layout: Default::default(),
             }
         }
 

@@ -7,6 +7,7 @@
 //! for [`rollback`] while the table's retention keeps their versions. [`gc`] sweeps what
 //! killed runs left, and what retention no longer keeps.
 
+pub mod clustering;
 pub mod commit;
 pub mod gc;
 mod parquet;
@@ -96,6 +97,25 @@ pub struct TargetSpec {
     /// How many of the table's latest versions keep their files (for rollback and time
     /// travel); at least 1, the current one.
     pub retain_versions: u32,
+    pub layout: FileLayout,
+}
+
+/// How a target's rows lie in its files: what Athena's pruning by row-group statistics, and
+/// so its bill, depends on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileLayout {
+    /// The order of rows within each partition, stable (rows equal on these keep their
+    /// order); `None`: etl chooses ([`clustering`]); empty: the query's order.
+    pub sort_by: Option<Vec<String>>,
+    pub row_group_rows: Option<usize>,
+    /// Row groups of about this many bytes, uncompressed (estimated from the schema).
+    pub row_group_bytes: Option<u64>,
+    /// Columns with a bloom filter in each row group (equality lookups of rare values).
+    pub bloom_filter: Vec<String>,
+    /// Rows per file at most (`etl compact`'s target file size); DataFusion's default else.
+    pub file_rows: Option<usize>,
+    /// After a run, partitions holding more files than this are compacted (`etl compact`).
+    pub compact_after_files: Option<usize>,
 }
 
 /// Versions a table keeps the files of when its target does not say.
@@ -116,6 +136,8 @@ pub struct StagedFile {
 pub struct StagedTarget {
     pub schema: TableSchema,
     pub files: Vec<StagedFile>,
+    /// The order its rows were written in within each partition, and why.
+    pub clustering: clustering::Clustering,
 }
 
 impl StagedTarget {

@@ -8,7 +8,11 @@ use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
 use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use futures::TryStreamExt;
 
-use super::{RunLiveness, StagedFile, StagedTarget, TargetSpec};
+use datafusion::arrow::datatypes::Schema;
+use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::prelude::ident;
+
+use super::{FileLayout, RunLiveness, StagedFile, StagedTarget, TargetSpec, clustering};
 use crate::error::{Error, Result, ResultExt};
 use crate::layout;
 use crate::location::Location;
@@ -37,15 +41,48 @@ pub(super) async fn stage(
     run_id: &str,
 ) -> Result<StagedTarget> {
     let staging = layout::staging(&target.location, run_id);
+    let keys: Vec<String> = schema.key_names().map(str::to_string).collect();
+    let output = df.schema().as_arrow().clone();
+    let clustering = clustering::choose(&target.layout, &output, &target.checks, &keys);
+    for (option, column) in clustering
+        .sort_by
+        .iter()
+        .map(|c| ("sort_by", c))
+        .chain(target.layout.bloom_filter.iter().map(|c| ("bloom_filter", c)))
+    {
+        if output.field_with_name(column).is_err() {
+            let columns: Vec<&str> = output.fields().iter().map(|f| f.name().as_str()).collect();
+            return Err(Error::config(format!(
+                "target {}: {option}: the query's output has no column '{column}' (its columns: {})",
+                target.table,
+                columns.join(", ")
+            )));
+        }
+    }
+    let df = match clustering.sort_by.is_empty() {
+        true => df,
+        // Partition keys first, so that each partition's rows come together; the sort is made
+        // stable where the plan is written (transform::write_order).
+        false => df.sort(keys.iter().chain(&clustering.sort_by).map(|c| ident(c).sort(true, false)).collect())?,
+    };
+
+    let df = match target.layout.file_rows {
+        Some(rows) => with_file_rows(df, rows)?,
+        None => df,
+    };
+
     let mut options = TableParquetOptions::default();
     options.global.compression = Some(target.compression.writer_setting().to_string());
     // Smaller when the session's memory limit asks for it (see transform::session).
     let session_rows = df.task_ctx().session_config().options().execution.parquet.max_row_group_size;
-    options.global.max_row_group_size = ROW_GROUP_ROWS.min(session_rows);
+    options.global.max_row_group_size = row_group_rows(&target.layout, &output).min(session_rows);
     options.global.statistics_enabled = Some("page".to_string());
     options.global.dictionary_page_size_limit = DICTIONARY_PAGE_BYTES;
     options.global.created_by = format!("etl {}", env!("CARGO_PKG_VERSION"));
-    let keys: Vec<String> = schema.key_names().map(str::to_string).collect();
+    for column in &target.layout.bloom_filter {
+        let column_options = options.column_specific_options.entry(column.clone()).or_default();
+        column_options.bloom_filter_enabled = Some(true);
+    }
     // `_etl_staging` is shared by the runs of a table and removed by the last one to finish
     // while it is empty; once this run's folder exists in it, it is not empty.
     staging.create_folder()?;
@@ -91,8 +128,40 @@ pub(super) async fn stage(
             rows: metadata.file_metadata().num_rows().max(0) as u64,
         });
     }
-    Ok(StagedTarget { schema, files })
+    Ok(StagedTarget { schema, files, clustering })
 }
+
+/// The same query, written in files of at most `rows` rows.
+fn with_file_rows(df: DataFrame, rows: usize) -> Result<DataFrame> {
+    let (state, plan) = df.into_parts();
+    let mut config = state.config().clone();
+    config.options_mut().execution.soft_max_rows_per_output_file =
+        datafusion::config::ConfigNonZeroUsize::try_new(rows.max(1))?;
+    let state = SessionStateBuilder::new_from_existing(state).with_config(config).build();
+    Ok(DataFrame::new(state, plan))
+}
+
+/// Rows per row group: the target's `row_group_rows`, or as many as make `row_group_bytes`
+/// of uncompressed values (fixed-width columns at their width, others at a guess), or the
+/// default.
+fn row_group_rows(layout: &FileLayout, output: &Schema) -> usize {
+    if let Some(rows) = layout.row_group_rows {
+        return rows;
+    }
+    let Some(bytes) = layout.row_group_bytes else {
+        return ROW_GROUP_ROWS;
+    };
+    let row_width: usize = output
+        .fields()
+        .iter()
+        .map(|f| f.data_type().primitive_width().unwrap_or(VARIABLE_WIDTH_GUESS))
+        .sum::<usize>()
+        .max(1);
+    (bytes as usize / row_width).clamp(1024, 1 << 26)
+}
+
+/// The bytes a string or nested value is taken to hold, for `row_group_bytes`.
+const VARIABLE_WIDTH_GUESS: usize = 16;
 
 /// Removes a run's staging folder (after it published, or when it failed).
 pub(super) async fn remove_staging(location: &Location, run_id: &str) -> Result<()> {

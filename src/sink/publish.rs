@@ -304,6 +304,7 @@ mod tests {
             encryption: Default::default(),
             checks: Vec::new(),
             retain_versions: crate::sink::DEFAULT_RETAIN_VERSIONS,
+            layout: Default::default(),
         }
     }
 
@@ -323,6 +324,7 @@ mod tests {
                     rows: 1,
                 })
                 .collect(),
+            clustering: crate::sink::clustering::Clustering { sort_by: Vec::new(), reason: String::new() },
         }
     }
 

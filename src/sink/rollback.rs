@@ -231,6 +231,7 @@ mod tests {
             encryption: Default::default(),
             checks: Vec::new(),
             retain_versions,
+            layout: Default::default(),
         }
     }
 

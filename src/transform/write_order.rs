@@ -12,19 +12,29 @@
 //! projections) stand between the sink and the scans.
 //!
 //! It deliberately stops at anything else: the output of an aggregate or a join is in the
-//! order those operators produce, and a query that wants an order says `ORDER BY`, which
-//! DataFusion keeps with a sort-preserving merge this rule never sees.
+//! order those operators produce.
+//!
+//! A sort under the sink (a target's `sort_by`, the order etl chooses, or the query's `ORDER
+//! BY`) is made stable: rows its keys do not tell apart keep their input order, so the columns
+//! the sort does not name stay as clustered as the input had them (their pages compress as
+//! well), and a rerun writes the same bytes. DataFusion's sort is not stable within a batch;
+//! the rule numbers the rows below the sort ([`NumberRowsExec`], partition by partition in
+//! input order) and sorts by that number last, then projects it away.
 
 use std::fmt;
 use std::sync::Arc;
 
+use datafusion::arrow::array::{RecordBatch, UInt64Array};
+use datafusion::arrow::compute::SortOptions;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::runtime::SpawnedTask;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::datasource::sink::DataSinkExec;
 use datafusion::error::Result;
 use datafusion::execution::TaskContext;
-use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::{EquivalenceProperties, LexOrdering, PhysicalExpr, PhysicalSortExpr};
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::coop::CooperativeExec;
@@ -32,6 +42,8 @@ use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, Emission
 use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
+use datafusion::physical_plan::sorts::sort::SortExec;
+use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::{
@@ -56,8 +68,11 @@ impl PhysicalOptimizerRule for KeepInputOrder {
             if !node.is::<DataSinkExec>() {
                 return Ok(Transformed::no(node));
             }
-            let children: Result<Vec<_>> =
-                node.children().into_iter().map(|child| gather_in_order(child.clone())).collect();
+            let children: Result<Vec<_>> = node
+                .children()
+                .into_iter()
+                .map(|child| stable_sorts(child.clone()).and_then(gather_in_order))
+                .collect();
             let rewritten = with_children(node, children?)?;
             Ok(Transformed::new(rewritten, true, TreeNodeRecursion::Jump))
         })
@@ -135,6 +150,147 @@ fn without_round_robin(node: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn Execution
         return with_children(node, children?);
     }
     Ok(node)
+}
+
+/// The column [`NumberRowsExec`] appends: a row's place in the input.
+const ROW_NUMBER: &str = "__etl_row_number";
+/// A row number holds its partition above these bits and its place in the partition below.
+const PARTITION_SHIFT: u32 = 40;
+
+/// Below the sink: a sort (with its merge) made stable.
+fn stable_sorts(node: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+    if let Some(merge) = node.downcast_ref::<SortPreservingMergeExec>() {
+        let Some(sort) = merge.input().downcast_ref::<SortExec>() else {
+            return Ok(node);
+        };
+        let (sort, width) = numbered_sort(sort)?;
+        let merged = SortPreservingMergeExec::new(sort.expr().clone(), sort).with_fetch(merge.fetch());
+        return without_row_numbers(Arc::new(merged), width);
+    }
+    if let Some(sort) = node.downcast_ref::<SortExec>() {
+        let (sort, width) = numbered_sort(sort)?;
+        return without_row_numbers(sort, width);
+    }
+    if keeps_order(&node) && !node.is::<UnionExec>() {
+        let children: Result<Vec<_>> = node.children().into_iter().map(|child| stable_sorts(child.clone())).collect();
+        return with_children(node, children?);
+    }
+    Ok(node)
+}
+
+/// The sort, over its input numbered in input order, with the number as its last key; and the
+/// width of the input (the number's index).
+fn numbered_sort(sort: &SortExec) -> Result<(Arc<SortExec>, usize)> {
+    let mut input = sort.input().clone();
+    // Partitions in file order, each in its files' order: the numbers follow the sources.
+    if streams_from_scans(&input) {
+        input = without_round_robin(input)?;
+    }
+    let input = gather_in_order(input)?;
+    let width = input.schema().fields().len();
+    let numbered: Arc<dyn ExecutionPlan> = Arc::new(NumberRowsExec::new(input));
+    let mut keys: Vec<PhysicalSortExpr> = sort.expr().iter().cloned().collect();
+    keys.push(PhysicalSortExpr::new(Arc::new(Column::new(ROW_NUMBER, width)), SortOptions::default()));
+    let ordering = LexOrdering::new(keys).expect("a sort has keys");
+    let sorted = SortExec::new(ordering, numbered).with_preserve_partitioning(sort.preserve_partitioning());
+    Ok((Arc::new(sorted.with_fetch(sort.fetch())), width))
+}
+
+fn without_row_numbers(node: Arc<dyn ExecutionPlan>, width: usize) -> Result<Arc<dyn ExecutionPlan>> {
+    let schema = node.schema();
+    let columns: Vec<(Arc<dyn PhysicalExpr>, String)> = schema.fields()[..width]
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (Arc::new(Column::new(f.name(), i)) as Arc<dyn PhysicalExpr>, f.name().clone()))
+        .collect();
+    Ok(Arc::new(ProjectionExec::try_new(columns, node)?))
+}
+
+/// Its input with a `UInt64` column appended: each row's partition and place in it.
+#[derive(Debug)]
+pub struct NumberRowsExec {
+    input: Arc<dyn ExecutionPlan>,
+    schema: SchemaRef,
+    properties: Arc<PlanProperties>,
+}
+
+impl NumberRowsExec {
+    pub fn new(input: Arc<dyn ExecutionPlan>) -> Self {
+        let mut fields: Vec<FieldRef> = input.schema().fields().iter().cloned().collect();
+        fields.push(Arc::new(Field::new(ROW_NUMBER, DataType::UInt64, false)));
+        let schema = Arc::new(Schema::new_with_metadata(fields, input.schema().metadata().clone()));
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(schema.clone()),
+            input.output_partitioning().clone(),
+            EmissionType::Incremental,
+            input.boundedness(),
+        ));
+        NumberRowsExec { input, schema, properties }
+    }
+}
+
+impl DisplayAs for NumberRowsExec {
+    fn fmt_as(&self, _: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "NumberRowsExec")
+    }
+}
+
+impl ExecutionPlan for NumberRowsExec {
+    fn name(&self) -> &str {
+        "NumberRowsExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        _: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn maintains_input_order(&self) -> Vec<bool> {
+        vec![true]
+    }
+
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        vec![false]
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+        _: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let [input] = <[_; 1]>::try_from(children)
+            .map_err(|_| datafusion::error::DataFusionError::Internal("NumberRowsExec takes one child".into()))?;
+        Ok(Arc::new(NumberRowsExec::new(input)))
+    }
+
+    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        self.replace_children(children, ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute))
+    }
+
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        let schema = self.schema.clone();
+        let mut next = (partition as u64) << PARTITION_SHIFT;
+        let stream = self.input.execute(partition, context)?.map(move |batch| {
+            let batch = batch?;
+            let rows = batch.num_rows() as u64;
+            let numbers = UInt64Array::from_iter_values(next..next + rows);
+            next += rows;
+            let mut columns = batch.columns().to_vec();
+            columns.push(Arc::new(numbers));
+            Ok(RecordBatch::try_new(schema.clone(), columns)?)
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream)))
+    }
 }
 
 /// One partition: every partition of its input, one after the other in partition order, all
