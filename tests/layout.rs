@@ -191,3 +191,28 @@ fn compact_after_files_compacts_the_partitions_a_run_crowds() {
     assert_eq!(compactions, 3, "one per year, after the third run");
     assert_eq!(s.query("SELECT count(*) AS n FROM mart.daily")[0]["n"], 18000);
 }
+
+#[test]
+fn cost_advise_measures_the_proposed_layout_before_anything_changes() {
+    let s = Sandbox::new();
+    flights(&s);
+    job(&s, "kept.toml", "mart.kept", "sort_by = []\nrow_group_rows = 1024");
+    s.json(&["run", "kept.toml"]);
+    s.write("q.sql", "SELECT count(*) FROM mart.kept WHERE carrier = 'DL';\nSELECT count(*) FROM mart.kept WHERE year = 2014 AND month = 3;\n");
+    let files_before = s.files("out/mart.kept");
+    let advice = s.json(&["cost", "--advise", "mart.kept", "-f", "q.sql"]);
+    assert_eq!(advice["sort_by"], serde_json::json!(["year", "carrier", "month"]), "{advice}");
+    let queries = advice["queries"].as_array().unwrap();
+    assert_eq!(queries.len(), 2);
+    for query in queries {
+        let (now, proposed) = (query["current_bytes"].as_u64().unwrap(), query["proposed_bytes"].as_u64().unwrap());
+        assert!(proposed * 2 < now, "the proposal scans less than half: {query}");
+    }
+    // The current bytes are what `etl cost` says now; nothing of the table changed.
+    let now = s.json(&["cost", "-f", "q.sql"]);
+    assert_eq!(now["bytes_scanned"], advice["current_bytes"]);
+    assert_eq!(s.files("out/mart.kept"), files_before);
+    s.etl(&["cost", "--advise", "mart.kept", "SELECT * FROM mart.kept JOIN raw.flights USING (seq)"])
+        .assert_failure(2, "--advise mart.kept takes queries over mart.kept alone; this one reads raw.flights");
+    s.etl(&["cost", "--advise", "mart.none", "SELECT 1"]).assert_failure(2, "--advise mart.none: no such table");
+}

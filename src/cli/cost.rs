@@ -5,13 +5,18 @@ use std::io::Write;
 use clap::Args;
 
 use super::{GlobalArgs, print_json};
+use crate::catalog::TableName;
+use crate::config::CatalogChoice;
 use crate::config::{ETL_ATHENA_OUTPUT, ETL_ATHENA_WORKGROUP, home};
 use crate::cost::athena::AthenaOptions;
 use crate::cost::billing::DEFAULT_PRICE_PER_TB;
 use crate::cost::{self, CostOptions};
 use crate::error::{Error, Result};
 use crate::output::human_bytes;
-use crate::runs::run::query_params;
+use crate::runs::progress::Progress;
+use crate::runs::run::{RunContext, query_params};
+use crate::transform::params::Params;
+use crate::transform::script;
 
 #[derive(Debug, Args)]
 pub struct CostArgs {
@@ -41,6 +46,10 @@ pub struct CostArgs {
     /// A parameter: NAME=VALUE or NAME:TYPE=VALUE.
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
+    /// For the queries given (over this table alone), the bytes under the table's layout and
+    /// under the one etl proposes (written once to a temporary folder to measure it).
+    #[arg(long, value_name = "DB.TABLE", conflicts_with_all = ["measure", "athena", "explain"])]
+    pub advise: Option<TableName>,
 }
 
 pub async fn run(args: CostArgs, global: &GlobalArgs) -> Result<()> {
@@ -52,6 +61,9 @@ pub async fn run(args: CostArgs, global: &GlobalArgs) -> Result<()> {
     }
     let (name, text) = super::sql::query_text(&args.query, &args.file)?;
     let params = query_params(&args.params)?;
+    if let Some(table) = &args.advise {
+        return advise(table, &name, &text, &params, global).await;
+    }
     let options = CostOptions {
         price_per_tb: args.price_per_tb,
         explain: args.explain,
@@ -109,5 +121,46 @@ pub async fn run(args: CostArgs, global: &GlobalArgs) -> Result<()> {
     for run in &json.athena {
         writeln!(out, "athena: query {} scanned {}", run.query_execution_id, human_bytes(run.data_scanned_in_bytes))?;
     }
+    Ok(())
+}
+
+async fn advise(table: &TableName, name: &str, text: &str, params: &Params, global: &GlobalArgs) -> Result<()> {
+    let context = RunContext::open(CatalogChoice::resolve(global.catalog, None), &home(), Progress::hidden()).await?;
+    let advice = crate::runs::advise::advise(&context, table, name, &script::split(text), params).await?;
+    if global.json {
+        return print_json(&advice);
+    }
+    let mut out = std::io::stdout().lock();
+    let ratio = |current: u64, proposed: u64| match current {
+        0 => "-".to_string(),
+        current => format!("{:.2}", proposed as f64 / current as f64),
+    };
+    writeln!(out, "{:>12} {:>12} {:>6}  query", "now", "proposed", "ratio")?;
+    for query in &advice.queries {
+        let first_line = query.query.lines().next().unwrap_or("");
+        writeln!(
+            out,
+            "{:>12} {:>12} {:>6}  {name}:{} {first_line}",
+            human_bytes(query.current_bytes),
+            human_bytes(query.proposed_bytes),
+            ratio(query.current_bytes, query.proposed_bytes),
+            query.line
+        )?;
+    }
+    writeln!(
+        out,
+        "{:>12} {:>12} {:>6}  all queries",
+        human_bytes(advice.current_bytes),
+        human_bytes(advice.proposed_bytes),
+        ratio(advice.current_bytes, advice.proposed_bytes)
+    )?;
+    let list: Vec<String> = advice.sort_by.iter().map(|c| format!("\"{c}\"")).collect();
+    writeln!(
+        out,
+        "proposed: sort_by = [{}] on the target that writes {} ({})",
+        list.join(", "),
+        advice.table,
+        advice.reason
+    )?;
     Ok(())
 }

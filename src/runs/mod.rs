@@ -2,6 +2,7 @@
 //! report and the run history, pipelines (folders of jobs run as one graph), schedules, events
 //! and the scheduler.
 
+pub mod advise;
 mod audit;
 pub mod compact;
 pub mod events;
