@@ -328,3 +328,19 @@ fn a_run_creates_its_staging_folder_while_another_removes_the_shared_one() {
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     remover.join().unwrap();
 }
+
+/// A request body over `etl serve`'s limit got 413 without the body being read, on a
+/// connection the client then reused for its next request, which failed "IncompleteMessage"
+/// (CI, `serve::limits_bound_rows_time_and_bodies`). The 413 now closes the connection and says so.
+#[test]
+fn a_body_refused_for_its_size_closes_its_connection() {
+    let s = crate::serve::published();
+    let secret = crate::serve::key(&s, "reader", "mart.*");
+    let server = crate::serve::Server::start(&s, &[]);
+    let huge = serde_json::json!({"sql": format!("SELECT '{}'", "x".repeat(200_000))});
+    let refused = server.query(&secret, huge);
+    assert_eq!(refused.status(), 413);
+    assert_eq!(refused.headers().get("connection").map(|v| v.to_str().unwrap()), Some("close"));
+    let next = server.query(&secret, serde_json::json!({"sql": "SELECT 1 AS one"}));
+    assert_eq!(next.status(), 200);
+}

@@ -28,7 +28,7 @@ fn orders(rows: usize, first_id: usize) -> String {
 }
 
 /// A sandbox whose job wrote `mart.orders` (partitioned by day) and crawled `raw.orders`.
-fn published() -> Sandbox {
+pub(crate) fn published() -> Sandbox {
     let s = Sandbox::new();
     s.write("in/orders/a.csv", orders(240, 1));
     s.write(
@@ -55,14 +55,14 @@ fn publish(s: &Sandbox) -> String {
     report["run_id"].as_str().unwrap().to_string()
 }
 
-fn key(s: &Sandbox, name: &str, tables: &str) -> String {
+pub(crate) fn key(s: &Sandbox, name: &str, tables: &str) -> String {
     let out = s.etl(&["serve", "keys", "create", "--name", name, "--tables", tables]);
     assert_eq!(out.code, 0, "{out:?}");
     out.stdout.trim().to_string()
 }
 
 /// A running `etl serve`, its access log read as it comes.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     url: String,
     log: Mutex<Receiver<String>>,
@@ -70,7 +70,7 @@ struct Server {
 }
 
 impl Server {
-    fn start(s: &Sandbox, flags: &[&str]) -> Server {
+    pub(crate) fn start(s: &Sandbox, flags: &[&str]) -> Server {
         let mut args = vec!["serve", "--bind", "127.0.0.1:0"];
         args.extend_from_slice(flags);
         let mut child = s.command(&args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
@@ -112,7 +112,7 @@ impl Server {
         request.send().unwrap()
     }
 
-    fn query(&self, secret: &str, body: Value) -> Response {
+    pub(crate) fn query(&self, secret: &str, body: Value) -> Response {
         self.post(secret, "/v1/query", &body)
     }
 

@@ -193,9 +193,19 @@ pub fn router(server: Arc<Server>) -> Router {
         .merge(console::router(server.clone()))
         .fallback(|| async { ApiError::not_found("no such endpoint: GET /v1/openapi.json lists them") })
         .layer(RequestBodyLimitLayer::new(server.limits.body_bytes))
+        .layer(middleware::map_response(close_after_a_refused_body))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout))
         .layer(middleware::from_fn(log::access_log))
         .with_state(server)
+}
+
+/// A body refused for its size was not read: the connection cannot carry another request, and
+/// a client that does not know it sends the next one into a closed socket.
+async fn close_after_a_refused_body(mut response: Response) -> Response {
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// `Authorization: Bearer SECRET`, else 401.
