@@ -131,6 +131,7 @@ async fn publish_versions(catalog: &dyn Catalog, home: &Path) {
         encryption: Default::default(),
         checks: Vec::new(),
         retain_versions: 5,
+        layout: Default::default(),
     };
     let versions = [
         "SELECT CAST(1 AS BIGINT) AS id, 'a' AS k UNION ALL SELECT 2, 'b'",
