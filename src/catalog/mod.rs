@@ -51,6 +51,11 @@ impl TableName {
         }
         Ok(TableName { database: database.to_string(), table: table.to_string() })
     }
+
+    /// `"db"."table"`, for SQL that etl writes.
+    pub fn quoted(&self) -> String {
+        format!("{}.{}", crate::schema::names::quoted(&self.database), crate::schema::names::quoted(&self.table))
+    }
 }
 
 impl FromStr for TableName {

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::{Accepted, CheckSpec, Rule, SAMPLE_ROWS, Severity};
 use crate::catalog::TableName;
 use crate::error::{Error, Result};
+use crate::schema::names::quoted;
 use crate::transform::params::Params;
 use crate::transform::script::{self, Statement};
 
@@ -314,17 +315,17 @@ fn judge_counts(result: &mut CheckResult, rule: &Rule, rows: u64, change: Option
 
 /// The queries of one check.
 fn queries(table: &TableName, check: &CheckSpec, logical_date: NaiveDate) -> Queries {
-    let from = reference(table);
+    let from = table.quoted();
     match &check.rule {
         Rule::NotNull(columns) => Queries::Rows {
-            condition: columns.iter().map(|c| format!("{} IS NULL", ident(c))).collect::<Vec<_>>().join(" OR "),
+            condition: columns.iter().map(|c| format!("{} IS NULL", quoted(c))).collect::<Vec<_>>().join(" OR "),
         },
         Rule::AcceptedValues(columns) => Queries::Rows {
             condition: columns
                 .iter()
                 .map(|(column, values)| {
                     let list: Vec<String> = values.iter().map(literal).collect();
-                    format!("({c} IS NOT NULL AND {c} NOT IN ({}))", list.join(", "), c = ident(column))
+                    format!("({c} IS NOT NULL AND {c} NOT IN ({}))", list.join(", "), c = quoted(column))
                 })
                 .collect::<Vec<_>>()
                 .join(" OR "),
@@ -332,7 +333,7 @@ fn queries(table: &TableName, check: &CheckSpec, logical_date: NaiveDate) -> Que
         // As a CHECK constraint: only rows for which the expression is false break it.
         Rule::Expression(expression) => Queries::Rows { condition: format!("({expression}) IS FALSE") },
         Rule::Unique(columns) => {
-            let keys: Vec<String> = columns.iter().map(|c| ident(c)).collect();
+            let keys: Vec<String> = columns.iter().map(|c| quoted(c)).collect();
             let present: Vec<String> = keys.iter().map(|k| format!("{k} IS NOT NULL")).collect();
             let duplicated = format!(
                 "SELECT {keys}, count(*) AS duplicate_rows FROM {from} WHERE {present} GROUP BY {keys} HAVING count(*) > 1",
@@ -348,7 +349,7 @@ fn queries(table: &TableName, check: &CheckSpec, logical_date: NaiveDate) -> Que
             let start = logical_date.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
             let oldest = start - chrono::Duration::seconds(*max_age_seconds as i64);
             let oldest = format!("CAST('{}' AS TIMESTAMP)", oldest.format("%Y-%m-%dT%H:%M:%S"));
-            let newest = format!("max(CAST({} AS TIMESTAMP))", ident(column));
+            let newest = format!("max(CAST({} AS TIMESTAMP))", quoted(column));
             Queries::Counted {
                 count: format!(
                     "SELECT CASE WHEN {newest} IS NULL OR {newest} < {oldest} THEN 1 ELSE 0 END AS violations FROM {from}"
@@ -359,9 +360,9 @@ fn queries(table: &TableName, check: &CheckSpec, logical_date: NaiveDate) -> Que
         Rule::Relationship { column, table: referenced, references } => {
             let orphans = format!(
                 "SELECT * FROM {from} AS checked WHERE checked.{c} IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {to} AS referenced WHERE referenced.{r} = checked.{c})",
-                c = ident(column),
-                to = reference(referenced),
-                r = ident(references)
+                c = quoted(column),
+                to = referenced.quoted(),
+                r = quoted(references)
             );
             Queries::Counted {
                 count: format!("SELECT count(*) AS violations FROM ({orphans}) AS o"),
@@ -382,11 +383,11 @@ fn rows_pass(table: &TableName, conditions: &[&str]) -> String {
     for (i, condition) in conditions.iter().enumerate() {
         columns.push(format!("count(*) FILTER (WHERE {condition}) AS violations_{i}"));
     }
-    format!("SELECT {} FROM {}", columns.join(", "), reference(table))
+    format!("SELECT {} FROM {}", columns.join(", "), table.quoted())
 }
 
 fn samples_of(table: &TableName, condition: &str) -> String {
-    format!("SELECT * FROM {} WHERE {condition} LIMIT {SAMPLE_ROWS}", reference(table))
+    format!("SELECT * FROM {} WHERE {condition} LIMIT {SAMPLE_ROWS}", table.quoted())
 }
 
 async fn plan_query(
@@ -451,16 +452,6 @@ async fn samples(
         serde_json::Value::Array(rows) => Ok(rows.into_iter().take(SAMPLE_ROWS).collect()),
         _ => Ok(Vec::new()),
     }
-}
-
-/// `"db"."table"`.
-fn reference(table: &TableName) -> String {
-    format!("{}.{}", ident(&table.database), ident(&table.table))
-}
-
-/// A quoted identifier: a column named `order` or `Amount` means that column.
-fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// An accepted value as a SQL literal; text is quoted, so it is never read as SQL.

@@ -22,6 +22,7 @@ use super::progress::Progress;
 use super::run::{RunContext, RunOptions, run};
 use crate::catalog::TableName;
 use crate::config::CatalogChoice;
+use crate::cost::billing::DEFAULT_PRICE_PER_TB;
 use crate::cost::estimate::Estimator;
 use crate::cost::footers::FooterCache;
 use crate::error::{Error, Result};
@@ -68,7 +69,8 @@ pub async fn advise(
         return Err(Error::usage(format!("--advise {table}: give the queries to advise for (QUERY or -f FILE)")));
     }
     let keys: Vec<String> = existing.definition.partition_keys.iter().map(|k| k.name.clone()).collect();
-    let estimator = Estimator { footers: Arc::new(FooterCache::open(&context.home)?), price_per_tb: 5.0 };
+    let estimator =
+        Estimator { footers: Arc::new(FooterCache::open(&context.home)?), price_per_tb: DEFAULT_PRICE_PER_TB };
     let ctx = session(context.catalog.clone(), Default::default(), &EngineOptions::default()).await?;
     let mut filtered: Vec<String> = Vec::new();
     let mut current = Vec::new();
@@ -100,19 +102,20 @@ pub async fn advise(
 
     let scratch = tempfile::tempdir()?;
     let export = scratch.path().join("export");
-    ctx.sql(&format!("SELECT * FROM {}", quoted(table)))
+    ctx.sql(&format!("SELECT * FROM {}", table.quoted()))
         .await?
         .write_parquet(&format!("{}/", export.display()), DataFrameWriteOptions::new(), None)
         .await?;
     let home = scratch.path().join("home");
     let proposed_context = RunContext::open(CatalogChoice::Local, &home, Progress::hidden()).await?;
-    let job = proposal_job(table, &export, &scratch.path().join("proposed"), &keys, &sort_by, &existing.definition)?;
+    let job = proposal_job(table, &export, &scratch.path().join("proposed"), &sort_by, &existing.definition)?;
     let outcome = run(&job, &RunOptions::default(), &proposed_context).await?;
     if let Some(error) = outcome.error {
         return Err(error.context(format!("writing {table} with the proposed layout")));
     }
     let proposed_ctx = session(proposed_context.catalog.clone(), Default::default(), &EngineOptions::default()).await?;
-    let proposed_estimator = Estimator { footers: Arc::new(FooterCache::in_memory()), price_per_tb: 5.0 };
+    let proposed_estimator =
+        Estimator { footers: Arc::new(FooterCache::in_memory()), price_per_tb: DEFAULT_PRICE_PER_TB };
     let mut queries = Vec::new();
     for (statement, current_bytes) in statements.iter().zip(current) {
         let plan = plan_statement(&proposed_ctx, name, statement, params).await?;
@@ -134,14 +137,15 @@ pub async fn advise(
     })
 }
 
-fn quoted(table: &TableName) -> String {
-    format!("\"{}\".\"{}\"", table.database, table.table)
-}
-
 /// The bytes a query's estimate reads from `table`.
 fn table_bytes(estimate: &crate::cost::estimate::QueryEstimate, table: &TableName) -> u64 {
+    estimate.tables.iter().filter(|t| is_table(&t.table, table)).map(|t| t.bytes).sum()
+}
+
+/// Whether a scan's table (`db.table`, or with the session's catalog before it) is `table`.
+fn is_table(scanned: &str, table: &TableName) -> bool {
     let name = table.to_string();
-    estimate.tables.iter().filter(|t| t.table.ends_with(&name)).map(|t| t.bytes).sum()
+    scanned == name || scanned.strip_suffix(&name).is_some_and(|catalog| catalog.ends_with('.'))
 }
 
 /// The advice compares one table's layouts: a query over other tables would mix in bytes the
@@ -151,7 +155,7 @@ fn check_reads_only(plan: &LogicalPlan, table: &TableName, file: &str, statement
     plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node {
             let scanned = scan.table_name.to_string();
-            if !scanned.ends_with(&table.to_string()) {
+            if !is_table(&scanned, table) {
                 others.insert(scanned);
             }
         }
@@ -197,8 +201,8 @@ async fn distinct_counts(
     columns: &[String],
 ) -> Result<Vec<u64>> {
     let selects: Vec<String> =
-        columns.iter().map(|c| format!("approx_distinct(\"{}\")", c.replace('"', "\"\""))).collect();
-    let batches = ctx.sql(&format!("SELECT {} FROM {}", selects.join(", "), quoted(table))).await?.collect().await?;
+        columns.iter().map(|c| format!("approx_distinct({})", crate::schema::names::quoted(c))).collect();
+    let batches = ctx.sql(&format!("SELECT {} FROM {}", selects.join(", "), table.quoted())).await?.collect().await?;
     let batch = batches.first().ok_or_else(|| Error::runtime("counting distinct values gave no row"))?;
     Ok((0..columns.len())
         .map(|i| {
@@ -215,29 +219,29 @@ fn proposal_job(
     table: &TableName,
     export: &std::path::Path,
     proposed: &std::path::Path,
-    keys: &[String],
     sort_by: &[String],
     definition: &crate::catalog::TableDefinition,
 ) -> Result<Job> {
-    let strings = |list: &[String]| list.iter().map(|s| toml::Value::from(s.as_str())).collect::<Vec<_>>();
     let input = if table.database == "etl_advice" { "etl_advice_input.rows" } else { "etl_advice.rows" };
     let mut source = toml::Table::new();
     source.insert("table".into(), input.into());
     source.insert("location".into(), format!("{}/", export.display()).into());
     source.insert("format".into(), "parquet".into());
-    let mut target = toml::Table::new();
-    target.insert("table".into(), table.to_string().into());
-    target.insert("query".into(), format!("SELECT * FROM {input}").into());
-    target.insert("location".into(), format!("{}/", proposed.display()).into());
-    target.insert("partition_by".into(), strings(keys).into());
-    target.insert("sort_by".into(), strings(sort_by).into());
-    if let Some(codec) = definition.parameters.get("compressionType") {
-        target.insert("compression".into(), codec.as_str().into());
+    let query = format!("SELECT * FROM {input}");
+    let location = format!("{}/", proposed.display());
+    super::compact::rewrite_job("advise", table, definition, &query, &location, Some(sort_by), vec![source])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scan_is_of_the_table_by_its_whole_name() {
+        let table: TableName = "mart.f".parse().unwrap();
+        assert!(is_table("mart.f", &table));
+        assert!(is_table("etl.mart.f", &table));
+        assert!(!is_table("smart.f", &table));
+        assert!(!is_table("mart.ff", &table));
     }
-    let mut file = toml::Table::new();
-    file.insert("name".into(), "advise".into());
-    file.insert("source".into(), toml::Value::Array(vec![toml::Value::Table(source)]));
-    file.insert("target".into(), toml::Value::Array(vec![toml::Value::Table(target)]));
-    let text = toml::to_string(&file).map_err(|e| Error::runtime(format!("the proposal for {table}: {e}")))?;
-    Job::parse(&text, std::path::Path::new(&format!("advice for {table}")))
 }

@@ -14,9 +14,10 @@ use serde::Serialize;
 
 use super::job::Job;
 use super::run::{RunContext, RunOptions, RunOutcome, run};
-use crate::catalog::{Partition, TableName};
+use crate::catalog::{Partition, TableDefinition, TableName};
 use crate::error::{Error, Result};
 use crate::layout::HIVE_NULL_PARTITION;
+use crate::schema::names::quoted;
 
 /// Files of about this size when the command names none: Athena reads files of 128 MB to 1 GB
 /// best, and a file per row group of that size keeps listings short.
@@ -84,8 +85,7 @@ pub async fn compact(request: &Compaction, context: &RunContext) -> Result<(Comp
     let bytes_before: u64 = selected.iter().flat_map(|p| &p.files).map(|f| f.size).sum();
     let rows_before: u64 = selected.iter().flat_map(|p| &p.files).map(|f| f.rows).sum();
 
-    let job = job_of(request, &table.definition, &keys)?;
-    let mut job = job;
+    let mut job = job_of(request, &table.definition)?;
     // Files of about the target size, from the bytes a row takes in the files there now.
     let bytes_per_row = (bytes_before as f64 / rows_before.max(1) as f64).max(1.0);
     job.targets[0].layout.file_rows = Some(((request.target_file_bytes as f64 / bytes_per_row) as usize).max(1));
@@ -110,9 +110,8 @@ fn describe(partitions: &[(String, String)]) -> String {
 }
 
 /// The job that rewrites the selected partitions where they are.
-fn job_of(request: &Compaction, definition: &crate::catalog::TableDefinition, keys: &[String]) -> Result<Job> {
+fn job_of(request: &Compaction, definition: &TableDefinition) -> Result<Job> {
     let name = &request.table;
-    let quoted = |column: &str| format!("\"{}\"", column.replace('"', "\"\""));
     let filters: Vec<String> = request
         .partitions
         .iter()
@@ -121,30 +120,48 @@ fn job_of(request: &Compaction, definition: &crate::catalog::TableDefinition, ke
             value => format!("CAST({} AS VARCHAR) = '{}'", quoted(key), value.replace('\'', "''")),
         })
         .collect();
-    let mut query = format!("SELECT * FROM {}.{}", quoted(&name.database), quoted(&name.table));
+    let mut query = format!("SELECT * FROM {}", name.quoted());
     if !filters.is_empty() {
         query = format!("{query} WHERE {}", filters.join(" AND "));
     }
+    let job = format!("compact_{}_{}", name.database, name.table);
+    let location = definition.written_root()?.url();
+    rewrite_job(&job, name, definition, &query, &location, request.sort_by.as_deref(), Vec::new())
+}
+
+/// A job that writes `table` again from `query` at `location`, with the table's partition keys
+/// (replacing the partitions it writes) and codec, sorted by `sort_by` (etl's choice when
+/// `None`), after crawling `sources`: what `etl compact` and `etl cost --advise` run.
+pub(super) fn rewrite_job(
+    job: &str,
+    table: &TableName,
+    definition: &TableDefinition,
+    query: &str,
+    location: &str,
+    sort_by: Option<&[String]>,
+    sources: Vec<toml::Table>,
+) -> Result<Job> {
+    let strings = |list: &[String]| list.iter().map(|s| toml::Value::from(s.as_str())).collect::<Vec<_>>();
+    let keys: Vec<String> = definition.partition_keys.iter().map(|k| k.name.clone()).collect();
     let mut target = toml::Table::new();
-    target.insert("table".into(), name.to_string().into());
+    target.insert("table".into(), table.to_string().into());
     target.insert("query".into(), query.into());
-    target.insert("location".into(), definition.written_root()?.url().into());
-    target.insert("partition_by".into(), keys.iter().map(|k| toml::Value::from(k.as_str())).collect::<Vec<_>>().into());
+    target.insert("location".into(), location.into());
+    target.insert("partition_by".into(), strings(&keys).into());
     let mode = if keys.is_empty() { "overwrite" } else { "overwrite_partitions" };
     target.insert("mode".into(), mode.into());
     if let Some(codec) = definition.parameters.get("compressionType") {
         target.insert("compression".into(), codec.as_str().into());
     }
-    if let Some(sort_by) = &request.sort_by {
-        target
-            .insert("sort_by".into(), sort_by.iter().map(|c| toml::Value::from(c.as_str())).collect::<Vec<_>>().into());
+    if let Some(sort_by) = sort_by {
+        target.insert("sort_by".into(), strings(sort_by).into());
     }
     let mut file = toml::Table::new();
-    let job_name = format!("compact_{}_{}", name.database, name.table).to_ascii_lowercase();
-    file.insert("name".into(), job_name.into());
+    file.insert("name".into(), job.into());
+    file.insert("source".into(), toml::Value::Array(sources.into_iter().map(toml::Value::Table).collect()));
     file.insert("target".into(), toml::Value::Array(vec![toml::Value::Table(target)]));
-    let text = toml::to_string(&file).map_err(|e| Error::runtime(format!("the compaction of {name}: {e}")))?;
-    Job::parse(&text, std::path::Path::new(&format!("compact {name}")))
+    let text = toml::to_string(&file).map_err(|e| Error::runtime(format!("the job {job} for {table}: {e}")))?;
+    Job::parse(&text, std::path::Path::new(&format!("{job} ({table})")))
 }
 
 /// `compact_after_files = N`: after a run, each partition of its targets holding more than N

@@ -9,6 +9,11 @@ use std::collections::HashMap;
 
 use crate::error::{Error, Result};
 
+/// A name as a quoted SQL identifier: a column named `order` or `Amount` means that column.
+pub fn quoted(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 /// `Order ID` -> `order_id`; `Prix (€)` -> `prix`; an empty name becomes `col{index}` as a
 /// Glue crawler names headerless columns.
 pub fn normalize(name: &str, index: usize) -> String {
