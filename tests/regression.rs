@@ -344,3 +344,20 @@ fn a_body_refused_for_its_size_closes_its_connection() {
     let next = server.query(&secret, serde_json::json!({"sql": "SELECT 1 AS one"}));
     assert_eq!(next.status(), 200);
 }
+
+/// `etl cost --advise mart.f` took a scan of `smart.f` for one of `mart.f` (the names compared by
+/// their ends), and would have counted its bytes as the advised table's.
+#[test]
+fn advice_tells_a_table_from_one_whose_name_ends_the_same() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id\n1\n2\n");
+    for (job, table) in [("f", "mart.f"), ("g", "smart.f")] {
+        s.write(
+            &format!("{job}.toml"),
+            format!("name = \"{job}\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[target]]\ntable = \"{table}\"\nquery = \"SELECT * FROM raw.a\"\nlocation = \"out/{job}/\"\n"),
+        );
+        assert_eq!(s.json(&["run", &format!("{job}.toml")])["status"], "succeeded");
+    }
+    s.etl(&["cost", "--advise", "mart.f", "SELECT * FROM mart.f JOIN smart.f USING (id)"])
+        .assert_failure(2, "takes queries over mart.f alone; this one reads smart.f");
+}
