@@ -259,7 +259,11 @@ fn what_cloudformation_would_refuse_is_refused_first() {
     deploy().assert_failure(2, "deploy.replicas: 'the-lake' is not a bucket this template creates");
     s.etl(&["deploy", "p", "--template", "t.yaml", "--format", "xml"]).assert_failure(2, "unknown format 'xml'");
     s.etl(&["deploy", "nowhere", "--template", "t.yaml"]).assert_failure(2, "nowhere: not a folder of job files");
-    assert!(!s.path("t.yaml").exists() || std::fs::metadata(s.path("t.yaml")).unwrap().len() > 0);
+    // A refused pipeline writes no template.
+    std::fs::remove_file(s.path("t.yaml")).unwrap();
+    s.write("p/pipeline.toml", "[deploy]\ncpu = 3\n");
+    deploy().assert_failure(2, "deploy.cpu: 3 is not a Fargate size");
+    assert!(!s.path("t.yaml").exists());
 }
 
 #[test]

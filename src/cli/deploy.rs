@@ -138,7 +138,7 @@ pub async fn doctor(args: DoctorArgs, global: &GlobalArgs) -> Result<()> {
     } else {
         let job = Job::load(&args.path)?;
         let catalog = CatalogChoice::resolve(global.catalog, job.catalog);
-        (Needs::of_jobs(&job.name, std::slice::from_ref(&job), None), catalog)
+        (Needs::of_jobs(std::slice::from_ref(&job), None), catalog)
     };
     let checks = doctor::examine(&needs, &Options::default(), catalog, args.queue.as_deref()).await;
     let failed = checks.iter().filter(|c| c.status == Status::Failed).count();

@@ -13,7 +13,7 @@ use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use serde::Serialize;
 
-use super::policy::{self, Statement};
+use super::policy::{self, Account, Statement};
 use super::{Needs, Options};
 use crate::catalog::TableName;
 use crate::config::CatalogChoice;
@@ -94,13 +94,6 @@ fn refused<E: ProvideErrorMetadata + std::error::Error + 'static>(
     }
 }
 
-/// The account the probes run in, for statements written out.
-struct Account {
-    partition: String,
-    region: String,
-    id: String,
-}
-
 struct Doctor<'a> {
     needs: &'a Needs,
     statements: Vec<Statement>,
@@ -115,18 +108,13 @@ impl Doctor<'_> {
         let statement = sid
             .and_then(|sid| self.statements.iter().find(|s| s.sid == sid && s.grants(action)))
             .or_else(|| self.statements.iter().find(|s| s.grants(action)))
-            .map(|s| s.resolved(&self.account.partition, &self.account.region, &self.account.id))
+            .map(|s| s.resolved(&self.account))
             .map(|mut s| {
                 s.action = vec![action.to_string()];
                 s
             });
-        let statement = statement.unwrap_or_else(|| Statement {
-            sid: "Doctor".into(),
-            effect: "Allow",
-            action: vec![action.to_string()],
-            resource: vec![resource.clone()],
-            condition: None,
-        });
+        let statement =
+            statement.unwrap_or_else(|| Statement::allow("Doctor".into(), &[action], vec![resource.clone()]));
         self.checks.push(Check {
             check,
             status: Status::Failed,
@@ -137,13 +125,9 @@ impl Doctor<'_> {
         });
     }
 
-    fn arn(&self, template: String) -> String {
-        template.replace("${AWS::Partition}", &self.account.partition).replace("${!", "${")
-    }
-
     async fn bucket(&mut self, bucket: &str, used: &super::BucketUse) {
         let id = super::logical_id(&[bucket]);
-        let bucket_arn = self.arn(policy::bucket_arn(bucket));
+        let bucket_arn = self.account.resolve(&policy::bucket_arn(bucket));
         let check = format!("bucket {bucket} exists");
         match self.s3.head_bucket().bucket(bucket).send().await {
             Ok(_) => self.checks.push(Check::ok(check, "")),
@@ -194,7 +178,7 @@ impl Doctor<'_> {
             Err(e) => {
                 match refused(&e) {
                     Refused::Denied(why) => {
-                        let resource = self.arn(policy::bucket_arn(bucket));
+                        let resource = self.account.resolve(&policy::bucket_arn(bucket));
                         self.denied(check, "s3:ListBucket", resource, why, Some(format!("List{id}")));
                     }
                     Refused::NotFound(why) | Refused::Other(why) => self.checks.push(Check::failed(check, why)),
@@ -218,7 +202,7 @@ impl Doctor<'_> {
             Ok(_) => self.checks.push(Check::ok(check, "")),
             Err(e) => match refused(&e) {
                 Refused::Denied(why) => {
-                    let resource = self.arn(policy::objects_arn(bucket, prefix));
+                    let resource = self.account.resolve(&policy::objects_arn(bucket, prefix));
                     let action = if why.to_lowercase().contains("kms") { "kms:Decrypt" } else { "s3:GetObject" };
                     self.denied(check, action, resource, why, Some(format!("Read{id}")));
                 }
@@ -231,7 +215,7 @@ impl Doctor<'_> {
     /// target's staging folder (which no reader lists).
     async fn write_prefix(&mut self, bucket: &str, prefix: &str, used: &super::BucketUse, id: &str) {
         let key = format!("{}{}/doctor-{}/probe", folder(prefix), crate::layout::STAGING_FOLDER, std::process::id());
-        let resource = self.arn(policy::objects_arn(bucket, prefix));
+        let resource = self.account.resolve(&policy::objects_arn(bucket, prefix));
         let kms_key = used.kms_keys.iter().next().cloned();
         let mut put = self.s3.put_object().bucket(bucket).key(&key).body(Vec::new().into());
         if let Some(kms_key) = &kms_key {
@@ -290,7 +274,7 @@ impl Doctor<'_> {
 
     /// Versioning and replication of a written bucket: the recovery checklist (warnings).
     async fn disaster_recovery(&mut self, bucket: &str) {
-        let resource = self.arn(policy::bucket_arn(bucket));
+        let resource = self.account.resolve(&policy::bucket_arn(bucket));
         let check = format!("versioning of bucket {bucket}");
         match self.s3.get_bucket_versioning().bucket(bucket).send().await {
             Ok(v) if v.status() == Some(&aws_sdk_s3::types::BucketVersioningStatus::Enabled) => {
@@ -319,7 +303,7 @@ impl Doctor<'_> {
     }
 
     async fn notifications(&mut self, bucket: &str) {
-        let resource = self.arn(policy::bucket_arn(bucket));
+        let resource = self.account.resolve(&policy::bucket_arn(bucket));
         let check = format!("EventBridge notifications of bucket {bucket}");
         match self.s3.get_bucket_notification_configuration().bucket(bucket).send().await {
             Ok(n) if n.event_bridge_configuration().is_some() => self.checks.push(Check::ok(check, "on")),
@@ -338,13 +322,7 @@ impl Doctor<'_> {
         if let Refused::Denied(_) = refused {
             warning.missing_action = Some(action.to_string());
             warning.resource = Some(resource.clone());
-            warning.statement = Some(Statement {
-                sid: "Doctor".into(),
-                effect: "Allow",
-                action: vec![action.to_string()],
-                resource: vec![resource],
-                condition: None,
-            });
+            warning.statement = Some(Statement::allow("Doctor".into(), &[action], vec![resource]));
         }
         self.checks.push(warning);
     }
@@ -355,8 +333,8 @@ impl Doctor<'_> {
             builder = builder.endpoint_url(url);
         }
         let glue = aws_sdk_glue::Client::from_conf(builder.build());
-        let glue_prefix = format!("arn:{}:glue:{}:{}", self.account.partition, self.account.region, self.account.id);
-        let glue_arn = |resource: &str| format!("{glue_prefix}:{resource}");
+        let account = self.account.clone();
+        let glue_arn = |resource: &str| account.resolve(&policy::glue_arn(resource));
         for database in self.needs.databases.clone() {
             let check = format!("Glue database {database}");
             let resource = glue_arn(&format!("database/{database}"));

@@ -63,7 +63,6 @@ pub struct BucketUse {
 /// Everything a pipeline touches on AWS, derived from its jobs.
 #[derive(Debug, Clone)]
 pub struct Needs {
-    pub pipeline: String,
     pub buckets: BTreeMap<String, BucketUse>,
     pub databases: BTreeSet<String>,
     /// Tables the runner reads only, and those it creates or updates (targets, and crawled
@@ -79,13 +78,12 @@ pub struct Needs {
 
 impl Needs {
     pub fn of(pipeline: &Pipeline) -> Needs {
-        Needs::of_jobs(&pipeline.name, &pipeline.jobs, pipeline.schedule.clone())
+        Needs::of_jobs(&pipeline.jobs, pipeline.schedule.clone())
     }
 
     /// What `jobs` need (one job file's, for `etl doctor JOB.toml`).
-    pub fn of_jobs(name: &str, jobs: &[Job], schedule: Option<Schedule>) -> Needs {
+    pub fn of_jobs(jobs: &[Job], schedule: Option<Schedule>) -> Needs {
         let mut needs = Needs {
-            pipeline: name.to_string(),
             buckets: BTreeMap::new(),
             databases: BTreeSet::new(),
             tables_read: BTreeSet::new(),

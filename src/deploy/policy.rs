@@ -46,7 +46,7 @@ pub struct Statement {
 }
 
 impl Statement {
-    fn allow(sid: String, actions: &[&str], resource: Vec<String>) -> Statement {
+    pub fn allow(sid: String, actions: &[&str], resource: Vec<String>) -> Statement {
         Statement {
             sid,
             effect: "Allow",
@@ -71,23 +71,35 @@ impl Statement {
     }
 
     /// The statement for an account: the pseudo parameters replaced.
-    pub fn resolved(&self, partition: &str, region: &str, account: &str) -> Statement {
-        let resolve = |text: &str| {
-            text.replace("${AWS::Partition}", partition)
-                .replace("${AWS::Region}", region)
-                .replace("${AWS::AccountId}", account)
-                .replace("${!", "${")
-        };
+    pub fn resolved(&self, account: &Account) -> Statement {
         let mut resolved = self.clone();
-        resolved.resource = self.resource.iter().map(|r| resolve(r)).collect();
+        resolved.resource = self.resource.iter().map(|r| account.resolve(r)).collect();
         if let Some(condition) = &self.condition {
-            resolved.condition = serde_json::from_str(&resolve(&condition.to_string())).ok();
+            resolved.condition = serde_json::from_str(&account.resolve(&condition.to_string())).ok();
         }
         resolved
     }
 
     pub fn grants(&self, action: &str) -> bool {
         self.action.iter().any(|a| a == action)
+    }
+}
+
+/// The account a template is deployed to, or the doctor runs in.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub partition: String,
+    pub region: String,
+    pub id: String,
+}
+
+impl Account {
+    /// An `Fn::Sub` string of this module's, for this account.
+    pub fn resolve(&self, text: &str) -> String {
+        text.replace("${AWS::Partition}", &self.partition)
+            .replace("${AWS::Region}", &self.region)
+            .replace("${AWS::AccountId}", &self.id)
+            .replace("${!", "${")
     }
 }
 
@@ -108,7 +120,7 @@ pub fn objects_arn(bucket: &str, prefix: &str) -> String {
     }
 }
 
-fn glue_arn(resource: &str) -> String {
+pub fn glue_arn(resource: &str) -> String {
     format!("arn:${{AWS::Partition}}:glue:${{AWS::Region}}:${{AWS::AccountId}}:{resource}")
 }
 
@@ -212,7 +224,6 @@ mod tests {
             },
         );
         Needs {
-            pipeline: "p".into(),
             buckets,
             databases: ["curated".to_string(), "raw".to_string()].into(),
             tables_read: [].into(),
@@ -239,7 +250,8 @@ mod tests {
         for statement in &statements {
             assert!(statement.resource.iter().all(|r| r != "*" && !r.ends_with(":::*")), "{statement:?}");
         }
-        let resolved = by_sid("ListRaw").resolved("aws", "eu-west-1", "123");
+        let account = Account { partition: "aws".into(), region: "eu-west-1".into(), id: "123".into() };
+        let resolved = by_sid("ListRaw").resolved(&account);
         assert_eq!(resolved.resource, ["arn:aws:s3:::raw"]);
     }
 
@@ -247,6 +259,7 @@ mod tests {
     fn text_that_looks_like_a_substitution_stays_text() {
         assert_eq!(objects_arn("b", "x/${y}"), "arn:${AWS::Partition}:s3:::b/x/${!y}/*");
         let statement = Statement::allow("S".into(), &["s3:GetObject"], vec![objects_arn("b", "x/${y}")]);
-        assert_eq!(statement.resolved("aws", "r", "1").resource, ["arn:aws:s3:::b/x/${y}/*"]);
+        let account = Account { partition: "aws".into(), region: "r".into(), id: "1".into() };
+        assert_eq!(statement.resolved(&account).resource, ["arn:aws:s3:::b/x/${y}/*"]);
     }
 }
