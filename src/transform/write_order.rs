@@ -268,8 +268,7 @@ impl ExecutionPlan for NumberRowsExec {
         children: Vec<Arc<dyn ExecutionPlan>>,
         _: ReplaceChildrenOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let [input] = <[_; 1]>::try_from(children)
-            .map_err(|_| datafusion::error::DataFusionError::Internal("NumberRowsExec takes one child".into()))?;
+        let input = only_child(children, "NumberRowsExec")?;
         Ok(Arc::new(NumberRowsExec::new(input)))
     }
 
@@ -352,8 +351,7 @@ impl ExecutionPlan for ConcatPartitionsExec {
         children: Vec<Arc<dyn ExecutionPlan>>,
         _: ReplaceChildrenOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let [input] = <[_; 1]>::try_from(children)
-            .map_err(|_| datafusion::error::DataFusionError::Internal("ConcatPartitionsExec takes one child".into()))?;
+        let input = only_child(children, "ConcatPartitionsExec")?;
         Ok(Arc::new(ConcatPartitionsExec::new(input)))
     }
 
@@ -385,6 +383,13 @@ impl ExecutionPlan for ConcatPartitionsExec {
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema(), stream)))
     }
+}
+
+/// The one child of a node that takes one.
+fn only_child(children: Vec<Arc<dyn ExecutionPlan>>, node: &str) -> Result<Arc<dyn ExecutionPlan>> {
+    let [input] = <[_; 1]>::try_from(children)
+        .map_err(|_| datafusion::error::DataFusionError::Internal(format!("{node} takes one child")))?;
+    Ok(input)
 }
 
 fn tokio_stream_of<T: Send + 'static>(
