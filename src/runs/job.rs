@@ -22,7 +22,9 @@ use crate::error::{Error, Result};
 use crate::infer::{DEFAULT_SAMPLE_ROWS, InferOptions};
 use crate::location::Location;
 use crate::location::aws::Encryption;
-use crate::sink::{FileLayout, ParquetCompression, TargetSpec};
+use crate::sink::{
+    FileLayout, MAX_ROW_GROUP_ROWS, MIN_ROW_GROUP_BYTES, MIN_ROW_GROUP_ROWS, ParquetCompression, TargetSpec,
+};
 use crate::source::format::FormatChoice;
 use crate::source::rejects::BadRecordPolicy;
 use crate::transform::params::{self, Params};
@@ -501,11 +503,6 @@ impl TargetSection {
         Ok(FileLayout { sort_by, row_group_rows, row_group_bytes, bloom_filter, file_rows: None, compact_after_files })
     }
 }
-
-/// Row groups smaller than this cost more in footers and requests than they save in pruning.
-const MIN_ROW_GROUP_ROWS: usize = 1024;
-const MAX_ROW_GROUP_ROWS: usize = 1 << 26;
-const MIN_ROW_GROUP_BYTES: u64 = 1 << 20;
 
 /// At least the current version: a table's files are its data.
 fn resolve_retain_versions(n: i64) -> Result<u32, String> {

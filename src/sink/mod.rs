@@ -100,6 +100,11 @@ pub struct TargetSpec {
     pub layout: FileLayout,
 }
 
+/// Row groups smaller than this cost more in footers and requests than they save in pruning.
+pub const MIN_ROW_GROUP_ROWS: usize = 1024;
+pub const MAX_ROW_GROUP_ROWS: usize = 1 << 26;
+pub const MIN_ROW_GROUP_BYTES: u64 = 1 << 20;
+
 /// How a target's rows lie in its files: what Athena's pruning by row-group statistics, and
 /// so its bill, depends on.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -12,7 +12,9 @@ use datafusion::arrow::datatypes::Schema;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::ident;
 
-use super::{FileLayout, RunLiveness, StagedFile, StagedTarget, TargetSpec, clustering};
+use super::{
+    FileLayout, MAX_ROW_GROUP_ROWS, MIN_ROW_GROUP_ROWS, RunLiveness, StagedFile, StagedTarget, TargetSpec, clustering,
+};
 use crate::error::{Error, Result, ResultExt};
 use crate::layout;
 use crate::location::Location;
@@ -165,7 +167,7 @@ fn row_group_rows(layout: &FileLayout, output: &Schema, sorted: bool) -> usize {
         .map(|f| f.data_type().primitive_width().unwrap_or(VARIABLE_WIDTH_GUESS))
         .sum::<usize>()
         .max(1);
-    (bytes as usize / row_width).clamp(1024, 1 << 26)
+    (bytes as usize / row_width).clamp(MIN_ROW_GROUP_ROWS, MAX_ROW_GROUP_ROWS)
 }
 
 /// The bytes a string or nested value is taken to hold, for `row_group_bytes`.
