@@ -132,6 +132,8 @@ async fn publish_versions(catalog: &dyn Catalog, home: &Path) {
         checks: Vec::new(),
         retain_versions: 5,
         layout: Default::default(),
+        format: Default::default(),
+        merge: None,
     };
     let versions = [
         "SELECT CAST(1 AS BIGINT) AS id, 'a' AS k UNION ALL SELECT 2, 'b'",

@@ -29,6 +29,8 @@
 //!   versions, `table history`, `rollback` (locally and on Glue), retention, `version_of`.
 //! - `deploy`: `deploy`'s template (pinned, its policy statement by statement, the state
 //!   machine, rules, refusals) and `doctor` on the local endpoint.
+//! - `delta`: Delta Lake targets: every mode one commit, merge, rollback, compaction and `gc`,
+//!   a run killed after its commit, refusals; the log replayed by the test itself.
 //! - `layout`: how targets lay rows out in files: stable `sort_by`, the order etl chooses, row
 //!   groups, bloom filters; `compact` and `compact_after_files`.
 //! - `regression`: one test per bug fixed, named after what it guards.
@@ -43,6 +45,7 @@ mod cost;
 mod crash;
 mod crawl;
 mod csv_edges;
+mod delta;
 mod deploy;
 mod events;
 mod faults;

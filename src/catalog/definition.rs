@@ -142,6 +142,12 @@ impl TableDefinition {
     }
 
     /// The definition of a Parquet table a job writes.
+    /// Whether readers read the table through its Delta Lake log (Athena's `table_type`).
+    pub fn is_delta(&self) -> bool {
+        self.parameters.get(crate::sink::delta::TABLE_TYPE_PARAMETER).map(String::as_str)
+            == Some(crate::sink::delta::TABLE_TYPE_DELTA)
+    }
+
     pub fn parquet(location: String, schema: &TableSchema, compression: &str, job: &str) -> Self {
         TableDefinition {
             location,

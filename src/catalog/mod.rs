@@ -150,6 +150,8 @@ pub enum WriteMode {
     Overwrite,
     /// Replaces the partitions the output has rows for; others stay.
     OverwritePartitions,
+    /// Upserts the output's rows by key (a Delta MERGE; [`crate::sink::MergeSpec`] says how).
+    Merge,
 }
 
 impl FromStr for WriteMode {
@@ -159,7 +161,10 @@ impl FromStr for WriteMode {
             "append" => Ok(WriteMode::Append),
             "overwrite" => Ok(WriteMode::Overwrite),
             "overwrite_partitions" => Ok(WriteMode::OverwritePartitions),
-            other => Err(format!("unknown mode '{other}' (expected append, overwrite or overwrite_partitions)")),
+            "merge" => Ok(WriteMode::Merge),
+            other => {
+                Err(format!("unknown mode '{other}' (expected append, overwrite, overwrite_partitions or merge)"))
+            }
         }
     }
 }
@@ -224,6 +229,9 @@ pub struct VersionNote {
     /// finishing the publication later records the same version.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prepared: Option<PreparedVersion>,
+    /// The version of the table's Delta log that holds the same files (Delta tables).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta_version: Option<u64>,
 }
 
 /// A data version decided before its publication is applied, with the object that lists its
@@ -252,6 +260,9 @@ pub struct DataVersion {
     pub retain_versions: u32,
     #[serde(default)]
     pub checks: Vec<serde_json::Value>,
+    /// The version of the table's Delta log that holds the same files (Delta tables).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta_version: Option<u64>,
 }
 
 impl DataVersion {
@@ -276,6 +287,7 @@ impl DataVersion {
             schema_version,
             retain_versions: note.retain_versions,
             checks: note.checks.clone(),
+            delta_version: note.delta_version,
         }
     }
 }

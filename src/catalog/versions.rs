@@ -87,6 +87,7 @@ fn nothing(table: &Table) -> Located {
             schema_version: table.version,
             retain_versions,
             checks: Vec::new(),
+            delta_version: None,
         },
         definition: table.definition.clone(),
         published: Vec::new(),

@@ -60,6 +60,9 @@ struct VersionJson {
     /// read with `version_of`.
     restorable: bool,
     checks: Vec<CheckJson>,
+    /// The version of the table's Delta log holding the same files (Delta tables).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delta_version: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -90,6 +93,9 @@ pub async fn history(args: TableArgs, global: &GlobalArgs) -> Result<()> {
     writeln!(out, "{table}: {} versions", versions.len())?;
     for v in &versions {
         let mut notes = Vec::new();
+        if let Some(delta) = v.delta_version {
+            notes.push(format!("Delta version {delta}"));
+        }
         if let Some(of) = v.rollback_of {
             notes.push(format!("rollback to version {of}"));
         }
@@ -127,6 +133,7 @@ fn version_json(v: &DataVersion, restorable: bool) -> VersionJson {
         schema_version: v.schema_version,
         retain_versions: v.retain_versions,
         restorable,
+        delta_version: v.delta_version,
         checks: Recorded::read(&v.checks)
             .into_iter()
             .map(|r| CheckJson {

@@ -156,6 +156,9 @@ pub(super) fn rewrite_job(
     if let Some(sort_by) = sort_by {
         target.insert("sort_by".into(), strings(sort_by).into());
     }
+    if definition.is_delta() {
+        target.insert("table_format".into(), "delta".into());
+    }
     let mut file = toml::Table::new();
     file.insert("name".into(), job.into());
     file.insert("source".into(), toml::Value::Array(sources.into_iter().map(toml::Value::Table).collect()));

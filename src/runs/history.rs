@@ -542,6 +542,10 @@ impl crate::sink::RunLiveness for History {
     fn is_live(&self, run_id: &str) -> bool {
         History::is_live(self, run_id)
     }
+
+    fn ended_here(&self, run_id: &str) -> bool {
+        self.with(|c| run_liveness(c, run_id)).unwrap_or(None) == Some(false)
+    }
 }
 
 fn upsert_pipeline_run(c: &Connection, report: &PipelineReport, owner: &str, text: &str) -> Result<()> {

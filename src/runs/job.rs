@@ -23,7 +23,8 @@ use crate::infer::{DEFAULT_SAMPLE_ROWS, InferOptions};
 use crate::location::Location;
 use crate::location::aws::Encryption;
 use crate::sink::{
-    FileLayout, MAX_ROW_GROUP_ROWS, MIN_ROW_GROUP_BYTES, MIN_ROW_GROUP_ROWS, ParquetCompression, TargetSpec,
+    FileLayout, MAX_ROW_GROUP_ROWS, MIN_ROW_GROUP_BYTES, MIN_ROW_GROUP_ROWS, MergeSpec, ParquetCompression, TableFormat, TargetSpec,
+    WhenMatched, WhenNotMatched,
 };
 use crate::source::format::FormatChoice;
 use crate::source::rejects::BadRecordPolicy;
@@ -122,8 +123,19 @@ struct TargetSection {
     bloom_filter: Vec<String>,
     /// Compact a partition once it holds more files than this (appends leave many).
     compact_after_files: Option<i64>,
+    /// `hive` (folders the catalog switches) or `delta` (a Delta Lake transaction log).
+    #[serde(default = "hive")]
+    table_format: String,
+    /// `mode = "merge"`: the key columns an output row is matched on, and what a match (or
+    /// no match) does.
+    merge_on: Option<Vec<String>>,
+    when_matched: Option<String>,
+    when_not_matched: Option<String>,
 }
 
+fn hive() -> String {
+    "hive".into()
+}
 fn auto() -> String {
     "auto".into()
 }
@@ -399,6 +411,8 @@ impl TargetSection {
             resolve_location(&self.location, folder).map_err(|e| (at("location"), e.message().to_string()))?;
         let mode: WriteMode = self.mode.parse().map_err(|e| (at("mode"), e))?;
         let compression: ParquetCompression = self.compression.parse().map_err(|e| (at("compression"), e))?;
+        let format: TableFormat = self.table_format.parse().map_err(|e| (at("table_format"), e))?;
+        let merge = self.merge_spec(mode, format).map_err(|(key, why)| (at(key), why))?;
         let encryption = Encryption::parse(self.encryption.as_deref(), self.kms_key_id.as_deref())
             .map_err(|e| (at("encryption"), e))?;
         if encryption != Encryption::BucketDefault && location.bucket().is_none() {
@@ -449,11 +463,56 @@ impl TargetSection {
             checks,
             retain_versions,
             layout,
+            format,
+            merge,
         })
     }
 }
 
 impl TargetSection {
+    /// The merge options, set with `mode = "merge"` (on a Delta table) and only then.
+    fn merge_spec(&self, mode: WriteMode, format: TableFormat) -> Result<Option<MergeSpec>, (&'static str, String)> {
+        if mode != WriteMode::Merge {
+            let given = [
+                ("merge_on", self.merge_on.is_some()),
+                ("when_matched", self.when_matched.is_some()),
+                ("when_not_matched", self.when_not_matched.is_some()),
+            ];
+            return match given.into_iter().find(|(_, given)| *given) {
+                Some((key, _)) => Err((key, "applies to mode = \"merge\" only".into())),
+                None => Ok(None),
+            };
+        }
+        if format != TableFormat::Delta {
+            return Err((
+                "mode",
+                "merge needs table_format = \"delta\": a Hive table has no row-level upsert \
+                 (overwrite_partitions replaces whole partitions)"
+                    .into(),
+            ));
+        }
+        let mut on: Vec<String> = Vec::new();
+        for key in self.merge_on.iter().flatten() {
+            let normalized = crate::schema::names::normalize(key, 0);
+            if on.contains(&normalized) {
+                return Err(("merge_on", format!("'{key}' is listed twice")));
+            }
+            on.push(normalized);
+        }
+        if on.is_empty() {
+            return Err(("merge_on", "mode = \"merge\" needs the key columns rows are matched on: merge_on = [\"id\"]".into()));
+        }
+        let when_matched = match &self.when_matched {
+            Some(text) => text.parse().map_err(|e| ("when_matched", e))?,
+            None => WhenMatched::default(),
+        };
+        let when_not_matched = match &self.when_not_matched {
+            Some(text) => text.parse().map_err(|e| ("when_not_matched", e))?,
+            None => WhenNotMatched::default(),
+        };
+        Ok(Some(MergeSpec { on, when_matched, when_not_matched }))
+    }
+
     /// The layout options; the option's key and why, when one is wrong.
     fn file_layout(&self, partition_by: &[String]) -> Result<FileLayout, (&'static str, String)> {
         let names = |key: &'static str, list: &[String]| -> Result<Vec<String>, (&'static str, String)> {

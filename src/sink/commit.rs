@@ -26,8 +26,9 @@
 
 use datafusion::dataframe::DataFrame;
 
+use super::delta::{self, DeltaCommit};
 use super::publish::{self, TargetPublication, WriteTag};
-use super::{RunLiveness, StagedTarget, TargetSpec, parquet, target_schema};
+use super::{RunLiveness, StagedTarget, TableFormat, TargetSpec, parquet, target_schema};
 use crate::catalog::definition::WRITTEN_BY;
 use crate::catalog::{
     Catalog, DataChange, DataFile, NewVersion, Partition, Publication, Published, Table, TableChange, TableDefinition,
@@ -59,6 +60,8 @@ struct TargetCommit {
     planned: Option<TargetPublication>,
     /// The checks its output went through, recorded with the version it makes.
     checks: Vec<serde_json::Value>,
+    /// A Delta target's commit, once made (undone if the catalog publication fails).
+    delta: Option<DeltaCommit>,
 }
 
 impl Commit {
@@ -79,13 +82,24 @@ impl Commit {
         let existing = catalog.table(&target.table).await?;
         let (schema, columns) = target_schema(&df, target)?;
         let new_version = new_version(target, existing.as_ref(), &schema, &self.tag.job, &self.run_id)?;
-        let warnings = parquet::remove_stale_staging(&target.location, runs)
+        if let Some(merge) = &target.merge {
+            check_merge_keys(target, merge, &schema)?;
+        }
+        let mut warnings = Vec::new();
+        if target.format == TableFormat::Delta {
+            let recorded = match &existing {
+                Some(table) => Some(catalog.partitions(&table.name).await?),
+                None => None,
+            };
+            warnings = delta::reconcile(target, recorded.as_deref(), runs, &self.run_id).await?;
+        }
+        let stale = parquet::remove_stale_staging(&target.location, runs)
             .await?
             .into_iter()
             .map(|run| {
                 format!("removed the staging files of run {run}, which did not finish, from {}", target.location)
-            })
-            .collect();
+            });
+        warnings.extend(stale);
         self.staging.push(target.clone());
         let staged = parquet::stage(df.select(columns)?, target, schema, &self.run_id).await?;
         self.targets.push(TargetCommit {
@@ -95,6 +109,7 @@ impl Commit {
             staged,
             planned: None,
             checks: Vec::new(),
+            delta: None,
         });
         Ok((&self.targets.last().expect("just pushed").staged, warnings))
     }
@@ -107,32 +122,22 @@ impl Commit {
     /// Each staged target as a table: its name, its definition and its staged files, as
     /// partitions (what the target's checks read).
     pub fn staged_tables(&self) -> Vec<(TableName, TableDefinition, Vec<Partition>)> {
-        self.targets
-            .iter()
-            .map(|t| {
-                let definition = TableDefinition::parquet(
-                    t.spec.location.url(),
-                    &t.staged.schema,
-                    t.spec.compression.name(),
-                    &self.tag.job,
-                );
-                let mut partitions: std::collections::BTreeMap<Vec<Option<String>>, Partition> = Default::default();
-                for file in &t.staged.files {
-                    let partition = partitions.entry(file.partition_values.clone()).or_insert_with(|| Partition {
-                        values: file.partition_values.clone(),
-                        location: t.spec.location.url(),
-                        files: Vec::new(),
-                    });
-                    partition.files.push(DataFile {
-                        path: file.staged.clone(),
-                        size: file.size,
-                        rows: file.rows,
-                        ..DataFile::default()
-                    });
-                }
-                (t.spec.table.clone(), definition, partitions.into_values().collect())
-            })
-            .collect()
+        self.targets.iter().map(|t| self.staged_table(t)).collect()
+    }
+
+    fn staged_table(&self, t: &TargetCommit) -> (TableName, TableDefinition, Vec<Partition>) {
+        let definition =
+            TableDefinition::parquet(t.spec.location.url(), &t.staged.schema, t.spec.compression.name(), &self.tag.job);
+        let mut partitions: std::collections::BTreeMap<Vec<Option<String>>, Partition> = Default::default();
+        for file in &t.staged.files {
+            let partition = partitions.entry(file.partition_values.clone()).or_insert_with(|| Partition {
+                values: file.partition_values.clone(),
+                location: t.spec.location.url(),
+                files: Vec::new(),
+            });
+            partition.files.push(DataFile { path: file.staged.clone(), size: file.size, rows: file.rows, ..DataFile::default() });
+        }
+        (t.spec.table.clone(), definition, partitions.into_values().collect())
     }
 
     /// Per staged target: its table's rows now and after the publication would apply (what an
@@ -140,7 +145,8 @@ impl Commit {
     pub async fn row_changes(&self, catalog: &dyn Catalog) -> Result<Vec<Option<(u64, u64)>>> {
         let mut changes = Vec::with_capacity(self.targets.len());
         for target in &self.targets {
-            let Some(table) = &target.existing else {
+            // What a merge leaves is known once the Delta log has planned it.
+            let Some(table) = target.existing.as_ref().filter(|_| target.spec.mode != WriteMode::Merge) else {
                 changes.push(None);
                 continue;
             };
@@ -171,20 +177,60 @@ impl Commit {
     /// `with` (changes of the same run to other tables), in one catalog publication.
     pub async fn publish(&mut self, catalog: &dyn Catalog, with: Vec<TableChange>) -> Result<&Published> {
         let mut publication = Publication { run_id: Some(self.run_id.clone()), tables: with };
-        for target in &mut self.targets {
+        let sources: Vec<_> = self.targets.iter().map(|t| self.staged_table(t)).collect();
+        for (target, (_, definition, staged)) in self.targets.iter_mut().zip(sources) {
             let partitions = match &target.existing {
                 Some(table) => catalog.partitions(&table.name).await?,
                 None => Vec::new(),
             };
+            let is_delta = target.spec.format == TableFormat::Delta;
+            if is_delta {
+                delta::expect_files(&target.spec, target.existing.as_ref().map(|_| partitions.as_slice())).await?;
+            }
+            if let Some(merge) = &target.spec.merge {
+                let source = crate::catalog::provider::FileTable::from_partitions(
+                    &definition,
+                    &staged,
+                    std::sync::Arc::new(crate::source::rejects::Rejects::failing()),
+                )?;
+                let spec = &target.spec;
+                let schema = &target.staged.schema;
+                let merged = delta::merge(spec, schema, merge, source, &partitions, &self.tag, &self.run_id).await?;
+                let (done, mut written) = merged;
+                written.note = VersionNote {
+                    retain_versions: spec.retain_versions,
+                    checks: target.checks.clone(),
+                    delta_version: Some(done.version),
+                    ..VersionNote::default()
+                };
+                target.delta = Some(done);
+                publication.tables.push(TableChange {
+                    name: spec.table.clone(),
+                    expected_version: target.existing.as_ref().map(|t| t.version),
+                    new_version: target.new_version.clone(),
+                    data: DataChange::Written(written),
+                });
+                continue;
+            }
             let planned = publish::plan(&target.spec, &target.staged, &partitions, &self.tag, &self.run_id);
             let mut written = planned.written.clone();
+            let planned = target.planned.insert(planned);
+            publish::materialize(&target.spec.location, planned).await?;
+            if is_delta {
+                let spec = &target.spec;
+                let mode = delta::save_mode(spec.mode);
+                let schema = &target.staged.schema;
+                let done =
+                    delta::commit(&spec.location, &spec.table, schema, &written, &planned.replaced, mode, &self.run_id)
+                        .await?;
+                target.delta = Some(done);
+            }
             written.note = VersionNote {
                 retain_versions: target.spec.retain_versions,
                 checks: target.checks.clone(),
+                delta_version: target.delta.as_ref().map(|d| d.version),
                 ..VersionNote::default()
             };
-            let planned = target.planned.insert(planned);
-            publish::materialize(&target.spec.location, planned).await?;
             publication.tables.push(TableChange {
                 name: target.spec.table.clone(),
                 expected_version: target.existing.as_ref().map(|t| t.version),
@@ -207,7 +253,9 @@ impl Commit {
             return Vec::new();
         };
         let mut warnings = Vec::new();
-        for target in &self.targets {
+        // A Delta table's replaced files stay where they are: its log's older versions name
+        // them, and VACUUM deletes them when no kept version does.
+        for target in self.targets.iter().filter(|t| t.spec.format == TableFormat::Hive) {
             let Some(planned) = &target.planned else {
                 continue;
             };
@@ -238,7 +286,21 @@ impl Commit {
         let mut warnings = Vec::new();
         if self.published.is_none() {
             for target in &self.targets {
-                if let Some(planned) = &target.planned {
+                if let Some(done) = &target.delta {
+                    // Delta readers saw the commit: the opposite one takes it back, and the
+                    // files stay for the log's versions that name them.
+                    let location = &target.spec.location;
+                    warnings.push(match delta::revert(location, done, &self.run_id).await {
+                        Ok(version) => format!(
+                            "the run's Delta commit {} to {location} was undone by commit {version}, since the run did not publish",
+                            done.version
+                        ),
+                        Err(e) => format!(
+                            "the run did not publish, but its Delta commit {} to {location} could not be undone: {e}",
+                            done.version
+                        ),
+                    });
+                } else if let Some(planned) = &target.planned {
                     if let Err(e) = publish::abandon(&target.spec.location, planned).await {
                         warnings.push(e.to_string());
                     }
@@ -270,13 +332,25 @@ fn new_version(
             target.table, table.name, table.definition.location
         )));
     }
-    // Athena reads an unpartitioned table from its location: the run's folder.
-    let location = if schema.partition_keys.is_empty() {
+    let is_delta = target.format == TableFormat::Delta;
+    if let Some(table) = existing.filter(|t| t.definition.is_delta() != is_delta) {
+        let (is, wants) = if is_delta { ("hive", "delta") } else { ("delta", "hive") };
+        return Err(Error::query(format!(
+            "target {}: {} is a {is} table; a target with table_format = \"{wants}\" cannot write it (write another table)",
+            target.table, table.name
+        )));
+    }
+    // Athena reads an unpartitioned Hive table from its location: the run's folder. A Delta
+    // table, from its root, where its log is.
+    let location = if schema.partition_keys.is_empty() && !is_delta {
         layout::run_folder(&target.location, [], &[], run_id).url()
     } else {
         target.location.url()
     };
     let mut definition = TableDefinition::parquet(location, schema, target.compression.name(), job);
+    if is_delta {
+        definition.parameters.insert(delta::TABLE_TYPE_PARAMETER.to_string(), delta::TABLE_TYPE_DELTA.to_string());
+    }
     // Jobs that write different partitions of one table share it: which job wrote last is
     // not a new version of the table (its files say which job wrote them).
     if let Some(first) = existing.and_then(|t| t.definition.parameters.get(WRITTEN_BY)) {
@@ -295,13 +369,30 @@ fn new_version(
     })
 }
 
+/// A merge matches rows on columns of the output (partition keys included).
+fn check_merge_keys(target: &TargetSpec, merge: &super::MergeSpec, schema: &TableSchema) -> Result<()> {
+    let names: Vec<&str> = schema.columns.iter().chain(&schema.partition_keys).map(|c| c.name.as_str()).collect();
+    match merge.on.iter().find(|key| !names.contains(&key.as_str())) {
+        Some(key) => Err(Error::query(format!(
+            "target {}: merge_on column '{key}' is not in the query's output ({})",
+            target.table,
+            names.join(", ")
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Files already in a table must stay readable under its new schema: columns may be added,
 /// dropped or widened, partition keys may not change.
 fn check_compatible(target: &TargetSpec, changes: &[Change]) -> Result<()> {
     for change in changes {
+        // A Delta table's schema is its log's: a column dropped from it would vanish from the
+        // files kept, and a type changed needs Delta's type widening, which readers may lack.
+        let is_delta = target.format == TableFormat::Delta;
         let incompatible = match change {
-            Change::Added { partition_key, .. } | Change::Removed { partition_key, .. } => *partition_key,
-            Change::Changed { from, to, partition_key, .. } => *partition_key || widen(from, to) != *to,
+            Change::Added { partition_key, .. } => *partition_key,
+            Change::Removed { partition_key, .. } => *partition_key || is_delta,
+            Change::Changed { from, to, partition_key, .. } => *partition_key || is_delta || widen(from, to) != *to,
         };
         if incompatible {
             return Err(Error::query(format!(
@@ -310,6 +401,7 @@ fn check_compatible(target: &TargetSpec, changes: &[Change]) -> Result<()> {
                 change.describe(),
                 match target.mode {
                     WriteMode::Append => "append",
+                    WriteMode::Merge => "merge",
                     _ => "overwrite_partitions",
                 }
             )));
@@ -363,6 +455,8 @@ mod tests {
                 checks: Vec::new(),
                 retain_versions: crate::sink::DEFAULT_RETAIN_VERSIONS,
                 layout: Default::default(),
+                format: Default::default(),
+                merge: None,
             }
         }
 

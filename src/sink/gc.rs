@@ -7,7 +7,9 @@
 //! keeps the dead run's folder. This sweeps a whole table: every object in a run's folder
 //! that the catalog does not name as current, of a run that is not live, goes, unless one of
 //! the versions retention keeps lists it (a clean-up killed before it retained it): that one
-//! is retained. Under `_etl_retained/`, what no kept version lists goes.
+//! is retained. Under `_etl_retained/`, what no kept version lists goes. A Delta table's files
+//! never move: those a kept version lists stay where its log names them, the others go (the
+//! VACUUM of a Delta table, keeping the versions retention keeps rather than a period).
 //!
 //! It deliberately removes nothing else: objects outside run folders are not ours (someone
 //! put them there), and a folder of a run that may still be running (one this machine's
@@ -79,6 +81,10 @@ pub async fn sweep(catalog: &dyn Catalog, table: &Table, runs: &dyn RunLiveness,
                 continue;
             }
             if kept.contains(&url) {
+                // A Delta log names its files where they are.
+                if table.definition.is_delta() {
+                    continue;
+                }
                 if !dry_run {
                     retire(&root, &url, Some(&kept)).await?;
                     let folder = &parts[..parts.len() - 1];

@@ -9,6 +9,7 @@
 
 pub mod clustering;
 pub mod commit;
+pub mod delta;
 pub mod gc;
 mod parquet;
 mod publish;
@@ -34,6 +35,11 @@ use crate::schema::{Column, GlueType, TableSchema, names};
 /// Whether a run may still be writing (its files are then left alone by clean-ups).
 pub trait RunLiveness: Sync {
     fn is_live(&self, run_id: &str) -> bool;
+    /// Whether this is a run this machine's history knows, that has ended (not merely one
+    /// not known to be running).
+    fn ended_here(&self, _run_id: &str) -> bool {
+        false
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -98,6 +104,78 @@ pub struct TargetSpec {
     /// travel); at least 1, the current one.
     pub retain_versions: u32,
     pub layout: FileLayout,
+    pub format: TableFormat,
+    /// How rows meet the table's in `merge` mode (set in that mode only).
+    pub merge: Option<MergeSpec>,
+}
+
+/// `mode = "merge"`: the output's rows matched to the table's on `on`, the key columns (a
+/// Delta MERGE, one commit).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MergeSpec {
+    pub on: Vec<String>,
+    pub when_matched: WhenMatched,
+    pub when_not_matched: WhenNotMatched,
+}
+
+/// What a merge does to a table's row that an output row matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WhenMatched {
+    /// Every column takes the output row's value.
+    #[default]
+    Update,
+    Delete,
+}
+
+/// What a merge does with an output row that matches none of the table's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WhenNotMatched {
+    #[default]
+    Insert,
+    Ignore,
+}
+
+impl FromStr for WhenMatched {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "update" => Ok(Self::Update),
+            "delete" => Ok(Self::Delete),
+            other => Err(format!("unknown action '{other}' (expected update or delete)")),
+        }
+    }
+}
+
+impl FromStr for WhenNotMatched {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "insert" => Ok(Self::Insert),
+            "ignore" => Ok(Self::Ignore),
+            other => Err(format!("unknown action '{other}' (expected insert or ignore)")),
+        }
+    }
+}
+
+/// How a target's table is published: Hive-style folders that the catalog switches, or a
+/// Delta Lake transaction log beside the files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TableFormat {
+    #[default]
+    Hive,
+    Delta,
+}
+
+impl FromStr for TableFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "hive" => Ok(Self::Hive),
+            "delta" => Ok(Self::Delta),
+            other => Err(format!("unknown table format '{other}' (expected hive or delta)")),
+        }
+    }
 }
 
 /// Row groups smaller than this cost more in footers and requests than they save in pruning.

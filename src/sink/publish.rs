@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures::TryStreamExt;
 
-use super::{RunLiveness, StagedTarget, TargetSpec};
+use super::{RunLiveness, StagedTarget, TableFormat, TargetSpec};
 use crate::catalog::{DataFile, Partition, PartitionWrite, WriteMode, WrittenData};
 use crate::error::Result;
 use crate::layout;
@@ -106,6 +106,8 @@ pub(super) fn plan(
                 WriteMode::Overwrite => false,
                 WriteMode::OverwritePartitions => true,
                 WriteMode::Append => kept.len() == old.files.len(),
+                // A merge is the Delta log's to plan (sink::delta::merge), never this.
+                WriteMode::Merge => true,
             };
             if untouched {
                 continue;
@@ -135,6 +137,11 @@ pub(super) fn plan(
             });
         }
         for file in kept {
+            // A Delta log names its files where they are: they stay.
+            if target.format == TableFormat::Delta {
+                files.push(file.clone());
+                continue;
+            }
             let name = file.path.rsplit('/').next().unwrap_or_default();
             let copy = folder.join(name).url();
             publication.copies.push((file.path.clone(), copy.clone()));
@@ -305,6 +312,8 @@ mod tests {
             checks: Vec::new(),
             retain_versions: crate::sink::DEFAULT_RETAIN_VERSIONS,
             layout: Default::default(),
+            format: Default::default(),
+            merge: None,
         }
     }
 

@@ -65,10 +65,21 @@ pub async fn roll_back(
     }
     let current = catalog.partitions(name).await?;
     let root = table.definition.written_root()?;
-    let (publication, plan) = plan(&table, &located, &current, &versions, id)?;
+    let (mut publication, mut plan) = plan(&table, &located, &current, &versions, id)?;
     publish::materialize(&root, &plan).await?;
+    let delta = match table.definition.is_delta() {
+        true => Some(commit_delta(&root, &table, &located, &current, &mut publication, &mut plan, id).await?),
+        false => None,
+    };
     let published = match catalog.publish(publication).await {
         Ok(published) => published,
+        Err(e) if delta.is_some() => {
+            let done = delta.as_ref().expect("matched");
+            return Err(match super::delta::revert(&root, done, id).await {
+                Ok(_) => e,
+                Err(revert) => e.context(format!("(and undoing its Delta commit {} failed: {revert})", done.version)),
+            });
+        }
         Err(e) => {
             if let Err(cleanup) = publish::abandon(&root, &plan).await {
                 return Err(e.context(format!("(and removing the rollback's copies failed: {cleanup})")));
@@ -79,7 +90,12 @@ pub async fn roll_back(
     let version = published.data_versions.first().copied().flatten().unwrap_or_default();
     let mut warnings = published.warnings.clone();
     let kept = versions::kept_files(catalog, name).await.ok();
-    if let Err(e) = publish::clean_up(&root, &plan, &published.replaced, runs, kept.as_ref()).await {
+    let cleaned = match delta {
+        // What the rollback replaced stays for the log's versions that name it.
+        Some(_) => Ok(()),
+        None => publish::clean_up(&root, &plan, &published.replaced, runs, kept.as_ref()).await,
+    };
+    if let Err(e) = cleaned {
         warnings.push(format!("the rollback is published, but cleaning up {root} failed: {e}"));
     }
     Ok(Restored {
@@ -108,6 +124,14 @@ fn plan(
         if now.is_some_and(|now| now.location == published.location && same_files(now, published)) {
             continue;
         }
+        if table.definition.is_delta() {
+            // A Delta table's files never move: the version's are where it left them.
+            plan.written.upserts.push(PartitionWrite {
+                partition: published.clone(),
+                based_on: Some(now.map(|p| p.location.clone())),
+            });
+            continue;
+        }
         let folder = layout::run_folder(&root, keys.iter().map(String::as_str), &published.values, id);
         let mut files = Vec::with_capacity(published.files.len());
         for (file, source) in published.files.iter().zip(&readable.files) {
@@ -132,6 +156,7 @@ fn plan(
     // The definition the data was written with, at the folder readers are to read.
     let mut definition = located.definition.clone();
     definition.location = match plan.written.upserts.iter().find(|w| w.partition.values.is_empty()) {
+        _ if table.definition.is_delta() => root.url(),
         Some(unpartitioned) => unpartitioned.partition.location.clone(),
         // Athena reads an unpartitioned table's location: with no data, a folder nothing is in.
         None if keys.is_empty() && located.published.is_empty() => layout::run_folder(&root, [], &[], id).url(),
@@ -151,6 +176,33 @@ fn plan(
         data: DataChange::Written(plan.written.clone()),
     };
     Ok((Publication { run_id: Some(id.to_string()), tables: vec![change] }, plan))
+}
+
+/// A Delta table's rollback, committed to its log before the catalog publication: the
+/// version's files added back, the current ones it lacks removed (Delta's RESTORE), so the
+/// log and the catalog hold the same files.
+async fn commit_delta(
+    root: &crate::location::Location,
+    table: &Table,
+    located: &Located,
+    current: &[Partition],
+    publication: &mut Publication,
+    plan: &mut TargetPublication,
+    id: &str,
+) -> Result<super::delta::DeltaCommit> {
+    let restored: BTreeSet<&str> = located.published.iter().flat_map(|p| &p.files).map(|f| f.path.as_str()).collect();
+    let removed: Vec<DataFile> =
+        current.iter().flat_map(|p| &p.files).filter(|f| !restored.contains(f.path.as_str())).cloned().collect();
+    let schema = located.definition.schema();
+    let mode = super::delta::SaveMode::Overwrite;
+    let done = super::delta::commit(root, &table.name, &schema, &plan.written, &removed, mode, id).await?;
+    plan.written.note.delta_version = Some(done.version);
+    for change in &mut publication.tables {
+        if let DataChange::Written(written) = &mut change.data {
+            written.note.delta_version = Some(done.version);
+        }
+    }
+    Ok(done)
 }
 
 fn same_files(a: &Partition, b: &Partition) -> bool {
@@ -232,6 +284,8 @@ mod tests {
             checks: Vec::new(),
             retain_versions,
             layout: Default::default(),
+            format: Default::default(),
+            merge: None,
         }
     }
 

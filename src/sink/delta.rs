@@ -1,0 +1,604 @@
+//! Delta Lake targets (`table_format = "delta"`): the run's files, written and checked as for
+//! any target, published as one commit of the table's Delta log, which every Delta reader
+//! (Athena, Spark, Trino, DuckDB, delta-rs) sees whole or not at all.
+//!
+//! The files a publication adds and the files it replaces are the ones the Hive publication
+//! would switch ([`super::publish::plan`]), so every mode means the same on both formats. A
+//! Delta table's files never move: the log's older versions name them where they are, for
+//! time travel and RESTORE, until VACUUM deletes what no kept version needs. The catalog keeps
+//! the same file list as the commit, with the Delta version it made, so `etl` readers see the
+//! run's tables together, and the Delta log's readers each table's commit.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel as _;
+use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake_core::kernel::{Action, Add, MetadataExt as _, Remove, StructType};
+use deltalake_core::logstore::{LogStoreRef, StorageConfig, default_logstore};
+use deltalake_core::operations::create::CreateBuilder;
+pub use deltalake_core::protocol::SaveMode;
+use deltalake_core::protocol::DeltaOperation;
+use deltalake_core::DeltaTable;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::parquet::basic::{Compression, GzipLevel, ZstdLevel};
+use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use object_store::prefix::PrefixStore;
+
+use super::publish::WriteTag;
+use super::{MergeSpec, ParquetCompression, RunLiveness, TargetSpec, WhenMatched, WhenNotMatched};
+use crate::catalog::provider::FileTable;
+use crate::catalog::{DataFile, Partition, PartitionWrite, TableName, WriteMode, WrittenData};
+use crate::layout;
+use crate::error::{Error, Result};
+use crate::location::Location;
+use crate::location::stores::Registry;
+use crate::schema::names::quoted;
+use crate::schema::{GlueType, TableSchema};
+
+/// The Glue table parameter by which Athena reads a table through its Delta log.
+pub const TABLE_TYPE_PARAMETER: &str = "table_type";
+pub const TABLE_TYPE_DELTA: &str = "DELTA";
+
+/// Tags on each added file: which work wrote it (as the catalog records it, so a rerun
+/// replaces its own files in a Delta table as in a Hive one).
+const TAG_JOB: &str = "etl.job";
+const TAG_LOGICAL_DATE: &str = "etl.logical_date";
+const TAG_PARAMS: &str = "etl.params";
+const TAG_RUN: &str = "etl.run_id";
+/// The run that made a commit, in its `commitInfo`.
+const COMMIT_RUN: &str = "etl.run_id";
+
+/// The Delta log of the table at `location`, through the location's own store (its
+/// credentials, endpoint and encryption). Commits are put-if-absent writes of the next log
+/// entry, which S3 and local disks both refuse when another writer got there first.
+pub fn log_store(location: &Location) -> Result<LogStoreRef> {
+    let url = url::Url::parse(&format!("{}/", location.url().trim_end_matches('/')))
+        .map_err(|e| Error::config(format!("{location}: not a table location for Delta: {e}")))?;
+    let root = location.store().clone();
+    let prefixed = Arc::new(PrefixStore::new(root.clone(), location.prefix().clone()));
+    Ok(default_logstore(prefixed, root, &url, &StorageConfig::default()))
+}
+
+/// The Delta table at `location`, loaded at its latest version; `None` where no log exists.
+pub async fn open(location: &Location) -> Result<Option<DeltaTable>> {
+    let mut table = DeltaTable::new(log_store(location)?);
+    if !table.verify_deltatable_existence().await.map_err(|e| delta_error(location, e))? {
+        return Ok(None);
+    }
+    table.load().await.map_err(|e| delta_error(location, e))?;
+    Ok(Some(table))
+}
+
+pub fn delta_error(location: &Location, e: deltalake_core::DeltaTableError) -> Error {
+    Error::runtime(format!("Delta table at {location}: {e}"))
+}
+
+/// At publication: the log must still hold the files the catalog recorded (another writer
+/// may have committed since [`reconcile`]).
+pub(super) async fn expect_files(target: &TargetSpec, recorded: Option<&[Partition]>) -> Result<()> {
+    let location = &target.location;
+    let current = match open(location).await? {
+        Some(table) => file_actions(location, &table)?.into_keys().collect(),
+        None => BTreeSet::new(),
+    };
+    let recorded = match recorded {
+        Some(partitions) => recorded_paths(location, partitions)?,
+        None => BTreeSet::new(),
+    };
+    if current == recorded {
+        return Ok(());
+    }
+    Err(Error::conflict(format!(
+        "target {}: the Delta log at {location} changed while the run wrote (another writer committed to it); \
+         nothing was published, run it again",
+        target.table
+    )))
+}
+
+/// A Delta commit a run made: its version, and the files the table held before it, to go
+/// back to if the run does not publish.
+#[derive(Debug, Clone)]
+pub struct DeltaCommit {
+    pub version: u64,
+    before: BTreeMap<String, Add>,
+}
+
+/// The commit properties of a run's commits: its id in the commit's `commitInfo`, which says
+/// whose a commit is when a run killed after its commit left the log ahead of the catalog.
+fn properties(run_id: &str) -> CommitProperties {
+    CommitProperties::default()
+        .with_metadata(HashMap::from([(COMMIT_RUN.to_string(), serde_json::Value::from(run_id))]))
+}
+
+/// Commits `written` (every file already where it is published) to the Delta log at
+/// `location`, creating the table with its first commit: what the log does not hold yet is
+/// added, `replaced` removed, and the schema replaced when it changed. Returns what it did.
+pub(super) async fn commit(
+    location: &Location,
+    table: &TableName,
+    schema: &TableSchema,
+    written: &WrittenData,
+    replaced: &[DataFile],
+    mode: SaveMode,
+    run_id: &str,
+) -> Result<DeltaCommit> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let existing = open(location).await?;
+    let before = match &existing {
+        Some(table) => file_actions(location, table)?,
+        None => BTreeMap::new(),
+    };
+    let mut adds = Vec::new();
+    for write in &written.upserts {
+        for file in &write.partition.files {
+            let path = relative_path(location, &file.path)?;
+            if before.contains_key(&path) {
+                continue;
+            }
+            adds.push(Add {
+                path,
+                partition_values: partition_values(schema, &write.partition.values),
+                size: file.size as i64,
+                modification_time: now,
+                data_change: true,
+                stats: Some(serde_json::json!({ "numRecords": file.rows }).to_string()),
+                tags: Some(HashMap::from([
+                    (TAG_JOB.to_string(), Some(file.job.clone())),
+                    (TAG_LOGICAL_DATE.to_string(), Some(file.logical_date.clone())),
+                    (TAG_PARAMS.to_string(), Some(file.params.clone())),
+                    (TAG_RUN.to_string(), Some(run_id.to_string())),
+                ])),
+                ..Default::default()
+            });
+        }
+    }
+    let removes = replaced.iter().map(|file| remove_file(location, file, now)).collect::<Result<Vec<_>>>()?;
+    let delta_schema = delta_schema(schema)?;
+    let keys: Vec<String> = schema.key_names().map(str::to_string).collect();
+    let version = match existing {
+        None => {
+            let created = CreateBuilder::new()
+                .with_log_store(log_store(location)?)
+                .with_table_name(table.table.clone())
+                .with_columns(delta_schema.fields().cloned())
+                .with_partition_columns(keys)
+                .with_actions(adds.into_iter().map(Action::Add))
+                .with_commit_properties(properties(run_id))
+                .await
+                .map_err(|e| delta_error(location, e))?;
+            created.version().unwrap_or_default()
+        }
+        Some(existing) => {
+            let snapshot = existing.snapshot().map_err(|e| delta_error(location, e))?;
+            let mut actions = Vec::new();
+            if snapshot.schema().as_ref() != &delta_schema {
+                let metadata = snapshot
+                    .metadata()
+                    .clone()
+                    .with_schema(&delta_schema)
+                    .map_err(|e| Error::runtime(format!("Delta table at {location}: its new schema: {e}")))?;
+                actions.push(Action::Metadata(metadata));
+            }
+            actions.extend(removes.into_iter().map(Action::Remove));
+            actions.extend(adds.into_iter().map(Action::Add));
+            let operation = DeltaOperation::Write {
+                mode,
+                partition_by: (!keys.is_empty()).then_some(keys),
+                predicate: None,
+            };
+            CommitBuilder::from(properties(run_id))
+                .with_actions(actions)
+                .build(Some(snapshot), existing.log_store(), operation)
+                .await
+                .map_err(|e| delta_error(location, e))?
+                .version
+        }
+    };
+    crate::kill_points::reached("delta.committed");
+    Ok(DeltaCommit { version, before })
+}
+
+/// The save mode a commit of a run in `mode` records.
+pub(super) fn save_mode(mode: WriteMode) -> SaveMode {
+    if mode == WriteMode::Append { SaveMode::Append } else { SaveMode::Overwrite }
+}
+
+/// Undoes `done`: the table's files become those it held before (a new commit, as Delta's
+/// RESTORE makes). For a run whose catalog publication failed after its Delta commit.
+pub(super) async fn revert(location: &Location, done: &DeltaCommit, run_id: &str) -> Result<u64> {
+    restore(location, &done.before, run_id, None).await
+}
+
+/// One commit that makes the table's files exactly `files` (those of its version `version`,
+/// when known): what it lacks added back, what it has beyond removed.
+async fn restore(
+    location: &Location,
+    files: &BTreeMap<String, Add>,
+    run_id: &str,
+    version: Option<u64>,
+) -> Result<u64> {
+    let table = open(location).await?.ok_or_else(|| Error::runtime(format!("no Delta table at {location}")))?;
+    let current = file_actions(location, &table)?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut actions: Vec<Action> = current
+        .iter()
+        .filter(|(path, _)| !files.contains_key(*path))
+        .map(|(_, add)| Action::Remove(remove_of(add, now)))
+        .collect();
+    for (path, add) in files {
+        if !current.contains_key(path) {
+            actions.push(Action::Add(Add { modification_time: now, data_change: true, ..add.clone() }));
+        }
+    }
+    let snapshot = table.snapshot().map_err(|e| delta_error(location, e))?;
+    let finalized = CommitBuilder::from(properties(run_id))
+        .with_actions(actions)
+        .build(Some(snapshot), table.log_store(), DeltaOperation::Restore { version, datetime: None })
+        .await
+        .map_err(|e| delta_error(location, e))?;
+    Ok(finalized.version)
+}
+
+fn remove_of(add: &Add, now: i64) -> Remove {
+    Remove {
+        path: add.path.clone(),
+        data_change: true,
+        deletion_timestamp: Some(now),
+        extended_file_metadata: Some(true),
+        partition_values: Some(add.partition_values.clone()),
+        size: Some(add.size),
+        tags: add.tags.clone(),
+        ..Default::default()
+    }
+}
+
+/// Before a run writes a Delta target: the log must hold the files the catalog recorded
+/// (`recorded`, `None` where the catalog knows no table). When it is ahead, by commits of
+/// runs that ended without publishing (killed between their commit and the catalog's), those
+/// are undone first, with a warning. Anything else (another writer's commits, a log where the
+/// catalog knows no table) is refused.
+pub(super) async fn reconcile(
+    target: &TargetSpec,
+    recorded: Option<&[Partition]>,
+    runs: &dyn RunLiveness,
+    run_id: &str,
+) -> Result<Vec<String>> {
+    let location = &target.location;
+    let recorded = match recorded {
+        Some(partitions) => Some(recorded_paths(location, partitions)?),
+        None => None,
+    };
+    let Some(table) = open(location).await? else {
+        return match recorded {
+            Some(recorded) if !recorded.is_empty() => Err(Error::conflict(format!(
+                "target {}: the Delta log at {location} is gone, though the catalog lists files of the table",
+                target.table
+            ))),
+            _ => Ok(Vec::new()),
+        };
+    };
+    let matches = |files: &BTreeMap<String, Add>| recorded.as_ref().is_some_and(|r| files.keys().eq(r.iter()));
+    if matches(&file_actions(location, &table)?) {
+        return Ok(Vec::new());
+    }
+    let latest = table.version().unwrap_or_default();
+    let log = table.log_store();
+    if recorded.is_none() {
+        return adopt_abandoned(target, &log, latest, runs, run_id).await;
+    }
+    let mut undone = BTreeSet::new();
+    let mut version = latest;
+    loop {
+        match commit_run(location, &log, version).await? {
+            Some(run) if !runs.is_live(&run) => undone.insert(run),
+            Some(run) => {
+                return Err(Error::conflict(format!(
+                    "target {}: run {run} is writing the Delta table at {location}; run this one again when it has finished",
+                    target.table
+                )));
+            }
+            None => return Err(foreign_commits(target, version)),
+        };
+        if version == 0 {
+            // The catalog knows the table, but none of its log: the runs of every commit
+            // ended without publishing.
+            return match recorded.as_ref().is_some_and(BTreeSet::is_empty) {
+                true => undo(location, &BTreeMap::new(), None, latest, &undone, run_id).await,
+                false => Err(foreign_commits(target, version)),
+            };
+        }
+        version -= 1;
+        let mut before = DeltaTable::new(log.clone());
+        before.load_version(version).await.map_err(|e| delta_error(location, e))?;
+        let files = file_actions(location, &before)?;
+        if matches(&files) {
+            return undo(location, &files, Some(version), latest, &undone, run_id).await;
+        }
+        if latest - version >= RECONCILE_COMMITS {
+            return Err(foreign_commits(target, version));
+        }
+    }
+}
+
+/// Where the catalog knows no table but a Delta log exists: a table that runs of this machine
+/// created and ended without publishing (every commit theirs) is emptied, as they left it
+/// unpublished, and written; any other log is another's (another `ETL_HOME`'s, perhaps),
+/// refused.
+async fn adopt_abandoned(
+    target: &TargetSpec,
+    log: &LogStoreRef,
+    latest: u64,
+    runs: &dyn RunLiveness,
+    run_id: &str,
+) -> Result<Vec<String>> {
+    let location = &target.location;
+    let mut undone = BTreeSet::new();
+    for version in (0..=latest).rev().take(RECONCILE_COMMITS as usize + 1) {
+        match commit_run(location, log, version).await? {
+            Some(run) if runs.ended_here(&run) => undone.insert(run),
+            _ => break,
+        };
+        if version == 0 {
+            return undo(location, &BTreeMap::new(), None, latest, &undone, run_id).await;
+        }
+    }
+    Err(Error::conflict(format!(
+        "target {}: a Delta table is already at {location}, one that this catalog does not know; choose another \
+         location (or remove the folder if it is what a run that did not publish left)",
+        target.table
+    )))
+}
+
+/// Makes the table's files `files` again (those of version `back_to`, or none), undoing the
+/// commits after it up to `latest`, made by the runs `undone`; the warning that says so.
+async fn undo(
+    location: &Location,
+    files: &BTreeMap<String, Add>,
+    back_to: Option<u64>,
+    latest: u64,
+    undone: &BTreeSet<String>,
+    run_id: &str,
+) -> Result<Vec<String>> {
+    let made = restore(location, files, run_id, back_to).await?;
+    let runs = undone.iter().cloned().collect::<Vec<_>>().join(", ");
+    Ok(vec![format!(
+        "undid Delta commits {}..{latest} to {location} (commit {made}) of runs that ended before they published: {runs}",
+        back_to.map_or(0, |v| v + 1)
+    )])
+}
+
+/// Commits a run killed before its publication could leave ahead of the catalog, at most.
+const RECONCILE_COMMITS: u64 = 16;
+
+fn foreign_commits(target: &TargetSpec, version: u64) -> Error {
+    Error::conflict(format!(
+        "target {}: the Delta log at {} has commits that etl did not make (version {version}): another writer \
+         changed the table, and etl's view of it is out of date",
+        target.table, target.location
+    ))
+}
+
+/// The run that made commit `version`, from the `commitInfo` its runs write.
+async fn commit_run(location: &Location, log: &LogStoreRef, version: u64) -> Result<Option<String>> {
+    let entry = log.read_commit_entry(version).await.map_err(|e| delta_error(location, e))?;
+    let text = entry.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()).unwrap_or_default();
+    Ok(text.lines().find_map(|line| {
+        let action: serde_json::Value = serde_json::from_str(line).ok()?;
+        action.get("commitInfo")?.get(COMMIT_RUN)?.as_str().map(str::to_string)
+    }))
+}
+
+/// The relative paths of the files the catalog lists.
+fn recorded_paths(location: &Location, partitions: &[Partition]) -> Result<BTreeSet<String>> {
+    partitions.iter().flat_map(|p| &p.files).map(|f| relative_path(location, &f.path)).collect()
+}
+
+fn remove_file(location: &Location, file: &DataFile, now: i64) -> Result<Remove> {
+    Ok(Remove {
+        path: relative_path(location, &file.path)?,
+        data_change: true,
+        deletion_timestamp: Some(now),
+        size: Some(file.size as i64),
+        ..Default::default()
+    })
+}
+
+/// The table's schema as Delta records it: data columns then partition keys, each with its
+/// type (partition keys are typed in the log; in the files they are absent).
+fn delta_schema(schema: &TableSchema) -> Result<StructType> {
+    let fields: Vec<_> = schema
+        .columns
+        .iter()
+        .chain(&schema.partition_keys)
+        .map(|c| datafusion::arrow::datatypes::Field::new(&c.name, c.ty.to_arrow(), true))
+        .collect();
+    (&datafusion::arrow::datatypes::Schema::new(fields))
+        .try_into_kernel()
+        .map_err(|e| Error::query(format!("a column type Delta does not take: {e}")))
+}
+
+/// A partition's values as Delta writes them: `None` for null, timestamps with a space.
+fn partition_values(schema: &TableSchema, values: &[Option<String>]) -> HashMap<String, Option<String>> {
+    schema
+        .partition_keys
+        .iter()
+        .zip(values)
+        .map(|(key, value)| {
+            let value = value.as_ref().map(|v| match key.ty {
+                GlueType::Timestamp => v.replacen('T', " ", 1),
+                _ => v.clone(),
+            });
+            (key.name.clone(), value)
+        })
+        .collect()
+}
+
+/// `url` (a file of the table) relative to the table's root, as the log names files.
+fn relative_path(location: &Location, url: &str) -> Result<String> {
+    let file = Location::parse(url)?;
+    location
+        .relative(file.prefix())
+        .map(|parts| parts.join("/"))
+        .ok_or_else(|| Error::runtime(format!("{url} is not under the table's location {location}")))
+}
+
+/// `mode = "merge"`: the staged output (`source`) merged into the table as one Delta MERGE
+/// commit (the table created empty first, if new). Returns the commit and the catalog's view
+/// of it: the partitions whose files it changed, with their complete file lists, and those
+/// it emptied.
+pub(super) async fn merge(
+    target: &TargetSpec,
+    schema: &TableSchema,
+    merge: &MergeSpec,
+    source: FileTable,
+    current: &[Partition],
+    tag: &WriteTag,
+    run_id: &str,
+) -> Result<(DeltaCommit, WrittenData)> {
+    let location = &target.location;
+    let table = match open(location).await? {
+        Some(table) => table,
+        None => CreateBuilder::new()
+            .with_log_store(log_store(location)?)
+            .with_table_name(target.table.table.clone())
+            .with_columns(delta_schema(schema)?.fields().cloned())
+            .with_partition_columns(schema.key_names().map(str::to_string))
+            .with_commit_properties(properties(run_id))
+            .await
+            .map_err(|e| delta_error(location, e))?,
+    };
+    let before = file_actions(location, &table)?;
+    // The staged files are read through etl's stores (its S3 endpoint and credentials); the
+    // Delta table's store is the location's own.
+    let runtime = RuntimeEnvBuilder::new()
+        .with_object_store_registry(Arc::new(Registry::new(HashMap::new(), None)))
+        .build_arc()
+        .map_err(Error::from)?;
+    let context = SessionContext::new_with_config_rt(SessionConfig::new(), runtime);
+    let source = context.read_table(Arc::new(source))?;
+    let predicate = merge
+        .on
+        .iter()
+        .map(|key| format!("target.{q} = source.{q}", q = quoted(key)))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    let columns: Vec<&str> = schema.columns.iter().chain(&schema.partition_keys).map(|c| c.name.as_str()).collect();
+    let mut builder = table
+        .merge(source, predicate)
+        .with_source_alias("source")
+        .with_target_alias("target")
+        .with_merge_schema(true)
+        .with_writer_properties(writer_properties(target.compression))
+        .with_commit_properties(properties(run_id))
+        .with_session_state(Arc::new(context.state()));
+    let failed = |e| delta_error(location, e);
+    builder = match merge.when_matched {
+        WhenMatched::Update => builder.when_matched_update(|update| {
+            columns.iter().fold(update, |update, column| update.update(*column, format!("source.{}", quoted(column))))
+        }),
+        WhenMatched::Delete => builder.when_matched_delete(|delete| delete),
+    }
+    .map_err(failed)?;
+    if merge.when_not_matched == WhenNotMatched::Insert {
+        builder = builder
+            .when_not_matched_insert(|insert| {
+                columns.iter().fold(insert, |insert, column| insert.set(*column, format!("source.{}", quoted(column))))
+            })
+            .map_err(failed)?;
+    }
+    let (merged, _) = builder.await.map_err(failed)?;
+    crate::kill_points::reached("delta.committed");
+    let after = file_actions(location, &merged)?;
+    let version = merged.version().unwrap_or_default();
+    let written = mirror(location, schema, current, after.values(), tag);
+    Ok((DeltaCommit { version, before }, written))
+}
+
+/// The catalog's change for a table whose files are now `files`: each partition whose file
+/// set differs from `current`'s, with its complete list (files the catalog knows keep what it
+/// recorded of them; new ones are this run's), and each of `current`'s that has no file left.
+fn mirror<'a>(
+    location: &Location,
+    schema: &TableSchema,
+    current: &[Partition],
+    files: impl Iterator<Item = &'a Add>,
+    tag: &WriteTag,
+) -> WrittenData {
+    let known: HashMap<&str, &DataFile> = current.iter().flat_map(|p| &p.files).map(|f| (f.path.as_str(), f)).collect();
+    let mut partitions: BTreeMap<Vec<Option<String>>, Vec<DataFile>> = BTreeMap::new();
+    for add in files {
+        let values: Vec<Option<String>> = schema
+            .partition_keys
+            .iter()
+            .map(|key| {
+                let value = add.partition_values.get(&key.name).cloned().flatten();
+                value.map(|v| if key.ty == GlueType::Timestamp { v.replacen(' ', "T", 1) } else { v })
+            })
+            .collect();
+        let path = location.join(&add.path).url();
+        let file = match known.get(path.as_str()) {
+            Some(known) => (*known).clone(),
+            None => DataFile {
+                rows: add.get_stats().ok().flatten().map_or(0, |stats| stats.num_records as u64),
+                path,
+                size: add.size as u64,
+                job: tag.job.clone(),
+                logical_date: tag.logical_date.clone(),
+                params: tag.params.clone(),
+            },
+        };
+        partitions.entry(values).or_default().push(file);
+    }
+    let mut written = WrittenData::default();
+    for partition in current {
+        if !partitions.contains_key(&partition.values) {
+            written.drops.push(PartitionWrite { partition: partition.clone(), based_on: None });
+        }
+    }
+    let keys: Vec<&str> = schema.key_names().collect();
+    for (values, files) in partitions {
+        let now = current.iter().find(|p| p.values == values);
+        let paths = |files: &[DataFile]| files.iter().map(|f| f.path.clone()).collect::<BTreeSet<_>>();
+        if now.is_some_and(|now| paths(&now.files) == paths(&files)) {
+            continue;
+        }
+        let folder = layout::partition_folder(keys.iter().copied(), &values);
+        let folder = if folder.is_empty() { location.url() } else { location.join(&folder).url() };
+        written.upserts.push(PartitionWrite {
+            partition: Partition { values, location: folder, files },
+            based_on: Some(now.map(|p| p.location.clone())),
+        });
+    }
+    written
+}
+
+/// The table's files at its loaded version, by path relative to its root, as the log's add
+/// actions (tags included).
+fn file_actions(location: &Location, table: &DeltaTable) -> Result<BTreeMap<String, Add>> {
+    Ok(table
+        .snapshot()
+        .map_err(|e| delta_error(location, e))?
+        .log_data()
+        .into_iter()
+        .map(|file| {
+            // The one way delta-rs gives a file's tags; the path, decoded, as object stores
+            // name it.
+            #[allow(deprecated)]
+            let add = Add { path: file.object_store_path().to_string(), ..file.add_action() };
+            (add.path.clone(), add)
+        })
+        .collect())
+}
+
+/// Parquet settings for the files a merge writes: the target's codec, statistics on.
+fn writer_properties(codec: ParquetCompression) -> WriterProperties {
+    let compression = match codec {
+        ParquetCompression::Zstd => Compression::ZSTD(ZstdLevel::try_new(3).expect("a valid level")),
+        ParquetCompression::Snappy => Compression::SNAPPY,
+        ParquetCompression::Gzip => Compression::GZIP(GzipLevel::try_new(6).expect("a valid level")),
+        ParquetCompression::None => Compression::UNCOMPRESSED,
+    };
+    WriterProperties::builder().set_compression(compression).build()
+}
