@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 
-use crate::util::Sandbox;
+use crate::util::{Sandbox, aws};
 
 /// Sales in three batches: batch 1 has days a and b, batch 2 day c, batch 3 day b again.
 fn sales(s: &Sandbox) {
@@ -148,6 +148,10 @@ fn every_mode_is_one_commit_that_the_log_and_etl_read_alike() {
 }
 
 fn customers_job(s: &Sandbox, options: &str) {
+    customers_job_at(s, "mart.customers", "out/customers/", options);
+}
+
+fn customers_job_at(s: &Sandbox, table: &str, location: &str, options: &str) {
     s.write(
         "in/customers.csv",
         "id,name,tier,batch\n1,ann,gold,1\n2,bob,silver,1\n3,cy,bronze,1\n2,bob,gold,2\n4,dee,silver,2\n3,cy,x,3\n",
@@ -156,15 +160,22 @@ fn customers_job(s: &Sandbox, options: &str) {
         "job.toml",
         format!(
             "name = \"customers\"\n[params]\nbatch = 1\n[[source]]\ntable = \"raw.customers\"\nlocation = \"in/\"\n\
-             format = \"csv\"\n[[target]]\ntable = \"mart.customers\"\n\
+             format = \"csv\"\n[[target]]\ntable = \"{table}\"\n\
              query = \"SELECT id, name, tier FROM raw.customers WHERE batch = $batch\"\n\
-             location = \"out/customers/\"\ntable_format = \"delta\"\nmode = \"merge\"\nmerge_on = [\"id\"]\n{options}\n"
+             location = \"{location}\"\ntable_format = \"delta\"\nmode = \"merge\"\nmerge_on = [\"id\"]\n{options}\n"
         ),
     );
 }
 
 fn tiers(s: &Sandbox) -> Vec<(i64, String)> {
-    s.query("SELECT id, tier FROM mart.customers ORDER BY id")
+    tiers_of(s, "mart.customers", &[])
+}
+
+fn tiers_of(s: &Sandbox, table: &str, catalog: &[&str]) -> Vec<(i64, String)> {
+    let sql = format!("SELECT id, tier FROM {table} ORDER BY id");
+    let rows = s.etl(&[&["sql", sql.as_str(), "--format", "json"][..], catalog].concat()).json();
+    rows.as_array()
+        .unwrap()
         .iter()
         .map(|r| (r["id"].as_i64().unwrap(), r["tier"].as_str().unwrap().to_string()))
         .collect()
@@ -318,12 +329,26 @@ fn refusals_name_the_option_and_write_nothing() {
     s.etl(&["run", "job.toml"]).assert_failure(1, "mart.sales is a hive table; a target with table_format = \"delta\"");
     assert!(!s.path("out/sales/_delta_log").exists());
 
-    // A Delta log etl did not write is not taken over.
+    // A Delta log etl did not write is not taken over: here one whose commit another tool
+    // made (no etl run in its commitInfo).
     let other = Sandbox::new();
     sales(&other);
     sales_job(&other, "append");
     other.json(&["run", "job.toml"]);
     std::fs::rename(other.path("out/sales"), s.path("out/foreign")).unwrap();
+    let first = s.path("out/foreign/_delta_log/00000000000000000000.json");
+    let lines: Vec<String> = std::fs::read_to_string(&first)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let mut action: serde_json::Value = serde_json::from_str(line).unwrap();
+            if let Some(info) = action.get_mut("commitInfo").and_then(|i| i.as_object_mut()) {
+                info.remove("etl.run_id");
+            }
+            action.to_string()
+        })
+        .collect();
+    std::fs::write(&first, lines.join("\n")).unwrap();
     let job = std::fs::read_to_string(s.path("job.toml")).unwrap();
     s.write("job.toml", job.replace("mart.sales", "mart.taken").replace("out/sales/", "out/foreign/"));
     s.etl(&["run", "job.toml"]).assert_failure(1, "a Delta table is already at");
@@ -345,6 +370,103 @@ fn a_delta_table_only_widens_by_new_columns_outside_overwrite() {
     assert!(schema.contains("metaData") && schema.contains("\\\"name\\\":\\\"note\\\""), "{schema}");
     assert_in_step(&s);
     // A type changed is refused: the log's readers would need Delta's type widening.
-    s.write("job.toml", job.replace("SELECT id, day, amount", "SELECT id, day, CAST(amount AS DOUBLE) AS amount, 'x' AS note"));
-    s.etl(&["run", "job.toml", "--param", "batch=3"]).assert_failure(1, "not compatible with the files already in the table");
+    s.write(
+        "job.toml",
+        job.replace("SELECT id, day, amount", "SELECT id, day, CAST(amount AS DOUBLE) AS amount, 'x' AS note"),
+    );
+    s.etl(&["run", "job.toml", "--param", "batch=3"])
+        .assert_failure(1, "not compatible with the files already in the table");
+}
+
+/// Two jobs appending to one Delta table at once, `rounds` times: each run publishes whole or
+/// fails with nothing published; the log and the catalog end holding the same files, with the
+/// rows of the runs that succeeded.
+fn race(s: &Sandbox, location: &str, table: &str, catalog: &[&str], rounds: usize) {
+    s.write("in/rows.csv", "id,writer\n1,a\n2,a\n3,b\n");
+    for writer in ["a", "b"] {
+        s.write(
+            &format!("{writer}.toml"),
+            format!(
+                "name = \"writer_{writer}\"\n[[source]]\ntable = \"raw.rows_{writer}\"\nlocation = \"in/\"\nformat = \"csv\"\n\
+                 [[target]]\ntable = \"{table}\"\nquery = \"SELECT id, writer FROM raw.rows_{writer} WHERE writer = '{writer}'\"\n\
+                 location = \"{location}\"\ntable_format = \"delta\"\nmode = \"append\"\n"
+            ),
+        );
+    }
+    let mut expected = 0;
+    for round in 0..rounds {
+        let date = format!("2026-11-{:02}", round + 1);
+        let spawn = |writer: &str| {
+            let mut args = vec!["run", &*format!("{writer}.toml"), "--logical-date", &date, "--json"]
+                .iter()
+                .map(|a| a.to_string())
+                .collect::<Vec<_>>();
+            args.extend(catalog.iter().map(|a| a.to_string()));
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            s.command(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+        };
+        let children = [("a", spawn("a")), ("b", spawn("b"))];
+        for (writer, child) in children {
+            let output = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(!stderr.contains("panicked"), "{stderr}");
+            match output.status.code() {
+                Some(0) => expected += if writer == "a" { 2 } else { 1 },
+                Some(1) => assert!(
+                    ["another", "is writing"].iter().any(|why| stderr.contains(why)),
+                    "{writer} failed for a reason other than the race: {stderr}"
+                ),
+                other => panic!("{writer}: exit {other:?}: {stderr}"),
+            }
+        }
+    }
+    let mut args = vec!["sql", "SELECT count(*) AS n FROM TABLE", "--format", "json"];
+    let sql = args[1].replace("TABLE", table);
+    args[1] = &sql;
+    args.extend(catalog);
+    let rows = s.etl(&args).json()[0]["n"].as_u64().unwrap();
+    assert_eq!(rows, expected, "the rows of every run that succeeded, and none of the others'");
+    let history = s.etl(&[&["table", "history", table, "--json"][..], catalog].concat()).json();
+    let latest = history["versions"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(latest["rows"].as_u64(), Some(expected), "{history}");
+}
+
+#[test]
+fn two_writers_racing_on_one_delta_table_lose_no_update() {
+    let s = Sandbox::new();
+    race(&s, "out/raced/", "mart.raced", &[], 4);
+    let files = replay(&s, "out/raced", None);
+    assert_eq!(count(&s, "SELECT count(*) AS n FROM mart.raced"), files.values().sum::<u64>());
+}
+
+#[test]
+fn on_s3_and_glue_a_delta_table_merges_rolls_back_and_races() {
+    if aws::endpoint().is_none() {
+        return;
+    }
+    let s = Sandbox::new();
+    let bucket = aws::unique("delta");
+    aws::create_bucket(&bucket);
+    let table = format!("{}.customers", aws::unique("db"));
+    let glue = ["--catalog", "glue"];
+    customers_job_at(&s, &table, &format!("s3://{bucket}/customers/"), "");
+    let run = |batch: u32| {
+        let args = ["run", "job.toml", "--param", &format!("batch={batch}"), "--json", "--catalog", "glue"];
+        s.etl(&args).json()
+    };
+    run(1);
+    run(2);
+    let merged = [(1, "gold".to_string()), (2, "gold".into()), (3, "bronze".into()), (4, "silver".into())];
+    assert_eq!(tiers_of(&s, &table, &glue), merged);
+    let log = aws::list_keys(&bucket, "customers/_delta_log/");
+    assert_eq!(log.iter().filter(|k| k.ends_with(".json")).count(), 3, "create, then a MERGE a run: {log:?}");
+    s.etl(&["rollback", &table, "--to", "1", "--json", "--catalog", "glue"]).json();
+    assert_eq!(tiers_of(&s, &table, &glue), [(1, "gold".into()), (2, "silver".into()), (3, "bronze".into())]);
+    assert_eq!(aws::list_keys(&bucket, "customers/_delta_log/").len(), 4);
+    let schema = s.etl(&["schema", "show", &table, "--json", "--catalog", "glue"]).json();
+    assert_eq!(schema["parameters"]["table_type"], "DELTA", "Athena reads it through its log: {schema}");
+    assert_eq!(schema["location"], format!("s3://{bucket}/customers"));
+
+    let raced = format!("{}.raced", aws::unique("db"));
+    race(&s, &format!("s3://{bucket}/raced/"), &raced, &glue, 3);
 }

@@ -162,9 +162,7 @@ impl FromStr for WriteMode {
             "overwrite" => Ok(WriteMode::Overwrite),
             "overwrite_partitions" => Ok(WriteMode::OverwritePartitions),
             "merge" => Ok(WriteMode::Merge),
-            other => {
-                Err(format!("unknown mode '{other}' (expected append, overwrite, overwrite_partitions or merge)"))
-            }
+            other => Err(format!("unknown mode '{other}' (expected append, overwrite, overwrite_partitions or merge)")),
         }
     }
 }

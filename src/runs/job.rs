@@ -23,8 +23,8 @@ use crate::infer::{DEFAULT_SAMPLE_ROWS, InferOptions};
 use crate::location::Location;
 use crate::location::aws::Encryption;
 use crate::sink::{
-    FileLayout, MAX_ROW_GROUP_ROWS, MIN_ROW_GROUP_BYTES, MIN_ROW_GROUP_ROWS, MergeSpec, ParquetCompression, TableFormat, TargetSpec,
-    WhenMatched, WhenNotMatched,
+    FileLayout, MAX_ROW_GROUP_ROWS, MIN_ROW_GROUP_BYTES, MIN_ROW_GROUP_ROWS, MergeSpec, ParquetCompression,
+    TableFormat, TargetSpec, WhenMatched, WhenNotMatched,
 };
 use crate::source::format::FormatChoice;
 use crate::source::rejects::BadRecordPolicy;
@@ -500,7 +500,10 @@ impl TargetSection {
             on.push(normalized);
         }
         if on.is_empty() {
-            return Err(("merge_on", "mode = \"merge\" needs the key columns rows are matched on: merge_on = [\"id\"]".into()));
+            return Err((
+                "merge_on",
+                "mode = \"merge\" needs the key columns rows are matched on: merge_on = [\"id\"]".into(),
+            ));
         }
         let when_matched = match &self.when_matched {
             Some(text) => text.parse().map_err(|e| ("when_matched", e))?,

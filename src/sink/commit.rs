@@ -93,12 +93,9 @@ impl Commit {
             };
             warnings = delta::reconcile(target, recorded.as_deref(), runs, &self.run_id).await?;
         }
-        let stale = parquet::remove_stale_staging(&target.location, runs)
-            .await?
-            .into_iter()
-            .map(|run| {
-                format!("removed the staging files of run {run}, which did not finish, from {}", target.location)
-            });
+        let stale = parquet::remove_stale_staging(&target.location, runs).await?.into_iter().map(|run| {
+            format!("removed the staging files of run {run}, which did not finish, from {}", target.location)
+        });
         warnings.extend(stale);
         self.staging.push(target.clone());
         let staged = parquet::stage(df.select(columns)?, target, schema, &self.run_id).await?;
@@ -135,7 +132,12 @@ impl Commit {
                 location: t.spec.location.url(),
                 files: Vec::new(),
             });
-            partition.files.push(DataFile { path: file.staged.clone(), size: file.size, rows: file.rows, ..DataFile::default() });
+            partition.files.push(DataFile {
+                path: file.staged.clone(),
+                size: file.size,
+                rows: file.rows,
+                ..DataFile::default()
+            });
         }
         (t.spec.table.clone(), definition, partitions.into_values().collect())
     }

@@ -12,26 +12,26 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::parquet::basic::{Compression, GzipLevel, ZstdLevel};
+use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use deltalake_core::DeltaTable;
 use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel as _;
 use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake_core::kernel::{Action, Add, MetadataExt as _, Remove, StructType};
 use deltalake_core::logstore::{LogStoreRef, StorageConfig, default_logstore};
 use deltalake_core::operations::create::CreateBuilder;
-pub use deltalake_core::protocol::SaveMode;
 use deltalake_core::protocol::DeltaOperation;
-use deltalake_core::DeltaTable;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::parquet::basic::{Compression, GzipLevel, ZstdLevel};
-use datafusion::parquet::file::properties::WriterProperties;
-use datafusion::prelude::{SessionConfig, SessionContext};
+pub use deltalake_core::protocol::SaveMode;
 use object_store::prefix::PrefixStore;
 
 use super::publish::WriteTag;
 use super::{MergeSpec, ParquetCompression, RunLiveness, TargetSpec, WhenMatched, WhenNotMatched};
 use crate::catalog::provider::FileTable;
 use crate::catalog::{DataFile, Partition, PartitionWrite, TableName, WriteMode, WrittenData};
-use crate::layout;
 use crate::error::{Error, Result};
+use crate::layout;
 use crate::location::Location;
 use crate::location::stores::Registry;
 use crate::schema::names::quoted;
@@ -97,12 +97,32 @@ pub(super) async fn expect_files(target: &TargetSpec, recorded: Option<&[Partiti
     )))
 }
 
-/// A Delta commit a run made: its version, and the files the table held before it, to go
-/// back to if the run does not publish.
+/// A Delta commit a run made, as its log entry records it: to undo if the run does not
+/// publish.
 #[derive(Debug, Clone)]
 pub struct DeltaCommit {
     pub version: u64,
-    before: BTreeMap<String, Add>,
+    added: Vec<Add>,
+    removed: Vec<Remove>,
+}
+
+impl DeltaCommit {
+    /// Commit `version`, read back from the log (whatever else committed around it).
+    async fn read(location: &Location, log: &LogStoreRef, version: u64) -> Result<DeltaCommit> {
+        let mut commit = DeltaCommit { version, added: Vec::new(), removed: Vec::new() };
+        for line in commit_entry(location, log, version).await?.lines() {
+            let action: serde_json::Value = serde_json::from_str(line)
+                .map_err(|e| Error::runtime(format!("Delta log at {location}, version {version}: {e}")))?;
+            let bad = |e: serde_json::Error| Error::runtime(format!("Delta log at {location}, version {version}: {e}"));
+            if let Some(add) = action.get("add") {
+                commit.added.push(serde_json::from_value(add.clone()).map_err(bad)?);
+            }
+            if let Some(remove) = action.get("remove") {
+                commit.removed.push(serde_json::from_value(remove.clone()).map_err(bad)?);
+            }
+        }
+        Ok(commit)
+    }
 }
 
 /// The commit properties of a run's commits: its id in the commit's `commitInfo`, which says
@@ -154,7 +174,14 @@ pub(super) async fn commit(
             });
         }
     }
-    let removes = replaced.iter().map(|file| remove_file(location, file, now)).collect::<Result<Vec<_>>>()?;
+    let mut removes = Vec::new();
+    for file in replaced {
+        let path = relative_path(location, &file.path)?;
+        removes.push(match before.get(&path) {
+            Some(add) => remove_of(add, now),
+            None => Remove { path, data_change: true, deletion_timestamp: Some(now), ..Default::default() },
+        });
+    }
     let delta_schema = delta_schema(schema)?;
     let keys: Vec<String> = schema.key_names().map(str::to_string).collect();
     let version = match existing {
@@ -183,11 +210,8 @@ pub(super) async fn commit(
             }
             actions.extend(removes.into_iter().map(Action::Remove));
             actions.extend(adds.into_iter().map(Action::Add));
-            let operation = DeltaOperation::Write {
-                mode,
-                partition_by: (!keys.is_empty()).then_some(keys),
-                predicate: None,
-            };
+            let operation =
+                DeltaOperation::Write { mode, partition_by: (!keys.is_empty()).then_some(keys), predicate: None };
             CommitBuilder::from(properties(run_id))
                 .with_actions(actions)
                 .build(Some(snapshot), existing.log_store(), operation)
@@ -197,7 +221,7 @@ pub(super) async fn commit(
         }
     };
     crate::kill_points::reached("delta.committed");
-    Ok(DeltaCommit { version, before })
+    DeltaCommit::read(location, &log_store(location)?, version).await
 }
 
 /// The save mode a commit of a run in `mode` records.
@@ -205,10 +229,37 @@ pub(super) fn save_mode(mode: WriteMode) -> SaveMode {
     if mode == WriteMode::Append { SaveMode::Append } else { SaveMode::Overwrite }
 }
 
-/// Undoes `done`: the table's files become those it held before (a new commit, as Delta's
-/// RESTORE makes). For a run whose catalog publication failed after its Delta commit.
+/// Undoes `done` with the opposite commit on the table as it is now (a writer may have
+/// committed after it): what it added removed, what it removed added back. For a run whose
+/// catalog publication failed after its Delta commit.
 pub(super) async fn revert(location: &Location, done: &DeltaCommit, run_id: &str) -> Result<u64> {
-    restore(location, &done.before, run_id, None).await
+    let table = open(location).await?.ok_or_else(|| Error::runtime(format!("no Delta table at {location}")))?;
+    let current = file_actions(location, &table)?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut actions: Vec<Action> = Vec::new();
+    for added in &done.added {
+        if let Some(add) = current.get(&added.path) {
+            actions.push(Action::Remove(remove_of(add, now)));
+        }
+    }
+    for removed in done.removed.iter().filter(|r| !current.contains_key(&r.path)) {
+        actions.push(Action::Add(Add {
+            path: removed.path.clone(),
+            partition_values: removed.partition_values.clone().unwrap_or_default(),
+            size: removed.size.unwrap_or_default(),
+            modification_time: now,
+            data_change: true,
+            tags: removed.tags.clone(),
+            ..Default::default()
+        }));
+    }
+    let snapshot = table.snapshot().map_err(|e| delta_error(location, e))?;
+    let finalized = CommitBuilder::from(properties(run_id))
+        .with_actions(actions)
+        .build(Some(snapshot), table.log_store(), DeltaOperation::Restore { version: None, datetime: None })
+        .await
+        .map_err(|e| delta_error(location, e))?;
+    Ok(finalized.version)
 }
 
 /// One commit that makes the table's files exactly `files` (those of its version `version`,
@@ -293,12 +344,7 @@ pub(super) async fn reconcile(
     loop {
         match commit_run(location, &log, version).await? {
             Some(run) if !runs.is_live(&run) => undone.insert(run),
-            Some(run) => {
-                return Err(Error::conflict(format!(
-                    "target {}: run {run} is writing the Delta table at {location}; run this one again when it has finished",
-                    target.table
-                )));
-            }
+            Some(run) => return Err(writing_now(target, &run)),
             None => return Err(foreign_commits(target, version)),
         };
         if version == 0 {
@@ -338,6 +384,7 @@ async fn adopt_abandoned(
     for version in (0..=latest).rev().take(RECONCILE_COMMITS as usize + 1) {
         match commit_run(location, log, version).await? {
             Some(run) if runs.ended_here(&run) => undone.insert(run),
+            Some(run) if runs.is_live(&run) => return Err(writing_now(target, &run)),
             _ => break,
         };
         if version == 0 {
@@ -372,6 +419,13 @@ async fn undo(
 /// Commits a run killed before its publication could leave ahead of the catalog, at most.
 const RECONCILE_COMMITS: u64 = 16;
 
+fn writing_now(target: &TargetSpec, run: &str) -> Error {
+    Error::conflict(format!(
+        "target {}: run {run} is writing the Delta table at {}; run this one again when it has finished",
+        target.table, target.location
+    ))
+}
+
 fn foreign_commits(target: &TargetSpec, version: u64) -> Error {
     Error::conflict(format!(
         "target {}: the Delta log at {} has commits that etl did not make (version {version}): another writer \
@@ -382,27 +436,22 @@ fn foreign_commits(target: &TargetSpec, version: u64) -> Error {
 
 /// The run that made commit `version`, from the `commitInfo` its runs write.
 async fn commit_run(location: &Location, log: &LogStoreRef, version: u64) -> Result<Option<String>> {
-    let entry = log.read_commit_entry(version).await.map_err(|e| delta_error(location, e))?;
-    let text = entry.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()).unwrap_or_default();
-    Ok(text.lines().find_map(|line| {
+    Ok(commit_entry(location, log, version).await?.lines().find_map(|line| {
         let action: serde_json::Value = serde_json::from_str(line).ok()?;
         action.get("commitInfo")?.get(COMMIT_RUN)?.as_str().map(str::to_string)
     }))
 }
 
+/// The text of the log's entry for commit `version`.
+async fn commit_entry(location: &Location, log: &LogStoreRef, version: u64) -> Result<String> {
+    let entry = log.read_commit_entry(version).await.map_err(|e| delta_error(location, e))?;
+    let entry = entry.ok_or_else(|| Error::runtime(format!("Delta log at {location}: no commit {version}")))?;
+    Ok(String::from_utf8_lossy(&entry).into_owned())
+}
+
 /// The relative paths of the files the catalog lists.
 fn recorded_paths(location: &Location, partitions: &[Partition]) -> Result<BTreeSet<String>> {
     partitions.iter().flat_map(|p| &p.files).map(|f| relative_path(location, &f.path)).collect()
-}
-
-fn remove_file(location: &Location, file: &DataFile, now: i64) -> Result<Remove> {
-    Ok(Remove {
-        path: relative_path(location, &file.path)?,
-        data_change: true,
-        deletion_timestamp: Some(now),
-        size: Some(file.size as i64),
-        ..Default::default()
-    })
 }
 
 /// The table's schema as Delta records it: data columns then partition keys, each with its
@@ -469,7 +518,6 @@ pub(super) async fn merge(
             .await
             .map_err(|e| delta_error(location, e))?,
     };
-    let before = file_actions(location, &table)?;
     // The staged files are read through etl's stores (its S3 endpoint and credentials); the
     // Delta table's store is the location's own.
     let runtime = RuntimeEnvBuilder::new()
@@ -513,7 +561,8 @@ pub(super) async fn merge(
     let after = file_actions(location, &merged)?;
     let version = merged.version().unwrap_or_default();
     let written = mirror(location, schema, current, after.values(), tag);
-    Ok((DeltaCommit { version, before }, written))
+    let done = DeltaCommit::read(location, &merged.log_store(), version).await?;
+    Ok((done, written))
 }
 
 /// The catalog's change for a table whose files are now `files`: each partition whose file

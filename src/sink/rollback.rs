@@ -126,10 +126,9 @@ fn plan(
         }
         if table.definition.is_delta() {
             // A Delta table's files never move: the version's are where it left them.
-            plan.written.upserts.push(PartitionWrite {
-                partition: published.clone(),
-                based_on: Some(now.map(|p| p.location.clone())),
-            });
+            plan.written
+                .upserts
+                .push(PartitionWrite { partition: published.clone(), based_on: Some(now.map(|p| p.location.clone())) });
             continue;
         }
         let folder = layout::run_folder(&root, keys.iter().map(String::as_str), &published.values, id);
