@@ -12,7 +12,8 @@
 //! `list` (a source's objects listed), `crawl` (a source crawled), `read.file` (a source
 //! object opened, while the targets are written), `stage.written` (a target's files written to
 //! staging), `stage.file` (one staged file read back), `materialize.move` and
-//! `materialize.copy` (a file put in its run folder), `publish` (before the catalog
+//! `materialize.copy` (a file put in its run folder), `delta.committed` (a Delta target's
+//! commit made, before the catalog's), `publish` (before the catalog
 //! publication), `catalog.commit` (inside it: before the embedded catalog commits, or after
 //! each Glue call), `published` (after it), `cleanup.delete` (a replaced file deleted),
 //! `finished` (before the run's end is recorded).

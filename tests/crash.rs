@@ -5,8 +5,9 @@
 //! After each kill: readers through the catalog see exactly the old output or the new one,
 //! never a mix (two targets, one partitioned and appended to, one replaced); the history
 //! says the run failed; the next run succeeds with exactly the new output; and after
-//! `etl gc` every data file under the targets is one the catalog names, and no staging
-//! folder is left.
+//! `etl gc` every data file under the targets is one the catalog names (or, for Delta tables,
+//! one a version of its log names), and no staging folder is left. With Delta targets, readers
+//! of each log also see its old version or its new one.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -31,11 +32,19 @@ enum Place {
 struct Scenario {
     sandbox: Sandbox,
     place: Place,
+    /// Both targets are Delta tables (`table_format = "delta"`).
+    delta: bool,
 }
 
 impl Scenario {
     fn local() -> Scenario {
-        let s = Scenario { sandbox: Sandbox::new(), place: Place::Local };
+        let s = Scenario { sandbox: Sandbox::new(), place: Place::Local, delta: false };
+        s.write_job();
+        s
+    }
+
+    fn local_delta() -> Scenario {
+        let s = Scenario { sandbox: Sandbox::new(), place: Place::Local, delta: true };
         s.write_job();
         s
     }
@@ -48,7 +57,7 @@ impl Scenario {
             aws::create_bucket(raw);
             aws::create_bucket(curated);
         }
-        let s = Scenario { sandbox: Sandbox::new(), place };
+        let s = Scenario { sandbox: Sandbox::new(), place, delta: false };
         s.write_job();
         Some(s)
     }
@@ -75,6 +84,7 @@ impl Scenario {
             Place::Cloud { raw, curated, .. } => (format!("s3://{raw}"), format!("s3://{curated}"), "glue"),
         };
         let db = self.database();
+        let format = if self.delta { "table_format = \"delta\"" } else { "" };
         self.sandbox.write(
             "job.sql",
             format!(
@@ -100,11 +110,13 @@ query = "SELECT * FROM per_day"
 location = "{output}/per_day/"
 partition_by = ["day"]
 mode = "append"
+{format}
 [[target]]
 table = "{db}.totals"
 query = "SELECT count(*) AS orders, sum(amount) AS revenue FROM {db}.orders"
 location = "{output}/totals/"
 mode = "overwrite"
+{format}
 "#
             ),
         );
@@ -242,6 +254,16 @@ fn killed_at(s: Scenario, point: &str) {
     s.kill_run_at(point, NEW_DATE);
     let seen = s.snapshot();
     assert!(&seen == old || &seen == new, "killed at {point}, readers see a mix:\n{seen}\nold:\n{old}\nnew:\n{new}");
+    if s.delta {
+        // Readers of each Delta log see its old or its new version too (each log on its own:
+        // one may be ahead of the other until the next run).
+        let per_day: u64 = crate::delta::replay(&s.sandbox, "out/per_day", None).values().sum();
+        assert!(
+            [per_day_rows(old), per_day_rows(new)].contains(&per_day),
+            "killed at {point}: per_day's log: {per_day} rows"
+        );
+        assert_eq!(crate::delta::replay(&s.sandbox, "out/totals", None).values().sum::<u64>(), 1);
+    }
     let runs = s.etl(&["runs", "--json"]).json();
     let killed = &runs["runs"][0];
     assert_eq!(killed["status"], "failed", "killed at {point}: {killed}");
@@ -261,11 +283,35 @@ fn killed_at(s: Scenario, point: &str) {
     let objects = s.output_objects();
     // The files of replaced versions kept for rollback, and the manifests of versions, are
     // the catalog's too.
-    let kept = |o: &String| o.contains("/_etl_retained/") || o.contains("/_etl_versions/");
+    // A Delta table's files stay where any version of its log names them.
+    let logged: std::collections::BTreeSet<String> = match s.delta {
+        true => ["per_day", "totals"]
+            .into_iter()
+            .flat_map(|table| {
+                let folder = format!("out/{table}");
+                (0..=crate::delta::log_version(&s.sandbox, &folder))
+                    .flat_map(|v| crate::delta::replay(&s.sandbox, &folder, Some(v)).into_keys())
+                    .map(|path| format!("file://{}/{table}/{path}", s.sandbox.at("out")))
+                    .collect::<Vec<_>>()
+            })
+            .collect(),
+        false => Default::default(),
+    };
+    let kept = |o: &String| {
+        o.contains("/_etl_retained/")
+            || o.contains("/_etl_versions/")
+            || o.contains("/_delta_log/")
+            || logged.contains(o)
+    };
     let orphans: Vec<&String> =
         objects.iter().filter(|o| !kept(o) && !folders.iter().any(|f| o.starts_with(&format!("{f}/")))).collect();
     assert!(orphans.is_empty(), "killed at {point}: objects no catalog entry names: {orphans:?}\nfolders: {folders:?}");
     assert!(s.gc()["removed"].as_array().unwrap().is_empty(), "a second sweep finds nothing");
+}
+
+/// The rows of per_day in a snapshot (the CSV before totals' header).
+fn per_day_rows(snapshot: &str) -> u64 {
+    snapshot.lines().skip(1).take_while(|line| *line != "orders,revenue").count() as u64
 }
 
 macro_rules! kill_points {
@@ -305,6 +351,23 @@ mod local {
         after_publishing: "published#1",
         deleted_the_first_replaced_file: "cleanup.delete#1",
         deleted_the_third_replaced_file: "cleanup.delete#3",
+        before_recording_the_end: "finished#1",
+    }
+}
+
+/// Both targets Delta tables: the kill points of a run that commits to Delta logs.
+mod delta {
+    use super::*;
+
+    kill_points! { Some(Scenario::local_delta()),
+        both_targets_written: "stage.written#2",
+        moved_the_first_file: "materialize.move#1",
+        moved_the_third_file: "materialize.move#3",
+        committed_the_first_table: "delta.committed#1",
+        committed_both_tables: "delta.committed#2",
+        before_publishing: "publish#1",
+        inside_the_catalog_transaction: "catalog.commit#1",
+        after_publishing: "published#1",
         before_recording_the_end: "finished#1",
     }
 }

@@ -36,7 +36,7 @@ fn run(s: &Sandbox, batch: u32, date: &str) -> serde_json::Value {
 
 /// The table as its log says it is at `version` (the latest when `None`): its files (relative
 /// paths) with their `numRecords`, by replaying the log's add and remove actions in order.
-fn replay(s: &Sandbox, table: &str, version: Option<u64>) -> BTreeMap<String, u64> {
+pub(crate) fn replay(s: &Sandbox, table: &str, version: Option<u64>) -> BTreeMap<String, u64> {
     let log = s.path(&format!("{table}/_delta_log"));
     let mut entries: Vec<_> = std::fs::read_dir(&log)
         .unwrap()
@@ -67,7 +67,7 @@ fn replay(s: &Sandbox, table: &str, version: Option<u64>) -> BTreeMap<String, u6
 }
 
 /// The latest version of the log.
-fn log_version(s: &Sandbox, table: &str) -> u64 {
+pub(crate) fn log_version(s: &Sandbox, table: &str) -> u64 {
     let entries = std::fs::read_dir(s.path(&format!("{table}/_delta_log"))).unwrap().flatten();
     entries.filter(|e| e.file_name().to_string_lossy().ends_with(".json")).count() as u64 - 1
 }
