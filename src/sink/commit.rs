@@ -220,11 +220,11 @@ impl Commit {
             publish::materialize(&target.spec.location, planned).await?;
             if is_delta {
                 let spec = &target.spec;
-                let mode = delta::save_mode(spec.mode);
                 let schema = &target.staged.schema;
+                let operation = delta::write_operation(spec.mode, schema);
+                let (location, replaced) = (&spec.location, &planned.replaced);
                 let done =
-                    delta::commit(&spec.location, &spec.table, schema, &written, &planned.replaced, mode, &self.run_id)
-                        .await?;
+                    delta::commit(location, &spec.table, schema, &written, replaced, operation, &self.run_id).await?;
                 target.delta = Some(done);
             }
             written.note = VersionNote {

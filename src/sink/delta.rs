@@ -141,7 +141,7 @@ pub(super) async fn commit(
     schema: &TableSchema,
     written: &WrittenData,
     replaced: &[DataFile],
-    mode: SaveMode,
+    operation: DeltaOperation,
     run_id: &str,
 ) -> Result<DeltaCommit> {
     let now = chrono::Utc::now().timestamp_millis();
@@ -210,8 +210,6 @@ pub(super) async fn commit(
             }
             actions.extend(removes.into_iter().map(Action::Remove));
             actions.extend(adds.into_iter().map(Action::Add));
-            let operation =
-                DeltaOperation::Write { mode, partition_by: (!keys.is_empty()).then_some(keys), predicate: None };
             CommitBuilder::from(properties(run_id))
                 .with_actions(actions)
                 .build(Some(snapshot), existing.log_store(), operation)
@@ -224,9 +222,16 @@ pub(super) async fn commit(
     DeltaCommit::read(location, &log_store(location)?, version).await
 }
 
-/// The save mode a commit of a run in `mode` records.
-pub(super) fn save_mode(mode: WriteMode) -> SaveMode {
-    if mode == WriteMode::Append { SaveMode::Append } else { SaveMode::Overwrite }
+/// The operation a run's commit in `mode` records (as a Delta writer's WRITE does).
+pub(super) fn write_operation(mode: WriteMode, schema: &TableSchema) -> DeltaOperation {
+    let keys: Vec<String> = schema.key_names().map(str::to_string).collect();
+    let mode = if mode == WriteMode::Append { SaveMode::Append } else { SaveMode::Overwrite };
+    DeltaOperation::Write { mode, partition_by: (!keys.is_empty()).then_some(keys), predicate: None }
+}
+
+/// The operation a rollback's commit records: Delta's RESTORE, of the version it restores.
+pub(super) fn restore_operation(version: Option<u64>) -> DeltaOperation {
+    DeltaOperation::Restore { version, datetime: None }
 }
 
 /// Undoes `done` with the opposite commit on the table as it is now (a writer may have

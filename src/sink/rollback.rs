@@ -193,8 +193,8 @@ async fn commit_delta(
     let removed: Vec<DataFile> =
         current.iter().flat_map(|p| &p.files).filter(|f| !restored.contains(f.path.as_str())).cloned().collect();
     let schema = located.definition.schema();
-    let mode = super::delta::SaveMode::Overwrite;
-    let done = super::delta::commit(root, &table.name, &schema, &plan.written, &removed, mode, id).await?;
+    let operation = super::delta::restore_operation(located.version.delta_version);
+    let done = super::delta::commit(root, &table.name, &schema, &plan.written, &removed, operation, id).await?;
     plan.written.note.delta_version = Some(done.version);
     for change in &mut publication.tables {
         if let DataChange::Written(written) = &mut change.data {
