@@ -242,6 +242,10 @@ fn compaction_and_gc_keep_the_log_and_the_files_of_kept_versions() {
     s.json(&["compact", "mart.sales"]);
     let compacted = replay(&s, "out/sales", None);
     assert!(compacted.len() < files_before, "{compacted:?}");
+    // The same rows rearranged: a commit that says so, which streaming readers skip.
+    let entry = format!("out/sales/_delta_log/{:020}.json", log_version(&s, "out/sales"));
+    let commit = std::fs::read_to_string(s.path(&entry)).unwrap();
+    assert!(commit.contains("\"add\"") && !commit.contains("\"dataChange\":true"), "{commit}");
     assert_eq!(compacted.values().sum::<u64>(), 7);
     assert_in_step(&s);
     s.json(&["gc", "mart.sales"]);
@@ -314,6 +318,8 @@ fn refusals_name_the_option_and_write_nothing() {
     s.etl(&["run", "job.toml"]).assert_failure(2, "target[0].mode: merge needs table_format = \"delta\"");
     s.write("job.toml", hive.replace("mode = \"merge\"", "mode = \"append\"\nmerge_on = [\"id\"]"));
     s.etl(&["run", "job.toml"]).assert_failure(2, "target[0].merge_on: applies to mode = \"merge\" only");
+    s.write("job.toml", hive.replace("mode = \"merge\"", "mode = \"append\"\ndata_change = false"));
+    s.etl(&["run", "job.toml"]).assert_failure(2, "target[0].data_change: false applies to Delta targets");
     s.write("job.toml", hive.replace("mode = \"merge\"", "mode = \"append\"\ntable_format = \"iceberg\""));
     s.etl(&["run", "job.toml"]).assert_failure(2, "target[0].table_format: unknown table format 'iceberg'");
     sales_job(&s, "merge");

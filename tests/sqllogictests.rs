@@ -134,6 +134,7 @@ async fn publish_versions(catalog: &dyn Catalog, home: &Path) {
         layout: Default::default(),
         format: Default::default(),
         merge: None,
+        data_change: true,
     };
     let versions = [
         "SELECT CAST(1 AS BIGINT) AS id, 'a' AS k UNION ALL SELECT 2, 'b'",

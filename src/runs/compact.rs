@@ -126,7 +126,12 @@ fn job_of(request: &Compaction, definition: &TableDefinition) -> Result<Job> {
     }
     let job = format!("compact_{}_{}", name.database, name.table);
     let location = definition.written_root()?.url();
-    rewrite_job(&job, name, definition, &query, &location, request.sort_by.as_deref(), Vec::new())
+    let mut job = rewrite_job(&job, name, definition, &query, &location, request.sort_by.as_deref(), Vec::new())?;
+    // The same rows, rearranged: a Delta commit says so, as Delta's own compaction does.
+    for target in &mut job.targets {
+        target.data_change = target.format != crate::sink::TableFormat::Delta;
+    }
+    Ok(job)
 }
 
 /// A job that writes `table` again from `query` at `location`, with the table's partition keys

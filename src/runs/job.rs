@@ -131,8 +131,15 @@ struct TargetSection {
     merge_on: Option<Vec<String>>,
     when_matched: Option<String>,
     when_not_matched: Option<String>,
+    /// `false`: the output is the table's rows rearranged (a compaction); Delta targets only,
+    /// as Delta's writers take `dataChange`.
+    #[serde(default = "yes")]
+    data_change: bool,
 }
 
+fn yes() -> bool {
+    true
+}
 fn hive() -> String {
     "hive".into()
 }
@@ -413,6 +420,10 @@ impl TargetSection {
         let compression: ParquetCompression = self.compression.parse().map_err(|e| (at("compression"), e))?;
         let format: TableFormat = self.table_format.parse().map_err(|e| (at("table_format"), e))?;
         let merge = self.merge_spec(mode, format).map_err(|(key, why)| (at(key), why))?;
+        if !self.data_change && (format != TableFormat::Delta || mode == WriteMode::Merge) {
+            let why = "false applies to Delta targets (table_format = \"delta\") in modes other than merge";
+            return Err((at("data_change"), why.into()));
+        }
         let encryption = Encryption::parse(self.encryption.as_deref(), self.kms_key_id.as_deref())
             .map_err(|e| (at("encryption"), e))?;
         if encryption != Encryption::BucketDefault && location.bucket().is_none() {
@@ -465,6 +476,7 @@ impl TargetSection {
             layout,
             format,
             merge,
+            data_change: self.data_change,
         })
     }
 }

@@ -223,8 +223,17 @@ impl Commit {
                 let schema = &target.staged.schema;
                 let operation = delta::write_operation(spec.mode, schema);
                 let (location, replaced) = (&spec.location, &planned.replaced);
-                let done =
-                    delta::commit(location, &spec.table, schema, &written, replaced, operation, &self.run_id).await?;
+                let done = delta::commit(
+                    location,
+                    &spec.table,
+                    schema,
+                    &written,
+                    replaced,
+                    operation,
+                    spec.data_change,
+                    &self.run_id,
+                )
+                .await?;
                 target.delta = Some(done);
             }
             written.note = VersionNote {
@@ -459,6 +468,7 @@ mod tests {
                 layout: Default::default(),
                 format: Default::default(),
                 merge: None,
+                data_change: true,
             }
         }
 

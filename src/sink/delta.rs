@@ -135,6 +135,8 @@ fn properties(run_id: &str) -> CommitProperties {
 /// Commits `written` (every file already where it is published) to the Delta log at
 /// `location`, creating the table with its first commit: what the log does not hold yet is
 /// added, `replaced` removed, and the schema replaced when it changed. Returns what it did.
+/// Without `data_change` the commit only rearranges rows (a compaction): Delta's streaming
+/// readers skip it, as they skip OPTIMIZE's.
 pub(super) async fn commit(
     location: &Location,
     table: &TableName,
@@ -142,6 +144,7 @@ pub(super) async fn commit(
     written: &WrittenData,
     replaced: &[DataFile],
     operation: DeltaOperation,
+    data_change: bool,
     run_id: &str,
 ) -> Result<DeltaCommit> {
     let now = chrono::Utc::now().timestamp_millis();
@@ -162,7 +165,7 @@ pub(super) async fn commit(
                 partition_values: partition_values(schema, &write.partition.values),
                 size: file.size as i64,
                 modification_time: now,
-                data_change: true,
+                data_change,
                 stats: Some(serde_json::json!({ "numRecords": file.rows }).to_string()),
                 tags: Some(HashMap::from([
                     (TAG_JOB.to_string(), Some(file.job.clone())),
@@ -178,8 +181,8 @@ pub(super) async fn commit(
     for file in replaced {
         let path = relative_path(location, &file.path)?;
         removes.push(match before.get(&path) {
-            Some(add) => remove_of(add, now),
-            None => Remove { path, data_change: true, deletion_timestamp: Some(now), ..Default::default() },
+            Some(add) => Remove { data_change, ..remove_of(add, now) },
+            None => Remove { path, data_change, deletion_timestamp: Some(now), ..Default::default() },
         });
     }
     let delta_schema = delta_schema(schema)?;

@@ -107,6 +107,9 @@ pub struct TargetSpec {
     pub format: TableFormat,
     /// How rows meet the table's in `merge` mode (set in that mode only).
     pub merge: Option<MergeSpec>,
+    /// False when the output holds the table's rows rearranged, not changed (a compaction):
+    /// a Delta commit then says so (`dataChange`), and streaming readers skip it.
+    pub data_change: bool,
 }
 
 /// `mode = "merge"`: the output's rows matched to the table's on `on`, the key columns (a

@@ -314,6 +314,7 @@ mod tests {
             layout: Default::default(),
             format: Default::default(),
             merge: None,
+            data_change: true,
         }
     }
 

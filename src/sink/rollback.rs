@@ -194,7 +194,8 @@ async fn commit_delta(
         current.iter().flat_map(|p| &p.files).filter(|f| !restored.contains(f.path.as_str())).cloned().collect();
     let schema = located.definition.schema();
     let operation = super::delta::restore_operation(located.version.delta_version);
-    let done = super::delta::commit(root, &table.name, &schema, &plan.written, &removed, operation, id).await?;
+    let written = &plan.written;
+    let done = super::delta::commit(root, &table.name, &schema, written, &removed, operation, true, id).await?;
     plan.written.note.delta_version = Some(done.version);
     for change in &mut publication.tables {
         if let DataChange::Written(written) = &mut change.data {
@@ -285,6 +286,7 @@ mod tests {
             layout: Default::default(),
             format: Default::default(),
             merge: None,
+            data_change: true,
         }
     }
 
