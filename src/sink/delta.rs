@@ -22,8 +22,7 @@ use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake_core::kernel::{Action, Add, MetadataExt as _, Remove, StructType};
 use deltalake_core::logstore::{LogStoreRef, StorageConfig, default_logstore};
 use deltalake_core::operations::create::CreateBuilder;
-use deltalake_core::protocol::DeltaOperation;
-pub use deltalake_core::protocol::SaveMode;
+use deltalake_core::protocol::{DeltaOperation, SaveMode};
 use object_store::prefix::PrefixStore;
 
 use super::publish::WriteTag;
@@ -46,14 +45,13 @@ pub const TABLE_TYPE_DELTA: &str = "DELTA";
 const TAG_JOB: &str = "etl.job";
 const TAG_LOGICAL_DATE: &str = "etl.logical_date";
 const TAG_PARAMS: &str = "etl.params";
-const TAG_RUN: &str = "etl.run_id";
-/// The run that made a commit, in its `commitInfo`.
-const COMMIT_RUN: &str = "etl.run_id";
+/// The run that wrote a file (a tag), or made a commit (in its `commitInfo`).
+const RUN_KEY: &str = "etl.run_id";
 
 /// The Delta log of the table at `location`, through the location's own store (its
 /// credentials, endpoint and encryption). Commits are put-if-absent writes of the next log
 /// entry, which S3 and local disks both refuse when another writer got there first.
-pub fn log_store(location: &Location) -> Result<LogStoreRef> {
+fn log_store(location: &Location) -> Result<LogStoreRef> {
     let url = url::Url::parse(&format!("{}/", location.url().trim_end_matches('/')))
         .map_err(|e| Error::config(format!("{location}: not a table location for Delta: {e}")))?;
     let root = location.store().clone();
@@ -62,7 +60,7 @@ pub fn log_store(location: &Location) -> Result<LogStoreRef> {
 }
 
 /// The Delta table at `location`, loaded at its latest version; `None` where no log exists.
-pub async fn open(location: &Location) -> Result<Option<DeltaTable>> {
+async fn open(location: &Location) -> Result<Option<DeltaTable>> {
     let mut table = DeltaTable::new(log_store(location)?);
     if !table.verify_deltatable_existence().await.map_err(|e| delta_error(location, e))? {
         return Ok(None);
@@ -71,7 +69,7 @@ pub async fn open(location: &Location) -> Result<Option<DeltaTable>> {
     Ok(Some(table))
 }
 
-pub fn delta_error(location: &Location, e: deltalake_core::DeltaTableError) -> Error {
+fn delta_error(location: &Location, e: deltalake_core::DeltaTableError) -> Error {
     Error::runtime(format!("Delta table at {location}: {e}"))
 }
 
@@ -110,10 +108,9 @@ impl DeltaCommit {
     /// Commit `version`, read back from the log (whatever else committed around it).
     async fn read(location: &Location, log: &LogStoreRef, version: u64) -> Result<DeltaCommit> {
         let mut commit = DeltaCommit { version, added: Vec::new(), removed: Vec::new() };
+        let bad = |e: serde_json::Error| Error::runtime(format!("Delta log at {location}, version {version}: {e}"));
         for line in commit_entry(location, log, version).await?.lines() {
-            let action: serde_json::Value = serde_json::from_str(line)
-                .map_err(|e| Error::runtime(format!("Delta log at {location}, version {version}: {e}")))?;
-            let bad = |e: serde_json::Error| Error::runtime(format!("Delta log at {location}, version {version}: {e}"));
+            let action: serde_json::Value = serde_json::from_str(line).map_err(bad)?;
             if let Some(add) = action.get("add") {
                 commit.added.push(serde_json::from_value(add.clone()).map_err(bad)?);
             }
@@ -129,7 +126,7 @@ impl DeltaCommit {
 /// whose a commit is when a run killed after its commit left the log ahead of the catalog.
 fn properties(run_id: &str) -> CommitProperties {
     CommitProperties::default()
-        .with_metadata(HashMap::from([(COMMIT_RUN.to_string(), serde_json::Value::from(run_id))]))
+        .with_metadata(HashMap::from([(RUN_KEY.to_string(), serde_json::Value::from(run_id))]))
 }
 
 /// Commits `written` (every file already where it is published) to the Delta log at
@@ -171,7 +168,7 @@ pub(super) async fn commit(
                     (TAG_JOB.to_string(), Some(file.job.clone())),
                     (TAG_LOGICAL_DATE.to_string(), Some(file.logical_date.clone())),
                     (TAG_PARAMS.to_string(), Some(file.params.clone())),
-                    (TAG_RUN.to_string(), Some(run_id.to_string())),
+                    (RUN_KEY.to_string(), Some(run_id.to_string())),
                 ])),
                 ..Default::default()
             });
@@ -213,12 +210,7 @@ pub(super) async fn commit(
             }
             actions.extend(removes.into_iter().map(Action::Remove));
             actions.extend(adds.into_iter().map(Action::Add));
-            CommitBuilder::from(properties(run_id))
-                .with_actions(actions)
-                .build(Some(snapshot), existing.log_store(), operation)
-                .await
-                .map_err(|e| delta_error(location, e))?
-                .version
+            commit_actions(location, &existing, actions, operation, run_id).await?
         }
     };
     crate::kill_points::reached("delta.committed");
@@ -261,10 +253,21 @@ pub(super) async fn revert(location: &Location, done: &DeltaCommit, run_id: &str
             ..Default::default()
         }));
     }
+    commit_actions(location, &table, actions, restore_operation(None), run_id).await
+}
+
+/// Commits `actions` on the table's loaded version, as run `run_id`.
+async fn commit_actions(
+    location: &Location,
+    table: &DeltaTable,
+    actions: Vec<Action>,
+    operation: DeltaOperation,
+    run_id: &str,
+) -> Result<u64> {
     let snapshot = table.snapshot().map_err(|e| delta_error(location, e))?;
     let finalized = CommitBuilder::from(properties(run_id))
         .with_actions(actions)
-        .build(Some(snapshot), table.log_store(), DeltaOperation::Restore { version: None, datetime: None })
+        .build(Some(snapshot), table.log_store(), operation)
         .await
         .map_err(|e| delta_error(location, e))?;
     Ok(finalized.version)
@@ -291,13 +294,7 @@ async fn restore(
             actions.push(Action::Add(Add { modification_time: now, data_change: true, ..add.clone() }));
         }
     }
-    let snapshot = table.snapshot().map_err(|e| delta_error(location, e))?;
-    let finalized = CommitBuilder::from(properties(run_id))
-        .with_actions(actions)
-        .build(Some(snapshot), table.log_store(), DeltaOperation::Restore { version, datetime: None })
-        .await
-        .map_err(|e| delta_error(location, e))?;
-    Ok(finalized.version)
+    commit_actions(location, &table, actions, restore_operation(version), run_id).await
 }
 
 fn remove_of(add: &Add, now: i64) -> Remove {
@@ -446,7 +443,7 @@ fn foreign_commits(target: &TargetSpec, version: u64) -> Error {
 async fn commit_run(location: &Location, log: &LogStoreRef, version: u64) -> Result<Option<String>> {
     Ok(commit_entry(location, log, version).await?.lines().find_map(|line| {
         let action: serde_json::Value = serde_json::from_str(line).ok()?;
-        action.get("commitInfo")?.get(COMMIT_RUN)?.as_str().map(str::to_string)
+        action.get("commitInfo")?.get(RUN_KEY)?.as_str().map(str::to_string)
     }))
 }
 
