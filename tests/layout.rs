@@ -216,3 +216,39 @@ fn cost_advise_measures_the_proposed_layout_before_anything_changes() {
         .assert_failure(2, "--advise mart.kept takes queries over mart.kept alone; this one reads raw.flights");
     s.etl(&["cost", "--advise", "mart.none", "SELECT 1"]).assert_failure(2, "--advise mart.none: no such table");
 }
+
+#[test]
+fn zorder_clusters_every_sort_column_where_a_linear_sort_clusters_the_first() {
+    let s = Sandbox::new();
+    flights(&s);
+    let spread = |table: &str, options: &str| -> (f64, f64) {
+        job(&s, &format!("{table}.toml"), &format!("mart.{table}"), options);
+        let report = s.json(&["run", &format!("{table}.toml")]);
+        assert_eq!(report["targets"][0]["sort_by"], serde_json::json!(["month", "day"]));
+        let files = parquet_files(&s, &format!("out/mart.{table}"));
+        let mean = |column: usize, span: f64| {
+            let ranges: Vec<(i64, i64)> = files.iter().flat_map(|f| ranges(f, column)).collect();
+            ranges.iter().map(|(lo, hi)| (hi - lo) as f64 / span).sum::<f64>() / ranges.len() as f64
+        };
+        // month is column 1 (1..=12), day column 2 (1..=28).
+        (mean(1, 11.0), mean(2, 27.0))
+    };
+    let options = "sort_by = [\"month\", \"day\"]\nrow_group_rows = 1024";
+    let (linear_month, linear_day) = spread("linear", options);
+    let (z_month, z_day) = spread("zordered", &format!("{options}\nzorder = true"));
+    // A linear sort packs a row group into a month or two, but each spans every day; Z-order
+    // gives up a little of the first column for much of the second.
+    assert!(linear_day > 0.9, "linear: every row group spans the days ({linear_day})");
+    assert!(
+        z_day < 0.6 && z_month + z_day < linear_month + linear_day,
+        "zorder {z_month}/{z_day}, linear {linear_month}/{linear_day}"
+    );
+    assert_eq!(
+        s.query("SELECT count(*) AS n FROM mart.zordered")[0]["n"],
+        s.query("SELECT count(*) AS n FROM mart.linear")[0]["n"]
+    );
+    let reason = s.json(&["run", "zordered.toml"])["targets"][0]["sort_reason"].as_str().unwrap().to_string();
+    assert!(reason.contains("Z-order"), "{reason}");
+    job(&s, "bad.toml", "mart.bad", "sort_by = []\nzorder = true");
+    s.etl(&["run", "bad.toml"]).assert_failure(2, "target[0].zorder: needs columns to interleave");
+}

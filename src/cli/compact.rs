@@ -1,4 +1,4 @@
-//! `etl compact DB.TABLE [--partition k=v]… [--target-file-size 128M] [--sort-by a,b]`: a
+//! `etl compact DB.TABLE [--partition k=v]… [--target-file-size 128M] [--sort-by a,b] [--zorder]`: a
 //! written table's files rewritten into fewer, sorted ones, as one new version.
 
 use std::io::Write;
@@ -28,6 +28,10 @@ pub struct CompactArgs {
     /// an empty value keeps the table's order).
     #[arg(long, value_name = "COLUMNS")]
     pub sort_by: Option<String>,
+    /// Order the rows by the Z-order of the sort columns (their bits interleaved), so that
+    /// filters on any of them prune, rather than by one column after another.
+    #[arg(long)]
+    pub zorder: bool,
 }
 
 fn parse_partition(text: &str) -> std::result::Result<(String, String), String> {
@@ -49,6 +53,7 @@ pub async fn run(args: CompactArgs, global: &GlobalArgs) -> Result<()> {
         partitions: args.partitions,
         target_file_bytes: args.target_file_size.map(|b| b as u64).unwrap_or(DEFAULT_TARGET_FILE_BYTES),
         sort_by,
+        zorder: args.zorder,
     };
     let (report, outcome) = compact(&request, &context).await?;
     if let Some(error) = outcome.error {

@@ -30,6 +30,8 @@ pub struct Compaction {
     pub partitions: Vec<(String, String)>,
     pub target_file_bytes: u64,
     pub sort_by: Option<Vec<String>>,
+    /// Rows in the Z-order of the sort columns.
+    pub zorder: bool,
 }
 
 /// `etl compact --json`.
@@ -127,9 +129,10 @@ fn job_of(request: &Compaction, definition: &TableDefinition) -> Result<Job> {
     let job = format!("compact_{}_{}", name.database, name.table);
     let location = definition.written_root()?.url();
     let mut job = rewrite_job(&job, name, definition, &query, &location, request.sort_by.as_deref(), Vec::new())?;
-    // The same rows, rearranged: a Delta commit says so, as Delta's own compaction does.
     for target in &mut job.targets {
+        // The same rows, rearranged: a Delta commit says so, as Delta's own compaction does.
         target.data_change = target.format != crate::sink::TableFormat::Delta;
+        target.layout.zorder = request.zorder;
     }
     Ok(job)
 }
@@ -209,6 +212,7 @@ pub async fn after_run(job: &Job, context: &RunContext) -> Vec<String> {
                 partitions: selection.clone(),
                 target_file_bytes: DEFAULT_TARGET_FILE_BYTES,
                 sort_by: target.layout.sort_by.clone(),
+                zorder: target.layout.zorder,
             };
             let scope = match selection.is_empty() {
                 true => target.table.to_string(),

@@ -123,6 +123,9 @@ struct TargetSection {
     bloom_filter: Vec<String>,
     /// Compact a partition once it holds more files than this (appends leave many).
     compact_after_files: Option<i64>,
+    /// Rows in the Z-order of the sort columns rather than sorted by one after another.
+    #[serde(default)]
+    zorder: bool,
     /// `hive` (folders the catalog switches) or `delta` (a Delta Lake transaction log).
     #[serde(default = "hive")]
     table_format: String,
@@ -574,7 +577,18 @@ impl TargetSection {
             Some(n) if n >= 2 => Some(n as usize),
             Some(n) => return Err(("compact_after_files", format!("{n} is not a number of files above 1"))),
         };
-        Ok(FileLayout { sort_by, row_group_rows, row_group_bytes, bloom_filter, file_rows: None, compact_after_files })
+        if self.zorder && sort_by.as_ref().is_some_and(Vec::is_empty) {
+            return Err(("zorder", "needs columns to interleave: sort_by = [] names none".into()));
+        }
+        Ok(FileLayout {
+            sort_by,
+            row_group_rows,
+            row_group_bytes,
+            bloom_filter,
+            file_rows: None,
+            compact_after_files,
+            zorder: self.zorder,
+        })
     }
 }
 

@@ -30,6 +30,15 @@ pub struct Clustering {
 
 /// The order of a target's rows within each partition.
 pub fn choose(layout: &FileLayout, output: &Schema, checks: &[CheckSpec], partition_keys: &[String]) -> Clustering {
+    let mut clustering = linear(layout, output, checks, partition_keys);
+    if layout.zorder && clustering.sort_by.len() > 1 {
+        clustering.reason = format!("{}, in Z-order (zorder = true)", clustering.reason);
+    }
+    clustering
+}
+
+/// The columns to order by, and why.
+fn linear(layout: &FileLayout, output: &Schema, checks: &[CheckSpec], partition_keys: &[String]) -> Clustering {
     if let Some(sort_by) = &layout.sort_by {
         let reason = match sort_by.is_empty() {
             true => "sort_by = [] keeps the query's order".to_string(),

@@ -125,8 +125,7 @@ impl DeltaCommit {
 /// The commit properties of a run's commits: its id in the commit's `commitInfo`, which says
 /// whose a commit is when a run killed after its commit left the log ahead of the catalog.
 fn properties(run_id: &str) -> CommitProperties {
-    CommitProperties::default()
-        .with_metadata(HashMap::from([(RUN_KEY.to_string(), serde_json::Value::from(run_id))]))
+    CommitProperties::default().with_metadata(HashMap::from([(RUN_KEY.to_string(), serde_json::Value::from(run_id))]))
 }
 
 /// Commits `written` (every file already where it is published) to the Delta log at

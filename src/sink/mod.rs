@@ -202,6 +202,9 @@ pub struct FileLayout {
     pub file_rows: Option<usize>,
     /// After a run, partitions holding more files than this are compacted (`etl compact`).
     pub compact_after_files: Option<usize>,
+    /// Rows in the Z-order of the sort columns (their bits interleaved) rather than sorted by
+    /// one after another: filters on any of them prune ([`crate::transform::zorder`]).
+    pub zorder: bool,
 }
 
 /// Versions a table keeps the files of when its target does not say.

@@ -12,6 +12,8 @@ use datafusion::arrow::datatypes::Schema;
 use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::ident;
 
+use crate::transform::zorder::ZOrderKey;
+
 use super::{
     FileLayout, MAX_ROW_GROUP_ROWS, MIN_ROW_GROUP_ROWS, RunLiveness, StagedFile, StagedTarget, TargetSpec, clustering,
 };
@@ -72,7 +74,14 @@ pub(super) async fn stage(
         true => df,
         // Partition keys first, so that each partition's rows come together; the sort is made
         // stable where the plan is written (transform::write_order).
-        false => df.sort(keys.iter().chain(&clustering.sort_by).map(|c| ident(c).sort(true, false)).collect())?,
+        false => {
+            let mut order: Vec<_> = keys.iter().map(|c| ident(c).sort(true, false)).collect();
+            match target.layout.zorder && clustering.sort_by.len() > 1 {
+                true => order.push(ZOrderKey::of(clustering.sort_by.iter().map(ident).collect()).sort(true, false)),
+                false => order.extend(clustering.sort_by.iter().map(|c| ident(c).sort(true, false))),
+            }
+            df.sort(order)?
+        }
     };
 
     let df = match target.layout.file_rows {

@@ -9,3 +9,4 @@ mod rewrite;
 pub mod script;
 pub mod session;
 pub mod write_order;
+pub mod zorder;
