@@ -246,6 +246,7 @@ fn compaction_and_gc_keep_the_log_and_the_files_of_kept_versions() {
     let entry = format!("out/sales/_delta_log/{:020}.json", log_version(&s, "out/sales"));
     let commit = std::fs::read_to_string(s.path(&entry)).unwrap();
     assert!(commit.contains("\"add\"") && !commit.contains("\"dataChange\":true"), "{commit}");
+    assert!(commit.contains("\"operation\":\"OPTIMIZE\""), "{commit}");
     assert_eq!(compacted.values().sum::<u64>(), 7);
     assert_in_step(&s);
     s.json(&["gc", "mart.sales"]);

@@ -221,7 +221,7 @@ impl Commit {
             if is_delta {
                 let spec = &target.spec;
                 let schema = &target.staged.schema;
-                let operation = delta::write_operation(spec.mode, schema);
+                let operation = delta::write_operation(spec, schema);
                 let (location, replaced) = (&spec.location, &planned.replaced);
                 let done = delta::commit(
                     location,

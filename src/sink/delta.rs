@@ -192,9 +192,12 @@ pub(super) async fn commit(
                 .with_partition_columns(keys)
                 .with_actions(adds.into_iter().map(Action::Add))
                 .with_commit_properties(properties(run_id))
-                .await
-                .map_err(|e| delta_error(location, e))?;
-            created.version().unwrap_or_default()
+                .await;
+            match created {
+                Ok(created) => created.version().unwrap_or_default(),
+                Err(_) if open(location).await?.is_some() => return Err(created_meanwhile(table, location)),
+                Err(e) => return Err(delta_error(location, e)),
+            }
         }
         Some(existing) => {
             let snapshot = existing.snapshot().map_err(|e| delta_error(location, e))?;
@@ -216,8 +219,14 @@ pub(super) async fn commit(
     DeltaCommit::read(location, &log_store(location)?, version).await
 }
 
-/// The operation a run's commit in `mode` records (as a Delta writer's WRITE does).
-pub(super) fn write_operation(mode: WriteMode, schema: &TableSchema) -> DeltaOperation {
+/// The operation a run's commit records: a WRITE in `mode` (as Delta's writers record it),
+/// or for a target that rearranges the table's rows (`data_change = false`), OPTIMIZE.
+pub(super) fn write_operation(target: &TargetSpec, schema: &TableSchema) -> DeltaOperation {
+    if !target.data_change {
+        // Files are sized in rows here, not in the bytes Delta's targetSize counts.
+        return DeltaOperation::Optimize { predicate: None, target_size: 0 };
+    }
+    let mode = target.mode;
     let keys: Vec<String> = schema.key_names().map(str::to_string).collect();
     let mode = if mode == WriteMode::Append { SaveMode::Append } else { SaveMode::Overwrite };
     DeltaOperation::Write { mode, partition_by: (!keys.is_empty()).then_some(keys), predicate: None }
@@ -423,6 +432,14 @@ async fn undo(
 /// Commits a run killed before its publication could leave ahead of the catalog, at most.
 const RECONCILE_COMMITS: u64 = 16;
 
+/// Two writers both found no table, and the other created it first.
+fn created_meanwhile(table: &TableName, location: &Location) -> Error {
+    Error::conflict(format!(
+        "target {table}: another writer created the Delta table at {location} while this run wrote it; nothing was \
+         published, run it again"
+    ))
+}
+
 fn writing_now(target: &TargetSpec, run: &str) -> Error {
     Error::conflict(format!(
         "target {}: run {run} is writing the Delta table at {}; run this one again when it has finished",
@@ -513,14 +530,20 @@ pub(super) async fn merge(
     let location = &target.location;
     let table = match open(location).await? {
         Some(table) => table,
-        None => CreateBuilder::new()
-            .with_log_store(log_store(location)?)
-            .with_table_name(target.table.table.clone())
-            .with_columns(delta_schema(schema)?.fields().cloned())
-            .with_partition_columns(schema.key_names().map(str::to_string))
-            .with_commit_properties(properties(run_id))
-            .await
-            .map_err(|e| delta_error(location, e))?,
+        None => {
+            let created = CreateBuilder::new()
+                .with_log_store(log_store(location)?)
+                .with_table_name(target.table.table.clone())
+                .with_columns(delta_schema(schema)?.fields().cloned())
+                .with_partition_columns(schema.key_names().map(str::to_string))
+                .with_commit_properties(properties(run_id))
+                .await;
+            match created {
+                Ok(created) => created,
+                Err(_) if open(location).await?.is_some() => return Err(created_meanwhile(&target.table, location)),
+                Err(e) => return Err(delta_error(location, e)),
+            }
+        }
     };
     // The staged files are read through etl's stores (its S3 endpoint and credentials); the
     // Delta table's store is the location's own.
