@@ -189,29 +189,9 @@ impl Commit {
             if is_delta {
                 delta::expect_files(&target.spec, target.existing.as_ref().map(|_| partitions.as_slice())).await?;
             }
-            if let Some(merge) = &target.spec.merge {
-                let source = crate::catalog::provider::FileTable::from_partitions(
-                    &definition,
-                    &staged,
-                    std::sync::Arc::new(crate::source::rejects::Rejects::failing()),
-                )?;
-                let spec = &target.spec;
-                let schema = &target.staged.schema;
-                let merged = delta::merge(spec, schema, merge, source, &partitions, &self.tag, &self.run_id).await?;
-                let (done, mut written) = merged;
-                written.note = VersionNote {
-                    retain_versions: spec.retain_versions,
-                    checks: target.checks.clone(),
-                    delta_version: Some(done.version),
-                    ..VersionNote::default()
-                };
-                target.delta = Some(done);
-                publication.tables.push(TableChange {
-                    name: spec.table.clone(),
-                    expected_version: target.existing.as_ref().map(|t| t.version),
-                    new_version: target.new_version.clone(),
-                    data: DataChange::Written(written),
-                });
+            if target.spec.merge.is_some() {
+                let source = (&definition, staged.as_slice());
+                publication.tables.push(merge(target, source, &partitions, &self.tag, &self.run_id).await?);
                 continue;
             }
             let planned = publish::plan(&target.spec, &target.staged, &partitions, &self.tag, &self.run_id);
@@ -219,22 +199,17 @@ impl Commit {
             let planned = target.planned.insert(planned);
             publish::materialize(&target.spec.location, planned).await?;
             if is_delta {
-                let spec = &target.spec;
-                let schema = &target.staged.schema;
-                let operation = delta::write_operation(spec, schema);
-                let (location, replaced) = (&spec.location, &planned.replaced);
-                let done = delta::commit(
-                    location,
-                    &spec.table,
+                let (spec, schema) = (&target.spec, &target.staged.schema);
+                let change = delta::DeltaChange {
+                    location: &spec.location,
+                    table: &spec.table,
                     schema,
-                    &written,
-                    replaced,
-                    operation,
-                    spec.data_change,
-                    &self.run_id,
-                )
-                .await?;
-                target.delta = Some(done);
+                    written: &written,
+                    replaced: &planned.replaced,
+                    operation: delta::write_operation(spec, schema),
+                    data_change: spec.data_change,
+                };
+                target.delta = Some(delta::commit(change, &self.run_id).await?);
             }
             written.note = VersionNote {
                 retain_versions: target.spec.retain_versions,
@@ -325,6 +300,38 @@ impl Commit {
         }
         warnings
     }
+}
+
+/// A merge target's publication: the Delta MERGE of its staged output (`staged`, read as a
+/// table) into the table, and the catalog's change that mirrors the files the merge left.
+async fn merge(
+    target: &mut TargetCommit,
+    staged: (&TableDefinition, &[Partition]),
+    partitions: &[Partition],
+    tag: &WriteTag,
+    run_id: &str,
+) -> Result<TableChange> {
+    let (spec, schema) = (&target.spec, &target.staged.schema);
+    let Some(merge) = &spec.merge else {
+        return Err(Error::runtime(format!("target {}: not a merge", spec.table)));
+    };
+    let rejects = std::sync::Arc::new(crate::source::rejects::Rejects::failing());
+    let source = crate::catalog::provider::FileTable::from_partitions(staged.0, staged.1, rejects)?;
+    let (done, mut written) = delta::merge(spec, schema, merge, source, partitions, tag, run_id).await?;
+    written.note = VersionNote {
+        retain_versions: spec.retain_versions,
+        checks: target.checks.clone(),
+        delta_version: Some(done.version),
+        ..VersionNote::default()
+    };
+    let change = TableChange {
+        name: spec.table.clone(),
+        expected_version: target.existing.as_ref().map(|t| t.version),
+        new_version: target.new_version.clone(),
+        data: DataChange::Written(written),
+    };
+    target.delta = Some(done);
+    Ok(change)
 }
 
 /// The new definition a target's output gives its table, when it changes: the schema, or for

@@ -128,21 +128,26 @@ fn properties(run_id: &str) -> CommitProperties {
     CommitProperties::default().with_metadata(HashMap::from([(RUN_KEY.to_string(), serde_json::Value::from(run_id))]))
 }
 
+/// What a commit of a publication does to the Delta table at `location`.
+pub(super) struct DeltaChange<'a> {
+    pub location: &'a Location,
+    pub table: &'a TableName,
+    pub schema: &'a TableSchema,
+    /// The partitions the publication sets, with their complete file lists.
+    pub written: &'a WrittenData,
+    /// The files it replaces.
+    pub replaced: &'a [DataFile],
+    pub operation: DeltaOperation,
+    pub data_change: bool,
+}
+
 /// Commits `written` (every file already where it is published) to the Delta log at
 /// `location`, creating the table with its first commit: what the log does not hold yet is
 /// added, `replaced` removed, and the schema replaced when it changed. Returns what it did.
 /// Without `data_change` the commit only rearranges rows (a compaction): Delta's streaming
 /// readers skip it, as they skip OPTIMIZE's.
-pub(super) async fn commit(
-    location: &Location,
-    table: &TableName,
-    schema: &TableSchema,
-    written: &WrittenData,
-    replaced: &[DataFile],
-    operation: DeltaOperation,
-    data_change: bool,
-    run_id: &str,
-) -> Result<DeltaCommit> {
+pub(super) async fn commit(change: DeltaChange<'_>, run_id: &str) -> Result<DeltaCommit> {
+    let DeltaChange { location, table, schema, written, replaced, operation, data_change } = change;
     let now = chrono::Utc::now().timestamp_millis();
     let existing = open(location).await?;
     let before = match &existing {

@@ -193,9 +193,16 @@ async fn commit_delta(
     let removed: Vec<DataFile> =
         current.iter().flat_map(|p| &p.files).filter(|f| !restored.contains(f.path.as_str())).cloned().collect();
     let schema = located.definition.schema();
-    let operation = super::delta::restore_operation(located.version.delta_version);
-    let written = &plan.written;
-    let done = super::delta::commit(root, &table.name, &schema, written, &removed, operation, true, id).await?;
+    let change = super::delta::DeltaChange {
+        location: root,
+        table: &table.name,
+        schema: &schema,
+        written: &plan.written,
+        replaced: &removed,
+        operation: super::delta::restore_operation(located.version.delta_version),
+        data_change: true,
+    };
+    let done = super::delta::commit(change, id).await?;
     plan.written.note.delta_version = Some(done.version);
     for change in &mut publication.tables {
         if let DataChange::Written(written) = &mut change.data {
