@@ -361,3 +361,36 @@ fn advice_tells_a_table_from_one_whose_name_ends_the_same() {
     s.etl(&["cost", "--advise", "mart.f", "SELECT * FROM mart.f JOIN smart.f USING (id)"])
         .assert_failure(2, "takes queries over mart.f alone; this one reads smart.f");
 }
+
+/// A target partitioned by a timestamp (or by text with `/` or `%`) could not be read back:
+/// the Hive-escaped folder `t=2024-01-02T03%3A04%3A05` was escaped again on its way to the
+/// store (written as `%253A`, which Hive readers take for the value `…%3A…`), and the reader
+/// escaped the catalog's path once more and found no such file.
+#[test]
+fn a_partition_value_hive_escapes_is_escaped_once_and_read_back() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/r.csv", "id,region,ts\n1,eu/west 1,2024-01-02 03:04:05\n2,a%b,2024-01-03 00:00:00\n");
+    s.write(
+        "job.toml",
+        "name = \"escaped\"\n[[source]]\ntable = \"raw.r\"\nlocation = \"in/\"\nformat = \"csv\"\n[[target]]\n\
+         table = \"mart.r\"\nquery = \"SELECT id, region, CAST(ts AS TIMESTAMP) AS t FROM raw.r\"\n\
+         location = \"out/r/\"\npartition_by = [\"region\", \"t\"]\n",
+    );
+    for _ in 0..2 {
+        s.json(&["run", "job.toml"]);
+        let rows = s.query("SELECT id, region, CAST(t AS VARCHAR) AS t FROM mart.r ORDER BY id");
+        let got: Vec<(i64, String, String)> = rows
+            .iter()
+            .map(|r| (r["id"].as_i64().unwrap(), r["region"].as_str().unwrap().into(), r["t"].as_str().unwrap().into()))
+            .collect();
+        assert_eq!(
+            got,
+            [(1, "eu/west 1".into(), "2024-01-02T03:04:05".into()), (2, "a%b".into(), "2024-01-03T00:00:00".into())]
+        );
+    }
+    // Each folder escaped once, as Hive escapes (`%` itself is `%25`).
+    let files = s.visible_files("out/r");
+    assert!(files.iter().any(|f| f.starts_with("region=eu%2Fwest 1/t=2024-01-02T03%3A04%3A05/")), "{files:?}");
+    assert!(files.iter().any(|f| f.starts_with("region=a%25b/t=2024-01-03T00%3A00%3A00/")), "{files:?}");
+    assert!(files.iter().all(|f| !f.contains("%253A") && !f.contains("%2525")), "escaped twice: {files:?}");
+}

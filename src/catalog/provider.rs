@@ -15,7 +15,6 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{CatalogProvider, MemorySchemaProvider, SchemaProvider, Session, TableProvider};
 use datafusion::common::stats::Precision;
 use datafusion::common::{DFSchema, ScalarValue, Statistics};
-use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::listing::helpers::{expr_applicable_for_cols, filter_partitioned_file};
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
@@ -179,8 +178,7 @@ impl FileTable {
         let df_schema = DFSchema::try_from(Schema::new(fields))?;
         let mut kept = Vec::new();
         for file in &self.files {
-            let mut probe = PartitionedFile::new(file.path.to_string(), file.size);
-            probe.partition_values = file.partition_values.clone();
+            let probe = file.partitioned();
             if filter_partitioned_file(probe, &filters, &df_schema)?.is_some() {
                 kept.push(file.clone());
             }
@@ -292,18 +290,7 @@ impl TableProvider for FileTable {
                     ParquetSource::new(table_schema).with_table_parquet_options(state.table_options().parquet.clone());
                 let groups = groups
                     .into_iter()
-                    .map(|group| {
-                        FileGroup::new(
-                            group
-                                .into_iter()
-                                .map(|file| {
-                                    let mut partitioned = PartitionedFile::new(file.path.to_string(), file.size);
-                                    partitioned.partition_values = file.partition_values;
-                                    partitioned
-                                })
-                                .collect(),
-                        )
-                    })
+                    .map(|group| FileGroup::new(group.into_iter().map(|file| file.partitioned()).collect()))
                     .collect();
                 let config = FileScanConfigBuilder::new(self.raw.location.store_url(), Arc::new(source))
                     .with_file_groups(groups)

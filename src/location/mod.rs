@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use datafusion::execution::object_store::ObjectStoreUrl;
 use futures::{StreamExt, TryStreamExt};
-use object_store::path::Path;
+use object_store::path::{Path, PathPart};
 use object_store::{GetResultPayload, ListResult, ObjectMeta, ObjectStore, ObjectStoreExt};
 
 use crate::error::{Error, Result, ResultExt};
@@ -164,10 +164,14 @@ impl Location {
         }
     }
 
-    /// A location below this one.
+    /// A location below this one. `relative` is key text, as keys and this module's URLs
+    /// spell it: a Hive folder `dt=00%3A00` is that key, not `%3A` escaped once more (which
+    /// readers would take for the value `00%3A00`). A part no key can hold as it is (`..`, a
+    /// control character) is percent-encoded.
     pub fn join(&self, relative: &str) -> Location {
         let mut prefix = self.prefix.clone();
         for part in relative.split('/').filter(|p| !p.is_empty()) {
+            let part = PathPart::parse(part).unwrap_or_else(|_| PathPart::from(part));
             prefix = prefix.clone().join(part);
         }
         Location {

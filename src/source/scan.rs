@@ -43,6 +43,23 @@ pub struct ScanFile {
     pub rows: Option<u64>,
 }
 
+impl ScanFile {
+    /// The file as DataFusion's scans take it: its key as it is (`PartitionedFile::new` would
+    /// percent-encode it again, and miss a Hive folder such as `dt=00%3A00`).
+    pub fn partitioned(&self) -> datafusion::datasource::listing::PartitionedFile {
+        let meta = object_store::ObjectMeta {
+            location: self.path.clone(),
+            last_modified: chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+            size: self.size,
+            e_tag: None,
+            version: None,
+        };
+        let mut file = datafusion::datasource::listing::PartitionedFile::from(meta);
+        file.partition_values = self.partition_values.clone();
+        file
+    }
+}
+
 /// What a scan read, for the run report: rows per file read to its end.
 #[derive(Debug, Default)]
 pub struct ReadStats {
