@@ -25,14 +25,16 @@
 //! prints: what a step wants the user to know comes back as warnings.
 
 use datafusion::dataframe::DataFrame;
+use datafusion::execution::SessionState;
 
 use super::delta::{self, DeltaCommit};
 use super::publish::{self, TargetPublication, WriteTag};
-use super::{RunLiveness, StagedTarget, TableFormat, TargetSpec, parquet, target_schema};
+use super::{MergeSpec, RunLiveness, StagedTarget, TableFormat, TargetSpec, parquet, target_schema};
 use crate::catalog::definition::WRITTEN_BY;
+use crate::catalog::provider::FileTable;
 use crate::catalog::{
     Catalog, DataChange, DataFile, NewVersion, Partition, Publication, Published, Table, TableChange, TableDefinition,
-    TableName, VersionNote, WriteMode,
+    TableName, VersionNote, WriteMode, WrittenData,
 };
 use crate::error::{Error, Result};
 use crate::layout;
@@ -62,6 +64,34 @@ struct TargetCommit {
     checks: Vec<serde_json::Value>,
     /// A Delta target's commit, once made (undone if the catalog publication fails).
     delta: Option<DeltaCommit>,
+    /// The run's session, for a merge target: the MERGE reads the staged rows in it.
+    session: Option<SessionState>,
+}
+
+impl TargetCommit {
+    /// The definition of the staged output, read as a table.
+    fn staged_definition(&self, job: &str) -> TableDefinition {
+        TableDefinition::parquet(self.spec.location.url(), &self.staged.schema, self.spec.compression.name(), job)
+    }
+
+    /// The staged files, by partition.
+    fn staged_partitions(&self) -> Vec<Partition> {
+        let mut partitions: std::collections::BTreeMap<Vec<Option<String>>, Partition> = Default::default();
+        for file in &self.staged.files {
+            let partition = partitions.entry(file.partition_values.clone()).or_insert_with(|| Partition {
+                values: file.partition_values.clone(),
+                location: self.spec.location.url(),
+                files: Vec::new(),
+            });
+            partition.files.push(DataFile {
+                path: file.staged.clone(),
+                size: file.size,
+                rows: file.rows,
+                ..DataFile::default()
+            });
+        }
+        partitions.into_values().collect()
+    }
 }
 
 impl Commit {
@@ -98,6 +128,7 @@ impl Commit {
         });
         warnings.extend(stale);
         self.staging.push(target.clone());
+        let session = target.merge.as_ref().map(|_| df.clone().into_parts().0);
         let staged = parquet::stage(df.select(columns)?, target, schema, &self.run_id).await?;
         self.targets.push(TargetCommit {
             spec: target.clone(),
@@ -107,6 +138,7 @@ impl Commit {
             planned: None,
             checks: Vec::new(),
             delta: None,
+            session,
         });
         Ok((&self.targets.last().expect("just pushed").staged, warnings))
     }
@@ -119,27 +151,10 @@ impl Commit {
     /// Each staged target as a table: its name, its definition and its staged files, as
     /// partitions (what the target's checks read).
     pub fn staged_tables(&self) -> Vec<(TableName, TableDefinition, Vec<Partition>)> {
-        self.targets.iter().map(|t| self.staged_table(t)).collect()
-    }
-
-    fn staged_table(&self, t: &TargetCommit) -> (TableName, TableDefinition, Vec<Partition>) {
-        let definition =
-            TableDefinition::parquet(t.spec.location.url(), &t.staged.schema, t.spec.compression.name(), &self.tag.job);
-        let mut partitions: std::collections::BTreeMap<Vec<Option<String>>, Partition> = Default::default();
-        for file in &t.staged.files {
-            let partition = partitions.entry(file.partition_values.clone()).or_insert_with(|| Partition {
-                values: file.partition_values.clone(),
-                location: t.spec.location.url(),
-                files: Vec::new(),
-            });
-            partition.files.push(DataFile {
-                path: file.staged.clone(),
-                size: file.size,
-                rows: file.rows,
-                ..DataFile::default()
-            });
-        }
-        (t.spec.table.clone(), definition, partitions.into_values().collect())
+        self.targets
+            .iter()
+            .map(|t| (t.spec.table.clone(), t.staged_definition(&self.tag.job), t.staged_partitions()))
+            .collect()
     }
 
     /// Per staged target: its table's rows now and after the publication would apply (what an
@@ -179,38 +194,36 @@ impl Commit {
     /// `with` (changes of the same run to other tables), in one catalog publication.
     pub async fn publish(&mut self, catalog: &dyn Catalog, with: Vec<TableChange>) -> Result<&Published> {
         let mut publication = Publication { run_id: Some(self.run_id.clone()), tables: with };
-        let sources: Vec<_> = self.targets.iter().map(|t| self.staged_table(t)).collect();
-        for (target, (_, definition, staged)) in self.targets.iter_mut().zip(sources) {
+        for target in &mut self.targets {
             let partitions = match &target.existing {
                 Some(table) => catalog.partitions(&table.name).await?,
                 None => Vec::new(),
             };
-            let is_delta = target.spec.format == TableFormat::Delta;
-            if is_delta {
-                delta::expect_files(&target.spec, target.existing.as_ref().map(|_| partitions.as_slice())).await?;
-            }
-            if target.spec.merge.is_some() {
-                let source = (&definition, staged.as_slice());
-                publication.tables.push(merge(target, source, &partitions, &self.tag, &self.run_id).await?);
-                continue;
-            }
-            let planned = publish::plan(&target.spec, &target.staged, &partitions, &self.tag, &self.run_id);
-            let mut written = planned.written.clone();
-            let planned = target.planned.insert(planned);
-            publish::materialize(&target.spec.location, planned).await?;
-            if is_delta {
-                let (spec, schema) = (&target.spec, &target.staged.schema);
-                let change = delta::DeltaChange {
-                    location: &spec.location,
-                    table: &spec.table,
-                    schema,
-                    written: &written,
-                    replaced: &planned.replaced,
-                    operation: delta::write_operation(spec, schema),
-                    data_change: spec.data_change,
-                };
-                target.delta = Some(delta::commit(change, &self.run_id).await?);
-            }
+            let recorded = target.existing.as_ref().map(|_| partitions.as_slice());
+            let mut written = match target.spec.merge.clone() {
+                Some(merge) => merge_into(target, &merge, recorded, &self.tag, &self.run_id).await?,
+                None => {
+                    let planned = publish::plan(&target.spec, &target.staged, &partitions, &self.tag, &self.run_id);
+                    let written = planned.written.clone();
+                    let planned = target.planned.insert(planned);
+                    publish::materialize(&target.spec.location, planned).await?;
+                    if target.spec.format == TableFormat::Delta {
+                        let (spec, schema) = (&target.spec, &target.staged.schema);
+                        let change = delta::DeltaChange {
+                            location: &spec.location,
+                            table: &spec.table,
+                            schema,
+                            written: &written,
+                            replaced: &planned.replaced,
+                            recorded,
+                            operation: delta::write_operation(spec, schema),
+                            data_change: spec.data_change,
+                        };
+                        target.delta = Some(delta::commit(change, &self.run_id).await?);
+                    }
+                    written
+                }
+            };
             written.note = VersionNote {
                 retain_versions: target.spec.retain_versions,
                 checks: target.checks.clone(),
@@ -302,36 +315,23 @@ impl Commit {
     }
 }
 
-/// A merge target's publication: the Delta MERGE of its staged output (`staged`, read as a
-/// table) into the table, and the catalog's change that mirrors the files the merge left.
-async fn merge(
+/// A merge target's Delta MERGE of its staged output into the table, read in the run's
+/// session; what the catalog records of the files it left.
+async fn merge_into(
     target: &mut TargetCommit,
-    staged: (&TableDefinition, &[Partition]),
-    partitions: &[Partition],
+    merge: &MergeSpec,
+    recorded: Option<&[Partition]>,
     tag: &WriteTag,
     run_id: &str,
-) -> Result<TableChange> {
-    let (spec, schema) = (&target.spec, &target.staged.schema);
-    let Some(merge) = &spec.merge else {
-        return Err(Error::runtime(format!("target {}: not a merge", spec.table)));
-    };
+) -> Result<WrittenData> {
     let rejects = std::sync::Arc::new(crate::source::rejects::Rejects::failing());
-    let source = crate::catalog::provider::FileTable::from_partitions(staged.0, staged.1, rejects)?;
-    let (done, mut written) = delta::merge(spec, schema, merge, source, partitions, tag, run_id).await?;
-    written.note = VersionNote {
-        retain_versions: spec.retain_versions,
-        checks: target.checks.clone(),
-        delta_version: Some(done.version),
-        ..VersionNote::default()
-    };
-    let change = TableChange {
-        name: spec.table.clone(),
-        expected_version: target.existing.as_ref().map(|t| t.version),
-        new_version: target.new_version.clone(),
-        data: DataChange::Written(written),
-    };
+    let definition = target.staged_definition(&tag.job);
+    let source = FileTable::from_partitions(&definition, &target.staged_partitions(), rejects)?;
+    let session = target.session.clone().ok_or_else(|| Error::runtime("a merge target staged without its session"))?;
+    let (spec, schema) = (&target.spec, &target.staged.schema);
+    let (done, written) = delta::merge(spec, schema, merge, (source, session), recorded, tag, run_id).await?;
     target.delta = Some(done);
-    Ok(change)
+    Ok(written)
 }
 
 /// The new definition a target's output gives its table, when it changes: the schema, or for

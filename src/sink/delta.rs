@@ -12,10 +12,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::parquet::basic::{Compression, GzipLevel, ZstdLevel};
+use datafusion::execution::SessionState;
+use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::SessionContext;
 use deltalake_core::DeltaTable;
 use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel as _;
 use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties};
@@ -32,7 +32,6 @@ use crate::catalog::{DataFile, Partition, PartitionWrite, TableName, WriteMode, 
 use crate::error::{Error, Result};
 use crate::layout;
 use crate::location::Location;
-use crate::location::stores::Registry;
 use crate::schema::names::quoted;
 use crate::schema::{GlueType, TableSchema};
 
@@ -73,25 +72,23 @@ fn delta_error(location: &Location, e: deltalake_core::DeltaTableError) -> Error
     Error::runtime(format!("Delta table at {location}: {e}"))
 }
 
-/// At publication: the log must still hold the files the catalog recorded (another writer
-/// may have committed since [`reconcile`]).
-pub(super) async fn expect_files(target: &TargetSpec, recorded: Option<&[Partition]>) -> Result<()> {
-    let location = &target.location;
-    let current = match open(location).await? {
-        Some(table) => file_actions(location, &table)?.into_keys().collect(),
-        None => BTreeSet::new(),
-    };
-    let recorded = match recorded {
-        Some(partitions) => recorded_paths(location, partitions)?,
-        None => BTreeSet::new(),
-    };
-    if current == recorded {
+/// At publication, on the snapshot the commit is made on: the log must still hold the files
+/// the catalog recorded (`recorded`, `None` where the catalog knows no table); another writer
+/// may have committed since [`reconcile`]. Commits made after that snapshot are the commit's
+/// own conflict check's.
+fn expect_files(
+    table: &TableName,
+    location: &Location,
+    held: &BTreeMap<String, Add>,
+    recorded: Option<&[Partition]>,
+) -> Result<()> {
+    let recorded = recorded_paths(location, recorded.unwrap_or_default())?;
+    if held.keys().eq(recorded.iter()) {
         return Ok(());
     }
     Err(Error::conflict(format!(
-        "target {}: the Delta log at {location} changed while the run wrote (another writer committed to it); \
-         nothing was published, run it again",
-        target.table
+        "target {table}: the Delta log at {location} changed while the run wrote (another writer committed to it); \
+         nothing was published, run it again"
     )))
 }
 
@@ -137,6 +134,9 @@ pub(super) struct DeltaChange<'a> {
     pub written: &'a WrittenData,
     /// The files it replaces.
     pub replaced: &'a [DataFile],
+    /// The table's partitions as the catalog holds them (`None`: no table yet), which the
+    /// log must hold too.
+    pub recorded: Option<&'a [Partition]>,
     pub operation: DeltaOperation,
     pub data_change: bool,
 }
@@ -147,13 +147,14 @@ pub(super) struct DeltaChange<'a> {
 /// Without `data_change` the commit only rearranges rows (a compaction): Delta's streaming
 /// readers skip it, as they skip OPTIMIZE's.
 pub(super) async fn commit(change: DeltaChange<'_>, run_id: &str) -> Result<DeltaCommit> {
-    let DeltaChange { location, table, schema, written, replaced, operation, data_change } = change;
+    let DeltaChange { location, table, schema, written, replaced, recorded, operation, data_change } = change;
     let now = chrono::Utc::now().timestamp_millis();
     let existing = open(location).await?;
     let before = match &existing {
         Some(table) => file_actions(location, table)?,
         None => BTreeMap::new(),
     };
+    expect_files(table, location, &before, recorded)?;
     let mut adds = Vec::new();
     for write in &written.upserts {
         for file in &write.partition.files {
@@ -186,26 +187,15 @@ pub(super) async fn commit(change: DeltaChange<'_>, run_id: &str) -> Result<Delt
             None => Remove { path, data_change, deletion_timestamp: Some(now), ..Default::default() },
         });
     }
-    let delta_schema = delta_schema(schema)?;
-    let keys: Vec<String> = schema.key_names().map(str::to_string).collect();
     let version = match existing {
         None => {
-            let created = CreateBuilder::new()
-                .with_log_store(log_store(location)?)
-                .with_table_name(table.table.clone())
-                .with_columns(delta_schema.fields().cloned())
-                .with_partition_columns(keys)
-                .with_actions(adds.into_iter().map(Action::Add))
-                .with_commit_properties(properties(run_id))
-                .await;
-            match created {
-                Ok(created) => created.version().unwrap_or_default(),
-                Err(_) if open(location).await?.is_some() => return Err(created_meanwhile(table, location)),
-                Err(e) => return Err(delta_error(location, e)),
-            }
+            let actions = adds.iter().cloned().map(Action::Add).collect();
+            let created = create(location, table, schema, actions, run_id).await?;
+            created.version().unwrap_or_default()
         }
         Some(existing) => {
             let snapshot = existing.snapshot().map_err(|e| delta_error(location, e))?;
+            let delta_schema = delta_schema(schema)?;
             let mut actions = Vec::new();
             if snapshot.schema().as_ref() != &delta_schema {
                 let metadata = snapshot
@@ -215,13 +205,41 @@ pub(super) async fn commit(change: DeltaChange<'_>, run_id: &str) -> Result<Delt
                     .map_err(|e| Error::runtime(format!("Delta table at {location}: its new schema: {e}")))?;
                 actions.push(Action::Metadata(metadata));
             }
-            actions.extend(removes.into_iter().map(Action::Remove));
-            actions.extend(adds.into_iter().map(Action::Add));
+            actions.extend(removes.iter().cloned().map(Action::Remove));
+            actions.extend(adds.iter().cloned().map(Action::Add));
             commit_actions(location, &existing, actions, operation, run_id).await?
         }
     };
     crate::kill_points::reached("delta.committed");
-    DeltaCommit::read(location, &log_store(location)?, version).await
+    // A commit holds the actions given, whatever it was rebased on.
+    Ok(DeltaCommit { version, added: adds, removed: removes })
+}
+
+/// Creates the Delta table at `location` with its first commit holding `actions`. Two writers
+/// that both found no table: the one that comes second gets a conflict.
+async fn create(
+    location: &Location,
+    table: &TableName,
+    schema: &TableSchema,
+    actions: Vec<Action>,
+    run_id: &str,
+) -> Result<DeltaTable> {
+    let created = CreateBuilder::new()
+        .with_log_store(log_store(location)?)
+        .with_table_name(table.table.clone())
+        .with_columns(delta_schema(schema)?.fields().cloned())
+        .with_partition_columns(schema.key_names().map(str::to_string))
+        .with_actions(actions)
+        .with_commit_properties(properties(run_id))
+        .await;
+    match created {
+        Ok(created) => Ok(created),
+        Err(_) if open(location).await?.is_some() => Err(Error::conflict(format!(
+            "target {table}: another writer created the Delta table at {location} while this run wrote it; nothing \
+             was published, run it again"
+        ))),
+        Err(e) => Err(delta_error(location, e)),
+    }
 }
 
 /// The operation a run's commit records: a WRITE in `mode` (as Delta's writers record it),
@@ -437,14 +455,6 @@ async fn undo(
 /// Commits a run killed before its publication could leave ahead of the catalog, at most.
 const RECONCILE_COMMITS: u64 = 16;
 
-/// Two writers both found no table, and the other created it first.
-fn created_meanwhile(table: &TableName, location: &Location) -> Error {
-    Error::conflict(format!(
-        "target {table}: another writer created the Delta table at {location} while this run wrote it; nothing was \
-         published, run it again"
-    ))
-}
-
 fn writing_now(target: &TargetSpec, run: &str) -> Error {
     Error::conflict(format!(
         "target {}: run {run} is writing the Delta table at {}; run this one again when it has finished",
@@ -494,20 +504,23 @@ fn delta_schema(schema: &TableSchema) -> Result<StructType> {
         .map_err(|e| Error::query(format!("a column type Delta does not take: {e}")))
 }
 
-/// A partition's values as Delta writes them: `None` for null, timestamps with a space.
+/// A partition's values as Delta writes them: `None` for null, timestamps with a space where
+/// etl's folder text has a `T` ([`values_of_delta`] is the way back).
 fn partition_values(schema: &TableSchema, values: &[Option<String>]) -> HashMap<String, Option<String>> {
+    let delta =
+        |ty: &GlueType, v: &String| if *ty == GlueType::Timestamp { v.replacen('T', " ", 1) } else { v.clone() };
     schema
         .partition_keys
         .iter()
         .zip(values)
-        .map(|(key, value)| {
-            let value = value.as_ref().map(|v| match key.ty {
-                GlueType::Timestamp => v.replacen('T', " ", 1),
-                _ => v.clone(),
-            });
-            (key.name.clone(), value)
-        })
+        .map(|(key, value)| (key.name.clone(), value.as_ref().map(|v| delta(&key.ty, v))))
         .collect()
+}
+
+/// A file's partition values as etl's folder text, in the order of the table's keys.
+fn values_of_delta(schema: &TableSchema, delta: &HashMap<String, Option<String>>) -> Vec<Option<String>> {
+    let text = |ty: &GlueType, v: String| if *ty == GlueType::Timestamp { v.replacen(' ', "T", 1) } else { v };
+    schema.partition_keys.iter().map(|key| delta.get(&key.name).cloned().flatten().map(|v| text(&key.ty, v))).collect()
 }
 
 /// `url` (a file of the table) relative to the table's root, as the log names files.
@@ -519,44 +532,28 @@ fn relative_path(location: &Location, url: &str) -> Result<String> {
         .ok_or_else(|| Error::runtime(format!("{url} is not under the table's location {location}")))
 }
 
-/// `mode = "merge"`: the staged output (`source`) merged into the table as one Delta MERGE
-/// commit (the table created empty first, if new). Returns the commit and the catalog's view
+/// `mode = "merge"`: the staged output (`source`, read in the run's `session`: its stores,
+/// memory limit and settings) merged into the table as one Delta MERGE commit (the table
+/// created empty first, if new; the catalog's partitions `current`, `None` for no table). Returns the commit and the catalog's view
 /// of it: the partitions whose files it changed, with their complete file lists, and those
 /// it emptied.
 pub(super) async fn merge(
     target: &TargetSpec,
     schema: &TableSchema,
     merge: &MergeSpec,
-    source: FileTable,
-    current: &[Partition],
+    (source, session): (FileTable, SessionState),
+    current: Option<&[Partition]>,
     tag: &WriteTag,
     run_id: &str,
 ) -> Result<(DeltaCommit, WrittenData)> {
     let location = &target.location;
     let table = match open(location).await? {
         Some(table) => table,
-        None => {
-            let created = CreateBuilder::new()
-                .with_log_store(log_store(location)?)
-                .with_table_name(target.table.table.clone())
-                .with_columns(delta_schema(schema)?.fields().cloned())
-                .with_partition_columns(schema.key_names().map(str::to_string))
-                .with_commit_properties(properties(run_id))
-                .await;
-            match created {
-                Ok(created) => created,
-                Err(_) if open(location).await?.is_some() => return Err(created_meanwhile(&target.table, location)),
-                Err(e) => return Err(delta_error(location, e)),
-            }
-        }
+        None => create(location, &target.table, schema, Vec::new(), run_id).await?,
     };
-    // The staged files are read through etl's stores (its S3 endpoint and credentials); the
-    // Delta table's store is the location's own.
-    let runtime = RuntimeEnvBuilder::new()
-        .with_object_store_registry(Arc::new(Registry::new(HashMap::new(), None)))
-        .build_arc()
-        .map_err(Error::from)?;
-    let context = SessionContext::new_with_config_rt(SessionConfig::new(), runtime);
+    let current = current.unwrap_or_default();
+    expect_files(&target.table, location, &file_actions(location, &table)?, Some(current))?;
+    let context = SessionContext::new_with_state(session);
     let source = context.read_table(Arc::new(source))?;
     let predicate = merge
         .on
@@ -570,7 +567,7 @@ pub(super) async fn merge(
         .with_source_alias("source")
         .with_target_alias("target")
         .with_merge_schema(true)
-        .with_writer_properties(writer_properties(target.compression))
+        .with_writer_properties(writer_properties(target.compression)?)
         .with_commit_properties(properties(run_id))
         .with_session_state(Arc::new(context.state()));
     let failed = |e| delta_error(location, e);
@@ -610,14 +607,7 @@ fn mirror<'a>(
     let known: HashMap<&str, &DataFile> = current.iter().flat_map(|p| &p.files).map(|f| (f.path.as_str(), f)).collect();
     let mut partitions: BTreeMap<Vec<Option<String>>, Vec<DataFile>> = BTreeMap::new();
     for add in files {
-        let values: Vec<Option<String>> = schema
-            .partition_keys
-            .iter()
-            .map(|key| {
-                let value = add.partition_values.get(&key.name).cloned().flatten();
-                value.map(|v| if key.ty == GlueType::Timestamp { v.replacen(' ', "T", 1) } else { v })
-            })
-            .collect();
+        let values = values_of_delta(schema, &add.partition_values);
         let path = location.join(&add.path).url();
         let file = match known.get(path.as_str()) {
             Some(known) => (*known).clone(),
@@ -673,13 +663,9 @@ fn file_actions(location: &Location, table: &DeltaTable) -> Result<BTreeMap<Stri
         .collect())
 }
 
-/// Parquet settings for the files a merge writes: the target's codec, statistics on.
-fn writer_properties(codec: ParquetCompression) -> WriterProperties {
-    let compression = match codec {
-        ParquetCompression::Zstd => Compression::ZSTD(ZstdLevel::try_new(3).expect("a valid level")),
-        ParquetCompression::Snappy => Compression::SNAPPY,
-        ParquetCompression::Gzip => Compression::GZIP(GzipLevel::try_new(6).expect("a valid level")),
-        ParquetCompression::None => Compression::UNCOMPRESSED,
-    };
-    WriterProperties::builder().set_compression(compression).build()
+/// Parquet settings for the files a merge writes: the target's codec, as etl's writer takes it.
+fn writer_properties(codec: ParquetCompression) -> Result<WriterProperties> {
+    let compression: Compression =
+        codec.writer_setting().parse().map_err(|e| Error::runtime(format!("the codec {}: {e}", codec.name())))?;
+    Ok(WriterProperties::builder().set_compression(compression).build())
 }

@@ -54,7 +54,7 @@ pub enum ParquetCompression {
 
 impl ParquetCompression {
     /// The setting DataFusion's writer takes.
-    fn writer_setting(self) -> &'static str {
+    pub(super) fn writer_setting(self) -> &'static str {
         match self {
             ParquetCompression::Snappy => "snappy",
             ParquetCompression::Zstd => "zstd(3)",

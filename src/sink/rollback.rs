@@ -199,6 +199,7 @@ async fn commit_delta(
         schema: &schema,
         written: &plan.written,
         replaced: &removed,
+        recorded: Some(current),
         operation: super::delta::restore_operation(located.version.delta_version),
         data_change: true,
     };
