@@ -327,6 +327,9 @@ fn refusals_name_the_option_and_write_nothing() {
     let delta = std::fs::read_to_string(s.path("job.toml")).unwrap();
     s.write("job.toml", delta.replace("mode = \"merge\"", "mode = \"merge\"\nmerge_on = [\"missing\"]"));
     s.etl(&["run", "job.toml"]).assert_failure(1, "merge_on column 'missing' is not in the query's output");
+    let checked = "mode = \"merge\"\nmerge_on = [\"id\"]\n[[target.check]]\nrow_count_change = { max_drop = 0.1 }";
+    s.write("job.toml", delta.replace("mode = \"merge\"", checked));
+    s.etl(&["run", "job.toml"]).assert_failure(2, "target[0].check[0]: row_count_change cannot be judged before a merge");
     assert!(s.files("out").is_empty(), "{:?}", s.files("out"));
 
     // A Hive table is not written as Delta, nor the other way round.

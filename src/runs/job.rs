@@ -423,6 +423,12 @@ impl TargetSection {
         let compression: ParquetCompression = self.compression.parse().map_err(|e| (at("compression"), e))?;
         let format: TableFormat = self.table_format.parse().map_err(|e| (at("table_format"), e))?;
         let merge = self.merge_spec(mode, format).map_err(|(key, why)| (at(key), why))?;
+        // What a merge leaves is known only once the Delta log has merged, after the checks.
+        let counted = checks.iter().position(|c| matches!(c.rule, crate::checks::Rule::RowCountChange { .. }));
+        if let Some(j) = counted.filter(|_| merge.is_some()) {
+            let why = "row_count_change cannot be judged before a merge (the rows it leaves are known only after it)";
+            return Err((format!("target[{i}].check[{j}]"), why.into()));
+        }
         if !self.data_change && (format != TableFormat::Delta || mode == WriteMode::Merge) {
             let why = "false applies to Delta targets (table_format = \"delta\") in modes other than merge";
             return Err((at("data_change"), why.into()));

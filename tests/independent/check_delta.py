@@ -95,6 +95,7 @@ class Place:
             seen = self.delta_rows(location, theirs, columns)
             check(seen == expected, f"{step}: {table} v{ours} (Delta {theirs}): deltalake {seen}, etl {expected}")
             compared += 1
+        check(compared > 0, f"{step}: {table} has no version whose files are kept")
         latest = deltalake.DeltaTable(location, storage_options=self.storage_options)
         check(latest.version() == history["versions"][-1]["delta_version"],
               f"{step}: the log's latest version is the one etl published last")
