@@ -329,7 +329,8 @@ fn refusals_name_the_option_and_write_nothing() {
     s.etl(&["run", "job.toml"]).assert_failure(1, "merge_on column 'missing' is not in the query's output");
     let checked = "mode = \"merge\"\nmerge_on = [\"id\"]\n[[target.check]]\nrow_count_change = { max_drop = 0.1 }";
     s.write("job.toml", delta.replace("mode = \"merge\"", checked));
-    s.etl(&["run", "job.toml"]).assert_failure(2, "target[0].check[0]: row_count_change cannot be judged before a merge");
+    s.etl(&["run", "job.toml"])
+        .assert_failure(2, "target[0].check[0]: row_count_change cannot be judged before a merge");
     assert!(s.files("out").is_empty(), "{:?}", s.files("out"));
 
     // A Hive table is not written as Delta, nor the other way round.
@@ -391,7 +392,7 @@ fn a_delta_table_only_widens_by_new_columns_outside_overwrite() {
 /// Two jobs appending to one Delta table at once, `rounds` times: each run publishes whole or
 /// fails with nothing published; the log and the catalog end holding the same files, with the
 /// rows of the runs that succeeded.
-fn race(s: &Sandbox, location: &str, table: &str, catalog: &[&str], rounds: usize) {
+pub(crate) fn race(s: &Sandbox, location: &str, table: &str, catalog: &[&str], rounds: usize) {
     s.write("in/rows.csv", "id,writer\n1,a\n2,a\n3,b\n");
     for writer in ["a", "b"] {
         s.write(

@@ -16,13 +16,13 @@ use datafusion::execution::SessionState;
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::prelude::SessionContext;
-use deltalake_core::DeltaTable;
 use deltalake_core::kernel::engine::arrow_conversion::TryIntoKernel as _;
 use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties};
 use deltalake_core::kernel::{Action, Add, MetadataExt as _, Remove, StructType};
 use deltalake_core::logstore::{LogStoreRef, StorageConfig, default_logstore};
 use deltalake_core::operations::create::CreateBuilder;
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
+use deltalake_core::{DeltaTable, DeltaTableError};
 use object_store::prefix::PrefixStore;
 
 use super::publish::WriteTag;
@@ -120,11 +120,27 @@ impl DeltaCommit {
 }
 
 /// The commit properties of a run's commits: its id in the commit's `commitInfo`, which says
-/// whose a commit is when a run killed after its commit left the log ahead of the catalog.
+/// whose a commit is when a run killed after its commit left the log ahead of the catalog; and
+/// no retry. A commit is made on the snapshot whose files were checked against the catalog:
+/// rebased on another writer's commit (delta-rs would, for appends), it would publish a file
+/// list the catalog's conflict check never saw (on Glue, an unpartitioned Delta table's
+/// location is its root, the same before and after every run).
 fn properties(run_id: &str) -> CommitProperties {
-    CommitProperties::default().with_metadata(HashMap::from([(RUN_KEY.to_string(), serde_json::Value::from(run_id))]))
+    CommitProperties::default()
+        .with_metadata(HashMap::from([(RUN_KEY.to_string(), serde_json::Value::from(run_id))]))
+        .with_max_retries(0)
 }
 
+/// A commit on `location` that failed: a conflict when another writer committed after
+/// `version`, the snapshot it was made on.
+async fn commit_failed(location: &Location, version: Option<u64>, e: DeltaTableError) -> Error {
+    match open(location).await {
+        Ok(Some(now)) if now.version() != version => Error::conflict(format!(
+            "another writer committed to the Delta table at {location} first; nothing was published, run it again"
+        )),
+        _ => delta_error(location, e),
+    }
+}
 /// What a commit of a publication does to the Delta table at `location`.
 pub(super) struct DeltaChange<'a> {
     pub location: &'a Location,
@@ -296,12 +312,14 @@ async fn commit_actions(
     run_id: &str,
 ) -> Result<u64> {
     let snapshot = table.snapshot().map_err(|e| delta_error(location, e))?;
-    let finalized = CommitBuilder::from(properties(run_id))
+    let committed = CommitBuilder::from(properties(run_id))
         .with_actions(actions)
         .build(Some(snapshot), table.log_store(), operation)
-        .await
-        .map_err(|e| delta_error(location, e))?;
-    Ok(finalized.version)
+        .await;
+    match committed {
+        Ok(finalized) => Ok(finalized.version),
+        Err(e) => Err(commit_failed(location, table.version(), e).await),
+    }
 }
 
 /// One commit that makes the table's files exactly `files` (those of its version `version`,
@@ -553,6 +571,7 @@ pub(super) async fn merge(
     };
     let current = current.unwrap_or_default();
     expect_files(&target.table, location, &file_actions(location, &table)?, Some(current))?;
+    let version_before = table.version();
     let context = SessionContext::new_with_state(session);
     let source = context.read_table(Arc::new(source))?;
     let predicate = merge
@@ -585,7 +604,10 @@ pub(super) async fn merge(
             })
             .map_err(failed)?;
     }
-    let (merged, _) = builder.await.map_err(failed)?;
+    let (merged, _) = match builder.await {
+        Ok(merged) => merged,
+        Err(e) => return Err(commit_failed(location, version_before, e).await),
+    };
     crate::kill_points::reached("delta.committed");
     let after = file_actions(location, &merged)?;
     let version = merged.version().unwrap_or_default();
