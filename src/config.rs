@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 
 pub const ETL_HOME: &str = "ETL_HOME";
 pub const ETL_CATALOG: &str = "ETL_CATALOG";
+/// Where queries run: local, or df://HOST:PORT (`--engine`).
+pub const ETL_ENGINE: &str = "ETL_ENGINE";
 pub const ETL_RETRY_MAX_ATTEMPTS: &str = "ETL_RETRY_MAX_ATTEMPTS";
 pub const ETL_RETRY_DEADLINE_SECS: &str = "ETL_RETRY_DEADLINE_SECS";
 pub const ETL_ATHENA_WORKGROUP: &str = "ETL_ATHENA_WORKGROUP";

@@ -33,6 +33,8 @@
 //!   a run killed after its commit, refusals; the log replayed by the test itself.
 //! - `layout`: how targets lay rows out in files: stable `sort_by`, the order etl chooses, row
 //!   groups, bloom filters; `compact` and `compact_after_files`.
+//! - `cluster`: jobs and queries on a Ballista cluster of `etl cluster` processes, against
+//!   the same commands run locally; records set apart on executors; an executor killed.
 //! - `regression`: one test per bug fixed, named after what it guards.
 
 mod util;
@@ -41,6 +43,7 @@ mod aws;
 mod bad_input;
 mod catalog_suite;
 mod checks;
+mod cluster;
 mod cost;
 mod crash;
 mod crawl;

@@ -134,6 +134,7 @@ impl FileTable {
             null_values: definition.null_values(),
             rejects,
             stats,
+            spool: None,
         });
         let arrow_schema = match definition.format {
             Format::Parquet => {

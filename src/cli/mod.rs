@@ -3,6 +3,7 @@
 
 mod bookmarks;
 mod check;
+mod cluster;
 mod compact;
 mod cost;
 mod crawl;
@@ -104,6 +105,21 @@ pub enum Command {
     Deploy(deploy::DeployArgs),
     /// Try each access a job or pipeline needs on AWS, and name what is missing.
     Doctor(deploy::DoctorArgs),
+    /// Run a role of an Apache Ballista cluster that runs jobs given `--engine df://HOST:PORT`.
+    Cluster(cluster::ClusterArgs),
+}
+
+/// Where a command's queries run: `--engine`, or `ETL_ENGINE`.
+#[derive(Debug, Args, Clone)]
+pub struct EngineArgs {
+    /// local (this process) or df://HOST:PORT, the scheduler of an Apache Ballista cluster
+    /// started with `etl cluster` (default: the job file's `engine`, or local).
+    #[arg(long, env = crate::config::ETL_ENGINE, value_parser = parse_engine)]
+    pub engine: Option<crate::cluster::Engine>,
+}
+
+fn parse_engine(text: &str) -> std::result::Result<crate::cluster::Engine, String> {
+    text.parse()
 }
 
 /// Options that shape inference, shared by `infer` and `crawl`.
@@ -149,6 +165,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Compact(args) => compact::run(args, &global).await,
         Command::Deploy(args) => deploy::deploy(args, &global).await,
         Command::Doctor(args) => deploy::doctor(args, &global).await,
+        Command::Cluster(args) => cluster::run(args, &global).await,
     };
     crate::location::aws::finish_aborts().await;
     result

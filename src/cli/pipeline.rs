@@ -18,6 +18,7 @@ use crate::runs::pipeline::report::{JobStatus, PipelineReport};
 use crate::runs::pipeline::runner::{JobEvent, PipelineOptions, PipelineRunner, owner_id};
 use crate::runs::pipeline::{Pipeline, render};
 use crate::runs::run::{JobRunner, RunOptions};
+use crate::transform::session::EngineOptions;
 
 #[derive(Debug, Args)]
 pub struct PipelineArgs {
@@ -64,6 +65,8 @@ pub struct PipelineRunArgs {
     /// Run again the jobs of this pipeline run that failed or were skipped, for its date.
     #[arg(long, value_name = "PIPELINE_RUN_ID", conflicts_with_all = ["logical_date", "from", "to"])]
     pub resume: Option<String>,
+    #[command(flatten)]
+    pub engine: super::EngineArgs,
 }
 
 pub async fn run(args: PipelineArgs, global: &GlobalArgs) -> Result<()> {
@@ -100,7 +103,14 @@ async fn run_pipeline(args: PipelineRunArgs, global: &GlobalArgs) -> Result<()> 
     let pipeline = load(&args.dir, global)?;
     let show_progress = !global.json && !global.quiet;
     let runner = PipelineRunner {
-        runner: Arc::new(JobRunner { catalog: global.catalog, home: home(), options: RunOptions::default() }),
+        runner: Arc::new(JobRunner {
+            catalog: global.catalog,
+            home: home(),
+            options: RunOptions {
+                engine: EngineOptions { engine: args.engine.engine, ..EngineOptions::default() },
+                ..RunOptions::default()
+            },
+        }),
         history: Arc::new(History::open(&home())?),
         owner: owner_id(),
         log: Arc::new(move |event: &JobEvent| {

@@ -35,6 +35,8 @@ pub struct RunArgs {
     /// Also read the records this run of the job set apart, as fixed in its quarantine folder.
     #[arg(long, value_name = "RUN_ID")]
     pub replay_quarantine: Option<String>,
+    #[command(flatten)]
+    pub engine: super::EngineArgs,
 }
 
 /// The date a run is for, or the dates of a backfill (`etl run`, `etl pipeline run`).
@@ -63,7 +65,11 @@ pub async fn run(args: RunArgs, global: &GlobalArgs) -> Result<()> {
         logical_date: args.dates.logical_date,
         params: args.params,
         dry_run: args.dry_run,
-        engine: EngineOptions { memory_limit: args.memory_limit, ..EngineOptions::default() },
+        engine: EngineOptions {
+            memory_limit: args.memory_limit,
+            engine: args.engine.engine,
+            ..EngineOptions::default()
+        },
         replay_quarantine: args.replay_quarantine,
         ..RunOptions::default()
     };

@@ -22,6 +22,8 @@ pub struct SqlArgs {
     /// A parameter: NAME=VALUE or NAME:TYPE=VALUE (int, bigint, double, date, timestamp, string).
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
+    #[command(flatten)]
+    pub engine: super::EngineArgs,
 }
 
 /// The SQL of `QUERY` or `-f FILE` (exactly one), and how messages name it.
@@ -41,7 +43,8 @@ pub async fn run(args: SqlArgs, global: &GlobalArgs) -> Result<()> {
     let (name, text) = query_text(&args.query, &args.file)?;
     let params = query_params(&args.params)?;
     let catalog = global.catalog().await?;
-    let ctx = session(catalog, Default::default(), &EngineOptions::default()).await?;
+    let engine = EngineOptions { engine: args.engine.engine, ..EngineOptions::default() };
+    let ctx = session(catalog, Default::default(), &engine).await?;
     let last = script::run(&ctx, &name, &text, &params).await?;
     let batches = match last {
         Some(frame) => {

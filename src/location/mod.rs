@@ -164,6 +164,12 @@ impl Location {
         }
     }
 
+    /// The same location, named in messages as `text` (as a client wrote it, on an executor).
+    pub fn named(mut self, text: &str) -> Location {
+        self.text = text.trim_end_matches('/').to_string();
+        self
+    }
+
     /// A location below this one. `relative` is key text, as keys and this module's URLs
     /// spell it: a Hive folder `dt=00%3A00` is that key, not `%3A` escaped once more (which
     /// readers would take for the value `00%3A00`). A part no key can hold as it is (`..`, a

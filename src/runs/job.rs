@@ -41,6 +41,8 @@ struct JobFile {
     attempt_timeout: Option<String>,
     on_failure: Option<OnFailureSection>,
     catalog: Option<String>,
+    /// Where its queries run: local, or df://HOST:PORT (a Ballista cluster's scheduler).
+    engine: Option<String>,
     /// The default of every target's `retain_versions`.
     retain_versions: Option<i64>,
     #[serde(default)]
@@ -229,6 +231,8 @@ pub struct Job {
     pub file: PathBuf,
     pub scheduling: Scheduling,
     pub catalog: Option<CatalogChoice>,
+    /// Where its queries run, unless `--engine` (or `ETL_ENGINE`) says.
+    pub engine: Option<crate::cluster::Engine>,
     /// Jobs of its pipeline this one runs after, besides those that write what it reads
     /// (a dependency no table shows: a file another job leaves, an API it loads).
     pub depends_on: Vec<String>,
@@ -267,6 +271,7 @@ impl Job {
 
         let name = resolve_name(&raw.name).map_err(bad)?;
         let catalog = raw.catalog.as_deref().map(str::parse).transpose().map_err(|e| bad(("catalog".into(), e)))?;
+        let engine = raw.engine.as_deref().map(str::parse).transpose().map_err(|e| bad(("engine".into(), e)))?;
         let depends_on = resolve_depends_on(&name, &raw.depends_on).map_err(bad)?;
         let params = resolve_params(&raw.params).map_err(bad)?;
         let mut sources: Vec<SourceSpec> = Vec::new();
@@ -294,6 +299,7 @@ impl Job {
             file: path.to_path_buf(),
             scheduling,
             catalog,
+            engine,
             depends_on,
             params,
             sources,

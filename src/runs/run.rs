@@ -353,7 +353,7 @@ async fn execute(
     }
 
     // 2. The steps, in order, in one session.
-    let ctx = run_session(job, options, context, &reads).await?;
+    let ctx = run_session(job, options, context, &reads, &report.run_id).await?;
     for step in &job.steps {
         context.progress.step(format!("running {}", step.display));
         script::run(&ctx, &step.display, &step.sql, params).await?;
@@ -587,8 +587,14 @@ async fn run_session(
     options: &RunOptions,
     context: &RunContext,
     reads: &[SourceRead],
+    run_id: &str,
 ) -> Result<SessionContext> {
     let mut engine = options.engine.clone();
+    if engine.engine.is_none() {
+        engine.engine = job.engine.clone();
+    }
+    // What a cluster's raw scans leave goes with the run's staging, removed with it.
+    engine.scratch = job.targets.first().map(|t| crate::layout::staging(&t.location, run_id).join("_sources"));
     for target in &job.targets {
         if let Some(bucket) = target.location.bucket() {
             engine.encryption.insert(bucket.to_string(), target.encryption.clone());

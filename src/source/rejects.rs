@@ -166,12 +166,27 @@ pub struct Rejects {
     count: AtomicU64,
     quarantine: Option<Quarantine>,
     kept: Mutex<Kept>,
+    /// On a cluster executor: the records set apart, for the client to replay into its own.
+    spooled: Option<Mutex<Vec<BadRecord>>>,
 }
 
 impl Rejects {
     pub fn new(policy: BadRecordPolicy, quarantine: Option<Quarantine>) -> Self {
         let quarantine = quarantine.filter(|_| policy == BadRecordPolicy::Quarantine);
-        Rejects { policy, count: AtomicU64::new(0), quarantine, kept: Mutex::new(Kept::default()) }
+        Rejects { policy, count: AtomicU64::new(0), quarantine, kept: Mutex::new(Kept::default()), spooled: None }
+    }
+
+    /// The rejects of a scan running on a cluster executor: under `drop` and `quarantine` the
+    /// records are kept in memory until [`Rejects::take_spooled`], for the client to replay.
+    pub fn spooling(policy: BadRecordPolicy) -> Self {
+        Rejects { spooled: Some(Mutex::default()), ..Self::new(policy, None) }
+    }
+
+    pub fn take_spooled(&self) -> Vec<BadRecord> {
+        self.spooled
+            .as_ref()
+            .map(|s| std::mem::take(&mut *s.lock().unwrap_or_else(|e| e.into_inner())))
+            .unwrap_or_default()
     }
 
     /// Fail on the first bad record; what `etl sql` and `infer` use.
@@ -201,6 +216,10 @@ impl Rejects {
             return Ok(());
         }
         self.count.fetch_add(1, Ordering::Relaxed);
+        if let Some(spooled) = &self.spooled {
+            spooled.lock().unwrap_or_else(|e| e.into_inner()).push(record);
+            return Ok(());
+        }
         let Some(quarantine) = &self.quarantine else {
             return Ok(());
         };

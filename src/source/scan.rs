@@ -27,10 +27,11 @@ use object_store::path::Path;
 use super::csv::{self as csv_source, CsvLayout, Dialect};
 use super::format::{self, Compression, Format};
 use super::json::{self as json_source, JsonLayout};
-use super::rejects::Rejects;
+use super::rejects::{BadRecordPolicy, Rejects};
 use crate::error::{Error, Result};
 use crate::location::Location;
 use crate::schema::Column;
+use serde::{Deserialize, Serialize};
 
 /// A file to scan, with its partition values typed as the table's partition keys.
 #[derive(Debug, Clone)]
@@ -67,8 +68,13 @@ pub struct ReadStats {
 }
 
 impl ReadStats {
-    fn record(&self, path: &Path, rows: u64) {
+    pub fn record(&self, path: &Path, rows: u64) {
         self.rows.lock().unwrap_or_else(|e| e.into_inner()).insert(path.clone(), rows);
+    }
+
+    /// The rows read per file since the last call (a cluster executor's, for its client).
+    pub fn take(&self) -> HashMap<Path, u64> {
+        std::mem::take(&mut *self.rows.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     pub fn rows(&self) -> u64 {
@@ -87,6 +93,10 @@ pub struct RawTable {
     pub null_values: Vec<String>,
     pub rejects: Arc<Rejects>,
     pub stats: Arc<ReadStats>,
+    /// On a cluster executor: the folder where each partition leaves the rows it read and the
+    /// records it set apart, which the client replays into its own `rejects` and `stats`
+    /// (crate::cluster::spool).
+    pub spool: Option<Location>,
 }
 
 #[derive(Debug)]
@@ -118,6 +128,123 @@ impl RawScanExec {
             Boundedness::Bounded,
         ));
         Ok(RawScanExec { table, groups, projection, limit, schema, properties, batch_size })
+    }
+}
+
+/// A raw scan as a cluster carries it to its executors (crate::cluster::codec): the table and
+/// files to read, without the client's rejects and read counts, which the executor's
+/// partitions leave in `spool` for the client to replay.
+#[derive(Serialize, Deserialize)]
+struct RawScanOnWire {
+    location: String,
+    /// How messages name it, as the client does.
+    location_text: String,
+    format: Format,
+    columns: Vec<Column>,
+    partition_keys: Vec<Column>,
+    dialect: Dialect,
+    null_values: Vec<String>,
+    bad_records: BadRecordPolicy,
+    spool: Option<String>,
+    groups: Vec<Vec<FileOnWire>>,
+    projection: Vec<usize>,
+    limit: Option<usize>,
+    batch_size: usize,
+}
+
+#[derive(Serialize, Deserialize)]
+struct FileOnWire {
+    path: String,
+    size: u64,
+    compression: Compression,
+    /// Each value as DataFusion's protobuf encodes it.
+    partition_values: Vec<Vec<u8>>,
+    rows: Option<u64>,
+}
+
+impl RawScanExec {
+    pub fn table(&self) -> &Arc<RawTable> {
+        &self.table
+    }
+
+    /// The scan for an executor, whose partitions leave what they set apart in `spool`.
+    pub fn to_wire(&self, spool: Option<&Location>) -> Result<Vec<u8>> {
+        use prost::Message;
+        let table = &self.table;
+        let file = |file: &ScanFile| -> Result<FileOnWire> {
+            let partition_values = file
+                .partition_values
+                .iter()
+                .map(|v| {
+                    datafusion_proto::protobuf::ScalarValue::try_from(v)
+                        .map(|v| v.encode_to_vec())
+                        .map_err(|e| Error::runtime(format!("partition value {v} of {}: {e}", file.path)))
+                })
+                .collect::<Result<_>>()?;
+            Ok(FileOnWire {
+                path: file.path.to_string(),
+                size: file.size,
+                compression: file.compression,
+                partition_values,
+                rows: file.rows,
+            })
+        };
+        let wire = RawScanOnWire {
+            location: table.location.url(),
+            location_text: table.location.to_string(),
+            format: table.format,
+            columns: table.columns.clone(),
+            partition_keys: table.partition_keys.clone(),
+            dialect: table.dialect.clone(),
+            null_values: table.null_values.clone(),
+            bad_records: table.rejects.policy(),
+            spool: spool.map(Location::url),
+            groups: self.groups.iter().map(|group| group.iter().map(file).collect()).collect::<Result<_>>()?,
+            projection: self.projection.clone(),
+            limit: self.limit,
+            batch_size: self.batch_size,
+        };
+        Ok(serde_json::to_vec(&wire)?)
+    }
+
+    pub fn from_wire(bytes: &[u8]) -> Result<Self> {
+        use prost::Message;
+        let wire: RawScanOnWire = serde_json::from_slice(bytes)?;
+        let file = |file: FileOnWire| -> Result<ScanFile> {
+            let partition_values = file
+                .partition_values
+                .iter()
+                .map(|bytes| {
+                    let proto = datafusion_proto::protobuf::ScalarValue::decode(bytes.as_slice())
+                        .map_err(|e| Error::runtime(format!("a partition value of {}: {e}", file.path)))?;
+                    ScalarValue::try_from(&proto)
+                        .map_err(|e| Error::runtime(format!("a partition value of {}: {e}", file.path)))
+                })
+                .collect::<Result<_>>()?;
+            Ok(ScanFile {
+                path: Path::parse(&file.path).map_err(|e| Error::runtime(format!("{}: {e}", file.path)))?,
+                size: file.size,
+                compression: file.compression,
+                partition_values,
+                rows: file.rows,
+            })
+        };
+        let schema = crate::schema::TableSchema { columns: wire.columns, partition_keys: wire.partition_keys };
+        let table_schema = schema.to_arrow();
+        let table = Arc::new(RawTable {
+            location: Location::parse(&wire.location)?.named(&wire.location_text),
+            format: wire.format,
+            columns: schema.columns,
+            partition_keys: schema.partition_keys,
+            dialect: wire.dialect,
+            null_values: wire.null_values,
+            rejects: Arc::new(Rejects::spooling(wire.bad_records)),
+            stats: Arc::default(),
+            spool: wire.spool.as_deref().map(Location::parse).transpose()?,
+        });
+        let groups =
+            wire.groups.into_iter().map(|group| group.into_iter().map(file).collect()).collect::<Result<_>>()?;
+        RawScanExec::new(table, groups, wire.projection, wire.limit, &table_schema, wire.batch_size)
     }
 }
 
@@ -173,7 +300,8 @@ impl ExecutionPlan for RawScanExec {
         };
         tokio::task::spawn_blocking(move || {
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run(&sender)))
-                .unwrap_or_else(|_| Err(Error::runtime("internal error: a file reader panicked")));
+                .unwrap_or_else(|_| Err(Error::runtime("internal error: a file reader panicked")))
+                .and_then(|()| crate::cluster::spool::leave(&task.table));
             if let Err(error) = result {
                 let _ = sender.blocking_send(Err(error.into_datafusion()));
             }

@@ -10,3 +10,21 @@ pub mod script;
 pub mod session;
 pub mod write_order;
 pub mod zorder;
+
+use std::sync::Arc;
+
+use datafusion::logical_expr::{Operator, ScalarUDF};
+
+/// The functions our optimizer rules and layouts put into plans, which a cluster's executors
+/// must find by name.
+pub fn functions() -> Vec<Arc<ScalarUDF>> {
+    let decimal = [Operator::Plus, Operator::Minus, Operator::Multiply]
+        .map(|op| Arc::new(ScalarUDF::new_from_impl(decimal::DecimalArithmetic::new(op))));
+    decimal
+        .into_iter()
+        .chain([
+            Arc::new(ScalarUDF::new_from_impl(dates::DateTruncDays::new())),
+            Arc::new(ScalarUDF::new_from_impl(zorder::ZOrderKey::new())),
+        ])
+        .collect()
+}

@@ -15,7 +15,12 @@ use datafusion::catalog::TableProvider;
 
 use crate::catalog::provider::{CatalogBridge, Overrides, SESSION_SCHEMA, VersionOf};
 use crate::catalog::{Catalog, TableName};
+use ballista_core::config::{BALLISTA_ADAPTIVE_PLANNER_ENABLED, BallistaConfig};
+
+use crate::cluster::Engine;
+use crate::cluster::planner::ClusterPlanner;
 use crate::error::Result;
+use crate::location::Location;
 use crate::location::aws::Encryption;
 use crate::location::counting::ReadCounter;
 use crate::location::stores::Registry;
@@ -52,6 +57,11 @@ pub struct EngineOptions {
     pub encryption: HashMap<String, Encryption>,
     /// Counts what queries read, when set (`etl cost --measure`).
     pub counter: Option<Arc<ReadCounter>>,
+    /// Where queries run; None is this process (unless a job file says otherwise).
+    pub engine: Option<Engine>,
+    /// On a cluster: a folder the executors and this process share for what raw scans leave
+    /// (a run's staging).
+    pub scratch: Option<Location>,
 }
 
 pub async fn session(
@@ -102,6 +112,26 @@ pub async fn session(
     // encodes row groups in parallel inside it.
     settings.execution.minimum_parallel_output_files = datafusion::config::ConfigNonZeroUsize::try_new(1)?;
 
+    let scheduler = options.engine.as_ref().and_then(Engine::scheduler_url);
+    if scheduler.is_some() {
+        // A dynamic filter is state a join shares with the scan below it in one process; a
+        // cluster runs them in different stages, and its scheduler re-plans joins between
+        // stages, which a plan holding such filters refuses.
+        let optimizer = &mut config.options_mut().optimizer;
+        optimizer.enable_dynamic_filter_pushdown = false;
+        optimizer.enable_join_dynamic_filter_pushdown = false;
+        optimizer.enable_topk_dynamic_filter_pushdown = false;
+        optimizer.enable_aggregate_dynamic_filter_pushdown = false;
+        // Ballista's adaptive planner re-plans stages as they finish, with rules that know
+        // only its own and DataFusion's nodes; its static planner runs the stages of the plan
+        // this session made.
+        let extensions = &mut config.options_mut().extensions;
+        if extensions.get::<BallistaConfig>().is_none() {
+            extensions.insert(BallistaConfig::default());
+        }
+        config.options_mut().set(BALLISTA_ADAPTIVE_PLANNER_ENABLED, "false")?;
+    }
+
     let partitions = config.target_partitions().max(1);
     let mut runtime = RuntimeEnvBuilder::new()
         .with_object_store_registry(Arc::new(Registry::new(options.encryption.clone(), options.counter.clone())));
@@ -135,15 +165,30 @@ pub async fn session(
         let pool = FairSpillPool::new(limit);
         runtime = runtime.with_memory_pool(Arc::new(TrackConsumersPool::new(pool, TOP_CONSUMERS)));
     }
-    let state = SessionStateBuilder::new()
+    let on_cluster = scheduler.is_some();
+    let mut state = SessionStateBuilder::new();
+    if let Some(scheduler) = scheduler {
+        if options.encryption.values().any(|e| *e != Encryption::BucketDefault) {
+            // Executors build their own stores, which know only the buckets' defaults.
+            return Err(crate::error::Error::config(
+                "a target's encryption is not carried to a cluster's executors yet: run it with --engine local",
+            ));
+        }
+        state = state.with_query_planner(Arc::new(ClusterPlanner::new(scheduler, options.scratch.clone())));
+    }
+    let mut state = state
         .with_config(config)
         .with_runtime_env(runtime.build_arc()?)
         .with_default_features()
         .with_optimizer_rule(Arc::new(DecimalArithmeticRule))
-        .with_optimizer_rule(Arc::new(DateTruncDaysRule))
-        .with_physical_optimizer_rule(Arc::new(KeyJoinRule))
-        .with_physical_optimizer_rule(Arc::new(KeepInputOrder))
-        .build();
+        .with_optimizer_rule(Arc::new(DateTruncDaysRule));
+    if !on_cluster {
+        // Ballista's scheduler splits each stage's inputs among its tasks, and keeps the
+        // whole build side only under the joins it knows: under ours, each task would see a
+        // part of it.
+        state = state.with_physical_optimizer_rule(Arc::new(KeyJoinRule));
+    }
+    let state = state.with_physical_optimizer_rule(Arc::new(KeepInputOrder)).build();
     let context = SessionContext::new_with_state(state);
     context.register_udtf(VersionOf::NAME, Arc::new(VersionOf { catalog: catalog.clone() }));
     let bridge = CatalogBridge::load(catalog, overrides).await?;

@@ -28,10 +28,19 @@ pub struct ZOrderKey {
 }
 
 impl ZOrderKey {
+    pub fn new() -> Self {
+        ZOrderKey { signature: Signature::variadic_any(Volatility::Immutable) }
+    }
+
     /// `zorder_key(columns…)`, as an expression.
     pub fn of(columns: Vec<Expr>) -> Expr {
-        let udf = ZOrderKey { signature: Signature::variadic_any(Volatility::Immutable) };
-        ScalarUDF::from(udf).call(columns)
+        ScalarUDF::from(ZOrderKey::new()).call(columns)
+    }
+}
+
+impl Default for ZOrderKey {
+    fn default() -> Self {
+        Self::new()
     }
 }
 

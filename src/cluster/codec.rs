@@ -1,0 +1,131 @@
+//! Our execution nodes and functions on the wire, beside Ballista's and DataFusion's own.
+//! Every role of the binary (client, scheduler, executor) uses this one codec.
+
+use std::sync::Arc;
+
+use ballista_core::serde::BallistaPhysicalExtensionCodec;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::ScalarUDF;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
+use datafusion_proto::physical_plan::{AsExecutionPlan, PhysicalExtensionCodec, PhysicalProtoConverterExtension};
+use datafusion_proto::protobuf::PhysicalPlanNode;
+use prost::Message;
+
+use crate::location::Location;
+use crate::source::scan::{RawScanExec, RawTable};
+use crate::transform::key_join::KeyJoinExec;
+use crate::transform::write_order::{ConcatPartitionsExec, NumberRowsExec};
+
+/// What our messages start with: a byte no protobuf message of Ballista's starts with (a
+/// field tag's continuation bit set on a one-byte tag), then our name.
+const MAGIC: &[u8] = b"\xffetl";
+
+const RAW_SCAN: u8 = 1;
+const KEY_JOIN: u8 = 2;
+const NUMBER_ROWS: u8 = 3;
+const CONCAT_PARTITIONS: u8 = 4;
+
+#[derive(Debug, Default)]
+pub struct EtlCodec {
+    ballista: BallistaPhysicalExtensionCodec,
+    /// The client's: where the executors running each raw scan leave what they read.
+    spools: Vec<(Arc<RawTable>, Location)>,
+}
+
+impl EtlCodec {
+    pub fn with_spools(spools: Vec<(Arc<RawTable>, Location)>) -> Self {
+        EtlCodec { spools, ..Self::default() }
+    }
+
+    fn spool_of(&self, table: &Arc<RawTable>) -> Option<&Location> {
+        self.spools.iter().find(|(t, _)| Arc::ptr_eq(t, table)).map(|(_, spool)| spool)
+    }
+}
+
+fn wire_error(what: &str, error: impl std::fmt::Display) -> DataFusionError {
+    DataFusionError::Internal(format!("{what}: {error}"))
+}
+
+impl PhysicalExtensionCodec for EtlCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[Arc<dyn ExecutionPlan>],
+        ctx: &TaskContext,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let Some(ours) = buf.strip_prefix(MAGIC) else {
+            return self.ballista.try_decode(buf, inputs, ctx, proto_converter);
+        };
+        let (&tag, body) = ours.split_first().ok_or_else(|| wire_error("an etl node", "empty message"))?;
+        let input = || inputs.first().cloned().ok_or_else(|| wire_error("an etl node", "no input"));
+        match tag {
+            RAW_SCAN => Ok(Arc::new(RawScanExec::from_wire(body).map_err(|e| e.into_datafusion())?)),
+            KEY_JOIN => {
+                let join = PhysicalPlanNode::decode(body)
+                    .map_err(|e| wire_error("a key join", e))?
+                    .try_into_physical_plan(ctx, self)?
+                    .replace_children(
+                        inputs.to_vec(),
+                        ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+                    )?;
+                Ok(Arc::new(KeyJoinExec::over(join)?))
+            }
+            NUMBER_ROWS => Ok(Arc::new(NumberRowsExec::new(input()?))),
+            CONCAT_PARTITIONS => Ok(Arc::new(ConcatPartitionsExec::new(input()?))),
+            other => Err(wire_error("an etl node", format!("unknown kind {other}"))),
+        }
+    }
+
+    fn try_encode(
+        &self,
+        node: Arc<dyn ExecutionPlan>,
+        buf: &mut Vec<u8>,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<()> {
+        let tag = if node.downcast_ref::<RawScanExec>().is_some() {
+            RAW_SCAN
+        } else if node.downcast_ref::<KeyJoinExec>().is_some() {
+            KEY_JOIN
+        } else if node.downcast_ref::<NumberRowsExec>().is_some() {
+            NUMBER_ROWS
+        } else if node.downcast_ref::<ConcatPartitionsExec>().is_some() {
+            CONCAT_PARTITIONS
+        } else {
+            return self.ballista.try_encode(node, buf, proto_converter);
+        };
+        buf.extend_from_slice(MAGIC);
+        buf.push(tag);
+        if let Some(scan) = node.downcast_ref::<RawScanExec>() {
+            // A scheduler passes on the spool the client gave the scan.
+            let spool = self.spool_of(scan.table()).or(scan.table().spool.as_ref());
+            buf.extend(scan.to_wire(spool).map_err(|e| e.into_datafusion())?);
+        } else if let Some(join) = node.downcast_ref::<KeyJoinExec>() {
+            // The join's own settings; its inputs travel as the node's children.
+            let placeholders =
+                join.children().into_iter().map(|child| Arc::new(EmptyExec::new(child.schema())) as _).collect();
+            let join = join
+                .join_plan()
+                .clone()
+                .replace_children(placeholders, ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute))?;
+            PhysicalPlanNode::try_from_physical_plan(join, self)?
+                .encode(buf)
+                .map_err(|e| wire_error("a key join", e))?;
+        }
+        Ok(())
+    }
+
+    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+        match crate::transform::functions().into_iter().find(|f| f.name() == name) {
+            Some(function) => Ok(function),
+            None => self.ballista.try_decode_udf(name, buf),
+        }
+    }
+
+    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+        self.ballista.try_encode_udf(node, buf)
+    }
+}

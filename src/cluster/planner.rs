@@ -1,0 +1,209 @@
+//! The session's planner on a cluster: each query is planned here, as it would be locally,
+//! and a plan that reads or writes files runs on the cluster as one Ballista job.
+
+use std::fmt;
+use std::sync::Arc;
+
+use ballista_core::execution_plans::execute_physical_plan;
+use ballista_core::extension::SessionConfigExt;
+use datafusion::catalog::Session;
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::sink::DataSinkExec;
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::execution::context::QueryPlanner;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_expr::EquivalenceProperties;
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream,
+};
+use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
+use datafusion_proto::protobuf::PhysicalPlanNode;
+use futures::{StreamExt, TryStreamExt};
+
+use super::codec::EtlCodec;
+use super::spool;
+use crate::error::Error;
+use crate::location::Location;
+use crate::source::rejects::BadRecordPolicy;
+use crate::source::scan::{RawScanExec, RawTable};
+use crate::transform::write_order::ConcatPartitionsExec;
+
+#[derive(Debug)]
+pub struct ClusterPlanner {
+    scheduler_url: String,
+    /// Where raw scans' executors leave what they read (a run's staging), if anywhere.
+    scratch: Option<Location>,
+    session_id: String,
+}
+
+impl ClusterPlanner {
+    pub fn new(scheduler_url: String, scratch: Option<Location>) -> Self {
+        let session_id = format!("etl-{}", crate::runs::run::new_run_id());
+        ClusterPlanner { scheduler_url, scratch, session_id }
+    }
+}
+
+#[async_trait::async_trait]
+impl QueryPlanner for ClusterPlanner {
+    async fn create_physical_plan(
+        &self,
+        logical_plan: &LogicalPlan,
+        session: &dyn Session,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let plan = DefaultPhysicalPlanner::default().create_physical_plan(logical_plan, session).await?;
+        if !touches_files(&plan)? {
+            // Nothing for executors to read or write (`SELECT 1`, EXPLAIN, a catalog listing).
+            return Ok(plan);
+        }
+        let plan = raw_scans_in_one_task(plan)?;
+        Ok(Arc::new(ClusterExec::new(plan, self.scheduler_url.clone(), self.scratch.clone(), self.session_id.clone())))
+    }
+}
+
+fn touches_files(plan: &Arc<dyn ExecutionPlan>) -> Result<bool> {
+    plan.exists(|node| {
+        Ok(node.downcast_ref::<RawScanExec>().is_some()
+            || node.downcast_ref::<DataSinkExec>().is_some()
+            || node
+                .downcast_ref::<DataSourceExec>()
+                .is_some_and(|source| source.data_source().downcast_ref::<FileScanConfig>().is_some()))
+    })
+}
+
+/// Each raw scan as one partition that reads its files' groups concurrently. Ballista gives
+/// each task of a stage its share of the stage's partitions by rewriting the scans it knows
+/// (Parquet's file groups); a scan it does not know keeps all of them, and every task would
+/// read every file (the weekly job's orders counted twice on two tasks).
+fn raw_scans_in_one_task(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+    plan.transform_up(|node| {
+        if node.downcast_ref::<RawScanExec>().is_some() && node.properties().output_partitioning().partition_count() > 1
+        {
+            return Ok(Transformed::yes(Arc::new(ConcatPartitionsExec::new(node)) as Arc<dyn ExecutionPlan>));
+        }
+        Ok(Transformed::no(node))
+    })
+    .map(|transformed| transformed.data)
+}
+
+/// The raw tables a plan scans, each once.
+fn raw_tables(plan: &Arc<dyn ExecutionPlan>) -> Result<Vec<Arc<RawTable>>> {
+    let mut tables: Vec<Arc<RawTable>> = Vec::new();
+    plan.apply(|node| {
+        if let Some(scan) = node.downcast_ref::<RawScanExec>()
+            && !tables.iter().any(|t| Arc::ptr_eq(t, scan.table()))
+        {
+            tables.push(scan.table().clone());
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    Ok(tables)
+}
+
+/// A plan run on the cluster: its one output partition is the job's result, fetched from the
+/// executors. The plan is its child for EXPLAIN and metrics, never executed here.
+#[derive(Debug)]
+pub struct ClusterExec {
+    plan: Arc<dyn ExecutionPlan>,
+    scheduler_url: String,
+    scratch: Option<Location>,
+    session_id: String,
+    properties: Arc<PlanProperties>,
+}
+
+impl ClusterExec {
+    fn new(plan: Arc<dyn ExecutionPlan>, scheduler_url: String, scratch: Option<Location>, session_id: String) -> Self {
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(plan.schema()),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        ));
+        ClusterExec { plan, scheduler_url, scratch, session_id, properties }
+    }
+
+    /// Where each raw table's scans leave what they read; refused where nowhere is given
+    /// and the table's bad records are not the query's error.
+    fn spools(&self) -> Result<Vec<(Arc<RawTable>, Location)>> {
+        let tables = raw_tables(&self.plan)?;
+        match &self.scratch {
+            Some(scratch) => Ok(tables
+                .into_iter()
+                .enumerate()
+                .map(|(i, table)| (table, scratch.join(&format!("source-{i}"))))
+                .collect()),
+            None => match tables.iter().find(|t| t.rejects.policy() != BadRecordPolicy::Fail) {
+                Some(table) => Err(Error::config(format!(
+                    "{}: bad_records other than fail need a run's staging folder to be read on a cluster",
+                    table.location
+                ))
+                .into_datafusion()),
+                None => Ok(Vec::new()),
+            },
+        }
+    }
+}
+
+impl DisplayAs for ClusterExec {
+    fn fmt_as(&self, _: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "ClusterExec: scheduler={}", self.scheduler_url)
+    }
+}
+
+impl ExecutionPlan for ClusterExec {
+    fn name(&self) -> &str {
+        "ClusterExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.plan]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn datafusion::physical_expr::PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(self: Arc<Self>, mut children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        match children.pop() {
+            Some(plan) if children.is_empty() => Ok(Arc::new(ClusterExec::new(
+                plan,
+                self.scheduler_url.clone(),
+                self.scratch.clone(),
+                self.session_id.clone(),
+            ))),
+            _ => Err(DataFusionError::Internal("ClusterExec takes one child".to_string())),
+        }
+    }
+
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        if partition != 0 {
+            return Err(DataFusionError::Internal(format!("ClusterExec has one partition, not {partition}")));
+        }
+        let spools = self.spools()?;
+        let codec = EtlCodec::with_spools(spools.clone());
+        let config = context.session_config().clone();
+        let (url, plan, session_id) = (self.scheduler_url.clone(), self.plan.clone(), self.session_id.clone());
+        let submitted = async move {
+            let ballista = config.ballista_config();
+            execute_physical_plan::<PhysicalPlanNode>(url.clone(), &ballista, plan, &codec, session_id, config)
+                .await
+                .map_err(|e| DataFusionError::Execution(format!("on the cluster at {url}: {e}")))
+        };
+        let rows = futures::stream::once(submitted).try_flatten();
+        // Once the job's rows are all here, what its scans set apart joins the run's rejects.
+        let replayed = futures::stream::once(async move { spool::replay(&spools).await })
+            .filter_map(|result| async move { result.err().map(|e| Err(e.into_datafusion())) });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(self.plan.schema(), rows.chain(replayed))))
+    }
+}
