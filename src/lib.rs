@@ -42,9 +42,6 @@ pub mod catalog;
 /// 4. SQL over the catalog: the session, scripts, parameters.
 pub mod transform;
 
-/// 4b. The same queries on an Apache Ballista cluster: its roles, our nodes on the wire.
-pub mod cluster;
-
 /// 5. What an output must satisfy before it is published: checks, as SQL over staged files.
 pub mod checks;
 

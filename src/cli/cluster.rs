@@ -4,9 +4,9 @@
 use clap::{Args, Subcommand};
 
 use super::GlobalArgs;
-use crate::cluster::{self, DEFAULT_EXECUTOR_TIMEOUT_SECONDS, ExecutorOptions};
 use crate::config::parse_size;
 use crate::error::Result;
+use crate::transform::cluster::{self, DEFAULT_EXECUTOR_TIMEOUT_SECONDS, ExecutorOptions};
 
 #[derive(Debug, Args)]
 pub struct ClusterArgs {
@@ -38,10 +38,11 @@ pub struct ExecutorArgs {
     /// The scheduler's address.
     #[arg(long, value_name = "HOST:PORT")]
     pub scheduler: String,
-    /// The address to listen on for other executors and clients fetching results (Arrow Flight).
+    /// The address to listen on for other executors and clients fetching results (Arrow
+    /// Flight); port 0 takes a free one.
     #[arg(long, default_value = "127.0.0.1:50051", value_name = "HOST:PORT")]
     pub bind: String,
-    /// The port of its control service (default: --bind's port + 1).
+    /// The port of its control service (default: a free one).
     #[arg(long)]
     pub grpc_port: Option<u16>,
     /// Where it keeps shuffle files (default: a temporary folder).

@@ -115,10 +115,10 @@ pub struct EngineArgs {
     /// local (this process) or df://HOST:PORT, the scheduler of an Apache Ballista cluster
     /// started with `etl cluster` (default: the job file's `engine`, or local).
     #[arg(long, env = crate::config::ETL_ENGINE, value_parser = parse_engine)]
-    pub engine: Option<crate::cluster::Engine>,
+    pub engine: Option<crate::transform::cluster::Engine>,
 }
 
-fn parse_engine(text: &str) -> std::result::Result<crate::cluster::Engine, String> {
+fn parse_engine(text: &str) -> std::result::Result<crate::transform::cluster::Engine, String> {
     text.parse()
 }
 

@@ -232,7 +232,7 @@ pub struct Job {
     pub scheduling: Scheduling,
     pub catalog: Option<CatalogChoice>,
     /// Where its queries run, unless `--engine` (or `ETL_ENGINE`) says.
-    pub engine: Option<crate::cluster::Engine>,
+    pub engine: Option<crate::transform::cluster::Engine>,
     /// Jobs of its pipeline this one runs after, besides those that write what it reads
     /// (a dependency no table shows: a file another job leaves, an API it loads).
     pub depends_on: Vec<String>,

@@ -9,4 +9,5 @@ pub mod format;
 pub mod json;
 pub mod rejects;
 pub mod scan;
+pub mod spool;
 pub mod text;

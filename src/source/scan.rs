@@ -301,7 +301,7 @@ impl ExecutionPlan for RawScanExec {
         tokio::task::spawn_blocking(move || {
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run(&sender)))
                 .unwrap_or_else(|_| Err(Error::runtime("internal error: a file reader panicked")))
-                .and_then(|()| crate::cluster::spool::leave(&task.table));
+                .and_then(|()| super::spool::leave(&task.table));
             if let Err(error) = result {
                 let _ = sender.blocking_send(Err(error.into_datafusion()));
             }

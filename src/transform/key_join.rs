@@ -105,19 +105,6 @@ impl KeyJoinExec {
         KeyJoinExec { plan, build: Arc::new(OnceCell::new()), metrics: ExecutionPlanMetricsSet::new() }
     }
 
-    /// The key join of a `HashJoinExec` this rule would replace (one decoded on a cluster).
-    pub fn over(plan: Arc<dyn ExecutionPlan>) -> Result<Self> {
-        match plan.downcast_ref::<HashJoinExec>() {
-            Some(join) if Self::applies(join) => Ok(Self::new(plan)),
-            _ => Err(DataFusionError::Internal(format!("a key join over {}", plan.name()))),
-        }
-    }
-
-    /// The `HashJoinExec` replaced.
-    pub fn join_plan(&self) -> &Arc<dyn ExecutionPlan> {
-        &self.plan
-    }
-
     fn join(&self) -> &HashJoinExec {
         hash_join(&self.plan)
     }

@@ -17,13 +17,13 @@ use crate::catalog::provider::{CatalogBridge, Overrides, SESSION_SCHEMA, Version
 use crate::catalog::{Catalog, TableName};
 use ballista_core::config::{BALLISTA_ADAPTIVE_PLANNER_ENABLED, BallistaConfig};
 
-use crate::cluster::Engine;
-use crate::cluster::planner::ClusterPlanner;
 use crate::error::Result;
 use crate::location::Location;
 use crate::location::aws::Encryption;
 use crate::location::counting::ReadCounter;
 use crate::location::stores::Registry;
+use crate::transform::cluster::Engine;
+use crate::transform::cluster::planner::ClusterPlanner;
 use crate::transform::dates::DateTruncDaysRule;
 use crate::transform::decimal::DecimalArithmeticRule;
 use crate::transform::key_join::KeyJoinRule;

@@ -8,7 +8,6 @@
 
 pub mod codec;
 pub mod planner;
-pub mod spool;
 
 use std::fmt;
 use std::str::FromStr;
@@ -125,7 +124,7 @@ pub async fn scheduler(bind: &str, executor_timeout_seconds: u64) -> Result<()> 
 pub struct ExecutorOptions {
     pub scheduler: String,
     pub bind: String,
-    /// Its gRPC port; the Flight port (`bind`'s) + 1 when not given.
+    /// Its gRPC port; a free one when not given.
     pub grpc_port: Option<u16>,
     pub work_dir: Option<String>,
     /// Tasks run at once; 0 means one per core.
@@ -140,10 +139,10 @@ pub async fn executor(options: ExecutorOptions) -> Result<()> {
     start_log();
     let (scheduler_host, scheduler_port) = host_and_port("--scheduler", &options.scheduler)?;
     let (host, port) = host_and_port("--bind", &options.bind)?;
-    let grpc_port = match options.grpc_port {
-        Some(grpc_port) => grpc_port,
-        None => port.checked_add(1).ok_or_else(|| Error::usage("--bind: give a port below 65535, or --grpc-port"))?,
-    };
+    // Ballista tells the scheduler the ports it was given, so a port left to the system is
+    // chosen here (executors bound on neighbouring ports must not meet on a default +1).
+    let port = free_port_if_zero(&host, port)?;
+    let grpc_port = free_port_if_zero(&host, options.grpc_port.unwrap_or(0))?;
     let defaults = ExecutorProcessConfig::default();
     let config = ExecutorProcessConfig {
         bind_host: host.clone(),
@@ -155,6 +154,8 @@ pub async fn executor(options: ExecutorOptions) -> Result<()> {
         vcores: if options.concurrency > 0 { options.concurrency } else { defaults.vcores },
         work_dir: options.work_dir.clone(),
         executor_heartbeat_interval_seconds: HEARTBEAT_SECONDS,
+        // Scheduler and executors may start in any order (services of a cluster do).
+        scheduler_connect_timeout_seconds: SCHEDULER_CONNECT_SECONDS,
         memory_pool_size: options.memory_limit,
         override_runtime_producer: Some(Arc::new(|_config| {
             RuntimeEnvBuilder::new().with_object_store_registry(Arc::new(Registry::default())).build_arc()
@@ -167,6 +168,17 @@ pub async fn executor(options: ExecutorOptions) -> Result<()> {
         config.executor_id, config.bind_host, config.port, config.grpc_port, options.scheduler
     );
     start_executor_process(Arc::new(config)).await.map_err(cluster_error)
+}
+
+/// How long an executor keeps trying to reach its scheduler when it starts.
+const SCHEDULER_CONNECT_SECONDS: u16 = 60;
+
+fn free_port_if_zero(host: &str, port: u16) -> Result<u16> {
+    if port != 0 {
+        return Ok(port);
+    }
+    let listener = std::net::TcpListener::bind((host, 0)).map_err(|e| Error::usage(format!("--bind {host}: {e}")))?;
+    Ok(listener.local_addr()?.port())
 }
 
 fn cluster_error(error: ballista_core::error::BallistaError) -> Error {

@@ -26,11 +26,11 @@ use datafusion_proto::protobuf::PhysicalPlanNode;
 use futures::{StreamExt, TryStreamExt};
 
 use super::codec::EtlCodec;
-use super::spool;
 use crate::error::Error;
 use crate::location::Location;
 use crate::source::rejects::BadRecordPolicy;
 use crate::source::scan::{RawScanExec, RawTable};
+use crate::source::spool;
 use crate::transform::write_order::ConcatPartitionsExec;
 
 #[derive(Debug)]
@@ -38,13 +38,11 @@ pub struct ClusterPlanner {
     scheduler_url: String,
     /// Where raw scans' executors leave what they read (a run's staging), if anywhere.
     scratch: Option<Location>,
-    session_id: String,
 }
 
 impl ClusterPlanner {
     pub fn new(scheduler_url: String, scratch: Option<Location>) -> Self {
-        let session_id = format!("etl-{}", crate::runs::run::new_run_id());
-        ClusterPlanner { scheduler_url, scratch, session_id }
+        ClusterPlanner { scheduler_url, scratch }
     }
 }
 
@@ -61,7 +59,7 @@ impl QueryPlanner for ClusterPlanner {
             return Ok(plan);
         }
         let plan = raw_scans_in_one_task(plan)?;
-        Ok(Arc::new(ClusterExec::new(plan, self.scheduler_url.clone(), self.scratch.clone(), self.session_id.clone())))
+        Ok(Arc::new(ClusterExec::new(plan, self.scheduler_url.clone(), self.scratch.clone())))
     }
 }
 
@@ -111,19 +109,18 @@ pub struct ClusterExec {
     plan: Arc<dyn ExecutionPlan>,
     scheduler_url: String,
     scratch: Option<Location>,
-    session_id: String,
     properties: Arc<PlanProperties>,
 }
 
 impl ClusterExec {
-    fn new(plan: Arc<dyn ExecutionPlan>, scheduler_url: String, scratch: Option<Location>, session_id: String) -> Self {
+    fn new(plan: Arc<dyn ExecutionPlan>, scheduler_url: String, scratch: Option<Location>) -> Self {
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(plan.schema()),
             Partitioning::UnknownPartitioning(1),
             EmissionType::Final,
             Boundedness::Bounded,
         ));
-        ClusterExec { plan, scheduler_url, scratch, session_id, properties }
+        ClusterExec { plan, scheduler_url, scratch, properties }
     }
 
     /// Where each raw table's scans leave what they read; refused where nowhere is given
@@ -176,12 +173,9 @@ impl ExecutionPlan for ClusterExec {
 
     fn with_new_children(self: Arc<Self>, mut children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
         match children.pop() {
-            Some(plan) if children.is_empty() => Ok(Arc::new(ClusterExec::new(
-                plan,
-                self.scheduler_url.clone(),
-                self.scratch.clone(),
-                self.session_id.clone(),
-            ))),
+            Some(plan) if children.is_empty() => {
+                Ok(Arc::new(ClusterExec::new(plan, self.scheduler_url.clone(), self.scratch.clone())))
+            }
             _ => Err(DataFusionError::Internal("ClusterExec takes one child".to_string())),
         }
     }
@@ -193,7 +187,7 @@ impl ExecutionPlan for ClusterExec {
         let spools = self.spools()?;
         let codec = EtlCodec::with_spools(spools.clone());
         let config = context.session_config().clone();
-        let (url, plan, session_id) = (self.scheduler_url.clone(), self.plan.clone(), self.session_id.clone());
+        let (url, plan, session_id) = (self.scheduler_url.clone(), self.plan.clone(), context.session_id());
         let submitted = async move {
             let ballista = config.ballista_config();
             execute_physical_plan::<PhysicalPlanNode>(url.clone(), &ballista, plan, &codec, session_id, config)

@@ -8,15 +8,10 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::ScalarUDF;
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::physical_plan::empty::EmptyExec;
-use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
-use datafusion_proto::physical_plan::{AsExecutionPlan, PhysicalExtensionCodec, PhysicalProtoConverterExtension};
-use datafusion_proto::protobuf::PhysicalPlanNode;
-use prost::Message;
+use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 
 use crate::location::Location;
 use crate::source::scan::{RawScanExec, RawTable};
-use crate::transform::key_join::KeyJoinExec;
 use crate::transform::write_order::{ConcatPartitionsExec, NumberRowsExec};
 
 /// What our messages start with: a byte no protobuf message of Ballista's starts with (a
@@ -24,9 +19,8 @@ use crate::transform::write_order::{ConcatPartitionsExec, NumberRowsExec};
 const MAGIC: &[u8] = b"\xffetl";
 
 const RAW_SCAN: u8 = 1;
-const KEY_JOIN: u8 = 2;
-const NUMBER_ROWS: u8 = 3;
-const CONCAT_PARTITIONS: u8 = 4;
+const NUMBER_ROWS: u8 = 2;
+const CONCAT_PARTITIONS: u8 = 3;
 
 #[derive(Debug, Default)]
 pub struct EtlCodec {
@@ -64,16 +58,6 @@ impl PhysicalExtensionCodec for EtlCodec {
         let input = || inputs.first().cloned().ok_or_else(|| wire_error("an etl node", "no input"));
         match tag {
             RAW_SCAN => Ok(Arc::new(RawScanExec::from_wire(body).map_err(|e| e.into_datafusion())?)),
-            KEY_JOIN => {
-                let join = PhysicalPlanNode::decode(body)
-                    .map_err(|e| wire_error("a key join", e))?
-                    .try_into_physical_plan(ctx, self)?
-                    .replace_children(
-                        inputs.to_vec(),
-                        ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
-                    )?;
-                Ok(Arc::new(KeyJoinExec::over(join)?))
-            }
             NUMBER_ROWS => Ok(Arc::new(NumberRowsExec::new(input()?))),
             CONCAT_PARTITIONS => Ok(Arc::new(ConcatPartitionsExec::new(input()?))),
             other => Err(wire_error("an etl node", format!("unknown kind {other}"))),
@@ -88,8 +72,6 @@ impl PhysicalExtensionCodec for EtlCodec {
     ) -> Result<()> {
         let tag = if node.downcast_ref::<RawScanExec>().is_some() {
             RAW_SCAN
-        } else if node.downcast_ref::<KeyJoinExec>().is_some() {
-            KEY_JOIN
         } else if node.downcast_ref::<NumberRowsExec>().is_some() {
             NUMBER_ROWS
         } else if node.downcast_ref::<ConcatPartitionsExec>().is_some() {
@@ -103,17 +85,6 @@ impl PhysicalExtensionCodec for EtlCodec {
             // A scheduler passes on the spool the client gave the scan.
             let spool = self.spool_of(scan.table()).or(scan.table().spool.as_ref());
             buf.extend(scan.to_wire(spool).map_err(|e| e.into_datafusion())?);
-        } else if let Some(join) = node.downcast_ref::<KeyJoinExec>() {
-            // The join's own settings; its inputs travel as the node's children.
-            let placeholders =
-                join.children().into_iter().map(|child| Arc::new(EmptyExec::new(child.schema())) as _).collect();
-            let join = join
-                .join_plan()
-                .clone()
-                .replace_children(placeholders, ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute))?;
-            PhysicalPlanNode::try_from_physical_plan(join, self)?
-                .encode(buf)
-                .map_err(|e| wire_error("a key join", e))?;
         }
         Ok(())
     }
