@@ -1,74 +1,18 @@
 //! Jobs and queries on an Apache Ballista cluster: a scheduler and executors started as
 //! `etl cluster` processes on loopback ports, against the same commands run locally.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
-use std::sync::mpsc::Receiver;
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
-use crate::util::Sandbox;
+use crate::util::{Sandbox, Scheduler as Role};
 
 const STARTED: Duration = Duration::from_secs(60);
+/// The roles log their start (and an executor its registration) at this level.
+const LOG: (&str, &str) = ("RUST_LOG", "info");
 
 /// A loopback port nothing listens on now.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A role of the cluster, its log (stderr) read as it comes; killed when dropped.
-struct Role {
-    child: Child,
-    log: Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Role {
-    fn start(s: &Sandbox, args: &[&str], variables: &[(&str, &str)]) -> Role {
-        let mut child = s
-            .command(args)
-            .env("RUST_LOG", "info")
-            .envs(variables.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (send, log) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if send.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Role { child, log, seen: Vec::new() }
-    }
-
-    fn wait_for_log(&mut self, text: &str, limit: Duration) {
-        let deadline = Instant::now() + limit;
-        loop {
-            let left = deadline
-                .checked_duration_since(Instant::now())
-                .unwrap_or_else(|| panic!("no log line with '{text}' in time; saw {:#?}", self.seen));
-            match self.log.recv_timeout(left) {
-                Ok(line) if line.contains(text) => return,
-                Ok(line) => self.seen.push(line),
-                Err(e) => panic!("no log line with '{text}' ({e}); saw {:#?}", self.seen),
-            }
-        }
-    }
-
-    /// SIGKILL: the executor ends the way a lost machine ends.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Role {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }
 
 /// A scheduler and its executors, each its own `etl` process.
@@ -78,44 +22,42 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// A scheduler and `executors` executors, each registered before this returns.
+    /// A scheduler and `executors` executors of 2 task slots, each registered before this returns.
     pub fn start(s: &Sandbox, executors: usize) -> Cluster {
         let mut cluster = Cluster::scheduler_only(s);
         for _ in 0..executors {
-            cluster.add_executor(s, &[]);
+            cluster.add_executor(s, 2, &[]);
         }
         cluster
     }
 
-    fn scheduler_only(s: &Sandbox) -> Cluster {
+    pub fn scheduler_only(s: &Sandbox) -> Cluster {
         let address = format!("127.0.0.1:{}", free_port());
-        let mut scheduler =
-            Role::start(s, &["cluster", "scheduler", "--bind", &address, "--executor-timeout", "10"], &[]);
+        let args = ["cluster", "scheduler", "--bind", &address, "--executor-timeout", "10"];
+        let mut scheduler = Role::spawn(s, &args, &[LOG]);
         scheduler.wait_for_log("listening on", STARTED);
         Cluster { scheduler: address, roles: vec![scheduler] }
     }
 
-    /// One more executor (with variables of its own: a kill point), once registered.
-    fn add_executor(&mut self, s: &Sandbox, variables: &[(&str, &str)]) -> &mut Role {
-        let (flight, grpc) = (free_port(), free_port());
-        let bind = format!("127.0.0.1:{flight}");
-        let work = s.at(&format!("executor-{flight}"));
+    /// One more executor running `concurrency` tasks at once (with variables of its own: a
+    /// kill point), on ports it chooses, once registered.
+    pub fn add_executor(&mut self, s: &Sandbox, concurrency: usize, variables: &[(&str, &str)]) -> &mut Role {
+        let work = s.at(&format!("executor-{}", self.roles.len()));
+        let concurrency = concurrency.to_string();
         let args = [
             "cluster",
             "executor",
             "--scheduler",
             &self.scheduler,
             "--bind",
-            &bind,
-            "--grpc-port",
-            &grpc.to_string(),
+            "127.0.0.1:0",
             "--work-dir",
             &work,
             "--concurrency",
-            "2",
+            &concurrency,
         ];
         std::fs::create_dir_all(&work).unwrap();
-        let mut executor = Role::start(s, &args, variables);
+        let mut executor = Role::spawn(s, &args, &[&[LOG], variables].concat());
         executor.wait_for_log("registration succeed", STARTED);
         self.roles.push(executor);
         self.roles.last_mut().unwrap()
@@ -190,7 +132,7 @@ fn the_weekly_job_on_a_cluster_publishes_what_it_publishes_locally() {
     std::fs::write(&job, text).unwrap();
     let rerun = on_cluster.etl(&args).json();
     assert_eq!(summary(&rerun), summary(&expected));
-    assert!(on_cluster.files("data").iter().all(|f| !f.contains("_sources")));
+    assert!(on_cluster.files(".etl/warehouse").iter().all(|f| !f.contains("_sources")));
 }
 
 /// lineitem rows of TPC-H's shape, made up deterministically (a linear congruential walk).
@@ -329,7 +271,7 @@ fn an_executor_killed_during_a_job_loses_nothing() {
     let mut cluster = Cluster::scheduler_only(&s);
     // The only executor stops at its first source file, and is killed there once a second
     // executor has registered: its tasks can only run again on the second.
-    cluster.add_executor(&s, &[("ETL_KILL_POINT", "read.file")]);
+    cluster.add_executor(&s, 2, &[("ETL_KILL_POINT", "read.file")]);
     let doomed = cluster.roles.len() - 1;
     let engine = cluster.engine();
     let run = s
@@ -339,7 +281,7 @@ fn an_executor_killed_during_a_job_loses_nothing() {
         .spawn()
         .unwrap();
     cluster.roles[doomed].wait_for_log("kill point read.file#1 reached", STARTED);
-    cluster.add_executor(&s, &[]);
+    cluster.add_executor(&s, 2, &[]);
     cluster.roles[doomed].kill();
     let output = run.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -411,3 +411,34 @@ fn appends_racing_on_an_unpartitioned_delta_table_in_glue_lose_no_rows() {
     let table = format!("{}.raced", crate::util::aws::unique("db"));
     crate::delta::race(&s, &format!("s3://{bucket}/raced/"), &table, &["--catalog", "glue"], 8);
 }
+
+/// On a cluster, every task of a stage read every file of a raw (CSV, JSON) source: Ballista
+/// gives each task its share of a stage's partitions by rewriting the scans it knows, and kept
+/// ours whole. Joined on a cluster, the weekly job's orders were counted twice, half the time
+/// (one task per partition makes it every time: an executor with one task slot).
+#[test]
+fn a_raw_source_on_a_cluster_is_read_once_whatever_its_tasks() {
+    let s = crate::util::Sandbox::new();
+    for day in 1..=6 {
+        let rows: String = (0..50).map(|i| format!("{},{}\n", day * 100 + i, i % 7)).collect();
+        s.write(&format!("orders/day={day}/o.csv"), format!("order_id,customer_id\n{rows}"));
+    }
+    let customers: String = (0..7).map(|i| format!("{i},c{i}\n")).collect();
+    s.write("customers/c.csv", format!("customer_id,name\n{customers}"));
+    s.write(
+        "job.toml",
+        "name = \"joined\"\n[[source]]\ntable = \"raw.orders\"\nlocation = \"orders/\"\n\
+         [[source]]\ntable = \"raw.customers\"\nlocation = \"customers/\"\n\
+         [[target]]\ntable = \"mart.joined\"\nquery = \"SELECT o.order_id, c.name FROM raw.orders o JOIN raw.customers c USING (customer_id)\"\n\
+         location = \"out/\"\n",
+    );
+    let mut cluster = crate::cluster::Cluster::scheduler_only(&s);
+    cluster.add_executor(&s, 1, &[]);
+    let engine = cluster.engine();
+    let report = s.json(&["run", "job.toml", "--engine", &engine]);
+    assert_eq!(report["targets"][0]["rows"], 300, "{report}");
+    assert_eq!(report["sources"][0]["rows"], 300, "{report}");
+    let count = "SELECT count(*) AS n FROM raw.orders o JOIN raw.customers c USING (customer_id)";
+    let on_cluster = s.etl(&["sql", count, "--format", "csv", "--engine", &engine]);
+    assert_eq!(on_cluster.stdout, "n\n300\n", "{on_cluster:?}");
+}

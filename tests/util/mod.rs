@@ -162,7 +162,8 @@ pub fn columns(value: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
-/// `etl scheduler DIR --json`, its events (stdout) and its log (stderr) read as they come.
+/// `etl scheduler DIR --json` (or another long-running `etl` command: a cluster's role), its
+/// events (stdout) and its log (stderr) read as they come; killed if still running when dropped.
 pub struct Scheduler {
     child: std::process::Child,
     events: std::sync::mpsc::Receiver<serde_json::Value>,
@@ -185,7 +186,8 @@ impl Scheduler {
         Self::spawn(s, args, &[])
     }
 
-    fn spawn(s: &Sandbox, args: &[&str], variables: &[(&str, &str)]) -> Scheduler {
+    /// `etl ARGS` with variables set for it only.
+    pub fn spawn(s: &Sandbox, args: &[&str], variables: &[(&str, &str)]) -> Scheduler {
         use std::io::{BufRead, BufReader};
         let mut child = s
             .command(args)
@@ -271,5 +273,14 @@ impl Scheduler {
             self.seen.push(event);
         }
         self.seen.clone()
+    }
+}
+
+impl Drop for Scheduler {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
