@@ -3,7 +3,7 @@
 benches/results/RESULTS.md in one command (see benches/README.md):
 
     python3 benches/harness.py [--sf 1] [--runs 3] [--etl target/release/etl]
-        [--peers duckdb,polars,datafusion,spark] [--workloads W1,W2,W3,W4,W5]
+        [--peers duckdb,polars,datafusion,spark] [--workloads W1,W2,W3,W4,W5] [--cluster 1,2]
 
 It first re-executes itself inside benches/.venv (made here, with benches/requirements.txt).
 """
@@ -77,6 +77,9 @@ def parse_args():
     parser.add_argument("--etl", default="target/release/etl", help="the etl binary (default target/release/etl)")
     parser.add_argument("--peers", type=comma_list(PEERS), default=PEERS, help="default: " + ",".join(PEERS))
     parser.add_argument("--workloads", type=comma_list(WORKLOADS), default=WORKLOADS, help="default: " + ",".join(WORKLOADS))
+    parser.add_argument("--cluster", type=lambda t: [int(n) for n in t.split(",") if n.strip()], default=[],
+                        help="also run W2 and W3 on a Ballista cluster of `etl cluster` processes on this machine, "
+                             "one with each number of executors given (e.g. 1,2)")
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be at least 1")
@@ -151,6 +154,46 @@ def run_workload(workload, setup, runs):
     return result
 
 
+def start_cluster(etl, executors, log_dir):
+    """A scheduler and `executors` executors on loopback ports, each registered before this returns:
+    (its --engine URL, its processes). Their log goes to log_dir."""
+    import socket
+
+    def free_port():
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+
+    env = {**os.environ, "RUST_LOG": "info"}
+    address = f"127.0.0.1:{free_port()}"
+
+    def start(args, name, ready):
+        path = os.path.join(log_dir, f"{name}.log")
+        log = open(path, "w")
+        process = subprocess.Popen([etl, "cluster", *args], env=env, stdout=subprocess.DEVNULL, stderr=log)
+        deadline = time.monotonic() + 60
+        while ready not in open(path).read():
+            if process.poll() is not None or time.monotonic() > deadline:
+                sys.exit(f"etl cluster {args[0]} did not start:\n{open(path).read()}")
+            time.sleep(0.05)
+        return process
+
+    processes = [start(["scheduler", "--bind", address], f"scheduler-{executors}", "listening on")]
+    for i in range(executors):
+        work = tempfile.mkdtemp(prefix=f"executor-{executors}-{i}-")
+        processes.append(start(["executor", "--scheduler", address, "--bind", "127.0.0.1:0", "--work-dir", work],
+                               f"executor-{executors}-{i}", "registration succeed"))
+    return f"df://{address}", processes
+
+
+def cluster_overhead(result):
+    """Each cluster run's median wall over the local run's, in its note."""
+    local = next((e for e in result.engines if e.engine == "etl"), None)
+    for engine in result.engines:
+        if local and engine.engine.startswith("etl (cluster"):
+            engine.note += f"; {engine.wall / local.wall:.2f}× local etl's wall (CPU, peak: the client's only)"
+
+
 def run_w5(etl, runs):
     """W5 is benches/cost_estimate.py's; its output goes into RESULTS.md as it is."""
     print("\nW5: etl cost over 1,000 Parquet files (benches/cost_estimate.py)", flush=True)
@@ -204,10 +247,22 @@ def main():
     os.chdir(runs_dir)
     results = []
     with tempfile.TemporaryDirectory(prefix="etl-bench-homes-") as homes:
-        setup = workloads.Setup(args.etl, sys.executable, args.peers, tpch, ndjson, runs_dir, jobs_dir, homes)
-        reference = workloads.Reference(tpch)
-        for key in (k for k in args.workloads if k in workloads.BUILDERS):
-            results.append(run_workload(workloads.BUILDERS[key](setup, reference), setup, args.runs))
+        clusters, processes = {}, []
+        try:
+            for executors in args.cluster:
+                engine, started = start_cluster(args.etl, executors, homes)
+                clusters[f"etl (cluster {executors})"] = engine
+                processes += started
+            setup = workloads.Setup(args.etl, sys.executable, args.peers, tpch, ndjson, runs_dir, jobs_dir, homes,
+                                    clusters)
+            reference = workloads.Reference(tpch)
+            for key in (k for k in args.workloads if k in workloads.BUILDERS):
+                result = run_workload(workloads.BUILDERS[key](setup, reference), setup, args.runs)
+                cluster_overhead(result)
+                results.append(result)
+        finally:
+            for process in processes:
+                process.kill()
     w5_output = run_w5(args.etl, args.runs) if "W5" in args.workloads else None
     os.chdir(BENCHES)
     shutil.rmtree(runs_dir)

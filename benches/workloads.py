@@ -64,6 +64,7 @@ class Setup:
     runs_dir: str    # outputs of the runs
     jobs_dir: str    # generated job files
     homes_dir: str   # ETL_HOMEs, temporary
+    clusters: dict = dataclasses.field(default_factory=dict)  # {engine name: its --engine df://… URL}
 
 
 # ---- reading answers ------------------------------------------------------------------
@@ -209,8 +210,10 @@ def w2(setup, ref):
         return "4 rows as DuckDB's"
 
     query = " ".join(Q1.format(lineitem="bench.lineitem").split())
-    contenders = [Contender("etl", [setup.etl, "sql", query, "--format", "csv", "-q"], check_etl,
-                            env={"ETL_HOME": home})]
+    argv = [setup.etl, "sql", query, "--format", "csv", "-q"]
+    contenders = [Contender("etl", argv, check_etl, env={"ETL_HOME": home})]
+    contenders += [Contender(name, argv + ["--engine", url], check_etl, env={"ETL_HOME": home})
+                   for name, url in setup.clusters.items()]
     contenders += [peer(setup, name, "w2", [setup.tpch.lineitem_parquet], check_peer) for name in setup.peers]
     return Workload("W2", "TPC-H Q1 over the lineitem Parquet", contenders)
 
@@ -237,6 +240,9 @@ def w3(setup, ref):
                      "location": output + "/", "partition_by": ["l_returnflag"], "mode": "overwrite",
                      "compression": "snappy"})
     contenders = [etl_run(setup, "etl", job, output, check(output))]
+    for name, url in setup.clusters.items():
+        run = etl_run(setup, name, job, output, check(output))
+        contenders.append(dataclasses.replace(run, argv=run.argv + ["--engine", url]))
     for name, output in peer_outputs(setup, "w3").items():
         args = [setup.tpch.lineitem_parquet, setup.tpch.orders_parquet, output]
         contenders.append(peer(setup, name, "w3", args, check(output), output))
