@@ -156,7 +156,7 @@ def run_workload(workload, setup, runs):
 
 def start_cluster(etl, executors, log_dir):
     """A scheduler and `executors` executors on loopback ports, each registered before this returns:
-    (its --engine URL, its processes). Their log goes to log_dir."""
+    (its --engine URL, its process ids). Their log goes to log_dir."""
     import socket
 
     def free_port():
@@ -168,15 +168,17 @@ def start_cluster(etl, executors, log_dir):
     address = f"127.0.0.1:{free_port()}"
 
     def start(args, name, ready):
+        # Started by a shell that exits at once, so that the roles are not the harness's
+        # children: measure.run waits for every child and counts their memory.
         path = os.path.join(log_dir, f"{name}.log")
-        log = open(path, "w")
-        process = subprocess.Popen([etl, "cluster", *args], env=env, stdout=subprocess.DEVNULL, stderr=log)
+        command = shlex.join([etl, "cluster", *args]) + f" < /dev/null > /dev/null 2> {shlex.quote(path)} & echo $!"
+        pid = int(subprocess.run(["sh", "-c", command], env=env, capture_output=True, text=True, check=True).stdout)
         deadline = time.monotonic() + 60
         while ready not in open(path).read():
-            if process.poll() is not None or time.monotonic() > deadline:
+            if time.monotonic() > deadline:
                 sys.exit(f"etl cluster {args[0]} did not start:\n{open(path).read()}")
             time.sleep(0.05)
-        return process
+        return pid
 
     processes = [start(["scheduler", "--bind", address], f"scheduler-{executors}", "listening on")]
     for i in range(executors):
@@ -234,6 +236,13 @@ def write_results(results, meta, w5_output):
 def main():
     args = parse_args()
     started = time.perf_counter()
+    log_dir = tempfile.mkdtemp(prefix="etl-bench-cluster-")
+    # Before the harness reaps orphans: the roles' shells leave them to init, not to the harness.
+    clusters, processes = {}, []
+    for executors in args.cluster:
+        engine, pids = start_cluster(args.etl, executors, log_dir)
+        clusters[f"etl (cluster {executors})"] = engine
+        processes += pids
     measure.become_subreaper()
     runs_dir, jobs_dir = os.path.join(DATA, "runs"), os.path.join(DATA, "jobs")
     shutil.rmtree(runs_dir, ignore_errors=True)
@@ -247,12 +256,7 @@ def main():
     os.chdir(runs_dir)
     results = []
     with tempfile.TemporaryDirectory(prefix="etl-bench-homes-") as homes:
-        clusters, processes = {}, []
         try:
-            for executors in args.cluster:
-                engine, started = start_cluster(args.etl, executors, homes)
-                clusters[f"etl (cluster {executors})"] = engine
-                processes += started
             setup = workloads.Setup(args.etl, sys.executable, args.peers, tpch, ndjson, runs_dir, jobs_dir, homes,
                                     clusters)
             reference = workloads.Reference(tpch)
@@ -261,8 +265,8 @@ def main():
                 cluster_overhead(result)
                 results.append(result)
         finally:
-            for process in processes:
-                process.kill()
+            for pid in processes:
+                os.kill(pid, 9)
     w5_output = run_w5(args.etl, args.runs) if "W5" in args.workloads else None
     os.chdir(BENCHES)
     shutil.rmtree(runs_dir)
