@@ -7,7 +7,12 @@ sql/weekly_orders.toml` publishes: pyarrow and DuckDB read the output, and DuckD
 the expected answer straight from the raw CSV and JSON with the job's logic written again by
 hand. Nothing of etl's is reused except the binary under test and the job's inputs.
 
-Usage: python tests/independent/check_example.py path/to/etl
+Usage: python tests/independent/check_example.py path/to/etl [--on-cluster]
+
+With --on-cluster, the same checks run with every job and query on an Apache Ballista cluster:
+a scheduler and two executors started here as `etl cluster` processes on loopback ports, and
+ETL_ENGINE pointing at the scheduler. The Parquet the executors wrote is then read by DuckDB and
+pyarrow and compared with DuckDB's own computation, as a local run's is.
 
 The job writes to a location relative to its own file, so sql/ and data/ are copied to a
 temporary folder and the copy is run there with a temporary ETL_HOME: the repository is not
@@ -42,6 +47,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import tomllib
 from decimal import ROUND_HALF_UP, Decimal
 
@@ -379,19 +385,73 @@ def run_failing_check(binary, work, home, output, duck_rows):
     compare_rows(read_with_duckdb(output), duck_rows, "after a failed check against before (DuckDB)")
 
 
+# --- a cluster ---------------------------------------------------------------------------
+
+class Role:
+    """One `etl cluster` process, ready once its log says so; its log kept for a failure."""
+
+    def __init__(self, binary, args, ready):
+        self.log = []
+        self.process = subprocess.Popen([binary, "cluster", *args], stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                        env={**os.environ, "RUST_LOG": "info"})
+        for line in self.process.stderr:
+            self.log.append(line)
+            if ready in line:
+                break
+        else:
+            raise CheckFailed(f"`etl cluster {' '.join(args)}` ended before '{ready}':\n{''.join(self.log)}")
+        # The log is drained for the rest of the process's life: a full pipe would stop it.
+        threading.Thread(target=self.log.extend, args=(self.process.stderr,), daemon=True).start()
+
+    def stop(self):
+        self.process.kill()
+        self.process.wait()
+
+
+def start_cluster(binary, work, executors=2):
+    """A scheduler and `executors` registered executors: (the --engine URL, the processes)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{s.getsockname()[1]}"
+    roles = [Role(binary, ["scheduler", "--bind", address], "listening on")]
+    try:
+        for i in range(executors):
+            folder = os.path.join(work, f"executor-{i}")
+            os.mkdir(folder)
+            roles.append(Role(binary, ["executor", "--scheduler", address, "--bind", "127.0.0.1:0",
+                                       "--work-dir", folder], "registration succeed"))
+    except CheckFailed:
+        for role in roles:
+            role.stop()
+        raise
+    return f"df://{address}", roles
+
+
 def main():
-    if len(sys.argv) != 2:
-        print("usage: python tests/independent/check_example.py path/to/etl", file=sys.stderr)
+    if len(sys.argv) not in (2, 3) or sys.argv[2:] not in ([], ["--on-cluster"]):
+        print("usage: python tests/independent/check_example.py path/to/etl [--on-cluster]", file=sys.stderr)
         return 2
     binary = os.path.abspath(sys.argv[1])
     with tempfile.TemporaryDirectory(prefix="etl-check-example-") as work:
         shutil.copytree(os.path.join(REPO, "sql"), os.path.join(work, "sql"))
         shutil.copytree(os.path.join(REPO, "data"), os.path.join(work, "data"))
+        roles = []
         try:
+            if sys.argv[2:]:
+                engine, roles = start_cluster(binary, work)
+                os.environ["ETL_ENGINE"] = engine
+                print(f"on a cluster at {engine}: a scheduler and {len(roles) - 1} executors")
             run_checks(binary, work)
         except CheckFailed as failure:
             print(f"FAIL {failure}")
+            for role in roles:
+                print(f"--- log of etl cluster {role.process.args[2]}:\n{''.join(role.log[-40:])}")
             return 1
+        finally:
+            for role in roles:
+                role.stop()
     print("all checks passed")
     return 0
 
