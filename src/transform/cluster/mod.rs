@@ -145,8 +145,8 @@ pub async fn executor(options: ExecutorOptions) -> Result<()> {
     let grpc_port = free_port_if_zero(&host, options.grpc_port.unwrap_or(0))?;
     let defaults = ExecutorProcessConfig::default();
     let config = ExecutorProcessConfig {
-        bind_host: host.clone(),
-        external_host: Some(host),
+        external_host: advertised_host(&host),
+        bind_host: host,
         port,
         grpc_port,
         scheduler_host,
@@ -170,6 +170,16 @@ pub async fn executor(options: ExecutorOptions) -> Result<()> {
     start_executor_process(Arc::new(config)).await.map_err(cluster_error)
 }
 
+/// The address an executor gives the scheduler for itself. Bound on every interface (as in a
+/// container, whose address is known only once it runs), it gives none: the scheduler then
+/// uses the address the executor's registration came from.
+fn advertised_host(bind_host: &str) -> Option<String> {
+    match bind_host.parse::<std::net::IpAddr>() {
+        Ok(address) if address.is_unspecified() => None,
+        _ => Some(bind_host.to_string()),
+    }
+}
+
 /// How long an executor keeps trying to reach its scheduler when it starts.
 const SCHEDULER_CONNECT_SECONDS: u16 = 60;
 
@@ -183,4 +193,16 @@ fn free_port_if_zero(host: &str, port: u16) -> Result<u16> {
 
 fn cluster_error(error: ballista_core::error::BallistaError) -> Error {
     Error::runtime(format!("cluster: {error}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_executor_bound_on_every_interface_is_known_by_the_address_it_registers_from() {
+        assert_eq!(advertised_host("0.0.0.0"), None);
+        assert_eq!(advertised_host("10.0.0.6"), Some("10.0.0.6".to_string()));
+        assert_eq!(advertised_host("executor-1.internal"), Some("executor-1.internal".to_string()));
+    }
 }
