@@ -126,6 +126,12 @@ fn the_weekly_job_on_a_cluster_publishes_what_it_publishes_locally() {
     // The same query read back on the cluster, and the job file's `engine` in place of the flag.
     let on_cluster_rows = on_cluster.etl(&["sql", WEEKLY_ROWS, "--format", "json", "--engine", &engine]).json();
     assert_eq!(on_cluster_rows, serde_json::Value::Array(local.query(WEEKLY_ROWS)));
+    // A table made in the session's memory travels inside the plan to the executors.
+    let joined = "CREATE TABLE segments AS SELECT DISTINCT segment FROM curated.weekly_revenue; \
+                  SELECT count(*) AS n FROM curated.weekly_revenue JOIN segments USING (segment)";
+    let counted = on_cluster.etl(&["sql", joined, "--format", "json", "--engine", &engine]).json();
+    assert_eq!(counted, serde_json::Value::Array(local.query(joined)));
+    assert!(counted[0]["n"].as_u64().unwrap() > 0, "{counted}");
     let job = on_cluster.path("sql/weekly_orders.toml");
     let text =
         std::fs::read_to_string(&job).unwrap().replace("schedule =", &format!("engine = \"{engine}\"\nschedule ="));
@@ -297,6 +303,29 @@ fn an_executor_killed_during_a_job_loses_nothing() {
             assert_ne!(history.code, 0, "a failed run published: {}", history.stdout);
             assert!(s.visible_files(".etl/warehouse").is_empty(), "{:?}", s.visible_files(".etl/warehouse"));
         }
+    }
+}
+
+#[test]
+fn a_pipeline_on_a_cluster_publishes_what_it_publishes_locally() {
+    // Two raw crawls, a join of their tables (through a step's view) and a report over the
+    // join's table: every job's queries on the executors.
+    let (local, on_cluster) = (crate::pipeline::example(), crate::pipeline::example());
+    let cluster = Cluster::start(&on_cluster, 2);
+    let args = ["pipeline", "run", crate::pipeline::DIR, "--logical-date", "2026-11-02"];
+    let statuses = |run: serde_json::Value| -> Vec<(String, String)> {
+        let jobs = run["jobs"].as_array().unwrap_or_else(|| panic!("{run}"));
+        jobs.iter().map(|j| (j["job"].to_string(), j["status"].to_string())).collect()
+    };
+    let expected = statuses(local.json(&args));
+    assert!(expected.iter().all(|(_, status)| status == "\"succeeded\""), "{expected:?}");
+    assert_eq!(statuses(on_cluster.json(&[&args[..], &["--engine", &cluster.engine()]].concat())), expected);
+    for (table, key) in
+        [("mart.daily_sales", "order_date, segment, channel"), ("mart.segment_report", "order_date, segment")]
+    {
+        let rows = format!("SELECT * FROM {table} ORDER BY {key}");
+        assert!(!local.query(&rows).is_empty(), "{table}");
+        assert_eq!(on_cluster.query(&rows), local.query(&rows), "{table}");
     }
 }
 
