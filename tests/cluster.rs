@@ -344,6 +344,8 @@ fn engines_are_checked_before_anything_runs() {
     let text = std::fs::read_to_string(&job).unwrap().replace("schedule =", "engine = \"ballista\"\nschedule =");
     std::fs::write(&job, text).unwrap();
     s.etl(&args).assert_failure(2, "engine: unknown engine 'ballista'");
+    let scheduler = ["cluster", "scheduler", "--bind", "127.0.0.1:0", "--executor-timeout", "3"];
+    s.etl(&scheduler).assert_failure(2, "--executor-timeout 3: at least 10 seconds");
 }
 
 #[test]

@@ -103,7 +103,14 @@ pub async fn scheduler(bind: &str, executor_timeout_seconds: u64) -> Result<()> 
         .map_err(|e| Error::usage(format!("--bind {bind}: {e}")))?
         .next()
         .ok_or_else(|| Error::usage(format!("--bind {bind}: no address")))?;
-    let timeout = executor_timeout_seconds.max(2 * HEARTBEAT_SECONDS);
+    // Under two heartbeats, one late heartbeat would lose a live executor.
+    if executor_timeout_seconds < 2 * HEARTBEAT_SECONDS {
+        return Err(Error::usage(format!(
+            "--executor-timeout {executor_timeout_seconds}: at least {} seconds (executors send a heartbeat every {HEARTBEAT_SECONDS} s)",
+            2 * HEARTBEAT_SECONDS
+        )));
+    }
+    let timeout = executor_timeout_seconds;
     let config = SchedulerConfig {
         bind_host: host.clone(),
         bind_port: port,
