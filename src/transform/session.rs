@@ -132,12 +132,12 @@ pub async fn session(
         if extensions.get::<BallistaConfig>().is_none() {
             extensions.insert(BallistaConfig::default());
         }
-        config.options_mut().set(BALLISTA_ADAPTIVE_PLANNER_ENABLED, "false")?;
+        let options = config.options_mut();
+        options.set(BALLISTA_ADAPTIVE_PLANNER_ENABLED, "false")?;
         // Ballista turns a broadcast join whose build side is estimated over its own threshold
         // (128 MiB) back into a shuffle of both sides: W3 at SF10 (orders of a year, estimated
         // at 135 MB) then wrote 3.2 GB of lineitem to shuffle files, 3.7x the local wall. The
         // same budget as locally decides, and the build side goes to each probing task.
-        let options = config.options_mut();
         options.set(BALLISTA_BROADCAST_JOIN_THRESHOLD_BYTES, &BROADCAST_JOIN_BYTES.to_string())?;
         options.set(BALLISTA_BROADCAST_JOIN_THRESHOLD_ROWS, &BROADCAST_JOIN_ROWS.to_string())?;
     }

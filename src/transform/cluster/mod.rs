@@ -110,13 +110,12 @@ pub async fn scheduler(bind: &str, executor_timeout_seconds: u64) -> Result<()> 
             2 * HEARTBEAT_SECONDS
         )));
     }
-    let timeout = executor_timeout_seconds;
     let config = SchedulerConfig {
         bind_host: host.clone(),
         bind_port: port,
         external_host: host,
-        executor_timeout_seconds: timeout,
-        no_executors_grace_period_seconds: timeout,
+        executor_timeout_seconds,
+        no_executors_grace_period_seconds: executor_timeout_seconds,
         expire_dead_executor_interval_seconds: HEARTBEAT_SECONDS,
         override_physical_codec: Some(Arc::new(codec::EtlCodec::default())),
         ..SchedulerConfig::default()
