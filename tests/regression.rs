@@ -442,3 +442,88 @@ fn a_raw_source_on_a_cluster_is_read_once_whatever_its_tasks() {
     let on_cluster = s.etl(&["sql", count, "--format", "csv", "--engine", &engine]);
     assert_eq!(on_cluster.stdout, "n\n300\n", "{on_cluster:?}");
 }
+
+/// Ballista's planner turns a broadcast join whose build side it estimates over its own
+/// threshold (128 MiB) back into a shuffle of both sides, whatever the session chose: the
+/// weekly job at SF10 (orders of a year, ~135 MB estimated) shuffled 3.2 GB of lineitem and
+/// took 3.7x its local wall. A cluster session decides with the local session's threshold.
+#[test]
+fn a_broadcast_join_under_the_session_threshold_stays_broadcast_on_a_cluster() {
+    use std::sync::Arc;
+
+    use ballista_scheduler::planner::{DefaultDistributedPlanner, DistributedPlanner};
+    use datafusion::arrow::array::Int64Array;
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::arrow::record_batch::RecordBatch;
+    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+    use datafusion::datasource::MemTable;
+    use datafusion::physical_plan::ExecutionPlan;
+    use datafusion::physical_plan::joins::{HashJoinExec, PartitionMode};
+
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let home = tempfile::tempdir().unwrap();
+        let catalog = Arc::new(etl::catalog::local::LocalCatalog::open(home.path()).unwrap());
+        let engine = Some("df://127.0.0.1:1".parse().unwrap());
+        let options = etl::transform::session::EngineOptions { engine, ..Default::default() };
+        let ctx = etl::transform::session::session(catalog, Default::default(), &options).await.unwrap();
+        // Tables whose estimated sizes (their batches' memory) are 160 and 200 MB: the smaller
+        // is over Ballista's default threshold and under the session's.
+        for (name, rows) in [("build", 20_000_000), ("probe", 25_000_000)] {
+            let schema = Arc::new(Schema::new(vec![Field::new("k", DataType::Int64, false)]));
+            let keys = Int64Array::from_iter_values(0..rows);
+            let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(keys)]).unwrap();
+            ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![vec![batch]]).unwrap())).unwrap();
+        }
+        let sql = "SELECT count(*) FROM probe JOIN build ON probe.k = build.k";
+        let plan = ctx.sql(sql).await.unwrap().create_physical_plan().await.unwrap();
+        let modes = |plan: &Arc<dyn ExecutionPlan>| {
+            let mut modes = Vec::new();
+            plan.apply(|node| {
+                if let Some(join) = node.downcast_ref::<HashJoinExec>() {
+                    modes.push(*join.partition_mode());
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+            .unwrap();
+            modes
+        };
+        assert_eq!(modes(&plan), [PartitionMode::CollectLeft], "the session broadcasts it");
+        let job = ballista_core::JobId::new("regression");
+        let config = ctx.state().config().options().clone();
+        let stages = DefaultDistributedPlanner::new().plan_query_stages(&job, plan, &config).unwrap();
+        let stage_modes: Vec<_> =
+            stages.into_iter().flat_map(|stage| modes(&(stage as Arc<dyn ExecutionPlan>))).collect();
+        assert_eq!(stage_modes, [PartitionMode::CollectLeft], "Ballista keeps it broadcast");
+    });
+}
+
+/// An executor bound on every interface (`--bind 0.0.0.0:PORT`, as in a container) told the
+/// scheduler its address was 0.0.0.0, which no other machine can reach; it now gives none and
+/// the scheduler takes the address its registration came from.
+#[test]
+fn an_executor_bound_on_every_interface_is_registered_at_its_own_address() {
+    let s = crate::util::Sandbox::new();
+    let mut cluster = crate::cluster::Cluster::scheduler_only(&s);
+    cluster.add_executor_bound(&s, "0.0.0.0:0");
+    cluster.scheduler().wait_for_log("host: None", std::time::Duration::from_secs(60));
+    // A query over files, so that it runs on the executor (one over none runs in the client).
+    s.write("orders/o.csv", "order_id,amount\n1,10\n2,20\n");
+    s.json(&["crawl", &s.at("orders/"), "--table", "raw.orders"]);
+    let sum = s.etl(&[
+        "sql",
+        "SELECT sum(amount) AS total FROM raw.orders",
+        "--format",
+        "csv",
+        "--engine",
+        &cluster.engine(),
+    ]);
+    assert_eq!(sum.stdout, "total\n30\n", "{sum:?}");
+}
+
+/// `--executor-timeout` under two heartbeats was raised to 10 s without a word; it is refused.
+#[test]
+fn an_executor_timeout_under_two_heartbeats_is_refused() {
+    let s = crate::util::Sandbox::new();
+    let scheduler = ["cluster", "scheduler", "--bind", "127.0.0.1:0", "--executor-timeout", "3"];
+    s.etl(&scheduler).assert_failure(2, "--executor-timeout 3: at least 10 seconds");
+}
