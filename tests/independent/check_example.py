@@ -12,7 +12,8 @@ Usage: python tests/independent/check_example.py path/to/etl [--on-cluster]
 With --on-cluster, the same checks run with every job and query on an Apache Ballista cluster:
 a scheduler and two executors started here as `etl cluster` processes on loopback ports, and
 ETL_ENGINE pointing at the scheduler. The Parquet the executors wrote is then read by DuckDB and
-pyarrow and compared with DuckDB's own computation, as a local run's is.
+pyarrow and compared with DuckDB's own computation, as a local run's is, and the executors'
+logs must show the tasks they ran (8).
 
 The job writes to a location relative to its own file, so sql/ and data/ are copied to a
 temporary folder and the copy is run there with a temporary ETL_HOME: the repository is not
@@ -444,6 +445,11 @@ def main():
                 os.environ["ETL_ENGINE"] = engine
                 print(f"on a cluster at {engine}: a scheduler and {len(roles) - 1} executors")
             run_checks(binary, work)
+            if roles:
+                # ETL_ENGINE ignored would pass every check above on local runs.
+                tasks = sum("Execute task" in line for role in roles[1:] for line in role.log)
+                check(tasks > 0, "no executor ran a task: the jobs did not run on the cluster")
+                print(f"ok  8 the executors ran {tasks} tasks")
         except CheckFailed as failure:
             print(f"FAIL {failure}")
             for role in roles:
