@@ -4,10 +4,12 @@ benches/results/RESULTS.md in one command (see benches/README.md):
 
     python3 benches/harness.py [--sf 1] [--runs 3] [--etl target/release/etl]
         [--peers duckdb,polars,datafusion,spark] [--workloads W1,W2,W3,W4,W5] [--cluster 1,2]
+        [--etl-build NAME=PATH ...]
 
 It first re-executes itself inside benches/.venv (made here, with benches/requirements.txt).
 """
 import argparse
+import dataclasses
 import os
 import platform
 import shlex
@@ -80,12 +82,22 @@ def parse_args():
     parser.add_argument("--cluster", type=lambda t: [int(n) for n in t.split(",") if n.strip()], default=[],
                         help="also run W2 and W3 on a Ballista cluster of `etl cluster` processes on this machine, "
                              "one with each number of executors given (e.g. 1,2)")
+    parser.add_argument("--etl-build", action="append", default=[], metavar="NAME=PATH",
+                        help="also time this etl binary (another build profile of it) wherever etl runs, "
+                             "its wall over --etl's in the notes; may be repeated")
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     args.etl = os.path.abspath(args.etl)
     if not os.access(args.etl, os.X_OK):
         parser.error(f"no etl binary at {args.etl} (build it with `cargo build --release`, or pass --etl)")
+    builds = {}
+    for given in args.etl_build:
+        name, _, path = given.partition("=")
+        if not name or not os.access(path, os.X_OK):
+            parser.error(f"--etl-build {given}: expected NAME=PATH of an etl binary")
+        builds[f"etl ({name})"] = os.path.abspath(path)
+    args.etl_build = builds
     return args
 
 
@@ -188,12 +200,21 @@ def start_cluster(etl, executors, log_dir):
     return f"df://{address}", processes
 
 
-def cluster_overhead(result):
-    """Each cluster run's median wall over the local run's, in its note."""
+def with_builds(workload, builds):
+    """The workload with each other etl build timed beside etl: the same commands, its binary."""
+    extra = [dataclasses.replace(c, engine=name, argv=[path, *c.argv[1:]])
+             for c in workload.contenders if c.engine == "etl" for name, path in builds.items()]
+    return dataclasses.replace(workload, contenders=workload.contenders + extra)
+
+
+def relative_to_local(result, builds):
+    """Each cluster run's and other build's median wall over etl's, in its note."""
     local = next((e for e in result.engines if e.engine == "etl"), None)
     for engine in result.engines:
         if local and engine.engine.startswith("etl (cluster"):
             engine.note += f"; {engine.wall / local.wall:.2f}× local etl's wall (CPU, peak: the client's only)"
+        elif local and engine.engine in builds:
+            engine.note += f"; {engine.wall / local.wall:.3f}× etl's wall, {engine.cpu / local.cpu:.3f}× its CPU"
 
 
 def run_w5(etl, runs):
@@ -261,8 +282,9 @@ def main():
                                     clusters)
             reference = workloads.Reference(tpch)
             for key in (k for k in args.workloads if k in workloads.BUILDERS):
-                result = run_workload(workloads.BUILDERS[key](setup, reference), setup, args.runs)
-                cluster_overhead(result)
+                workload = with_builds(workloads.BUILDERS[key](setup, reference), args.etl_build)
+                result = run_workload(workload, setup, args.runs)
+                relative_to_local(result, args.etl_build)
                 results.append(result)
         finally:
             for pid in processes:
