@@ -141,16 +141,19 @@ impl Location {
     /// Creates this local folder and its parents (object stores have no folders). A parent that
     /// another process removes while it is empty, between `create_dir_all`'s steps, is created
     /// again: object_store's writer, which creates the parents itself, fails then ("Unable to
-    /// create dir").
+    /// create dir"). Attempts are bounded by time, not by count: on a loaded machine a remover
+    /// won a hundred attempts in a row (the full test suite, in `tests/regression.rs`).
     pub fn create_folder(&self) -> Result<()> {
         let Some(path) = self.local_path() else {
             return Ok(());
         };
-        let mut attempts = 0;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         loop {
             match std::fs::create_dir_all(&path) {
                 Ok(()) => return Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && attempts < 100 => attempts += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && std::time::Instant::now() < deadline => {
+                    std::thread::yield_now()
+                }
                 Err(e) => return Err(Error::from(e).context(format!("creating {self}"))),
             }
         }
