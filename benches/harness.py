@@ -83,7 +83,7 @@ def parse_args():
                         help="also run W2 and W3 on a Ballista cluster of `etl cluster` processes on this machine, "
                              "one with each number of executors given (e.g. 1,2)")
     parser.add_argument("--etl-build", action="append", default=[], metavar="NAME=PATH",
-                        help="also time this etl binary (another build profile of it) wherever etl runs, "
+                        help="also time this etl binary (another build profile of it) with the commands of the etl rows, "
                              "its wall over --etl's in the notes; may be repeated")
     args = parser.parse_args()
     if args.runs < 1:

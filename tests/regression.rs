@@ -301,6 +301,8 @@ fn a_publication_of_data_alone_moves_the_tables_updated_at() {
 /// removed the table's shared `_etl_staging` folder while it was empty, a moment after the other
 /// created it and before it created its own run's folder inside, and the other run failed
 /// "Unable to create dir …/_etl_staging/RUN/region=east". Held at the step that lost the race.
+/// Later, in a full test run on two busy cores, this test failed at run 261 with the creation
+/// retried 100 times: each attempt now retries for up to 5 s instead.
 #[test]
 fn a_run_creates_its_staging_folder_while_another_removes_the_shared_one() {
     let dir = tempfile::tempdir().unwrap();

@@ -142,7 +142,7 @@ impl Location {
     /// another process removes while it is empty, between `create_dir_all`'s steps, is created
     /// again: object_store's writer, which creates the parents itself, fails then ("Unable to
     /// create dir"). Attempts are bounded by time, not by count: on a loaded machine a remover
-    /// won a hundred attempts in a row (the full test suite, in `tests/regression.rs`).
+    /// won a hundred attempts in a row (see the regression test named after this race).
     pub fn create_folder(&self) -> Result<()> {
         let Some(path) = self.local_path() else {
             return Ok(());
