@@ -9,6 +9,7 @@ pub mod params;
 mod rewrite;
 pub mod script;
 pub mod session;
+pub mod stable_sort;
 pub mod write_order;
 pub mod zorder;
 

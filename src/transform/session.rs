@@ -198,7 +198,10 @@ pub async fn session(
         // part of it.
         state = state.with_physical_optimizer_rule(Arc::new(KeyJoinRule));
     }
-    let state = state.with_physical_optimizer_rule(Arc::new(KeepInputOrder)).build();
+    // Without a memory limit a sort never spills: it may as well sort in memory, in one copy.
+    // A cluster's executors know DataFusion's sort and the numbered rows only.
+    let sorts_in_memory = options.memory_limit.is_none() && !on_cluster;
+    let state = state.with_physical_optimizer_rule(Arc::new(KeepInputOrder { sorts_in_memory })).build();
     let context = SessionContext::new_with_state(state);
     context.register_udtf(VersionOf::NAME, Arc::new(VersionOf { catalog: catalog.clone() }));
     let bridge = CatalogBridge::load(catalog, overrides).await?;

@@ -19,7 +19,9 @@
 //! the sort does not name stay as clustered as the input had them (their pages compress as
 //! well), and a rerun writes the same bytes. DataFusion's sort is not stable within a batch;
 //! the rule numbers the rows below the sort ([`NumberRowsExec`], partition by partition in
-//! input order) and sorts by that number last, then projects it away.
+//! input order) and sorts by that number last, then projects it away. Where the session has
+//! no memory limit (nothing would spill), [`StableSortExec`] sorts instead, stable by
+//! construction and in one copy of the rows.
 
 use std::fmt;
 use std::sync::Arc;
@@ -52,11 +54,16 @@ use datafusion::physical_plan::{
 };
 use futures::StreamExt;
 
+use crate::transform::stable_sort::StableSortExec;
+
 /// Batches each partition may have ready while an earlier one is being written.
 const BUFFERED_BATCHES: usize = 2;
 
 #[derive(Debug, Default)]
-pub struct KeepInputOrder;
+pub struct KeepInputOrder {
+    /// Sorts in memory ([`StableSortExec`]) rather than by DataFusion's spilling sort.
+    pub sorts_in_memory: bool,
+}
 
 impl PhysicalOptimizerRule for KeepInputOrder {
     fn name(&self) -> &str {
@@ -71,7 +78,7 @@ impl PhysicalOptimizerRule for KeepInputOrder {
             let children: Result<Vec<_>> = node
                 .children()
                 .into_iter()
-                .map(|child| stable_sorts(child.clone()).and_then(gather_in_order))
+                .map(|child| stable_sorts(child.clone(), self.sorts_in_memory).and_then(gather_in_order))
                 .collect();
             let rewritten = with_children(node, children?)?;
             Ok(Transformed::new(rewritten, true, TreeNodeRecursion::Jump))
@@ -158,35 +165,55 @@ const ROW_NUMBER: &str = "__etl_row_number";
 const PARTITION_SHIFT: u32 = 40;
 
 /// Below the sink: a sort (with its merge) made stable.
-fn stable_sorts(node: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+fn stable_sorts(node: Arc<dyn ExecutionPlan>, in_memory: bool) -> Result<Arc<dyn ExecutionPlan>> {
     if let Some(merge) = node.downcast_ref::<SortPreservingMergeExec>() {
         let Some(sort) = merge.input().downcast_ref::<SortExec>() else {
             return Ok(node);
         };
+        if in_memory
+            && merge.fetch().is_none()
+            && sort.fetch().is_none()
+            && StableSortExec::supports(sort.expr(), &sort.input().schema())
+        {
+            return Ok(Arc::new(StableSortExec::new(sort.expr().clone(), input_in_order(sort)?)));
+        }
         let (sort, width) = numbered_sort(sort)?;
         let merged = SortPreservingMergeExec::new(sort.expr().clone(), sort).with_fetch(merge.fetch());
         return without_row_numbers(Arc::new(merged), width);
     }
     if let Some(sort) = node.downcast_ref::<SortExec>() {
+        if in_memory
+            && sort.fetch().is_none()
+            && node.output_partitioning().partition_count() == 1
+            && StableSortExec::supports(sort.expr(), &sort.input().schema())
+        {
+            return Ok(Arc::new(StableSortExec::new(sort.expr().clone(), input_in_order(sort)?)));
+        }
         let (sort, width) = numbered_sort(sort)?;
         return without_row_numbers(sort, width);
     }
     if keeps_order(&node) && !node.is::<UnionExec>() {
-        let children: Result<Vec<_>> = node.children().into_iter().map(|child| stable_sorts(child.clone())).collect();
+        let children: Result<Vec<_>> =
+            node.children().into_iter().map(|child| stable_sorts(child.clone(), in_memory)).collect();
         return with_children(node, children?);
     }
     Ok(node)
 }
 
-/// The sort, over its input numbered in input order, with the number as its last key; and the
-/// width of the input (the number's index).
-fn numbered_sort(sort: &SortExec) -> Result<(Arc<SortExec>, usize)> {
+/// A sort's input with its partitions in file order, each in its files' order: what the
+/// sort's ties keep.
+fn input_in_order(sort: &SortExec) -> Result<Arc<dyn ExecutionPlan>> {
     let mut input = sort.input().clone();
-    // Partitions in file order, each in its files' order: the numbers follow the sources.
     if streams_from_scans(&input) {
         input = without_round_robin(input)?;
     }
-    let input = gather_in_order(input)?;
+    gather_in_order(input)
+}
+
+/// The sort, over its input numbered in input order, with the number as its last key; and the
+/// width of the input (the number's index).
+fn numbered_sort(sort: &SortExec) -> Result<(Arc<SortExec>, usize)> {
+    let input = input_in_order(sort)?;
     let width = input.schema().fields().len();
     let numbered: Arc<dyn ExecutionPlan> = Arc::new(NumberRowsExec::new(input));
     let mut keys: Vec<PhysicalSortExpr> = sort.expr().iter().cloned().collect();
