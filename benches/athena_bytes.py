@@ -4,6 +4,7 @@ awswrangler writes the table by default, as etl writes it by default, and as etl
 with the sort `etl cost --advise` proposes; unpartitioned and partitioned by year and month.
 
 Usage: python3 benches/athena_bytes.py [--etl target/release/etl] [--copies 10]
+                                       [--layout 'part:sort_by = ["carrier"]' ...]
 
 It re-executes itself in benches/.venv-athena (made here, with athena_bytes.requirements.txt),
 makes the data once under benches/data/flights/ (flights 2013, copied into the years 2013 to
@@ -11,7 +12,9 @@ makes the data once under benches/data/flights/ (flights 2013, copied into the y
 layout with one oracle: pyarrow's metadata, counting the compressed bytes of the columns a
 query references in the row groups whose min/max statistics (and, partitioned, whose folders)
 cannot exclude its filter. It prints each layout's bytes over awswrangler's, each etl layout's
-bytes over the raw CSV's, and how far `etl cost` is from the oracle.
+bytes over the raw CSV's, and how far `etl cost` is from the oracle. Each `--layout
+flat|part:OPTIONS` adds a row, `etl triedN`: etl with those target options (TOML lines, `\n`
+between them).
 """
 import argparse
 import glob
@@ -136,8 +139,9 @@ def awswrangler_layouts(csv, work):
         server.wait()
 
 
-def etl_layouts(etl, csv, work):
-    """etl's default writes and the advised ones; their folders, the advice, `etl cost`."""
+def etl_layouts(etl, csv, work, tried):
+    """etl's default writes, the advised ones and the `tried` ones ((layout, options) pairs);
+    their folders, the advice, `etl cost`."""
     home = os.path.join(work, "etl-home")
     env = {**os.environ, "ETL_HOME": home}
     for key in ("AWS_ENDPOINT_URL", "ETL_CATALOG"):
@@ -169,6 +173,8 @@ def etl_layouts(etl, csv, work):
         advised = json.loads(run("cost", "--advise", f"mart.{layout}_default", "-f", queries, "--json"))
         advice[layout] = advised["sort_by"]
         folders[f"etl advice {layout}"] = job(f"{layout}_advice", layout, f"sort_by = {json.dumps(advised['sort_by'])}")
+    for i, (layout, options) in enumerate(tried, start=1):
+        folders[f"etl tried{i} {layout}"] = job(f"{layout}_tried{i}", layout, options)
     for name in folders:
         _, kind, layout = name.split()
         table = f"mart.{layout}_{kind}"
@@ -239,23 +245,34 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--etl", default=os.path.join(BENCHES, "..", "target", "release", "etl"))
     parser.add_argument("--copies", type=int, default=10)
+    parser.add_argument("--layout", action="append", default=[], metavar="flat|part:OPTIONS",
+                        help="also write etl's table with these target options (TOML, \\n between lines)")
     args = parser.parse_args()
+    tried = []
+    for layout in args.layout:
+        kind, _, options = layout.partition(":")
+        if kind not in ("flat", "part"):
+            parser.error(f"--layout {layout!r}: starts with flat: or part:")
+        tried.append((kind, options.replace("\\n", "\n")))
     etl = os.path.abspath(args.etl)
     csv = make_data(args.copies)
     raw = os.path.getsize(csv)
     work = tempfile.mkdtemp(prefix="etl-athena-bytes-")
     try:
         wrangler = awswrangler_layouts(csv, work)
-        folders, advice, costs = etl_layouts(etl, csv, work)
+        folders, advice, costs = etl_layouts(etl, csv, work, tried)
         print(f"flights x{args.copies}: {raw / 2**20:.1f} MiB of CSV; advice: {advice}")
+        for i, (layout, options) in enumerate(tried, start=1):
+            print(f"tried{i} ({layout}): {options!r}")
         names = [q[0] for q in QUERIES]
         print(f"\n{'bytes scanned / awswrangler':<34}" + "".join(f"{n:>22}" for n in names))
         measured = {}
         for layout in ("flat", "part"):
             base = [oracle(wrangler[layout], cols, filters) for _, _, cols, filters in QUERIES]
             print(f"{'awswrangler ' + layout + ' (bytes)':<34}" + "".join(f"{b:>22,}" for b in base))
-            for kind in ("default", "advice"):
-                name = f"etl {kind} {layout}"
+            rows = [f"etl {kind} {layout}" for kind in ("default", "advice")]
+            rows += [f"etl tried{i} {layout}" for i, (kind, _) in enumerate(tried, start=1) if kind == layout]
+            for name in rows:
                 bytes_ = [oracle(folders[name], cols, filters) for _, _, cols, filters in QUERIES]
                 measured[name] = bytes_
                 print(f"{name:<34}" + "".join(f"{b / base[i]:>22.2f}" for i, b in enumerate(bytes_)))
