@@ -198,7 +198,7 @@ pub async fn session(
         // part of it.
         state = state.with_physical_optimizer_rule(Arc::new(KeyJoinRule));
     }
-    // Without a memory limit a sort never spills: it may as well sort in memory, in one copy.
+    // Without a memory limit a sort never spills: it may as well sort all in memory at once.
     // A cluster's executors know DataFusion's sort and the numbered rows only.
     let sorts_in_memory = options.memory_limit.is_none() && !on_cluster;
     let state = state.with_physical_optimizer_rule(Arc::new(KeepInputOrder { sorts_in_memory })).build();

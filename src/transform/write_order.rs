@@ -21,7 +21,7 @@
 //! the rule numbers the rows below the sort ([`NumberRowsExec`], partition by partition in
 //! input order) and sorts by that number last, then projects it away. Where the session has
 //! no memory limit (nothing would spill), [`StableSortExec`] sorts instead, stable by
-//! construction and in one copy of the rows.
+//! construction, copying the rows twice where the numbered sort copies them three times.
 
 use std::fmt;
 use std::sync::Arc;
