@@ -168,6 +168,38 @@ fn a_target_keeps_its_inputs_order_run_after_run() {
     }
 }
 
+/// Under a descending `ORDER BY`, DataFusion read the Parquet source's row groups last to first
+/// (its sort pushdown, for `ORDER BY … LIMIT`), so rows with equal keys were written in reverse
+/// row-group order, not the sources' (found by hand on TPC-H orders: 4 tie pairs in 1.5 M rows).
+#[test]
+fn a_descending_order_by_keeps_ties_in_the_sources_order() {
+    use datafusion::arrow::array::Int64Array;
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let s = crate::util::Sandbox::new();
+    let rows: String = (0..12_000).map(|i| format!("{i},{}\n", (i * 7) % 3)).collect();
+    s.write("in/a.csv", format!("id,g\n{rows}"));
+    // A source of many row groups, in id order.
+    s.write(
+        "one.toml",
+        "name = \"one\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[target]]\ntable = \"mart.a\"\nquery = \"SELECT id, g FROM raw.a\"\nlocation = \"mid/\"\nsort_by = []\nrow_group_rows = 1024\n",
+    );
+    s.write(
+        "two.toml",
+        "name = \"two\"\n[[target]]\ntable = \"mart.b\"\nquery = \"SELECT id, g FROM mart.a ORDER BY g DESC\"\nlocation = \"out/\"\n",
+    );
+    assert_eq!(s.json(&["run", "one.toml"])["status"], "succeeded");
+    assert_eq!(s.json(&["run", "two.toml"])["status"], "succeeded");
+    let files: Vec<String> = s.files("out").into_iter().filter(|f| f.ends_with(".parquet")).collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let file = std::fs::File::open(s.path("out").join(&files[0])).unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file).unwrap().build().unwrap();
+    let ids: Vec<i64> = reader
+        .flat_map(|batch| batch.unwrap().column(0).as_any().downcast_ref::<Int64Array>().unwrap().values().to_vec())
+        .collect();
+    let expected: Vec<i64> = (0..3).rev().flat_map(|g| (0..12_000).filter(move |i| (i * 7) % 3 == g)).collect();
+    assert!(ids == expected, "ties out of the source's order (first of {}: {:?})", ids.len(), &ids[..5]);
+}
+
 /// A quarantined record lost its text: `{"file", "line", "reason"}` only, so a row with one
 /// field too many could not be fixed and replayed.
 #[test]
