@@ -602,12 +602,8 @@ async fn run_session(
     }
     let sources: HashMap<_, _> =
         job.sources.iter().zip(reads).map(|(s, r)| (s.table.clone(), r.provider.clone())).collect();
-    let ctx = session(context.catalog.clone(), sources, &engine).await?;
-    // Under a descending ORDER BY, DataFusion reads Parquet row groups last to first (so that
-    // ORDER BY … LIMIT stops early), and rows the ORDER BY does not tell apart would be written
-    // in that order, not the sources'; a target's sort keeps ties in the sources' order.
-    ctx.state_ref().write().config_mut().options_mut().optimizer.enable_sort_pushdown = false;
-    Ok(ctx)
+    engine.writes_targets = true;
+    session(context.catalog.clone(), sources, &engine).await
 }
 
 /// What tells one version of an object from another: its ETag, or its size and modification

@@ -65,6 +65,9 @@ pub struct EngineOptions {
     /// On a cluster: a folder the executors and this process share for what raw scans leave
     /// (a run's staging).
     pub scratch: Option<Location>,
+    /// Its queries write targets (a job's run), whose rows keep their sources' order wherever
+    /// the query leaves it open.
+    pub writes_targets: bool,
 }
 
 pub async fn session(
@@ -96,6 +99,12 @@ pub async fn session(
     // 4.31 G) and ~15% wall at SF10, for 1% saved on Q1. Row groups and pages are still pruned
     // by statistics either way.
     settings.execution.parquet.pushdown_filters = false;
+    if options.writes_targets {
+        // Under a descending ORDER BY, DataFusion reads Parquet row groups last to first (so
+        // that ORDER BY … LIMIT stops early), and rows the ORDER BY does not tell apart would
+        // be written in that order, not the sources'.
+        settings.optimizer.enable_sort_pushdown = false;
+    }
     // A join whose smaller side is estimated under BROADCAST_JOIN_BYTES builds one hash table
     // that every partition probes (Spark's broadcast join; DataFusion's default stops at 1 MiB),
     // instead of hash-repartitioning both sides: the big side is then never shuffled or

@@ -34,6 +34,8 @@ use datafusion::physical_plan::{
 use futures::StreamExt;
 use rayon::slice::ParallelSliceMut;
 
+use super::write_order::only_child;
+
 /// Rows in a batch this node emits. Each output batch takes a stretch of rows from every
 /// sorted input batch; longer batches make longer stretches, read with fewer cache misses (W1
 /// took 9.4 to 9.7 s of CPU at DataFusion's 8,192 rows a batch, 8.1 to 8.6 s at this size).
@@ -68,10 +70,6 @@ impl StableSortExec {
             let fields: Vec<SortField> = types.into_iter().map(SortField::new).collect();
             RowConverter::supports_fields(&fields)
         })
-    }
-
-    pub fn expr(&self) -> &LexOrdering {
-        &self.expr
     }
 }
 
@@ -121,8 +119,7 @@ impl ExecutionPlan for StableSortExec {
         children: Vec<Arc<dyn ExecutionPlan>>,
         _: ReplaceChildrenOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let [input] = <[_; 1]>::try_from(children)
-            .map_err(|_| DataFusionError::Internal("StableSortExec takes one child".into()))?;
+        let input = only_child(children, "StableSortExec")?;
         Ok(Arc::new(StableSortExec::new(self.expr.clone(), input)))
     }
 
@@ -234,16 +231,12 @@ async fn keyed_batches(
         // batch gives an output batch lie side by side, in cache, where a gather from the
         // unsorted batches would miss it at nearly every row.
         let places = (0..rows.num_rows() as u64).collect();
-        let unsorted_row: Vec<u32> =
-            by_keys(places, |row| rows.row(row as usize), false).into_iter().map(|row| row as u32).collect();
+        let (order, narrow) = by_keys(places, |row| rows.row(row as usize), false);
+        let unsorted_row: Vec<u32> = order.into_iter().map(|row| row as u32).collect();
         let sorted = take_record_batch(&batch, &UInt32Array::from(unsorted_row.clone()))?;
-        let width = rows.row(0).data().len();
-        let keys = match width <= 8 && rows.iter().all(|row| row.data().len() == width) {
-            true => {
-                let prefixes = unsorted_row.iter().map(|row| prefix(rows.row(*row as usize).data())).collect();
-                SortedKeys::Narrow { width, prefixes }
-            }
-            false => SortedKeys::Wide { rows, unsorted_row },
+        let keys = match narrow {
+            Some((width, prefixes)) => SortedKeys::Narrow { width, prefixes },
+            None => SortedKeys::Wide { rows, unsorted_row },
         };
         keyed.push(KeyedBatch { sorted, keys });
     }
@@ -274,7 +267,7 @@ fn input_order_within_keys(keyed: &[KeyedBatch]) -> Vec<u64> {
         let (batch, row) = batch_and_row(place);
         keyed[batch].key(row)
     };
-    by_keys(places, key, true)
+    by_keys(places, key, true).0
 }
 
 /// A place as `input_order_within_keys` numbers it: its batch above 32 bits, its row below.
@@ -287,11 +280,16 @@ fn pack(prefix: u64, place: u64) -> u128 {
     u128::from(prefix) << 64 | u128::from(place)
 }
 
-/// `places` ordered by their keys, then by place. No two items share a place, so an unstable
-/// sort gives the stable order.
-fn by_keys<K: AsRef<[u8]>>(places: Vec<u64>, key: impl Fn(u64) -> K + Sync, parallel: bool) -> Vec<u64> {
+/// `places` ordered by their keys, then by place, and when the keys are narrow (one width
+/// within eight bytes) that width and their bytes as numbers, in the same order. No two items
+/// share a place, so an unstable sort gives the stable order.
+fn by_keys<K: AsRef<[u8]>>(
+    places: Vec<u64>,
+    key: impl Fn(u64) -> K + Sync,
+    parallel: bool,
+) -> (Vec<u64>, Option<(usize, Vec<u64>)>) {
     let Some(first) = places.first() else {
-        return places;
+        return (places, None);
     };
     let width = key(*first).as_ref().len();
     // Keys of one width within eight bytes are ordered by those bytes alone: sorting numbers
@@ -303,7 +301,8 @@ fn by_keys<K: AsRef<[u8]>>(places: Vec<u64>, key: impl Fn(u64) -> K + Sync, para
             true => packed.par_sort_unstable(),
             false => packed.sort_unstable(),
         }
-        return packed.into_iter().map(|p| p as u64).collect();
+        let prefixes = packed.iter().map(|p| (p >> 64) as u64).collect();
+        return (packed.into_iter().map(|p| p as u64).collect(), Some((width, prefixes)));
     }
     let mut prefixed: Vec<(u64, u64)> = places.into_iter().map(|p| (prefix(key(p).as_ref()), p)).collect();
     let compare = |a: &(u64, u64), b: &(u64, u64)| {
@@ -313,7 +312,7 @@ fn by_keys<K: AsRef<[u8]>>(places: Vec<u64>, key: impl Fn(u64) -> K + Sync, para
         true => prefixed.par_sort_unstable_by(compare),
         false => prefixed.sort_unstable_by(compare),
     }
-    prefixed.into_iter().map(|(_, p)| p).collect()
+    (prefixed.into_iter().map(|(_, p)| p).collect(), None)
 }
 
 /// A key's first eight bytes, zero-padded, as a number that orders as they do.

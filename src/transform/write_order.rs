@@ -170,11 +170,7 @@ fn stable_sorts(node: Arc<dyn ExecutionPlan>, in_memory: bool) -> Result<Arc<dyn
         let Some(sort) = merge.input().downcast_ref::<SortExec>() else {
             return Ok(node);
         };
-        if in_memory
-            && merge.fetch().is_none()
-            && sort.fetch().is_none()
-            && StableSortExec::supports(sort.expr(), &sort.input().schema())
-        {
+        if in_memory && merge.fetch().is_none() && sorts_in_memory(sort) {
             return Ok(Arc::new(StableSortExec::new(sort.expr().clone(), input_in_order(sort)?)));
         }
         let (sort, width) = numbered_sort(sort)?;
@@ -182,11 +178,7 @@ fn stable_sorts(node: Arc<dyn ExecutionPlan>, in_memory: bool) -> Result<Arc<dyn
         return without_row_numbers(Arc::new(merged), width);
     }
     if let Some(sort) = node.downcast_ref::<SortExec>() {
-        if in_memory
-            && sort.fetch().is_none()
-            && node.output_partitioning().partition_count() == 1
-            && StableSortExec::supports(sort.expr(), &sort.input().schema())
-        {
+        if in_memory && node.output_partitioning().partition_count() == 1 && sorts_in_memory(sort) {
             return Ok(Arc::new(StableSortExec::new(sort.expr().clone(), input_in_order(sort)?)));
         }
         let (sort, width) = numbered_sort(sort)?;
@@ -198,6 +190,12 @@ fn stable_sorts(node: Arc<dyn ExecutionPlan>, in_memory: bool) -> Result<Arc<dyn
         return with_children(node, children?);
     }
     Ok(node)
+}
+
+/// Whether [`StableSortExec`] can take a sort's place: all of its rows (no `LIMIT`), keys it
+/// compares.
+fn sorts_in_memory(sort: &SortExec) -> bool {
+    sort.fetch().is_none() && StableSortExec::supports(sort.expr(), &sort.input().schema())
 }
 
 /// A sort's input with its partitions in file order, each in its files' order: what the
@@ -413,7 +411,7 @@ impl ExecutionPlan for ConcatPartitionsExec {
 }
 
 /// The one child of a node that takes one.
-fn only_child(children: Vec<Arc<dyn ExecutionPlan>>, node: &str) -> Result<Arc<dyn ExecutionPlan>> {
+pub(super) fn only_child(children: Vec<Arc<dyn ExecutionPlan>>, node: &str) -> Result<Arc<dyn ExecutionPlan>> {
     let [input] = <[_; 1]>::try_from(children)
         .map_err(|_| datafusion::error::DataFusionError::Internal(format!("{node} takes one child")))?;
     Ok(input)
