@@ -9,6 +9,9 @@
 /// One error type; its kind decides the exit status.
 pub mod error;
 
+/// What the engine asks of the binary's allocator.
+pub mod allocator;
+
 /// What the environment configures: `$ETL_HOME`, the catalog, every `ETL_*` variable.
 pub mod config;
 

@@ -9,6 +9,10 @@
 //! bits set before every 64 (3.75 MB) maps a key to its rank among the build keys in one load
 //! and a popcount, and turns most misses away at the bitmap.
 //!
+//! The build side keeps only the columns the join's output takes (rarely the key, once in the
+//! bitmap), and rows that came in key order, as a dimension written by its key does, need no
+//! index from rank to row: at SF10, 20 MB instead of 47 for the orders of 1995.
+//!
 //! [`KeyJoinRule`] replaces an inner `HashJoinExec` that builds once (`CollectLeft`) on one
 //! integer key, with no other condition, by [`KeyJoinExec`]. At run time the build side
 //! decides: when its key range is too wide for a bitmap of sensible size (or a key does not
@@ -19,9 +23,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, RecordBatchOptions, UInt32Array};
-use datafusion::arrow::compute::{cast, concat_batches, take};
-use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, RecordBatchOptions, UInt32Array};
+use datafusion::arrow::compute::{cast, concat, concat_batches, take};
+use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef, UInt64Type};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{JoinType, NullEquality};
@@ -32,6 +36,7 @@ use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
 use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::joins::{HashJoinExec, PartitionMode};
 use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -142,24 +147,53 @@ impl KeyJoinExec {
         let join = hash_join(&plan);
         let schema = join.left.schema();
         let reservation = MemoryConsumer::new("KeyJoinInput").register(context.memory_pool());
-        let mut batches = Vec::new();
-        for partition in 0..join.left.properties().output_partitioning().partition_count() {
-            let mut stream = join.left.execute(partition, context.clone())?;
-            while let Some(batch) = stream.try_next().await? {
-                // Twice: the batches, then their concatenation, live together for a moment.
-                reservation.try_grow(2 * batch.get_array_memory_size())?;
-                batches.push(batch);
+        // The partitions a coalescing of the build side would interleave, read at once as it
+        // would, but kept in their order: a dimension stored in key order stays in it.
+        let source = match join.left.downcast_ref::<CoalescePartitionsExec>() {
+            Some(coalesce) if coalesce.fetch().is_none() => coalesce.input().clone(),
+            _ => join.left.clone(),
+        };
+        let partitions = (0..source.properties().output_partitioning().partition_count()).map(|partition| {
+            let (stream, reservation) = (source.execute(partition, context.clone()), &reservation);
+            async move {
+                let mut stream = stream?;
+                let mut batches = Vec::new();
+                while let Some(batch) = stream.try_next().await? {
+                    // Twice: the batches, then their concatenation, live together for a moment.
+                    reservation.try_grow(2 * batch.get_array_memory_size())?;
+                    batches.push(batch);
+                }
+                Ok::<_, DataFusionError>(batches)
             }
+        });
+        let batches: Vec<RecordBatch> = futures::future::try_join_all(partitions).await?.into_iter().flatten().collect();
+        let key = &join.on()[0].0;
+        let keys = batches.iter().map(|b| key.evaluate(b)?.into_array(b.num_rows())).collect::<Result<Vec<_>>>()?;
+        if let Some(map) = KeyMap::build(&keys)? {
+            drop(keys);
+            // Only the columns the join's output takes are kept, each concatenated when the
+            // others are not (a dimension's key, once in the bitmap, is seldom one of them).
+            let used = |index: &usize| join.projection.as_ref().is_none_or(|p| p.contains(index));
+            let mut columns = Vec::with_capacity(schema.fields().len());
+            for index in 0..schema.fields().len() {
+                let column = match used(&index) {
+                    true => {
+                        let parts: Vec<&dyn Array> = batches.iter().map(|b| b.column(index).as_ref()).collect();
+                        Some(concat(&parts)?)
+                    }
+                    false => None,
+                };
+                columns.push(column);
+            }
+            drop(batches);
+            let kept = columns.iter().flatten().map(|c| c.get_array_memory_size()).sum::<usize>();
+            reservation.try_resize(kept + map.index_bytes())?;
+            let map = Arc::new(KeyMap { build_columns: columns, ..map });
+            crate::allocator::give_back_freed_memory();
+            return Ok(Built { join: BuiltJoin::Bitmap(map), _reservation: reservation });
         }
         let batch = concat_batches(&schema, &batches)?;
         drop(batches);
-        reservation.try_resize(batch.get_array_memory_size())?;
-        let keys = join.on()[0].0.evaluate(&batch)?.into_array(batch.num_rows())?;
-        if let Some(map) = KeyMap::build(&keys)? {
-            reservation.try_grow(map.index_bytes())?;
-            let map = Arc::new(KeyMap { batch, ..map });
-            return Ok(Built { join: BuiltJoin::Bitmap(map), _reservation: reservation });
-        }
         // The hash join counts the table it builds over these rows itself.
         let memory = MemorySourceConfig::try_new_exec(&[vec![batch]], schema, None)?;
         let hash = join.builder().with_new_children(vec![memory, join.right.clone()])?.build_exec()?;
@@ -175,34 +209,38 @@ struct KeyMap {
     range: u64,
     bits: Vec<u64>,
     ranks: Vec<u32>,
-    first: Vec<u32>,
+    /// None when the build rows came in ascending key order, one a key (a dimension written
+    /// by its key): a key's rank is then its row.
+    first: Option<Vec<u32>>,
     /// The next build row with the same key (`u32::MAX`: none); empty when keys are unique.
     next: Vec<u32>,
-    batch: RecordBatch,
+    /// The build side's columns; None for those the join's output does not take.
+    build_columns: Vec<Option<ArrayRef>>,
 }
 
 const NONE: u32 = u32::MAX;
 
 impl KeyMap {
-    /// None when the keys' range is too wide for a bitmap worth having.
-    fn build(keys: &ArrayRef) -> Result<Option<KeyMap>> {
-        let rows = keys.len();
+    /// The map of the build side's keys, batch by batch as they came; None when their range
+    /// is too wide for a bitmap worth having.
+    fn build(chunks: &[ArrayRef]) -> Result<Option<KeyMap>> {
+        let rows: usize = chunks.iter().map(|c| c.len()).sum();
         if rows >= NONE as usize {
             return Ok(None);
         }
-        if matches!(keys.data_type(), DataType::UInt64)
-            && keys
-                .as_primitive::<datafusion::arrow::datatypes::UInt64Type>()
-                .iter()
-                .flatten()
-                .any(|v| v > i64::MAX as u64)
-        {
-            return Ok(None);
+        let mut keys = Vec::with_capacity(chunks.len());
+        for chunk in chunks {
+            if matches!(chunk.data_type(), DataType::UInt64)
+                && chunk.as_primitive::<UInt64Type>().iter().flatten().any(|v| v > i64::MAX as u64)
+            {
+                return Ok(None);
+            }
+            keys.push(cast(chunk, &DataType::Int64)?);
         }
-        let keys = cast(keys, &DataType::Int64)?;
-        let keys = keys.as_primitive::<Int64Type>();
-        let (Some(min), Some(max)) = (datafusion::arrow::compute::min(keys), datafusion::arrow::compute::max(keys))
-        else {
+        let keys: Vec<&Int64Array> = keys.iter().map(|k| k.as_primitive::<Int64Type>()).collect();
+        let min = keys.iter().filter_map(|k| datafusion::arrow::compute::min(*k)).min();
+        let max = keys.iter().filter_map(|k| datafusion::arrow::compute::max(*k)).max();
+        let (Some(min), Some(max)) = (min, max) else {
             // No key at all: a bitmap of nothing matches nothing.
             return Ok(Some(KeyMap::empty()));
         };
@@ -216,11 +254,15 @@ impl KeyMap {
         let (range, words) = (range as u64, words as usize);
         let mut bits = vec![0u64; words];
         let mut duplicates = false;
-        for key in keys.iter().flatten() {
+        let mut ascending = keys.iter().all(|k| k.null_count() == 0);
+        let mut previous = None;
+        for key in keys.iter().flat_map(|k| k.iter()).flatten() {
             let offset = (key - min) as u64;
             let (word, bit) = ((offset >> 6) as usize, 1u64 << (offset & 63));
             duplicates |= bits[word] & bit != 0;
             bits[word] |= bit;
+            ascending &= previous.is_none_or(|previous| previous < key);
+            previous = Some(key);
         }
         let mut ranks = Vec::with_capacity(words);
         let mut count = 0u32;
@@ -228,38 +270,32 @@ impl KeyMap {
             ranks.push(count);
             count += word.count_ones();
         }
+        if ascending {
+            return Ok(Some(KeyMap { min, range, bits, ranks, first: None, next: Vec::new(), build_columns: Vec::new() }));
+        }
         let mut first = vec![NONE; count as usize];
         let mut next = if duplicates { vec![NONE; rows] } else { Vec::new() };
         // Rows in reverse, so that each key's chain lists its rows in build order.
-        for row in (0..rows).rev() {
-            if keys.is_null(row) {
-                continue;
-            }
-            let offset = (keys.value(row) - min) as u64;
-            let rank = rank_of(&bits, &ranks, offset).expect("its bit is set") as usize;
+        let in_reverse = keys.iter().rev().flat_map(|k| k.iter().rev());
+        for (row, key) in (0..rows).rev().zip(in_reverse) {
+            let Some(key) = key else { continue };
+            let rank = rank_of(&bits, &ranks, (key - min) as u64).expect("its bit is set") as usize;
             if duplicates {
                 next[row] = first[rank];
             }
             first[rank] = row as u32;
         }
-        Ok(Some(KeyMap { min, range, bits, ranks, first, next, batch: RecordBatch::new_empty(keys_schema()) }))
+        Ok(Some(KeyMap { min, range, bits, ranks, first: Some(first), next, build_columns: Vec::new() }))
     }
 
     /// What the lookup structures take beside the build rows.
     fn index_bytes(&self) -> usize {
-        (self.bits.capacity() * 8) + (self.ranks.capacity() + self.first.capacity() + self.next.capacity()) * 4
+        let first = self.first.as_ref().map_or(0, Vec::capacity);
+        (self.bits.capacity() * 8) + (self.ranks.capacity() + first + self.next.capacity()) * 4
     }
 
     fn empty() -> KeyMap {
-        KeyMap {
-            min: 0,
-            range: 0,
-            bits: Vec::new(),
-            ranks: Vec::new(),
-            first: Vec::new(),
-            next: Vec::new(),
-            batch: RecordBatch::new_empty(keys_schema()),
-        }
+        KeyMap { min: 0, range: 0, bits: Vec::new(), ranks: Vec::new(), first: None, next: Vec::new(), build_columns: Vec::new() }
     }
 
     /// The (build row, probe row) pairs of a probe batch's keys.
@@ -275,7 +311,7 @@ impl KeyMap {
                 continue;
             }
             let Some(rank) = rank_of(&self.bits, &self.ranks, offset) else { continue };
-            let mut build_row = self.first[rank as usize];
+            let mut build_row = self.first.as_ref().map_or(rank, |first| first[rank as usize]);
             while build_row != NONE {
                 build.push(build_row);
                 probe.push(row as u32);
@@ -288,10 +324,6 @@ impl KeyMap {
 
 fn hash_join(plan: &Arc<dyn ExecutionPlan>) -> &HashJoinExec {
     plan.downcast_ref::<HashJoinExec>().expect("a KeyJoinExec replaces a HashJoinExec")
-}
-
-fn keys_schema() -> SchemaRef {
-    Arc::new(datafusion::arrow::datatypes::Schema::empty())
 }
 
 /// The rank of `offset` among the set bits, if its bit is set.
@@ -399,7 +431,8 @@ fn joined(map: &KeyMap, join: &HashJoinExec, output: &SchemaRef, probe: RecordBa
     let build_width = join.left.schema().fields().len();
     let column = |index: usize| -> Result<ArrayRef> {
         Ok(if index < build_width {
-            take(map.batch.column(index), &build_rows, None)?
+            let column = map.build_columns[index].as_ref();
+            take(column.expect("the join's output takes it"), &build_rows, None)?
         } else {
             take(probe.column(index - build_width), &probe_rows, None)?
         })
@@ -419,7 +452,7 @@ mod tests {
     use datafusion::arrow::array::Int64Array;
 
     fn map(keys: &[Option<i64>]) -> KeyMap {
-        KeyMap::build(&(Arc::new(Int64Array::from(keys.to_vec())) as ArrayRef)).unwrap().unwrap()
+        KeyMap::build(&[Arc::new(Int64Array::from(keys.to_vec())) as ArrayRef]).unwrap().unwrap()
     }
 
     fn pairs(map: &KeyMap, probe: &[Option<i64>]) -> Vec<(u32, u32)> {
@@ -434,6 +467,35 @@ mod tests {
             pairs(&map, &[Some(75), Some(11), None, Some(-3), Some(200), Some(201), Some(-4), Some(i64::MIN)]),
             [(1, 0), (3, 3), (4, 4)]
         );
+    }
+
+    #[test]
+    fn keys_in_ascending_order_are_their_own_rows() {
+        let map = map(&[Some(-3), Some(10), Some(75), Some(200)]);
+        assert!(map.first.is_none());
+        assert_eq!(pairs(&map, &[Some(75), Some(11), None, Some(-3), Some(200), Some(201)]), [(2, 0), (0, 3), (3, 4)]);
+        let unordered = self::map(&[Some(10), Some(-3)]);
+        assert!(unordered.first.is_some());
+        assert_eq!(pairs(&unordered, &[Some(-3), Some(10)]), [(1, 0), (0, 1)]);
+        assert!(self::map(&[Some(1), None, Some(2)]).first.is_some(), "a null row has no rank");
+    }
+
+    #[test]
+    fn keys_in_several_batches_find_the_rows_of_one() {
+        let mut random = fastrand::Rng::with_seed(7);
+        let keys: Vec<Option<i64>> = (0..5_000).map(|_| random.bool().then(|| random.i64(-50..3_000))).collect();
+        let probe: Vec<Option<i64>> = (0..2_000).map(|_| Some(random.i64(-60..3_010))).collect();
+        let chunks: Vec<ArrayRef> =
+            keys.chunks(777).map(|c| Arc::new(Int64Array::from(c.to_vec())) as ArrayRef).collect();
+        let chunked = KeyMap::build(&chunks).unwrap().unwrap();
+        assert_eq!(pairs(&chunked, &probe), pairs(&map(&keys), &probe));
+        let ascending: Vec<ArrayRef> = [vec![1i64, 5, 9], vec![], vec![12, 40]]
+            .into_iter()
+            .map(|c| Arc::new(Int64Array::from(c)) as ArrayRef)
+            .collect();
+        let ascending = KeyMap::build(&ascending).unwrap().unwrap();
+        assert!(ascending.first.is_none());
+        assert_eq!(pairs(&ascending, &[Some(40), Some(9), Some(10)]), [(4, 0), (2, 1)]);
     }
 
     #[test]
@@ -500,10 +562,10 @@ mod tests {
     #[test]
     fn a_range_too_wide_for_its_rows_takes_the_hash_join() {
         let keys: ArrayRef = Arc::new(Int64Array::from(vec![0, 1 << 40]));
-        assert!(KeyMap::build(&keys).unwrap().is_none());
+        assert!(KeyMap::build(&[keys]).unwrap().is_none());
         let keys: ArrayRef = Arc::new(Int64Array::from(vec![0, 100_000_000]));
-        assert!(KeyMap::build(&keys).unwrap().is_none(), "two rows do not earn a 19 MB bitmap");
+        assert!(KeyMap::build(&[keys]).unwrap().is_none(), "two rows do not earn a 19 MB bitmap");
         let keys: ArrayRef = Arc::new(Int64Array::from(vec![0, 1_000_000]));
-        assert!(KeyMap::build(&keys).unwrap().is_some(), "within the fixed budget");
+        assert!(KeyMap::build(&[keys]).unwrap().is_some(), "within the fixed budget");
     }
 }
