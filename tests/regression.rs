@@ -561,3 +561,14 @@ fn an_executor_timeout_under_two_heartbeats_is_refused() {
     let scheduler = ["cluster", "scheduler", "--bind", "127.0.0.1:0", "--executor-timeout", "3"];
     s.etl(&scheduler).assert_failure(2, "--executor-timeout 3: at least 10 seconds");
 }
+
+/// A join whose build side had no row (the example pipeline on a day without orders: the
+/// day's filter pruned every row group, so no batch came) failed with "concat requires input
+/// of at least one array" once the key join kept only the columns its output takes.
+#[test]
+fn a_key_join_whose_build_side_has_no_batch_finds_no_match() {
+    let s = crate::pipeline::example();
+    let run = s.json(&["pipeline", "run", crate::pipeline::DIR, "--logical-date", "2030-01-01"]);
+    assert_eq!(run["status"], "succeeded", "{run:#}");
+    assert_eq!(s.query("SELECT count(*) AS n FROM mart.daily_sales WHERE order_date = DATE '2030-01-01'")[0]["n"], 0);
+}

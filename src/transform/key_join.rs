@@ -23,7 +23,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch, RecordBatchOptions, UInt32Array};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, Int64Array, RecordBatch, RecordBatchOptions, UInt32Array, new_empty_array,
+};
 use datafusion::arrow::compute::{cast, concat, concat_batches, take};
 use datafusion::arrow::datatypes::{DataType, Int64Type, SchemaRef, UInt64Type};
 use datafusion::common::config::ConfigOptions;
@@ -177,6 +179,7 @@ impl KeyJoinExec {
             let mut columns = Vec::with_capacity(schema.fields().len());
             for index in 0..schema.fields().len() {
                 let column = match used(&index) {
+                    true if batches.is_empty() => Some(new_empty_array(schema.field(index).data_type())),
                     true => {
                         let parts: Vec<&dyn Array> = batches.iter().map(|b| b.column(index).as_ref()).collect();
                         Some(concat(&parts)?)
