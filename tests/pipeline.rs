@@ -351,22 +351,28 @@ fn a_scheduler_killed_in_the_middle_of_a_pipeline_run_resumes_it_and_no_job_runs
     let s = example();
     let settings = std::fs::read_to_string(s.path(&format!("{DIR}/pipeline.toml"))).unwrap();
     s.write(&format!("{DIR}/pipeline.toml"), settings.replace("cron(0 3 * * ? *)", "rate(1 minute)"));
-    // The third publication is the join's (the two crawls publish first): killed there.
-    let mut first = Scheduler::start_with_env(&s, DIR, &[("ETL_KILL_POINT", "publish#3")]);
+    // The third publication is the join's (the two crawls publish first): killed there. One
+    // run at once: a slow first run must not meet the next minute's, whose crawls would
+    // publish third.
+    let one_at_once = ["scheduler", DIR, "--json", "--concurrency", "1"];
+    let mut first = Scheduler::spawn(&s, &one_at_once, &[("ETL_KILL_POINT", "publish#3")]);
     first.wait_for(|e| e["job"] == "sales" && e["state"] == "running", Duration::from_secs(90));
     first.wait_for_log("kill point publish#3 reached", Duration::from_secs(60));
     first.kill();
     let events = first.events();
     let pipeline_run_id = events.iter().find_map(|e| e["pipeline_run_id"].as_str()).unwrap().to_string();
     let fire = events[0]["fire_time"].clone();
-    let killed = &s.json(&["runs", "--pipeline", "daily_sales"])["runs"][0];
-    assert_eq!(statuses(killed), ["customers succeeded", "orders succeeded", "sales failed", "report skipped"]);
+    let runs = s.json(&["runs", "--pipeline", "daily_sales"]);
+    let killed = runs["runs"].as_array().unwrap().iter().find(|r| r["pipeline_run_id"] == pipeline_run_id.as_str());
+    assert_eq!(statuses(killed.unwrap()), ["customers succeeded", "orders succeeded", "sales failed", "report skipped"]);
 
-    let mut second = Scheduler::start(&s, DIR);
-    second.wait_for(|e| e["job"].is_null() && e["state"] == "succeeded", Duration::from_secs(60));
+    // A later minute's fire may be queued too: the killed run's end is the one awaited.
+    let resumed = |e: &Value| e["job"].is_null() && e["state"] == "succeeded" && e["pipeline_run_id"] == pipeline_run_id.as_str();
+    let mut second = Scheduler::start_with_args(&s, &one_at_once);
+    second.wait_for(resumed, Duration::from_secs(120));
     assert!(second.stop().success());
     let events = second.events();
-    let finished = events.iter().find(|e| e["job"].is_null() && e["state"] == "succeeded").unwrap();
+    let finished = events.iter().find(|e| resumed(e)).unwrap();
     assert_eq!((&finished["pipeline_run_id"], &finished["fire_time"]), (&serde_json::json!(pipeline_run_id), &fire));
     let ran: Vec<&str> = events
         .iter()
