@@ -364,10 +364,14 @@ fn a_scheduler_killed_in_the_middle_of_a_pipeline_run_resumes_it_and_no_job_runs
     let fire = events[0]["fire_time"].clone();
     let runs = s.json(&["runs", "--pipeline", "daily_sales"]);
     let killed = runs["runs"].as_array().unwrap().iter().find(|r| r["pipeline_run_id"] == pipeline_run_id.as_str());
-    assert_eq!(statuses(killed.unwrap()), ["customers succeeded", "orders succeeded", "sales failed", "report skipped"]);
+    assert_eq!(
+        statuses(killed.unwrap()),
+        ["customers succeeded", "orders succeeded", "sales failed", "report skipped"]
+    );
 
     // A later minute's fire may be queued too: the killed run's end is the one awaited.
-    let resumed = |e: &Value| e["job"].is_null() && e["state"] == "succeeded" && e["pipeline_run_id"] == pipeline_run_id.as_str();
+    let resumed =
+        |e: &Value| e["job"].is_null() && e["state"] == "succeeded" && e["pipeline_run_id"] == pipeline_run_id.as_str();
     let mut second = Scheduler::start_with_args(&s, &one_at_once);
     second.wait_for(resumed, Duration::from_secs(120));
     assert!(second.stop().success());

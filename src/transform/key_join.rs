@@ -37,8 +37,8 @@ use datafusion::execution::TaskContext;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
-use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::execution_plan::{ChildrenPropertiesMode, ReplaceChildrenOptions};
 use datafusion::physical_plan::joins::{HashJoinExec, PartitionMode};
 use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
@@ -168,7 +168,8 @@ impl KeyJoinExec {
                 Ok::<_, DataFusionError>(batches)
             }
         });
-        let batches: Vec<RecordBatch> = futures::future::try_join_all(partitions).await?.into_iter().flatten().collect();
+        let batches: Vec<RecordBatch> =
+            futures::future::try_join_all(partitions).await?.into_iter().flatten().collect();
         let key = &join.on()[0].0;
         let keys = batches.iter().map(|b| key.evaluate(b)?.into_array(b.num_rows())).collect::<Result<Vec<_>>>()?;
         if let Some(map) = KeyMap::build(&keys)? {
@@ -207,6 +208,7 @@ impl KeyJoinExec {
 /// The build side's rows by key: bit `k - min` of `bits` is set for each key `k` present;
 /// `ranks[w]` counts the bits set in words before `w`; the rank of a key is the index in
 /// `first` of its first row, whose other rows follow in `next`.
+#[derive(Default)]
 struct KeyMap {
     min: i64,
     range: u64,
@@ -245,7 +247,7 @@ impl KeyMap {
         let max = keys.iter().filter_map(|k| datafusion::arrow::compute::max(*k)).max();
         let (Some(min), Some(max)) = (min, max) else {
             // No key at all: a bitmap of nothing matches nothing.
-            return Ok(Some(KeyMap::empty()));
+            return Ok(Some(KeyMap::default()));
         };
         let range = (max as i128 - min as i128 + 1) as u128;
         let words = range.div_ceil(64);
@@ -274,7 +276,7 @@ impl KeyMap {
             count += word.count_ones();
         }
         if ascending {
-            return Ok(Some(KeyMap { min, range, bits, ranks, first: None, next: Vec::new(), build_columns: Vec::new() }));
+            return Ok(Some(KeyMap { min, range, bits, ranks, ..KeyMap::default() }));
         }
         let mut first = vec![NONE; count as usize];
         let mut next = if duplicates { vec![NONE; rows] } else { Vec::new() };
@@ -288,17 +290,13 @@ impl KeyMap {
             }
             first[rank] = row as u32;
         }
-        Ok(Some(KeyMap { min, range, bits, ranks, first: Some(first), next, build_columns: Vec::new() }))
+        Ok(Some(KeyMap { min, range, bits, ranks, first: Some(first), next, ..KeyMap::default() }))
     }
 
     /// What the lookup structures take beside the build rows.
     fn index_bytes(&self) -> usize {
         let first = self.first.as_ref().map_or(0, Vec::capacity);
         (self.bits.capacity() * 8) + (self.ranks.capacity() + first + self.next.capacity()) * 4
-    }
-
-    fn empty() -> KeyMap {
-        KeyMap { min: 0, range: 0, bits: Vec::new(), ranks: Vec::new(), first: None, next: Vec::new(), build_columns: Vec::new() }
     }
 
     /// The (build row, probe row) pairs of a probe batch's keys.
