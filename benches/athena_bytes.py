@@ -30,26 +30,12 @@ import time
 import urllib.request
 import zipfile
 
+import environment
+
 BENCHES = os.path.dirname(os.path.abspath(__file__))
 VENV = os.path.join(BENCHES, ".venv-athena")
 REQUIREMENTS = os.path.join(BENCHES, "athena_bytes.requirements.txt")
 DATA = os.path.join(BENCHES, "data", "flights")
-
-
-def bootstrap():
-    """Re-executes this script in its environment, made or updated from the requirements."""
-    if os.path.realpath(sys.prefix) == os.path.realpath(VENV):
-        return
-    python = os.path.join(VENV, "bin", "python")
-    installed = os.path.join(VENV, "requirements.installed")
-    if not os.path.exists(python):
-        subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
-    wanted = open(REQUIREMENTS).read()
-    if not os.path.exists(installed) or open(installed).read() != wanted:
-        subprocess.run([python, "-m", "pip", "install", "--quiet", "-r", REQUIREMENTS], check=True)
-        with open(installed, "w") as f:
-            f.write(wanted)
-    os.execv(python, [python, os.path.abspath(__file__), *sys.argv[1:]])
 
 
 # Each query: its SQL (for etl), the columns it references, and its filter as (column, op, value).
@@ -241,7 +227,7 @@ def oracle(folder, columns, filters):
 
 
 def main():
-    bootstrap()
+    environment.bootstrap(__file__, VENV, REQUIREMENTS)
     parser = argparse.ArgumentParser()
     parser.add_argument("--etl", default=os.path.join(BENCHES, "..", "target", "release", "etl"))
     parser.add_argument("--copies", type=int, default=10)

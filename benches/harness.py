@@ -20,6 +20,8 @@ import tempfile
 import time
 from importlib.metadata import version
 
+import environment
+
 BENCHES = os.path.dirname(os.path.abspath(__file__))
 VENV = os.path.join(BENCHES, ".venv")
 REQUIREMENTS = os.path.join(BENCHES, "requirements.txt")
@@ -29,30 +31,8 @@ PEERS = ["duckdb", "polars", "datafusion", "spark"]
 WORKLOADS = ["W1", "W2", "W3", "W4", "W5"]
 PACKAGES = ["duckdb", "polars", "datafusion", "pyspark", "pyarrow", "tpchgen-cli"]
 
-
-def bootstrap():
-    """Re-executes this script with benches/.venv's Python, creating the environment first,
-    and (re)installing the pinned packages when requirements.txt differs from what was
-    installed (a copy is kept in the environment)."""
-    if os.path.realpath(sys.prefix) == os.path.realpath(VENV):
-        return
-    python = os.path.join(VENV, "bin", "python")
-    installed = os.path.join(VENV, "requirements.installed")
-    if not os.path.exists(python):
-        print(f"creating {VENV}", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", VENV], check=True)
-    with open(REQUIREMENTS) as f:
-        wanted = f.read()
-    if not os.path.exists(installed) or open(installed).read() != wanted:
-        print(f"installing {REQUIREMENTS} into {VENV}", flush=True)
-        subprocess.run([python, "-m", "pip", "install", "--quiet", "-r", REQUIREMENTS], check=True)
-        with open(installed, "w") as f:
-            f.write(wanted)
-    os.execv(python, [python, os.path.abspath(__file__), *sys.argv[1:]])
-
-
 if __name__ == "__main__":
-    bootstrap()
+    environment.bootstrap(__file__, VENV, REQUIREMENTS)
 
 # From here on this runs in benches/.venv, where these imports (and the peers' packages) resolve.
 import datagen  # noqa: E402
