@@ -6,8 +6,9 @@ execute, hottest first, so that a run touches a few megabytes of code, not half 
 Usage: python3 benches/link_order.py [--etl target/release/etl] [--sf 0.1]
 
 It re-executes itself in benches/.venv (the harness's), makes TPC-H at --sf and the NDJSON
-events under benches/data/ as the harness does, and runs each workload once under valgrind's
-callgrind (`valgrind` must be installed), which names every function that ran and what it cost.
+events under benches/data/ as the harness does, and runs etl's commands of the harness's
+workloads (benches/workloads.py) and the example job once each under valgrind's callgrind
+(`valgrind` must be installed), which names every function that ran and what it cost.
 Run it on a release build after a dependency upgrade: the file lists mangled names, whose hashes
 change with the crates' versions, and a function it does not name is laid out with the cold ones.
 """
@@ -28,8 +29,7 @@ if __name__ == "__main__":
     environment.bootstrap(__file__, os.path.join(BENCHES, ".venv"), os.path.join(BENCHES, "requirements.txt"))
 
 import datagen  # noqa: E402
-from peers.common import Q1, WEEKLY  # noqa: E402
-from workloads import LOGICAL_DATE, write_job  # noqa: E402
+import workloads  # noqa: E402
 
 HEADER = """\
 # The release binary's hot functions, hottest first: lld lays them out side by side, in this order,
@@ -39,33 +39,18 @@ HEADER = """\
 
 
 def training_runs(etl, tpch, ndjson, scratch):
-    """[(name, argv, ETL_HOME)]: the commands whose functions go first, in the harness's shapes."""
-    # write_job takes the harness's setup for its jobs folder only.
-    jobs = argparse.Namespace(jobs_dir=scratch)
-
-    def home(name):
-        return os.path.join(scratch, f"home-{name}")
-
+    """[(name, argv, environment)]: etl's runs of the harness's workloads, then the example job,
+    whose target sets no sort_by and so takes the sort etl chooses by default (W1 runs unsorted)."""
+    setup = workloads.Setup(etl, sys.executable, [], tpch, ndjson, runs_dir=scratch, jobs_dir=scratch,
+                            homes_dir=scratch)
     runs = []
-    # W1 as the harness times it (unsorted), and with the sort a target gets by default.
-    for compression, options in (("snappy", {"sort_by": []}), ("zstd", {})):
-        target = {"table": "bench.lineitem_w1", "query": "SELECT * FROM bench.lineitem_csv",
-                  "location": os.path.join(scratch, f"w1-{compression}") + "/", "mode": "overwrite",
-                  "compression": compression, **options}
-        job = write_job(jobs, f"w1_{compression}", [("bench.lineitem_csv", tpch.lineitem_csv, "csv")], target)
-        runs.append((f"W1 {compression}", [etl, "run", job, "--logical-date", LOGICAL_DATE, "-q"], home(f"w1-{compression}")))
-    runs.append(("crawl", [etl, "crawl", tpch.lineitem_parquet, "--table", "bench.lineitem", "-q"], home("w2")))
-    query = " ".join(Q1.format(lineitem="bench.lineitem").split())
-    runs.append(("W2", [etl, "sql", query, "--format", "csv", "-q"], home("w2")))
-    job = write_job(jobs, "w3", [("bench.lineitem", tpch.lineitem_parquet, "parquet"),
-                                 ("bench.orders", tpch.orders_parquet, "parquet")],
-                    {"table": "bench.weekly_w3", "query": WEEKLY.format(lineitem="bench.lineitem", orders="bench.orders"),
-                     "location": os.path.join(scratch, "w3") + "/", "partition_by": ["l_returnflag"],
-                     "mode": "overwrite", "compression": "snappy"})
-    runs.append(("W3", [etl, "run", job, "--logical-date", LOGICAL_DATE, "-q"], home("w3")))
-    runs.append(("W4", [etl, "infer", ndjson, "--json", "-q"], home("w4")))
-    example = os.path.join(ROOT, "sql", "weekly_orders.toml")
-    runs.append(("example job", [etl, "run", example, "--logical-date", "2026-11-30", "-q"], home("example")))
+    for key, build in workloads.BUILDERS.items():
+        # No peers: the reference answers, used only to check a timed run, are never asked for.
+        for contender in build(setup, None).contenders:
+            home = tempfile.mkdtemp(prefix="home-", dir=scratch)
+            runs.append((f"{key} {contender.engine}", contender.argv, {"ETL_HOME": home, **contender.env}))
+    example = [etl, "run", os.path.join(ROOT, "sql", "weekly_orders.toml"), "--logical-date", "2026-11-30", "-q"]
+    runs.append(("example job", example, {"ETL_HOME": tempfile.mkdtemp(prefix="home-", dir=scratch)}))
     return runs
 
 
@@ -106,12 +91,12 @@ def main():
     # Each run weighs the same: a function's share of its run's instructions, summed over runs.
     share = collections.Counter()
     with tempfile.TemporaryDirectory(prefix="link-order-") as scratch:
-        for name, argv, home in training_runs(etl, tpch, ndjson, scratch):
+        for name, argv, run_env in training_runs(etl, tpch, ndjson, scratch):
             profile = os.path.join(scratch, "callgrind.out")
             print(f"{name} ({argv[1]}) under callgrind", flush=True)
             subprocess.run(["valgrind", "--tool=callgrind", "--demangle=no", "--compress-strings=no",
                             "--compress-pos=no", "--dump-line=no", f"--callgrind-out-file={profile}", *argv],
-                           env={**os.environ, "ETL_HOME": home}, check=True,
+                           env={**os.environ, **run_env}, check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             costs = self_costs(profile, etl)
             total = sum(costs.values())

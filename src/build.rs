@@ -13,8 +13,8 @@ fn main() {
     // Optimised profiles only (release and those inheriting it: PROFILE is then "release"), on
     // the target whose default linker is lld since Rust 1.90: GNU ld has no such option.
     let optimised = env::var("PROFILE").as_deref() == Ok("release");
-    let linked_by_lld = env::var("TARGET").as_deref() == Ok("x86_64-unknown-linux-gnu") && rustc_minor() >= 90;
-    if optimised && linked_by_lld {
+    let lld_target = env::var("TARGET").as_deref() == Ok("x86_64-unknown-linux-gnu");
+    if optimised && lld_target && rustc_minor() >= 90 {
         println!("cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}", order.display());
         // Functions of another build's dependencies are absent here; the rest keep their order.
         println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
