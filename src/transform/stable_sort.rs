@@ -366,9 +366,14 @@ fn emit(
     places: Vec<u64>,
     batch_rows: usize,
 ) -> impl futures::Stream<Item = Result<RecordBatch>> {
-    let columns: Vec<Vec<ArrayData>> = match batches.first() {
-        Some(first) => (0..first.num_columns())
-            .map(|column| batches.iter().map(|batch| batch.column(column).to_data()).collect())
+    // Each column's sources for the copies by run, once for every output batch; `None` for a
+    // column gathered row by row.
+    let columns: Vec<Option<Vec<ArrayData>>> = match batches.first() {
+        Some(first) => (first.schema().fields().iter().enumerate())
+            .map(|(column, field)| {
+                copied_by_run(field.data_type())
+                    .then(|| batches.iter().map(|batch| batch.column(column).to_data()).collect())
+            })
             .collect(),
         None => Vec::new(),
     };
@@ -393,7 +398,7 @@ const MIN_AVERAGE_RUN: usize = 4;
 
 /// The rows at `places`, copied run by run where runs are long (a key of few values, such as
 /// a date), else row by row.
-fn gather(batches: &[RecordBatch], columns: &[Vec<ArrayData>], places: &[u64]) -> Result<RecordBatch> {
+fn gather(batches: &[RecordBatch], columns: &[Option<Vec<ArrayData>>], places: &[u64]) -> Result<RecordBatch> {
     let mut runs: Vec<Run> = Vec::new();
     for (batch, row) in places.iter().map(|place| batch_and_row(*place)) {
         match runs.last_mut() {
@@ -403,16 +408,16 @@ fn gather(batches: &[RecordBatch], columns: &[Vec<ArrayData>], places: &[u64]) -
     }
     let schema = batches[0].schema();
     let row_by_row = runs.len() * MIN_AVERAGE_RUN > places.len();
-    let rows: Vec<(usize, usize)> = match row_by_row || !schema.fields().iter().all(|f| copied_by_run(f.data_type())) {
+    let rows: Vec<(usize, usize)> = match row_by_row || columns.iter().any(Option::is_none) {
         true => places.iter().map(|place| batch_and_row(*place)).collect(),
         false => Vec::new(),
     };
     let columns = (columns.iter().enumerate())
         .map(|(column, sources)| {
-            if row_by_row || !copied_by_run(schema.field(column).data_type()) {
+            let Some(sources) = sources.as_ref().filter(|_| !row_by_row) else {
                 let values: Vec<&dyn Array> = batches.iter().map(|batch| batch.column(column).as_ref()).collect();
                 return Ok(interleave(&values, &rows)?);
-            }
+            };
             let capacities = match value_bytes(batches, column, &runs) {
                 Some(bytes) => Capacities::Binary(places.len(), Some(bytes)),
                 None => Capacities::Array(places.len()),
@@ -468,10 +473,8 @@ fn value_bytes(batches: &[RecordBatch], column: usize, runs: &[Run]) -> Option<u
 mod tests {
     use super::*;
     use datafusion::arrow::array::{DictionaryArray, Int32Array, Int64Array, StringArray, StringViewArray};
-    use datafusion::arrow::compute::SortOptions;
-    use datafusion::arrow::compute::cast;
-    use datafusion::arrow::datatypes::Int32Type;
-    use datafusion::arrow::datatypes::{Field, SchemaRef};
+    use datafusion::arrow::compute::{SortOptions, cast};
+    use datafusion::arrow::datatypes::{Field, Int32Type, Int64Type, SchemaRef};
     use datafusion::datasource::memory::MemorySourceConfig;
     use datafusion::physical_expr::PhysicalSortExpr;
     use datafusion::physical_expr::expressions::Column;
@@ -587,7 +590,7 @@ mod tests {
             .flatten()
             .flat_map(|b| {
                 let keys = b.column(0).as_string::<i32>();
-                let places = b.column(1).as_primitive::<datafusion::arrow::datatypes::Int64Type>();
+                let places = b.column(1).as_primitive::<Int64Type>();
                 (0..b.num_rows()).map(|i| (keys.is_valid(i).then(|| keys.value(i).to_string()), places.value(i)))
             })
             .collect();
