@@ -12,6 +12,9 @@ pub mod error;
 /// What the engine asks of the binary's allocator.
 pub mod allocator;
 
+/// CPU-bound work from async code, on rayon's pool.
+pub mod pool;
+
 /// What the environment configures: `$ETL_HOME`, the catalog, every `ETL_*` variable.
 pub mod config;
 

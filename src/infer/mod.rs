@@ -28,6 +28,7 @@ use self::athena::TextFacts;
 use self::shape::Shape;
 use crate::error::{Error, Result};
 use crate::location::Location;
+use crate::pool::on_rayon;
 use crate::schema::{Column, GlueType, TableSchema};
 use crate::source::csv::Dialect;
 use crate::source::files::{self, Listing, SourceFile};
@@ -181,7 +182,7 @@ async fn infer_file(
     let null_values = options.null_values();
     let sample_rows = options.sample_rows;
     let compression = file.compression;
-    on_rayon(move || {
+    on_rayon("inference", move || {
         let text = format::decompress_prefix(&bytes, compression, text_limit, whole_object)
             .map_err(|e| read_error(&display, e))?;
         let complete = whole_object && text.len() < text_limit;
@@ -199,7 +200,7 @@ async fn infer_file(
             Format::Parquet => Err(Error::input(format!("{display}: a compressed Parquet file cannot be read"))),
         }
     })
-    .await
+    .await?
 }
 
 /// Every file of a table has one format.
@@ -268,18 +269,6 @@ fn partition_key_types(listing: &Listing) -> Vec<Column> {
             Column::new(name.clone(), ty)
         })
         .collect()
-}
-
-/// Runs CPU-bound work on rayon's pool without blocking the async runtime. A panic in `work`
-/// becomes an error rather than taking the process down.
-async fn on_rayon<T: Send + 'static>(work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-    let (sender, receiver) = tokio::sync::oneshot::channel();
-    rayon::spawn(move || {
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
-            .unwrap_or_else(|_| Err(Error::runtime("internal error: inference panicked")));
-        let _ = sender.send(result);
-    });
-    receiver.await.map_err(|_| Error::runtime("internal error: inference was cancelled"))?
 }
 
 #[cfg(test)]
