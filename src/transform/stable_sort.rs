@@ -296,23 +296,23 @@ fn sorted_group(batches: Vec<RecordBatch>, rows: Rows) -> Result<KeyedBatch> {
     let unsorted_row = unsorted_row.into_parts().1;
     let (run_starts, keys) = match narrow {
         Some((width, prefixes)) => {
-            let starts: Vec<u32> = (0..prefixes.len())
-                .filter(|&row| row == 0 || prefixes[row] != prefixes[row - 1])
-                .map(|row| row as u32)
-                .collect();
+            let starts = starts_of_runs(prefixes.len(), |row| prefixes[row] != prefixes[row - 1]);
             let prefixes = starts.iter().map(|row| prefixes[*row as usize]).collect();
             (starts, SortedKeys::Narrow { width, prefixes })
         }
         None => {
             let key = |sorted_row: usize| rows.row(unsorted_row[sorted_row] as usize);
-            let starts = (0..unsorted_row.len())
-                .filter(|&row| row == 0 || key(row) != key(row - 1))
-                .map(|row| row as u32)
-                .collect();
+            let starts = starts_of_runs(unsorted_row.len(), |row| key(row) != key(row - 1));
             (starts, SortedKeys::Wide { rows, unsorted_row })
         }
     };
     Ok(KeyedBatch { sorted, run_starts, keys })
+}
+
+/// Where the runs of `rows` sorted rows start, given whether a row's key differs from the
+/// row's before it.
+fn starts_of_runs(rows: usize, differs_from_previous: impl Fn(usize) -> bool) -> Vec<u32> {
+    (0..rows).filter(|&row| row == 0 || differs_from_previous(row)).map(|row| row as u32).collect()
 }
 
 /// The runs of every sorted batch in key order, ties in input order: each batch's runs are in
