@@ -614,23 +614,21 @@ mod tests {
         assert_eq!(places, vec![2, 7, 1, 4, 8, 0, 3, 6, 5]);
     }
 
-    #[tokio::test]
-    async fn narrow_keys_over_many_groups_keep_input_order() {
-        // 300 key values and nulls over 300,000 rows in two partitions of several groups: each
-        // key takes a run of every group, merged in group order.
+    /// 300 key values and nulls over 300,000 rows in two partitions of several groups, sorted
+    /// by `key` (`key_of`'s order): each key takes a run of every group, merged in group order.
+    async fn many_groups_keep_input_order(key: ArrayRef, key_of: impl Fn(i64) -> Option<i32>) {
         let schema = Arc::new(Schema::new(vec![
-            Field::new("key", DataType::Int32, true),
+            Field::new("key", key.data_type().clone(), true),
             Field::new("place", DataType::Int64, false),
         ]));
-        let key_of = |place: i64| (place % 13 != 0).then_some((place * 7919 % 300) as i32 - 150);
         let partitions: Vec<Vec<RecordBatch>> = (0..2)
             .map(|partition| {
                 (0..15)
                     .map(|index| {
-                        let places: Vec<i64> = (0..10_000).map(|row| (partition * 15 + index) * 10_000 + row).collect();
-                        let keys: Vec<Option<i32>> = places.iter().map(|place| key_of(*place)).collect();
+                        let start = (partition * 15 + index) * 10_000;
+                        let places: Vec<i64> = (start..start + 10_000).collect();
                         let columns: Vec<ArrayRef> =
-                            vec![Arc::new(Int32Array::from(keys)), Arc::new(Int64Array::from(places))];
+                            vec![key.slice(start as usize, 10_000), Arc::new(Int64Array::from(places))];
                         RecordBatch::try_new(schema.clone(), columns).unwrap()
                     })
                     .collect()
@@ -648,6 +646,24 @@ mod tests {
         let places: Vec<i64> =
             batches.iter().flat_map(|b| b.column(1).as_primitive::<Int64Type>().values().to_vec()).collect();
         assert_eq!(places, expected);
+    }
+
+    fn key_of(place: i64) -> Option<i32> {
+        (place % 13 != 0).then_some((place * 7919 % 300) as i32 - 150)
+    }
+
+    #[tokio::test]
+    async fn narrow_keys_over_many_groups_keep_input_order() {
+        let keys = Int32Array::from_iter((0..300_000).map(key_of));
+        many_groups_keep_input_order(Arc::new(keys), key_of).await;
+    }
+
+    #[tokio::test]
+    async fn wide_keys_over_many_groups_keep_input_order() {
+        // Strings past the eight bytes a key is packed into, ordered as their numbers.
+        let text = |key: i32| format!("a key of value {:04}", key + 150);
+        let keys = StringArray::from_iter((0..300_000).map(|place| key_of(place).map(text)));
+        many_groups_keep_input_order(Arc::new(keys), key_of).await;
     }
 
     #[tokio::test]
