@@ -8,7 +8,7 @@ use etl::catalog::journal::Journal;
 use etl::catalog::local::LocalCatalog;
 use etl::catalog::{
     Catalog, DataChange, DataFile, NewVersion, Partition, PartitionWrite, Publication, TableChange, TableDefinition,
-    TableName, VersionChange, WrittenData,
+    TableName, VersionChange, Work, WrittenData,
 };
 use etl::error::ErrorKind;
 use etl::location::Location;
@@ -88,6 +88,8 @@ fn partition(day: &str, run: &str, tag_date: &str) -> Partition {
             logical_date: tag_date.into(),
             // Round-trips through each catalog: append replaces by it.
             params: format!("params(batch:Utf8={run})"),
+            // As a compaction records them: rerun refusals rest on them.
+            absorbed: vec![Work { job: "daily".into(), logical_date: tag_date.into(), params: String::new() }],
         }],
         location,
     }

@@ -614,3 +614,39 @@ fn records_set_apart_on_a_cluster_are_replayed_in_file_and_line_order() {
         assert_eq!(copy, "id,amount\n3,x\n4,y\n");
     });
 }
+
+/// `etl compact` merged the files of an append's daily runs into one, tagged as the
+/// compaction's: a rerun of one of those days found none of its own files and added its rows
+/// again beside the compacted copy.
+#[test]
+fn a_rerun_of_a_day_a_compaction_merged_is_refused_not_added_twice() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id\n1\n2\n3\n");
+    s.write(
+        "job.toml",
+        "name = \"daily\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[target]]\ntable = \"mart.a\"\nquery = \"SELECT id, $logical_date AS day FROM raw.a\"\nlocation = \"out/\"\nmode = \"append\"\n",
+    );
+    let run = |date: &str| s.etl(&["run", "job.toml", "--logical-date", date, "--json"]);
+    let rows = || s.query("SELECT count(*) AS n FROM mart.a")[0]["n"].as_i64().unwrap();
+    let versions = || s.json(&["table", "history", "mart.a"])["versions"].as_array().unwrap().len();
+    for date in ["2026-11-01", "2026-11-02"] {
+        assert_eq!(run(date).code, 0);
+    }
+    let compacted = s.json(&["compact", "mart.a"]);
+    assert_eq!((compacted["files_before"].as_u64(), compacted["files_after"].as_u64()), (Some(2), Some(1)));
+    let before = versions();
+    run("2026-11-01").assert_failure(1, "`etl compact` (run ");
+    assert_eq!((rows(), versions()), (6, before), "nothing published");
+    // A day the compaction did not merge appends and reruns as ever, beside the compacted file.
+    assert_eq!(run("2026-11-03").code, 0);
+    assert_eq!(run("2026-11-03").code, 0);
+    assert_eq!(rows(), 9);
+    // The way out the message gives: back to before the compaction, then the rerun replaces.
+    s.json(&["rollback", "mart.a", "--to", &(before - 1).to_string()]);
+    assert_eq!(run("2026-11-01").code, 0);
+    let days = s.query("SELECT CAST(day AS VARCHAR) AS day, count(*) AS n FROM mart.a GROUP BY day ORDER BY day");
+    assert_eq!(
+        days,
+        [serde_json::json!({"day": "2026-11-01", "n": 3}), serde_json::json!({"day": "2026-11-02", "n": 3})]
+    );
+}

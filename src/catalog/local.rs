@@ -20,7 +20,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{
     Catalog, DataChange, DataFile, DataVersion, Partition, PartitionWrite, Publication, Published, Table, TableChange,
-    TableDefinition, TableName, TableVersion, VersionChange, conflict,
+    TableDefinition, TableName, TableVersion, VersionChange, Work, conflict,
 };
 use crate::error::{Error, Result, ResultExt};
 
@@ -66,7 +66,8 @@ CREATE TABLE IF NOT EXISTS files (
     rows INTEGER NOT NULL,
     job TEXT NOT NULL,
     logical_date TEXT NOT NULL,
-    params TEXT NOT NULL DEFAULT ''
+    params TEXT NOT NULL DEFAULT '',
+    absorbed TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS files_by_table ON files (database, name, spec);
 -- Every publication of a written table's data: what it recorded (a DataVersion, as JSON) and
@@ -92,7 +93,7 @@ impl LocalCatalog {
         std::fs::create_dir_all(home).with_context(|| format!("creating {}", home.display()))?;
         let path = home.join("catalog.sqlite");
         let connection = crate::sqlite::open(&path, SCHEMA, true)?;
-        add_files_params(&connection)?;
+        add_files_columns(&connection)?;
         Ok(LocalCatalog { path, connection: Mutex::new(connection) })
     }
 
@@ -106,17 +107,20 @@ impl LocalCatalog {
     }
 }
 
-/// Catalogs made before files recorded their run's parameters get the column (empty: such a
-/// file is replaced by any rerun of its job and date, as it was then).
-fn add_files_params(connection: &Connection) -> Result<()> {
-    if !has_files_params(connection)? {
-        connection.execute_batch("ALTER TABLE files ADD COLUMN params TEXT NOT NULL DEFAULT ''")?;
+/// Catalogs made before files recorded their run's parameters, or the works a compacted file
+/// absorbed, get the columns, empty: such a file is replaced by any rerun of its job and date,
+/// as it was then, and absorbed nothing the catalog knows of.
+fn add_files_columns(connection: &Connection) -> Result<()> {
+    for column in ["params", "absorbed"] {
+        if !has_files_column(connection, column)? {
+            connection.execute_batch(&format!("ALTER TABLE files ADD COLUMN {column} TEXT NOT NULL DEFAULT ''"))?;
+        }
     }
     Ok(())
 }
 
-fn has_files_params(connection: &Connection) -> Result<bool> {
-    Ok(connection.prepare("SELECT 1 FROM pragma_table_info('files') WHERE name = 'params'")?.exists([])?)
+fn has_files_column(connection: &Connection, column: &str) -> Result<bool> {
+    Ok(connection.prepare("SELECT 1 FROM pragma_table_info('files') WHERE name = ?1")?.exists([column])?)
 }
 
 fn now() -> String {
@@ -341,8 +345,8 @@ fn apply_data(tx: &rusqlite::Transaction, change: &TableChange, now: &str, publi
                 )?;
                 for file in &partition.files {
                     tx.execute(
-                        "INSERT INTO files (path, database, name, spec, size, rows, job, logical_date, params)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                        "INSERT INTO files (path, database, name, spec, size, rows, job, logical_date, params, absorbed)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                         params![
                             file.path,
                             name.database,
@@ -352,7 +356,8 @@ fn apply_data(tx: &rusqlite::Transaction, change: &TableChange, now: &str, publi
                             file.rows as i64,
                             file.job,
                             file.logical_date,
-                            file.params
+                            file.params,
+                            absorbed_text(&file.absorbed)?
                         ],
                     )?;
                 }
@@ -414,21 +419,44 @@ fn record_data_version(
 /// The files of a written table's partition, by path.
 fn partition_files(c: &Connection, name: &TableName, spec: &str) -> Result<Vec<DataFile>> {
     let mut statement = c.prepare_cached(
-        "SELECT path, size, rows, job, logical_date, params FROM files WHERE database = ?1 AND name = ?2 AND spec = ?3 ORDER BY path",
+        "SELECT path, size, rows, job, logical_date, params, absorbed FROM files
+         WHERE database = ?1 AND name = ?2 AND spec = ?3 ORDER BY path",
     )?;
     let files = statement
         .query_map(params![name.database, name.table, spec], |r| {
-            Ok(DataFile {
+            let file = DataFile {
                 path: r.get(0)?,
                 size: r.get::<_, i64>(1)? as u64,
                 rows: r.get::<_, i64>(2)? as u64,
                 job: r.get(3)?,
                 logical_date: r.get(4)?,
                 params: r.get(5)?,
-            })
+                absorbed: Vec::new(),
+            };
+            Ok((file, r.get::<_, String>(6)?))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(files)
+    files
+        .into_iter()
+        .map(|(file, absorbed)| match absorbed.is_empty() {
+            true => Ok(file),
+            false => {
+                let absorbed = super::absorbed_by_job::deserialize(&mut serde_json::Deserializer::from_str(&absorbed))?;
+                Ok(DataFile { absorbed, ..file })
+            }
+        })
+        .collect()
+}
+
+/// The works a compacted file absorbed, as the `absorbed` column holds them (JSON, as in the
+/// versions' snapshots; empty for none).
+fn absorbed_text(absorbed: &[Work]) -> Result<String> {
+    if absorbed.is_empty() {
+        return Ok(String::new());
+    }
+    let mut text = Vec::new();
+    super::absorbed_by_job::serialize(absorbed, &mut serde_json::Serializer::new(&mut text))?;
+    Ok(String::from_utf8(text).expect("JSON is UTF-8"))
 }
 
 /// Removes a partition (and its files) that a write replaces, checking it is the one the
@@ -479,14 +507,14 @@ mod tests {
     }
 
     #[test]
-    fn a_catalog_from_before_parameters_were_recorded_gets_the_column() {
+    fn a_catalog_from_before_parameters_and_absorbed_works_were_recorded_gets_the_columns() {
         let home = tempfile::tempdir().unwrap();
         drop(LocalCatalog::open(home.path()).unwrap());
         let old = Connection::open(home.path().join("catalog.sqlite")).unwrap();
-        old.execute_batch("ALTER TABLE files DROP COLUMN params").unwrap();
+        old.execute_batch("ALTER TABLE files DROP COLUMN params; ALTER TABLE files DROP COLUMN absorbed").unwrap();
         drop(old);
         let catalog = LocalCatalog::open(home.path()).unwrap();
-        assert!(catalog.with(|c| has_files_params(c)).unwrap());
+        assert!(catalog.with(|c| Ok(has_files_column(c, "params")? && has_files_column(c, "absorbed")?)).unwrap());
         // Opening again changes nothing.
         drop(catalog);
         LocalCatalog::open(home.path()).unwrap();
@@ -606,6 +634,25 @@ mod tests {
         let locations: Vec<_> = partitions.iter().map(|p| p.location.as_str()).collect();
         assert_eq!(locations, ["file:///w/dt=a/run-r3", "file:///w/dt=b/run-r2"]);
         assert_eq!(partitions[0].files[0].path, "file:///w/dt=a/run-r3/part-0.parquet");
+    }
+
+    #[tokio::test]
+    async fn a_compacted_file_keeps_the_works_it_absorbed() {
+        let home = tempfile::tempdir().unwrap();
+        let catalog = LocalCatalog::open(home.path()).unwrap();
+        let name: TableName = "db.t".parse().unwrap();
+        let mut publication = write(&name, None, "a", "r1", None);
+        let absorbed: Vec<Work> = ["d1", "d2"]
+            .iter()
+            .map(|d| Work { job: "j".into(), logical_date: d.to_string(), params: "params()".into() })
+            .collect();
+        let DataChange::Written(written) = &mut publication.tables[0].data else { unreachable!() };
+        written.upserts[0].partition.files[0].absorbed = absorbed.clone();
+        catalog.publish(publication).await.unwrap();
+        let partitions = catalog.partitions(&name).await.unwrap();
+        assert_eq!(partitions[0].files[0].absorbed, absorbed);
+        // As the version a rollback restores.
+        assert_eq!(catalog.snapshot(&name, 1).await.unwrap()[0].files[0].absorbed, absorbed);
     }
 
     #[tokio::test]

@@ -137,6 +137,81 @@ pub struct DataFile {
     /// empty for files written before it was recorded.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub params: String,
+    /// For a file `etl compact` wrote: the works whose rows it merged, which no rerun can take
+    /// out of it again (it keeps no row's origin).
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "absorbed_by_job")]
+    pub absorbed: Vec<Work>,
+}
+
+impl DataFile {
+    /// The work that wrote this file's rows.
+    pub fn work(&self) -> Work {
+        Work { job: self.job.clone(), logical_date: self.logical_date.clone(), params: self.params.clone() }
+    }
+
+    /// The works whose rows the file holds: those it absorbed, else its own.
+    pub fn works(&self) -> Vec<Work> {
+        match self.absorbed.is_empty() {
+            true => vec![self.work()],
+            false => self.absorbed.clone(),
+        }
+    }
+}
+
+/// What a rerun replaces: the rows of one job's run for one logical date and parameters.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+pub struct Work {
+    pub job: String,
+    pub logical_date: String,
+    pub params: String,
+}
+
+/// A compacted file's works, stored as their dates under each job and parameters: a year of
+/// daily runs is ~13 bytes a day, not ~100, in the file lists Glue keeps in one parameter
+/// value (512,000 characters at most).
+pub(crate) mod absorbed_by_job {
+    use std::collections::BTreeMap;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::Work;
+
+    #[derive(Serialize, Deserialize)]
+    struct Dates {
+        job: String,
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        params: String,
+        logical_dates: Vec<String>,
+    }
+
+    pub fn serialize<S: Serializer>(works: &[Work], serializer: S) -> Result<S::Ok, S::Error> {
+        let mut grouped: BTreeMap<(&str, &str), Vec<String>> = BTreeMap::new();
+        for work in works {
+            grouped.entry((&work.job, &work.params)).or_default().push(work.logical_date.clone());
+        }
+        let dates = grouped.into_iter().map(|((job, params), logical_dates)| Dates {
+            job: job.to_string(),
+            params: params.to_string(),
+            logical_dates,
+        });
+        serializer.collect_seq(dates)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Work>, D::Error> {
+        let grouped = Vec::<Dates>::deserialize(deserializer)?;
+        let mut works: Vec<Work> = grouped
+            .into_iter()
+            .flat_map(|Dates { job, params, logical_dates }| {
+                logical_dates.into_iter().map(move |logical_date| Work {
+                    job: job.clone(),
+                    logical_date,
+                    params: params.clone(),
+                })
+            })
+            .collect();
+        works.sort();
+        Ok(works)
+    }
 }
 
 /// How a run's output replaces what a table holds.
@@ -388,6 +463,33 @@ pub fn conflict(name: &TableName, expected: Option<u64>, found: Option<u64>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absorbed_works_are_stored_as_dates_under_their_job() {
+        let work = |job: &str, date: &str, params: &str| Work {
+            job: job.into(),
+            logical_date: date.into(),
+            params: params.into(),
+        };
+        let absorbed =
+            vec![work("a", "2026-11-01", ""), work("a", "2026-11-02", ""), work("a", "2026-11-01", "params(b=1)")];
+        let file = DataFile { path: "p".into(), absorbed, ..DataFile::default() };
+        let text = serde_json::to_value(&file).unwrap();
+        assert_eq!(
+            text["absorbed"],
+            serde_json::json!([
+                {"job": "a", "logical_dates": ["2026-11-01", "2026-11-02"]},
+                {"job": "a", "params": "params(b=1)", "logical_dates": ["2026-11-01"]},
+            ])
+        );
+        let mut sorted = file.clone();
+        sorted.absorbed.sort();
+        assert_eq!(serde_json::from_value::<DataFile>(text).unwrap(), sorted);
+        // Files from before works were absorbed read as absorbing none.
+        let old: DataFile =
+            serde_json::from_str(r#"{"path": "p", "size": 1, "rows": 1, "job": "j", "logical_date": "d"}"#).unwrap();
+        assert!(old.absorbed.is_empty());
+    }
 
     #[test]
     fn table_names_are_glue_names() {

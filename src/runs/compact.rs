@@ -130,8 +130,9 @@ fn job_of(request: &Compaction, definition: &TableDefinition) -> Result<Job> {
     let location = definition.written_root()?.url();
     let mut job = rewrite_job(&job, name, definition, &query, &location, request.sort_by.as_deref(), Vec::new())?;
     for target in &mut job.targets {
-        // The same rows, rearranged: a Delta commit says so, as Delta's own compaction does.
-        target.data_change = target.format != crate::sink::TableFormat::Delta;
+        // The same rows, rearranged: a Delta commit says so, as Delta's own compaction does,
+        // and the new files record whose rows they hold.
+        target.data_change = false;
         target.layout.zorder = request.zorder;
     }
     Ok(job)

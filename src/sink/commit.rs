@@ -169,7 +169,7 @@ impl Commit {
             };
             let partitions = catalog.partitions(&table.name).await?;
             let before: u64 = partitions.iter().flat_map(|p| &p.files).map(|f| f.rows).sum();
-            let planned = publish::plan(&target.spec, &target.staged, &partitions, &self.tag, &self.run_id);
+            let planned = publish::plan(&target.spec, &target.staged, &partitions, &self.tag, &self.run_id)?;
             let replaced: u64 = planned.replaced.iter().map(|f| f.rows).sum();
             changes.push(Some((before, before - replaced.min(before) + target.staged.rows())));
         }
@@ -203,7 +203,7 @@ impl Commit {
             let mut written = match target.spec.merge.clone() {
                 Some(merge) => merge_into(target, &merge, recorded, &self.tag, &self.run_id).await?,
                 None => {
-                    let planned = publish::plan(&target.spec, &target.staged, &partitions, &self.tag, &self.run_id);
+                    let planned = publish::plan(&target.spec, &target.staged, &partitions, &self.tag, &self.run_id)?;
                     let written = planned.written.clone();
                     let planned = target.planned.insert(planned);
                     publish::materialize(&target.spec.location, planned).await?;

@@ -640,6 +640,7 @@ fn mirror<'a>(
                 job: tag.job.clone(),
                 logical_date: tag.logical_date.clone(),
                 params: tag.params.clone(),
+                absorbed: Vec::new(),
             },
         };
         partitions.entry(values).or_default().push(file);

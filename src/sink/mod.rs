@@ -108,7 +108,8 @@ pub struct TargetSpec {
     /// How rows meet the table's in `merge` mode (set in that mode only).
     pub merge: Option<MergeSpec>,
     /// False when the output holds the table's rows rearranged, not changed (a compaction):
-    /// a Delta commit then says so (`dataChange`), and streaming readers skip it.
+    /// a Delta commit then says so (`dataChange`), and streaming readers skip it, and the new
+    /// files record the works whose rows they absorbed.
     pub data_change: bool,
 }
 

@@ -26,8 +26,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::TryStreamExt;
 
 use super::{RunLiveness, StagedTarget, TableFormat, TargetSpec};
-use crate::catalog::{DataFile, Partition, PartitionWrite, WriteMode, WrittenData};
-use crate::error::Result;
+use crate::catalog::{DataFile, Partition, PartitionWrite, Work, WriteMode, WrittenData};
+use crate::error::{Error, Result};
 use crate::layout;
 use crate::location::Location;
 
@@ -45,13 +45,23 @@ pub struct WriteTag {
 }
 
 impl WriteTag {
-    /// Whether a rerun of this work replaces `file`. Files from before parameters were
-    /// recorded carry none, and are replaced as they were then.
+    /// Whether a rerun of this work replaces `file`: its rows are all this work's. Files from
+    /// before parameters were recorded carry none, and are replaced as they were then.
     fn wrote(&self, file: &DataFile) -> bool {
+        file.works().iter().all(|work| self.replaces(work))
+    }
+
+    fn replaces(&self, work: &Work) -> bool {
         self.rerun_replaces
-            && file.job == self.job
-            && file.logical_date == self.logical_date
-            && (file.params.is_empty() || file.params == self.params)
+            && work.job == self.job
+            && work.logical_date == self.logical_date
+            && (work.params.is_empty() || work.params == self.params)
+    }
+
+    /// A file a compaction merged some of this work's rows into, with other works' rows: a
+    /// rerun can neither replace it nor keep it without counting those rows twice.
+    fn merged_into(&self, file: &DataFile) -> bool {
+        !self.wrote(file) && file.absorbed.iter().any(|work| self.replaces(work))
     }
 }
 
@@ -74,14 +84,21 @@ impl TargetPublication {
     }
 }
 
-/// What publishing `staged` does to a table whose partitions are `existing`.
+/// What publishing `staged` does to a table whose partitions are `existing`. A rerun of an
+/// append whose earlier rows a compaction merged with other runs' is refused (nothing is
+/// published): it could only count them twice.
 pub(super) fn plan(
     target: &TargetSpec,
     staged: &StagedTarget,
     existing: &[Partition],
     tag: &WriteTag,
     run_id: &str,
-) -> TargetPublication {
+) -> Result<TargetPublication> {
+    if target.mode == WriteMode::Append {
+        if let Some(file) = existing.iter().flat_map(|p| &p.files).find(|f| tag.merged_into(f)) {
+            return Err(rerun_after_compaction(target, tag, file));
+        }
+    }
     let mut output: BTreeMap<Vec<Option<String>>, Vec<&super::StagedFile>> = BTreeMap::new();
     for file in &staged.files {
         output.entry(file.partition_values.clone()).or_default().push(file);
@@ -124,6 +141,13 @@ pub(super) fn plan(
             }
         }
         let folder = layout::run_folder(&target.location, staged.schema.key_names(), values, run_id);
+        // A compaction's files hold the rows of those it replaces, whose works they absorb.
+        let absorbed: Vec<Work> = match (target.data_change, old) {
+            (false, Some(old)) => {
+                old.files.iter().flat_map(DataFile::works).collect::<BTreeSet<_>>().into_iter().collect()
+            }
+            _ => Vec::new(),
+        };
         let mut files = Vec::new();
         for file in new.into_iter().flatten() {
             publication.moves.push((file.staged.clone(), file.published.clone()));
@@ -134,6 +158,7 @@ pub(super) fn plan(
                 job: tag.job.clone(),
                 logical_date: tag.logical_date.clone(),
                 params: tag.params.clone(),
+                absorbed: absorbed.clone(),
             });
         }
         for file in kept {
@@ -152,7 +177,22 @@ pub(super) fn plan(
             based_on,
         });
     }
-    publication
+    Ok(publication)
+}
+
+fn rerun_after_compaction(target: &TargetSpec, tag: &WriteTag, file: &DataFile) -> Error {
+    let compaction = file.path.rsplit('/').nth(1).and_then(layout::run_of_folder).unwrap_or("?");
+    Error::conflict(format!(
+        "{table}: this run of job {job} for {date} would replace the rows its earlier run appended, but \
+         `etl compact` (run {compaction}) merged them with other runs' rows into {path}, whose rows no \
+         longer say which run wrote them; publishing would count them twice, so nothing was published. \
+         To redo {date}, roll {table} back to the version before that compaction (`etl table history \
+         {table}`, then `etl rollback {table} --to VERSION`) and run again",
+        table = target.table,
+        job = tag.job,
+        date = tag.logical_date,
+        path = file.path,
+    ))
 }
 
 /// The path of a file URL in the target's store (whose settings, such as encryption, apply).
@@ -376,7 +416,8 @@ mod tests {
             &[existing("a", "d1"), existing("b", "d1")],
             &tag("d2"),
             "r2",
-        );
+        )
+        .unwrap();
         assert_eq!(summary(&plan), (vec!["b:1".into()], vec![], 0));
         assert!(plan.written.upserts[0].based_on.is_none());
         assert_eq!(plan.written.upserts[0].partition.location, "file:///w/dt=b/run-r2");
@@ -390,7 +431,8 @@ mod tests {
             &[existing("a", "d1"), existing("b", "d1")],
             &tag("d2"),
             "r2",
-        );
+        )
+        .unwrap();
         assert_eq!(summary(&plan), (vec!["b:1".into()], vec!["a".into()], 0));
     }
 
@@ -400,23 +442,82 @@ mod tests {
         let mut first = existing("a", "d2");
         first.files[0].params = "params(batch:Utf8=1)".into();
         let second =
-            plan(&target(WriteMode::Append), &staged(&["a"]), &[first.clone()], &batch("params(batch:Utf8=2)"), "r2");
+            plan(&target(WriteMode::Append), &staged(&["a"]), &[first.clone()], &batch("params(batch:Utf8=2)"), "r2")
+                .unwrap();
         assert_eq!(summary(&second), (vec!["a:2".into()], vec![], 1));
         assert!(second.replaced.is_empty());
-        let rerun = plan(&target(WriteMode::Append), &staged(&["a"]), &[first], &batch("params(batch:Utf8=1)"), "r2");
+        let rerun =
+            plan(&target(WriteMode::Append), &staged(&["a"]), &[first], &batch("params(batch:Utf8=1)"), "r2").unwrap();
         assert_eq!(summary(&rerun), (vec!["a:1".into()], vec![], 0));
         assert_eq!(rerun.replaced.len(), 1);
     }
 
     #[test]
     fn append_keeps_other_runs_files_and_replaces_its_own() {
-        let other_date = plan(&target(WriteMode::Append), &staged(&["a"]), &[existing("a", "d1")], &tag("d2"), "r2");
+        let other_date =
+            plan(&target(WriteMode::Append), &staged(&["a"]), &[existing("a", "d1")], &tag("d2"), "r2").unwrap();
         assert_eq!(summary(&other_date), (vec!["a:2".into()], vec![], 1));
         assert_eq!(other_date.written.upserts[0].based_on, Some(Some("file:///w/dt=a/run-r1".to_string())));
-        let rerun = plan(&target(WriteMode::Append), &staged(&["a"]), &[existing("a", "d2")], &tag("d2"), "r2");
+        let rerun =
+            plan(&target(WriteMode::Append), &staged(&["a"]), &[existing("a", "d2")], &tag("d2"), "r2").unwrap();
         assert_eq!(summary(&rerun), (vec!["a:1".into()], vec![], 0));
         // A rerun that no longer produces a partition removes what it wrote there before.
-        let gone = plan(&target(WriteMode::Append), &staged(&["b"]), &[existing("a", "d2")], &tag("d2"), "r2");
+        let gone = plan(&target(WriteMode::Append), &staged(&["b"]), &[existing("a", "d2")], &tag("d2"), "r2").unwrap();
         assert_eq!(summary(&gone), (vec!["b:1".into()], vec!["a".into()], 0));
+    }
+
+    fn work(date: &str) -> Work {
+        Work { job: "j".into(), logical_date: date.into(), params: String::new() }
+    }
+
+    /// A partition as `etl compact` leaves it: one file with the rows of the `dates` runs.
+    fn compacted(day: &str, dates: &[&str]) -> Partition {
+        let mut partition = existing(day, "2026-12-01");
+        partition.location = format!("file:///w/dt={day}/run-c1");
+        partition.files[0].path = format!("file:///w/dt={day}/run-c1/part-c1-00000.parquet");
+        partition.files[0].job = "compact_db_t".into();
+        partition.files[0].absorbed = dates.iter().map(|d| work(d)).collect();
+        partition
+    }
+
+    #[test]
+    fn a_compactions_files_absorb_the_works_of_those_they_replace() {
+        let mut compaction = target(WriteMode::OverwritePartitions);
+        compaction.data_change = false;
+        let compacting = WriteTag { job: "compact_db_t".into(), ..tag("2026-12-02") };
+        let mut partition = compacted("a", &["d1", "d2"]);
+        partition.files.push(existing("a", "d3").files.remove(0));
+        let compacted = plan(&compaction, &staged(&["a"]), &[partition], &compacting, "r2").unwrap();
+        // Whose rows a file holds, not which compaction moved them last.
+        assert_eq!(compacted.written.upserts[0].partition.files[0].absorbed, [work("d1"), work("d2"), work("d3")]);
+        // Any other run's files are its own.
+        let ordinary =
+            plan(&target(WriteMode::OverwritePartitions), &staged(&["a"]), &[existing("a", "d1")], &compacting, "r2");
+        assert!(ordinary.unwrap().written.upserts[0].partition.files[0].absorbed.is_empty());
+    }
+
+    #[test]
+    fn a_rerun_of_an_append_a_compaction_merged_with_others_is_refused() {
+        let append = target(WriteMode::Append);
+        let error = plan(&append, &staged(&["b"]), &[compacted("a", &["d1", "d2"])], &tag("d1"), "r2").unwrap_err();
+        assert_eq!(error.kind(), crate::error::ErrorKind::Conflict);
+        assert!(error.message().contains("`etl compact` (run c1) merged them"), "{}", error.message());
+        assert!(error.message().contains("file:///w/dt=a/run-c1/part-c1-00000.parquet"), "{}", error.message());
+        // Another date's run keeps the compacted file.
+        let other = plan(&append, &staged(&["a"]), &[compacted("a", &["d1", "d2"])], &tag("d3"), "r2").unwrap();
+        assert_eq!(summary(&other), (vec!["a:2".into()], vec![], 1));
+        // A file that holds this work's rows alone is replaced, as before the compaction.
+        let alone = plan(&append, &staged(&["a"]), &[compacted("a", &["d1"])], &tag("d1"), "r2").unwrap();
+        assert_eq!(summary(&alone), (vec!["a:1".into()], vec![], 0));
+        assert_eq!(alone.replaced.len(), 1);
+        // Other modes replace what they replace, whoever wrote it.
+        plan(
+            &target(WriteMode::OverwritePartitions),
+            &staged(&["a"]),
+            &[compacted("a", &["d1", "d2"])],
+            &tag("d1"),
+            "r2",
+        )
+        .unwrap();
     }
 }
