@@ -181,10 +181,12 @@ pub(super) fn plan(
 }
 
 fn rerun_after_compaction(target: &TargetSpec, tag: &WriteTag, file: &DataFile) -> Error {
-    let compaction = file.path.rsplit('/').nth(1).and_then(layout::run_of_folder).unwrap_or("?");
+    // Named by the file, not its folder: a later append's copy keeps it in that run's folder.
+    let name = file.path.rsplit('/').next().unwrap_or_default();
+    let compaction = layout::writer_of_data_file(name).map(|run| format!(" (run {run})")).unwrap_or_default();
     Error::conflict(format!(
         "{table}: this run of job {job} for {date} would replace the rows its earlier run appended, but \
-         `etl compact` (run {compaction}) merged them with other runs' rows into {path}, whose rows no \
+         `etl compact`{compaction} merged them with other runs' rows into {path}, whose rows no \
          longer say which run wrote them; publishing would count them twice, so nothing was published. \
          To redo {date}, roll {table} back to the version before that compaction (`etl table history \
          {table}`, then `etl rollback {table} --to VERSION`) and run again",
@@ -499,10 +501,13 @@ mod tests {
     #[test]
     fn a_rerun_of_an_append_a_compaction_merged_with_others_is_refused() {
         let append = target(WriteMode::Append);
-        let error = plan(&append, &staged(&["b"]), &[compacted("a", &["d1", "d2"])], &tag("d1"), "r2").unwrap_err();
+        // As a later append's copy keeps the compacted file, in that run's folder.
+        let mut copied = compacted("a", &["d1", "d2"]);
+        copied.files[0].path = "file:///w/dt=a/run-r5/part-c1-00000.parquet".into();
+        let error = plan(&append, &staged(&["b"]), &[copied], &tag("d1"), "r2").unwrap_err();
         assert_eq!(error.kind(), crate::error::ErrorKind::Conflict);
         assert!(error.message().contains("`etl compact` (run c1) merged them"), "{}", error.message());
-        assert!(error.message().contains("file:///w/dt=a/run-c1/part-c1-00000.parquet"), "{}", error.message());
+        assert!(error.message().contains("file:///w/dt=a/run-r5/part-c1-00000.parquet"), "{}", error.message());
         // Another date's run keeps the compacted file.
         let other = plan(&append, &staged(&["a"]), &[compacted("a", &["d1", "d2"])], &tag("d3"), "r2").unwrap();
         assert_eq!(summary(&other), (vec!["a:2".into()], vec![], 1));
