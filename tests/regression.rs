@@ -617,14 +617,20 @@ fn records_set_apart_on_a_cluster_are_replayed_in_file_and_line_order() {
 
 /// `etl compact` merged the files of an append's daily runs into one, tagged as the
 /// compaction's: a rerun of one of those days found none of its own files and added its rows
-/// again beside the compacted copy.
+/// again beside the compacted copy (Hive and Delta tables alike).
 #[test]
 fn a_rerun_of_a_day_a_compaction_merged_is_refused_not_added_twice() {
+    for format in ["hive", "delta"] {
+        a_rerun_after_a_compaction(format);
+    }
+}
+
+fn a_rerun_after_a_compaction(format: &str) {
     let s = crate::util::Sandbox::new();
     s.write("in/a.csv", "id\n1\n2\n3\n");
     s.write(
         "job.toml",
-        "name = \"daily\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[target]]\ntable = \"mart.a\"\nquery = \"SELECT id, $logical_date AS day FROM raw.a\"\nlocation = \"out/\"\nmode = \"append\"\n",
+        format!("name = \"daily\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[target]]\ntable = \"mart.a\"\nquery = \"SELECT id, $logical_date AS day FROM raw.a\"\nlocation = \"out/\"\nmode = \"append\"\ntable_format = \"{format}\"\n"),
     );
     let run = |date: &str| s.etl(&["run", "job.toml", "--logical-date", date, "--json"]);
     let rows = || s.query("SELECT count(*) AS n FROM mart.a")[0]["n"].as_i64().unwrap();
