@@ -20,7 +20,7 @@ use datafusion::common::ScalarValue;
 use datafusion::prelude::SessionContext;
 use etl::catalog::crawl::OnSchemaChange;
 use etl::catalog::local::LocalCatalog;
-use etl::catalog::{Catalog, Publication};
+use etl::catalog::{Catalog, Publication, Work};
 use etl::error::Error;
 use etl::infer::InferOptions;
 use etl::location::Location;
@@ -143,12 +143,8 @@ async fn publish_versions(catalog: &dyn Catalog, home: &Path) {
     ];
     for (i, sql) in versions.iter().enumerate() {
         let run = format!("r{i}");
-        let tag = etl::sink::WriteTag {
-            job: "slt".into(),
-            logical_date: "2026-11-30".into(),
-            rerun_replaces: true,
-            params: String::new(),
-        };
+        let work = Work { job: "slt".into(), logical_date: "2026-11-30".into(), params: String::new() };
+        let tag = etl::sink::WriteTag { work, rerun_replaces: true };
         let mut commit = etl::sink::Commit::new(&run, tag);
         let frame = SessionContext::new().sql(sql).await.unwrap();
         commit.stage(catalog, frame, &target, &NoRunLive).await.unwrap();

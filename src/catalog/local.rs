@@ -441,7 +441,8 @@ fn partition_files(c: &Connection, name: &TableName, spec: &str) -> Result<Vec<D
         .map(|(file, absorbed)| match absorbed.is_empty() {
             true => Ok(file),
             false => {
-                let absorbed = super::absorbed_by_job::deserialize(&mut serde_json::Deserializer::from_str(&absorbed))?;
+                let absorbed =
+                    super::absorbed_by_job::deserialize(serde_json::from_str::<serde_json::Value>(&absorbed)?)?;
                 Ok(DataFile { absorbed, ..file })
             }
         })
@@ -454,9 +455,7 @@ fn absorbed_text(absorbed: &[Work]) -> Result<String> {
     if absorbed.is_empty() {
         return Ok(String::new());
     }
-    let mut text = Vec::new();
-    super::absorbed_by_job::serialize(absorbed, &mut serde_json::Serializer::new(&mut text))?;
-    Ok(String::from_utf8(text).expect("JSON is UTF-8"))
+    Ok(super::absorbed_by_job::serialize(absorbed, serde_json::value::Serializer)?.to_string())
 }
 
 /// Removes a partition (and its files) that a write replaces, checking it is the one the

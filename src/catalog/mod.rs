@@ -159,10 +159,14 @@ impl DataFile {
 }
 
 /// What a rerun replaces: the rows of one job's run for one logical date and parameters.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default, Serialize, Deserialize)]
+/// Stored by [`absorbed_by_job`].
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Default)]
 pub struct Work {
     pub job: String,
     pub logical_date: String,
+    /// The run's resolved parameters ([`crate::transform::params::Params::fingerprint`]): a
+    /// run with other parameters (another batch of the same day) is other work, whose files a
+    /// rerun keeps.
     pub params: String,
 }
 

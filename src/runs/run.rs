@@ -27,7 +27,7 @@ use super::report::{AthenaReport, AthenaScan, ReplacedRows, RunReport, SourceRep
 use super::{RunStatus, StartedBy};
 use crate::catalog::crawl::{self, CrawlPlan};
 use crate::catalog::provider::{FileTable, UnionTable};
-use crate::catalog::{self as catalogs, Catalog};
+use crate::catalog::{self as catalogs, Catalog, Work};
 use crate::config::CatalogChoice;
 use crate::cost::billing::Estimate;
 use crate::cost::estimate::{Estimator, QueryEstimate, full_scan};
@@ -137,12 +137,8 @@ pub async fn run(job: &Job, options: &RunOptions, context: &RunContext) -> Resul
     if !options.dry_run {
         context.history.record(&report)?;
     }
-    let tag = WriteTag {
-        job: job.name.clone(),
-        logical_date: report.logical_date.clone(),
-        rerun_replaces: !job.sources.iter().any(|s| s.incremental),
-        params: params.fingerprint(),
-    };
+    let work = Work { job: job.name.clone(), logical_date: report.logical_date.clone(), params: params.fingerprint() };
+    let tag = WriteTag { work, rerun_replaces: !job.sources.iter().any(|s| s.incremental) };
     let mut commit = Commit::new(&run_id, tag);
     let key = run_lease(job, &report.logical_date);
     let work = execute(job, options, context, &params, &mut report, &mut commit);

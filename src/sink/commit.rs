@@ -111,7 +111,7 @@ impl Commit {
     ) -> Result<(&StagedTarget, Vec<String>)> {
         let existing = catalog.table(&target.table).await?;
         let (schema, columns) = target_schema(&df, target)?;
-        let new_version = new_version(target, existing.as_ref(), &schema, &self.tag.job, &self.run_id)?;
+        let new_version = new_version(target, existing.as_ref(), &schema, &self.tag.work.job, &self.run_id)?;
         if let Some(merge) = &target.merge {
             check_merge_keys(target, merge, &schema)?;
         }
@@ -153,7 +153,7 @@ impl Commit {
     pub fn staged_tables(&self) -> Vec<(TableName, TableDefinition, Vec<Partition>)> {
         self.targets
             .iter()
-            .map(|t| (t.spec.table.clone(), t.staged_definition(&self.tag.job), t.staged_partitions()))
+            .map(|t| (t.spec.table.clone(), t.staged_definition(&self.tag.work.job), t.staged_partitions()))
             .collect()
     }
 
@@ -325,7 +325,7 @@ async fn merge_into(
     run_id: &str,
 ) -> Result<WrittenData> {
     let rejects = std::sync::Arc::new(crate::source::rejects::Rejects::failing());
-    let definition = target.staged_definition(&tag.job);
+    let definition = target.staged_definition(&tag.work.job);
     let source = FileTable::from_partitions(&definition, &target.staged_partitions(), rejects)?;
     let session = target.session.clone().ok_or_else(|| Error::runtime("a merge target staged without its session"))?;
     let (spec, schema) = (&target.spec, &target.staged.schema);
@@ -516,7 +516,8 @@ mod tests {
     }
 
     fn tag(date: &str) -> WriteTag {
-        WriteTag { job: "j".into(), logical_date: date.into(), rerun_replaces: true, params: "params()".into() }
+        let work = crate::catalog::Work { job: "j".into(), logical_date: date.into(), params: "params()".into() };
+        WriteTag { work, rerun_replaces: true }
     }
 
     #[tokio::test]

@@ -637,9 +637,9 @@ fn mirror<'a>(
                 rows: add.get_stats().ok().flatten().map_or(0, |stats| stats.num_records as u64),
                 path,
                 size: add.size as u64,
-                job: tag.job.clone(),
-                logical_date: tag.logical_date.clone(),
-                params: tag.params.clone(),
+                job: tag.work.job.clone(),
+                logical_date: tag.work.logical_date.clone(),
+                params: tag.work.params.clone(),
                 absorbed: Vec::new(),
             },
         };

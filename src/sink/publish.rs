@@ -31,17 +31,13 @@ use crate::error::{Error, Result};
 use crate::layout;
 use crate::location::Location;
 
-/// Which job and logical date wrote a file, so a rerun can replace its own output.
+/// Which work a run's files hold, so a rerun can replace its own output.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WriteTag {
-    pub job: String,
-    pub logical_date: String,
+    pub work: Work,
     /// False for a job that reads incremental sources: each of its runs reads objects no
     /// earlier run read, so a second run of a date adds to the first instead of redoing it.
     pub rerun_replaces: bool,
-    /// The run's resolved parameters: a run with other parameters (another batch of the same
-    /// day) is other work, whose files a rerun keeps.
-    pub params: String,
 }
 
 impl WriteTag {
@@ -53,9 +49,9 @@ impl WriteTag {
 
     fn replaces(&self, work: &Work) -> bool {
         self.rerun_replaces
-            && work.job == self.job
-            && work.logical_date == self.logical_date
-            && (work.params.is_empty() || work.params == self.params)
+            && work.job == self.work.job
+            && work.logical_date == self.work.logical_date
+            && (work.params.is_empty() || work.params == self.work.params)
     }
 
     /// A file a compaction merged some of this work's rows into, with other works' rows: a
@@ -155,9 +151,9 @@ pub(super) fn plan(
                 path: file.published.clone(),
                 size: file.size,
                 rows: file.rows,
-                job: tag.job.clone(),
-                logical_date: tag.logical_date.clone(),
-                params: tag.params.clone(),
+                job: tag.work.job.clone(),
+                logical_date: tag.work.logical_date.clone(),
+                params: tag.work.params.clone(),
                 absorbed: absorbed.clone(),
             });
         }
@@ -191,8 +187,8 @@ fn rerun_after_compaction(target: &TargetSpec, tag: &WriteTag, file: &DataFile) 
          To redo {date}, roll {table} back to the version before that compaction (`etl table history \
          {table}`, then `etl rollback {table} --to VERSION`) and run again",
         table = target.table,
-        job = tag.job,
-        date = tag.logical_date,
+        job = tag.work.job,
+        date = tag.work.logical_date,
         path = file.path,
     ))
 }
@@ -396,7 +392,8 @@ mod tests {
     }
 
     fn tag(date: &str) -> WriteTag {
-        WriteTag { job: "j".into(), logical_date: date.into(), rerun_replaces: true, params: "params()".into() }
+        let work = Work { job: "j".into(), logical_date: date.into(), params: "params()".into() };
+        WriteTag { work, rerun_replaces: true }
     }
 
     fn summary(p: &TargetPublication) -> (Vec<String>, Vec<String>, usize) {
@@ -440,7 +437,8 @@ mod tests {
 
     #[test]
     fn append_keeps_the_files_of_the_same_day_run_with_other_parameters() {
-        let batch = |params: &str| WriteTag { params: params.into(), ..tag("d2") };
+        let batch =
+            |params: &str| WriteTag { work: Work { params: params.into(), ..tag("d2").work }, rerun_replaces: true };
         let mut first = existing("a", "d2");
         first.files[0].params = "params(batch:Utf8=1)".into();
         let second =
@@ -486,7 +484,8 @@ mod tests {
     fn a_compactions_files_absorb_the_works_of_those_they_replace() {
         let mut compaction = target(WriteMode::OverwritePartitions);
         compaction.data_change = false;
-        let compacting = WriteTag { job: "compact_db_t".into(), ..tag("2026-12-02") };
+        let compacting =
+            WriteTag { work: Work { job: "compact_db_t".into(), ..tag("2026-12-02").work }, rerun_replaces: true };
         let mut partition = compacted("a", &["d1", "d2"]);
         partition.files.push(existing("a", "d3").files.remove(0));
         let compacted = plan(&compaction, &staged(&["a"]), &[partition], &compacting, "r2").unwrap();
@@ -516,13 +515,9 @@ mod tests {
         assert_eq!(summary(&alone), (vec!["a:1".into()], vec![], 0));
         assert_eq!(alone.replaced.len(), 1);
         // Other modes replace what they replace, whoever wrote it.
-        plan(
-            &target(WriteMode::OverwritePartitions),
-            &staged(&["a"]),
-            &[compacted("a", &["d1", "d2"])],
-            &tag("d1"),
-            "r2",
-        )
-        .unwrap();
+        let overwrite = target(WriteMode::OverwritePartitions);
+        let replacing = plan(&overwrite, &staged(&["a"]), &[compacted("a", &["d1", "d2"])], &tag("d1"), "r2").unwrap();
+        assert_eq!(summary(&replacing), (vec!["a:1".into()], vec![], 0));
+        assert_eq!(replacing.replaced.len(), 1);
     }
 }

@@ -302,7 +302,8 @@ mod tests {
         let rows: Vec<String> =
             ids.iter().map(|id| format!("SELECT CAST({id} AS BIGINT) AS id, 'k{}' AS k", id % 2)).collect();
         let frame = SessionContext::new().sql(&rows.join(" UNION ALL ")).await.unwrap();
-        let tag = WriteTag { job: "j".into(), logical_date: "d".into(), rerun_replaces: true, params: String::new() };
+        let work = crate::catalog::Work { job: "j".into(), logical_date: "d".into(), params: String::new() };
+        let tag = WriteTag { work, rerun_replaces: true };
         let mut commit = Commit::new(run, tag);
         commit.stage(catalog, frame, target, &NoneLive).await.unwrap();
         commit.publish(catalog, Vec::new()).await.unwrap();
