@@ -656,3 +656,99 @@ fn a_rerun_after_a_compaction(format: &str) {
         [serde_json::json!({"day": "2026-11-01", "n": 3}), serde_json::json!({"day": "2026-11-02", "n": 3})]
     );
 }
+
+/// `etl compact` of partitions already in as few files as their size allows rewrote them
+/// anyway: a version that changed nothing, which pushed a version worth keeping out of
+/// `retain_versions`. Only crowded partitions are rewritten now; with none, nothing runs.
+#[test]
+fn a_compaction_with_nothing_to_merge_makes_no_version() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,city\n1,Oslo\n2,Bergen\n3,Oslo\n");
+    s.write(
+        "job.toml",
+        "name = \"daily\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[target]]\ntable = \"mart.a\"\n\
+         query = \"SELECT id, city FROM raw.a WHERE city = $city\"\nlocation = \"out/\"\nmode = \"append\"\n\
+         partition_by = [\"city\"]\n",
+    );
+    let versions = || s.json(&["table", "history", "mart.a"])["versions"].as_array().unwrap().len();
+    let files_in = |city: &str| {
+        s.visible_files("out").into_iter().filter(|f| f.starts_with(&format!("city={city}/"))).collect::<Vec<_>>()
+    };
+    s.json(&["run", "job.toml", "--param", "city=Oslo", "--logical-date", "2026-11-01"]);
+    s.json(&["run", "job.toml", "--param", "city=Bergen", "--logical-date", "2026-11-01"]);
+    let before = versions();
+    let idle = s.json(&["compact", "mart.a"]);
+    assert_eq!((idle["files_before"].as_u64(), idle["files_after"].as_u64()), (Some(2), Some(2)));
+    assert_eq!((idle["version"].as_u64(), &idle["run_id"]), (Some(before as u64), &serde_json::Value::Null));
+    assert_eq!(versions(), before, "no version");
+    let text = s.etl(&["compact", "mart.a"]);
+    assert!(text.code == 0 && text.stdout.contains("nothing to compact"), "{}", text.stdout);
+
+    // Oslo takes a second file; Bergen's one stays where it is.
+    s.json(&["run", "job.toml", "--param", "city=Oslo", "--logical-date", "2026-11-02"]);
+    let bergen = files_in("Bergen");
+    let merged = s.json(&["compact", "mart.a"]);
+    assert_eq!((merged["files_before"].as_u64(), merged["files_after"].as_u64()), (Some(3), Some(2)));
+    assert_eq!((merged["partitions"].as_u64(), merged["version"].as_u64()), (Some(1), Some(before as u64 + 2)));
+    assert_eq!((files_in("Oslo").len(), files_in("Bergen")), (1, bergen));
+    assert_eq!(s.query("SELECT count(*) AS n FROM mart.a")[0]["n"], 5);
+    // An order asked for rewrites every selected partition, crowded or not.
+    let resorted = s.json(&["compact", "mart.a", "--sort-by", "id"]);
+    assert_eq!((resorted["partitions"].as_u64(), resorted["version"].as_u64()), (Some(2), Some(before as u64 + 3)));
+}
+
+/// `etl compact` rewrote a job's files in etl's default order, and `compact_after_files` in
+/// the job's order, both without the row groups and bloom filters the target asks for: the
+/// compacted files lost the lookups the job had set up. Each file records its layout now, and
+/// a compaction lays the rows out again as the newest file it merges was written.
+#[test]
+fn a_compaction_keeps_the_layout_the_files_were_written_with() {
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+    let s = crate::util::Sandbox::new();
+    let rows: String = (0..3000).map(|i| format!("{i},c{},{}\n", i % 7, 2000 + i % 5)).collect();
+    s.write("in/a.csv", format!("id,code,year\n{rows}"));
+    let job = |file: &str, table: &str, options: &str| {
+        s.write(
+            file,
+            format!(
+                "name = \"{}\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[target]]\ntable = \"{table}\"\n\
+                 query = \"SELECT id, code, year FROM raw.a\"\nlocation = \"out/{table}/\"\nmode = \"append\"\n\
+                 sort_by = [\"code\"]\nrow_group_rows = 1024\nbloom_filter = [\"code\"]\n{options}\n",
+                file.trim_end_matches(".toml")
+            ),
+        );
+    };
+    let layout_of = |table: &str| {
+        let files: Vec<String> =
+            s.visible_files(&format!("out/{table}")).into_iter().filter(|f| f.ends_with(".parquet")).collect();
+        assert_eq!(files.len(), 1, "compacted into one file: {files:?}");
+        let file =
+            SerializedFileReader::new(std::fs::File::open(s.path(&format!("out/{table}")).join(&files[0])).unwrap())
+                .unwrap();
+        let metadata = file.metadata();
+        let groups = metadata.num_row_groups();
+        let blooms = metadata.row_groups().iter().all(|rg| rg.column(1).bloom_filter_offset().is_some());
+        let sorted =
+            metadata.row_groups()[0].sorting_columns().map(|c| c.iter().map(|c| c.column_idx).collect::<Vec<_>>());
+        (metadata.file_metadata().num_rows(), groups, blooms, sorted)
+    };
+    // 9,000 rows in row groups of 1,024, code's bloom filters, sorted by code (column 1).
+    let expected = (9000, 9, true, Some(vec![1]));
+
+    job("by_hand.toml", "mart.by_hand", "");
+    for day in 1..=3 {
+        s.json(&["run", "by_hand.toml", "--logical-date", &format!("2026-11-0{day}")]);
+    }
+    let compacted = s.json(&["compact", "mart.by_hand"]);
+    assert_eq!((compacted["files_after"].as_u64(), &compacted["sort_by"]), (Some(1), &serde_json::json!(["code"])));
+    assert_eq!(layout_of("mart.by_hand"), expected);
+    // An order given replaces the written one; the row groups and bloom filters stay.
+    s.json(&["compact", "mart.by_hand", "--sort-by", "year"]);
+    assert_eq!(layout_of("mart.by_hand"), (9000, 9, true, Some(vec![2])));
+
+    job("crowded.toml", "mart.crowded", "compact_after_files = 2");
+    for day in 1..=3 {
+        s.json(&["run", "crowded.toml", "--logical-date", &format!("2026-11-0{day}")]);
+    }
+    assert_eq!(layout_of("mart.crowded"), expected);
+}

@@ -10,9 +10,9 @@ use crate::catalog::TableName;
 use crate::config::{CatalogChoice, home, parse_size};
 use crate::error::{Error, Result};
 use crate::output::human_bytes;
-use crate::runs::compact::{Compaction, DEFAULT_TARGET_FILE_BYTES, compact};
+use crate::runs::compact::{Compaction, DEFAULT_TARGET_FILE_BYTES, Order, compact};
 use crate::runs::progress::Progress;
-use crate::runs::run::RunContext;
+use crate::runs::run::{RunContext, RunOutcome};
 
 #[derive(Debug, Args)]
 pub struct CompactArgs {
@@ -24,8 +24,9 @@ pub struct CompactArgs {
     /// About this many bytes per file (default 128M).
     #[arg(long, value_parser = parse_size, value_name = "SIZE")]
     pub target_file_size: Option<usize>,
-    /// The order of the rows within each partition, comma-separated (default: etl's choice;
-    /// an empty value keeps the table's order).
+    /// The order of the rows within each partition, comma-separated (default: the order the
+    /// files were written in, which each records; an empty value keeps the table's order).
+    /// Every selected partition is rewritten in it.
     #[arg(long, value_name = "COLUMNS")]
     pub sort_by: Option<String>,
     /// Order the rows by the Z-order of the sort columns (their bits interleaved), so that
@@ -52,36 +53,46 @@ pub async fn run(args: CompactArgs, global: &GlobalArgs) -> Result<()> {
         table: args.table,
         partitions: args.partitions,
         target_file_bytes: args.target_file_size.map(|b| b as u64).unwrap_or(DEFAULT_TARGET_FILE_BYTES),
-        sort_by,
-        zorder: args.zorder,
+        layout: None,
+        order: (sort_by.is_some() || args.zorder).then_some(Order { sort_by, zorder: args.zorder }),
     };
     let (report, outcome) = compact(&request, &context).await?;
-    if let Some(error) = outcome.error {
+    if let Some(RunOutcome { error: Some(error), report: run }) = outcome {
         return Err(Error::new(
             error.kind(),
-            format!("the compaction of {} (run {}) failed: {}", report.table, report.run_id, error.message()),
+            format!("the compaction of {} (run {}) failed: {}", report.table, run.run_id, error.message()),
         ));
     }
     if global.json {
         return print_json(&report);
     }
-    if !global.quiet {
-        let sorted = match report.sort_by.is_empty() {
-            true => String::new(),
-            false => format!(", sorted by {}", report.sort_by.join(", ")),
-        };
+    if global.quiet {
+        return Ok(());
+    }
+    let version = report.version.map(|v| v.to_string()).unwrap_or_else(|| "-".into());
+    let Some(run_id) = &report.run_id else {
         writeln!(
             std::io::stdout().lock(),
-            "compacted {}: {} files ({}) -> {} files ({}) in {} partition(s){sorted}; version {} (run {})",
+            "{}: nothing to compact: the {} files ({}) of the selected partitions are as few as their size allows; still version {version}",
             report.table,
             report.files_before,
             human_bytes(report.bytes_before),
-            report.files_after,
-            human_bytes(report.bytes_after),
-            report.partitions,
-            report.version.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
-            report.run_id
         )?;
-    }
+        return Ok(());
+    };
+    let sorted = match report.sort_by.is_empty() {
+        true => String::new(),
+        false => format!(", sorted by {}", report.sort_by.join(", ")),
+    };
+    writeln!(
+        std::io::stdout().lock(),
+        "compacted {}: {} files ({}) -> {} files ({}) in {} partition(s){sorted}; version {version} (run {run_id})",
+        report.table,
+        report.files_before,
+        human_bytes(report.bytes_before),
+        report.files_after,
+        human_bytes(report.bytes_after),
+        report.partitions,
+    )?;
     Ok(())
 }

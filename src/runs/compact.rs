@@ -2,8 +2,8 @@
 //! fewer, sorted files, as one publication: a new data version, all-or-nothing, that readers
 //! see whole or not at all, and that `etl rollback` can undo.
 //!
-//! A compaction is a run of a job the table itself defines: it reads the table (its selected
-//! partitions), writes them back at the table's location with the table's partition keys and
+//! A compaction is a run of a job the table itself defines: it reads the table (those of its
+//! selected partitions whose files are more than their bytes need), writes them back at the table's location with the table's partition keys and
 //! codec, in `overwrite_partitions` mode (`overwrite` for an unpartitioned table), with the
 //! order of [`crate::sink::clustering`] (or `--sort-by`), and files of about the target size.
 //! So it takes the run's lease, is in the history (job `compact_DB_TABLE`) and is published
@@ -16,8 +16,11 @@ use super::job::Job;
 use super::run::{RunContext, RunOptions, RunOutcome, run};
 use crate::catalog::{Partition, TableDefinition, TableName};
 use crate::error::{Error, Result};
-use crate::layout::HIVE_NULL_PARTITION;
+use crate::layout::{self, HIVE_NULL_PARTITION};
+use crate::location::Location;
 use crate::schema::names::quoted;
+use crate::sink::{FileLayout, LAYOUT_METADATA_KEY};
+use crate::source::footer;
 
 /// Files of about this size when the command names none: Athena reads files of 128 MB to 1 GB
 /// best, and a file per row group of that size keeps listings short.
@@ -29,8 +32,19 @@ pub struct Compaction {
     /// `key = value` pairs selecting partitions (all of them when empty).
     pub partitions: Vec<(String, String)>,
     pub target_file_bytes: u64,
+    /// How the rewritten files lie (order, row groups, bloom filters); `None`: as the newest of
+    /// them was written, which each file etl writes records (etl's choice where none does).
+    pub layout: Option<FileLayout>,
+    /// An order the caller asks for: it replaces the layout's, and every selected partition is
+    /// rewritten in it, not only those whose files would be fewer.
+    pub order: Option<Order>,
+}
+
+/// `--sort-by` and `--zorder`.
+#[derive(Debug, Clone)]
+pub struct Order {
+    /// `None`: the layout's columns.
     pub sort_by: Option<Vec<String>>,
-    /// Rows in the Z-order of the sort columns.
     pub zorder: bool,
 }
 
@@ -43,13 +57,17 @@ pub struct CompactReport {
     pub files_after: u64,
     pub bytes_before: u64,
     pub bytes_after: u64,
+    /// Partitions rewritten.
     pub partitions: u64,
-    pub run_id: String,
+    /// `None` when no partition needed rewriting: nothing ran and no version was made.
+    pub run_id: Option<String>,
     pub sort_by: Vec<String>,
 }
 
 /// Rewrites the selected partitions of `request.table`; the report, and the run's outcome.
-pub async fn compact(request: &Compaction, context: &RunContext) -> Result<(CompactReport, RunOutcome)> {
+/// The outcome is `None` when every selected partition's files are as few as their size allows:
+/// then nothing runs.
+pub async fn compact(request: &Compaction, context: &RunContext) -> Result<(CompactReport, Option<RunOutcome>)> {
     let name = &request.table;
     let table =
         context.catalog.table(name).await?.ok_or_else(|| Error::usage(format!("no table {name} in the catalog")))?;
@@ -85,11 +103,49 @@ pub async fn compact(request: &Compaction, context: &RunContext) -> Result<(Comp
     }
     let files_before: u64 = selected.iter().map(|p| p.files.len() as u64).sum();
     let bytes_before: u64 = selected.iter().flat_map(|p| &p.files).map(|f| f.size).sum();
-    let rows_before: u64 = selected.iter().flat_map(|p| &p.files).map(|f| f.rows).sum();
+    // A partition whose files are as few as its bytes allow is left as it is (Delta's OPTIMIZE
+    // skips them alike): rewriting it would make a version that changes nothing, and push a
+    // version worth keeping out of `retain_versions`.
+    let (crowded, settled): (Vec<Partition>, Vec<Partition>) = selected
+        .into_iter()
+        .partition(|p| request.order.is_some() || p.files.len() as u64 > fewest_files(p, request.target_file_bytes));
+    let settled_files: u64 = settled.iter().map(|p| p.files.len() as u64).sum();
+    let settled_bytes: u64 = settled.iter().flat_map(|p| &p.files).map(|f| f.size).sum();
+    if crowded.is_empty() {
+        let version = context.catalog.data_versions(name).await?.last().map(|v| v.version);
+        let report = CompactReport {
+            table: name.to_string(),
+            version,
+            files_before,
+            files_after: files_before,
+            bytes_before,
+            bytes_after: bytes_before,
+            partitions: 0,
+            run_id: None,
+            sort_by: Vec::new(),
+        };
+        return Ok((report, None));
+    }
+    let rows: u64 = crowded.iter().flat_map(|p| &p.files).map(|f| f.rows).sum();
+    let bytes: u64 = crowded.iter().flat_map(|p| &p.files).map(|f| f.size).sum();
 
-    let mut job = job_of(request, &table.definition)?;
+    let selection = match settled.is_empty() {
+        true => Selection::Request,
+        false => Selection::Partitions(&crowded),
+    };
+    let mut layout = match &request.layout {
+        Some(layout) => layout.clone(),
+        None => written_layout(&crowded).await?,
+    };
+    if let Some(order) = &request.order {
+        if order.sort_by.is_some() {
+            layout.sort_by = order.sort_by.clone();
+        }
+        layout.zorder = order.zorder;
+    }
+    let mut job = job_of(request, &table.definition, selection, &layout)?;
     // Files of about the target size, from the bytes a row takes in the files there now.
-    let bytes_per_row = (bytes_before as f64 / rows_before.max(1) as f64).max(1.0);
+    let bytes_per_row = (bytes as f64 / rows.max(1) as f64).max(1.0);
     job.targets[0].layout.file_rows = Some(((request.target_file_bytes as f64 / bytes_per_row) as usize).max(1));
     let outcome = run(&job, &RunOptions::default(), context).await?;
     let target = outcome.report.targets.first();
@@ -97,14 +153,51 @@ pub async fn compact(request: &Compaction, context: &RunContext) -> Result<(Comp
         table: name.to_string(),
         version: target.and_then(|t| t.version),
         files_before,
-        files_after: target.map(|t| t.files).unwrap_or(0),
+        files_after: target.map(|t| t.files).unwrap_or(0) + settled_files,
         bytes_before,
-        bytes_after: target.map(|t| t.bytes).unwrap_or(0),
-        partitions: selected.len() as u64,
-        run_id: outcome.report.run_id.clone(),
+        bytes_after: target.map(|t| t.bytes).unwrap_or(0) + settled_bytes,
+        partitions: crowded.len() as u64,
+        run_id: Some(outcome.report.run_id.clone()),
         sort_by: target.map(|t| t.sort_by.clone()).unwrap_or_default(),
     };
-    Ok((report, outcome))
+    Ok((report, Some(outcome)))
+}
+
+/// The fewest files a partition's bytes fit in at the target size.
+fn fewest_files(partition: &Partition, target_file_bytes: u64) -> u64 {
+    let bytes: u64 = partition.files.iter().map(|f| f.size).sum();
+    bytes.div_ceil(target_file_bytes.max(1)).max(1)
+}
+
+/// The layout the newest of `partitions`' files records; etl's choice when it records none
+/// (a file written before etl recorded layouts).
+async fn written_layout(partitions: &[Partition]) -> Result<FileLayout> {
+    let newest = partitions
+        .iter()
+        .flat_map(|p| &p.files)
+        .max_by_key(|f| f.path.rsplit('/').next().and_then(layout::writer_of_data_file).unwrap_or_default());
+    let Some(newest) = newest else { return Ok(FileLayout::default()) };
+    let location = Location::parse(&newest.path)?;
+    let encoded = footer::fetch(location.store().as_ref(), location.prefix(), newest.size)
+        .await
+        .map_err(|e| e.context(&newest.path))?;
+    let metadata = footer::decode(&encoded).map_err(|e| e.context(&newest.path))?;
+    let recorded = metadata
+        .file_metadata()
+        .key_value_metadata()
+        .into_iter()
+        .flatten()
+        .find(|entry| entry.key == LAYOUT_METADATA_KEY)
+        .and_then(|entry| entry.value.as_deref());
+    Ok(recorded.and_then(|text| serde_json::from_str(text).ok()).unwrap_or_default())
+}
+
+/// The partitions a compaction's query reads and its run replaces.
+enum Selection<'a> {
+    /// Those the request's `--partition` pairs select (all when there are none).
+    Request,
+    /// These, where some the request selects are left as they are.
+    Partitions(&'a [Partition]),
 }
 
 fn describe(partitions: &[(String, String)]) -> String {
@@ -112,28 +205,48 @@ fn describe(partitions: &[(String, String)]) -> String {
 }
 
 /// The job that rewrites the selected partitions where they are.
-fn job_of(request: &Compaction, definition: &TableDefinition) -> Result<Job> {
+fn job_of(
+    request: &Compaction,
+    definition: &TableDefinition,
+    selection: Selection,
+    layout: &FileLayout,
+) -> Result<Job> {
     let name = &request.table;
-    let filters: Vec<String> = request
-        .partitions
-        .iter()
-        .map(|(key, value)| match value.as_str() {
-            HIVE_NULL_PARTITION => format!("{} IS NULL", quoted(key)),
-            value => format!("CAST({} AS VARCHAR) = '{}'", quoted(key), value.replace('\'', "''")),
-        })
-        .collect();
+    let condition = |pairs: &mut dyn Iterator<Item = (&str, Option<&str>)>| {
+        pairs
+            .map(|(key, value)| match value {
+                None | Some(HIVE_NULL_PARTITION) => format!("{} IS NULL", quoted(key)),
+                Some(value) => format!("CAST({} AS VARCHAR) = '{}'", quoted(key), value.replace('\'', "''")),
+            })
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    };
+    let filter = match selection {
+        Selection::Request => {
+            condition(&mut request.partitions.iter().map(|(key, value)| (key.as_str(), Some(value.as_str()))))
+        }
+        Selection::Partitions(partitions) => partitions
+            .iter()
+            .map(|p| {
+                let mut pairs =
+                    definition.partition_keys.iter().zip(&p.values).map(|(k, v)| (k.name.as_str(), v.as_deref()));
+                format!("({})", condition(&mut pairs))
+            })
+            .collect::<Vec<_>>()
+            .join(" OR "),
+    };
     let mut query = format!("SELECT * FROM {}", name.quoted());
-    if !filters.is_empty() {
-        query = format!("{query} WHERE {}", filters.join(" AND "));
+    if !filter.is_empty() {
+        query = format!("{query} WHERE {filter}");
     }
     let job = format!("compact_{}_{}", name.database, name.table);
     let location = definition.written_root()?.url();
-    let mut job = rewrite_job(&job, name, definition, &query, &location, request.sort_by.as_deref(), Vec::new())?;
+    let mut job = rewrite_job(&job, name, definition, &query, &location, layout.sort_by.as_deref(), Vec::new())?;
     for target in &mut job.targets {
         // The same rows, rearranged: a Delta commit says so, as Delta's own compaction does,
         // and the new files record whose rows they hold.
         target.data_change = false;
-        target.layout.zorder = request.zorder;
+        target.layout = FileLayout { compact_after_files: None, ..layout.clone() };
     }
     Ok(job)
 }
@@ -208,26 +321,31 @@ pub async fn after_run(job: &Job, context: &RunContext) -> Vec<String> {
                 .collect(),
         };
         for selection in crowded {
+            // The files the job writes are laid out as it says: so are their compaction's.
             let request = Compaction {
                 table: target.table.clone(),
                 partitions: selection.clone(),
                 target_file_bytes: DEFAULT_TARGET_FILE_BYTES,
-                sort_by: target.layout.sort_by.clone(),
-                zorder: target.layout.zorder,
+                layout: Some(target.layout.clone()),
+                order: None,
             };
             let scope = match selection.is_empty() {
                 true => target.table.to_string(),
                 false => format!("{} {}", target.table, describe(&selection)),
             };
             notes.push(match compact(&request, context).await {
-                Ok((report, RunOutcome { error: None, .. })) => format!(
-                    "compact_after_files = {limit}: compacted {scope}: {} files -> {} (run {})",
-                    report.files_before, report.files_after, report.run_id
+                Ok((report, None)) => format!(
+                    "compact_after_files = {limit}: {scope}'s {} files are as few as their size allows",
+                    report.files_before
                 ),
-                Ok((report, RunOutcome { error: Some(e), .. })) => {
+                Ok((report, Some(RunOutcome { error: None, report: run }))) => format!(
+                    "compact_after_files = {limit}: compacted {scope}: {} files -> {} (run {})",
+                    report.files_before, report.files_after, run.run_id
+                ),
+                Ok((_, Some(RunOutcome { error: Some(e), report: run }))) => {
                     format!(
                         "compact_after_files: the compaction of {scope} (run {}) failed: {}",
-                        report.run_id,
+                        run.run_id,
                         e.message()
                     )
                 }

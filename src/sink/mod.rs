@@ -187,9 +187,14 @@ pub const MIN_ROW_GROUP_ROWS: usize = 1024;
 pub const MAX_ROW_GROUP_ROWS: usize = 1 << 26;
 pub const MIN_ROW_GROUP_BYTES: u64 = 1 << 20;
 
+/// The Parquet footer entry in which etl records a file's [`FileLayout`] (its `sort_by` the
+/// order applied), so that `etl compact` lays the rows out again as they were written.
+pub const LAYOUT_METADATA_KEY: &str = "etl.layout";
+
 /// How a target's rows lie in its files: what Athena's pruning by row-group statistics, and
 /// so its bill, depends on.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct FileLayout {
     /// The order of rows within each partition, stable (rows equal on these keep their
     /// order); `None`: etl chooses ([`clustering`]); empty: the query's order.
@@ -200,8 +205,10 @@ pub struct FileLayout {
     /// Columns with a bloom filter in each row group (equality lookups of rare values).
     pub bloom_filter: Vec<String>,
     /// Rows per file at most (`etl compact`'s target file size); DataFusion's default else.
+    #[serde(skip)]
     pub file_rows: Option<usize>,
     /// After a run, partitions holding more files than this are compacted (`etl compact`).
+    #[serde(skip)]
     pub compact_after_files: Option<usize>,
     /// Rows in the Z-order of the sort columns (their bits interleaved) rather than sorted by
     /// one after another: filters on any of them prune ([`crate::transform::zorder`]).

@@ -15,7 +15,8 @@ use datafusion::prelude::ident;
 use crate::transform::zorder::ZOrderKey;
 
 use super::{
-    FileLayout, MAX_ROW_GROUP_ROWS, MIN_ROW_GROUP_ROWS, RunLiveness, StagedFile, StagedTarget, TargetSpec, clustering,
+    FileLayout, LAYOUT_METADATA_KEY, MAX_ROW_GROUP_ROWS, MIN_ROW_GROUP_ROWS, RunLiveness, StagedFile, StagedTarget,
+    TargetSpec, clustering,
 };
 use crate::error::{Error, Result, ResultExt};
 use crate::layout;
@@ -98,6 +99,10 @@ pub(super) async fn stage(
     options.global.statistics_enabled = Some("page".to_string());
     options.global.dictionary_page_size_limit = DICTIONARY_PAGE_BYTES;
     options.global.created_by = format!("etl {}", env!("CARGO_PKG_VERSION"));
+    let recorded = FileLayout { sort_by: Some(clustering.sort_by.clone()), ..target.layout.clone() };
+    let recorded =
+        serde_json::to_string(&recorded).map_err(|e| Error::runtime(format!("recording the layout: {e}")))?;
+    options.key_value_metadata.insert(LAYOUT_METADATA_KEY.to_string(), Some(recorded));
     for column in &target.layout.bloom_filter {
         let column_options = options.column_specific_options.entry(column.clone()).or_default();
         column_options.bloom_filter_enabled = Some(true);
