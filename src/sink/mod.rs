@@ -198,11 +198,17 @@ pub const LAYOUT_METADATA_KEY: &str = "etl.layout";
 pub struct FileLayout {
     /// The order of rows within each partition, stable (rows equal on these keep their
     /// order); `None`: etl chooses ([`clustering`]); empty: the query's order.
+    // Recorded in every file's footer, which Athena reads with each query: what is unset is
+    // left out.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sort_by: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub row_group_rows: Option<usize>,
     /// Row groups of about this many bytes, uncompressed (estimated from the schema).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub row_group_bytes: Option<u64>,
     /// Columns with a bloom filter in each row group (equality lookups of rare values).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub bloom_filter: Vec<String>,
     /// Rows per file at most (`etl compact`'s target file size); DataFusion's default else.
     #[serde(skip)]
@@ -212,6 +218,7 @@ pub struct FileLayout {
     pub compact_after_files: Option<usize>,
     /// Rows in the Z-order of the sort columns (their bits interleaved) rather than sorted by
     /// one after another: filters on any of them prune ([`crate::transform::zorder`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub zorder: bool,
 }
 
@@ -300,4 +307,26 @@ pub fn target_schema(df: &DataFrame, target: &TargetSpec) -> Result<(TableSchema
         schema.partition_keys.push(Column::new(name, ty));
     }
     Ok((schema, data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_files_layout_records_what_is_set_and_reads_back_without_the_jobs_own_options() {
+        let layout = FileLayout {
+            sort_by: Some(vec!["day".into()]),
+            bloom_filter: vec!["id".into()],
+            file_rows: Some(10),
+            compact_after_files: Some(3),
+            ..FileLayout::default()
+        };
+        let recorded = serde_json::to_string(&layout).unwrap();
+        assert_eq!(recorded, r#"{"sort_by":["day"],"bloom_filter":["id"]}"#);
+        let read: FileLayout = serde_json::from_str(&recorded).unwrap();
+        assert_eq!(read, FileLayout { file_rows: None, compact_after_files: None, ..layout });
+        let unsorted: FileLayout = serde_json::from_str(r#"{"sort_by":[],"zorder":true}"#).unwrap();
+        assert_eq!((unsorted.sort_by, unsorted.zorder), (Some(Vec::new()), true));
+    }
 }
