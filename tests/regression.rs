@@ -752,3 +752,32 @@ fn a_compaction_keeps_the_layout_the_files_were_written_with() {
     }
     assert_eq!(layout_of("mart.crowded"), expected);
 }
+
+/// `etl cost --advise` measured its proposal written in etl's default row groups, not the
+/// table's (a job that takes the advice keeps its `row_group_rows`), so it promised savings the
+/// advice alone does not bring; and it proposed a layout that saved nothing.
+#[test]
+fn an_advised_layout_keeps_the_tables_row_groups_and_is_not_made_when_it_saves_nothing() {
+    use crate::layout::{flights, job};
+    let s = crate::util::Sandbox::new();
+    flights(&s);
+    // A table already in the proposed order: the proposal differs from it in nothing else (its
+    // row groups of 1,024 rows stay; rewritten in 128 Ki-row groups, the carrier filter would
+    // prune nothing), so it scans what the table scans now.
+    job(&s, "sorted.toml", "mart.sorted", "sort_by = [\"year\", \"carrier\", \"month\"]\nrow_group_rows = 1024");
+    s.json(&["run", "sorted.toml"]);
+    s.write("sorted.sql", "SELECT count(*) FROM mart.sorted WHERE carrier = 'DL';\nSELECT count(*) FROM mart.sorted WHERE year = 2014 AND month = 3;\n");
+    let same = s.json(&["cost", "--advise", "mart.sorted", "-f", "sorted.sql"]);
+    let (now, proposed) = (same["current_bytes"].as_u64().unwrap(), same["proposed_bytes"].as_u64().unwrap());
+    assert!(proposed.abs_diff(now) * 100 <= now, "{same}");
+    // A proposal that saves nothing is not made.
+    let nothing = s.etl(&["cost", "--advise", "mart.sorted", "SELECT count(*) FROM mart.sorted"]);
+    assert!(
+        nothing.code == 0 && nothing.stdout.contains("keep the current layout (the queries filter on no column"),
+        "{}",
+        nothing.stdout
+    );
+    // No target writes a crawled table: the proposal is for a job that would.
+    let raw = s.etl(&["cost", "--advise", "raw.flights", "SELECT count(*) FROM raw.flights WHERE carrier = 'DL'"]);
+    assert!(raw.stdout.contains("on a job's target writing raw.flights's rows as Parquet"), "{}", raw.stdout);
+}

@@ -155,12 +155,17 @@ async fn advise(table: &TableName, name: &str, text: &str, params: &Params, glob
         ratio(advice.current_bytes, advice.proposed_bytes)
     )?;
     let list: Vec<String> = advice.sort_by.iter().map(|c| format!("\"{c}\"")).collect();
-    writeln!(
-        out,
-        "proposed: sort_by = [{}] on the target that writes {} ({})",
-        list.join(", "),
-        advice.table,
-        advice.reason
-    )?;
+    let sort_by = format!("sort_by = [{}]", list.join(", "));
+    let target = match advice.written {
+        true => format!("the target that writes {}", advice.table),
+        false => format!("a job's target writing {}'s rows as Parquet", advice.table),
+    };
+    match advice.proposed_bytes < advice.current_bytes {
+        true => writeln!(out, "proposed: {sort_by} on {target} ({})", advice.reason)?,
+        false if advice.sort_by.is_empty() => writeln!(out, "keep the current layout ({})", advice.reason)?,
+        false => {
+            writeln!(out, "keep the current layout: {sort_by} on {target} would scan no less ({})", advice.reason)?
+        }
+    }
     Ok(())
 }

@@ -15,17 +15,19 @@ use std::sync::Arc;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
 use super::job::Job;
 use super::progress::Progress;
 use super::run::{RunContext, RunOptions, run};
-use crate::catalog::TableName;
+use crate::catalog::{TableDefinition, TableName};
 use crate::config::CatalogChoice;
 use crate::cost::billing::DEFAULT_PRICE_PER_TB;
 use crate::cost::estimate::Estimator;
 use crate::cost::footers::FooterCache;
 use crate::error::{Error, Result};
+use crate::sink::FileLayout;
 use crate::transform::params::Params;
 use crate::transform::script::{Statement, plan_statement};
 use crate::transform::session::{EngineOptions, session};
@@ -36,6 +38,9 @@ const MAX_SORT_KEYS: usize = 4;
 #[derive(Debug, Clone, Serialize)]
 pub struct Advice {
     pub table: String,
+    /// Whether a job's target writes the table (else it is crawled: the proposal is for a job
+    /// that would write its rows).
+    pub written: bool,
     /// The proposed target options, as a job file writes them.
     pub sort_by: Vec<String>,
     pub reason: String,
@@ -100,6 +105,51 @@ pub async fn advise(
         false => format!("the queries filter on {}; fewest distinct values first", sort_by.join(", ")),
     };
 
+    let proposed = match sort_by.is_empty() {
+        // The proposal is the table as it is.
+        true => current.clone(),
+        false => {
+            // Only the order differs from the table's: its row groups and bloom filters stay.
+            let written = match existing.definition.is_written() {
+                true => super::compact::written_layout(&context.catalog.partitions(table).await?).await?,
+                false => FileLayout::default(),
+            };
+            let layout = FileLayout { sort_by: Some(sort_by.clone()), zorder: false, ..written };
+            proposed_bytes(&ctx, table, &existing.definition, layout, statements, name, params).await?
+        }
+    };
+    let queries: Vec<QueryAdvice> = statements
+        .iter()
+        .zip(current.into_iter().zip(proposed))
+        .map(|(statement, (current_bytes, proposed_bytes))| QueryAdvice {
+            query: statement.text.clone(),
+            line: statement.line,
+            current_bytes,
+            proposed_bytes,
+        })
+        .collect();
+    Ok(Advice {
+        table: table.to_string(),
+        written: existing.definition.is_written(),
+        current_bytes: queries.iter().map(|q| q.current_bytes).sum(),
+        proposed_bytes: queries.iter().map(|q| q.proposed_bytes).sum(),
+        sort_by,
+        reason,
+        queries,
+    })
+}
+
+/// What each of `statements` would read from `table` written again in `layout`, measured by
+/// writing it so in a scratch folder and catalog.
+async fn proposed_bytes(
+    ctx: &SessionContext,
+    table: &TableName,
+    definition: &TableDefinition,
+    layout: FileLayout,
+    statements: &[Statement],
+    name: &str,
+    params: &Params,
+) -> Result<Vec<u64>> {
     let scratch = tempfile::tempdir()?;
     let export = scratch.path().join("export");
     ctx.sql(&format!("SELECT * FROM {}", table.quoted()))
@@ -108,7 +158,7 @@ pub async fn advise(
         .await?;
     let home = scratch.path().join("home");
     let proposed_context = RunContext::open(CatalogChoice::Local, &home, Progress::hidden()).await?;
-    let job = proposal_job(table, &export, &scratch.path().join("proposed"), &sort_by, &existing.definition)?;
+    let job = proposal_job(table, &export, &scratch.path().join("proposed"), layout, definition)?;
     let outcome = run(&job, &RunOptions::default(), &proposed_context).await?;
     if let Some(error) = outcome.error {
         return Err(error.context(format!("writing {table} with the proposed layout")));
@@ -116,25 +166,12 @@ pub async fn advise(
     let proposed_ctx = session(proposed_context.catalog.clone(), Default::default(), &EngineOptions::default()).await?;
     let proposed_estimator =
         Estimator { footers: Arc::new(FooterCache::in_memory()), price_per_tb: DEFAULT_PRICE_PER_TB };
-    let mut queries = Vec::new();
-    for (statement, current_bytes) in statements.iter().zip(current) {
+    let mut bytes = Vec::with_capacity(statements.len());
+    for statement in statements {
         let plan = plan_statement(&proposed_ctx, name, statement, params).await?;
-        let proposed_bytes = table_bytes(&proposed_estimator.estimate(&proposed_ctx.state(), &plan).await?, table);
-        queries.push(QueryAdvice {
-            query: statement.text.clone(),
-            line: statement.line,
-            current_bytes,
-            proposed_bytes,
-        });
+        bytes.push(table_bytes(&proposed_estimator.estimate(&proposed_ctx.state(), &plan).await?, table));
     }
-    Ok(Advice {
-        table: table.to_string(),
-        current_bytes: queries.iter().map(|q| q.current_bytes).sum(),
-        proposed_bytes: queries.iter().map(|q| q.proposed_bytes).sum(),
-        sort_by,
-        reason,
-        queries,
-    })
+    Ok(bytes)
 }
 
 /// The bytes a query's estimate reads from `table`.
@@ -219,8 +256,8 @@ fn proposal_job(
     table: &TableName,
     export: &std::path::Path,
     proposed: &std::path::Path,
-    sort_by: &[String],
-    definition: &crate::catalog::TableDefinition,
+    layout: FileLayout,
+    definition: &TableDefinition,
 ) -> Result<Job> {
     let input = if table.database == "etl_advice" { "etl_advice_input.rows" } else { "etl_advice.rows" };
     let mut source = toml::Table::new();
@@ -229,7 +266,19 @@ fn proposal_job(
     source.insert("format".into(), "parquet".into());
     let query = format!("SELECT * FROM {input}");
     let location = format!("{}/", proposed.display());
-    super::compact::rewrite_job("advise", table, definition, &query, &location, Some(sort_by), vec![source])
+    let mut job = super::compact::rewrite_job(
+        "advise",
+        table,
+        definition,
+        &query,
+        &location,
+        layout.sort_by.as_deref(),
+        vec![source],
+    )?;
+    for target in &mut job.targets {
+        target.layout = layout.clone();
+    }
+    Ok(job)
 }
 
 #[cfg(test)]

@@ -171,7 +171,7 @@ fn fewest_files(partition: &Partition, target_file_bytes: u64) -> u64 {
 
 /// The layout the newest of `partitions`' files records; etl's choice when it records none
 /// (a file written before etl recorded layouts).
-async fn written_layout(partitions: &[Partition]) -> Result<FileLayout> {
+pub(super) async fn written_layout(partitions: &[Partition]) -> Result<FileLayout> {
     let newest = partitions
         .iter()
         .flat_map(|p| &p.files)
