@@ -3,9 +3,10 @@
 //! see whole or not at all, and that `etl rollback` can undo.
 //!
 //! A compaction is a run of a job the table itself defines: it reads the table (those of its
-//! selected partitions whose files are more than their bytes need), writes them back at the table's location with the table's partition keys and
-//! codec, in `overwrite_partitions` mode (`overwrite` for an unpartitioned table), with the
-//! order of [`crate::sink::clustering`] (or `--sort-by`), and files of about the target size.
+//! selected partitions whose files are more than their bytes need), writes them back at the
+//! table's location with the table's partition keys and codec, in `overwrite_partitions` mode
+//! (`overwrite` for an unpartitioned table), laid out as the newest file it merges records it
+//! was written (or in `--sort-by`'s order), in files of about the target size.
 //! So it takes the run's lease, is in the history (job `compact_DB_TABLE`) and is published
 //! by the same commit protocol as every run. A job that publishes the table meanwhile makes
 //! one of the two publications fail with a conflict, never both succeed over each other.
