@@ -239,7 +239,11 @@ fn compaction_and_gc_keep_the_log_and_the_files_of_kept_versions() {
         run(&s, batch, "2026-11-30");
     }
     let files_before = replay(&s, "out/sales", None).len();
-    s.json(&["compact", "mart.sales", "--sort-by", "id,amount", "--zorder"]);
+    let report = s.json(&["compact", "mart.sales", "--sort-by", "id,amount", "--zorder"]);
+    assert_eq!(
+        (&report["sort_by"], &report["zorder"]),
+        (&serde_json::json!(["id", "amount"]), &serde_json::json!(true))
+    );
     let compacted = replay(&s, "out/sales", None);
     assert!(compacted.len() < files_before, "{compacted:?}");
     // The same rows rearranged: a commit that says so, which streaming readers skip.

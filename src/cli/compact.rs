@@ -80,9 +80,10 @@ pub async fn run(args: CompactArgs, global: &GlobalArgs) -> Result<()> {
         )?;
         return Ok(());
     };
-    let sorted = match report.sort_by.is_empty() {
-        true => String::new(),
-        false => format!(", sorted by {}", report.sort_by.join(", ")),
+    let sorted = match (report.sort_by.is_empty(), report.zorder) {
+        (true, _) => String::new(),
+        (false, false) => format!(", sorted by {}", report.sort_by.join(", ")),
+        (false, true) => format!(", in the Z-order of {}", report.sort_by.join(", ")),
     };
     writeln!(
         std::io::stdout().lock(),

@@ -63,6 +63,8 @@ pub struct CompactReport {
     /// `None` when no partition needed rewriting: nothing ran and no version was made.
     pub run_id: Option<String>,
     pub sort_by: Vec<String>,
+    /// The rows are in the Z-order of `sort_by`, not sorted by one column after another.
+    pub zorder: bool,
 }
 
 /// Rewrites the selected partitions of `request.table`; the report, and the run's outcome.
@@ -124,6 +126,7 @@ pub async fn compact(request: &Compaction, context: &RunContext) -> Result<(Comp
             partitions: 0,
             run_id: None,
             sort_by: Vec::new(),
+            zorder: false,
         };
         return Ok((report, None));
     }
@@ -160,6 +163,7 @@ pub async fn compact(request: &Compaction, context: &RunContext) -> Result<(Comp
         partitions: crowded.len() as u64,
         run_id: Some(outcome.report.run_id.clone()),
         sort_by: target.map(|t| t.sort_by.clone()).unwrap_or_default(),
+        zorder: layout.zorder && target.is_some_and(|t| t.sort_by.len() > 1),
     };
     Ok((report, Some(outcome)))
 }
