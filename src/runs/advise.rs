@@ -266,19 +266,7 @@ fn proposal_job(
     source.insert("format".into(), "parquet".into());
     let query = format!("SELECT * FROM {input}");
     let location = format!("{}/", proposed.display());
-    let mut job = super::compact::rewrite_job(
-        "advise",
-        table,
-        definition,
-        &query,
-        &location,
-        layout.sort_by.as_deref(),
-        vec![source],
-    )?;
-    for target in &mut job.targets {
-        target.layout = layout.clone();
-    }
-    Ok(job)
+    super::compact::rewrite_job("advise", table, definition, &query, &location, &layout, vec![source])
 }
 
 #[cfg(test)]

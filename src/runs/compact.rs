@@ -246,26 +246,25 @@ fn job_of(
     }
     let job = format!("compact_{}_{}", name.database, name.table);
     let location = definition.written_root()?.url();
-    let mut job = rewrite_job(&job, name, definition, &query, &location, layout.sort_by.as_deref(), Vec::new())?;
+    let mut job = rewrite_job(&job, name, definition, &query, &location, layout, Vec::new())?;
     for target in &mut job.targets {
         // The same rows, rearranged: a Delta commit says so, as Delta's own compaction does,
         // and the new files record whose rows they hold.
         target.data_change = false;
-        target.layout = FileLayout { compact_after_files: None, ..layout.clone() };
     }
     Ok(job)
 }
 
 /// A job that writes `table` again from `query` at `location`, with the table's partition keys
-/// (replacing the partitions it writes) and codec, sorted by `sort_by` (etl's choice when
-/// `None`), after crawling `sources`: what `etl compact` and `etl cost --advise` run.
+/// (replacing the partitions it writes) and codec, laid out as `layout` says (its order checked
+/// as a job file's), after crawling `sources`: what `etl compact` and `etl cost --advise` run.
 pub(super) fn rewrite_job(
     job: &str,
     table: &TableName,
     definition: &TableDefinition,
     query: &str,
     location: &str,
-    sort_by: Option<&[String]>,
+    layout: &FileLayout,
     sources: Vec<toml::Table>,
 ) -> Result<Job> {
     let strings = |list: &[String]| list.iter().map(|s| toml::Value::from(s.as_str())).collect::<Vec<_>>();
@@ -280,7 +279,7 @@ pub(super) fn rewrite_job(
     if let Some(codec) = definition.parameters.get("compressionType") {
         target.insert("compression".into(), codec.as_str().into());
     }
-    if let Some(sort_by) = sort_by {
+    if let Some(sort_by) = &layout.sort_by {
         target.insert("sort_by".into(), strings(sort_by).into());
     }
     if definition.is_delta() {
@@ -291,7 +290,12 @@ pub(super) fn rewrite_job(
     file.insert("source".into(), toml::Value::Array(sources.into_iter().map(toml::Value::Table).collect()));
     file.insert("target".into(), toml::Value::Array(vec![toml::Value::Table(target)]));
     let text = toml::to_string(&file).map_err(|e| Error::runtime(format!("the job {job} for {table}: {e}")))?;
-    Job::parse(&text, std::path::Path::new(&format!("{job} ({table})")))
+    let mut job = Job::parse(&text, std::path::Path::new(&format!("{job} ({table})")))?;
+    for target in &mut job.targets {
+        // A rewrite is not a run of the table's job: it compacts nothing after itself.
+        target.layout = FileLayout { compact_after_files: None, ..layout.clone() };
+    }
+    Ok(job)
 }
 
 /// `compact_after_files = N`: after a run, each partition of its targets holding more than N
