@@ -781,3 +781,112 @@ fn an_advised_layout_keeps_the_tables_row_groups_and_is_not_made_when_it_saves_n
     let raw = s.etl(&["cost", "--advise", "raw.flights", "SELECT count(*) FROM raw.flights WHERE carrier = 'DL'"]);
     assert!(raw.stdout.contains("on a job's target writing raw.flights's rows as Parquet"), "{}", raw.stdout);
 }
+
+/// `--param t:timestamp=…` (and a TOML timestamp default) was bound as its count of
+/// microseconds inside a cast, which no timestamp parser reads: every such parameter failed.
+#[test]
+fn a_timestamp_parameter_binds_as_a_timestamp() {
+    let s = crate::util::Sandbox::new();
+    let rows = s.etl(&["sql", "SELECT $t AS t", "--param", "t:timestamp=2026-02-28T10:00:00", "--format", "json"]);
+    assert_eq!(rows.json(), serde_json::json!([{"t": "2026-02-28T10:00:00"}]));
+    s.write("in/a.csv", "id\n1\n");
+    let job = "name = \"stamped\"\n[params]\nt = 2026-02-28T10:00:00\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[target]]\ntable = \"mart.a\"\nquery = \"SELECT id, $t AS t FROM raw.a\"\nlocation = \"out/\"\n";
+    s.write("job.toml", job);
+    s.json(&["run", "job.toml"]);
+    assert_eq!(s.query("SELECT t FROM mart.a"), vec![serde_json::json!({"t": "2026-02-28T10:00:00"})]);
+    // A value SQL has no literal for is refused, not bound as NULL.
+    s.etl(&["sql", "SELECT $d", "--param", "d:double=1e400"]).assert_failure(2, "'1e400' is not a valid double");
+    s.write("time.toml", job.replace("t = 2026-02-28T10:00:00", "t = 10:00:00"));
+    s.etl(&["run", "time.toml"]).assert_failure(2, "parameter 't': 10:00:00 is not a date or a timestamp");
+}
+
+/// Two jobs whose targets named one location: the second's overwrite replaced the first
+/// table's files, whose queries then failed on files not found; a crawl into a table a job
+/// writes replaced its versions with a listing of every file, and the job then failed for good.
+#[test]
+fn a_table_keeps_its_location_and_its_kind() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id\n1\n");
+    for name in ["a", "b"] {
+        s.write(
+            &format!("{name}.toml"),
+            format!("name = \"job_{name}\"\n[[source]]\ntable = \"raw.x\"\nlocation = \"in/\"\n[[target]]\ntable = \"mart.{name}\"\nquery = \"SELECT '{name}' AS who, id FROM raw.x\"\nlocation = \"out/shared/\"\nmode = \"overwrite\"\n"),
+        );
+    }
+    s.json(&["run", "a.toml"]);
+    s.etl(&["run", "b.toml"]).assert_failure(2, "overlaps");
+    s.write("b.toml", std::fs::read_to_string(s.path("b.toml")).unwrap().replace("out/shared/", "out/shared/b/"));
+    s.etl(&["run", "b.toml"]).assert_failure(2, "the location of table mart.a");
+    assert_eq!(s.query("SELECT who FROM mart.a"), vec![serde_json::json!({"who": "a"})]);
+    s.etl(&["crawl", "in/", "--table", "mart.a"]).assert_failure(1, "mart.a is a table jobs write");
+    assert_eq!(s.json(&["run", "a.toml"])["status"], "succeeded");
+    assert_eq!(s.json(&["table", "history", "mart.a"])["versions"].as_array().unwrap().len(), 2);
+}
+
+/// A step's `INSERT INTO` was planned and never run (only the last statement's result is
+/// read, and only by a target): the table it filled stayed empty, and the run succeeded.
+#[test]
+fn a_steps_insert_runs_in_its_turn() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id\n1\n");
+    s.write("step.sql", "CREATE TABLE picked (id BIGINT);\nINSERT INTO picked VALUES (7), (8);\nINSERT INTO picked SELECT id FROM raw.a;\n");
+    s.write(
+        "job.toml",
+        "name = \"inserts\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[step]]\nsql = \"step.sql\"\n[[target]]\ntable = \"mart.picked\"\nquery = \"SELECT * FROM picked\"\nlocation = \"out/\"\n",
+    );
+    assert_eq!(s.json(&["run", "job.toml"])["targets"][0]["rows"], 3);
+    assert_eq!(s.query("SELECT sum(id) AS total FROM mart.picked"), vec![serde_json::json!({"total": 16})]);
+}
+
+/// `compact_after_files` compacted each crowded partition in a publication of its own: a run
+/// over six partitions made seven versions, and `retain_versions` then dropped the version
+/// before the run, so the run could not be rolled back.
+#[test]
+fn a_runs_compaction_is_one_version() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,p\n1,a\n2,b\n3,c\n4,d\n");
+    s.write(
+        "job.toml",
+        "name = \"crowded\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[target]]\ntable = \"mart.a\"\nquery = \"SELECT id, p, $run_id AS run FROM raw.a\"\nlocation = \"out/\"\npartition_by = [\"p\"]\nmode = \"append\"\ncompact_after_files = 2\n",
+    );
+    for day in ["2026-11-01", "2026-11-02", "2026-11-03"] {
+        s.json(&["run", "job.toml", "--logical-date", day]);
+    }
+    let versions = s.json(&["table", "history", "mart.a"])["versions"].as_array().unwrap().len();
+    assert_eq!(versions, 4, "three appends and one compaction of four partitions");
+    assert_eq!(s.json(&["rollback", "mart.a", "--to", "2"])["version"], 5);
+    assert_eq!(s.query("SELECT count(*) AS n FROM mart.a"), vec![serde_json::json!({"n": 8})]);
+}
+
+/// A Parquet file's columns whose names are not Glue's (`Id`, `order date`, a struct's `X`)
+/// read back as NULL, with no error: the scan looked them up by the catalog's names.
+#[test]
+fn parquet_columns_are_found_by_the_names_the_catalog_gives_them() {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, StructArray};
+    use datafusion::arrow::datatypes::{DataType, Field};
+    use datafusion::arrow::record_batch::RecordBatch;
+    use datafusion::parquet::arrow::ArrowWriter;
+    let s = crate::util::Sandbox::new();
+    let inner: ArrayRef = Arc::new(Int64Array::from(vec![5, 6]));
+    let nested = StructArray::from(vec![(Arc::new(Field::new("X", DataType::Int64, true)), inner)]);
+    let batch = RecordBatch::try_from_iter(vec![
+        ("Id", Arc::new(Int64Array::from(vec![1, 2])) as ArrayRef),
+        ("order date", Arc::new(Float64Array::from(vec![10.5, 20.0])) as ArrayRef),
+        ("Point", Arc::new(nested) as ArrayRef),
+    ])
+    .unwrap();
+    std::fs::create_dir_all(s.path("in")).unwrap();
+    let mut writer =
+        ArrowWriter::try_new(std::fs::File::create(s.path("in/a.parquet")).unwrap(), batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    s.json(&["crawl", "in/", "--table", "raw.a"]);
+    assert_eq!(
+        s.query("SELECT id, order_date, point.x AS x FROM raw.a WHERE id > 1"),
+        vec![serde_json::json!({"id": 2, "order_date": 20.0, "x": 6})]
+    );
+    let (count, pruned) = (s.json(&["cost", "SELECT id FROM raw.a WHERE id > 5"]), "row_groups_pruned");
+    assert_eq!(count["tables"][0][pruned], 1, "statistics are found by the file's name: {count}");
+}

@@ -177,6 +177,14 @@ fn decide(
     current: Option<Table>,
     on_change: OnSchemaChange,
 ) -> Result<CrawlPlan> {
+    if let Some(written) = current.as_ref().filter(|t| t.definition.is_written()) {
+        // Its definition and partitions are the record of its runs' versions: a crawl would
+        // replace them with a listing of every file under the folder, superseded ones too.
+        return Err(Error::query(format!(
+            "{table} is a table jobs write (over {}), not one a crawl makes; crawl into another table, or read {table} by name in SQL",
+            written.definition.location
+        )));
+    }
     let definition = TableDefinition::crawled(inferred.listing.location.url(), &inferred);
     let partitions = discovered_partitions(&inferred);
     let expected_version = current.as_ref().map(|t| t.version);

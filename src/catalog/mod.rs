@@ -12,6 +12,7 @@ pub mod definition;
 pub mod glue;
 pub mod journal;
 pub mod local;
+mod parquet_names;
 pub mod provider;
 pub mod versions;
 

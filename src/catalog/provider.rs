@@ -24,6 +24,7 @@ use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 
+use super::parquet_names::GlueNamesAdapterFactory;
 use super::{Catalog, Partition, Table, TableDefinition, TableName};
 use crate::error::{Error, Result};
 use crate::location::Location;
@@ -298,6 +299,7 @@ impl TableProvider for FileTable {
                     .with_projection_indices(Some(projection))?
                     .with_limit(limit)
                     .with_statistics(statistics)
+                    .with_expr_adapter(Some(Arc::new(GlueNamesAdapterFactory)))
                     .build();
                 Ok(DataSourceExec::from_data_source(config))
             }

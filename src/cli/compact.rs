@@ -55,6 +55,7 @@ pub async fn run(args: CompactArgs, global: &GlobalArgs) -> Result<()> {
         target_file_bytes: args.target_file_size.map(|b| b as u64).unwrap_or(DEFAULT_TARGET_FILE_BYTES),
         layout: None,
         order: (sort_by.is_some() || args.zorder).then_some(Order { sort_by, zorder: args.zorder }),
+        more_files_than: None,
     };
     let (report, outcome) = compact(&request, &context).await?;
     if let Some(RunOutcome { error: Some(error), report: run }) = outcome {

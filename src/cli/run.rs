@@ -54,7 +54,11 @@ pub struct RunDates {
 }
 
 pub(super) fn parse_date(text: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| format!("'{text}' is not a date (YYYY-MM-DD)"))
+    // chrono takes unpadded months and days ("2026-1-5"); a logical date names folders and runs, so one spelling.
+    Some(text)
+        .filter(|t| t.len() == 10)
+        .and_then(|t| NaiveDate::parse_from_str(t, "%Y-%m-%d").ok())
+        .ok_or_else(|| format!("'{text}' is not a date (YYYY-MM-DD)"))
 }
 
 pub async fn run(args: RunArgs, global: &GlobalArgs) -> Result<()> {

@@ -39,6 +39,8 @@ pub struct Compaction {
     /// An order the caller asks for: it replaces the layout's, and every selected partition is
     /// rewritten in it, not only those whose files would be fewer.
     pub order: Option<Order>,
+    /// Only partitions holding more files than this are rewritten (`compact_after_files`).
+    pub more_files_than: Option<usize>,
 }
 
 /// `--sort-by` and `--zorder`.
@@ -109,9 +111,11 @@ pub async fn compact(request: &Compaction, context: &RunContext) -> Result<(Comp
     // A partition whose files are as few as its bytes allow is left as it is (Delta's OPTIMIZE
     // skips them alike): rewriting it would make a version that changes nothing, and push a
     // version worth keeping out of `retain_versions`.
-    let (crowded, settled): (Vec<Partition>, Vec<Partition>) = selected
-        .into_iter()
-        .partition(|p| request.order.is_some() || p.files.len() as u64 > fewest_files(p, request.target_file_bytes));
+    let (crowded, settled): (Vec<Partition>, Vec<Partition>) = selected.into_iter().partition(|p| {
+        request.order.is_some()
+            || (p.files.len() as u64 > fewest_files(p, request.target_file_bytes)
+                && request.more_files_than.is_none_or(|limit| p.files.len() > limit))
+    });
     let settled_files: u64 = settled.iter().map(|p| p.files.len() as u64).sum();
     let settled_bytes: u64 = settled.iter().flat_map(|p| &p.files).map(|f| f.size).sum();
     if crowded.is_empty() {
@@ -298,69 +302,45 @@ pub(super) fn rewrite_job(
     Ok(job)
 }
 
-/// `compact_after_files = N`: after a run, each partition of its targets holding more than N
-/// files is compacted (the whole table, unpartitioned). What happened, as notes for the run's
-/// report.
+/// `compact_after_files = N`: after a run, the partitions of its targets holding more than N
+/// files (the whole table, unpartitioned) are compacted, each target's in one publication: one
+/// version, which `retain_versions` counts once and one rollback undoes. What happened, as
+/// notes for the run's report.
 pub async fn after_run(job: &Job, context: &RunContext) -> Vec<String> {
     let mut notes = Vec::new();
     for target in &job.targets {
         let Some(limit) = target.layout.compact_after_files else {
             continue;
         };
-        let partitions = match context.catalog.partitions(&target.table).await {
-            Ok(partitions) => partitions,
-            Err(e) => {
-                notes.push(format!("compact_after_files: listing {}: {}", target.table, e.message()));
-                continue;
-            }
+        // The files the job writes are laid out as it says: so are their compaction's.
+        let request = Compaction {
+            table: target.table.clone(),
+            partitions: Vec::new(),
+            target_file_bytes: DEFAULT_TARGET_FILE_BYTES,
+            layout: Some(target.layout.clone()),
+            order: None,
+            more_files_than: Some(limit),
         };
-        let keys = &target.partition_by;
-        let crowded: Vec<Vec<(String, String)>> = match keys.is_empty() {
-            true if partitions.iter().map(|p| p.files.len()).sum::<usize>() > limit => vec![Vec::new()],
-            true => Vec::new(),
-            false => partitions
-                .iter()
-                .filter(|p| p.files.len() > limit)
-                .map(|p| {
-                    keys.iter()
-                        .zip(&p.values)
-                        .map(|(k, v)| (k.clone(), v.clone().unwrap_or_else(|| HIVE_NULL_PARTITION.to_string())))
-                        .collect()
-                })
-                .collect(),
-        };
-        for selection in crowded {
-            // The files the job writes are laid out as it says: so are their compaction's.
-            let request = Compaction {
-                table: target.table.clone(),
-                partitions: selection.clone(),
-                target_file_bytes: DEFAULT_TARGET_FILE_BYTES,
-                layout: Some(target.layout.clone()),
-                order: None,
-            };
-            let scope = match selection.is_empty() {
-                true => target.table.to_string(),
-                false => format!("{} {}", target.table, describe(&selection)),
-            };
-            notes.push(match compact(&request, context).await {
-                Ok((report, None)) => format!(
-                    "compact_after_files = {limit}: {scope}'s {} files are as few as their size allows",
-                    report.files_before
-                ),
-                Ok((report, Some(RunOutcome { error: None, report: run }))) => format!(
-                    "compact_after_files = {limit}: compacted {scope}: {} files -> {} (run {})",
-                    report.files_before, report.files_after, run.run_id
-                ),
-                Ok((_, Some(RunOutcome { error: Some(e), report: run }))) => {
-                    format!(
-                        "compact_after_files: the compaction of {scope} (run {}) failed: {}",
-                        run.run_id,
-                        e.message()
-                    )
-                }
-                Err(e) => format!("compact_after_files: the compaction of {scope} failed: {}", e.message()),
-            });
-        }
+        let table = &target.table;
+        notes.extend(match compact(&request, context).await {
+            Ok((_, None)) => None,
+            Ok((report, Some(RunOutcome { error: None, report: run }))) => Some(format!(
+                "compact_after_files = {limit}: compacted {} of {table}: {} files -> {} (run {})",
+                match target.partition_by.is_empty() {
+                    true => "the files".to_string(),
+                    false => format!("{} partitions", report.partitions),
+                },
+                report.files_before,
+                report.files_after,
+                run.run_id
+            )),
+            Ok((_, Some(RunOutcome { error: Some(e), report: run }))) => Some(format!(
+                "compact_after_files: the compaction of {table} (run {}) failed: {}",
+                run.run_id,
+                e.message()
+            )),
+            Err(e) => Some(format!("compact_after_files: the compaction of {table} failed: {}", e.message())),
+        });
     }
     notes
 }

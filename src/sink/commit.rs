@@ -38,6 +38,7 @@ use crate::catalog::{
 };
 use crate::error::{Error, Result};
 use crate::layout;
+use crate::location::Location;
 use crate::schema::TableSchema;
 use crate::schema::diff::{Change, diff};
 use crate::schema::widen::widen;
@@ -110,6 +111,12 @@ impl Commit {
         runs: &dyn RunLiveness,
     ) -> Result<(&StagedTarget, Vec<String>)> {
         let existing = catalog.table(&target.table).await?;
+        let moved = existing.as_ref().is_none_or(|table| {
+            Location::parse(&table.definition.location).is_ok_and(|at| !target.location.overlaps(&at))
+        });
+        if moved {
+            refuse_another_tables_location(catalog, target).await?;
+        }
         let (schema, columns) = target_schema(&df, target)?;
         let new_version = new_version(target, existing.as_ref(), &schema, &self.tag.work.job, &self.run_id)?;
         if let Some(merge) = &target.merge {
@@ -332,6 +339,37 @@ async fn merge_into(
     let (done, written) = delta::merge(spec, schema, merge, (source, session), recorded, tag, run_id).await?;
     target.delta = Some(done);
     Ok(written)
+}
+
+/// Refuses a target whose location holds, or lies inside, another table's files: its runs
+/// would replace or collect the other table's files as their own. Asked when a table is made
+/// or moves (a listing of the whole catalog), not on every run.
+async fn refuse_another_tables_location(catalog: &dyn Catalog, target: &TargetSpec) -> Result<()> {
+    for database in catalog.databases().await? {
+        for name in catalog.tables(&database).await? {
+            // A catalog may hold tables under names etl would not give (Glue's, made by others).
+            let Ok(name) = TableName::new(&database, &name) else { continue };
+            if name == target.table {
+                continue;
+            }
+            let Some(other) = catalog.table(&name).await? else { continue };
+            // A written table owns the folder its runs write under, not only the current one.
+            let location = match other.definition.is_written() {
+                true => other.definition.written_root(),
+                false => Location::parse(&other.definition.location),
+            };
+            let Ok(location) = location else { continue };
+            if target.location.overlaps(&location) {
+                return Err(Error::config(format!(
+                    "target {}: its location {} overlaps {}, the location of table {name}; give each table a location of its own",
+                    target.table,
+                    target.location,
+                    location.url()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The new definition a target's output gives its table, when it changes: the schema, or for

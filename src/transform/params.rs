@@ -118,7 +118,8 @@ fn typed_value(ty: &str, value: &str) -> Result<ScalarValue> {
     Ok(match ty {
         "int" => ScalarValue::Int32(Some(parse_int(value).and_then(|v| i32::try_from(v).ok()).ok_or_else(bad)?)),
         "bigint" => ScalarValue::Int64(Some(parse_int(value).ok_or_else(bad)?)),
-        "double" => ScalarValue::Float64(Some(parse_double(value).ok_or_else(bad)?)),
+        // SQL has no literal for an infinite or undefined double (one would bind as NULL).
+        "double" => ScalarValue::Float64(Some(parse_double(value).filter(|v| v.is_finite()).ok_or_else(bad)?)),
         "date" => ScalarValue::Date32(Some(parse_date(value).ok_or_else(bad)?)),
         "timestamp" => ScalarValue::TimestampMicrosecond(Some(parse_timestamp(value).ok_or_else(bad)?), None),
         "string" => ScalarValue::Utf8(Some(value.to_string())),
@@ -160,14 +161,24 @@ pub fn from_toml(name: &str, value: &toml::Value) -> Result<ScalarValue> {
     Ok(match value {
         toml::Value::String(s) => ScalarValue::Utf8(Some(s.clone())),
         toml::Value::Integer(i) => ScalarValue::Int64(Some(*i)),
-        toml::Value::Float(f) => ScalarValue::Float64(Some(*f)),
+        toml::Value::Float(f) if f.is_finite() => ScalarValue::Float64(Some(*f)),
         toml::Value::Boolean(b) => ScalarValue::Boolean(Some(*b)),
         toml::Value::Datetime(d) => {
             let text = d.to_string();
-            match (d.date.is_some(), d.time.is_some()) {
-                (true, false) => ScalarValue::Date32(parse_date(&text)),
-                _ => ScalarValue::TimestampMicrosecond(parse_timestamp(&text), None),
-            }
+            let value = match (d.date.is_some(), d.time.is_some()) {
+                (true, false) => parse_date(&text).map(|days| ScalarValue::Date32(Some(days))),
+                (true, true) => {
+                    parse_timestamp(&text).map(|micros| ScalarValue::TimestampMicrosecond(Some(micros), None))
+                }
+                // A time of day alone has no parameter type to bind to.
+                _ => None,
+            };
+            value.ok_or_else(|| {
+                Error::config(format!("parameter '{name}': {text} is not a date or a timestamp (a time alone is not a SQL value here; write it as a string)"))
+            })?
+        }
+        toml::Value::Float(f) => {
+            return Err(Error::config(format!("parameter '{name}': {f} has no SQL literal (a double must be finite)")));
         }
         other => {
             return Err(Error::config(format!("parameter '{name}': a {} cannot be a SQL value", other.type_str())));

@@ -147,7 +147,16 @@ pub async fn run_statement(
     params: &Params,
 ) -> Result<DataFrame> {
     let plan = plan_statement(ctx, file, statement, params).await?;
-    ctx.execute_logical_plan(plan).await.map_err(|error| sql_error(ctx, file, statement, error))
+    let located = |error: DataFusionError| sql_error(ctx, file, statement, error);
+    // DDL runs as it is planned; INSERT and COPY only when their result is read, which a
+    // step followed by other statements never does: run them here, in their turn.
+    let writes = matches!(plan, LogicalPlan::Dml(_) | LogicalPlan::Copy(_));
+    let frame = ctx.execute_logical_plan(plan).await.map_err(located)?;
+    if !writes {
+        return Ok(frame);
+    }
+    let counts = frame.collect().await.map_err(located)?;
+    ctx.read_batches(counts).map_err(located)
 }
 
 /// Plans a statement with its parameters bound, without running it.
@@ -218,7 +227,14 @@ fn literal(value: &ScalarValue) -> Result<SqlExpr> {
         }
     };
     // The text is our own rendering of a number, date or timestamp: nothing a user wrote.
-    let text = format!("CAST('{value}' AS {sql_type})");
+    let rendered = match value {
+        // A timestamp scalar displays as its count of microseconds, which no cast reads.
+        ScalarValue::TimestampMicrosecond(Some(micros), None) => chrono::DateTime::from_timestamp_micros(*micros)
+            .map(|at| at.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f").to_string())
+            .ok_or_else(|| Error::query(format!("timestamp parameter {micros} µs is out of range")))?,
+        other => other.to_string(),
+    };
+    let text = format!("CAST('{rendered}' AS {sql_type})");
     Parser::new(&GenericDialect {})
         .try_with_sql(&text)
         .and_then(|mut parser| parser.parse_expr())
