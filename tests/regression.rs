@@ -890,3 +890,64 @@ fn parquet_columns_are_found_by_the_names_the_catalog_gives_them() {
     let (count, pruned) = (s.json(&["cost", "SELECT id FROM raw.a WHERE id > 5"]), "row_groups_pruned");
     assert_eq!(count["tables"][0][pruned], 1, "statistics are found by the file's name: {count}");
 }
+
+/// `WHERE p <> 'a'` on a partition key kept the NULL partition's rows: the files were pruned by
+/// DataFusion's `filter_partitioned_file`, which took a NULL outcome for true, and the filter,
+/// pushed down as exact, was not applied again.
+#[test]
+fn a_filter_on_a_partition_key_is_not_true_for_its_null_partition() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,p\n1,a\n2,b\n3,\n");
+    s.write(
+        "job.toml",
+        "name = \"nulls\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[target]]\ntable = \"mart.a\"\nquery = \"SELECT * FROM raw.a\"\nlocation = \"out/\"\npartition_by = [\"p\"]\n",
+    );
+    s.json(&["run", "job.toml"]);
+    for filter in ["p <> 'a'", "p NOT IN ('a')", "NOT (p = 'a')"] {
+        assert_eq!(
+            s.query(&format!("SELECT id FROM mart.a WHERE {filter}")),
+            vec![serde_json::json!({"id": 2})],
+            "{filter}"
+        );
+    }
+    assert_eq!(s.query("SELECT id FROM mart.a WHERE p IS NULL"), vec![serde_json::json!({"id": 3})]);
+}
+
+/// A target at `x%20y/` (or `file:///…/x%20y/`) was written by DataFusion to `x y/`, which
+/// decodes the URLs it is given, while the run listed `x%20y/`: it published 0 rows and
+/// succeeded.
+#[test]
+fn a_target_whose_location_holds_a_percent_sign_publishes_its_rows() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id\n1\n2\n");
+    let location = format!("file://{}", s.at("out%20put/"));
+    s.write(
+        "job.toml",
+        format!("name = \"percent\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[target]]\ntable = \"mart.a\"\nquery = \"SELECT * FROM raw.a\"\nlocation = \"{location}\"\n"),
+    );
+    assert_eq!(s.json(&["run", "job.toml"])["targets"][0]["rows"], 2);
+    assert_eq!(s.query("SELECT count(*) AS n FROM mart.a"), vec![serde_json::json!({"n": 2})]);
+    assert_eq!(s.visible_files("out%20put").len(), 1);
+}
+
+/// Options a job states are taken as stated: `--format json` over `a.csv` read it as CSV (the
+/// name won); `row_group_rows` under 1,024 was refused; a `partition_by` column the query does
+/// not give was exit 1, where every other wrong option is exit 2.
+#[test]
+fn stated_options_win_and_are_checked_as_configuration() {
+    let s = crate::util::Sandbox::new();
+    s.write("odd/a.csv", "{\"a\": 1, \"b\": \"x\"}\n");
+    let inferred = s.json(&["infer", "odd/a.csv", "--format", "json"]);
+    assert_eq!(
+        (inferred["format"].as_str(), crate::util::columns(&inferred["columns"])),
+        (Some("json"), vec!["a bigint".to_string(), "b string".to_string()])
+    );
+    s.write("in/a.csv", &(0..25).fold("id\n".to_string(), |text, i| format!("{text}{i}\n")));
+    let job = "name = \"small\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[target]]\ntable = \"mart.a\"\nquery = \"SELECT id, id % 2 AS odd FROM raw.a\"\nlocation = \"out/\"\nrow_group_rows = 10\n";
+    s.write("job.toml", job);
+    s.json(&["run", "job.toml"]);
+    let cost = s.json(&["cost", "SELECT id FROM mart.a"]);
+    assert_eq!(cost["tables"][0]["row_groups"], 3, "{cost}");
+    s.write("bad.toml", job.replace("row_group_rows = 10", "partition_by = [\"nope\"]"));
+    s.etl(&["run", "bad.toml"]).assert_failure(2, "partition_by column 'nope' is not in the query's output");
+}

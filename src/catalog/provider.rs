@@ -11,16 +11,21 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{CatalogProvider, MemorySchemaProvider, SchemaProvider, Session, TableProvider};
 use datafusion::common::stats::Precision;
 use datafusion::common::{DFSchema, ScalarValue, Statistics};
-use datafusion::datasource::listing::helpers::{expr_applicable_for_cols, filter_partitioned_file};
+use datafusion::datasource::listing::helpers::expr_applicable_for_cols;
 use datafusion::datasource::physical_plan::{FileGroup, FileScanConfigBuilder, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchemaBuilder;
 use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::logical_expr::execution_props::ExecutionProps;
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown, TableType};
+use datafusion::physical_expr::create_physical_expr;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 
@@ -178,10 +183,19 @@ impl FileTable {
         }
         let fields: Vec<Field> = self.schema.partition_keys.iter().map(Column::to_arrow).collect();
         let df_schema = DFSchema::try_from(Schema::new(fields))?;
+        let filter = conjunction(filters).expect("filters are not empty");
+        let filter =
+            create_physical_expr(&filter, &df_schema, &ExecutionProps::new(), &PhysicalPlanningContext::default())?;
         let mut kept = Vec::new();
         for file in &self.files {
-            let probe = file.partitioned();
-            if filter_partitioned_file(probe, &filters, &df_schema)?.is_some() {
+            let values = file.partition_values.iter().map(ScalarValue::to_array).collect::<DfResult<Vec<_>>>()?;
+            let batch = RecordBatch::try_new(df_schema.inner().clone(), values)?;
+            let passes = filter.evaluate(&batch)?.into_array(1)?;
+            // A filter that is NULL for a partition's values (`p <> 'a'` where p is NULL) does not
+            // hold, as in WHERE. DataFusion's `filter_partitioned_file` reads the result's value
+            // bit whatever its validity, and kept such files; the filter, pushed down as exact,
+            // is not applied again.
+            if passes.as_boolean().is_valid(0) && passes.as_boolean().value(0) {
                 kept.push(file.clone());
             }
         }

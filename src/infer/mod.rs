@@ -161,7 +161,8 @@ async fn infer_file(
     dialect: Option<&Dialect>,
 ) -> Result<FileShape> {
     let display = location.display(&file.path);
-    let named_format = file.format.or(options.format.fixed());
+    // What the user says wins over what the file's name suggests.
+    let named_format = options.format.fixed().or(file.format);
     if named_format == Some(Format::Parquet) {
         return parquet::infer(location, &file).await;
     }

@@ -133,7 +133,9 @@ impl Location {
     /// The folder on this machine, for a local location.
     pub fn local_path(&self) -> Option<std::path::PathBuf> {
         match self.scheme {
-            Scheme::Local => Some(std::path::PathBuf::from(format!("/{}", percent_decode(self.prefix.as_ref())))),
+            // object_store's local store names files by their keys as they are (`x%20y` is a
+            // folder of that name, not `x y`).
+            Scheme::Local => Some(std::path::PathBuf::from(format!("/{}", self.prefix.as_ref()))),
             Scheme::S3 { .. } => None,
         }
     }
@@ -157,6 +159,15 @@ impl Location {
                 Err(e) => return Err(Error::from(e).context(format!("creating {self}"))),
             }
         }
+    }
+
+    /// The URL that names this location to DataFusion, which decodes percent-escapes in the
+    /// URLs it is given: a `%` in a key is escaped, so that it writes to the key itself (a
+    /// target at `x%20y/` wrote to `x y/`, where the run, listing `x%20y/`, found no file).
+    pub fn datafusion_url(&self) -> String {
+        let url = self.url();
+        let (scheme, key) = url.split_once("://").expect("a URL has a scheme");
+        format!("{scheme}://{}", key.replace('%', "%25"))
     }
 
     /// The canonical URL of an object in this location's store.

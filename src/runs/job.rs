@@ -23,8 +23,8 @@ use crate::infer::{DEFAULT_SAMPLE_ROWS, InferOptions};
 use crate::location::Location;
 use crate::location::aws::Encryption;
 use crate::sink::{
-    FileLayout, MAX_ROW_GROUP_ROWS, MIN_ROW_GROUP_BYTES, MIN_ROW_GROUP_ROWS, MergeSpec, ParquetCompression,
-    TableFormat, TargetSpec, WhenMatched, WhenNotMatched,
+    FileLayout, MAX_ROW_GROUP_ROWS, MIN_ROW_GROUP_BYTES, MergeSpec, ParquetCompression, TableFormat, TargetSpec,
+    WhenMatched, WhenNotMatched,
 };
 use crate::source::format::FormatChoice;
 use crate::source::rejects::BadRecordPolicy;
@@ -563,14 +563,11 @@ impl TargetSection {
         let bloom_filter = names("bloom_filter", &self.bloom_filter)?;
         let row_group_rows = match self.row_group_rows {
             None => None,
-            Some(n) if (MIN_ROW_GROUP_ROWS as i64..=MAX_ROW_GROUP_ROWS as i64).contains(&n) => Some(n as usize),
+            // Small row groups cost footers and requests, but a user may want them (Spark and
+            // pyarrow take any size): only sizes no writer can make are refused.
+            Some(n) if (1..=MAX_ROW_GROUP_ROWS as i64).contains(&n) => Some(n as usize),
             Some(n) => {
-                return Err((
-                    "row_group_rows",
-                    format!(
-                        "{n} is outside {MIN_ROW_GROUP_ROWS}..={MAX_ROW_GROUP_ROWS} (Athena reads row groups of 128 MB well)"
-                    ),
-                ));
+                return Err(("row_group_rows", format!("{n} is outside 1..={MAX_ROW_GROUP_ROWS}")));
             }
         };
         let row_group_bytes = match &self.row_group_bytes {

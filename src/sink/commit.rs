@@ -429,7 +429,7 @@ fn new_version(
 fn check_merge_keys(target: &TargetSpec, merge: &super::MergeSpec, schema: &TableSchema) -> Result<()> {
     let names: Vec<&str> = schema.columns.iter().chain(&schema.partition_keys).map(|c| c.name.as_str()).collect();
     match merge.on.iter().find(|key| !names.contains(&key.as_str())) {
-        Some(key) => Err(Error::query(format!(
+        Some(key) => Err(Error::config(format!(
             "target {}: merge_on column '{key}' is not in the query's output ({})",
             target.table,
             names.join(", ")

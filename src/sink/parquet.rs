@@ -111,7 +111,7 @@ pub(super) async fn stage(
     // while it is empty; once this run's folder exists in it, it is not empty.
     staging.create_folder()?;
     df.write_parquet(
-        &format!("{}/", staging.url()),
+        &format!("{}/", staging.datafusion_url()),
         DataFrameWriteOptions::new().with_partition_by(keys),
         Some(options),
     )
