@@ -951,3 +951,45 @@ fn stated_options_win_and_are_checked_as_configuration() {
     s.write("bad.toml", job.replace("row_group_rows = 10", "partition_by = [\"nope\"]"));
     s.etl(&["run", "bad.toml"]).assert_failure(2, "partition_by column 'nope' is not in the query's output");
 }
+
+/// A JSON `7.9` in a bigint column read as 7 (Arrow's decoder truncates a float it reads into
+/// an integer), with no error, where CSV rejects the same value; quarantined JSON records had
+/// no `value`.
+#[test]
+fn a_json_fraction_in_an_integer_column_is_a_bad_record() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.json", "{\"id\": 1}\n");
+    s.json(&["crawl", "in/", "--table", "raw.a"]);
+    s.write("in/b.json", "{\"id\": 12}\n{\"id\": 7.9}\n{\"id\": \"3\"}\n{\"id\": null}\n");
+    s.etl(&["sql", "SELECT sum(id) FROM raw.a"])
+        .assert_failure(1, "b.json line 2, column id: value \"7.9\" is not a bigint");
+    s.write(
+        "job.toml",
+        "name = \"fractions\"\n[[source]]\ntable = \"raw.b\"\nlocation = \"in/\"\nformat = \"json\"\nbad_records = \"quarantine\"\nsample_rows = 1\n[[target]]\ntable = \"mart.b\"\nquery = \"SELECT * FROM raw.b\"\nlocation = \"out/\"\n",
+    );
+    assert_eq!(s.json(&["run", "job.toml"])["rejected_rows"], 1);
+    let records = s.json(&["quarantine", "show", "fractions"])["records"].clone();
+    assert_eq!(
+        (records[0]["line"].as_u64(), records[0]["column"].as_str(), records[0]["value"].as_str()),
+        (Some(2), Some("id"), Some("7.9"))
+    );
+    assert_eq!(
+        s.query("SELECT sum(id) AS total, count(*) AS n FROM mart.b"),
+        vec![serde_json::json!({"total": 16, "n": 4})]
+    );
+}
+
+/// `9999-12-31 23:59:59` (the usual "valid until further notice") was not a timestamp: the
+/// parser went through nanoseconds, which end in 2262.
+#[test]
+fn timestamps_reach_the_year_9999() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,valid_to\n1,2024-01-01 00:00:00\n2,9999-12-31 23:59:59\n");
+    let inferred = s.json(&["infer", "in/"]);
+    assert_eq!(crate::util::columns(&inferred["columns"])[1], "valid_to timestamp");
+    s.json(&["crawl", "in/", "--table", "raw.a"]);
+    assert_eq!(
+        s.query("SELECT id FROM raw.a WHERE date_part('year', valid_to) = 9999"),
+        vec![serde_json::json!({"id": 2})]
+    );
+}

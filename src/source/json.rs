@@ -8,15 +8,16 @@
 use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
 
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::compute::concat_batches;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Builder, RecordBatch};
+use datafusion::arrow::compute::{cast, concat_batches, filter_record_batch};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::json::ReaderBuilder;
 
 use super::format::{read_error, strip_bom};
 use super::rejects::{BadRecord, Rejects};
+use super::text::parse_int;
 use crate::error::{Error, Result};
-use crate::schema::names;
+use crate::schema::{GlueType, names};
 
 pub struct JsonLayout {
     /// The table's data columns, all decoded (so every record is checked whatever is projected).
@@ -99,25 +100,115 @@ fn decode_chunk(
     layout: &JsonLayout,
     rejects: &Rejects,
 ) -> Result<Option<RecordBatch>> {
-    if let Ok(batch) = decode_bytes(chunk, lines.len(), &layout.schema) {
+    let decoded_schema = texts_for_integers(&layout.schema);
+    let decoded = match decode_bytes(chunk, lines.len(), &decoded_schema) {
+        Ok(decoded) => decoded,
+        Err(_) => {
+            // Somewhere in this chunk is a bad record: find it (them) line by line.
+            let mut good = Vec::new();
+            for (index, line) in lines.iter().enumerate() {
+                match decode_bytes(&chunk[line.normalized.clone()], 1, &decoded_schema) {
+                    Ok(Some(batch)) => good.push((index, batch)),
+                    Ok(None) => {}
+                    Err(message) => {
+                        let record =
+                            bad_record(file, line.number, &message).with_record(&originals[line.original.clone()]);
+                        rejects.reject(record)?
+                    }
+                }
+            }
+            let Some((_, first)) = good.first() else { return Ok(None) };
+            let (schema, kept): (_, Vec<&Line>) = (first.schema(), good.iter().map(|(i, _)| &lines[*i]).collect());
+            let batches: Vec<&RecordBatch> = good.iter().map(|(_, b)| b).collect();
+            let batch = concat_batches(&schema, batches)?;
+            return integers(batch, &kept, originals, file, layout, rejects).map(Some);
+        }
+    };
+    let Some(batch) = decoded else { return Ok(None) };
+    let lines: Vec<&Line> = lines.iter().collect();
+    integers(batch, &lines, originals, file, layout, rejects).map(Some)
+}
+
+/// The schema decoded with integer columns as text: Arrow's decoder reads `7.9` into a bigint
+/// as 7 (a float it truncates), where CSV rejects the value; so the text is read and parsed
+/// here, as CSV's is.
+fn texts_for_integers(schema: &SchemaRef) -> SchemaRef {
+    if !schema.fields().iter().any(|f| is_integer(f.data_type())) {
+        return schema.clone();
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match is_integer(f.data_type()) {
+            true => f.as_ref().clone().with_data_type(DataType::Utf8),
+            false => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+fn is_integer(data_type: &DataType) -> bool {
+    matches!(data_type, DataType::Int32 | DataType::Int64)
+}
+
+/// `batch`'s integer columns (decoded as text) parsed under `layout`'s schema; rows whose value
+/// is not a whole number in range are bad records, named with their line, column and value.
+fn integers(
+    batch: RecordBatch,
+    lines: &[&Line],
+    originals: &[u8],
+    file: &str,
+    layout: &JsonLayout,
+    rejects: &Rejects,
+) -> Result<RecordBatch> {
+    let schema = &layout.schema;
+    if batch.schema().fields() == schema.fields() {
         return Ok(batch);
     }
-    // Somewhere in this chunk is a bad record: find it (them) line by line.
-    let mut good = Vec::new();
-    for line in lines {
-        match decode_bytes(&chunk[line.normalized.clone()], 1, &layout.schema) {
-            Ok(Some(batch)) => good.push(batch),
-            Ok(None) => {}
-            Err(message) => {
-                let record = bad_record(file, line.number, &message).with_record(&originals[line.original.clone()]);
-                rejects.reject(record)?
+    let mut bad = vec![false; batch.num_rows()];
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        if !is_integer(field.data_type()) {
+            columns.push(column.clone());
+            continue;
+        }
+        let texts = column.as_string::<i32>();
+        let ty = GlueType::from_arrow(field.data_type()).map(|t| t.to_string()).unwrap_or_default();
+        let mut values = Int64Builder::with_capacity(texts.len());
+        for (row, text) in texts.iter().enumerate() {
+            let parsed = text.map(|text| {
+                parse_int(text.trim())
+                    .filter(|v| field.data_type() == &DataType::Int64 || i32::try_from(*v).is_ok())
+                    .ok_or(text)
+            });
+            match parsed {
+                None => values.append_null(),
+                Some(Ok(value)) => values.append_value(value),
+                Some(Err(text)) => {
+                    let line = lines[row];
+                    let reason = format!("value {} is not a {ty}", serde_json::Value::from(text));
+                    let record = BadRecord {
+                        file: file.to_string(),
+                        line: line.number,
+                        column: Some(field.name().clone()),
+                        value: Some(text.to_string()),
+                        reason,
+                        ..BadRecord::default()
+                    };
+                    rejects.reject(record.with_record(&originals[line.original.clone()]))?;
+                    bad[row] = true;
+                    values.append_null();
+                }
             }
         }
+        columns.push(cast(&values.finish(), field.data_type())?);
     }
-    if good.is_empty() {
-        return Ok(None);
+    let batch = RecordBatch::try_new(schema.clone(), columns)?;
+    if !bad.contains(&true) {
+        return Ok(batch);
     }
-    Ok(Some(concat_batches(&layout.schema, &good)?))
+    let keep = BooleanArray::from(bad.iter().map(|b| !b).collect::<Vec<_>>());
+    Ok(filter_record_batch(&batch, &keep)?)
 }
 
 fn decode_bytes(bytes: &[u8], rows: usize, schema: &SchemaRef) -> Result<Option<RecordBatch>, String> {
@@ -145,7 +236,12 @@ fn bad_record(file: &str, line: u64, message: &str) -> BadRecord {
         .strip_prefix("whilst decoding field '")
         .and_then(|rest| rest.split_once('\''))
         .map(|(name, _)| name.to_string());
-    BadRecord { file: file.to_string(), line, column, value: None, reason, ..BadRecord::default() }
+    // "failed to parse \"abc\" as Int64": the value, where the message quotes it.
+    let value = reason
+        .split_once("failed to parse \"")
+        .and_then(|(_, rest)| rest.rsplit_once("\" as "))
+        .map(|(value, _)| value.to_string());
+    BadRecord { file: file.to_string(), line, column, value, reason, ..BadRecord::default() }
 }
 
 /// Copies one JSON line to `out` with every object key rewritten to its Glue column name.

@@ -14,7 +14,7 @@ use datafusion::arrow::array::{
     Int8Builder, Int16Builder, Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::compute::kernels::cast_utils::Parser;
-use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampMicrosecondType};
+use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type};
 
 use crate::error::{Error, Result};
 use crate::schema::GlueType;
@@ -163,7 +163,11 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
     if text.len() < 10 {
         return None;
     }
-    TimestampMicrosecondType::parse(text)
+    // Arrow's `TimestampMicrosecondType::parse` goes through nanoseconds, which end in 2262:
+    // `9999-12-31 23:59:59`, the usual "valid until further notice", would not be a timestamp.
+    datafusion::arrow::compute::kernels::cast_utils::string_to_datetime(&chrono::Utc, text)
+        .ok()
+        .map(|at| at.timestamp_micros())
 }
 
 /// The shape of a plain decimal literal: sign, integer digits, fractional digits.
@@ -413,6 +417,8 @@ mod tests {
         assert_eq!(parse_timestamp("1970-01-01 00:00:00.5"), Some(500_000));
         assert_eq!(parse_timestamp("1970-01-01T01:00:00+01:00"), Some(0));
         assert_eq!(parse_timestamp("12"), None);
+        assert_eq!(parse_timestamp("9999-12-31 23:59:59"), Some(253_402_300_799_000_000));
+        assert_eq!(parse_timestamp("1600-01-01T00:00:00"), Some(-11_676_096_000_000_000));
     }
 
     #[test]
