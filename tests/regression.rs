@@ -993,3 +993,64 @@ fn timestamps_reach_the_year_9999() {
         vec![serde_json::json!({"id": 2})]
     );
 }
+
+/// A key limited to `mart.*` learnt of other tables from `/v1/query`'s errors ("table
+/// customers not found (did you mean raw.orders?)"), and a cursor whose offset was near
+/// `usize::MAX` overflowed the server's addition (a panic in debug builds, a wrap in release).
+#[test]
+fn the_api_tells_a_key_nothing_outside_its_tables_and_takes_no_forged_cursor() {
+    use base64::Engine;
+    let s = crate::serve::published();
+    let secret = crate::serve::key(&s, "reader", "mart.*");
+    let server = crate::serve::Server::start(&s, &[]);
+    for sql in ["SELECT * FROM raw.ordrs", "SELECT * FROM raw.orders", "SELECT * FROM orders"] {
+        let refused = server.query(&secret, serde_json::json!({ "sql": sql }));
+        assert_eq!(refused.status(), 403, "{sql}");
+        assert!(!refused.text().unwrap().contains("did you mean"), "{sql}");
+    }
+    let missing = server.query(&secret, serde_json::json!({"sql": "SELECT * FROM mart.ordrs"}));
+    assert_eq!(missing.status(), 400);
+    assert!(!missing.text().unwrap().contains("did you mean"));
+    let page: serde_json::Value =
+        serde_json::from_str(&server.get("/v1/tables/mart.orders/rows?limit=1", Some(&secret)).text().unwrap())
+            .unwrap();
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut cursor: serde_json::Value =
+        serde_json::from_slice(&engine.decode(page["next_cursor"].as_str().unwrap()).unwrap()).unwrap();
+    cursor["offset"] = serde_json::json!(u64::MAX);
+    let forged = engine.encode(cursor.to_string());
+    let response = server.get(&format!("/v1/tables/mart.orders/rows?limit=1&cursor={forged}"), Some(&secret));
+    assert_eq!(response.status(), 400);
+}
+
+/// An event whose time was not a time (`"eventTime": "2026-13-45T99:00:00Z"`) started its jobs
+/// for today, as if it had said nothing.
+#[test]
+fn an_event_with_a_time_that_is_not_one_is_refused() {
+    let s = crate::util::Sandbox::new();
+    s.write("jobs/load.toml", "name = \"load\"\n[[trigger]]\ns3 = \"s3://raw-data/orders/\"\n[[target]]\ntable = \"mart.one\"\nquery = \"SELECT 1 AS one\"\nlocation = \"../out/\"\n");
+    let event = r#"{"Records":[{"eventName":"ObjectCreated:Put","eventTime":"2026-13-45T99:00:00Z","s3":{"bucket":{"name":"raw-data"},"object":{"key":"orders/q4.csv"}}}]}"#;
+    s.etl_with_stdin(&["trigger", "jobs", "--event", "-"], event).assert_failure(2, "Records[0].eventTime");
+}
+
+/// `etl doctor` on a job that uses nothing of AWS (local files, the embedded catalog) failed on
+/// the AWS credentials it does not need.
+#[test]
+fn a_local_job_needs_no_aws_to_pass_the_doctor() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id\n1\n");
+    s.write("job.toml", "name = \"local\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[target]]\ntable = \"mart.a\"\nquery = \"SELECT * FROM raw.a\"\nlocation = \"out/\"\n");
+    let empty = tempfile::tempdir().unwrap();
+    let nowhere = empty.path().join("none").to_string_lossy().into_owned();
+    let variables = [
+        ("AWS_CONFIG_FILE", nowhere.as_str()),
+        ("AWS_SHARED_CREDENTIALS_FILE", nowhere.as_str()),
+        ("AWS_ACCESS_KEY_ID", ""),
+        ("AWS_SECRET_ACCESS_KEY", ""),
+        ("AWS_REGION", ""),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ];
+    let out = s.etl_with_env(&["doctor", "job.toml", "--json"], &variables);
+    let checks = out.json()["checks"].as_array().unwrap().clone();
+    assert!(checks.iter().all(|c| c["status"] == "ok"), "{checks:?}");
+}

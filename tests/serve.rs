@@ -104,7 +104,7 @@ impl Server {
         }
     }
 
-    fn get(&self, path: &str, secret: Option<&str>) -> Response {
+    pub(crate) fn get(&self, path: &str, secret: Option<&str>) -> Response {
         let mut request = self.client.get(format!("{}{path}", self.url));
         if let Some(secret) = secret {
             request = request.bearer_auth(secret);

@@ -167,6 +167,8 @@ struct Cursor {
     shape: String,
 }
 
+const MAX_OFFSET: usize = 1 << 48;
+
 impl Cursor {
     fn encode(&self) -> String {
         let json = serde_json::to_vec(self).expect("a cursor serializes");
@@ -177,6 +179,10 @@ impl Cursor {
         let bad = || ApiError::parameter("cursor", text, "not a cursor this server issued");
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).map_err(|_| bad())?;
         let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+        // Past any table's rows (and past what adding a page to it may reach): not ours.
+        if cursor.offset > MAX_OFFSET {
+            return Err(bad());
+        }
         if cursor.shape != shape {
             return Err(ApiError::parameter(
                 "cursor",
@@ -253,7 +259,7 @@ pub async fn plan_page(
     };
     let frame = shape_frame(frame, request)?;
     let frame = frame.limit(offset, Some(request.limit + 1))?;
-    Ok(Page { frame, limit: request.limit, next: Cursor { pin, offset: offset + request.limit, shape } })
+    Ok(Page { frame, limit: request.limit, next: Cursor { pin, offset: offset.saturating_add(request.limit), shape } })
 }
 
 /// Filters, order and columns applied to a table's frame; unknown columns and values that

@@ -56,7 +56,24 @@ pub async fn plan(ctx: &SessionContext, sql: &str, params: &Params, key: &Key) -
     if !is_query {
         return Err(ApiError::forbidden("only a SELECT may be run here: the API is read-only"));
     }
-    let plan = script::plan_statement(ctx, "sql", statement, params).await.map_err(ApiError::from)?;
+    // The tables the text names, judged before planning: a name outside the key's tables is
+    // refused whether or not it exists, so the API tells a caller nothing about it.
+    for reference in state.resolve_table_references(&parsed)? {
+        if let Some(name) = catalog_table(&reference)? {
+            if !key.may_read(&name) {
+                return Err(ApiError::forbidden(format!("key '{}' may not read {name}", key.name)));
+            }
+        }
+    }
+    let plan = script::plan_statement(ctx, "sql", statement, params).await.map_err(|e| {
+        // Planning names the catalog's closest tables to one it does not find, any of them.
+        let message = e.message();
+        let message = match message.split_once(" (did you mean ") {
+            Some((before, _)) => format!("{before} (GET /v1/tables lists the tables this key may read)"),
+            None => message.to_string(),
+        };
+        ApiError::from(crate::error::Error::new(e.kind(), message))
+    })?;
     SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)

@@ -106,7 +106,7 @@ fn eventbridge(event: &Value, at: &str) -> Result<Notice, String> {
             etag: optional(object, "etag"),
         },
         created: detail_type == "Object Created",
-        time: time(event, "time"),
+        time: time(event, "time", &name(at, "time"))?,
     })
 }
 
@@ -124,7 +124,7 @@ fn s3_record(record: &Value, at: &str) -> Result<Notice, String> {
             etag: optional(object, "eTag"),
         },
         created: event_name.starts_with("ObjectCreated:"),
-        time: time(record, "eventTime"),
+        time: time(record, "eventTime", &name(at, "eventTime"))?,
     })
 }
 
@@ -165,9 +165,14 @@ fn optional(value: &Value, field: &str) -> Option<String> {
     value.get(field).and_then(Value::as_str).filter(|text| !text.is_empty() && *text != "null").map(str::to_string)
 }
 
-fn time(value: &Value, field: &str) -> Option<DateTime<Utc>> {
-    let text = value.get(field)?.as_str()?;
-    DateTime::parse_from_rfc3339(text).ok().map(|t| t.with_timezone(&Utc))
+/// When the event says it happened; none when it does not say, refused when what it says is
+/// not a time (the logical date of the runs it starts comes from it).
+fn time(value: &Value, field: &str, at: &str) -> Result<Option<DateTime<Utc>>, String> {
+    let Some(given) = value.get(field).filter(|v| !v.is_null()) else { return Ok(None) };
+    let text = given.as_str().ok_or_else(|| format!("{at}: expected an RFC 3339 time, got {given}"))?;
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| Some(t.with_timezone(&Utc)))
+        .map_err(|e| format!("{at}: '{text}' is not an RFC 3339 time ({e})"))
 }
 
 #[cfg(test)]
