@@ -5,7 +5,10 @@
 
 use std::io::Write;
 
-use datafusion::arrow::array::RecordBatch;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::util::pretty::pretty_format_batches;
 
 use crate::error::Result;
@@ -35,7 +38,7 @@ pub fn write_rows(out: &mut impl Write, batches: &[RecordBatch], format: RowForm
         RowFormat::Csv => {
             let mut writer = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(&mut *out);
             for batch in batches {
-                writer.write(batch)?;
+                writer.write(&nested_as_json(batch)?)?;
             }
         }
         RowFormat::Json => {
@@ -51,6 +54,42 @@ pub fn write_rows(out: &mut impl Write, batches: &[RecordBatch], format: RowForm
         }
     }
     Ok(())
+}
+
+/// A batch whose structs, arrays and maps are JSON text, which a CSV field can hold (Arrow's
+/// CSV writer refuses nested columns), as Athena's CSV results and Spark's `to_json` give them.
+fn nested_as_json(batch: &RecordBatch) -> Result<RecordBatch> {
+    if !batch.schema().fields().iter().any(|f| f.data_type().is_nested()) {
+        return Ok(batch.clone());
+    }
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        if !field.data_type().is_nested() {
+            fields.push(field.as_ref().clone());
+            columns.push(column.clone());
+            continue;
+        }
+        let single = RecordBatch::try_from_iter([("value", column.clone())])?;
+        let mut lines = Vec::new();
+        let mut writer = datafusion::arrow::json::WriterBuilder::new()
+            .with_explicit_nulls(true)
+            .build::<_, datafusion::arrow::json::writer::LineDelimited>(&mut lines);
+        writer.write(&single)?;
+        writer.finish()?;
+        drop(writer);
+        let texts: Vec<Option<String>> = lines
+            .split(|b| *b == b'\n')
+            .filter(|line| !line.is_empty())
+            .map(|line| {
+                let row: serde_json::Value = serde_json::from_slice(line)?;
+                Ok(Some(&row["value"]).filter(|v| !v.is_null()).map(serde_json::Value::to_string))
+            })
+            .collect::<Result<_>>()?;
+        fields.push(Field::new(field.name(), DataType::Utf8, true));
+        columns.push(Arc::new(StringArray::from(texts)) as ArrayRef);
+    }
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
 }
 
 /// `1234567` -> `1.2 MiB`, in binary units as AWS bills.

@@ -1054,3 +1054,28 @@ fn a_local_job_needs_no_aws_to_pass_the_doctor() {
     let checks = out.json()["checks"].as_array().unwrap().clone();
     assert!(checks.iter().all(|c| c["status"] == "ok"), "{checks:?}");
 }
+
+/// `etl sql --format csv` over a struct or array column printed the header, then failed
+/// ("Nested type … is not supported in CSV"); nested values are now JSON text in their field.
+#[test]
+fn nested_values_print_as_json_in_csv() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.json", "{\"id\": 1, \"u\": {\"n\": \"x, y\"}, \"l\": [1, 2]}\n{\"id\": 2, \"u\": null, \"l\": []}\n");
+    s.json(&["crawl", "in/", "--table", "raw.a"]);
+    let out = s.etl(&["sql", "SELECT * FROM raw.a ORDER BY id", "--format", "csv"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "id,u,l\n1,\"{\"\"n\"\":\"\"x, y\"\"}\",\"[1,2]\"\n2,,[]\n"));
+}
+
+/// A JSON field holding numbers in some records and objects or arrays in others was crawled as
+/// a string, and every query then failed on the first object ("expected string got {…}"):
+/// such values are read as their JSON text, as Athena's JSON SerDe reads them.
+#[test]
+fn objects_in_a_json_string_column_read_as_their_text() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.json", "{\"a\": 1}\n{\"a\": \"x\"}\n{\"a\": {\"z\": 1}}\n{\"a\": [1, 2]}\n");
+    let crawled = s.json(&["crawl", "in/", "--table", "raw.a"]);
+    assert_eq!(crate::util::columns(&crawled["columns"]), ["a string"]);
+    let rows: Vec<String> =
+        s.query("SELECT a FROM raw.a").iter().map(|r| r["a"].as_str().unwrap().to_string()).collect();
+    assert_eq!(rows, ["1", "x", "{\"z\":1}", "[1,2]"]);
+}

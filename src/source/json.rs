@@ -107,7 +107,12 @@ fn decode_chunk(
             // Somewhere in this chunk is a bad record: find it (them) line by line.
             let mut good = Vec::new();
             for (index, line) in lines.iter().enumerate() {
-                match decode_bytes(&chunk[line.normalized.clone()], 1, &decoded_schema) {
+                let text = &chunk[line.normalized.clone()];
+                let decoded = decode_bytes(text, 1, &decoded_schema).or_else(|message| {
+                    nested_as_text(text, &layout.schema)
+                        .map_or(Err(message), |text| decode_bytes(&text, 1, &decoded_schema))
+                });
+                match decoded {
                     Ok(Some(batch)) => good.push((index, batch)),
                     Ok(None) => {}
                     Err(message) => {
@@ -127,6 +132,22 @@ fn decode_chunk(
     let Some(batch) = decoded else { return Ok(None) };
     let lines: Vec<&Line> = lines.iter().collect();
     integers(batch, &lines, originals, file, layout, rejects).map(Some)
+}
+
+/// The line with the objects and arrays of its string columns as their JSON text, as Athena's
+/// JSON SerDe reads them: a crawl that meets a field holding numbers in one record and objects
+/// in another makes it a string. None when there is none to rewrite.
+fn nested_as_text(line: &[u8], schema: &SchemaRef) -> Option<Vec<u8>> {
+    let serde_json::Value::Object(mut fields) = serde_json::from_slice(line).ok()? else { return None };
+    let mut rewritten = false;
+    for (name, value) in fields.iter_mut() {
+        let is_text = schema.field_with_name(name).is_ok_and(|f| f.data_type() == &DataType::Utf8);
+        if is_text && (value.is_object() || value.is_array()) {
+            *value = serde_json::Value::String(value.to_string());
+            rewritten = true;
+        }
+    }
+    rewritten.then(|| serde_json::to_vec(&fields).ok()).flatten()
 }
 
 /// The schema decoded with integer columns as text: Arrow's decoder reads `7.9` into a bigint
