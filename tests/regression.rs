@@ -931,8 +931,7 @@ fn a_target_whose_location_holds_a_percent_sign_publishes_its_rows() {
 }
 
 /// Options a job states are taken as stated: `--format json` over `a.csv` read it as CSV (the
-/// name won); `row_group_rows` under 1,024 was refused; a `partition_by` column the query does
-/// not give was exit 1, where every other wrong option is exit 2.
+/// name won); `row_group_rows` under 1,024 was refused.
 #[test]
 fn stated_options_win_and_are_checked_as_configuration() {
     let s = crate::util::Sandbox::new();
@@ -948,8 +947,6 @@ fn stated_options_win_and_are_checked_as_configuration() {
     s.json(&["run", "job.toml"]);
     let cost = s.json(&["cost", "SELECT id FROM mart.a"]);
     assert_eq!(cost["tables"][0]["row_groups"], 3, "{cost}");
-    s.write("bad.toml", job.replace("row_group_rows = 10", "partition_by = [\"nope\"]"));
-    s.etl(&["run", "bad.toml"]).assert_failure(2, "partition_by column 'nope' is not in the query's output");
 }
 
 /// A JSON `7.9` in a bigint column read as 7 (Arrow's decoder truncates a float it reads into
@@ -1078,4 +1075,64 @@ fn objects_in_a_json_string_column_read_as_their_text() {
     let rows: Vec<String> =
         s.query("SELECT a FROM raw.a").iter().map(|r| r["a"].as_str().unwrap().to_string()).collect();
     assert_eq!(rows, ["1", "x", "{\"z\":1}", "[1,2]"]);
+}
+
+/// A number past a double's range (`1e400`, a 400-digit integer) was inferred as a double and
+/// read as infinity.
+#[test]
+fn a_number_past_a_doubles_range_is_no_double() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", format!("n\n1\n{}\n", "9".repeat(400)));
+    assert_eq!(crate::util::columns(&s.json(&["infer", "in/"])["columns"]), ["n string"]);
+    s.write("in/a.csv", "x\n1.5\n");
+    s.json(&["crawl", "in/", "--table", "raw.a"]);
+    s.write("in/b.csv", "x\n1e400\n");
+    s.etl(&["sql", "SELECT x FROM raw.a"]).assert_failure(1, "value \"1e400\" is not a double");
+}
+
+/// A pipeline folder named `My Pipe.v2` named its AWS resources `etl-My Pipe.v2-runner`, which
+/// CloudFormation refuses; `--queue-arn notanarn` went into the template's policies.
+#[test]
+fn a_pipelines_folder_name_makes_valid_resource_names() {
+    let s = crate::util::Sandbox::new();
+    s.write("My Pipe.v2/load.toml", "name = \"load\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"s3://raw-bucket/in/\"\n[[target]]\ntable = \"mart.a\"\nquery = \"SELECT * FROM raw.a\"\nlocation = \"s3://curated-bucket/a/\"\n");
+    assert_eq!(s.json(&["pipeline", "show", "My Pipe.v2"])["pipeline"], "my_pipe_v2");
+    let out = s.etl(&["deploy", "My Pipe.v2", "--template", "t.json", "--format", "json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let template = std::fs::read_to_string(s.path("t.json")).unwrap();
+    assert!(template.contains("etl-my_pipe_v2-") && !template.contains("My Pipe"), "{template}");
+    s.etl(&["deploy", "My Pipe.v2", "--template", "u.json", "--queue-arn", "notanarn"])
+        .assert_failure(2, "not an SQS queue ARN");
+}
+
+/// `etl schedule DIR` listed no fire time for the jobs of a pipeline whose `pipeline.toml`
+/// schedules them (as `etl scheduler DIR` fires them).
+#[test]
+fn a_pipelines_schedule_is_its_jobs_schedule() {
+    let s = crate::util::Sandbox::new();
+    s.write("pipe/pipeline.toml", "schedule = \"cron(0 3 * * ? *)\"\n");
+    s.write(
+        "pipe/load.toml",
+        "name = \"load\"\n[[target]]\ntable = \"mart.a\"\nquery = \"SELECT 1 AS one\"\nlocation = \"../out/\"\n",
+    );
+    let listed = s.json(&["schedule", "pipe", "--from", "2026-12-01T00:00:00Z", "--count", "2"]);
+    assert_eq!(listed["jobs"][0]["next"], serde_json::json!(["2026-12-01T03:00:00Z", "2026-12-02T03:00:00Z"]));
+}
+
+/// A local file sent as `inbox/a.csv`, then as `./inbox/a.csv` or `inbox//a.csv`, started its
+/// job each time: the same object is now known by its real path.
+#[test]
+fn a_local_file_is_one_object_however_its_path_is_spelt() {
+    let s = crate::util::Sandbox::new();
+    s.write("jobs/load.toml", "name = \"load\"\n[[trigger]]\ns3 = \"../inbox/\"\n[[target]]\ntable = \"mart.one\"\nquery = \"SELECT 1 AS one\"\nlocation = \"../out/\"\n");
+    s.write("inbox/a.csv", "x\n1\n");
+    let event = |key: &str| {
+        serde_json::json!({"version": "0", "source": "aws.s3", "detail-type": "Object Created", "time": "2026-11-03T06:00:00Z", "detail": {"bucket": {"name": ""}, "object": {"key": key}}}).to_string()
+    };
+    let first = s.etl_with_stdin(&["trigger", "jobs", "--event", "-", "--json"], &event(&s.at("inbox/a.csv"))).json();
+    assert_eq!(first["matched"][0]["status"], "succeeded", "{first}");
+    for spelling in [s.at("inbox//a.csv"), s.at("inbox/./a.csv")] {
+        let again = s.etl_with_stdin(&["trigger", "jobs", "--event", "-", "--json"], &event(&spelling)).json();
+        assert_eq!(again["matched"][0]["status"], "duplicate", "{spelling}: {again}");
+    }
 }

@@ -40,8 +40,21 @@ pub struct DeployArgs {
     #[arg(long, value_name = "S3_URL", requires = "athena")]
     pub athena_results: Option<String>,
     /// The SQS queue `etl scheduler --queue` reads, when the pipeline also runs as a service.
-    #[arg(long, value_name = "ARN")]
+    #[arg(long, value_name = "ARN", value_parser = queue_arn)]
     pub queue_arn: Option<String>,
+}
+
+/// `arn:PARTITION:sqs:REGION:ACCOUNT:NAME`, as IAM takes it in a policy's resource.
+fn queue_arn(text: &str) -> std::result::Result<String, String> {
+    let parts: Vec<&str> = text.split(':').collect();
+    match parts.as_slice() {
+        ["arn", partition, "sqs", region, account, name]
+            if !partition.is_empty() && !region.is_empty() && account.len() == 12 && !name.is_empty() =>
+        {
+            Ok(text.to_string())
+        }
+        _ => Err(format!("'{text}' is not an SQS queue ARN (arn:aws:sqs:REGION:ACCOUNT:NAME)")),
+    }
 }
 
 #[derive(Debug, Args)]

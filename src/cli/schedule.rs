@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use super::{GlobalArgs, print_json};
 use crate::error::Result;
-use crate::runs::job::Job;
-use crate::runs::job::job_files;
+use crate::runs::job::{Job, PIPELINE_FILE, job_files};
+use crate::runs::pipeline::Pipeline;
 
 #[derive(Debug, Args)]
 pub struct ScheduleArgs {
@@ -44,10 +44,15 @@ pub fn parse_time(text: &str) -> std::result::Result<DateTime<Utc>, String> {
 
 pub async fn run(args: ScheduleArgs, global: &GlobalArgs) -> Result<()> {
     let from = args.from.unwrap_or_else(Utc::now);
+    // A pipeline's schedule fires every job of it, whatever their own say (`etl scheduler DIR`).
+    let pipeline_schedule = match args.jobs.join(PIPELINE_FILE).is_file() {
+        true => Pipeline::load(&args.jobs)?.schedule,
+        false => None,
+    };
     let mut jobs = Vec::new();
     for file in job_files(&args.jobs)? {
         let job = Job::load(&file)?;
-        let schedule = job.scheduling.schedule.as_ref();
+        let schedule = pipeline_schedule.as_ref().or(job.scheduling.schedule.as_ref());
         jobs.push(JobJson {
             job: job.name.clone(),
             schedule: schedule.map(ToString::to_string),

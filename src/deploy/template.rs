@@ -158,7 +158,7 @@ struct Builder {
 
 impl Builder {
     fn named(&self, what: &str) -> String {
-        format!("etl-{}-{what}", self.name)
+        format!("etl-{}-{what}", short(&self.name))
     }
 
     fn tags(&self) -> Value {

@@ -214,8 +214,10 @@ async fn require_key(State(server): State<Arc<Server>>, request: Request, next: 
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        // The scheme's name is case-insensitive (RFC 9110, 11.1).
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, secret)| secret.trim())
         .map(str::to_string);
     let key = match secret {
         None => Err(ApiError::unauthorized("send a key: Authorization: Bearer SECRET (etl serve keys create)")),

@@ -341,8 +341,8 @@ async fn merge_into(
     Ok(written)
 }
 
-/// Refuses a target whose location holds, or lies inside, another table's files: its runs
-/// would replace or collect the other table's files as their own. Asked when a table is made
+/// Refuses a target whose location holds, or lies inside, another written table's files: its
+/// runs would replace or collect the other table's files as their own. Asked when a table is made
 /// or moves (a listing of the whole catalog), not on every run.
 async fn refuse_another_tables_location(catalog: &dyn Catalog, target: &TargetSpec) -> Result<()> {
     for database in catalog.databases().await? {
@@ -352,13 +352,11 @@ async fn refuse_another_tables_location(catalog: &dyn Catalog, target: &TargetSp
             if name == target.table {
                 continue;
             }
-            let Some(other) = catalog.table(&name).await? else { continue };
+            // A crawled table's folder is someone's input: a job's own sources are refused as
+            // its targets' locations (unless `allow_source_overlap`); others are not ours to own.
+            let Some(other) = catalog.table(&name).await?.filter(|t| t.definition.is_written()) else { continue };
             // A written table owns the folder its runs write under, not only the current one.
-            let location = match other.definition.is_written() {
-                true => other.definition.written_root(),
-                false => Location::parse(&other.definition.location),
-            };
-            let Ok(location) = location else { continue };
+            let Ok(location) = other.definition.written_root() else { continue };
             if target.location.overlaps(&location) {
                 return Err(Error::config(format!(
                     "target {}: its location {} overlaps {}, the location of table {name}; give each table a location of its own",
@@ -429,7 +427,7 @@ fn new_version(
 fn check_merge_keys(target: &TargetSpec, merge: &super::MergeSpec, schema: &TableSchema) -> Result<()> {
     let names: Vec<&str> = schema.columns.iter().chain(&schema.partition_keys).map(|c| c.name.as_str()).collect();
     match merge.on.iter().find(|key| !names.contains(&key.as_str())) {
-        Some(key) => Err(Error::config(format!(
+        Some(key) => Err(Error::query(format!(
             "target {}: merge_on column '{key}' is not in the query's output ({})",
             target.table,
             names.join(", ")

@@ -270,7 +270,7 @@ pub fn target_schema(df: &DataFrame, target: &TargetSpec) -> Result<(TableSchema
     let mut keys = Vec::new();
     for key in &target.partition_by {
         if !normalized.contains(key) {
-            return Err(Error::config(format!(
+            return Err(Error::query(format!(
                 "target {}: partition_by column '{key}' is not in the query's output ({})",
                 target.table,
                 normalized.join(", ")

@@ -53,7 +53,10 @@ pub fn parse_double(text: &str) -> Option<f64> {
             let value = number.value as f64 / POWERS[number.fraction_digits.unwrap_or(0)];
             Some(if number.negative { -value } else { value })
         }
-        _ => Float64Type::parse(text),
+        // A number past a double's range (`1e400`, 400 digits) is no double: it would read as
+        // infinity. Infinity spelt out (`inf`, `-Infinity`) is one.
+        _ => Float64Type::parse(text)
+            .filter(|v| v.is_finite() || text.trim_start_matches(['+', '-']).starts_with(['i', 'I'])),
     }
 }
 

@@ -117,7 +117,13 @@ impl Dispatcher {
         options: &PipelineOptions,
         out: &mut TriggerReport,
     ) -> Result<()> {
-        let earlier: BTreeMap<String, String> = self.history().event_object_runs(object)?.into_iter().collect();
+        // Remembered by the file's real path: one file, however the event spells it (`./in/a.csv`,
+        // `in//a.csv`, a link); reported as the event spells it.
+        let mut identity = object.clone();
+        if identity.is_local() {
+            identity.key = super::trigger::real_path(std::path::Path::new(&object.key)).to_string_lossy().into_owned();
+        }
+        let earlier: BTreeMap<String, String> = self.history().event_object_runs(&identity)?.into_iter().collect();
         let mut by_run: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for root in roots {
             if let Some(id) = earlier.get(root) {
@@ -132,7 +138,7 @@ impl Dispatcher {
             return Ok(());
         }
         let id = new_run_id();
-        let taken = self.history().claim_event_object(object, &new, &id)?;
+        let taken = self.history().claim_event_object(&identity, &new, &id)?;
         for lost in new.iter().filter(|j| !taken.contains(j)) {
             // Another process took the object for this job between our look and our claim.
             out.matched.push(duplicate(lost, object, &id, "another process started it for this object".into(), false));

@@ -195,9 +195,15 @@ impl Pipeline {
 }
 
 /// The folder's own name (of the absolute path, so `.` is named too).
+/// The folder's name as a pipeline's name is written (`[a-z0-9_]+`, as `pipeline.toml`'s must
+/// be): it names AWS resources, which take no space or capital (`My Pipe.v2` -> `my_pipe_v2`).
 fn folder_name(folder: &Path) -> String {
     let absolute = std::fs::canonicalize(folder).unwrap_or_else(|_| folder.to_path_buf());
-    absolute.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "pipeline".into())
+    let name = absolute.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    match name.chars().any(|c| c.is_ascii_alphanumeric()) {
+        true => crate::schema::names::normalize(&name, 0),
+        false => "pipeline".into(),
+    }
 }
 
 /// Two jobs writing one table must write partitions that are disjoint by their definitions.
