@@ -1136,3 +1136,59 @@ fn a_local_file_is_one_object_however_its_path_is_spelt() {
         assert_eq!(again["matched"][0]["status"], "duplicate", "{spelling}: {again}");
     }
 }
+
+/// `2026-17-05` read as 2027-01-05 once a January 2027 had been read: the date parser's cache
+/// of months was keyed by `year * 16 + month`, and month 17 was never checked.
+#[test]
+fn an_impossible_month_is_no_date() {
+    let mut dates = etl::source::text::DateColumnParser::default();
+    assert!(dates.parse("2027-01-10").is_some());
+    assert_eq!(dates.parse("2026-17-05"), None);
+    assert_eq!(dates.parse("2026-00-05"), None);
+}
+
+/// A JSON key with no ASCII letter (`名前`) was named `col1` by inference and `col0` by the
+/// reader, which sees keys one at a time: the column read as NULL. Such a key is now named by
+/// a digest of itself, wherever it stands; a JSON `12.99` in a `decimal(20,0)` column read as 12.
+#[test]
+fn json_keys_and_decimals_read_back_as_written() {
+    let s = crate::util::Sandbox::new();
+    s.write(
+        "in/a.json",
+        "{\"id\": 1, \"名前\": \"x\", \"v\": 18446744073709551615}\n{\"id\": 2, \"名前\": \"y\", \"v\": 12.99}\n",
+    );
+    s.write("job.toml", "name = \"keys\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\nformat = \"json\"\nsample_rows = 1\nbad_records = \"drop\"\n[[target]]\ntable = \"mart.a\"\nquery = \"SELECT * FROM raw.a\"\nlocation = \"out/\"\n");
+    let report = s.json(&["run", "job.toml"]);
+    assert_eq!(report["rejected_rows"], 1, "12.99 is no decimal(20,0): {report}");
+    let rows = s.query("SELECT * FROM mart.a");
+    let name = rows[0].as_object().unwrap().keys().find(|k| k.starts_with("col_")).unwrap().clone();
+    assert_eq!(rows, vec![serde_json::json!({"id": 1, name: "x", "v": 18446744073709551615u64})]);
+}
+
+/// A Delta `overwrite` with another `partition_by` committed files under the new columns with
+/// no new metadata: the log broke for every reader, and etl could no longer run or roll it back.
+#[test]
+fn a_delta_tables_partitioning_is_not_changed_in_place() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,region,kind\n1,eu,a\n2,us,b\n");
+    let job = "name = \"parts\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[target]]\ntable = \"mart.a\"\nquery = \"SELECT * FROM raw.a\"\nlocation = \"out/\"\ntable_format = \"delta\"\nmode = \"overwrite\"\npartition_by = [\"region\"]\n";
+    s.write("job.toml", job);
+    s.json(&["run", "job.toml"]);
+    for other in ["[\"kind\"]", "[]"] {
+        s.write("other.toml", job.replace("[\"region\"]", other));
+        s.etl(&["run", "other.toml"]).assert_failure(1, "is a Delta table partitioned by [region]");
+    }
+    assert_eq!(s.files("out/_delta_log").iter().filter(|f| f.ends_with(".json")).count(), 1);
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+}
+
+/// `etl compact` of a table with no rows said "cur.z has no partition where " (exit 2).
+#[test]
+fn compacting_an_empty_table_is_nothing_to_compact() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id\n1\n");
+    s.write("job.toml", "name = \"empty\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[target]]\ntable = \"mart.a\"\nquery = \"SELECT * FROM raw.a WHERE id > 5\"\nlocation = \"out/\"\n");
+    s.json(&["run", "job.toml"]);
+    let report = s.json(&["compact", "mart.a"]);
+    assert_eq!((report["files_before"].as_u64(), report["run_id"].is_null()), (Some(0), true), "{report}");
+}

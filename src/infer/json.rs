@@ -76,8 +76,9 @@ fn object_shape(
 ) -> Result<Shape> {
     let mut fields: Vec<(String, Shape)> = Vec::with_capacity(map.len());
     let mut originals: Vec<&str> = Vec::with_capacity(map.len());
-    for (index, (key, value)) in map.iter().enumerate() {
-        let name = names::normalize(key, index);
+    for (key, value) in map {
+        // As the reader renames keys, which sees one at a time and not where it stands.
+        let name = names::normalize(key, 0);
         if let Some(at) = fields.iter().position(|(n, _)| *n == name) {
             return Err(Error::input(format!(
                 "{file} line {line}: keys '{}' and '{key}' both become '{name}' as Glue column names",

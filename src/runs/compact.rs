@@ -103,7 +103,7 @@ pub async fn compact(request: &Compaction, context: &RunContext) -> Result<(Comp
             })
         })
         .collect();
-    if selected.is_empty() {
+    if selected.is_empty() && !request.partitions.is_empty() {
         return Err(Error::usage(format!("{name} has no partition where {}", describe(&request.partitions))));
     }
     let files_before: u64 = selected.iter().map(|p| p.files.len() as u64).sum();

@@ -15,7 +15,8 @@ pub fn quoted(name: &str) -> String {
 }
 
 /// `Order ID` -> `order_id`; `Prix (€)` -> `prix`; an empty name becomes `col{index}` as a
-/// Glue crawler names headerless columns.
+/// Glue crawler names headerless columns; a name with no ASCII letter or digit (`名前`) becomes
+/// `col_` and a digest of it, the same wherever it stands (in each file, each JSON record).
 pub fn normalize(name: &str, index: usize) -> String {
     let mut out = String::with_capacity(name.len());
     let mut pending_underscore = false;
@@ -33,7 +34,18 @@ pub fn normalize(name: &str, index: usize) -> String {
             pending_underscore = true;
         }
     }
-    if out.is_empty() { format!("col{index}") } else { out }
+    match (out.is_empty(), name.trim().is_empty()) {
+        (false, _) => out,
+        (true, true) => format!("col{index}"),
+        (true, false) => {
+            // FNV-1a: stable across builds and platforms, which std's hasher does not promise.
+            let digest = name
+                .trim()
+                .bytes()
+                .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+            format!("col_{:08x}", digest as u32)
+        }
+    }
 }
 
 /// Whether a name is already what [`normalize`] would make of it.
@@ -73,7 +85,9 @@ mod tests {
         assert_eq!(normalize("already_fine_1", 0), "already_fine_1");
         assert_eq!(normalize("Prix (€)", 0), "prix");
         assert_eq!(normalize("", 3), "col3");
-        assert_eq!(normalize("€", 4), "col4");
+        assert_eq!(normalize("€", 4), normalize("€", 0), "named the same wherever it stands");
+        assert!(normalize("名前", 1).starts_with("col_") && normalize("名前", 1) != normalize("住所", 2));
+        assert_eq!(normalize(" ", 4), "col4");
         assert!(is_normalized("order_id") && !is_normalized("Order"));
     }
 

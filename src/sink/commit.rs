@@ -394,6 +394,20 @@ fn new_version(
             target.table, table.name
         )));
     }
+    if let Some(table) = existing.filter(|t| is_delta && t.definition.is_delta()) {
+        let keys: Vec<&str> = table.definition.partition_keys.iter().map(|k| k.name.as_str()).collect();
+        if keys != target.partition_by.iter().map(String::as_str).collect::<Vec<_>>() {
+            // A Delta log records its partition columns once, in its metadata: files added
+            // under others would be read with NULLs for them, or break the log's readers.
+            return Err(Error::query(format!(
+                "target {}: {} is a Delta table partitioned by [{}]; partition_by = [{}] would change how its log lays out files, which etl does not do in place (write another table)",
+                target.table,
+                table.name,
+                keys.join(", "),
+                target.partition_by.join(", ")
+            )));
+        }
+    }
     // Athena reads an unpartitioned Hive table from its location: the run's folder. A Delta
     // table, from its root, where its log is.
     let location = if schema.partition_keys.is_empty() && !is_delta {

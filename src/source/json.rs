@@ -8,14 +8,14 @@
 use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Builder, RecordBatch};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Decimal128Builder, RecordBatch};
 use datafusion::arrow::compute::{cast, concat_batches, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::json::ReaderBuilder;
 
 use super::format::{read_error, strip_bom};
 use super::rejects::{BadRecord, Rejects};
-use super::text::parse_int;
+use super::text::{parse_decimal, parse_int, parses_as};
 use crate::error::{Error, Result};
 use crate::schema::{GlueType, names};
 
@@ -100,7 +100,7 @@ fn decode_chunk(
     layout: &JsonLayout,
     rejects: &Rejects,
 ) -> Result<Option<RecordBatch>> {
-    let decoded_schema = texts_for_integers(&layout.schema);
+    let decoded_schema = texts_for_exact_numbers(&layout.schema);
     let decoded = match decode_bytes(chunk, lines.len(), &decoded_schema) {
         Ok(decoded) => decoded,
         Err(_) => {
@@ -126,12 +126,12 @@ fn decode_chunk(
             let (schema, kept): (_, Vec<&Line>) = (first.schema(), good.iter().map(|(i, _)| &lines[*i]).collect());
             let batches: Vec<&RecordBatch> = good.iter().map(|(_, b)| b).collect();
             let batch = concat_batches(&schema, batches)?;
-            return integers(batch, &kept, originals, file, layout, rejects).map(Some);
+            return exact_numbers(batch, &kept, originals, file, layout, rejects).map(Some);
         }
     };
     let Some(batch) = decoded else { return Ok(None) };
     let lines: Vec<&Line> = lines.iter().collect();
-    integers(batch, &lines, originals, file, layout, rejects).map(Some)
+    exact_numbers(batch, &lines, originals, file, layout, rejects).map(Some)
 }
 
 /// The line with the objects and arrays of its string columns as their JSON text, as Athena's
@@ -150,17 +150,17 @@ fn nested_as_text(line: &[u8], schema: &SchemaRef) -> Option<Vec<u8>> {
     rewritten.then(|| serde_json::to_vec(&fields).ok()).flatten()
 }
 
-/// The schema decoded with integer columns as text: Arrow's decoder reads `7.9` into a bigint
-/// as 7 (a float it truncates), where CSV rejects the value; so the text is read and parsed
-/// here, as CSV's is.
-fn texts_for_integers(schema: &SchemaRef) -> SchemaRef {
-    if !schema.fields().iter().any(|f| is_integer(f.data_type())) {
+/// The schema decoded with integer and decimal columns as text: Arrow's decoder reads `7.9`
+/// into a bigint as 7 and `12.99` into a `decimal(20,0)` as 12, where CSV rejects both; so the
+/// text is read and parsed here, as CSV's is.
+fn texts_for_exact_numbers(schema: &SchemaRef) -> SchemaRef {
+    if !schema.fields().iter().any(|f| is_exact_number(f.data_type())) {
         return schema.clone();
     }
     let fields: Vec<Field> = schema
         .fields()
         .iter()
-        .map(|f| match is_integer(f.data_type()) {
+        .map(|f| match is_exact_number(f.data_type()) {
             true => f.as_ref().clone().with_data_type(DataType::Utf8),
             false => f.as_ref().clone(),
         })
@@ -168,13 +168,14 @@ fn texts_for_integers(schema: &SchemaRef) -> SchemaRef {
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
-fn is_integer(data_type: &DataType) -> bool {
-    matches!(data_type, DataType::Int32 | DataType::Int64)
+fn is_exact_number(data_type: &DataType) -> bool {
+    matches!(data_type, DataType::Int32 | DataType::Int64 | DataType::Decimal128(_, _))
 }
 
-/// `batch`'s integer columns (decoded as text) parsed under `layout`'s schema; rows whose value
-/// is not a whole number in range are bad records, named with their line, column and value.
-fn integers(
+/// `batch`'s integer and decimal columns (decoded as text) parsed under `layout`'s schema; rows
+/// whose value the column's type does not hold exactly are bad records, named with their line,
+/// column and value.
+fn exact_numbers(
     batch: RecordBatch,
     lines: &[&Line],
     originals: &[u8],
@@ -189,18 +190,21 @@ fn integers(
     let mut bad = vec![false; batch.num_rows()];
     let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
     for (field, column) in schema.fields().iter().zip(batch.columns()) {
-        if !is_integer(field.data_type()) {
+        if !is_exact_number(field.data_type()) {
             columns.push(column.clone());
             continue;
         }
+        let ty = GlueType::from_arrow(field.data_type()).map_err(Error::runtime)?;
         let texts = column.as_string::<i32>();
-        let ty = GlueType::from_arrow(field.data_type()).map(|t| t.to_string()).unwrap_or_default();
-        let mut values = Int64Builder::with_capacity(texts.len());
+        let mut values = Decimal128Builder::with_capacity(texts.len());
         for (row, text) in texts.iter().enumerate() {
             let parsed = text.map(|text| {
-                parse_int(text.trim())
-                    .filter(|v| field.data_type() == &DataType::Int64 || i32::try_from(*v).is_ok())
-                    .ok_or(text)
+                let text = text.trim();
+                let value = match &ty {
+                    GlueType::Decimal { precision, scale } => parse_decimal(text, *precision, *scale),
+                    _ => parse_int(text).filter(|_| parses_as(&ty, text)).map(i128::from),
+                };
+                value.ok_or(text)
             });
             match parsed {
                 None => values.append_null(),
@@ -222,7 +226,16 @@ fn integers(
                 }
             }
         }
-        columns.push(cast(&values.finish(), field.data_type())?);
+        let (precision, scale) = match field.data_type() {
+            DataType::Decimal128(precision, scale) => (*precision, *scale),
+            _ => (38, 0),
+        };
+        let values = values.with_precision_and_scale(precision, scale)?.finish();
+        // Integers were gathered as 128-bit values, each checked against its column's range.
+        columns.push(match field.data_type() {
+            DataType::Decimal128(_, _) => Arc::new(values) as ArrayRef,
+            other => cast(&values, other)?,
+        });
     }
     let batch = RecordBatch::try_new(schema.clone(), columns)?;
     if !bad.contains(&true) {

@@ -56,7 +56,7 @@ pub fn parse_double(text: &str) -> Option<f64> {
         // A number past a double's range (`1e400`, 400 digits) is no double: it would read as
         // infinity. Infinity spelt out (`inf`, `-Infinity`) is one.
         _ => Float64Type::parse(text)
-            .filter(|v| v.is_finite() || text.trim_start_matches(['+', '-']).starts_with(['i', 'I'])),
+            .filter(|v| !v.is_infinite() || text.trim_start_matches(['+', '-']).starts_with(['i', 'I'])),
     }
 }
 
@@ -150,6 +150,10 @@ impl Default for DateColumnParser {
 impl DateColumnParser {
     pub fn parse(&mut self, text: &str) -> Option<i32> {
         let (year, month, day) = date_fields(text)?;
+        // Month 17 of 2026 would share its key with January 2027.
+        if !(1..=12).contains(&month) {
+            return None;
+        }
         let key = year * 16 + month;
         let slot = &mut self.months[key as usize % 256];
         if slot.0 != key {
