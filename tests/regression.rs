@@ -1192,3 +1192,56 @@ fn compacting_an_empty_table_is_nothing_to_compact() {
     let report = s.json(&["compact", "mart.a"]);
     assert_eq!((report["files_before"].as_u64(), report["run_id"].is_null()), (Some(0), true), "{report}");
 }
+
+/// A run killed after it published (while it removed what it replaced) was recorded as failed,
+/// "nothing was published", while readers saw its output and its incremental bookmarks had
+/// moved: whoever believed the history would run it again and count its rows twice.
+#[test]
+fn a_run_killed_after_publishing_is_recorded_as_published() {
+    use std::io::BufRead;
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id\n1\n2\n");
+    s.write("job.toml", "name = \"late\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[target]]\ntable = \"mart.a\"\nquery = \"SELECT * FROM raw.a\"\nlocation = \"out/\"\nmode = \"overwrite\"\n");
+    s.json(&["run", "job.toml"]);
+    let mut child = s
+        .command(&["run", "job.toml"])
+        .env("ETL_KILL_POINT", "cleanup.delete")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    assert!(
+        stderr.lines().map_while(Result::ok).any(|line| line.contains("kill point")),
+        "the run reached its clean-up"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed = s.json(&["runs"])["runs"][0].clone();
+    assert_eq!(killed["status"], "succeeded", "{killed}");
+    assert!(killed["warnings"].to_string().contains("after the run published"), "{killed}");
+    assert_eq!(s.json(&["table", "history", "mart.a"])["versions"].as_array().unwrap().len(), 2);
+}
+
+/// `location = "s3:/bucket/x/"` (one slash) wrote to a local folder named `s3:` and registered
+/// it in the catalog, and the run succeeded.
+#[test]
+fn a_scheme_with_one_slash_is_refused() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id\n1\n");
+    s.write("job.toml", "name = \"typo\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[target]]\ntable = \"mart.a\"\nquery = \"SELECT * FROM raw.a\"\nlocation = \"s3:/bucket/x/\"\n");
+    s.etl(&["run", "job.toml"]).assert_failure(2, "did you mean s3://");
+    assert!(!s.path("s3:").exists());
+}
+
+/// A Delta merge whose source held one key twice inserted both rows when the table had no
+/// such key, and every later merge of that key then failed ("matched a target row with
+/// multiple source rows"), naming a file rather than the key.
+#[test]
+fn a_merge_refuses_a_key_its_source_holds_twice() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,cat\n1,a\n2,b\n3,c\n4,d\n");
+    s.write("job.toml", "name = \"twice\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[target]]\ntable = \"mart.a\"\nquery = \"SELECT id % 3 AS k, cat FROM raw.a\"\nlocation = \"out/\"\ntable_format = \"delta\"\nmode = \"merge\"\nmerge_on = [\"k\"]\n");
+    s.etl(&["run", "job.toml"]).assert_failure(1, "merge_on key (k=1) is in 2 rows");
+    assert!(s.etl(&["sql", "SELECT * FROM mart.a"]).code != 0 || s.query("SELECT * FROM mart.a").is_empty());
+}

@@ -58,6 +58,15 @@ impl Location {
                 prefix,
             });
         }
+        // `s3:/bucket/x` (one slash) would be a local folder named `s3:`.
+        if let Some((scheme, rest)) = trimmed.split_once(':') {
+            let looks_like_scheme = !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric());
+            if looks_like_scheme && rest.starts_with('/') && !rest.starts_with("//") {
+                return Err(Error::config(format!(
+                    "location '{text}': '{scheme}:/' is not a scheme's start (did you mean {scheme}://?)"
+                )));
+            }
+        }
         if let Some((scheme, _)) = trimmed.split_once("://") {
             if scheme != "file" {
                 return Err(Error::config(format!(

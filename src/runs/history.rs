@@ -94,6 +94,8 @@ CREATE TABLE IF NOT EXISTS fires (
 ";
 
 const KILLED: &str = "the run's process ended before the run finished (killed or crashed); nothing was published";
+const PUBLISHED_THEN_KILLED: &str = "the run's process ended (killed or crashed) after the run published, before it \
+                                     cleaned up: what it replaced is removed by a later run";
 const PIPELINE_KILLED: &str = "the pipeline run's process ended (killed or crashed) before this job finished";
 
 #[derive(Debug)]
@@ -529,8 +531,14 @@ impl History {
                 continue;
             }
             if let Ok(mut report) = serde_json::from_str::<RunReport>(&text) {
-                report.status = RunStatus::Failed;
-                report.error = Some(KILLED.to_string());
+                if report.targets.iter().any(|t| t.version.is_some()) {
+                    // It published (and recorded so) before it ended: readers see its output.
+                    report.status = RunStatus::Succeeded;
+                    report.warnings.push(PUBLISHED_THEN_KILLED.to_string());
+                } else {
+                    report.status = RunStatus::Failed;
+                    report.error = Some(KILLED.to_string());
+                }
                 self.record(&report)?;
             }
         }

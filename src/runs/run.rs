@@ -398,6 +398,11 @@ async fn execute(
         }
     }
 
+    // Published: should the process end now, the history says so (not "nothing was published").
+    if !options.dry_run {
+        context.history.record(report)?;
+    }
+
     // 7. What the publication replaced leaves readers' folders: kept for rollback while the
     //    tables' retention keeps its version, deleted beyond.
     context.progress.step("cleaning up");

@@ -550,6 +550,37 @@ fn relative_path(location: &Location, url: &str) -> Result<String> {
         .ok_or_else(|| Error::runtime(format!("{url} is not under the table's location {location}")))
 }
 
+/// A key that several source rows share would be inserted once for each when the table has
+/// it not (Delta's MERGE refuses it only when a target row matches), and every later merge of
+/// it would then fail: refused first, naming the key.
+async fn refuse_duplicate_keys(
+    target: &TargetSpec,
+    merge: &MergeSpec,
+    source: &datafusion::dataframe::DataFrame,
+) -> Result<()> {
+    use datafusion::functions_aggregate::count::count;
+    use datafusion::prelude::{ident, lit};
+    let keys: Vec<_> = merge.on.iter().map(ident).collect();
+    let duplicates = source
+        .clone()
+        .aggregate(keys, vec![count(lit(1)).alias("__rows")])?
+        .filter(ident("__rows").gt(lit(1)))?
+        .limit(0, Some(1))?
+        .collect()
+        .await?;
+    let Some(batch) = duplicates.iter().find(|b| b.num_rows() > 0) else { return Ok(()) };
+    let value = |index: usize| {
+        datafusion::arrow::util::display::array_value_to_string(batch.column(index), 0).unwrap_or_default()
+    };
+    let key: Vec<String> = merge.on.iter().enumerate().map(|(i, name)| format!("{name}={}", value(i))).collect();
+    Err(Error::query(format!(
+        "target {}: merge_on key ({}) is in {} rows of the query's output; a merge takes one row per key",
+        target.table,
+        key.join(", "),
+        value(merge.on.len())
+    )))
+}
+
 /// `mode = "merge"`: the staged output (`source`, read in the run's `session`: its stores,
 /// memory limit and settings) merged into the table as one Delta MERGE commit (the table
 /// created empty first, if new; the catalog's partitions `current`, `None` for no table). Returns the commit and the catalog's view
@@ -574,6 +605,7 @@ pub(super) async fn merge(
     let version_before = table.version();
     let context = SessionContext::new_with_state(session);
     let source = context.read_table(Arc::new(source))?;
+    refuse_duplicate_keys(target, merge, &source).await?;
     let predicate = merge
         .on
         .iter()
