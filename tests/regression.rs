@@ -1245,3 +1245,34 @@ fn a_merge_refuses_a_key_its_source_holds_twice() {
     s.etl(&["run", "job.toml"]).assert_failure(1, "merge_on key (k=1) is in 2 rows");
     assert!(s.etl(&["sql", "SELECT * FROM mart.a"]).code != 0 || s.query("SELECT * FROM mart.a").is_empty());
 }
+
+/// An S3 "folder" marker (an empty object `orders/`, as the console makes) was warned of as an
+/// empty object named `s3://bucket/orders`, on every infer, crawl and run.
+#[test]
+fn a_folder_marker_is_a_folder_not_an_empty_object() {
+    if crate::util::aws::endpoint().is_none() {
+        return;
+    }
+    let bucket = crate::util::aws::unique("marker");
+    crate::util::aws::create_bucket(&bucket);
+    crate::util::aws::put_object(&bucket, "orders/", b"");
+    crate::util::aws::put_object(&bucket, "orders/dt=2026-11-30/", b"");
+    crate::util::aws::put_object(&bucket, "orders/dt=2026-11-30/a.csv", b"x\n1\n");
+    crate::util::aws::put_object(&bucket, "orders/dt=2026-11-30/empty.csv", b"");
+    let s = crate::util::Sandbox::new();
+    let out = s.etl(&["infer", &format!("s3://{bucket}/orders/")]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stderr.matches("skipping empty object").count(), 1, "only the empty file: {}", out.stderr);
+    assert!(out.stderr.contains("empty.csv"), "{}", out.stderr);
+}
+
+/// An NDJSON file whose first record is longer than inference's 8 MiB sample was "not
+/// newline-delimited JSON" (the cut record failed to parse): the whole object is read then.
+#[test]
+fn a_first_record_longer_than_the_sample_is_read_whole() {
+    let s = crate::util::Sandbox::new();
+    let long = format!("{{\"id\": 1, \"blob\": \"{}\"}}\n{{\"id\": 2, \"blob\": \"s\"}}\n", "y".repeat(9 << 20));
+    s.write("in/a.json", long);
+    let inferred = s.json(&["infer", "in/"]);
+    assert_eq!(crate::util::columns(&inferred["columns"]), ["id bigint", "blob string"]);
+}

@@ -160,13 +160,30 @@ async fn infer_file(
     options: &InferOptions,
     dialect: Option<&Dialect>,
 ) -> Result<FileShape> {
+    if let Some(shape) = infer_sample(location, &file, options, dialect, options.sample_rows == 0).await? {
+        return Ok(shape);
+    }
+    // The sample's first record did not end inside it (a record over SAMPLE_BYTES): the whole
+    // object is read, rather than inferring from a cut record.
+    let shape = infer_sample(location, &file, options, dialect, true).await?;
+    shape.ok_or_else(|| Error::runtime(format!("{}: no record read whole", location.display(&file.path))))
+}
+
+/// The shape of a file from a sample of it (all of it when `whole`); None when the sample
+/// holds no whole record.
+async fn infer_sample(
+    location: &Location,
+    file: &SourceFile,
+    options: &InferOptions,
+    dialect: Option<&Dialect>,
+    whole: bool,
+) -> Result<Option<FileShape>> {
     let display = location.display(&file.path);
     // What the user says wins over what the file's name suggests.
     let named_format = options.format.fixed().or(file.format);
     if named_format == Some(Format::Parquet) {
-        return parquet::infer(location, &file).await;
+        return parquet::infer(location, file).await.map(Some);
     }
-    let whole = options.sample_rows == 0;
     let limit = if whole { file.size } else { file.size.min(SAMPLE_BYTES) };
     let bytes = location
         .store()
@@ -174,7 +191,7 @@ async fn infer_file(
         .await
         .map_err(|e| Error::from(e).context(format!("reading {display}")))?;
     if named_format.is_none() && bytes.starts_with(b"PAR1") {
-        return parquet::infer(location, &file).await;
+        return parquet::infer(location, file).await.map(Some);
     }
     let text_limit = if whole { usize::MAX } else { SAMPLE_TEXT_BYTES };
     let whole_object = limit == file.size;
@@ -187,7 +204,10 @@ async fn infer_file(
         let text = format::decompress_prefix(&bytes, compression, text_limit, whole_object)
             .map_err(|e| read_error(&display, e))?;
         let complete = whole_object && text.len() < text_limit;
-        match named_format.unwrap_or_else(|| format::from_content(&text)) {
+        if !complete && !text.contains(&b'\n') {
+            return Ok(None);
+        }
+        let shape = match named_format.unwrap_or_else(|| format::from_content(&text)) {
             Format::Json => json::infer(&text, complete, &display, sample_rows),
             Format::Csv => {
                 let hints = csv::CsvHints {
@@ -199,7 +219,8 @@ async fn infer_file(
                 csv::infer(&text, complete, &display, &hints)
             }
             Format::Parquet => Err(Error::input(format!("{display}: a compressed Parquet file cannot be read"))),
-        }
+        };
+        shape.map(Some)
     })
     .await?
 }

@@ -52,6 +52,15 @@ impl Listing {
 /// Lists a location. Fails when it holds nothing to read, naming the location.
 pub async fn list(location: &Location) -> Result<Listing> {
     let objects = location.list().await?;
+    // Consoles and tools mark an S3 "folder" with an empty object named after it (`orders/`,
+    // listed without its slash): a folder, not an empty file to warn of.
+    let folders_of_objects: std::collections::HashSet<String> = objects
+        .iter()
+        .flat_map(|o| {
+            let key = o.location.as_ref();
+            key.match_indices('/').map(move |(i, _)| key[..i].to_string())
+        })
+        .collect();
     let mut files = Vec::new();
     let mut folders: Vec<Vec<String>> = Vec::new();
     let mut empty = Vec::new();
@@ -64,7 +73,9 @@ pub async fn list(location: &Location) -> Result<Listing> {
             continue;
         }
         if object.size == 0 {
-            empty.push(location.display(&object.location));
+            if !folders_of_objects.contains(object.location.as_ref()) {
+                empty.push(location.display(&object.location));
+            }
             continue;
         }
         let (format, compression) = format::from_name(&name);
