@@ -428,16 +428,21 @@ fn folder(prefix: &str) -> String {
     }
 }
 
+fn local_path_checks(needs: &Needs) -> Vec<Check> {
+    let checks = needs.local_paths.iter();
+    checks.map(|path| Check::ok(format!("local path {path}"), "not on AWS: nothing to check")).collect()
+}
+
+fn embedded_catalog_check() -> Check {
+    Check::ok("catalog".into(), "the embedded catalog, under ETL_HOME: no Glue access needed")
+}
+
 /// Runs every probe of what `needs` uses, in a fixed order.
 pub async fn examine(needs: &Needs, options: &Options, catalog: CatalogChoice, queue_url: Option<&str>) -> Vec<Check> {
     if needs.buckets.is_empty() && catalog == CatalogChoice::Local && queue_url.is_none() {
         // Nothing to probe: no credentials are needed, so none missing is a failure.
-        let mut checks: Vec<Check> = needs
-            .local_paths
-            .iter()
-            .map(|path| Check::ok(format!("local path {path}"), "not on AWS: nothing to check"))
-            .collect();
-        checks.push(Check::ok("catalog".into(), "the embedded catalog, under ETL_HOME: no Glue access needed"));
+        let mut checks = local_path_checks(needs);
+        checks.push(embedded_catalog_check());
         checks.push(Check::ok("aws".into(), "no bucket, Glue catalog or queue is used: no AWS access needed"));
         return checks;
     }
@@ -483,17 +488,13 @@ pub async fn examine(needs: &Needs, options: &Options, catalog: CatalogChoice, q
         checks,
         s3: aws_sdk_s3::Client::from_conf(s3.build()),
     };
-    for path in &needs.local_paths {
-        doctor.checks.push(Check::ok(format!("local path {path}"), "not on AWS: nothing to check"));
-    }
+    doctor.checks.extend(local_path_checks(needs));
     for (bucket, used) in needs.buckets.clone() {
         doctor.bucket(&bucket, &used).await;
     }
     match catalog {
         CatalogChoice::Glue => doctor.catalog().await,
-        CatalogChoice::Local => doctor
-            .checks
-            .push(Check::ok("catalog".into(), "the embedded catalog, under ETL_HOME: no Glue access needed")),
+        CatalogChoice::Local => doctor.checks.push(embedded_catalog_check()),
     }
     if let Some(queue_url) = queue_url {
         doctor.queue(queue_url).await;

@@ -8,14 +8,14 @@
 use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Decimal128Builder, RecordBatch};
-use datafusion::arrow::compute::{cast, concat_batches, filter_record_batch};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
+use datafusion::arrow::compute::{concat_batches, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::json::ReaderBuilder;
 
 use super::format::{read_error, strip_bom};
 use super::rejects::{BadRecord, Rejects};
-use super::text::{parse_decimal, parse_int, parses_as};
+use super::text::TextColumnBuilder;
 use crate::error::{Error, Result};
 use crate::schema::{GlueType, names};
 
@@ -44,6 +44,7 @@ pub fn decode(
     let mut lines: Vec<Line> = Vec::new();
     let mut line_number = 0u64;
     let mut good_rows = 0u64;
+    let decoded_schema = texts_for_exact_numbers(&layout.schema);
     loop {
         raw.clear();
         let read = reader.read_until(b'\n', &mut raw).map_err(|e| read_error(file, e))?;
@@ -63,7 +64,7 @@ pub fn decode(
             }
         }
         if lines.len() == layout.batch_size || (read == 0 && !lines.is_empty()) {
-            let batch = decode_chunk(&chunk, &originals, &lines, file, layout, rejects)?;
+            let batch = decode_chunk(&chunk, &originals, &lines, file, layout, &decoded_schema, rejects)?;
             chunk.clear();
             originals.clear();
             lines.clear();
@@ -98,19 +99,19 @@ fn decode_chunk(
     lines: &[Line],
     file: &str,
     layout: &JsonLayout,
+    decoded_schema: &SchemaRef,
     rejects: &Rejects,
 ) -> Result<Option<RecordBatch>> {
-    let decoded_schema = texts_for_exact_numbers(&layout.schema);
-    let decoded = match decode_bytes(chunk, lines.len(), &decoded_schema) {
+    let decoded = match decode_bytes(chunk, lines.len(), decoded_schema) {
         Ok(decoded) => decoded,
         Err(_) => {
             // Somewhere in this chunk is a bad record: find it (them) line by line.
             let mut good = Vec::new();
             for (index, line) in lines.iter().enumerate() {
                 let text = &chunk[line.normalized.clone()];
-                let decoded = decode_bytes(text, 1, &decoded_schema).or_else(|message| {
+                let decoded = decode_bytes(text, 1, decoded_schema).or_else(|message| {
                     nested_as_text(text, &layout.schema)
-                        .map_or(Err(message), |text| decode_bytes(&text, 1, &decoded_schema))
+                        .map_or(Err(message), |text| decode_bytes(&text, 1, decoded_schema))
                 });
                 match decoded {
                     Ok(Some(batch)) => good.push((index, batch)),
@@ -194,48 +195,31 @@ fn exact_numbers(
             columns.push(column.clone());
             continue;
         }
+        // The text rules CSV's values are read by, and their builder.
         let ty = GlueType::from_arrow(field.data_type()).map_err(Error::runtime)?;
         let texts = column.as_string::<i32>();
-        let mut values = Decimal128Builder::with_capacity(texts.len());
+        let mut values = TextColumnBuilder::new(&ty, texts.len())?;
         for (row, text) in texts.iter().enumerate() {
-            let parsed = text.map(|text| {
-                let text = text.trim();
-                let value = match &ty {
-                    GlueType::Decimal { precision, scale } => parse_decimal(text, *precision, *scale),
-                    _ => parse_int(text).filter(|_| parses_as(&ty, text)).map(i128::from),
-                };
-                value.ok_or(text)
-            });
-            match parsed {
-                None => values.append_null(),
-                Some(Ok(value)) => values.append_value(value),
-                Some(Err(text)) => {
-                    let line = lines[row];
-                    let reason = format!("value {} is not a {ty}", serde_json::Value::from(text));
-                    let record = BadRecord {
-                        file: file.to_string(),
-                        line: line.number,
-                        column: Some(field.name().clone()),
-                        value: Some(text.to_string()),
-                        reason,
-                        ..BadRecord::default()
-                    };
-                    rejects.reject(record.with_record(&originals[line.original.clone()]))?;
-                    bad[row] = true;
-                    values.append_null();
-                }
+            let Some(text) = text else {
+                values.append_null();
+                continue;
+            };
+            if values.append_text(text.trim()) {
+                continue;
             }
+            let line = lines[row];
+            let record = BadRecord {
+                file: file.to_string(),
+                line: line.number,
+                column: Some(field.name().clone()),
+                value: Some(text.to_string()),
+                reason: format!("value {} is not a {ty}", serde_json::Value::from(text)),
+                ..BadRecord::default()
+            };
+            rejects.reject(record.with_record(&originals[line.original.clone()]))?;
+            bad[row] = true;
         }
-        let (precision, scale) = match field.data_type() {
-            DataType::Decimal128(precision, scale) => (*precision, *scale),
-            _ => (38, 0),
-        };
-        let values = values.with_precision_and_scale(precision, scale)?.finish();
-        // Integers were gathered as 128-bit values, each checked against its column's range.
-        columns.push(match field.data_type() {
-            DataType::Decimal128(_, _) => Arc::new(values) as ArrayRef,
-            other => cast(&values, other)?,
-        });
+        columns.push(values.finish());
     }
     let batch = RecordBatch::try_new(schema.clone(), columns)?;
     if !bad.contains(&true) {
