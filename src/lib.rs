@@ -15,6 +15,9 @@ pub mod allocator;
 /// CPU-bound work from async code, on rayon's pool.
 pub mod pool;
 
+/// Panics of dependencies that an input causes, reported as errors naming it.
+pub mod panics;
+
 /// What the environment configures: `$ETL_HOME`, the catalog, every `ETL_*` variable.
 pub mod config;
 

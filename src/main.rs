@@ -39,7 +39,11 @@ fn main() -> ExitCode {
         }
     };
     // A panic is a bug of ours: say so in one line, without a backtrace, and fail the command.
-    std::panic::set_hook(Box::new(|info| eprintln!("error: internal error: {info}")));
+    std::panic::set_hook(Box::new(|info| {
+        if !etl::panics::is_contained() {
+            eprintln!("error: internal error: {info}")
+        }
+    }));
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(etl::cli::run(cli))));
     let code = match outcome {
         Err(_) => ExitCode::from(1),

@@ -30,6 +30,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 
 use super::parquet_names::GlueNamesAdapterFactory;
+use super::parquet_reader::NamingReaderFactory;
 use super::{Catalog, Partition, Table, TableDefinition, TableName};
 use crate::error::{Error, Result};
 use crate::location::Location;
@@ -302,8 +303,13 @@ impl TableProvider for FileTable {
                 let table_schema = TableSchemaBuilder::new(Arc::new(Schema::new(file_fields.to_vec())))
                     .with_table_partition_cols(partition_fields.to_vec())
                     .build();
-                let source =
-                    ParquetSource::new(table_schema).with_table_parquet_options(state.table_options().parquet.clone());
+                let store = state.runtime_env().object_store(self.raw.location.store_url())?;
+                let source = ParquetSource::new(table_schema)
+                    .with_table_parquet_options(state.table_options().parquet.clone())
+                    .with_parquet_file_reader_factory(Arc::new(NamingReaderFactory::new(
+                        store,
+                        self.raw.location.clone(),
+                    )));
                 let groups = groups
                     .into_iter()
                     .map(|group| FileGroup::new(group.into_iter().map(|file| file.partitioned()).collect()))
