@@ -8,9 +8,11 @@
 use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, LargeListArray, ListArray, MapArray, RecordBatch, StructArray,
+};
 use datafusion::arrow::compute::{concat_batches, filter_record_batch};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::arrow::json::ReaderBuilder;
 
 use super::format::{read_error, strip_bom};
@@ -151,31 +153,43 @@ fn nested_as_text(line: &[u8], schema: &SchemaRef) -> Option<Vec<u8>> {
     rewritten.then(|| serde_json::to_vec(&fields).ok()).flatten()
 }
 
-/// The schema decoded with integer and decimal columns as text: Arrow's decoder reads `7.9`
-/// into a bigint as 7 and `12.99` into a `decimal(20,0)` as 12, where CSV rejects both; so the
-/// text is read and parsed here, as CSV's is.
+/// The schema decoded with integers and decimals as text, at any depth: Arrow's decoder reads
+/// `7.9` into a bigint as 7 and `12.99` into a `decimal(20,0)` as 12, where CSV rejects both;
+/// so the text is read and parsed here, as CSV's is.
 fn texts_for_exact_numbers(schema: &SchemaRef) -> SchemaRef {
-    if !schema.fields().iter().any(|f| is_exact_number(f.data_type())) {
-        return schema.clone();
-    }
     let fields: Vec<Field> = schema
         .fields()
         .iter()
-        .map(|f| match is_exact_number(f.data_type()) {
-            true => f.as_ref().clone().with_data_type(DataType::Utf8),
-            false => f.as_ref().clone(),
-        })
+        .map(|f| f.as_ref().clone().with_data_type(exact_numbers_as_text(f.data_type())))
         .collect();
-    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+    let decoded = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+    if decoded == *schema { schema.clone() } else { decoded }
 }
 
-fn is_exact_number(data_type: &DataType) -> bool {
-    matches!(data_type, DataType::Int32 | DataType::Int64 | DataType::Decimal128(_, _))
+fn exact_numbers_as_text(data_type: &DataType) -> DataType {
+    let field = |f: &FieldRef| Arc::new(f.as_ref().clone().with_data_type(exact_numbers_as_text(f.data_type())));
+    match data_type {
+        DataType::Int32 | DataType::Int64 | DataType::Decimal128(_, _) => DataType::Utf8,
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(field).collect()),
+        DataType::List(item) => DataType::List(field(item)),
+        DataType::LargeList(item) => DataType::LargeList(field(item)),
+        DataType::Map(entries, sorted) => DataType::Map(field(entries), *sorted),
+        other => other.clone(),
+    }
 }
 
-/// `batch`'s integer and decimal columns (decoded as text) parsed under `layout`'s schema; rows
-/// whose value the column's type does not hold exactly are bad records, named with their line,
-/// column and value.
+/// A value that its column's type does not hold exactly.
+struct InexactValue {
+    /// The element's index in the array it was found in (a row, at the top).
+    index: usize,
+    column: String,
+    text: String,
+    ty: GlueType,
+}
+
+/// `batch`'s integers and decimals (decoded as text) parsed under `layout`'s schema; rows with a
+/// value the column's type does not hold exactly are bad records, named with their line,
+/// column (`customer.id` inside a struct) and value.
 fn exact_numbers(
     batch: RecordBatch,
     lines: &[&Line],
@@ -188,45 +202,119 @@ fn exact_numbers(
     if batch.schema().fields() == schema.fields() {
         return Ok(batch);
     }
-    let mut bad = vec![false; batch.num_rows()];
-    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
-    for (field, column) in schema.fields().iter().zip(batch.columns()) {
-        if !is_exact_number(field.data_type()) {
-            columns.push(column.clone());
-            continue;
-        }
-        // The text rules CSV's values are read by, and their builder.
-        let ty = GlueType::from_arrow(field.data_type()).map_err(Error::runtime)?;
-        let texts = column.as_string::<i32>();
-        let mut values = TextColumnBuilder::new(&ty, texts.len())?;
-        for (row, text) in texts.iter().enumerate() {
-            let Some(text) = text else {
-                values.append_null();
-                continue;
-            };
-            if values.append_text(text.trim()) {
-                continue;
-            }
-            let line = lines[row];
-            let record = BadRecord {
-                file: file.to_string(),
-                line: line.number,
-                column: Some(field.name().clone()),
-                value: Some(text.to_string()),
-                reason: format!("value {} is not a {ty}", serde_json::Value::from(text)),
-                ..BadRecord::default()
-            };
-            rejects.reject(record.with_record(&originals[line.original.clone()]))?;
-            bad[row] = true;
-        }
-        columns.push(values.finish());
-    }
+    let mut inexact = Vec::new();
+    let columns = schema
+        .fields()
+        .iter()
+        .zip(batch.columns())
+        .map(|(field, column)| parse_exact(column, field, field.name(), &mut inexact))
+        .collect::<Result<Vec<_>>>()?;
     let batch = RecordBatch::try_new(schema.clone(), columns)?;
-    if !bad.contains(&true) {
+    if inexact.is_empty() {
         return Ok(batch);
+    }
+    // One bad record a row, naming the first value that made it bad.
+    inexact.sort_by_key(|value| value.index);
+    inexact.dedup_by_key(|value| value.index);
+    let mut bad = vec![false; batch.num_rows()];
+    for value in inexact {
+        let line = lines[value.index];
+        let record = BadRecord {
+            file: file.to_string(),
+            line: line.number,
+            reason: format!("value {} is not a {}", serde_json::Value::from(value.text.as_str()), value.ty),
+            column: Some(value.column),
+            value: Some(value.text),
+            ..BadRecord::default()
+        };
+        rejects.reject(record.with_record(&originals[line.original.clone()]))?;
+        bad[value.index] = true;
     }
     let keep = BooleanArray::from(bad.iter().map(|b| !b).collect::<Vec<_>>());
     Ok(filter_record_batch(&batch, &keep)?)
+}
+
+/// `decoded` (read under [`exact_numbers_as_text`]) as `field`'s type, noting in `inexact`
+/// the values that type does not hold exactly (null in the result).
+fn parse_exact(decoded: &ArrayRef, field: &Field, column: &str, inexact: &mut Vec<InexactValue>) -> Result<ArrayRef> {
+    if decoded.data_type() == field.data_type() {
+        return Ok(decoded.clone());
+    }
+    // Elements of a list belong to the row their offsets place them in.
+    let in_rows =
+        |offsets: &[usize], found: Vec<InexactValue>, inexact: &mut Vec<InexactValue>| {
+            inexact.extend(found.into_iter().map(|value| InexactValue {
+                index: offsets.partition_point(|&start| start <= value.index) - 1,
+                ..value
+            }))
+        };
+    Ok(match field.data_type() {
+        DataType::Struct(fields) => {
+            let decoded = decoded.as_struct();
+            let children = fields
+                .iter()
+                .zip(decoded.columns())
+                .map(|(child, values)| parse_exact(values, child, &format!("{column}.{}", child.name()), inexact))
+                .collect::<Result<Vec<_>>>()?;
+            Arc::new(StructArray::try_new(fields.clone(), children, decoded.nulls().cloned())?)
+        }
+        DataType::List(item) => {
+            let decoded = decoded.as_list::<i32>();
+            let mut found = Vec::new();
+            let values = parse_exact(decoded.values(), item, column, &mut found)?;
+            let offsets: Vec<usize> = decoded.offsets().iter().map(|&o| o as usize).collect();
+            in_rows(&offsets, found, inexact);
+            Arc::new(ListArray::try_new(item.clone(), decoded.offsets().clone(), values, decoded.nulls().cloned())?)
+        }
+        DataType::LargeList(item) => {
+            let decoded = decoded.as_list::<i64>();
+            let mut found = Vec::new();
+            let values = parse_exact(decoded.values(), item, column, &mut found)?;
+            let offsets: Vec<usize> = decoded.offsets().iter().map(|&o| o as usize).collect();
+            in_rows(&offsets, found, inexact);
+            Arc::new(LargeListArray::try_new(
+                item.clone(),
+                decoded.offsets().clone(),
+                values,
+                decoded.nulls().cloned(),
+            )?)
+        }
+        DataType::Map(entries, sorted) => {
+            let decoded = decoded.as_map();
+            let mut found = Vec::new();
+            let pairs: ArrayRef = Arc::new(decoded.entries().clone());
+            let pairs = parse_exact(&pairs, entries, column, &mut found)?;
+            let offsets: Vec<usize> = decoded.offsets().iter().map(|&o| o as usize).collect();
+            in_rows(&offsets, found, inexact);
+            let pairs = pairs.as_struct().clone();
+            Arc::new(MapArray::try_new(
+                entries.clone(),
+                decoded.offsets().clone(),
+                pairs,
+                decoded.nulls().cloned(),
+                *sorted,
+            )?)
+        }
+        data_type => {
+            // The text rules CSV's values are read by, and their builder.
+            let ty = GlueType::from_arrow(data_type).map_err(Error::runtime)?;
+            let texts = decoded.as_string::<i32>();
+            let mut values = TextColumnBuilder::new(&ty, texts.len())?;
+            for (index, text) in texts.iter().enumerate() {
+                match text {
+                    None => values.append_null(),
+                    Some(text) if values.append_text(text.trim()) => {}
+                    Some(text) => inexact.push(InexactValue {
+                        index,
+                        column: column.to_string(),
+                        text: text.to_string(),
+                        ty: ty.clone(),
+                    }),
+                }
+            }
+            values.finish()
+        }
+    })
 }
 
 fn decode_bytes(bytes: &[u8], rows: usize, schema: &SchemaRef) -> Result<Option<RecordBatch>, String> {
