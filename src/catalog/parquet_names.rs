@@ -131,13 +131,17 @@ fn renamed(field: &Field, name: String) -> Field {
     field.clone().with_name(name).with_data_type(nested_renamed(field.data_type()))
 }
 
-/// Struct fields lower-cased, as `GlueType::from_arrow` names them, at any depth.
+/// Struct fields named as `GlueType::from_arrow` names them, at any depth.
 fn nested_renamed(data_type: &DataType) -> DataType {
     let child = |field: &FieldRef| Arc::new(renamed(field, field.name().to_string()));
     match data_type {
-        DataType::Struct(fields) => {
-            DataType::Struct(fields.iter().map(|f| Arc::new(renamed(f, f.name().to_lowercase()))).collect::<Fields>())
-        }
+        DataType::Struct(fields) => DataType::Struct(
+            fields
+                .iter()
+                .enumerate()
+                .map(|(index, f)| Arc::new(renamed(f, names::normalize(f.name(), index))))
+                .collect::<Fields>(),
+        ),
         DataType::List(item) => DataType::List(child(item)),
         DataType::LargeList(item) => DataType::LargeList(child(item)),
         DataType::ListView(item) => DataType::ListView(child(item)),

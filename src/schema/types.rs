@@ -114,17 +114,24 @@ impl GlueType {
             | DataType::ListView(item)
             | DataType::LargeListView(item)
             | DataType::FixedSizeList(item, _) => GlueType::Array(Box::new(Self::from_arrow(item.data_type())?)),
-            DataType::Struct(fields) => GlueType::Struct(
-                fields
-                    .iter()
-                    .map(|f| {
-                        Ok(StructField {
-                            name: f.name().to_lowercase(),
-                            ty: Self::from_arrow(f.data_type()).map_err(|e| format!("field {}: {e}", f.name()))?,
-                        })
-                    })
-                    .collect::<Result<_, String>>()?,
-            ),
+            DataType::Struct(fields) => {
+                // Named as columns are (`Inner Key` is `inner_key`): a name the type's text
+                // cannot hold would make the catalog's record unreadable.
+                let mut originals = std::collections::HashMap::new();
+                let mut struct_fields = Vec::with_capacity(fields.len());
+                for (index, f) in fields.iter().enumerate() {
+                    let name = super::names::normalize(f.name(), index);
+                    if let Some(previous) = originals.insert(name.clone(), f.name()) {
+                        return Err(format!(
+                            "fields '{previous}' and '{}' of a struct both become '{name}' as Glue names; rename one of them",
+                            f.name()
+                        ));
+                    }
+                    let ty = Self::from_arrow(f.data_type()).map_err(|e| format!("field {}: {e}", f.name()))?;
+                    struct_fields.push(StructField { name, ty });
+                }
+                GlueType::Struct(struct_fields)
+            }
             DataType::Map(entries, _) => match entries.data_type() {
                 DataType::Struct(kv) if kv.len() == 2 => GlueType::Map(
                     Box::new(Self::from_arrow(kv[0].data_type())?),
