@@ -58,8 +58,7 @@ pub fn split(script: &str) -> Vec<Statement> {
             i = end;
             continue;
         }
-        if c == b'\'' || c == b'"' || c == b'`' {
-            let end = quoted_end(bytes, i);
+        if let Some(end) = literal_end(script, i) {
             start_line.get_or_insert(line);
             let quoted = &script[i..end];
             current.push_str(quoted);
@@ -109,11 +108,42 @@ pub fn split(script: &str) -> Vec<Statement> {
     statements
 }
 
-/// Where a quoted string or identifier starting at `start` ends (doubled quotes escape).
-fn quoted_end(bytes: &[u8], start: usize) -> usize {
+/// Where a string or quoted identifier starting at `start` ends, or None when none starts
+/// there: `'…'`, `"…"` and `` `…` `` (a doubled quote escapes), `E'…'` (a backslash escapes
+/// too) and `$tag$…$tag$`, as DataFusion's parser reads them.
+fn literal_end(script: &str, start: usize) -> Option<usize> {
+    let bytes = script.as_bytes();
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    match bytes[start] {
+        b'\'' | b'"' | b'`' => Some(quoted_end(bytes, start, false)),
+        b'E' | b'e' if bytes.get(start + 1) == Some(&b'\'') && (start == 0 || !is_word(bytes[start - 1])) => {
+            Some(quoted_end(bytes, start + 1, true))
+        }
+        b'$' => {
+            let name_len = script[start + 1..].find('$')?;
+            let name = &script[start + 1..start + 1 + name_len];
+            let is_tag = name.bytes().all(is_word) && !name.starts_with(|c: char| c.is_ascii_digit());
+            if !is_tag {
+                return None;
+            }
+            let tag = &script[start..start + name_len + 2];
+            let body = start + tag.len();
+            Some(script[body..].find(tag).map_or(script.len(), |n| body + n + tag.len()))
+        }
+        _ => None,
+    }
+}
+
+/// Where a quoted string or identifier opened at `start` ends (a doubled quote escapes, and a
+/// backslash when `backslashes`).
+fn quoted_end(bytes: &[u8], start: usize, backslashes: bool) -> usize {
     let quote = bytes[start];
     let mut i = start + 1;
     while i < bytes.len() {
+        if backslashes && bytes[i] == b'\\' {
+            i += 2;
+            continue;
+        }
         if bytes[i] == quote {
             if bytes.get(i + 1) == Some(&quote) {
                 i += 2;
@@ -234,7 +264,12 @@ fn literal(value: &ScalarValue) -> Result<SqlExpr> {
             .ok_or_else(|| Error::query(format!("timestamp parameter {micros} µs is out of range")))?,
         other => other.to_string(),
     };
-    let text = format!("CAST('{rendered}' AS {sql_type})");
+    let text = match value {
+        // CAST to TIMESTAMP makes nanoseconds, which end in 2262 and begin in 1677; tables hold
+        // microseconds, from year 1 to 9999.
+        ScalarValue::TimestampMicrosecond(..) => format!("arrow_cast('{rendered}', 'Timestamp(Microsecond, None)')"),
+        _ => format!("CAST('{rendered}' AS {sql_type})"),
+    };
     Parser::new(&GenericDialect {})
         .try_with_sql(&text)
         .and_then(|mut parser| parser.parse_expr())
@@ -357,6 +392,17 @@ mod tests {
     fn braced_placeholders_become_dollar_names_outside_strings_only() {
         let statements = split("SELECT ${region}, '${region}', $since");
         assert_eq!(statements[0].text, "SELECT $region, '${region}', $since");
+    }
+
+    #[test]
+    fn semicolons_in_dollar_quoted_and_escaped_strings_split_nothing() {
+        let texts = |script| split(script).into_iter().map(|s| s.text).collect::<Vec<_>>();
+        assert_eq!(texts("SELECT $$a;b$$ AS x; SELECT 2"), ["SELECT $$a;b$$ AS x", "SELECT 2"]);
+        assert_eq!(texts("SELECT $q$a;$$;b$q$; SELECT $a, $b;"), ["SELECT $q$a;$$;b$q$", "SELECT $a, $b"]);
+        assert_eq!(
+            texts("SELECT E'a\\';b' AS x; SELECT 'c\\'; SELECT 3"),
+            ["SELECT E'a\\';b' AS x", "SELECT 'c\\'", "SELECT 3"]
+        );
     }
 
     #[test]
