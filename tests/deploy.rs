@@ -114,9 +114,15 @@ fn the_runner_policy_grants_exactly_what_the_jobs_touch() {
         statement("ListRawIn")["Condition"]["StringLike"]["s3:prefix"],
         serde_json::json!(["customers", "customers/*", "orders", "orders/*"])
     );
+    // Each location is first asked for as an object (a source may name one file).
     assert_eq!(
         resources("ReadRawIn"),
-        ["arn:${AWS::Partition}:s3:::raw-in/customers/*", "arn:${AWS::Partition}:s3:::raw-in/orders/*"]
+        [
+            "arn:${AWS::Partition}:s3:::raw-in/customers",
+            "arn:${AWS::Partition}:s3:::raw-in/customers/*",
+            "arn:${AWS::Partition}:s3:::raw-in/orders",
+            "arn:${AWS::Partition}:s3:::raw-in/orders/*"
+        ]
     );
     assert!(policy.as_array().unwrap().iter().all(|s| s["Sid"] != "WriteRawIn"), "sources are read only");
     // Targets: written under their roots, staging and run folders included.

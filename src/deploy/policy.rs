@@ -120,6 +120,14 @@ pub fn objects_arn(bucket: &str, prefix: &str) -> String {
     }
 }
 
+/// The object whose key is `key` (nothing for the empty key, the bucket itself).
+pub fn object_arn(bucket: &str, key: &str) -> String {
+    match key {
+        "" => String::new(),
+        key => format!("{}/{}", bucket_arn(bucket), literal(key)),
+    }
+}
+
 pub fn glue_arn(resource: &str) -> String {
     format!("arn:${{AWS::Partition}}:glue:${{AWS::Region}}:${{AWS::AccountId}}:{resource}")
 }
@@ -153,7 +161,13 @@ pub fn runner(needs: &Needs, options: &Options, created_key: Option<&str>, topic
             list.condition = Some(json!({ "StringLike": { "s3:prefix": allowed } }));
         }
         statements.push(list);
-        let mut read: Vec<String> = prefixes.iter().map(|p| objects_arn(bucket, p)).collect();
+        // A location is first asked for as an object (a source may name one file): the key
+        // itself, without the slash, is read as well as the objects under it.
+        let mut read: Vec<String> = prefixes
+            .iter()
+            .flat_map(|p| [objects_arn(bucket, p), object_arn(bucket, p)])
+            .filter(|arn| !arn.is_empty())
+            .collect();
         read.sort();
         read.dedup();
         statements.push(Statement::allow(format!("Read{id}"), &["s3:GetObject"], read));
@@ -197,6 +211,12 @@ pub fn runner(needs: &Needs, options: &Options, created_key: Option<&str>, topic
             literal(&athena.workgroup)
         );
         statements.push(Statement::allow("Athena".into(), ATHENA_ACTIONS, vec![workgroup]));
+        if let Some(bucket) = athena.results.as_ref().and_then(|r| r.bucket()) {
+            // Athena asks for its results bucket's region as the caller: without it, queries
+            // fail with "Unable to verify/create output bucket".
+            let arn = vec![bucket_arn(bucket)];
+            statements.push(Statement::allow("AthenaResultsBucket".into(), &["s3:GetBucketLocation"], arn));
+        }
     }
     if let Some(queue) = &options.queue_arn {
         statements.push(Statement::allow("TriggerQueue".into(), SQS_ACTIONS, vec![literal(queue)]));
@@ -239,7 +259,11 @@ mod tests {
         let statements = runner(&needs(), &Options::default(), None, None);
         let by_sid = |sid: &str| statements.iter().find(|s| s.sid == sid).unwrap_or_else(|| panic!("{sid}"));
         assert_eq!(by_sid("ListRaw").condition, Some(json!({"StringLike": {"s3:prefix": ["orders", "orders/*"]}})));
-        assert_eq!(by_sid("ReadRaw").resource, ["arn:${AWS::Partition}:s3:::raw/orders/*"]);
+        // The location itself is asked for as an object before it is listed.
+        assert_eq!(
+            by_sid("ReadRaw").resource,
+            ["arn:${AWS::Partition}:s3:::raw/orders", "arn:${AWS::Partition}:s3:::raw/orders/*"]
+        );
         assert!(!statements.iter().any(|s| s.sid == "WriteRaw"), "sources are read only");
         assert_eq!(by_sid("WriteLake").resource, ["arn:${AWS::Partition}:s3:::lake/curated/sales/*"]);
         assert_eq!(by_sid("UseKeys").resource, ["arn:aws:kms:us-east-1:1:key/k"]);

@@ -543,10 +543,29 @@ fn service_trust(service: &str) -> Value {
 }
 
 /// A name part that keeps names within AWS's limits (64 characters for roles and rules).
+/// At most 24 characters of `text`; a longer one keeps 19 and a digest of the whole, so that
+/// `daily_orders_by_region_eu_west` and `…_east` stay two names.
 fn short(text: &str) -> String {
-    text.chars().take(24).collect()
+    if text.chars().count() <= 24 {
+        return text.to_string();
+    }
+    let kept: String = text.chars().take(19).collect();
+    format!("{kept}-{:04x}", crate::schema::names::digest(text) as u16)
 }
 
 fn wildcard_literal(text: &str) -> String {
     text.replace('\\', "\\\\").replace('*', "\\*")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_names_are_shortened_apart() {
+        let (west, east) = (short("daily_orders_by_region_eu_west"), short("daily_orders_by_region_eu_east"));
+        assert_ne!(west, east);
+        assert!(west.starts_with("daily_orders_by_reg-") && west.len() == 24, "{west}");
+        assert_eq!(short("daily_orders"), "daily_orders");
+    }
 }

@@ -37,15 +37,14 @@ pub fn normalize(name: &str, index: usize) -> String {
     match (out.is_empty(), name.trim().is_empty()) {
         (false, _) => out,
         (true, true) => format!("col{index}"),
-        (true, false) => {
-            // FNV-1a: stable across builds and platforms, which std's hasher does not promise.
-            let digest = name
-                .trim()
-                .bytes()
-                .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
-            format!("col_{:08x}", digest as u32)
-        }
+        (true, false) => format!("col_{:08x}", digest(name.trim())),
     }
+}
+
+/// A short digest of `text` that tells names apart where they must be shortened or lose their
+/// characters: FNV-1a, stable across builds and platforms, which std's hasher does not promise.
+pub fn digest(text: &str) -> u32 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)) as u32
 }
 
 /// Whether a name is already what [`normalize`] would make of it.
