@@ -1276,3 +1276,103 @@ fn a_first_record_longer_than_the_sample_is_read_whole() {
     let inferred = s.json(&["infer", "in/"]);
     assert_eq!(crate::util::columns(&inferred["columns"]), ["id bigint", "blob string"]);
 }
+
+/// A JSON `7.9` inside a struct or a list of bigints read as 7: only top-level columns were
+/// decoded as text and parsed exactly. A row with two such values counts once.
+#[test]
+fn a_json_fraction_in_a_nested_integer_is_a_bad_record() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.json", "{\"id\": 1, \"c\": {\"n\": 2}, \"xs\": [3], \"m\": {\"k\": 4}}\n");
+    s.json(&["crawl", "in/", "--table", "raw.a"]);
+    s.write(
+        "in/b.json",
+        "{\"id\": 3, \"c\": {\"n\": 5}, \"xs\": [6, 7], \"m\": {\"k\": 8}}\n{\"id\": 2, \"c\": {\"n\": 7.9}, \"xs\": [1, 2.5]}\n{\"id\": 4, \"xs\": [1.5], \"m\": {\"k\": 0.5}}\n",
+    );
+    s.etl(&["sql", "SELECT sum(c.n) FROM raw.a"])
+        .assert_failure(1, "b.json line 2, column c.n: value \"7.9\" is not a bigint");
+    s.write(
+        "job.toml",
+        "name = \"nested\"\n[[source]]\ntable = \"raw.b\"\nlocation = \"in/\"\nformat = \"json\"\nbad_records = \"quarantine\"\nsample_rows = 1\n[[target]]\ntable = \"mart.b\"\nquery = \"SELECT id, c.n AS n, xs, m['k'] AS k FROM raw.b\"\nlocation = \"out/\"\n",
+    );
+    assert_eq!(s.json(&["run", "job.toml"])["rejected_rows"], 2);
+    let records = s.json(&["quarantine", "show", "nested"])["records"].clone();
+    let named: Vec<_> = records
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["line"].as_u64().unwrap(), r["column"].as_str().unwrap().to_string(), r["value"].clone()))
+        .collect();
+    assert_eq!(
+        named,
+        vec![(2, "c.n".to_string(), serde_json::json!("7.9")), (3, "xs".to_string(), serde_json::json!("1.5"))]
+    );
+    assert_eq!(
+        s.query("SELECT id, n, xs, k FROM mart.b ORDER BY id"),
+        vec![
+            serde_json::json!({"id": 1, "n": 2, "xs": [3], "k": 4}),
+            serde_json::json!({"id": 3, "n": 5, "xs": [6, 7], "k": 8}),
+        ]
+    );
+}
+
+/// A table's Parquet file whose footer claims more metadata than the file holds (truncated or
+/// overwritten after it was written) ended `etl sql` with "internal error: panicked at …
+/// bytes.rs" (parquet-rs 59's footer decoder), naming neither the file nor the fault.
+#[test]
+fn a_parquet_file_with_a_corrupt_footer_is_named_not_a_panic() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id\n1\n2\n");
+    s.write(
+        "job.toml",
+        "name = \"small\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[target]]\ntable = \"mart.a\"\nquery = \"SELECT id FROM raw.a\"\nlocation = \"out/\"\n",
+    );
+    s.json(&["run", "job.toml"]);
+    let file = s.files("out").into_iter().find(|f| f.ends_with(".parquet")).unwrap();
+    let path = s.path(&format!("out/{file}"));
+    let mut bytes = std::fs::read(&path).unwrap();
+    let length_at = bytes.len() - 8;
+    bytes[length_at..length_at + 4].copy_from_slice(&1_000_000u32.to_le_bytes());
+    std::fs::write(&path, bytes).unwrap();
+    let out = s.etl(&["sql", "SELECT id FROM mart.a"]);
+    out.assert_failure(1, &format!("{file}: not a readable Parquet file: its footer is corrupt"));
+    assert!(!out.stderr.contains("internal error"), "{}", out.stderr);
+}
+
+/// A Parquet struct whose field names the catalog's type text cannot hold (`Inner Key`) made a
+/// table no command could read again ("invalid type 'struct<inner key:bigint>'"); fields that
+/// only case sets apart (`A`, `a`) became one, and a value was lost with exit 0.
+#[test]
+fn parquet_struct_fields_are_named_as_columns_and_collisions_refused() {
+    use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StructArray};
+    use datafusion::arrow::datatypes::{DataType, Field};
+    use datafusion::parquet::arrow::ArrowWriter;
+    use std::sync::Arc;
+    let s = crate::util::Sandbox::new();
+    let write = |relative: &str, names: [&str; 2]| {
+        let fields: Vec<(Arc<Field>, ArrayRef)> = names
+            .iter()
+            .zip([1, 2])
+            .map(|(name, value)| {
+                (
+                    Arc::new(Field::new(*name, DataType::Int64, true)),
+                    Arc::new(Int64Array::from(vec![value])) as ArrayRef,
+                )
+            })
+            .collect();
+        let column: ArrayRef = Arc::new(StructArray::from(fields));
+        let batch = RecordBatch::try_from_iter([("st", column)]).unwrap();
+        std::fs::create_dir_all(s.path(relative).parent().unwrap()).unwrap();
+        let mut writer =
+            ArrowWriter::try_new(std::fs::File::create(s.path(relative)).unwrap(), batch.schema(), None).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+    };
+    write("spaced/a.parquet", ["Inner Key", "Other"]);
+    let crawled = s.json(&["crawl", "spaced/", "--table", "raw.spaced"]);
+    assert_eq!(crate::util::columns(&crawled["columns"]), ["st struct<inner_key:bigint,other:bigint>"]);
+    assert_eq!(s.query("SELECT st['inner_key'] AS k FROM raw.spaced"), vec![serde_json::json!({"k": 1})]);
+
+    write("cased/a.parquet", ["A", "a"]);
+    s.etl(&["crawl", "cased/", "--table", "raw.cased"])
+        .assert_failure(1, "fields 'A' and 'a' of a struct both become 'a' as Glue names");
+}
