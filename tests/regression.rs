@@ -1376,3 +1376,16 @@ fn parquet_struct_fields_are_named_as_columns_and_collisions_refused() {
     s.etl(&["crawl", "cased/", "--table", "raw.cased"])
         .assert_failure(1, "fields 'A' and 'a' of a struct both become 'a' as Glue names");
 }
+
+/// `--param k:timestamp=0001-01-01T00:00:00` failed ("Overflow converting … to Nanosecond"):
+/// the value was bound as nanoseconds, where tables hold microseconds from year 1 to 9999.
+#[test]
+fn a_timestamp_parameter_reaches_every_year_a_table_holds() {
+    let s = crate::util::Sandbox::new();
+    let rows = |value: &str| {
+        let param = format!("k:timestamp={value}");
+        s.json(&["sql", "SELECT CAST($k AS VARCHAR) AS k", "--param", &param, "--format", "json"])
+    };
+    assert_eq!(rows("0001-01-01T00:00:00"), serde_json::json!([{"k": "0001-01-01T00:00:00"}]));
+    assert_eq!(rows("9999-12-31T23:59:59.999999"), serde_json::json!([{"k": "9999-12-31T23:59:59.999999"}]));
+}
