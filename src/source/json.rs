@@ -8,9 +8,8 @@
 use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, LargeListArray, ListArray, MapArray, RecordBatch, StructArray,
-};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, ListArray, MapArray, RecordBatch, StructArray};
+use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::compute::{concat_batches, filter_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::arrow::json::ReaderBuilder;
@@ -172,7 +171,6 @@ fn exact_numbers_as_text(data_type: &DataType) -> DataType {
         DataType::Int32 | DataType::Int64 | DataType::Decimal128(_, _) => DataType::Utf8,
         DataType::Struct(fields) => DataType::Struct(fields.iter().map(field).collect()),
         DataType::List(item) => DataType::List(field(item)),
-        DataType::LargeList(item) => DataType::LargeList(field(item)),
         DataType::Map(entries, sorted) => DataType::Map(field(entries), *sorted),
         other => other.clone(),
     }
@@ -240,14 +238,6 @@ fn parse_exact(decoded: &ArrayRef, field: &Field, column: &str, inexact: &mut Ve
     if decoded.data_type() == field.data_type() {
         return Ok(decoded.clone());
     }
-    // Elements of a list belong to the row their offsets place them in.
-    let in_rows =
-        |offsets: &[usize], found: Vec<InexactValue>, inexact: &mut Vec<InexactValue>| {
-            inexact.extend(found.into_iter().map(|value| InexactValue {
-                index: offsets.partition_point(|&start| start <= value.index) - 1,
-                ..value
-            }))
-        };
     Ok(match field.data_type() {
         DataType::Struct(fields) => {
             let decoded = decoded.as_struct();
@@ -260,40 +250,15 @@ fn parse_exact(decoded: &ArrayRef, field: &Field, column: &str, inexact: &mut Ve
         }
         DataType::List(item) => {
             let decoded = decoded.as_list::<i32>();
-            let mut found = Vec::new();
-            let values = parse_exact(decoded.values(), item, column, &mut found)?;
-            let offsets: Vec<usize> = decoded.offsets().iter().map(|&o| o as usize).collect();
-            in_rows(&offsets, found, inexact);
+            let values = parse_elements(decoded.values(), decoded.offsets(), item, column, inexact)?;
             Arc::new(ListArray::try_new(item.clone(), decoded.offsets().clone(), values, decoded.nulls().cloned())?)
-        }
-        DataType::LargeList(item) => {
-            let decoded = decoded.as_list::<i64>();
-            let mut found = Vec::new();
-            let values = parse_exact(decoded.values(), item, column, &mut found)?;
-            let offsets: Vec<usize> = decoded.offsets().iter().map(|&o| o as usize).collect();
-            in_rows(&offsets, found, inexact);
-            Arc::new(LargeListArray::try_new(
-                item.clone(),
-                decoded.offsets().clone(),
-                values,
-                decoded.nulls().cloned(),
-            )?)
         }
         DataType::Map(entries, sorted) => {
             let decoded = decoded.as_map();
-            let mut found = Vec::new();
             let pairs: ArrayRef = Arc::new(decoded.entries().clone());
-            let pairs = parse_exact(&pairs, entries, column, &mut found)?;
-            let offsets: Vec<usize> = decoded.offsets().iter().map(|&o| o as usize).collect();
-            in_rows(&offsets, found, inexact);
-            let pairs = pairs.as_struct().clone();
-            Arc::new(MapArray::try_new(
-                entries.clone(),
-                decoded.offsets().clone(),
-                pairs,
-                decoded.nulls().cloned(),
-                *sorted,
-            )?)
+            let pairs = parse_elements(&pairs, decoded.offsets(), entries, column, inexact)?;
+            let (offsets, nulls) = (decoded.offsets().clone(), decoded.nulls().cloned());
+            Arc::new(MapArray::try_new(entries.clone(), offsets, pairs.as_struct().clone(), nulls, *sorted)?)
         }
         data_type => {
             // The text rules CSV's values are read by, and their builder.
@@ -315,6 +280,24 @@ fn parse_exact(decoded: &ArrayRef, field: &Field, column: &str, inexact: &mut Ve
             values.finish()
         }
     })
+}
+
+/// The elements of a list or map column (`values`, split into rows by `offsets`) parsed as
+/// [`parse_exact`] parses a column; what they hold inexactly is noted under its row.
+fn parse_elements(
+    values: &ArrayRef,
+    offsets: &OffsetBuffer<i32>,
+    field: &Field,
+    column: &str,
+    inexact: &mut Vec<InexactValue>,
+) -> Result<ArrayRef> {
+    let mut found = Vec::new();
+    let parsed = parse_exact(values, field, column, &mut found)?;
+    inexact.extend(found.into_iter().map(|value| InexactValue {
+        index: offsets.partition_point(|&start| start as usize <= value.index) - 1,
+        ..value
+    }));
+    Ok(parsed)
 }
 
 fn decode_bytes(bytes: &[u8], rows: usize, schema: &SchemaRef) -> Result<Option<RecordBatch>, String> {
