@@ -1374,7 +1374,7 @@ fn parquet_struct_fields_are_named_as_columns_and_collisions_refused() {
 
     write("cased/a.parquet", ["A", "a"]);
     s.etl(&["crawl", "cased/", "--table", "raw.cased"])
-        .assert_failure(1, "fields 'A' and 'a' of a struct both become 'a' as Glue names");
+        .assert_failure(1, "a struct's fields: columns 'A' and 'a' both become 'a' as Glue column names");
 }
 
 /// `--param k:timestamp=0001-01-01T00:00:00` failed ("Overflow converting … to Nanosecond"):
@@ -1388,4 +1388,56 @@ fn a_timestamp_parameter_reaches_every_year_a_table_holds() {
     };
     assert_eq!(rows("0001-01-01T00:00:00"), serde_json::json!([{"k": "0001-01-01T00:00:00"}]));
     assert_eq!(rows("9999-12-31T23:59:59.999999"), serde_json::json!([{"k": "9999-12-31T23:59:59.999999"}]));
+}
+
+/// A `;` inside a dollar-quoted or an `E'…'` string split the statement there ("Unterminated
+/// dollar-quoted string"), though DataFusion's parser reads both.
+#[test]
+fn a_semicolon_inside_dollar_quoted_and_escaped_strings_is_text() {
+    let s = crate::util::Sandbox::new();
+    assert_eq!(s.query("SELECT $$a;b$$ AS x"), vec![serde_json::json!({"x": "a;b"})]);
+    assert_eq!(s.query("SELECT E'a\\';b' AS x"), vec![serde_json::json!({"x": "a';b"})]);
+}
+
+/// A deployed run reading `s3://raw/orders/` got 403: it asks for the location as an object
+/// before listing it, and the policy granted `raw/orders/*` only (a one-file source was
+/// `a.csv/*`, which matches nothing); Athena's results bucket had no `s3:GetBucketLocation`;
+/// two jobs whose names share 24 characters got one schedule rule name.
+#[test]
+fn a_deployed_runner_may_read_its_locations_and_long_names_stay_apart() {
+    let s = crate::util::Sandbox::new();
+    for (job, location) in
+        [("daily_orders_by_region_eu_west", "orders/"), ("daily_orders_by_region_eu_east", "one/a.csv")]
+    {
+        let file = format!(
+            "name = \"{job}\"\nschedule = \"rate(1 day)\"\n[[source]]\ntable = \"raw.{job}\"\nlocation = \"s3://raw/{location}\"\n[[target]]\ntable = \"clean.{job}\"\nquery = \"SELECT * FROM raw.{job}\"\nlocation = \"s3://lake/{job}/\"\n"
+        );
+        s.write(&format!("p/{job}.toml"), file);
+    }
+    let deployed =
+        s.etl(&["deploy", "p", "--template", "t.json", "--athena", "primary", "--athena-results", "s3://results/q/"]);
+    assert_eq!(deployed.code, 0, "{deployed:?}");
+    let template: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.path("t.json")).unwrap()).unwrap();
+    let resources = template["Resources"].as_object().unwrap();
+    let statements =
+        resources["RunnerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].as_array().unwrap();
+    let granted = |sid: &str| -> Vec<String> {
+        let statement = statements.iter().find(|s| s["Sid"] == sid).unwrap_or_else(|| panic!("{sid}: {statements:?}"));
+        statement["Resource"].as_array().unwrap().iter().map(|r| r["Fn::Sub"].as_str().unwrap().to_string()).collect()
+    };
+    let read = granted("ReadRaw");
+    for arn in ["raw/orders", "raw/orders/*", "raw/one/a.csv"] {
+        assert!(read.contains(&format!("arn:${{AWS::Partition}}:s3:::{arn}")), "{arn}: {read:?}");
+    }
+    assert_eq!(granted("AthenaResultsBucket"), ["arn:${AWS::Partition}:s3:::results"]);
+    let mut rule_names: Vec<&str> = resources
+        .values()
+        .filter(|r| r["Type"] == "AWS::Events::Rule")
+        .map(|r| r["Properties"]["Name"].as_str().unwrap())
+        .collect();
+    let rules = rule_names.len();
+    rule_names.sort();
+    rule_names.dedup();
+    assert_eq!((rules, rule_names.len()), (2, 2), "{rule_names:?}");
 }

@@ -115,22 +115,15 @@ impl GlueType {
             | DataType::LargeListView(item)
             | DataType::FixedSizeList(item, _) => GlueType::Array(Box::new(Self::from_arrow(item.data_type())?)),
             DataType::Struct(fields) => {
-                // Named as columns are (`Inner Key` is `inner_key`): a name the type's text
-                // cannot hold would make the catalog's record unreadable.
-                let mut originals = std::collections::HashMap::new();
-                let mut struct_fields = Vec::with_capacity(fields.len());
-                for (index, f) in fields.iter().enumerate() {
-                    let name = super::names::normalize(f.name(), index);
-                    if let Some(previous) = originals.insert(name.clone(), f.name()) {
-                        return Err(format!(
-                            "fields '{previous}' and '{}' of a struct both become '{name}' as Glue names; rename one of them",
-                            f.name()
-                        ));
-                    }
+                // Named as columns are (`Inner Key` is `inner_key`), collisions refused: a name
+                // the type's text cannot hold would make the catalog's record unreadable.
+                let names = super::names::normalize_all(fields.iter().map(|f| f.name().as_str()), &"a struct's fields")
+                    .map_err(|e| e.message().to_string())?;
+                let typed = fields.iter().zip(names).map(|(f, name)| {
                     let ty = Self::from_arrow(f.data_type()).map_err(|e| format!("field {}: {e}", f.name()))?;
-                    struct_fields.push(StructField { name, ty });
-                }
-                GlueType::Struct(struct_fields)
+                    Ok(StructField { name, ty })
+                });
+                GlueType::Struct(typed.collect::<Result<_, String>>()?)
             }
             DataType::Map(entries, _) => match entries.data_type() {
                 DataType::Struct(kv) if kv.len() == 2 => GlueType::Map(
