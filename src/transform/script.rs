@@ -245,30 +245,26 @@ fn literal(value: &ScalarValue) -> Result<SqlExpr> {
     if let ScalarValue::Utf8(Some(text)) = value {
         return Ok(SqlExpr::Value(Value::SingleQuotedString(text.clone()).with_empty_span()));
     }
-    let sql_type = match value {
-        ScalarValue::Boolean(Some(_)) => "BOOLEAN",
-        ScalarValue::Int32(Some(_)) => "INT",
-        ScalarValue::Int64(Some(_)) => "BIGINT",
-        ScalarValue::Float64(Some(_)) => "DOUBLE",
-        ScalarValue::Date32(Some(_)) => "DATE",
-        ScalarValue::TimestampMicrosecond(Some(_), None) => "TIMESTAMP",
+    let cast = |sql_type: &str| format!("CAST('{value}' AS {sql_type})");
+    // The text is our own rendering of a number, date or timestamp: nothing a user wrote.
+    let text = match value {
+        ScalarValue::Boolean(Some(_)) => cast("BOOLEAN"),
+        ScalarValue::Int32(Some(_)) => cast("INT"),
+        ScalarValue::Int64(Some(_)) => cast("BIGINT"),
+        ScalarValue::Float64(Some(_)) => cast("DOUBLE"),
+        ScalarValue::Date32(Some(_)) => cast("DATE"),
+        // A timestamp scalar displays as its count of microseconds, which no cast reads; and a
+        // CAST to TIMESTAMP makes nanoseconds, which end in 2262 and begin in 1677, where
+        // tables hold microseconds from year 1 to 9999.
+        ScalarValue::TimestampMicrosecond(Some(micros), None) => {
+            let at = chrono::DateTime::from_timestamp_micros(*micros)
+                .ok_or_else(|| Error::query(format!("timestamp parameter {micros} µs is out of range")))?;
+            let rendered = at.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f");
+            format!("arrow_cast('{rendered}', 'Timestamp(Microsecond, None)')")
+        }
         other => {
             return Err(Error::query(format!("a parameter of type {} cannot be bound", other.data_type())));
         }
-    };
-    // The text is our own rendering of a number, date or timestamp: nothing a user wrote.
-    let rendered = match value {
-        // A timestamp scalar displays as its count of microseconds, which no cast reads.
-        ScalarValue::TimestampMicrosecond(Some(micros), None) => chrono::DateTime::from_timestamp_micros(*micros)
-            .map(|at| at.naive_utc().format("%Y-%m-%d %H:%M:%S%.6f").to_string())
-            .ok_or_else(|| Error::query(format!("timestamp parameter {micros} µs is out of range")))?,
-        other => other.to_string(),
-    };
-    let text = match value {
-        // CAST to TIMESTAMP makes nanoseconds, which end in 2262 and begin in 1677; tables hold
-        // microseconds, from year 1 to 9999.
-        ScalarValue::TimestampMicrosecond(..) => format!("arrow_cast('{rendered}', 'Timestamp(Microsecond, None)')"),
-        _ => format!("CAST('{rendered}' AS {sql_type})"),
     };
     Parser::new(&GenericDialect {})
         .try_with_sql(&text)
