@@ -116,16 +116,13 @@ pub fn bucket_arn(bucket: &str) -> String {
 pub fn objects_arn(bucket: &str, prefix: &str) -> String {
     match prefix {
         "" => format!("{}/*", bucket_arn(bucket)),
-        prefix => format!("{}/{}/*", bucket_arn(bucket), literal(prefix)),
+        prefix => format!("{}/*", object_arn(bucket, prefix)),
     }
 }
 
-/// The object whose key is `key` (nothing for the empty key, the bucket itself).
+/// The object whose key is `key`.
 pub fn object_arn(bucket: &str, key: &str) -> String {
-    match key {
-        "" => String::new(),
-        key => format!("{}/{}", bucket_arn(bucket), literal(key)),
-    }
+    format!("{}/{}", bucket_arn(bucket), literal(key))
 }
 
 pub fn glue_arn(resource: &str) -> String {
@@ -163,11 +160,8 @@ pub fn runner(needs: &Needs, options: &Options, created_key: Option<&str>, topic
         statements.push(list);
         // A location is first asked for as an object (a source may name one file): the key
         // itself, without the slash, is read as well as the objects under it.
-        let mut read: Vec<String> = prefixes
-            .iter()
-            .flat_map(|p| [objects_arn(bucket, p), object_arn(bucket, p)])
-            .filter(|arn| !arn.is_empty())
-            .collect();
+        let mut read: Vec<String> = prefixes.iter().map(|p| objects_arn(bucket, p)).collect();
+        read.extend(prefixes.iter().filter(|p| !p.is_empty()).map(|p| object_arn(bucket, p)));
         read.sort();
         read.dedup();
         statements.push(Statement::allow(format!("Read{id}"), &["s3:GetObject"], read));

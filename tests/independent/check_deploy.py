@@ -12,7 +12,9 @@ Checks, each printed as one line:
      the buckets (encrypted), the roles, the rules, the topic and the state machine it declares;
   3. against an endpoint that enforces IAM, the doctor run as a user whose policy denies
      s3:PutObject on a target reports that action, on that prefix, with a statement granting
-     it, exits 1, and leaves no object behind; a bucket that does not exist is named.
+     it, exits 1, and leaves no object behind; a bucket that does not exist is named;
+  4. as a user holding exactly the template's runner policy, the source is read and the doctor
+     finds the buckets.
 """
 import json
 import os
@@ -256,10 +258,60 @@ def doctor_denied(work, binary):
         check(not uploads, f"the doctor left multipart uploads: {uploads}")
         print("ok 3: the doctor names the denied s3:PutObject on lake/clean/orders/* with its statement, "
               "the missing bucket, exits 1 and changes nothing")
+        runner_policy_suffices(work, binary, endpoint, iam, environment)
     finally:
         server.terminate()
         server.wait()
         log.close()
+
+
+def runner_policy_suffices(work, binary, endpoint, iam, environment):
+    """4. As a user holding exactly the template's runner policy, a source location is read
+    (runs ask for it as an object before listing it) and the doctor finds both buckets (it
+    asked with HeadBucket, which needs listing the whole bucket, where the policy allows the
+    used prefixes)."""
+    folder = os.path.join(work, "granted")
+    os.makedirs(folder, exist_ok=True)
+    shutil.copy(os.path.join(work, "denied", "orders.toml"), folder)
+    template = os.path.join(work, "granted.json")
+    deploy(binary, folder, template, "--format", "json")
+    with open(template) as f:
+        role = json.load(f)["Resources"]["RunnerRole"]["Properties"]
+    substitutions = {"${AWS::Partition}": "aws", "${AWS::Region}": "us-east-1", "${AWS::AccountId}": "123456789012",
+                     "${FailureTopic}": "arn:aws:sns:us-east-1:123456789012:etl-failures"}
+
+    def resolved(value):
+        if isinstance(value, dict) and set(value) == {"Fn::Sub"}:
+            text = value["Fn::Sub"]
+            for name, replacement in substitutions.items():
+                text = text.replace(name, replacement)
+            return text
+        if isinstance(value, dict):
+            return {k: resolved(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [resolved(v) for v in value]
+        return value
+
+    policy = resolved(role["Policies"][0]["PolicyDocument"])
+    policy["Statement"].append({"Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"})
+    set_auth(endpoint, b"inf")
+    iam.create_user(UserName="deployed")
+    iam.put_user_policy(UserName="deployed", PolicyName="runner", PolicyDocument=json.dumps(policy))
+    key = iam.create_access_key(UserName="deployed")["AccessKey"]
+    env = dict(environment, AWS_ACCESS_KEY_ID=key["AccessKeyId"], AWS_SECRET_ACCESS_KEY=key["SecretAccessKey"])
+    set_auth(endpoint, b"0")
+    try:
+        inferred = subprocess.run([binary, "infer", "s3://raw/orders/", "--json"], capture_output=True, text=True,
+                                  env=env)
+        check(inferred.returncode == 0, f"reading the source with the runner's policy: {inferred.stderr}")
+        result = subprocess.run([binary, "doctor", folder, "--json"], capture_output=True, text=True, env=env)
+        checks = {c["check"]: c for c in json.loads(result.stdout)["checks"]}
+        for bucket in ("raw", "lake"):
+            found = checks.get(f"bucket {bucket} exists", {})
+            check(found.get("status") == "ok", f"bucket {bucket} under the runner's policy: {found}")
+    finally:
+        set_auth(endpoint, b"inf")
+    print("ok 4: with exactly the template's runner policy, the source is read and the doctor finds both buckets")
 
 
 def main():
