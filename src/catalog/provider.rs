@@ -7,8 +7,8 @@
 //! Views and tables that SQL creates live in the session's `public` schema, for the session
 //! only.
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
@@ -351,6 +351,26 @@ fn statistics(files: &[ScanFile], table_schema: &Schema) -> Statistics {
 /// its crawl listed (and counted for its report).
 pub type Overrides = HashMap<TableName, Arc<dyn TableProvider>>;
 
+/// Each written table a session read, with the folder of each of its partitions as the
+/// session first listed them. A run that publishes a table it read builds on those folders:
+/// should another run publish the table in between (an append racing `etl compact`), the
+/// catalog refuses the second publication, which would otherwise replace rows it never read.
+#[derive(Debug, Default)]
+pub struct TablesRead(Mutex<HashMap<TableName, BTreeMap<Vec<Option<String>>, String>>>);
+
+impl TablesRead {
+    fn record(&self, name: &TableName, partitions: &[Partition]) {
+        let mut read = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        read.entry(name.clone())
+            .or_insert_with(|| partitions.iter().map(|p| (p.values.clone(), p.location.clone())).collect());
+    }
+
+    /// `name`'s partition folders as the session read them; `None` if it did not read `name`.
+    pub fn folders(&self, name: &TableName) -> Option<BTreeMap<Vec<Option<String>>, String>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).get(name).cloned()
+    }
+}
+
 /// The catalog as DataFusion's default catalog: one schema per database, plus `public`.
 #[derive(Debug)]
 pub struct CatalogBridge {
@@ -359,6 +379,7 @@ pub struct CatalogBridge {
     /// Changed after the session is built only by [`CatalogBridge::set_override`].
     overrides: Arc<RwLock<Overrides>>,
     session: Arc<MemorySchemaProvider>,
+    read: Arc<TablesRead>,
 }
 
 impl CatalogBridge {
@@ -380,6 +401,7 @@ impl CatalogBridge {
             tables,
             overrides: Arc::new(RwLock::new(overrides)),
             session: Arc::new(MemorySchemaProvider::new()),
+            read: Arc::default(),
         })
     }
 
@@ -387,6 +409,10 @@ impl CatalogBridge {
     /// targets under the targets' own names.
     pub fn set_override(&self, name: TableName, provider: Arc<dyn TableProvider>) {
         self.overrides.write().unwrap_or_else(|e| e.into_inner()).insert(name, provider);
+    }
+
+    pub fn tables_read(&self) -> Arc<TablesRead> {
+        self.read.clone()
     }
 }
 
@@ -409,6 +435,7 @@ impl CatalogProvider for CatalogBridge {
             names,
             catalog: self.catalog.clone(),
             overrides: self.overrides.clone(),
+            read: self.read.clone(),
         }))
     }
 }
@@ -419,6 +446,7 @@ struct DatabaseSchema {
     names: Vec<String>,
     catalog: Arc<dyn Catalog>,
     overrides: Arc<RwLock<Overrides>>,
+    read: Arc<TablesRead>,
 }
 
 #[async_trait]
@@ -438,10 +466,7 @@ impl SchemaProvider for DatabaseSchema {
         let table = self.catalog.table(&table_name).await.map_err(Error::into_datafusion)?;
         match table {
             None => Ok(None),
-            Some(table) => table_provider(self.catalog.as_ref(), &table, Arc::new(Rejects::failing()))
-                .await
-                .map(Some)
-                .map_err(Error::into_datafusion),
+            Some(table) => self.provider(&table).await.map(Some).map_err(Error::into_datafusion),
         }
     }
 
@@ -463,20 +488,20 @@ impl SchemaProvider for DatabaseSchema {
     }
 }
 
-/// The provider that reads a catalog table now.
-pub async fn table_provider(
-    catalog: &dyn Catalog,
-    table: &Table,
-    rejects: Arc<Rejects>,
-) -> Result<Arc<dyn TableProvider>> {
-    let definition = &table.definition;
-    if definition.is_written() {
-        let partitions = catalog.partitions(&table.name).await?;
-        return Ok(Arc::new(FileTable::from_partitions(definition, &partitions, rejects)?));
+impl DatabaseSchema {
+    /// The provider that reads a catalog table now (a written table's partitions, noted as read).
+    async fn provider(&self, table: &Table) -> Result<Arc<dyn TableProvider>> {
+        let definition = &table.definition;
+        let rejects = Arc::new(Rejects::failing());
+        if definition.is_written() {
+            let partitions = self.catalog.partitions(&table.name).await?;
+            self.read.record(&table.name, &partitions);
+            return Ok(Arc::new(FileTable::from_partitions(definition, &partitions, rejects)?));
+        }
+        let location = Location::parse(&definition.location)?;
+        let listing = crate::source::files::list(&location).await?;
+        Ok(Arc::new(FileTable::from_listing(definition, &listing, rejects, Arc::new(ReadStats::default()))?))
     }
-    let location = Location::parse(&definition.location)?;
-    let listing = crate::source::files::list(&location).await?;
-    Ok(Arc::new(FileTable::from_listing(definition, &listing, rejects, Arc::new(ReadStats::default()))?))
 }
 
 /// `version_of('db.table', N)`: the data of version N of a written table, as `etl table

@@ -24,6 +24,8 @@
 //! catalog entry names: the next run of the target, or `etl gc`, removes them. Nothing here
 //! prints: what a step wants the user to know comes back as warnings.
 
+use std::collections::BTreeMap;
+
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::SessionState;
 
@@ -42,6 +44,7 @@ use crate::location::Location;
 use crate::schema::TableSchema;
 use crate::schema::diff::{Change, diff};
 use crate::schema::widen::widen;
+use crate::transform::session::tables_read;
 
 /// One run's targets on their way to publication.
 pub struct Commit {
@@ -67,6 +70,9 @@ struct TargetCommit {
     delta: Option<DeltaCommit>,
     /// The run's session, for a merge target: the MERGE reads the staged rows in it.
     session: Option<SessionState>,
+    /// The table's partition folders as the run's queries read them, if they read it: the
+    /// partitions it writes must still be those at publication.
+    read: Option<BTreeMap<Vec<Option<String>>, String>>,
 }
 
 impl TargetCommit {
@@ -135,7 +141,10 @@ impl Commit {
         });
         warnings.extend(stale);
         self.staging.push(target.clone());
-        let session = target.merge.as_ref().map(|_| df.clone().into_parts().0);
+        let state = df.clone().into_parts().0;
+        // Every query of the run was planned before its first target is staged.
+        let read = tables_read(&state).and_then(|read| read.folders(&target.table));
+        let session = target.merge.as_ref().map(|_| state);
         let staged = parquet::stage(df.select(columns)?, target, schema, &self.run_id).await?;
         self.targets.push(TargetCommit {
             spec: target.clone(),
@@ -146,6 +155,7 @@ impl Commit {
             checks: Vec::new(),
             delta: None,
             session,
+            read,
         });
         Ok((&self.targets.last().expect("just pushed").staged, warnings))
     }
@@ -210,7 +220,11 @@ impl Commit {
             let mut written = match target.spec.merge.clone() {
                 Some(merge) => merge_into(target, &merge, recorded, &self.tag, &self.run_id).await?,
                 None => {
-                    let planned = publish::plan(&target.spec, &target.staged, &partitions, &self.tag, &self.run_id)?;
+                    let mut planned =
+                        publish::plan(&target.spec, &target.staged, &partitions, &self.tag, &self.run_id)?;
+                    if let Some(read) = &target.read {
+                        publish::build_on_read(&mut planned.written, read);
+                    }
                     let written = planned.written.clone();
                     let planned = target.planned.insert(planned);
                     publish::materialize(&target.spec.location, planned).await?;

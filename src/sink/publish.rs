@@ -176,6 +176,15 @@ pub(super) fn plan(
     Ok(publication)
 }
 
+/// Makes every partition `written` sets or drops build on its folder as the run's queries
+/// `read` it (none, if it had none then): rows the run computed from a partition must not
+/// replace rows another run published there since.
+pub(super) fn build_on_read(written: &mut WrittenData, read: &BTreeMap<Vec<Option<String>>, String>) {
+    for write in written.upserts.iter_mut().chain(&mut written.drops) {
+        write.based_on = Some(read.get(&write.partition.values).cloned());
+    }
+}
+
 fn rerun_after_compaction(target: &TargetSpec, tag: &WriteTag, file: &DataFile) -> Error {
     // Named by the file, not its folder: a later append's copy keeps it in that run's folder.
     let name = file.path.rsplit('/').next().unwrap_or_default();

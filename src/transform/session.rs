@@ -5,15 +5,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::disk_manager::DiskManagerBuilder;
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
 
-use datafusion::catalog::TableProvider;
+use datafusion::catalog::{CatalogProvider, TableProvider};
 
-use crate::catalog::provider::{CatalogBridge, Overrides, SESSION_SCHEMA, VersionOf};
+use crate::catalog::provider::{CatalogBridge, Overrides, SESSION_SCHEMA, TablesRead, VersionOf};
 use crate::catalog::{Catalog, TableName};
 use ballista_core::config::{
     BALLISTA_ADAPTIVE_PLANNER_ENABLED, BALLISTA_BROADCAST_JOIN_THRESHOLD_BYTES, BALLISTA_BROADCAST_JOIN_THRESHOLD_ROWS,
@@ -221,12 +221,19 @@ pub async fn session(
 /// From now on, `name` reads `provider` in the session `context` (one that [`session`] built).
 pub fn override_table(context: &SessionContext, name: TableName, provider: Arc<dyn TableProvider>) -> Result<()> {
     let catalog = context.catalog(DEFAULT_CATALOG);
-    let bridge = catalog.as_ref().and_then(|c| (c.as_ref() as &dyn std::any::Any).downcast_ref::<CatalogBridge>());
-    match bridge {
-        Some(bridge) => {
-            bridge.set_override(name, provider);
-            Ok(())
-        }
-        None => Err(crate::error::Error::runtime("the session was not built by transform::session")),
-    }
+    bridge(catalog.as_ref())?.set_override(name, provider);
+    Ok(())
+}
+
+/// The written tables a session has read so far, and how; `None` for a session that
+/// [`session`] did not build (it reads no catalog table).
+pub fn tables_read(state: &SessionState) -> Option<Arc<TablesRead>> {
+    let catalog = state.catalog_list().catalog(DEFAULT_CATALOG);
+    bridge(catalog.as_ref()).ok().map(CatalogBridge::tables_read)
+}
+
+fn bridge(catalog: Option<&Arc<dyn CatalogProvider>>) -> Result<&CatalogBridge> {
+    catalog
+        .and_then(|c| (c.as_ref() as &dyn std::any::Any).downcast_ref::<CatalogBridge>())
+        .ok_or_else(|| crate::error::Error::runtime("the session was not built by transform::session"))
 }
