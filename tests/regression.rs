@@ -1506,3 +1506,43 @@ fn a_run_that_read_its_target_does_not_publish_over_a_newer_append() {
         assert_eq!(rows, vec![serde_json::json!({"n": 1}), serde_json::json!({"n": 2})], "{format}");
     }
 }
+
+/// An incremental run killed after its publication, before it bookmarked what it read: the
+/// next run read those objects again and appended their rows twice, and the history said the
+/// killed run had published nothing. Killed before its publication, the next run must still
+/// read them (once).
+#[test]
+fn an_incremental_run_killed_around_its_publication_reads_each_object_once() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    for point in ["published", "publish"] {
+        let s = crate::util::Sandbox::new();
+        s.write("in/a.csv", "id\n1\n2\n");
+        s.write(
+            "inc.toml",
+            "name = \"inc\"\n[[source]]\ntable = \"raw.x\"\nlocation = \"in/\"\nincremental = true\n[[target]]\ntable = \"mart.y\"\nquery = \"SELECT * FROM raw.x\"\nlocation = \"out/y/\"\nmode = \"append\"\n",
+        );
+        let mut child = s
+            .command(&["run", "inc.toml"])
+            .env("ETL_KILL_POINT", point)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        assert!(lines.any(|l| l.unwrap_or_default().contains("kill point")), "{point}: the run reaches it");
+        child.kill().unwrap();
+        child.wait().unwrap();
+
+        assert_eq!(s.etl(&["run", "inc.toml"]).code, 0, "{point}");
+        s.write("in/b.csv", "id\n3\n");
+        assert_eq!(s.etl(&["run", "inc.toml"]).code, 0, "{point}");
+        let ids: Vec<_> = s.query("SELECT id FROM mart.y ORDER BY id").iter().map(|r| r["id"].clone()).collect();
+        assert_eq!(ids, [1, 2, 3], "{point}");
+        let runs = s.json(&["runs"]);
+        let killed = &runs["runs"][2];
+        let expected = if point == "published" { "succeeded" } else { "failed" };
+        assert_eq!(killed["status"], expected, "{point}: {killed}");
+    }
+}

@@ -10,6 +10,7 @@
 //! processes never run one pipeline run at once); one whose process is gone is shown as
 //! failed, its unfinished jobs settled from their own runs, until a resume takes it over.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -61,6 +62,16 @@ CREATE TABLE IF NOT EXISTS bookmarks (
     -- Which advance came last: run ids of one second do not sort by time.
     advance INTEGER NOT NULL,
     PRIMARY KEY (job, source, key)
+);
+-- What a run is about to publish from its incremental sources: bookmarks once the catalog
+-- shows that it published (the run may be killed between its publication and its advance).
+CREATE TABLE IF NOT EXISTS pending_bookmarks (
+    job TEXT NOT NULL,
+    source TEXT NOT NULL,
+    key TEXT NOT NULL,
+    version TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    PRIMARY KEY (run_id, source, key)
 );
 CREATE TABLE IF NOT EXISTS leases (
     job TEXT NOT NULL,
@@ -178,20 +189,77 @@ impl History {
         })
     }
 
-    /// Records the objects a run processed, once it published.
-    pub fn advance_bookmarks(&self, job: &str, source: &str, objects: &[(String, String)], run_id: &str) -> Result<()> {
+    /// Records the objects a run is about to publish from an incremental source: they become
+    /// its bookmarks when it has published ([`History::advance_bookmarks`], or
+    /// [`History::settle_pending_bookmarks`] after a run killed in between).
+    pub fn stage_bookmarks(&self, job: &str, source: &str, objects: &[(String, String)], run_id: &str) -> Result<()> {
         let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
         let tx = connection.transaction()?;
-        let advance: i64 = tx.query_row("SELECT coalesce(max(advance), 0) + 1 FROM bookmarks", [], |r| r.get(0))?;
         for (key, version) in objects {
             tx.execute(
-                "INSERT INTO bookmarks (job, source, key, version, run_id, advance) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (job, source, key) DO UPDATE SET version = ?4, run_id = ?5, advance = ?6",
-                params![job, source, key, version, run_id, advance],
+                "INSERT OR REPLACE INTO pending_bookmarks (job, source, key, version, run_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![job, source, key, version, run_id],
             )?;
         }
         tx.commit()?;
         Ok(())
+    }
+
+    /// Records the objects a run processed, once it published.
+    pub fn advance_bookmarks(&self, job: &str, source: &str, objects: &[(String, String)], run_id: &str) -> Result<()> {
+        let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = connection.transaction()?;
+        advance(&tx, job, source, objects, run_id)?;
+        tx.execute("DELETE FROM pending_bookmarks WHERE run_id = ?1 AND source = ?2", params![run_id, source])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The runs of `job` that staged bookmarks and never advanced them: they were killed (or
+    /// failed) before, or just after, their publication.
+    pub fn runs_with_pending_bookmarks(&self, job: &str) -> Result<Vec<String>> {
+        self.with(|c| {
+            let mut statement = c.prepare("SELECT DISTINCT run_id FROM pending_bookmarks WHERE job = ?1")?;
+            let rows = statement.query_map([job], |r| r.get(0))?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// Settles what an ended run staged: its bookmarks if it `published` (its report then says
+    /// it succeeded, though killed before it recorded so), forgotten if not.
+    pub fn settle_pending_bookmarks(&self, run_id: &str, published: bool) -> Result<()> {
+        {
+            let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
+            let tx = connection.transaction()?;
+            if published {
+                let mut staged: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();
+                {
+                    let mut statement =
+                        tx.prepare("SELECT job, source, key, version FROM pending_bookmarks WHERE run_id = ?1")?;
+                    let mut rows = statement.query([run_id])?;
+                    while let Some(row) = rows.next()? {
+                        staged.entry((row.get(0)?, row.get(1)?)).or_default().push((row.get(2)?, row.get(3)?));
+                    }
+                }
+                for ((job, source), objects) in staged {
+                    advance(&tx, &job, &source, &objects, run_id)?;
+                }
+            }
+            tx.execute("DELETE FROM pending_bookmarks WHERE run_id = ?1", [run_id])?;
+            tx.commit()?;
+        }
+        if !published {
+            return Ok(());
+        }
+        match self.get(run_id)? {
+            Some(mut report) if report.status == RunStatus::Failed => {
+                report.status = RunStatus::Succeeded;
+                report.error = None;
+                report.warnings.push(PUBLISHED_THEN_KILLED.to_string());
+                self.record(&report)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Per source of a job: how many objects are bookmarked and by which run last.
@@ -210,6 +278,10 @@ impl History {
     /// many objects were forgotten.
     pub fn reset_bookmarks(&self, job: &str, source: Option<&str>) -> Result<u64> {
         self.with(|c| {
+            c.execute(
+                "DELETE FROM pending_bookmarks WHERE job = ?1 AND (?2 IS NULL OR source = ?2)",
+                params![job, source],
+            )?;
             Ok(c.execute("DELETE FROM bookmarks WHERE job = ?1 AND (?2 IS NULL OR source = ?2)", params![job, source])?
                 as u64)
         })
@@ -223,6 +295,7 @@ impl History {
         let mut forgotten = 0;
         for run in runs {
             forgotten += tx.execute("DELETE FROM bookmarks WHERE run_id = ?1", [run])? as u64;
+            tx.execute("DELETE FROM pending_bookmarks WHERE run_id = ?1", [run])?;
         }
         tx.commit()?;
         Ok(forgotten)
@@ -554,6 +627,25 @@ impl crate::sink::RunLiveness for History {
     fn ended_here(&self, run_id: &str) -> bool {
         self.with(|c| run_liveness(c, run_id)).unwrap_or(None) == Some(false)
     }
+}
+
+/// Bookmarks `objects` of a job's source as processed by `run_id`, as one advance.
+fn advance(
+    tx: &rusqlite::Transaction,
+    job: &str,
+    source: &str,
+    objects: &[(String, String)],
+    run_id: &str,
+) -> Result<()> {
+    let advance: i64 = tx.query_row("SELECT coalesce(max(advance), 0) + 1 FROM bookmarks", [], |r| r.get(0))?;
+    for (key, version) in objects {
+        tx.execute(
+            "INSERT INTO bookmarks (job, source, key, version, run_id, advance) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (job, source, key) DO UPDATE SET version = ?4, run_id = ?5, advance = ?6",
+            params![job, source, key, version, run_id, advance],
+        )?;
+    }
+    Ok(())
 }
 
 fn upsert_pipeline_run(c: &Connection, report: &PipelineReport, owner: &str, text: &str) -> Result<()> {

@@ -333,6 +333,9 @@ async fn execute(
     commit: &mut Commit,
 ) -> Result<()> {
     // 1. Crawl every source (nothing recorded yet).
+    if job.sources.iter().any(|s| s.incremental) {
+        settle_interrupted_runs(job, context, &report.run_id).await?;
+    }
     let quarantine = quarantined::folder(&context.home, &job.name, &report.run_id);
     let mut reads = Vec::new();
     for source in &job.sources {
@@ -385,6 +388,11 @@ async fn execute(
     context.progress.step("publishing");
     let sources: Vec<_> = reads.iter().map(|r| r.plan.table_change.clone()).collect();
     let first_target = sources.len();
+    for read in &reads {
+        if let Some(processed) = &read.processed {
+            context.history.stage_bookmarks(&job.name, &read.table, processed, &report.run_id)?;
+        }
+    }
     let published = commit.publish(context.catalog.as_ref(), sources).await?;
     let versions: Vec<Option<u64>> = published.data_versions.iter().skip(first_target).copied().collect();
     for warning in published.warnings.clone() {
@@ -500,6 +508,26 @@ impl SourceRead {
     fn nothing_new(&self) -> bool {
         self.processed.as_ref().is_some_and(Vec::is_empty)
     }
+}
+
+/// Settles the bookmarks of the job's earlier runs that ended between staging them and
+/// advancing them: kept if the run's publication is in the catalog (it was killed after it),
+/// forgotten if not. Without this, the next run would read those objects again and append
+/// their rows twice.
+async fn settle_interrupted_runs(job: &Job, context: &RunContext, run_id: &str) -> Result<()> {
+    let ended = context.history.runs_with_pending_bookmarks(&job.name)?;
+    for run in ended.iter().filter(|run| *run != run_id && !context.history.is_live(run)) {
+        let mut published = false;
+        for target in &job.targets {
+            if context.catalog.table(&target.table).await?.is_none() {
+                continue;
+            }
+            let versions = context.catalog.data_versions(&target.table).await?;
+            published |= versions.iter().any(|v| v.run_id.as_ref() == Some(run));
+        }
+        context.history.settle_pending_bookmarks(run, published)?;
+    }
+    Ok(())
 }
 
 /// Crawls a source (all its objects, or for an incremental source only those no successful
