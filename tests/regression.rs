@@ -1546,3 +1546,31 @@ fn an_incremental_run_killed_around_its_publication_reads_each_object_once() {
         assert_eq!(killed["status"], expected, "{point}: {killed}");
     }
 }
+
+/// Jobs `x_1` and `x1`, buckets `a-b` and `a.b`: the template gave each pair one logical id
+/// (the later resource replaced the earlier, one job lost its schedule and one bucket its
+/// statements), and the runner policy repeated statement ids, which IAM refuses.
+#[test]
+fn names_only_separators_tell_apart_get_resources_and_statements_of_their_own() {
+    let s = crate::util::Sandbox::new();
+    for (job, bucket) in [("x_1", "a-b"), ("x1", "a.b")] {
+        let file = format!(
+            "name = \"{job}\"\nschedule = \"rate(1 day)\"\n[[target]]\ntable = \"mart.{job}\"\nquery = \"SELECT 1 AS n\"\nlocation = \"s3://{bucket}/{job}/\"\n"
+        );
+        s.write(&format!("p/{job}.toml"), file);
+    }
+    let deployed = s.etl(&["deploy", "p", "--template", "t.json", "--create-buckets"]);
+    assert_eq!(deployed.code, 0, "{deployed:?}");
+    let template: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.path("t.json")).unwrap()).unwrap();
+    let resources = template["Resources"].as_object().unwrap();
+    let count = |kind: &str| resources.values().filter(|r| r["Type"] == kind).count();
+    assert_eq!((count("AWS::S3::Bucket"), count("AWS::Events::Rule")), (2, 2), "{:?}", resources.keys());
+    let statements =
+        resources["RunnerRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"].as_array().unwrap();
+    let mut sids: Vec<&str> = statements.iter().filter_map(|s| s["Sid"].as_str()).collect();
+    let all = sids.len();
+    sids.sort();
+    sids.dedup();
+    assert_eq!(sids.len(), all, "{sids:?}");
+}

@@ -9,6 +9,8 @@
 //! What cannot be tried without a change is said so: creating or updating a Glue table is
 //! checked by reading the table and database (Glue has no dry run).
 
+use std::collections::BTreeMap;
+
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use serde::Serialize;
@@ -96,6 +98,8 @@ fn refused<E: ProvideErrorMetadata + std::error::Error + 'static>(
 
 struct Doctor<'a> {
     needs: &'a Needs,
+    /// Every bucket the runner uses (its statements are named apart by them).
+    buckets: BTreeMap<String, super::BucketUse>,
     statements: Vec<Statement>,
     account: Account,
     checks: Vec<Check>,
@@ -126,7 +130,7 @@ impl Doctor<'_> {
     }
 
     async fn bucket(&mut self, bucket: &str, used: &super::BucketUse) {
-        let id = super::logical_id(&[bucket]);
+        let id = policy::bucket_id(bucket, &self.buckets);
         let bucket_arn = self.account.resolve(&policy::bucket_arn(bucket));
         let check = format!("bucket {bucket} exists");
         // Asked as a run asks, by listing a prefix it uses: the policy allows listing those
@@ -487,6 +491,7 @@ pub async fn examine(needs: &Needs, options: &Options, catalog: CatalogChoice, q
     let mut doctor = Doctor {
         needs,
         statements: policy::runner(needs, options, None, None),
+        buckets: policy::runner_buckets(needs, options),
         account,
         checks,
         s3: aws_sdk_s3::Client::from_conf(s3.build()),

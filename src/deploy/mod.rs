@@ -158,6 +158,19 @@ pub fn prefix_of(location: &Location) -> String {
 }
 
 /// A CloudFormation logical id from free text: letters and digits, each word capitalised.
+/// The logical id of `name` among `names` of its kind: [`logical_id`] of `prefix` and `name`,
+/// which drops separators, so that two names only they tell apart (`x_1` and `x1`, buckets
+/// `a-b` and `a.b`) would share one; those take a digest of their name too. Names that share
+/// no id keep theirs, so a stack's resources keep their ids as the pipeline grows.
+pub fn logical_id_among<'a>(prefix: &[&str], name: &str, names: impl IntoIterator<Item = &'a str>) -> String {
+    let id_of = |name: &str| logical_id(&[prefix, &[name]].concat());
+    let id = id_of(name);
+    match names.into_iter().any(|other| other != name && id_of(other) == id) {
+        true => format!("{id}{:08X}", crate::schema::names::digest(name)),
+        false => id,
+    }
+}
+
 pub fn logical_id(parts: &[&str]) -> String {
     let mut id = String::new();
     for part in parts {
@@ -180,5 +193,14 @@ mod tests {
     fn logical_ids_are_alphanumeric_words() {
         assert_eq!(logical_id(&["bucket", "raw-data.eu_1"]), "BucketRawDataEu1");
         assert_eq!(logical_id(&["Job", "daily_orders"]), "JobDailyOrders");
+    }
+
+    #[test]
+    fn names_that_only_separators_tell_apart_get_ids_apart() {
+        let names = ["x_1", "x1", "daily_orders"];
+        let ids: Vec<String> = names.iter().map(|n| logical_id_among(&["Schedule"], n, names)).collect();
+        assert_eq!(ids[2], "ScheduleDailyOrders");
+        assert!(ids[0].starts_with("ScheduleX1") && ids[1].starts_with("ScheduleX1") && ids[0] != ids[1], "{ids:?}");
+        assert!(ids.iter().all(|id| id.chars().all(|c| c.is_ascii_alphanumeric())), "{ids:?}");
     }
 }

@@ -6,10 +6,12 @@
 //! the template wraps them, and `etl doctor` substitutes the account it runs in to print a
 //! statement that grants what it found missing.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{Needs, Options};
+use super::{BucketUse, Needs, Options};
 
 /// The S3 actions a target's writer, publication and clean-up call (object_store's multipart
 /// uploads included).
@@ -129,19 +131,30 @@ pub fn glue_arn(resource: &str) -> String {
     format!("arn:${{AWS::Partition}}:glue:${{AWS::Region}}:${{AWS::AccountId}}:{resource}")
 }
 
-/// The runner role's statements. `created_key` is the KMS key the template creates, as an
-/// `Fn::Sub` reference, when it creates one.
-pub fn runner(needs: &Needs, options: &Options, created_key: Option<&str>, topic: Option<&str>) -> Vec<Statement> {
-    let mut statements = Vec::new();
+/// The buckets the runner uses: the jobs', and Athena's results bucket.
+pub fn runner_buckets(needs: &Needs, options: &Options) -> BTreeMap<String, BucketUse> {
     let mut buckets = needs.buckets.clone();
     if let Some(results) = options.athena.as_ref().and_then(|a| a.results.as_ref())
         && let Some(bucket) = results.bucket()
     {
         buckets.entry(bucket.to_string()).or_default().writes.insert(super::prefix_of(results));
     }
+    buckets
+}
+
+/// What the runner policy's statements for `bucket`, one of `buckets`, are named by.
+pub fn bucket_id(bucket: &str, buckets: &BTreeMap<String, BucketUse>) -> String {
+    super::logical_id_among(&[], bucket, buckets.keys().map(String::as_str))
+}
+
+/// The runner role's statements. `created_key` is the KMS key the template creates, as an
+/// `Fn::Sub` reference, when it creates one.
+pub fn runner(needs: &Needs, options: &Options, created_key: Option<&str>, topic: Option<&str>) -> Vec<Statement> {
+    let mut statements = Vec::new();
+    let buckets = runner_buckets(needs, options);
     let mut kms_keys: Vec<String> = Vec::new();
     for (bucket, used) in &buckets {
-        let id = super::logical_id(&[bucket]);
+        let id = bucket_id(bucket, &buckets);
         let prefixes: Vec<&String> = used.reads.iter().chain(&used.writes).collect();
         if prefixes.is_empty() {
             continue;

@@ -9,7 +9,7 @@
 use serde_json::{Map, Value, json};
 
 use super::policy::{self, Statement};
-use super::{CreateBuckets, Needs, Options, Settings, logical_id, states};
+use super::{CreateBuckets, Needs, Options, Settings, logical_id_among, states};
 use crate::error::{Error, Result};
 use crate::runs::pipeline::Pipeline;
 
@@ -226,7 +226,7 @@ impl Builder {
     fn buckets(&mut self, needs: &Needs, settings: &Settings, created: &[String], key: Option<&Value>) -> Result<()> {
         for bucket in created {
             let used = &needs.buckets[bucket];
-            let id = logical_id(&["bucket", bucket]);
+            let id = logical_id_among(&["bucket"], bucket, needs.buckets.keys().map(String::as_str));
             let by_default = match key {
                 Some(key) => json!({ "SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key }),
                 None => json!({ "SSEAlgorithm": "AES256" }),
@@ -256,7 +256,8 @@ impl Builder {
                     json!({ "EventBridgeConfiguration": { "EventBridgeEnabled": true } });
             }
             if let Some(replica) = settings.replicas.get(bucket) {
-                properties["ReplicationConfiguration"] = self.replication(bucket, replica, settings, key)?;
+                let role = logical_id_among(&["replication"], bucket, needs.buckets.keys().map(String::as_str));
+                properties["ReplicationConfiguration"] = self.replication(&role, bucket, replica, settings, key)?;
             }
             self.resource(&id, "AWS::S3::Bucket", properties, true);
             self.retain(&id);
@@ -275,8 +276,14 @@ impl Builder {
     }
 
     /// Cross-region replication of `bucket` to `replica`, with the role S3 replicates as.
-    fn replication(&mut self, bucket: &str, replica: &str, settings: &Settings, key: Option<&Value>) -> Result<Value> {
-        let role = logical_id(&["replication", bucket]);
+    fn replication(
+        &mut self,
+        role: &str,
+        bucket: &str,
+        replica: &str,
+        settings: &Settings,
+        key: Option<&Value>,
+    ) -> Result<Value> {
         let source = policy::bucket_arn(bucket);
         let target = policy::bucket_arn(replica);
         let mut statements = vec![
@@ -315,7 +322,7 @@ impl Builder {
         let trust = service_trust("s3.amazonaws.com");
         let policies = json!([{ "PolicyName": self.named("replication"), "PolicyDocument": { "Version": "2012-10-17", "Statement": statements } }]);
         self.resource(
-            &role,
+            role,
             "AWS::IAM::Role",
             json!({ "RoleName": self.named(&format!("replication-{}", short(bucket))), "AssumeRolePolicyDocument": trust, "Policies": policies }),
             true,
@@ -325,7 +332,7 @@ impl Builder {
 
     fn databases(&mut self, needs: &Needs) {
         for database in &needs.databases {
-            let id = logical_id(&["database", database]);
+            let id = logical_id_among(&["database"], database, needs.databases.iter().map(String::as_str));
             let input = json!({ "Name": database, "Description": format!("Tables of etl pipeline {}", self.name) });
             self.resource(
                 &id,
@@ -466,7 +473,7 @@ impl Builder {
         for (job, file, schedule) in &needs.job_schedules {
             let input = json!({ "job_file": file }).to_string();
             rules.push((
-                logical_id(&["schedule", job]),
+                logical_id_among(&["schedule"], job, needs.job_schedules.iter().map(|(job, ..)| job.as_str())),
                 json!({
                     "Name": self.named(&format!("job-{}", short(job))),
                     "Description": format!("Runs job {job} on its own schedule"),
