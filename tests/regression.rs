@@ -1574,3 +1574,15 @@ fn names_only_separators_tell_apart_get_resources_and_statements_of_their_own() 
     sids.dedup();
     assert_eq!(sids.len(), all, "{sids:?}");
 }
+
+/// A quote left open in a CSV file that ends with a line end: the file was cut into chunks at
+/// line ends, the record the open quote runs on was carried to a next chunk that never came,
+/// and the rest of the file was dropped with exit 0, under `bad_records = "fail"` too.
+#[test]
+fn a_quote_never_closed_is_a_bad_record_not_the_end_of_the_file() {
+    let s = crate::util::Sandbox::new();
+    s.write("src/f.csv", "id,t\n1,ok\n2,\"x\n3,y\n4,z\n");
+    assert_eq!(s.etl(&["crawl", "src", "--table", "raw.a"]).code, 0);
+    s.etl(&["sql", "SELECT * FROM raw.a"])
+        .assert_failure(1, "line 3: a quoted value opened in this record is never closed (the file ends inside it)");
+}

@@ -33,8 +33,13 @@ pub(super) fn decode_in_chunks(
 ) -> Result<u64> {
     let io_error = |e: std::io::Error| read_error(file, e);
     let reader = skip_bom(reader).map_err(io_error)?;
-    let mut chunks =
-        Chunks { reader, carry: Vec::new(), done: false, size: fixed_chunk_bytes.unwrap_or(FIRST_CHUNK_BYTES) };
+    let mut chunks = Chunks {
+        reader,
+        carry: Vec::new(),
+        done: false,
+        yielded: false,
+        size: fixed_chunk_bytes.unwrap_or(FIRST_CHUNK_BYTES),
+    };
     let Some(mut first) = chunks.next().map_err(io_error)? else {
         return Ok(0);
     };
@@ -124,6 +129,8 @@ struct Chunks {
     /// What followed the last line end of the previous chunk.
     carry: Vec<u8>,
     done: bool,
+    /// Whether a chunk has been handed out.
+    yielded: bool,
     size: usize,
 }
 
@@ -140,10 +147,13 @@ impl Chunks {
             let read = (&mut self.reader).take(wanted).read_to_end(&mut data)?;
             if read == 0 {
                 self.done = true;
-                return Ok((!data.is_empty()).then_some(Chunk { data, last: true }));
+                // After a chunk that ended the file at a line end, an empty last one: the
+                // decoder knows the file ended there (a record its quote left open ends with it).
+                return Ok((!data.is_empty() || self.yielded).then_some(Chunk { data, last: true }));
             }
             if let Some(end) = data[searched..].iter().rposition(|&b| b == b'\n') {
                 self.carry = data.split_off(searched + end + 1);
+                self.yielded = true;
                 return Ok(Some(Chunk { data, last: false }));
             }
             // A line longer than the chunk: read on until it ends.

@@ -142,7 +142,14 @@ impl ChunkDecoder {
                 data[start..].iter().take_while(|&&b| b == b'\r' || b == b'\n').filter(|&&b| b == b'\n').count();
             let line = start_line + skipped as u64;
             decoded.records += 1;
-            if let Some(mut problem) = self.append(&record, line, &mut builders) {
+            let unclosed = chunk.last
+                && data[end..].iter().all(|&b| b == b'\r' || b == b'\n')
+                && !record_ends(&self.dialect, &[&data[start..end], b"\n"].concat());
+            let problem = match unclosed {
+                true => Some(self.unclosed_quote(line, &mut builders)),
+                false => self.append(&record, line, &mut builders),
+            };
+            if let Some(mut problem) = problem {
                 problem = problem.with_record(record_text(&data[start..end]));
                 problem.header = self.header.clone();
                 decoded.bad.push(problem);
@@ -166,6 +173,22 @@ impl ChunkDecoder {
             decoded.batches.extend(self.flush(&mut builders, rows_in_batch, &mut bad_rows)?);
         }
         Ok(decoded)
+    }
+
+    /// A record the end of the file ended inside a quoted value: its quote never closes, so
+    /// its "value" holds every line after it, which are not values of its column.
+    fn unclosed_quote(&self, line: u64, builders: &mut [TextColumnBuilder]) -> BadRecord {
+        for builder in builders.iter_mut() {
+            builder.append_null();
+        }
+        BadRecord {
+            file: self.file.clone(),
+            line,
+            column: None,
+            value: None,
+            reason: "a quoted value opened in this record is never closed (the file ends inside it)".into(),
+            ..BadRecord::default()
+        }
     }
 
     /// Appends a record's projected values; what is wrong with it, if anything. A bad
