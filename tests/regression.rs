@@ -1586,3 +1586,28 @@ fn a_quote_never_closed_is_a_bad_record_not_the_end_of_the_file() {
     s.etl(&["sql", "SELECT * FROM raw.a"])
         .assert_failure(1, "line 3: a quoted value opened in this record is never closed (the file ends inside it)");
 }
+
+/// An incremental run whose new objects hold no value of a column (a header alone, nulls)
+/// inferred those columns as strings from the new objects alone and widened the table's
+/// types to string (a struct too, whose files then could not be read).
+#[test]
+fn new_objects_without_values_keep_an_incremental_sources_types() {
+    for (first, empty, name) in [
+        ("id,v,d\n1,10,2024-01-01\n", "id,v,d\n", "csv"),
+        ("{\"id\":1,\"s\":{\"a\":1}}\n", "{\"id\":null,\"s\":null}\n", "json"),
+    ] {
+        let s = crate::util::Sandbox::new();
+        s.write(&format!("src/a.{name}"), first);
+        s.write(
+            "inc.toml",
+            "name = \"inc\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"src/\"\nincremental = true\n[[target]]\ntable = \"cur.a\"\nquery = \"SELECT * FROM raw.a\"\nlocation = \"out/\"\nmode = \"append\"\n",
+        );
+        assert_eq!(s.etl(&["run", "inc.toml"]).code, 0, "{name}");
+        let types = || s.json(&["schema", "show", "raw.a"])["columns"].clone();
+        let first_types = types();
+        s.write(&format!("src/b.{name}"), empty);
+        assert_eq!(s.etl(&["run", "inc.toml"]).code, 0, "{name}");
+        assert_eq!(types(), first_types, "{name}");
+        assert_eq!(s.query("SELECT count(*) AS n FROM cur.a")[0]["n"], if name == "csv" { 1 } else { 2 }, "{name}");
+    }
+}

@@ -139,7 +139,8 @@ pub async fn plan_incremental(
             },
         });
     }
-    let mut inferred = infer_listing(new, options).await?;
+    let base = current.as_ref().map(|c| c.definition.schema());
+    let mut inferred = infer_listing(new, options, base.as_ref()).await?;
     if let Some(current) = &current {
         inferred.schema = widened(&current.definition.schema(), &inferred.schema);
         // What Athena is told must hold for the earlier files too.

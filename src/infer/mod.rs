@@ -101,10 +101,17 @@ pub struct Inferred {
 }
 
 pub async fn infer(location: &Location, options: &InferOptions) -> Result<Inferred> {
-    infer_listing(files::list(location).await?, options).await
+    infer_listing(files::list(location).await?, options, None).await
 }
 
-pub async fn infer_listing(mut listing: Listing, options: &InferOptions) -> Result<Inferred> {
+/// The schema of `listing`'s files; with `base` (a table's schema, for new files added to it),
+/// its columns widened by what the files hold. A column the files hold no value of (a batch
+/// of nulls, a header alone) then keeps its type instead of becoming a string.
+pub async fn infer_listing(
+    mut listing: Listing,
+    options: &InferOptions,
+    base: Option<&TableSchema>,
+) -> Result<Inferred> {
     let location = listing.location.clone();
     let shapes: Vec<FileShape> = futures::stream::iter(listing.files.iter().cloned())
         .map(|file| -> BoxFuture<'_, Result<FileShape>> { Box::pin(infer_file(&location, file, options, None)) })
@@ -123,7 +130,11 @@ pub async fn infer_listing(mut listing: Listing, options: &InferOptions) -> Resu
         _ => None,
     };
 
-    let mut columns: Vec<(String, Shape)> = Vec::new();
+    let mut columns: Vec<(String, Shape)> = base
+        .into_iter()
+        .flat_map(|base| &base.columns)
+        .map(|column| (column.name.clone(), Shape::from_glue(&column.ty)))
+        .collect();
     let mut facts = TextFacts::default();
     for shape in &shapes {
         columns = shape::merge(&columns, &shape.columns);
