@@ -1611,3 +1611,22 @@ fn new_objects_without_values_keep_an_incremental_sources_types() {
         assert_eq!(s.query("SELECT count(*) AS n FROM cur.a")[0]["n"], if name == "csv" { 1 } else { 2 }, "{name}");
     }
 }
+
+/// An empty `.csv.gz` listed first made the whole source headerless (its "dialect" won the
+/// tie), and the other files' headers were published as rows; partition folders `zip=02134`
+/// made a bigint key, and the zeros were lost.
+#[test]
+fn an_empty_compressed_object_and_zero_led_partition_values_change_nothing() {
+    let s = crate::util::Sandbox::new();
+    s.write("src/a.csv", "id,amount\n1,10\n2,20\n");
+    s.write_gzip("src/0.csv.gz", b"");
+    let crawled = s.etl(&["crawl", "src", "--table", "raw.a"]);
+    assert_eq!(crawled.code, 0, "{crawled:?}");
+    assert!(crawled.stderr.contains("skipping empty object"), "{crawled:?}");
+    assert_eq!(s.query("SELECT sum(amount) AS s FROM raw.a")[0]["s"], 30);
+
+    s.write("z/zip=02134/f.csv", "id\n1\n");
+    s.write("z/zip=10001/f.csv", "id\n2\n");
+    assert_eq!(s.etl(&["crawl", "z", "--table", "raw.z"]).code, 0);
+    assert_eq!(s.query("SELECT zip FROM raw.z WHERE id = 1")[0]["zip"], "02134");
+}

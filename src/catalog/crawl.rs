@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::{Catalog, DataChange, NewVersion, Partition, Table, TableChange, TableDefinition, TableName};
 use crate::error::{Error, Result};
-use crate::infer::{InferOptions, Inferred, infer, infer_listing};
+use crate::infer::{InferOptions, Inferred, infer, infer_shapes, sample_files};
 use crate::location::Location;
 use crate::schema::diff::{Change, diff};
 use crate::schema::widen::widen;
@@ -111,9 +111,11 @@ pub async fn plan_incremental(
     on_change: OnSchemaChange,
 ) -> Result<CrawlPlan> {
     let current = catalog.table(table).await?;
+    let (new, shapes) = sample_files(new, options).await?;
     if new.files.is_empty() {
         let Some(current) = current else {
-            return Err(Error::input(format!("{}: no objects to read", new.location)));
+            let why = if new.empty.is_empty() { "no objects to read" } else { "only empty objects" };
+            return Err(Error::input(format!("{}: {why}", new.location)));
         };
         let definition = current.definition.clone();
         let inferred = Inferred {
@@ -140,7 +142,7 @@ pub async fn plan_incremental(
         });
     }
     let base = current.as_ref().map(|c| c.definition.schema());
-    let mut inferred = infer_listing(new, options, base.as_ref()).await?;
+    let mut inferred = infer_shapes(new, shapes, options, base.as_ref()).await?;
     if let Some(current) = &current {
         inferred.schema = widened(&current.definition.schema(), &inferred.schema);
         // What Athena is told must hold for the earlier files too.

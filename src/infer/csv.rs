@@ -17,6 +17,13 @@
 //! in ways LazySimpleSerDe does not read.
 
 use super::FileShape;
+
+/// Whether `value` is a number written with leading zeros (`007`, zip code `02134`), which a
+/// number type would lose: such values are text.
+pub(super) fn has_leading_zero(value: &str) -> bool {
+    let digits = value.trim_start_matches(['-', '+']);
+    digits.len() > 1 && digits.starts_with('0') && digits.as_bytes()[1].is_ascii_digit()
+}
 use super::athena::{ColumnFacts, TextFacts};
 use super::shape::Shape;
 use crate::error::Result;
@@ -217,10 +224,7 @@ impl TextStats {
         }
         self.values += 1;
         self.boolean &= parse_bool(value).is_some();
-        let digits = value.trim_start_matches(['-', '+']);
-        if digits.len() > 1 && digits.starts_with('0') && digits.as_bytes()[1].is_ascii_digit() {
-            self.leading_zero = true;
-        }
+        self.leading_zero |= has_leading_zero(value);
         if self.integer {
             self.integer = parse_int(value).is_some();
         }

@@ -85,6 +85,18 @@ pub struct FileShape {
     pub facts: TextFacts,
 }
 
+impl FileShape {
+    /// The shape of an object that holds no text once decompressed: nothing to read, skipped
+    /// as an empty object is.
+    fn nothing(format: Format) -> Self {
+        FileShape { format, columns: Vec::new(), dialect: None, rows: Some(0), facts: TextFacts::default() }
+    }
+
+    fn is_nothing(&self) -> bool {
+        self.columns.is_empty() && self.rows == Some(0) && self.format != Format::Parquet
+    }
+}
+
 /// What a location holds, as one table.
 #[derive(Debug, Clone)]
 pub struct Inferred {
@@ -101,24 +113,47 @@ pub struct Inferred {
 }
 
 pub async fn infer(location: &Location, options: &InferOptions) -> Result<Inferred> {
-    infer_listing(files::list(location).await?, options, None).await
+    infer_listing(files::list(location).await?, options).await
 }
 
-/// The schema of `listing`'s files; with `base` (a table's schema, for new files added to it),
-/// its columns widened by what the files hold. A column the files hold no value of (a batch
-/// of nulls, a header alone) then keeps its type instead of becoming a string.
-pub async fn infer_listing(
-    mut listing: Listing,
-    options: &InferOptions,
-    base: Option<&TableSchema>,
-) -> Result<Inferred> {
+/// The table `listing`'s files make.
+pub async fn infer_listing(listing: Listing, options: &InferOptions) -> Result<Inferred> {
+    let (listing, shapes) = sample_files(listing, options).await?;
+    if shapes.is_empty() {
+        return Err(Error::input(format!("{}: only empty objects", listing.location)));
+    }
+    infer_shapes(listing, shapes, options, None).await
+}
+
+/// Each file's shape from a sample of it. Files with nothing to read once decompressed (an
+/// empty `.gz`) leave the listing for its empty objects, as empty objects do: a file without
+/// a header must not decide that the others have none.
+pub async fn sample_files(mut listing: Listing, options: &InferOptions) -> Result<(Listing, Vec<FileShape>)> {
     let location = listing.location.clone();
     let shapes: Vec<FileShape> = futures::stream::iter(listing.files.iter().cloned())
         .map(|file| -> BoxFuture<'_, Result<FileShape>> { Box::pin(infer_file(&location, file, options, None)) })
         .buffered(CONCURRENT_READS)
         .try_collect()
         .await?;
+    let (read, nothing): (Vec<(SourceFile, FileShape)>, Vec<_>) =
+        std::mem::take(&mut listing.files).into_iter().zip(shapes).partition(|(_, shape)| !shape.is_nothing());
+    listing.empty.extend(nothing.iter().map(|(file, _)| location.display(&file.path)));
+    let (files, shapes) = read.into_iter().unzip();
+    listing.files = files;
+    Ok((listing, shapes))
+}
 
+/// The table `shapes` (those of `listing`'s files, at least one) make; with `base` (a table's
+/// schema, for new files added to it), its columns widened by what the files hold. A column
+/// the files hold no value of (a batch of nulls, a header alone) then keeps its type instead
+/// of becoming a string.
+pub async fn infer_shapes(
+    mut listing: Listing,
+    shapes: Vec<FileShape>,
+    options: &InferOptions,
+    base: Option<&TableSchema>,
+) -> Result<Inferred> {
+    let location = listing.location.clone();
     let format = single_format(&location, &listing.files, &shapes)?;
     for (file, shape) in listing.files.iter_mut().zip(&shapes) {
         file.format = Some(format);
@@ -215,6 +250,9 @@ async fn infer_sample(
         let text = format::decompress_prefix(&bytes, compression, text_limit, whole_object)
             .map_err(|e| read_error(&display, e))?;
         let complete = whole_object && text.len() < text_limit;
+        if complete && text.trim_ascii().is_empty() {
+            return Ok(Some(FileShape::nothing(named_format.unwrap_or(Format::Csv))));
+        }
         if !complete && !text.contains(&b'\n') {
             return Ok(None);
         }
@@ -282,7 +320,8 @@ async fn settle_dialect(
 }
 
 /// Partition keys typed from their values, as Athena users expect: bigint when every value is
-/// an integer, date when every value is a date, string otherwise.
+/// an integer (none with leading zeros, as columns), date when every value is a date, string
+/// otherwise.
 fn partition_key_types(listing: &Listing) -> Vec<Column> {
     listing
         .partition_keys
@@ -292,7 +331,7 @@ fn partition_key_types(listing: &Listing) -> Vec<Column> {
             let values = || listing.files.iter().filter_map(|f| f.partition_values[i].as_deref());
             let ty = if values().next().is_none() {
                 GlueType::String
-            } else if values().all(|v| parse_int(v).is_some()) {
+            } else if values().all(|v| parse_int(v).is_some() && !csv::has_leading_zero(v)) {
                 GlueType::BigInt
             } else if values().all(|v| parse_date(v).is_some()) {
                 GlueType::Date
