@@ -1630,3 +1630,31 @@ fn an_empty_compressed_object_and_zero_led_partition_values_change_nothing() {
     assert_eq!(s.etl(&["crawl", "z", "--table", "raw.z"]).code, 0);
     assert_eq!(s.query("SELECT zip FROM raw.z WHERE id = 1")[0]["zip"], "02134");
 }
+
+/// The API's filters read a value as the column's type, so on a `decimal(10,2)` column
+/// `price:lt:1.501` compared with 1.50 and missed the 1.50 row (`etl sql` found it); its JSON
+/// rows wrote structs as arrays, dropping their field names.
+#[test]
+fn api_filters_keep_a_decimals_digits_and_rows_keep_struct_field_names() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.json", "{\"id\":1,\"price\":\"1.50\",\"addr\":{\"city\":\"Oslo\"}}\n{\"id\":2,\"price\":\"10.01\",\"addr\":{\"city\":\"Rome\"}}\n");
+    s.write(
+        "job.toml",
+        "name = \"dec\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[target]]\ntable = \"cur.p\"\nquery = \"SELECT id, CAST(price AS DECIMAL(10,2)) AS price, addr FROM raw.a\"\nlocation = \"out/\"\n",
+    );
+    assert_eq!(s.etl(&["run", "job.toml"]).code, 0);
+    let secret = crate::serve::key(&s, "reader", "cur.*");
+    let server = crate::serve::Server::start(&s, &[]);
+    let ids = |filter: &str| -> Vec<serde_json::Value> {
+        let response = server.get(&format!("/v1/tables/cur.p/rows?columns=id&where={filter}"), Some(&secret));
+        let (_, body) = crate::serve::json_of(response);
+        body["rows"].as_array().unwrap_or_else(|| panic!("{filter}: {body}")).iter().map(|r| r[0].clone()).collect()
+    };
+    assert_eq!(ids("price:lt:1.501"), [1]);
+    assert_eq!(ids("price:gt:10.005"), [2]);
+    assert!(ids("price:eq:1.499").is_empty());
+    assert_eq!(ids("price:in:1.5,10.010"), [1, 2]);
+    let response = server.get("/v1/tables/cur.p/rows?columns=addr&where=id:eq:1", Some(&secret));
+    let (_, body) = crate::serve::json_of(response);
+    assert_eq!(body["rows"], serde_json::json!([[{"city": "Oslo"}]]), "{body}");
+}

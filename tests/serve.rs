@@ -139,7 +139,7 @@ impl Drop for Server {
     }
 }
 
-fn json_of(response: Response) -> (StatusCode, Value) {
+pub(crate) fn json_of(response: Response) -> (StatusCode, Value) {
     let status = response.status();
     let text = response.text().unwrap();
     let value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::json::StructMode;
-use datafusion::arrow::json::writer::{JsonArray, LineDelimited, WriterBuilder};
+use datafusion::arrow::json::writer::{EncoderOptions, LineDelimited, WriterBuilder, make_encoder};
 
 use super::error::{ApiError, ApiResult};
 use crate::error::Error;
@@ -118,19 +118,35 @@ fn envelope(schema: &SchemaRef, batches: &[RecordBatch], next_cursor: Option<&st
     let columns: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     write!(out, "{{\"columns\":{},\"rows\":", serde_json::to_string(&columns).map_err(Error::from)?)
         .map_err(Error::from)?;
-    let mut writer = WriterBuilder::new()
-        .with_explicit_nulls(true)
-        .with_struct_mode(StructMode::ListOnly)
-        .build::<_, JsonArray>(&mut out);
+    // Rows are arrays in column order, the values in them as `etl sql --format json` writes
+    // them (a struct an object: Arrow's list mode would make every struct an array).
+    let options = EncoderOptions::default().with_explicit_nulls(true).with_struct_mode(StructMode::ObjectOnly);
+    out.push(b'[');
+    let mut first_row = true;
     for batch in batches {
-        writer.write(batch).map_err(Error::from)?;
+        let mut encoders = schema
+            .fields()
+            .iter()
+            .zip(batch.columns())
+            .map(|(field, array)| make_encoder(field, array.as_ref(), &options))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(Error::from)?;
+        for row in 0..batch.num_rows() {
+            out.extend_from_slice(if first_row { b"[" } else { b",[" });
+            first_row = false;
+            for (i, encoder) in encoders.iter_mut().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                match encoder.is_null(row) {
+                    true => out.extend_from_slice(b"null"),
+                    false => encoder.encode(row, &mut out),
+                }
+            }
+            out.push(b']');
+        }
     }
-    writer.finish().map_err(Error::from)?;
-    drop(writer);
-    if out.ends_with(b"\"rows\":") {
-        // Arrow's array writer writes nothing at all when it was given no batch.
-        out.extend_from_slice(b"[]");
-    }
+    out.push(b']');
     write!(out, ",\"next_cursor\":{}}}", serde_json::to_string(&next_cursor).map_err(Error::from)?)
         .map_err(Error::from)?;
     Ok(out)

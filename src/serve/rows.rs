@@ -17,7 +17,7 @@
 use std::sync::Arc;
 
 use base64::Engine;
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::datatypes::{DECIMAL128_MAX_PRECISION, DataType};
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::{Expr, SortExpr, ident, lit};
@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 
 use super::error::{ApiError, ApiResult};
 use crate::catalog::{Catalog, Table, TableName};
+use crate::schema::GlueType;
 
 /// Rows a page has when `limit` is not given.
 pub const DEFAULT_LIMIT: usize = 100;
@@ -262,6 +263,23 @@ pub async fn plan_page(
     Ok(Page { frame, limit: request.limit, next: Cursor { pin, offset: offset.saturating_add(request.limit), shape } })
 }
 
+/// The type a filter's value is read as, to compare with a column of `column_type`: the
+/// column's, except that a decimal keeps the value's own digits (`price:lt:1.501` on a
+/// `decimal(10,2)` must not round the value to 1.50), as `etl sql` compares them.
+fn literal_type(column_type: &DataType, text: &str) -> DataType {
+    let DataType::Decimal128(precision, scale) = *column_type else {
+        return column_type.clone();
+    };
+    let digits = text.trim_start_matches(['-', '+']);
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    let whole_digits = (i16::from(precision) - i16::from(scale)).max(whole.len() as i16);
+    let scale = i16::from(scale).max(fraction.len() as i16);
+    if whole_digits + scale > i16::from(DECIMAL128_MAX_PRECISION) {
+        return column_type.clone();
+    }
+    DataType::Decimal128((whole_digits + scale) as u8, scale as i8)
+}
+
 /// Filters, order and columns applied to a table's frame; unknown columns and values that
 /// are not of their column's type are the caller's error, named.
 fn shape_frame(frame: DataFrame, request: &RowsRequest) -> ApiResult<DataFrame> {
@@ -277,11 +295,12 @@ fn shape_frame(frame: DataFrame, request: &RowsRequest) -> ApiResult<DataFrame> 
     for filter in &request.filters {
         let data_type = type_of("where", &filter.raw, &filter.column)?;
         let value = |text: &str| {
-            ScalarValue::try_from_string(text.to_string(), &data_type).map(lit).map_err(|_| {
+            ScalarValue::try_from_string(text.to_string(), &literal_type(&data_type, text)).map(lit).map_err(|_| {
+                let glue = GlueType::from_arrow(&data_type).map_or_else(|_| data_type.to_string(), |t| t.to_string());
                 ApiError::parameter(
                     "where",
                     &filter.raw,
-                    format!("'{text}' is not a value of {}'s type ({data_type})", filter.column),
+                    format!("'{text}' is not a value of {}'s type ({glue})", filter.column),
                 )
             })
         };
