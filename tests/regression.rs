@@ -1658,3 +1658,30 @@ fn api_filters_keep_a_decimals_digits_and_rows_keep_struct_field_names() {
     let (_, body) = crate::serve::json_of(response);
     assert_eq!(body["rows"], serde_json::json!([[{"city": "Oslo"}]]), "{body}");
 }
+
+/// A resumed pipeline run whose rerun failed again rolled its table back to the version from
+/// before the run's first attempt, deleting what another run had published after the first
+/// attempt's rollback. It now undoes only what the resumed attempt published.
+#[test]
+fn a_resume_that_fails_again_undoes_only_its_own_publications() {
+    let s = crate::util::Sandbox::new();
+    s.write("p/pipeline.toml", "on_failure = \"rollback\"\n");
+    s.write(
+        "p/x.toml",
+        "name = \"x\"\n[[target]]\ntable = \"m.x\"\nquery = \"SELECT $logical_date AS d\"\nlocation = \"../wh/x/\"\nmode = \"append\"\n",
+    );
+    s.write(
+        "p/y.toml",
+        "name = \"y\"\ndepends_on = [\"x\"]\n[[target]]\ntable = \"m.y\"\nquery = \"SELECT CAST(CASE WHEN $logical_date = '2026-01-02' THEN 'boom' ELSE '1' END AS INT) AS v\"\nlocation = \"../wh/y/\"\n",
+    );
+    let run = |date: &str| s.etl(&["pipeline", "run", "p", "--logical-date", date, "--json"]);
+    assert_eq!(run("2026-01-01").code, 0);
+    let failed = run("2026-01-02");
+    assert_eq!(failed.code, 1, "{failed:?}");
+    let report: serde_json::Value = serde_json::from_str(&failed.stdout).unwrap();
+    let id = report["pipeline_run_id"].as_str().unwrap().to_string();
+    assert_eq!(run("2026-01-03").code, 0);
+    assert_eq!(s.etl(&["pipeline", "run", "p", "--resume", &id]).code, 1);
+    let dates: Vec<_> = s.query("SELECT d FROM m.x ORDER BY d").iter().map(|r| r["d"].clone()).collect();
+    assert_eq!(dates, ["2026-01-01", "2026-01-03"]);
+}

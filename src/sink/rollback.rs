@@ -231,9 +231,9 @@ pub enum Undone {
 }
 
 /// Rolls a table back to the data version it had before any of `runs` published it: the one
-/// before the first version they made, or version 0 (no data) when that was the table's
-/// first. What others published after that version goes too: the table is as it was before
-/// the runs. `id` names the rollback's publication, as for [`roll_back`].
+/// before the first version they made (since a rollback last took theirs back), or version 0
+/// (no data) when that was the table's first. What others published after that version goes
+/// too: the table is as it was before the runs. `id` names the rollback's publication, as for [`roll_back`].
 pub async fn undo_runs(
     catalog: &dyn Catalog,
     name: &TableName,
@@ -242,15 +242,25 @@ pub async fn undo_runs(
     liveness: &dyn RunLiveness,
 ) -> Result<Undone> {
     let versions = catalog.data_versions(name).await?;
-    let ran = |v: &&crate::catalog::DataVersion| v.run_id.as_ref().is_some_and(|r| runs.contains(r));
-    let Some(first) = versions.iter().find(ran) else {
-        return Ok(Undone::Untouched);
+    // The runs' first version since a rollback last took theirs back (a resumed pipeline run
+    // that fails again): what others published before it stays.
+    let mut first: Option<u64> = None;
+    let mut back: Option<u64> = None;
+    for version in &versions {
+        if let (Some(to), Some(from)) = (version.rollback_of, first)
+            && to < from
+        {
+            (first, back) = (None, Some(to));
+        }
+        if first.is_none() && version.run_id.as_ref().is_some_and(|r| runs.contains(r)) {
+            first = Some(version.version);
+        }
+    }
+    let Some(first) = first else {
+        return Ok(back.map_or(Undone::Untouched, |version| Undone::AlreadyBack { version }));
     };
     // Versions count publications from 1, one at a time: the one before is one less.
-    let before = first.version - 1;
-    if versions.last().is_some_and(|last| last.version == before || last.rollback_of == Some(before)) {
-        return Ok(Undone::AlreadyBack { version: before });
-    }
+    let before = first - 1;
     let restored = roll_back(catalog, name, before, id, liveness)
         .await
         .map_err(|e| Error::new(e.kind(), format!("rolling {name} back to version {before}: {}", e.message())))?;
