@@ -1685,3 +1685,40 @@ fn a_resume_that_fails_again_undoes_only_its_own_publications() {
     let dates: Vec<_> = s.query("SELECT d FROM m.x ORDER BY d").iter().map(|r| r["d"].clone()).collect();
     assert_eq!(dates, ["2026-01-01", "2026-01-03"]);
 }
+
+/// SIGTERM (or Ctrl-C) during `etl pipeline run` with `on_failure = "rollback"` ended the
+/// process at once: the jobs done stayed published, the rest never ran, and readers saw half
+/// the pipeline until someone resumed it. It now starts no job, lets the running ones finish,
+/// and ends the run as a failed one, rolled back.
+#[test]
+fn an_interrupted_pipeline_run_rolls_back_what_it_published() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let s = crate::util::Sandbox::new();
+    s.write("p/pipeline.toml", "on_failure = \"rollback\"\n");
+    let job = |name: &str, after: &str, query: &str| {
+        let depends = if after.is_empty() { String::new() } else { format!("depends_on = [\"{after}\"]\n") };
+        s.write(
+            &format!("p/{name}.toml"),
+            format!("name = \"{name}\"\n{depends}[[target]]\ntable = \"m.{name}\"\nquery = \"{query}\"\nlocation = \"../wh/{name}/\"\nmode = \"append\"\n"),
+        );
+    };
+    job("a", "", "SELECT 1 AS n");
+    job("b", "a", "SELECT count(*) AS n FROM generate_series(1, 100000000)");
+    job("c", "b", "SELECT 1 AS n");
+    let mut child = s
+        .command(&["pipeline", "run", "p", "--logical-date", "2026-01-01"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    assert!(lines.any(|l| l.unwrap_or_default().contains("b: running")), "b starts");
+    let killed = std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert_eq!(child.wait().unwrap().code(), Some(1), "{rest:?}");
+    assert!(rest.iter().any(|l| l.contains("rolled back m.a")), "{rest:?}");
+    assert_eq!(s.query("SELECT count(*) AS n FROM m.a")[0]["n"], 0);
+}

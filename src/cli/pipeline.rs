@@ -122,8 +122,17 @@ async fn run_pipeline(args: PipelineRunArgs, global: &GlobalArgs) -> Result<()> 
     let options = PipelineOptions {
         concurrency: args.concurrency.map(|n| n as usize),
         only: args.only,
+        stop_ends_run: true,
         ..PipelineOptions::default()
     };
+    let stop = options.stop.clone();
+    tokio::spawn(async move {
+        super::stop_signal().await;
+        eprintln!(
+            "interrupted: no job starts; the jobs running finish, then the run ends (and rolls back if on_failure says so)"
+        );
+        stop.cancel();
+    });
     let summaries = !global.json && !global.quiet;
     let report = match (args.resume, args.dates.from, args.dates.to) {
         (Some(id), _, _) => runner.resume(&pipeline, &id, &options).await?,

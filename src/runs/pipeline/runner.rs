@@ -63,8 +63,12 @@ pub struct PipelineOptions {
     /// Retry failed jobs and notify their final failure, as the scheduler does.
     pub retries: bool,
     /// Once cancelled, no job starts; the jobs running finish, and the run stays unfinished,
-    /// to be resumed.
+    /// to be resumed (by the scheduler that owns its fire time)...
     pub stop: CancellationToken,
+    /// ...unless this is set (a run started by hand, which nobody resumes on their own): then
+    /// the jobs that did not start fail as interrupted, and the run ends as a failed run does,
+    /// rolled back if the pipeline says so, so that readers never see half of it.
+    pub stop_ends_run: bool,
 }
 
 /// A job of a pipeline run started, ended, or failed an attempt that will be retried.
@@ -310,6 +314,12 @@ impl PipelineRunner {
                 }
             }
             self.emit(&report, &attempted.job, attempted.attempt, None);
+        }
+        if options.stop_ends_run && options.stop.is_cancelled() {
+            for entry in report.jobs.iter_mut().filter(|e| e.status == JobStatus::Pending) {
+                entry.status = JobStatus::Failed;
+                entry.reason = Some("not started: the pipeline run was interrupted".to_string());
+            }
         }
         if report.jobs.iter().all(|e| e.status.is_final()) {
             match report.outcome() {
