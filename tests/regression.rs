@@ -1722,3 +1722,25 @@ fn an_interrupted_pipeline_run_rolls_back_what_it_published() {
     assert!(rest.iter().any(|l| l.contains("rolled back m.a")), "{rest:?}");
     assert_eq!(s.query("SELECT count(*) AS n FROM m.a")[0]["n"], 0);
 }
+
+/// A run's checks read only the rows it staged, so `unique` on an append target passed a key
+/// an earlier run had appended, and the duplicate was published (`etl check` then failed);
+/// a relationship to another append target failed on rows the publication would keep.
+#[test]
+fn checks_judge_an_append_target_as_it_will_be_published() {
+    let s = crate::util::Sandbox::new();
+    s.write(
+        "u.toml",
+        "name = \"u\"\n[[target]]\ntable = \"m.u\"\nquery = \"SELECT CAST($id AS BIGINT) AS id\"\nlocation = \"out/u/\"\nmode = \"append\"\n[[target.check]]\nunique = [\"id\"]\n",
+    );
+    let run = |id: &str, date: &str| s.etl(&["run", "u.toml", "--param", &format!("id={id}"), "--logical-date", date]);
+    assert_eq!(run("1", "2026-01-01").code, 0);
+    assert_eq!(run("2", "2026-01-02").code, 0);
+    let duplicate = run("1", "2026-01-03");
+    assert_eq!(duplicate.code, 1, "{duplicate:?}");
+    assert!(duplicate.stderr.contains("unique(id)"), "{duplicate:?}");
+    assert_eq!(s.query("SELECT count(*) AS n FROM m.u")[0]["n"], 2);
+    // A rerun of a date replaces its own rows: not a duplicate of itself.
+    assert_eq!(run("2", "2026-01-02").code, 0);
+    assert_eq!(s.etl(&["check", "m.u"]).code, 0);
+}

@@ -49,8 +49,8 @@ pub(super) async fn plan_checks(
     Ok(())
 }
 
-/// Runs every check on the staged targets (each read under its own name, so a check may
-/// compare two targets), keeps the results in the report and, with the version each target
+/// Runs every check on the targets as they would be once published (each read under its own
+/// name, so a check may compare two targets; an append's with the rows it keeps), keeps the results in the report and, with the version each target
 /// publishes, in the commit; fails the run when a check of severity error failed.
 pub(super) async fn audit(
     job: &Job,
@@ -65,7 +65,8 @@ pub(super) async fn audit(
         return Ok(());
     }
     context.progress.step("checking");
-    let staged = commit.staged_tables();
+    // Checks judge each table as readers will see it: in append mode, with the rows it keeps.
+    let staged = commit.published_tables(context.catalog.as_ref()).await?;
     for (name, definition, partitions) in &staged {
         let table = FileTable::from_partitions(definition, partitions, Arc::new(Rejects::failing()))?;
         override_table(ctx, name.clone(), Arc::new(table))?;

@@ -17,8 +17,9 @@
 //! 4. [`Commit::close`], whatever happened: abandon the run folders of a publication that did
 //!    not happen, remove the staging folders.
 //!
-//! Between steps 1 and 2 the caller may audit what is staged: [`Commit::staged_tables`] gives
-//! each target's staged files as a table, [`Commit::row_changes`] what each table's row count
+//! Between steps 1 and 2 the caller may audit what is staged: [`Commit::published_tables`]
+//! gives each target as a table as it would be once published (the staged files, with those
+//! the mode keeps), [`Commit::row_changes`] what each table's row count
 //! would become, and [`Commit::record_checks`] keeps the outcome with the version the
 //! publication makes. A failure or a kill before step 2's publication leaves only folders no
 //! catalog entry names: the next run of the target, or `etl gc`, removes them. Nothing here
@@ -165,13 +166,32 @@ impl Commit {
         self.targets.iter().map(|t| (&t.spec, &t.staged))
     }
 
-    /// Each staged target as a table: its name, its definition and its staged files, as
-    /// partitions (what the target's checks read).
-    pub fn staged_tables(&self) -> Vec<(TableName, TableDefinition, Vec<Partition>)> {
-        self.targets
-            .iter()
-            .map(|t| (t.spec.table.clone(), t.staged_definition(&self.tag.work.job), t.staged_partitions()))
-            .collect()
+    /// Each staged target as its table would read once published (what its checks judge): the
+    /// staged files, and in `append` and `overwrite_partitions` modes the table's files the
+    /// publication keeps. A merge's result is known once the Delta log has planned it: its
+    /// staged rows alone.
+    pub async fn published_tables(
+        &self,
+        catalog: &dyn Catalog,
+    ) -> Result<Vec<(TableName, TableDefinition, Vec<Partition>)>> {
+        let mut tables = Vec::with_capacity(self.targets.len());
+        for target in &self.targets {
+            let mut partitions = target.staged_partitions();
+            if let Some(table) = target.existing.as_ref().filter(|_| target.spec.mode != WriteMode::Merge) {
+                let current = catalog.partitions(&table.name).await?;
+                let planned = publish::plan(&target.spec, &target.staged, &current, &self.tag, &self.run_id)?;
+                let replaced: std::collections::HashSet<&str> =
+                    planned.replaced.iter().map(|f| f.path.as_str()).collect();
+                for mut partition in current {
+                    partition.files.retain(|f| !replaced.contains(f.path.as_str()));
+                    if !partition.files.is_empty() {
+                        partitions.push(partition);
+                    }
+                }
+            }
+            tables.push((target.spec.table.clone(), target.staged_definition(&self.tag.work.job), partitions));
+        }
+        Ok(tables)
     }
 
     /// Per staged target: its table's rows now and after the publication would apply (what an
