@@ -1744,3 +1744,23 @@ fn checks_judge_an_append_target_as_it_will_be_published() {
     assert_eq!(run("2", "2026-01-02").code, 0);
     assert_eq!(s.etl(&["check", "m.u"]).code, 0);
 }
+
+/// An append whose output turned a bigint (or struct) column into text was taken as a
+/// widening and published: the table's folder then held Parquet files of both types, which
+/// Athena, Spark and DuckDB refuse to read as one table (and etl itself, for a struct).
+#[test]
+fn an_append_may_not_turn_a_column_into_text() {
+    let s = crate::util::Sandbox::new();
+    let job = |query: &str| {
+        s.write(
+            "a.toml",
+            format!("name = \"a\"\n[[target]]\ntable = \"m.a\"\nquery = \"{query}\"\nlocation = \"out/a/\"\nmode = \"append\"\n"),
+        );
+    };
+    job("SELECT 1 AS v");
+    assert_eq!(s.etl(&["run", "a.toml", "--logical-date", "2026-01-01"]).code, 0);
+    job("SELECT 'abc' AS v");
+    s.etl(&["run", "a.toml", "--logical-date", "2026-01-02"])
+        .assert_failure(1, "is not compatible with the files already in the table (append mode");
+    assert_eq!(s.query("SELECT v FROM m.a"), vec![serde_json::json!({"v": 1})]);
+}

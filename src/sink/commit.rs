@@ -485,7 +485,8 @@ fn check_merge_keys(target: &TargetSpec, merge: &super::MergeSpec, schema: &Tabl
 }
 
 /// Files already in a table must stay readable under its new schema: columns may be added,
-/// dropped or widened, partition keys may not change.
+/// dropped or widened (a number to a wider number, not anything to text), partition keys may
+/// not change.
 fn check_compatible(target: &TargetSpec, changes: &[Change]) -> Result<()> {
     for change in changes {
         // A Delta table's schema is its log's: a column dropped from it would vanish from the
@@ -494,7 +495,12 @@ fn check_compatible(target: &TargetSpec, changes: &[Change]) -> Result<()> {
         let incompatible = match change {
             Change::Added { partition_key, .. } => *partition_key,
             Change::Removed { partition_key, .. } => *partition_key || is_delta,
-            Change::Changed { from, to, partition_key, .. } => *partition_key || is_delta || widen(from, to) != *to,
+            // Text "widens" anything for etl's reader, but a folder of Parquet files some of
+            // whose column is a number (or a struct) and others' text is one that Athena,
+            // Spark and DuckDB refuse to read as one table.
+            Change::Changed { from, to, partition_key, .. } => {
+                *partition_key || is_delta || widen(from, to) != *to || (to.is_string_like() && !from.is_string_like())
+            }
         };
         if incompatible {
             return Err(Error::query(format!(
