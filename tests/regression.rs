@@ -1764,3 +1764,21 @@ fn an_append_may_not_turn_a_column_into_text() {
         .assert_failure(1, "is not compatible with the files already in the table (append mode");
     assert_eq!(s.query("SELECT v FROM m.a"), vec![serde_json::json!({"v": 1})]);
 }
+
+/// Crawling the folder of a Delta table read every Parquet file in it, those its log had
+/// removed too: a merged key came back twice, with exit 0.
+#[test]
+fn a_delta_tables_folder_is_not_crawled_as_files() {
+    let s = crate::util::Sandbox::new();
+    s.write(
+        "d.toml",
+        "name = \"d\"\n[[target]]\ntable = \"m.d\"\nquery = \"SELECT 1 AS id, CAST($v AS BIGINT) AS v\"\nlocation = \"out/d/\"\ntable_format = \"delta\"\nmode = \"merge\"\nmerge_on = [\"id\"]\n",
+    );
+    for v in ["10", "13"] {
+        let out = s.etl(&["run", "d.toml", "--param", &format!("v={v}")]);
+        assert_eq!(out.code, 0, "{out:?}");
+    }
+    s.etl(&["crawl", "out/d", "--table", "raw.d"]).assert_failure(1, "is a Delta table (it has a _delta_log/)");
+    s.etl(&["crawl", "out", "--table", "raw.d"]).assert_failure(1, "folder d is a Delta table");
+    assert_eq!(s.query("SELECT v FROM m.d"), vec![serde_json::json!({"v": 13})]);
+}

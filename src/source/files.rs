@@ -49,7 +49,10 @@ impl Listing {
     }
 }
 
-/// Lists a location. Fails when it holds nothing to read, naming the location.
+/// The folder of a Delta table's log, at its root.
+const DELTA_LOG: &str = "_delta_log";
+
+/// Lists a location. Fails when it holds nothing to read, or a Delta table, naming the location.
 pub async fn list(location: &Location) -> Result<Listing> {
     let objects = location.list().await?;
     // Consoles and tools mark an S3 "folder" with an empty object named after it (`orders/`,
@@ -68,6 +71,15 @@ pub async fn list(location: &Location) -> Result<Listing> {
         let Some(mut parts) = location.relative(&object.location) else {
             continue;
         };
+        if let Some(at) = parts.iter().position(|p| p == DELTA_LOG) {
+            // Its folders hold every file a commit ever added; which are current, only the log
+            // says: read as files, it would give removed rows back.
+            let table = parts[..at].join("/");
+            return Err(Error::input(format!(
+                "{location}: {} is a Delta table (it has a {DELTA_LOG}/); etl reads the Delta tables its jobs write through the catalog, and does not crawl them",
+                if table.is_empty() { "the location".to_string() } else { format!("folder {table}") }
+            )));
+        }
         let name = parts.pop().unwrap_or_else(|| object.location.filename().unwrap_or_default().to_string());
         if is_hidden(&name) || parts.iter().any(|p| is_hidden(p)) {
             continue;
