@@ -1,7 +1,9 @@
 //! What a job reads and writes, known without running it: the tables that make the edges of a
 //! pipeline's graph, and the partitions that tell two writers of one table apart.
 //!
-//! A job reads its sources' tables and every catalog table its steps and target queries name.
+//! A job reads its sources' tables, every catalog table its steps and target queries name
+//! (`version_of('db.table', N)` included), and the tables its checks name (a relationship's,
+//! a `sql` check's).
 //! Those are found by DataFusion's own parser and its resolver of table references (the one
 //! that decides which tables a session must load), never by matching text: CTEs, subqueries,
 //! joins, quoted names and comments are then seen as the engine sees them. Catalog tables are
@@ -21,16 +23,19 @@
 //! anything runs.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::ControlFlow;
 
 use datafusion::common::{ScalarValue, TableReference};
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
 use datafusion::sql::resolve::resolve_table_references;
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CreateTable, CreateView, Expr, Ident, Query, SelectItem, SetExpr, Statement as SqlStatement, Value,
+    BinaryOperator, CreateTable, CreateView, Expr, FunctionArg, FunctionArgExpr, Ident, Query, SelectItem, SetExpr,
+    Statement as SqlStatement, TableFactor, Value, Visit, Visitor,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 
 use crate::catalog::{TableName, WriteMode};
+use crate::checks::Rule;
 use crate::runs::job::Job;
 use crate::sink::TargetSpec;
 use crate::transform::params::Params;
@@ -58,7 +63,19 @@ pub fn reads(job: &Job) -> Reads {
     let mut created: BTreeSet<TableReference> = BTreeSet::new();
     let scripts = job.steps.iter().map(|s| (s.display.clone(), s.sql.as_str()));
     let queries = job.targets.iter().map(|t| (format!("target {} query", t.table), t.query.as_str()));
-    for (what, sql) in scripts.chain(queries) {
+    // A target's checks read the tables they name too: they run before the publication.
+    let checks = job.targets.iter().flat_map(|t| t.checks.iter().map(move |c| (t, c)));
+    let mut check_sql = Vec::new();
+    for (target, check) in checks {
+        match &check.rule {
+            Rule::Relationship { table, .. } => {
+                reads.tables.insert(table.clone());
+            }
+            Rule::Sql(sql) => check_sql.push((format!("target {} check {}", target.table, check.name), sql.as_str())),
+            _ => {}
+        }
+    }
+    for (what, sql) in scripts.chain(queries).chain(check_sql) {
         for statement in script::split(sql) {
             let parsed = match parse(&statement.text) {
                 Ok(parsed) => parsed,
@@ -74,6 +91,7 @@ pub fn reads(job: &Job) -> Reads {
                     continue;
                 }
             };
+            reads.tables.extend(versions_read(&parsed));
             let creates = created_name(&parsed);
             for reference in references {
                 if Some(&reference) == creates.as_ref() || created.contains(&reference) {
@@ -98,6 +116,38 @@ fn parse(sql: &str) -> Result<DfStatement, String> {
         (Some(statement), true) => Ok(statement),
         _ => Err("expected one statement".into()),
     }
+}
+
+/// The tables a statement reads older versions of: `version_of('db.table', N)`'s first
+/// arguments.
+fn versions_read(statement: &DfStatement) -> Vec<TableName> {
+    struct VersionsRead(Vec<TableName>);
+    impl Visitor for VersionsRead {
+        type Break = ();
+        fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+            let TableFactor::Table { name, args: Some(args), .. } = factor else { return ControlFlow::Continue(()) };
+            let is_version_of = name
+                .0
+                .last()
+                .and_then(|part| part.as_ident())
+                .is_some_and(|ident| ident.value.eq_ignore_ascii_case(crate::catalog::provider::VersionOf::NAME));
+            let first = args.args.first().and_then(|arg| match arg {
+                FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(value))) => match &value.value {
+                    Value::SingleQuotedString(text) => text.parse::<TableName>().ok(),
+                    _ => None,
+                },
+                _ => None,
+            });
+            if let (true, Some(table)) = (is_version_of, first) {
+                self.0.push(table);
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let DfStatement::Statement(statement) = statement else { return Vec::new() };
+    let mut found = VersionsRead(Vec::new());
+    let _ = statement.visit(&mut found);
+    found.0
 }
 
 /// The view or table a statement creates for the run, if it creates one.
