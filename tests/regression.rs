@@ -1782,3 +1782,61 @@ fn a_delta_tables_folder_is_not_crawled_as_files() {
     s.etl(&["crawl", "out", "--table", "raw.d"]).assert_failure(1, "folder d is a Delta table");
     assert_eq!(s.query("SELECT v FROM m.d"), vec![serde_json::json!({"v": 13})]);
 }
+
+/// The pipeline graph knew only the tables a job's SQL reads: a check's relationship to
+/// another job's table, a `sql` check's tables and `version_of('db.t', N)` made no edge, so
+/// the reader could run before the writer (and fail, or check against yesterday's table).
+#[test]
+fn checks_and_version_of_order_the_pipeline_graph() {
+    let s = crate::util::Sandbox::new();
+    let job = |name: &str, extra: &str| {
+        s.write(
+            &format!("p/{name}.toml"),
+            format!("name = \"{name}\"\n[[target]]\ntable = \"m.{name}\"\nquery = \"SELECT 1 AS id\"\nlocation = \"../wh/{name}/\"\n{extra}"),
+        );
+    };
+    job("parent", "");
+    job("audit", "");
+    job(
+        "child",
+        "[[target.check]]\nrelationship = { column = \"id\", references = \"m.parent.id\" }\n[[target.check]]\nsql = \"SELECT * FROM m.audit WHERE id < 0\"\n",
+    );
+    s.write(
+        "p/history.toml",
+        "name = \"history\"\n[[target]]\ntable = \"m.history\"\nquery = \"SELECT * FROM version_of('m.parent', 1)\"\nlocation = \"../wh/history/\"\n",
+    );
+    let shown = s.json(&["pipeline", "show", "p"]);
+    let mut edges: Vec<(String, String)> = shown["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["from"].as_str().unwrap().to_string(), e["to"].as_str().unwrap().to_string()))
+        .collect();
+    edges.sort();
+    let expected = [("audit", "child"), ("parent", "child"), ("parent", "history")];
+    assert_eq!(edges, expected.map(|(a, b)| (a.to_string(), b.to_string())), "{shown}");
+    let out = s.etl(&["pipeline", "run", "p", "--logical-date", "2026-01-01"]);
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
+/// A crawled table is read from whatever its location holds: a cursor pinned only its catalog
+/// state, so an object landing between two pages made the next page repeat rows and skip
+/// others, with 200. The cursor now pins the objects too: 410, start again.
+#[test]
+fn a_cursor_over_a_crawled_table_is_gone_once_its_objects_change() {
+    let s = crate::util::Sandbox::new();
+    s.write("land/b.csv", "k\nb1\nb2\nb3\nb4\n");
+    assert_eq!(s.etl(&["crawl", "land", "--table", "raw.land"]).code, 0);
+    let secret = crate::serve::key(&s, "reader", "raw.*");
+    let server = crate::serve::Server::start(&s, &[]);
+    let (status, first) = crate::serve::json_of(server.get("/v1/tables/raw.land/rows?limit=2", Some(&secret)));
+    assert_eq!(status, 200, "{first}");
+    let cursor = first["next_cursor"].as_str().unwrap().to_string();
+    let (status, same) =
+        crate::serve::json_of(server.get(&format!("/v1/tables/raw.land/rows?limit=2&cursor={cursor}"), Some(&secret)));
+    assert_eq!(status, 200, "{same}");
+    s.write("land/a.csv", "k\na1\na2\n");
+    let (status, gone) =
+        crate::serve::json_of(server.get(&format!("/v1/tables/raw.land/rows?limit=2&cursor={cursor}"), Some(&secret)));
+    assert_eq!(status, 410, "{gone}");
+}

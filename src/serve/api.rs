@@ -150,7 +150,7 @@ pub async fn rows(
     let table = readable_table(&server, &key, &name).await?;
     let request = RowsRequest::parse(query.as_deref(), server.limits.row_cap)?;
     let format = Format::negotiate(request.format.as_deref(), &headers)?;
-    let state = table_state(&table);
+    let state = table_state(&table).await?;
     let cache_key = Cache::key(["rows", &name, &state, query.as_deref().unwrap_or(""), format.name()]);
     if let Some(hit) = server.cache.get(&cache_key) {
         return Ok(respond(hit, true));
@@ -263,7 +263,7 @@ async fn query_cache_key(server: &Server, request: &[String], tables: &[TableNam
     let mut parts = request.to_vec();
     for name in tables {
         match server.catalog.table(name).await? {
-            Some(table) => parts.push(format!("{name}={}", table_state(&table))),
+            Some(table) => parts.push(format!("{name}={}", table_state(&table).await?)),
             None => return Ok(None),
         }
     }

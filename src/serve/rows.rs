@@ -195,9 +195,22 @@ impl Cursor {
     }
 }
 
-/// A table's catalog state: it changes with every publication or crawl that changes the table.
-pub fn table_state(table: &Table) -> String {
-    format!("{}@{}", table.version, table.updated_at.timestamp_micros())
+/// A table's state: it changes with every publication or crawl that changes the table, and
+/// for a crawled table (read from whatever its location holds) with the objects there.
+pub async fn table_state(table: &Table) -> ApiResult<String> {
+    let recorded = format!("{}@{}", table.version, table.updated_at.timestamp_micros());
+    if table.definition.is_written() {
+        return Ok(recorded);
+    }
+    let location = crate::location::Location::parse(&table.definition.location)?;
+    let listing = crate::source::files::list(&location).await?;
+    let mut objects = Sha256::new();
+    for file in &listing.files {
+        let version = file.e_tag.clone().unwrap_or_else(|| file.last_modified.timestamp_micros().to_string());
+        objects.update(format!("{}\t{}\t{version}\n", file.path, file.size));
+    }
+    let digest: String = objects.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect();
+    Ok(format!("{recorded}#{digest}"))
 }
 
 /// A page of rows: the plan to run (fetching one row more than the page, to know whether
@@ -222,7 +235,7 @@ pub async fn plan_page(
     request: &RowsRequest,
 ) -> ApiResult<Page> {
     let shape = request.shape(&table.name);
-    let state = table_state(table);
+    let state = table_state(table).await?;
     let (pin, offset) = match &request.cursor {
         Some(text) => {
             let cursor = Cursor::decode(text, &shape)?;
@@ -232,7 +245,7 @@ pub async fn plan_page(
                 return Err(ApiError::new(
                     axum::http::StatusCode::GONE,
                     format!(
-                        "{} changed since this cursor was issued (a crawl recorded new data): start again without a cursor",
+                        "{} changed since this cursor was issued (a crawl recorded new data, or objects changed at its location): start again without a cursor",
                         table.name
                     ),
                 ));
