@@ -1840,3 +1840,14 @@ fn a_cursor_over_a_crawled_table_is_gone_once_its_objects_change() {
         crate::serve::json_of(server.get(&format!("/v1/tables/raw.land/rows?limit=2&cursor={cursor}"), Some(&secret)));
     assert_eq!(status, 410, "{gone}");
 }
+
+/// A file delimited by `;` among files delimited by `,` was read with `,`: each of its
+/// records became one text field of a column `id_v` no other file has, with exit 0.
+#[test]
+fn files_of_one_table_with_different_delimiters_are_refused() {
+    let s = crate::util::Sandbox::new();
+    s.write("src/a.csv", "id,v\n1,2\n");
+    s.write("src/b.csv", "id;v\n3;4\n");
+    s.etl(&["crawl", "src", "--table", "raw.a"])
+        .assert_failure(1, "src/b.csv is delimited by ';' but src/a.csv by ','");
+}

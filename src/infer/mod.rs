@@ -306,6 +306,22 @@ async fn settle_dialect(
     let chosen = votes.iter().max_by_key(|(d, n)| (**n, **d == &first)).map(|(d, _)| (*d).clone()).unwrap_or_default();
     let outliers: Vec<usize> =
         shapes.iter().enumerate().filter(|(_, s)| s.dialect.as_ref() != Some(&chosen)).map(|(i, _)| i).collect();
+    // A file whose own delimiter splits its records into several fields is delimited so: read
+    // with another, each record would be one text field (a column no other file has).
+    let split_otherwise = outliers.iter().find(|&&i| {
+        shapes[i].dialect.as_ref().is_some_and(|d| d.delimiter != chosen.delimiter) && shapes[i].columns.len() > 1
+    });
+    if let (Some(&odd), None) = (split_otherwise, options.delimiter) {
+        let usual = shapes.iter().position(|s| s.dialect.as_ref() == Some(&chosen)).unwrap_or(0);
+        let shown = |d: Option<&Dialect>| d.map_or(String::new(), |d| format!("{:?}", char::from(d.delimiter)));
+        return Err(Error::input(format!(
+            "{location}: {} is delimited by {} but {} by {}; one table is read with one delimiter (keep the files apart, or pass --delimiter)",
+            location.display(&files[odd].path),
+            shown(shapes[odd].dialect.as_ref()),
+            location.display(&files[usual].path),
+            shown(Some(&chosen)),
+        )));
+    }
     let again: Vec<FileShape> = futures::stream::iter(outliers.iter().map(|&i| files[i].clone()))
         .map(|file| -> BoxFuture<'_, Result<FileShape>> {
             Box::pin(infer_file(location, file, options, Some(&chosen)))
