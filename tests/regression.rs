@@ -1851,3 +1851,15 @@ fn files_of_one_table_with_different_delimiters_are_refused() {
     s.etl(&["crawl", "src", "--table", "raw.a"])
         .assert_failure(1, "src/b.csv is delimited by ';' but src/a.csv by ','");
 }
+
+/// Binary or non-UTF-8 objects were taken for CSV: a gzip object without its extension made
+/// a garbage column and no rows (exit 0), a UTF-16 file columns `i_d`, a Latin-1 header
+/// `n\xe4me` the column `n_me`.
+#[test]
+fn objects_that_are_not_utf8_text_are_refused_by_name() {
+    let s = crate::util::Sandbox::new();
+    s.write_gzip("gz/a", b"id,v\n1,2\n");
+    s.etl(&["crawl", "gz", "--table", "raw.a"]).assert_failure(1, "gz/a: not UTF-8 text (a NUL byte");
+    s.write("latin/b.csv", b"n\xe4me,v\n1,2\n");
+    s.etl(&["crawl", "latin", "--table", "raw.b"]).assert_failure(1, "latin/b.csv: line 1 is not UTF-8 text");
+}

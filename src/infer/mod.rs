@@ -256,6 +256,19 @@ async fn infer_sample(
         if !complete && !text.contains(&b'\n') {
             return Ok(None);
         }
+        // Text formats hold no NUL byte: one means binary data, or text in UTF-16, which a CSV
+        // or JSON reader would turn into garbage columns or no rows at all.
+        if let Some(at) = text.iter().position(|&b| b == 0) {
+            return Err(Error::input(format!(
+                "{display}: not UTF-8 text (a NUL byte at offset {at}): binary data, UTF-16 text, or a compressed object whose name does not say how (.gz, .zst)"
+            )));
+        }
+        let header_line = text.split(|&b| b == b'\n').next().unwrap_or_default();
+        if std::str::from_utf8(header_line).is_err() {
+            return Err(Error::input(format!(
+                "{display}: line 1 is not UTF-8 text; etl reads text files as UTF-8 (convert it, e.g. iconv -f latin1 -t utf-8)"
+            )));
+        }
         let shape = match named_format.unwrap_or_else(|| format::from_content(&text)) {
             Format::Json => json::infer(&text, complete, &display, sample_rows),
             Format::Csv => {
