@@ -1863,3 +1863,22 @@ fn objects_that_are_not_utf8_text_are_refused_by_name() {
     s.write("latin/b.csv", b"n\xe4me,v\n1,2\n");
     s.etl(&["crawl", "latin", "--table", "raw.b"]).assert_failure(1, "latin/b.csv: line 1 is not UTF-8 text");
 }
+
+/// `etl bookmarks show JOB --source T` was refused (the README gives it), and a reset of a
+/// mistyped job or source said "forgot 0 processed objects" with exit 0.
+#[test]
+fn bookmarks_take_a_source_and_refuse_names_they_do_not_know() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id\n1\n");
+    s.write(
+        "inc.toml",
+        "name = \"inc\"\n[[source]]\ntable = \"raw.x\"\nlocation = \"in/\"\nincremental = true\n[[target]]\ntable = \"m.y\"\nquery = \"SELECT * FROM raw.x\"\nlocation = \"out/\"\nmode = \"append\"\n",
+    );
+    assert_eq!(s.etl(&["run", "inc.toml"]).code, 0);
+    let shown = s.json(&["bookmarks", "show", "inc", "--source", "raw.x"]);
+    assert_eq!(shown["sources"][0]["objects"], 1, "{shown}");
+    s.etl(&["bookmarks", "reset", "inc", "--source", "raw.nope"])
+        .assert_failure(2, "its incremental sources with bookmarks: raw.x");
+    s.etl(&["bookmarks", "reset", "nojob"]).assert_failure(2, "no run of a job named nojob");
+    assert_eq!(s.json(&["bookmarks", "reset", "inc", "--source", "raw.x"])["forgotten"], 1);
+}
