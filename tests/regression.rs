@@ -1882,3 +1882,29 @@ fn bookmarks_take_a_source_and_refuse_names_they_do_not_know() {
     s.etl(&["bookmarks", "reset", "nojob"]).assert_failure(2, "no run of a job named nojob");
     assert_eq!(s.json(&["bookmarks", "reset", "inc", "--source", "raw.x"])["forgotten"], 1);
 }
+
+/// Checks their columns' types cannot serve ran anyway: freshness on a text column failed with
+/// a parser error (exit 1) and on a bigint read numbers as seconds, accepted numbers on a text
+/// column failed with a cast error, a non-boolean expression with a coercion error.
+#[test]
+fn a_check_its_columns_types_cannot_serve_is_a_configuration_error() {
+    let s = crate::util::Sandbox::new();
+    for (rule, message) in [
+        ("freshness = { column = \"s\", max_age = \"2d\" }", "freshness needs a date or timestamp column; s is string"),
+        (
+            "freshness = { column = \"id\", max_age = \"2d\" }",
+            "freshness needs a date or timestamp column; id is bigint",
+        ),
+        (
+            "accepted_values = { column = \"s\", values = [1] }",
+            "accepted_values of s: 1 is not a value of its type, string",
+        ),
+        ("expression = \"id\"", "check 'expression(id)' of m.c cannot run"),
+    ] {
+        s.write(
+            "c.toml",
+            format!("name = \"c\"\n[[target]]\ntable = \"m.c\"\nquery = \"SELECT 1 AS id, 'a' AS s\"\nlocation = \"out/\"\n[[target.check]]\n{rule}\n"),
+        );
+        s.etl(&["run", "c.toml"]).assert_failure(2, message);
+    }
+}

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use super::{Accepted, CheckSpec, Rule, SAMPLE_ROWS, Severity};
 use crate::catalog::TableName;
 use crate::error::{Error, Result};
+use crate::schema::GlueType;
 use crate::schema::names::quoted;
 use crate::transform::params::Params;
 use crate::transform::script::{self, Statement};
@@ -162,7 +163,11 @@ async fn plan_all(
     logical_date: NaiveDate,
     refused: &impl Fn(&CheckSpec, Error) -> Error,
 ) -> Result<()> {
+    let table =
+        datafusion::common::TableReference::partial(subject.table.database.as_str(), subject.table.table.as_str());
+    let schema = ctx.table_provider(table).await?.schema();
     for check in &subject.checks {
+        check_types(check, &schema).map_err(|why| refused(check, Error::config(why)))?;
         let texts = match queries(&subject.table, check, logical_date) {
             Queries::Rows { condition } => {
                 vec![rows_pass(&subject.table, &[condition.as_str()]), samples_of(&subject.table, &condition)]
@@ -171,7 +176,10 @@ async fn plan_all(
             Queries::Counts => Vec::new(),
         };
         for text in texts {
-            plan_query(ctx, params, subject, check, &text).await.map_err(|e| refused(check, e))?;
+            let plan = plan_query(ctx, params, subject, check, &text).await.map_err(|e| refused(check, e))?;
+            // Type coercion happens as the plan is optimised: an expression that is no boolean
+            // fails here, not on the staged rows.
+            ctx.state().optimize(&plan).map_err(|e| refused(check, Error::from(e)))?;
         }
     }
     Ok(())
@@ -455,6 +463,45 @@ async fn samples(
 }
 
 /// An accepted value as a SQL literal; text is quoted, so it is never read as SQL.
+/// What a rule needs of its columns' types, beyond their existence (which planning checks):
+/// freshness a date or a timestamp, accepted values of the column's kind. Why not, naming the
+/// column and its type.
+fn check_types(check: &CheckSpec, schema: &datafusion::arrow::datatypes::Schema) -> Result<(), String> {
+    let type_of = |column: &str| {
+        let field = schema.field_with_name(column).ok()?;
+        let glue =
+            GlueType::from_arrow(field.data_type()).map_or_else(|_| field.data_type().to_string(), |t| t.to_string());
+        Some((field.data_type().clone(), glue))
+    };
+    match &check.rule {
+        Rule::Freshness { column, .. } => match type_of(column) {
+            Some((ty, glue)) if !matches!(ty, DataType::Date32 | DataType::Date64 | DataType::Timestamp(..)) => {
+                Err(format!("freshness needs a date or timestamp column; {column} is {glue}"))
+            }
+            _ => Ok(()),
+        },
+        Rule::AcceptedValues(columns) => {
+            for (column, values) in columns {
+                let Some((ty, glue)) = type_of(column) else { continue };
+                let fits = |value: &Accepted| match value {
+                    Accepted::Bool(_) => ty == DataType::Boolean,
+                    Accepted::Int(_) | Accepted::Float(_) => ty.is_numeric(),
+                    // Text is how dates, timestamps and text are written.
+                    Accepted::Text(_) => !ty.is_numeric() && ty != DataType::Boolean,
+                };
+                if let Some(value) = values.iter().find(|v| !fits(v)) {
+                    return Err(format!(
+                        "accepted_values of {column}: {} is not a value of its type, {glue}",
+                        literal(value)
+                    ));
+                }
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
 fn literal(value: &Accepted) -> String {
     match value {
         Accepted::Bool(b) => b.to_string().to_uppercase(),
