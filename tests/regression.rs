@@ -1908,3 +1908,18 @@ fn a_check_its_columns_types_cannot_serve_is_a_configuration_error() {
         s.etl(&["run", "c.toml"]).assert_failure(2, message);
     }
 }
+
+/// `--tables 'CUR.T1'` made a key that could read nothing (table names are lower case), and
+/// `--expires 0d` one that had expired when it was made, both with exit 0.
+#[test]
+fn api_key_patterns_are_lower_case_and_a_key_lives_for_some_time() {
+    let s = crate::util::Sandbox::new();
+    s.write("j.toml", "name = \"j\"\n[[target]]\ntable = \"cur.t1\"\nquery = \"SELECT 1 AS n\"\nlocation = \"out/\"\n");
+    assert_eq!(s.etl(&["run", "j.toml"]).code, 0);
+    let secret = crate::serve::key(&s, "upper", "CUR.T1");
+    s.etl(&["serve", "keys", "create", "--name", "now", "--tables", "*", "--expires", "0d"])
+        .assert_failure(2, "--expires: a key must be valid for some time");
+    let server = crate::serve::Server::start(&s, &[]);
+    let (status, body) = crate::serve::json_of(server.get("/v1/tables/cur.t1/rows", Some(&secret)));
+    assert_eq!((status.as_u16(), body["rows"].clone()), (200, serde_json::json!([[1]])), "{body}");
+}

@@ -100,6 +100,9 @@ impl KeyStore {
         let patterns = parse_patterns(tables)?;
         let now = Utc::now();
         let expires_at = match expires_in {
+            Some(duration) if duration.is_zero() => {
+                return Err(Error::usage("--expires: a key must be valid for some time, like 90d or 12h"));
+            }
             Some(duration) => {
                 let duration = chrono::Duration::from_std(duration)
                     .ok()
@@ -171,7 +174,8 @@ fn key_of_row(row: &rusqlite::Row) -> rusqlite::Result<Key> {
 
 /// `curated.*,raw.orders` -> the patterns, each checked.
 fn parse_patterns(text: &str) -> Result<Vec<String>> {
-    let patterns: Vec<String> = text.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect();
+    // Table names are lower case, as Glue keeps them: `CUR.T1` would match nothing.
+    let patterns: Vec<String> = text.split(',').map(|p| p.trim().to_lowercase()).filter(|p| !p.is_empty()).collect();
     if patterns.is_empty() {
         return Err(Error::usage("--tables: give at least one pattern, like 'curated.*'"));
     }
