@@ -100,9 +100,6 @@ impl KeyStore {
         let patterns = parse_patterns(tables)?;
         let now = Utc::now();
         let expires_at = match expires_in {
-            Some(duration) if duration.is_zero() => {
-                return Err(Error::usage("--expires: a key must be valid for some time, like 90d or 12h"));
-            }
             Some(duration) => {
                 let duration = chrono::Duration::from_std(duration)
                     .ok()
