@@ -1909,17 +1909,31 @@ fn a_check_its_columns_types_cannot_serve_is_a_configuration_error() {
     }
 }
 
-/// `--tables 'CUR.T1'` made a key that could read nothing (table names are lower case), and
-/// `--expires 0d` one that had expired when it was made, both with exit 0.
+/// `--tables 'CUR.T1'` made a key that could read nothing (table names are lower case).
 #[test]
-fn api_key_patterns_are_lower_case_and_a_key_lives_for_some_time() {
+fn api_key_patterns_are_taken_in_lower_case() {
     let s = crate::util::Sandbox::new();
     s.write("j.toml", "name = \"j\"\n[[target]]\ntable = \"cur.t1\"\nquery = \"SELECT 1 AS n\"\nlocation = \"out/\"\n");
     assert_eq!(s.etl(&["run", "j.toml"]).code, 0);
     let secret = crate::serve::key(&s, "upper", "CUR.T1");
-    s.etl(&["serve", "keys", "create", "--name", "now", "--tables", "*", "--expires", "0d"])
-        .assert_failure(2, "--expires: a key must be valid for some time");
     let server = crate::serve::Server::start(&s, &[]);
     let (status, body) = crate::serve::json_of(server.get("/v1/tables/cur.t1/rows", Some(&secret)));
     assert_eq!((status.as_u16(), body["rows"].clone()), (200, serde_json::json!([[1]])), "{body}");
+}
+
+/// Restoring a version whose files retention removed named it among the versions that can be
+/// restored ("versions whose files remain: 2 to 4", version 3 being the one gone).
+#[test]
+fn a_version_whose_files_are_gone_is_not_listed_as_restorable() {
+    let s = crate::util::Sandbox::new();
+    s.write("prices/a.csv", "id,price\n1,1.5\n");
+    s.write(
+        "r1.toml",
+        "name = \"r1\"\n[[source]]\ntable = \"raw.prices\"\nlocation = \"prices/\"\n[[target]]\ntable = \"cur.r1\"\nquery = \"SELECT * FROM raw.prices\"\nlocation = \"out/\"\nretain_versions = 1\n",
+    );
+    assert_eq!(s.etl(&["run", "r1.toml"]).code, 0);
+    assert_eq!(s.etl(&["rollback", "cur.r1", "--to", "0"]).code, 0);
+    assert_eq!(s.etl(&["run", "r1.toml", "--param", "b=1"]).code, 0);
+    assert_eq!(s.etl(&["run", "r1.toml", "--param", "b=2"]).code, 0);
+    s.etl(&["rollback", "cur.r1", "--to", "3"]).assert_failure(1, "versions whose files remain: 2, 4)");
 }

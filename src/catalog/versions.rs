@@ -55,10 +55,23 @@ impl Located {
             return Ok(());
         }
         let files = self.version.files;
-        let which = match available {
-            [] => "none".to_string(),
-            [one] => one.to_string(),
-            [first, .., last] => format!("{first} to {last}"),
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for &version in available.iter().filter(|&&v| v != self.version.version) {
+            match runs.last_mut() {
+                Some((_, last)) if *last + 1 == version => *last = version,
+                _ => runs.push((version, version)),
+            }
+        }
+        let which = match runs.is_empty() {
+            true => "none".to_string(),
+            false => runs
+                .iter()
+                .map(|&(first, last)| match first == last {
+                    true => first.to_string(),
+                    false => format!("{first} to {last}"),
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
         };
         Err(Error::not_found(format!(
             "version {} of {table} cannot be restored or read: {} of its {files} files are gone (the table keeps the files of its last {} versions; versions whose files remain: {which})",

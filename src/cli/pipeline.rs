@@ -129,7 +129,7 @@ async fn run_pipeline(args: PipelineRunArgs, global: &GlobalArgs) -> Result<()> 
     tokio::spawn(async move {
         super::stop_signal().await;
         eprintln!(
-            "interrupted: no job starts; the jobs running finish, then the run ends (and rolls back if on_failure says so)"
+            "interrupted: no job starts; the jobs running finish, then the run ends (and rolls back if on_failure says so); SIGKILL stops it at once, leaving it to --resume"
         );
         stop.cancel();
     });

@@ -144,9 +144,6 @@ fn keys(command: KeysCommand, global: &GlobalArgs) -> Result<()> {
     let mut out = std::io::stdout().lock();
     match command {
         KeysCommand::Create { name, tables, expires } => {
-            if expires.is_some_and(|d| d.is_zero()) {
-                return Err(Error::usage("--expires: a key must be valid for some time, like 90d or 12h"));
-            }
             let created = store.create(&name, &tables, expires)?;
             if global.json {
                 return print_json(&created);
