@@ -29,19 +29,27 @@ extern "C" fn commit_arenas_on_demand() {
     }
 }
 
+/// Writes a line to stderr, or nothing when stderr is closed (`2>&-`, a pipe whose reader
+/// ended): `eprintln!` would panic there, and a panic while handling one aborts the process,
+/// losing the exit status the command decided.
+fn say(line: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}
+
 fn main() -> ExitCode {
     let cli = etl::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("error: cannot start: {e}");
+            say(format_args!("error: cannot start: {e}"));
             return ExitCode::from(1);
         }
     };
     // A panic is a bug of ours: say so in one line, without a backtrace, and fail the command.
     std::panic::set_hook(Box::new(|info| {
         if !etl::panics::is_contained() {
-            eprintln!("error: internal error: {info}")
+            say(format_args!("error: internal error: {info}"));
         }
     }));
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(etl::cli::run(cli))));
@@ -50,7 +58,7 @@ fn main() -> ExitCode {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(error)) if error.kind() == etl::error::ErrorKind::OutputClosed => ExitCode::SUCCESS,
         Ok(Err(error)) => {
-            eprintln!("error: {error}");
+            say(format_args!("error: {error}"));
             ExitCode::from(error.kind().exit_code() as u8)
         }
     };

@@ -1937,3 +1937,13 @@ fn a_version_whose_files_are_gone_is_not_listed_as_restorable() {
     assert_eq!(s.etl(&["run", "r1.toml", "--param", "b=2"]).code, 0);
     s.etl(&["rollback", "cur.r1", "--to", "3"]).assert_failure(1, "versions whose files remain: 2, 4)");
 }
+
+/// With stderr unwritable (closed, or a full device) a failed command aborted with status 134:
+/// printing its error panicked, and so did the panic hook's own message.
+#[test]
+fn an_unwritable_stderr_keeps_the_exit_status() {
+    let s = crate::util::Sandbox::new();
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let status = s.command(&["run", "missing.toml"]).stderr(full).status().unwrap();
+    assert_eq!(status.code(), Some(2));
+}
