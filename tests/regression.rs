@@ -1947,3 +1947,18 @@ fn an_unwritable_stderr_keeps_the_exit_status() {
     let status = s.command(&["run", "missing.toml"]).stderr(full).status().unwrap();
     assert_eq!(status.code(), Some(2));
 }
+
+/// An API `in` filter split its values at every comma: a value holding one could not be
+/// asked for, and the answer was silently empty.
+#[test]
+fn an_api_in_filter_takes_quoted_values_holding_commas() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,note\n1,\"a,b\"\n2,c\n3,d\n");
+    assert_eq!(s.etl(&["crawl", "in", "--table", "raw.notes"]).code, 0);
+    let secret = crate::serve::key(&s, "reader", "raw.*");
+    let server = crate::serve::Server::start(&s, &[]);
+    // where=note:in:"a,b",c
+    let path = "/v1/tables/raw.notes/rows?columns=id&order=id&where=note:in:%22a%2Cb%22%2Cc";
+    let (status, body) = crate::serve::json_of(server.get(path, Some(&secret)));
+    assert_eq!((status.as_u16(), body["rows"].clone()), (200, serde_json::json!([[1], [2]])), "{body}");
+}

@@ -184,7 +184,7 @@ pub fn document(row_cap: usize) -> Value {
                     {"name": "columns", "in": "query", "required": false, "description": "comma-separated columns (default: all)",
                      "schema": {"type": "string"}},
                     {"name": "where", "in": "query", "required": false, "style": "form", "explode": true,
-                     "description": "COLUMN:OP:VALUE with OP one of eq ne lt le gt ge in (in: comma-separated values); several combine with AND",
+                     "description": "COLUMN:OP:VALUE with OP one of eq ne lt le gt ge in (in: comma-separated values, a value holding a comma in double quotes, as in CSV); several combine with AND",
                      "schema": {"type": "array", "items": {"type": "string", "pattern": "^[^:]+:(eq|ne|lt|le|gt|ge|in):.*$"}}},
                     {"name": "order", "in": "query", "required": false, "description": "comma-separated COLUMN or COLUMN:desc",
                      "schema": {"type": "string"}},

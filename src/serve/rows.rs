@@ -276,6 +276,18 @@ pub async fn plan_page(
     Ok(Page { frame, limit: request.limit, next: Cursor { pin, offset: offset.saturating_add(request.limit), shape } })
 }
 
+/// The values of an `in` filter: comma-separated, as a CSV record is: a value holding a comma
+/// (or a quote, or spaces at its ends that matter) is written in double quotes, a quote in it
+/// doubled (`in:"a,b",c`).
+fn in_values(text: &str) -> Result<Vec<String>, String> {
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(text.as_bytes());
+    match reader.records().next() {
+        Some(Ok(record)) => Ok(record.iter().map(str::to_string).collect()),
+        Some(Err(e)) => Err(format!("the values of in are not a comma-separated list: {e}")),
+        None => Ok(vec![String::new()]),
+    }
+}
+
 /// The type a filter's value is read as, to compare with a column of `column_type`: the
 /// column's, except that a decimal keeps the value's own digits (`price:lt:1.501` on a
 /// `decimal(10,2)` must not round the value to 1.50), as `etl sql` compares them.
@@ -325,7 +337,10 @@ fn shape_frame(frame: DataFrame, request: &RowsRequest) -> ApiResult<DataFrame> 
             Op::Le => column.lt_eq(value(&filter.value)?),
             Op::Gt => column.gt(value(&filter.value)?),
             Op::Ge => column.gt_eq(value(&filter.value)?),
-            Op::In => column.in_list(filter.value.split(',').map(value).collect::<ApiResult<_>>()?, false),
+            Op::In => {
+                let values = in_values(&filter.value).map_err(|why| ApiError::parameter("where", &filter.raw, why))?;
+                column.in_list(values.iter().map(|v| value(v)).collect::<ApiResult<_>>()?, false)
+            }
         };
         predicate = Some(match predicate {
             Some(all) => all.and(condition),
