@@ -49,7 +49,13 @@ fn ok(description: &str, schema: Value) -> Value {
     json!({"description": description, "content": {"application/json": {"schema": schema}}})
 }
 
-fn rows_content(row_cap: usize) -> Value {
+/// How a response's rows go on past it: a table's pages by cursor, a query's not at all.
+enum More {
+    NextPage,
+    Truncated,
+}
+
+fn rows_content(row_cap: usize, more: More) -> Value {
     let mut content = serde_json::Map::new();
     for (_, _, media) in FORMATS {
         let schema = if media == "application/json" {
@@ -59,11 +65,19 @@ fn rows_content(row_cap: usize) -> Value {
         };
         content.insert(media.to_string(), json!({"schema": schema}));
     }
-    json!({
-        "description": format!("up to {row_cap} rows; the next page's cursor is in `next_cursor` and the Next-Cursor header"),
-        "headers": {"Next-Cursor": {"schema": {"type": "string"}, "description": "the cursor of the next page"}},
-        "content": content
-    })
+    let (description, headers) = match more {
+        More::NextPage => (
+            format!("up to {row_cap} rows; the next page's cursor is in `next_cursor` and the Next-Cursor header"),
+            json!({"Next-Cursor": {"schema": {"type": "string"}, "description": "the cursor of the next page"}}),
+        ),
+        More::Truncated => (
+            format!(
+                "up to `limit` rows (at most {row_cap}); a query does not page: `next_cursor` is null, and rows past the limit are left out, which the Rows-Truncated header says"
+            ),
+            json!({"Rows-Truncated": {"schema": {"type": "string", "enum": ["true"]}, "description": "present when the query had more rows than were returned"}}),
+        ),
+    };
+    json!({"description": description, "headers": headers, "content": content})
 }
 
 /// A response with OpenAPI links: how its values feed other operations (schemathesis follows
@@ -195,7 +209,7 @@ pub fn document(row_cap: usize) -> Value {
                     format
                 ],
                 "responses": keyed(json!({
-                    "200": rows_content(row_cap),
+                    "200": rows_content(row_cap, More::NextPage),
                     "404": error("no such table"),
                     "410": error("the cursor's version of the table is gone"),
                     "429": too_busy(),
@@ -214,7 +228,7 @@ pub fn document(row_cap: usize) -> Value {
                     }
                 }}}},
                 "responses": keyed(json!({
-                    "200": rows_content(row_cap),
+                    "200": rows_content(row_cap, More::Truncated),
                     "429": too_busy(),
                     "504": error("the query took longer than the server's limit")
                 }))
