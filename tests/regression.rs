@@ -1962,3 +1962,32 @@ fn an_api_in_filter_takes_quoted_values_holding_commas() {
     let (status, body) = crate::serve::json_of(server.get(path, Some(&secret)));
     assert_eq!((status.as_u16(), body["rows"].clone()), (200, serde_json::json!([[1], [2]])), "{body}");
 }
+
+/// `catch_up = "all"` after a pause started the missed fire times of one logical date at
+/// once: the second found the first's lease on the date and failed ("another run of job … is
+/// running"). They now run one after another (and those the first covers are skipped).
+#[tokio::test(start_paused = true)]
+async fn missed_fire_times_of_one_date_run_one_after_another() {
+    use std::sync::atomic::Ordering;
+
+    let dir = tempfile::tempdir().unwrap();
+    let text = "name = \"six_hourly\"\nschedule = \"cron(0 0/6 * * ? *)\"\ncatch_up = \"all\"\n[[target]]\ntable = \"db.t\"\nquery = \"SELECT 1\"\nlocation = \"out/\"\n";
+    let job = etl::runs::job::Job::parse(text, &dir.path().join("six_hourly.toml")).unwrap();
+    let setup = crate::scheduler::Setup::new("2026-11-01T23:00:00Z");
+    let (stop, handle) = setup.start(job.clone(), setup.runner(0, false), "a");
+    tokio::time::sleep(std::time::Duration::from_secs(3600)).await; // the 2nd's 00:00 fires
+    stop.cancel();
+    handle.await.unwrap().unwrap();
+    // Down until 23:00: the 2nd's 06:00, 12:00 and 18:00 are missed.
+    tokio::time::sleep(std::time::Duration::from_secs(22 * 3600)).await;
+    let runner = setup.runner(0, false);
+    let (stop, handle) = setup.start(job, runner.clone(), "b");
+    tokio::time::sleep(std::time::Duration::from_secs(3 * 3600)).await;
+    stop.cancel();
+    handle.await.unwrap().unwrap();
+    assert!(!runner.overlapped.load(Ordering::SeqCst), "two runs of one date at once");
+    // One of them runs; the others find the date done since their fire time and are skipped.
+    let of_the_2nd = |state| setup.states(state).iter().filter(|d| *d == "2026-11-02").count();
+    use etl::runs::scheduler::State;
+    assert_eq!((of_the_2nd(State::Succeeded), of_the_2nd(State::Skipped), of_the_2nd(State::Failed)), (1, 3, 0));
+}

@@ -35,7 +35,7 @@ fn at(text: &str) -> DateTime<Utc> {
 
 /// A runner that fails the first `failures` attempts of each date, or hangs forever, and
 /// records what it ran in the history as a real run does.
-struct FakeRunner {
+pub(crate) struct FakeRunner {
     history: Arc<History>,
     home: std::path::PathBuf,
     failures: u32,
@@ -43,6 +43,10 @@ struct FakeRunner {
     took: Duration,
     attempts: Mutex<HashMap<NaiveDate, u32>>,
     clock: Arc<TokioClock>,
+    /// The dates being run now, and whether one was ever run twice at once (a real run's
+    /// lease on its date would have failed the second).
+    running: Mutex<std::collections::HashSet<NaiveDate>>,
+    pub(crate) overlapped: std::sync::atomic::AtomicBool,
 }
 
 #[async_trait]
@@ -56,10 +60,14 @@ impl Runner for FakeRunner {
             *n
         };
         let started = etl::runs::scheduler::Clock::now(self.clock.as_ref());
+        if !self.running.lock().unwrap().insert(logical_date) {
+            self.overlapped.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         if self.hang {
             std::future::pending::<()>().await;
         }
         tokio::time::sleep(self.took).await;
+        self.running.lock().unwrap().remove(&logical_date);
         let failed = attempt <= self.failures;
         let mut report = RunReport::started(
             &format!("{logical_date}-{attempt}"),
@@ -80,7 +88,7 @@ impl Runner for FakeRunner {
     }
 }
 
-struct Setup {
+pub(crate) struct Setup {
     home: tempfile::TempDir,
     history: Arc<History>,
     clock: Arc<TokioClock>,
@@ -88,13 +96,13 @@ struct Setup {
 }
 
 impl Setup {
-    fn new(start: &str) -> Setup {
+    pub(crate) fn new(start: &str) -> Setup {
         let home = tempfile::tempdir().unwrap();
         let history = Arc::new(History::open(home.path()).unwrap());
         Setup { home, history, clock: Arc::new(TokioClock::starting_at(at(start))), events: Arc::default() }
     }
 
-    fn runner(&self, failures: u32, hang: bool) -> Arc<FakeRunner> {
+    pub(crate) fn runner(&self, failures: u32, hang: bool) -> Arc<FakeRunner> {
         Arc::new(FakeRunner {
             history: self.history.clone(),
             home: self.home.path().to_path_buf(),
@@ -103,11 +111,13 @@ impl Setup {
             took: Duration::from_secs(600),
             attempts: Mutex::default(),
             clock: self.clock.clone(),
+            running: Mutex::default(),
+            overlapped: Default::default(),
         })
     }
 
     /// Starts a scheduler; returns what stops it and its task.
-    fn start(
+    pub(crate) fn start(
         &self,
         job: Job,
         runner: Arc<FakeRunner>,
@@ -139,7 +149,7 @@ impl Setup {
             .collect()
     }
 
-    fn states(&self, state: State) -> Vec<String> {
+    pub(crate) fn states(&self, state: State) -> Vec<String> {
         self.events
             .lock()
             .unwrap()

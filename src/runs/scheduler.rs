@@ -251,8 +251,15 @@ impl Scheduler {
                 {
                     continue;
                 }
-                if !in_progress.lock().unwrap_or_else(|e| e.into_inner()).insert(key.clone()) {
-                    continue;
+                {
+                    let mut running = in_progress.lock().unwrap_or_else(|e| e.into_inner());
+                    // Fire times of one logical date (`catch_up = "all"` after a pause) run one
+                    // after another: at once, the second would find the first's lease on the
+                    // date and fail. It stays queued; the first's end wakes the loop.
+                    let same_date = running.iter().any(|(n, f)| *n == key.0 && f.date_naive() == fire.date_naive());
+                    if same_date || !running.insert(key.clone()) {
+                        continue;
+                    }
                 }
                 let (this, permits, in_progress, held_elsewhere, stop) =
                     (this.clone(), permits.clone(), in_progress.clone(), held_elsewhere.clone(), stop.clone());
