@@ -1991,3 +1991,20 @@ async fn missed_fire_times_of_one_date_run_one_after_another() {
     use etl::runs::scheduler::State;
     assert_eq!((of_the_2nd(State::Succeeded), of_the_2nd(State::Skipped), of_the_2nd(State::Failed)), (1, 3, 0));
 }
+
+/// SQL errors read as Rust's debug output (`ParserError("Expected: …")`), and DDL on the
+/// catalog was answered wrongly: `DROP TABLE` of an existing table said it does not exist,
+/// `CREATE SCHEMA foo` that foo already exists.
+#[test]
+fn sql_errors_are_plain_and_catalog_ddl_is_refused_as_such() {
+    let s = crate::util::Sandbox::new();
+    s.write("j.toml", "name = \"j\"\n[[target]]\ntable = \"cur.t\"\nquery = \"SELECT 1 AS n\"\nlocation = \"out/\"\n");
+    assert_eq!(s.etl(&["run", "j.toml"]).code, 0);
+    let parse = s.etl(&["sql", "SELEC 1"]);
+    parse.assert_failure(1, "query:1: Expected: an SQL statement, found: SELEC (column 1)");
+    assert!(!parse.stderr.contains("ParserError("), "{parse:?}");
+    s.etl(&["sql", "DROP TABLE cur.t"])
+        .assert_failure(1, "cannot drop cur.t: catalog tables are made by crawls and jobs");
+    s.etl(&["sql", "CREATE SCHEMA foo"]).assert_failure(1, "cannot create schema foo");
+    assert_eq!(s.query("SELECT n FROM cur.t"), vec![serde_json::json!({"n": 1})]);
+}

@@ -201,7 +201,32 @@ pub async fn plan_statement(
     let dialect = state.config().options().sql_parser.dialect;
     let mut parsed = state.sql_to_statement(&statement.text, &dialect).map_err(located)?;
     bind(&mut parsed, params).map_err(|e| e.context(format!("{file}:{}", statement.line)))?;
-    state.statement_to_plan(parsed).await.map_err(located)
+    let plan = state.statement_to_plan(parsed).await.map_err(located)?;
+    refuse_catalog_ddl(&plan).map_err(|e| e.context(format!("{file}:{}", statement.line)))?;
+    Ok(plan)
+}
+
+/// SQL changes the session, never the catalog: dropping a catalog table or creating a
+/// database is refused as such (DataFusion would answer that the table does not exist, or
+/// that the schema does).
+fn refuse_catalog_ddl(plan: &LogicalPlan) -> Result<()> {
+    use datafusion::logical_expr::{DdlStatement, DropTable};
+    let LogicalPlan::Ddl(ddl) = plan else { return Ok(()) };
+    match ddl {
+        DdlStatement::DropTable(DropTable { name, .. })
+        | DdlStatement::DropView(datafusion::logical_expr::DropView { name, .. })
+            if name.schema().is_some_and(|schema| schema != crate::catalog::provider::SESSION_SCHEMA) =>
+        {
+            Err(Error::query(format!(
+                "cannot drop {name}: catalog tables are made by crawls and jobs, and SQL only reads them (views and tables SQL creates, named without a database, live for the session)"
+            )))
+        }
+        DdlStatement::CreateCatalogSchema(create) => Err(Error::query(format!(
+            "cannot create schema {}: the catalog's databases are made by crawls and by jobs' targets",
+            create.schema_name
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// Binds every `$name` of a parsed statement to its value, as a typed literal node of the
@@ -286,11 +311,26 @@ fn sql_error(ctx: &SessionContext, file: &str, statement: &Statement, error: Dat
         .or_else(|| message.contains("found: EOF").then(|| statement.text.lines().count()))
         .or_else(|| named_token_line(&message, &statement.text));
     let line = relative.map_or(statement.line, |relative| statement.line + relative - 1);
-    let error = match missing_table(&message) {
-        Some(missing) => Error::query(missing_table_message(ctx, &missing)),
-        None => Error::from(error),
+    let error = match (missing_table(&message), &error) {
+        (Some(missing), _) => Error::query(missing_table_message(ctx, &missing)),
+        (None, DataFusionError::SQL(parse, _)) => Error::query(parser_message(parse)),
+        (None, _) => Error::from(error),
     };
     error.context(format!("{file}:{line}"))
+}
+
+/// The parser's own words, without Rust's `ParserError("…")` around them; the line goes in the
+/// caller's `file:line`, the column stays.
+fn parser_message(error: &datafusion::sql::sqlparser::parser::ParserError) -> String {
+    use datafusion::sql::sqlparser::parser::ParserError;
+    let text = match error {
+        ParserError::TokenizerError(text) | ParserError::ParserError(text) => text.as_str(),
+        ParserError::RecursionLimitExceeded => return "the statement nests too deeply".to_string(),
+    };
+    match text.rfind(" at Line: ").zip(text.rfind(", Column: ")) {
+        Some((at, column)) if column > at => format!("{} (column {})", &text[..at], &text[column + 10..]),
+        _ => text.to_string(),
+    }
 }
 
 /// sqlparser reports "... at Line: 3, Column: 7" relative to the statement.
