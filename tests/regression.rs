@@ -2008,3 +2008,33 @@ fn sql_errors_are_plain_and_catalog_ddl_is_refused_as_such() {
     s.etl(&["sql", "CREATE SCHEMA foo"]).assert_failure(1, "cannot create schema foo");
     assert_eq!(s.query("SELECT n FROM cur.t"), vec![serde_json::json!({"n": 1})]);
 }
+
+/// An object delivered again after its pipeline run failed and rolled back resumes that run,
+/// which runs the rolled-back jobs again; the report called them `duplicate` (no run id)
+/// though they had run and published.
+#[test]
+fn a_redelivery_that_reruns_a_rolled_back_job_reports_its_run() {
+    let s = crate::util::Sandbox::new();
+    s.write("p/pipeline.toml", "on_failure = \"rollback\"\n");
+    s.write(
+        "p/ing.toml",
+        "name = \"ing\"\n[[trigger]]\ns3 = \"s3://raw/in/\"\n[[target]]\ntable = \"m.ing\"\nquery = \"SELECT $run_id AS r\"\nlocation = \"../wh/ing/\"\nmode = \"append\"\n",
+    );
+    let down = |bound: u32| {
+        s.write(
+            "p/down.toml",
+            format!("name = \"down\"\n[[target]]\ntable = \"m.down\"\nquery = \"SELECT count(*) AS n FROM m.ing\"\nlocation = \"../wh/down/\"\n[[target.check]]\nexpression = \"n <= {bound}\"\n"),
+        );
+    };
+    let event = r#"{"Records":[{"eventName":"ObjectCreated:Put","s3":{"bucket":{"name":"raw"},"object":{"key":"in/b.csv","eTag":"e1"}}}]}"#;
+    down(0);
+    let failed = s.etl_with_stdin(&["trigger", "p", "--event", "-", "--json"], event);
+    assert_eq!(failed.code, 1, "{failed:?}");
+    down(10);
+    let again = s.etl_with_stdin(&["trigger", "p", "--event", "-", "--json"], event);
+    assert_eq!(again.code, 0, "{again:?}");
+    let report: serde_json::Value = serde_json::from_str(&again.stdout).unwrap();
+    let ing = report["matched"].as_array().unwrap().iter().find(|m| m["job"] == "ing").unwrap().clone();
+    assert_eq!(ing["status"], "succeeded", "{report}");
+    assert!(ing["run_id"].is_string(), "{report}");
+}

@@ -186,7 +186,8 @@ impl Dispatcher {
                 let succeeded: BTreeMap<String, String> = before
                     .jobs
                     .iter()
-                    .filter(|e| e.status == JobStatus::Succeeded)
+                    // A job the failed run rolled back runs again in the resume: not a duplicate.
+                    .filter(|e| e.status == JobStatus::Succeeded && !e.rolled_back)
                     .filter_map(|e| Some((e.job.clone(), e.run_id.clone()?)))
                     .collect();
                 let report = self.runner.resume(&self.pipeline, id, options).await?;
