@@ -2038,3 +2038,24 @@ fn a_redelivery_that_reruns_a_rolled_back_job_reports_its_run() {
     assert_eq!(ing["status"], "succeeded", "{report}");
     assert!(ing["run_id"].is_string(), "{report}");
 }
+
+/// API rows show a binary value in hex, but a filter on it compared the value's raw text
+/// (`bin:eq:00ff` missed the row showing "00ff"); `version_of('M.T', 1)` was refused for its
+/// case, where `FROM M.T` reads the table.
+#[test]
+fn binary_filters_take_hex_and_version_of_takes_any_case() {
+    let s = crate::util::Sandbox::new();
+    s.write(
+        "j.toml",
+        "name = \"j\"\n[[target]]\ntable = \"m.t\"\nquery = \"SELECT 1 AS id, X'00FF' AS b\"\nlocation = \"out/\"\n",
+    );
+    assert_eq!(s.etl(&["run", "j.toml"]).code, 0);
+    assert_eq!(s.query("SELECT id FROM version_of('M.T', 1)"), vec![serde_json::json!({"id": 1})]);
+    let secret = crate::serve::key(&s, "reader", "m.*");
+    let server = crate::serve::Server::start(&s, &[]);
+    let (status, body) =
+        crate::serve::json_of(server.get("/v1/tables/m.t/rows?columns=id,b&where=b:eq:00ff", Some(&secret)));
+    assert_eq!((status.as_u16(), body["rows"].clone()), (200, serde_json::json!([[1, "00ff"]])), "{body}");
+    let (status, _) = crate::serve::json_of(server.get("/v1/tables/m.t/rows?where=b:eq:zz", Some(&secret)));
+    assert_eq!(status.as_u16(), 400);
+}

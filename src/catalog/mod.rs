@@ -40,6 +40,12 @@ pub struct TableName {
 }
 
 impl TableName {
+    /// A table named inside an SQL string (`version_of('Mart.Orders', 1)`): case-insensitive,
+    /// as the unquoted `FROM Mart.Orders` is.
+    pub fn in_sql_text(text: &str) -> Result<Self> {
+        text.to_lowercase().parse()
+    }
+
     pub fn new(database: &str, table: &str) -> Result<Self> {
         for (what, name) in [("database", database), ("table", table)] {
             if name.is_empty() || name.len() > 255 {

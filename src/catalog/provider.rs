@@ -553,7 +553,7 @@ impl datafusion::catalog::TableFunctionImpl for VersionOf {
             Expr::Literal(value, _) => value.to_string().parse::<u64>().map_err(|_| usage())?,
             _ => return Err(usage()),
         };
-        let name: TableName = table.parse().map_err(Error::into_datafusion)?;
+        let name = TableName::in_sql_text(&table).map_err(Error::into_datafusion)?;
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|_| DataFusionError::Plan(format!("{} needs a Tokio runtime", Self::NAME)))?;
         if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {

@@ -288,6 +288,17 @@ fn in_values(text: &str) -> Result<Vec<String>, String> {
     }
 }
 
+/// A filter's value as a literal to compare with a column of `column_type`; None when it is
+/// not a value of that type. Binary values are written in hex, as rows show them.
+fn filter_value(column_type: &DataType, text: &str) -> Option<ScalarValue> {
+    match column_type {
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView | DataType::FixedSizeBinary(_) => {
+            hex::decode(text).ok().map(|bytes| ScalarValue::Binary(Some(bytes)))
+        }
+        _ => ScalarValue::try_from_string(text.to_string(), &literal_type(column_type, text)).ok(),
+    }
+}
+
 /// The type a filter's value is read as, to compare with a column of `column_type`: the
 /// column's, except that a decimal keeps the value's own digits (`price:lt:1.501` on a
 /// `decimal(10,2)` must not round the value to 1.50), as `etl sql` compares them.
@@ -320,7 +331,7 @@ fn shape_frame(frame: DataFrame, request: &RowsRequest) -> ApiResult<DataFrame> 
     for filter in &request.filters {
         let data_type = type_of("where", &filter.raw, &filter.column)?;
         let value = |text: &str| {
-            ScalarValue::try_from_string(text.to_string(), &literal_type(&data_type, text)).map(lit).map_err(|_| {
+            filter_value(&data_type, text).map(lit).ok_or_else(|| {
                 let glue = GlueType::from_arrow(&data_type).map_or_else(|_| data_type.to_string(), |t| t.to_string());
                 ApiError::parameter(
                     "where",

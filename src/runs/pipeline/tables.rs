@@ -133,7 +133,7 @@ fn versions_read(statement: &DfStatement) -> Vec<TableName> {
                 .is_some_and(|ident| ident.value.eq_ignore_ascii_case(crate::catalog::provider::VersionOf::NAME));
             let first = args.args.first().and_then(|arg| match arg {
                 FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(value))) => match &value.value {
-                    Value::SingleQuotedString(text) => text.parse::<TableName>().ok(),
+                    Value::SingleQuotedString(text) => TableName::in_sql_text(text).ok(),
                     _ => None,
                 },
                 _ => None,
