@@ -2059,3 +2059,30 @@ fn binary_filters_take_hex_and_version_of_takes_any_case() {
     let (status, _) = crate::serve::json_of(server.get("/v1/tables/m.t/rows?where=b:eq:zz", Some(&secret)));
     assert_eq!(status.as_u16(), 400);
 }
+
+/// A pipeline rollback that could not restore a table (its old files gone) still marked the
+/// job that wrote it `rolled_back`, and the summary said so, though its output stood.
+#[test]
+fn a_job_whose_table_could_not_be_restored_is_not_called_rolled_back() {
+    let s = crate::util::Sandbox::new();
+    s.write("p/pipeline.toml", "on_failure = \"rollback\"\n");
+    s.write(
+        "p/x.toml",
+        "name = \"x\"\n[[target]]\ntable = \"m.x\"\nquery = \"SELECT $logical_date AS d\"\nlocation = \"../wh/x/\"\n",
+    );
+    s.write(
+        "p/y.toml",
+        "name = \"y\"\ndepends_on = [\"x\"]\n[[target]]\ntable = \"m.y\"\nquery = \"SELECT CAST(CASE WHEN $logical_date = '2026-01-02' THEN 'boom' ELSE '1' END AS INT) AS v\"\nlocation = \"../wh/y/\"\n",
+    );
+    let run = |date: &str| s.etl(&["pipeline", "run", "p", "--logical-date", date, "--json"]);
+    assert_eq!(run("2026-01-01").code, 0);
+    for file in s.files("wh/x") {
+        std::fs::remove_file(s.path(&format!("wh/x/{file}"))).unwrap();
+    }
+    let failed = run("2026-01-02");
+    assert_eq!(failed.code, 1, "{failed:?}");
+    let report: serde_json::Value = serde_json::from_str(&failed.stdout).unwrap();
+    assert_eq!(report["rollback"]["failed"][0]["table"], "m.x", "{report}");
+    let x = report["jobs"].as_array().unwrap().iter().find(|j| j["job"] == "x").unwrap().clone();
+    assert_ne!(x["rolled_back"], true, "{report}");
+}

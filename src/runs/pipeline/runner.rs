@@ -29,7 +29,8 @@
 //! the pipeline run is not succeeded until they have. They are marked before the first table
 //! is restored, so a process killed during the rollback leaves them to be rerun. A table that
 //! cannot be restored is reported with why (the run fails, exit 1) and the others are still
-//! restored; a retry or a later failure of the resumed run restores only what is not back yet.
+//! restored (a job none of whose tables went back is not marked: its output stands); a retry
+//! or a later failure of the resumed run restores only what is not back yet.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -460,10 +461,11 @@ impl PipelineRunner {
                 self.history.forget_bookmarks_of(&of_job)?;
             }
         }
-        // A job whose runs published nothing the rollback undid (or tried to) need not run again.
-        let tried = |t: &TableName| back.contains(t) || rollback.failed.iter().any(|f| f.table == t.to_string());
+        // A job none of whose tables went back need not run again: what it published stands
+        // (a table that could not be restored is in `rollback.failed`, and a later rollback of
+        // this run tries it again).
         for job in &pipeline.jobs {
-            let touched = job.targets.iter().any(|t| tried(&t.table));
+            let touched = job.targets.iter().any(|t| back.contains(&t.table));
             if let Some(entry) = report.job_mut(&job.name).filter(|e| e.rolled_back && !touched) {
                 entry.rolled_back = false;
             }
