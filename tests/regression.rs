@@ -2086,3 +2086,31 @@ fn a_job_whose_table_could_not_be_restored_is_not_called_rolled_back() {
     let x = report["jobs"].as_array().unwrap().iter().find(|j| j["job"] == "x").unwrap().clone();
     assert_ne!(x["rolled_back"], true, "{report}");
 }
+
+/// Every stack declared every Glue database its jobs use, so a second pipeline sharing `raw`
+/// (or any database made by hand) failed to deploy: CloudFormation cannot create what exists.
+/// `existing_databases` leaves them out of the template, not out of the runner's policy.
+#[test]
+fn a_stack_leaves_out_the_databases_another_one_made() {
+    let s = crate::util::Sandbox::new();
+    s.write("p/pipeline.toml", "[deploy]\nexisting_databases = [\"raw\"]\n");
+    s.write(
+        "p/j.toml",
+        "name = \"j\"\n[[source]]\ntable = \"raw.orders\"\nlocation = \"s3://lake/raw/orders/\"\n[[target]]\ntable = \"mart.orders\"\nquery = \"SELECT * FROM raw.orders\"\nlocation = \"s3://lake/mart/orders/\"\n",
+    );
+    assert_eq!(s.etl(&["deploy", "p", "--template", "t.json"]).code, 0);
+    let template: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.path("t.json")).unwrap()).unwrap();
+    let resources = template["Resources"].as_object().unwrap();
+    let databases: Vec<&str> = resources
+        .values()
+        .filter(|r| r["Type"] == "AWS::Glue::Database")
+        .map(|r| r["Properties"]["DatabaseInput"]["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(databases, ["mart"]);
+    let policy = resources["RunnerRole"]["Properties"]["Policies"][0].to_string();
+    assert!(policy.contains("database/raw"), "{policy}");
+    s.write("p/pipeline.toml", "[deploy]\nexisting_databases = [\"nope\"]\n");
+    s.etl(&["deploy", "p", "--template", "t.json"])
+        .assert_failure(2, "deploy.existing_databases: 'nope' is not a database the pipeline uses");
+}

@@ -74,7 +74,7 @@ pub fn build(pipeline: &Pipeline, settings: &Settings, options: &Options) -> Res
     let created = buckets_to_create(&needs, settings, options)?;
     let key = t.kms_key(settings, &created);
     t.buckets(&needs, settings, &created, key.as_ref())?;
-    t.databases(&needs);
+    t.databases(&needs, settings)?;
     t.log_group(settings);
     t.resource(
         "FailureTopic",
@@ -330,8 +330,14 @@ impl Builder {
         Ok(json!({ "Role": { "Fn::GetAtt": [role, "Arn"] }, "Rules": [rule] }))
     }
 
-    fn databases(&mut self, needs: &Needs) {
-        for database in &needs.databases {
+    fn databases(&mut self, needs: &Needs, settings: &Settings) -> Result<()> {
+        if let Some(unknown) = settings.existing_databases.iter().find(|d| !needs.databases.contains(*d)) {
+            let known: Vec<&String> = needs.databases.iter().collect();
+            return Err(Error::config(format!(
+                "pipeline file: deploy.existing_databases: '{unknown}' is not a database the pipeline uses ({known:?})"
+            )));
+        }
+        for database in needs.databases.iter().filter(|d| !settings.existing_databases.contains(d)) {
             let id = logical_id_among(&["database"], database, needs.databases.iter().map(String::as_str));
             let input = json!({ "Name": database, "Description": format!("Tables of etl pipeline {}", self.name) });
             self.resource(
@@ -342,6 +348,7 @@ impl Builder {
             );
             self.retain(&id);
         }
+        Ok(())
     }
 
     fn log_group(&mut self, settings: &Settings) {

@@ -30,6 +30,11 @@ pub struct Settings {
     pub replicas: BTreeMap<String, String>,
     pub replica_kms_key_arn: Option<String>,
     pub log_retention_days: Option<u32>,
+    /// Glue databases that exist already (another pipeline's stack made them, or a person):
+    /// the template does not declare them (CloudFormation fails to create what exists), and
+    /// the runner's policy still grants what the jobs need in them.
+    #[serde(default)]
+    pub existing_databases: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
