@@ -2114,3 +2114,19 @@ fn a_stack_leaves_out_the_databases_another_one_made() {
     s.etl(&["deploy", "p", "--template", "t.json"])
         .assert_failure(2, "deploy.existing_databases: 'nope' is not a database the pipeline uses");
 }
+
+/// An empty text partition value wrote the folder `p=`, which Hive, Glue and Athena do not take
+/// as a partition; it now goes with the NULLs (`p=__HIVE_DEFAULT_PARTITION__`), as Spark writes it.
+#[test]
+fn an_empty_partition_value_goes_with_the_nulls() {
+    let s = crate::util::Sandbox::new();
+    s.write(
+        "e.toml",
+        "name = \"e\"\n[[target]]\ntable = \"m.e\"\nquery = \"SELECT 1 AS n, '' AS p UNION ALL SELECT 2, 'x'\"\nlocation = \"out/\"\npartition_by = [\"p\"]\n",
+    );
+    assert_eq!(s.etl(&["run", "e.toml"]).code, 0);
+    let folders = s.files("out");
+    assert!(folders.iter().all(|f| !f.starts_with("p=/")), "{folders:?}");
+    assert!(folders.iter().any(|f| f.starts_with("p=__HIVE_DEFAULT_PARTITION__/")), "{folders:?}");
+    assert_eq!(s.query("SELECT n FROM m.e WHERE p IS NULL"), vec![serde_json::json!({"n": 1})]);
+}

@@ -302,7 +302,13 @@ pub fn target_schema(df: &DataFrame, target: &TargetSpec) -> Result<(TableSchema
     // Partition keys in the order partition_by lists them, carried as folder text.
     for key in &target.partition_by {
         let (name, ty, column) = keys.iter().find(|(n, ..)| n == key).expect("checked above").clone();
-        let text = when(column.clone().is_null(), lit(HIVE_NULL_PARTITION)).otherwise(cast(column, DataType::Utf8))?;
+        // An empty text makes no folder name Hive, Glue or Athena take (`key=`): it goes with
+        // the NULLs, as Spark writes it.
+        let missing = match ty.is_string_like() {
+            true => column.clone().is_null().or(column.clone().eq(lit(""))),
+            false => column.clone().is_null(),
+        };
+        let text = when(missing, lit(HIVE_NULL_PARTITION)).otherwise(cast(column, DataType::Utf8))?;
         data.push(text.alias(&name));
         schema.partition_keys.push(Column::new(name, ty));
     }
