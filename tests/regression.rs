@@ -2130,3 +2130,20 @@ fn an_empty_partition_value_goes_with_the_nulls() {
     assert!(folders.iter().any(|f| f.starts_with("p=__HIVE_DEFAULT_PARTITION__/")), "{folders:?}");
     assert_eq!(s.query("SELECT n FROM m.e WHERE p IS NULL"), vec![serde_json::json!({"n": 1})]);
 }
+
+/// CSV files listing their columns in different orders: etl reads them by name, but the table
+/// it declares is read by Athena's CSV SerDes by position, so Athena's answers for the other
+/// files would be wrong; nothing said so. The crawl (and a run's) now warns, naming both files.
+#[test]
+fn csv_files_whose_columns_are_in_another_order_are_warned_of() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,name\n1,a\n");
+    s.write("in/b.csv", "name,id\nb,2\n");
+    let crawled = s.etl(&["crawl", "in", "--table", "raw.c"]);
+    assert_eq!(crawled.code, 0, "{crawled:?}");
+    assert!(
+        crawled.stderr.contains("in/b.csv lists its columns in another order (name, id) than in/a.csv (id, name)"),
+        "{crawled:?}"
+    );
+    assert_eq!(s.query("SELECT name FROM raw.c WHERE id = 2"), vec![serde_json::json!({"name": "b"})]);
+}

@@ -126,6 +126,7 @@ pub async fn plan_incremental(
             null_values: definition.null_values(),
             rows: Some(0),
             facts: definition.recorded_facts(),
+            warnings: Vec::new(),
         };
         return Ok(CrawlPlan {
             inferred,

@@ -45,6 +45,9 @@ pub async fn run(args: CrawlArgs, global: &GlobalArgs) -> Result<()> {
         for empty in &plan.inferred.listing.empty {
             eprintln!("warning: skipping empty object {empty}");
         }
+        for warning in &plan.inferred.warnings {
+            eprintln!("warning: {warning}");
+        }
         if plan.change == CrawlChange::Logged {
             eprintln!(
                 "warning: the schema of {table} changed ({}); --on-change log keeps version {}",

@@ -35,6 +35,9 @@ pub async fn run(args: InferArgs, global: &GlobalArgs) -> Result<()> {
         for empty in &inferred.listing.empty {
             eprintln!("warning: skipping empty object {empty}");
         }
+        for warning in &inferred.warnings {
+            eprintln!("warning: {warning}");
+        }
     }
     let json = InferJson {
         location: args.location.clone(),

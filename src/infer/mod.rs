@@ -110,6 +110,9 @@ pub struct Inferred {
     pub rows: Option<u64>,
     /// What Athena's text SerDes would make of every file's sample.
     pub facts: TextFacts,
+    /// What a user should know that is no error: where Athena would read the files otherwise
+    /// than etl does.
+    pub warnings: Vec<String>,
 }
 
 pub async fn infer(location: &Location, options: &InferOptions) -> Result<Inferred> {
@@ -186,6 +189,10 @@ pub async fn infer_shapes(
         return Err(Error::input(format!("{location}: no columns found in any file")));
     }
     let rows = shapes.iter().map(|s| s.rows).sum::<Option<u64>>();
+    let warnings = match dialect.as_ref().is_some_and(|d| d.header) {
+        true => positional_warnings(&location, &listing.files, &shapes),
+        false => Vec::new(),
+    };
     Ok(Inferred {
         listing,
         format,
@@ -197,6 +204,7 @@ pub async fn infer_shapes(
         null_values: options.null_values(),
         rows,
         facts,
+        warnings,
     })
 }
 
@@ -285,6 +293,31 @@ async fn infer_sample(
         shape.map(Some)
     })
     .await?
+}
+
+/// CSV files whose headers list shared columns in another order than the first file's: etl
+/// reads each file's columns by its header, but Athena's CSV SerDes read them by position, in
+/// the table's order, so its answers for those files would be wrong.
+fn positional_warnings(location: &Location, files: &[SourceFile], shapes: &[FileShape]) -> Vec<String> {
+    let Some(first) = shapes.first() else { return Vec::new() };
+    let names = |shape: &FileShape| shape.columns.iter().map(|(name, _)| name.clone()).collect::<Vec<_>>();
+    let reference = names(first);
+    let mut warnings = Vec::new();
+    for (file, shape) in files.iter().zip(shapes).skip(1) {
+        let own = names(shape);
+        let shared =
+            |of: &[String], other: &[String]| of.iter().filter(|n| other.contains(n)).cloned().collect::<Vec<_>>();
+        if shared(&own, &reference) != shared(&reference, &own) {
+            warnings.push(format!(
+                "{} lists its columns in another order ({}) than {} ({}): etl reads them by name, but Athena reads CSV columns by position and would put this file's values in the wrong columns",
+                location.display(&file.path),
+                own.join(", "),
+                location.display(&files[0].path),
+                reference.join(", ")
+            ));
+        }
+    }
+    warnings
 }
 
 /// Every file of a table has one format.

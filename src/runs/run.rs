@@ -547,6 +547,9 @@ async fn crawl_source(
     for empty in &plan.inferred.listing.empty {
         warn(context, report, format!("skipping empty object {empty}"));
     }
+    for warning in &plan.inferred.warnings {
+        warn(context, report, warning.clone());
+    }
     if plan.change == crawl::CrawlChange::Logged {
         let change = crawl::describe(&plan.diff, &plan.definition, &plan.definition);
         warn(
