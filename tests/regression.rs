@@ -2147,3 +2147,20 @@ fn csv_files_whose_columns_are_in_another_order_are_warned_of() {
     );
     assert_eq!(s.query("SELECT name FROM raw.c WHERE id = 2"), vec![serde_json::json!({"name": "b"})]);
 }
+
+/// A deployed task's $ETL_HOME lives as long as the task, so an incremental job deployed read
+/// (and appended) every object again on each run, and `etl deploy` said nothing of it.
+#[test]
+fn deploying_an_incremental_job_warns_that_its_bookmarks_do_not_persist() {
+    let s = crate::util::Sandbox::new();
+    s.write(
+        "p/inc.toml",
+        "name = \"inc\"\nschedule = \"rate(1 day)\"\n[[source]]\ntable = \"raw.x\"\nlocation = \"s3://lake/raw/x/\"\nincremental = true\n[[target]]\ntable = \"m.y\"\nquery = \"SELECT * FROM raw.x\"\nlocation = \"s3://lake/m/y/\"\nmode = \"append\"\n",
+    );
+    let out = s.etl(&["deploy", "p", "--template", "t.json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains("job inc has incremental sources, but a deployed task keeps no state between runs yet"),
+        "{out:?}"
+    );
+}

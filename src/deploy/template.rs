@@ -71,6 +71,14 @@ pub fn build(pipeline: &Pipeline, settings: &Settings, options: &Options) -> Res
         t.warnings
             .push(format!("{path} is a local path: a deployed task cannot read or write it; use s3:// locations"));
     }
+    // The task's $ETL_HOME lives as long as the task: what an incremental source has read is
+    // not known to the next task, which would read (and append) every object again.
+    for job in pipeline.jobs.iter().filter(|j| j.sources.iter().any(|s| s.incremental)) {
+        t.warnings.push(format!(
+            "job {} has incremental sources, but a deployed task keeps no state between runs yet ($ETL_HOME is the task's own): each run would read every object again; deploy it once its sources are not incremental, or run it where $ETL_HOME persists",
+            job.name
+        ));
+    }
     let created = buckets_to_create(&needs, settings, options)?;
     let key = t.kms_key(settings, &created);
     t.buckets(&needs, settings, &created, key.as_ref())?;
