@@ -2164,3 +2164,20 @@ fn deploying_an_incremental_job_warns_that_its_bookmarks_do_not_persist() {
         "{out:?}"
     );
 }
+
+/// Timestamp partition folders were written as Arrow prints a timestamp, `ts=2026-01-01T06:00:00`:
+/// Hive and Athena read a timestamp partition value as `2026-01-01 06:00:00`.
+#[test]
+fn timestamp_partition_values_are_written_as_hive_reads_them() {
+    let s = crate::util::Sandbox::new();
+    s.write(
+        "t.toml",
+        "name = \"t\"\n[[target]]\ntable = \"m.t\"\nquery = \"SELECT 1 AS n, TIMESTAMP '2026-01-01 06:00:00' AS ts UNION ALL SELECT 2, TIMESTAMP '2026-01-01 06:00:00.5'\"\nlocation = \"out/\"\npartition_by = [\"ts\"]\n",
+    );
+    assert_eq!(s.etl(&["run", "t.toml"]).code, 0);
+    let files = s.files("out");
+    assert!(files.iter().any(|f| f.starts_with("ts=2026-01-01 06%3A00%3A00/")), "{files:?}");
+    assert!(files.iter().any(|f| f.starts_with("ts=2026-01-01 06%3A00%3A00.500/")), "{files:?}");
+    let rows = s.query("SELECT n FROM m.t WHERE ts = TIMESTAMP '2026-01-01 06:00:00.5'");
+    assert_eq!(rows, vec![serde_json::json!({"n": 2})]);
+}

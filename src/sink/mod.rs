@@ -259,6 +259,10 @@ impl StagedTarget {
     }
 }
 
+/// How a timestamp partition value is written: `2026-11-30 06:00:00`, fractions only when
+/// there are some (`.500`).
+const HIVE_TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.f";
+
 /// The target's table schema from its query's output: names as Glue takes them, types as Glue
 /// holds them, partition keys apart. Fails, naming the column, when a type has no Glue form.
 pub fn target_schema(df: &DataFrame, target: &TargetSpec) -> Result<(TableSchema, Vec<Expr>)> {
@@ -308,7 +312,13 @@ pub fn target_schema(df: &DataFrame, target: &TargetSpec) -> Result<(TableSchema
             true => column.clone().is_null().or(column.clone().eq(lit(""))),
             false => column.clone().is_null(),
         };
-        let text = when(missing, lit(HIVE_NULL_PARTITION)).otherwise(cast(column, DataType::Utf8))?;
+        // Hive (and Athena reading a Glue partition) spells a timestamp with a space, never
+        // Arrow's `T`.
+        let value = match ty {
+            GlueType::Timestamp => datafusion::functions::expr_fn::to_char(column, lit(HIVE_TIMESTAMP_FORMAT)),
+            _ => cast(column, DataType::Utf8),
+        };
+        let text = when(missing, lit(HIVE_NULL_PARTITION)).otherwise(value)?;
         data.push(text.alias(&name));
         schema.partition_keys.push(Column::new(name, ty));
     }
