@@ -66,22 +66,22 @@ pub(super) async fn audit(
     }
     context.progress.step("checking");
     // Checks judge each table as readers will see it: in append mode, with the rows it keeps.
-    let staged = commit.published_tables(context.catalog.as_ref()).await?;
-    for (name, definition, partitions) in &staged {
-        let table = FileTable::from_partitions(definition, partitions, Arc::new(Rejects::failing()))?;
-        override_table(ctx, name.clone(), Arc::new(table))?;
+    let published = commit.published_tables(context.catalog.as_ref()).await?;
+    for table in &published {
+        let provider = FileTable::from_partitions(&table.definition, &table.partitions, Arc::new(Rejects::failing()))?;
+        override_table(ctx, table.name.clone(), Arc::new(provider))?;
     }
-    let changes = commit.row_changes(context.catalog.as_ref()).await?;
-    for ((name, _, partitions), change) in staged.iter().zip(changes) {
-        let Some(target) = job.targets.iter().find(|t| t.table == *name) else { continue };
+    for table in &published {
+        let Some(target) = job.targets.iter().find(|t| t.table == table.name) else { continue };
         if target.checks.is_empty() {
             continue;
         }
-        let rows = partitions.iter().flat_map(|p| &p.files).map(|f| f.rows).sum();
-        let subject = Subject { table: name.clone(), checks: target.checks.clone(), rows: Some(rows), change };
+        let rows = table.rows();
+        let change = table.rows_before.map(|before| (before, rows));
+        let subject = Subject { table: table.name.clone(), checks: target.checks.clone(), rows: Some(rows), change };
         let results = evaluate::run(ctx, params, &subject, logical_date).await?;
         let recorded = target.checks.iter().zip(&results).map(|(spec, result)| Recorded::of(spec, result)).collect();
-        commit.record_checks(name, recorded);
+        commit.record_checks(&table.name, recorded);
         report.checks.extend(results);
     }
     let failed: Vec<String> = report.checks.iter().filter(|r| r.blocks()).map(|r| r.describe()).collect();

@@ -19,8 +19,7 @@
 //!
 //! Between steps 1 and 2 the caller may audit what is staged: [`Commit::published_tables`]
 //! gives each target as a table as it would be once published (the staged files, with those
-//! the mode keeps), [`Commit::row_changes`] what each table's row count
-//! would become, and [`Commit::record_checks`] keeps the outcome with the version the
+//! the mode keeps, and its rows before), and [`Commit::record_checks`] keeps the outcome with the version the
 //! publication makes. A failure or a kill before step 2's publication leaves only folders no
 //! catalog entry names: the next run of the target, or `etl gc`, removes them. Nothing here
 //! prints: what a step wants the user to know comes back as warnings.
@@ -46,6 +45,21 @@ use crate::schema::TableSchema;
 use crate::schema::diff::{Change, diff};
 use crate::schema::widen::widen;
 use crate::transform::session::tables_read;
+
+/// A staged target as its table would be once published ([`Commit::published_tables`]).
+pub struct PublishedTable {
+    pub name: TableName,
+    pub definition: TableDefinition,
+    pub partitions: Vec<Partition>,
+    /// The table's rows now; `None` for a table not yet created, or a merge target.
+    pub rows_before: Option<u64>,
+}
+
+impl PublishedTable {
+    pub fn rows(&self) -> u64 {
+        self.partitions.iter().flat_map(|p| &p.files).map(|f| f.rows).sum()
+    }
+}
 
 /// One run's targets on their way to publication.
 pub struct Commit {
@@ -168,17 +182,16 @@ impl Commit {
 
     /// Each staged target as its table would read once published (what its checks judge): the
     /// staged files, and in `append` and `overwrite_partitions` modes the table's files the
-    /// publication keeps. A merge's result is known once the Delta log has planned it: its
-    /// staged rows alone.
-    pub async fn published_tables(
-        &self,
-        catalog: &dyn Catalog,
-    ) -> Result<Vec<(TableName, TableDefinition, Vec<Partition>)>> {
+    /// publication keeps; with the rows the table holds now. A merge's result is known once the
+    /// Delta log has planned it: its staged rows alone.
+    pub async fn published_tables(&self, catalog: &dyn Catalog) -> Result<Vec<PublishedTable>> {
         let mut tables = Vec::with_capacity(self.targets.len());
         for target in &self.targets {
             let mut partitions = target.staged_partitions();
+            let mut rows_before = None;
             if let Some(table) = target.existing.as_ref().filter(|_| target.spec.mode != WriteMode::Merge) {
                 let current = catalog.partitions(&table.name).await?;
+                rows_before = Some(current.iter().flat_map(|p| &p.files).map(|f| f.rows).sum());
                 let planned = publish::plan(&target.spec, &target.staged, &current, &self.tag, &self.run_id)?;
                 let replaced: std::collections::HashSet<&str> =
                     planned.replaced.iter().map(|f| f.path.as_str()).collect();
@@ -189,28 +202,10 @@ impl Commit {
                     }
                 }
             }
-            tables.push((target.spec.table.clone(), target.staged_definition(&self.tag.work.job), partitions));
+            let definition = target.staged_definition(&self.tag.work.job);
+            tables.push(PublishedTable { name: target.spec.table.clone(), definition, partitions, rows_before });
         }
         Ok(tables)
-    }
-
-    /// Per staged target: its table's rows now and after the publication would apply (what an
-    /// append keeps, a partition overwrite leaves alone); `None` for a table not yet created.
-    pub async fn row_changes(&self, catalog: &dyn Catalog) -> Result<Vec<Option<(u64, u64)>>> {
-        let mut changes = Vec::with_capacity(self.targets.len());
-        for target in &self.targets {
-            // What a merge leaves is known once the Delta log has planned it.
-            let Some(table) = target.existing.as_ref().filter(|_| target.spec.mode != WriteMode::Merge) else {
-                changes.push(None);
-                continue;
-            };
-            let partitions = catalog.partitions(&table.name).await?;
-            let before: u64 = partitions.iter().flat_map(|p| &p.files).map(|f| f.rows).sum();
-            let planned = publish::plan(&target.spec, &target.staged, &partitions, &self.tag, &self.run_id)?;
-            let replaced: u64 = planned.replaced.iter().map(|f| f.rows).sum();
-            changes.push(Some((before, before - replaced.min(before) + target.staged.rows())));
-        }
-        Ok(changes)
     }
 
     /// Keeps what `table`'s checks found, to be recorded with the version its publication
