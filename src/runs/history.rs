@@ -253,9 +253,7 @@ impl History {
         }
         match self.get(run_id)? {
             Some(mut report) if report.status == RunStatus::Failed => {
-                report.status = RunStatus::Succeeded;
-                report.error = None;
-                report.warnings.push(PUBLISHED_THEN_KILLED.to_string());
+                published_then_killed(&mut report);
                 self.record(&report)
             }
             _ => Ok(()),
@@ -606,8 +604,7 @@ impl History {
             if let Ok(mut report) = serde_json::from_str::<RunReport>(&text) {
                 if report.targets.iter().any(|t| t.version.is_some()) {
                     // It published (and recorded so) before it ended: readers see its output.
-                    report.status = RunStatus::Succeeded;
-                    report.warnings.push(PUBLISHED_THEN_KILLED.to_string());
+                    published_then_killed(&mut report);
                 } else {
                     report.status = RunStatus::Failed;
                     report.error = Some(KILLED.to_string());
@@ -627,6 +624,13 @@ impl crate::sink::RunLiveness for History {
     fn ended_here(&self, run_id: &str) -> bool {
         self.with(|c| run_liveness(c, run_id)).unwrap_or(None) == Some(false)
     }
+}
+
+/// A run killed after it published: it succeeded, as readers see, and says how it ended.
+fn published_then_killed(report: &mut RunReport) {
+    report.status = RunStatus::Succeeded;
+    report.error = None;
+    report.warnings.push(PUBLISHED_THEN_KILLED.to_string());
 }
 
 /// Bookmarks `objects` of a job's source as processed by `run_id`, as one advance.
