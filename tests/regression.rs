@@ -2181,3 +2181,22 @@ fn timestamp_partition_values_are_written_as_hive_reads_them() {
     let rows = s.query("SELECT n FROM m.t WHERE ts = TIMESTAMP '2026-01-01 06:00:00.5'");
     assert_eq!(rows, vec![serde_json::json!({"n": 2})]);
 }
+
+/// A JSON key first met past a file's inference sample was dropped without a word (exit 0,
+/// the values gone): it is a bad record naming the key and its value, as a value past the
+/// sample that contradicts its column's type is.
+#[test]
+fn a_json_key_past_the_sample_is_a_bad_record() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.json", "{\"id\": 1}\n{\"id\": 2, \"Coupon\": \"X7\"}\n");
+    let job = "name = \"keys\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\nformat = \"json\"\nsample_rows = 1\n[[target]]\ntable = \"mart.a\"\nquery = \"SELECT * FROM raw.a\"\nlocation = \"out/\"\n";
+    s.write("job.toml", job);
+    s.etl(&["run", "job.toml"]).assert_failure(
+        1,
+        "bad record in in/a.json line 2, column coupon: key \"coupon\" (value \"X7\") is not a column",
+    );
+    assert!(s.visible_files("out").is_empty());
+    s.write("job.toml", job.replace("sample_rows = 1", "sample_rows = 0"));
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    assert_eq!(s.query("SELECT coupon FROM mart.a WHERE id = 2"), vec![serde_json::json!({"coupon": "X7"})]);
+}

@@ -15,7 +15,7 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef}
 use datafusion::arrow::json::ReaderBuilder;
 
 use super::format::{read_error, strip_bom};
-use super::rejects::{BadRecord, Rejects};
+use super::rejects::{BadRecord, Rejects, quote_value};
 use super::text::TextColumnBuilder;
 use crate::error::{Error, Result};
 use crate::schema::{GlueType, names};
@@ -118,8 +118,8 @@ fn decode_chunk(
                     Ok(Some(batch)) => good.push((index, batch)),
                     Ok(None) => {}
                     Err(message) => {
-                        let record =
-                            bad_record(file, line.number, &message).with_record(&originals[line.original.clone()]);
+                        let record = bad_record(file, line.number, &message, text)
+                            .with_record(&originals[line.original.clone()]);
                         rejects.reject(record)?
                     }
                 }
@@ -304,7 +304,9 @@ fn decode_bytes(bytes: &[u8], rows: usize, schema: &SchemaRef) -> Result<Option<
     let mut decoder = ReaderBuilder::new(Arc::clone(schema))
         .with_batch_size(rows.max(1))
         .with_coerce_primitive(true)
-        .with_strict_mode(false)
+        // A key outside the schema is one inference did not see (past a file's sample): a bad
+        // record naming it, as a value past the sample that contradicts its type is.
+        .with_strict_mode(true)
         .build_decoder()
         .map_err(|e| e.to_string())?;
     let consumed = decoder.decode(bytes).map_err(|e| e.to_string())?;
@@ -318,9 +320,25 @@ fn decode_bytes(bytes: &[u8], rows: usize, schema: &SchemaRef) -> Result<Option<
 }
 
 /// Arrow's JSON errors read "Json error: whilst decoding field 'amount': failed to parse
-/// \"abc\" as Int64"; the column is pulled out so the report can name it.
-fn bad_record(file: &str, line: u64, message: &str) -> BadRecord {
+/// \"abc\" as Int64"; the column is pulled out so the report can name it. `line` is the record
+/// (keys renamed), where the value of a key outside the schema is found.
+fn bad_record(file: &str, line_number: u64, message: &str, line: &[u8]) -> BadRecord {
     let reason = message.trim_start_matches("Json error: ").trim_start_matches("Parser error: ").to_string();
+    if let Some((column, value)) = unknown_key(&reason, line) {
+        let holding = value.as_deref().map(|v| format!(" (value {})", quote_value(v))).unwrap_or_default();
+        let reason = format!(
+            "key \"{column}\"{holding} is not a column of the table: inference did not meet it in the \
+             sample it read of each file (a source's sample_rows = 0 reads whole files)"
+        );
+        return BadRecord {
+            file: file.to_string(),
+            line: line_number,
+            column: Some(column),
+            value,
+            reason,
+            ..BadRecord::default()
+        };
+    }
     let column = reason
         .strip_prefix("whilst decoding field '")
         .and_then(|rest| rest.split_once('\''))
@@ -330,7 +348,27 @@ fn bad_record(file: &str, line: u64, message: &str) -> BadRecord {
         .split_once("failed to parse \"")
         .and_then(|(_, rest)| rest.rsplit_once("\" as "))
         .map(|(value, _)| value.to_string());
-    BadRecord { file: file.to_string(), line, column, value, reason, ..BadRecord::default() }
+    BadRecord { file: file.to_string(), line: line_number, column, value, reason, ..BadRecord::default() }
+}
+
+/// From strict decoding's "whilst decoding field 'a': column 'b' missing from schema", the
+/// key's path (`a.b`) and its value's JSON text in `line`.
+fn unknown_key(reason: &str, line: &[u8]) -> Option<(String, Option<String>)> {
+    let mut path = Vec::new();
+    let mut rest = reason;
+    while let Some(inner) = rest.strip_prefix("whilst decoding field '") {
+        let (name, after) = inner.split_once("': ")?;
+        path.push(name.to_string());
+        rest = after;
+    }
+    let key = rest.strip_prefix("column '")?.strip_suffix("' missing from schema")?;
+    path.push(key.to_string());
+    let record: serde_json::Value = serde_json::from_slice(line).ok()?;
+    let value = path.iter().try_fold(&record, |value, name| value.get(name)).map(|value| match value {
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    });
+    Some((path.join("."), value))
 }
 
 /// Copies one JSON line to `out` with every object key rewritten to its Glue column name.
@@ -457,5 +495,17 @@ mod tests {
 
         let (rows, table, rejected) = decode_text(&format!("{text}{{broken\n"), BadRecordPolicy::Drop);
         assert_eq!((rows.unwrap(), rejected), (3, 2), "{table}");
+    }
+
+    #[test]
+    fn a_key_outside_the_schema_is_a_bad_record_naming_it() {
+        let text = "{\"id\":1}\n{\"id\":2,\"Customer\":{\"name\":\"a\",\"Region\":\"EU\"}}\n{\"id\":3,\"extra\":5}\n";
+        let (result, _, _) = decode_text(text, BadRecordPolicy::Fail);
+        let message = result.unwrap_err().message().to_string();
+        assert!(message.starts_with("bad record in t.json line 2, column customer.region: "), "{message}");
+        assert!(message.contains("EU") && message.contains("sample_rows = 0"), "{message}");
+
+        let (rows, _, rejected) = decode_text(text, BadRecordPolicy::Drop);
+        assert_eq!((rows.unwrap(), rejected), (1, 2));
     }
 }
