@@ -2200,3 +2200,30 @@ fn a_json_key_past_the_sample_is_a_bad_record() {
     assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
     assert_eq!(s.query("SELECT coupon FROM mart.a WHERE id = 2"), vec![serde_json::json!({"coupon": "X7"})]);
 }
+
+/// `sort_by` dropped the query's `ORDER BY` (DataFusion removes a sort another one follows):
+/// rows sharing a `sort_by` key came out in the input's order, not the query's. The query's
+/// order is the tie-break within the target's clustering now.
+#[test]
+fn sort_by_keeps_the_querys_order_within_its_keys() {
+    let s = crate::util::Sandbox::new();
+    crate::layout::flights(&s);
+    crate::layout::job(&s, "sorted.toml", "mart.sorted", "sort_by = [\"carrier\"]");
+    let job = std::fs::read_to_string(s.path("sorted.toml")).unwrap();
+    s.write(
+        "sorted.toml",
+        job.replace("SELECT * FROM raw.flights", "SELECT carrier, seq FROM raw.flights ORDER BY day DESC, seq"),
+    );
+    assert_eq!(s.etl(&["run", "sorted.toml"]).code, 0);
+    let written: Vec<(String, i64)> = s
+        .query("SELECT carrier, seq FROM mart.sorted")
+        .iter()
+        .map(|r| (r["carrier"].as_str().unwrap().to_string(), r["seq"].as_i64().unwrap()))
+        .collect();
+    let expected: Vec<(String, i64)> = s
+        .query("SELECT carrier, seq FROM raw.flights ORDER BY carrier, day DESC, seq")
+        .iter()
+        .map(|r| (r["carrier"].as_str().unwrap().to_string(), r["seq"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(written, expected);
+}

@@ -9,8 +9,12 @@ use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use futures::TryStreamExt;
 
 use datafusion::arrow::datatypes::Schema;
+use datafusion::common::Column;
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::execution::session_state::SessionStateBuilder;
+use datafusion::logical_expr::{Expr, LogicalPlan, Projection, Sort, SortExpr, SubqueryAlias};
 use datafusion::prelude::ident;
+use std::sync::Arc;
 
 use crate::transform::zorder::ZOrderKey;
 
@@ -81,7 +85,7 @@ pub(super) async fn stage(
                 true => order.push(ZOrderKey::of(clustering.sort_by.iter().map(ident).collect()).sort(true, false)),
                 false => order.extend(clustering.sort_by.iter().map(|c| ident(c).sort(true, false))),
             }
-            df.sort(order)?
+            sort_ahead_of_query_order(df, order)?
         }
     };
 
@@ -156,6 +160,80 @@ pub(super) async fn stage(
 }
 
 /// The same query, written in files of at most `rows` rows.
+/// `df` ordered by `order`, then by the query's own `ORDER BY`: the target's order is a
+/// clustering, within which the query's order is the tie-break (DataFusion drops a sort that
+/// another one follows, so a sort on top would lose it). The keys go into the query's sort,
+/// written in the terms of its input; where they cannot be (no sort, a `LIMIT`, a union, a
+/// volatile expression), the rows are sorted on top.
+fn sort_ahead_of_query_order(df: DataFrame, order: Vec<SortExpr>) -> Result<DataFrame> {
+    let (state, plan) = df.into_parts();
+    match with_leading_keys(&plan, order.clone())? {
+        Some(plan) => Ok(DataFrame::new(state, plan)),
+        None => Ok(DataFrame::new(state, plan).sort(order)?),
+    }
+}
+
+/// `plan` with `order` (on its output columns) put ahead of its query's sort keys, or None.
+fn with_leading_keys(plan: &LogicalPlan, order: Vec<SortExpr>) -> Result<Option<LogicalPlan>> {
+    Ok(match plan {
+        LogicalPlan::Sort(sort) if sort.fetch.is_none() => {
+            let expr = order.into_iter().chain(sort.expr.iter().cloned()).collect();
+            Some(LogicalPlan::Sort(Sort { expr, input: sort.input.clone(), fetch: None }))
+        }
+        LogicalPlan::Projection(projection) => {
+            let computed = |column: &Column| {
+                let index = projection.schema.maybe_index_of_column(column)?;
+                Some(projection.expr[index].clone().unalias())
+            };
+            let Some(order) = in_terms_of(order, computed)? else { return Ok(None) };
+            match with_leading_keys(&projection.input, order)? {
+                Some(input) => {
+                    Some(LogicalPlan::Projection(Projection::try_new(projection.expr.clone(), Arc::new(input))?))
+                }
+                None => None,
+            }
+        }
+        LogicalPlan::SubqueryAlias(alias) => {
+            let inner = |column: &Column| {
+                let index = alias.schema.maybe_index_of_column(column)?;
+                Some(Expr::Column(Column::from(alias.input.schema().qualified_field(index))))
+            };
+            let Some(order) = in_terms_of(order, inner)? else { return Ok(None) };
+            match with_leading_keys(&alias.input, order)? {
+                Some(input) => {
+                    Some(LogicalPlan::SubqueryAlias(SubqueryAlias::try_new(Arc::new(input), alias.alias.clone())?))
+                }
+                None => None,
+            }
+        }
+        _ => None,
+    })
+}
+
+/// `order` with each column replaced by what `lookup` says it is below; None when a column is
+/// not found or stands for a volatile expression (evaluated again, it would differ).
+fn in_terms_of(order: Vec<SortExpr>, lookup: impl Fn(&Column) -> Option<Expr>) -> Result<Option<Vec<SortExpr>>> {
+    let mut complete = true;
+    let mut rewritten = Vec::with_capacity(order.len());
+    for sort in order {
+        let expr = sort
+            .expr
+            .transform(|expr| match expr {
+                Expr::Column(column) => match lookup(&column) {
+                    Some(found) if !found.is_volatile() => Ok(Transformed::yes(found)),
+                    _ => {
+                        complete = false;
+                        Ok(Transformed::no(Expr::Column(column)))
+                    }
+                },
+                other => Ok(Transformed::no(other)),
+            })?
+            .data;
+        rewritten.push(SortExpr { expr, ..sort });
+    }
+    Ok(complete.then_some(rewritten))
+}
+
 fn with_file_rows(df: DataFrame, rows: usize) -> Result<DataFrame> {
     let (state, plan) = df.into_parts();
     let mut config = state.config().clone();
