@@ -2227,3 +2227,31 @@ fn sort_by_keeps_the_querys_order_within_its_keys() {
         .collect();
     assert_eq!(written, expected);
 }
+
+/// Parquet decimals stored in 256 bits (pyarrow's `decimal256`, wide-decimal writers) were
+/// refused as having no Glue type, whatever their precision: one Glue holds is read as it.
+#[test]
+fn parquet_decimal256_of_a_precision_glue_holds_is_read() {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{ArrayRef, Decimal256Array};
+    use datafusion::arrow::datatypes::i256;
+    use datafusion::arrow::record_batch::RecordBatch;
+    use datafusion::parquet::arrow::ArrowWriter;
+    let s = crate::util::Sandbox::new();
+    let values = Decimal256Array::from(vec![Some(i256::from_i128(150)), None, Some(i256::from_i128(-1234567))])
+        .with_precision_and_scale(20, 2)
+        .unwrap();
+    let batch = RecordBatch::try_from_iter(vec![("v", Arc::new(values) as ArrayRef)]).unwrap();
+    std::fs::create_dir_all(s.path("in")).unwrap();
+    let mut writer =
+        ArrowWriter::try_new(std::fs::File::create(s.path("in/a.parquet")).unwrap(), batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let crawled = s.json(&["crawl", "in/", "--table", "raw.a"]);
+    assert!(crawled.to_string().contains("decimal(20,2)"), "{crawled}");
+    assert_eq!(
+        s.query("SELECT CAST(sum(v) AS VARCHAR) AS total FROM raw.a"),
+        vec![serde_json::json!({"total": "-12344.17"})]
+    );
+}

@@ -96,7 +96,12 @@ impl GlueType {
             DataType::UInt64 => GlueType::BigInt,
             DataType::Float16 | DataType::Float32 => GlueType::Float,
             DataType::Float64 => GlueType::Double,
-            DataType::Decimal32(p, s) | DataType::Decimal64(p, s) | DataType::Decimal128(p, s)
+            // Some writers store every decimal in 256 bits (pyarrow's decimal256, Spark's wide
+            // decimals); a precision Glue holds is read as it.
+            DataType::Decimal32(p, s)
+            | DataType::Decimal64(p, s)
+            | DataType::Decimal128(p, s)
+            | DataType::Decimal256(p, s)
                 if *s >= 0 && *p <= MAX_DECIMAL_PRECISION =>
             {
                 GlueType::decimal(*p, *s as u8)
