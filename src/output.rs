@@ -8,7 +8,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema};
 use datafusion::arrow::util::pretty::pretty_format_batches;
 
 use crate::error::Result;
@@ -38,7 +38,7 @@ pub fn write_rows(out: &mut impl Write, batches: &[RecordBatch], format: RowForm
         RowFormat::Csv => {
             let mut writer = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(&mut *out);
             for batch in batches {
-                writer.write(&nested_as_json(batch)?)?;
+                writer.write(&nested_as_json(&map_keys_as_text(batch)?)?)?;
             }
         }
         RowFormat::Json => {
@@ -46,7 +46,7 @@ pub fn write_rows(out: &mut impl Write, batches: &[RecordBatch], format: RowForm
                 .with_explicit_nulls(true)
                 .build::<_, datafusion::arrow::json::writer::JsonArray>(&mut *out);
             for batch in batches {
-                writer.write(batch)?;
+                writer.write(&map_keys_as_text(batch)?)?;
             }
             writer.finish()?;
             drop(writer);
@@ -54,6 +54,47 @@ pub fn write_rows(out: &mut impl Write, batches: &[RecordBatch], format: RowForm
         }
     }
     Ok(())
+}
+
+/// A batch whose maps (at any depth) have text keys: a JSON object's keys are strings, and
+/// Arrow's JSON writer refuses others (`map(ARRAY[1, 2], …)`), where Athena and Spark print
+/// `{"1": …}`.
+pub fn map_keys_as_text(batch: &RecordBatch) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    if !schema.fields().iter().any(|f| has_keys_other_than_text(f.data_type())) {
+        return Ok(batch.clone());
+    }
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        let data_type = with_text_keys(field.data_type());
+        columns.push(datafusion::arrow::compute::cast(column, &data_type)?);
+        fields.push(field.as_ref().clone().with_data_type(data_type));
+    }
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+}
+
+fn has_keys_other_than_text(data_type: &DataType) -> bool {
+    with_text_keys(data_type) != *data_type
+}
+
+fn with_text_keys(data_type: &DataType) -> DataType {
+    let field = |f: &FieldRef| Arc::new(f.as_ref().clone().with_data_type(with_text_keys(f.data_type())));
+    match data_type {
+        DataType::Map(entries, sorted) => {
+            let DataType::Struct(pair) = entries.data_type() else { return data_type.clone() };
+            let mut pair: Vec<FieldRef> = pair.iter().map(field).collect();
+            if let Some(key) = pair.first_mut().filter(|key| !key.data_type().is_string()) {
+                *key = Arc::new(key.as_ref().clone().with_data_type(DataType::Utf8));
+            }
+            let entries = entries.as_ref().clone().with_data_type(DataType::Struct(pair.into()));
+            DataType::Map(Arc::new(entries), *sorted)
+        }
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(field).collect()),
+        DataType::List(item) => DataType::List(field(item)),
+        DataType::LargeList(item) => DataType::LargeList(field(item)),
+        other => other.clone(),
+    }
 }
 
 /// A batch whose structs, arrays and maps are JSON text, which a CSV field can hold (Arrow's
@@ -114,7 +155,7 @@ pub fn write_columns(out: &mut impl Write, title: &str, columns: &[Column]) -> R
 mod tests {
     use super::*;
     use datafusion::arrow::array::{Int64Array, StringArray};
-    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema};
     use std::sync::Arc;
 
     fn batch() -> RecordBatch {

@@ -18,7 +18,7 @@ use datafusion::arrow::json::writer::{EncoderOptions, LineDelimited, WriterBuild
 
 use super::error::{ApiError, ApiResult};
 use crate::error::Error;
-use crate::output::{RowFormat, write_rows};
+use crate::output::{RowFormat, map_keys_as_text, write_rows};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
@@ -85,7 +85,7 @@ pub fn encode(
             let mut out = Vec::new();
             let mut writer = WriterBuilder::new().with_explicit_nulls(true).build::<_, LineDelimited>(&mut out);
             for batch in batches {
-                writer.write(batch).map_err(Error::from)?;
+                writer.write(&map_keys_as_text(batch)?).map_err(Error::from)?;
             }
             writer.finish().map_err(Error::from)?;
             drop(writer);
@@ -124,6 +124,8 @@ fn envelope(schema: &SchemaRef, batches: &[RecordBatch], next_cursor: Option<&st
     out.push(b'[');
     let mut first_row = true;
     for batch in batches {
+        let batch = map_keys_as_text(batch)?;
+        let schema = batch.schema();
         let mut encoders = schema
             .fields()
             .iter()
