@@ -2267,3 +2267,62 @@ fn maps_with_keys_other_than_text_are_written() {
     assert_eq!(csv.code, 0, "{}", csv.stderr);
     assert!(csv.stdout.contains("\"{\"\"1\"\":\"\"a\"\",\"\"2\"\":\"\"b\"\"}\""), "{}", csv.stdout);
 }
+
+const DELTA_MERGE_JOB: &str = "name = \"m\"\n[[source]]\ntable = \"raw.m\"\nlocation = \"in/\"\nformat = \"csv\"\n[[target]]\ntable = \"cur.m\"\nquery = \"SELECT * FROM raw.m\"\nlocation = \"out/m/\"\ntable_format = \"delta\"\nmode = \"merge\"\nmerge_on = [\"id\"]\n";
+
+/// A merge row whose key is NULL matched no row, so every rerun inserted it again (exit 0);
+/// and a first merge refused for duplicate keys had already created the table, leaving its
+/// schema in the Delta log that readers other than etl then followed. Both are refused before
+/// anything is committed.
+#[test]
+fn a_merge_refuses_null_keys_before_it_creates_the_table() {
+    let s = crate::util::Sandbox::new();
+    s.write("job.toml", DELTA_MERGE_JOB);
+    s.write("in/d.csv", "id,name\n1,a\n,nokey\n");
+    s.etl(&["run", "job.toml"]).assert_failure(1, "merge_on column 'id' is NULL in 1 rows of the query's output");
+    s.write("in/d.csv", "id,name\nk1,a\nk1,b\n");
+    s.etl(&["run", "job.toml"]).assert_failure(1, "merge_on key (id=k1) is in 2 rows");
+    assert!(s.files("out/m").is_empty(), "{:?}", s.files("out/m"));
+    s.write("in/d.csv", "id,name\n1,a\n2,b\n");
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    let log = s.files("out/m/_delta_log").into_iter().find(|f| f.ends_with("0.json")).unwrap();
+    let log = std::fs::read_to_string(s.path("out/m/_delta_log").join(log)).unwrap();
+    assert!(log.contains(r#"\"name\":\"id\",\"type\":\"long\""#), "{log}");
+}
+
+/// The files a Delta merge writes are named by delta-rs, in no run's folder: `etl gc` kept
+/// them whatever `retain_versions` said, and the table's storage grew with every merge.
+#[test]
+fn gc_removes_the_merge_files_no_kept_version_lists() {
+    let s = crate::util::Sandbox::new();
+    s.write("job.toml", format!("{DELTA_MERGE_JOB}retain_versions = 1\n"));
+    for value in 1..=3 {
+        s.write("in/d.csv", format!("id,v\n1,{value}\n"));
+        let date = format!("2026-01-0{value}");
+        assert_eq!(s.json(&["run", "job.toml", "--logical-date", &date])["status"], "succeeded");
+    }
+    let parquet = |s: &crate::util::Sandbox| s.files("out/m").into_iter().filter(|f| f.ends_with(".parquet")).count();
+    assert_eq!(parquet(&s), 3);
+    let swept = s.json(&["gc"]);
+    assert_eq!(swept["removed"].as_array().map(Vec::len), Some(2), "{swept}");
+    assert_eq!(parquet(&s), 1);
+    assert_eq!(s.query("SELECT v FROM cur.m"), vec![serde_json::json!({"v": 3})]);
+}
+
+/// An append that widened a column from bigint to double left Parquet files of both under a
+/// `double` column: etl reads them, Athena does not (AWS lists only integer widenings and
+/// float to double as readable). Such a change is refused as a change to text is.
+#[test]
+fn an_append_refuses_a_widening_athena_cannot_read_the_old_files_under() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,amount\n1,10\n");
+    s.write(
+        "job.toml",
+        "name = \"w\"\n[[source]]\ntable = \"raw.w\"\nlocation = \"in/\"\nincremental = true\n[[target]]\ntable = \"cur.w\"\nquery = \"SELECT * FROM raw.w\"\nlocation = \"out/\"\nmode = \"append\"\n",
+    );
+    assert_eq!(s.json(&["run", "job.toml", "--logical-date", "2026-11-01"])["status"], "succeeded");
+    s.write("in/b.csv", "id,amount\n2,2.5\n");
+    s.etl(&["run", "job.toml", "--logical-date", "2026-11-02"])
+        .assert_failure(1, "is not compatible with the files already in the table (append mode keeps them)");
+    assert_eq!(s.query("SELECT count(*) AS n FROM cur.w"), vec![serde_json::json!({"n": 1})]);
+}

@@ -34,6 +34,28 @@ pub fn widen(a: &GlueType, b: &GlueType) -> GlueType {
     }
 }
 
+/// Whether Athena reads a Parquet file whose column is `from` in a table that declares it `to`:
+/// AWS's "Change a column data type" lists an integer as a wider integer and float as double,
+/// nothing else (a file of bigints under a double column fails the query); structs are read by
+/// field name, so fields may come and go.
+pub fn athena_reads_as(from: &GlueType, to: &GlueType) -> bool {
+    use GlueType::*;
+    if from == to {
+        return true;
+    }
+    match (from, to) {
+        (x, y) if integer_digits(x).is_some() && integer_digits(y).is_some() => integer_digits(x) <= integer_digits(y),
+        (Float, Double) => true,
+        (String | Varchar(_) | Char(_), String | Varchar(_) | Char(_)) => true,
+        (Array(x), Array(y)) => athena_reads_as(x, y),
+        (Map(k1, v1), Map(k2, v2)) => athena_reads_as(k1, k2) && athena_reads_as(v1, v2),
+        (Struct(x), Struct(y)) => {
+            x.iter().all(|f| y.iter().find(|g| g.name == f.name).is_none_or(|g| athena_reads_as(&f.ty, &g.ty)))
+        }
+        _ => false,
+    }
+}
+
 /// Widens an optional type, where `None` means "no value seen yet" (an all-null column).
 pub fn widen_opt(a: Option<&GlueType>, b: Option<&GlueType>) -> Option<GlueType> {
     match (a, b) {
@@ -75,6 +97,15 @@ fn decimal_or_double(integer_digits: u8, scale: u8) -> GlueType {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn athena_reads_old_files_only_under_the_widenings_aws_lists() {
+        let reads = |a: &str, b: &str| athena_reads_as(&a.parse().unwrap(), &b.parse().unwrap());
+        assert!(reads("int", "bigint") && reads("float", "double") && reads("tinyint", "int"));
+        assert!(!reads("bigint", "double") && !reads("int", "decimal(12,0)") && !reads("date", "timestamp"));
+        assert!(!reads("bigint", "string") && !reads("decimal(10,2)", "decimal(12,2)"));
+        assert!(reads("struct<a:int>", "struct<a:bigint,b:string>") && !reads("array<int>", "array<double>"));
+    }
 
     fn w(a: &str, b: &str) -> String {
         widen(&a.parse().unwrap(), &b.parse().unwrap()).to_string()

@@ -43,7 +43,7 @@ use crate::layout;
 use crate::location::Location;
 use crate::schema::TableSchema;
 use crate::schema::diff::{Change, diff};
-use crate::schema::widen::widen;
+use crate::schema::widen::athena_reads_as;
 use crate::transform::session::tables_read;
 
 /// A staged target as its table would be once published ([`Commit::published_tables`]).
@@ -480,8 +480,9 @@ fn check_merge_keys(target: &TargetSpec, merge: &super::MergeSpec, schema: &Tabl
 }
 
 /// Files already in a table must stay readable under its new schema: columns may be added,
-/// dropped or widened (a number to a wider number, not anything to text), partition keys may
-/// not change.
+/// dropped or widened as Athena reads the old files (an integer to a wider one, float to
+/// double; not a number to double or decimal, nor anything to text), partition keys may not
+/// change.
 fn check_compatible(target: &TargetSpec, changes: &[Change]) -> Result<()> {
     for change in changes {
         // A Delta table's schema is its log's: a column dropped from it would vanish from the
@@ -490,12 +491,10 @@ fn check_compatible(target: &TargetSpec, changes: &[Change]) -> Result<()> {
         let incompatible = match change {
             Change::Added { partition_key, .. } => *partition_key,
             Change::Removed { partition_key, .. } => *partition_key || is_delta,
-            // Text "widens" anything for etl's reader, but a folder of Parquet files some of
-            // whose column is a number (or a struct) and others' text is one that Athena,
-            // Spark and DuckDB refuse to read as one table.
-            Change::Changed { from, to, partition_key, .. } => {
-                *partition_key || is_delta || widen(from, to) != *to || (to.is_string_like() && !from.is_string_like())
-            }
+            // etl's reader takes any widening, but the files kept must stay readable by Athena
+            // under the new type (text "widens" anything, and Athena, Spark and DuckDB refuse
+            // a folder of numbers and texts as one table).
+            Change::Changed { from, to, partition_key, .. } => *partition_key || is_delta || !athena_reads_as(from, to),
         };
         if incompatible {
             return Err(Error::query(format!(

@@ -496,6 +496,30 @@ async fn commit_run(location: &Location, log: &LogStoreRef, version: u64) -> Res
     }))
 }
 
+/// The run whose commit added each file of the Delta table at `location` (by url), as far as
+/// its log's commits say: a merge's files are named by delta-rs, in no run's folder.
+pub(super) async fn runs_of_files(location: &Location) -> Result<HashMap<String, String>> {
+    let Some(table) = open(location).await? else { return Ok(HashMap::new()) };
+    let log = table.log_store();
+    let mut runs = HashMap::new();
+    for version in 0..=table.version().unwrap_or_default() {
+        let Some(entry) = log.read_commit_entry(version).await.map_err(|e| delta_error(location, e))? else {
+            continue;
+        };
+        let actions: Vec<serde_json::Value> =
+            String::from_utf8_lossy(&entry).lines().filter_map(|line| serde_json::from_str(line).ok()).collect();
+        let Some(run) = actions.iter().find_map(|a| a.get("commitInfo")?.get(RUN_KEY)?.as_str()) else {
+            continue;
+        };
+        for path in actions.iter().filter_map(|a| a.get("add")?.get("path")?.as_str()) {
+            // Log paths are URL-encoded.
+            let path = object_store::path::Path::from_url_path(path).map_err(|e| delta_error(location, e.into()))?;
+            runs.insert(location.join(path.as_ref()).url(), run.to_string());
+        }
+    }
+    Ok(runs)
+}
+
 /// The text of the log's entry for commit `version`.
 async fn commit_entry(location: &Location, log: &LogStoreRef, version: u64) -> Result<String> {
     let entry = log.read_commit_entry(version).await.map_err(|e| delta_error(location, e))?;
@@ -552,14 +576,25 @@ fn relative_path(location: &Location, url: &str) -> Result<String> {
 
 /// A key that several source rows share would be inserted once for each when the table has
 /// it not (Delta's MERGE refuses it only when a target row matches), and every later merge of
-/// it would then fail: refused first, naming the key.
-async fn refuse_duplicate_keys(
+/// it would then fail; a row with a NULL key matches no row (`=`), so every rerun would insert
+/// it again. Both are refused first, naming the key.
+async fn refuse_keys_a_merge_cannot_match(
     target: &TargetSpec,
     merge: &MergeSpec,
     source: &datafusion::dataframe::DataFrame,
 ) -> Result<()> {
     use datafusion::functions_aggregate::count::count;
     use datafusion::prelude::{ident, lit};
+    for key in &merge.on {
+        let nulls = source.clone().filter(ident(key).is_null())?.count().await?;
+        if nulls > 0 {
+            return Err(Error::query(format!(
+                "target {}: merge_on column '{key}' is NULL in {nulls} rows of the query's output; a merge \
+                 matches rows by key, and a row without one would be inserted again by every run",
+                target.table
+            )));
+        }
+    }
     let keys: Vec<_> = merge.on.iter().map(ident).collect();
     let duplicates = source
         .clone()
@@ -596,6 +631,10 @@ pub(super) async fn merge(
     run_id: &str,
 ) -> Result<(DeltaCommit, WrittenData)> {
     let location = &target.location;
+    let context = SessionContext::new_with_state(session);
+    let source = context.read_table(Arc::new(source))?;
+    // Before anything is committed: a first merge creates the table.
+    refuse_keys_a_merge_cannot_match(target, merge, &source).await?;
     let table = match open(location).await? {
         Some(table) => table,
         None => create(location, &target.table, schema, Vec::new(), run_id).await?,
@@ -603,9 +642,6 @@ pub(super) async fn merge(
     let current = current.unwrap_or_default();
     expect_files(&target.table, location, &file_actions(location, &table)?, Some(current))?;
     let version_before = table.version();
-    let context = SessionContext::new_with_state(session);
-    let source = context.read_table(Arc::new(source))?;
-    refuse_duplicate_keys(target, merge, &source).await?;
     let predicate = merge
         .on
         .iter()

@@ -11,6 +11,9 @@
 //! never move: those a kept version lists stay where its log names them, the others go (the
 //! VACUUM of a Delta table, keeping the versions retention keeps rather than a period).
 //!
+//! A Delta merge's files are named by delta-rs, in no run's folder: the commit that added
+//! one says whose it is.
+//!
 //! It deliberately removes nothing else: objects outside run folders are not ours (someone
 //! put them there), and a folder of a run that may still be running (one this machine's
 //! history knows as live, or one it does not know that started recently, as a run of another
@@ -63,6 +66,10 @@ pub async fn sweep(catalog: &dyn Catalog, table: &Table, runs: &dyn RunLiveness,
         .map(|folder| format!("{}/", folder.trim_end_matches('/')))
         .collect();
     let kept = kept_files(catalog, &table.name).await?;
+    let delta_runs = match table.definition.is_delta() {
+        true => super::delta::runs_of_files(&root).await?,
+        false => Default::default(),
+    };
     let objects = root.list().await.with_context(|| format!("listing table {}", table.name))?;
     for object in objects {
         let Some(parts) = root.relative(&object.location) else {
@@ -94,7 +101,7 @@ pub async fn sweep(catalog: &dyn Catalog, table: &Table, runs: &dyn RunLiveness,
                 continue;
             }
         }
-        let Some(run_id) = run_of(&parts) else {
+        let Some(run_id) = run_of(&parts).or_else(|| delta_runs.get(&url).map(String::as_str)) else {
             continue;
         };
         if runs.is_live(run_id) && !parts.first().is_some_and(|p| p == layout::RETAINED_FOLDER) {
