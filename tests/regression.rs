@@ -2326,3 +2326,13 @@ fn an_append_refuses_a_widening_athena_cannot_read_the_old_files_under() {
         .assert_failure(1, "is not compatible with the files already in the table (append mode keeps them)");
     assert_eq!(s.query("SELECT count(*) AS n FROM cur.w"), vec![serde_json::json!({"n": 1})]);
 }
+
+/// A literal with a fraction was read as a double: `amt = 12345678901234567.89` compared a
+/// decimal(19,2) column with 12345678901234569.05 and found nothing (exit 0).
+#[test]
+fn a_fractional_literal_is_a_decimal() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,amt\n1,12345678901234567.89\n2,0.01\n");
+    s.json(&["crawl", "in/", "--table", "raw.a"]);
+    assert_eq!(s.query("SELECT id FROM raw.a WHERE amt = 12345678901234567.89"), vec![serde_json::json!({"id": 1})]);
+}
