@@ -234,6 +234,16 @@ fn refuse_catalog_ddl(plan: &LogicalPlan) -> Result<()> {
 /// `$since < order_date` type-check like literals do), and no value is ever parsed as SQL.
 fn bind(statement: &mut DfStatement, params: &Params) -> Result<()> {
     let mut substitute = |expr: &mut SqlExpr| {
+        // The session reads `1.25` as a decimal (transform::session); `1.25e3` stays a double,
+        // as in Athena and Spark, not a decimal of negative scale that Glue cannot hold.
+        if let SqlExpr::Value(ValueWithSpan { value: Value::Number(text, _), .. }) = expr {
+            if text.contains(['e', 'E']) {
+                match parse_expr(&format!("CAST('{text}' AS DOUBLE)")) {
+                    Ok(double) => *expr = double,
+                    Err(e) => return ControlFlow::Break(Error::query(format!("the literal {text}: {e}"))),
+                }
+            }
+        }
         if let SqlExpr::Value(ValueWithSpan { value: Value::Placeholder(id), .. }) = expr {
             let name = id.trim_start_matches('$');
             let bound = match params.get(name) {
@@ -291,10 +301,11 @@ fn literal(value: &ScalarValue) -> Result<SqlExpr> {
             return Err(Error::query(format!("a parameter of type {} cannot be bound", other.data_type())));
         }
     };
-    Parser::new(&GenericDialect {})
-        .try_with_sql(&text)
-        .and_then(|mut parser| parser.parse_expr())
-        .map_err(|e| Error::query(format!("binding {value}: {e}")))
+    parse_expr(&text).map_err(|e| Error::query(format!("binding {value}: {e}")))
+}
+
+fn parse_expr(text: &str) -> std::result::Result<SqlExpr, datafusion::sql::sqlparser::parser::ParserError> {
+    Parser::new(&GenericDialect {}).try_with_sql(text).and_then(|mut parser| parser.parse_expr())
 }
 
 /// "file.sql:LINE: message". LINE is where DataFusion points when it gives a span; else the
