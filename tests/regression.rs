@@ -2336,3 +2336,16 @@ fn a_fractional_literal_is_a_decimal() {
     s.json(&["crawl", "in/", "--table", "raw.a"]);
     assert_eq!(s.query("SELECT id FROM raw.a WHERE amt = 12345678901234567.89"), vec![serde_json::json!({"id": 1})]);
 }
+
+/// `sum` of a string column (a header-only CSV's columns are strings) failed with DataFusion's
+/// "Internal error … caused by a bug in DataFusion … file a bug report": the query's error,
+/// worded as the query's.
+#[test]
+fn a_function_given_the_wrong_types_is_the_querys_error() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/h.csv", "a,b\n");
+    s.json(&["crawl", "in/", "--table", "raw.h"]);
+    let out = s.etl(&["sql", "SELECT sum(a) FROM raw.h"]);
+    out.assert_failure(1, "No function matches the given name and argument types 'sum(Utf8)'");
+    assert!(!out.stderr.contains("bug"), "{}", out.stderr);
+}
