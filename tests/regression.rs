@@ -77,7 +77,8 @@ fn an_sql_error_names_the_line_of_the_offending_token() {
     s.write("in/a.csv", "x\n1\n");
     assert_eq!(s.etl(&["crawl", "in", "--table", "raw.t", "-q"]).code, 0);
     s.write("w.sql", "SELECT x,\n  x + 1 AS y,\n  abs(x, x) AS z\nFROM raw.t\n");
-    s.etl(&["sql", "-f", "w.sql"]).assert_failure(1, "w.sql:3: Function 'abs'");
+    s.etl(&["sql", "-f", "w.sql"])
+        .assert_failure(1, "w.sql:3: No function matches the given name and argument types 'abs(Int64, Int64)'");
     s.write("cut.sql", "SELECT 1;\nSELECT x\nFROM raw.t\nWHERE x >\n");
     s.etl(&["sql", "-f", "cut.sql"]).assert_failure(1, "cut.sql:4:");
 }
@@ -2348,4 +2349,37 @@ fn a_function_given_the_wrong_types_is_the_querys_error() {
     let out = s.etl(&["sql", "SELECT sum(a) FROM raw.h"]);
     out.assert_failure(1, "No function matches the given name and argument types 'sum(Utf8)'");
     assert!(!out.stderr.contains("bug"), "{}", out.stderr);
+}
+
+/// A run killed once its publication was in the catalog, before it recorded so, stayed
+/// "failed … nothing was published" in the history for good (with an incremental source,
+/// "succeeded" with no targets), while readers saw its output. The history now says it was
+/// killed while it published, and the job's next run settles it from the catalog.
+#[test]
+fn a_run_killed_while_it_published_is_settled_by_the_next_run() {
+    use std::io::BufRead;
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id\n1\n2\n");
+    s.write("job.toml", "name = \"cut\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[target]]\ntable = \"mart.a\"\nquery = \"SELECT * FROM raw.a\"\nlocation = \"out/\"\n");
+    let mut child = s
+        .command(&["run", "job.toml", "--logical-date", "2026-01-01"])
+        .env("ETL_KILL_POINT", "published")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    assert!(stderr.lines().map_while(Result::ok).any(|line| line.contains("kill point")), "the run published");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed = s.json(&["runs"])["runs"][0].clone();
+    assert_eq!(killed["status"], "failed", "{killed}");
+    assert!(killed["error"].to_string().contains("while the run published"), "{killed}");
+
+    assert_eq!(s.json(&["run", "job.toml", "--logical-date", "2026-01-02"])["status"], "succeeded");
+    let runs = s.json(&["runs"])["runs"].clone();
+    let settled = runs.as_array().unwrap().iter().find(|r| r["run_id"] == killed["run_id"]).unwrap().clone();
+    assert_eq!(settled["status"], "succeeded", "{settled}");
+    assert_eq!(settled["targets"][0]["version"], 1, "{settled}");
+    assert_eq!(settled["targets"][0]["rows"], 2, "{settled}");
 }

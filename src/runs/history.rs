@@ -73,6 +73,13 @@ CREATE TABLE IF NOT EXISTS pending_bookmarks (
     run_id TEXT NOT NULL,
     PRIMARY KEY (run_id, source, key)
 );
+-- A run about to publish, until it has recorded what it published: a run that ends in
+-- between (killed, or a publication cut short that a later reader of the catalog finishes)
+-- is settled from the catalog by the job's next run.
+CREATE TABLE IF NOT EXISTS pending_publications (
+    run_id TEXT PRIMARY KEY,
+    job TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS leases (
     job TEXT NOT NULL,
     logical_date TEXT NOT NULL,
@@ -105,7 +112,10 @@ CREATE TABLE IF NOT EXISTS fires (
 ";
 
 const KILLED: &str = "the run's process ended before the run finished (killed or crashed); nothing was published";
-const PUBLISHED_THEN_KILLED: &str = "the run's process ended (killed or crashed) after the run published, before it \
+const KILLED_PUBLISHING: &str = "the run's process ended (killed or crashed) while the run published; the job's \
+                                 next run settles from the catalog whether it did";
+const PUBLISHED_THEN_KILLED: &str = "the run's process ended (killed or crashed, or its publication was cut short and \
+                                     finished by a later reader) after the run published, before it recorded so and \
                                      cleaned up: what it replaced is removed by a later run";
 const PIPELINE_KILLED: &str = "the pipeline run's process ended (killed or crashed) before this job finished";
 
@@ -189,75 +199,97 @@ impl History {
         })
     }
 
-    /// Records the objects a run is about to publish from an incremental source: they become
-    /// its bookmarks when it has published ([`History::advance_bookmarks`], or
-    /// [`History::settle_pending_bookmarks`] after a run killed in between).
-    pub fn stage_bookmarks(&self, job: &str, source: &str, objects: &[(String, String)], run_id: &str) -> Result<()> {
-        let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
-        let tx = connection.transaction()?;
-        for (key, version) in objects {
+    /// Records that a run is about to publish (`report`, its targets as staged) and the objects
+    /// of each incremental source it read (`bookmarks`: source, objects): those become its
+    /// bookmarks when it has published ([`History::published`], or
+    /// [`History::settle_publication`] after a run that ended in between).
+    pub fn stage_publication(&self, report: &RunReport, bookmarks: &[(&str, &[(String, String)])]) -> Result<()> {
+        {
+            let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
+            let tx = connection.transaction()?;
             tx.execute(
-                "INSERT OR REPLACE INTO pending_bookmarks (job, source, key, version, run_id) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![job, source, key, version, run_id],
+                "INSERT OR REPLACE INTO pending_publications (run_id, job) VALUES (?1, ?2)",
+                params![report.run_id, report.job],
             )?;
+            for (source, objects) in bookmarks {
+                for (key, version) in *objects {
+                    tx.execute(
+                        "INSERT OR REPLACE INTO pending_bookmarks (job, source, key, version, run_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        params![report.job, source, key, version, report.run_id],
+                    )?;
+                }
+            }
+            tx.commit()?;
         }
-        tx.commit()?;
-        Ok(())
+        self.record(report)
     }
 
-    /// Records the objects a run processed, once it published.
-    pub fn advance_bookmarks(&self, job: &str, source: &str, objects: &[(String, String)], run_id: &str) -> Result<()> {
+    /// Records that a run published (`report`, with the versions it made), advancing the
+    /// bookmarks it staged.
+    pub fn published(&self, report: &RunReport) -> Result<()> {
+        self.record(report)?;
+        self.end_publication(&report.run_id, true)
+    }
+
+    /// Records that a run which staged a publication did not publish.
+    pub fn not_published(&self, run_id: &str) -> Result<()> {
+        self.end_publication(run_id, false)
+    }
+
+    fn end_publication(&self, run_id: &str, published: bool) -> Result<()> {
         let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
         let tx = connection.transaction()?;
-        advance(&tx, job, source, objects, run_id)?;
-        tx.execute("DELETE FROM pending_bookmarks WHERE run_id = ?1 AND source = ?2", params![run_id, source])?;
+        if published {
+            let mut staged: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();
+            {
+                let mut statement =
+                    tx.prepare("SELECT job, source, key, version FROM pending_bookmarks WHERE run_id = ?1")?;
+                let mut rows = statement.query([run_id])?;
+                while let Some(row) = rows.next()? {
+                    staged.entry((row.get(0)?, row.get(1)?)).or_default().push((row.get(2)?, row.get(3)?));
+                }
+            }
+            for ((job, source), objects) in staged {
+                advance(&tx, &job, &source, &objects, run_id)?;
+            }
+        }
+        tx.execute("DELETE FROM pending_bookmarks WHERE run_id = ?1", [run_id])?;
+        tx.execute("DELETE FROM pending_publications WHERE run_id = ?1", [run_id])?;
         tx.commit()?;
         Ok(())
     }
 
-    /// The runs of `job` that staged bookmarks and never advanced them: they were killed (or
-    /// failed) before, or just after, their publication.
-    pub fn runs_with_pending_bookmarks(&self, job: &str) -> Result<Vec<String>> {
+    /// The job's runs that staged a publication and never recorded its outcome.
+    pub fn pending_publications(&self, job: &str) -> Result<Vec<String>> {
         self.with(|c| {
-            let mut statement = c.prepare("SELECT DISTINCT run_id FROM pending_bookmarks WHERE job = ?1")?;
+            let mut statement = c.prepare("SELECT run_id FROM pending_publications WHERE job = ?1")?;
             let rows = statement.query_map([job], |r| r.get(0))?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })
     }
 
-    /// Settles what an ended run staged: its bookmarks if it `published` (its report then says
-    /// it succeeded, though killed before it recorded so), forgotten if not.
-    pub fn settle_pending_bookmarks(&self, run_id: &str, published: bool) -> Result<()> {
-        {
-            let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
-            let tx = connection.transaction()?;
-            if published {
-                let mut staged: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();
-                {
-                    let mut statement =
-                        tx.prepare("SELECT job, source, key, version FROM pending_bookmarks WHERE run_id = ?1")?;
-                    let mut rows = statement.query([run_id])?;
-                    while let Some(row) = rows.next()? {
-                        staged.entry((row.get(0)?, row.get(1)?)).or_default().push((row.get(2)?, row.get(3)?));
-                    }
-                }
-                for ((job, source), objects) in staged {
-                    advance(&tx, &job, &source, &objects, run_id)?;
-                }
+    /// Settles a run that ended between staging its publication and recording it, from what
+    /// the catalog holds: `versions`, per target table, the data version the run made (empty:
+    /// it did not publish). A run that published succeeded, as readers see (its bookmarks
+    /// advance, its report gets the versions); one that did not failed, and says so.
+    pub fn settle_publication(&self, run_id: &str, versions: &BTreeMap<String, u64>) -> Result<()> {
+        let published = !versions.is_empty();
+        self.end_publication(run_id, published)?;
+        let Some(mut report) = self.get(run_id)? else { return Ok(()) };
+        if published {
+            for target in &mut report.targets {
+                target.version = versions.get(&target.table).copied();
             }
-            tx.execute("DELETE FROM pending_bookmarks WHERE run_id = ?1", [run_id])?;
-            tx.commit()?;
-        }
-        if !published {
-            return Ok(());
-        }
-        match self.get(run_id)? {
-            Some(mut report) if report.status == RunStatus::Failed => {
+            if report.status == RunStatus::Failed {
                 published_then_killed(&mut report);
-                self.record(&report)
             }
-            _ => Ok(()),
+            return self.record(&report);
         }
+        if report.error.as_deref() == Some(KILLED_PUBLISHING) {
+            report.error = Some(KILLED.to_string());
+            return self.record(&report);
+        }
+        Ok(())
     }
 
     /// Per source of a job: how many objects are bookmarked and by which run last.
@@ -606,8 +638,12 @@ impl History {
                     // It published (and recorded so) before it ended: readers see its output.
                     published_then_killed(&mut report);
                 } else {
+                    let publishing = self.with(|c| {
+                        let pending = "SELECT count(*) FROM pending_publications WHERE run_id = ?1";
+                        Ok(c.query_row(pending, [&report.run_id], |r| r.get::<_, i64>(0))? > 0)
+                    })?;
                     report.status = RunStatus::Failed;
-                    report.error = Some(KILLED.to_string());
+                    report.error = Some(if publishing { KILLED_PUBLISHING } else { KILLED }.to_string());
                 }
                 self.record(&report)?;
             }

@@ -32,7 +32,7 @@ use crate::config::CatalogChoice;
 use crate::cost::billing::Estimate;
 use crate::cost::estimate::{Estimator, QueryEstimate, full_scan};
 use crate::cost::footers::FooterCache;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::location::Location;
 use crate::output::human_bytes;
 use crate::sink::{Commit, TargetSpec, WriteTag};
@@ -333,9 +333,7 @@ async fn execute(
     commit: &mut Commit,
 ) -> Result<()> {
     // 1. Crawl every source (nothing recorded yet).
-    if job.sources.iter().any(|s| s.incremental) {
-        settle_interrupted_runs(job, context, &report.run_id).await?;
-    }
+    settle_interrupted_runs(job, context, &report.run_id).await?;
     let quarantine = quarantined::folder(&context.home, &job.name, &report.run_id);
     let mut reads = Vec::new();
     for source in &job.sources {
@@ -388,28 +386,30 @@ async fn execute(
     context.progress.step("publishing");
     let sources: Vec<_> = reads.iter().map(|r| r.plan.table_change.clone()).collect();
     let first_target = sources.len();
-    for read in &reads {
-        if let Some(processed) = &read.processed {
-            context.history.stage_bookmarks(&job.name, &read.table, processed, &report.run_id)?;
+    // Should the run end before it records what it published, its next run settles it.
+    report_targets(report, commit, Vec::new(), options.price_per_tb);
+    let bookmarks: Vec<(&str, &[(String, String)])> =
+        reads.iter().filter_map(|r| r.processed.as_deref().map(|objects| (r.table.as_str(), objects))).collect();
+    context.history.stage_publication(report, &bookmarks)?;
+    let published = match commit.publish(context.catalog.as_ref(), sources).await {
+        Ok(published) => published,
+        // A Glue publication cut short after its journal was written is finished by a later
+        // reader: the next run settles it from the catalog.
+        Err(e) if e.kind() != ErrorKind::Conflict => return Err(e),
+        Err(e) => {
+            context.history.not_published(&report.run_id)?;
+            return Err(e);
         }
-    }
-    let published = commit.publish(context.catalog.as_ref(), sources).await?;
+    };
     let versions: Vec<Option<u64>> = published.data_versions.iter().skip(first_target).copied().collect();
     for warning in published.warnings.clone() {
         warn(context, report, warning);
     }
+    report.targets.clear();
+    report.athena.targets.clear();
     report_targets(report, commit, versions, options.price_per_tb);
-    // Incremental sources remember what this run processed, now that it published.
-    for read in &reads {
-        if let Some(processed) = &read.processed {
-            context.history.advance_bookmarks(&job.name, &read.table, processed, &report.run_id)?;
-        }
-    }
-
-    // Published: should the process end now, the history says so (not "nothing was published").
-    if !options.dry_run {
-        context.history.record(report)?;
-    }
+    // Published: the history says so, and incremental sources remember what the run read.
+    context.history.published(report)?;
 
     // 7. What the publication replaced leaves readers' folders: kept for rollback while the
     //    tables' retention keeps its version, deleted beyond.
@@ -510,22 +510,24 @@ impl SourceRead {
     }
 }
 
-/// Settles the bookmarks of the job's earlier runs that ended between staging them and
-/// advancing them: kept if the run's publication is in the catalog (it was killed after it),
-/// forgotten if not. Without this, the next run would read those objects again and append
-/// their rows twice.
+/// Settles the job's earlier runs that ended between staging their publication and recording
+/// it: published if the catalog holds a version of theirs (their bookmarks advance, their
+/// history says they succeeded), not if not. Without this, the next run would read their
+/// objects again and append their rows twice, and the history would deny what readers see.
 async fn settle_interrupted_runs(job: &Job, context: &RunContext, run_id: &str) -> Result<()> {
-    let ended = context.history.runs_with_pending_bookmarks(&job.name)?;
+    let ended = context.history.pending_publications(&job.name)?;
     for run in ended.iter().filter(|run| *run != run_id && !context.history.is_live(run)) {
-        let mut published = false;
+        let mut versions = std::collections::BTreeMap::new();
         for target in &job.targets {
             if context.catalog.table(&target.table).await?.is_none() {
                 continue;
             }
-            let versions = context.catalog.data_versions(&target.table).await?;
-            published |= versions.iter().any(|v| v.run_id.as_ref() == Some(run));
+            let made = context.catalog.data_versions(&target.table).await?;
+            if let Some(version) = made.iter().filter(|v| v.run_id.as_ref() == Some(run)).map(|v| v.version).max() {
+                versions.insert(target.table.to_string(), version);
+            }
         }
-        context.history.settle_pending_bookmarks(run, published)?;
+        context.history.settle_publication(run, &versions)?;
     }
     Ok(())
 }
