@@ -2383,3 +2383,26 @@ fn a_run_killed_while_it_published_is_settled_by_the_next_run() {
     assert_eq!(settled["targets"][0]["version"], 1, "{settled}");
     assert_eq!(settled["targets"][0]["rows"], 2, "{settled}");
 }
+
+/// `--replay-quarantine` on a job whose incremental source had no new object did nothing
+/// ("no new objects", exit 0, the fixed records never read); with a new object there, a second
+/// replay of the same run appended the fixed records again. Replayed files are read as the
+/// source's objects are: once.
+#[test]
+fn a_replay_into_an_incremental_source_reads_the_fixed_records_once() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,amt\n1,1.5\n2,2.5\n3,oops\n");
+    s.write("job.toml", "name = \"r\"\n[[source]]\ntable = \"raw.r\"\nlocation = \"in/\"\nbad_records = \"quarantine\"\nsample_rows = 2\nincremental = true\n[[target]]\ntable = \"cur.r\"\nquery = \"SELECT * FROM raw.r\"\nlocation = \"out/\"\nmode = \"append\"\n");
+    let first = s.json(&["run", "job.toml"]);
+    let run_id = first["run_id"].as_str().unwrap();
+    let fixed = s.path(".etl-home/quarantine/r").join(run_id).join("raw.r/a.csv");
+    let text = std::fs::read_to_string(&fixed).unwrap().replace("oops", "3.5");
+    std::fs::write(&fixed, text).unwrap();
+    for _ in 0..2 {
+        assert_eq!(s.json(&["run", "job.toml", "--replay-quarantine", run_id])["status"], "succeeded");
+        assert_eq!(
+            s.query("SELECT count(*) AS n, sum(id) AS ids FROM cur.r"),
+            vec![serde_json::json!({"n": 3, "ids": 6})]
+        );
+    }
+}

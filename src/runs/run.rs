@@ -543,7 +543,7 @@ async fn crawl_source(
     report: &mut RunReport,
 ) -> Result<SourceRead> {
     context.progress.step(format!("crawling {} at {}", source.table, source.location));
-    let (plan, processed) =
+    let (plan, mut processed) =
         plan_crawl(job, source, context).await.map_err(|e| e.context(format!("source {}", source.table)))?;
     crate::kill_points::reached("crawl");
     for empty in &plan.inferred.listing.empty {
@@ -578,7 +578,15 @@ async fn crawl_source(
     if let Some(replay) = replay {
         // The fixed records are read under the source's schema; they change neither it nor
         // the catalog's view of the source.
-        let replayed = files::list(&replay).await.map_err(|e| e.context(format!("replaying into {}", source.table)))?;
+        let mut replayed =
+            files::list(&replay).await.map_err(|e| e.context(format!("replaying into {}", source.table)))?;
+        // An incremental source reads a fixed record once, as it reads an object once: a
+        // second replay of the same run would append it again.
+        if let Some(processed) = &mut processed {
+            let done = context.history.bookmarks(&job.name, &table_name)?;
+            replayed.files.retain(|file| done.get(&replay.url_of(&file.path)) != Some(&object_version(file)));
+            processed.extend(replayed.files.iter().map(|f| (replay.url_of(&f.path), object_version(f))));
+        }
         context.progress.step(format!("replaying {} quarantined files into {}", replayed.files.len(), source.table));
         let fixed = FileTable::from_listing(&plan.definition, &replayed, rejects.clone(), stats.clone())?;
         provider = Arc::new(UnionTable::new(vec![provider, Arc::new(fixed)]));
