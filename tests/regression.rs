@@ -2406,3 +2406,22 @@ fn a_replay_into_an_incremental_source_reads_the_fixed_records_once() {
         );
     }
 }
+
+/// `kms_key_id = "alias/curated"` (the README's example) went into the runner policy as its
+/// `Resource`: not an ARN, so CloudFormation refuses the role, and a grant on an alias lets no
+/// key be used. Keys are granted by ARN (a bare key id in the stack's account), aliases on the
+/// account's keys through `kms:ResourceAliases`.
+#[test]
+fn a_kms_alias_is_granted_by_condition_not_as_a_resource() {
+    let s = crate::util::Sandbox::new();
+    s.write(
+        "p/j.toml",
+        "name = \"j\"\n[[source]]\ntable = \"raw.orders\"\nlocation = \"s3://lake/raw/orders/\"\n[[target]]\ntable = \"mart.orders\"\nquery = \"SELECT * FROM raw.orders\"\nlocation = \"s3://lake/mart/orders/\"\nencryption = \"aws:kms\"\nkms_key_id = \"alias/curated\"\n",
+    );
+    assert_eq!(s.etl(&["deploy", "p", "--template", "t.json"]).code, 0);
+    let template: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.path("t.json")).unwrap()).unwrap();
+    let policy = template["Resources"]["RunnerRole"]["Properties"]["Policies"][0].to_string();
+    assert!(policy.contains(r#"{"ForAnyValue:StringEquals":{"kms:ResourceAliases":["alias/curated"]}}"#), "{policy}");
+    assert!(policy.contains(":kms:${AWS::Region}:${AWS::AccountId}:key/*"), "{policy}");
+}

@@ -110,6 +110,29 @@ pub fn literal(text: &str) -> String {
     text.replace("${", "${!")
 }
 
+/// A KMS key as a target names it (`kms_key_id`), as IAM policies take it.
+enum KmsKey {
+    /// A key's ARN (a bare key id made one in the stack's account and region).
+    Arn(String),
+    /// An alias (`alias/NAME`), from its name or its ARN: a condition's value, not substituted.
+    Alias(String),
+}
+
+impl KmsKey {
+    fn of(id: &str) -> KmsKey {
+        if let Some((_, alias)) = id.split_once(":alias/") {
+            return KmsKey::Alias(format!("alias/{alias}"));
+        }
+        if id.starts_with("alias/") {
+            return KmsKey::Alias(id.to_string());
+        }
+        if id.starts_with("arn:") {
+            return KmsKey::Arn(literal(id));
+        }
+        KmsKey::Arn(format!("arn:${{AWS::Partition}}:kms:${{AWS::Region}}:${{AWS::AccountId}}:key/{}", literal(id)))
+    }
+}
+
 pub fn bucket_arn(bucket: &str) -> String {
     format!("arn:${{AWS::Partition}}:s3:::{}", literal(bucket))
 }
@@ -182,13 +205,33 @@ pub fn runner(needs: &Needs, options: &Options, created_key: Option<&str>, topic
             let written = used.writes.iter().map(|p| objects_arn(bucket, p)).collect();
             statements.push(Statement::allow(format!("Write{id}"), S3_WRITE_ACTIONS, written));
         }
-        kms_keys.extend(used.kms_keys.iter().map(|k| literal(k)));
+        kms_keys.extend(used.kms_keys.iter().cloned());
     }
-    kms_keys.extend(created_key.map(str::to_string));
-    kms_keys.sort();
-    kms_keys.dedup();
-    if !kms_keys.is_empty() {
-        statements.push(Statement::allow("UseKeys".into(), KMS_ACTIONS, kms_keys));
+    let (mut key_arns, mut aliases): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+    for key in kms_keys {
+        match KmsKey::of(&key) {
+            KmsKey::Arn(arn) => key_arns.push(arn),
+            KmsKey::Alias(alias) => aliases.push(alias),
+        }
+    }
+    key_arns.extend(created_key.map(str::to_string));
+    key_arns.sort();
+    key_arns.dedup();
+    aliases.sort();
+    aliases.dedup();
+    if !key_arns.is_empty() {
+        statements.push(Statement::allow("UseKeys".into(), KMS_ACTIONS, key_arns));
+    }
+    if !aliases.is_empty() {
+        // A grant on an alias's ARN does not let a key be used: the account's keys are, those
+        // the aliases name.
+        let mut by_alias = Statement::allow(
+            "UseKeysByAlias".into(),
+            KMS_ACTIONS,
+            vec!["arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*".to_string()],
+        );
+        by_alias.condition = Some(json!({ "ForAnyValue:StringEquals": { "kms:ResourceAliases": aliases } }));
+        statements.push(by_alias);
     }
 
     let catalog = glue_arn("catalog");
@@ -284,6 +327,26 @@ mod tests {
         let account = Account { partition: "aws".into(), region: "eu-west-1".into(), id: "123".into() };
         let resolved = by_sid("ListRaw").resolved(&account);
         assert_eq!(resolved.resource, ["arn:aws:s3:::raw"]);
+    }
+
+    #[test]
+    fn kms_keys_are_granted_by_arn_and_aliases_by_condition() {
+        let mut needs = needs();
+        let lake = needs.buckets.get_mut("lake").unwrap();
+        lake.kms_keys =
+            ["1234abcd-12ab".to_string(), "alias/curated".to_string(), "arn:aws:kms:r:1:alias/raw".to_string()].into();
+        let statements = runner(&needs, &Options::default(), None, None);
+        let by_sid = |sid: &str| statements.iter().find(|s| s.sid == sid).unwrap_or_else(|| panic!("{sid}"));
+        assert_eq!(
+            by_sid("UseKeys").resource,
+            ["arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/1234abcd-12ab"]
+        );
+        let by_alias = by_sid("UseKeysByAlias");
+        assert_eq!(by_alias.resource, ["arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*"]);
+        assert_eq!(
+            by_alias.condition,
+            Some(json!({"ForAnyValue:StringEquals": {"kms:ResourceAliases": ["alias/curated", "alias/raw"]}}))
+        );
     }
 
     #[test]
