@@ -2425,3 +2425,49 @@ fn a_kms_alias_is_granted_by_condition_not_as_a_resource() {
     assert!(policy.contains(r#"{"ForAnyValue:StringEquals":{"kms:ResourceAliases":["alias/curated"]}}"#), "{policy}");
     assert!(policy.contains(":kms:${AWS::Region}:${AWS::AccountId}:key/*"), "{policy}");
 }
+
+/// `row_group_bytes` took every string for 16 bytes: rows of 1,000-character texts under
+/// "1M" made one row group of 8 MB. The writer's own size estimate decides now.
+#[test]
+fn row_group_bytes_sizes_row_groups_by_their_bytes() {
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+    let s = crate::util::Sandbox::new();
+    let mut text = String::from("id,txt\n");
+    let mut x: u64 = 1;
+    for id in 0..3000 {
+        let row: String = (0..1000)
+            .map(|_| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (b'a' + (x >> 59) as u8 % 26) as char
+            })
+            .collect();
+        text.push_str(&format!("{id},{row}\n"));
+    }
+    s.write("in/a.csv", text);
+    s.write("job.toml", "name = \"rg\"\n[[source]]\ntable = \"raw.rg\"\nlocation = \"in/\"\n[[target]]\ntable = \"m.rg\"\nquery = \"SELECT * FROM raw.rg\"\nlocation = \"out/\"\nrow_group_bytes = \"1M\"\n");
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    let file = s.files("out").into_iter().find(|f| f.ends_with(".parquet")).unwrap();
+    let reader = SerializedFileReader::new(std::fs::File::open(s.path("out").join(file)).unwrap()).unwrap();
+    let groups: Vec<i64> = reader.metadata().row_groups().iter().map(|g| g.total_byte_size()).collect();
+    assert!(groups.len() >= 3 && groups.iter().all(|bytes| *bytes < 1_500_000), "{groups:?}");
+}
+
+/// A Delta merge's files ignored the target's `row_group_rows` and `bloom_filter` (delta-rs
+/// wrote them with its defaults) and had no `etl.layout` footer.
+#[test]
+fn a_merge_writes_its_files_as_the_target_lays_them_out() {
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+    let s = crate::util::Sandbox::new();
+    s.write("job.toml", format!("{DELTA_MERGE_JOB}row_group_rows = 50\nbloom_filter = [\"id\"]\n"));
+    let rows: String = (0..300).map(|id| format!("{id},{}\n", id % 9)).collect();
+    s.write("in/d.csv", format!("id,grp\n{rows}"));
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    let file = s.files("out/m").into_iter().find(|f| f.ends_with(".parquet")).unwrap();
+    let reader = SerializedFileReader::new(std::fs::File::open(s.path("out/m").join(file)).unwrap()).unwrap();
+    let metadata = reader.metadata();
+    assert_eq!(metadata.num_row_groups(), 6);
+    assert!(metadata.row_groups().iter().all(|g| g.column(0).bloom_filter_offset().is_some()));
+    let layout =
+        metadata.file_metadata().key_value_metadata().unwrap().iter().find(|kv| kv.key == "etl.layout").cloned();
+    assert!(layout.is_some_and(|kv| kv.value.unwrap().contains("\"row_group_rows\":50")));
+}

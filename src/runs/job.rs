@@ -578,8 +578,11 @@ impl TargetSection {
             }
             Some(other) => return Err(("row_group_bytes", format!("{other} is not a size (like 64M)"))),
         };
-        if row_group_bytes.is_some_and(|b| b < MIN_ROW_GROUP_BYTES) {
-            return Err(("row_group_bytes", format!("is below {MIN_ROW_GROUP_BYTES} bytes (1M)")));
+        if let Some(bytes) = row_group_bytes.filter(|b| *b < MIN_ROW_GROUP_BYTES) {
+            return Err((
+                "row_group_bytes",
+                format!("{bytes} bytes is below the least, 1M ({MIN_ROW_GROUP_BYTES} bytes)"),
+            ));
         }
         let compact_after_files = match self.compact_after_files {
             None => None,

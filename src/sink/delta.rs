@@ -26,7 +26,7 @@ use deltalake_core::{DeltaTable, DeltaTableError};
 use object_store::prefix::PrefixStore;
 
 use super::publish::WriteTag;
-use super::{MergeSpec, ParquetCompression, RunLiveness, TargetSpec, WhenMatched, WhenNotMatched};
+use super::{MergeSpec, RunLiveness, TargetSpec, WhenMatched, WhenNotMatched};
 use crate::catalog::provider::FileTable;
 use crate::catalog::{DataFile, Partition, PartitionWrite, TableName, WriteMode, WrittenData};
 use crate::error::{Error, Result};
@@ -654,7 +654,7 @@ pub(super) async fn merge(
         .with_source_alias("source")
         .with_target_alias("target")
         .with_merge_schema(true)
-        .with_writer_properties(writer_properties(target.compression)?)
+        .with_writer_properties(writer_properties(target)?)
         .with_commit_properties(properties(run_id))
         .with_session_state(Arc::new(context.state()));
     let failed = |e| delta_error(location, e);
@@ -754,9 +754,25 @@ fn file_actions(location: &Location, table: &DeltaTable) -> Result<BTreeMap<Stri
         .collect())
 }
 
-/// Parquet settings for the files a merge writes: the target's codec, as etl's writer takes it.
-fn writer_properties(codec: ParquetCompression) -> Result<WriterProperties> {
+/// Parquet settings for the files a merge writes, as etl's writer takes them from the target:
+/// its codec, row groups and bloom filters, page statistics; the footer records the layout, its
+/// rows in the order delta-rs merges them (no `sort_by`).
+fn writer_properties(target: &TargetSpec) -> Result<WriterProperties> {
+    use deltalake_core::parquet::file::metadata::KeyValue;
+    use deltalake_core::parquet::file::properties::EnabledStatistics;
+    let codec = target.compression;
     let compression: Compression =
         codec.writer_setting().parse().map_err(|e| Error::runtime(format!("the codec {}: {e}", codec.name())))?;
-    Ok(WriterProperties::builder().set_compression(compression).build())
+    let layout = super::FileLayout { sort_by: Some(Vec::new()), ..target.layout.clone() };
+    let recorded = serde_json::to_string(&layout).map_err(|e| Error::runtime(format!("recording the layout: {e}")))?;
+    let mut properties = WriterProperties::builder()
+        .set_compression(compression)
+        .set_max_row_group_row_count(Some(super::parquet::row_group_rows(&target.layout, false)))
+        .set_max_row_group_bytes(target.layout.row_group_bytes.map(|bytes| bytes as usize))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_key_value_metadata(Some(vec![KeyValue::new(super::LAYOUT_METADATA_KEY.to_string(), recorded)]));
+    for column in &target.layout.bloom_filter {
+        properties = properties.set_column_bloom_filter_enabled(column.as_str().into(), true);
+    }
+    Ok(properties.build())
 }

@@ -182,8 +182,6 @@ impl FromStr for TableFormat {
     }
 }
 
-/// Row groups smaller than this cost more in footers and requests than they save in pruning.
-pub const MIN_ROW_GROUP_ROWS: usize = 1024;
 pub const MAX_ROW_GROUP_ROWS: usize = 1 << 26;
 pub const MIN_ROW_GROUP_BYTES: u64 = 1 << 20;
 

@@ -3,12 +3,11 @@
 //! favours large ones), page-level statistics and page indexes for pruning, dictionaries only
 //! for columns whose values repeat.
 
-use datafusion::common::config::TableParquetOptions;
+use datafusion::common::config::{MaxRowGroupBytes, TableParquetOptions};
 use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
 use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use futures::TryStreamExt;
 
-use datafusion::arrow::datatypes::Schema;
 use datafusion::common::Column;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::execution::session_state::SessionStateBuilder;
@@ -19,8 +18,7 @@ use std::sync::Arc;
 use crate::transform::zorder::ZOrderKey;
 
 use super::{
-    FileLayout, LAYOUT_METADATA_KEY, MAX_ROW_GROUP_ROWS, MIN_ROW_GROUP_ROWS, RunLiveness, StagedFile, StagedTarget,
-    TargetSpec, clustering,
+    FileLayout, LAYOUT_METADATA_KEY, MAX_ROW_GROUP_ROWS, RunLiveness, StagedFile, StagedTarget, TargetSpec, clustering,
 };
 use crate::error::{Error, Result, ResultExt};
 use crate::layout;
@@ -93,13 +91,25 @@ pub(super) async fn stage(
         Some(rows) => with_file_rows(df, rows)?,
         None => df,
     };
+    // The writer learns a row's size from what a row group holds already: the first batch of
+    // each is written whole, so batches are kept small where row groups are sized in bytes.
+    let df = match target.layout.row_group_bytes {
+        Some(_) => with_batch_rows(df, BYTE_SIZED_BATCH_ROWS),
+        None => df,
+    };
 
     let mut options = TableParquetOptions::default();
     options.global.compression = Some(target.compression.writer_setting().to_string());
     // Smaller when the session's memory limit asks for it (see transform::session).
     let session_rows = df.task_ctx().session_config().options().execution.parquet.max_row_group_size;
     let sorted = !clustering.sort_by.is_empty();
-    options.global.max_row_group_size = row_group_rows(&target.layout, &output, sorted).min(session_rows);
+    options.global.max_row_group_size = row_group_rows(&target.layout, sorted).min(session_rows);
+    if let Some(bytes) = target.layout.row_group_bytes {
+        // Parquet's own estimate of a row group's encoded size, as parquet-mr's
+        // `parquet.block.size`; DataFusion's parallel writer of one file does not honour it.
+        options.global.max_row_group_bytes = Some(MaxRowGroupBytes::try_new(bytes as usize)?);
+        options.global.allow_single_file_parallelism = false;
+    }
     options.global.statistics_enabled = Some("page".to_string());
     options.global.dictionary_page_size_limit = DICTIONARY_PAGE_BYTES;
     options.global.created_by = format!("etl {}", env!("CARGO_PKG_VERSION"));
@@ -234,6 +244,15 @@ fn in_terms_of(order: Vec<SortExpr>, lookup: impl Fn(&Column) -> Option<Expr>) -
     Ok(complete.then_some(rewritten))
 }
 
+/// Rows per batch written where row groups are sized in bytes (`row_group_bytes`).
+const BYTE_SIZED_BATCH_ROWS: usize = 1024;
+
+fn with_batch_rows(df: DataFrame, rows: usize) -> DataFrame {
+    let (state, plan) = df.into_parts();
+    let config = state.config().clone().with_batch_size(rows);
+    DataFrame::new(SessionStateBuilder::new_from_existing(state).with_config(config).build(), plan)
+}
+
 fn with_file_rows(df: DataFrame, rows: usize) -> Result<DataFrame> {
     let (state, plan) = df.into_parts();
     let mut config = state.config().clone();
@@ -243,27 +262,17 @@ fn with_file_rows(df: DataFrame, rows: usize) -> Result<DataFrame> {
     Ok(DataFrame::new(state, plan))
 }
 
-/// Rows per row group: the target's `row_group_rows`, or as many as make `row_group_bytes`
-/// of uncompressed values (fixed-width columns at their width, others at a guess), or the
-/// default (smaller for sorted rows).
-fn row_group_rows(layout: &FileLayout, output: &Schema, sorted: bool) -> usize {
-    if let Some(rows) = layout.row_group_rows {
-        return rows;
+/// Rows per row group: the target's `row_group_rows`, or the default (smaller for sorted
+/// rows); under `row_group_bytes`, the bytes decide (the writer's own size limit, see
+/// [`stage`]) and rows are not capped below [`MAX_ROW_GROUP_ROWS`].
+pub(super) fn row_group_rows(layout: &FileLayout, sorted: bool) -> usize {
+    match (layout.row_group_rows, layout.row_group_bytes) {
+        (Some(rows), _) => rows,
+        (None, Some(_)) => MAX_ROW_GROUP_ROWS,
+        (None, None) if sorted => SORTED_ROW_GROUP_ROWS,
+        (None, None) => ROW_GROUP_ROWS,
     }
-    let Some(bytes) = layout.row_group_bytes else {
-        return if sorted { SORTED_ROW_GROUP_ROWS } else { ROW_GROUP_ROWS };
-    };
-    let row_width: usize = output
-        .fields()
-        .iter()
-        .map(|f| f.data_type().primitive_width().unwrap_or(VARIABLE_WIDTH_GUESS))
-        .sum::<usize>()
-        .max(1);
-    (bytes as usize / row_width).clamp(MIN_ROW_GROUP_ROWS, MAX_ROW_GROUP_ROWS)
 }
-
-/// The bytes a string or nested value is taken to hold, for `row_group_bytes`.
-const VARIABLE_WIDTH_GUESS: usize = 16;
 
 /// Removes a run's staging folder (after it published, or when it failed).
 pub(super) async fn remove_staging(location: &Location, run_id: &str) -> Result<()> {
