@@ -2471,3 +2471,19 @@ fn a_merge_writes_its_files_as_the_target_lays_them_out() {
         metadata.file_metadata().key_value_metadata().unwrap().iter().find(|kv| kv.key == "etl.layout").cloned();
     assert!(layout.is_some_and(|kv| kv.value.unwrap().contains("\"row_group_rows\":50")));
 }
+
+/// An executor whose port was taken printed that it ran, logged Ballista's failure to bind and
+/// exited 0 (a supervisor would not restart it); one given a file as `--work-dir` registered
+/// and failed every task that landed on it. Both are refused before the executor starts.
+#[test]
+fn an_executor_refuses_a_taken_port_and_an_unusable_work_dir() {
+    let s = crate::util::Sandbox::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let bind = taken.local_addr().unwrap().to_string();
+    s.etl(&["cluster", "executor", "--scheduler", "127.0.0.1:1", "--bind", &bind])
+        .assert_failure(1, &format!("cannot listen on {bind}"));
+    s.write("not-a-folder", "x");
+    let work_dir = s.at("not-a-folder");
+    s.etl(&["cluster", "executor", "--scheduler", "127.0.0.1:1", "--bind", "127.0.0.1:0", "--work-dir", &work_dir])
+        .assert_failure(2, &format!("--work-dir {work_dir}"));
+}

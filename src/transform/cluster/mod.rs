@@ -149,6 +149,16 @@ pub async fn executor(options: ExecutorOptions) -> Result<()> {
     // chosen here (executors bound on neighbouring ports must not meet on a default +1).
     let port = free_port_if_zero(&host, port)?;
     let grpc_port = free_port_if_zero(&host, options.grpc_port.unwrap_or(0))?;
+    // Ballista logs a port it cannot bind and goes on (exit 0 in the end), and finds an
+    // unusable work folder only when a task writes there: both are refused before it starts.
+    for taken in [port, grpc_port] {
+        std::net::TcpListener::bind((host.as_str(), taken))
+            .map_err(|e| Error::runtime(format!("cluster executor: cannot listen on {host}:{taken}: {e}")))?;
+    }
+    if let Some(folder) = &options.work_dir {
+        usable_work_dir(std::path::Path::new(folder))?;
+    }
+    await_scheduler(&scheduler_host, scheduler_port).await?;
     let defaults = ExecutorProcessConfig::default();
     let config = ExecutorProcessConfig {
         external_host: advertised_host(&host),
@@ -188,6 +198,30 @@ fn advertised_host(bind_host: &str) -> Option<String> {
 
 /// How long an executor keeps trying to reach its scheduler when it starts.
 const SCHEDULER_CONNECT_SECONDS: u16 = 60;
+
+/// Waits for the scheduler to take connections, for [`SCHEDULER_CONNECT_SECONDS`] at most
+/// (Ballista's own connection retries outlast its timeout).
+async fn await_scheduler(host: &str, port: u16) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(SCHEDULER_CONNECT_SECONDS.into());
+    loop {
+        match tokio::net::TcpStream::connect((host, port)).await {
+            Ok(_) => return Ok(()),
+            Err(e) if tokio::time::Instant::now() >= deadline => {
+                return Err(Error::runtime(format!(
+                    "cluster executor: the scheduler at {host}:{port} could not be reached for {SCHEDULER_CONNECT_SECONDS} s: {e}"
+                )));
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(500)).await,
+        }
+    }
+}
+
+/// A folder the executor can write its shuffle files to, made if missing.
+fn usable_work_dir(folder: &std::path::Path) -> Result<()> {
+    let refused = |why: String| Error::usage(format!("--work-dir {}: {why}", folder.display()));
+    std::fs::create_dir_all(folder).map_err(|e| refused(e.to_string()))?;
+    tempfile::tempfile_in(folder).map(drop).map_err(|e| refused(format!("cannot write there: {e}")))
+}
 
 fn free_port_if_zero(host: &str, port: u16) -> Result<u16> {
     if port != 0 {
