@@ -2487,3 +2487,38 @@ fn an_executor_refuses_a_taken_port_and_an_unusable_work_dir() {
     s.etl(&["cluster", "executor", "--scheduler", "127.0.0.1:1", "--bind", "127.0.0.1:0", "--work-dir", &work_dir])
         .assert_failure(2, &format!("--work-dir {work_dir}"));
 }
+
+/// `etl compact --target-file-size` of a sorted table wrote one file whatever the size asked
+/// for: the sort emitted batches longer than a file, and the writer starts files only between
+/// batches.
+#[test]
+fn a_sorted_compaction_keeps_to_the_target_file_size() {
+    let s = crate::util::Sandbox::new();
+    let mut text = String::from("id,grp,txt\n");
+    let mut x: u64 = 3;
+    for id in 0..20000 {
+        let row: String = (0..100)
+            .map(|_| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (b'a' + (x >> 59) as u8 % 26) as char
+            })
+            .collect();
+        text.push_str(&format!("{id},{},{row}\n", id % 7));
+    }
+    s.write("in/a.csv", text);
+    s.write("job.toml", "name = \"s\"\n[[source]]\ntable = \"raw.s\"\nlocation = \"in/\"\n[[target]]\ntable = \"cur.s\"\nquery = \"SELECT * FROM raw.s WHERE id % 4 = CAST($b AS INT)\"\nlocation = \"out/\"\nmode = \"append\"\nsort_by = [\"grp\"]\n");
+    for b in ["0", "1", "2", "3"] {
+        let param = format!("b={b}");
+        assert_eq!(s.json(&["run", "job.toml", "--param", &param])["status"], "succeeded");
+    }
+    let compacted = s.json(&["compact", "cur.s", "--target-file-size", "512K"]);
+    assert!(compacted["files_after"].as_u64().unwrap() >= 2, "{compacted}");
+    let sizes: Vec<u64> = s
+        .files("out")
+        .iter()
+        .filter(|f| f.ends_with(".parquet") && !f.starts_with('_'))
+        .map(|f| std::fs::metadata(s.path("out").join(f)).unwrap().len())
+        .collect();
+    assert!(sizes.iter().all(|size| *size < 1024 * 1024), "{sizes:?}");
+    assert_eq!(s.query("SELECT count(*) AS n FROM cur.s"), vec![serde_json::json!({"n": 20000})]);
+}

@@ -150,6 +150,10 @@ impl ExecutionPlan for StableSortExec {
             .map(|sort| Ok(SortField::new_with_options(sort.expr.data_type(&schema)?, sort.options)))
             .collect::<Result<Vec<_>>>()?;
         let converter = Arc::new(RowConverter::new(fields)?);
+        // The writer starts a new file only between batches: a batch is not longer than the
+        // file the session asks for (`etl compact --target-file-size`).
+        let file_rows = context.session_config().options().execution.soft_max_rows_per_output_file.get();
+        let batch_rows = OUTPUT_BATCH_ROWS.min(file_rows);
         // Every partition read at once, each keeping its batches and their keys' rows.
         let tasks = (0..self.input.output_partitioning().partition_count())
             .map(|partition| {
@@ -172,7 +176,7 @@ impl ExecutionPlan for StableSortExec {
             Ok::<_, DataFusionError>(order)
         })
         .flat_map(move |ordered| match ordered {
-            Ok((batches, order)) => emit(batches, order, OUTPUT_BATCH_ROWS).boxed(),
+            Ok((batches, order)) => emit(batches, order, batch_rows).boxed(),
             Err(e) => futures::stream::iter([Err(e)]).boxed(),
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, sorted)))
