@@ -2522,3 +2522,19 @@ fn a_sorted_compaction_keeps_to_the_target_file_size() {
     assert!(sizes.iter().all(|size| *size < 1024 * 1024), "{sizes:?}");
     assert_eq!(s.query("SELECT count(*) AS n FROM cur.s"), vec![serde_json::json!({"n": 20000})]);
 }
+
+/// `etl compact --partition region=eu --partition region=us` asked for partitions where region
+/// was both ("no partition where region=eu and region=us", exit 2): a key given twice takes
+/// either value.
+#[test]
+fn compact_takes_either_value_of_a_key_given_twice() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,region\n1,eu\n2,us\n3,ap\n");
+    s.write("job.toml", "name = \"r\"\n[[source]]\ntable = \"raw.r\"\nlocation = \"in/\"\n[[target]]\ntable = \"cur.r\"\nquery = \"SELECT * FROM raw.r\"\nlocation = \"out/\"\nmode = \"append\"\npartition_by = [\"region\"]\n");
+    for date in ["2026-01-01", "2026-01-02"] {
+        assert_eq!(s.json(&["run", "job.toml", "--logical-date", date])["status"], "succeeded");
+    }
+    let report = s.json(&["compact", "cur.r", "--partition", "region=eu", "--partition", "region=us"]);
+    assert_eq!((report["partitions"].as_u64(), report["files_after"].as_u64()), (Some(2), Some(2)), "{report}");
+    assert_eq!(s.query("SELECT count(*) AS n FROM cur.r"), vec![serde_json::json!({"n": 6})]);
+}

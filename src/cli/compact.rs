@@ -18,7 +18,7 @@ use crate::runs::run::{RunContext, RunOutcome};
 pub struct CompactArgs {
     /// The table, as DB.TABLE.
     pub table: TableName,
-    /// Only the partitions where KEY is VALUE (repeat for several keys).
+    /// Only the partitions where KEY is VALUE (repeat for several keys; a key repeated takes either value).
     #[arg(long = "partition", value_name = "KEY=VALUE", value_parser = parse_partition)]
     pub partitions: Vec<(String, String)>,
     /// About this many bytes per file (default 128M).

@@ -97,9 +97,9 @@ pub async fn compact(request: &Compaction, context: &RunContext) -> Result<(Comp
         .await?
         .into_iter()
         .filter(|p| {
-            request.partitions.iter().all(|(key, value)| {
+            asked_values(&request.partitions).iter().all(|(key, values)| {
                 let index = keys.iter().position(|k| k == key).expect("checked above");
-                p.values.get(index).and_then(|v| v.as_deref()).unwrap_or(HIVE_NULL_PARTITION) == value
+                values.contains(&p.values.get(index).and_then(|v| v.as_deref()).unwrap_or(HIVE_NULL_PARTITION))
             })
         })
         .collect();
@@ -210,7 +210,20 @@ enum Selection<'a> {
 }
 
 fn describe(partitions: &[(String, String)]) -> String {
-    partitions.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" and ")
+    let per_key = asked_values(partitions)
+        .into_iter()
+        .map(|(key, values)| values.iter().map(|value| format!("{key}={value}")).collect::<Vec<_>>().join(" or "));
+    per_key.collect::<Vec<_>>().join(" and ")
+}
+
+/// The values `--partition` asks for, by key: a key given twice takes either value (as
+/// Spark's `WHERE k IN (…)`), keys given together must all match.
+fn asked_values(partitions: &[(String, String)]) -> std::collections::BTreeMap<&str, Vec<&str>> {
+    let mut asked: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+    for (key, value) in partitions {
+        asked.entry(key.as_str()).or_default().push(value.as_str());
+    }
+    asked
 }
 
 /// The job that rewrites the selected partitions where they are.
@@ -231,9 +244,15 @@ fn job_of(
             .join(" AND ")
     };
     let filter = match selection {
-        Selection::Request => {
-            condition(&mut request.partitions.iter().map(|(key, value)| (key.as_str(), Some(value.as_str()))))
-        }
+        Selection::Request => asked_values(&request.partitions)
+            .into_iter()
+            .map(|(key, values)| {
+                let either: Vec<String> =
+                    values.iter().map(|value| condition(&mut std::iter::once((key, Some(*value))))).collect();
+                format!("({})", either.join(" OR "))
+            })
+            .collect::<Vec<_>>()
+            .join(" AND "),
         Selection::Partitions(partitions) => partitions
             .iter()
             .map(|p| {
