@@ -2538,3 +2538,15 @@ fn compact_takes_either_value_of_a_key_given_twice() {
     assert_eq!((report["partitions"].as_u64(), report["files_after"].as_u64()), (Some(2), Some(2)), "{report}");
     assert_eq!(s.query("SELECT count(*) AS n FROM cur.r"), vec![serde_json::json!({"n": 6})]);
 }
+
+/// `etl run --dry-run` reported every target's `sort_by` as `[]` with no reason, whatever the
+/// run would choose: it reports the order the run would write now.
+#[test]
+fn a_dry_run_reports_the_order_the_run_would_write() {
+    let s = crate::util::Sandbox::new();
+    crate::layout::flights(&s);
+    crate::layout::job(&s, "j.toml", "mart.f", "");
+    let report = s.json(&["run", "j.toml", "--dry-run"]);
+    assert_eq!(report["targets"][0]["sort_by"], serde_json::json!(["year", "month", "day"]), "{report}");
+    assert!(report["targets"][0]["sort_reason"].as_str().unwrap().contains("calendar"), "{report}");
+}

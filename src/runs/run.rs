@@ -363,9 +363,18 @@ async fn execute(
         .map_err(|e| Error::runtime(format!("logical date {}: {e}", report.logical_date)))?;
     let (frames, own) = plan_targets(job, &ctx, params, options, context).await?;
     plan_checks(job, &ctx, params, logical_date, &frames).await?;
+    let mut would_write = Vec::new();
     if options.dry_run {
         for (target, df) in job.targets.iter().zip(&frames) {
-            crate::sink::target_schema(df, target)?;
+            let (schema, _) = crate::sink::target_schema(df, target)?;
+            let keys: Vec<String> = schema.key_names().map(str::to_string).collect();
+            let clustering =
+                crate::sink::clustering::choose(&target.layout, df.schema().as_arrow(), &target.checks, &keys);
+            would_write.push(TargetReport {
+                sort_by: clustering.sort_by,
+                sort_reason: clustering.reason,
+                ..TargetReport::not_written(target)
+            });
         }
     } else {
         // 4. Each target to staging.
@@ -375,7 +384,9 @@ async fn execute(
         AthenaReport::new(Estimate { bytes_scanned: own.bytes_scanned, billed_bytes: own.billed_bytes, usd: own.usd });
     report_sources(report, &reads)?;
     if options.dry_run {
-        report.targets = job.targets.iter().map(TargetReport::not_written).collect();
+        // What the run would write, and in what order: the sort it would choose is the dry
+        // run's to show.
+        report.targets = would_write;
         return Ok(());
     }
 
