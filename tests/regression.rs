@@ -2550,3 +2550,12 @@ fn a_dry_run_reports_the_order_the_run_would_write() {
     assert_eq!(report["targets"][0]["sort_by"], serde_json::json!(["year", "month", "day"]), "{report}");
     assert!(report["targets"][0]["sort_reason"].as_str().unwrap().contains("calendar"), "{report}");
 }
+
+/// `etl quarantine show JOB --run ../other/RUN` (or a job `j/..`) read folders outside the
+/// job's quarantine, exit 0: names that are paths are refused.
+#[test]
+fn quarantine_names_that_are_paths_are_refused() {
+    let s = crate::util::Sandbox::new();
+    s.etl(&["quarantine", "show", "q", "--run", "../other/x"]).assert_failure(2, "run '../other/x' is not a name");
+    s.etl(&["quarantine", "show", "q/.."]).assert_failure(2, "job 'q/..' is not a name");
+}

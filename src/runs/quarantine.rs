@@ -39,8 +39,22 @@ pub fn folder(home: &Path, job: &str, run_id: &str) -> PathBuf {
     home.join("quarantine").join(job).join(run_id)
 }
 
+/// A job's or run's name, which names one folder of the quarantine: no path that would lead
+/// out of it (`../other`).
+fn one_name<'a>(what: &str, name: &'a str) -> Result<&'a str> {
+    let mut parts = Path::new(name).components();
+    match (parts.next(), parts.next()) {
+        (Some(std::path::Component::Normal(_)), None) if !name.contains(['/', '\\']) => Ok(name),
+        _ => Err(Error::usage(format!("{what} '{name}' is not a name (a path is not taken here)"))),
+    }
+}
+
 /// The records `run_id` set apart, or those of the job's latest run that set any apart.
 pub fn list(home: &Path, history: &History, job: &str, run_id: Option<&str>) -> Result<QuarantineListing> {
+    one_name("job", job)?;
+    if let Some(run) = run_id {
+        one_name("run", run)?;
+    }
     let run_id = match run_id {
         Some(run) => {
             if !folder(home, job, run).is_dir() {
@@ -95,6 +109,7 @@ pub fn replay_folder(home: &Path, job: &str, run_id: &str, table: &str) -> Optio
 
 /// Refuses a replay of a run that set nothing apart (a usage error, before the run starts).
 pub fn check_replay(home: &Path, job: &str, run_id: &str) -> Result<()> {
+    one_name("--replay-quarantine", run_id)?;
     if folder(home, job, run_id).is_dir() {
         return Ok(());
     }
