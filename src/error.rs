@@ -138,12 +138,55 @@ impl From<DataFusionError> for Error {
         // The root cause is what a user can act on; DataFusion's wrappers name its internal
         // passes ("type_coercion"), which mean nothing to them.
         let root = error.find_root();
+        if let Some(remote) = ours_printed_in(&root.to_string()) {
+            return remote;
+        }
         let kind = match root {
             DataFusionError::IoError(_) | DataFusionError::ObjectStore(_) => ErrorKind::Runtime,
             DataFusionError::ResourcesExhausted(_) => ErrorKind::Runtime,
             _ => ErrorKind::Query,
         };
         Error::new(kind, strip_datafusion_prefixes(&root.to_string()))
+    }
+}
+
+/// An error of ours that crossed a process boundary as text: a cluster's executor sends a
+/// task's failure to the scheduler as its debug print (`…External(Error { kind: Input,
+/// message: "bad record in …" })…`), which is given back its kind and message.
+fn ours_printed_in(text: &str) -> Option<Error> {
+    let at = text.find("Error { kind: ")?;
+    let rest = &text[at + "Error { kind: ".len()..];
+    let (kind, rest) = rest.split_once(", message: \"")?;
+    let kind = match kind {
+        "Usage" => ErrorKind::Usage,
+        "Config" => ErrorKind::Config,
+        "Input" => ErrorKind::Input,
+        "Query" => ErrorKind::Query,
+        "Conflict" => ErrorKind::Conflict,
+        "Check" => ErrorKind::Check,
+        "NotFound" => ErrorKind::NotFound,
+        "Runtime" => ErrorKind::Runtime,
+        _ => return None,
+    };
+    // The message as Rust's debug print quotes it, up to its closing quote.
+    let mut message = String::new();
+    let mut chars = rest.chars();
+    loop {
+        match chars.next()? {
+            '"' => return Some(Error::new(kind, message)),
+            '\\' => match chars.next()? {
+                'n' => message.push('\n'),
+                't' => message.push('\t'),
+                'r' => message.push('\r'),
+                '0' => message.push('\0'),
+                'u' => {
+                    let code: String = chars.by_ref().skip(1).take_while(|c| *c != '}').collect();
+                    message.push(char::from_u32(u32::from_str_radix(&code, 16).ok()?)?);
+                }
+                other => message.push(other),
+            },
+            other => message.push(other),
+        }
     }
 }
 
@@ -258,6 +301,14 @@ mod tests {
         assert_eq!(Error::config("x").kind().exit_code(), 2);
         assert_eq!(Error::input("x").kind().exit_code(), 1);
         assert_eq!(Error::conflict("x").kind().exit_code(), 1);
+    }
+
+    #[test]
+    fn our_errors_printed_by_a_remote_executor_are_ours_again() {
+        let ours = Error::input("bad record in \"a.csv\" line 3\n\u{1}");
+        let printed = format!("Task failed: DataFusionError(Shared(External({ours:?})))");
+        let back = Error::from(DataFusionError::Execution(printed));
+        assert_eq!((back.kind(), back.message()), (ErrorKind::Input, "bad record in \"a.csv\" line 3\n\u{1}"));
     }
 
     #[test]

@@ -278,6 +278,8 @@ fn records_set_apart_on_executors_are_quarantined_as_locally() {
     let failed = on_cluster.etl(&["run", "job.toml", "--logical-date", "2026-12-01", "--engine", &cluster.engine()]);
     failed.assert_failure(1, "line 3, column amount");
     assert!(failed.stderr.contains("a.csv"), "{}", failed.stderr);
+    // The executor's error reads as a local run's, not as its debug print.
+    assert!(failed.stderr.contains(": bad record in ") && !failed.stderr.contains("kind: Input"), "{}", failed.stderr);
     assert_eq!(on_cluster.json(&["table", "history", "mart.orders"])["versions"].as_array().unwrap().len(), 1);
 }
 
