@@ -2559,3 +2559,16 @@ fn quarantine_names_that_are_paths_are_refused() {
     s.etl(&["quarantine", "show", "q", "--run", "../other/x"]).assert_failure(2, "run '../other/x' is not a name");
     s.etl(&["quarantine", "show", "q/.."]).assert_failure(2, "job 'q/..' is not a name");
 }
+
+/// Crawling one object registered the file as the table's location without a word: Athena
+/// takes a location for a folder and reads nothing there. The crawl warns now.
+#[test]
+fn crawling_one_object_warns_that_athena_reads_folders() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/one.csv", "a,b\n1,2\n");
+    let out = s.etl(&["crawl", "in/one.csv", "--table", "raw.one"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("is one object, not a folder"), "{}", out.stderr);
+    let folder = s.etl(&["crawl", "in/", "--table", "raw.folder"]);
+    assert!(!folder.stderr.contains("not a folder"), "{}", folder.stderr);
+}

@@ -189,10 +189,16 @@ pub async fn infer_shapes(
         return Err(Error::input(format!("{location}: no columns found in any file")));
     }
     let rows = shapes.iter().map(|s| s.rows).sum::<Option<u64>>();
-    let warnings = match dialect.as_ref().is_some_and(|d| d.header) {
+    let mut warnings = match dialect.as_ref().is_some_and(|d| d.header) {
         true => positional_warnings(&location, &listing.files, &shapes),
         false => Vec::new(),
     };
+    if listing.files.iter().any(|f| &f.path == location.prefix()) {
+        warnings.push(format!(
+            "{location} is one object, not a folder: Athena takes a table's location for a folder and reads \
+             nothing at a file's; give its folder (with only this file in it) for the table to be read by Athena"
+        ));
+    }
     Ok(Inferred {
         listing,
         format,
