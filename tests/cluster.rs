@@ -397,3 +397,27 @@ fn a_job_reading_and_writing_s3_on_a_cluster_matches_the_local_run() {
     assert_eq!(visible.len(), 2, "{visible:?}");
     assert!(aws::list_keys(&bucket, "cluster/").iter().all(|k| !k.contains("_sources")));
 }
+
+/// Files written on a cluster lacked the `etl.layout` footer (DataFusion's protobuf drops a
+/// Parquet sink's key-value metadata when read back), so a later `etl compact` forgot the
+/// target's sort.
+#[test]
+fn files_written_on_a_cluster_record_their_layout() {
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+    let s = Sandbox::new();
+    let rows: String = (0..500).map(|k| format!("{k},{}\n", (k * 7) % 13)).collect();
+    s.write("in/a.csv", format!("k,v\n{rows}"));
+    s.write("job.toml", "name = \"l\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[target]]\ntable = \"cur.a\"\nquery = \"SELECT k, v FROM raw.a\"\nlocation = \"out/\"\nsort_by = [\"v\"]\nrow_group_rows = 100\n");
+    let cluster = Cluster::start(&s, 1);
+    let report = s.etl(&["run", "job.toml", "--engine", &cluster.engine(), "--json"]).json();
+    assert_eq!(report["status"], "succeeded", "{report}");
+    let file = s.files("out").into_iter().find(|f| f.ends_with(".parquet")).unwrap();
+    let reader = SerializedFileReader::new(std::fs::File::open(s.path("out").join(file)).unwrap()).unwrap();
+    let metadata = reader.metadata();
+    let layout = metadata
+        .file_metadata()
+        .key_value_metadata()
+        .and_then(|kvs| kvs.iter().find(|kv| kv.key == "etl.layout").cloned());
+    assert_eq!(layout.and_then(|kv| kv.value).as_deref(), Some(r#"{"sort_by":["v"],"row_group_rows":100}"#));
+    assert_eq!(metadata.num_row_groups(), 5);
+}

@@ -10,6 +10,15 @@ use datafusion::logical_expr::ScalarUDF;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::datasource::file_format::parquet::ParquetSink;
+use datafusion::datasource::physical_plan::FileSink;
+use datafusion::datasource::sink::{DataSink, DataSinkExec};
+use datafusion::physical_plan::metrics::MetricsSet;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, SendableRecordBatchStream};
+use datafusion_proto::protobuf;
+use prost::Message;
+
 use crate::location::Location;
 use crate::source::scan::{RawScanExec, RawTable};
 use crate::transform::write_order::{ConcatPartitionsExec, NumberRowsExec};
@@ -21,6 +30,62 @@ const MAGIC: &[u8] = b"\xffetl";
 const RAW_SCAN: u8 = 1;
 const NUMBER_ROWS: u8 = 2;
 const CONCAT_PARTITIONS: u8 = 3;
+const PARQUET_SINK: u8 = 4;
+
+/// A Parquet sink sent to executors with its footer's key-value metadata (`etl.layout`):
+/// DataFusion's protobuf carries it but drops it when read back, so files written on a cluster
+/// lacked it. The sink stands in for the `ParquetSink` it wraps, which our codec sends whole,
+/// from the client to the scheduler and from the scheduler to executors.
+#[derive(Debug)]
+pub struct ParquetSinkWithMetadata(pub ParquetSink);
+
+impl DisplayAs for ParquetSinkWithMetadata {
+    fn fmt_as(&self, t: DisplayFormatType, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt_as(t, f)
+    }
+}
+
+#[async_trait::async_trait]
+impl DataSink for ParquetSinkWithMetadata {
+    fn metrics(&self) -> Option<MetricsSet> {
+        self.0.metrics()
+    }
+
+    fn schema(&self) -> &SchemaRef {
+        DataSink::schema(&self.0)
+    }
+
+    async fn write_all(&self, data: SendableRecordBatchStream, context: &Arc<TaskContext>) -> Result<u64> {
+        DataSink::write_all(&self.0, data, context).await
+    }
+}
+
+/// The sink's wire form: its protobuf (as DataFusion writes it), then its key-value metadata
+/// as JSON.
+fn encode_parquet_sink(sink: &ParquetSink, buf: &mut Vec<u8>) -> Result<()> {
+    let proto = protobuf::ParquetSink::try_from(sink)?.encode_to_vec();
+    buf.extend((proto.len() as u64).to_le_bytes());
+    buf.extend(proto);
+    let metadata = serde_json::to_vec(&sink.parquet_options().key_value_metadata)
+        .map_err(|e| wire_error("a Parquet sink's metadata", e))?;
+    buf.extend(metadata);
+    Ok(())
+}
+
+fn decode_parquet_sink(body: &[u8], input: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+    let short = || wire_error("a Parquet sink", "message cut short");
+    let (length, rest) = body.split_first_chunk::<8>().ok_or_else(short)?;
+    let length = usize::try_from(u64::from_le_bytes(*length)).map_err(|e| wire_error("a Parquet sink", e))?;
+    let (proto, metadata) = rest.split_at_checked(length).ok_or_else(short)?;
+    let proto = protobuf::ParquetSink::decode(proto).map_err(|e| wire_error("a Parquet sink", e))?;
+    let sink = ParquetSink::try_from(&proto)?;
+    let mut options = sink.parquet_options().clone();
+    options.key_value_metadata =
+        serde_json::from_slice(metadata).map_err(|e| wire_error("a Parquet sink's metadata", e))?;
+    // Still wrapped: a scheduler sends it on to executors.
+    let sink = ParquetSinkWithMetadata(ParquetSink::new(FileSink::config(&sink).clone(), options));
+    Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
+}
 
 #[derive(Debug, Default)]
 pub struct EtlCodec {
@@ -60,6 +125,7 @@ impl PhysicalExtensionCodec for EtlCodec {
             RAW_SCAN => Ok(Arc::new(RawScanExec::from_wire(body).map_err(|e| e.into_datafusion())?)),
             NUMBER_ROWS => Ok(Arc::new(NumberRowsExec::new(input()?))),
             CONCAT_PARTITIONS => Ok(Arc::new(ConcatPartitionsExec::new(input()?))),
+            PARQUET_SINK => decode_parquet_sink(body, input()?),
             other => Err(wire_error("an etl node", format!("unknown kind {other}"))),
         }
     }
@@ -76,6 +142,13 @@ impl PhysicalExtensionCodec for EtlCodec {
             NUMBER_ROWS
         } else if node.downcast_ref::<ConcatPartitionsExec>().is_some() {
             CONCAT_PARTITIONS
+        } else if let Some(sink) = node.downcast_ref::<DataSinkExec>().and_then(|exec| {
+            let sink: &dyn std::any::Any = exec.sink();
+            sink.downcast_ref::<ParquetSinkWithMetadata>()
+        }) {
+            buf.extend_from_slice(MAGIC);
+            buf.push(PARQUET_SINK);
+            return encode_parquet_sink(&sink.0, buf);
         } else {
             return self.ballista.try_encode(node, buf, proto_converter);
         };

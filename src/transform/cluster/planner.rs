@@ -25,13 +25,15 @@ use datafusion::physical_planner::{DefaultPhysicalPlanner, PhysicalPlanner};
 use datafusion_proto::protobuf::PhysicalPlanNode;
 use futures::{StreamExt, TryStreamExt};
 
-use super::codec::EtlCodec;
+use super::codec::{EtlCodec, ParquetSinkWithMetadata};
 use crate::error::Error;
 use crate::location::Location;
 use crate::source::rejects::BadRecordPolicy;
 use crate::source::scan::{RawScanExec, RawTable};
 use crate::source::spool;
 use crate::transform::write_order::ConcatPartitionsExec;
+use datafusion::datasource::file_format::parquet::ParquetSink;
+use datafusion::datasource::physical_plan::FileSink;
 
 #[derive(Debug)]
 pub struct ClusterPlanner {
@@ -59,6 +61,7 @@ impl QueryPlanner for ClusterPlanner {
             return Ok(plan);
         }
         let plan = raw_scans_in_one_task(plan)?;
+        let plan = parquet_sinks_with_metadata(plan)?;
         Ok(Arc::new(ClusterExec::new(plan, self.scheduler_url.clone(), self.scratch.clone())))
     }
 }
@@ -84,6 +87,23 @@ fn raw_scans_in_one_task(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn Executi
             return Ok(Transformed::yes(Arc::new(ConcatPartitionsExec::new(node)) as Arc<dyn ExecutionPlan>));
         }
         Ok(Transformed::no(node))
+    })
+    .map(|transformed| transformed.data)
+}
+
+/// Each Parquet sink whose files carry key-value metadata, sent so that executors keep it
+/// (see [`ParquetSinkWithMetadata`]).
+fn parquet_sinks_with_metadata(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+    plan.transform_up(|node| {
+        let Some(exec) = node.downcast_ref::<DataSinkExec>() else { return Ok(Transformed::no(node)) };
+        let sink: &dyn std::any::Any = exec.sink();
+        let Some(parquet) = sink.downcast_ref::<ParquetSink>() else { return Ok(Transformed::no(node)) };
+        if parquet.parquet_options().key_value_metadata.is_empty() {
+            return Ok(Transformed::no(node));
+        }
+        let same = ParquetSink::new(FileSink::config(parquet).clone(), parquet.parquet_options().clone());
+        let sink = Arc::new(ParquetSinkWithMetadata(same));
+        Ok(Transformed::yes(Arc::new(DataSinkExec::new(exec.input().clone(), sink, exec.sort_order().clone()))))
     })
     .map(|transformed| transformed.data)
 }
