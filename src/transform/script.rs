@@ -236,12 +236,12 @@ fn bind(statement: &mut DfStatement, params: &Params) -> Result<()> {
     let mut substitute = |expr: &mut SqlExpr| {
         // The session reads `1.25` as a decimal (transform::session); `1.25e3` stays a double,
         // as in Athena and Spark, not a decimal of negative scale that Glue cannot hold.
-        if let SqlExpr::Value(ValueWithSpan { value: Value::Number(text, _), .. }) = expr {
-            if text.contains(['e', 'E']) {
-                match parse_expr(&format!("CAST('{text}' AS DOUBLE)")) {
-                    Ok(double) => *expr = double,
-                    Err(e) => return ControlFlow::Break(Error::query(format!("the literal {text}: {e}"))),
-                }
+        if let SqlExpr::Value(ValueWithSpan { value: Value::Number(text, _), .. }) = expr
+            && text.contains(['e', 'E'])
+        {
+            match parse_expr(&format!("CAST('{text}' AS DOUBLE)")) {
+                Ok(double) => *expr = double,
+                Err(e) => return ControlFlow::Break(Error::query(format!("the literal {text}: {e}"))),
             }
         }
         if let SqlExpr::Value(ValueWithSpan { value: Value::Placeholder(id), .. }) = expr {
