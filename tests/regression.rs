@@ -2328,14 +2328,20 @@ fn an_append_refuses_a_widening_athena_cannot_read_the_old_files_under() {
     assert_eq!(s.query("SELECT count(*) AS n FROM cur.w"), vec![serde_json::json!({"n": 1})]);
 }
 
-/// A literal with a fraction was read as a double: `amt = 12345678901234567.89` compared a
-/// decimal(19,2) column with 12345678901234569.05 and found nothing (exit 0).
+/// A literal with more digits than a double holds was read as a double: `amt =
+/// 12345678901234567.89` compared a decimal(19,2) column with 12345678901234569.05 and found
+/// nothing (exit 0). It is the decimal it spells now; shorter literals stay doubles, which a
+/// double column is compared with as a double (as decimals, 1e-16 > 0.0 was false).
 #[test]
-fn a_fractional_literal_is_a_decimal() {
+fn a_literal_a_double_cannot_hold_is_a_decimal() {
     let s = crate::util::Sandbox::new();
     s.write("in/a.csv", "id,amt\n1,12345678901234567.89\n2,0.01\n");
     s.json(&["crawl", "in/", "--table", "raw.a"]);
     assert_eq!(s.query("SELECT id FROM raw.a WHERE amt = 12345678901234567.89"), vec![serde_json::json!({"id": 1})]);
+    s.write("d/a.csv", "id,x\n1,0.0000000000000001\n2,0.5000000000000001\n3,1e300\n");
+    s.json(&["crawl", "d/", "--table", "raw.d"]);
+    let ids = s.query("SELECT id FROM raw.d WHERE x > 0.0 AND x > 0.5 ORDER BY id");
+    assert_eq!(ids, vec![serde_json::json!({"id": 2}), serde_json::json!({"id": 3})]);
 }
 
 /// `sum` of a string column (a header-only CSV's columns are strings) failed with DataFusion's

@@ -234,13 +234,14 @@ fn refuse_catalog_ddl(plan: &LogicalPlan) -> Result<()> {
 /// `$since < order_date` type-check like literals do), and no value is ever parsed as SQL.
 fn bind(statement: &mut DfStatement, params: &Params) -> Result<()> {
     let mut substitute = |expr: &mut SqlExpr| {
-        // The session reads `1.25` as a decimal (transform::session); `1.25e3` stays a double,
-        // as in Athena and Spark, not a decimal of negative scale that Glue cannot hold.
+        // DataFusion reads `12345678901234567.89` as a double, 12345678901234569.05: a literal
+        // with more digits than a double holds is the decimal it spells, as Athena reads it.
+        // Shorter ones stay doubles, which compare with double columns as doubles.
         if let SqlExpr::Value(ValueWithSpan { value: Value::Number(text, _), .. }) = expr
-            && text.contains(['e', 'E'])
+            && let Some(decimal) = exact_decimal_type(text)
         {
-            match parse_expr(&format!("CAST('{text}' AS DOUBLE)")) {
-                Ok(double) => *expr = double,
+            match parse_expr(&format!("CAST('{text}' AS {decimal})")) {
+                Ok(exact) => *expr = exact,
                 Err(e) => return ControlFlow::Break(Error::query(format!("the literal {text}: {e}"))),
             }
         }
@@ -302,6 +303,22 @@ fn literal(value: &ScalarValue) -> Result<SqlExpr> {
         }
     };
     parse_expr(&text).map_err(|e| Error::query(format!("binding {value}: {e}")))
+}
+
+/// Significant digits a double holds exactly, whatever they are.
+const DOUBLE_DIGITS: usize = 15;
+
+/// `DECIMAL(p,s)` for a literal with a fraction and more significant digits than a double
+/// holds (and no more than a decimal does); None for others.
+fn exact_decimal_type(text: &str) -> Option<String> {
+    let (whole, fraction) = text.split_once('.')?;
+    if !whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit()) {
+        return None; // an exponent
+    }
+    let digits = format!("{whole}{fraction}");
+    let significant = digits.trim_start_matches('0').len();
+    let precision = whole.trim_start_matches('0').len() + fraction.len();
+    (significant > DOUBLE_DIGITS && precision <= 38).then(|| format!("DECIMAL({precision},{})", fraction.len()))
 }
 
 fn parse_expr(text: &str) -> std::result::Result<SqlExpr, datafusion::sql::sqlparser::parser::ParserError> {

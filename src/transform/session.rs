@@ -93,9 +93,6 @@ pub async fn session(
     let settings = config.options_mut();
     // Spans let SQL errors point at the line they are about.
     settings.sql_parser.collect_spans = true;
-    // `12345678901234567.89` is a decimal literal, as in Athena and Spark: read as a double, it
-    // compared a decimal column with 12345678901234569.05 and matched the wrong rows.
-    settings.sql_parser.parse_float_as_decimal = true;
     // Filters stay out of the Parquet decoder (DataFusion's default): pushed down, the hash
     // join's dynamic filter is evaluated row by row while decoding the probe side, which cost
     // W3 (TPC-H SF1, lineitem join orders) 11% more instructions (callgrind: 4.84 G against
