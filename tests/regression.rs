@@ -607,6 +607,7 @@ fn records_set_apart_on_a_cluster_are_replayed_in_file_and_line_order() {
             rejects: rejects.clone(),
             stats: Default::default(),
             spool: None,
+            refuse_unknown_keys: false,
         };
         let spool = etl::location::Location::parse(&format!("{}/", spool_dir.display())).unwrap();
         etl::source::spool::replay(&[(Arc::new(table), spool)]).await.unwrap();
@@ -2577,4 +2578,29 @@ fn crawling_one_object_warns_that_athena_reads_folders() {
     assert!(out.stderr.contains("is one object, not a folder"), "{}", out.stderr);
     let folder = s.etl(&["crawl", "in/", "--table", "raw.folder"]);
     assert!(!folder.stderr.contains("not a folder"), "{}", folder.stderr);
+}
+
+/// The strict reading of JSON keys (a key past the sample is a bad record) failed reads of a
+/// table whose schema is kept as it was (a crawled table, `on_schema_change = "log"`) once a
+/// new file brought a key; and a key holding null past the sample failed the run, though no
+/// value was lost. Both are read now, as Athena's JSON SerDe reads them.
+#[test]
+fn json_keys_outside_a_kept_schema_or_holding_null_are_read() {
+    let s = crate::util::Sandbox::new();
+    s.write("j/a.json", "{\"id\": 1, \"v\": \"a\"}\n");
+    s.json(&["crawl", "j/", "--table", "raw.j"]);
+    s.write("j/b.json", "{\"id\": 2, \"v\": \"b\", \"new_col\": 7}\n");
+    assert_eq!(s.query("SELECT count(*) AS n FROM raw.j"), vec![serde_json::json!({"n": 2})]);
+
+    s.write(
+        "in/a.json",
+        "{\"id\": 1, \"c\": {\"x\": 1}}\n{\"id\": 2, \"extra\": null, \"c\": {\"x\": 2, \"y\": null}}\n",
+    );
+    s.write("job.toml", "name = \"n\"\n[[source]]\ntable = \"raw.n\"\nlocation = \"in/\"\nformat = \"json\"\nsample_rows = 1\n[[target]]\ntable = \"mart.n\"\nquery = \"SELECT * FROM raw.n\"\nlocation = \"out/\"\n");
+    let report = s.json(&["run", "job.toml"]);
+    assert_eq!(
+        (report["status"].as_str(), report["targets"][0]["rows"].as_u64()),
+        (Some("succeeded"), Some(2)),
+        "{report}"
+    );
 }

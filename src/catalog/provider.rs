@@ -142,6 +142,7 @@ impl FileTable {
             rejects,
             stats,
             spool: None,
+            refuse_unknown_keys: false,
         });
         let arrow_schema = match definition.format {
             Format::Parquet => {
@@ -152,6 +153,14 @@ impl FileTable {
             Format::Csv | Format::Json => schema.to_arrow(),
         };
         Ok(FileTable { arrow_schema, schema, raw, files })
+    }
+
+    /// The table with JSON keys outside its schema read as bad records (see
+    /// [`RawTable::refuse_unknown_keys`]).
+    pub fn refusing_unknown_keys(mut self) -> Self {
+        let raw = RawTable { refuse_unknown_keys: true, ..self.raw.as_ref().clone() };
+        self.raw = Arc::new(raw);
+        self
     }
 
     pub fn files(&self) -> &[ScanFile] {

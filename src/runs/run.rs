@@ -584,8 +584,12 @@ async fn crawl_source(
     let roots = std::iter::once(&source.location).chain(&replay).map(Location::to_string).collect();
     let rejects = Arc::new(Rejects::new(source.bad_records, Some(Quarantine::of(quarantine, &table_name, roots))));
     let stats = Arc::new(ReadStats::default());
+    // A schema this run inferred from the files it reads: a JSON key it lacks is one their
+    // samples missed, a bad record; one kept as it was (`on_schema_change = "log"`) ignores it.
+    let inferred_here = plan.change != crawl::CrawlChange::Logged;
+    let refusing = |table: FileTable| if inferred_here { table.refusing_unknown_keys() } else { table };
     let table = FileTable::from_listing(&plan.definition, &plan.inferred.listing, rejects.clone(), stats.clone())?;
-    let mut provider: Arc<dyn TableProvider> = Arc::new(table);
+    let mut provider: Arc<dyn TableProvider> = Arc::new(refusing(table));
     if let Some(replay) = replay {
         // The fixed records are read under the source's schema; they change neither it nor
         // the catalog's view of the source.
@@ -599,7 +603,7 @@ async fn crawl_source(
             processed.extend(replayed.files.iter().map(|f| (replay.url_of(&f.path), object_version(f))));
         }
         context.progress.step(format!("replaying {} quarantined files into {}", replayed.files.len(), source.table));
-        let fixed = FileTable::from_listing(&plan.definition, &replayed, rejects.clone(), stats.clone())?;
+        let fixed = refusing(FileTable::from_listing(&plan.definition, &replayed, rejects.clone(), stats.clone())?);
         provider = Arc::new(UnionTable::new(vec![provider, Arc::new(fixed)]));
     }
     let listing = &plan.inferred.listing;

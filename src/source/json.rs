@@ -15,7 +15,7 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef}
 use datafusion::arrow::json::ReaderBuilder;
 
 use super::format::{read_error, strip_bom};
-use super::rejects::{BadRecord, Rejects, quote_value};
+use super::rejects::{BadRecord, Rejects};
 use super::text::TextColumnBuilder;
 use crate::error::{Error, Result};
 use crate::schema::{GlueType, names};
@@ -26,6 +26,9 @@ pub struct JsonLayout {
     /// Indices into `schema` of the columns to output, in output order.
     pub projection: Vec<usize>,
     pub batch_size: usize,
+    /// A key outside the schema is a bad record, else ignored (see
+    /// [`crate::source::scan::RawTable::refuse_unknown_keys`]).
+    pub refuse_unknown_keys: bool,
 }
 
 /// Decodes one file, handing each batch to `emit` (which returns false to stop early).
@@ -103,17 +106,24 @@ fn decode_chunk(
     decoded_schema: &SchemaRef,
     rejects: &Rejects,
 ) -> Result<Option<RecordBatch>> {
-    let decoded = match decode_bytes(chunk, lines.len(), decoded_schema) {
+    let strict = layout.refuse_unknown_keys;
+    let decoded = match decode_bytes(chunk, lines.len(), decoded_schema, strict) {
         Ok(decoded) => decoded,
         Err(_) => {
             // Somewhere in this chunk is a bad record: find it (them) line by line.
             let mut good = Vec::new();
             for (index, line) in lines.iter().enumerate() {
                 let text = &chunk[line.normalized.clone()];
-                let decoded = decode_bytes(text, 1, decoded_schema).or_else(|message| {
-                    nested_as_text(text, &layout.schema)
-                        .map_or(Err(message), |text| decode_bytes(&text, 1, decoded_schema))
-                });
+                let decoded = decode_bytes(text, 1, decoded_schema, strict)
+                    .or_else(|message| {
+                        // A key outside the schema that holds null loses nothing.
+                        without_null_unknown_keys(text, &layout.schema)
+                            .map_or(Err(message), |text| decode_bytes(&text, 1, decoded_schema, strict))
+                    })
+                    .or_else(|message| {
+                        nested_as_text(text, &layout.schema)
+                            .map_or(Err(message), |text| decode_bytes(&text, 1, decoded_schema, strict))
+                    });
                 match decoded {
                     Ok(Some(batch)) => good.push((index, batch)),
                     Ok(None) => {}
@@ -134,6 +144,29 @@ fn decode_chunk(
     let Some(batch) = decoded else { return Ok(None) };
     let lines: Vec<&Line> = lines.iter().collect();
     exact_numbers(batch, &lines, originals, file, layout, rejects).map(Some)
+}
+
+/// The line without the keys outside `schema` (at any depth of its structs) whose value is
+/// null; None when it has none.
+fn without_null_unknown_keys(line: &[u8], schema: &SchemaRef) -> Option<Vec<u8>> {
+    fn prune(
+        fields: &mut serde_json::Map<String, serde_json::Value>,
+        known: &datafusion::arrow::datatypes::Fields,
+    ) -> bool {
+        let before = fields.len();
+        fields.retain(|name, value| !value.is_null() || known.find(name).is_some());
+        let mut pruned = fields.len() < before;
+        for (name, value) in fields.iter_mut() {
+            if let (Some((_, field)), serde_json::Value::Object(inner)) = (known.find(name), value)
+                && let DataType::Struct(children) = field.data_type()
+            {
+                pruned |= prune(inner, children);
+            }
+        }
+        pruned
+    }
+    let serde_json::Value::Object(mut fields) = serde_json::from_slice(line).ok()? else { return None };
+    prune(&mut fields, schema.fields()).then(|| serde_json::to_vec(&fields).ok()).flatten()
 }
 
 /// The line with the objects and arrays of its string columns as their JSON text, as Athena's
@@ -300,13 +333,11 @@ fn parse_elements(
     Ok(parsed)
 }
 
-fn decode_bytes(bytes: &[u8], rows: usize, schema: &SchemaRef) -> Result<Option<RecordBatch>, String> {
+fn decode_bytes(bytes: &[u8], rows: usize, schema: &SchemaRef, strict: bool) -> Result<Option<RecordBatch>, String> {
     let mut decoder = ReaderBuilder::new(Arc::clone(schema))
         .with_batch_size(rows.max(1))
         .with_coerce_primitive(true)
-        // A key outside the schema is one inference did not see (past a file's sample): a bad
-        // record naming it, as a value past the sample that contradicts its type is.
-        .with_strict_mode(true)
+        .with_strict_mode(strict)
         .build_decoder()
         .map_err(|e| e.to_string())?;
     let consumed = decoder.decode(bytes).map_err(|e| e.to_string())?;
@@ -325,7 +356,13 @@ fn decode_bytes(bytes: &[u8], rows: usize, schema: &SchemaRef) -> Result<Option<
 fn bad_record(file: &str, line_number: u64, message: &str, line: &[u8]) -> BadRecord {
     let reason = message.trim_start_matches("Json error: ").trim_start_matches("Parser error: ").to_string();
     if let Some((column, value)) = unknown_key(&reason, line) {
-        let holding = value.as_deref().map(|v| format!(" (value {})", quote_value(v))).unwrap_or_default();
+        // The value as the record spells it in the message (`"X7"`, `7`), a text's text as
+        // the bad record's value, as other bad records give theirs.
+        let holding = value.as_ref().map(|v| format!(" (value {v})")).unwrap_or_default();
+        let value = value.map(|value| match value {
+            serde_json::Value::String(text) => text,
+            other => other.to_string(),
+        });
         let reason = format!(
             "key \"{column}\"{holding} is not a column of the table: inference did not meet it in the \
              sample it read of each file (a source's sample_rows = 0 reads whole files)"
@@ -352,8 +389,8 @@ fn bad_record(file: &str, line_number: u64, message: &str, line: &[u8]) -> BadRe
 }
 
 /// From strict decoding's "whilst decoding field 'a': column 'b' missing from schema", the
-/// key's path (`a.b`) and its value's JSON text in `line`.
-fn unknown_key(reason: &str, line: &[u8]) -> Option<(String, Option<String>)> {
+/// key's path (`a.b`) and its value in `line`.
+fn unknown_key(reason: &str, line: &[u8]) -> Option<(String, Option<serde_json::Value>)> {
     let mut path = Vec::new();
     let mut rest = reason;
     while let Some(inner) = rest.strip_prefix("whilst decoding field '") {
@@ -364,10 +401,7 @@ fn unknown_key(reason: &str, line: &[u8]) -> Option<(String, Option<String>)> {
     let key = rest.strip_prefix("column '")?.strip_suffix("' missing from schema")?;
     path.push(key.to_string());
     let record: serde_json::Value = serde_json::from_slice(line).ok()?;
-    let value = path.iter().try_fold(&record, |value, name| value.get(name)).map(|value| match value {
-        serde_json::Value::String(text) => text.clone(),
-        other => other.to_string(),
-    });
+    let value = path.iter().try_fold(&record, |value, name| value.get(name)).cloned();
     Some((path.join("."), value))
 }
 
@@ -465,7 +499,7 @@ mod tests {
             partition_keys: vec![],
         }
         .file_schema();
-        let layout = JsonLayout { schema, projection: vec![0, 1, 3], batch_size: 3 };
+        let layout = JsonLayout { schema, projection: vec![0, 1, 3], batch_size: 3, refuse_unknown_keys: true };
         let rejects = Rejects::new(policy, None);
         let mut batches = Vec::new();
         let reader: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(text.as_bytes().to_vec()));

@@ -83,7 +83,7 @@ impl ReadStats {
 }
 
 /// How to read the files of one table.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct RawTable {
     pub location: Location,
     pub format: Format,
@@ -97,6 +97,11 @@ pub struct RawTable {
     /// records it set apart, which the client replays into its own `rejects` and `stats`
     /// (crate::cluster::spool).
     pub spool: Option<Location>,
+    /// Whether a JSON key outside the schema is a bad record: where this read inferred the
+    /// schema from these files, such a key is one their samples missed; a table's schema kept
+    /// as it was (a crawled table, `on_schema_change = "log"`) ignores it, as Athena's JSON
+    /// SerDe does.
+    pub refuse_unknown_keys: bool,
 }
 
 #[derive(Debug)]
@@ -150,6 +155,8 @@ struct RawScanOnWire {
     projection: Vec<usize>,
     limit: Option<usize>,
     batch_size: usize,
+    #[serde(default)]
+    refuse_unknown_keys: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -203,6 +210,7 @@ impl RawScanExec {
             projection: self.projection.clone(),
             limit: self.limit,
             batch_size: self.batch_size,
+            refuse_unknown_keys: table.refuse_unknown_keys,
         };
         Ok(serde_json::to_vec(&wire)?)
     }
@@ -241,6 +249,7 @@ impl RawScanExec {
             rejects: Arc::new(Rejects::spooling(wire.bad_records)),
             stats: Arc::default(),
             spool: wire.spool.as_deref().map(Location::parse).transpose()?,
+            refuse_unknown_keys: wire.refuse_unknown_keys,
         });
         let groups =
             wire.groups.into_iter().map(|group| group.into_iter().map(file).collect()).collect::<Result<_>>()?;
@@ -371,6 +380,7 @@ impl ReadTask {
                         schema: file_schema,
                         projection: data_projection.clone(),
                         batch_size: self.batch_size,
+                        refuse_unknown_keys: table.refuse_unknown_keys,
                     };
                     json_source::decode(reader, &display, &layout, &table.rejects, &mut emit)?
                 }
