@@ -102,6 +102,19 @@ pub fn published_of_retained(root: &Location, parts: &[String]) -> Option<String
     Some(format!("{}/{}", root.url(), relative.strip_suffix(RETAINED_SUFFIX)?))
 }
 
+/// Where a file stood when it was published, for ordering files as they were then: a retained
+/// file's key (`…/_etl_retained/p=c/run-R/part.parquet.retained`) without what retaining it
+/// added (`…/p=c/run-R/part.parquet`); any other key as it is.
+pub fn as_published(key: &str) -> std::borrow::Cow<'_, str> {
+    let folder = format!("{RETAINED_FOLDER}/");
+    match key.split_once(&folder) {
+        Some((root, relative)) => {
+            format!("{root}{}", relative.strip_suffix(RETAINED_SUFFIX).unwrap_or(relative)).into()
+        }
+        None => key.into(),
+    }
+}
+
 /// `key=value/key=value`, as Hive names partition folders (`None` is null).
 pub fn partition_folder<'a>(keys: impl IntoIterator<Item = &'a str>, values: &[Option<String>]) -> String {
     keys.into_iter()
@@ -260,6 +273,8 @@ mod tests {
     fn objects_belong_to_the_run_whose_folder_holds_them() {
         assert_eq!(run_of(&parts("_etl_staging/r1/dt=a/x.parquet")), Some("r1"));
         assert_eq!(run_of(&parts("dt=a/run-r2/part.parquet")), Some("r2"));
+        assert_eq!(as_published("t/_etl_retained/dt=a/run-r2/p.parquet.retained"), "t/dt=a/run-r2/p.parquet");
+        assert_eq!(as_published("t/dt=a/run-r2/p.parquet"), "t/dt=a/run-r2/p.parquet");
         assert_eq!(run_of(&parts("run-r3/part.parquet")), Some("r3"));
         assert_eq!(run_of(&parts("_etl_publications/r5.pending")), Some("r5"));
         // A file named like a run folder, and files outside run folders, are not ours.

@@ -227,10 +227,11 @@ fn as_view(field: Field) -> Field {
 
 /// Splits files into at most `n` groups of similar total size, each a run of consecutive
 /// files in path order: read one group after another, the files come in path order (see
-/// `transform::write_order`).
+/// `transform::write_order`). A version's files retained since are in the order they had when
+/// published, so reading it again gives its rows in the same order (the API pages by offset).
 fn balance(mut files: Vec<ScanFile>, n: usize) -> Vec<Vec<ScanFile>> {
     let n = n.max(1).min(files.len().max(1));
-    files.sort_by(|a, b| a.path.cmp(&b.path));
+    files.sort_by_cached_key(|file| crate::layout::as_published(file.path.as_ref()).into_owned());
     let total: u64 = files.iter().map(|f| f.size.max(1)).sum();
     let mut groups: Vec<Vec<ScanFile>> = vec![Vec::new(); n];
     let mut before = 0u64;
