@@ -2637,3 +2637,30 @@ fn api_pages_of_a_pinned_version_survive_a_partial_overwrite() {
     seen.sort();
     assert_eq!(seen, [1, 2, 3, 4, 5, 6]);
 }
+
+/// A cursor was plain base64 JSON: edited by hand (another `data_version` pinned), it read any
+/// version still on disk, a rolled-back one too. Cursors are signed by the server now.
+#[test]
+fn a_cursor_edited_by_hand_is_refused() {
+    use base64::Engine;
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id\n1\n2\n3\n");
+    assert_eq!(s.etl(&["crawl", "in", "--table", "raw.a"]).code, 0);
+    s.write("job.toml", "name = \"c\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[target]]\ntable = \"mart.a\"\nquery = \"SELECT * FROM raw.a\"\nlocation = \"out/\"\n");
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    let secret = crate::serve::key(&s, "reader", "mart.*");
+    let server = crate::serve::Server::start(&s, &[]);
+    let (_, body) = crate::serve::json_of(server.get("/v1/tables/mart.a/rows?limit=1", Some(&secret)));
+    let cursor = body["next_cursor"].as_str().unwrap().to_string();
+    let (status, _) =
+        crate::serve::json_of(server.get(&format!("/v1/tables/mart.a/rows?limit=1&cursor={cursor}"), Some(&secret)));
+    assert_eq!(status.as_u16(), 200);
+    let (json, signature) = cursor.split_once('.').unwrap();
+    let base64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let edited = String::from_utf8(base64.decode(json).unwrap()).unwrap().replace("\"offset\":1", "\"offset\":0");
+    let forged = format!("{}.{signature}", base64.encode(edited));
+    let (status, body) =
+        crate::serve::json_of(server.get(&format!("/v1/tables/mart.a/rows?limit=1&cursor={forged}"), Some(&secret)));
+    assert_eq!(status.as_u16(), 400, "{body}");
+    assert!(body.to_string().contains("not a cursor this server issued"), "{body}");
+}

@@ -159,7 +159,7 @@ pub async fn rows(
     let engine =
         EngineOptions { target_partitions: 1, memory_limit: Some(server.limits.memory_limit), ..Default::default() };
     let ctx = session(server.catalog.clone(), Default::default(), &engine).await?;
-    let page = plan_page(&ctx, &server.catalog, &table, &request).await?;
+    let page = plan_page(&ctx, &server.catalog, &table, &request, &server.cursor_secret).await?;
     let (schema, mut batches) = collect(&server, page.frame.clone(), slot).await?;
     let more = batches.iter().map(RecordBatch::num_rows).sum::<usize>() > page.limit;
     if more {

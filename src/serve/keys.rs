@@ -30,6 +30,12 @@ CREATE TABLE IF NOT EXISTS api_keys (
     created_at TEXT NOT NULL,
     expires_at TEXT
 );
+-- The server's own secrets (what signs its cursors), made once per ETL_HOME: every server of
+-- it, and every restart, takes the cursors the others issued.
+CREATE TABLE IF NOT EXISTS server_secrets (
+    name TEXT PRIMARY KEY,
+    secret BLOB NOT NULL
+);
 ";
 
 /// What every secret starts with, so that secret scanners and people recognise one.
@@ -86,6 +92,16 @@ impl KeyStore {
         std::fs::create_dir_all(home).map_err(|e| Error::runtime(format!("creating {}: {e}", home.display())))?;
         let connection = crate::sqlite::open(&home.join("keys.sqlite"), SCHEMA, true)?;
         Ok(KeyStore { connection: Mutex::new(connection) })
+    }
+
+    /// The secret that signs the server's cursors, made the first time it is asked for.
+    pub fn cursor_secret(&self) -> Result<Vec<u8>> {
+        let mut fresh = [0u8; 32];
+        getrandom::fill(&mut fresh).map_err(|e| Error::runtime(format!("no randomness for a secret: {e}")))?;
+        self.with(|c| {
+            c.execute("INSERT OR IGNORE INTO server_secrets (name, secret) VALUES ('cursor', ?1)", [&fresh[..]])?;
+            Ok(c.query_row("SELECT secret FROM server_secrets WHERE name = 'cursor'", [], |r| r.get(0))?)
+        })
     }
 
     fn with<T>(&self, work: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {

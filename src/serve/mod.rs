@@ -108,6 +108,9 @@ pub struct Server {
     pub catalog: Arc<dyn Catalog>,
     pub home: PathBuf,
     pub keys: KeyStore,
+    /// Signs the cursors the server issues: a cursor edited by hand (another version pinned,
+    /// a rolled-back one) is not taken.
+    pub cursor_secret: Vec<u8>,
     pub history: History,
     pub cache: Cache,
     pub limiter: Limiter,
@@ -131,9 +134,11 @@ pub async fn serve(
         Some(tls) => Some(tls_config(tls).await?),
         None => None,
     };
+    let keys = KeyStore::open(&home)?;
     let server = Arc::new(Server {
         catalog,
-        keys: KeyStore::open(&home)?,
+        cursor_secret: keys.cursor_secret()?,
+        keys,
         history: History::open(&home)?,
         home,
         cache: Cache::new(options.cache_ttl, CACHE_BYTES),

@@ -22,6 +22,7 @@ use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::{Expr, SortExpr, ident, lit};
 use datafusion::prelude::SessionContext;
+use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -170,15 +171,22 @@ struct Cursor {
 
 const MAX_OFFSET: usize = 1 << 48;
 
+/// `JSON.SIGNATURE`, both base64: the signature an HMAC of the JSON under the server's secret.
 impl Cursor {
-    fn encode(&self) -> String {
+    fn encode(&self, secret: &[u8]) -> String {
         let json = serde_json::to_vec(self).expect("a cursor serializes");
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+        let base64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        format!("{}.{}", base64.encode(&json), base64.encode(signature(secret, &json)))
     }
 
-    fn decode(text: &str, shape: &str) -> ApiResult<Cursor> {
+    fn decode(text: &str, shape: &str, secret: &[u8]) -> ApiResult<Cursor> {
         let bad = || ApiError::parameter("cursor", text, "not a cursor this server issued");
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).map_err(|_| bad())?;
+        let base64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let (json, signed) = text.split_once('.').ok_or_else(bad)?;
+        let bytes = base64.decode(json).map_err(|_| bad())?;
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).map_err(|_| bad())?;
+        mac.update(&bytes);
+        mac.verify_slice(&base64.decode(signed).map_err(|_| bad())?).map_err(|_| bad())?;
         let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
         // Past any table's rows (and past what adding a page to it may reach): not ours.
         if cursor.offset > MAX_OFFSET {
@@ -193,6 +201,12 @@ impl Cursor {
         }
         Ok(cursor)
     }
+}
+
+fn signature(secret: &[u8], json: &[u8]) -> Vec<u8> {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes a key of any length");
+    mac.update(json);
+    mac.finalize().into_bytes().to_vec()
 }
 
 /// A table's state: it changes with every publication or crawl that changes the table, and
@@ -218,12 +232,12 @@ pub async fn table_state(table: &Table) -> ApiResult<String> {
 pub struct Page {
     pub frame: DataFrame,
     pub limit: usize,
-    next: Cursor,
+    next_cursor: String,
 }
 
 impl Page {
     pub fn next_cursor(&self) -> String {
-        self.next.encode()
+        self.next_cursor.clone()
     }
 }
 
@@ -233,12 +247,13 @@ pub async fn plan_page(
     catalog: &Arc<dyn Catalog>,
     table: &Table,
     request: &RowsRequest,
+    secret: &[u8],
 ) -> ApiResult<Page> {
     let shape = request.shape(&table.name);
     let state = table_state(table).await?;
     let (pin, offset) = match &request.cursor {
         Some(text) => {
-            let cursor = Cursor::decode(text, &shape)?;
+            let cursor = Cursor::decode(text, &shape, secret)?;
             if let Pin::State(pinned) = &cursor.pin
                 && *pinned != state
             {
@@ -273,7 +288,8 @@ pub async fn plan_page(
     };
     let frame = shape_frame(frame, request)?;
     let frame = frame.limit(offset, Some(request.limit + 1))?;
-    Ok(Page { frame, limit: request.limit, next: Cursor { pin, offset: offset.saturating_add(request.limit), shape } })
+    let next = Cursor { pin, offset: offset.saturating_add(request.limit), shape };
+    Ok(Page { frame, limit: request.limit, next_cursor: next.encode(secret) })
 }
 
 /// The values of an `in` filter: comma-separated, as a CSV record is: a value holding a comma
@@ -429,9 +445,17 @@ mod tests {
         let a = RowsRequest::parse(Some("where=a:eq:1"), 100).unwrap();
         let b = RowsRequest::parse(Some("where=a:eq:2"), 100).unwrap();
         let cursor = Cursor { pin: Pin::DataVersion(3), offset: 200, shape: a.shape(&table) };
-        let text = cursor.encode();
-        assert_eq!(Cursor::decode(&text, &a.shape(&table)).unwrap().offset, 200);
-        assert!(Cursor::decode(&text, &b.shape(&table)).is_err());
-        assert!(Cursor::decode("garbage!", &a.shape(&table)).is_err());
+        let text = cursor.encode(b"secret");
+        assert_eq!(Cursor::decode(&text, &a.shape(&table), b"secret").unwrap().offset, 200);
+        assert!(Cursor::decode(&text, &b.shape(&table), b"secret").is_err());
+        assert!(Cursor::decode("garbage!", &a.shape(&table), b"secret").is_err());
+        // Signed: another secret's, or one edited, is not taken.
+        assert!(Cursor::decode(&text, &a.shape(&table), b"other").is_err());
+        let (json, signature) = text.split_once('.').unwrap();
+        let base64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let edited = String::from_utf8(base64.decode(json).unwrap()).unwrap().replace("200", "0");
+        assert!(
+            Cursor::decode(&format!("{}.{signature}", base64.encode(edited)), &a.shape(&table), b"secret").is_err()
+        );
     }
 }
