@@ -44,8 +44,8 @@ pub struct ServerArgs {
     /// Rows a page or a query returns at most.
     #[arg(long, value_name = "N", default_value_t = Limits::default().row_cap as u64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub row_cap: u64,
-    /// Seconds a query may run.
-    #[arg(long, value_name = "SECONDS", default_value_t = Limits::default().query_timeout.as_secs(), value_parser = clap::value_parser!(u64).range(1..))]
+    /// Seconds a query may run (a day at most: a request's own limit is this and some more).
+    #[arg(long, value_name = "SECONDS", default_value_t = Limits::default().query_timeout.as_secs(), value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub query_timeout: u64,
     /// Memory one query may use before it spills to disk, e.g. 512M or 2G.
     #[arg(long, value_parser = parse_size, default_value = "512M")]

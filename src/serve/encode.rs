@@ -8,6 +8,7 @@
 //! cursor of formats without an envelope is in the `Next-Cursor` header.
 
 use std::io::Write;
+use std::sync::Arc;
 
 use axum::http::HeaderMap;
 use bytes::Bytes;
@@ -103,7 +104,7 @@ pub fn encode(
             let mut writer =
                 datafusion::arrow::ipc::writer::StreamWriter::try_new(&mut out, schema).map_err(Error::from)?;
             for batch in batches {
-                writer.write(batch).map_err(Error::from)?;
+                writer.write(&compacted(batch)).map_err(Error::from)?;
             }
             writer.finish().map_err(Error::from)?;
             drop(writer);
@@ -111,6 +112,23 @@ pub fn encode(
         }
     };
     Ok(Encoded { body: Bytes::from(body), rows })
+}
+
+/// A batch whose string and binary views hold only the bytes of its own rows: a page sliced
+/// from a scan's batch shares its buffers, which Arrow's IPC writer sends whole (a row of 50
+/// characters sent as half a megabyte).
+fn compacted(batch: &RecordBatch) -> RecordBatch {
+    use datafusion::arrow::array::{Array, ArrayRef, AsArray};
+    let columns: Vec<ArrayRef> = batch
+        .columns()
+        .iter()
+        .map(|column| match column.data_type() {
+            datafusion::arrow::datatypes::DataType::Utf8View => Arc::new(column.as_string_view().gc()) as ArrayRef,
+            datafusion::arrow::datatypes::DataType::BinaryView => Arc::new(column.as_binary_view().gc()) as ArrayRef,
+            _ => column.clone(),
+        })
+        .collect();
+    RecordBatch::try_new(batch.schema(), columns).unwrap_or_else(|_| batch.clone())
 }
 
 fn envelope(schema: &SchemaRef, batches: &[RecordBatch], next_cursor: Option<&str>) -> ApiResult<Vec<u8>> {
