@@ -2681,3 +2681,21 @@ fn an_arrow_page_holds_only_its_rows_bytes() {
     let body = response.bytes().unwrap();
     assert!(body.len() < 4096, "{} bytes for one row", body.len());
 }
+
+/// `GET /v1/runs` gave a key the whole report of a run that read one of its tables, the
+/// tables it may not read (names, locations, rows) included.
+#[test]
+fn a_run_report_shows_a_key_only_its_tables() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id\n1\n");
+    s.write("job.toml", "name = \"j1\"\n[[source]]\ntable = \"raw.t\"\nlocation = \"in/\"\n[[target]]\ntable = \"mart.t\"\nquery = \"SELECT * FROM raw.t\"\nlocation = \"out/\"\n");
+    let run_id = s.json(&["run", "job.toml"])["run_id"].as_str().unwrap().to_string();
+    let secret = crate::serve::key(&s, "raw", "raw.t");
+    let server = crate::serve::Server::start(&s, &[]);
+    let (status, runs) = crate::serve::json_of(server.get("/v1/runs", Some(&secret)));
+    assert_eq!(status.as_u16(), 200);
+    assert_eq!(runs["runs"][0]["sources"][0]["table"], "raw.t", "{runs}");
+    assert!(!runs.to_string().contains("mart.t"), "{runs}");
+    let (_, run) = crate::serve::json_of(server.get(&format!("/v1/runs/{run_id}"), Some(&secret)));
+    assert!(!run.to_string().contains("mart.t"), "{run}");
+}

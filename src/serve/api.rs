@@ -382,6 +382,7 @@ pub async fn runs(
     let mut runs = server.history.list(job.as_deref(), status)?;
     runs.retain(|r| key.may_see(r));
     runs.truncate(limit);
+    let runs = runs.into_iter().map(|run| key.redacted(run)).collect();
     Ok(axum::Json(Runs { runs }).into_response())
 }
 
@@ -395,7 +396,7 @@ pub async fn run(
     if !key.may_see(&run) {
         return Err(ApiError::forbidden(format!("key '{}' may not read the tables of run {id}", key.name)));
     }
-    Ok(axum::Json(run).into_response())
+    Ok(axum::Json(key.redacted(run)).into_response())
 }
 
 /// `GET /v1/cost?sql=…&price_per_tb=`: what Athena would bill for one SELECT.

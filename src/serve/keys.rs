@@ -66,6 +66,20 @@ impl Key {
             || tables.filter_map(|t| t.parse::<TableName>().ok()).any(|t| self.may_read(&t))
     }
 
+    /// A run's report as the key may see it: the sources, targets, checks and bills of tables
+    /// outside its patterns left out (a key learns nothing of those, their locations included).
+    pub fn redacted(&self, mut run: RunReport) -> RunReport {
+        if self.tables.iter().any(|pattern| pattern == "*") {
+            return run;
+        }
+        let readable = |table: &str| table.parse::<TableName>().is_ok_and(|t| self.may_read(&t));
+        run.sources.retain(|s| readable(&s.table));
+        run.targets.retain(|t| readable(&t.table));
+        run.checks.retain(|c| readable(&c.target));
+        run.athena.targets.retain(|t| readable(&t.table));
+        run
+    }
+
     fn expired(&self, now: DateTime<Utc>) -> bool {
         self.expires_at
             .as_deref()

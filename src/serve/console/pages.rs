@@ -36,7 +36,7 @@ fn usd(value: f64) -> String {
 fn visible_runs(server: &Server, key: &crate::serve::keys::Key) -> Result<Vec<RunReport>, crate::error::Error> {
     let mut runs = server.history.list(None, None)?;
     runs.retain(|r| key.may_see(r));
-    Ok(runs)
+    Ok(runs.into_iter().map(|run| key.redacted(run)).collect())
 }
 
 /// `/`: runs over time (duration, rows, bytes, Athena estimate), failures marked.
@@ -385,6 +385,7 @@ pub async fn run(State(server): State<Arc<Server>>, key: KeyExt, Path(id): Path<
             &format!("key '{}' may not read the tables of run {id}", key.name),
         );
     }
+    let run = key.redacted(run);
     let report = serde_json::to_string_pretty(&run).unwrap_or_default();
     page(
         &format!("Run {id}"),
