@@ -2699,3 +2699,21 @@ fn a_run_report_shows_a_key_only_its_tables() {
     let (_, run) = crate::serve::json_of(server.get(&format!("/v1/runs/{run_id}"), Some(&secret)));
     assert!(!run.to_string().contains("mart.t"), "{run}");
 }
+
+/// Review of today's fixes: a NULL merge key was refused under `when_not_matched = "ignore"`
+/// too (such a row is never inserted); `--dry-run` passed a `sort_by` naming no column the run
+/// then refused; an executor given one port for both its services exited 0.
+#[test]
+fn merge_nulls_ignored_dry_run_layout_columns_and_one_port_for_two() {
+    let s = crate::util::Sandbox::new();
+    s.write("job.toml", format!("{DELTA_MERGE_JOB}when_not_matched = \"ignore\"\n"));
+    s.write("in/d.csv", "id,v\n1,A\n,z\n");
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+
+    crate::layout::flights(&s);
+    crate::layout::job(&s, "j.toml", "mart.f", "sort_by = [\"nonexistent\"]");
+    s.etl(&["run", "j.toml", "--dry-run"]).assert_failure(2, "sort_by: the query's output has no column 'nonexistent'");
+
+    s.etl(&["cluster", "executor", "--scheduler", "127.0.0.1:1", "--bind", "127.0.0.1:50999", "--grpc-port", "50999"])
+        .assert_failure(2, "--bind and --grpc-port both name port 50999");
+}

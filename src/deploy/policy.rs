@@ -114,17 +114,22 @@ pub fn literal(text: &str) -> String {
 enum KmsKey {
     /// A key's ARN (a bare key id made one in the stack's account and region).
     Arn(String),
-    /// An alias (`alias/NAME`), from its name or its ARN: a condition's value, not substituted.
-    Alias(String),
+    /// An alias (`alias/NAME`, a condition's value, not substituted), and the keys it may
+    /// name: the account's in the stack's region, or those of the account and region its ARN
+    /// gives.
+    Alias { alias: String, keys: String },
 }
 
 impl KmsKey {
     fn of(id: &str) -> KmsKey {
-        if let Some((_, alias)) = id.split_once(":alias/") {
-            return KmsKey::Alias(format!("alias/{alias}"));
+        if let Some((arn, alias)) = id.split_once(":alias/") {
+            // arn:PARTITION:kms:REGION:ACCOUNT
+            let keys = format!("{}:key/*", literal(arn));
+            return KmsKey::Alias { alias: format!("alias/{alias}"), keys };
         }
         if id.starts_with("alias/") {
-            return KmsKey::Alias(id.to_string());
+            let keys = "arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*".to_string();
+            return KmsKey::Alias { alias: id.to_string(), keys };
         }
         if id.starts_with("arn:") {
             return KmsKey::Arn(literal(id));
@@ -207,30 +212,28 @@ pub fn runner(needs: &Needs, options: &Options, created_key: Option<&str>, topic
         }
         kms_keys.extend(used.kms_keys.iter().cloned());
     }
-    let (mut key_arns, mut aliases): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+    let mut key_arns: Vec<String> = Vec::new();
+    let mut aliases: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for key in kms_keys {
         match KmsKey::of(&key) {
             KmsKey::Arn(arn) => key_arns.push(arn),
-            KmsKey::Alias(alias) => aliases.push(alias),
+            KmsKey::Alias { alias, keys } => aliases.entry(keys).or_default().push(alias),
         }
     }
     key_arns.extend(created_key.map(str::to_string));
     key_arns.sort();
     key_arns.dedup();
-    aliases.sort();
-    aliases.dedup();
     if !key_arns.is_empty() {
         statements.push(Statement::allow("UseKeys".into(), KMS_ACTIONS, key_arns));
     }
-    if !aliases.is_empty() {
-        // A grant on an alias's ARN does not let a key be used: the account's keys are, those
-        // the aliases name.
-        let mut by_alias = Statement::allow(
-            "UseKeysByAlias".into(),
-            KMS_ACTIONS,
-            vec!["arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*".to_string()],
-        );
-        by_alias.condition = Some(json!({ "ForAnyValue:StringEquals": { "kms:ResourceAliases": aliases } }));
+    // A grant on an alias's ARN does not let a key be used: the keys of the alias's account
+    // and region are, those the aliases name.
+    for (index, (keys, mut names)) in aliases.into_iter().enumerate() {
+        names.sort();
+        names.dedup();
+        let sid = if index == 0 { "UseKeysByAlias".to_string() } else { format!("UseKeysByAlias{}", index + 1) };
+        let mut by_alias = Statement::allow(sid, KMS_ACTIONS, vec![keys]);
+        by_alias.condition = Some(json!({ "ForAnyValue:StringEquals": { "kms:ResourceAliases": names } }));
         statements.push(by_alias);
     }
 
@@ -345,8 +348,12 @@ mod tests {
         assert_eq!(by_alias.resource, ["arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*"]);
         assert_eq!(
             by_alias.condition,
-            Some(json!({"ForAnyValue:StringEquals": {"kms:ResourceAliases": ["alias/curated", "alias/raw"]}}))
+            Some(json!({"ForAnyValue:StringEquals": {"kms:ResourceAliases": ["alias/curated"]}}))
         );
+        // An alias's ARN keeps its own account and region.
+        let other = by_sid("UseKeysByAlias2");
+        assert_eq!(other.resource, ["arn:aws:kms:r:1:key/*"]);
+        assert_eq!(other.condition, Some(json!({"ForAnyValue:StringEquals": {"kms:ResourceAliases": ["alias/raw"]}})));
     }
 
     #[test]

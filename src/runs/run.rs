@@ -370,6 +370,7 @@ async fn execute(
             let keys: Vec<String> = schema.key_names().map(str::to_string).collect();
             let clustering =
                 crate::sink::clustering::choose(&target.layout, df.schema().as_arrow(), &target.checks, &keys);
+            crate::sink::check_layout_columns(target, df.schema().as_arrow(), &clustering)?;
             would_write.push(TargetReport {
                 sort_by: clustering.sort_by,
                 sort_reason: clustering.reason,

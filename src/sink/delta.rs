@@ -585,7 +585,10 @@ async fn refuse_keys_a_merge_cannot_match(
 ) -> Result<()> {
     use datafusion::functions_aggregate::count::count;
     use datafusion::prelude::{ident, lit};
-    for key in &merge.on {
+    // A row that is not inserted when unmatched (`when_not_matched = "ignore"`) cannot be
+    // inserted again.
+    let inserts = merge.when_not_matched == WhenNotMatched::Insert;
+    for key in merge.on.iter().filter(|_| inserts) {
         let nulls = source.clone().filter(ident(key).is_null())?.count().await?;
         if nulls > 0 {
             return Err(Error::query(format!(

@@ -16,6 +16,7 @@ mod publish;
 pub mod rollback;
 
 pub use commit::Commit;
+pub use parquet::check_layout_columns;
 pub use publish::WriteTag;
 
 use std::str::FromStr;

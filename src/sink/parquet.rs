@@ -58,21 +58,7 @@ pub(super) async fn stage(
     let keys: Vec<String> = schema.key_names().map(str::to_string).collect();
     let output = df.schema().as_arrow().clone();
     let clustering = clustering::choose(&target.layout, &output, &target.checks, &keys);
-    for (option, column) in clustering
-        .sort_by
-        .iter()
-        .map(|c| ("sort_by", c))
-        .chain(target.layout.bloom_filter.iter().map(|c| ("bloom_filter", c)))
-    {
-        if output.field_with_name(column).is_err() {
-            let columns: Vec<&str> = output.fields().iter().map(|f| f.name().as_str()).collect();
-            return Err(Error::config(format!(
-                "target {}: {option}: the query's output has no column '{column}' (its columns: {})",
-                target.table,
-                columns.join(", ")
-            )));
-        }
-    }
+    check_layout_columns(target, &output, &clustering)?;
     let df = match clustering.sort_by.is_empty() {
         true => df,
         // Partition keys first, so that each partition's rows come together; the sort is made
@@ -170,6 +156,26 @@ pub(super) async fn stage(
 }
 
 /// The same query, written in files of at most `rows` rows.
+/// The columns the target's layout names (its order, its bloom filters) are the query's.
+pub fn check_layout_columns(
+    target: &TargetSpec,
+    output: &datafusion::arrow::datatypes::Schema,
+    clustering: &clustering::Clustering,
+) -> Result<()> {
+    let named = clustering.sort_by.iter().map(|c| ("sort_by", c));
+    for (option, column) in named.chain(target.layout.bloom_filter.iter().map(|c| ("bloom_filter", c))) {
+        if output.field_with_name(column).is_err() {
+            let columns: Vec<&str> = output.fields().iter().map(|f| f.name().as_str()).collect();
+            return Err(Error::config(format!(
+                "target {}: {option}: the query's output has no column '{column}' (its columns: {})",
+                target.table,
+                columns.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// `df` ordered by `order`, then by the query's own `ORDER BY`: the target's order is a
 /// clustering, within which the query's order is the tie-break (DataFusion drops a sort that
 /// another one follows, so a sort on top would lose it). The keys go into the query's sort,

@@ -151,6 +151,9 @@ pub async fn executor(options: ExecutorOptions) -> Result<()> {
     let grpc_port = free_port_if_zero(&host, options.grpc_port.unwrap_or(0))?;
     // Ballista logs a port it cannot bind and goes on (exit 0 in the end), and finds an
     // unusable work folder only when a task writes there: both are refused before it starts.
+    if port == grpc_port {
+        return Err(Error::usage(format!("--bind and --grpc-port both name port {port}: an executor needs two")));
+    }
     for taken in [port, grpc_port] {
         std::net::TcpListener::bind((host.as_str(), taken))
             .map_err(|e| Error::runtime(format!("cluster executor: cannot listen on {host}:{taken}: {e}")))?;
