@@ -238,7 +238,10 @@ impl History {
 
     fn end_publication(&self, run_id: &str, published: bool) -> Result<()> {
         let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
-        let tx = connection.transaction()?;
+        // It reads the staged bookmarks before it writes: taking the write lock first, it waits
+        // for another run's writes rather than failing when one commits between (SQLite
+        // refuses at once to turn a deferred reader into a writer after another write).
+        let tx = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         if published {
             let mut staged: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();
             {
