@@ -2717,3 +2717,16 @@ fn merge_nulls_ignored_dry_run_layout_columns_and_one_port_for_two() {
     s.etl(&["cluster", "executor", "--scheduler", "127.0.0.1:1", "--bind", "127.0.0.1:50999", "--grpc-port", "50999"])
         .assert_failure(2, "--bind and --grpc-port both name port 50999");
 }
+
+/// A target location holding `#` or `?` published an empty table with exit 0: DataFusion read
+/// the staging URL as ending there and wrote elsewhere, and the run found nothing staged. Such
+/// keys are escaped now, and a run whose staging does not hold what the writer wrote fails.
+#[test]
+fn a_target_location_with_a_hash_or_question_mark_holds_its_rows() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id\n1\n2\n");
+    s.write("job.toml", "name = \"h\"\n[[source]]\ntable = \"raw.h\"\nlocation = \"in/\"\n[[target]]\ntable = \"cur.h\"\nquery = \"SELECT id FROM raw.h\"\nlocation = \"out#v2?x/\"\n");
+    assert_eq!(s.json(&["run", "job.toml"])["targets"][0]["rows"], 2);
+    assert_eq!(s.query("SELECT count(*) AS n FROM cur.h"), vec![serde_json::json!({"n": 2})]);
+    assert!(!s.path("out").exists(), "nothing written beside the table");
+}

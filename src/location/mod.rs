@@ -170,13 +170,14 @@ impl Location {
         }
     }
 
-    /// The URL that names this location to DataFusion, which decodes percent-escapes in the
-    /// URLs it is given: a `%` in a key is escaped, so that it writes to the key itself (a
-    /// target at `x%20y/` wrote to `x y/`, where the run, listing `x%20y/`, found no file).
+    /// The URL that names this location to DataFusion, which parses the URLs it is given: a
+    /// `%` in a key is escaped, so that it writes to the key itself (a target at `x%20y/`
+    /// wrote to `x y/`, where the run, listing `x%20y/`, found no file), and so are `#` and `?`,
+    /// which would end the path (a target at `out#v2/` wrote to `out/` and published nothing).
     pub fn datafusion_url(&self) -> String {
         let url = self.url();
         let (scheme, key) = url.split_once("://").expect("a URL has a scheme");
-        format!("{scheme}://{}", key.replace('%', "%25"))
+        format!("{scheme}://{}", key.replace('%', "%25").replace('#', "%23").replace('?', "%3F"))
     }
 
     /// The canonical URL of an object in this location's store.

@@ -110,14 +110,20 @@ pub(super) async fn stage(
     // `_etl_staging` is shared by the runs of a table and removed by the last one to finish
     // while it is empty; once this run's folder exists in it, it is not empty.
     staging.create_folder()?;
-    df.write_parquet(
-        &format!("{}/", staging.datafusion_url()),
-        DataFrameWriteOptions::new().with_partition_by(keys),
-        Some(options),
-    )
-    .await
-    .map_err(|e| Error::from(e).context(format!("writing target {}", target.table)))?;
+    let counts = df
+        .write_parquet(
+            &format!("{}/", staging.datafusion_url()),
+            DataFrameWriteOptions::new().with_partition_by(keys),
+            Some(options),
+        )
+        .await
+        .map_err(|e| Error::from(e).context(format!("writing target {}", target.table)))?;
     crate::kill_points::reached("stage.written");
+    let written: u64 = counts
+        .iter()
+        .filter_map(|batch| batch.column(0).as_any().downcast_ref::<datafusion::arrow::array::UInt64Array>())
+        .flat_map(|counts| counts.iter().flatten())
+        .sum();
 
     let objects: Vec<object_store::ObjectMeta> = staging
         .store()
@@ -152,10 +158,18 @@ pub(super) async fn stage(
             rows: metadata.file_metadata().num_rows().max(0) as u64,
         });
     }
+    // What the writer wrote is what the run finds in staging: rows written elsewhere (a path
+    // the writer read differently) would publish an empty version of the table.
+    let found: u64 = files.iter().map(|f| f.rows).sum();
+    if found != written {
+        return Err(Error::runtime(format!(
+            "target {}: the writer wrote {written} rows, but {staging} holds {found}; nothing was published",
+            target.table
+        )));
+    }
     Ok(StagedTarget { schema, files, clustering })
 }
 
-/// The same query, written in files of at most `rows` rows.
 /// The columns the target's layout names (its order, its bloom filters) are the query's.
 pub fn check_layout_columns(
     target: &TargetSpec,
@@ -259,6 +273,7 @@ fn with_batch_rows(df: DataFrame, rows: usize) -> DataFrame {
     DataFrame::new(SessionStateBuilder::new_from_existing(state).with_config(config).build(), plan)
 }
 
+/// The same query, written in files of at most `rows` rows.
 fn with_file_rows(df: DataFrame, rows: usize) -> Result<DataFrame> {
     let (state, plan) = df.into_parts();
     let mut config = state.config().clone();
