@@ -2730,3 +2730,41 @@ fn a_target_location_with_a_hash_or_question_mark_holds_its_rows() {
     assert_eq!(s.query("SELECT count(*) AS n FROM cur.h"), vec![serde_json::json!({"n": 2})]);
     assert!(!s.path("out").exists(), "nothing written beside the table");
 }
+
+/// A rollback was in no history: killed, its copies in a run folder beside the table's were
+/// taken for a live run's for a day (`etl gc`: "still running"), and readers of the location
+/// saw the old rows beside the current ones; its run id, in `etl table history`, resolved
+/// nowhere. Rollbacks are runs of job `rollback_DB_TABLE` now.
+#[test]
+fn a_rollback_is_a_run_in_the_history() {
+    use std::io::BufRead;
+    let s = crate::util::Sandbox::new();
+    s.write("job.toml", "name = \"k\"\n[[source]]\ntable = \"raw.k\"\nlocation = \"in/\"\n[[target]]\ntable = \"cur.k\"\nquery = \"SELECT * FROM raw.k\"\nlocation = \"out/\"\nmode = \"overwrite\"\n");
+    for id in ["1", "2"] {
+        s.write("in/a.csv", format!("id\n{id}\n"));
+        assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    }
+    let mut child = s
+        .command(&["rollback", "cur.k", "--to", "1"])
+        .env("ETL_KILL_POINT", "catalog.commit")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    assert!(stderr.lines().map_while(Result::ok).any(|line| line.contains("kill point")));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let swept = s.json(&["gc"]);
+    assert_eq!(swept["live"], 0, "{swept}");
+    assert_eq!(s.visible_files("out").len(), 1, "{:?}", s.visible_files("out"));
+    assert_eq!(s.query("SELECT id FROM cur.k"), vec![serde_json::json!({"id": 2})]);
+
+    let restored = s.json(&["rollback", "cur.k", "--to", "1"]);
+    let history = s.json(&["table", "history", "cur.k"]);
+    let run_id = history["versions"].as_array().unwrap().last().unwrap()["run_id"].clone();
+    let runs = s.json(&["runs"])["runs"].clone();
+    let run = runs.as_array().unwrap().iter().find(|r| r["run_id"] == run_id).cloned().unwrap();
+    assert_eq!((run["job"].as_str(), run["status"].as_str()), (Some("rollback_cur_k"), Some("succeeded")), "{run}");
+    assert_eq!(run["targets"][0]["version"], restored["version"]);
+}

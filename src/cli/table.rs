@@ -14,7 +14,9 @@ use crate::checks::evaluate::Recorded;
 use crate::config::home;
 use crate::error::{Error, Result};
 use crate::output::human_bytes;
+use crate::runs::RunStatus;
 use crate::runs::history::History;
+use crate::runs::report::{RunReport, TargetReport};
 use crate::runs::run::new_run_id;
 use crate::sink::rollback::roll_back;
 
@@ -153,7 +155,41 @@ fn version_json(v: &DataVersion, restorable: bool) -> VersionJson {
 pub async fn rollback(args: RollbackArgs, global: &GlobalArgs) -> Result<()> {
     let catalog = global.catalog().await?;
     let history = History::open(&home())?;
-    let restored = roll_back(catalog.as_ref(), &args.table, args.to, &new_run_id(), &history).await?;
+    // In the history as a run (job `rollback_DB_TABLE`), as a compaction is: its id names the
+    // table's new version, and what a killed rollback leaves is known as a dead run's (removed
+    // by the next run and `etl gc`), not taken for a live one's.
+    let run_id = new_run_id();
+    let now = || chrono::Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let job = format!("rollback_{}_{}", args.table.database, args.table.table);
+    let mut report = RunReport::started(&run_id, &job, chrono::Utc::now().date_naive(), false, now());
+    history.record(&report)?;
+    let rolled_back = roll_back(catalog.as_ref(), &args.table, args.to, &run_id, &history).await;
+    report.finished_at = Some(now());
+    match &rolled_back {
+        Ok(restored) => {
+            report.status = RunStatus::Succeeded;
+            report.warnings = restored.warnings.clone();
+            let location = catalog.table(&args.table).await?.map(|t| t.definition.location).unwrap_or_default();
+            report.targets.push(TargetReport {
+                table: args.table.to_string(),
+                location,
+                files: restored.files_copied,
+                rows: 0,
+                bytes: 0,
+                partitions: restored.partitions,
+                replaced: Vec::new(),
+                version: Some(restored.version),
+                sort_by: Vec::new(),
+                sort_reason: String::new(),
+            });
+        }
+        Err(e) => {
+            report.status = RunStatus::Failed;
+            report.error = Some(e.message().to_string());
+        }
+    }
+    history.record(&report)?;
+    let restored = rolled_back?;
     for warning in &restored.warnings {
         eprintln!("warning: {warning}");
     }
