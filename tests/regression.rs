@@ -2768,3 +2768,22 @@ fn a_rollback_is_a_run_in_the_history() {
     assert_eq!((run["job"].as_str(), run["status"].as_str()), (Some("rollback_cur_k"), Some("succeeded")), "{run}");
     assert_eq!(run["targets"][0]["version"], restored["version"]);
 }
+
+/// Two jobs writing one table were judged to write different partitions when their constants
+/// differed as text but not as values (`CAST('01' AS BIGINT)` and `1`), or when the filter
+/// fixed another relation's column than the one written: both ran, and one's rows were lost.
+#[test]
+fn writers_whose_partitions_only_look_different_are_refused() {
+    let s = crate::util::Sandbox::new();
+    let job = |name: &str, query: &str| {
+        format!(
+            "name = \"{name}\"\n[[target]]\ntable = \"m.z\"\nquery = \"{query}\"\nlocation = \"../wh/z/\"\npartition_by = [\"region\"]\nmode = \"overwrite_partitions\"\n"
+        )
+    };
+    s.write("p/x.toml", job("x", "SELECT 1 AS a, CAST('01' AS BIGINT) AS region"));
+    s.write("p/y.toml", job("y", "SELECT 2 AS a, 1 AS region"));
+    s.etl(&["pipeline", "show", "p"]).assert_failure(2, "m.z");
+    s.write("p/x.toml", job("x", "SELECT s.id AS a, t.region FROM (VALUES (1, 'eu')) AS s(id, region) JOIN (VALUES (1, 'us')) AS t(id, region) ON s.id = t.id WHERE s.region = 'eu'"));
+    s.write("p/y.toml", job("y", "SELECT 2 AS a, 'us' AS region"));
+    s.etl(&["pipeline", "show", "p"]).assert_failure(2, "m.z");
+}

@@ -29,8 +29,8 @@ use datafusion::common::{ScalarValue, TableReference};
 use datafusion::sql::parser::{DFParser, Statement as DfStatement};
 use datafusion::sql::resolve::resolve_table_references;
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CreateTable, CreateView, Expr, FunctionArg, FunctionArgExpr, Ident, Query, SelectItem, SetExpr,
-    Statement as SqlStatement, TableFactor, Value, Visit, Visitor,
+    BinaryOperator, CreateTable, CreateView, DataType as SqlDataType, Expr, FunctionArg, FunctionArgExpr, Ident, Query,
+    SelectItem, SetExpr, Statement as SqlStatement, TableFactor, Value, Visit, Visitor,
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 
@@ -223,15 +223,28 @@ pub fn fixed_partition_values(writer: Writer) -> BTreeMap<String, String> {
     let Ok(DfStatement::Statement(statement)) = parse(&query.text) else { return fixed };
     let SqlStatement::Query(query) = statement.as_ref() else { return fixed };
     let Some(select) = top_select(query) else { return fixed };
+    // Filtered columns by the path the filter names them with (`region`, `o.region`): a
+    // column selected is fixed by a filter on the same path only, and one passed through `*`
+    // only from a single relation (joined, `region` may be any side's).
     let mut filtered = BTreeMap::new();
     if let Some(filter) = &select.selection {
         equalities(filter, params, &mut filtered);
     }
+    let one_relation = select.from.len() == 1 && select.from[0].joins.is_empty();
+    let through_wildcard = |key: &String| {
+        let mut found = filtered.iter().filter(|(path, _)| path.rsplit('.').next() == Some(key.as_str()));
+        match (found.next(), found.next()) {
+            (Some((_, value)), None) if one_relation => Some(value.clone()),
+            _ => None,
+        }
+    };
     for key in &target.partition_by {
         let value = select.projection.iter().find_map(|item| match item {
             SelectItem::ExprWithAlias { expr, alias } if column(alias) == *key => constant(expr),
-            SelectItem::UnnamedExpr(expr) if name_of(expr).as_ref() == Some(key) => filtered.get(key).cloned(),
-            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => filtered.get(key).cloned(),
+            SelectItem::UnnamedExpr(expr) if name_of(expr).as_ref() == Some(key) => {
+                path_of(expr).and_then(|path| filtered.get(&path).cloned())
+            }
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => through_wildcard(key),
             _ => None,
         });
         if let Some(value) = value {
@@ -249,7 +262,7 @@ fn top_select(query: &Query) -> Option<&datafusion::sql::sqlparser::ast::Select>
     }
 }
 
-/// `column = constant` conjuncts of a filter.
+/// `column = constant` conjuncts of a filter, by the column's path.
 fn equalities(filter: &Expr, params: &Params, found: &mut BTreeMap<String, String>) {
     match filter {
         Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
@@ -257,9 +270,9 @@ fn equalities(filter: &Expr, params: &Params, found: &mut BTreeMap<String, Strin
             equalities(right, params, found);
         }
         Expr::BinaryOp { left, op: BinaryOperator::Eq, right } => {
-            let pair = match (name_of(left), constant(right, params)) {
-                (Some(name), Some(value)) => Some((name, value)),
-                _ => name_of(right).zip(constant(left, params)),
+            let pair = match (path_of(left), constant(right, params)) {
+                (Some(path), Some(value)) => Some((path, value)),
+                _ => path_of(right).zip(constant(left, params)),
             };
             if let Some((name, value)) = pair {
                 found.insert(name, value);
@@ -280,28 +293,56 @@ fn name_of(expr: &Expr) -> Option<String> {
     }
 }
 
+/// The column an expression is, with the relation it is qualified by (`o.region`).
+fn path_of(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::Identifier(ident) => Some(column(ident)),
+        Expr::CompoundIdentifier(parts) => Some(parts.iter().map(column).collect::<Vec<_>>().join(".")),
+        Expr::Nested(inner) => path_of(inner),
+        _ => None,
+    }
+}
+
 fn column(ident: &Ident) -> String {
     let name = if ident.quote_style.is_some() { ident.value.clone() } else { ident.value.to_lowercase() };
     crate::schema::names::normalize(&name, 0)
 }
 
-/// A literal's (or a job parameter's) value as text, through casts: `'2026'` and `2026` are the
-/// same partition value.
+/// A literal's (or a job parameter's) value as its partition folder spells it: `'2026'` and
+/// `2026` are the same partition value, `010` and `10` too. A cast is not looked through (it
+/// may make two texts one value: `CAST('01' AS BIGINT)` is 1), nor is any other spelling of a
+/// number (`0x0A`): such a column is not known to be fixed, and the writers may overlap.
 fn constant(expr: &Expr, params: &Params) -> Option<String> {
     match expr {
         Expr::Value(value) => match &value.value {
-            Value::SingleQuotedString(text) | Value::DoubleQuotedString(text) => Some(text.clone()),
+            Value::SingleQuotedString(text) => Some(text.clone()),
+            Value::Number(text, _) => canonical_number(text),
             Value::Placeholder(name) => match params.get(name.trim_start_matches('$'))? {
                 ScalarValue::Utf8(Some(text)) => Some(text.clone()),
                 other if other.is_null() => None,
-                other => Some(other.to_string()),
+                other => canonical_number(&other.to_string()),
             },
-            Value::Null => None,
-            other => Some(other.to_string()),
+            _ => None,
         },
-        Expr::Cast { expr, .. } | Expr::Nested(expr) => constant(expr, params),
+        Expr::Nested(expr) => constant(expr, params),
+        // A date spelled as its folder is (`CAST('2026-11-02' AS DATE)`, `DATE '2026-11-02'`).
+        Expr::Cast { expr, data_type: SqlDataType::Date, .. } => canonical_date(&constant(expr, params)?),
+        Expr::TypedString(typed) if typed.data_type == SqlDataType::Date => match &typed.value.value {
+            Value::SingleQuotedString(text) => canonical_date(text),
+            _ => None,
+        },
         _ => None,
     }
+}
+
+fn canonical_date(text: &str) -> Option<String> {
+    let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+    (date.format("%Y-%m-%d").to_string() == text).then(|| text.to_string())
+}
+
+/// An integer as a bigint partition folder spells it; None for other numbers.
+fn canonical_number(text: &str) -> Option<String> {
+    text.parse::<i128>().ok().map(|n| n.to_string())
 }
 
 #[cfg(test)]
@@ -383,6 +424,15 @@ mod tests {
         assert_eq!(overlap(&literal, &filtered), None);
         assert!(overlap(&literal, &literal).unwrap().contains("no partition column (region, day) is fixed"));
         assert!(overlap(&literal, &computed).is_some());
+        // A cast may make two texts one value; another relation's column fixes nothing.
+        let cast = spec("SELECT x, CAST('01' AS BIGINT) AS region, day FROM t", by_region);
+        assert_eq!(fixed_partition_values(&cast), BTreeMap::new());
+        let joined = spec("SELECT s.x, t.region, s.day FROM s JOIN t ON s.id = t.id WHERE s.region = 'eu'", by_region);
+        assert_eq!(fixed_partition_values(&joined), BTreeMap::new());
+        let star = spec("SELECT * FROM s JOIN t ON s.id = t.id WHERE s.region = 'eu'", by_region);
+        assert_eq!(fixed_partition_values(&star), BTreeMap::new());
+        let numbers = spec("SELECT x, 010 AS region, day FROM t", by_region);
+        assert_eq!(fixed_partition_values(&numbers), BTreeMap::from([("region".into(), "10".into())]));
     }
 
     #[test]
