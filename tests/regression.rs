@@ -2787,3 +2787,26 @@ fn writers_whose_partitions_only_look_different_are_refused() {
     s.write("p/y.toml", job("y", "SELECT 2 AS a, 'us' AS region"));
     s.etl(&["pipeline", "show", "p"]).assert_failure(2, "m.z");
 }
+
+/// A check's SQL or expression ending with a `-- comment` was refused ("Expected: ), found:
+/// EOF": the comment took the query etl wraps around it); a relationship between a bigint and
+/// a text failed the run with a bare cast error (exit 1) rather than being refused when checks
+/// are planned, naming both columns and their types.
+#[test]
+fn check_sql_may_end_with_a_comment_and_a_relationship_compares_like_with_like() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "a,cid\n1,1\n2,1\n");
+    s.write("p/c.csv", "name\nx\n");
+    assert_eq!(s.etl(&["crawl", "p", "--table", "raw.c"]).code, 0);
+    let job = |check: &str| {
+        format!(
+            "name = \"ex\"\n[[source]]\ntable = \"raw.ex\"\nlocation = \"in/\"\n[[target]]\ntable = \"cur.ex\"\nquery = \"SELECT * FROM raw.ex\"\nlocation = \"out/\"\n[[target.check]]\n{check}\n"
+        )
+    };
+    s.write("job.toml", job("sql = \"SELECT * FROM this WHERE a < 0 -- negatives\""));
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    s.write("job.toml", job("expression = \"a > 0 -- positives\""));
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    s.write("job.toml", job("relationship = { column = \"cid\", references = \"raw.c.name\" }"));
+    s.etl(&["run", "job.toml"]).assert_failure(2, "cid (bigint) cannot be compared with raw.c.name (string)");
+}

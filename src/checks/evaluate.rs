@@ -168,6 +168,13 @@ async fn plan_all(
     let schema = ctx.table_provider(table).await?.schema();
     for check in &subject.checks {
         check_types(check, &schema).map_err(|why| refused(check, Error::config(why)))?;
+        if let Rule::Relationship { column, table: referenced, references } = &check.rule {
+            let other =
+                datafusion::common::TableReference::partial(referenced.database.as_str(), referenced.table.as_str());
+            let other = ctx.table_provider(other).await.map_err(|e| refused(check, Error::from(e)))?.schema();
+            comparable_keys(&schema, column, &other, references, referenced)
+                .map_err(|why| refused(check, Error::config(why)))?;
+        }
         let texts = match queries(&subject.table, check, logical_date) {
             Queries::Rows { condition } => {
                 vec![rows_pass(&subject.table, &[condition.as_str()]), samples_of(&subject.table, &condition)]
@@ -339,7 +346,8 @@ fn queries(table: &TableName, check: &CheckSpec, logical_date: NaiveDate) -> Que
                 .join(" OR "),
         },
         // As a CHECK constraint: only rows for which the expression is false break it.
-        Rule::Expression(expression) => Queries::Rows { condition: format!("({expression}) IS FALSE") },
+        // A line end after the user's text: a `-- comment` ending it would take the rest.
+        Rule::Expression(expression) => Queries::Rows { condition: format!("({expression}\n) IS FALSE") },
         Rule::Unique(columns) => {
             let keys: Vec<String> = columns.iter().map(|c| quoted(c)).collect();
             let present: Vec<String> = keys.iter().map(|k| format!("{k} IS NOT NULL")).collect();
@@ -378,8 +386,8 @@ fn queries(table: &TableName, check: &CheckSpec, logical_date: NaiveDate) -> Que
             }
         }
         Rule::Sql(query) => Queries::Counted {
-            count: format!("SELECT count(*) AS violations FROM ({query}) AS violations"),
-            samples: format!("SELECT * FROM ({query}) AS violations LIMIT {SAMPLE_ROWS}"),
+            count: format!("SELECT count(*) AS violations FROM ({query}\n) AS violations"),
+            samples: format!("SELECT * FROM ({query}\n) AS violations LIMIT {SAMPLE_ROWS}"),
         },
         Rule::RowCount { .. } | Rule::RowCountChange { .. } => Queries::Counts,
     }
@@ -500,6 +508,34 @@ fn check_types(check: &CheckSpec, schema: &datafusion::arrow::datatypes::Schema)
         }
         _ => Ok(()),
     }
+}
+
+/// A relationship's two columns compare as the same kind of value: a number with a text would
+/// be cast row by row and fail on the first text that is no number (Athena refuses `bigint =
+/// varchar` outright).
+fn comparable_keys(
+    child: &datafusion::arrow::datatypes::Schema,
+    column: &str,
+    parent: &datafusion::arrow::datatypes::Schema,
+    references: &str,
+    referenced: &crate::catalog::TableName,
+) -> Result<(), String> {
+    let (Ok(child_field), Ok(parent_field)) = (child.field_with_name(column), parent.field_with_name(references))
+    else {
+        return Err(format!("{referenced} has no column '{references}'"));
+    };
+    let kind = |ty: &DataType| match ty {
+        t if t.is_numeric() => "number",
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "text",
+        DataType::Date32 | DataType::Date64 | DataType::Timestamp(..) => "time",
+        _ => "other",
+    };
+    let glue = |ty: &DataType| GlueType::from_arrow(ty).map_or_else(|_| ty.to_string(), |t| t.to_string());
+    let (a, b) = (child_field.data_type(), parent_field.data_type());
+    if kind(a) == kind(b) && (kind(a) != "other" || a == b) {
+        return Ok(());
+    }
+    Err(format!("{column} ({}) cannot be compared with {referenced}.{references} ({})", glue(a), glue(b)))
 }
 
 fn literal(value: &Accepted) -> String {
