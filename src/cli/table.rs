@@ -152,6 +152,31 @@ fn version_json(v: &DataVersion, restorable: bool) -> VersionJson {
     }
 }
 
+/// The runs a rollback undid no longer count as having read their incremental sources' objects
+/// (as a pipeline's rollback forgets them): the next run reads them again, and their rows come
+/// back. A run that also wrote other tables keeps its bookmarks (reading its objects again
+/// would add its rows to those twice): a warning says so.
+fn forget_what_undone_runs_read(history: &History, table: &TableName, undone: &[String]) -> Result<Vec<String>> {
+    let mut forget = Vec::new();
+    let mut warnings = Vec::new();
+    for run in undone {
+        let Some(report) = history.get(run)? else { continue };
+        let others: Vec<&str> =
+            report.targets.iter().map(|t| t.table.as_str()).filter(|t| *t != table.to_string()).collect();
+        match others.is_empty() {
+            true => forget.push(run.clone()),
+            false => warnings.push(format!(
+                "run {run} of job {} also wrote {}: what it read stays read, so its rows in {table} come back only with theirs (roll those back too, then etl bookmarks reset {} if its sources are incremental)",
+                report.job,
+                others.join(", "),
+                report.job
+            )),
+        }
+    }
+    history.forget_bookmarks_of(&forget)?;
+    Ok(warnings)
+}
+
 pub async fn rollback(args: RollbackArgs, global: &GlobalArgs) -> Result<()> {
     let catalog = global.catalog().await?;
     let history = History::open(&home())?;
@@ -163,12 +188,18 @@ pub async fn rollback(args: RollbackArgs, global: &GlobalArgs) -> Result<()> {
     let job = format!("rollback_{}_{}", args.table.database, args.table.table);
     let mut report = RunReport::started(&run_id, &job, chrono::Utc::now().date_naive(), false, now());
     history.record(&report)?;
+    let versions = catalog.data_versions(&args.table).await.unwrap_or_default();
     let rolled_back = roll_back(catalog.as_ref(), &args.table, args.to, &run_id, &history).await;
+    if rolled_back.is_ok() {
+        let undone: Vec<String> =
+            versions.iter().filter(|v| v.version > args.to).filter_map(|v| v.run_id.clone()).collect();
+        report.warnings.extend(forget_what_undone_runs_read(&history, &args.table, &undone)?);
+    }
     report.finished_at = Some(now());
     match &rolled_back {
         Ok(restored) => {
             report.status = RunStatus::Succeeded;
-            report.warnings = restored.warnings.clone();
+            report.warnings.extend(restored.warnings.clone());
             let location = catalog.table(&args.table).await?.map(|t| t.definition.location).unwrap_or_default();
             report.targets.push(TargetReport {
                 table: args.table.to_string(),
@@ -190,7 +221,7 @@ pub async fn rollback(args: RollbackArgs, global: &GlobalArgs) -> Result<()> {
     }
     history.record(&report)?;
     let restored = rolled_back?;
-    for warning in &restored.warnings {
+    for warning in &report.warnings {
         eprintln!("warning: {warning}");
     }
     if global.json {
