@@ -41,6 +41,15 @@ pub async fn run(args: RunsArgs, global: &GlobalArgs) -> Result<()> {
             false => write_pipeline_runs(&mut std::io::stdout().lock(), &runs),
         };
     }
+    // A run that ended while it published (killed) is shown as readers see it, where the
+    // catalog can tell (the job's next run settles it in any case).
+    let pending = history.pending_publications(None)?;
+    if !pending.is_empty()
+        && let Ok(catalog) = global.catalog().await
+        && let Err(e) = crate::runs::run::settle_publications(&history, catalog.as_ref(), &pending, false).await
+    {
+        eprintln!("warning: settling runs that ended while they published: {e}");
+    }
     let runs = history.list(args.job.as_deref(), args.status)?;
     if global.json {
         return print_json(&RunsJson { runs });

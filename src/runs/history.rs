@@ -262,10 +262,12 @@ impl History {
         Ok(())
     }
 
-    /// The job's runs that staged a publication and never recorded its outcome.
-    pub fn pending_publications(&self, job: &str) -> Result<Vec<String>> {
+    /// The runs (of `job`, or of every job) that staged a publication and never recorded its
+    /// outcome.
+    pub fn pending_publications(&self, job: Option<&str>) -> Result<Vec<String>> {
         self.with(|c| {
-            let mut statement = c.prepare("SELECT run_id FROM pending_publications WHERE job = ?1")?;
+            let mut statement =
+                c.prepare("SELECT run_id FROM pending_publications WHERE ?1 IS NULL OR job = ?1 ORDER BY run_id")?;
             let rows = statement.query_map([job], |r| r.get(0))?;
             Ok(rows.collect::<rusqlite::Result<_>>()?)
         })

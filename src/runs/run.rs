@@ -523,23 +523,41 @@ impl SourceRead {
 }
 
 /// Settles the job's earlier runs that ended between staging their publication and recording
-/// it: published if the catalog holds a version of theirs (their bookmarks advance, their
-/// history says they succeeded), not if not. Without this, the next run would read their
-/// objects again and append their rows twice, and the history would deny what readers see.
+/// it (see [`settle_publications`]).
 async fn settle_interrupted_runs(job: &Job, context: &RunContext, run_id: &str) -> Result<()> {
-    let ended = context.history.pending_publications(&job.name)?;
-    for run in ended.iter().filter(|run| *run != run_id && !context.history.is_live(run)) {
+    let ended: Vec<String> =
+        context.history.pending_publications(Some(&job.name))?.into_iter().filter(|run| run != run_id).collect();
+    settle_publications(context.history.as_ref(), context.catalog.as_ref(), &ended, true).await
+}
+
+/// Settles `runs` (ended between staging their publication and recording it), those of them
+/// not still running: published if `catalog` holds a version of theirs of a target they
+/// staged (their bookmarks advance, their history says they succeeded); not published if not,
+/// when `catalog` is the one they published to (`is_theirs`; another may simply not know the
+/// tables). Without this, the next run would read their objects again and append their rows
+/// twice, and the history would deny what readers see.
+pub async fn settle_publications(
+    history: &History,
+    catalog: &dyn Catalog,
+    runs: &[String],
+    is_theirs: bool,
+) -> Result<()> {
+    for run in runs.iter().filter(|run| !history.is_live(run)) {
+        let Some(staged) = history.get(run)? else { continue };
         let mut versions = std::collections::BTreeMap::new();
-        for target in &job.targets {
-            if context.catalog.table(&target.table).await?.is_none() {
+        for target in &staged.targets {
+            let Ok(table) = target.table.parse::<crate::catalog::TableName>() else { continue };
+            if catalog.table(&table).await?.is_none() {
                 continue;
             }
-            let made = context.catalog.data_versions(&target.table).await?;
+            let made = catalog.data_versions(&table).await?;
             if let Some(version) = made.iter().filter(|v| v.run_id.as_ref() == Some(run)).map(|v| v.version).max() {
-                versions.insert(target.table.to_string(), version);
+                versions.insert(target.table.clone(), version);
             }
         }
-        context.history.settle_publication(run, &versions)?;
+        if is_theirs || !versions.is_empty() {
+            history.settle_publication(run, &versions)?;
+        }
     }
     Ok(())
 }
