@@ -2824,3 +2824,27 @@ fn a_rollback_of_an_incremental_table_reads_the_undone_objects_again() {
         s.query("SELECT id FROM cur.ev ORDER BY id").iter().map(|r| r["id"].as_i64().unwrap()).collect();
     assert_eq!(ids, [1, 2, 3]);
 }
+
+/// API parameters: `columns=id,id` gave DataFusion's message without the parameter; an `in`
+/// value whose quote was never closed was taken whole; `arr:eq:1` on an array column answered
+/// 200 with nothing; `Accept: text/csv;q=0.5, application/json` gave CSV, not the preferred JSON.
+#[test]
+fn api_parameters_are_refused_or_honoured_as_written() {
+    let s = crate::util::Sandbox::new();
+    s.write("job.toml", "name = \"a\"\n[[target]]\ntable = \"mart.a\"\nquery = \"SELECT 1 AS id, [1, 2] AS arr, 'c' AS p\"\nlocation = \"out/\"\n");
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    let secret = crate::serve::key(&s, "reader", "mart.*");
+    let server = crate::serve::Server::start(&s, &[]);
+    for (path, parameter, why) in [
+        ("/v1/tables/mart.a/rows?columns=id,id", "columns", "'id' is listed twice"),
+        ("/v1/tables/mart.a/rows?where=p:in:%22c,d", "where", "a quote that is not closed"),
+        ("/v1/tables/mart.a/rows?where=arr:eq:1", "where", "arr is a array<bigint>"),
+    ] {
+        let (status, body) = crate::serve::json_of(server.get(path, Some(&secret)));
+        assert_eq!((status.as_u16(), body["error"]["parameter"].as_str()), (400, Some(parameter)), "{path}: {body}");
+        assert!(body.to_string().contains(why), "{path}: {body}");
+    }
+    let preferred =
+        server.get_with_header("/v1/tables/mart.a/rows", &secret, ("accept", "text/csv;q=0.5, application/json"));
+    assert_eq!(preferred.headers()["content-type"], "application/json");
+}

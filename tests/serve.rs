@@ -112,6 +112,10 @@ impl Server {
         request.send().unwrap()
     }
 
+    pub(crate) fn get_with_header(&self, path: &str, secret: &str, header: (&str, &str)) -> Response {
+        self.client.get(format!("{}{path}", self.url)).bearer_auth(secret).header(header.0, header.1).send().unwrap()
+    }
+
     pub(crate) fn query(&self, secret: &str, body: Value) -> Response {
         self.post(secret, "/v1/query", &body)
     }

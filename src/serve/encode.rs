@@ -57,8 +57,22 @@ impl Format {
                 .ok_or_else(|| ApiError::parameter("format", name, format!("expected one of {}", names.join(", "))));
         }
         let accept = headers.get(axum::http::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
-        let wanted = accept.split(',').map(|part| part.split(';').next().unwrap_or("").trim());
-        for media in wanted {
+        // By preference (`q`, 1 when not given), the header's order among equals (RFC 9110).
+        let mut wanted: Vec<(&str, f32)> = accept
+            .split(',')
+            .map(|part| {
+                let mut pieces = part.split(';');
+                let media = pieces.next().unwrap_or("").trim();
+                let q = pieces
+                    .filter_map(|p| p.trim().strip_prefix("q="))
+                    .find_map(|q| q.trim().parse::<f32>().ok())
+                    .unwrap_or(1.0);
+                (media, q)
+            })
+            .filter(|(_, q)| *q > 0.0)
+            .collect();
+        wanted.sort_by(|a, b| b.1.total_cmp(&a.1));
+        for (media, _) in wanted {
             if let Some((format, _, _)) = FORMATS.iter().find(|(_, _, m)| *m == media) {
                 return Ok(*format);
             }

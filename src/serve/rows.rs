@@ -135,6 +135,9 @@ fn names(parameter: &str, value: &str) -> ApiResult<Vec<String>> {
     if names.iter().any(String::is_empty) {
         return Err(ApiError::parameter(parameter, value, "expected comma-separated column names"));
     }
+    if let Some((_, twice)) = names.iter().enumerate().find(|(i, name)| names[..*i].contains(name)) {
+        return Err(ApiError::parameter(parameter, value, format!("'{twice}' is listed twice")));
+    }
     Ok(names)
 }
 
@@ -296,6 +299,11 @@ pub async fn plan_page(
 /// (or a quote, or spaces at its ends that matter) is written in double quotes, a quote in it
 /// doubled (`in:"a,b",c`).
 fn in_values(text: &str) -> Result<Vec<String>, String> {
+    // Quotes come in pairs in a CSV record (one inside a quoted value is doubled); the reader
+    // would take a quote left open as running to the end.
+    if text.matches('"').count() % 2 == 1 {
+        return Err("the values of in hold a quote that is not closed".to_string());
+    }
     let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(text.as_bytes());
     match reader.records().next() {
         Some(Ok(record)) => Ok(record.iter().map(str::to_string).collect()),
@@ -346,6 +354,14 @@ fn shape_frame(frame: DataFrame, request: &RowsRequest) -> ApiResult<DataFrame> 
     let mut predicate: Option<Expr> = None;
     for filter in &request.filters {
         let data_type = type_of("where", &filter.raw, &filter.column)?;
+        if data_type.is_nested() {
+            let glue = GlueType::from_arrow(&data_type).map_or_else(|_| data_type.to_string(), |t| t.to_string());
+            return Err(ApiError::parameter(
+                "where",
+                &filter.raw,
+                format!("{} is a {glue}, which a filter cannot compare with a value", filter.column),
+            ));
+        }
         let value = |text: &str| {
             filter_value(&data_type, text).map(lit).ok_or_else(|| {
                 let glue = GlueType::from_arrow(&data_type).map_or_else(|_| data_type.to_string(), |t| t.to_string());
