@@ -74,10 +74,9 @@ impl Located {
                 .join(", "),
         };
         Err(Error::not_found(format!(
-            "version {} of {table} cannot be restored or read: {} of its {files} files are gone (the table keeps the files of its last {} versions; versions whose files remain: {which})",
+            "version {} of {table} cannot be restored or read: {} of its {files} files are gone (a table keeps the files of as many versions as its target's retain_versions says, at each publication; versions whose files remain: {which})",
             self.version.version,
             self.missing.len(),
-            self.version.retain_versions
         )))
     }
 }
