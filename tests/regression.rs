@@ -2848,3 +2848,22 @@ fn api_parameters_are_refused_or_honoured_as_written() {
         server.get_with_header("/v1/tables/mart.a/rows", &secret, ("accept", "text/csv;q=0.5, application/json"));
     assert_eq!(preferred.headers()["content-type"], "application/json");
 }
+
+/// Restoring a version whose files retention removed said the table "keeps the files of its
+/// last 5 versions", the retention of that version's time, after the target had been set to 1.
+#[test]
+fn a_gone_version_is_not_explained_by_an_old_retention() {
+    let s = crate::util::Sandbox::new();
+    let job = "name = \"r\"\n[[source]]\ntable = \"raw.r\"\nlocation = \"in/\"\n[[target]]\ntable = \"cur.r\"\nquery = \"SELECT * FROM raw.r\"\nlocation = \"out/\"\nmode = \"overwrite\"\n";
+    s.write("job.toml", job);
+    for id in 1..=3 {
+        s.write("in/a.csv", format!("id\n{id}\n"));
+        assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    }
+    s.write("job.toml", format!("{job}retain_versions = 1\n"));
+    s.write("in/a.csv", "id\n4\n");
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    let out = s.etl(&["rollback", "cur.r", "--to", "2"]);
+    out.assert_failure(1, "versions whose files remain: 4");
+    assert!(!out.stderr.contains("last 5 versions"), "{}", out.stderr);
+}
