@@ -409,6 +409,9 @@ async fn execute(
         // reader: the next run settles it from the catalog.
         Err(e) if e.kind() != ErrorKind::Conflict => return Err(e),
         Err(e) => {
+            // Nothing published: the report names no target as written.
+            report.targets.clear();
+            report.athena.targets.clear();
             context.history.not_published(&report.run_id)?;
             return Err(e);
         }
