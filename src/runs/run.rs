@@ -399,7 +399,7 @@ async fn execute(
     let sources: Vec<_> = reads.iter().map(|r| r.plan.table_change.clone()).collect();
     let first_target = sources.len();
     // Should the run end before it records what it published, its next run settles it.
-    report_targets(report, commit, Vec::new(), options.price_per_tb);
+    report_staged(report, commit, options.price_per_tb);
     let bookmarks: Vec<(&str, &[(String, String)])> =
         reads.iter().filter_map(|r| r.processed.as_deref().map(|objects| (r.table.as_str(), objects))).collect();
     context.history.stage_publication(report, &bookmarks)?;
@@ -420,9 +420,7 @@ async fn execute(
     for warning in published.warnings.clone() {
         warn(context, report, warning);
     }
-    report.targets.clear();
-    report.athena.targets.clear();
-    report_targets(report, commit, versions, options.price_per_tb);
+    report_published(report, commit, &versions);
     // Published: the history says so, and incremental sources remember what the run read.
     context.history.published(report)?;
 
@@ -475,11 +473,10 @@ async fn stage_targets(
     Ok(())
 }
 
-/// What the publication made of each target, and what a full scan of it would bill.
-fn report_targets(report: &mut RunReport, commit: &Commit, versions: Vec<Option<u64>>, price_per_tb: f64) {
-    for (((target, staged), (_, replaced)), version) in
-        commit.staged().zip(commit.replaced()).zip(versions.into_iter().chain(std::iter::repeat(None)))
-    {
+/// Each staged target, and what a full scan of it would bill (before the publication: what it
+/// made of them, its versions and what it replaced, is [`report_published`]'s).
+fn report_staged(report: &mut RunReport, commit: &Commit, price_per_tb: f64) {
+    for (target, staged) in commit.staged() {
         report.targets.push(TargetReport {
             table: target.table.to_string(),
             location: target.location.url(),
@@ -487,8 +484,8 @@ fn report_targets(report: &mut RunReport, commit: &Commit, versions: Vec<Option<
             rows: staged.rows(),
             bytes: staged.bytes(),
             partitions: staged.partition_count() as u64,
-            replaced: ReplacedRows::by_run(replaced),
-            version,
+            replaced: Vec::new(),
+            version: None,
             sort_by: staged.clustering.sort_by.clone(),
             sort_reason: staged.clustering.reason.clone(),
         });
@@ -502,6 +499,15 @@ fn report_targets(report: &mut RunReport, commit: &Commit, versions: Vec<Option<
     }
     report.athena.full_scan_of_outputs =
         Estimate::queries(report.athena.targets.iter().map(|t| t.bytes_scanned), price_per_tb);
+}
+
+/// What the publication made of each staged target: the version it is now, and the earlier
+/// runs' rows it replaced.
+fn report_published(report: &mut RunReport, commit: &Commit, versions: &[Option<u64>]) {
+    for ((target, (_, replaced)), version) in report.targets.iter_mut().zip(commit.replaced()).zip(versions) {
+        target.replaced = ReplacedRows::by_run(replaced);
+        target.version = *version;
+    }
 }
 
 /// A source as the run reads it.
@@ -621,8 +627,7 @@ async fn crawl_source(
         // second replay of the same run would append it again.
         if let Some(processed) = &mut processed {
             let done = context.history.bookmarks(&job.name, &table_name)?;
-            replayed.files.retain(|file| done.get(&replay.url_of(&file.path)) != Some(&object_version(file)));
-            processed.extend(replayed.files.iter().map(|f| (replay.url_of(&f.path), object_version(f))));
+            processed.extend(keep_unread(&mut replayed, &done));
         }
         context.progress.step(format!("replaying {} quarantined files into {}", replayed.files.len(), source.table));
         let fixed = refusing(FileTable::from_listing(&plan.definition, &replayed, rejects.clone(), stats.clone())?);
@@ -653,10 +658,20 @@ async fn plan_crawl(
     }
     let mut listing = files::list(&source.location).await?;
     let done = context.history.bookmarks(&job.name, &source.table.to_string())?;
-    listing.files.retain(|file| done.get(&source.location.url_of(&file.path)) != Some(&object_version(file)));
-    let processed = listing.files.iter().map(|f| (source.location.url_of(&f.path), object_version(f))).collect();
+    let processed = keep_unread(&mut listing, &done);
     let plan = crawl::plan_incremental(catalog, &source.table, listing, &source.infer, source.on_schema_change).await?;
     Ok((plan, Some(processed)))
+}
+
+/// Keeps the listed objects no successful run read (`done`: their URLs and versions; a
+/// changed object counts as unread), and returns them as the run's bookmark will hold them.
+fn keep_unread(
+    listing: &mut files::Listing,
+    done: &std::collections::HashMap<String, String>,
+) -> Vec<(String, String)> {
+    let location = listing.location.clone();
+    listing.files.retain(|file| done.get(&location.url_of(&file.path)) != Some(&object_version(file)));
+    listing.files.iter().map(|f| (location.url_of(&f.path), object_version(f))).collect()
 }
 
 /// The run's session: the catalog's tables, the sources as this run crawled them, and
