@@ -138,8 +138,14 @@ impl From<DataFusionError> for Error {
         // The root cause is what a user can act on; DataFusion's wrappers name its internal
         // passes ("type_coercion"), which mean nothing to them.
         let root = error.find_root();
-        if let Some(remote) = ours_printed_in(&root.to_string()) {
+        let text = root.to_string();
+        if let Some(remote) = ours_printed_in(&text) {
             return remote;
+        }
+        // DataFusion words a function given the wrong types (`sum` of a string) as an internal
+        // error to report as its bug; it is the query's, and its last sentences say so.
+        if let Some(at) = text.find(NO_SIGNATURE) {
+            return Error::query(text[at..].trim());
         }
         let kind = match root {
             DataFusionError::IoError(_) | DataFusionError::ObjectStore(_) => ErrorKind::Runtime,
@@ -149,6 +155,8 @@ impl From<DataFusionError> for Error {
         Error::new(kind, strip_datafusion_prefixes(&root.to_string()))
     }
 }
+
+const NO_SIGNATURE: &str = "No function matches the given name and argument types";
 
 /// An error of ours that crossed a process boundary as text: a cluster's executor sends a
 /// task's failure to the scheduler as its debug print (`…External(Error { kind: Input,

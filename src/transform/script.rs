@@ -342,17 +342,10 @@ fn sql_error(ctx: &SessionContext, file: &str, statement: &Statement, error: Dat
     let error = match (missing_table(&message), &error) {
         (Some(missing), _) => Error::query(missing_table_message(ctx, &missing)),
         (None, DataFusionError::SQL(parse, _)) => Error::query(parser_message(parse)),
-        // DataFusion words a function given the wrong types (`sum` of a string) as an internal
-        // error to report as its bug; it is the query's, and its last sentences say so.
-        (None, _) if message.contains(NO_SIGNATURE) => {
-            Error::query(message[message.find(NO_SIGNATURE).unwrap_or_default()..].trim().to_string())
-        }
         (None, _) => Error::from(error),
     };
     error.context(format!("{file}:{line}"))
 }
-
-const NO_SIGNATURE: &str = "No function matches the given name and argument types";
 
 /// The parser's own words, without Rust's `ParserError("…")` around them; the line goes in the
 /// caller's `file:line`, the column stays.
