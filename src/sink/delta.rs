@@ -766,8 +766,7 @@ fn writer_properties(target: &TargetSpec) -> Result<WriterProperties> {
     let codec = target.compression;
     let compression: Compression =
         codec.writer_setting().parse().map_err(|e| Error::runtime(format!("the codec {}: {e}", codec.name())))?;
-    let layout = super::FileLayout { sort_by: Some(Vec::new()), ..target.layout.clone() };
-    let recorded = serde_json::to_string(&layout).map_err(|e| Error::runtime(format!("recording the layout: {e}")))?;
+    let recorded = target.layout.recorded(&[])?;
     let mut properties = WriterProperties::builder()
         .set_compression(compression)
         .set_max_row_group_row_count(Some(super::parquet::row_group_rows(&target.layout, false)))

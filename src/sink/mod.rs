@@ -221,6 +221,15 @@ pub struct FileLayout {
     pub zorder: bool,
 }
 
+impl FileLayout {
+    /// What a file written in `sort_by` order under this layout records in its footer, under
+    /// [`LAYOUT_METADATA_KEY`].
+    pub fn recorded(&self, sort_by: &[String]) -> Result<String> {
+        let written = FileLayout { sort_by: Some(sort_by.to_vec()), ..self.clone() };
+        serde_json::to_string(&written).map_err(|e| Error::runtime(format!("recording the layout: {e}")))
+    }
+}
+
 /// Versions a table keeps the files of when its target does not say.
 pub const DEFAULT_RETAIN_VERSIONS: u32 = 5;
 

@@ -3,7 +3,8 @@
 //! favours large ones), page-level statistics and page indexes for pruning, dictionaries only
 //! for columns whose values repeat.
 
-use datafusion::common::config::{MaxRowGroupBytes, TableParquetOptions};
+use datafusion::common::config::{ExecutionOptions, MaxRowGroupBytes, TableParquetOptions};
+use datafusion::config::ConfigNonZeroUsize;
 use datafusion::dataframe::{DataFrame, DataFrameWriteOptions};
 use datafusion::datasource::physical_plan::parquet::metadata::DFParquetMetadata;
 use futures::TryStreamExt;
@@ -73,16 +74,19 @@ pub(super) async fn stage(
         }
     };
 
-    let df = match target.layout.file_rows {
-        Some(rows) => with_file_rows(df, rows)?,
-        None => df,
-    };
-    // The writer learns a row's size from what a row group holds already: the first batch of
-    // each is written whole, so batches are kept small where row groups are sized in bytes.
-    let df = match target.layout.row_group_bytes {
-        Some(_) => with_batch_rows(df, BYTE_SIZED_BATCH_ROWS),
-        None => df,
-    };
+    let df = with_execution(df, |execution| {
+        // Files of at most `file_rows` rows (`etl compact`'s target size).
+        if let Some(rows) = target.layout.file_rows {
+            execution.soft_max_rows_per_output_file = ConfigNonZeroUsize::try_new(rows.max(1))?;
+        }
+        // The writer learns a row's size from what a row group holds already: the first batch
+        // of each is written whole, so batches are kept small where row groups are sized in
+        // bytes.
+        if target.layout.row_group_bytes.is_some() {
+            execution.batch_size = ConfigNonZeroUsize::try_new(BYTE_SIZED_BATCH_ROWS)?;
+        }
+        Ok(())
+    })?;
 
     let mut options = TableParquetOptions::default();
     options.global.compression = Some(target.compression.writer_setting().to_string());
@@ -99,9 +103,7 @@ pub(super) async fn stage(
     options.global.statistics_enabled = Some("page".to_string());
     options.global.dictionary_page_size_limit = DICTIONARY_PAGE_BYTES;
     options.global.created_by = format!("etl {}", env!("CARGO_PKG_VERSION"));
-    let recorded = FileLayout { sort_by: Some(clustering.sort_by.clone()), ..target.layout.clone() };
-    let recorded =
-        serde_json::to_string(&recorded).map_err(|e| Error::runtime(format!("recording the layout: {e}")))?;
+    let recorded = target.layout.recorded(&clustering.sort_by)?;
     options.key_value_metadata.insert(LAYOUT_METADATA_KEY.to_string(), Some(recorded));
     for column in &target.layout.bloom_filter {
         let column_options = options.column_specific_options.entry(column.clone()).or_default();
@@ -267,20 +269,12 @@ fn in_terms_of(order: Vec<SortExpr>, lookup: impl Fn(&Column) -> Option<Expr>) -
 /// Rows per batch written where row groups are sized in bytes (`row_group_bytes`).
 const BYTE_SIZED_BATCH_ROWS: usize = 1024;
 
-fn with_batch_rows(df: DataFrame, rows: usize) -> DataFrame {
-    let (state, plan) = df.into_parts();
-    let config = state.config().clone().with_batch_size(rows);
-    DataFrame::new(SessionStateBuilder::new_from_existing(state).with_config(config).build(), plan)
-}
-
-/// The same query, written in files of at most `rows` rows.
-fn with_file_rows(df: DataFrame, rows: usize) -> Result<DataFrame> {
+/// The same query, run with the execution options `set` changes.
+fn with_execution(df: DataFrame, set: impl FnOnce(&mut ExecutionOptions) -> Result<()>) -> Result<DataFrame> {
     let (state, plan) = df.into_parts();
     let mut config = state.config().clone();
-    config.options_mut().execution.soft_max_rows_per_output_file =
-        datafusion::config::ConfigNonZeroUsize::try_new(rows.max(1))?;
-    let state = SessionStateBuilder::new_from_existing(state).with_config(config).build();
-    Ok(DataFrame::new(state, plan))
+    set(&mut config.options_mut().execution)?;
+    Ok(DataFrame::new(SessionStateBuilder::new_from_existing(state).with_config(config).build(), plan))
 }
 
 /// Rows per row group: the target's `row_group_rows`, or the default (smaller for sorted
