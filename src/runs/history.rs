@@ -75,7 +75,7 @@ CREATE TABLE IF NOT EXISTS pending_bookmarks (
 );
 -- A run about to publish, until it has recorded what it published: a run that ends in
 -- between (killed, or a publication cut short that a later reader of the catalog finishes)
--- is settled from the catalog by the job's next run.
+-- is settled from the catalog by the job's next run, or by `etl runs`.
 CREATE TABLE IF NOT EXISTS pending_publications (
     run_id TEXT PRIMARY KEY,
     job TEXT NOT NULL
@@ -113,7 +113,7 @@ CREATE TABLE IF NOT EXISTS fires (
 
 const KILLED: &str = "the run's process ended before the run finished (killed or crashed); nothing was published";
 const KILLED_PUBLISHING: &str = "the run's process ended (killed or crashed) while the run published; the job's \
-                                 next run settles from the catalog whether it did";
+                                 next run (or etl runs) settles from the catalog whether it did";
 const PUBLISHED_THEN_KILLED: &str = "the run's process ended (killed or crashed, or its publication was cut short and \
                                      finished by a later reader) after the run published, before it recorded so and \
                                      cleaned up: what it replaced is removed by a later run";

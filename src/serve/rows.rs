@@ -187,9 +187,7 @@ impl Cursor {
         let base64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let (json, signed) = text.split_once('.').ok_or_else(bad)?;
         let bytes = base64.decode(json).map_err(|_| bad())?;
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).map_err(|_| bad())?;
-        mac.update(&bytes);
-        mac.verify_slice(&base64.decode(signed).map_err(|_| bad())?).map_err(|_| bad())?;
+        mac(secret, &bytes).verify_slice(&base64.decode(signed).map_err(|_| bad())?).map_err(|_| bad())?;
         let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
         // Past any table's rows (and past what adding a page to it may reach): not ours.
         if cursor.offset > MAX_OFFSET {
@@ -207,9 +205,14 @@ impl Cursor {
 }
 
 fn signature(secret: &[u8], json: &[u8]) -> Vec<u8> {
+    mac(secret, json).finalize().into_bytes().to_vec()
+}
+
+/// The HMAC of a cursor's JSON under the server's secret (checked in constant time).
+fn mac(secret: &[u8], json: &[u8]) -> Hmac<Sha256> {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes a key of any length");
     mac.update(json);
-    mac.finalize().into_bytes().to_vec()
+    mac
 }
 
 /// A table's state: it changes with every publication or crawl that changes the table, and
