@@ -2777,10 +2777,11 @@ fn writers_whose_partitions_only_look_different_are_refused() {
     };
     s.write("p/x.toml", job("x", "SELECT 1 AS a, CAST('01' AS BIGINT) AS region"));
     s.write("p/y.toml", job("y", "SELECT 2 AS a, 1 AS region"));
-    s.etl(&["pipeline", "show", "p"]).assert_failure(2, "m.z");
+    let overlap = "jobs x and y both write table m.z (p/x.toml target[0], p/y.toml target[0]) and may write the same partitions: no partition column (region) is fixed";
+    s.etl(&["pipeline", "show", "p"]).assert_failure(2, overlap);
     s.write("p/x.toml", job("x", "SELECT s.id AS a, t.region FROM (VALUES (1, 'eu')) AS s(id, region) JOIN (VALUES (1, 'us')) AS t(id, region) ON s.id = t.id WHERE s.region = 'eu'"));
     s.write("p/y.toml", job("y", "SELECT 2 AS a, 'us' AS region"));
-    s.etl(&["pipeline", "show", "p"]).assert_failure(2, "m.z");
+    s.etl(&["pipeline", "show", "p"]).assert_failure(2, overlap);
 }
 
 /// A check's SQL or expression ending with a `-- comment` was refused ("Expected: ), found:
