@@ -11,7 +11,6 @@ use futures::TryStreamExt;
 
 use datafusion::common::Column;
 use datafusion::common::tree_node::{Transformed, TreeNode};
-use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::logical_expr::{Expr, LogicalPlan, Projection, Sort, SortExpr, SubqueryAlias};
 use datafusion::prelude::ident;
 use std::sync::Arc;
@@ -270,11 +269,12 @@ fn in_terms_of(order: Vec<SortExpr>, lookup: impl Fn(&Column) -> Option<Expr>) -
 const BYTE_SIZED_BATCH_ROWS: usize = 1024;
 
 /// The same query, run with the execution options `set` changes.
+/// The state is changed in place: rebuilt, it would lose the catalog the session was built
+/// with (and what it recorded of the tables the run read).
 fn with_execution(df: DataFrame, set: impl FnOnce(&mut ExecutionOptions) -> Result<()>) -> Result<DataFrame> {
-    let (state, plan) = df.into_parts();
-    let mut config = state.config().clone();
-    set(&mut config.options_mut().execution)?;
-    Ok(DataFrame::new(SessionStateBuilder::new_from_existing(state).with_config(config).build(), plan))
+    let (mut state, plan) = df.into_parts();
+    set(&mut state.config_mut().options_mut().execution)?;
+    Ok(DataFrame::new(state, plan))
 }
 
 /// Rows per row group: the target's `row_group_rows`, or the default (smaller for sorted
