@@ -139,25 +139,7 @@ impl History {
 
     /// Records a run (new or finished); the report's status is the run's.
     pub fn record(&self, report: &RunReport) -> Result<()> {
-        let text = serde_json::to_string(report)?;
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO runs (run_id, job, logical_date, status, started_at, pid, host, report)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (run_id) DO UPDATE SET status = ?4, report = ?8",
-                params![
-                    report.run_id,
-                    report.job,
-                    report.logical_date,
-                    report.status.as_str(),
-                    report.started_at,
-                    std::process::id(),
-                    host(),
-                    text
-                ],
-            )?;
-            Ok(())
-        })
+        self.with(|c| record_in(c, report))
     }
 
     /// Runs, newest first, optionally of one job and one status.
@@ -204,44 +186,45 @@ impl History {
     /// bookmarks when it has published ([`History::published`], or
     /// [`History::settle_publication`] after a run that ended in between).
     pub fn stage_publication(&self, report: &RunReport, bookmarks: &[(&str, &[(String, String)])]) -> Result<()> {
-        {
-            let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
-            let tx = connection.transaction()?;
-            tx.execute(
-                "INSERT OR REPLACE INTO pending_publications (run_id, job) VALUES (?1, ?2)",
-                params![report.run_id, report.job],
-            )?;
-            for (source, objects) in bookmarks {
-                for (key, version) in *objects {
-                    tx.execute(
-                        "INSERT OR REPLACE INTO pending_bookmarks (job, source, key, version, run_id) VALUES (?1, ?2, ?3, ?4, ?5)",
-                        params![report.job, source, key, version, report.run_id],
-                    )?;
-                }
+        let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = connection.transaction()?;
+        tx.execute(
+            "INSERT OR REPLACE INTO pending_publications (run_id, job) VALUES (?1, ?2)",
+            params![report.run_id, report.job],
+        )?;
+        for (source, objects) in bookmarks {
+            for (key, version) in *objects {
+                tx.execute(
+                    "INSERT OR REPLACE INTO pending_bookmarks (job, source, key, version, run_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![report.job, source, key, version, report.run_id],
+                )?;
             }
-            tx.commit()?;
         }
-        self.record(report)
+        record_in(&tx, report)?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// Records that a run published (`report`, with the versions it made), advancing the
-    /// bookmarks it staged.
+    /// bookmarks it staged, in one transaction.
     pub fn published(&self, report: &RunReport) -> Result<()> {
-        self.record(report)?;
-        self.end_publication(&report.run_id, true)
+        self.end_publication(&report.run_id, true, Some(report))
     }
 
     /// Records that a run which staged a publication did not publish.
     pub fn not_published(&self, run_id: &str) -> Result<()> {
-        self.end_publication(run_id, false)
+        self.end_publication(run_id, false, None)
     }
 
-    fn end_publication(&self, run_id: &str, published: bool) -> Result<()> {
+    fn end_publication(&self, run_id: &str, published: bool, report: Option<&RunReport>) -> Result<()> {
         let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
         // It reads the staged bookmarks before it writes: taking the write lock first, it waits
         // for another run's writes rather than failing when one commits between (SQLite
         // refuses at once to turn a deferred reader into a writer after another write).
         let tx = connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if let Some(report) = report {
+            record_in(&tx, report)?;
+        }
         if published {
             let mut staged: BTreeMap<(String, String), Vec<(String, String)>> = BTreeMap::new();
             {
@@ -279,7 +262,7 @@ impl History {
     /// advance, its report gets the versions); one that did not failed, and says so.
     pub fn settle_publication(&self, run_id: &str, versions: &BTreeMap<String, u64>) -> Result<()> {
         let published = !versions.is_empty();
-        self.end_publication(run_id, published)?;
+        self.end_publication(run_id, published, None)?;
         let Some(mut report) = self.get(run_id)? else { return Ok(()) };
         if published {
             for target in &mut report.targets {
@@ -665,6 +648,28 @@ impl crate::sink::RunLiveness for History {
     fn ended_here(&self, run_id: &str) -> bool {
         self.with(|c| run_liveness(c, run_id)).unwrap_or(None) == Some(false)
     }
+}
+
+/// Records a run's report (its status and where it runs) on `connection`, in its transaction
+/// if it is in one.
+fn record_in(connection: &rusqlite::Connection, report: &RunReport) -> Result<()> {
+    let text = serde_json::to_string(report)?;
+    connection.execute(
+        "INSERT INTO runs (run_id, job, logical_date, status, started_at, pid, host, report)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (run_id) DO UPDATE SET status = ?4, report = ?8",
+        params![
+            report.run_id,
+            report.job,
+            report.logical_date,
+            report.status.as_str(),
+            report.started_at,
+            std::process::id(),
+            host(),
+            text
+        ],
+    )?;
+    Ok(())
 }
 
 /// A run killed after it published: it succeeded, as readers see, and says how it ended.
