@@ -2850,6 +2850,24 @@ fn api_parameters_are_refused_or_honoured_as_written() {
     assert_eq!(preferred.headers()["content-type"], "application/json");
 }
 
+/// A method a route does not take answered 405 with an empty body and a body over the limit
+/// 413 in plain text, where every other refusal of the API is a JSON error.
+#[test]
+fn api_refusals_of_the_router_and_its_layers_are_json() {
+    let s = crate::util::Sandbox::new();
+    let secret = crate::serve::key(&s, "reader", "*");
+    let server = crate::serve::Server::start(&s, &[]);
+    let wrong_method = server.delete("/v1/tables", &secret);
+    assert_eq!(wrong_method.headers()["allow"], "GET,HEAD");
+    let (status, body) = crate::serve::json_of(wrong_method);
+    assert_eq!(status, 405, "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    let (status, body) =
+        crate::serve::json_of(server.query(&secret, serde_json::json!({"sql": format!("SELECT '{}'", "x".repeat(200_000))})));
+    assert_eq!(status, 413, "{body}");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("limit")), "{body}");
+}
+
 /// Restoring a version whose files retention removed said the table "keeps the files of its
 /// last 5 versions", the retention of that version's time, after the target had been set to 1.
 #[test]

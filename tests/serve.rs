@@ -116,6 +116,10 @@ impl Server {
         self.client.get(format!("{}{path}", self.url)).bearer_auth(secret).header(header.0, header.1).send().unwrap()
     }
 
+    pub(crate) fn delete(&self, path: &str, secret: &str) -> Response {
+        self.client.delete(format!("{}{path}", self.url)).bearer_auth(secret).send().unwrap()
+    }
+
     pub(crate) fn query(&self, secret: &str, body: Value) -> Response {
         self.post(secret, "/v1/query", &body)
     }

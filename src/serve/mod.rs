@@ -199,6 +199,7 @@ pub fn router(server: Arc<Server>) -> Router {
         .fallback(|| async { ApiError::not_found("no such endpoint: GET /v1/openapi.json lists them") })
         .layer(RequestBodyLimitLayer::new(server.limits.body_bytes))
         .layer(middleware::map_response(close_after_a_refused_body))
+        .layer(middleware::map_response(refusals_as_json))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout))
         .layer(middleware::from_fn(log::access_log))
         .with_state(server)
@@ -211,6 +212,32 @@ async fn close_after_a_refused_body(mut response: Response) -> Response {
         response.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
     }
     response
+}
+
+/// The layers and the router refuse some requests themselves (a method a route does not take,
+/// a body over the limit, a request over time) with an empty or plain-text body; a client of
+/// the API reads every refusal as the same JSON error, headers such as `Allow` kept.
+async fn refusals_as_json(response: Response) -> Response {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let status = response.status();
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let message = match text.trim() {
+        "" => status.canonical_reason().unwrap_or("refused").to_lowercase(),
+        text => text.to_string(),
+    };
+    let json = ApiError::new(status, message).into_response();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.extend(json.headers().clone());
+    Response::from_parts(parts, json.into_body())
 }
 
 /// `Authorization: Bearer SECRET`, else 401.
