@@ -2886,3 +2886,16 @@ fn a_gone_version_is_not_explained_by_an_old_retention() {
     out.assert_failure(1, "versions whose files remain: 4");
     assert!(!out.stderr.contains("last 5 versions"), "{}", out.stderr);
 }
+
+/// `version_of` on a crawled table, or on a version that never was, exited 2 (bad
+/// configuration), where every other error of a SQL statement exits 1.
+#[test]
+fn version_of_what_has_no_such_version_is_the_querys_error() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/x.csv", "a\n1\n");
+    assert_eq!(s.etl(&["crawl", "in/", "--table", "raw.x"]).code, 0);
+    let out = s.etl(&["sql", "SELECT * FROM version_of('raw.x', 1)"]);
+    out.assert_failure(1, "raw.x is a crawled table");
+    let out = s.etl(&["sql", "SELECT * FROM version_of('not a name', 1)"]);
+    assert_eq!(out.code, 1, "{out:?}");
+}

@@ -32,7 +32,7 @@ use datafusion::physical_plan::empty::EmptyExec;
 use super::parquet_names::GlueNamesAdapterFactory;
 use super::parquet_reader::NamingReaderFactory;
 use super::{Catalog, Partition, Table, TableDefinition, TableName};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::location::Location;
 use crate::schema::{Column, GlueType, TableSchema};
 use crate::source::files::Listing;
@@ -563,13 +563,18 @@ impl datafusion::catalog::TableFunctionImpl for VersionOf {
             Expr::Literal(value, _) => value.to_string().parse::<u64>().map_err(|_| usage())?,
             _ => return Err(usage()),
         };
-        let name = TableName::in_sql_text(&table).map_err(Error::into_datafusion)?;
+        // What the SQL names wrongly is the query's error (exit 1), as any other SQL error is.
+        let as_query_error = |error: Error| match error.kind() {
+            ErrorKind::Usage | ErrorKind::Config => Error::query(error.message()).into_datafusion(),
+            _ => error.into_datafusion(),
+        };
+        let name = TableName::in_sql_text(&table).map_err(as_query_error)?;
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|_| DataFusionError::Plan(format!("{} needs a Tokio runtime", Self::NAME)))?;
         if handle.runtime_flavor() != tokio::runtime::RuntimeFlavor::MultiThread {
             return Err(DataFusionError::Plan(format!("{} needs a multi-threaded Tokio runtime", Self::NAME)));
         }
-        tokio::task::block_in_place(|| handle.block_on(self.provider(&name, version))).map_err(Error::into_datafusion)
+        tokio::task::block_in_place(|| handle.block_on(self.provider(&name, version))).map_err(as_query_error)
     }
 }
 

@@ -108,14 +108,18 @@ fn nothing(table: &Table) -> Located {
     }
 }
 
+/// Only a table jobs write has data versions; a crawled one's data is whatever its location holds.
+pub fn require_written(table: &Table) -> Result<()> {
+    if table.definition.is_written() {
+        return Ok(());
+    }
+    Err(Error::config(format!("{} is a crawled table: only tables that jobs write have data versions", table.name)))
+}
+
 /// Where the files of version `version` of `table` are now (0: none, see [`NO_DATA`]).
 pub async fn locate(catalog: &dyn Catalog, table: &Table, version: u64) -> Result<Located> {
     let name = &table.name;
-    if !table.definition.is_written() {
-        return Err(Error::config(format!(
-            "{name} is a crawled table: only tables that jobs write have data versions"
-        )));
-    }
+    require_written(table)?;
     if version == NO_DATA {
         return Ok(nothing(table));
     }

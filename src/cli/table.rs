@@ -12,7 +12,7 @@ use crate::catalog::versions;
 use crate::catalog::{DataVersion, TableName};
 use crate::checks::evaluate::Recorded;
 use crate::config::home;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::output::human_bytes;
 use crate::runs::RunStatus;
 use crate::runs::history::History;
@@ -80,11 +80,7 @@ pub async fn history(args: TableArgs, global: &GlobalArgs) -> Result<()> {
     let TableCommand::History { table } = args.command;
     let catalog = global.catalog().await?;
     let found = catalog.require(&table).await?;
-    if !found.definition.is_written() {
-        return Err(Error::config(format!(
-            "{table} is a crawled table: only tables that jobs write have data versions"
-        )));
-    }
+    versions::require_written(&found)?;
     let all = catalog.data_versions(&table).await?;
     let restorable = versions::available(catalog.as_ref(), &found, &all).await?;
     let versions: Vec<VersionJson> = all.iter().map(|v| version_json(v, restorable.contains(&v.version))).collect();
