@@ -2899,3 +2899,27 @@ fn version_of_what_has_no_such_version_is_the_querys_error() {
     let out = s.etl(&["sql", "SELECT * FROM version_of('not a name', 1)"]);
     assert_eq!(out.code, 1, "{out:?}");
 }
+
+/// A job with its own schedule in a folder whose `pipeline.toml` has one: `etl scheduler`
+/// left the job's schedule aside (with a warning), where `etl deploy` gives it a rule of its
+/// own, so the same folder ran differently deployed and under the scheduler.
+#[test]
+fn a_jobs_own_schedule_runs_inside_a_scheduled_pipeline_as_when_deployed() {
+    let s = crate::util::Sandbox::new();
+    s.write("p/pipeline.toml", "schedule = \"cron(0 2 * * ? *)\"\n");
+    s.write("p/a.toml", "name = \"a\"\n[[target]]\ntable = \"db.a\"\nquery = \"SELECT 1 AS x\"\nlocation = \"../out/a/\"\n");
+    s.write(
+        "p/report.toml",
+        "name = \"report\"\nschedule = \"rate(6 hours)\"\n[[target]]\ntable = \"db.r\"\nquery = \"SELECT * FROM db.a\"\nlocation = \"../out/r/\"\n",
+    );
+    let scheduled = etl::runs::scheduler::Scheduled::load(&s.path("p")).unwrap();
+    assert!(scheduled.pipeline.is_some());
+    let alone: Vec<&str> = scheduled.jobs.iter().map(|j| j.name.as_str()).collect();
+    assert_eq!(alone, ["report"]);
+    assert!(scheduled.warnings.is_empty(), "{:?}", scheduled.warnings);
+    let next = s.json(&["schedule", "p", "--from", "2026-12-01T00:00:00Z", "--count", "3"]);
+    assert_eq!(
+        next["jobs"][1]["next"],
+        serde_json::json!(["2026-12-01T02:00:00Z", "2026-12-01T06:00:00Z", "2026-12-01T12:00:00Z"])
+    );
+}

@@ -44,7 +44,8 @@ pub fn parse_time(text: &str) -> std::result::Result<DateTime<Utc>, String> {
 
 pub async fn run(args: ScheduleArgs, global: &GlobalArgs) -> Result<()> {
     let from = args.from.unwrap_or_else(Utc::now);
-    // A pipeline's schedule fires every job of it, whatever their own say (`etl scheduler DIR`).
+    // A pipeline's schedule fires every job of it; a job's own schedule fires it alone besides
+    // (`etl scheduler DIR`, and the rules of `etl deploy`).
     let pipeline_schedule = match args.jobs.join(PIPELINE_FILE).is_file() {
         true => Pipeline::load(&args.jobs)?.schedule,
         false => None,
@@ -52,15 +53,17 @@ pub async fn run(args: ScheduleArgs, global: &GlobalArgs) -> Result<()> {
     let mut jobs = Vec::new();
     for file in job_files(&args.jobs)? {
         let job = Job::load(&file)?;
-        let schedule = pipeline_schedule.as_ref().or(job.scheduling.schedule.as_ref());
+        let schedules: Vec<_> = pipeline_schedule.iter().chain(job.scheduling.schedule.as_ref()).collect();
+        let mut next: Vec<DateTime<Utc>> =
+            schedules.iter().flat_map(|s| s.iter_after(from).take(args.count)).collect();
+        next.sort();
+        next.dedup();
+        next.truncate(args.count);
         jobs.push(JobJson {
             job: job.name.clone(),
-            schedule: schedule.map(ToString::to_string),
-            next: schedule
-                .map(|s| {
-                    s.iter_after(from).take(args.count).map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()).collect()
-                })
-                .unwrap_or_default(),
+            schedule: (!schedules.is_empty())
+                .then(|| schedules.iter().map(ToString::to_string).collect::<Vec<_>>().join(" and ")),
+            next: next.iter().map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string()).collect(),
         });
     }
     if global.json {

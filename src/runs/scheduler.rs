@@ -173,8 +173,8 @@ pub struct Scheduler {
 }
 
 /// What a folder schedules: the folder as one pipeline, when its `pipeline.toml` has a
-/// schedule (its jobs then run only as the pipeline's graph, whatever their own schedules);
-/// else each job that has a schedule. Jobs with triggers run on events besides
+/// schedule, and besides it each job that has a schedule of its own, run alone (as `etl
+/// deploy`'s rules do); without one, each job that has a schedule. Jobs with triggers run on events besides
 /// ([`super::events::listen`]).
 pub struct Scheduled {
     pub jobs: Vec<Job>,
@@ -189,21 +189,9 @@ impl Scheduled {
         if settings.is_file() {
             let pipeline = Pipeline::load(folder)?;
             if pipeline.schedule.is_some() {
-                let mut warnings: Vec<String> = pipeline
-                    .jobs
-                    .iter()
-                    .filter(|j| j.scheduling.schedule.is_some())
-                    .map(|j| {
-                        format!(
-                            "job {} runs on the schedule of pipeline {} ({}), not on its own",
-                            j.name,
-                            pipeline.name,
-                            settings.display()
-                        )
-                    })
-                    .collect();
-                warnings.extend(pipeline.warnings.iter().cloned());
-                return Ok(Scheduled { jobs: Vec::new(), pipeline: Some(pipeline), warnings });
+                let jobs = pipeline.jobs.iter().filter(|j| j.scheduling.schedule.is_some()).cloned().collect();
+                let warnings = pipeline.warnings.clone();
+                return Ok(Scheduled { jobs, pipeline: Some(pipeline), warnings });
             }
         }
         let jobs = Job::load_all(folder)?;
