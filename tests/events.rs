@@ -194,6 +194,8 @@ fn a_local_folder_triggers_on_a_file_path_with_no_bucket() {
     let first = trigger(&s, "jobs", &event(&s.at("inbox/a.csv"))).json();
     assert_eq!(matched(&first), ["count succeeded"]);
     assert_eq!(first["matched"][0]["object"], s.at("inbox/a.csv"));
+    // Every entry has every key, `reason` null where there is none (it was left out).
+    assert_eq!(first["matched"][0].get("reason"), Some(&Value::Null), "{first}");
     assert_eq!(s.query("SELECT n FROM m.count")[0]["n"], 2);
     assert_eq!(matched(&trigger(&s, "jobs", &event(&s.at("inbox/a.csv"))).json()), ["count duplicate"]);
     // Written again, the file is another object.

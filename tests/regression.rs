@@ -2923,3 +2923,15 @@ fn a_jobs_own_schedule_runs_inside_a_scheduled_pipeline_as_when_deployed() {
         serde_json::json!(["2026-12-01T02:00:00Z", "2026-12-01T06:00:00Z", "2026-12-01T12:00:00Z"])
     );
 }
+
+/// `etl sql --json --format csv` printed JSON without a word about the format it was asked
+/// for, and a query of no statement (`;`, an empty file) exited 1 as if it had failed running.
+#[test]
+fn sql_refuses_conflicting_formats_and_no_statement_as_usage() {
+    let s = crate::util::Sandbox::new();
+    s.etl(&["sql", "SELECT 1 AS a", "--json", "--format", "csv"]).assert_failure(2, "--format");
+    assert_eq!(s.json(&["sql", "SELECT 1 AS a", "--format", "json"]), serde_json::json!([{"a": 1}]));
+    s.etl(&["sql", ";"]).assert_failure(2, "no SQL statement");
+    s.write("empty.sql", "-- nothing yet\n");
+    s.etl(&["cost", "-f", "empty.sql"]).assert_failure(2, "no SQL statement");
+}

@@ -17,8 +17,9 @@ pub struct SqlArgs {
     /// A file of SQL statements.
     #[arg(short = 'f', long = "file")]
     pub file: Option<std::path::PathBuf>,
-    #[arg(long, value_enum, default_value = "table")]
-    pub format: RowFormat,
+    /// table (default), csv or json.
+    #[arg(long, value_enum)]
+    pub format: Option<RowFormat>,
     /// A parameter: NAME=VALUE or NAME:TYPE=VALUE (int, bigint, double, date, timestamp, string).
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
@@ -59,7 +60,13 @@ pub async fn run(args: SqlArgs, global: &GlobalArgs) -> Result<()> {
         }
         None => Vec::new(),
     };
-    let format = if global.json { RowFormat::Json } else { args.format };
+    let format = match (global.json, args.format) {
+        (true, Some(RowFormat::Table | RowFormat::Csv)) => {
+            return Err(Error::usage("--json prints JSON rows: give it or --format, not both"));
+        }
+        (true, _) => RowFormat::Json,
+        (false, format) => format.unwrap_or(RowFormat::Table),
+    };
     let mut out = std::io::stdout().lock();
     write_rows(&mut out, &batches, format)
 }

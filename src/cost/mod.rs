@@ -66,7 +66,7 @@ pub async fn estimate_script(
     let estimator = Estimator { footers: Arc::new(FooterCache::open(home)?), price_per_tb: options.price_per_tb };
     let statements = script::split(text);
     if statements.is_empty() {
-        return Err(Error::query(format!("{name}: no SQL statement")));
+        return Err(Error::config(format!("{name}: no SQL statement")));
     }
     let mut queries = Vec::new();
     let mut athena_runs = Vec::new();

@@ -161,7 +161,7 @@ fn quoted_end(bytes: &[u8], start: usize, backslashes: bool) -> usize {
 pub async fn run(ctx: &SessionContext, file: &str, script: &str, params: &Params) -> Result<Option<DataFrame>> {
     let statements = split(script);
     if statements.is_empty() {
-        return Err(Error::query(format!("{file}: no SQL statement")));
+        return Err(Error::config(format!("{file}: no SQL statement")));
     }
     let mut last = None;
     for statement in &statements {

@@ -45,7 +45,8 @@ pub struct Matched {
     /// `succeeded`, `failed`, `skipped` (an upstream job failed), `duplicate` (the object
     /// started this job before), or `pending` when the process stopped before it ran.
     pub status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Why a job failed or did not run; null otherwise (every entry has every key, as
+    /// `pipeline run`'s jobs do).
     pub reason: Option<String>,
     pub pipeline_run_id: String,
     /// Whether the object's work for this job is over and went well: a queue may forget the
