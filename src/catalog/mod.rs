@@ -13,7 +13,7 @@ pub mod glue;
 pub mod journal;
 pub mod local;
 mod parquet_names;
-mod parquet_reader;
+pub mod parquet_reader;
 pub mod provider;
 pub mod versions;
 

@@ -4,6 +4,11 @@
 //! parquet-rs 59 panics on a footer that claims more metadata than its file holds (a file
 //! truncated or overwritten after it was crawled); the panic ended the command as an internal
 //! error naming a line of the `bytes` crate.
+//!
+//! Float and double min/max leave NaN out (the Parquet format says writers must), while
+//! DataFusion orders NaN above every number and `NaN <> 1.0` holds: pruning by those bounds
+//! skipped row groups holding rows the filter keeps (`f <> 1.0` found nothing where a NaN was).
+//! The reader drops them, row group and page bounds alike, before DataFusion prunes.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -15,7 +20,10 @@ use datafusion::datasource::physical_plan::parquet::DefaultParquetFileReaderFact
 use datafusion::parquet::arrow::arrow_reader::ArrowReaderOptions;
 use datafusion::parquet::arrow::async_reader::AsyncFileReader;
 use datafusion::parquet::errors::{ParquetError, Result};
+use datafusion::parquet::basic::{LogicalType, Type as PhysicalType};
 use datafusion::parquet::file::metadata::ParquetMetaData;
+use datafusion::parquet::file::page_index::column_index::ColumnIndexMetaData;
+use datafusion::parquet::schema::types::ColumnDescriptor;
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use futures::FutureExt;
 use futures::future::BoxFuture;
@@ -72,12 +80,66 @@ impl AsyncFileReader for NamingReader {
         let name = &self.name;
         let metadata = panics::contain(self.inner.get_metadata(options));
         async move {
-            metadata.await.unwrap_or_else(|panic| {
+            let metadata = metadata.await.unwrap_or_else(|panic| {
                 Err(ParquetError::General(format!(
                     "{name}: not a readable Parquet file: its footer is corrupt ({panic})"
                 )))
-            })
+            })?;
+            without_float_bounds(metadata)
         }
         .boxed()
     }
+}
+
+/// Whether a column's min/max may leave values out: floats', which never count NaN.
+pub fn bounds_leave_out_nan(column: &ColumnDescriptor) -> bool {
+    matches!(column.physical_type(), PhysicalType::FLOAT | PhysicalType::DOUBLE)
+        || matches!(column.logical_type_ref(), Some(LogicalType::Float16))
+}
+
+/// `metadata` without the row group statistics and page bounds of its float columns.
+fn without_float_bounds(metadata: Arc<ParquetMetaData>) -> Result<Arc<ParquetMetaData>> {
+    let schema = metadata.file_metadata().schema_descr();
+    let floats: Vec<usize> =
+        (0..schema.num_columns()).filter(|&i| bounds_leave_out_nan(schema.column(i).as_ref())).collect();
+    if floats.is_empty() {
+        return Ok(metadata);
+    }
+    let mut builder = Arc::unwrap_or_clone(metadata).into_builder();
+    let row_groups = builder
+        .take_row_groups()
+        .into_iter()
+        .map(|row_group| {
+            let mut row_group = row_group.into_builder();
+            let columns = row_group
+                .take_columns()
+                .into_iter()
+                .enumerate()
+                .map(|(i, column)| match floats.contains(&i) {
+                    // Without its offset, the column index parquet-rs loads later (apart from
+                    // this call, when DataFusion prunes pages) has no bounds for the column.
+                    true => column
+                        .into_builder()
+                        .clear_statistics()
+                        .set_column_index_offset(None)
+                        .set_column_index_length(None)
+                        .build(),
+                    false => Ok(column),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            row_group.set_column_metadata(columns).build()
+        })
+        .collect::<Result<Vec<_>>>()?;
+    builder = builder.set_row_groups(row_groups);
+    if let Some(mut index) = builder.take_column_index() {
+        for row_group in &mut index {
+            for &i in &floats {
+                if let Some(column) = row_group.get_mut(i) {
+                    *column = ColumnIndexMetaData::NONE;
+                }
+            }
+        }
+        builder = builder.set_column_index(Some(index));
+    }
+    Ok(Arc::new(builder.build()))
 }

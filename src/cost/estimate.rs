@@ -33,6 +33,7 @@ use serde::Serialize;
 
 use super::billing::{self, Estimate};
 use super::footers::{Footer, FooterCache, ObjectKey};
+use crate::catalog::parquet_reader::bounds_leave_out_nan;
 use crate::catalog::provider::FileTable;
 use crate::error::{Error, Result};
 use crate::schema::names;
@@ -296,7 +297,13 @@ impl<'a> RowGroupStatistics<'a> {
 
     /// Min or max values, as the table's type.
     fn bounds(&self, column: &DfColumn, pick: impl Fn(&StatisticsConverter) -> Option<ArrayRef>) -> Option<ArrayRef> {
-        let values = pick(&self.converter(column)?)?;
+        let converter = self.converter(column)?;
+        // Scans do not prune by bounds that leave NaN out; neither does the estimate.
+        let descriptor = self.metadata.file_metadata().schema_descr();
+        if converter.parquet_column_index().is_some_and(|i| bounds_leave_out_nan(descriptor.column(i).as_ref())) {
+            return None;
+        }
+        let values = pick(&converter)?;
         let wanted = self.table_schema.field_with_name(column.name()).ok()?.data_type();
         if values.data_type() == wanted { Some(values) } else { cast(&values, wanted).ok() }
     }
