@@ -242,6 +242,10 @@ fn strip_datafusion_prefixes(message: &str) -> String {
                 rest = stripped;
             }
         }
+        // DataFusion's Parquet error prints its cause's text, which says it again.
+        if let Some(stripped) = rest.strip_prefix("Parquet error: ").filter(|r| r.starts_with("Parquet error: ")) {
+            rest = stripped;
+        }
         if before == rest {
             return rest.trim().to_string();
         }

@@ -119,12 +119,17 @@ fn nested_as_json(batch: &RecordBatch) -> Result<RecordBatch> {
         writer.write(&single)?;
         writer.finish()?;
         drop(writer);
+        // Each line is `{"value":…}`: the text between is the value's JSON as written, its
+        // decimals' digits all there (parsed into a JSON value, they would become doubles).
         let texts: Vec<Option<String>> = lines
             .split(|b| *b == b'\n')
             .filter(|line| !line.is_empty())
             .map(|line| {
-                let row: serde_json::Value = serde_json::from_slice(line)?;
-                Ok(Some(&row["value"]).filter(|v| !v.is_null()).map(serde_json::Value::to_string))
+                let value = line
+                    .strip_prefix(br#"{"value":"#)
+                    .and_then(|rest| rest.strip_suffix(b"}"))
+                    .ok_or_else(|| crate::error::Error::runtime("a nested value's JSON is not {\"value\":…}"))?;
+                Ok((value != b"null").then(|| String::from_utf8_lossy(value).into_owned()))
             })
             .collect::<Result<_>>()?;
         fields.push(Field::new(field.name(), DataType::Utf8, true));

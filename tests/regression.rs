@@ -2953,3 +2953,81 @@ fn nan_is_found_by_filters_bounds_leave_it_out_of() {
     let cost = s.json(&["cost", "SELECT id FROM cur.nan WHERE f <> 1.0"]);
     assert_eq!(cost["tables"][0]["row_groups_pruned"], 0, "{cost}");
 }
+
+/// A table crawled with `--on-change log` kept `v bigint` when a Parquet file of doubles came:
+/// reading it cut 2.7 to 2 and -3.9 to -3 without a word (a job published them), where Athena
+/// refuses the file. The file is refused, named, with its column's two types.
+#[test]
+fn a_parquet_file_whose_values_its_table_type_cannot_hold_is_refused_by_name() {
+    let s = crate::util::Sandbox::new();
+    let parquet_of = |name: &str, query: &str| {
+        s.write(
+            "job.toml",
+            format!("name = \"{name}\"\n[[target]]\ntable = \"cur.{name}\"\nquery = \"{query}\"\nlocation = \"{name}/\"\n"),
+        );
+        assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+        let file = s.files(name).into_iter().find(|f| f.ends_with(".parquet")).unwrap();
+        std::fs::create_dir_all(s.path("in")).unwrap();
+        std::fs::copy(s.path(&format!("{name}/{file}")), s.path(&format!("in/{name}.parquet"))).unwrap();
+    };
+    parquet_of("ints", "SELECT 1 AS id, 10 AS v");
+    assert_eq!(s.etl(&["crawl", "in/", "--table", "raw.p"]).code, 0);
+    parquet_of("doubles", "SELECT 2 AS id, 2.7 AS v");
+    assert_eq!(s.etl(&["crawl", "in/", "--table", "raw.p", "--on-change", "log"]).code, 0);
+    let out = s.etl(&["sql", "SELECT * FROM raw.p ORDER BY id", "--format", "csv"]);
+    out.assert_failure(1, "doubles.parquet: column v is double in the file, but the table's schema says bigint");
+    assert!(!out.stderr.contains("Parquet error: Parquet error"), "{}", out.stderr);
+}
+
+/// `sum` wrapped: bigint totals past 2^63 came out negative, and a decimal(38,18) total of
+/// 1.2e20 (39 digits) printed as 1.2e19 and was published as a value no reader takes, with exit
+/// 0. Athena fails such a query ("bigint addition overflow", "decimal overflow"); so does etl,
+/// grouped or not, in a window too, and a job publishes nothing.
+#[test]
+fn sums_beyond_their_type_fail_instead_of_wrapping() {
+    let s = crate::util::Sandbox::new();
+    for sql in [
+        "SELECT sum(x) FROM (VALUES (9223372036854775807), (1)) v(x)",
+        "SELECT g, sum(x) FROM (VALUES ('a', 9223372036854775807), ('a', 1), ('b', 2)) v(g, x) GROUP BY g",
+        "SELECT sum(x) OVER (ORDER BY x ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM (VALUES (9223372036854775807), (1)) v(x)",
+    ] {
+        s.etl(&["sql", sql]).assert_failure(1, "bigint addition overflow");
+    }
+    let decimals = "SELECT sum(x) AS total FROM (VALUES (CAST('60000000000000000000' AS DECIMAL(38,18))), (CAST('60000000000000000000' AS DECIMAL(38,18)))) v(x)";
+    s.etl(&["sql", decimals]).assert_failure(1, "decimal overflow: the sum does not fit decimal(38,18)");
+    s.write("job.toml", format!("name = \"d\"\n[[target]]\ntable = \"cur.d\"\nquery = \"{decimals}\"\nlocation = \"out/\"\n"));
+    let out = s.etl(&["run", "job.toml"]);
+    out.assert_failure(1, "decimal overflow");
+    assert!(s.files("out").iter().all(|f| !f.ends_with(".parquet")), "{:?}", s.files("out"));
+    // Totals within their types are as before, nulls and windows included.
+    let rows = s.query(
+        "SELECT g, sum(x) AS t, sum(x) OVER (PARTITION BY g) AS w FROM (VALUES ('a', 1), ('a', 2), ('b', NULL)) v(g, x) GROUP BY g, x ORDER BY g, x",
+    );
+    assert_eq!(
+        rows,
+        [
+            serde_json::json!({"g": "a", "t": 1, "w": 3}),
+            serde_json::json!({"g": "a", "t": 2, "w": 3}),
+            serde_json::json!({"g": "b", "t": null, "w": null}),
+        ]
+    );
+    let rows = s.query("SELECT g, sum(CAST(x AS DECIMAL(10,2))) AS d FROM (VALUES ('a', 1), ('a', 2), ('b', NULL)) v(g, x) GROUP BY g ORDER BY g");
+    assert_eq!(rows, [serde_json::json!({"g": "a", "d": 3.0}), serde_json::json!({"g": "b", "d": null})]);
+}
+
+/// `etl sql --format csv` wrote a struct's or an array's decimals as doubles
+/// (`{"d":1.2345678901234568e+16}`): the JSON text went through a parsed JSON value.
+#[test]
+fn csv_keeps_every_digit_of_nested_decimals() {
+    let s = crate::util::Sandbox::new();
+    let out = s.etl(&[
+        "sql",
+        "SELECT named_struct('d', CAST('12345678901234567.1234567890' AS DECIMAL(38,10))) AS st, [CAST('-0.0000000001' AS DECIMAL(38,10))] AS l, CAST(NULL AS INT[]) AS n",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains(r#"{""d"":12345678901234567.1234567890}"#), "{}", out.stdout);
+    assert!(out.stdout.contains("[-0.0000000001]"), "{}", out.stdout);
+    assert!(out.stdout.trim_end().ends_with(','), "a NULL array is an empty field: {}", out.stdout);
+}

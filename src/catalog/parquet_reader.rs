@@ -19,6 +19,7 @@ use datafusion::datasource::physical_plan::ParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::parquet::DefaultParquetFileReaderFactory;
 use datafusion::parquet::arrow::arrow_reader::ArrowReaderOptions;
 use datafusion::parquet::arrow::async_reader::AsyncFileReader;
+use datafusion::parquet::arrow::parquet_to_arrow_schema;
 use datafusion::parquet::errors::{ParquetError, Result};
 use datafusion::parquet::basic::{LogicalType, Type as PhysicalType};
 use datafusion::parquet::file::metadata::ParquetMetaData;
@@ -31,17 +32,22 @@ use object_store::ObjectStore;
 
 use crate::location::Location;
 use crate::panics;
+use crate::schema::types::GlueType;
+use crate::schema::widen::holds_every_value;
+use crate::schema::{Column, names};
 
 #[derive(Debug)]
 pub struct NamingReaderFactory {
     inner: DefaultParquetFileReaderFactory,
     /// The table's location, which names its files in messages.
     location: Location,
+    /// The table's data columns, which each file's columns must fit.
+    columns: Arc<Vec<Column>>,
 }
 
 impl NamingReaderFactory {
-    pub fn new(store: Arc<dyn ObjectStore>, location: Location) -> Self {
-        NamingReaderFactory { inner: DefaultParquetFileReaderFactory::new(store), location }
+    pub fn new(store: Arc<dyn ObjectStore>, location: Location, columns: Vec<Column>) -> Self {
+        NamingReaderFactory { inner: DefaultParquetFileReaderFactory::new(store), location, columns: Arc::new(columns) }
     }
 }
 
@@ -55,13 +61,14 @@ impl ParquetFileReaderFactory for NamingReaderFactory {
     ) -> datafusion::error::Result<Box<dyn AsyncFileReader + Send>> {
         let name = self.location.display(&file.object_meta.location);
         let inner = self.inner.create_reader(partition_index, file, metadata_size_hint, metrics)?;
-        Ok(Box::new(NamingReader { inner, name }))
+        Ok(Box::new(NamingReader { inner, name, columns: self.columns.clone() }))
     }
 }
 
 struct NamingReader {
     inner: Box<dyn AsyncFileReader + Send>,
     name: String,
+    columns: Arc<Vec<Column>>,
 }
 
 impl AsyncFileReader for NamingReader {
@@ -78,6 +85,7 @@ impl AsyncFileReader for NamingReader {
         options: Option<&'a ArrowReaderOptions>,
     ) -> BoxFuture<'a, Result<Arc<ParquetMetaData>>> {
         let name = &self.name;
+        let columns = &self.columns;
         let metadata = panics::contain(self.inner.get_metadata(options));
         async move {
             let metadata = metadata.await.unwrap_or_else(|panic| {
@@ -85,10 +93,32 @@ impl AsyncFileReader for NamingReader {
                     "{name}: not a readable Parquet file: its footer is corrupt ({panic})"
                 )))
             })?;
+            fits(&metadata, columns).map_err(|why| ParquetError::General(format!("{name}: {why}")))?;
             without_float_bounds(metadata)
         }
         .boxed()
     }
+}
+
+/// Whether each column of a file holds values of its table column's type. A table whose schema
+/// was kept (a crawl that logs changes) may meet a file of doubles under a bigint column: the
+/// cast would cut 2.7 to 2 without a word, where Athena refuses the file (HIVE_BAD_DATA).
+fn fits(metadata: &ParquetMetaData, columns: &[Column]) -> std::result::Result<(), String> {
+    let file = metadata.file_metadata();
+    let Ok(schema) = parquet_to_arrow_schema(file.schema_descr(), file.key_value_metadata()) else { return Ok(()) };
+    for (index, field) in schema.fields().iter().enumerate() {
+        let name = names::normalize(field.name(), index);
+        let Some(column) = columns.iter().find(|c| c.name == name) else { continue };
+        let Ok(ty) = GlueType::from_arrow(field.data_type()) else { continue };
+        if !holds_every_value(&ty, &column.ty) {
+            return Err(format!(
+                "column {name} is {ty} in the file, but the table's schema says {}, which does not hold its values \
+                 (crawl the location with --on-change update, or rewrite the file)",
+                column.ty
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Whether a column's min/max may leave values out: floats', which never count NaN.

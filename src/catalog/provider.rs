@@ -319,6 +319,7 @@ impl TableProvider for FileTable {
                     .with_parquet_file_reader_factory(Arc::new(NamingReaderFactory::new(
                         store,
                         self.raw.location.clone(),
+                        self.schema.columns.clone(),
                     )));
                 let groups = groups
                     .into_iter()

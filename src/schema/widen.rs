@@ -56,6 +56,23 @@ pub fn athena_reads_as(from: &GlueType, to: &GlueType) -> bool {
     }
 }
 
+/// Whether a column of type `to` holds every value of a file's column of type `from`: `to` is
+/// what widening `from` into it gives (struct fields `to` lacks are ignored, as readers ignore
+/// them). A nested value under `string` is not read as text.
+pub fn holds_every_value(from: &GlueType, to: &GlueType) -> bool {
+    use GlueType::*;
+    match (from, to) {
+        (x, y) if x == y => true,
+        (Array(x), Array(y)) => holds_every_value(x, y),
+        (Map(k1, v1), Map(k2, v2)) => holds_every_value(k1, k2) && holds_every_value(v1, v2),
+        (Struct(x), Struct(y)) => {
+            x.iter().all(|f| y.iter().find(|g| g.name == f.name).is_none_or(|g| holds_every_value(&f.ty, &g.ty)))
+        }
+        (Array(_) | Map(..) | Struct(_), _) | (_, Array(_) | Map(..) | Struct(_)) => false,
+        (x, y) => widen(x, y) == *y,
+    }
+}
+
 /// Widens an optional type, where `None` means "no value seen yet" (an all-null column).
 pub fn widen_opt(a: Option<&GlueType>, b: Option<&GlueType>) -> Option<GlueType> {
     match (a, b) {

@@ -1,6 +1,7 @@
 //! 4. SQL over the catalog: the session (built in one place, on this process or a Ballista
 //! cluster), scripts whose statements run in order, and parameters bound as values.
 
+pub mod checked_sum;
 pub mod cluster;
 pub mod dates;
 pub mod decimal;

@@ -9,6 +9,8 @@ use datafusion::execution::disk_manager::DiskManagerBuilder;
 use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::execution::{SessionState, SessionStateBuilder};
+
+use super::checked_sum::checked_sum;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use datafusion::catalog::{CatalogProvider, TableProvider};
@@ -212,6 +214,7 @@ pub async fn session(
     let sorts_in_memory = options.memory_limit.is_none() && !on_cluster;
     let state = state.with_physical_optimizer_rule(Arc::new(KeepInputOrder { sorts_in_memory })).build();
     let context = SessionContext::new_with_state(state);
+    context.register_udaf(checked_sum().as_ref().clone());
     context.register_udtf(VersionOf::NAME, Arc::new(VersionOf { catalog: catalog.clone() }));
     let bridge = CatalogBridge::load(catalog, overrides).await?;
     context.register_catalog(DEFAULT_CATALOG, Arc::new(bridge));

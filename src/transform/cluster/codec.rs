@@ -172,4 +172,17 @@ impl PhysicalExtensionCodec for EtlCodec {
     fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
         self.ballista.try_encode_udf(node, buf)
     }
+
+    /// Executors sum as the client does: with totals checked (see `transform::checked_sum`).
+    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<datafusion::logical_expr::AggregateUDF>> {
+        let sum = crate::transform::checked_sum::checked_sum();
+        match name == sum.name() {
+            true => Ok(sum),
+            false => self.ballista.try_decode_udaf(name, buf),
+        }
+    }
+
+    fn try_encode_udaf(&self, node: &datafusion::logical_expr::AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
+        self.ballista.try_encode_udaf(node, buf)
+    }
 }
