@@ -3031,3 +3031,37 @@ fn csv_keeps_every_digit_of_nested_decimals() {
     assert!(out.stdout.contains("[-0.0000000001]"), "{}", out.stdout);
     assert!(out.stdout.trim_end().ends_with(','), "a NULL array is an empty field: {}", out.stdout);
 }
+
+/// Bookmarks of an incremental source followed the table's versions only one way: a rollback
+/// forgot what the undone runs read, but rolling forward again (`--to` the undone version)
+/// left them forgotten, and the next run read those objects again, doubling their rows; and a
+/// rollback killed once its version was published had not forgotten them yet, so their rows
+/// were lost for good.
+#[test]
+fn incremental_bookmarks_follow_rollbacks_both_ways_and_survive_a_killed_one() {
+    let s = crate::util::Sandbox::new();
+    s.write(
+        "inc.toml",
+        "name = \"rf\"\n[[source]]\ntable = \"raw.rf\"\nlocation = \"in/\"\nformat = \"csv\"\nincremental = true\n[[target]]\ntable = \"cur.rf\"\nquery = \"SELECT id FROM raw.rf\"\nlocation = \"out/\"\nmode = \"append\"\nretain_versions = 2\n",
+    );
+    let ids = || -> Vec<serde_json::Value> { s.query("SELECT id FROM cur.rf ORDER BY id").iter().map(|r| r["id"].clone()).collect() };
+    for (file, id) in [("a", 1), ("b", 2)] {
+        s.write(&format!("in/{file}.csv"), format!("id\n{id}\n"));
+        assert_eq!(s.json(&["run", "inc.toml"])["status"], "succeeded");
+    }
+    assert_eq!(s.etl(&["rollback", "cur.rf", "--to", "1"]).code, 0);
+    assert_eq!(s.etl(&["rollback", "cur.rf", "--to", "2"]).code, 0);
+    s.write("in/c.csv", "id\n3\n");
+    assert_eq!(s.json(&["run", "inc.toml"])["status"], "succeeded");
+    assert_eq!(ids(), [1, 2, 3]);
+
+    // Killed after publishing version 6 (the data of version 4), while it removes what
+    // retention no longer keeps: c's row is undone, and read again by the next run.
+    s.kill_at(&["rollback", "cur.rf", "--to", "4"], "cleanup.delete");
+    assert_eq!(ids(), [1, 2]);
+    let killed = &s.json(&["runs", "--job", "rollback_cur_rf"])["runs"][0];
+    assert_eq!((&killed["status"], &killed["targets"][0]["version"]), (&serde_json::json!("succeeded"), &serde_json::json!(6)), "{killed}");
+    s.write("in/d.csv", "id\n4\n");
+    assert_eq!(s.json(&["run", "inc.toml"])["status"], "succeeded");
+    assert_eq!(ids(), [1, 2, 3, 4]);
+}

@@ -108,6 +108,26 @@ fn nothing(table: &Table) -> Located {
     }
 }
 
+/// The runs whose work a table's current version builds on: a rollback's version builds on
+/// what the version it restored did; any other on its predecessor's, and its own run. (A run
+/// of an overwrite replaced earlier rows, but what those runs read stays read.)
+pub fn lineage(versions: &[DataVersion]) -> std::collections::HashSet<String> {
+    let by_number: std::collections::HashMap<u64, &DataVersion> = versions.iter().map(|v| (v.version, v)).collect();
+    let mut runs = std::collections::HashSet::new();
+    let mut at = versions.iter().map(|v| v.version).max().unwrap_or(NO_DATA);
+    while let Some(version) = by_number.get(&at) {
+        match version.rollback_of {
+            Some(restored) if restored < at => at = restored,
+            Some(_) => break,
+            None => {
+                runs.extend(version.run_id.clone());
+                at -= 1;
+            }
+        }
+    }
+    runs
+}
+
 /// Only a table jobs write has data versions; a crawled one's data is whatever its location holds.
 pub fn require_written(table: &Table) -> Result<()> {
     if table.definition.is_written() {

@@ -17,7 +17,7 @@ use crate::output::human_bytes;
 use crate::runs::RunStatus;
 use crate::runs::history::History;
 use crate::runs::report::{RunReport, TargetReport};
-use crate::runs::run::new_run_id;
+use crate::runs::run::{align_bookmarks, new_run_id};
 use crate::sink::rollback::roll_back;
 
 #[derive(Debug, Args)]
@@ -148,30 +148,6 @@ fn version_json(v: &DataVersion, restorable: bool) -> VersionJson {
     }
 }
 
-/// The runs a rollback undid no longer count as having read their incremental sources' objects
-/// (as a pipeline's rollback forgets them): the next run reads them again, and their rows come
-/// back. A run that also wrote other tables keeps its bookmarks (reading its objects again
-/// would add its rows to those twice): a warning says so.
-fn forget_what_undone_runs_read(history: &History, table: &TableName, undone: &[String]) -> Result<Vec<String>> {
-    let mut forget = Vec::new();
-    let mut warnings = Vec::new();
-    for run in undone {
-        let Some(report) = history.get(run)? else { continue };
-        let others: Vec<&str> =
-            report.targets.iter().map(|t| t.table.as_str()).filter(|t| *t != table.to_string()).collect();
-        match others.is_empty() {
-            true => forget.push(run.clone()),
-            false => warnings.push(format!(
-                "run {run} of job {} also wrote {}: what it read stays read, so its rows in {table} come back only with theirs (roll those back too, then etl bookmarks reset {} if its sources are incremental)",
-                report.job,
-                others.join(", "),
-                report.job
-            )),
-        }
-    }
-    history.forget_bookmarks_of(&forget)?;
-    Ok(warnings)
-}
 
 pub async fn rollback(args: RollbackArgs, global: &GlobalArgs) -> Result<()> {
     let catalog = global.catalog().await?;
@@ -183,39 +159,56 @@ pub async fn rollback(args: RollbackArgs, global: &GlobalArgs) -> Result<()> {
     let now = || chrono::Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
     let job = format!("rollback_{}_{}", args.table.database, args.table.table);
     let mut report = RunReport::started(&run_id, &job, chrono::Utc::now().date_naive(), false, now());
-    history.record(&report)?;
+    let location = catalog.table(&args.table).await?.map(|t| t.definition.location).unwrap_or_default();
+    let target = |files, partitions, version| TargetReport {
+        table: args.table.to_string(),
+        location: location.clone(),
+        files,
+        rows: 0,
+        bytes: 0,
+        partitions,
+        replaced: Vec::new(),
+        version,
+        sort_by: Vec::new(),
+        sort_reason: String::new(),
+    };
+    // Staged as a run's publication is: a rollback killed once its version is in the catalog
+    // is settled as published (by `etl runs`), not left "failed, nothing published".
+    let mut staged = report.clone();
+    staged.targets.push(target(0, 0, None));
+    history.stage_publication(&staged, &[])?;
     let versions = catalog.data_versions(&args.table).await.unwrap_or_default();
     let rolled_back = roll_back(catalog.as_ref(), &args.table, args.to, &run_id, &history).await;
     if rolled_back.is_ok() {
-        let undone: Vec<String> =
-            versions.iter().filter(|v| v.version > args.to).filter_map(|v| v.run_id.clone()).collect();
-        report.warnings.extend(forget_what_undone_runs_read(&history, &args.table, &undone)?);
+        let undone_now: Vec<&String> =
+            versions.iter().filter(|v| v.version > args.to).filter_map(|v| v.run_id.as_ref()).collect();
+        let kept = align_bookmarks(&history, catalog.as_ref(), &args.table).await?;
+        for (run, others) in kept.iter().filter(|(run, _)| undone_now.contains(&&run.run_id)) {
+            report.warnings.push(format!(
+                "run {} of job {} also wrote {}: what it read stays read, so its rows in {} come back only with theirs (roll those back too, then etl bookmarks reset {} if its sources are incremental)",
+                run.run_id,
+                run.job,
+                others.join(", "),
+                args.table,
+                run.job
+            ));
+        }
     }
     report.finished_at = Some(now());
     match &rolled_back {
         Ok(restored) => {
             report.status = RunStatus::Succeeded;
             report.warnings.extend(restored.warnings.clone());
-            let location = catalog.table(&args.table).await?.map(|t| t.definition.location).unwrap_or_default();
-            report.targets.push(TargetReport {
-                table: args.table.to_string(),
-                location,
-                files: restored.files_copied,
-                rows: 0,
-                bytes: 0,
-                partitions: restored.partitions,
-                replaced: Vec::new(),
-                version: Some(restored.version),
-                sort_by: Vec::new(),
-                sort_reason: String::new(),
-            });
+            report.targets.push(target(restored.files_copied, restored.partitions, Some(restored.version)));
+            history.published(&report)?;
         }
         Err(e) => {
             report.status = RunStatus::Failed;
             report.error = Some(e.message().to_string());
+            history.record(&report)?;
+            history.not_published(&run_id)?;
         }
     }
-    history.record(&report)?;
     let restored = rolled_back?;
     for warning in &report.warnings {
         eprintln!("warning: {warning}");

@@ -63,6 +63,17 @@ CREATE TABLE IF NOT EXISTS bookmarks (
     advance INTEGER NOT NULL,
     PRIMARY KEY (job, source, key)
 );
+-- The bookmarks of runs a rollback undid: their objects are read again, unless a later
+-- rollback brings their rows back, and these with them.
+CREATE TABLE IF NOT EXISTS undone_bookmarks (
+    job TEXT NOT NULL,
+    source TEXT NOT NULL,
+    key TEXT NOT NULL,
+    version TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    advance INTEGER NOT NULL,
+    PRIMARY KEY (run_id, source, key)
+);
 -- What a run is about to publish from its incremental sources: bookmarks once the catalog
 -- shows that it published (the run may be killed between its publication and its advance).
 CREATE TABLE IF NOT EXISTS pending_bookmarks (
@@ -300,23 +311,49 @@ impl History {
                 "DELETE FROM pending_bookmarks WHERE job = ?1 AND (?2 IS NULL OR source = ?2)",
                 params![job, source],
             )?;
+            c.execute("DELETE FROM undone_bookmarks WHERE job = ?1 AND (?2 IS NULL OR source = ?2)", params![job, source])?;
             Ok(c.execute("DELETE FROM bookmarks WHERE job = ?1 AND (?2 IS NULL OR source = ?2)", params![job, source])?
                 as u64)
         })
     }
 
-    /// Forgets the objects that `runs` processed, as if they had not run (their publications
-    /// were rolled back): the next run of the job reads those objects again.
-    pub fn forget_bookmarks_of(&self, runs: &[String]) -> Result<u64> {
+    /// Sets aside the bookmarks of `undone` runs (their publications were rolled back: the
+    /// next run of the job reads their objects again), and takes back those of `restored`
+    /// runs set aside before (a rollback brought their rows back). Where a later run
+    /// bookmarked the same object, the later advance stands.
+    pub fn align_bookmarks(&self, undone: &[String], restored: &[String]) -> Result<()> {
         let mut connection = self.connection.lock().unwrap_or_else(|e| e.into_inner());
         let tx = connection.transaction()?;
-        let mut forgotten = 0;
-        for run in runs {
-            forgotten += tx.execute("DELETE FROM bookmarks WHERE run_id = ?1", [run])? as u64;
+        for run in undone {
+            tx.execute(
+                "INSERT OR REPLACE INTO undone_bookmarks (job, source, key, version, run_id, advance)
+                 SELECT job, source, key, version, run_id, advance FROM bookmarks WHERE run_id = ?1",
+                [run],
+            )?;
+            tx.execute("DELETE FROM bookmarks WHERE run_id = ?1", [run])?;
             tx.execute("DELETE FROM pending_bookmarks WHERE run_id = ?1", [run])?;
         }
+        for run in restored {
+            tx.execute(
+                "INSERT INTO bookmarks (job, source, key, version, run_id, advance)
+                 SELECT job, source, key, version, run_id, advance FROM undone_bookmarks WHERE run_id = ?1
+                 ON CONFLICT (job, source, key) DO UPDATE SET version = excluded.version, run_id = excluded.run_id,
+                     advance = excluded.advance WHERE excluded.advance > bookmarks.advance",
+                [run],
+            )?;
+            tx.execute("DELETE FROM undone_bookmarks WHERE run_id = ?1", [run])?;
+        }
         tx.commit()?;
-        Ok(forgotten)
+        Ok(())
+    }
+
+    /// The runs whose bookmarks are set aside (see [`History::align_bookmarks`]).
+    pub fn runs_with_undone_bookmarks(&self) -> Result<std::collections::HashSet<String>> {
+        self.with(|c| {
+            let mut statement = c.prepare("SELECT DISTINCT run_id FROM undone_bookmarks")?;
+            let runs = statement.query_map([], |r| r.get::<_, String>(0))?.collect::<rusqlite::Result<_>>()?;
+            Ok(runs)
+        })
     }
 
     /// Takes the lease on a job and logical date until `expires_at`, if no live holder has it.

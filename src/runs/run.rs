@@ -334,6 +334,11 @@ async fn execute(
 ) -> Result<()> {
     // 1. Crawl every source (nothing recorded yet).
     settle_interrupted_runs(job, context, &report.run_id).await?;
+    if job.sources.iter().any(|s| s.incremental) {
+        for target in &job.targets {
+            align_bookmarks(context.history.as_ref(), context.catalog.as_ref(), &target.table).await?;
+        }
+    }
     let quarantine = quarantined::folder(&context.home, &job.name, &report.run_id);
     let mut reads = Vec::new();
     for source in &job.sources {
@@ -537,6 +542,40 @@ async fn settle_interrupted_runs(job: &Job, context: &RunContext, run_id: &str) 
     let ended: Vec<String> =
         context.history.pending_publications(Some(&job.name))?.into_iter().filter(|run| run != run_id).collect();
     settle_publications(context.history.as_ref(), context.catalog.as_ref(), &ended, true).await
+}
+
+/// Brings the bookmarks of the runs that wrote `table` in line with its current version (see
+/// [`versions::lineage`]): the objects of runs a rollback undid are read again, and those of
+/// runs a later rollback brought back are not read twice. Done by the rollback, and again by
+/// every incremental run before it reads, which finishes the work of a rollback killed after
+/// its publication. A run that also wrote other tables keeps its bookmarks, which hold for
+/// those too: such runs are returned, with the other tables.
+pub async fn align_bookmarks(
+    history: &History,
+    catalog: &dyn Catalog,
+    table: &crate::catalog::TableName,
+) -> Result<Vec<(RunReport, Vec<String>)>> {
+    if catalog.table(table).await?.is_none() {
+        return Ok(Vec::new());
+    }
+    let versions = catalog.data_versions(table).await?;
+    let lineage = crate::catalog::versions::lineage(&versions);
+    let mut undone = Vec::new();
+    let mut kept_for_others = Vec::new();
+    let written = versions.iter().filter(|v| v.rollback_of.is_none()).filter_map(|v| v.run_id.as_ref());
+    for run in written.filter(|run| !lineage.contains(*run)) {
+        let Some(report) = history.get(run)? else { continue };
+        let others: Vec<String> =
+            report.targets.iter().map(|t| t.table.clone()).filter(|t| *t != table.to_string()).collect();
+        match others.is_empty() {
+            true => undone.push(run.clone()),
+            false => kept_for_others.push((report, others)),
+        }
+    }
+    let set_aside = history.runs_with_undone_bookmarks()?;
+    let restored: Vec<String> = lineage.into_iter().filter(|run| set_aside.contains(run)).collect();
+    history.align_bookmarks(&undone, &restored)?;
+    Ok(kept_for_others)
 }
 
 /// Settles `runs` (ended between staging their publication and recording it), those of them

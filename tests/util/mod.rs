@@ -87,6 +87,31 @@ impl Sandbox {
         command
     }
 
+    /// Starts `etl ARGS` with `ETL_KILL_POINT=point`, and kills it (SIGKILL) once it says it
+    /// reached the point.
+    pub fn kill_at(&self, args: &[&str], point: &str) {
+        use std::io::{BufRead, BufReader};
+        let mut child = self
+            .command(args)
+            .env("ETL_KILL_POINT", point)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the etl binary runs");
+        let mut said = Vec::new();
+        for line in BufReader::new(child.stderr.take().unwrap()).lines() {
+            let line = line.unwrap_or_default();
+            if line.contains("kill point") && line.contains("reached") {
+                child.kill().expect("SIGKILL");
+                child.wait().unwrap();
+                return;
+            }
+            said.push(line);
+        }
+        let status = child.wait().unwrap();
+        panic!("etl {args:?} ended ({status}) without reaching kill point {point}:\n{}", said.join("\n"));
+    }
+
     /// `etl` with variables set for this process only (an endpoint, a retry budget).
     pub fn etl_with_env(&self, args: &[&str], variables: &[(&str, &str)]) -> Output {
         let output = self.command(args).envs(variables.iter().copied()).output().expect("the etl binary runs");

@@ -458,7 +458,7 @@ impl PipelineRunner {
             }
             if undone {
                 let of_job: Vec<String> = runs.iter().filter(|r| r.job == job.name).map(|r| r.run_id.clone()).collect();
-                self.history.forget_bookmarks_of(&of_job)?;
+                self.history.align_bookmarks(&of_job, &[])?;
             }
         }
         // A job none of whose tables went back need not run again: what it published stands
