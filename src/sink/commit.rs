@@ -140,6 +140,17 @@ impl Commit {
         }
         let (schema, columns) = target_schema(&df, target)?;
         let new_version = new_version(target, existing.as_ref(), &schema, &self.tag.work.job, &self.run_id)?;
+        // The files a write keeps must stay readable under the new schema; a Hive table
+        // emptied (rolled back to version 0) keeps none. A Delta table's log keeps its schema.
+        if let (Some(table), Some(version)) = (&existing, &new_version) {
+            if target.mode != WriteMode::Overwrite
+                && !version.diff.is_empty()
+                && (target.format == TableFormat::Delta
+                    || catalog.partitions(&table.name).await?.iter().any(|p| !p.files.is_empty()))
+            {
+                check_compatible(target, &version.diff)?;
+            }
+        }
         if let Some(merge) = &target.merge {
             check_merge_keys(target, merge, &schema)?;
         }
@@ -456,13 +467,7 @@ fn new_version(
     Ok(match existing {
         None => Some(NewVersion { definition, diff: diff(&TableSchema::default(), schema) }),
         Some(table) if table.definition == definition => None,
-        Some(table) => {
-            let changes = diff(&table.definition.schema(), schema);
-            if target.mode != WriteMode::Overwrite {
-                check_compatible(target, &changes)?;
-            }
-            Some(NewVersion { definition, diff: changes })
-        }
+        Some(table) => Some(NewVersion { definition, diff: diff(&table.definition.schema(), schema) }),
     })
 }
 
