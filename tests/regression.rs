@@ -3082,3 +3082,19 @@ fn an_emptied_table_takes_a_new_column_type() {
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(s.query("SELECT amt FROM cur.tc"), [serde_json::json!({"amt": 1})]);
 }
+
+/// A run killed while it moved its files into place was settled "failed … nothing was
+/// published" with the targets it had staged, rows and bytes, which totals over the history
+/// counted as written.
+#[test]
+fn a_killed_run_that_published_nothing_lists_no_targets() {
+    let s = crate::util::Sandbox::new();
+    s.write("j.toml", "name = \"g\"\n[[target]]\ntable = \"cur.g\"\nquery = \"SELECT 1 AS x, 'a' AS p\"\nlocation = \"out/\"\npartition_by = [\"p\"]\nmode = \"overwrite_partitions\"\n");
+    s.kill_at(&["run", "j.toml"], "materialize.move");
+    // The next run settles it from the catalog: not published.
+    assert_eq!(s.json(&["run", "j.toml"])["status"], "succeeded");
+    let killed = &s.json(&["runs", "--job", "g"])["runs"][1];
+    assert_eq!(killed["status"], "failed", "{killed}");
+    assert!(killed["error"].as_str().unwrap().contains("nothing was published"), "{killed}");
+    assert_eq!(killed["targets"], serde_json::json!([]), "{killed}");
+}

@@ -286,6 +286,8 @@ impl History {
         }
         if report.error.as_deref() == Some(KILLED_PUBLISHING) {
             report.error = Some(KILLED.to_string());
+            // What it had staged was never published: a report lists what readers see.
+            report.targets.clear();
             return self.record(&report);
         }
         Ok(())
@@ -669,6 +671,10 @@ impl History {
                     })?;
                     report.status = RunStatus::Failed;
                     report.error = Some(if publishing { KILLED_PUBLISHING } else { KILLED }.to_string());
+                    // A publication in doubt keeps its staged targets, by which it is settled.
+                    if !publishing {
+                        report.targets.clear();
+                    }
                 }
                 self.record(&report)?;
             }
