@@ -3098,3 +3098,27 @@ fn a_killed_run_that_published_nothing_lists_no_targets() {
     assert!(killed["error"].as_str().unwrap().contains("nothing was published"), "{killed}");
     assert_eq!(killed["targets"], serde_json::json!([]), "{killed}");
 }
+
+/// Inference widens a field that holds numbers in one record and objects in another to
+/// string at any depth (`arr` array<string>, `s` struct<x:string>), but the reader turned
+/// objects and arrays into JSON text only for top-level columns: those records, inside the
+/// very sample the schema came from, were bad records (dropped under `bad_records = "drop"`).
+#[test]
+fn json_objects_under_a_nested_string_are_read_as_their_text() {
+    let s = crate::util::Sandbox::new();
+    s.write(
+        "in/a.json",
+        "{\"id\":1,\"arr\":[1,2],\"s\":{\"x\":1}}\n{\"id\":2,\"arr\":[{\"k\":1}],\"s\":{\"x\":{\"y\":1}}}\n{\"id\":3,\"m\":[{\"v\":1}]}\n{\"id\":4,\"m\":[{\"v\":[1,2]}]}\n",
+    );
+    assert_eq!(s.etl(&["crawl", "in/", "--table", "raw.j"]).code, 0);
+    let rows = s.query("SELECT id, arr[1] AS a, s.x AS x, get_field(m[1], 'v') AS v FROM raw.j ORDER BY id");
+    assert_eq!(
+        rows,
+        [
+            serde_json::json!({"id": 1, "a": "1", "x": "1", "v": null}),
+            serde_json::json!({"id": 2, "a": "{\"k\":1}", "x": "{\"y\":1}", "v": null}),
+            serde_json::json!({"id": 3, "a": null, "x": null, "v": "1"}),
+            serde_json::json!({"id": 4, "a": null, "x": null, "v": "[1,2]"}),
+        ]
+    );
+}

@@ -171,18 +171,40 @@ fn without_null_unknown_keys(line: &[u8], schema: &SchemaRef) -> Option<Vec<u8>>
 
 /// The line with the objects and arrays of its string columns as their JSON text, as Athena's
 /// JSON SerDe reads them: a crawl that meets a field holding numbers in one record and objects
-/// in another makes it a string. None when there is none to rewrite.
+/// in another makes it a string, at any depth (a struct's field, an array's elements, a map's
+/// values). None when there is none to rewrite.
 fn nested_as_text(line: &[u8], schema: &SchemaRef) -> Option<Vec<u8>> {
-    let serde_json::Value::Object(mut fields) = serde_json::from_slice(line).ok()? else { return None };
-    let mut rewritten = false;
-    for (name, value) in fields.iter_mut() {
-        let is_text = schema.field_with_name(name).is_ok_and(|f| f.data_type() == &DataType::Utf8);
-        if is_text && (value.is_object() || value.is_array()) {
-            *value = serde_json::Value::String(value.to_string());
-            rewritten = true;
+    let mut record = serde_json::from_slice(line).ok()?;
+    let rewritten = nested_as_text_in(&mut record, &DataType::Struct(schema.fields().clone()));
+    rewritten.then(|| serde_json::to_vec(&record).ok()).flatten()
+}
+
+fn nested_as_text_in(value: &mut serde_json::Value, data_type: &DataType) -> bool {
+    use serde_json::Value;
+    match (data_type, value) {
+        (DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View, value @ (Value::Object(_) | Value::Array(_))) => {
+            *value = Value::String(value.to_string());
+            true
         }
+        (DataType::Struct(fields), Value::Object(members)) => {
+            let mut rewritten = false;
+            for (name, member) in members.iter_mut() {
+                if let Some((_, field)) = fields.find(name) {
+                    rewritten |= nested_as_text_in(member, field.data_type());
+                }
+            }
+            rewritten
+        }
+        (DataType::List(item) | DataType::LargeList(item), Value::Array(items)) => {
+            items.iter_mut().fold(false, |rewritten, element| nested_as_text_in(element, item.data_type()) | rewritten)
+        }
+        (DataType::Map(entries, _), Value::Object(members)) => {
+            let DataType::Struct(pair) = entries.data_type() else { return false };
+            let Some(value_field) = pair.get(1) else { return false };
+            members.values_mut().fold(false, |rewritten, member| nested_as_text_in(member, value_field.data_type()) | rewritten)
+        }
+        _ => false,
     }
-    rewritten.then(|| serde_json::to_vec(&fields).ok()).flatten()
 }
 
 /// The schema decoded with integers and decimals as text, at any depth: Arrow's decoder reads
