@@ -3075,12 +3075,12 @@ fn an_emptied_table_takes_a_new_column_type() {
         s.write("j.toml", format!("name = \"tc\"\n[[target]]\ntable = \"cur.tc\"\nquery = \"{query}\"\nlocation = \"out/\"\nmode = \"append\"\n"));
         s.etl(&["run", "j.toml"])
     };
-    assert_eq!(job("SELECT '01' AS amt").code, 0);
-    job("SELECT 1 AS amt").assert_failure(1, "not compatible with the files already in the table");
+    assert_eq!(job("SELECT 1 AS amt").code, 0);
+    job("SELECT 1.5 AS amt").assert_failure(1, "not compatible with the files already in the table");
     assert_eq!(s.etl(&["rollback", "cur.tc", "--to", "0"]).code, 0);
-    let out = job("SELECT 1 AS amt");
+    let out = job("SELECT 1.5 AS amt");
     assert_eq!(out.code, 0, "{out:?}");
-    assert_eq!(s.query("SELECT amt FROM cur.tc"), [serde_json::json!({"amt": 1})]);
+    assert_eq!(s.query("SELECT amt FROM cur.tc"), [serde_json::json!({"amt": 1.5})]);
 }
 
 /// A run killed while it moved its files into place was settled "failed … nothing was
@@ -3121,4 +3121,115 @@ fn json_objects_under_a_nested_string_are_read_as_their_text() {
             serde_json::json!({"id": 4, "a": null, "x": null, "v": "[1,2]"}),
         ]
     );
+}
+
+/// A daily append whose amounts were all whole numbers that day (the crawl reads them as
+/// bigint) was refused against the table's double column ("changed from double to bigint is
+/// not compatible"), where Spark's insertInto and Athena's INSERT INTO cast to the table's type.
+#[test]
+fn appended_values_the_tables_types_hold_are_written_as_those_types() {
+    let s = crate::util::Sandbox::new();
+    s.write(
+        "job.toml",
+        "name = \"n\"\n[[source]]\ntable = \"raw.n\"\nlocation = \"src/\"\n[[target]]\ntable = \"cur.n\"\nquery = \"SELECT * FROM raw.n\"\nlocation = \"out/\"\nmode = \"append\"\n",
+    );
+    s.write("src/a.csv", "id,amount\n1,10.5\n");
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    s.write("src/a.csv", "id,amount\n2,20\n");
+    let out = s.etl(&["run", "job.toml", "--logical-date", "2026-01-02"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let columns = s.json(&["schema", "show", "cur.n"])["columns"].clone();
+    assert_eq!(columns[1], serde_json::json!({"name": "amount", "type": "double"}), "{columns}");
+    assert_eq!(s.json(&["schema", "history", "cur.n"])["versions"].as_array().unwrap().len(), 1);
+    let rows = s.query("SELECT id, amount FROM cur.n ORDER BY id");
+    assert_eq!(rows, [serde_json::json!({"id": 1, "amount": 10.5}), serde_json::json!({"id": 2, "amount": 20.0})]);
+}
+
+/// Checks of a Delta merge target judged the merge's input rows alone, not the table the merge
+/// leaves: a fact table's relationship to the merged dimension failed on every run after the
+/// first (its keys were in the table, not in that run's rows), and a duplicate the merge made
+/// passed `unique`, which `etl check` then failed on what was published.
+#[test]
+fn checks_of_a_merge_judge_the_table_it_leaves() {
+    let s = crate::util::Sandbox::new();
+    s.write(
+        "job.toml",
+        "name = \"m\"\n[[source]]\ntable = \"raw.m\"\nlocation = \"src/\"\n\
+         [[target]]\ntable = \"cur.customers\"\nquery = \"SELECT DISTINCT cid, cname FROM raw.m\"\nlocation = \"cust/\"\ntable_format = \"delta\"\nmode = \"merge\"\nmerge_on = [\"cid\"]\n\
+         [[target.check]]\nunique = [\"cname\"]\n\
+         [[target.check]]\nrow_count = { min = 2 }\n\
+         [[target]]\ntable = \"cur.orders\"\nquery = \"SELECT order_id, cid FROM raw.m\"\nlocation = \"orders/\"\nmode = \"append\"\n\
+         [[target.check]]\nrelationship = { column = \"cid\", references = \"cur.customers.cid\" }\n",
+    );
+    s.write("src/a.csv", "order_id,cid,cname\n1,10,a\n2,11,b\n");
+    assert_eq!(s.json(&["run", "job.toml", "--logical-date", "2026-01-01"])["status"], "succeeded");
+    // Orders of customers merged earlier, and one row to merge: the table holds 3 customers.
+    s.write("src/a.csv", "order_id,cid,cname\n3,12,c\n");
+    let out = s.etl(&["run", "job.toml", "--logical-date", "2026-01-02"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    // A merge that would leave `a` twice fails `unique`, and publishes nothing.
+    s.write("src/a.csv", "order_id,cid,cname\n4,13,a\n");
+    let out = s.etl(&["run", "job.toml", "--logical-date", "2026-01-03", "--json"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let unique = report["checks"].as_array().unwrap().iter().find(|c| c["rule"] == "unique").unwrap().clone();
+    assert_eq!((&unique["status"], &unique["violations"]), (&serde_json::json!("failed"), &serde_json::json!(2)), "{unique}");
+    assert_eq!(s.query("SELECT count(*) AS n FROM cur.customers"), [serde_json::json!({"n": 3})]);
+}
+
+/// `row_group_bytes` was ignored once rows were sorted (`sort_by`, the default sort on a date,
+/// a sorted compaction): the sort handed the writer batches of 256 Ki rows, and the writer,
+/// which learns a row's size from a row group's first batch, wrote 3.4 MB as one row group.
+#[test]
+fn sorted_rows_keep_row_groups_near_their_byte_size() {
+    let s = crate::util::Sandbox::new();
+    let mut csv = String::from("id,carrier,note\n");
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    for i in 0..30_000 {
+        let note: String = (0..100)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (b'a' + (state % 26) as u8) as char
+            })
+            .collect();
+        csv.push_str(&format!("{i},{},{note}\n", ["A", "B", "C"][i % 3]));
+    }
+    s.write("in/data.csv", csv);
+    s.write(
+        "job.toml",
+        "name = \"rgb\"\n[[source]]\ntable = \"raw.rgb\"\nlocation = \"in/\"\n[[target]]\ntable = \"cur.rgb\"\nquery = \"SELECT * FROM raw.rgb\"\nlocation = \"out/\"\nrow_group_bytes = \"1M\"\nsort_by = [\"carrier\"]\ncompression = \"none\"\n",
+    );
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    let cost = s.json(&["cost", "SELECT * FROM cur.rgb"]);
+    let row_groups = cost["tables"][0]["row_groups"].as_u64().unwrap();
+    assert!(row_groups >= 3, "3.4 MB in row groups of about 1 MB: {cost}");
+}
+
+/// A relationship whose own column is not in the target said the referenced table lacked the
+/// referenced column (`raw.r has no column 'cid'`, which it has).
+#[test]
+fn a_relationship_names_the_table_that_lacks_its_column() {
+    let s = crate::util::Sandbox::new();
+    s.write("r.csv", "cid\n1\n");
+    assert_eq!(s.etl(&["crawl", "r.csv", "--table", "raw.r"]).code, 0);
+    s.write(
+        "job.toml",
+        "name = \"o\"\n[[target]]\ntable = \"cur.o\"\nquery = \"SELECT 1 AS cid\"\nlocation = \"out/\"\n[[target.check]]\nrelationship = { column = \"customer\", references = \"raw.r.cid\" }\n",
+    );
+    s.etl(&["run", "job.toml"]).assert_failure(2, "cur.o has no column 'customer' (its columns: cid)");
+}
+
+/// A check's samples showed a decimal key with more digits than a double holds as the nearest
+/// double (12345678901234567.89 as 1.2345678901234568e+16), a value no row has.
+#[test]
+fn check_samples_show_wide_decimals_as_stored() {
+    let s = crate::util::Sandbox::new();
+    s.write(
+        "job.toml",
+        "name = \"c\"\n[[target]]\ntable = \"cur.c\"\nquery = \"SELECT CAST('12345678901234567.89' AS DECIMAL(20,2)) AS amt FROM (VALUES (1), (2)) v(x)\"\nlocation = \"out/\"\n[[target.check]]\nunique = [\"amt\"]\nseverity = \"warn\"\n",
+    );
+    let report = s.json(&["run", "job.toml"]);
+    assert_eq!(report["checks"][0]["samples"][0]["amt"], "12345678901234567.89", "{report}");
 }

@@ -7,6 +7,7 @@
 //! what the caller knows (a staged output's file footers) or from the table's statistics,
 //! without a scan.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::NaiveDate;
@@ -172,7 +173,7 @@ async fn plan_all(
             let other =
                 datafusion::common::TableReference::partial(referenced.database.as_str(), referenced.table.as_str());
             let other = ctx.table_provider(other).await.map_err(|e| refused(check, Error::from(e)))?.schema();
-            comparable_keys(&schema, column, &other, references, referenced)
+            comparable_keys(&schema, column, &other, references, referenced, &subject.table)
                 .map_err(|why| refused(check, Error::config(why)))?;
         }
         let texts = match queries(&subject.table, check, logical_date) {
@@ -462,12 +463,39 @@ async fn samples(
     text: &str,
 ) -> Result<Vec<serde_json::Value>> {
     let batches = collect(ctx, params, subject, check, text).await?;
+    let batches = batches.iter().map(wide_decimals_as_text).collect::<Result<Vec<_>>>()?;
     let mut out = Vec::new();
     crate::output::write_rows(&mut out, &batches, crate::output::RowFormat::Json)?;
     match serde_json::from_slice(&out)? {
         serde_json::Value::Array(rows) => Ok(rows.into_iter().take(SAMPLE_ROWS).collect()),
         _ => Ok(Vec::new()),
     }
+}
+
+/// A sample goes into the report as a JSON value, whose numbers are doubles: a decimal with
+/// more digits than a double holds (12345678901234567.89) is given as its text, so that the
+/// value shown is the value stored.
+fn wide_decimals_as_text(batch: &RecordBatch) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    let wide = |ty: &DataType| matches!(ty, DataType::Decimal128(p, _) | DataType::Decimal256(p, _) if *p > 15);
+    if !schema.fields().iter().any(|f| wide(f.data_type())) {
+        return Ok(batch.clone());
+    }
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns = Vec::with_capacity(batch.num_columns());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        match wide(field.data_type()) {
+            true => {
+                columns.push(cast(column, &DataType::Utf8)?);
+                fields.push(field.as_ref().clone().with_data_type(DataType::Utf8));
+            }
+            false => {
+                columns.push(column.clone());
+                fields.push(field.as_ref().clone());
+            }
+        }
+    }
+    Ok(RecordBatch::try_new(Arc::new(datafusion::arrow::datatypes::Schema::new(fields)), columns)?)
 }
 
 /// An accepted value as a SQL literal; text is quoted, so it is never read as SQL.
@@ -519,10 +547,16 @@ fn comparable_keys(
     parent: &datafusion::arrow::datatypes::Schema,
     references: &str,
     referenced: &crate::catalog::TableName,
+    subject: &crate::catalog::TableName,
 ) -> Result<(), String> {
-    let (Ok(child_field), Ok(parent_field)) = (child.field_with_name(column), parent.field_with_name(references))
-    else {
-        return Err(format!("{referenced} has no column '{references}'"));
+    let columns = |schema: &datafusion::arrow::datatypes::Schema| {
+        schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>().join(", ")
+    };
+    let Ok(child_field) = child.field_with_name(column) else {
+        return Err(format!("{subject} has no column '{column}' (its columns: {})", columns(child)));
+    };
+    let Ok(parent_field) = parent.field_with_name(references) else {
+        return Err(format!("{referenced} has no column '{references}' (its columns: {})", columns(parent)));
     };
     let kind = |ty: &DataType| match ty {
         t if t.is_numeric() => "number",

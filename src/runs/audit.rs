@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use datafusion::prelude::{DataFrame, SessionContext};
+use datafusion::catalog::TableProvider;
+use datafusion::logical_expr::{Expr, JoinType};
+use datafusion::prelude::{DataFrame, SessionContext, lit};
 
 use super::job::Job;
 use super::report::RunReport;
@@ -12,7 +14,8 @@ use super::run::{RunContext, warn};
 use crate::catalog::provider::FileTable;
 use crate::checks::evaluate::{self, Recorded, Subject};
 use crate::error::{Error, Result};
-use crate::sink::Commit;
+use crate::sink::commit::MergeBase;
+use crate::sink::{Commit, WhenMatched, WhenNotMatched};
 use crate::source::rejects::Rejects;
 use crate::transform::params::Params;
 use crate::transform::session::override_table;
@@ -30,7 +33,7 @@ pub(super) async fn plan_checks(
         return Ok(());
     }
     for (target, df) in job.targets.iter().zip(frames) {
-        let (schema, _) = crate::sink::target_schema(df, target)?;
+        let (schema, _) = crate::sink::target_schema(df, target, None)?;
         let definition = crate::catalog::TableDefinition::parquet(
             target.location.url(),
             &schema,
@@ -52,6 +55,37 @@ pub(super) async fn plan_checks(
 /// Runs every check on the targets as they would be once published (each read under its own
 /// name, so a check may compare two targets; an append's with the rows it keeps), keeps the results in the report and, with the version each target
 /// publishes, in the commit; fails the run when a check of severity error failed.
+/// The table a merge leaves, as checks read it: the table's rows no staged row matches, the
+/// staged rows that match one (`when_matched = "update"`), and those that match none
+/// (`when_not_matched = "insert"`).
+fn merged(ctx: &SessionContext, base: &MergeBase, staged: Arc<dyn TableProvider>) -> Result<Arc<dyn TableProvider>> {
+    let existing = FileTable::from_partitions(&base.definition, &base.partitions, Arc::new(Rejects::failing()))?;
+    let existing = ctx.read_table(Arc::new(existing))?.alias("existing")?;
+    let staged = ctx.read_table(staged)?.alias("staged")?;
+    let matching = || {
+        base.merge
+            .on
+            .iter()
+            .map(|key| {
+                let column = |side: &str| Expr::Column(datafusion::common::Column::new(Some(side), key));
+                column("existing").eq(column("staged"))
+            })
+            .reduce(Expr::and)
+            .unwrap_or(lit(false))
+    };
+    let unmatched_rows = existing.clone().join_on(staged.clone(), JoinType::LeftAnti, [matching()])?;
+    let mut table = unmatched_rows;
+    if base.merge.when_matched == WhenMatched::Update {
+        let updates = staged.clone().join_on(existing.clone(), JoinType::LeftSemi, [matching()])?;
+        table = table.union_by_name(updates)?;
+    }
+    if base.merge.when_not_matched == WhenNotMatched::Insert {
+        let inserts = staged.join_on(existing, JoinType::LeftAnti, [matching()])?;
+        table = table.union_by_name(inserts)?;
+    }
+    Ok(table.into_view())
+}
+
 pub(super) async fn audit(
     job: &Job,
     ctx: &SessionContext,
@@ -68,17 +102,22 @@ pub(super) async fn audit(
     // Checks judge each table as readers will see it: in append mode, with the rows it keeps.
     let published = commit.published_tables(context.catalog.as_ref()).await?;
     for table in &published {
-        let provider = FileTable::from_partitions(&table.definition, &table.partitions, Arc::new(Rejects::failing()))?;
-        override_table(ctx, table.name.clone(), Arc::new(provider))?;
+        let staged = FileTable::from_partitions(&table.definition, &table.partitions, Arc::new(Rejects::failing()))?;
+        let provider = match &table.merged_into {
+            Some(base) => merged(ctx, base, Arc::new(staged))?,
+            None => Arc::new(staged),
+        };
+        override_table(ctx, table.name.clone(), provider)?;
     }
     for table in &published {
         let Some(target) = job.targets.iter().find(|t| t.table == table.name) else { continue };
         if target.checks.is_empty() {
             continue;
         }
-        let rows = table.rows();
-        let change = table.rows_before.map(|before| (before, rows));
-        let subject = Subject { table: table.name.clone(), checks: target.checks.clone(), rows: Some(rows), change };
+        // A merge's rows are counted from the table it leaves.
+        let rows = table.merged_into.is_none().then(|| table.rows());
+        let change = table.rows_before.zip(rows);
+        let subject = Subject { table: table.name.clone(), checks: target.checks.clone(), rows, change };
         let results = evaluate::run(ctx, params, &subject, logical_date).await?;
         let recorded = target.checks.iter().zip(&results).map(|(spec, result)| Recorded::of(spec, result)).collect();
         commit.record_checks(&table.name, recorded);

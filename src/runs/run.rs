@@ -371,7 +371,7 @@ async fn execute(
     let mut would_write = Vec::new();
     if options.dry_run {
         for (target, df) in job.targets.iter().zip(&frames) {
-            let (schema, _) = crate::sink::target_schema(df, target)?;
+            let (schema, _) = crate::sink::target_schema(df, target, None)?;
             let keys: Vec<String> = schema.key_names().map(str::to_string).collect();
             let clustering =
                 crate::sink::clustering::choose(&target.layout, df.schema().as_arrow(), &target.checks, &keys);

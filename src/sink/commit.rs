@@ -50,9 +50,19 @@ use crate::transform::session::tables_read;
 pub struct PublishedTable {
     pub name: TableName,
     pub definition: TableDefinition,
+    /// The files the table has once published; a merge's staged rows alone (see `merged_into`).
     pub partitions: Vec<Partition>,
     /// The table's rows now; `None` for a table not yet created, or a merge target.
     pub rows_before: Option<u64>,
+    /// A merge into an existing table: the table as it is, which the staged rows merge into.
+    pub merged_into: Option<MergeBase>,
+}
+
+/// What a merge's staged rows go into: the table's files now, and how rows match.
+pub struct MergeBase {
+    pub definition: TableDefinition,
+    pub partitions: Vec<Partition>,
+    pub merge: super::MergeSpec,
 }
 
 impl PublishedTable {
@@ -138,7 +148,8 @@ impl Commit {
         if moved {
             refuse_another_tables_location(catalog, target).await?;
         }
-        let (schema, columns) = target_schema(&df, target)?;
+        let kept = existing.as_ref().filter(|_| target.mode != WriteMode::Overwrite).map(|t| t.definition.schema());
+        let (schema, columns) = target_schema(&df, target, kept.as_ref())?;
         let new_version = new_version(target, existing.as_ref(), &schema, &self.tag.work.job, &self.run_id)?;
         // The files a write keeps must stay readable under the new schema; a Hive table
         // emptied (rolled back to version 0) keeps none. A Delta table's log keeps its schema.
@@ -193,13 +204,21 @@ impl Commit {
 
     /// Each staged target as its table would read once published (what its checks judge): the
     /// staged files, and in `append` and `overwrite_partitions` modes the table's files the
-    /// publication keeps; with the rows the table holds now. A merge's result is known once the
-    /// Delta log has planned it: its staged rows alone.
+    /// publication keeps; with the rows the table holds now. A merge's staged rows, with the
+    /// table they merge into.
     pub async fn published_tables(&self, catalog: &dyn Catalog) -> Result<Vec<PublishedTable>> {
         let mut tables = Vec::with_capacity(self.targets.len());
         for target in &self.targets {
             let mut partitions = target.staged_partitions();
             let mut rows_before = None;
+            let mut merged_into = None;
+            if let (Some(table), Some(merge)) = (&target.existing, &target.spec.merge) {
+                merged_into = Some(MergeBase {
+                    definition: table.definition.clone(),
+                    partitions: catalog.partitions(&table.name).await?,
+                    merge: merge.clone(),
+                });
+            }
             if let Some(table) = target.existing.as_ref().filter(|_| target.spec.mode != WriteMode::Merge) {
                 let current = catalog.partitions(&table.name).await?;
                 rows_before = Some(current.iter().flat_map(|p| &p.files).map(|f| f.rows).sum());
@@ -214,7 +233,13 @@ impl Commit {
                 }
             }
             let definition = target.staged_definition(&self.tag.work.job);
-            tables.push(PublishedTable { name: target.spec.table.clone(), definition, partitions, rows_before });
+            tables.push(PublishedTable {
+                name: target.spec.table.clone(),
+                definition,
+                partitions,
+                rows_before,
+                merged_into,
+            });
         }
         Ok(tables)
     }

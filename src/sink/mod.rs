@@ -31,6 +31,7 @@ use crate::error::{Error, Result};
 use crate::layout::HIVE_NULL_PARTITION;
 use crate::location::Location;
 use crate::location::aws::Encryption;
+use crate::schema::widen::holds_every_value;
 use crate::schema::{Column, GlueType, TableSchema, names};
 
 /// Whether a run may still be writing (its files are then left alone by clean-ups).
@@ -273,7 +274,14 @@ const HIVE_TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.f";
 
 /// The target's table schema from its query's output: names as Glue takes them, types as Glue
 /// holds them, partition keys apart. Fails, naming the column, when a type has no Glue form.
-pub fn target_schema(df: &DataFrame, target: &TargetSpec) -> Result<(TableSchema, Vec<Expr>)> {
+/// `kept`: the schema of the table whose files the write keeps, if any: an output column whose
+/// values its column's type holds is written as that type (whole numbers appended to a double
+/// column), as Spark's `insertInto` and Athena's `INSERT INTO` cast.
+pub fn target_schema(
+    df: &DataFrame,
+    target: &TargetSpec,
+    kept: Option<&TableSchema>,
+) -> Result<(TableSchema, Vec<Expr>)> {
     let fields = df.schema().fields();
     let original: Vec<&str> = fields.iter().map(|f| f.name().as_str()).collect();
     let normalized = names::normalize_all(original.iter().copied(), &format!("target {}", target.table))?;
@@ -299,6 +307,10 @@ pub fn target_schema(df: &DataFrame, target: &TargetSpec) -> Result<(TableSchema
             }
             keys.push((name.clone(), ty, column));
         } else {
+            let ty = match kept.and_then(|kept| kept.columns.iter().find(|c| c.name == *name)) {
+                Some(existing) if existing.ty != ty && holds_every_value(&ty, &existing.ty) => existing.ty.clone(),
+                _ => ty,
+            };
             let cast_to = ty.to_arrow();
             let expr = if field.data_type() == &cast_to { column } else { cast(column, cast_to) };
             data.push(expr.alias(name));

@@ -51,6 +51,9 @@ use crate::pool::on_rayon;
 /// took 9.4 to 9.7 s of CPU at DataFusion's 8,192 rows a batch, 8.1 to 8.6 s at this size).
 const OUTPUT_BATCH_ROWS: usize = 256 * 1024;
 
+/// DataFusion's batch size, which a session changes only to ask for smaller batches.
+const DEFAULT_BATCH_ROWS: usize = 8192;
+
 /// Input rows sorted together, as one batch, before the sort of everything. For each key value
 /// the output takes one stretch of each group, copied whole: longer with larger groups (W1
 /// sorted by date: ~26 rows from groups of this size, ~3 from DataFusion's 8,192-row batches).
@@ -153,7 +156,15 @@ impl ExecutionPlan for StableSortExec {
         // The writer starts a new file only between batches: a batch is not longer than the
         // file the session asks for (`etl compact --target-file-size`).
         let file_rows = context.session_config().options().execution.soft_max_rows_per_output_file.get();
-        let batch_rows = OUTPUT_BATCH_ROWS.min(file_rows);
+        // Nor longer than the session's batches where it asks for batches smaller than
+        // DataFusion's own: row groups sized in bytes learn a row's size from a first batch
+        // (see `sink::parquet`), and a memory limit bounds what a batch may hold.
+        let session_rows = context.session_config().batch_size();
+        let batch_rows = match session_rows < DEFAULT_BATCH_ROWS {
+            true => session_rows,
+            false => OUTPUT_BATCH_ROWS,
+        };
+        let batch_rows = batch_rows.min(file_rows);
         // Every partition read at once, each keeping its batches and their keys' rows.
         let tasks = (0..self.input.output_partitioning().partition_count())
             .map(|partition| {
