@@ -3233,3 +3233,20 @@ fn check_samples_show_wide_decimals_as_stored() {
     let report = s.json(&["run", "job.toml"]);
     assert_eq!(report["checks"][0]["samples"][0]["amt"], "12345678901234567.89", "{report}");
 }
+
+/// A `.gz` object arriving among plain CSV ones changed the table's `compressionType` (none to
+/// mixed), which a crawl recorded as a new version with no change to report (`"diff": []`),
+/// and which a job with `on_schema_change = "fail"` failed on as "storage parameters changed".
+#[test]
+fn a_compressed_object_among_plain_ones_changes_no_schema() {
+    use std::io::Write;
+    let s = crate::util::Sandbox::new();
+    s.write("in/f1.csv", "a,b\n1,x\n");
+    assert_eq!(s.json(&["crawl", "in/", "--table", "raw.g"])["change"], "created");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(b"a,b\n2,y\n").unwrap();
+    std::fs::write(s.path("in/f2.csv.gz"), gz.finish().unwrap()).unwrap();
+    let crawl = s.json(&["crawl", "in/", "--table", "raw.g", "--on-change", "fail"]);
+    assert_eq!((&crawl["change"], &crawl["version"]), (&serde_json::json!("unchanged"), &serde_json::json!(1)), "{crawl}");
+    assert_eq!(s.query("SELECT count(*) AS n FROM raw.g"), [serde_json::json!({"n": 2})]);
+}

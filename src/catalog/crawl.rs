@@ -8,6 +8,7 @@
 
 use serde::Serialize;
 
+use super::definition::COMPRESSION_PARAMETER;
 use super::{Catalog, DataChange, NewVersion, Partition, Table, TableChange, TableDefinition, TableName};
 use crate::error::{Error, Result};
 use crate::infer::{InferOptions, Inferred, infer, infer_shapes, sample_files};
@@ -199,6 +200,11 @@ fn decide(
             (CrawlChange::Created, diff, definition, Some(new))
         }
         Some(current) if current.definition == definition => (CrawlChange::Unchanged, Vec::new(), definition, None),
+        // Which compressions the files use is no part of the schema: Athena takes each file's
+        // from its name. A `.gz` object arriving among plain ones makes no new version.
+        Some(current) if same_but_compression(&current.definition, &definition) => {
+            (CrawlChange::Unchanged, Vec::new(), current.definition, None)
+        }
         Some(current) => {
             let changes = diff_definitions(Some(&current.definition), &definition);
             match on_change {
@@ -230,6 +236,15 @@ fn decide(
             data: DataChange::Discovered { partitions, complete: true },
         },
     })
+}
+
+fn same_but_compression(old: &TableDefinition, new: &TableDefinition) -> bool {
+    let without = |definition: &TableDefinition| {
+        let mut definition = definition.clone();
+        definition.parameters.remove(COMPRESSION_PARAMETER);
+        definition
+    };
+    without(old) == without(new)
 }
 
 fn diff_definitions(old: Option<&TableDefinition>, new: &TableDefinition) -> Vec<Change> {

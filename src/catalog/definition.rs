@@ -66,6 +66,9 @@ pub struct TableDefinition {
     pub athena_types: BTreeMap<String, AthenaType>,
 }
 
+/// The table parameter naming its files' compression, as Glue crawlers set it.
+pub const COMPRESSION_PARAMETER: &str = "compressionType";
+
 impl TableDefinition {
     /// The definition a crawl records for what it inferred at `location` (a canonical URL).
     pub fn crawled(location: String, inferred: &Inferred) -> Self {
@@ -77,7 +80,7 @@ impl TableDefinition {
         };
         let mut parameters = BTreeMap::from([
             ("classification".to_string(), inferred.format.to_string()),
-            ("compressionType".to_string(), compression),
+            (COMPRESSION_PARAMETER.to_string(), compression),
             ("typeOfData".to_string(), "file".to_string()),
             ("EXTERNAL".to_string(), "TRUE".to_string()),
         ]);
@@ -160,7 +163,7 @@ impl TableDefinition {
             serde: parquet_serde(),
             parameters: BTreeMap::from([
                 ("classification".to_string(), "parquet".to_string()),
-                ("compressionType".to_string(), compression.to_string()),
+                (COMPRESSION_PARAMETER.to_string(), compression.to_string()),
                 ("typeOfData".to_string(), "file".to_string()),
                 ("EXTERNAL".to_string(), "TRUE".to_string()),
                 (WRITTEN_BY.to_string(), job.to_string()),
