@@ -3071,14 +3071,14 @@ fn incremental_bookmarks_follow_rollbacks_both_ways_and_survive_a_killed_one() {
 #[test]
 fn an_emptied_table_takes_a_new_column_type() {
     let s = crate::util::Sandbox::new();
-    let job = |query: &str| {
+    let job = |query: &str, date: &str| {
         s.write("j.toml", format!("name = \"tc\"\n[[target]]\ntable = \"cur.tc\"\nquery = \"{query}\"\nlocation = \"out/\"\nmode = \"append\"\n"));
-        s.etl(&["run", "j.toml"])
+        s.etl(&["run", "j.toml", "--logical-date", date])
     };
-    assert_eq!(job("SELECT 1 AS amt").code, 0);
-    job("SELECT 1.5 AS amt").assert_failure(1, "not compatible with the files already in the table");
+    assert_eq!(job("SELECT 1 AS amt", "2026-01-01").code, 0);
+    job("SELECT 1.5 AS amt", "2026-01-02").assert_failure(1, "not compatible with the files already in the table");
     assert_eq!(s.etl(&["rollback", "cur.tc", "--to", "0"]).code, 0);
-    let out = job("SELECT 1.5 AS amt");
+    let out = job("SELECT 1.5 AS amt", "2026-01-02");
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(s.query("SELECT amt FROM cur.tc"), [serde_json::json!({"amt": 1.5})]);
 }
@@ -3249,4 +3249,20 @@ fn a_compressed_object_among_plain_ones_changes_no_schema() {
     let crawl = s.json(&["crawl", "in/", "--table", "raw.g", "--on-change", "fail"]);
     assert_eq!((&crawl["change"], &crawl["version"]), (&serde_json::json!("unchanged"), &serde_json::json!(1)), "{crawl}");
     assert_eq!(s.query("SELECT count(*) AS n FROM raw.g"), [serde_json::json!({"n": 2})]);
+}
+
+/// `overwrite_partitions` refused a type change "because of the files the mode keeps" when
+/// the run replaced every partition the table had, so that it kept none.
+#[test]
+fn overwriting_every_partition_takes_a_new_column_type() {
+    let s = crate::util::Sandbox::new();
+    let run = |query: &str| {
+        s.write("j.toml", format!("name = \"tc\"\n[[target]]\ntable = \"cur.tc\"\nquery = \"{query}\"\nlocation = \"out/\"\npartition_by = [\"dt\"]\nmode = \"overwrite_partitions\"\n"));
+        s.etl(&["run", "j.toml"])
+    };
+    assert_eq!(run("SELECT 1 AS k, 'p1' AS dt").code, 0);
+    assert_eq!(run("SELECT 2.5 AS k, 'p2' AS dt").code, 1, "p1's bigints are kept");
+    let out = run("SELECT 2.5 AS k, 'p1' AS dt");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(s.query("SELECT k, dt FROM cur.tc"), [serde_json::json!({"k": 2.5, "dt": "p1"})]);
 }

@@ -151,17 +151,6 @@ impl Commit {
         let kept = existing.as_ref().filter(|_| target.mode != WriteMode::Overwrite).map(|t| t.definition.schema());
         let (schema, columns) = target_schema(&df, target, kept.as_ref())?;
         let new_version = new_version(target, existing.as_ref(), &schema, &self.tag.work.job, &self.run_id)?;
-        // The files a write keeps must stay readable under the new schema; a Hive table
-        // emptied (rolled back to version 0) keeps none. A Delta table's log keeps its schema.
-        if let (Some(table), Some(version)) = (&existing, &new_version) {
-            if target.mode != WriteMode::Overwrite
-                && !version.diff.is_empty()
-                && (target.format == TableFormat::Delta
-                    || catalog.partitions(&table.name).await?.iter().any(|p| !p.files.is_empty()))
-            {
-                check_compatible(target, &version.diff)?;
-            }
-        }
         if let Some(merge) = &target.merge {
             check_merge_keys(target, merge, &schema)?;
         }
@@ -183,6 +172,26 @@ impl Commit {
         let read = tables_read(&state).and_then(|read| read.folders(&target.table));
         let session = target.merge.as_ref().map(|_| state);
         let staged = parquet::stage(df.select(columns)?, target, schema, &self.run_id).await?;
+        // The files a write keeps must stay readable under the new schema: none when it
+        // replaces every partition the table has, or the table was emptied (rolled back to
+        // version 0). A Delta table's log keeps its schema whatever its files.
+        if let (Some(table), Some(version)) = (&existing, &new_version) {
+            if target.mode != WriteMode::Overwrite && !version.diff.is_empty() {
+                let keeps_files = match target.format {
+                    TableFormat::Delta => true,
+                    TableFormat::Hive => {
+                        let current = catalog.partitions(&table.name).await?;
+                        let planned = publish::plan(target, &staged, &current, &self.tag, &self.run_id)?;
+                        let replaced: std::collections::HashSet<&str> =
+                            planned.replaced.iter().map(|f| f.path.as_str()).collect();
+                        current.iter().flat_map(|p| &p.files).any(|f| !replaced.contains(f.path.as_str()))
+                    }
+                };
+                if keeps_files {
+                    check_compatible(target, &version.diff)?;
+                }
+            }
+        }
         self.targets.push(TargetCommit {
             spec: target.clone(),
             existing,
