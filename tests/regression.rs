@@ -3266,3 +3266,14 @@ fn overwriting_every_partition_takes_a_new_column_type() {
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(s.query("SELECT k, dt FROM cur.tc"), [serde_json::json!({"k": 2.5, "dt": "p1"})]);
 }
+
+/// `etl compact` of a table the catalog lacks exited 2, where `rollback`, `table history`,
+/// `schema show` and `check` exit 1 for the same missing table.
+#[test]
+fn compacting_a_missing_table_fails_as_other_commands_do() {
+    let s = crate::util::Sandbox::new();
+    let compact = s.etl(&["compact", "cur.nope"]);
+    let history = s.etl(&["table", "history", "cur.nope"]);
+    assert_eq!((compact.code, history.code), (1, 1), "{compact:?} {history:?}");
+    assert!(compact.stderr.contains("cur.nope"), "{}", compact.stderr);
+}

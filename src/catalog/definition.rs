@@ -178,6 +178,29 @@ impl TableDefinition {
         TableDefinition { location: other.location.clone(), ..self.clone() } != *other
     }
 
+    /// A table another tool registered (in Glue) that etl cannot read is refused by name: a
+    /// view (its rows are a query Athena runs), or files in a format other than Parquet, CSV
+    /// and JSON (ORC, Avro), which the Parquet reader took them for.
+    pub fn require_readable(&self, name: &super::TableName) -> crate::error::Result<()> {
+        if self.table_type == "VIRTUAL_VIEW" {
+            return Err(crate::error::Error::query(format!(
+                "{name} is a view (Athena runs its query); etl reads tables of files: query the tables it reads"
+            )));
+        }
+        const FOREIGN_INPUTS: [&str; 4] =
+            ["OrcInputFormat", "AvroContainerInputFormat", "IonInputFormat", "CloudTrailInputFormat"];
+        const FOREIGN_SERDES: [&str; 2] = ["GrokSerDe", "RegexSerDe"];
+        if FOREIGN_INPUTS.iter().any(|f| self.input_format.contains(f))
+            || FOREIGN_SERDES.iter().any(|f| self.serde.library.contains(f))
+        {
+            return Err(crate::error::Error::query(format!(
+                "{name} is stored as {} ({}): etl reads Parquet, CSV and JSON tables",
+                self.input_format, self.serde.library
+            )));
+        }
+        Ok(())
+    }
+
     /// Whether our runs write the table (and its partitions list its files).
     pub fn is_written(&self) -> bool {
         self.parameters.contains_key(WRITTEN_BY)
@@ -305,6 +328,24 @@ fn parquet_serde() -> SerDe {
 mod tests {
     use super::*;
     use crate::infer::{InferOptions, infer};
+
+    /// Glue tables other tools registered as ORC, or as views, were read as Parquet files
+    /// ("Parquet files are at least 8 bytes long"), or failed on an "empty location".
+    #[tokio::test]
+    async fn tables_of_other_formats_and_views_are_refused_by_name() {
+        let name: crate::catalog::TableName = "raw.t".parse().unwrap();
+        let csv = crawl("a.csv", "a\n1\n").await;
+        assert!(csv.require_readable(&name).is_ok());
+        let orc = TableDefinition {
+            input_format: "org.apache.hadoop.hive.ql.io.orc.OrcInputFormat".into(),
+            serde: SerDe { library: "org.apache.hadoop.hive.ql.io.orc.OrcSerde".into(), parameters: BTreeMap::new() },
+            ..csv.clone()
+        };
+        let refused = orc.require_readable(&name).unwrap_err();
+        assert!(refused.message().contains("raw.t is stored as org.apache.hadoop.hive.ql.io.orc.OrcInputFormat"), "{refused}");
+        let view = TableDefinition { table_type: "VIRTUAL_VIEW".into(), ..csv };
+        assert!(view.require_readable(&name).unwrap_err().message().contains("raw.t is a view"));
+    }
 
     /// The definition a crawl of one file holding `text` records.
     async fn crawl(name: &str, text: &str) -> TableDefinition {

@@ -509,6 +509,7 @@ impl DatabaseSchema {
             self.read.record(&table.name, &partitions);
             return Ok(Arc::new(FileTable::from_partitions(definition, &partitions, rejects)?));
         }
+        definition.require_readable(&table.name)?;
         let location = Location::parse(&definition.location)?;
         let listing = crate::source::files::list(&location).await?;
         Ok(Arc::new(FileTable::from_listing(definition, &listing, rejects, Arc::new(ReadStats::default()))?))

@@ -74,8 +74,7 @@ pub struct CompactReport {
 /// then nothing runs.
 pub async fn compact(request: &Compaction, context: &RunContext) -> Result<(CompactReport, Option<RunOutcome>)> {
     let name = &request.table;
-    let table =
-        context.catalog.table(name).await?.ok_or_else(|| Error::usage(format!("no table {name} in the catalog")))?;
+    let table = context.catalog.require(name).await?;
     if !table.definition.is_written() {
         return Err(Error::usage(format!(
             "{name} is a crawled table over {}: compact rewrites the tables etl's jobs write",
