@@ -175,7 +175,7 @@ fn compact_rewrites_many_small_files_as_one_version_readers_see_whole() {
     s.etl(&["compact", "mart.daily", "--partition", "month=1"])
         .assert_failure(2, "mart.daily's partition keys are year");
     s.etl(&["compact", "raw.flights"]).assert_failure(2, "raw.flights is a crawled table");
-    s.etl(&["compact", "mart.nothing"]).assert_failure(2, "no table mart.nothing");
+    s.etl(&["compact", "mart.nothing"]).assert_failure(1, "table mart.nothing does not exist");
 }
 
 #[test]
