@@ -142,6 +142,9 @@ impl From<DataFusionError> for Error {
         if let Some(remote) = ours_printed_in(&text) {
             return remote;
         }
+        if let Some(missing) = no_such_bucket(&text) {
+            return missing;
+        }
         // DataFusion words a function given the wrong types (`sum` of a string) as an internal
         // error to report as its bug; it is the query's, and its last sentences say so.
         if let Some(at) = text.find(NO_SIGNATURE) {
@@ -265,9 +268,22 @@ impl From<object_store::Error> for Error {
     fn from(error: object_store::Error) -> Self {
         match error {
             object_store::Error::NotFound { path, .. } => Error::not_found(format!("{path} does not exist")),
-            other => Error::runtime(other.to_string()),
+            other => {
+                let text = other.to_string();
+                no_such_bucket(&text).unwrap_or_else(|| Error::runtime(text))
+            }
         }
     }
+}
+
+/// S3's answer for a bucket that does not exist, which the object store passes on as its XML
+/// (with the request's URL and id): the bucket's name is what a user can act on.
+fn no_such_bucket(text: &str) -> Option<Error> {
+    if !text.contains("<Code>NoSuchBucket</Code>") {
+        return None;
+    }
+    let bucket = text.split("<BucketName>").nth(1).and_then(|rest| rest.split('<').next()).unwrap_or("?");
+    Some(Error::not_found(format!("bucket {bucket} does not exist (S3 answered NoSuchBucket)")))
 }
 
 impl From<datafusion::arrow::error::ArrowError> for Error {
@@ -306,6 +322,15 @@ impl From<serde_json::Error> for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A missing bucket was reported as S3's XML, the request's URL and its id.
+    #[test]
+    fn a_missing_bucket_is_named() {
+        let text = "Generic S3 error: Error performing list request: Client error with status 404 Not Found: <?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist</Message><BucketName>raw-nope</BucketName><RequestID>X</RequestID></Error>";
+        let error = Error::from(object_store::Error::Generic { store: "S3", source: text.into() });
+        assert_eq!(error.kind(), ErrorKind::NotFound);
+        assert_eq!(error.message(), "bucket raw-nope does not exist (S3 answered NoSuchBucket)");
+    }
 
     #[test]
     fn exit_codes_follow_the_contract() {
