@@ -3277,3 +3277,21 @@ fn compacting_a_missing_table_fails_as_other_commands_do() {
     assert_eq!((compact.code, history.code), (1, 1), "{compact:?} {history:?}");
     assert!(compact.stderr.contains("cur.nope"), "{}", compact.stderr);
 }
+
+/// A JSON field holding only `{}` was inferred as `struct<>`, a type Athena's DDL cannot
+/// declare and Parquet cannot write ("Parquet does not support writing empty structs", naming
+/// no column): it is text, `{}`, and later keys come as the object's JSON.
+#[test]
+fn an_object_that_never_holds_a_key_is_text() {
+    let s = crate::util::Sandbox::new();
+    s.write("src/a.json", "{\"id\":1,\"o\":{}}\n{\"id\":2,\"o\":{}}\n");
+    s.write(
+        "job.toml",
+        "name = \"e\"\n[[source]]\ntable = \"raw.e\"\nlocation = \"src/\"\n[[target]]\ntable = \"cur.e\"\nquery = \"SELECT * FROM raw.e\"\nlocation = \"out/\"\n",
+    );
+    let report = s.json(&["run", "job.toml"]);
+    assert_eq!(report["status"], "succeeded", "{report}");
+    let columns = s.json(&["schema", "show", "raw.e"])["columns"].clone();
+    assert_eq!(columns[1], serde_json::json!({"name": "o", "type": "string"}));
+    assert_eq!(s.query("SELECT o FROM cur.e WHERE id = 1"), [serde_json::json!({"o": "{}"})]);
+}

@@ -25,10 +25,13 @@ impl Shape {
         }
     }
 
-    /// The Glue type; what was never seen is `string`, as a Glue crawler says.
+    /// The Glue type; what was never seen is `string`, as a Glue crawler says. So is an object
+    /// that never held a key: Athena takes no `struct<>`, and text holds `{}` and whatever keys
+    /// later records give it.
     pub fn finish(&self) -> GlueType {
         match self {
             Shape::Unknown => GlueType::String,
+            Shape::Struct(fields) if fields.is_empty() => GlueType::String,
             Shape::Scalar(ty) => ty.clone(),
             Shape::Array(item) => GlueType::Array(Box::new(item.finish())),
             Shape::Struct(fields) => GlueType::Struct(
