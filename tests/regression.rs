@@ -3295,3 +3295,22 @@ fn an_object_that_never_holds_a_key_is_text() {
     assert_eq!(columns[1], serde_json::json!({"name": "o", "type": "string"}));
     assert_eq!(s.query("SELECT o FROM cur.e WHERE id = 1"), [serde_json::json!({"o": "{}"})]);
 }
+
+/// A JSON file whose first line held a byte that is not UTF-8 failed the whole run ("line 1
+/// is not UTF-8 text") under `bad_records = "quarantine"`, where the same byte on line 2 was
+/// one bad record: only a CSV header must be UTF-8 for the file to be read.
+#[test]
+fn a_json_first_line_that_is_not_utf8_is_one_bad_record() {
+    let s = crate::util::Sandbox::new();
+    std::fs::create_dir_all(s.path("src")).unwrap();
+    std::fs::write(s.path("src/a.json"), b"{\"id\":1,\"v\":\"caf\xe9\"}\n{\"id\":2,\"v\":\"ok\"}\n").unwrap();
+    s.write(
+        "job.toml",
+        "name = \"nu\"\n[[source]]\ntable = \"raw.nu\"\nlocation = \"src/\"\nbad_records = \"quarantine\"\n[[target]]\ntable = \"cur.nu\"\nquery = \"SELECT * FROM raw.nu\"\nlocation = \"out/\"\n",
+    );
+    let report = s.json(&["run", "job.toml"]);
+    assert_eq!((&report["status"], &report["rejected_rows"]), (&serde_json::json!("succeeded"), &serde_json::json!(1)), "{report}");
+    let records = s.json(&["quarantine", "show", "nu"])["records"].clone();
+    assert_eq!(records[0]["line"], 1, "{records}");
+    assert_eq!(s.query("SELECT id FROM cur.nu"), [serde_json::json!({"id": 2})]);
+}

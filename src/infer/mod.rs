@@ -277,13 +277,16 @@ async fn infer_sample(
                 "{display}: not UTF-8 text (a NUL byte at offset {at}): binary data, UTF-16 text, or a compressed object whose name does not say how (.gz, .zst)"
             )));
         }
+        let format = named_format.unwrap_or_else(|| format::from_content(&text));
+        // A CSV header names the columns; a JSON file's first line is a record like any other
+        // (a bad one, if not UTF-8).
         let header_line = text.split(|&b| b == b'\n').next().unwrap_or_default();
-        if std::str::from_utf8(header_line).is_err() {
+        if format == Format::Csv && std::str::from_utf8(header_line).is_err() {
             return Err(Error::input(format!(
                 "{display}: line 1 is not UTF-8 text; etl reads text files as UTF-8 (convert it, e.g. iconv -f latin1 -t utf-8)"
             )));
         }
-        let shape = match named_format.unwrap_or_else(|| format::from_content(&text)) {
+        let shape = match format {
             Format::Json => json::infer(&text, complete, &display, sample_rows),
             Format::Csv => {
                 let hints = csv::CsvHints {
