@@ -3314,3 +3314,19 @@ fn a_json_first_line_that_is_not_utf8_is_one_bad_record() {
     assert_eq!(records[0]["line"], 1, "{records}");
     assert_eq!(s.query("SELECT id FROM cur.nu"), [serde_json::json!({"id": 2})]);
 }
+
+/// Files with different delimiters were refused with advice to "pass --delimiter", which
+/// neither `infer` nor `crawl` took (exit 2, unexpected argument).
+#[test]
+fn infer_and_crawl_take_the_delimiter_their_advice_names() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id;v\n1;a\n");
+    s.write("in/b.csv", "id;v\n2;b\n");
+    s.write("in/c.csv", "id,v\n3,c\n");
+    s.etl(&["infer", "in/"]).assert_failure(1, "--delimiter");
+    std::fs::remove_file(s.path("in/c.csv")).unwrap();
+    let inferred = s.json(&["infer", "in/", "--delimiter", ";"]);
+    assert_eq!(inferred["columns"][0], serde_json::json!({"name": "id", "type": "bigint"}), "{inferred}");
+    assert_eq!(s.json(&["crawl", "in/", "--table", "raw.d", "--delimiter", ";"])["change"], "created");
+    s.etl(&["infer", "in/", "--delimiter", ";;"]).assert_failure(2, "not a single character");
+}

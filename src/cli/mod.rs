@@ -131,11 +131,19 @@ pub struct InferenceArgs {
     /// Records sampled per file; 0 reads whole files.
     #[arg(long, default_value_t = DEFAULT_SAMPLE_ROWS)]
     pub sample_rows: usize,
+    /// The CSV delimiter (one character, or `tab`), where detection should not decide.
+    #[arg(long, value_parser = crate::runs::job::parse_delimiter)]
+    pub delimiter: Option<u8>,
 }
 
 impl InferenceArgs {
     pub fn options(&self) -> InferOptions {
-        InferOptions { format: self.format, sample_rows: self.sample_rows, ..InferOptions::default() }
+        InferOptions {
+            format: self.format,
+            sample_rows: self.sample_rows,
+            delimiter: self.delimiter,
+            ..InferOptions::default()
+        }
     }
 }
 

@@ -370,7 +370,7 @@ async fn settle_dialect(
         let usual = shapes.iter().position(|s| s.dialect.as_ref() == Some(&chosen)).unwrap_or(0);
         let shown = |d: Option<&Dialect>| d.map_or(String::new(), |d| format!("{:?}", char::from(d.delimiter)));
         return Err(Error::input(format!(
-            "{location}: {} is delimited by {} but {} by {}; one table is read with one delimiter (keep the files apart, or pass --delimiter)",
+            "{location}: {} is delimited by {} but {} by {}; one table is read with one delimiter (keep the files apart, or name it: --delimiter, or a source's delimiter option)",
             location.display(&files[odd].path),
             shown(shapes[odd].dialect.as_ref()),
             location.display(&files[usual].path),

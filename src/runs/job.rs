@@ -381,7 +381,7 @@ impl SourceSection {
 }
 
 /// One byte, or a tab spelt out.
-fn parse_delimiter(text: &str) -> Result<u8, String> {
+pub fn parse_delimiter(text: &str) -> Result<u8, String> {
     match text {
         "\\t" | "\t" | "tab" => Ok(b'\t'),
         d if d.len() == 1 => Ok(d.as_bytes()[0]),
