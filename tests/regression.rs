@@ -3330,3 +3330,18 @@ fn infer_and_crawl_take_the_delimiter_their_advice_names() {
     assert_eq!(s.json(&["crawl", "in/", "--table", "raw.d", "--delimiter", ";"])["change"], "created");
     s.etl(&["infer", "in/", "--delimiter", ";;"]).assert_failure(2, "not a single character");
 }
+
+/// A JSON number beyond a double (`1e400`) made inference skip its line without a word, and
+/// the bad record's reason then blamed a key "missing from schema".
+#[test]
+fn a_json_number_beyond_a_double_is_the_bad_records_reason() {
+    let s = crate::util::Sandbox::new();
+    s.write("src/a.json", "{\"v\":1,\"s\":\"a\"}\n{\"v\":3,\"s\":\"b\",\"w\":1e400}\n");
+    s.write(
+        "job.toml",
+        "name = \"n4\"\n[[source]]\ntable = \"raw.n4\"\nlocation = \"src/\"\nbad_records = \"quarantine\"\n[[target]]\ntable = \"cur.n4\"\nquery = \"SELECT * FROM raw.n4\"\nlocation = \"out/\"\n",
+    );
+    assert_eq!(s.json(&["run", "job.toml"])["rejected_rows"], 1);
+    let record = s.json(&["quarantine", "show", "n4"])["records"][0].clone();
+    assert_eq!(record["reason"], "not a JSON record etl can read: number out of range at character 24", "{record}");
+}

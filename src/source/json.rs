@@ -376,6 +376,14 @@ fn decode_bytes(bytes: &[u8], rows: usize, schema: &SchemaRef, strict: bool) -> 
 /// \"abc\" as Int64"; the column is pulled out so the report can name it. `line` is the record
 /// (keys renamed), where the value of a key outside the schema is found.
 fn bad_record(file: &str, line_number: u64, message: &str, line: &[u8]) -> BadRecord {
+    // A line no JSON parser takes (a number beyond a double, `1e400`) was also skipped by
+    // inference: the decoder's complaint about what inference never met would mislead.
+    if let Err(error) = serde_json::from_slice::<serde_json::Value>(line) {
+        let text = error.to_string();
+        let what = text.split(" at line ").next().unwrap_or(&text);
+        let reason = format!("not a JSON record etl can read: {what} at character {}", error.column());
+        return BadRecord { file: file.to_string(), line: line_number, reason, ..BadRecord::default() };
+    }
     let reason = message.trim_start_matches("Json error: ").trim_start_matches("Parser error: ").to_string();
     if let Some((column, value)) = unknown_key(&reason, line) {
         // The value as the record spells it in the message (`"X7"`, `7`), a text's text as
