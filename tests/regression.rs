@@ -2866,6 +2866,10 @@ fn api_refusals_of_the_router_and_its_layers_are_json() {
         crate::serve::json_of(server.query(&secret, serde_json::json!({"sql": format!("SELECT '{}'", "x".repeat(200_000))})));
     assert_eq!(status, 413, "{body}");
     assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("limit")), "{body}");
+    // The console's pages stay pages (they were once wrapped into a JSON error).
+    let sign_in = server.post_form("/login", &[("key", "junk")]);
+    assert_eq!(sign_in.status(), 401);
+    assert!(sign_in.headers()["content-type"].to_str().unwrap().starts_with("text/html"), "{sign_in:?}");
 }
 
 /// Restoring a version whose files retention removed said the table "keeps the files of its

@@ -116,6 +116,10 @@ impl Server {
         self.client.get(format!("{}{path}", self.url)).bearer_auth(secret).header(header.0, header.1).send().unwrap()
     }
 
+    pub(crate) fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        self.client.post(format!("{}{path}", self.url)).form(form).send().unwrap()
+    }
+
     pub(crate) fn delete(&self, path: &str, secret: &str) -> Response {
         self.client.delete(format!("{}{path}", self.url)).bearer_auth(secret).send().unwrap()
     }

@@ -218,13 +218,15 @@ async fn close_after_a_refused_body(mut response: Response) -> Response {
 /// a body over the limit, a request over time) with an empty or plain-text body; a client of
 /// the API reads every refusal as the same JSON error, headers such as `Allow` kept.
 async fn refusals_as_json(response: Response) -> Response {
-    let is_json = response
+    // The API's own errors are JSON, and the console's pages HTML: only a body that is empty
+    // or plain text came from a layer.
+    let is_plain = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        .is_none_or(|v| v.starts_with("text/plain"));
     let status = response.status();
-    if is_json || !(status.is_client_error() || status.is_server_error()) {
+    if !is_plain || !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
     let (mut parts, body) = response.into_parts();
