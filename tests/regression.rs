@@ -3349,3 +3349,25 @@ fn a_json_number_beyond_a_double_is_the_bad_records_reason() {
     let record = s.json(&["quarantine", "show", "n4"])["records"][0].clone();
     assert_eq!(record["reason"], "not a JSON record etl can read: number out of range at character 24", "{record}");
 }
+
+/// Two targets of one job at `out/a/` and `out/ab/`: the clean-up after publishing `cur.a`
+/// took `cur.ab`'s replaced files for its own (a text prefix), and deleted them as versions
+/// `cur.a` does not keep: `cur.ab` lost every version but its current one.
+#[test]
+fn a_targets_clean_up_leaves_a_sibling_whose_folder_shares_its_name() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/x.csv", "id\n1\n2\n");
+    s.write(
+        "job.toml",
+        "name = \"two\"\n[[source]]\ntable = \"raw.x\"\nlocation = \"in/\"\n\
+         [[target]]\ntable = \"cur.a\"\nquery = \"SELECT * FROM raw.x\"\nlocation = \"out/a/\"\nmode = \"overwrite\"\n\
+         [[target]]\ntable = \"cur.ab\"\nquery = \"SELECT * FROM raw.x\"\nlocation = \"out/ab/\"\nmode = \"overwrite\"\n",
+    );
+    for day in ["2026-01-01", "2026-01-02", "2026-01-03"] {
+        assert_eq!(s.json(&["run", "job.toml", "--logical-date", day])["status"], "succeeded");
+    }
+    for table in ["cur.a", "cur.ab"] {
+        assert_eq!(s.etl(&["rollback", table, "--to", "1"]).code, 0, "{table}");
+        assert_eq!(s.query(&format!("SELECT count(*) AS n FROM {table}")), [serde_json::json!({"n": 2})]);
+    }
+}

@@ -319,6 +319,12 @@ impl Location {
         }
     }
 
+    /// Whether `other` lies inside this location (folder by folder: `out/ab` is not inside
+    /// `out/a`).
+    pub fn contains(&self, other: &Location) -> bool {
+        self.scheme == other.scheme && other.prefix.prefix_matches(&self.prefix)
+    }
+
     /// Whether `other` lies inside this location or this inside `other`.
     pub fn overlaps(&self, other: &Location) -> bool {
         self.scheme == other.scheme

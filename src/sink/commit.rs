@@ -339,9 +339,13 @@ impl Commit {
             let Some(planned) = &target.planned else {
                 continue;
             };
-            let root = target.spec.location.url();
-            let replaced: Vec<_> =
-                published.replaced.iter().filter(|p| p.location.starts_with(&root)).cloned().collect();
+            // Another target's folder may share this one's name as a prefix (`out/a`, `out/ab`).
+            let replaced: Vec<_> = published
+                .replaced
+                .iter()
+                .filter(|p| Location::parse(&p.location).is_ok_and(|at| target.spec.location.contains(&at)))
+                .cloned()
+                .collect();
             let kept = match crate::catalog::versions::kept_files(catalog, &target.spec.table).await {
                 Ok(kept) => Some(kept),
                 Err(e) => {
