@@ -39,7 +39,11 @@ fn say(line: std::fmt::Arguments) {
 
 fn main() -> ExitCode {
     let cli = etl::cli::Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(etl::pool::THREAD_STACK_BYTES)
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             say(format_args!("error: cannot start: {e}"));
@@ -52,7 +56,15 @@ fn main() -> ExitCode {
             say(format_args!("error: internal error: {info}"));
         }
     }));
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(etl::cli::run(cli))));
+    // The command runs on a thread of its own with the workers' stack: planning a query of a
+    // thousand conditions recurses deeper than a main thread's 8 MiB allows.
+    let outcome = std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .stack_size(etl::pool::THREAD_STACK_BYTES)
+            .spawn_scoped(scope, || runtime.block_on(etl::cli::run(cli)))
+            .map_err(|e| say(format_args!("error: cannot start: {e}")))
+            .and_then(|command| command.join().map_err(|_| ()))
+    });
     let code = match outcome {
         Err(_) => ExitCode::from(1),
         Ok(Ok(())) => ExitCode::SUCCESS,

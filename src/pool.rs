@@ -5,6 +5,12 @@ use std::future::Future;
 
 use crate::error::{Error, Result};
 
+/// The stack of the threads that plan and run queries (the runtimes' workers, the command's
+/// own): DataFusion recurses over a query's expressions, and a filter of a thousand
+/// conditions overflowed the 2 MiB Tokio gives a worker (the server died of one request).
+/// Only what a thread touches is committed.
+pub const THREAD_STACK_BYTES: usize = 64 * 1024 * 1024;
+
 /// Starts `work` on rayon's pool now, without blocking the async runtime; the future gives
 /// its result. A panic in `work` becomes an error naming `what`, rather than taking the
 /// process down.

@@ -3371,3 +3371,21 @@ fn a_targets_clean_up_leaves_a_sibling_whose_folder_shares_its_name() {
         assert_eq!(s.query(&format!("SELECT count(*) AS n FROM {table}")), [serde_json::json!({"n": 2})]);
     }
 }
+
+/// A filter of 500 conditions (`where=` given 500 times, or a query of 500 ANDs) overflowed the
+/// stack of the thread planning it: the server aborted, dropping every request in progress.
+#[test]
+fn a_filter_of_many_conditions_is_planned_without_overflowing_a_stack() {
+    let s = crate::util::Sandbox::new();
+    s.write("job.toml", "name = \"o\"\n[[target]]\ntable = \"cur.o\"\nquery = \"SELECT x AS order_id FROM (VALUES (1), (2), (600)) v(x)\"\nlocation = \"out/\"\n");
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    let conditions: Vec<String> = (3..503).map(|i| format!("order_id <> {i}")).collect();
+    let sql = format!("SELECT count(*) AS n FROM cur.o WHERE {}", conditions.join(" AND "));
+    assert_eq!(s.query(&sql), [serde_json::json!({"n": 3})]);
+    let secret = crate::serve::key(&s, "reader", "cur.*");
+    let server = crate::serve::Server::start(&s, &[]);
+    let filters: Vec<String> = (3..503).map(|i| format!("where=order_id:ne:{i}")).collect();
+    let (status, body) = crate::serve::json_of(server.get(&format!("/v1/tables/cur.o/rows?{}", filters.join("&")), Some(&secret)));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["rows"].as_array().unwrap().len(), 3);
+}

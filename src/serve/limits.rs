@@ -63,6 +63,7 @@ impl QueryRuntime {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads.max(1))
             .thread_name("etl-query")
+            .thread_stack_size(crate::pool::THREAD_STACK_BYTES)
             .enable_all()
             .build()
             .map_err(|e| Error::runtime(format!("cannot start the query threads: {e}")))?;
