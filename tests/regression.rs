@@ -3389,3 +3389,19 @@ fn a_filter_of_many_conditions_is_planned_without_overflowing_a_stack() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["rows"].as_array().unwrap().len(), 3);
 }
+
+/// `GET /v1/tables/{name}` showed the table's last run whole: a key for the target alone saw
+/// the run's source (and every other target) with its files, rows and bill.
+#[test]
+fn a_tables_last_run_shows_a_key_only_its_tables() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id\n1\n");
+    s.write("job.toml", "name = \"j1\"\n[[source]]\ntable = \"raw.t\"\nlocation = \"in/\"\n[[target]]\ntable = \"mart.t\"\nquery = \"SELECT * FROM raw.t\"\nlocation = \"out/\"\n");
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    let secret = crate::serve::key(&s, "mart", "mart.t");
+    let server = crate::serve::Server::start(&s, &[]);
+    let (status, table) = crate::serve::json_of(server.get("/v1/tables/mart.t", Some(&secret)));
+    assert_eq!(status, 200, "{table}");
+    assert_eq!(table["last_run"]["targets"][0]["table"], "mart.t", "{table}");
+    assert!(!table["last_run"].to_string().contains("raw.t"), "{table}");
+}

@@ -118,7 +118,8 @@ pub async fn table(
             })
         })
         .collect();
-    let last_run = server.history.list(None, None)?.into_iter().find(|r| writes(r, &table.name));
+    let last_run =
+        server.history.list(None, None)?.into_iter().find(|r| writes(r, &table.name)).map(|r| key.redacted(r));
     let mut document = table_summary(&table);
     let fields = [
         ("columns", json!(table.definition.columns)),
