@@ -89,10 +89,21 @@ pub async fn plan(ctx: &SessionContext, sql: &str, params: &Params, key: &Key) -
 
 /// The catalog tables a plan scans; an error for scans the API does not serve.
 fn tables_read(plan: &LogicalPlan) -> ApiResult<BTreeSet<TableName>> {
+    // A recursive CTE reads its own rows so far as a table of its name: no catalog's.
+    let mut recursive = BTreeSet::new();
+    plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::RecursiveQuery(query) = node {
+            recursive.insert(query.name.clone());
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
     let mut tables = BTreeSet::new();
     let mut refused = None;
     plan.apply_with_subqueries(|node| {
         if let LogicalPlan::TableScan(scan) = node {
+            if scan.table_name.schema().is_none() && recursive.contains(scan.table_name.table()) {
+                return Ok(TreeNodeRecursion::Continue);
+            }
             match catalog_table(&scan.table_name) {
                 Ok(Some(name)) => {
                     tables.insert(name);
