@@ -416,14 +416,18 @@ fn shape_frame(frame: DataFrame, request: &RowsRequest) -> ApiResult<DataFrame> 
             }
             sort.push(ident(column).sort(!descending, false));
         }
-        // Then every other returned column: rows that tie on the order columns still come in
-        // one order on every page.
+        // Then every other returned column, and last each row's place in the table's files
+        // (read in one partition, in file and row order): rows that tie on every column that
+        // sorts (those that differ only in a struct, say) still come in one order on every page.
         for column in &columns {
             let sortable_column = schema.fields().iter().any(|f| f.name() == column && sortable(f.data_type()));
             if sortable_column && !request.order.iter().any(|(c, _)| c == column) {
                 sort.push(ident(column).sort(true, false));
             }
         }
+        const PLACE: &str = "__etl_place";
+        frame = frame.window(vec![datafusion::functions_window::expr_fn::row_number().alias(PLACE)])?;
+        sort.push(ident(PLACE).sort(true, false));
         frame = frame.sort(sort)?;
     }
     Ok(frame.select(columns.iter().map(ident).collect::<Vec<_>>())?)
