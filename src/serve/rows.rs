@@ -10,9 +10,9 @@
 //! has no versions of its data; its cursor carries the table's catalog state and is refused
 //! (410) once a crawl changed it. Pages are read from one partition in file and row order, which
 //! is the same order on every read of the same files; with `order=` the rows are sorted by those
-//! columns and then by every other returned column, which makes the order of the rows a caller
-//! can tell apart total. A deep page costs a scan of the rows before it: the price of not
-//! needing a key.
+//! columns, then by every other returned column, then by their place in that order, which makes
+//! the order total. A deep page costs a scan of the rows before it: the price of not needing a
+//! key.
 
 use std::sync::Arc;
 
