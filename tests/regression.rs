@@ -3449,3 +3449,25 @@ fn ordered_pages_of_rows_that_tie_on_every_sortable_column_neither_repeat_nor_sk
     }
     assert_eq!((seen.len(), pages), (2500, 9));
 }
+
+/// A key for the tables a job writes never saw the job's failed runs (they name no table):
+/// `/v1/runs?status=failed` was empty for it, `/v1/runs/{id}` refused, and the console showed
+/// the failing job as green.
+#[test]
+fn a_key_sees_the_failed_runs_of_the_jobs_writing_its_tables() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id\n1\n");
+    s.write("job.toml", "name = \"j\"\n[[source]]\ntable = \"raw.t\"\nlocation = \"in/\"\non_schema_change = \"fail\"\n[[target]]\ntable = \"mart.t\"\nquery = \"SELECT * FROM raw.t\"\nlocation = \"out/\"\n");
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    s.write("in/b.csv", "id\nnot a number\n");
+    let failed = s.etl(&["run", "job.toml", "--json"]);
+    assert_eq!(failed.code, 1, "{failed:?}");
+    let failed_id = serde_json::from_str::<serde_json::Value>(&failed.stdout).unwrap()["run_id"].as_str().unwrap().to_string();
+    let mart = crate::serve::key(&s, "mart", "mart.*");
+    let other = crate::serve::key(&s, "other", "other.*");
+    let server = crate::serve::Server::start(&s, &[]);
+    let (_, runs) = crate::serve::json_of(server.get("/v1/runs?status=failed", Some(&mart)));
+    assert_eq!(runs["runs"][0]["run_id"], failed_id.as_str(), "{runs}");
+    assert_eq!(server.get(&format!("/v1/runs/{failed_id}"), Some(&mart)).status(), 200);
+    assert_eq!(server.get(&format!("/v1/runs/{failed_id}"), Some(&other)).status(), 403);
+}

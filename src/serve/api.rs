@@ -380,10 +380,8 @@ pub async fn runs(
             other => return Err(ApiError::parameter(other, &value, "unknown parameter (expected job, status, limit)")),
         }
     }
-    let mut runs = server.history.list(job.as_deref(), status)?;
-    runs.retain(|r| key.may_see(r));
+    let mut runs = server.runs_visible_to(&key, server.history.list(job.as_deref(), status)?)?;
     runs.truncate(limit);
-    let runs = runs.into_iter().map(|run| key.redacted(run)).collect();
     Ok(axum::Json(Runs { runs }).into_response())
 }
 
@@ -394,10 +392,10 @@ pub async fn run(
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
     let run = server.history.get(&id)?.ok_or_else(|| ApiError::not_found(format!("no run {id}")))?;
-    if !key.may_see(&run) {
+    let Some(run) = server.runs_visible_to(&key, vec![run])?.pop() else {
         return Err(ApiError::forbidden(format!("key '{}' may not read the tables of run {id}", key.name)));
-    }
-    Ok(axum::Json(key.redacted(run)).into_response())
+    };
+    Ok(axum::Json(run).into_response())
 }
 
 /// `GET /v1/cost?sql=…&price_per_tb=`: what Athena would bill for one SELECT.

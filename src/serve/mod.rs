@@ -23,6 +23,7 @@ pub mod openapi;
 pub mod rows;
 pub mod select;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -45,6 +46,7 @@ use self::log::KeyName;
 use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::runs::history::History;
+use crate::runs::report::RunReport;
 
 /// API Gateway's default cache TTL.
 pub const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(300);
@@ -117,6 +119,35 @@ pub struct Server {
     pub queries: QueryRuntime,
     pub limits: Limits,
     pub pipelines: Vec<PathBuf>,
+}
+
+impl Server {
+    /// The runs of `runs` that `key` may see, redacted to its tables: those that name a table
+    /// it may read, and those that name no target (a run that failed before it wrote, or
+    /// published nothing) of a job whose runs write such a table: a reader of a table learns
+    /// that the job making it fails.
+    pub fn runs_visible_to(&self, key: &keys::Key, runs: Vec<RunReport>) -> Result<Vec<RunReport>> {
+        let mut jobs_of_key: HashMap<String, bool> = HashMap::new();
+        let mut visible = Vec::with_capacity(runs.len());
+        for run in runs {
+            let seen = key.may_see(&run)
+                || (run.targets.is_empty() && {
+                    if !jobs_of_key.contains_key(&run.job) {
+                        let writes = self
+                            .history
+                            .list(Some(&run.job), None)?
+                            .iter()
+                            .any(|r| !r.targets.is_empty() && key.may_see(r));
+                        jobs_of_key.insert(run.job.clone(), writes);
+                    }
+                    jobs_of_key[&run.job]
+                });
+            if seen {
+                visible.push(key.redacted(run));
+            }
+        }
+        Ok(visible)
+    }
 }
 
 /// Serves until `stop` completes, then lets the requests in progress finish. `listening` is

@@ -34,9 +34,7 @@ fn usd(value: f64) -> String {
 }
 
 fn visible_runs(server: &Server, key: &crate::serve::keys::Key) -> Result<Vec<RunReport>, crate::error::Error> {
-    let mut runs = server.history.list(None, None)?;
-    runs.retain(|r| key.may_see(r));
-    Ok(runs.into_iter().map(|run| key.redacted(run)).collect())
+    server.runs_visible_to(key, server.history.list(None, None)?)
 }
 
 /// `/`: runs over time (duration, rows, bytes, Athena estimate), failures marked.
@@ -378,14 +376,19 @@ pub async fn run(State(server): State<Arc<Server>>, key: KeyExt, Path(id): Path<
         Ok(None) => return problem(StatusCode::NOT_FOUND, &key, &format!("no run {id}")),
         Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, &key, e.message()),
     };
-    if !key.may_see(&run) {
-        return problem(
-            StatusCode::FORBIDDEN,
-            &key,
-            &format!("key '{}' may not read the tables of run {id}", key.name),
-        );
-    }
-    let run = key.redacted(run);
+    let run = match server.runs_visible_to(&key, vec![run]) {
+        Ok(mut visible) => match visible.pop() {
+            Some(run) => run,
+            None => {
+                return problem(
+                    StatusCode::FORBIDDEN,
+                    &key,
+                    &format!("key '{}' may not read the tables of run {id}", key.name),
+                );
+            }
+        },
+        Err(e) => return problem(StatusCode::INTERNAL_SERVER_ERROR, &key, e.message()),
+    };
     let report = serde_json::to_string_pretty(&run).unwrap_or_default();
     page(
         &format!("Run {id}"),
