@@ -3471,3 +3471,22 @@ fn a_key_sees_the_failed_runs_of_the_jobs_writing_its_tables() {
     assert_eq!(server.get(&format!("/v1/runs/{failed_id}"), Some(&mart)).status(), 200);
     assert_eq!(server.get(&format!("/v1/runs/{failed_id}"), Some(&other)).status(), 403);
 }
+
+/// A `CREATE TABLE … AS SELECT` was never billed: a job whose step made one reported its
+/// queries over the sources as 0 bytes, and `etl cost` ran the statement (reading the data,
+/// failing on a division by zero) and counted nothing for it.
+#[test]
+fn a_create_table_as_select_is_billed_for_what_it_reads_and_not_run_by_cost() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "region,amount\neu,1\nus,2\n");
+    s.write("step.sql", "CREATE TABLE t AS SELECT region, count(*) AS n FROM raw.ev GROUP BY region;\n");
+    s.write(
+        "job.toml",
+        "name = \"ev\"\n[[source]]\ntable = \"raw.ev\"\nlocation = \"in/\"\n[[step]]\nsql = \"step.sql\"\n[[target]]\ntable = \"cur.ev\"\nquery = \"SELECT * FROM t\"\nlocation = \"out/\"\n",
+    );
+    let report = s.json(&["run", "job.toml"]);
+    let csv_bytes = std::fs::metadata(s.path("in/a.csv")).unwrap().len();
+    assert_eq!(report["athena"]["queries_over_sources"]["bytes_scanned"], csv_bytes, "{report}");
+    let cost = s.json(&["cost", "CREATE TABLE x AS SELECT region, amount / 0 AS broken FROM raw.ev; SELECT count(*) FROM x"]);
+    assert_eq!(cost["bytes_scanned"], csv_bytes, "{cost}");
+}

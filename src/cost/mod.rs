@@ -13,7 +13,7 @@ pub mod footers;
 use std::path::Path;
 use std::sync::Arc;
 
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use serde::Serialize;
 
 use self::athena::{AthenaOptions, AthenaRun};
@@ -72,6 +72,24 @@ pub async fn estimate_script(
     let mut athena_runs = Vec::new();
     for statement in &statements {
         let plan = plan_statement(&ctx, name, statement, params).await?;
+        // `CREATE TABLE … AS SELECT`: Athena bills the bytes its SELECT scans. The table is
+        // made empty, of the query's columns, for the statements after it to plan against,
+        // rather than by running the query (an estimate reads metadata only).
+        if let LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) = &plan {
+            let mut estimate = estimator.estimate(&ctx.state(), &create.input).await?;
+            if !options.explain {
+                estimate.tables.iter_mut().for_each(|t| t.explain = None);
+            }
+            queries.push(estimate);
+            if options.measure {
+                ctx.execute_logical_plan(plan).await?.collect().await?;
+            } else {
+                let schema = Arc::new(create.input.schema().as_arrow().clone());
+                let empty = datafusion::datasource::MemTable::try_new(schema, vec![Vec::new()])?;
+                ctx.register_table(create.name.clone(), Arc::new(empty))?;
+            }
+            continue;
+        }
         if !is_query(&plan) {
             ctx.execute_logical_plan(plan).await?.collect().await?;
             continue;

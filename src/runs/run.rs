@@ -356,9 +356,27 @@ async fn execute(
 
     // 2. The steps, in order, in one session.
     let ctx = run_session(job, options, context, &reads, &report.run_id).await?;
+    let estimator =
+        Estimator { footers: Arc::new(FooterCache::open(&context.home)?), price_per_tb: options.price_per_tb };
+    // A step's `CREATE TABLE … AS SELECT` reads the sources as a target's query does: Athena
+    // would bill it too.
+    let mut step_queries = Vec::new();
     for step in &job.steps {
         context.progress.step(format!("running {}", step.display));
-        script::run(&ctx, &step.display, &step.sql, params).await?;
+        let statements = script::split(&step.sql);
+        if statements.is_empty() {
+            script::run(&ctx, &step.display, &step.sql, params).await?;
+        }
+        for statement in &statements {
+            let plan = script::plan_statement(&ctx, &step.display, statement, params).await?;
+            if let datafusion::logical_expr::LogicalPlan::Ddl(datafusion::logical_expr::DdlStatement::CreateMemoryTable(
+                create,
+            )) = &plan
+            {
+                step_queries.push(estimator.estimate(&ctx.state(), &create.input).await?);
+            }
+            script::run_statement(&ctx, &step.display, statement, params).await?;
+        }
     }
 
     // 3. Each target's query, planned, with what it would bill on Athena over the sources;
@@ -366,7 +384,7 @@ async fn execute(
     //    configuration error before any target's rows are computed.
     let logical_date = NaiveDate::parse_from_str(&report.logical_date, "%Y-%m-%d")
         .map_err(|e| Error::runtime(format!("logical date {}: {e}", report.logical_date)))?;
-    let (frames, own) = plan_targets(job, &ctx, params, options, context).await?;
+    let (frames, own) = plan_targets(job, &ctx, params, &estimator, step_queries).await?;
     plan_checks(job, &ctx, params, logical_date, &frames).await?;
     let mut would_write = Vec::new();
     if options.dry_run {
@@ -443,19 +461,16 @@ async fn plan_targets(
     job: &Job,
     ctx: &SessionContext,
     params: &Params,
-    options: &RunOptions,
-    context: &RunContext,
+    estimator: &Estimator,
+    mut queries: Vec<QueryEstimate>,
 ) -> Result<(Vec<DataFrame>, QueryEstimate)> {
-    let estimator =
-        Estimator { footers: Arc::new(FooterCache::open(&context.home)?), price_per_tb: options.price_per_tb };
-    let mut queries = Vec::new();
     let mut frames = Vec::new();
     for target in &job.targets {
         let df = target_frame(ctx, target, params).await?;
         queries.push(estimator.estimate(&ctx.state(), df.logical_plan()).await?);
         frames.push(df);
     }
-    Ok((frames, QueryEstimate::total(queries, options.price_per_tb)))
+    Ok((frames, QueryEstimate::total(queries, estimator.price_per_tb)))
 }
 
 /// Writes each target's rows to staging, where no reader looks.
