@@ -160,7 +160,7 @@ pub fn write_columns(out: &mut impl Write, title: &str, columns: &[Column]) -> R
 mod tests {
     use super::*;
     use datafusion::arrow::array::{Int64Array, StringArray};
-    use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
     use std::sync::Arc;
 
     fn batch() -> RecordBatch {

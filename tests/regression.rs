@@ -3490,3 +3490,24 @@ fn a_create_table_as_select_is_billed_for_what_it_reads_and_not_run_by_cost() {
     let cost = s.json(&["cost", "CREATE TABLE x AS SELECT region, amount / 0 AS broken FROM raw.ev; SELECT count(*) FROM x"]);
     assert_eq!(cost["bytes_scanned"], csv_bytes, "{cost}");
 }
+
+/// A Delta merge target with `sort_by` reported its rows sorted, while the merge wrote them in
+/// the order Delta's MERGE gives them (and its files' footers recorded no order, so `etl
+/// compact` left the table unsorted: they record the target's order now).
+#[test]
+fn a_merge_says_it_wrote_its_rows_unsorted() {
+    let s = crate::util::Sandbox::new();
+    let mut csv = String::from("id,s\n");
+    for i in 1..=300 {
+        csv.push_str(&format!("{i},{}\n", (i * 7919) % 1000));
+    }
+    s.write("in/a.csv", csv);
+    s.write(
+        "job.toml",
+        "name = \"rep\"\n[params]\nbump = \"0\"\n[[source]]\ntable = \"raw.rep\"\nlocation = \"in/\"\n[[target]]\ntable = \"cur.rep\"\nquery = \"SELECT id, s + CAST($bump AS BIGINT) AS s FROM raw.rep\"\nlocation = \"out/\"\ntable_format = \"delta\"\nmode = \"merge\"\nmerge_on = [\"id\"]\nsort_by = [\"s\"]\n",
+    );
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    let merged = s.json(&["run", "job.toml", "--param", "bump=500"]);
+    assert_eq!(merged["targets"][0]["sort_by"], serde_json::json!([]), "{merged}");
+    assert!(merged["targets"][0]["sort_reason"].as_str().unwrap().contains("etl compact sorts them by s"), "{merged}");
+}

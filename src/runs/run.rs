@@ -497,6 +497,17 @@ async fn stage_targets(
 /// made of them, its versions and what it replaced, is [`report_published`]'s).
 fn report_staged(report: &mut RunReport, commit: &Commit, price_per_tb: f64) {
     for (target, staged) in commit.staged() {
+        // A merge writes its rows in the order Delta's MERGE gives them, whatever was staged.
+        let (sort_by, sort_reason) = match &target.merge {
+            Some(_) if !staged.clustering.sort_by.is_empty() => (
+                Vec::new(),
+                format!(
+                    "a merge writes rows in the order Delta's MERGE gives them; etl compact sorts them by {}",
+                    staged.clustering.sort_by.join(", ")
+                ),
+            ),
+            _ => (staged.clustering.sort_by.clone(), staged.clustering.reason.clone()),
+        };
         report.targets.push(TargetReport {
             table: target.table.to_string(),
             location: target.location.url(),
@@ -506,8 +517,8 @@ fn report_staged(report: &mut RunReport, commit: &Commit, price_per_tb: f64) {
             partitions: staged.partition_count() as u64,
             replaced: Vec::new(),
             version: None,
-            sort_by: staged.clustering.sort_by.clone(),
-            sort_reason: staged.clustering.reason.clone(),
+            sort_by,
+            sort_reason,
         });
         let scan = full_scan(staged.bytes(), price_per_tb);
         report.athena.targets.push(AthenaScan {

@@ -755,21 +755,23 @@ mod tests {
         let s = Setup::new();
         let target = s.target(WriteMode::Append);
         let ctx = SessionContext::new();
-        let text = ctx.sql("SELECT 'x' AS amount, 'a' AS dt").await.unwrap();
+        let text = || ctx.sql("SELECT 'x' AS amount, 'a' AS dt");
         let mut first = Commit::new("r1", tag("d1"));
-        first.stage(&s.catalog, text, &target, &NoneLive).await.unwrap();
+        first.stage(&s.catalog, frame(&[(1, "a")]), &target, &NoneLive).await.unwrap();
         first.publish(&s.catalog, Vec::new()).await.unwrap();
         first.close().await;
 
-        // Strings do not narrow to numbers: the kept files could not be read as bigint.
+        // Strings do not narrow to numbers: the kept files could not be read as text.
         let mut second = Commit::new("r2", tag("d2"));
-        let err = second.stage(&s.catalog, frame(&[(1, "a")]), &target, &NoneLive).await.err().unwrap();
+        let err = second.stage(&s.catalog, text().await.unwrap(), &target, &NoneLive).await.err().unwrap();
         assert!(err.message().contains("not compatible with the files already in the table (append mode"), "{err}");
+        second.close().await;
         assert!(s.files().iter().all(|f| !f.starts_with("_etl_staging")), "nothing staged: {:?}", s.files());
         // In overwrite mode nothing is kept, and the new schema is a new version.
         let overwrite = TargetSpec { mode: WriteMode::Overwrite, ..target.clone() };
-        second.stage(&s.catalog, frame(&[(1, "a")]), &overwrite, &NoneLive).await.unwrap();
-        second.publish(&s.catalog, Vec::new()).await.unwrap();
+        let mut third = Commit::new("r3", tag("d3"));
+        third.stage(&s.catalog, text().await.unwrap(), &overwrite, &NoneLive).await.unwrap();
+        third.publish(&s.catalog, Vec::new()).await.unwrap();
         assert_eq!(s.catalog.table(&target.table).await.unwrap().unwrap().version, 2);
     }
 }

@@ -758,15 +758,16 @@ fn file_actions(location: &Location, table: &DeltaTable) -> Result<BTreeMap<Stri
 }
 
 /// Parquet settings for the files a merge writes, as etl's writer takes them from the target:
-/// its codec, row groups and bloom filters, page statistics; the footer records the layout, its
-/// rows in the order delta-rs merges them (no `sort_by`).
+/// its codec, row groups and bloom filters, page statistics. Its rows come in the order
+/// delta-rs merges them; the footer records the target's `sort_by` all the same, as the order
+/// `etl compact` is to give them (it read "none", and compaction left the table unsorted).
 fn writer_properties(target: &TargetSpec) -> Result<WriterProperties> {
     use deltalake_core::parquet::file::metadata::KeyValue;
     use deltalake_core::parquet::file::properties::EnabledStatistics;
     let codec = target.compression;
     let compression: Compression =
         codec.writer_setting().parse().map_err(|e| Error::runtime(format!("the codec {}: {e}", codec.name())))?;
-    let recorded = target.layout.recorded(&[])?;
+    let recorded = target.layout.recorded(target.layout.sort_by.as_deref().unwrap_or_default())?;
     let mut properties = WriterProperties::builder()
         .set_compression(compression)
         .set_max_row_group_row_count(Some(super::parquet::row_group_rows(&target.layout, false)))
