@@ -2848,6 +2848,9 @@ fn api_parameters_are_refused_or_honoured_as_written() {
     let preferred =
         server.get_with_header("/v1/tables/mart.a/rows", &secret, ("accept", "text/csv;q=0.5, application/json"));
     assert_eq!(preferred.headers()["content-type"], "application/json");
+    // A statement that does not plan names the `sql` parameter, as a bad filter names `where`.
+    let (status, body) = crate::serve::json_of(server.query(&secret, serde_json::json!({"sql": "SELECT nope FROM mart.a"})));
+    assert_eq!((status.as_u16(), body["error"]["parameter"].as_str()), (400, Some("sql")), "{body}");
 }
 
 /// A method a route does not take answered 405 with an empty body and a body over the limit
@@ -3510,4 +3513,25 @@ fn a_merge_says_it_wrote_its_rows_unsorted() {
     let merged = s.json(&["run", "job.toml", "--param", "bump=500"]);
     assert_eq!(merged["targets"][0]["sort_by"], serde_json::json!([]), "{merged}");
     assert!(merged["targets"][0]["sort_reason"].as_str().unwrap().contains("etl compact sorts them by s"), "{merged}");
+}
+
+/// `etl compact --zorder` of a table whose files record `sort_by = []` exited 0 with
+/// `"zorder": false`, the flag dropped without a word (a job file refuses the same layout).
+#[test]
+fn compact_zorder_without_columns_is_refused() {
+    let s = crate::util::Sandbox::new();
+    s.write("job.toml", "name = \"z\"\n[[target]]\ntable = \"cur.z\"\nquery = \"SELECT 1 AS a, 2 AS b\"\nlocation = \"out/\"\nmode = \"append\"\nsort_by = []\n");
+    for day in ["2026-01-01", "2026-01-02"] {
+        assert_eq!(s.json(&["run", "job.toml", "--logical-date", day])["status"], "succeeded");
+    }
+    s.etl(&["compact", "cur.z", "--zorder"]).assert_failure(2, "--zorder needs columns to interleave");
+    assert_eq!(s.json(&["compact", "cur.z", "--zorder", "--sort-by", "a,b"])["zorder"], true);
+}
+
+/// `etl serve keys create --expires 0d` made a key that had expired when it was printed.
+#[test]
+fn a_key_that_would_expire_at_once_is_refused() {
+    let s = crate::util::Sandbox::new();
+    s.etl(&["serve", "keys", "create", "--name", "k", "--tables", "*", "--expires", "0d"])
+        .assert_failure(2, "a key valid for it could never be used");
 }

@@ -150,6 +150,12 @@ pub async fn compact(request: &Compaction, context: &RunContext) -> Result<(Comp
         }
         layout.zorder = order.zorder;
     }
+    if layout.zorder && layout.sort_by.as_ref().is_some_and(Vec::is_empty) {
+        // As a job file's `zorder` with `sort_by = []` is refused: the flag would do nothing.
+        return Err(Error::usage(format!(
+            "--zorder needs columns to interleave: {name}'s files record sort_by = [] (give --sort-by a,b)"
+        )));
+    }
     let mut job = job_of(request, &table.definition, selection, &layout)?;
     // Files of about the target size, from the bytes a row takes in the files there now.
     let bytes_per_row = (bytes as f64 / rows.max(1) as f64).max(1.0);

@@ -72,7 +72,13 @@ pub async fn plan(ctx: &SessionContext, sql: &str, params: &Params, key: &Key) -
             Some((before, _)) => format!("{before} (GET /v1/tables lists the tables this key may read)"),
             None => message.to_string(),
         };
-        ApiError::from(crate::error::Error::new(e.kind(), message))
+        let mut error = ApiError::from(crate::error::Error::new(e.kind(), message));
+        // A statement that does not plan is the `sql` parameter's fault, as a bad filter is
+        // `where`'s.
+        if error.status == axum::http::StatusCode::BAD_REQUEST {
+            error.parameter = Some("sql".to_string());
+        }
+        error
     })?;
     SQLOptions::new()
         .with_allow_ddl(false)

@@ -113,8 +113,16 @@ impl AggregateUDFImpl for CheckedSum {
 
     fn create_groups_accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
         match Total::of(&args) {
-            Some(Total::BigInt) => Ok(Box::new(CheckedGroups::<Int64Type>::new(&args, Total::BigInt))),
-            Some(total) => Ok(Box::new(CheckedGroups::<Decimal128Type>::new(&args, total))),
+            Some(Total::BigInt) => Ok(Box::new(CheckedGroups::<Int64Type>::new(&args, Total::BigInt, |sum, x| {
+                let (total, overflowed) = sum.overflowing_add(x);
+                *sum = total;
+                overflowed
+            }))),
+            Some(total) => Ok(Box::new(CheckedGroups::<Decimal128Type>::new(&args, total, |sum, x| {
+                let (total, overflowed) = sum.overflowing_add(x);
+                *sum = total;
+                overflowed
+            }))),
             None => self.inner.create_groups_accumulator(args),
         }
     }
@@ -257,14 +265,15 @@ struct CheckedGroups<T: ArrowPrimitiveType + Send> {
 }
 
 impl<T: ArrowPrimitiveType + Send> CheckedGroups<T> {
-    fn new(args: &AccumulatorArgs, total: Total) -> Self {
+    /// `add` adds a value to a total, saying whether it overflowed (the native types'
+    /// `overflowing_add`: no `Result` in the hot loop).
+    fn new(args: &AccumulatorArgs, total: Total, add: fn(&mut T::Native, T::Native) -> bool) -> Self {
         let overflowed = Arc::new(AtomicBool::new(false));
         let flag = overflowed.clone();
         let data_type = args.return_field.data_type().clone();
         let inner = PrimitiveGroupsAccumulator::<T, _>::new(&data_type, move |sum: &mut T::Native, x: T::Native| {
-            match sum.add_checked(x) {
-                Ok(total) => *sum = total,
-                Err(_) => flag.store(true, Ordering::Relaxed),
+            if add(sum, x) {
+                flag.store(true, Ordering::Relaxed);
             }
         });
         CheckedGroups { inner: Box::new(inner), overflowed, data_type, total, _type: std::marker::PhantomData }
