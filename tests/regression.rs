@@ -3527,11 +3527,3 @@ fn compact_zorder_without_columns_is_refused() {
     s.etl(&["compact", "cur.z", "--zorder"]).assert_failure(2, "--zorder needs columns to interleave");
     assert_eq!(s.json(&["compact", "cur.z", "--zorder", "--sort-by", "a,b"])["zorder"], true);
 }
-
-/// `etl serve keys create --expires 0d` made a key that had expired when it was printed.
-#[test]
-fn a_key_that_would_expire_at_once_is_refused() {
-    let s = crate::util::Sandbox::new();
-    s.etl(&["serve", "keys", "create", "--name", "k", "--tables", "*", "--expires", "0d"])
-        .assert_failure(2, "a key valid for it could never be used");
-}
