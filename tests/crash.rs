@@ -156,25 +156,11 @@ mode = "overwrite"
 
     /// Starts a run, waits until it reaches `point`, and kills it with SIGKILL.
     fn kill_run_at(&self, point: &str, date: &str) {
-        let mut child = self
-            .command(&["run", "job.toml", "--logical-date", date])
-            .env("ETL_KILL_POINT", point)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the etl binary runs");
-        let mut said = Vec::new();
-        for line in BufReader::new(child.stderr.take().unwrap()).lines() {
-            let line = line.unwrap_or_default();
-            if line.contains("kill point") && line.contains("reached") {
-                child.kill().expect("SIGKILL");
-                child.wait().unwrap();
-                return;
-            }
-            said.push(line);
+        let mut args = vec!["run", "job.toml", "--logical-date", date];
+        if let Place::Cloud { .. } = self.place {
+            args.extend(["--catalog", "glue"]);
         }
-        let status = child.wait().unwrap();
-        panic!("the run ended ({status}) without reaching kill point {point}:\n{}", said.join("\n"));
+        self.sandbox.kill_at(&args, point);
     }
 
     /// `etl gc` of the two targets (the catalog of the cloud cases is shared with other tests).
