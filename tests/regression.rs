@@ -2849,7 +2849,8 @@ fn api_parameters_are_refused_or_honoured_as_written() {
         server.get_with_header("/v1/tables/mart.a/rows", &secret, ("accept", "text/csv;q=0.5, application/json"));
     assert_eq!(preferred.headers()["content-type"], "application/json");
     // A statement that does not plan names the `sql` parameter, as a bad filter names `where`.
-    let (status, body) = crate::serve::json_of(server.query(&secret, serde_json::json!({"sql": "SELECT nope FROM mart.a"})));
+    let (status, body) =
+        crate::serve::json_of(server.query(&secret, serde_json::json!({"sql": "SELECT nope FROM mart.a"})));
     assert_eq!((status.as_u16(), body["error"]["parameter"].as_str()), (400, Some("sql")), "{body}");
 }
 
@@ -2865,8 +2866,9 @@ fn api_refusals_of_the_router_and_its_layers_are_json() {
     let (status, body) = crate::serve::json_of(wrong_method);
     assert_eq!(status, 405, "{body}");
     assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
-    let (status, body) =
-        crate::serve::json_of(server.query(&secret, serde_json::json!({"sql": format!("SELECT '{}'", "x".repeat(200_000))})));
+    let (status, body) = crate::serve::json_of(
+        server.query(&secret, serde_json::json!({"sql": format!("SELECT '{}'", "x".repeat(200_000))})),
+    );
     assert_eq!(status, 413, "{body}");
     assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("limit")), "{body}");
     // The console's pages stay pages (they were once wrapped into a JSON error).
@@ -2914,7 +2916,10 @@ fn version_of_what_has_no_such_version_is_the_querys_error() {
 fn a_jobs_own_schedule_runs_inside_a_scheduled_pipeline_as_when_deployed() {
     let s = crate::util::Sandbox::new();
     s.write("p/pipeline.toml", "schedule = \"cron(0 2 * * ? *)\"\n");
-    s.write("p/a.toml", "name = \"a\"\n[[target]]\ntable = \"db.a\"\nquery = \"SELECT 1 AS x\"\nlocation = \"../out/a/\"\n");
+    s.write(
+        "p/a.toml",
+        "name = \"a\"\n[[target]]\ntable = \"db.a\"\nquery = \"SELECT 1 AS x\"\nlocation = \"../out/a/\"\n",
+    );
     s.write(
         "p/report.toml",
         "name = \"report\"\nschedule = \"rate(6 hours)\"\n[[target]]\ntable = \"db.r\"\nquery = \"SELECT * FROM db.a\"\nlocation = \"../out/r/\"\n",
@@ -2970,7 +2975,9 @@ fn a_parquet_file_whose_values_its_table_type_cannot_hold_is_refused_by_name() {
     let parquet_of = |name: &str, query: &str| {
         s.write(
             "job.toml",
-            format!("name = \"{name}\"\n[[target]]\ntable = \"cur.{name}\"\nquery = \"{query}\"\nlocation = \"{name}/\"\n"),
+            format!(
+                "name = \"{name}\"\n[[target]]\ntable = \"cur.{name}\"\nquery = \"{query}\"\nlocation = \"{name}/\"\n"
+            ),
         );
         assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
         let file = s.files(name).into_iter().find(|f| f.ends_with(".parquet")).unwrap();
@@ -3002,7 +3009,10 @@ fn sums_beyond_their_type_fail_instead_of_wrapping() {
     }
     let decimals = "SELECT sum(x) AS total FROM (VALUES (CAST('60000000000000000000' AS DECIMAL(38,18))), (CAST('60000000000000000000' AS DECIMAL(38,18)))) v(x)";
     s.etl(&["sql", decimals]).assert_failure(1, "decimal overflow: the sum does not fit decimal(38,18)");
-    s.write("job.toml", format!("name = \"d\"\n[[target]]\ntable = \"cur.d\"\nquery = \"{decimals}\"\nlocation = \"out/\"\n"));
+    s.write(
+        "job.toml",
+        format!("name = \"d\"\n[[target]]\ntable = \"cur.d\"\nquery = \"{decimals}\"\nlocation = \"out/\"\n"),
+    );
     let out = s.etl(&["run", "job.toml"]);
     out.assert_failure(1, "decimal overflow");
     assert!(s.files("out").iter().all(|f| !f.ends_with(".parquet")), "{:?}", s.files("out"));
@@ -3051,7 +3061,9 @@ fn incremental_bookmarks_follow_rollbacks_both_ways_and_survive_a_killed_one() {
         "inc.toml",
         "name = \"rf\"\n[[source]]\ntable = \"raw.rf\"\nlocation = \"in/\"\nformat = \"csv\"\nincremental = true\n[[target]]\ntable = \"cur.rf\"\nquery = \"SELECT id FROM raw.rf\"\nlocation = \"out/\"\nmode = \"append\"\nretain_versions = 2\n",
     );
-    let ids = || -> Vec<serde_json::Value> { s.query("SELECT id FROM cur.rf ORDER BY id").iter().map(|r| r["id"].clone()).collect() };
+    let ids = || -> Vec<serde_json::Value> {
+        s.query("SELECT id FROM cur.rf ORDER BY id").iter().map(|r| r["id"].clone()).collect()
+    };
     for (file, id) in [("a", 1), ("b", 2)] {
         s.write(&format!("in/{file}.csv"), format!("id\n{id}\n"));
         assert_eq!(s.json(&["run", "inc.toml"])["status"], "succeeded");
@@ -3067,7 +3079,11 @@ fn incremental_bookmarks_follow_rollbacks_both_ways_and_survive_a_killed_one() {
     s.kill_at(&["rollback", "cur.rf", "--to", "4"], "cleanup.delete");
     assert_eq!(ids(), [1, 2]);
     let killed = &s.json(&["runs", "--job", "rollback_cur_rf"])["runs"][0];
-    assert_eq!((&killed["status"], &killed["targets"][0]["version"]), (&serde_json::json!("succeeded"), &serde_json::json!(6)), "{killed}");
+    assert_eq!(
+        (&killed["status"], &killed["targets"][0]["version"]),
+        (&serde_json::json!("succeeded"), &serde_json::json!(6)),
+        "{killed}"
+    );
     s.write("in/d.csv", "id\n4\n");
     assert_eq!(s.json(&["run", "inc.toml"])["status"], "succeeded");
     assert_eq!(ids(), [1, 2, 3, 4]);
@@ -3180,7 +3196,11 @@ fn checks_of_a_merge_judge_the_table_it_leaves() {
     assert_eq!(out.code, 1, "{out:?}");
     let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let unique = report["checks"].as_array().unwrap().iter().find(|c| c["rule"] == "unique").unwrap().clone();
-    assert_eq!((&unique["status"], &unique["violations"]), (&serde_json::json!("failed"), &serde_json::json!(2)), "{unique}");
+    assert_eq!(
+        (&unique["status"], &unique["violations"]),
+        (&serde_json::json!("failed"), &serde_json::json!(2)),
+        "{unique}"
+    );
     assert_eq!(s.query("SELECT count(*) AS n FROM cur.customers"), [serde_json::json!({"n": 3})]);
 }
 
@@ -3254,7 +3274,11 @@ fn a_compressed_object_among_plain_ones_changes_no_schema() {
     gz.write_all(b"a,b\n2,y\n").unwrap();
     std::fs::write(s.path("in/f2.csv.gz"), gz.finish().unwrap()).unwrap();
     let crawl = s.json(&["crawl", "in/", "--table", "raw.g", "--on-change", "fail"]);
-    assert_eq!((&crawl["change"], &crawl["version"]), (&serde_json::json!("unchanged"), &serde_json::json!(1)), "{crawl}");
+    assert_eq!(
+        (&crawl["change"], &crawl["version"]),
+        (&serde_json::json!("unchanged"), &serde_json::json!(1)),
+        "{crawl}"
+    );
     assert_eq!(s.query("SELECT count(*) AS n FROM raw.g"), [serde_json::json!({"n": 2})]);
 }
 
@@ -3316,7 +3340,11 @@ fn a_json_first_line_that_is_not_utf8_is_one_bad_record() {
         "name = \"nu\"\n[[source]]\ntable = \"raw.nu\"\nlocation = \"src/\"\nbad_records = \"quarantine\"\n[[target]]\ntable = \"cur.nu\"\nquery = \"SELECT * FROM raw.nu\"\nlocation = \"out/\"\n",
     );
     let report = s.json(&["run", "job.toml"]);
-    assert_eq!((&report["status"], &report["rejected_rows"]), (&serde_json::json!("succeeded"), &serde_json::json!(1)), "{report}");
+    assert_eq!(
+        (&report["status"], &report["rejected_rows"]),
+        (&serde_json::json!("succeeded"), &serde_json::json!(1)),
+        "{report}"
+    );
     let records = s.json(&["quarantine", "show", "nu"])["records"].clone();
     assert_eq!(records[0]["line"], 1, "{records}");
     assert_eq!(s.query("SELECT id FROM cur.nu"), [serde_json::json!({"id": 2})]);
@@ -3388,7 +3416,8 @@ fn a_filter_of_many_conditions_is_planned_without_overflowing_a_stack() {
     let secret = crate::serve::key(&s, "reader", "cur.*");
     let server = crate::serve::Server::start(&s, &[]);
     let filters: Vec<String> = (3..503).map(|i| format!("where=order_id:ne:{i}")).collect();
-    let (status, body) = crate::serve::json_of(server.get(&format!("/v1/tables/cur.o/rows?{}", filters.join("&")), Some(&secret)));
+    let (status, body) =
+        crate::serve::json_of(server.get(&format!("/v1/tables/cur.o/rows?{}", filters.join("&")), Some(&secret)));
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["rows"].as_array().unwrap().len(), 3);
 }
@@ -3446,7 +3475,9 @@ fn ordered_pages_of_rows_that_tie_on_every_sortable_column_neither_repeat_nor_sk
         }
         pages += 1;
         match page["next_cursor"].as_str() {
-            Some(cursor) => path = format!("/v1/tables/cur.o/rows?order=region&columns=region,st&limit=300&cursor={cursor}"),
+            Some(cursor) => {
+                path = format!("/v1/tables/cur.o/rows?order=region&columns=region,st&limit=300&cursor={cursor}")
+            }
             None => break,
         }
     }
@@ -3465,7 +3496,8 @@ fn a_key_sees_the_failed_runs_of_the_jobs_writing_its_tables() {
     s.write("in/b.csv", "id\nnot a number\n");
     let failed = s.etl(&["run", "job.toml", "--json"]);
     assert_eq!(failed.code, 1, "{failed:?}");
-    let failed_id = serde_json::from_str::<serde_json::Value>(&failed.stdout).unwrap()["run_id"].as_str().unwrap().to_string();
+    let failed_id =
+        serde_json::from_str::<serde_json::Value>(&failed.stdout).unwrap()["run_id"].as_str().unwrap().to_string();
     let mart = crate::serve::key(&s, "mart", "mart.*");
     let other = crate::serve::key(&s, "other", "other.*");
     let server = crate::serve::Server::start(&s, &[]);
@@ -3490,7 +3522,8 @@ fn a_create_table_as_select_is_billed_for_what_it_reads_and_not_run_by_cost() {
     let report = s.json(&["run", "job.toml"]);
     let csv_bytes = std::fs::metadata(s.path("in/a.csv")).unwrap().len();
     assert_eq!(report["athena"]["queries_over_sources"]["bytes_scanned"], csv_bytes, "{report}");
-    let cost = s.json(&["cost", "CREATE TABLE x AS SELECT region, amount / 0 AS broken FROM raw.ev; SELECT count(*) FROM x"]);
+    let cost =
+        s.json(&["cost", "CREATE TABLE x AS SELECT region, amount / 0 AS broken FROM raw.ev; SELECT count(*) FROM x"]);
     assert_eq!(cost["bytes_scanned"], csv_bytes, "{cost}");
 }
 

@@ -342,7 +342,10 @@ mod tests {
             ..csv.clone()
         };
         let refused = orc.require_readable(&name).unwrap_err();
-        assert!(refused.message().contains("raw.t is stored as org.apache.hadoop.hive.ql.io.orc.OrcInputFormat"), "{refused}");
+        assert!(
+            refused.message().contains("raw.t is stored as org.apache.hadoop.hive.ql.io.orc.OrcInputFormat"),
+            "{refused}"
+        );
         let view = TableDefinition { table_type: "VIRTUAL_VIEW".into(), ..csv };
         assert!(view.require_readable(&name).unwrap_err().message().contains("raw.t is a view"));
     }

@@ -54,8 +54,7 @@ pub async fn run(args: ScheduleArgs, global: &GlobalArgs) -> Result<()> {
     for file in job_files(&args.jobs)? {
         let job = Job::load(&file)?;
         let schedules: Vec<_> = pipeline_schedule.iter().chain(job.scheduling.schedule.as_ref()).collect();
-        let mut next: Vec<DateTime<Utc>> =
-            schedules.iter().flat_map(|s| s.iter_after(from).take(args.count)).collect();
+        let mut next: Vec<DateTime<Utc>> = schedules.iter().flat_map(|s| s.iter_after(from).take(args.count)).collect();
         next.sort();
         next.dedup();
         next.truncate(args.count);

@@ -148,7 +148,6 @@ fn version_json(v: &DataVersion, restorable: bool) -> VersionJson {
     }
 }
 
-
 pub async fn rollback(args: RollbackArgs, global: &GlobalArgs) -> Result<()> {
     let catalog = global.catalog().await?;
     let history = History::open(&home())?;

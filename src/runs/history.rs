@@ -313,7 +313,10 @@ impl History {
                 "DELETE FROM pending_bookmarks WHERE job = ?1 AND (?2 IS NULL OR source = ?2)",
                 params![job, source],
             )?;
-            c.execute("DELETE FROM undone_bookmarks WHERE job = ?1 AND (?2 IS NULL OR source = ?2)", params![job, source])?;
+            c.execute(
+                "DELETE FROM undone_bookmarks WHERE job = ?1 AND (?2 IS NULL OR source = ?2)",
+                params![job, source],
+            )?;
             Ok(c.execute("DELETE FROM bookmarks WHERE job = ?1 AND (?2 IS NULL OR source = ?2)", params![job, source])?
                 as u64)
         })

@@ -369,9 +369,9 @@ async fn execute(
         }
         for statement in &statements {
             let plan = script::plan_statement(&ctx, &step.display, statement, params).await?;
-            if let datafusion::logical_expr::LogicalPlan::Ddl(datafusion::logical_expr::DdlStatement::CreateMemoryTable(
-                create,
-            )) = &plan
+            if let datafusion::logical_expr::LogicalPlan::Ddl(
+                datafusion::logical_expr::DdlStatement::CreateMemoryTable(create),
+            ) = &plan
             {
                 step_queries.push(estimator.estimate(&ctx.state(), &create.input).await?);
             }

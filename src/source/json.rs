@@ -201,7 +201,9 @@ fn nested_as_text_in(value: &mut serde_json::Value, data_type: &DataType) -> boo
         (DataType::Map(entries, _), Value::Object(members)) => {
             let DataType::Struct(pair) = entries.data_type() else { return false };
             let Some(value_field) = pair.get(1) else { return false };
-            members.values_mut().fold(false, |rewritten, member| nested_as_text_in(member, value_field.data_type()) | rewritten)
+            members
+                .values_mut()
+                .fold(false, |rewritten, member| nested_as_text_in(member, value_field.data_type()) | rewritten)
         }
         _ => false,
     }

@@ -236,8 +236,7 @@ impl<T: ArrowPrimitiveType> Accumulator for CheckedAccumulator<T> {
             true => None,
             false => self.sum,
         };
-        let array: ArrayRef =
-            Arc::new(PrimitiveArray::<T>::from_iter([sum]).with_data_type(self.data_type.clone()));
+        let array: ArrayRef = Arc::new(PrimitiveArray::<T>::from_iter([sum]).with_data_type(self.data_type.clone()));
         ScalarValue::try_from_array(&self.total.checked(array)?, 0)
     }
 

@@ -140,7 +140,8 @@ impl GlueClient {
             Ok(_) => Ok(()),
             Err(e) if e.as_service_error().is_some_and(|s| s.is_concurrent_modification_exception()) => {
                 // Glue says only that the table's version moved since this writer read it.
-                let read = expected_version.map_or("before the table existed".to_string(), |v| format!("at version {v}"));
+                let read =
+                    expected_version.map_or("before the table existed".to_string(), |v| format!("at version {v}"));
                 Err(Error::conflict(format!(
                     "conflict on {name}: another writer updated the table in Glue after this one read it ({read}); nothing was published (run again to build on its change)"
                 )))
