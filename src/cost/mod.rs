@@ -64,46 +64,40 @@ pub async fn estimate_script(
     let engine = EngineOptions { counter: counter.clone(), ..EngineOptions::default() };
     let ctx = session(catalog, Default::default(), &engine).await?;
     let estimator = Estimator { footers: Arc::new(FooterCache::open(home)?), price_per_tb: options.price_per_tb };
-    let statements = script::split(text);
-    if statements.is_empty() {
-        return Err(Error::config(format!("{name}: no SQL statement")));
-    }
+    let statements = script::statements(name, text)?;
     let mut queries = Vec::new();
     let mut athena_runs = Vec::new();
     for statement in &statements {
         let plan = plan_statement(&ctx, name, statement, params).await?;
-        // `CREATE TABLE … AS SELECT`: Athena bills the bytes its SELECT scans. The table is
-        // made empty, of the query's columns, for the statements after it to plan against,
-        // rather than by running the query (an estimate reads metadata only).
-        if let LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) = &plan {
-            let mut estimate = estimator.estimate(&ctx.state(), &create.input).await?;
-            if !options.explain {
-                estimate.tables.iter_mut().for_each(|t| t.explain = None);
-            }
-            queries.push(estimate);
-            if options.measure {
-                ctx.execute_logical_plan(plan).await?.collect().await?;
-            } else {
-                let schema = Arc::new(create.input.schema().as_arrow().clone());
-                let empty = datafusion::datasource::MemTable::try_new(schema, vec![Vec::new()])?;
-                ctx.register_table(create.name.clone(), Arc::new(empty))?;
-            }
-            continue;
-        }
-        if !is_query(&plan) {
+        let Some(billed) = billed_query(&plan) else {
             ctx.execute_logical_plan(plan).await?.collect().await?;
             continue;
-        }
-        let mut estimate = estimator.estimate(&ctx.state(), &plan).await?;
+        };
+        let mut estimate = estimator.estimate(&ctx.state(), billed).await?;
         if !options.explain {
             estimate.tables.iter_mut().for_each(|t| t.explain = None);
         }
         queries.push(estimate);
-        if options.measure {
-            ctx.execute_logical_plan(plan).await?.collect().await?;
-        }
-        if let Some(athena_options) = &options.athena {
-            athena_runs.push(athena::run(&statement.text, athena_options).await?);
+        match &plan {
+            // A `CREATE TABLE … AS SELECT`'s table is made empty, of its query's columns, for
+            // the statements after it to plan against, rather than by running the query (an
+            // estimate reads metadata only).
+            LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) if !options.measure => {
+                let schema = Arc::new(create.input.schema().as_arrow().clone());
+                let empty = datafusion::datasource::MemTable::try_new(schema, vec![Vec::new()])?;
+                ctx.register_table(create.name.clone(), Arc::new(empty))?;
+            }
+            LogicalPlan::Ddl(_) => {
+                ctx.execute_logical_plan(plan).await?.collect().await?;
+            }
+            _ => {
+                if options.measure {
+                    ctx.execute_logical_plan(plan).await?.collect().await?;
+                }
+                if let Some(athena_options) = &options.athena {
+                    athena_runs.push(athena::run(&statement.text, athena_options).await?);
+                }
+            }
         }
     }
     if queries.is_empty() {
@@ -116,14 +110,16 @@ pub async fn estimate_script(
     })
 }
 
-/// Whether Athena would bill the statement (a query), not DDL or session settings.
-fn is_query(plan: &LogicalPlan) -> bool {
-    !matches!(
-        plan,
+/// The query Athena would bill for a statement: a query's own plan, a `CREATE TABLE … AS
+/// SELECT`'s SELECT; none for DDL or session settings.
+pub fn billed_query(plan: &LogicalPlan) -> Option<&LogicalPlan> {
+    match plan {
+        LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) => Some(&create.input),
         LogicalPlan::Ddl(_)
-            | LogicalPlan::Statement(_)
-            | LogicalPlan::Dml(_)
-            | LogicalPlan::Copy(_)
-            | LogicalPlan::DescribeTable(_)
-    )
+        | LogicalPlan::Statement(_)
+        | LogicalPlan::Dml(_)
+        | LogicalPlan::Copy(_)
+        | LogicalPlan::DescribeTable(_) => None,
+        query => Some(query),
+    }
 }

@@ -52,9 +52,6 @@ pub(super) async fn plan_checks(
     Ok(())
 }
 
-/// Runs every check on the targets as they would be once published (each read under its own
-/// name, so a check may compare two targets; an append's with the rows it keeps), keeps the results in the report and, with the version each target
-/// publishes, in the commit; fails the run when a check of severity error failed.
 /// The table a merge leaves, as checks read it: the table's rows no staged row matches, the
 /// staged rows that match one (`when_matched = "update"`), and those that match none
 /// (`when_not_matched = "insert"`).
@@ -86,6 +83,9 @@ fn merged(ctx: &SessionContext, base: &MergeBase, staged: Arc<dyn TableProvider>
     Ok(table.into_view())
 }
 
+/// Runs every check on the targets as they would be once published (each read under its own
+/// name, so a check may compare two targets; an append's with the rows it keeps), keeps the results in the report and, with the version each target
+/// publishes, in the commit; fails the run when a check of severity error failed.
 pub(super) async fn audit(
     job: &Job,
     ctx: &SessionContext,

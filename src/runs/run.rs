@@ -15,6 +15,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{NaiveDate, SecondsFormat, Utc};
 use datafusion::catalog::TableProvider;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{DataFrame, SessionContext};
 
 use super::audit::{audit, plan_checks};
@@ -363,19 +364,15 @@ async fn execute(
     let mut step_queries = Vec::new();
     for step in &job.steps {
         context.progress.step(format!("running {}", step.display));
-        let statements = script::split(&step.sql);
-        if statements.is_empty() {
-            script::run(&ctx, &step.display, &step.sql, params).await?;
-        }
-        for statement in &statements {
+        for statement in &script::statements(&step.display, &step.sql)? {
             let plan = script::plan_statement(&ctx, &step.display, statement, params).await?;
-            if let datafusion::logical_expr::LogicalPlan::Ddl(
-                datafusion::logical_expr::DdlStatement::CreateMemoryTable(create),
-            ) = &plan
+            // A step's query is no target's and bills nothing here; a CTAS's does.
+            if matches!(plan, LogicalPlan::Ddl(_))
+                && let Some(billed) = crate::cost::billed_query(&plan)
             {
-                step_queries.push(estimator.estimate(&ctx.state(), &create.input).await?);
+                step_queries.push(estimator.estimate(&ctx.state(), billed).await?);
             }
-            script::run_statement(&ctx, &step.display, statement, params).await?;
+            script::run_planned(&ctx, &step.display, statement, plan).await?;
         }
     }
 

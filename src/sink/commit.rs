@@ -181,10 +181,7 @@ impl Commit {
                     TableFormat::Delta => true,
                     TableFormat::Hive => {
                         let current = catalog.partitions(&table.name).await?;
-                        let planned = publish::plan(target, &staged, &current, &self.tag, &self.run_id)?;
-                        let replaced: std::collections::HashSet<&str> =
-                            planned.replaced.iter().map(|f| f.path.as_str()).collect();
-                        current.iter().flat_map(|p| &p.files).any(|f| !replaced.contains(f.path.as_str()))
+                        !kept_partitions(target, &staged, current, &self.tag, &self.run_id)?.is_empty()
                     }
                 };
                 if keeps_files {
@@ -231,15 +228,7 @@ impl Commit {
             if let Some(table) = target.existing.as_ref().filter(|_| target.spec.mode != WriteMode::Merge) {
                 let current = catalog.partitions(&table.name).await?;
                 rows_before = Some(current.iter().flat_map(|p| &p.files).map(|f| f.rows).sum());
-                let planned = publish::plan(&target.spec, &target.staged, &current, &self.tag, &self.run_id)?;
-                let replaced: std::collections::HashSet<&str> =
-                    planned.replaced.iter().map(|f| f.path.as_str()).collect();
-                for mut partition in current {
-                    partition.files.retain(|f| !replaced.contains(f.path.as_str()));
-                    if !partition.files.is_empty() {
-                        partitions.push(partition);
-                    }
-                }
+                partitions.extend(kept_partitions(&target.spec, &target.staged, current, &self.tag, &self.run_id)?);
             }
             let definition = target.staged_definition(&self.tag.work.job);
             tables.push(PublishedTable {
@@ -509,6 +498,26 @@ fn new_version(
     })
 }
 
+/// The table's `current` partitions as the publication of `staged` leaves them: the files it
+/// keeps, in the partitions that keep any.
+fn kept_partitions(
+    target: &TargetSpec,
+    staged: &StagedTarget,
+    current: Vec<Partition>,
+    tag: &WriteTag,
+    run_id: &str,
+) -> Result<Vec<Partition>> {
+    let planned = publish::plan(target, staged, &current, tag, run_id)?;
+    let replaced: std::collections::HashSet<&str> = planned.replaced.iter().map(|f| f.path.as_str()).collect();
+    Ok(current
+        .into_iter()
+        .filter_map(|mut partition| {
+            partition.files.retain(|f| !replaced.contains(f.path.as_str()));
+            (!partition.files.is_empty()).then_some(partition)
+        })
+        .collect())
+}
+
 /// A merge matches rows on columns of the output (partition keys included).
 fn check_merge_keys(target: &TargetSpec, merge: &super::MergeSpec, schema: &TableSchema) -> Result<()> {
     let names: Vec<&str> = schema.columns.iter().chain(&schema.partition_keys).map(|c| c.name.as_str()).collect();
@@ -761,7 +770,7 @@ mod tests {
         first.publish(&s.catalog, Vec::new()).await.unwrap();
         first.close().await;
 
-        // Strings do not narrow to numbers: the kept files could not be read as text.
+        // Athena reads no file of bigints as text: the kept files would become unreadable.
         let mut second = Commit::new("r2", tag("d2"));
         let err = second.stage(&s.catalog, text().await.unwrap(), &target, &NoneLive).await.err().unwrap();
         assert!(err.message().contains("not compatible with the files already in the table (append mode"), "{err}");

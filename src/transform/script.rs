@@ -159,15 +159,20 @@ fn quoted_end(bytes: &[u8], start: usize, backslashes: bool) -> usize {
 /// Runs every statement of a script in order; returns the DataFrame of the last one (not yet
 /// executed when it is a query; DDL such as `CREATE VIEW` has run by then).
 pub async fn run(ctx: &SessionContext, file: &str, script: &str, params: &Params) -> Result<Option<DataFrame>> {
+    let mut last = None;
+    for statement in &statements(file, script)? {
+        last = Some(run_statement(ctx, file, statement, params).await?);
+    }
+    Ok(last)
+}
+
+/// The statements of `script`, in order; a script of none (empty, or only comments) is an error.
+pub fn statements(file: &str, script: &str) -> Result<Vec<Statement>> {
     let statements = split(script);
     if statements.is_empty() {
         return Err(Error::config(format!("{file}: no SQL statement")));
     }
-    let mut last = None;
-    for statement in &statements {
-        last = Some(run_statement(ctx, file, statement, params).await?);
-    }
-    Ok(last)
+    Ok(statements)
 }
 
 pub async fn run_statement(
@@ -177,6 +182,16 @@ pub async fn run_statement(
     params: &Params,
 ) -> Result<DataFrame> {
     let plan = plan_statement(ctx, file, statement, params).await?;
+    run_planned(ctx, file, statement, plan).await
+}
+
+/// Runs `statement` as [`plan_statement`] planned it.
+pub async fn run_planned(
+    ctx: &SessionContext,
+    file: &str,
+    statement: &Statement,
+    plan: LogicalPlan,
+) -> Result<DataFrame> {
     let located = |error: DataFusionError| sql_error(ctx, file, statement, error);
     // DDL runs as it is planned; INSERT and COPY only when their result is read, which a
     // step followed by other statements never does: run them here, in their turn.
