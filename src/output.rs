@@ -60,22 +60,24 @@ pub fn write_rows(out: &mut impl Write, batches: &[RecordBatch], format: RowForm
 /// Arrow's JSON writer refuses others (`map(ARRAY[1, 2], …)`), where Athena and Spark print
 /// `{"1": …}`.
 pub fn map_keys_as_text(batch: &RecordBatch) -> Result<RecordBatch> {
+    columns_cast(batch, with_text_keys)
+}
+
+/// `batch` with each column cast to the type `to` gives for its own (the batch itself when
+/// none changes).
+pub fn columns_cast(batch: &RecordBatch, to: impl Fn(&DataType) -> DataType) -> Result<RecordBatch> {
     let schema = batch.schema();
-    if !schema.fields().iter().any(|f| has_keys_other_than_text(f.data_type())) {
+    if schema.fields().iter().all(|f| to(f.data_type()) == *f.data_type()) {
         return Ok(batch.clone());
     }
     let mut fields = Vec::with_capacity(batch.num_columns());
     let mut columns = Vec::with_capacity(batch.num_columns());
     for (field, column) in schema.fields().iter().zip(batch.columns()) {
-        let data_type = with_text_keys(field.data_type());
+        let data_type = to(field.data_type());
         columns.push(datafusion::arrow::compute::cast(column, &data_type)?);
         fields.push(field.as_ref().clone().with_data_type(data_type));
     }
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
-}
-
-fn has_keys_other_than_text(data_type: &DataType) -> bool {
-    with_text_keys(data_type) != *data_type
 }
 
 fn with_text_keys(data_type: &DataType) -> DataType {

@@ -7,7 +7,6 @@
 //! what the caller knows (a staged output's file footers) or from the table's statistics,
 //! without a scan.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::NaiveDate;
@@ -476,26 +475,10 @@ async fn samples(
 /// more digits than a double holds (12345678901234567.89) is given as its text, so that the
 /// value shown is the value stored.
 fn wide_decimals_as_text(batch: &RecordBatch) -> Result<RecordBatch> {
-    let schema = batch.schema();
-    let wide = |ty: &DataType| matches!(ty, DataType::Decimal128(p, _) | DataType::Decimal256(p, _) if *p > 15);
-    if !schema.fields().iter().any(|f| wide(f.data_type())) {
-        return Ok(batch.clone());
-    }
-    let mut fields = Vec::with_capacity(batch.num_columns());
-    let mut columns = Vec::with_capacity(batch.num_columns());
-    for (field, column) in schema.fields().iter().zip(batch.columns()) {
-        match wide(field.data_type()) {
-            true => {
-                columns.push(cast(column, &DataType::Utf8)?);
-                fields.push(field.as_ref().clone().with_data_type(DataType::Utf8));
-            }
-            false => {
-                columns.push(column.clone());
-                fields.push(field.as_ref().clone());
-            }
-        }
-    }
-    Ok(RecordBatch::try_new(Arc::new(datafusion::arrow::datatypes::Schema::new(fields)), columns)?)
+    crate::output::columns_cast(batch, |ty| match ty {
+        DataType::Decimal128(p, _) | DataType::Decimal256(p, _) if *p > 15 => DataType::Utf8,
+        other => other.clone(),
+    })
 }
 
 /// An accepted value as a SQL literal; text is quoted, so it is never read as SQL.
