@@ -488,8 +488,7 @@ fn wide_decimals_as_text(batch: &RecordBatch) -> Result<RecordBatch> {
 fn check_types(check: &CheckSpec, schema: &datafusion::arrow::datatypes::Schema) -> Result<(), String> {
     let type_of = |column: &str| {
         let field = schema.field_with_name(column).ok()?;
-        let glue =
-            GlueType::from_arrow(field.data_type()).map_or_else(|_| field.data_type().to_string(), |t| t.to_string());
+        let glue = GlueType::name_of(field.data_type());
         Some((field.data_type().clone(), glue))
     };
     match &check.rule {
@@ -547,7 +546,7 @@ fn comparable_keys(
         DataType::Date32 | DataType::Date64 | DataType::Timestamp(..) => "time",
         _ => "other",
     };
-    let glue = |ty: &DataType| GlueType::from_arrow(ty).map_or_else(|_| ty.to_string(), |t| t.to_string());
+    let glue = GlueType::name_of;
     let (a, b) = (child_field.data_type(), parent_field.data_type());
     if kind(a) == kind(b) && (kind(a) != "other" || a == b) {
         return Ok(());

@@ -83,6 +83,11 @@ impl GlueType {
         }
     }
 
+    /// An Arrow type as users read it: its Glue name, or Arrow's where Glue has none.
+    pub fn name_of(data_type: &DataType) -> String {
+        Self::from_arrow(data_type).map_or_else(|_| data_type.to_string(), |t| t.to_string())
+    }
+
     /// The Glue type that holds every value of an Arrow type, or why there is none.
     pub fn from_arrow(data_type: &DataType) -> Result<GlueType, String> {
         Ok(match data_type {

@@ -358,7 +358,7 @@ fn shape_frame(frame: DataFrame, request: &RowsRequest) -> ApiResult<DataFrame> 
     for filter in &request.filters {
         let data_type = type_of("where", &filter.raw, &filter.column)?;
         if data_type.is_nested() {
-            let glue = GlueType::from_arrow(&data_type).map_or_else(|_| data_type.to_string(), |t| t.to_string());
+            let glue = GlueType::name_of(&data_type);
             return Err(ApiError::parameter(
                 "where",
                 &filter.raw,
@@ -367,7 +367,7 @@ fn shape_frame(frame: DataFrame, request: &RowsRequest) -> ApiResult<DataFrame> 
         }
         let value = |text: &str| {
             filter_value(&data_type, text).map(lit).ok_or_else(|| {
-                let glue = GlueType::from_arrow(&data_type).map_or_else(|_| data_type.to_string(), |t| t.to_string());
+                let glue = GlueType::name_of(&data_type);
                 ApiError::parameter(
                     "where",
                     &filter.raw,

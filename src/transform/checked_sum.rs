@@ -58,7 +58,9 @@ impl Total {
     fn overflow(self, data_type: &DataType) -> DataFusionError {
         let what = match self {
             Total::BigInt => "bigint addition overflow: the sum is beyond ±9223372036854775807".to_string(),
-            Total::Decimal(_) => format!("decimal overflow: the sum does not fit {}", glue_name(data_type)),
+            Total::Decimal(_) => {
+                format!("decimal overflow: the sum does not fit {}", crate::schema::GlueType::name_of(data_type))
+            }
         };
         DataFusionError::Execution(format!("{what} (cast the values to a wider decimal or to double first)"))
     }
@@ -72,13 +74,6 @@ impl Total {
             }
         }
         Ok(totals)
-    }
-}
-
-fn glue_name(data_type: &DataType) -> String {
-    match data_type {
-        DataType::Decimal128(p, s) => format!("decimal({p},{s})"),
-        other => other.to_string(),
     }
 }
 
