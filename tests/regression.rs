@@ -3403,6 +3403,31 @@ fn a_targets_clean_up_leaves_a_sibling_whose_folder_shares_its_name() {
     }
 }
 
+/// Integer `+`, `-` and `*` wrapped: a bigint column's `x * 1000` past 2^63 came out negative
+/// and was published with exit 0. Athena fails such a query ("bigint multiplication
+/// overflow"); so does etl, in a query, a job's target (nothing published) and a constant.
+#[test]
+fn integer_arithmetic_beyond_its_type_fails_instead_of_wrapping() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,micros\n1,5\n2,9223372036854776\n");
+    s.write(
+        "job.toml",
+        "name = \"m\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n\
+         [[target]]\ntable = \"cur.a\"\nquery = \"SELECT id, micros * 1000 AS nanos FROM raw.a\"\nlocation = \"out/\"\n",
+    );
+    let out = s.etl(&["run", "job.toml"]);
+    out.assert_failure(1, "bigint multiplication overflow: 9223372036854776 * 1000");
+    assert!(s.files("out").iter().all(|f| !f.ends_with(".parquet")), "{:?}", s.files("out"));
+    s.etl(&["sql", "SELECT 9223372036854775807 + 1"]).assert_failure(1, "bigint addition overflow");
+    assert_eq!(s.etl(&["crawl", "in/", "--table", "raw.a"]).code, 0);
+    s.etl(&["sql", "SELECT id - 9223372036854775807 - 3 FROM raw.a"]).assert_failure(1, "bigint subtraction overflow");
+    let rows = s.query("SELECT id + 1 AS next, micros * 2 AS twice FROM raw.a ORDER BY id");
+    assert_eq!(
+        rows,
+        [serde_json::json!({"next": 2, "twice": 10}), serde_json::json!({"next": 3, "twice": 18446744073709552_i64}),]
+    );
+}
+
 /// A filter of 500 conditions (`where=` given 500 times, or a query of 500 ANDs) overflowed the
 /// stack of the thread planning it: the server aborted, dropping every request in progress.
 #[test]

@@ -5,65 +5,27 @@
 //! overflow, one value at a time: on TPC-H Q1 that was a third of the query's CPU. When every
 //! operand of a batch fits 64 bits, a product of two of them, or a sum of two rescaled by at
 //! most 10^18, fits 128 bits by construction: one widening multiplication per value gives the
-//! same numbers with nothing to check. An optimizer rule hands decimal `+`, `-` and `*` to a
-//! function that takes that path batch by batch and otherwise calls arrow's kernel, as
-//! DataFusion would have, errors included.
+//! same numbers with nothing to check. `transform::arithmetic`'s rule hands decimal `+`, `-`
+//! and `*` to a function that takes that path batch by batch and otherwise calls arrow's
+//! kernel, as DataFusion would have, errors included.
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, PrimitiveArray};
 use datafusion::arrow::buffer::{NullBuffer, ScalarBuffer};
 use datafusion::arrow::compute::kernels::numeric;
-use datafusion::arrow::datatypes::{DataType, Decimal128Type, Field, FieldRef};
-use datafusion::common::tree_node::Transformed;
-use datafusion::common::{DFSchema, Result, ScalarValue, exec_err};
-use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::arrow::datatypes::{DataType, Decimal128Type, FieldRef};
+use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::type_coercion::binary::BinaryTypeCoercer;
 use datafusion::logical_expr::{
-    BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ReturnFieldArgs, ScalarFunctionArgs,
-    ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, Operator, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
-use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
-
-use crate::transform::rewrite::rewrite_expressions;
 use datafusion::physical_expr_common::datum::apply;
+
+use crate::transform::arithmetic::binary_return_field;
 
 /// The largest rescaling factor a 64-bit multiplication takes.
 const MAX_RESCALE_DIGITS: i8 = 18;
-
-/// Rewrites decimal `+`, `-` and `*` into [`DecimalArithmetic`] calls, keeping every name.
-#[derive(Debug, Default)]
-pub struct DecimalArithmeticRule;
-
-impl OptimizerRule for DecimalArithmeticRule {
-    fn name(&self) -> &str {
-        "decimal_arithmetic_in_64_bits"
-    }
-
-    fn apply_order(&self) -> Option<ApplyOrder> {
-        Some(ApplyOrder::BottomUp)
-    }
-
-    fn rewrite(&self, plan: LogicalPlan, _config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
-        rewrite_expressions(plan, rewrite)
-    }
-}
-
-fn rewrite(expr: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
-    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &expr else {
-        return Ok(Transformed::no(expr));
-    };
-    if !matches!(op, Operator::Plus | Operator::Minus | Operator::Multiply) {
-        return Ok(Transformed::no(expr));
-    }
-    let decimal = |e: &Expr| matches!(e.get_type(schema), Ok(DataType::Decimal128(..)));
-    if !decimal(left) || !decimal(right) {
-        return Ok(Transformed::no(expr));
-    }
-    let function = ScalarUDF::new_from_impl(DecimalArithmetic::new(*op));
-    let args = vec![left.as_ref().clone(), right.as_ref().clone()];
-    Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(Arc::new(function), args))))
-}
 
 /// `left op right` on two Decimal128 operands, typed as DataFusion types the operator.
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -140,9 +102,7 @@ impl ScalarUDFImpl for DecimalArithmetic {
     }
 
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        let types: Vec<DataType> = args.arg_fields.iter().map(|f| f.data_type().clone()).collect();
-        let nullable = args.arg_fields.iter().any(|f| f.is_nullable());
-        Ok(Arc::new(Field::new(self.name(), self.return_type(&types)?, nullable)))
+        binary_return_field(self.name(), &self.op, &args)
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -206,7 +166,7 @@ fn combine(left: &Operand, right: &Operand, f: impl Fn(i128, i128) -> i128) -> O
 mod tests {
     use super::*;
     use datafusion::arrow::array::{Decimal128Array, RecordBatch};
-    use datafusion::arrow::datatypes::Schema;
+    use datafusion::arrow::datatypes::{Field, Schema};
     use datafusion::config::ConfigOptions;
     use datafusion::physical_expr::PhysicalExpr;
     use datafusion::physical_expr::expressions;

@@ -1,6 +1,7 @@
 //! 4. SQL over the catalog: the session (built in one place, on this process or a Ballista
 //! cluster), scripts whose statements run in order, and parameters bound as values.
 
+pub mod arithmetic;
 pub mod checked_sum;
 pub mod cluster;
 pub mod dates;
@@ -16,15 +17,18 @@ pub mod zorder;
 
 use std::sync::Arc;
 
-use datafusion::logical_expr::{Operator, ScalarUDF};
+use datafusion::logical_expr::ScalarUDF;
 
 /// The functions our optimizer rules and layouts put into plans, which a cluster's executors
 /// must find by name.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    let decimal = [Operator::Plus, Operator::Minus, Operator::Multiply]
-        .map(|op| Arc::new(ScalarUDF::new_from_impl(decimal::DecimalArithmetic::new(op))));
+    let decimal =
+        arithmetic::OPERATORS.map(|op| Arc::new(ScalarUDF::new_from_impl(decimal::DecimalArithmetic::new(op))));
+    let integer = arithmetic::OPERATORS
+        .map(|op| Arc::new(ScalarUDF::new_from_impl(arithmetic::CheckedIntegerArithmetic::new(op))));
     decimal
         .into_iter()
+        .chain(integer)
         .chain([
             Arc::new(ScalarUDF::new_from_impl(dates::DateTruncDays::new())),
             Arc::new(ScalarUDF::new_from_impl(zorder::ZOrderKey::new())),

@@ -27,10 +27,10 @@ use crate::location::Location;
 use crate::location::aws::Encryption;
 use crate::location::counting::ReadCounter;
 use crate::location::stores::Registry;
+use crate::transform::arithmetic::{CheckedIntegerRule, DecimalArithmeticRule};
 use crate::transform::cluster::Engine;
 use crate::transform::cluster::planner::ClusterPlanner;
 use crate::transform::dates::DateTruncDaysRule;
-use crate::transform::decimal::DecimalArithmeticRule;
 use crate::transform::key_join::KeyJoinRule;
 use crate::transform::write_order::KeepInputOrder;
 
@@ -201,6 +201,7 @@ pub async fn session(
         .with_config(config)
         .with_runtime_env(runtime.build_arc()?)
         .with_default_features()
+        .with_analyzer_rule(Arc::new(CheckedIntegerRule))
         .with_optimizer_rule(Arc::new(DecimalArithmeticRule))
         .with_optimizer_rule(Arc::new(DateTruncDaysRule));
     if !on_cluster {

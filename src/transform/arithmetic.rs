@@ -1,0 +1,210 @@
+//! `+`, `-` and `*` as Athena computes them: integers that overflow their type fail the query
+//! ("bigint addition overflow: 9223372036854775807 + 1"), where DataFusion wraps them into a
+//! wrong number; decimals in 64-bit multiplications where they cannot overflow
+//! ([`DecimalArithmetic`]).
+
+use std::sync::Arc;
+
+use datafusion::arrow::compute::kernels::numeric;
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
+use datafusion::arrow::error::ArrowError;
+use datafusion::common::tree_node::{Transformed, TransformedResult};
+use datafusion::common::{DFSchema, DataFusionError, Result, exec_err};
+use datafusion::config::ConfigOptions;
+use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::type_coercion::binary::BinaryTypeCoercer;
+use datafusion::logical_expr::{
+    BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ReturnFieldArgs, ScalarFunctionArgs,
+    ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::optimizer::{AnalyzerRule, ApplyOrder, OptimizerConfig, OptimizerRule};
+use datafusion::physical_expr_common::datum::apply;
+
+use crate::schema::GlueType;
+use crate::transform::decimal::DecimalArithmetic;
+use crate::transform::rewrite::rewrite_expressions;
+
+/// The operators this module computes.
+pub const OPERATORS: [Operator; 3] = [Operator::Plus, Operator::Minus, Operator::Multiply];
+
+/// Rewrites integer `+`, `-` and `*` into [`CheckedIntegerArithmetic`] calls, keeping every
+/// name. An analyzer rule, after type coercion: the optimizer's constant folding then
+/// evaluates them checked too.
+#[derive(Debug, Default)]
+pub struct CheckedIntegerRule;
+
+impl AnalyzerRule for CheckedIntegerRule {
+    fn name(&self) -> &str {
+        "checked_integer_arithmetic"
+    }
+
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        let checked = |l: &DataType, r: &DataType, op| {
+            (l.is_integer() && r.is_integer()).then(|| ScalarUDF::new_from_impl(CheckedIntegerArithmetic::new(op)))
+        };
+        plan.transform_up_with_subqueries(|node| rewrite_expressions(node, |e, schema| rewrite(e, schema, checked)))
+            .data()
+    }
+}
+
+/// Rewrites decimal `+`, `-` and `*` into [`DecimalArithmetic`] calls, keeping every name.
+#[derive(Debug, Default)]
+pub struct DecimalArithmeticRule;
+
+impl OptimizerRule for DecimalArithmeticRule {
+    fn name(&self) -> &str {
+        "decimal_arithmetic_in_64_bits"
+    }
+
+    fn apply_order(&self) -> Option<ApplyOrder> {
+        Some(ApplyOrder::BottomUp)
+    }
+
+    fn rewrite(&self, plan: LogicalPlan, _config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
+        let narrow = |l: &DataType, r: &DataType, op| {
+            matches!((l, r), (DataType::Decimal128(..), DataType::Decimal128(..)))
+                .then(|| ScalarUDF::new_from_impl(DecimalArithmetic::new(op)))
+        };
+        rewrite_expressions(plan, |e, schema| rewrite(e, schema, narrow))
+    }
+}
+
+/// `left op right` as a call of the function `choose` gives for the operands' types, if any.
+fn rewrite(
+    expr: Expr,
+    schema: &DFSchema,
+    choose: impl Fn(&DataType, &DataType, Operator) -> Option<ScalarUDF>,
+) -> Result<Transformed<Expr>> {
+    let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &expr else {
+        return Ok(Transformed::no(expr));
+    };
+    if !OPERATORS.contains(op) {
+        return Ok(Transformed::no(expr));
+    }
+    let (Ok(left_type), Ok(right_type)) = (left.get_type(schema), right.get_type(schema)) else {
+        return Ok(Transformed::no(expr));
+    };
+    let Some(function) = choose(&left_type, &right_type, *op) else {
+        return Ok(Transformed::no(expr));
+    };
+    let args = vec![left.as_ref().clone(), right.as_ref().clone()];
+    Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(Arc::new(function), args))))
+}
+
+/// The type DataFusion's `BinaryExpr` gives `left op right`, as a function's return field.
+pub(crate) fn binary_return_field(name: &str, op: &Operator, args: &ReturnFieldArgs) -> Result<FieldRef> {
+    let [left, right] = args.arg_fields else {
+        return exec_err!("{name} takes two arguments");
+    };
+    let data_type = BinaryTypeCoercer::new(left.data_type(), op, right.data_type()).get_result_type()?;
+    Ok(Arc::new(Field::new(name, data_type, left.is_nullable() || right.is_nullable())))
+}
+
+/// `left op right` on two integers of one type, failing on a result the type cannot hold.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub struct CheckedIntegerArithmetic {
+    op: Operator,
+    signature: Signature,
+}
+
+impl CheckedIntegerArithmetic {
+    pub fn new(op: Operator) -> Self {
+        CheckedIntegerArithmetic { op, signature: Signature::any(2, Volatility::Immutable) }
+    }
+
+    /// Athena's words: "integer multiplication overflow: 2147483647 * 2".
+    fn overflow(&self, result: &DataType, error: DataFusionError) -> DataFusionError {
+        let DataFusionError::ArrowError(arrow, _) = &error else {
+            return error;
+        };
+        let ArrowError::ArithmeticOverflow(detail) = arrow.as_ref() else {
+            return error;
+        };
+        let operation = match self.op {
+            Operator::Plus => "addition",
+            Operator::Minus => "subtraction",
+            _ => "multiplication",
+        };
+        let values = detail.strip_prefix("Overflow happened on: ").unwrap_or(detail);
+        DataFusionError::Execution(format!("{} {operation} overflow: {values}", GlueType::name_of(result)))
+    }
+}
+
+impl ScalarUDFImpl for CheckedIntegerArithmetic {
+    fn name(&self) -> &str {
+        match self.op {
+            Operator::Plus => "checked_add",
+            Operator::Minus => "checked_subtract",
+            _ => "checked_multiply",
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        match arg_types {
+            [left, right] => BinaryTypeCoercer::new(left, &self.op, right).get_result_type(),
+            _ => exec_err!("{} takes two arguments", self.name()),
+        }
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        binary_return_field(self.name(), &self.op, &args)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let [left, right] = args.args.as_slice() else {
+            return exec_err!("{} takes two arguments", self.name());
+        };
+        let result = match self.op {
+            Operator::Plus => apply(left, right, numeric::add),
+            Operator::Minus => apply(left, right, numeric::sub),
+            _ => apply(left, right, numeric::mul),
+        };
+        result.map_err(|e| self.overflow(args.return_field.data_type(), e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Array, ArrayRef, Int32Array, Int64Array};
+    use datafusion::common::ScalarValue;
+    use datafusion::config::ConfigOptions;
+
+    fn invoke(op: Operator, left: ColumnarValue, right: ColumnarValue) -> Result<ArrayRef> {
+        let function = CheckedIntegerArithmetic::new(op);
+        let types = [left.data_type(), right.data_type()];
+        let args = ScalarFunctionArgs {
+            args: vec![left, right],
+            arg_fields: types.iter().map(|t| Arc::new(Field::new("x", t.clone(), true))).collect(),
+            number_rows: 3,
+            return_field: Arc::new(Field::new("r", function.return_type(&types)?, true)),
+            config_options: Arc::new(ConfigOptions::default()),
+        };
+        function.invoke_with_args(args)?.into_array(3)
+    }
+
+    #[test]
+    fn results_in_range_are_exact_and_nulls_stay_null() {
+        let left = ColumnarValue::Array(Arc::new(Int64Array::from(vec![Some(1), None, Some(i64::MAX - 1)])));
+        let right = ColumnarValue::Scalar(ScalarValue::Int64(Some(1)));
+        let sum = invoke(Operator::Plus, left, right).unwrap();
+        let sum = sum.as_any().downcast_ref::<Int64Array>().unwrap();
+        assert_eq!(sum.iter().collect::<Vec<_>>(), vec![Some(2), None, Some(i64::MAX)]);
+    }
+
+    #[test]
+    fn overflow_fails_naming_the_type_and_values() {
+        let left = ColumnarValue::Array(Arc::new(Int64Array::from(vec![Some(1), Some(i64::MAX)])));
+        let right = ColumnarValue::Scalar(ScalarValue::Int64(Some(1)));
+        let error = invoke(Operator::Plus, left, right).unwrap_err().to_string();
+        assert!(error.contains("bigint addition overflow: 9223372036854775807 + 1"), "{error}");
+        let left = ColumnarValue::Array(Arc::new(Int32Array::from(vec![i32::MAX])));
+        let right = ColumnarValue::Scalar(ScalarValue::Int32(Some(2)));
+        let error = invoke(Operator::Multiply, left, right).unwrap_err().to_string();
+        assert!(error.contains("int multiplication overflow: 2147483647 * 2"), "{error}");
+    }
+}
