@@ -3585,3 +3585,30 @@ fn compact_zorder_without_columns_is_refused() {
     s.etl(&["compact", "cur.z", "--zorder"]).assert_failure(2, "--zorder needs columns to interleave");
     assert_eq!(s.json(&["compact", "cur.z", "--zorder", "--sort-by", "a,b"])["zorder"], true);
 }
+
+/// Two checks of one target under one name (given, or two identical rules) were both run and
+/// reported under that name, so a report or `etl check` could not tell which failed; dbt refuses
+/// two tests of one name. The job file is refused, naming the second check.
+#[test]
+fn two_checks_of_one_name_are_refused() {
+    let s = crate::util::Sandbox::new();
+    let job = |checks: &str| {
+        format!("name = \"c\"\n[[target]]\ntable = \"cur.c\"\nquery = \"SELECT 1 AS a\"\nlocation = \"out/\"\n{checks}")
+    };
+    s.write(
+        "named.toml",
+        job("[[target.check]]\nname = \"x\"\nnot_null = \"a\"\n[[target.check]]\nname = \"x\"\nunique = \"a\"\n"),
+    );
+    s.etl(&["run", "named.toml"]).assert_failure(2, "target[0].check[1]: two checks are named 'x' (check[0] too)");
+    s.write(
+        "same.toml",
+        job("[[target.check]]\nnot_null = \"a\"\n[[target.check]]\nnot_null = \"a\"\nseverity = \"warn\"\n"),
+    );
+    s.etl(&["run", "same.toml"]).assert_failure(2, "two checks are named 'not_null(a)'");
+    assert!(!s.path("out").exists());
+    s.write(
+        "distinct.toml",
+        job("[[target.check]]\nnot_null = \"a\"\n[[target.check]]\nname = \"a_too\"\nnot_null = \"a\"\n"),
+    );
+    assert_eq!(s.etl(&["run", "distinct.toml"]).code, 0);
+}

@@ -419,6 +419,14 @@ impl TargetSection {
             .enumerate()
             .map(|(j, table)| CheckSpec::resolve(table).map_err(|e| (format!("target[{i}].check[{j}]"), e)))
             .collect::<Result<Vec<_>, _>>()?;
+        // A report and `etl check` tell checks apart by name, as dbt does its tests.
+        for (j, check) in checks.iter().enumerate() {
+            if let Some(first) = checks[..j].iter().position(|c| c.name == check.name) {
+                let why =
+                    format!("two checks are named '{}' (check[{first}] too): give each its own `name`", check.name);
+                return Err((format!("target[{i}].check[{j}]"), why));
+            }
+        }
         let table: TableName = self.table.parse().map_err(|e: Error| (at("table"), e.message().to_string()))?;
         if self.query.trim().is_empty() {
             return Err((at("query"), "is empty".into()));
