@@ -3612,3 +3612,41 @@ fn two_checks_of_one_name_are_refused() {
     );
     assert_eq!(s.etl(&["run", "distinct.toml"]).code, 0);
 }
+
+/// `COPY … TO` ran in `etl sql`, in a job's steps (before the run failed: a published table's
+/// file and a source's CSV were overwritten, nothing rolled back), in `etl cost` and under
+/// `--dry-run`; an `INSERT` into an external table wrote files into its folder. SQL writes no
+/// files: both are refused, naming the statement; an INSERT into a table the session made runs.
+#[test]
+fn copy_and_inserts_outside_the_session_write_no_files() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id\n1\n2\n");
+    let raw = s.path("in/a.csv");
+    let copy = format!("COPY (SELECT 'oops' AS x) TO '{}' STORED AS CSV", raw.display());
+    s.etl(&["sql", &copy]).assert_failure(1, "COPY … TO");
+    s.etl(&["cost", &copy]).assert_failure(1, "is refused");
+    s.write("steps.sql", format!("{copy};\nCREATE VIEW v AS SELECT id FROM raw.a;\n"));
+    s.write(
+        "job.toml",
+        "name = \"c\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[step]]\nsql = \"steps.sql\"\n\
+         [[target]]\ntable = \"cur.a\"\nquery = \"SELECT * FROM v\"\nlocation = \"out/\"\n",
+    );
+    s.etl(&["run", "job.toml", "--dry-run"]).assert_failure(1, "steps.sql:1: COPY");
+    s.etl(&["run", "job.toml"]).assert_failure(1, "steps.sql:1: COPY");
+    s.write(
+        "external.sql",
+        format!(
+            "CREATE EXTERNAL TABLE e STORED AS CSV LOCATION '{}/';\nINSERT INTO e VALUES (7);\n",
+            s.path("in").display()
+        ),
+    );
+    s.etl(&["sql", "-f", "external.sql"]).assert_failure(1, "external.sql:2: Insert Into e is refused");
+    assert_eq!(std::fs::read_to_string(&raw).unwrap(), "id\n1\n2\n");
+    assert_eq!(s.files("in").len(), 1, "{:?}", s.files("in"));
+    s.write(
+        "session.sql",
+        "CREATE TABLE t AS SELECT 1 AS a;\nINSERT INTO t VALUES (2);\nSELECT sum(a) AS total FROM t;\n",
+    );
+    let out = s.etl(&["sql", "-f", "session.sql", "--format", "csv"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "total\n3\n"), "{}", out.stderr);
+}

@@ -193,9 +193,9 @@ pub async fn run_planned(
     plan: LogicalPlan,
 ) -> Result<DataFrame> {
     let located = |error: DataFusionError| sql_error(ctx, file, statement, error);
-    // DDL runs as it is planned; INSERT and COPY only when their result is read, which a
-    // step followed by other statements never does: run them here, in their turn.
-    let writes = matches!(plan, LogicalPlan::Dml(_) | LogicalPlan::Copy(_));
+    // DDL runs as it is planned; INSERT only when its result is read, which a step followed
+    // by other statements never does: run it here, in its turn.
+    let writes = matches!(plan, LogicalPlan::Dml(_));
     let frame = ctx.execute_logical_plan(plan).await.map_err(located)?;
     if !writes {
         return Ok(frame);
@@ -217,26 +217,44 @@ pub async fn plan_statement(
     let mut parsed = state.sql_to_statement(&statement.text, &dialect).map_err(located)?;
     bind(&mut parsed, params).map_err(|e| e.context(format!("{file}:{}", statement.line)))?;
     let plan = state.statement_to_plan(parsed).await.map_err(located)?;
-    refuse_catalog_ddl(&plan).map_err(|e| e.context(format!("{file}:{}", statement.line)))?;
+    refuse_writes_outside_the_session(&plan).map_err(|e| e.context(format!("{file}:{}", statement.line)))?;
     Ok(plan)
 }
 
-/// SQL changes the session, never the catalog: dropping a catalog table or creating a
-/// database is refused as such (DataFusion would answer that the table does not exist, or
-/// that the schema does).
-fn refuse_catalog_ddl(plan: &LogicalPlan) -> Result<()> {
+/// SQL changes the session, never the catalog nor any file: dropping a catalog table or
+/// creating a database is refused as such (DataFusion would answer that the table does not
+/// exist, or that the schema does), and so are `COPY … TO` and an `INSERT` into anything but a
+/// table the session made, which write files no run publishes (over a published table's
+/// files or a source's, even in `etl cost` and `--dry-run`).
+fn refuse_writes_outside_the_session(plan: &LogicalPlan) -> Result<()> {
+    use datafusion::datasource::{MemTable, source_as_provider};
     use datafusion::logical_expr::{DdlStatement, DropTable};
-    let LogicalPlan::Ddl(ddl) = plan else { return Ok(()) };
-    match ddl {
-        DdlStatement::DropTable(DropTable { name, .. })
-        | DdlStatement::DropView(datafusion::logical_expr::DropView { name, .. })
+    const OUTPUTS: &str = "a job's [[target]] writes outputs, as one publication";
+    match plan {
+        LogicalPlan::Copy(copy) => {
+            Err(Error::query(format!("COPY … TO '{}' is refused: SQL writes no files; {OUTPUTS}", copy.output_url)))
+        }
+        LogicalPlan::Dml(dml) => {
+            let in_session =
+                source_as_provider(&dml.target).is_ok_and(|t| (t.as_ref() as &dyn std::any::Any).is::<MemTable>());
+            if in_session {
+                return Ok(());
+            }
+            Err(Error::query(format!(
+                "{} {} is refused: SQL changes only the tables it creates (named without a database, for the session); {OUTPUTS}",
+                dml.op.name(),
+                dml.table_name
+            )))
+        }
+        LogicalPlan::Ddl(DdlStatement::DropTable(DropTable { name, .. }))
+        | LogicalPlan::Ddl(DdlStatement::DropView(datafusion::logical_expr::DropView { name, .. }))
             if name.schema().is_some_and(|schema| schema != crate::catalog::provider::SESSION_SCHEMA) =>
         {
             Err(Error::query(format!(
                 "cannot drop {name}: catalog tables are made by crawls and jobs, and SQL only reads them (views and tables SQL creates, named without a database, live for the session)"
             )))
         }
-        DdlStatement::CreateCatalogSchema(create) => Err(Error::query(format!(
+        LogicalPlan::Ddl(DdlStatement::CreateCatalogSchema(create)) => Err(Error::query(format!(
             "cannot create schema {}: the catalog's databases are made by crawls and by jobs' targets",
             create.schema_name
         ))),
