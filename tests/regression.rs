@@ -3650,3 +3650,22 @@ fn copy_and_inserts_outside_the_session_write_no_files() {
     let out = s.etl(&["sql", "-f", "session.sql", "--format", "csv"]);
     assert_eq!((out.code, out.stdout.as_str()), (0, "total\n3\n"), "{}", out.stderr);
 }
+
+/// On a cluster, `sum` past its type wrapped (a bigint total of -1611, published by a job) where
+/// the same query failed locally: executors took DataFusion's `sum` from their own registry by
+/// name. The checked `sum` travels as ours, and integer arithmetic is checked there too.
+#[test]
+fn sums_and_integer_arithmetic_overflow_on_a_cluster_as_locally() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,v\n1,9223372036854775000\n2,9223372036854775000\n3,5\n");
+    assert_eq!(s.etl(&["crawl", "in/", "--table", "raw.ov"]).code, 0);
+    let cluster = crate::cluster::Cluster::start(&s, 1);
+    let engine = cluster.engine();
+    for sql in ["SELECT sum(v) FROM raw.ov", "SELECT id, sum(v) OVER () FROM raw.ov"] {
+        s.etl(&["sql", sql, "--engine", &engine]).assert_failure(1, "bigint addition overflow");
+    }
+    s.etl(&["sql", "SELECT v * 2 FROM raw.ov", "--engine", &engine])
+        .assert_failure(1, "bigint multiplication overflow");
+    let out = s.etl(&["sql", "SELECT sum(id) AS total FROM raw.ov", "--engine", &engine, "--format", "csv"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "total\n6\n"), "{}", out.stderr);
+}

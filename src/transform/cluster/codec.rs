@@ -31,6 +31,7 @@ const RAW_SCAN: u8 = 1;
 const NUMBER_ROWS: u8 = 2;
 const CONCAT_PARTITIONS: u8 = 3;
 const PARQUET_SINK: u8 = 4;
+const CHECKED_SUM: u8 = 5;
 
 /// A Parquet sink sent to executors with its footer's key-value metadata (`etl.layout`):
 /// DataFusion's protobuf carries it but drops it when read back, so files written on a cluster
@@ -174,15 +175,23 @@ impl PhysicalExtensionCodec for EtlCodec {
     }
 
     /// Executors sum as the client does: with totals checked (see `transform::checked_sum`).
+    /// By name alone they would take DataFusion's `sum` from their own registry, which wraps.
     fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<datafusion::logical_expr::AggregateUDF>> {
         let sum = crate::transform::checked_sum::checked_sum();
-        match name == sum.name() {
+        let checked = buf.strip_prefix(MAGIC) == Some(&[CHECKED_SUM]) || (buf.is_empty() && name == sum.name());
+        match checked {
             true => Ok(sum),
             false => self.ballista.try_decode_udaf(name, buf),
         }
     }
 
     fn try_encode_udaf(&self, node: &datafusion::logical_expr::AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
+        // Every session registers the checked `sum` in place of DataFusion's.
+        if node.name() == crate::transform::checked_sum::checked_sum().name() {
+            buf.extend_from_slice(MAGIC);
+            buf.push(CHECKED_SUM);
+            return Ok(());
+        }
         self.ballista.try_encode_udaf(node, buf)
     }
 }
