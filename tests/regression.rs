@@ -3669,3 +3669,34 @@ fn sums_and_integer_arithmetic_overflow_on_a_cluster_as_locally() {
     let out = s.etl(&["sql", "SELECT sum(id) AS total FROM raw.ov", "--engine", &engine, "--format", "csv"]);
     assert_eq!((out.code, out.stdout.as_str()), (0, "total\n6\n"), "{}", out.stderr);
 }
+
+/// A target whose CASE or UNION ALL mixed types (int and bigint, float and double, date and
+/// timestamp) declared its first branch's type over files of the coerced one: the run exited 0
+/// and every later read failed ("column k is bigint in the file, but the table's schema says
+/// int"). The table declares the types its files hold.
+#[test]
+fn a_target_declares_the_types_its_mixed_branches_are_coerced_to() {
+    let s = crate::util::Sandbox::new();
+    s.write(
+        "job.toml",
+        "name = \"m\"\n[[target]]\ntable = \"cur.m\"\nlocation = \"out/\"\nquery = \"\"\"\n\
+         SELECT CASE WHEN k > 1 THEN CAST(k AS INT) ELSE CAST(k AS BIGINT) END AS k,\n\
+         CASE WHEN k > 1 THEN CAST(k AS FLOAT) ELSE CAST(k AS DOUBLE) END AS f,\n\
+         CASE WHEN k > 1 THEN DATE '2026-01-02' ELSE TIMESTAMP '2026-01-01 10:00:00' END AS t\n\
+         FROM (VALUES (1), (2)) v(k)\nUNION ALL SELECT 10000000000, 0.5, DATE '2026-01-03'\n\"\"\"\n",
+    );
+    let out = s.etl(&["run", "job.toml"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let schema = s.json(&["schema", "show", "cur.m"]);
+    let types: Vec<&str> = schema["columns"].as_array().unwrap().iter().map(|c| c["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["bigint", "double", "timestamp"]);
+    let rows = s.query("SELECT k, f, CAST(t AS VARCHAR) AS t FROM cur.m ORDER BY k");
+    assert_eq!(
+        rows,
+        [
+            serde_json::json!({"k": 1, "f": 1.0, "t": "2026-01-01T10:00:00"}),
+            serde_json::json!({"k": 2, "f": 2.0, "t": "2026-01-02T00:00:00"}),
+            serde_json::json!({"k": 10000000000_i64, "f": 0.5, "t": "2026-01-03T00:00:00"}),
+        ]
+    );
+}

@@ -802,5 +802,14 @@ async fn target_frame(
         return Err(Error::query(format!("{what}: expected one SELECT statement, found {}", statements.len())));
     };
     let statement = Statement { text: statement.text.clone(), line: 1 };
-    script::run_statement(ctx, &what, &statement, params).await
+    let frame = script::run_statement(ctx, &what, &statement, params).await?;
+    // Analysed, the plan's schema has the types its rows will have: before type coercion, a
+    // CASE or UNION ALL of int and bigint says int (its first branch's), and the table would
+    // declare int over files of bigint that no reader takes.
+    let (state, plan) = frame.into_parts();
+    let plan = state
+        .analyzer()
+        .execute_and_check(plan, state.config_options(), |_, _| {})
+        .map_err(|e| Error::query(format!("{what}: {e}")))?;
+    Ok(datafusion::dataframe::DataFrame::new(state, plan))
 }
