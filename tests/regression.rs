@@ -3700,3 +3700,38 @@ fn a_target_declares_the_types_its_mixed_branches_are_coerced_to() {
         ]
     );
 }
+
+/// Two jobs of a pipeline writing two tables to one location both "succeeded" when they ran at
+/// once, and one table's files were gone (the run-time overlap check raced); two writers of one
+/// int partition column fixed it to '01' and '1', taken for different values, and the second
+/// replaced the first's rows. `pipeline show` and `pipeline run` refuse both (exit 2).
+#[test]
+fn pipelines_refuse_shared_locations_and_numbers_spelled_twice() {
+    let s = crate::util::Sandbox::new();
+    let job = |name: &str, table: &str, location: &str, extra: &str| {
+        format!(
+            "name = \"{name}\"\n{extra}[[target]]\ntable = \"{table}\"\nquery = \"SELECT 1 AS x\"\nlocation = \"{location}\"\n"
+        )
+    };
+    s.write("same/a.toml", job("a", "m.x", "../wh/same/", ""));
+    s.write("same/b.toml", job("b", "m.y", "../wh/same/", ""));
+    s.etl(&["pipeline", "show", "same"]).assert_failure(2, "are written to overlapping locations");
+    s.etl(&["pipeline", "run", "same"]).assert_failure(2, "give each table a location of its own");
+    s.write("nested/b.toml", job("b", "m.y", "../wh/same/inner/", ""));
+    s.write("nested/a.toml", job("a", "m.x", "../wh/same/", ""));
+    s.etl(&["pipeline", "show", "nested"]).assert_failure(2, "overlapping locations");
+    s.write("in/r.csv", "x,region\n10,1\n30,2\n");
+    let writer = |name: &str, region: &str| {
+        format!(
+            "name = \"{name}\"\n[[source]]\ntable = \"raw.r_{name}\"\nlocation = \"../in/\"\n[[target]]\ntable = \"m.t\"\n\
+             query = \"SELECT x, region FROM raw.r_{name} WHERE region = {region}\"\nlocation = \"../wh/t/\"\n\
+             partition_by = [\"region\"]\nmode = \"overwrite_partitions\"\n"
+        )
+    };
+    s.write("w2/a.toml", writer("a", "'01'"));
+    s.write("w2/b.toml", writer("b", "'1'"));
+    s.etl(&["pipeline", "show", "w2"]).assert_failure(2, "may write the same partitions");
+    s.write("w2/b.toml", writer("b", "'2'"));
+    assert_eq!(s.etl(&["pipeline", "show", "w2"]).code, 0);
+    assert!(!s.path("wh").exists());
+}

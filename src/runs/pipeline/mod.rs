@@ -33,6 +33,7 @@ use self::graph::{Graph, Node};
 use super::job::{self, CatchUp, Job, PIPELINE_FILE};
 use super::schedule::Schedule;
 use crate::error::{Error, Result};
+use crate::sink::TargetSpec;
 
 /// Jobs of a pipeline run at once when neither `pipeline.toml` nor the command says.
 pub const DEFAULT_CONCURRENCY: usize = 2;
@@ -206,8 +207,26 @@ fn folder_name(folder: &Path) -> String {
     }
 }
 
-/// Two jobs writing one table must write partitions that are disjoint by their definitions.
+/// Two jobs writing one table must write partitions that are disjoint by their definitions,
+/// and two tables may not share files: one's publication would replace or delete the other's.
 fn check_writers(jobs: &[Job]) -> Result<()> {
+    let targets: Vec<(&Job, usize, &TargetSpec)> =
+        jobs.iter().flat_map(|job| job.targets.iter().enumerate().map(move |(i, t)| (job, i, t))).collect();
+    for (n, (a, ia, ta)) in targets.iter().enumerate() {
+        for (b, ib, tb) in &targets[n + 1..] {
+            if ta.table != tb.table && ta.location.overlaps(&tb.location) {
+                return Err(Error::config(format!(
+                    "tables {} ({} target[{ia}]) and {} ({} target[{ib}]) are written to overlapping locations                      ({} and {}): give each table a location of its own",
+                    ta.table,
+                    a.file.display(),
+                    tb.table,
+                    b.file.display(),
+                    ta.location,
+                    tb.location,
+                )));
+            }
+        }
+    }
     for (i, a) in jobs.iter().enumerate() {
         for b in &jobs[i + 1..] {
             for (ta_index, ta) in a.targets.iter().enumerate() {

@@ -315,10 +315,10 @@ fn column(ident: &Ident) -> String {
 fn constant(expr: &Expr, params: &Params) -> Option<String> {
     match expr {
         Expr::Value(value) => match &value.value {
-            Value::SingleQuotedString(text) => Some(text.clone()),
+            Value::SingleQuotedString(text) => Some(canonical_text(text)),
             Value::Number(text, _) => canonical_number(text),
             Value::Placeholder(name) => match params.get(name.trim_start_matches('$'))? {
-                ScalarValue::Utf8(Some(text)) => Some(text.clone()),
+                ScalarValue::Utf8(Some(text)) => Some(canonical_text(text)),
                 other if other.is_null() => None,
                 other => canonical_number(&other.to_string()),
             },
@@ -341,6 +341,14 @@ fn canonical_date(text: &str) -> Option<String> {
 }
 
 /// An integer as a bigint partition folder spells it; None for other numbers.
+/// A quoted value compared with a numeric column is the number it spells (`'01'` and `'1'`
+/// are partition 1 of an int column); the column's type is not known here, so a text that
+/// spells a number is taken as it: two writers of a string column's `'01'` and `'1'` are
+/// refused though disjoint, never the reverse.
+fn canonical_text(text: &str) -> String {
+    canonical_number(text.trim()).unwrap_or_else(|| text.to_string())
+}
+
 fn canonical_number(text: &str) -> Option<String> {
     text.parse::<i128>().ok().map(|n| n.to_string())
 }
