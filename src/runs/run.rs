@@ -581,6 +581,10 @@ pub async fn align_bookmarks(
     if catalog.table(table).await?.is_none() {
         return Ok(Vec::new());
     }
+    // A run killed after it published holds its bookmarks pending until it is settled: settled
+    // first, they are set aside with the rest of its bookmarks, not lost.
+    let pending = history.pending_publications(None)?;
+    settle_publications(history, catalog, &pending, false).await?;
     let versions = catalog.data_versions(table).await?;
     let lineage = crate::catalog::versions::lineage(&versions);
     let mut undone = Vec::new();
@@ -588,8 +592,12 @@ pub async fn align_bookmarks(
     let written = versions.iter().filter(|v| v.rollback_of.is_none()).filter_map(|v| v.run_id.as_ref());
     for run in written.filter(|run| !lineage.contains(*run)) {
         let Some(report) = history.get(run)? else { continue };
-        let others: Vec<String> =
-            report.targets.iter().map(|t| t.table.clone()).filter(|t| *t != table.to_string()).collect();
+        let mut others = Vec::new();
+        for other in report.targets.iter().map(|t| t.table.clone()).filter(|t| *t != table.to_string()) {
+            if !undone_in(catalog, &other, run).await? {
+                others.push(other);
+            }
+        }
         match others.is_empty() {
             true => undone.push(run.clone()),
             false => kept_for_others.push((report, others)),
@@ -599,6 +607,17 @@ pub async fn align_bookmarks(
     let restored: Vec<String> = lineage.into_iter().filter(|run| set_aside.contains(run)).collect();
     history.align_bookmarks(&undone, &restored)?;
     Ok(kept_for_others)
+}
+
+/// Whether `table`'s current version leaves out what `run` wrote to it (a rollback undid it,
+/// or the table is gone).
+async fn undone_in(catalog: &dyn Catalog, table: &str, run: &str) -> Result<bool> {
+    let Ok(table) = table.parse::<crate::catalog::TableName>() else { return Ok(true) };
+    if catalog.table(&table).await?.is_none() {
+        return Ok(true);
+    }
+    let versions = catalog.data_versions(&table).await?;
+    Ok(!crate::catalog::versions::lineage(&versions).contains(run))
 }
 
 /// Settles `runs` (ended between staging their publication and recording it), those of them
