@@ -41,12 +41,16 @@ fn ndjson_nested_and_widened_across_many_files() {
 #[test]
 fn parquet_schema_comes_from_the_footer() {
     let s = Sandbox::new();
-    // Our own output is Parquet: write some with a job-less query through the catalog.
+    // Our own output is Parquet: a job's target writes some (with the table's own records
+    // beside it, which a crawler leaves out).
     s.write("in/a.csv", "id,price,day\n1,2.50,2026-11-02\n");
-    s.json(&["crawl", &s.at("in"), "--table", "raw.a"]);
-    let out = s.at("pq/x.parquet");
-    let copy = s.etl(&["sql", &format!("COPY (SELECT id, price, day FROM raw.a) TO '{out}' STORED AS PARQUET")]);
-    assert_eq!(copy.code, 0, "{copy:?}");
+    s.write(
+        "job.toml",
+        "name = \"p\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n\
+         [[target]]\ntable = \"cur.p\"\nquery = \"SELECT id, price, day FROM raw.a\"\nlocation = \"pq/\"\n",
+    );
+    let run = s.etl(&["run", "job.toml"]);
+    assert_eq!(run.code, 0, "{run:?}");
     let json = s.json(&["infer", &s.at("pq"), "--format", "parquet"]);
     assert_eq!(json["format"], "parquet");
     assert_eq!(columns(&json["columns"]), ["id bigint", "price double", "day date"]);
