@@ -3779,3 +3779,26 @@ fn rollbacks_set_aside_killed_and_multi_table_runs_bookmarks() {
     assert_eq!(totals("cur.a"), at(2, 11));
     assert_eq!(totals("cur.b"), at(2, 11));
 }
+
+/// `etl compact` recorded its version with the default retain_versions (5) whatever the
+/// table's job said, and later clean-ups took it from there: a table kept at 1 version still
+/// held the replaced files of four more. A compaction keeps what the table's latest version says.
+#[test]
+fn compaction_keeps_as_many_versions_as_the_table_does() {
+    let s = crate::util::Sandbox::new();
+    s.write("raw/d.csv", "id,amount\n1,1\n");
+    s.write(
+        "job.toml",
+        "name = \"t\"\n[[source]]\ntable = \"raw.d\"\nlocation = \"raw/\"\n[[target]]\ntable = \"cur.t\"\n\
+         query = \"SELECT *, $logical_date AS ld FROM raw.d\"\nlocation = \"out/\"\nmode = \"append\"\nretain_versions = 1\n",
+    );
+    for day in ["2026-04-01", "2026-04-02", "2026-04-03"] {
+        assert_eq!(s.etl(&["run", "job.toml", "--logical-date", day]).code, 0);
+    }
+    let compacted = s.json(&["compact", "cur.t"]);
+    assert_eq!(compacted["version"], 4, "{compacted}");
+    assert_eq!(s.etl(&["gc"]).code, 0);
+    s.etl(&["rollback", "cur.t", "--to", "3"]).assert_failure(1, "cannot be restored");
+    let rows = s.query("SELECT count(*) AS n FROM cur.t");
+    assert_eq!(rows, [serde_json::json!({"n": 3})]);
+}

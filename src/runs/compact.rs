@@ -157,6 +157,11 @@ pub async fn compact(request: &Compaction, context: &RunContext) -> Result<(Comp
         )));
     }
     let mut job = job_of(request, &table.definition, selection, &layout)?;
+    // A compaction keeps as many versions as the table's job does, which its latest version
+    // records (the default would hold on to replaced files the job says to let go).
+    if let Some(latest) = context.catalog.data_versions(name).await?.last() {
+        job.targets[0].retain_versions = latest.retain_versions;
+    }
     // Files of about the target size, from the bytes a row takes in the files there now.
     let bytes_per_row = (bytes as f64 / rows.max(1) as f64).max(1.0);
     job.targets[0].layout.file_rows = Some(((request.target_file_bytes as f64 / bytes_per_row) as usize).max(1));
