@@ -35,12 +35,7 @@ pub fn write_rows(out: &mut impl Write, batches: &[RecordBatch], format: RowForm
             let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
             writeln!(out, "({rows} {})", if rows == 1 { "row" } else { "rows" })?;
         }
-        RowFormat::Csv => {
-            let mut writer = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(&mut *out);
-            for batch in batches {
-                writer.write(&nested_as_json(&map_keys_as_text(batch)?)?)?;
-            }
-        }
+        RowFormat::Csv => write_csv(out, batches)?,
         RowFormat::Json => {
             let mut writer = datafusion::arrow::json::WriterBuilder::new()
                 .with_explicit_nulls(true)
@@ -50,6 +45,59 @@ pub fn write_rows(out: &mut impl Write, batches: &[RecordBatch], format: RowForm
             }
             writer.finish()?;
             drop(writer);
+            writeln!(out)?;
+        }
+    }
+    Ok(())
+}
+
+/// RFC 4180 rows, as Athena's and DuckDB's CSV have them: a NULL is an empty field and an
+/// empty string a quoted one (`""`), so the two read back apart (arrow's writer prints both
+/// empty); a field holding the delimiter, a quote or a line break is quoted. The header comes
+/// with the first batch; a statement with no columns (DDL) prints nothing.
+fn write_csv(out: &mut impl Write, batches: &[RecordBatch]) -> Result<()> {
+    use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+    fn field(out: &mut impl Write, text: Option<&str>, first: bool) -> std::io::Result<()> {
+        if !first {
+            out.write_all(b",")?;
+        }
+        match text {
+            None => Ok(()),
+            Some(text) if text.is_empty() || text.contains([',', '"', '\n', '\r']) => {
+                write!(out, "\"{}\"", text.replace('"', "\"\""))
+            }
+            Some(text) => out.write_all(text.as_bytes()),
+        }
+    }
+    let options = FormatOptions::default().with_display_error(true);
+    for (index, batch) in batches.iter().enumerate() {
+        let batch = nested_as_json(&map_keys_as_text(batch)?)?;
+        if batch.num_columns() == 0 {
+            continue;
+        }
+        if index == 0 {
+            for (i, f) in batch.schema().fields().iter().enumerate() {
+                field(out, Some(f.name()), i == 0)?;
+            }
+            writeln!(out)?;
+        }
+        let formatters = batch
+            .columns()
+            .iter()
+            .map(|column| ArrayFormatter::try_new(column.as_ref(), &options))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let mut text = String::new();
+        for row in 0..batch.num_rows() {
+            for (i, (column, formatter)) in batch.columns().iter().zip(&formatters).enumerate() {
+                if column.is_null(row) {
+                    field(out, None, i == 0)?;
+                    continue;
+                }
+                text.clear();
+                std::fmt::Write::write_fmt(&mut text, format_args!("{}", formatter.value(row)))
+                    .map_err(|_| crate::error::Error::runtime(format!("column {} does not print", i + 1)))?;
+                field(out, Some(&text), i == 0)?;
+            }
             writeln!(out)?;
         }
     }

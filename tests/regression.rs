@@ -3802,3 +3802,23 @@ fn compaction_keeps_as_many_versions_as_the_table_does() {
     let rows = s.query("SELECT count(*) AS n FROM cur.t");
     assert_eq!(rows, [serde_json::json!({"n": 3})]);
 }
+
+/// `etl sql --format csv` printed an empty string and a NULL alike (`,1` both), and a lone
+/// column's NULL as `""`, which RFC 4180 reads as an empty string; a DDL statement printed a
+/// header line of `""`. NULL is an empty field and '' a quoted one, as Athena's and DuckDB's
+/// CSV have them.
+#[test]
+fn csv_output_tells_null_from_an_empty_string() {
+    let s = crate::util::Sandbox::new();
+    let csv = |sql: &str| {
+        let out = s.etl(&["sql", sql, "--format", "csv"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        out.stdout
+    };
+    assert_eq!(
+        csv("SELECT x, 1 AS y FROM (VALUES (''), (NULL), ('a'), ('b,\"c')) t(x)"),
+        "x,y\n\"\",1\n,1\na,1\n\"b,\"\"c\",1\n"
+    );
+    assert_eq!(csv("SELECT x FROM (VALUES (''), (NULL), ('a')) t(x)"), "x\n\"\"\n\na\n");
+    assert_eq!(csv("CREATE VIEW v AS SELECT 1 AS a"), "");
+}
