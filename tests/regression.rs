@@ -3822,3 +3822,34 @@ fn csv_output_tells_null_from_an_empty_string() {
     assert_eq!(csv("SELECT x FROM (VALUES (''), (NULL), ('a')) t(x)"), "x\n\"\"\n\na\n");
     assert_eq!(csv("CREATE VIEW v AS SELECT 1 AS a"), "");
 }
+
+/// `etl trigger` said a job "succeeded" whose table its pipeline run then rolled back (another
+/// job failed, `on_failure = "rollback"`): the JSON had no `rolled_back`, and the text said
+/// nothing of it. Each entry says whether it was rolled back, and the report lists the tables.
+#[test]
+fn a_trigger_report_says_what_its_pipeline_run_rolled_back() {
+    let s = crate::util::Sandbox::new();
+    s.write("t/pipeline.toml", "on_failure = \"rollback\"\n");
+    s.write(
+        "t/a.toml",
+        "name = \"a\"\n[[trigger]]\ns3 = \"s3://b/in/\"\n[[target]]\ntable = \"m.a\"\nquery = \"SELECT 1 AS x\"\n\
+         location = \"../wh/a/\"\nmode = \"append\"\n",
+    );
+    s.write(
+        "t/b.toml",
+        "name = \"b\"\n[params]\nq = \"x\"\n[[target]]\ntable = \"m.b\"\nquery = \"SELECT CAST($q AS INT) AS n FROM m.a\"\n\
+         location = \"../wh/b/\"\n",
+    );
+    s.write(
+        "event.json",
+        r#"{"Records":[{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","eventTime":"2026-01-09T01:00:00Z","s3":{"bucket":{"name":"b"},"object":{"key":"in/3.csv","eTag":"q3"}}}]}"#,
+    );
+    let out = s.etl(&["trigger", "t", "--event", "event.json", "--json"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["rolled_back"], serde_json::json!(["m.a"]), "{report}");
+    let a = report["matched"].as_array().unwrap().iter().find(|m| m["job"] == "a").unwrap();
+    assert_eq!((a["status"].as_str(), a["rolled_back"].as_bool()), (Some("succeeded"), Some(true)), "{report}");
+    let text = s.etl(&["trigger", "t", "--event", "event.json"]);
+    assert!(text.stdout.contains("rolled back"), "{text:?}");
+}

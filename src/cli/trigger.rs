@@ -108,7 +108,11 @@ fn write_report(out: &mut impl Write, report: &TriggerReport) -> Result<()> {
     for m in &report.matched {
         let reason = m.reason.as_deref().map(|r| format!("  {r}")).unwrap_or_default();
         let run = m.run_id.as_deref().unwrap_or("-");
-        writeln!(out, "{:width$}  {:<9}  {run}  {}{reason}", m.job, m.status, m.object)?;
+        let status = if m.rolled_back { format!("{}, rolled back", m.status) } else { m.status.to_string() };
+        writeln!(out, "{:width$}  {:<9}  {run}  {}{reason}", m.job, status, m.object)?;
+    }
+    if !report.rolled_back.is_empty() {
+        writeln!(out, "rolled back (on_failure = \"rollback\"): {}", report.rolled_back.join(", "))?;
     }
     for object in &report.ignored {
         writeln!(out, "ignored {object}: no trigger matches it")?;

@@ -33,6 +33,9 @@ pub struct TriggerReport {
     pub matched: Vec<Matched>,
     /// The objects that started nothing: no trigger matches them, or they were not created.
     pub ignored: Vec<String>,
+    /// The tables the pipeline runs put back to their versions before them (`on_failure =
+    /// "rollback"`), as `pipeline run` reports them.
+    pub rolled_back: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -49,6 +52,9 @@ pub struct Matched {
     /// `pipeline run`'s jobs do).
     pub reason: Option<String>,
     pub pipeline_run_id: String,
+    /// A job that succeeded, whose tables the pipeline run then rolled back (another job
+    /// failed): what it published is no longer there.
+    pub rolled_back: bool,
     /// Whether the object's work for this job is over and went well: a queue may forget the
     /// event only then.
     #[serde(skip)]
@@ -231,8 +237,14 @@ fn report_jobs(
             status: entry.status.as_str(),
             reason: entry.reason.clone(),
             pipeline_run_id: report.pipeline_run_id.clone(),
-            settled: entry.status == JobStatus::Succeeded,
+            rolled_back: entry.rolled_back,
+            settled: entry.status == JobStatus::Succeeded && !entry.rolled_back,
         });
+    }
+    for table in &report.rolled_back {
+        if !out.rolled_back.contains(table) {
+            out.rolled_back.push(table.clone());
+        }
     }
 }
 
@@ -244,6 +256,7 @@ fn duplicate(job: &str, object: &ObjectRef, pipeline_run_id: &str, why: String, 
         status: "duplicate",
         reason: Some(why),
         pipeline_run_id: pipeline_run_id.to_string(),
+        rolled_back: false,
         settled,
     }
 }
