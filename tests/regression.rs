@@ -3853,3 +3853,29 @@ fn a_trigger_report_says_what_its_pipeline_run_rolled_back() {
     let text = s.etl(&["trigger", "t", "--event", "event.json"]);
     assert!(text.stdout.contains("rolled back"), "{text:?}");
 }
+
+/// A job whose trigger watched a prefix holding its own target (`s3://lake/` and
+/// `s3://lake/loopy/`) was accepted and deployed: each run's files would start it again, for
+/// ever. Refused (exit 2, naming the trigger and the target) unless a suffix leaves the
+/// outputs out; a sibling prefix (`loopy2/`) is not the target's.
+#[test]
+fn a_trigger_that_would_see_its_own_jobs_outputs_is_refused() {
+    let s = crate::util::Sandbox::new();
+    let job = |trigger: &str, suffix: &str| {
+        format!(
+            "name = \"loop\"\n[[trigger]]\ns3 = \"{trigger}\"\n{suffix}[[target]]\ntable = \"m.l\"\nquery = \"SELECT 1 AS x\"\n\
+             location = \"s3://lake/loopy/\"\n"
+        )
+    };
+    for (trigger, suffix) in
+        [("s3://lake/", ""), ("s3://lake/lo", ""), ("s3://lake/loopy/run/", ""), ("s3://lake/", "suffix = \".json\"\n")]
+    {
+        s.write("j/loop.toml", job(trigger, suffix));
+        s.etl(&["pipeline", "show", "j"]).assert_failure(2, "would see what target[0] writes to s3://lake/loopy");
+    }
+    for (trigger, suffix) in [("s3://lake/loopy2/", ""), ("s3://other/", ""), ("s3://lake/", "suffix = \".csv\"\n")] {
+        s.write("j/loop.toml", job(trigger, suffix));
+        let out = s.etl(&["pipeline", "show", "j"]);
+        assert_eq!(out.code, 0, "{trigger} {suffix}: {}", out.stderr);
+    }
+}

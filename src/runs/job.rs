@@ -294,6 +294,16 @@ impl Job {
             .enumerate()
             .map(|(i, t)| t.resolve(&folder).map_err(|(key, why)| bad((format!("trigger[{i}].{key}"), why))));
         let triggers = triggers.collect::<Result<Vec<_>>>()?;
+        for (i, trigger) in triggers.iter().enumerate() {
+            if let Some((j, target)) = targets.iter().enumerate().find(|(_, t)| trigger.sees_writes_to(&t.location)) {
+                let why = format!(
+                    "{trigger} would see what target[{j}] writes to {}: each run of the job would start it again; \
+                     watch the sources' prefix, or set a suffix its outputs do not end with",
+                    target.location
+                );
+                return Err(bad((format!("trigger[{i}]"), why)));
+            }
+        }
         Ok(Job {
             name,
             file: path.to_path_buf(),

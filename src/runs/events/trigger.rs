@@ -81,6 +81,38 @@ impl Trigger {
     }
 }
 
+/// Names of objects etl writes under a target's location: its files, version records and
+/// Delta log.
+const WRITTEN_NAMES: [&str; 4] =
+    ["part-0.parquet", "_etl_versions/1.json", "_delta_log/00000000000000000001.json", "1.checkpoint.parquet"];
+
+impl Trigger {
+    /// Whether objects a run writes under `location` would match this trigger, which would
+    /// then start the job again after each of its runs, for ever.
+    pub fn sees_writes_to(&self, location: &crate::location::Location) -> bool {
+        if let Some(suffix) = &self.suffix
+            && !WRITTEN_NAMES.iter().any(|name| name.ends_with(suffix.as_str()))
+        {
+            return false;
+        }
+        match &self.watched {
+            Watched::S3 { bucket, prefix } => {
+                // Keys under the location's folder: `loopy/…`, which `lo` matches and `loopy2/` does not.
+                let written = match location.prefix().as_ref() {
+                    "" => String::new(),
+                    folder => format!("{folder}/"),
+                };
+                location.bucket() == Some(bucket.as_str())
+                    && (written.starts_with(prefix.as_str()) || prefix.starts_with(written.as_str()))
+            }
+            Watched::Local(folder) => location.local_path().is_some_and(|written| {
+                let (written, folder) = (real_path(&written), real_path(folder));
+                written.starts_with(&folder) || folder.starts_with(&written)
+            }),
+        }
+    }
+}
+
 /// Where a path leads: resolved through links when it exists, else only made absolute.
 pub fn real_path(path: &Path) -> PathBuf {
     if let Ok(real) = std::fs::canonicalize(path) {
