@@ -3879,3 +3879,28 @@ fn a_trigger_that_would_see_its_own_jobs_outputs_is_refused() {
         assert_eq!(out.code, 0, "{trigger} {suffix}: {}", out.stderr);
     }
 }
+
+/// Parquet files whose column is a struct in one and text (or a number) in another were crawled
+/// as `string`, as JSON's would be; but a Parquet struct is not text, so every query of the
+/// table failed, even one not naming the column, with advice to crawl again. The crawl is
+/// refused, naming the column and both files.
+#[test]
+fn parquet_files_of_nested_and_flat_columns_are_refused_by_the_crawl() {
+    let s = crate::util::Sandbox::new();
+    for (name, value) in [("nested", "named_struct('a', 1)"), ("flat", "'text'")] {
+        s.write(
+            &format!("{name}.toml"),
+            format!(
+                "name = \"{name}\"\n[[target]]\ntable = \"w.{name}\"\nquery = \"SELECT 1 AS k, {value} AS s\"\nlocation = \"out/{name}/\"\n"
+            ),
+        );
+        assert_eq!(s.etl(&["run", &format!("{name}.toml")]).code, 0);
+        let file = s.files(&format!("out/{name}")).into_iter().find(|f| f.ends_with(".parquet")).unwrap();
+        std::fs::create_dir_all(s.path("mixed")).unwrap();
+        std::fs::copy(s.path(&format!("out/{name}/{file}")), s.path(&format!("mixed/{name}.parquet"))).unwrap();
+    }
+    let out = s.etl(&["crawl", "mixed/", "--table", "raw.mixed"]);
+    out.assert_failure(1, "column s is string in mixed/flat.parquet but struct<a:bigint> in mixed/nested.parquet");
+    assert!(out.stderr.contains("nested.parquet") && out.stderr.contains("flat.parquet"), "{}", out.stderr);
+    s.etl(&["infer", "mixed/"]).assert_failure(1, "no table type reads both");
+}

@@ -168,6 +168,9 @@ pub async fn infer_shapes(
         _ => None,
     };
 
+    if format == Format::Parquet {
+        refuse_nested_conflicts(&location, &listing.files, &shapes)?;
+    }
     let mut columns: Vec<(String, Shape)> = base
         .into_iter()
         .flat_map(|base| &base.columns)
@@ -212,6 +215,47 @@ pub async fn infer_shapes(
         facts,
         warnings,
     })
+}
+
+/// A Parquet column nested in one file (a struct, an array, a map) and of another kind in
+/// another: widened to `string` as JSON would be, the table could read neither file (a
+/// Parquet struct is not text), and every query of it would fail, even one not naming the
+/// column. Refused here, naming both files.
+fn refuse_nested_conflicts(location: &Location, files: &[SourceFile], shapes: &[FileShape]) -> Result<()> {
+    fn nested(shape: &Shape) -> bool {
+        matches!(shape, Shape::Array(_) | Shape::Struct(_) | Shape::Scalar(GlueType::Map(..)))
+    }
+    fn conflict(a: &Shape, b: &Shape) -> bool {
+        match (a, b) {
+            (Shape::Unknown, _) | (_, Shape::Unknown) => false,
+            (Shape::Array(x), Shape::Array(y)) => conflict(x, y),
+            (Shape::Struct(x), Shape::Struct(y)) => {
+                x.iter().any(|(name, s)| y.iter().any(|(other, t)| other == name && conflict(s, t)))
+            }
+            (a, b) => nested(a) != nested(b),
+        }
+    }
+    let mut first: Vec<(&str, &Shape, &SourceFile)> = Vec::new();
+    for (file, shape) in files.iter().zip(shapes) {
+        for (name, column) in &shape.columns {
+            match first.iter().find(|(seen, _, _)| seen == name) {
+                Some((_, earlier, earlier_file)) if conflict(earlier, column) => {
+                    return Err(Error::input(format!(
+                        "{location}: column {name} is {} in {} but {} in {}: no table type reads both (Athena \
+                         neither); keep such files under different locations, or rewrite one",
+                        earlier.finish(),
+                        location.display(&earlier_file.path),
+                        column.finish(),
+                        location.display(&file.path),
+                    )));
+                }
+                Some(_) => {}
+                None if *column != Shape::Unknown => first.push((name, column, file)),
+                None => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn infer_file(
