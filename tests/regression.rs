@@ -3904,3 +3904,27 @@ fn parquet_files_of_nested_and_flat_columns_are_refused_by_the_crawl() {
     assert!(out.stderr.contains("nested.parquet") && out.stderr.contains("flat.parquet"), "{}", out.stderr);
     s.etl(&["infer", "mixed/"]).assert_failure(1, "no table type reads both");
 }
+
+/// A CSV whose lines end in a delimiter (`1,2,`), or whose header alone does (`a,b,`), was
+/// inferred cleanly and then every row was a bad record: a job under `drop` published an empty
+/// table with exit 0. An empty field past the last column holds nothing and is accepted; one
+/// holding a value is still a bad record, never dropped silently.
+#[test]
+fn csv_lines_ending_in_a_delimiter_are_read() {
+    let s = crate::util::Sandbox::new();
+    let cases = [
+        ("rows", "a,b\n1,2,\n3,4,\n", "a,b\n1,2\n3,4\n"),
+        ("header", "a,b,\n1,2\n3,4\n", "a,b\n1,2\n3,4\n"),
+        ("both", "a,b,\n1,2,\n3,4,\n", "a,b\n1,2\n3,4\n"),
+        ("valued", "a,b,\n1,2,9\n3,4,\n", "a,b,col2\n1,2,9\n3,4,\n"),
+    ];
+    for (name, text, expected) in cases {
+        s.write(&format!("{name}/x.csv"), text);
+        assert_eq!(s.etl(&["crawl", &format!("{name}/"), "--table", &format!("raw.{name}")]).code, 0);
+        let out = s.etl(&["sql", &format!("SELECT * FROM raw.{name}"), "--format", "csv"]);
+        assert_eq!((out.code, out.stdout.as_str()), (0, expected), "{name}: {}", out.stderr);
+    }
+    s.write("extra/x.csv", "a,b\n1,2,5\n3,4\n");
+    assert_eq!(s.etl(&["crawl", "extra/", "--table", "raw.extra"]).code, 0);
+    s.etl(&["sql", "SELECT * FROM raw.extra"]).assert_failure(1, "line 2: expected 2 fields, found 3");
+}

@@ -52,7 +52,15 @@ pub fn infer(sample: &[u8], complete: bool, file: &str, hints: &CsvHints) -> Res
     dialect.header = hints.header.unwrap_or_else(|| detect_header(&records, hints.null_values));
 
     let (names, data) = if dialect.header && !records.is_empty() {
-        let header = names::normalize_all(records[0].iter().map(String::as_str), &format!("header of {file}"))?;
+        // A header ending in a delimiter (`a,b,`) over rows with nothing there names no column.
+        let mut header = records[0].as_slice();
+        while let [named @ .., last] = header
+            && last.trim().is_empty()
+            && records[1..].iter().all(|r| r.get(named.len()).is_none_or(String::is_empty))
+        {
+            header = named;
+        }
+        let header = names::normalize_all(header.iter().map(String::as_str), &format!("header of {file}"))?;
         (header, &records[1..])
     } else {
         let width = records.iter().map(Vec::len).max().unwrap_or(0);

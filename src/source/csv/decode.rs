@@ -71,8 +71,13 @@ impl ChunkDecoder {
             Some(record) => {
                 let header: Vec<String> = record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
                 let normalized = names::normalize_all(header.iter().map(String::as_str), &format!("header of {file}"))?;
-                let index = layout.columns.iter().map(|c| normalized.iter().position(|n| *n == c.name)).collect();
-                (index, record.len())
+                let index: Vec<Option<usize>> =
+                    layout.columns.iter().map(|c| normalized.iter().position(|n| *n == c.name)).collect();
+                // A header ending in a delimiter (`a,b,`) names no column after it, unless the
+                // table has one there (inferred from values under it).
+                let named = header.iter().rposition(|name| !name.trim().is_empty()).map_or(0, |last| last + 1);
+                let read = index.iter().flatten().max().map_or(0, |last| last + 1);
+                (index, named.max(read))
             }
             None => ((0..layout.columns.len()).map(Some).collect(), layout.columns.len()),
         };
@@ -195,7 +200,10 @@ impl ChunkDecoder {
     /// record still appends a row (of nulls where values failed), which the flush removes.
     fn append(&self, record: &Fields, line: u64, builders: &mut [TextColumnBuilder]) -> Option<BadRecord> {
         let file = self.file.as_str();
-        if record.len() != self.expected_fields {
+        // Fields past the expected ones are accepted when empty: a delimiter ending each line
+        // (`1,2,`) holds no value. One that holds a value is not dropped silently.
+        let trailing_empty = |from: usize| (from..record.len()).all(|i| record.get(i).is_empty());
+        if record.len() < self.expected_fields || !trailing_empty(self.expected_fields) {
             let reason = format!("expected {} fields, found {}", self.expected_fields, record.len());
             for builder in builders.iter_mut() {
                 builder.append_null();
