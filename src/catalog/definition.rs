@@ -187,8 +187,13 @@ impl TableDefinition {
                 "{name} is a view (Athena runs its query); etl reads tables of files: query the tables it reads"
             )));
         }
-        const FOREIGN_INPUTS: [&str; 4] =
-            ["OrcInputFormat", "AvroContainerInputFormat", "IonInputFormat", "CloudTrailInputFormat"];
+        if self.parameters.get("table_type").is_some_and(|t| t.eq_ignore_ascii_case("ICEBERG")) {
+            return Err(crate::error::Error::query(format!(
+                "{name} is an Apache Iceberg table (its metadata, not its folder, lists its files): etl reads Parquet, CSV and JSON tables, and the Delta tables it writes"
+            )));
+        }
+        const FOREIGN_INPUTS: [&str; 5] =
+            ["OrcInputFormat", "AvroContainerInputFormat", "IonInputFormat", "CloudTrailInputFormat", "Hoodie"];
         const FOREIGN_SERDES: [&str; 2] = ["GrokSerDe", "RegexSerDe"];
         if FOREIGN_INPUTS.iter().any(|f| self.input_format.contains(f))
             || FOREIGN_SERDES.iter().any(|f| self.serde.library.contains(f))
@@ -329,8 +334,9 @@ mod tests {
     use super::*;
     use crate::infer::{InferOptions, infer};
 
-    /// Glue tables other tools registered as ORC, or as views, were read as Parquet files
-    /// ("Parquet files are at least 8 bytes long"), or failed on an "empty location".
+    /// Glue tables other tools registered as ORC, Hudi or Iceberg, or as views, were read as
+    /// Parquet files ("Parquet files are at least 8 bytes long"), or failed on an "empty
+    /// location".
     #[tokio::test]
     async fn tables_of_other_formats_and_views_are_refused_by_name() {
         let name: crate::catalog::TableName = "raw.t".parse().unwrap();
@@ -346,6 +352,11 @@ mod tests {
             refused.message().contains("raw.t is stored as org.apache.hadoop.hive.ql.io.orc.OrcInputFormat"),
             "{refused}"
         );
+        let hudi =
+            TableDefinition { input_format: "org.apache.hudi.hadoop.HoodieParquetInputFormat".into(), ..csv.clone() };
+        assert!(hudi.require_readable(&name).unwrap_err().message().contains("HoodieParquetInputFormat"));
+        let iceberg = TableDefinition { parameters: map(&[("table_type", "ICEBERG")]), ..csv.clone() };
+        assert!(iceberg.require_readable(&name).unwrap_err().message().contains("raw.t is an Apache Iceberg table"));
         let view = TableDefinition { table_type: "VIRTUAL_VIEW".into(), ..csv };
         assert!(view.require_readable(&name).unwrap_err().message().contains("raw.t is a view"));
     }

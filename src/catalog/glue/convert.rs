@@ -166,6 +166,20 @@ fn comment_of(text: &str, limit: usize) -> String {
     format!("{}{ellipsis}", &text[..end])
 }
 
+/// A table's format as Athena tells it, from its SerDe and input format: a table Athena's DDL
+/// made has no `classification` parameter (a crawler's has).
+fn format_of_storage(library: &str, input_format: &str) -> Format {
+    if library.contains("JsonSerDe") {
+        Format::Json
+    } else if library.contains("OpenCSVSerde") || library.contains("LazySimpleSerDe") {
+        Format::Csv
+    } else if input_format.contains("TextInputFormat") && !library.contains("Parquet") {
+        Format::Csv
+    } else {
+        Format::Parquet
+    }
+}
+
 /// Our definition of a Glue table.
 pub(super) fn definition_of(table: &GlueTable) -> Result<TableDefinition> {
     let storage = table.storage_descriptor();
@@ -179,7 +193,12 @@ pub(super) fn definition_of(table: &GlueTable) -> Result<TableDefinition> {
                 .collect()
         })
         .unwrap_or_default();
-    let format = parameters.get("classification").and_then(|c| c.parse::<Format>().ok()).unwrap_or(Format::Parquet);
+    let library = serde.and_then(|s| s.serialization_library()).unwrap_or_default();
+    let input_format = storage.and_then(|s| s.input_format()).unwrap_or_default();
+    let format = parameters
+        .get("classification")
+        .and_then(|c| c.parse::<Format>().ok())
+        .unwrap_or_else(|| format_of_storage(library, input_format));
     let (columns, athena_types) = columns_of(storage.map(|s| s.columns()).unwrap_or_default())?;
     Ok(TableDefinition {
         location: storage.and_then(|s| s.location()).unwrap_or_default().to_string(),
@@ -445,5 +464,21 @@ mod tests {
         assert!(written_upsert(&data, &[]).is_some_and(|w| w.partition.values.is_empty()));
         assert!(written_upsert(&data, &[Some("b".into())]).is_none());
         assert!(written_upsert(&DataChange::None, &[]).is_none());
+    }
+
+    /// A table made by Athena's DDL has no `classification`: its JSON and CSV tables were read as
+    /// Parquet ("Corrupt footer"). The format comes from its SerDe and input format.
+    #[test]
+    fn a_table_without_classification_takes_its_format_from_its_serde() {
+        let text = "org.apache.hadoop.mapred.TextInputFormat";
+        assert_eq!(format_of_storage("org.openx.data.jsonserde.JsonSerDe", text), Format::Json);
+        assert_eq!(format_of_storage("org.apache.hive.hcatalog.data.JsonSerDe", text), Format::Json);
+        assert_eq!(format_of_storage("org.apache.hadoop.hive.serde2.OpenCSVSerde", text), Format::Csv);
+        assert_eq!(format_of_storage("org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe", text), Format::Csv);
+        let parquet = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat";
+        assert_eq!(
+            format_of_storage("org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe", parquet),
+            Format::Parquet
+        );
     }
 }
