@@ -3928,3 +3928,38 @@ fn csv_lines_ending_in_a_delimiter_are_read() {
     assert_eq!(s.etl(&["crawl", "extra/", "--table", "raw.extra"]).code, 0);
     s.etl(&["sql", "SELECT * FROM raw.extra"]).assert_failure(1, "line 2: expected 2 fields, found 3");
 }
+
+/// `etl doctor` failed a source whose first key was a folder marker (`data/`, an empty object
+/// the S3 console leaves): it read a byte range of it, which S3 answers with 416 for an empty
+/// object. It reads the first object holding bytes.
+#[test]
+fn doctor_reads_past_an_empty_folder_marker() {
+    if crate::util::aws::endpoint().is_none() {
+        return;
+    }
+    let (raw, lake) = (crate::util::aws::unique("drmarker"), crate::util::aws::unique("drlake"));
+    crate::util::aws::create_bucket(&raw);
+    crate::util::aws::create_bucket(&lake);
+    crate::util::aws::put_object(&raw, "data/", b"");
+    crate::util::aws::put_object(&raw, "data/a.csv", b"id\n1\n");
+    let s = crate::util::Sandbox::new();
+    s.write(
+        "d.toml",
+        format!(
+            "name = \"d\"\n[[source]]\ntable = \"raw.d\"\nlocation = \"s3://{raw}/data/\"\n\
+             [[target]]\ntable = \"cur.d\"\nquery = \"SELECT * FROM raw.d\"\nlocation = \"s3://{lake}/d/\"\n"
+        ),
+    );
+    let doctor = s.etl(&["doctor", "d.toml", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&doctor.stdout).unwrap_or_default();
+    let read = report["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["check"].as_str().is_some_and(|check| check.starts_with(&format!("read s3://{raw}/"))));
+    let read = read.unwrap_or_else(|| panic!("{doctor:?}"));
+    assert_eq!(
+        (read["check"].as_str(), read["status"].as_str()),
+        (Some(&*format!("read s3://{raw}/data/a.csv")), Some("ok"))
+    );
+}

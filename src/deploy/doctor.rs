@@ -172,13 +172,20 @@ impl Doctor<'_> {
         }
     }
 
-    /// Lists the prefix; the first key it holds, if any.
-    async fn list_prefix(&mut self, bucket: &str, prefix: &str, id: &str) -> Option<Option<String>> {
+    /// Lists the prefix; the first key it holds, if any, and whether that object is empty. A
+    /// folder marker (`data/`, an empty object the S3 console leaves) is passed over when the
+    /// first page holds another object: a ranged read of an empty object fails (416).
+    async fn list_prefix(&mut self, bucket: &str, prefix: &str, id: &str) -> Option<Option<(String, bool)>> {
         let folder = folder(prefix);
         let check = format!("list s3://{bucket}/{folder}");
-        match self.s3.list_objects_v2().bucket(bucket).prefix(&folder).max_keys(1).send().await {
+        match self.s3.list_objects_v2().bucket(bucket).prefix(&folder).max_keys(100).send().await {
             Ok(listing) => {
-                let first = listing.contents().first().and_then(|o| o.key()).map(str::to_string);
+                let objects = listing.contents();
+                let first = objects
+                    .iter()
+                    .find(|o| o.size().unwrap_or(0) > 0)
+                    .or(objects.first())
+                    .and_then(|o| Some((o.key()?.to_string(), o.size().unwrap_or(0) == 0)));
                 self.checks.push(Check::ok(check, if first.is_some() { "" } else { "no objects yet" }));
                 Some(first)
             }
@@ -199,13 +206,15 @@ impl Doctor<'_> {
         let Some(first) = self.list_prefix(bucket, prefix, id).await else {
             return;
         };
-        let Some(key) = first else {
+        let Some((key, empty)) = first else {
             let check = format!("read an object under s3://{bucket}/{}", folder(prefix));
             self.checks.push(Check::warning(check, "the prefix holds no object yet: reading was not tried"));
             return;
         };
         let check = format!("read s3://{bucket}/{key}");
-        match self.s3.get_object().bucket(bucket).key(&key).range("bytes=0-0").send().await {
+        let read = self.s3.get_object().bucket(bucket).key(&key);
+        let read = if empty { read } else { read.range("bytes=0-0") };
+        match read.send().await {
             Ok(_) => self.checks.push(Check::ok(check, "")),
             Err(e) => match refused(&e) {
                 Refused::Denied(why) => {
