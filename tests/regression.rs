@@ -3963,3 +3963,19 @@ fn doctor_reads_past_an_empty_folder_marker() {
         (Some(&*format!("read s3://{raw}/data/a.csv")), Some("ok"))
     );
 }
+
+/// `etl sql` and `etl cost` told a user setting `$logical_date` to "use --logical-date", which
+/// they refused (a step's SQL could not be previewed or estimated for a date); a SQL file
+/// beginning with a byte-order mark failed to parse ("found: \u{feff}").
+#[test]
+fn sql_and_cost_take_a_logical_date_and_files_with_a_byte_order_mark() {
+    let s = crate::util::Sandbox::new();
+    let out =
+        s.etl(&["sql", "SELECT $week_start AS w, $week_end AS e", "--logical-date", "2024-01-03", "--format", "csv"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "w,e\n2024-01-01,2024-01-07\n"), "{}", out.stderr);
+    assert_eq!(s.etl(&["cost", "SELECT $logical_date", "--logical-date", "2024-01-03"]).code, 0);
+    s.etl(&["sql", "SELECT 1", "--logical-date", "2024-13-03"]).assert_failure(2, "is not a date");
+    s.write("bom.sql", "\u{feff}SELECT 1 AS a;\n");
+    let out = s.etl(&["sql", "-f", "bom.sql", "--format", "csv"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "a\n1\n"), "{}", out.stderr);
+}

@@ -46,6 +46,10 @@ pub struct CostArgs {
     /// A parameter: NAME=VALUE or NAME:TYPE=VALUE.
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
+    /// The date `$logical_date`, `$week_start` and `$week_end` stand for, as in the run of a
+    /// job for that date (default: today, UTC).
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = super::run::parse_date)]
+    pub logical_date: Option<chrono::NaiveDate>,
     /// For the queries given (over this table alone), the bytes under the table's layout and
     /// under the one etl proposes (written once to a temporary folder to measure it).
     #[arg(long, value_name = "DB.TABLE", conflicts_with_all = ["measure", "athena", "explain"])]
@@ -60,7 +64,7 @@ pub async fn run(args: CostArgs, global: &GlobalArgs) -> Result<()> {
         )));
     }
     let (name, text) = super::sql::query_text(&args.query, &args.file)?;
-    let params = query_params(&args.params)?;
+    let params = query_params(&args.params, args.logical_date)?;
     if let Some(table) = &args.advise {
         return advise(table, &name, &text, &params, global).await;
     }

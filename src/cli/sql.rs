@@ -23,6 +23,10 @@ pub struct SqlArgs {
     /// A parameter: NAME=VALUE or NAME:TYPE=VALUE (int, bigint, double, date, timestamp, string).
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
+    /// The date `$logical_date`, `$week_start` and `$week_end` stand for, as in the run of a
+    /// job for that date (default: today, UTC).
+    #[arg(long, value_name = "YYYY-MM-DD", value_parser = super::run::parse_date)]
+    pub logical_date: Option<chrono::NaiveDate>,
     #[command(flatten)]
     pub engine: super::EngineArgs,
 }
@@ -42,7 +46,7 @@ pub fn query_text(query: &Option<String>, file: &Option<std::path::PathBuf>) -> 
 
 pub async fn run(args: SqlArgs, global: &GlobalArgs) -> Result<()> {
     let (name, text) = query_text(&args.query, &args.file)?;
-    let params = query_params(&args.params)?;
+    let params = query_params(&args.params, args.logical_date)?;
     let catalog = global.catalog().await?;
     let engine = EngineOptions { engine: args.engine.engine, ..EngineOptions::default() };
     let ctx = session(catalog, Default::default(), &engine).await?;

@@ -116,9 +116,9 @@ fn now() -> String {
 }
 
 /// The parameters of a query outside a job (`etl sql`, `etl cost`): `overrides` and the
-/// built-ins for today, with a run id of its own.
-pub fn query_params(overrides: &[String]) -> Result<Params> {
-    Params::default().resolve(overrides, Utc::now().date_naive(), &new_run_id())
+/// built-ins for `logical_date` (default today), with a run id of its own.
+pub fn query_params(overrides: &[String], logical_date: Option<NaiveDate>) -> Result<Params> {
+    Params::default().resolve(overrides, logical_date.unwrap_or_else(|| Utc::now().date_naive()), &new_run_id())
 }
 
 /// Runs a job once. A run that fails is an outcome with an error, recorded in the history

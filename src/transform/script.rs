@@ -31,6 +31,8 @@ pub struct Statement {
 
 /// Splits a script into statements.
 pub fn split(script: &str) -> Vec<Statement> {
+    // Editors on Windows begin files with a byte-order mark, which is no SQL.
+    let script = script.strip_prefix('\u{feff}').unwrap_or(script);
     let bytes = script.as_bytes();
     let mut statements = Vec::new();
     let mut current = String::new();
