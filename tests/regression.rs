@@ -3979,3 +3979,24 @@ fn sql_and_cost_take_a_logical_date_and_files_with_a_byte_order_mark() {
     let out = s.etl(&["sql", "-f", "bom.sql", "--format", "csv"]);
     assert_eq!((out.code, out.stdout.as_str()), (0, "a\n1\n"), "{}", out.stderr);
 }
+
+/// A check's `sql` or `expression` naming a parameter as `${name}` was refused as a syntax
+/// error (exit 2), where target queries and steps take both `$name` and `${name}`.
+#[test]
+fn checks_take_parameters_in_braces() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,d,price\n1,2024-01-01,2.5\n");
+    s.write(
+        "job.toml",
+        "name = \"c\"\n[params]\nmaxp = \"3.0\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[target]]\ntable = \"cur.a\"\n\
+         query = \"SELECT * FROM raw.a\"\nlocation = \"out/\"\n\
+         [[target.check]]\nname = \"recent\"\nsql = \"SELECT * FROM this WHERE d > CAST(${logical_date} AS DATE)\"\n\
+         [[target.check]]\nname = \"cheap\"\nexpression = \"price <= CAST(${maxp} AS DOUBLE)\"\n",
+    );
+    let report = s.json(&["run", "job.toml", "--logical-date", "2024-01-02"]);
+    let statuses: Vec<&str> =
+        report["checks"].as_array().unwrap().iter().map(|c| c["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["passed", "passed"], "{report}");
+    let failed = s.etl(&["run", "job.toml", "--logical-date", "2023-12-01", "--json"]);
+    assert_eq!(failed.code, 1, "{failed:?}");
+}

@@ -373,11 +373,13 @@ pub fn parse_age(text: &str) -> Result<Duration, String> {
     value.checked_mul(unit_seconds).map(Duration::from_secs).ok_or_else(bad)
 }
 
+/// A check's SQL as a step's statements are read: `${name}` is `$name`, the run's parameter.
 fn sql_text(value: &toml::Value) -> Result<String, String> {
-    match value.as_str() {
-        Some(text) if !text.trim().is_empty() => Ok(text.trim().trim_end_matches(';').trim().to_string()),
-        Some(_) => Err("is empty".into()),
-        None => Err(format!("{value} is not SQL text")),
+    let text = value.as_str().ok_or_else(|| format!("{value} is not SQL text"))?;
+    match crate::transform::script::split(text).as_slice() {
+        [statement] => Ok(statement.text.clone()),
+        [] => Err("is empty".into()),
+        several => Err(format!("holds {} statements where one is expected", several.len())),
     }
 }
 
