@@ -4000,3 +4000,26 @@ fn checks_take_parameters_in_braces() {
     let failed = s.etl(&["run", "job.toml", "--logical-date", "2023-12-01", "--json"]);
     assert_eq!(failed.code, 1, "{failed:?}");
 }
+
+/// `accepted_values = { column = "price", values = ["1.5"] }` on a double column was refused
+/// ("'1.5' is not a value of its type, double"): dbt users quote values, numbers too. A quoted
+/// number is the number it spells; text that spells none is still refused.
+#[test]
+fn accepted_values_take_quoted_numbers_and_booleans() {
+    let s = crate::util::Sandbox::new();
+    let job = |values: &str| {
+        format!(
+            "name = \"a\"\n[[target]]\ntable = \"cur.a\"\nquery = \"SELECT 1.5 AS price, true AS ok, 2 AS n\"\nlocation = \"out/\"\n\
+             [[target.check]]\naccepted_values = {{ column = \"price\", values = [{values}] }}\n\
+             [[target.check]]\naccepted_values = {{ column = \"ok\", values = [true] }}\n\
+             [[target.check]]\naccepted_values = {{ column = \"n\", values = [\"2\", \"3\"] }}\n"
+        )
+    };
+    s.write("good.toml", job("\"1.5\", \"2.5\""));
+    let out = s.etl(&["run", "good.toml"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    s.write("failing.toml", job("\"2.5\""));
+    s.etl(&["run", "failing.toml"]).assert_failure(1, "accepted_values");
+    s.write("bad.toml", job("\"cheap\""));
+    s.etl(&["run", "bad.toml"]).assert_failure(2, "'cheap' is not a value of its type, double");
+}

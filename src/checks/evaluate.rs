@@ -504,8 +504,10 @@ fn check_types(check: &CheckSpec, schema: &datafusion::arrow::datatypes::Schema)
                 let fits = |value: &Accepted| match value {
                     Accepted::Bool(_) => ty == DataType::Boolean,
                     Accepted::Int(_) | Accepted::Float(_) => ty.is_numeric(),
-                    // Text is how dates, timestamps and text are written.
-                    Accepted::Text(_) => !ty.is_numeric() && ty != DataType::Boolean,
+                    // Text is how dates, timestamps and text are written; dbt users quote
+                    // numbers too, which compare as the numbers they spell.
+                    Accepted::Text(text) if ty.is_numeric() => text.trim().parse::<f64>().is_ok_and(f64::is_finite),
+                    Accepted::Text(_) => ty != DataType::Boolean,
                 };
                 if let Some(value) = values.iter().find(|v| !fits(v)) {
                     return Err(format!(
