@@ -289,9 +289,20 @@ impl TableDefinition {
     pub fn csv_dialect(&self) -> Dialect {
         let char_of = |value: Option<&String>, default: u8| value.and_then(|v| v.bytes().next()).unwrap_or(default);
         let parameter = |key: &str| self.serde.parameters.get(key);
+        // Hive's LazySimpleSerDe without `field.delim` splits at `serialization.format`, a
+        // character or its byte code ("1", Hive's default: \x01); OpenCSVSerDe at a comma.
+        let lazy_default = || match parameter("serialization.format").map(String::as_str) {
+            Some(code) if !code.is_empty() && code.bytes().all(|b| b.is_ascii_digit()) => code.parse::<u8>().ok(),
+            Some(text) => text.bytes().next(),
+            None => None,
+        };
+        let default = match self.serde.library.contains("LazySimpleSerDe") {
+            true => lazy_default().unwrap_or(1),
+            false => b',',
+        };
         Dialect {
             // OpenCSVSerDe's name for it, else LazySimpleSerDe's.
-            delimiter: char_of(parameter(SEPARATOR_CHAR).or(parameter(FIELD_DELIM)), b','),
+            delimiter: char_of(parameter(SEPARATOR_CHAR).or(parameter(FIELD_DELIM)), default),
             quote: char_of(parameter(QUOTE_CHAR), b'"'),
             header: self.parameters.get("skip.header.line.count").is_some_and(|v| v != "0"),
         }
@@ -359,6 +370,24 @@ mod tests {
         assert!(iceberg.require_readable(&name).unwrap_err().message().contains("raw.t is an Apache Iceberg table"));
         let view = TableDefinition { table_type: "VIRTUAL_VIEW".into(), ..csv };
         assert!(view.require_readable(&name).unwrap_err().message().contains("raw.t is a view"));
+    }
+
+    /// A LazySimpleSerDe table another tool registered without `field.delim` was read at
+    /// commas ("expected 3 fields, found 2"): Hive splits at `serialization.format`, a byte
+    /// code by default ("1", \x01).
+    #[tokio::test]
+    async fn a_lazy_simple_table_without_field_delim_splits_where_hive_does() {
+        let csv = crawl("a.csv", "a,b\n1,2\n").await;
+        let lazy = |parameters: &[(&str, &str)]| TableDefinition {
+            serde: SerDe { library: TextSerDe::LAZY_SIMPLE.into(), parameters: map(parameters) },
+            ..csv.clone()
+        };
+        assert_eq!(lazy(&[("serialization.format", "1")]).csv_dialect().delimiter, 1);
+        assert_eq!(lazy(&[]).csv_dialect().delimiter, 1);
+        assert_eq!(lazy(&[("serialization.format", "|")]).csv_dialect().delimiter, b'|');
+        assert_eq!(lazy(&[("serialization.format", "9")]).csv_dialect().delimiter, b'\t');
+        assert_eq!(lazy(&[("field.delim", ";"), ("serialization.format", ";")]).csv_dialect().delimiter, b';');
+        assert_eq!(csv.csv_dialect().delimiter, b',');
     }
 
     /// The definition a crawl of one file holding `text` records.
