@@ -4023,3 +4023,17 @@ fn accepted_values_take_quoted_numbers_and_booleans() {
     s.write("bad.toml", job("\"cheap\""));
     s.etl(&["run", "bad.toml"]).assert_failure(2, "'cheap' is not a value of its type, double");
 }
+
+/// On a cluster, a failed task's error read as Rust's debug text (`…runtime execution error:
+/// DataFusionError(Shared(External(ArrowError(CastError("Cannot cast …")))))`) where the local
+/// run says `Cast error: Cannot cast …`.
+#[test]
+fn a_failed_task_on_a_cluster_says_what_the_local_run_says() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,v\n1,a\n");
+    assert_eq!(s.etl(&["crawl", "in/", "--table", "raw.c"]).code, 0);
+    let cluster = crate::cluster::Cluster::start(&s, 1);
+    let out = s.etl(&["sql", "SELECT CAST(v AS INT) FROM raw.c", "--engine", &cluster.engine()]);
+    out.assert_failure(1, "Cast error: Cannot cast string 'a' to value of Int32 type");
+    assert!(!out.stderr.contains("DataFusionError("), "{}", out.stderr);
+}
