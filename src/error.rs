@@ -95,6 +95,12 @@ impl Error {
         &self.message
     }
 
+    /// A read of an object that is not there (any longer): the object store's words, which
+    /// DataFusion passes on as text inside its own.
+    pub fn is_missing_object(&self) -> bool {
+        self.message.contains("Object at location") && self.message.contains("not found")
+    }
+
     /// Prefixes the message with where the failure happened ("reading s3://b/k.csv: ...").
     pub fn context(mut self, what: impl fmt::Display) -> Self {
         self.message = format!("{what}: {}", self.message);
@@ -362,5 +368,26 @@ mod tests {
         let e = Error::from(DataFusionError::Plan("table 'x.y' not found".into()));
         assert_eq!(e.message(), "table 'x.y' not found");
         assert_eq!(e.kind(), ErrorKind::Query);
+    }
+
+    /// A query that planned on files a publication then moved aside fails reading them; this
+    /// is how `etl sql` knows to plan it again.
+    #[tokio::test]
+    async fn a_file_gone_while_a_query_reads_is_a_missing_object() {
+        use datafusion::prelude::{ParquetReadOptions, SessionContext};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.parquet");
+        let ctx = SessionContext::new();
+        let frame = ctx
+            .sql("SELECT value AS a, repeat(CAST(value AS VARCHAR), 20) AS b FROM generate_series(1, 200000)")
+            .await
+            .unwrap();
+        frame.write_parquet(path.to_str().unwrap(), Default::default(), None).await.unwrap();
+        let frame = ctx.read_parquet(path.to_str().unwrap(), ParquetReadOptions::default()).await.unwrap();
+        let plan = frame.create_physical_plan().await.unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let error = Error::from(datafusion::physical_plan::collect(plan, ctx.task_ctx()).await.unwrap_err());
+        assert!(error.is_missing_object(), "{error}");
+        assert!(!Error::query("table raw.x not found").is_missing_object());
     }
 }

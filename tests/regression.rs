@@ -4037,3 +4037,33 @@ fn a_failed_task_on_a_cluster_says_what_the_local_run_says() {
     out.assert_failure(1, "Cast error: Cannot cast string 'a' to value of Int32 type");
     assert!(!out.stderr.contains("DataFusionError("), "{}", out.stderr);
 }
+
+/// A query reading a table while another process published it failed now and then ("Failed to
+/// fetch metadata for file …/run-…/part-….parquet: … not found"): it had planned on the files
+/// the publication then moved aside. `etl sql` plans such a query again, and reads the new
+/// version whole: every query of this loop answers, with the same totals.
+#[test]
+fn queries_during_publications_answer_from_one_version() {
+    let s = crate::util::Sandbox::new();
+    let rows: String = (0..20_000).map(|i| format!("{i},k{},1\n", i % 4)).collect();
+    s.write("raw/d.csv", format!("id,k,amount\n{rows}"));
+    s.write(
+        "job.toml",
+        "name = \"t\"\n[[source]]\ntable = \"raw.d\"\nlocation = \"raw/\"\n[[target]]\ntable = \"cur.t\"\n\
+         query = \"SELECT * FROM raw.d\"\nlocation = \"out/\"\npartition_by = [\"k\"]\nmode = \"overwrite\"\n",
+    );
+    assert_eq!(s.etl(&["run", "job.toml"]).code, 0);
+    let publishing = std::sync::atomic::AtomicBool::new(true);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for _ in 0..6 {
+                assert_eq!(s.etl(&["run", "job.toml"]).code, 0);
+            }
+            publishing.store(false, std::sync::atomic::Ordering::SeqCst);
+        });
+        while publishing.load(std::sync::atomic::Ordering::SeqCst) {
+            let out = s.etl(&["sql", "SELECT count(*) AS n, sum(amount) AS total FROM cur.t", "--format", "csv"]);
+            assert_eq!((out.code, out.stdout.as_str()), (0, "n,total\n20000,20000\n"), "{}", out.stderr);
+        }
+    });
+}

@@ -2,11 +2,13 @@
 
 use clap::Args;
 use datafusion::arrow::array::RecordBatch;
+use datafusion::prelude::SessionContext;
 
 use super::GlobalArgs;
 use crate::error::{Error, Result};
 use crate::output::{RowFormat, write_rows};
 use crate::runs::run::query_params;
+use crate::transform::params::Params;
 use crate::transform::script;
 use crate::transform::session::{EngineOptions, session};
 
@@ -49,20 +51,15 @@ pub async fn run(args: SqlArgs, global: &GlobalArgs) -> Result<()> {
     let params = query_params(&args.params, args.logical_date)?;
     let catalog = global.catalog().await?;
     let engine = EngineOptions { engine: args.engine.engine, ..EngineOptions::default() };
-    let ctx = session(catalog, Default::default(), &engine).await?;
-    let last = script::run(&ctx, &name, &text, &params).await?;
-    let batches = match last {
-        Some(frame) => {
-            let schema = frame.schema().inner().clone();
-            // Errors found while running point at the statement that was run: the last one.
-            let line = script::split(&text).last().map_or(1, |s| s.line);
-            let mut batches = frame.collect().await.map_err(|e| Error::from(e).context(format!("{name}:{line}")))?;
-            if batches.is_empty() {
-                batches.push(RecordBatch::new_empty(schema));
-            }
-            batches
+    let mut attempts = 0;
+    let batches = loop {
+        let ctx = session(catalog.clone(), Default::default(), &engine).await?;
+        match rows(&ctx, &name, &text, &params).await {
+            // A publication that committed while the query read replaced the files it had
+            // planned on (they moved aside): planned again, it reads the new version whole.
+            Err(e) if e.is_missing_object() && attempts < 2 => attempts += 1,
+            done => break done?,
         }
-        None => Vec::new(),
     };
     let format = match (global.json, args.format) {
         (true, Some(RowFormat::Table | RowFormat::Csv)) => {
@@ -73,4 +70,17 @@ pub async fn run(args: SqlArgs, global: &GlobalArgs) -> Result<()> {
     };
     let mut out = std::io::stdout().lock();
     write_rows(&mut out, &batches, format)
+}
+
+/// The rows of the script's last statement (none for DDL).
+async fn rows(ctx: &SessionContext, name: &str, text: &str, params: &Params) -> Result<Vec<RecordBatch>> {
+    let Some(frame) = script::run(ctx, name, text, params).await? else { return Ok(Vec::new()) };
+    let schema = frame.schema().inner().clone();
+    // Errors found while running point at the statement that was run: the last one.
+    let line = script::split(text).last().map_or(1, |s| s.line);
+    let mut batches = frame.collect().await.map_err(|e| Error::from(e).context(format!("{name}:{line}")))?;
+    if batches.is_empty() {
+        batches.push(RecordBatch::new_empty(schema));
+    }
+    Ok(batches)
 }
