@@ -4067,3 +4067,13 @@ fn queries_during_publications_answer_from_one_version() {
         }
     });
 }
+
+/// A statement followed by a stray token printed the parser's error in Rust's debug form
+/// (`query:1: ParserError("Expected: end of statement, found: } at Line: 1, Column: 15")`).
+#[test]
+fn a_stray_token_after_a_statement_reads_as_the_parser_says_it() {
+    let s = crate::util::Sandbox::new();
+    let out = s.etl(&["sql", "select 1 as d }"]);
+    out.assert_failure(1, "query:1: Expected: end of statement, found: } (column 15)");
+    assert!(!out.stderr.contains("ParserError("), "{}", out.stderr);
+}

@@ -374,7 +374,7 @@ fn sql_error(ctx: &SessionContext, file: &str, statement: &Statement, error: Dat
         .or_else(|| message.contains("found: EOF").then(|| statement.text.lines().count()))
         .or_else(|| named_token_line(&message, &statement.text));
     let line = relative.map_or(statement.line, |relative| statement.line + relative - 1);
-    let error = match (missing_table(&message), &error) {
+    let error = match (missing_table(&message), error.find_root()) {
         (Some(missing), _) => Error::query(missing_table_message(ctx, &missing)),
         (None, DataFusionError::SQL(parse, _)) => Error::query(parser_message(parse)),
         (None, _) => Error::from(error),
