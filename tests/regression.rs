@@ -4077,3 +4077,18 @@ fn a_stray_token_after_a_statement_reads_as_the_parser_says_it() {
     out.assert_failure(1, "query:1: Expected: end of statement, found: } (column 15)");
     assert!(!out.stderr.contains("ParserError("), "{}", out.stderr);
 }
+
+/// A plain-text object named `x.csv.gz` failed with "truncated or corrupt compressed data
+/// (unexpected end of file)", and a `.bz2` one with "truncated or corrupt compressed data
+/// (bzip2-compressed objects are not supported …)": neither is truncated. The first says it is
+/// not gzip data, the second that bzip2 is not read.
+#[test]
+fn misnamed_and_unsupported_compression_say_so() {
+    let s = crate::util::Sandbox::new();
+    s.write("plain/x.csv.gz", "a\n1\n");
+    s.etl(&["infer", "plain/"]).assert_failure(1, "x.csv.gz: not gzip data, though its name says so");
+    s.write("bz/x.csv.bz2", "BZh91AY&SY");
+    let out = s.etl(&["infer", "bz/"]);
+    out.assert_failure(1, "x.csv.bz2: bzip2-compressed objects are not supported");
+    assert!(!out.stderr.contains("truncated"), "{}", out.stderr);
+}

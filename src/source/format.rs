@@ -139,6 +139,10 @@ pub fn skip_bom(mut reader: Box<dyn Read + Send>) -> std::io::Result<Box<dyn Rea
 /// stream, which the message says.
 pub fn read_error(file: &str, error: std::io::Error) -> Error {
     let (_, compression) = from_name(file);
+    // What the start of the object already told: not this compression at all, or one not read.
+    if matches!(error.kind(), std::io::ErrorKind::Unsupported | std::io::ErrorKind::InvalidInput) {
+        return Error::input(format!("{file}: {error}"));
+    }
     if compression != Compression::None {
         Error::input(format!("{file}: truncated or corrupt compressed data ({error})"))
     } else {
@@ -175,8 +179,25 @@ pub fn decompress_prefix(
     if compression == Compression::None {
         return Ok(compressed[..compressed.len().min(limit)].to_vec());
     }
+    let (name, magic): (&str, &[u8]) = match compression {
+        Compression::Gzip => ("gzip", b"\x1f\x8b"),
+        Compression::Zstd => ("zstd", b"\x28\xb5\x2f\xfd"),
+        Compression::Bzip2 => ("bzip2", b"BZh"),
+        Compression::None => unreachable!("returned above"),
+    };
+    if compressed.len() >= magic.len() && !compressed.starts_with(magic) {
+        let hex: Vec<String> = magic.iter().map(|b| format!("{b:02x}")).collect();
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "not {name} data, though its name says so (it does not begin with {name}'s bytes {}): rename it, or compress it",
+                hex.join(" ")
+            ),
+        ));
+    }
     let owned: Box<dyn Read + Send> = Box::new(std::io::Cursor::new(compressed.to_vec()));
-    let mut reader = decompress(owned, compression).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let mut reader = decompress(owned, compression)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::Unsupported, e.message().to_string()))?;
     let mut out = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
     while out.len() < limit {
