@@ -4092,3 +4092,36 @@ fn misnamed_and_unsupported_compression_say_so() {
     out.assert_failure(1, "x.csv.bz2: bzip2-compressed objects are not supported");
     assert!(!out.stderr.contains("truncated"), "{}", out.stderr);
 }
+
+/// `etl rollback` and `etl compact` wrote a KMS-encrypted table's files (the copies a rollback
+/// makes current, the files moved aside, compaction's output, the version records) with the
+/// bucket's default encryption: only the job file said which key, and neither command reads
+/// it. The table records its encryption, and every writer of it uses it.
+#[test]
+fn rollbacks_and_compactions_write_with_the_tables_kms_key() {
+    if crate::util::aws::endpoint().is_none() {
+        return;
+    }
+    let lake = crate::util::aws::unique("kmslake");
+    crate::util::aws::create_bucket(&lake);
+    let s = crate::util::Sandbox::new();
+    s.write(
+        "job.toml",
+        format!(
+            "name = \"k\"\n[[target]]\ntable = \"cur.k\"\nquery = \"SELECT $logical_date AS d, 1 AS n\"\n\
+             location = \"s3://{lake}/k/\"\nmode = \"append\"\nencryption = \"aws:kms\"\nkms_key_id = \"alias/curated\"\n"
+        ),
+    );
+    for day in ["2026-04-01", "2026-04-02"] {
+        assert_eq!(s.etl(&["run", "job.toml", "--logical-date", day]).code, 0);
+    }
+    assert_eq!(s.etl(&["rollback", "cur.k", "--to", "1"]).code, 0);
+    assert_eq!(s.etl(&["rollback", "cur.k", "--to", "2"]).code, 0);
+    let out = s.etl(&["compact", "cur.k"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let keys = crate::util::aws::list_keys(&lake, "k/");
+    assert!(keys.len() > 4, "{keys:?}");
+    for key in keys {
+        assert_eq!(crate::util::aws::kms_key_of(&lake, &key).as_deref(), Some("alias/curated"), "{key}");
+    }
+}

@@ -19,6 +19,7 @@ pub use crate::infer::athena::AthenaType;
 use crate::infer::athena::{self, ColumnFacts, Recorded, TextFacts, TextSerDe};
 use crate::layout;
 use crate::location::Location;
+use crate::location::aws::Encryption;
 use crate::schema::{Column, GlueType, TableSchema};
 use crate::source::csv::Dialect;
 use crate::source::format::{Compression, Format};
@@ -36,6 +37,12 @@ pub const PARQUET_SERDE: &str = "org.apache.hadoop.hive.ql.io.parquet.serde.Parq
 pub const WRITTEN_BY: &str = "etl.written_by";
 /// Our own parameter: the CSV null markers, as a JSON list.
 const NULL_VALUES_PARAMETER: &str = "etl.null_values";
+/// Our own parameters: the server-side encryption a written table's files have (`AES256` or
+/// `aws:kms`) and its KMS key, which a rollback, a compaction and clean-ups write with too.
+const ENCRYPTION_PARAMETER: &str = "etl.encryption";
+const KMS_KEY_PARAMETER: &str = "etl.kms_key_id";
+/// The `etl.` parameters a catalog keeps (the others are working state).
+pub const KEPT_PARAMETERS: [&str; 4] = [WRITTEN_BY, NULL_VALUES_PARAMETER, ENCRYPTION_PARAMETER, KMS_KEY_PARAMETER];
 /// OpenCSVSerDe's delimiter and quote.
 const SEPARATOR_CHAR: &str = "separatorChar";
 const QUOTE_CHAR: &str = "quoteChar";
@@ -211,9 +218,28 @@ impl TableDefinition {
         self.parameters.contains_key(WRITTEN_BY)
     }
 
-    /// The folder a written table's runs write under.
+    /// The folder a written table's runs write under, writing with the table's encryption.
     pub fn written_root(&self) -> Result<Location> {
-        layout::written_root(&self.location)
+        Ok(layout::written_root(&self.location)?.with_encryption(&self.encryption()))
+    }
+
+    /// The server-side encryption the table's files are written with.
+    pub fn encryption(&self) -> Encryption {
+        let parameter = |key: &str| self.parameters.get(key).map(String::as_str);
+        Encryption::parse(parameter(ENCRYPTION_PARAMETER), parameter(KMS_KEY_PARAMETER)).unwrap_or_default()
+    }
+
+    /// Records the encryption the table's files are written with.
+    pub fn set_encryption(&mut self, encryption: &Encryption) {
+        let (kind, key) = match encryption {
+            Encryption::BucketDefault => return,
+            Encryption::Aes256 => ("AES256", None),
+            Encryption::Kms(key) => ("aws:kms", Some(key.clone())),
+        };
+        self.parameters.insert(ENCRYPTION_PARAMETER.to_string(), kind.to_string());
+        if let Some(key) = key {
+            self.parameters.insert(KMS_KEY_PARAMETER.to_string(), key);
+        }
     }
 
     pub fn schema(&self) -> TableSchema {

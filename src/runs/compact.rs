@@ -157,6 +157,10 @@ pub async fn compact(request: &Compaction, context: &RunContext) -> Result<(Comp
         )));
     }
     let mut job = job_of(request, &table.definition, selection, &layout)?;
+    // The rewritten files are encrypted as the table's are.
+    let encryption = table.definition.encryption();
+    job.targets[0].location = job.targets[0].location.clone().with_encryption(&encryption);
+    job.targets[0].encryption = encryption;
     // A compaction keeps as many versions as the table's job does, which its latest version
     // records (the default would hold on to replaced files the job says to let go).
     if let Some(latest) = context.catalog.data_versions(name).await?.last() {

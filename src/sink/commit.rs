@@ -483,6 +483,7 @@ fn new_version(
         target.location.url()
     };
     let mut definition = TableDefinition::parquet(location, schema, target.compression.name(), job);
+    definition.set_encryption(&target.encryption);
     if is_delta {
         definition.parameters.insert(delta::TABLE_TYPE_PARAMETER.to_string(), delta::TABLE_TYPE_DELTA.to_string());
     }

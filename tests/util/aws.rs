@@ -61,6 +61,15 @@ pub fn put_object(bucket: &str, key: &str, body: &[u8]) {
     request("PUT", &format!("/{bucket}/{key}"), body);
 }
 
+/// The KMS key an object is encrypted with (its `x-amz-server-side-encryption-aws-kms-key-id`).
+pub fn kms_key_of(bucket: &str, key: &str) -> Option<String> {
+    let response = request("HEAD", &format!("/{bucket}/{key}"), b"");
+    response.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("x-amz-server-side-encryption-aws-kms-key-id").then(|| value.trim().to_string())
+    })
+}
+
 /// Keys under a prefix (from the ListObjectsV2 XML).
 pub fn list_keys(bucket: &str, prefix: &str) -> Vec<String> {
     let response = request("GET", &format!("/{bucket}?list-type=2&prefix={prefix}"), b"");

@@ -15,7 +15,7 @@ use aws_sdk_glue::types::{
 };
 use chrono::{DateTime, Utc};
 
-use crate::catalog::definition::{AthenaType, SerDe, WRITTEN_BY};
+use crate::catalog::definition::{AthenaType, KEPT_PARAMETERS, SerDe};
 use crate::catalog::{DataChange, DataFile, Partition, PartitionWrite, PreparedVersion, TableDefinition, TableName};
 use crate::error::{Error, Result};
 use crate::layout::{glue_partition_values, partition_values_from_glue};
@@ -188,7 +188,7 @@ pub(super) fn definition_of(table: &GlueTable) -> Result<TableDefinition> {
         .parameters()
         .map(|p| {
             p.iter()
-                .filter(|(k, _)| !k.starts_with("etl.") || k.as_str() == WRITTEN_BY || k.as_str() == "etl.null_values")
+                .filter(|(k, _)| !k.starts_with("etl.") || KEPT_PARAMETERS.contains(&k.as_str()))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect()
         })
