@@ -4125,3 +4125,26 @@ fn rollbacks_and_compactions_write_with_the_tables_kms_key() {
         assert_eq!(crate::util::aws::kms_key_of(&lake, &key).as_deref(), Some("alias/curated"), "{key}");
     }
 }
+
+/// Files above a partitioned table's partition folders (`y=2023/b.csv` beside
+/// `y=2024/m=01/a.csv`, or `c.csv` at the root) were crawled without a word: etl reads their rows
+/// with null keys, which Athena (reading only partition folders) would not return. The crawl
+/// warns, naming one of them; a regular layout gets no warning.
+#[test]
+fn files_above_the_partition_folders_are_warned_of() {
+    let s = crate::util::Sandbox::new();
+    s.write("t/y=2024/m=01/a.csv", "id\n1\n");
+    s.write("t/y=2023/b.csv", "id\n2\n");
+    s.write("t/c.csv", "id\n3\n");
+    let out = s.etl(&["crawl", "t/", "--table", "raw.t"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("2 of the files") && out.stderr.contains("every partition key (y, m)"),
+        "{}",
+        out.stderr
+    );
+    s.write("even/y=2024/m=01/a.csv", "id\n1\n");
+    s.write("even/y=2023/m=12/b.csv", "id\n2\n");
+    let out = s.etl(&["crawl", "even/", "--table", "raw.even"]);
+    assert!(out.code == 0 && !out.stderr.contains("partition key"), "{}", out.stderr);
+}

@@ -196,6 +196,29 @@ pub async fn infer_shapes(
         true => positional_warnings(&location, &listing.files, &shapes),
         false => Vec::new(),
     };
+    // Files above the partition folders (`y=2023/b.csv` under `y=/m=`, or at the table's root):
+    // read here with null keys, but Athena reads a partitioned table's partition folders only.
+    let keys = partition_keys.len();
+    let shallow: Vec<String> = listing
+        .files
+        .iter()
+        .filter(|f| {
+            let folders = location.relative(&f.path).unwrap_or_default();
+            let depth = folders.iter().rev().skip(1).filter(|segment| segment.contains('=')).count();
+            keys > 0 && depth < keys
+        })
+        .map(|f| location.display(&f.path))
+        .collect();
+    if let Some(first) = shallow.first() {
+        warnings.push(format!(
+            "{location}: {} of the files ({first}{}) are not under a folder for every partition key ({}): \
+             etl reads their rows with null keys, but Athena reads only the partitions' folders and would not \
+             return them; move them into partition folders, or crawl them as a table of their own",
+            shallow.len(),
+            if shallow.len() > 1 { ", …" } else { "" },
+            partition_keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>().join(", ")
+        ));
+    }
     if listing.files.iter().any(|f| &f.path == location.prefix()) {
         warnings.push(format!(
             "{location} is one object, not a folder: Athena takes a table's location for a folder and reads \
