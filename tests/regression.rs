@@ -4148,3 +4148,44 @@ fn files_above_the_partition_folders_are_warned_of() {
     let out = s.etl(&["crawl", "even/", "--table", "raw.even"]);
     assert!(out.code == 0 && !out.stderr.contains("partition key"), "{}", out.stderr);
 }
+
+/// `etl check DB.TABLE` could not run the checks recorded with a table whose SQL used a job
+/// parameter ("parameter $maxp is not defined"): the checks were kept, the run's parameters
+/// were not. They are now kept with them, and `--param` still overrides.
+#[test]
+fn recorded_checks_run_with_the_parameters_of_their_run() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/o.csv", "id,price\n1,3.25\n");
+    s.write(
+        "job.toml",
+        "name = \"p\"\n[params]\nmaxp = 3.0\n[[source]]\ntable = \"raw.o\"\nlocation = \"in/\"\n[[target]]\ntable = \"cur.o\"\n\
+         query = \"SELECT * FROM raw.o\"\nlocation = \"out/\"\n[[target.check]]\nname = \"cheap\"\n\
+         sql = \"SELECT * FROM this WHERE price > $maxp\"\n",
+    );
+    s.etl(&["run", "job.toml"]).assert_failure(1, "cheap");
+    assert_eq!(s.etl(&["run", "job.toml", "--param", "maxp=4"]).code, 0);
+    let out = s.etl(&["check", "cur.o"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    s.etl(&["check", "cur.o", "--param", "maxp=3"]).assert_failure(1, "cheap");
+}
+
+/// A check reading a step's view passed in the run and could not run in `etl check JOB.toml`
+/// ("table base not found"), and one reading a step's view named `staged` read the published
+/// table instead (its alias) and failed on a missing column. `etl check JOB.toml` runs the
+/// job's steps first, so both judge what they judged in the run.
+#[test]
+fn etl_check_of_a_job_reads_its_steps_views() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,v\n1,2\n");
+    s.write("steps.sql", "CREATE VIEW staged AS SELECT 1 AS x;\nCREATE VIEW base AS SELECT * FROM raw.a;\n");
+    s.write(
+        "job.toml",
+        "name = \"v\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[step]]\nsql = \"steps.sql\"\n[[target]]\n\
+         table = \"cur.a\"\nquery = \"SELECT * FROM base\"\nlocation = \"out/\"\n\
+         [[target.check]]\nname = \"base_ids\"\nsql = \"SELECT * FROM base WHERE id > 5\"\n\
+         [[target.check]]\nname = \"staged_view\"\nsql = \"SELECT * FROM staged WHERE x <> 1\"\n",
+    );
+    assert_eq!(s.etl(&["run", "job.toml"]).code, 0);
+    let out = s.etl(&["check", "job.toml"]);
+    assert_eq!(out.code, 0, "{out:?}");
+}

@@ -90,12 +90,20 @@ pub struct Recorded {
     pub check: CheckSpec,
     pub status: CheckStatus,
     pub violations: u64,
+    /// The run's parameters (`--param` texts, built-ins aside) its SQL was judged with.
+    #[serde(default)]
+    pub params: Vec<String>,
 }
 
 impl Recorded {
     /// As the catalog keeps it: JSON it stores without reading.
-    pub fn of(check: &CheckSpec, result: &CheckResult) -> serde_json::Value {
-        let recorded = Recorded { check: check.clone(), status: result.status, violations: result.violations };
+    pub fn of(check: &CheckSpec, result: &CheckResult, params: &Params) -> serde_json::Value {
+        let recorded = Recorded {
+            check: check.clone(),
+            status: result.status,
+            violations: result.violations,
+            params: params.chosen(),
+        };
         serde_json::to_value(recorded).expect("a check serializes")
     }
 

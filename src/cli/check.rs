@@ -61,6 +61,7 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<()> {
         &crate::config::home(),
     )
     .await?;
+    let mut recorded_params = Vec::new();
     let tables: Vec<(TableName, Vec<CheckSpec>)> = match (&job, is_job) {
         (Some(job), true) => job.targets.iter().map(|t| (t.table.clone(), t.checks.clone())).collect(),
         (Some(job), false) => {
@@ -74,7 +75,8 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<()> {
         }
         (None, _) => {
             let table: TableName = args.what.parse()?;
-            let checks = recorded_checks(catalog.as_ref(), &table).await?;
+            let (checks, params) = recorded_checks(catalog.as_ref(), &table).await?;
+            recorded_params = params;
             vec![(table, checks)]
         }
     };
@@ -82,8 +84,11 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<()> {
         return Err(Error::config(format!("{}: no checks to run", args.what)));
     }
     let defaults = job.as_ref().map(|j| j.params.clone()).unwrap_or_default();
-    let params = defaults.resolve(&args.params, date, &new_run_id())?;
-    let results = check_published(catalog, &tables, &params, date, &EngineOptions::default()).await?;
+    // Recorded checks run with the parameters of the run that recorded them, unless overridden.
+    let overrides: Vec<String> = recorded_params.into_iter().chain(args.params.iter().cloned()).collect();
+    let params = defaults.resolve(&overrides, date, &new_run_id())?;
+    let steps = job.as_ref().map(|j| j.steps.as_slice()).unwrap_or_default();
+    let results = check_published(catalog, &tables, steps, &params, date, &EngineOptions::default()).await?;
     let failed = results.iter().filter(|r| r.blocks()).count();
     let warned = results.iter().filter(|r| r.warns()).count();
     let passed = results.iter().filter(|r| r.status == CheckStatus::Passed).count();

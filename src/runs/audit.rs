@@ -119,7 +119,8 @@ pub(super) async fn audit(
         let change = table.rows_before.zip(rows);
         let subject = Subject { table: table.name.clone(), checks: target.checks.clone(), rows, change };
         let results = evaluate::run(ctx, params, &subject, logical_date).await?;
-        let recorded = target.checks.iter().zip(&results).map(|(spec, result)| Recorded::of(spec, result)).collect();
+        let recorded =
+            target.checks.iter().zip(&results).map(|(spec, result)| Recorded::of(spec, result, params)).collect();
         commit.record_checks(&table.name, recorded);
         report.checks.extend(results);
     }

@@ -54,6 +54,27 @@ impl Params {
         format!("params({})", chosen.join(", "))
     }
 
+    /// The values a user chose (not the built-ins) as `--param NAME:TYPE=VALUE` texts, which
+    /// [`Params::resolve`] takes back: what a run's recorded checks ran with.
+    pub fn chosen(&self) -> Vec<String> {
+        self.values
+            .iter()
+            .filter(|(name, _)| !BUILT_INS.contains(&name.as_str()))
+            .filter_map(|(name, value)| {
+                let ty = match value {
+                    ScalarValue::Int32(Some(_)) => "int",
+                    ScalarValue::Int64(Some(_)) => "bigint",
+                    ScalarValue::Float64(Some(_)) => "double",
+                    ScalarValue::Date32(Some(_)) => "date",
+                    ScalarValue::TimestampMicrosecond(Some(_), None) => "timestamp",
+                    ScalarValue::Utf8(Some(_)) => "string",
+                    _ => return None,
+                };
+                Some(format!("{name}:{ty}={value}"))
+            })
+            .collect()
+    }
+
     /// The built-ins for a logical date and run.
     pub fn with_built_ins(mut self, logical_date: NaiveDate, run_id: &str) -> Self {
         let week_start = logical_date - Days::new(logical_date.weekday().num_days_from_monday() as u64);
