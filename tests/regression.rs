@@ -4189,3 +4189,24 @@ fn etl_check_of_a_job_reads_its_steps_views() {
     let out = s.etl(&["check", "job.toml"]);
     assert_eq!(out.code, 0, "{out:?}");
 }
+
+/// A JSON record whose key held the wrong kind of value was set apart with the decoder's words
+/// alone ("whilst decoding field 'arr': expected [ got 7") and no `value`: it names the key,
+/// the value it holds, and keeps the decoder's complaint.
+#[test]
+fn a_json_value_of_the_wrong_kind_is_named_with_its_key_and_value() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.json", "{\"id\":1,\"arr\":[1,2],\"n\":{\"x\":[1]}}\n{\"id\":2,\"arr\":7,\"n\":{\"x\":[2]}}\n{\"id\":3,\"arr\":[],\"n\":{\"x\":true}}\n");
+    s.write(
+        "job.toml",
+        "name = \"j\"\n[[source]]\ntable = \"raw.j\"\nlocation = \"in/\"\nsample_rows = 1\nbad_records = \"quarantine\"\n\
+         [[target]]\ntable = \"cur.j\"\nquery = \"SELECT * FROM raw.j\"\nlocation = \"out/\"\n",
+    );
+    assert_eq!(s.etl(&["run", "job.toml"]).code, 0);
+    let shown = s.json(&["quarantine", "show", "j"]);
+    let records = shown["records"].as_array().unwrap();
+    assert_eq!(records.len(), 2, "{shown}");
+    assert_eq!((records[0]["column"].as_str(), records[0]["value"].as_str()), (Some("arr"), Some("7")), "{shown}");
+    assert!(records[0]["reason"].as_str().unwrap().starts_with("key \"arr\" holds 7"), "{shown}");
+    assert_eq!((records[1]["column"].as_str(), records[1]["value"].as_str()), (Some("n.x"), Some("true")), "{shown}");
+}

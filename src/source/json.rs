@@ -408,15 +408,28 @@ fn bad_record(file: &str, line_number: u64, message: &str, line: &[u8]) -> BadRe
             ..BadRecord::default()
         };
     }
-    let column = reason
-        .strip_prefix("whilst decoding field '")
-        .and_then(|rest| rest.split_once('\''))
-        .map(|(name, _)| name.to_string());
-    // "failed to parse \"abc\" as Int64": the value, where the message quotes it.
-    let value = reason
-        .split_once("failed to parse \"")
-        .and_then(|(_, rest)| rest.rsplit_once("\" as "))
-        .map(|(value, _)| value.to_string());
+    // "whilst decoding field 'a': whilst decoding field 'b': expected [ got 7": the key's path
+    // (`a.b`), the decoder's complaint, and the value the record holds there.
+    let mut path = Vec::new();
+    let mut complaint = reason.as_str();
+    while let Some((name, after)) = complaint.strip_prefix("whilst decoding field '").and_then(|r| r.split_once("': "))
+    {
+        path.push(name.to_string());
+        complaint = after;
+    }
+    let record: Option<serde_json::Value> = serde_json::from_slice(line).ok();
+    let held = record.as_ref().and_then(|r| path.iter().try_fold(r, |value, name| value.get(name)));
+    let value = held.map(|value| match value {
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    });
+    let reason = match (path.is_empty(), held) {
+        (false, Some(held)) => {
+            format!("key \"{}\" holds {held}, which its column's type does not take ({complaint})", path.join("."))
+        }
+        _ => reason,
+    };
+    let column = (!path.is_empty()).then(|| path.join("."));
     BadRecord { file: file.to_string(), line: line_number, column, value, reason, ..BadRecord::default() }
 }
 
