@@ -4210,3 +4210,37 @@ fn a_json_value_of_the_wrong_kind_is_named_with_its_key_and_value() {
     assert!(records[0]["reason"].as_str().unwrap().starts_with("key \"arr\" holds 7"), "{shown}");
     assert_eq!((records[1]["column"].as_str(), records[1]["value"].as_str()), (Some("n.x"), Some("true")), "{shown}");
 }
+
+/// A partitioned Glue table was read by listing its folder: a partition dropped from Glue
+/// (`ALTER TABLE … DROP PARTITION`) and a folder never registered were read, rows Athena does
+/// not return. It reads what its registered partitions hold.
+#[test]
+fn a_glue_table_reads_its_registered_partitions_only() {
+    if crate::util::aws::endpoint().is_none() {
+        return;
+    }
+    let raw = crate::util::aws::unique("gparts");
+    crate::util::aws::create_bucket(&raw);
+    for region in ["eu", "us"] {
+        crate::util::aws::put_object(&raw, &format!("t/region={region}/a.csv"), format!("id\n{region}1\n").as_bytes());
+    }
+    let s = crate::util::Sandbox::new();
+    let database = crate::util::aws::unique("gpdb");
+    let table = format!("{database}.t");
+    let crawl = s.etl(&["crawl", &format!("s3://{raw}/t/"), "--table", &table, "--catalog", "glue"]);
+    assert_eq!(crawl.code, 0, "{crawl:?}");
+    crate::util::aws::glue(
+        "DeletePartition",
+        &format!(r#"{{"DatabaseName":"{database}","TableName":"t","PartitionValues":["us"]}}"#),
+    );
+    crate::util::aws::put_object(&raw, "t/region=ap/a.csv", b"id\nap1\n");
+    let out = s.etl(&[
+        "sql",
+        &format!("SELECT region, id FROM {table} ORDER BY region"),
+        "--catalog",
+        "glue",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "region,id\neu,eu1\n"), "{}", out.stderr);
+}

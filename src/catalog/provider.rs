@@ -511,9 +511,31 @@ impl DatabaseSchema {
         }
         definition.require_readable(&table.name)?;
         let location = Location::parse(&definition.location)?;
-        let listing = crate::source::files::list(&location).await?;
+        let mut listing = crate::source::files::list(&location).await?;
+        let projected = definition.parameters.get("projection.enabled").is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        if self.catalog.kind() == "glue" && !definition.partition_keys.is_empty() && !projected {
+            let partitions = self.catalog.partitions(&table.name).await?;
+            registered_only(&mut listing, definition, &partitions);
+        }
         Ok(Arc::new(FileTable::from_listing(definition, &listing, rejects, Arc::new(ReadStats::default()))?))
     }
+}
+
+/// A partitioned Glue table is what its registered partitions hold, as Athena reads it: a
+/// folder never registered (or dropped with `ALTER TABLE … DROP PARTITION`) is not read, and a
+/// file's partition values are its partition's, whatever its folder's name says.
+fn registered_only(listing: &mut Listing, definition: &TableDefinition, partitions: &[Partition]) {
+    let registered: Vec<(Location, &Partition)> =
+        partitions.iter().filter_map(|p| Some((Location::parse(&p.location).ok()?, p))).collect();
+    let location = listing.location.clone();
+    listing.files.retain_mut(|file| {
+        let Ok(at) = Location::parse(&location.url_of(&file.path)) else { return false };
+        let Some((_, partition)) = registered.iter().find(|(folder, _)| folder.contains(&at)) else { return false };
+        file.partition_values =
+            partition.values.iter().map(|v| v.clone().filter(|v| v != crate::layout::HIVE_NULL_PARTITION)).collect();
+        true
+    });
+    listing.partition_keys = definition.partition_keys.iter().map(|k| k.name.clone()).collect();
 }
 
 /// `version_of('db.table', N)`: the data of version N of a written table, as `etl table
