@@ -91,13 +91,19 @@ fn rewrite(
     Ok(Transformed::yes(Expr::ScalarFunction(ScalarFunction::new_udf(Arc::new(function), args))))
 }
 
-/// The type DataFusion's `BinaryExpr` gives `left op right`, as a function's return field.
+/// The type DataFusion's `BinaryExpr` gives `left op right`.
+pub(crate) fn binary_type(name: &str, op: &Operator, arg_types: &[DataType]) -> Result<DataType> {
+    match arg_types {
+        [left, right] => BinaryTypeCoercer::new(left, op, right).get_result_type(),
+        _ => exec_err!("{name} takes two arguments"),
+    }
+}
+
+/// The same, as a function's return field.
 pub(crate) fn binary_return_field(name: &str, op: &Operator, args: &ReturnFieldArgs) -> Result<FieldRef> {
-    let [left, right] = args.arg_fields else {
-        return exec_err!("{name} takes two arguments");
-    };
-    let data_type = BinaryTypeCoercer::new(left.data_type(), op, right.data_type()).get_result_type()?;
-    Ok(Arc::new(Field::new(name, data_type, left.is_nullable() || right.is_nullable())))
+    let types: Vec<DataType> = args.arg_fields.iter().map(|f| f.data_type().clone()).collect();
+    let nullable = args.arg_fields.iter().any(|f| f.is_nullable());
+    Ok(Arc::new(Field::new(name, binary_type(name, op, &types)?, nullable)))
 }
 
 /// `left op right` on two integers of one type, failing on a result the type cannot hold.
@@ -144,10 +150,7 @@ impl ScalarUDFImpl for CheckedIntegerArithmetic {
     }
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        match arg_types {
-            [left, right] => BinaryTypeCoercer::new(left, &self.op, right).get_result_type(),
-            _ => exec_err!("{} takes two arguments", self.name()),
-        }
+        binary_type(self.name(), &self.op, arg_types)
     }
 
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {

@@ -16,13 +16,12 @@ use datafusion::arrow::buffer::{NullBuffer, ScalarBuffer};
 use datafusion::arrow::compute::kernels::numeric;
 use datafusion::arrow::datatypes::{DataType, Decimal128Type, FieldRef};
 use datafusion::common::{Result, ScalarValue, exec_err};
-use datafusion::logical_expr::type_coercion::binary::BinaryTypeCoercer;
 use datafusion::logical_expr::{
     ColumnarValue, Operator, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::physical_expr_common::datum::apply;
 
-use crate::transform::arithmetic::binary_return_field;
+use crate::transform::arithmetic::{binary_return_field, binary_type};
 
 /// The largest rescaling factor a 64-bit multiplication takes.
 const MAX_RESCALE_DIGITS: i8 = 18;
@@ -95,10 +94,7 @@ impl ScalarUDFImpl for DecimalArithmetic {
     }
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        match arg_types {
-            [left, right] => BinaryTypeCoercer::new(left, &self.op, right).get_result_type(),
-            _ => exec_err!("{} takes two arguments", self.name()),
-        }
+        binary_type(self.name(), &self.op, arg_types)
     }
 
     fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
