@@ -86,10 +86,12 @@ fn write_csv(out: &mut impl Write, batches: &[RecordBatch]) -> Result<()> {
             .iter()
             .map(|column| ArrayFormatter::try_new(column.as_ref(), &options))
             .collect::<std::result::Result<Vec<_>, _>>()?;
+        // Logical nulls: a column of NULL literals (type Null) has no null buffer of its own.
+        let nulls: Vec<_> = batch.columns().iter().map(|c| c.logical_nulls()).collect();
         let mut text = String::new();
         for row in 0..batch.num_rows() {
-            for (i, (column, formatter)) in batch.columns().iter().zip(&formatters).enumerate() {
-                if column.is_null(row) {
+            for (i, (nulls, formatter)) in nulls.iter().zip(&formatters).enumerate() {
+                if nulls.as_ref().is_some_and(|n| n.is_null(row)) {
                     field(out, None, i == 0)?;
                     continue;
                 }

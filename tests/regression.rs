@@ -3820,6 +3820,7 @@ fn csv_output_tells_null_from_an_empty_string() {
         "x,y\n\"\",1\n,1\na,1\n\"b,\"\"c\",1\n"
     );
     assert_eq!(csv("SELECT x FROM (VALUES (''), (NULL), ('a')) t(x)"), "x\n\"\"\n\na\n");
+    assert_eq!(csv("SELECT NULL AS n, '' AS e"), "n,e\n,\"\"\n");
     assert_eq!(csv("CREATE VIEW v AS SELECT 1 AS a"), "");
 }
 
