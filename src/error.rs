@@ -185,26 +185,88 @@ fn ours_printed_in(text: &str) -> Option<Error> {
         "Runtime" => ErrorKind::Runtime,
         _ => return None,
     };
-    // The message as Rust's debug print quotes it, up to its closing quote.
-    let mut message = String::new();
-    let mut chars = rest.chars();
+    let (message, _) = debug_literal(rest)?;
+    Some(Error::new(kind, message))
+}
+
+/// A string literal as Rust's debug print quotes it, from after its opening quote: its text,
+/// and what follows its closing quote.
+fn debug_literal(quoted: &str) -> Option<(String, &str)> {
+    let mut text = String::new();
+    let mut chars = quoted.char_indices();
     loop {
         match chars.next()? {
-            '"' => return Some(Error::new(kind, message)),
-            '\\' => match chars.next()? {
-                'n' => message.push('\n'),
-                't' => message.push('\t'),
-                'r' => message.push('\r'),
-                '0' => message.push('\0'),
+            (at, '"') => return Some((text, &quoted[at + 1..])),
+            (_, '\\') => match chars.next()?.1 {
+                'n' => text.push('\n'),
+                't' => text.push('\t'),
+                'r' => text.push('\r'),
+                '0' => text.push('\0'),
                 'u' => {
-                    let code: String = chars.by_ref().skip(1).take_while(|c| *c != '}').collect();
-                    message.push(char::from_u32(u32::from_str_radix(&code, 16).ok()?)?);
+                    let code: String = chars.by_ref().skip(1).map(|(_, c)| c).take_while(|c| *c != '}').collect();
+                    text.push(char::from_u32(u32::from_str_radix(&code, 16).ok()?)?);
                 }
-                other => message.push(other),
+                other => text.push(other),
             },
-            other => message.push(other),
+            (_, other) => text.push(other),
         }
     }
+}
+
+/// A failed task's error as the local run says it. Ballista reports it as the debug print of
+/// the executor's error, behind the job and stage that failed (`Job … failed: … Task failed due
+/// to runtime execution error: DataFusionError(Shared(External(ArrowError(CastError("…")))))`):
+/// its messages, each after the words arrow or DataFusion print before its variant.
+pub fn task_error(text: &str) -> String {
+    const MARK: &str = "runtime execution error: ";
+    let Some(at) = text.find(MARK) else { return text.to_string() };
+    let debug = text[at + MARK.len()..].trim_end();
+    let (messages, unit) = debug_messages(debug);
+    if messages.is_empty() {
+        // A unit variant: `ArrowError(DivideByZero, None)`.
+        return match unit {
+            Some("DivideByZero") => "Divide by zero error".to_string(),
+            _ => debug.to_string(),
+        };
+    }
+    let prefix = |variant: &str| match variant {
+        "CastError" => "Cast error: ",
+        "ComputeError" => "Compute error: ",
+        "ArithmeticOverflow" => "Arithmetic overflow: ",
+        "ParseError" => "Parser error: ",
+        "InvalidArgumentError" => "Invalid argument error: ",
+        "NotImplemented" => "This feature is not implemented: ",
+        "ResourcesExhausted" => "Resources exhausted: ",
+        _ => "",
+    };
+    messages.iter().map(|(variant, message)| format!("{}{message}", prefix(variant))).collect::<Vec<_>>().join(": ")
+}
+
+/// The string literals of debug text, each with the variant it is the first field of; and the
+/// innermost unit variant, for text with no literal.
+fn debug_messages(debug: &str) -> (Vec<(&str, String)>, Option<&str>) {
+    let is_name = |c: char| c.is_alphanumeric() || c == '_';
+    let (mut messages, mut unit) = (Vec::new(), None);
+    let mut rest = debug;
+    while let Some(c) = rest.chars().next() {
+        let before = &debug[..debug.len() - rest.len()];
+        if c == '"' {
+            let variant = before.strip_suffix('(').and_then(|b| b.rsplit(|c| !is_name(c)).next()).unwrap_or("");
+            let Some((literal, after)) = debug_literal(&rest[1..]) else { break };
+            messages.push((variant, literal));
+            rest = after;
+        } else if is_name(c) {
+            let end = rest.find(|c| !is_name(c)).unwrap_or(rest.len());
+            let word = &rest[..end];
+            rest = &rest[end..];
+            if rest.starts_with([')', ',']) && !matches!(word, "None" | "Some" | "true" | "false") {
+                unit = Some(word);
+            }
+        } else {
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    (messages, unit)
 }
 
 /// Walks DataFusion's wrappers (Context, Shared, External, ArrowError::ExternalError) looking
@@ -389,5 +451,18 @@ mod tests {
         let error = Error::from(datafusion::physical_plan::collect(plan, ctx.task_ctx()).await.unwrap_err());
         assert!(error.is_missing_object(), "{error}");
         assert!(!Error::query("table raw.x not found").is_missing_object());
+    }
+
+    #[test]
+    fn a_failed_tasks_error_reads_as_the_local_one() {
+        let failed = "Execution error: Job 038JG failed: Job failed due to stage 1 failed: Task failed due to runtime execution error: ";
+        let cast = format!(
+            "{failed}DataFusionError(Shared(External(ArrowError(CastError(\"Cannot cast string 'a' to value of Int32 type\")))))"
+        );
+        assert_eq!(task_error(&cast), "Cast error: Cannot cast string 'a' to value of Int32 type");
+        assert_eq!(task_error(&format!("{failed}ArrowError(DivideByZero, None)")), "Divide by zero error");
+        let context = format!("{failed}Context(\"writing \\\"t\\\"\", Execution(\"bigint addition overflow: 1 + 2\"))");
+        assert_eq!(task_error(&context), "writing \"t\": bigint addition overflow: 1 + 2");
+        assert_eq!(task_error("connection refused"), "connection refused");
     }
 }

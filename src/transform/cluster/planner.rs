@@ -213,7 +213,10 @@ impl ExecutionPlan for ClusterExec {
             execute_physical_plan::<PhysicalPlanNode>(url.clone(), &ballista, plan, &codec, session_id, config)
                 .await
                 .map_err(|e| {
-                    DataFusionError::Execution(format!("on the cluster at {url}: {}", task_error(&e.to_string())))
+                    DataFusionError::Execution(format!(
+                        "on the cluster at {url}: {}",
+                        crate::error::task_error(&e.to_string())
+                    ))
                 })
         };
         let rows = futures::stream::once(submitted).try_flatten();
@@ -221,111 +224,5 @@ impl ExecutionPlan for ClusterExec {
         let replayed = futures::stream::once(async move { spool::replay(&spools).await })
             .filter_map(|result| async move { result.err().map(|e| Err(e.into_datafusion())) });
         Ok(Box::pin(RecordBatchStreamAdapter::new(self.plan.schema(), rows.chain(replayed))))
-    }
-}
-
-/// A failed task's error as the local run says it. Ballista reports it as the Rust debug text
-/// of the executor's error, behind the job and stage that failed (`Job … failed: … Task failed
-/// due to runtime execution error: DataFusionError(Shared(External(ArrowError(CastError("…")))))`):
-/// its messages, each after the name arrow or DataFusion prints before it.
-fn task_error(text: &str) -> String {
-    const MARK: &str = "runtime execution error: ";
-    let Some(at) = text.find(MARK) else { return text.to_string() };
-    let debug = text[at + MARK.len()..].trim_end();
-    let (messages, unit) = debug_messages(debug);
-    if messages.is_empty() {
-        // A unit variant: `ArrowError(DivideByZero)`.
-        return match unit.as_deref() {
-            Some("DivideByZero") => "Divide by zero error".to_string(),
-            _ => debug.to_string(),
-        };
-    }
-    messages
-        .into_iter()
-        .map(|(variant, message)| match prefix(&variant) {
-            Some(prefix) => format!("{prefix}{message}"),
-            None => message,
-        })
-        .collect::<Vec<_>>()
-        .join(": ")
-}
-
-/// What arrow and DataFusion print before a variant's message.
-fn prefix(variant: &str) -> Option<&'static str> {
-    Some(match variant {
-        "CastError" => "Cast error: ",
-        "ComputeError" => "Compute error: ",
-        "ArithmeticOverflow" => "Arithmetic overflow: ",
-        "ParseError" => "Parser error: ",
-        "InvalidArgumentError" => "Invalid argument error: ",
-        "NotImplemented" => "This feature is not implemented: ",
-        "ResourcesExhausted" => "Resources exhausted: ",
-        _ => return None,
-    })
-}
-
-/// The string literals of Rust debug text, unescaped, each with the variant it is the first
-/// field of; and the innermost unit variant, for text with no literal.
-fn debug_messages(debug: &str) -> (Vec<(String, String)>, Option<String>) {
-    let chars: Vec<char> = debug.chars().collect();
-    let (mut messages, mut unit) = (Vec::new(), None);
-    let mut i = 0;
-    while i < chars.len() {
-        if chars[i] == '"' {
-            let opening = i;
-            let mut literal = String::new();
-            i += 1;
-            while i < chars.len() && chars[i] != '"' {
-                if chars[i] == '\\' && i + 1 < chars.len() {
-                    i += 1;
-                    literal.push(match chars[i] {
-                        'n' => '\n',
-                        't' => '\t',
-                        'r' => '\r',
-                        other => other,
-                    });
-                } else {
-                    literal.push(chars[i]);
-                }
-                i += 1;
-            }
-            let before: String = chars[..opening].iter().collect();
-            let variant = before
-                .strip_suffix('(')
-                .map(|b| b.chars().rev().take_while(|c| c.is_alphanumeric() || *c == '_').collect::<String>())
-                .map(|v| v.chars().rev().collect())
-                .unwrap_or_default();
-            messages.push((variant, literal));
-        } else if chars[i].is_alphabetic() {
-            let start = i;
-            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
-                i += 1;
-            }
-            let word: String = chars[start..i].iter().collect();
-            if matches!(chars.get(i), Some(')' | ',')) && !matches!(word.as_str(), "None" | "Some" | "true" | "false") {
-                unit = Some(word);
-            }
-            continue;
-        }
-        i += 1;
-    }
-    (messages, unit)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::task_error;
-
-    #[test]
-    fn a_failed_tasks_error_reads_as_the_local_one() {
-        let failed = "Execution error: Job 038JG failed: Job failed due to stage 1 failed: Task failed due to runtime execution error: ";
-        let cast = format!(
-            "{failed}DataFusionError(Shared(External(ArrowError(CastError(\"Cannot cast string 'a' to value of Int32 type\")))))"
-        );
-        assert_eq!(task_error(&cast), "Cast error: Cannot cast string 'a' to value of Int32 type");
-        assert_eq!(task_error(&format!("{failed}ArrowError(DivideByZero, None)")), "Divide by zero error");
-        let context = format!("{failed}Context(\"writing \\\"t\\\"\", Execution(\"bigint addition overflow: 1 + 2\"))");
-        assert_eq!(task_error(&context), "writing \"t\": bigint addition overflow: 1 + 2");
-        assert_eq!(task_error("connection refused"), "connection refused");
     }
 }
