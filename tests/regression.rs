@@ -4245,3 +4245,42 @@ fn a_glue_table_reads_its_registered_partitions_only() {
     ]);
     assert_eq!((out.code, out.stdout.as_str()), (0, "region,id\neu,eu1\n"), "{}", out.stderr);
 }
+
+/// Glue tables other tools register, as Athena reads them: a JSON table made by Athena's DDL
+/// (no `classification`) was read as Parquet ("Corrupt footer"); a LazySimpleSerDe table with
+/// no `field.delim` was split at commas, not at Hive's `\x01`; an Iceberg table was read as
+/// Parquet files of its metadata. The first two are read, the third refused by name.
+#[test]
+fn glue_tables_other_tools_registered_are_read_as_athena_reads_them() {
+    if crate::util::aws::endpoint().is_none() {
+        return;
+    }
+    let raw = crate::util::aws::unique("gforeign");
+    crate::util::aws::create_bucket(&raw);
+    crate::util::aws::put_object(&raw, "json/a.json", b"{\"id\":1,\"name\":\"x\"}\n");
+    crate::util::aws::put_object(&raw, "hive/a.txt", b"1\x01a,b\n");
+    let database = crate::util::aws::unique("gfdb");
+    crate::util::aws::glue("CreateDatabase", &format!(r#"{{"DatabaseInput":{{"Name":"{database}"}}}}"#));
+    let table = |name: &str, folder: &str, serde: &str, serde_parameters: &str, parameters: &str| {
+        let body = format!(
+            r#"{{"DatabaseName":"{database}","TableInput":{{"Name":"{name}","TableType":"EXTERNAL_TABLE","Parameters":{{{parameters}}},
+            "StorageDescriptor":{{"Columns":[{{"Name":"id","Type":"bigint"}},{{"Name":"name","Type":"string"}}],
+            "Location":"s3://{raw}/{folder}/","InputFormat":"org.apache.hadoop.mapred.TextInputFormat",
+            "OutputFormat":"org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+            "SerdeInfo":{{"SerializationLibrary":"{serde}","Parameters":{{{serde_parameters}}}}}}}}}}}"#
+        );
+        crate::util::aws::glue("CreateTable", &body);
+    };
+    table("j", "json", "org.openx.data.jsonserde.JsonSerDe", "", r#""EXTERNAL":"TRUE""#);
+    table("h", "hive", "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe", r#""serialization.format":"1""#, "");
+    table("i", "json", "org.openx.data.jsonserde.JsonSerDe", "", r#""table_type":"ICEBERG""#);
+    let s = crate::util::Sandbox::new();
+    let sql = |name: &str| {
+        s.etl(&["sql", &format!("SELECT id, name FROM {database}.{name}"), "--catalog", "glue", "--format", "csv"])
+    };
+    let json = sql("j");
+    assert_eq!((json.code, json.stdout.as_str()), (0, "id,name\n1,x\n"), "{}", json.stderr);
+    let hive = sql("h");
+    assert_eq!((hive.code, hive.stdout.as_str()), (0, "id,name\n1,\"a,b\"\n"), "{}", hive.stderr);
+    sql("i").assert_failure(1, "is an Apache Iceberg table");
+}
