@@ -4055,6 +4055,7 @@ fn queries_during_publications_answer_from_one_version() {
     );
     assert_eq!(s.etl(&["run", "job.toml"]).code, 0);
     let publishing = std::sync::atomic::AtomicBool::new(true);
+    let mut queries = 0;
     std::thread::scope(|scope| {
         scope.spawn(|| {
             for _ in 0..6 {
@@ -4065,8 +4066,11 @@ fn queries_during_publications_answer_from_one_version() {
         while publishing.load(std::sync::atomic::Ordering::SeqCst) {
             let out = s.etl(&["sql", "SELECT count(*) AS n, sum(amount) AS total FROM cur.t", "--format", "csv"]);
             assert_eq!((out.code, out.stdout.as_str()), (0, "n,total\n20000,20000\n"), "{}", out.stderr);
+            queries += 1;
         }
     });
+    // Enough queries overlapped the publications for one to have met moved files before the fix.
+    assert!(queries >= 5, "only {queries} queries ran during the publications");
 }
 
 /// A statement followed by a stray token printed the parser's error in Rust's debug form
