@@ -4288,3 +4288,12 @@ fn glue_tables_other_tools_registered_are_read_as_athena_reads_them() {
     assert_eq!((hive.code, hive.stdout.as_str()), (0, "id,name\n1,\"a,b\"\n"), "{}", hive.stderr);
     sql("i").assert_failure(1, "is an Apache Iceberg table");
 }
+
+/// `${a_b}c` was read as the parameter `a_bc` ("parameter $a_bc is not defined"): the braces
+/// end the name, whatever follows them.
+#[test]
+fn a_braced_parameter_ends_at_its_brace() {
+    let s = crate::util::Sandbox::new();
+    let out = s.etl(&["sql", "SELECT ${a_b}c", "--param", "a_b:int=7", "--format", "csv"]);
+    assert_eq!((out.code, out.stdout.as_str()), (0, "c\n7\n"), "{}", out.stderr);
+}

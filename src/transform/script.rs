@@ -84,6 +84,10 @@ pub fn split(script: &str) -> Vec<Statement> {
                     current.push('$');
                     current.push_str(name);
                     i += close + 1;
+                    // `${a}b` names `a`: `$ab` would name another parameter.
+                    if script[i..].starts_with(|ch: char| ch.is_ascii_alphanumeric() || ch == '_') {
+                        current.push(' ');
+                    }
                     continue;
                 }
             }
