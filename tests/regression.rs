@@ -4297,3 +4297,36 @@ fn a_braced_parameter_ends_at_its_brace() {
     let out = s.etl(&["sql", "SELECT ${a_b}c", "--param", "a_b:int=7", "--format", "csv"]);
     assert_eq!((out.code, out.stdout.as_str()), (0, "c\n7\n"), "{}", out.stderr);
 }
+
+/// A Parquet file of nanosecond timestamps (pandas, Spark) read -1500 ns as -1 µs and
+/// -1.000000001 s as -1 s: Arrow's cast divides toward zero, which moves instants before 1970
+/// later. They are floored, as the CSV reader does, so 23:59:58.999999999 stays in its second.
+#[test]
+fn nanosecond_timestamps_before_1970_are_floored_to_microseconds() {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{ArrayRef, Int64Array, TimestampNanosecondArray};
+    use datafusion::arrow::record_batch::RecordBatch;
+    use datafusion::parquet::arrow::ArrowWriter;
+    let s = crate::util::Sandbox::new();
+    let batch = RecordBatch::try_from_iter(vec![
+        ("id", Arc::new(Int64Array::from(vec![1, 2, 3])) as ArrayRef),
+        ("t", Arc::new(TimestampNanosecondArray::from(vec![-1500, 1500, -1_000_000_001])) as ArrayRef),
+    ])
+    .unwrap();
+    std::fs::create_dir_all(s.path("in")).unwrap();
+    let mut writer =
+        ArrowWriter::try_new(std::fs::File::create(s.path("in/a.parquet")).unwrap(), batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    s.json(&["crawl", "in/", "--table", "raw.a"]);
+    let rows = s.query("SELECT id, CAST(t AS VARCHAR) AS t FROM raw.a WHERE t < TIMESTAMP '1969-12-31 23:59:59' OR id < 3 ORDER BY id");
+    assert_eq!(
+        rows,
+        vec![
+            serde_json::json!({"id": 1, "t": "1969-12-31T23:59:59.999998"}),
+            serde_json::json!({"id": 2, "t": "1970-01-01T00:00:00.000001"}),
+            serde_json::json!({"id": 3, "t": "1969-12-31T23:59:58.999999"}),
+        ]
+    );
+}

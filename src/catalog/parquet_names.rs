@@ -7,18 +7,22 @@
 //! DataFusion's own adapter do the rest (casts, missing columns); struct fields, which only the
 //! case sets apart, are renamed by Arrow's cast, which takes them in their order when no name
 //! matches (DataFusion's own cast of structs matches names only, and refuses).
+//!
+//! Timestamps finer than the catalog's (nanoseconds from pandas and Spark) are floored to it,
+//! as a CSV's are: Arrow's cast divides toward zero, which moves an instant before 1970 later.
 
 use std::fmt;
 use std::sync::Arc;
 
+use datafusion::arrow::array::{ArrayRef, AsArray, Int64Array};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::Result;
 use datafusion::logical_expr::ColumnarValue;
 use datafusion::physical_expr::PhysicalExpr;
-use datafusion::physical_expr::expressions::Column;
+use datafusion::physical_expr::expressions::{CastExpr, Column};
 use datafusion::physical_expr_adapter::{
     DefaultPhysicalExprAdapterFactory, PhysicalExprAdapter, PhysicalExprAdapterFactory,
 };
@@ -31,9 +35,6 @@ pub struct GlueNamesAdapterFactory;
 impl PhysicalExprAdapterFactory for GlueNamesAdapterFactory {
     fn create(&self, logical: SchemaRef, physical: SchemaRef) -> Result<Arc<dyn PhysicalExprAdapter>> {
         let renamed = Arc::new(glue_named(&physical));
-        if renamed == physical {
-            return DefaultPhysicalExprAdapterFactory.create(logical, physical);
-        }
         let inner = DefaultPhysicalExprAdapterFactory.create(logical, renamed.clone())?;
         Ok(Arc::new(GlueNamesAdapter { inner, physical, renamed }))
     }
@@ -52,6 +53,14 @@ impl PhysicalExprAdapter for GlueNamesAdapter {
         let adapted = self.inner.rewrite(expr)?;
         adapted
             .transform_up(|node| {
+                if let Some(cast) = node.downcast_ref::<CastExpr>()
+                    && let DataType::Timestamp(from, _) = cast.expr().data_type(&self.physical)?
+                    && let DataType::Timestamp(to, _) = cast.cast_type()
+                    && unit_rank(&from) > unit_rank(to)
+                {
+                    let input = cast.expr().clone();
+                    return Ok(Transformed::yes(Arc::new(Renamed { input, to: cast.cast_type().clone() })));
+                }
                 let Some(column) = node.downcast_ref::<Column>() else {
                     return Ok(Transformed::no(node));
                 };
@@ -71,7 +80,7 @@ impl PhysicalExprAdapter for GlueNamesAdapter {
     }
 }
 
-/// A column whose struct fields are renamed, in their order.
+/// A column whose struct fields are renamed, in their order, or whose timestamps are floored.
 #[derive(Debug, Eq, Hash)]
 struct Renamed {
     input: Arc<dyn PhysicalExpr>,
@@ -98,7 +107,7 @@ impl PhysicalExpr for Renamed {
 
     fn evaluate(&self, batch: &RecordBatch) -> Result<ColumnarValue> {
         let array = self.input.evaluate(batch)?.into_array(batch.num_rows())?;
-        Ok(ColumnarValue::Array(cast(&array, &self.to)?))
+        Ok(ColumnarValue::Array(to_catalog_type(&array, &self.to)?))
     }
 
     fn children(&self) -> Vec<&Arc<dyn PhysicalExpr>> {
@@ -113,6 +122,27 @@ impl PhysicalExpr for Renamed {
 
     fn fmt_sql(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.input.fmt_sql(f)
+    }
+}
+
+fn to_catalog_type(array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
+    match (array.data_type(), to) {
+        (DataType::Timestamp(from, _), DataType::Timestamp(unit, _)) if unit_rank(from) > unit_rank(unit) => {
+            let per_unit = 1000_i64.pow(unit_rank(from) - unit_rank(unit));
+            let ticks = cast(array, &DataType::Int64)?;
+            let floored: Int64Array = ticks.as_primitive::<Int64Type>().unary(|t| t.div_euclid(per_unit));
+            Ok(cast(&floored, to)?)
+        }
+        _ => Ok(cast(array, to)?),
+    }
+}
+
+fn unit_rank(unit: &TimeUnit) -> u32 {
+    match unit {
+        TimeUnit::Second => 0,
+        TimeUnit::Millisecond => 1,
+        TimeUnit::Microsecond => 2,
+        TimeUnit::Nanosecond => 3,
     }
 }
 
