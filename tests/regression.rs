@@ -4330,3 +4330,47 @@ fn nanosecond_timestamps_before_1970_are_floored_to_microseconds() {
         ]
     );
 }
+
+/// An appended run whose struct gained a field (`p {x}` then `p {x, y}`) was cast to the
+/// table's `struct<x>`: `y` was in no file and no schema version said so. The field is added
+/// to the table's type, as Spark's and Delta's schema merging add it.
+#[test]
+fn a_struct_field_added_by_a_later_run_is_kept() {
+    let s = crate::util::Sandbox::new();
+    s.write(
+        "job.toml",
+        "name = \"r\"\n[[source]]\ntable = \"raw.e\"\nlocation = \"in/\"\nformat = \"json\"\nincremental = true\n\
+         [[target]]\ntable = \"cur.e\"\nquery = \"SELECT * FROM raw.e\"\nlocation = \"out/\"\nmode = \"append\"\n",
+    );
+    s.write("in/a.json", "{\"id\":1,\"p\":{\"x\":1}}\n");
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    s.write("in/b.json", "{\"id\":2,\"p\":{\"x\":2,\"y\":\"new\"}}\n");
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    assert_eq!(
+        s.query("SELECT id, p.y AS y FROM cur.e ORDER BY id"),
+        vec![serde_json::json!({"id": 1, "y": null}), serde_json::json!({"id": 2, "y": "new"})]
+    );
+}
+
+/// A column dropped by one run and added back with another type by a later one (`x string`,
+/// then `x bigint`) was published while the kept partitions' files held `x` as text: every
+/// query of the table failed after. The run is refused, naming the kept file and both types.
+#[test]
+fn a_column_added_back_with_a_type_its_kept_files_contradict_is_refused() {
+    let s = crate::util::Sandbox::new();
+    s.write(
+        "job.toml",
+        "name = \"c\"\n[[source]]\ntable = \"raw.c\"\nlocation = \"in/\"\n[[target]]\ntable = \"cur.c\"\n\
+         query = \"SELECT *, CAST($week_start AS DATE) AS wk FROM raw.c\"\nlocation = \"out/\"\n\
+         partition_by = [\"wk\"]\nmode = \"overwrite_partitions\"\n",
+    );
+    for (date, csv) in [("2026-01-05", "id,x\n1,abc\n"), ("2026-01-12", "id\n2\n")] {
+        s.write("in/a.csv", csv);
+        assert_eq!(s.json(&["run", "job.toml", "--logical-date", date])["status"], "succeeded");
+    }
+    s.write("in/a.csv", "id,x\n3,42\n");
+    let refused = s.etl(&["run", "job.toml", "--logical-date", "2026-01-19"]);
+    refused.assert_failure(1, "holds a column x of type string from before it was dropped");
+    assert!(refused.stderr.contains("wk=2026-01-05/"), "{}", refused.stderr);
+    assert_eq!(s.query("SELECT count(*) AS n FROM cur.c"), vec![serde_json::json!({"n": 2})]);
+}

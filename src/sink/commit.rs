@@ -27,6 +27,7 @@
 use std::collections::BTreeMap;
 
 use datafusion::dataframe::DataFrame;
+use datafusion::parquet::arrow::parquet_to_arrow_schema;
 use datafusion::execution::SessionState;
 
 use super::delta::{self, DeltaCommit};
@@ -41,8 +42,9 @@ use crate::catalog::{
 use crate::error::{Error, Result};
 use crate::layout;
 use crate::location::Location;
-use crate::schema::TableSchema;
+use crate::cost::footers::{FooterCache, ObjectKey};
 use crate::schema::diff::{Change, diff};
+use crate::schema::{GlueType, TableSchema, names};
 use crate::schema::widen::athena_reads_as;
 use crate::transform::session::tables_read;
 
@@ -177,15 +179,16 @@ impl Commit {
         // version 0). A Delta table's log keeps its schema whatever its files.
         if let (Some(table), Some(version)) = (&existing, &new_version) {
             if target.mode != WriteMode::Overwrite && !version.diff.is_empty() {
-                let keeps_files = match target.format {
-                    TableFormat::Delta => true,
+                match target.format {
+                    TableFormat::Delta => check_compatible(target, &version.diff)?,
                     TableFormat::Hive => {
                         let current = catalog.partitions(&table.name).await?;
-                        !kept_partitions(target, &staged, current, &self.tag, &self.run_id)?.is_empty()
+                        let kept = kept_partitions(target, &staged, current, &self.tag, &self.run_id)?;
+                        if !kept.is_empty() {
+                            check_compatible(target, &version.diff)?;
+                            check_readded_columns(target, &version.diff, &kept).await?;
+                        }
                     }
-                };
-                if keeps_files {
-                    check_compatible(target, &version.diff)?;
                 }
             }
         }
@@ -554,15 +557,64 @@ fn check_compatible(target: &TargetSpec, changes: &[Change]) -> Result<()> {
                 "target {}: {} is not compatible with the files already in the table ({} mode keeps them); use mode = \"overwrite\" to replace the table",
                 target.table,
                 change.describe(),
-                match target.mode {
-                    WriteMode::Append => "append",
-                    WriteMode::Merge => "merge",
-                    _ => "overwrite_partitions",
-                }
+                keeping_mode(target)
             )));
         }
     }
     Ok(())
+}
+
+/// A column a write adds may be one the kept files still hold from before it was dropped
+/// (`x string` dropped, then `x bigint` added): Athena would refuse every query of the table,
+/// and so would etl's reader. The kept files' footers are read only when a column is added.
+async fn check_readded_columns(target: &TargetSpec, changes: &[Change], kept: &[Partition]) -> Result<()> {
+    let added: Vec<(&str, &GlueType)> = changes
+        .iter()
+        .filter_map(|change| match change {
+            Change::Added { name, ty, partition_key: false } => Some((name.as_str(), ty)),
+            _ => None,
+        })
+        .collect();
+    if added.is_empty() {
+        return Ok(());
+    }
+    let files: Vec<&DataFile> = kept.iter().flat_map(|p| &p.files).collect();
+    let keys = files
+        .iter()
+        .map(|f| {
+            let key = ObjectKey { url: f.path.clone(), size: f.size, e_tag: String::new() };
+            Ok((Location::parse(&f.path)?.prefix().clone(), key))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let footers = FooterCache::in_memory().footers(&target.location, &keys).await?;
+    for (file, footer) in files.iter().zip(&footers) {
+        let metadata = footer.metadata.file_metadata();
+        let schema = parquet_to_arrow_schema(metadata.schema_descr(), metadata.key_value_metadata())?;
+        for (index, field) in schema.fields().iter().enumerate() {
+            let name = names::normalize(field.name(), index);
+            let Some((_, ty)) = added.iter().find(|(added, _)| *added == name) else { continue };
+            let Ok(held) = GlueType::from_arrow(field.data_type()) else { continue };
+            if !athena_reads_as(&held, ty) {
+                return Err(Error::query(format!(
+                    "target {}: column {name} {ty} added, but {} (kept by {} mode) holds a column {name} of type \
+                     {held} from before it was dropped, which Athena cannot read as {ty}; write it as {held}, or \
+                     use mode = \"overwrite\" to replace the table",
+                    target.table,
+                    file.path,
+                    keeping_mode(target)
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn keeping_mode(target: &TargetSpec) -> &'static str {
+    match target.mode {
+        WriteMode::Append => "append",
+        WriteMode::Merge => "merge",
+        _ => "overwrite_partitions",
+    }
 }
 
 #[cfg(test)]

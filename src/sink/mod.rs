@@ -31,7 +31,7 @@ use crate::error::{Error, Result};
 use crate::layout::HIVE_NULL_PARTITION;
 use crate::location::Location;
 use crate::location::aws::Encryption;
-use crate::schema::widen::holds_every_value;
+use crate::schema::widen::{holds_every_value, widen};
 use crate::schema::{Column, GlueType, TableSchema, names};
 
 /// Whether a run may still be writing (its files are then left alone by clean-ups).
@@ -308,7 +308,8 @@ pub fn target_schema(
             keys.push((name.clone(), ty, column));
         } else {
             let ty = match kept.and_then(|kept| kept.columns.iter().find(|c| c.name == *name)) {
-                Some(existing) if existing.ty != ty && holds_every_value(&ty, &existing.ty) => existing.ty.clone(),
+                // Struct fields the table lacks are added to it, not dropped from the output.
+                Some(existing) if existing.ty != ty && holds_every_value(&ty, &existing.ty) => widen(&existing.ty, &ty),
                 _ => ty,
             };
             let cast_to = ty.to_arrow();
