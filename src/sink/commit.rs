@@ -27,8 +27,8 @@
 use std::collections::BTreeMap;
 
 use datafusion::dataframe::DataFrame;
-use datafusion::parquet::arrow::parquet_to_arrow_schema;
 use datafusion::execution::SessionState;
+use datafusion::parquet::arrow::parquet_to_arrow_schema;
 
 use super::delta::{self, DeltaCommit};
 use super::publish::{self, TargetPublication, WriteTag};
@@ -39,13 +39,13 @@ use crate::catalog::{
     Catalog, DataChange, DataFile, NewVersion, Partition, Publication, Published, Table, TableChange, TableDefinition,
     TableName, VersionNote, WriteMode, WrittenData,
 };
+use crate::cost::footers::{FooterCache, ObjectKey};
 use crate::error::{Error, Result};
 use crate::layout;
 use crate::location::Location;
-use crate::cost::footers::{FooterCache, ObjectKey};
 use crate::schema::diff::{Change, diff};
-use crate::schema::{GlueType, TableSchema, names};
 use crate::schema::widen::athena_reads_as;
+use crate::schema::{GlueType, TableSchema, names};
 use crate::transform::session::tables_read;
 
 /// A staged target as its table would be once published ([`Commit::published_tables`]).

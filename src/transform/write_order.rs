@@ -32,7 +32,9 @@ use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef}
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::runtime::SpawnedTask;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::datasource::physical_plan::FileScanConfig;
 use datafusion::datasource::sink::DataSinkExec;
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::Result;
 use datafusion::execution::TaskContext;
 use datafusion::physical_expr::expressions::Column;
@@ -78,7 +80,7 @@ impl PhysicalOptimizerRule for KeepInputOrder {
             let children: Result<Vec<_>> = node
                 .children()
                 .into_iter()
-                .map(|child| stable_sorts(child.clone(), self.sorts_in_memory).and_then(gather_in_order))
+                .map(|child| gather_in_order(child.clone()).and_then(|c| stable_sorts(c, self.sorts_in_memory)))
                 .collect();
             let rewritten = with_children(node, children?)?;
             Ok(Transformed::new(rewritten, true, TreeNodeRecursion::Jump))
@@ -129,11 +131,12 @@ fn gather_in_order(node: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan
     Ok(node)
 }
 
-/// Whether a subtree only reads scans and keeps their order (round-robin repartitioning
-/// aside, which this rule removes).
+/// Whether a subtree only reads scans, or one ordered stream (a sort's merge), and keeps
+/// their order (round-robin repartitioning aside, which this rule removes: spreading one
+/// stream over partitions that are gathered again interleaves it).
 fn streams_from_scans(node: &Arc<dyn ExecutionPlan>) -> bool {
     let children = node.children();
-    if children.is_empty() {
+    if children.is_empty() || node.is::<SortPreservingMergeExec>() {
         return true;
     }
     let round_robin = node
@@ -143,8 +146,18 @@ fn streams_from_scans(node: &Arc<dyn ExecutionPlan>) -> bool {
 }
 
 /// Below the gathering: round-robin repartitioning removed where only order-keeping
-/// operators stand above it.
+/// operators stand above it, and the scans' partitions kept to their files.
 fn without_round_robin(node: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+    if let Some(scan) = node.downcast_ref::<DataSourceExec>()
+        && let Some(files) = scan.data_source().downcast_ref::<FileScanConfig>()
+        && !files.preserve_order
+    {
+        // Each partition reads its own files: by default an idle partition takes the next
+        // file of another (work stealing), and which one does changes from run to run.
+        let mut files = files.clone();
+        files.preserve_order = true;
+        return Ok(Arc::new(scan.clone().with_data_source(Arc::new(files))));
+    }
     if let Some(repartition) = node.downcast_ref::<RepartitionExec>() {
         if matches!(repartition.partitioning(), Partitioning::RoundRobinBatch(_)) {
             return without_round_robin(repartition.input().clone());
