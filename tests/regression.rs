@@ -4403,7 +4403,7 @@ fn targets_keep_the_sources_order_for_rows_their_order_does_not_tell_apart() {
             ("parity", Arc::new(StringArray::from(parity)) as ArrayRef),
         ])
         .unwrap();
-        let properties = WriterProperties::builder().set_max_row_group_size(10_000).build();
+        let properties = WriterProperties::builder().set_max_row_group_row_count(Some(10_000)).build();
         let out = std::fs::File::create(s.path(&format!("in/p{file}.parquet"))).unwrap();
         let mut writer = ArrowWriter::try_new(out, batch.schema(), Some(properties)).unwrap();
         writer.write(&batch).unwrap();

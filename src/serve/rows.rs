@@ -326,6 +326,39 @@ fn filter_value(column_type: &DataType, text: &str) -> Option<ScalarValue> {
     }
 }
 
+fn condition(op: Op, column: Expr, value: Expr) -> Expr {
+    match op {
+        Op::Eq => column.eq(value),
+        Op::Ne => column.not_eq(value),
+        Op::Lt => column.lt(value),
+        Op::Le => column.lt_eq(value),
+        Op::Gt => column.gt(value),
+        Op::Ge => column.gt_eq(value),
+        Op::In => column.in_list(vec![value], false),
+    }
+}
+
+/// For a decimal value with more fractional digits than its column's scale (past trailing
+/// zeros): the column's value just below it. No value of the column equals it, and each
+/// compares with it as with that one (`price:lt:1.509` on a `decimal(10,2)` is `price <=
+/// 1.50`), where reading it at the column's scale would round it. None for other values.
+fn value_below(column_type: &DataType, text: &str) -> Option<ScalarValue> {
+    let DataType::Decimal128(_, scale) = *column_type else { return None };
+    let kept_digits = usize::try_from(scale).ok()?;
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let (whole, fraction) = digits.split_once('.').unwrap_or((digits, ""));
+    let fraction = fraction.trim_end_matches('0');
+    if fraction.len() <= kept_digits || !whole.chars().chain(fraction.chars()).all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let kept: i128 = format!("0{whole}{}", &fraction[..kept_digits]).parse().ok()?;
+    let floor = if negative { -(kept + 1) } else { kept };
+    Some(ScalarValue::Decimal128(Some(floor), DECIMAL128_MAX_PRECISION, scale))
+}
+
 /// The type a filter's value is read as, to compare with a column of `column_type`: the
 /// column's, except that a decimal keeps the value's own digits (`price:lt:1.501` on a
 /// `decimal(10,2)` must not round the value to 1.50), as `etl sql` compares them.
@@ -376,17 +409,22 @@ fn shape_frame(frame: DataFrame, request: &RowsRequest) -> ApiResult<DataFrame> 
             })
         };
         let column = ident(&filter.column);
-        let condition = match filter.op {
-            Op::Eq => column.eq(value(&filter.value)?),
-            Op::Ne => column.not_eq(value(&filter.value)?),
-            Op::Lt => column.lt(value(&filter.value)?),
-            Op::Le => column.lt_eq(value(&filter.value)?),
-            Op::Gt => column.gt(value(&filter.value)?),
-            Op::Ge => column.gt_eq(value(&filter.value)?),
-            Op::In => {
+        let below = |text: &str| value_below(&data_type, text);
+        let condition = match (filter.op, below(&filter.value)) {
+            (Op::Eq, Some(_)) => lit(false),
+            (Op::Ne, Some(_)) => column.is_not_null(),
+            (Op::Lt | Op::Le, Some(floor)) => column.lt_eq(lit(floor)),
+            (Op::Gt | Op::Ge, Some(floor)) => column.gt(lit(floor)),
+            (Op::In, _) => {
                 let values = in_values(&filter.value).map_err(|why| ApiError::parameter("where", &filter.raw, why))?;
-                column.in_list(values.iter().map(|v| value(v)).collect::<ApiResult<_>>()?, false)
+                let values: Vec<Expr> =
+                    values.iter().filter(|v| below(v).is_none()).map(|v| value(v)).collect::<ApiResult<_>>()?;
+                match values.is_empty() {
+                    true => lit(false),
+                    false => column.in_list(values, false),
+                }
             }
+            (op, None) => condition(op, column, value(&filter.value)?),
         };
         predicate = Some(match predicate {
             Some(all) => all.and(condition),
