@@ -4444,3 +4444,37 @@ fn targets_keep_the_sources_order_for_rows_their_order_does_not_tell_apart() {
         assert_eq!(written("plain"), (0..3 * per_file).collect::<Vec<_>>());
     }
 }
+
+/// `where=amount:eq:1.5000000000001` on a `decimal(38,12)` column matched 1.5, and `lt` left
+/// it out: a value with more digits than 38 leave room for was read at the column's scale,
+/// rounded. A value finer than the column's scale is equal to none of its values and compares
+/// with each exactly, as `etl sql` compares them.
+#[test]
+fn api_filters_on_decimals_finer_than_their_column_compare_exactly() {
+    let s = crate::util::Sandbox::new();
+    s.write(
+        "job.toml",
+        "name = \"d\"\n[[target]]\ntable = \"cur.dec\"\nlocation = \"out/\"\n\
+         query = \"SELECT k, CAST(a AS DECIMAL(38,12)) AS amount, CAST(p AS DECIMAL(10,2)) AS price FROM (VALUES (1, '1.5', '1.50'), (2, '-2.25', '-2.25')) AS t(k, a, p)\"\n",
+    );
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    let secret = crate::serve::key(&s, "reader", "cur.*");
+    let server = crate::serve::Server::start(&s, &[]);
+    let keys = |filter: &str| -> serde_json::Value {
+        let response = server.get(&format!("/v1/tables/cur.dec/rows?columns=k&where={filter}"), Some(&secret));
+        let page: serde_json::Value = serde_json::from_str(&response.text().unwrap()).unwrap();
+        page["rows"].clone()
+    };
+    let one = "1.500000000000000000000000000000000000001";
+    assert_eq!(keys("amount:eq:1.5000000000001"), serde_json::json!([]));
+    assert_eq!(keys("amount:lt:1.5000000000001"), serde_json::json!([[1], [2]]));
+    assert_eq!(keys("amount:gt:1.4999999999999"), serde_json::json!([[1]]));
+    assert_eq!(keys(&format!("price:eq:{one}")), serde_json::json!([]));
+    assert_eq!(keys(&format!("price:le:{one}")), serde_json::json!([[1], [2]]));
+    assert_eq!(keys(&format!("price:ge:{one}")), serde_json::json!([]));
+    assert_eq!(keys("price:gt:-2.251"), serde_json::json!([[1], [2]]));
+    assert_eq!(keys("price:lt:-2.249"), serde_json::json!([[2]]));
+    assert_eq!(keys("price:ne:1.501"), serde_json::json!([[1], [2]]));
+    assert_eq!(keys("price:in:1.501,1.5000"), serde_json::json!([[1]]));
+    assert_eq!(keys("price:eq:1.5000"), serde_json::json!([[1]]));
+}
