@@ -4478,3 +4478,34 @@ fn api_filters_on_decimals_finer_than_their_column_compare_exactly() {
     assert_eq!(keys("price:in:1.501,1.5000"), serde_json::json!([[1]]));
     assert_eq!(keys("price:eq:1.5000"), serde_json::json!([[1]]));
 }
+
+/// A key for `cur.*` read, in `/v1/runs`, a failed run's error quoting a value of
+/// `secret.stuff` ("Cannot cast string 'topsecret' …"), a table its queries read without
+/// listing it among the run's sources. Errors and warnings are told only to keys for every
+/// table.
+#[test]
+fn a_failed_runs_error_is_not_told_to_a_key_for_some_tables() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "k,v\n1,topsecret\n");
+    s.write(
+        "secret.toml",
+        "name = \"sec\"\n[[source]]\ntable = \"raw.sec\"\nlocation = \"in/\"\n[[target]]\ntable = \"secret.stuff\"\nquery = \"SELECT k, v FROM raw.sec\"\nlocation = \"secret/\"\n",
+    );
+    s.write(
+        "pub.toml",
+        "name = \"pub\"\n[[target]]\ntable = \"cur.pub\"\nquery = \"SELECT k, CAST(v AS INT) AS n FROM secret.stuff\"\nlocation = \"pub/\"\n",
+    );
+    assert_eq!(s.json(&["run", "secret.toml"])["status"], "succeeded");
+    let failing = std::fs::read_to_string(s.path("pub.toml")).unwrap();
+    s.write("pub.toml", failing.replace("CAST(v AS INT) AS n", "k AS n"));
+    assert_eq!(s.json(&["run", "pub.toml"])["status"], "succeeded");
+    s.write("pub.toml", failing);
+    s.etl(&["run", "pub.toml"]).assert_failure(1, "topsecret");
+    let reader = crate::serve::key(&s, "reader", "cur.*");
+    let admin = crate::serve::key(&s, "admin", "*");
+    let server = crate::serve::Server::start(&s, &[]);
+    let runs = |secret: &str| server.get("/v1/runs?job=pub", Some(secret)).text().unwrap();
+    assert!(runs(&admin).contains("topsecret"), "{}", runs(&admin));
+    let told = runs(&reader);
+    assert!(!told.contains("topsecret") && told.contains("the run failed"), "{told}");
+}

@@ -68,11 +68,20 @@ impl Key {
 
     /// A run's report as the key may see it: the sources, targets, checks and bills of tables
     /// outside its patterns left out (a key learns nothing of those, their locations included).
+    /// Its error and warnings are told only to a key for every table: they may quote values
+    /// of any table the run's queries read, which its report does not list.
     pub fn redacted(&self, mut run: RunReport) -> RunReport {
         if self.tables.iter().any(|pattern| pattern == "*") {
             return run;
         }
         let readable = |table: &str| table.parse::<TableName>().is_ok_and(|t| self.may_read(&t));
+        if run.error.is_some() {
+            run.error = Some(HIDDEN_ERROR.to_string());
+        }
+        run.warnings.clear();
+        if !run.sources.iter().all(|s| readable(&s.table)) {
+            run.quarantine = None;
+        }
         run.sources.retain(|s| readable(&s.table));
         run.targets.retain(|t| readable(&t.table));
         run.checks.retain(|c| readable(&c.target));
@@ -87,6 +96,9 @@ impl Key {
             .is_some_and(|expiry| expiry <= now)
     }
 }
+
+/// What a key for some tables reads in place of a failed run's error.
+const HIDDEN_ERROR: &str = "the run failed; its error may quote tables outside this key's, and is shown to keys for every table (and by `etl runs`)";
 
 /// A new key and its secret, which exists nowhere else once this is printed.
 #[derive(Debug, Serialize)]
