@@ -33,7 +33,7 @@ fn keyed(mut responses: Value) -> Value {
     let common = [
         ("400", error("a bad parameter, named with its value")),
         ("401", error("no valid key")),
-        ("403", error("the key may not read a table the request reads")),
+        ("403", error("the key may not read a table the request reads, or the SQL is not one SELECT")),
         ("408", json!({"description": "the request took longer than the server allows"})),
         ("413", json!({"description": "the request body is too large"})),
     ];

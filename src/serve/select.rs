@@ -38,7 +38,8 @@ pub async fn plan(ctx: &SessionContext, sql: &str, params: &Params, key: &Key) -
     let statement = match statements.as_slice() {
         [one] => one,
         [] => return Err(ApiError::parameter("sql", sql, "no SQL statement")),
-        _ => return Err(ApiError::parameter("sql", sql, "give one statement (a SELECT), not several")),
+        // Anything but one SELECT is refused as forbidden, several statements too.
+        _ => return Err(ApiError::forbidden("only one statement, a SELECT, may be run here: the API is read-only")),
     };
     let state = ctx.state();
     let dialect = state.config().options().sql_parser.dialect;
