@@ -4509,3 +4509,26 @@ fn a_failed_runs_error_is_not_told_to_a_key_for_some_tables() {
     let told = runs(&reader);
     assert!(!told.contains("topsecret") && told.contains("the run failed"), "{told}");
 }
+
+/// A run writing a Delta append target then a merge target whose output repeated a key
+/// committed the append, then failed on the merge's key and undid the commit with a RESTORE:
+/// the log's readers saw the run's rows meanwhile, and its history keeps them. Merge keys are
+/// checked before any target commits.
+#[test]
+fn a_merge_key_refused_leaves_no_commit_in_an_earlier_delta_target() {
+    let s = crate::util::Sandbox::new();
+    s.write(
+        "job.toml",
+        "name = \"two\"\n[[source]]\ntable = \"raw.s\"\nlocation = \"in/\"\n\
+         [[target]]\ntable = \"cur.facts\"\nquery = \"SELECT * FROM raw.s\"\nlocation = \"facts/\"\ntable_format = \"delta\"\nmode = \"append\"\n\
+         [[target]]\ntable = \"cur.dim\"\nquery = \"SELECT * FROM raw.s\"\nlocation = \"dim/\"\ntable_format = \"delta\"\nmode = \"merge\"\nmerge_on = [\"id\"]\n",
+    );
+    s.write("in/d.csv", "id,v\n1,a\n");
+    assert_eq!(s.json(&["run", "job.toml", "--logical-date", "2026-01-01"])["status"], "succeeded");
+    let commits = || s.files("facts/_delta_log").iter().filter(|f| f.ends_with(".json")).count();
+    let before = commits();
+    s.write("in/d.csv", "id,v\n2,a\n2,b\n");
+    s.etl(&["run", "job.toml", "--logical-date", "2026-01-02"]).assert_failure(1, "merge_on key (id=2)");
+    assert_eq!(commits(), before, "{:?}", s.files("facts/_delta_log"));
+    assert_eq!(s.query("SELECT count(*) AS n FROM cur.facts"), vec![serde_json::json!({"n": 1})]);
+}

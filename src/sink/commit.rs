@@ -262,6 +262,13 @@ impl Commit {
     /// Step 2: puts every staged file in its run folder, then publishes all targets, and
     /// `with` (changes of the same run to other tables), in one catalog publication.
     pub async fn publish(&mut self, catalog: &dyn Catalog, with: Vec<TableChange>) -> Result<&Published> {
+        // What can refuse a merge is asked before any target commits: a Delta commit made
+        // before a later target failed would be seen by the log's readers until undone.
+        for target in &self.targets {
+            if let Some(merge) = &target.spec.merge {
+                delta::refuse_keys_a_merge_cannot_match(&target.spec, merge, merge_source(target, &self.tag)?).await?;
+            }
+        }
         let mut publication = Publication { run_id: Some(self.run_id.clone()), tables: with };
         for target in &mut self.targets {
             let partitions = match &target.existing {
@@ -401,14 +408,20 @@ async fn merge_into(
     tag: &WriteTag,
     run_id: &str,
 ) -> Result<WrittenData> {
+    let source = merge_source(target, tag)?;
+    let (spec, schema) = (&target.spec, &target.staged.schema);
+    let (done, written) = delta::merge(spec, schema, merge, source, recorded, tag, run_id).await?;
+    target.delta = Some(done);
+    Ok(written)
+}
+
+/// A merge target's staged rows, and the run's session to read them in.
+fn merge_source(target: &TargetCommit, tag: &WriteTag) -> Result<(FileTable, SessionState)> {
     let rejects = std::sync::Arc::new(crate::source::rejects::Rejects::failing());
     let definition = target.staged_definition(&tag.work.job);
     let source = FileTable::from_partitions(&definition, &target.staged_partitions(), rejects)?;
     let session = target.session.clone().ok_or_else(|| Error::runtime("a merge target staged without its session"))?;
-    let (spec, schema) = (&target.spec, &target.staged.schema);
-    let (done, written) = delta::merge(spec, schema, merge, (source, session), recorded, tag, run_id).await?;
-    target.delta = Some(done);
-    Ok(written)
+    Ok((source, session))
 }
 
 /// Refuses a target whose location holds, or lies inside, another written table's files: its

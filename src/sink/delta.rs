@@ -578,11 +578,12 @@ fn relative_path(location: &Location, url: &str) -> Result<String> {
 /// it not (Delta's MERGE refuses it only when a target row matches), and every later merge of
 /// it would then fail; a row with a NULL key matches no row (`=`), so every rerun would insert
 /// it again. Both are refused first, naming the key.
-async fn refuse_keys_a_merge_cannot_match(
+pub(super) async fn refuse_keys_a_merge_cannot_match(
     target: &TargetSpec,
     merge: &MergeSpec,
-    source: &datafusion::dataframe::DataFrame,
+    (source, session): (FileTable, SessionState),
 ) -> Result<()> {
+    let source = SessionContext::new_with_state(session).read_table(Arc::new(source))?;
     use datafusion::functions_aggregate::count::count;
     use datafusion::prelude::{ident, lit};
     // A row that is not inserted when unmatched (`when_not_matched = "ignore"`) cannot be
@@ -636,8 +637,7 @@ pub(super) async fn merge(
     let location = &target.location;
     let context = SessionContext::new_with_state(session);
     let source = context.read_table(Arc::new(source))?;
-    // Before anything is committed: a first merge creates the table.
-    refuse_keys_a_merge_cannot_match(target, merge, &source).await?;
+    // Its keys were checked before any target of the run committed (see `refuse_keys_a_merge_cannot_match`).
     let table = match open(location).await? {
         Some(table) => table,
         None => create(location, &target.table, schema, Vec::new(), run_id).await?,
