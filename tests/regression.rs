@@ -4532,3 +4532,27 @@ fn a_merge_key_refused_leaves_no_commit_in_an_earlier_delta_target() {
     assert_eq!(commits(), before, "{:?}", s.files("facts/_delta_log"));
     assert_eq!(s.query("SELECT count(*) AS n FROM cur.facts"), vec![serde_json::json!({"n": 1})]);
 }
+
+/// A Delta table's append job rerun after a merge had rewritten its file added its rows a
+/// second time: the merge's file held them untagged, so the rerun found nothing of its own to
+/// replace. The merge's files absorb the works of those it rewrote, and the rerun is refused
+/// as after a compaction.
+#[test]
+fn an_append_rerun_after_a_merge_rewrote_its_rows_is_refused_not_doubled() {
+    let s = crate::util::Sandbox::new();
+    let job = |name: &str, folder: &str, mode: &str| {
+        format!(
+            "name = \"{name}\"\n[[source]]\ntable = \"raw.{name}\"\nlocation = \"{folder}/\"\n[[target]]\ntable = \"cur.t\"\n\
+             query = \"SELECT * FROM raw.{name}\"\nlocation = \"out/\"\ntable_format = \"delta\"\n{mode}\n"
+        )
+    };
+    s.write("load.toml", job("load", "a", "mode = \"append\""));
+    s.write("upsert.toml", job("upsert", "b", "mode = \"merge\"\nmerge_on = [\"id\"]"));
+    s.write("a/d.csv", "id,v\n1,old\n2,old\n");
+    assert_eq!(s.json(&["run", "load.toml", "--logical-date", "2026-01-01"])["status"], "succeeded");
+    s.write("b/d.csv", "id,v\n2,upd\n");
+    assert_eq!(s.json(&["run", "upsert.toml", "--logical-date", "2026-01-01"])["status"], "succeeded");
+    s.write("a/d.csv", "id,v\n1,new\n2,new\n");
+    s.etl(&["run", "load.toml", "--logical-date", "2026-01-01"]).assert_failure(1, "merged them with other runs' rows");
+    assert_eq!(s.query("SELECT count(*) AS n FROM cur.t"), vec![serde_json::json!({"n": 2})]);
+}

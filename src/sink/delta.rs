@@ -9,7 +9,7 @@
 //! the same file list as the commit, with the Delta version it made, so `etl` readers see the
 //! run's tables together, and the Delta log's readers each table's commit.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use datafusion::execution::SessionState;
@@ -28,7 +28,7 @@ use object_store::prefix::PrefixStore;
 use super::publish::WriteTag;
 use super::{MergeSpec, RunLiveness, TargetSpec, WhenMatched, WhenNotMatched};
 use crate::catalog::provider::FileTable;
-use crate::catalog::{DataFile, Partition, PartitionWrite, TableName, WriteMode, WrittenData};
+use crate::catalog::{DataFile, Partition, PartitionWrite, TableName, Work, WriteMode, WrittenData};
 use crate::error::{Error, Result};
 use crate::layout;
 use crate::location::Location;
@@ -698,10 +698,19 @@ fn mirror<'a>(
     tag: &WriteTag,
 ) -> WrittenData {
     let known: HashMap<&str, &DataFile> = current.iter().flat_map(|p| &p.files).map(|f| (f.path.as_str(), f)).collect();
+    let files: Vec<(&Add, String)> = files.map(|add| (add, location.join(&add.path).url())).collect();
+    // The merge rewrote the files it removed into those it added: their rows may be in any of
+    // them, which hold the works of both (a rerun of one could neither replace nor keep them).
+    let left: HashSet<&str> = files.iter().map(|(_, path)| path.as_str()).collect();
+    let mut rewritten: BTreeSet<Work> =
+        known.iter().filter(|(path, _)| !left.contains(*path)).flat_map(|(_, file)| file.works()).collect();
+    if !rewritten.is_empty() {
+        rewritten.insert(tag.work.clone());
+    }
+    let absorbed: Vec<Work> = rewritten.into_iter().collect();
     let mut partitions: BTreeMap<Vec<Option<String>>, Vec<DataFile>> = BTreeMap::new();
-    for add in files {
+    for (add, path) in files {
         let values = values_of_delta(schema, &add.partition_values);
-        let path = location.join(&add.path).url();
         let file = match known.get(path.as_str()) {
             Some(known) => (*known).clone(),
             None => DataFile {
@@ -711,7 +720,7 @@ fn mirror<'a>(
                 job: tag.work.job.clone(),
                 logical_date: tag.work.logical_date.clone(),
                 params: tag.work.params.clone(),
-                absorbed: Vec::new(),
+                absorbed: absorbed.clone(),
             },
         };
         partitions.entry(values).or_default().push(file);
