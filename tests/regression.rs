@@ -4556,3 +4556,28 @@ fn an_append_rerun_after_a_merge_rewrote_its_rows_is_refused_not_doubled() {
     s.etl(&["run", "load.toml", "--logical-date", "2026-01-01"]).assert_failure(1, "merged them with other runs' rows");
     assert_eq!(s.query("SELECT count(*) AS n FROM cur.t"), vec![serde_json::json!({"n": 2})]);
 }
+
+/// A trigger with `suffix = ".zstd.parquet"` over its own job's target was accepted (the
+/// check knew only `part-0.parquet`, not the names etl writes), and two jobs each watching
+/// the other's output deployed: on AWS every run would start the next, for ever.
+#[test]
+fn triggers_that_would_start_their_jobs_for_ever_are_refused() {
+    let s = crate::util::Sandbox::new();
+    let job = |name: &str, watched: &str, suffix: &str, written: &str| {
+        format!(
+            "name = \"{name}\"\n[[trigger]]\ns3 = \"s3://lake/{watched}/\"\n{suffix}\n[[target]]\ntable = \"a.{name}\"\n\
+             query = \"SELECT 1 AS x\"\nlocation = \"s3://lake/{written}/\"\nmode = \"append\"\n"
+        )
+    };
+    for suffix in [".zstd.parquet", ".snappy.parquet", "c000.parquet", ".retained", "checkpoint"] {
+        s.write("own/l.toml", job("l", "out", &format!("suffix = \"{suffix}\""), "out"));
+        s.etl(&["pipeline", "show", "own"]).assert_failure(2, "would start it again");
+    }
+    s.write("own/l.toml", job("l", "out", "suffix = \".csv\"", "out"));
+    assert_eq!(s.etl(&["pipeline", "show", "own"]).code, 0);
+    s.write("cycle/a.toml", job("a", "x", "", "y"));
+    s.write("cycle/b.toml", job("b", "y", "", "x"));
+    for command in [vec!["pipeline", "show", "cycle"], vec!["deploy", "cycle", "--template", "t.yaml"]] {
+        s.etl(&command).assert_failure(2, "b (trigger s3://lake/y/) sees a's writes to s3://lake/y");
+    }
+}

@@ -55,6 +55,9 @@ pub enum ParquetCompression {
 }
 
 impl ParquetCompression {
+    pub const ALL: [ParquetCompression; 4] =
+        [ParquetCompression::Snappy, ParquetCompression::Zstd, ParquetCompression::Gzip, ParquetCompression::None];
+
     /// The setting DataFusion's writer takes.
     pub(super) fn writer_setting(self) -> &'static str {
         match self {

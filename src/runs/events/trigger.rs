@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use super::ObjectRef;
 use crate::location::Location;
+use crate::sink::ParquetCompression;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -81,17 +82,34 @@ impl Trigger {
     }
 }
 
-/// Names of objects etl writes under a target's location: its files, version records and
-/// Delta log.
-const WRITTEN_NAMES: [&str; 4] =
-    ["part-0.parquet", "_etl_versions/1.json", "_delta_log/00000000000000000001.json", "1.checkpoint.parquet"];
+/// Names of objects etl writes under a target's location, each kind with every codec: its
+/// files (and the copies kept for rollback), those a Delta merge writes (named by delta-rs),
+/// version records and the Delta log.
+fn written_names() -> Vec<String> {
+    let mut names: Vec<String> = [
+        "_etl_versions/1.json",
+        "_delta_log/00000000000000000001.json",
+        "_delta_log/00000000000000000010.checkpoint.parquet",
+        "_delta_log/_last_checkpoint",
+        "part-00000-6d035f7f-1045-4c6e-af0d-88dda1a8b510-c000.parquet",
+    ]
+    .map(String::from)
+    .to_vec();
+    for codec in ParquetCompression::ALL {
+        let ours = crate::layout::data_file_name("20261130T020000Z-0a1b2c", 0, codec.name());
+        names.push(format!("{ours}.retained"));
+        names.push(ours);
+        names.push(format!("part-00000-6d035f7f-1045-4c6e-af0d-88dda1a8b510-c000.{}.parquet", codec.name()));
+    }
+    names
+}
 
 impl Trigger {
     /// Whether objects a run writes under `location` would match this trigger, which would
     /// then start the job again after each of its runs, for ever.
     pub fn sees_writes_to(&self, location: &crate::location::Location) -> bool {
         if let Some(suffix) = &self.suffix
-            && !WRITTEN_NAMES.iter().any(|name| name.ends_with(suffix.as_str()))
+            && !written_names().iter().any(|name| name.ends_with(suffix.as_str()))
         {
             return false;
         }

@@ -167,6 +167,7 @@ impl Pipeline {
         }
         let graph = Graph::new(nodes).map_err(in_pipeline)?;
         check_writers(&jobs).map_err(in_pipeline)?;
+        check_trigger_loops(&jobs, &graph).map_err(in_pipeline)?;
         if self.on_failure == OnFailure::Rollback {
             check_retention(&jobs).map_err(in_pipeline)?;
         }
@@ -207,6 +208,63 @@ fn folder_name(folder: &Path) -> String {
     }
 }
 
+/// A trigger runs its job and the jobs downstream of it: where what they write is seen by a
+/// trigger whose runs lead back to the first (job a's trigger watches b's output, b's watches
+/// a's), each run would start the next, for ever. A job seeing its own outputs is refused
+/// with the job file.
+fn check_trigger_loops(jobs: &[Job], graph: &Graph) -> Result<()> {
+    // Each job's trigger starts the jobs whose triggers see what its run writes, and why.
+    let starts: Vec<Vec<(usize, String)>> = jobs
+        .iter()
+        .map(|job| {
+            let runs = graph.with_downstream(std::slice::from_ref(&job.name));
+            let written: Vec<(&str, &TargetSpec)> = jobs
+                .iter()
+                .filter(|j| runs.contains(&j.name.as_str()))
+                .flat_map(|j| j.targets.iter().map(move |t| (j.name.as_str(), t)))
+                .collect();
+            let mut started = Vec::new();
+            for (index, other) in jobs.iter().enumerate() {
+                let seen = other.triggers.iter().find_map(|trigger| {
+                    let (writer, target) = written.iter().find(|(_, t)| trigger.sees_writes_to(&t.location))?;
+                    Some(format!("{} (trigger {trigger}) sees {writer}'s writes to {}", other.name, target.location))
+                });
+                started.extend(seen.map(|why| (index, why)));
+            }
+            started
+        })
+        .collect();
+    for first in 0..jobs.len() {
+        // Depth first from each job, along the reasons, back to it.
+        let mut path: Vec<(usize, usize)> = vec![(first, 0)];
+        let mut seen = vec![false; jobs.len()];
+        while let Some((job, next)) = path.last().copied() {
+            let Some((to, _)) = starts[job].get(next) else {
+                path.pop();
+                if let Some(last) = path.last_mut() {
+                    last.1 += 1;
+                }
+                continue;
+            };
+            if *to == first {
+                let reasons: Vec<&str> = path.iter().map(|(j, n)| starts[*j][*n].1.as_str()).collect();
+                return Err(Error::config(format!(
+                    "triggers would start the jobs again for ever: {}; watch the sources' prefixes, or set suffixes \
+                     their outputs do not end with",
+                    reasons.join(", and ")
+                )));
+            }
+            if seen[*to] {
+                path.last_mut().expect("not empty").1 += 1;
+            } else {
+                seen[*to] = true;
+                path.push((*to, 0));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Two jobs writing one table must write partitions that are disjoint by their definitions,
 /// and two tables may not share files: one's publication would replace or delete the other's.
 fn check_writers(jobs: &[Job]) -> Result<()> {
@@ -216,7 +274,8 @@ fn check_writers(jobs: &[Job]) -> Result<()> {
         for (b, ib, tb) in &targets[n + 1..] {
             if ta.table != tb.table && ta.location.overlaps(&tb.location) {
                 return Err(Error::config(format!(
-                    "tables {} ({} target[{ia}]) and {} ({} target[{ib}]) are written to overlapping locations                      ({} and {}): give each table a location of its own",
+                    "tables {} ({} target[{ia}]) and {} ({} target[{ib}]) are written to overlapping locations \
+                     ({} and {}): give each table a location of its own",
                     ta.table,
                     a.file.display(),
                     tb.table,
