@@ -4581,3 +4581,41 @@ fn triggers_that_would_start_their_jobs_for_ever_are_refused() {
         s.etl(&command).assert_failure(2, "b (trigger s3://lake/y/) sees a's writes to s3://lake/y");
     }
 }
+
+/// Names AWS refuses past their limits were written: a replication role of 65 characters
+/// (64 at most) for a long pipeline and bucket name, and a Step Functions state of 81 (80 at
+/// most) for a long job name; and a template path that cannot be written exited 1, not 2.
+#[test]
+fn deployed_names_keep_within_aws_limits_and_a_bad_template_path_is_a_usage_error() {
+    let s = crate::util::Sandbox::new();
+    let bucket = "acme-analytics-curated-lake-eu-west-1";
+    let job = "daily_orders_by_customer_segment_and_region_with_late_arriving_corrections_v2";
+    s.write(
+        &format!("p/{job}.toml"),
+        format!(
+            "name = \"{job}\"\nschedule = \"rate(1 day)\"\n[[source]]\ntable = \"raw.o\"\nlocation = \"s3://{bucket}/in/\"\n\
+             [[target]]\ntable = \"cur.o\"\nquery = \"SELECT * FROM raw.o\"\nlocation = \"s3://{bucket}/out/\"\n"
+        ),
+    );
+    s.write(
+        "p/pipeline.toml",
+        format!(
+            "name = \"customer_lifetime_value_rollups_eu\"\n[deploy]\ncreate_buckets = true\nbucket_encryption = \"sse-s3\"\n\
+             replicas = {{ \"{bucket}\" = \"acme-analytics-curated-lake-dr-us-east-2\" }}\n"
+        ),
+    );
+    let out = s.etl(&["deploy", "p", "--template", "t.json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let template: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(s.path("t.json")).unwrap()).unwrap();
+    for (id, resource) in template["Resources"].as_object().unwrap() {
+        if let Some(name) = resource["Properties"]["RoleName"].as_str() {
+            assert!(name.len() <= 64, "{id}: {name}");
+        }
+    }
+    let sub = &template["Resources"]["StateMachine"]["Properties"]["DefinitionString"]["Fn::Sub"];
+    let machine: serde_json::Value = serde_json::from_str(sub[0].as_str().unwrap()).unwrap();
+    let states: Vec<&String> = machine["States"].as_object().unwrap().keys().collect();
+    assert!(states.iter().all(|name| name.len() <= 80), "{states:?}");
+    assert!(states.iter().any(|name| name.starts_with("Job_daily_orders")), "{states:?}");
+    s.etl(&["deploy", "p", "--template", "no/such/folder/t.json"]).assert_failure(2, "--template");
+}

@@ -104,7 +104,7 @@ pub async fn deploy(args: DeployArgs, global: &GlobalArgs) -> Result<()> {
     let built = template::build(&pipeline, &pipeline.deploy, &options)?;
     let text = built.render(format)?;
     std::fs::write(&args.template, &text)
-        .map_err(|e| Error::runtime(format!("writing {}: {e}", args.template.display())))?;
+        .map_err(|e| Error::usage(format!("--template {}: cannot write it: {e}", args.template.display())))?;
     let report = DeployReport {
         pipeline: pipeline.name.clone(),
         template: args.template.display().to_string(),

@@ -148,8 +148,14 @@ pub fn definition(pipeline: &Pipeline) -> String {
     serde_json::to_string_pretty(&machine).expect("a definition serialises")
 }
 
+/// A job's state: `Job_NAME`, within the 80 characters Step Functions takes for a state's
+/// name (a longer one keeps its start and a digest of the whole, so two stay apart).
 fn job_state(job: &str) -> String {
-    format!("Job_{job}")
+    let name = format!("Job_{job}");
+    if name.len() <= 80 {
+        return name;
+    }
+    format!("{}_{:04x}", &name[..75], crate::schema::names::digest(job) as u16)
 }
 
 /// A level's state: its job's, or a `Parallel` named after the level.

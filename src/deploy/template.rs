@@ -332,7 +332,7 @@ impl Builder {
         self.resource(
             role,
             "AWS::IAM::Role",
-            json!({ "RoleName": self.named(&format!("replication-{}", short(bucket))), "AssumeRolePolicyDocument": trust, "Policies": policies }),
+            json!({ "RoleName": self.named(&format!("repl-{}", short(bucket))), "AssumeRolePolicyDocument": trust, "Policies": policies }),
             true,
         );
         Ok(json!({ "Role": { "Fn::GetAtt": [role, "Arn"] }, "Rules": [rule] }))
