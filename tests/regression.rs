@@ -4606,7 +4606,8 @@ fn deployed_names_keep_within_aws_limits_and_a_bad_template_path_is_a_usage_erro
     );
     let out = s.etl(&["deploy", "p", "--template", "t.json"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let template: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(s.path("t.json")).unwrap()).unwrap();
+    let template: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.path("t.json")).unwrap()).unwrap();
     for (id, resource) in template["Resources"].as_object().unwrap() {
         if let Some(name) = resource["Properties"]["RoleName"].as_str() {
             assert!(name.len() <= 64, "{id}: {name}");
@@ -4618,4 +4619,52 @@ fn deployed_names_keep_within_aws_limits_and_a_bad_template_path_is_a_usage_erro
     assert!(states.iter().all(|name| name.len() <= 80), "{states:?}");
     assert!(states.iter().any(|name| name.starts_with("Job_daily_orders")), "{states:?}");
     s.etl(&["deploy", "p", "--template", "no/such/folder/t.json"]).assert_failure(2, "--template");
+}
+
+/// The runner's policy of a pipeline of 45 jobs was one inline policy of 21,000 characters:
+/// IAM takes 10,240 a role, and the stack failed. What does not fit goes to managed policies
+/// of at most 6,144 characters, a statement too large for one split by its resources.
+#[test]
+fn a_large_pipelines_runner_policy_is_split_within_iams_limits() {
+    let s = crate::util::Sandbox::new();
+    for n in 0..45 {
+        s.write(
+            &format!("p/job_{n:02}.toml"),
+            format!(
+                "name = \"job_{n:02}\"\n[[source]]\ntable = \"raw.src_table_{n:02}\"\nlocation = \"s3://company-raw-data/landing/src_table_{n:02}/\"\n\
+                 [[target]]\ntable = \"curated.table_{n:02}\"\nquery = \"SELECT * FROM raw.src_table_{n:02}\"\n\
+                 location = \"s3://company-curated-lake/curated/table_{n:02}/\"\n"
+            ),
+        );
+    }
+    let out = s.etl(&["deploy", "p", "--template", "t.json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let template: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.path("t.json")).unwrap()).unwrap();
+    let resources = template["Resources"].as_object().unwrap();
+    // As IAM counts: no whitespace, each resource as the string it resolves from.
+    let size = |document: &serde_json::Value| {
+        let text = serde_json::to_string(document).unwrap();
+        text.replace("{\"Fn::Sub\":", "").matches(|_: char| true).count()
+    };
+    let role = &resources["RunnerRole"]["Properties"];
+    assert!(size(&role["Policies"]) <= 10_240, "{}", size(&role["Policies"]));
+    let managed: Vec<&serde_json::Value> = resources
+        .values()
+        .filter(|r| r["Type"] == "AWS::IAM::ManagedPolicy")
+        .map(|r| &r["Properties"]["PolicyDocument"])
+        .collect();
+    assert!(!managed.is_empty() && managed.len() <= 10, "{}", managed.len());
+    assert!(managed.iter().all(|document| size(document) <= 6_144));
+    assert_eq!(role["ManagedPolicyArns"].as_array().unwrap().len(), managed.len());
+    let everything = serde_json::to_string(&template).unwrap();
+    for n in 0..45 {
+        for granted in [
+            format!("table/curated/table_{n:02}"),
+            format!("curated/table_{n:02}/*"),
+            format!("landing/src_table_{n:02}/*"),
+        ] {
+            assert!(everything.contains(&granted), "{granted}");
+        }
+    }
 }

@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{BucketUse, Needs, Options};
+use crate::error::{Error, Result};
 
 /// The S3 actions a target's writer, publication and clean-up call (object_store's multipart
 /// uploads included).
@@ -278,6 +279,80 @@ pub fn runner(needs: &Needs, options: &Options, created_key: Option<&str>, topic
         statements.push(Statement::allow("NotifyFailures".into(), &["sns:Publish"], vec![topic.to_string()]));
     }
     statements
+}
+
+/// `statements` in policies in their order: the first of at most `first` characters, the
+/// others of at most `each`, measured as IAM measures them (no whitespace; `${AWS::…}` is
+/// never shorter than what it stands for). A statement too large for one policy is split
+/// into statements granting a part of its resources (or, for one resource, of its
+/// condition's prefixes) each.
+pub fn split_by_size(statements: &[Statement], first: usize, each: usize) -> Result<Vec<Vec<Statement>>> {
+    // `{"Version":"2012-10-17","Statement":[]}` and the policy's name.
+    const DOCUMENT_CHARS: usize = 40 + 64;
+    let size = |statement: &Statement| serde_json::to_string(statement).expect("a statement serialises").len() + 1;
+    let mut pieces = Vec::new();
+    for statement in statements {
+        pieces.extend(in_pieces(statement.clone(), each - DOCUMENT_CHARS, &size)?);
+    }
+    let mut policies: Vec<Vec<Statement>> = vec![Vec::new()];
+    let mut used = DOCUMENT_CHARS;
+    for statement in pieces {
+        let limit = if policies.len() == 1 { first } else { each };
+        if used + size(&statement) > limit {
+            policies.push(Vec::new());
+            used = DOCUMENT_CHARS;
+        }
+        used += size(&statement);
+        policies.last_mut().expect("one at least").push(statement);
+    }
+    Ok(policies)
+}
+
+/// `statement` as statements of at most `limit` characters each, numbered after it.
+fn in_pieces(statement: Statement, limit: usize, size: &dyn Fn(&Statement) -> usize) -> Result<Vec<Statement>> {
+    if size(&statement) <= limit {
+        return Ok(vec![statement]);
+    }
+    let mut pieces = vec![statement];
+    while let Some(index) = pieces.iter().position(|p| size(p) > limit) {
+        let piece = pieces.remove(index);
+        let Some((a, b)) = halves(&piece) else {
+            return Err(Error::config(format!(
+                "the runner's statement {} is {} characters, more than IAM takes in one policy",
+                piece.sid,
+                size(&piece)
+            )));
+        };
+        pieces.insert(index, b);
+        pieces.insert(index, a);
+    }
+    let sid = pieces[0].sid.clone();
+    for (number, piece) in pieces.iter_mut().enumerate() {
+        piece.sid = format!("{sid}{}", number + 1);
+    }
+    Ok(pieces)
+}
+
+/// A statement as two that grant together what it grants: each with half its resources, or
+/// with its one resource and half its condition's values.
+fn halves(statement: &Statement) -> Option<(Statement, Statement)> {
+    let (mut a, mut b) = (statement.clone(), statement.clone());
+    if statement.resource.len() > 1 {
+        let middle = statement.resource.len() / 2;
+        a.resource.truncate(middle);
+        b.resource.drain(..middle);
+        return Some((a, b));
+    }
+    let condition = statement.condition.as_ref()?.as_object()?;
+    let [(operator, keys)] = condition.iter().collect::<Vec<_>>()[..] else { return None };
+    let [(key, Value::Array(values))] = keys.as_object()?.iter().collect::<Vec<_>>()[..] else { return None };
+    if values.len() < 2 {
+        return None;
+    }
+    let middle = values.len() / 2;
+    a.condition = Some(json!({ operator: { key: values[..middle] } }));
+    b.condition = Some(json!({ operator: { key: values[middle..] } }));
+    Some((a, b))
 }
 
 #[cfg(test)]

@@ -94,7 +94,7 @@ pub fn build(pipeline: &Pipeline, settings: &Settings, options: &Options) -> Res
 
     let created_key = key.as_ref().and_then(|k| k.get("Fn::GetAtt").map(|_| "${BucketKey.Arn}"));
     let statements = policy::runner(&needs, options, created_key, Some("${FailureTopic}"));
-    t.roles(&statements);
+    t.roles(&statements)?;
     t.task(settings);
     t.state_machine(pipeline);
     t.rules(&needs);
@@ -368,15 +368,35 @@ impl Builder {
 
     /// The runner's role (the tasks'), with the pipeline's least-privilege policy, and the role
     /// ECS pulls the image and writes logs as.
-    fn roles(&mut self, statements: &[Statement]) {
-        let document = json!({ "Version": "2012-10-17", "Statement": statements.iter().map(Statement::to_template).collect::<Vec<_>>() });
-        let policies = json!([{ "PolicyName": self.named("runner"), "PolicyDocument": document }]);
-        self.resource(
-            "RunnerRole",
-            "AWS::IAM::Role",
-            json!({ "RoleName": self.named("runner"), "AssumeRolePolicyDocument": service_trust("ecs-tasks.amazonaws.com"), "Policies": policies }),
-            true,
-        );
+    /// The statements that do not fit the role's inline policy go to managed policies it is
+    /// given (IAM's limits: 10,240 characters of inline policy a role, 6,144 a managed policy).
+    fn roles(&mut self, statements: &[Statement]) -> Result<()> {
+        let document = |statements: &[Statement]| json!({ "Version": "2012-10-17", "Statement": statements.iter().map(Statement::to_template).collect::<Vec<_>>() });
+        let mut policies = policy::split_by_size(statements, INLINE_POLICY_CHARS, MANAGED_POLICY_CHARS)?.into_iter();
+        let inline = policies.next().unwrap_or_default();
+        let inline = json!([{ "PolicyName": self.named("runner"), "PolicyDocument": document(&inline) }]);
+        let mut managed = Vec::new();
+        for (index, statements) in policies.enumerate() {
+            let id = format!("RunnerPolicy{}", index + 2);
+            let properties = json!({
+                "ManagedPolicyName": self.named(&format!("runner-{}", index + 2)),
+                "PolicyDocument": document(&statements),
+            });
+            self.resource(&id, "AWS::IAM::ManagedPolicy", properties, false);
+            managed.push(json!({ "Ref": id }));
+        }
+        if managed.len() > MANAGED_POLICIES_PER_ROLE {
+            return Err(Error::config(format!(
+                "the runner's permissions need {} managed policies besides its inline one, more than the {MANAGED_POLICIES_PER_ROLE} \
+                 IAM attaches to a role: split the pipeline, or give its jobs fewer locations",
+                managed.len()
+            )));
+        }
+        let mut role = json!({ "RoleName": self.named("runner"), "AssumeRolePolicyDocument": service_trust("ecs-tasks.amazonaws.com"), "Policies": inline });
+        if !managed.is_empty() {
+            role["ManagedPolicyArns"] = json!(managed);
+        }
+        self.resource("RunnerRole", "AWS::IAM::Role", role, true);
         self.output("RunnerRoleArn", json!({ "Fn::GetAtt": ["RunnerRole", "Arn"] }), "The role etl runs as");
         let managed = "arn:${AWS::Partition}:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy";
         self.resource(
@@ -389,6 +409,7 @@ impl Builder {
             }),
             true,
         );
+        Ok(())
     }
 
     fn task(&mut self, settings: &Settings) {
@@ -563,6 +584,12 @@ fn service_trust(service: &str) -> Value {
         "Statement": [{ "Effect": "Allow", "Principal": { "Service": service }, "Action": "sts:AssumeRole" }],
     })
 }
+
+/// IAM's limits on policy text (characters, whitespace not counted): a role's inline policies
+/// together, one managed policy, and the managed policies a role takes.
+const INLINE_POLICY_CHARS: usize = 10_240;
+const MANAGED_POLICY_CHARS: usize = 6_144;
+const MANAGED_POLICIES_PER_ROLE: usize = 10;
 
 /// A name part that keeps names within AWS's limits (64 characters for roles and rules).
 /// At most 24 characters of `text`; a longer one keeps 19 and a digest of the whole, so that
