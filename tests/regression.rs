@@ -4668,3 +4668,20 @@ fn a_large_pipelines_runner_policy_is_split_within_iams_limits() {
         }
     }
 }
+
+/// On a cluster, every array and map function failed ("task could not be prepared or was
+/// rejected by executor"; the executor's log: "PhysicalExtensionCodec is not provided for
+/// scalar function array_length"): Ballista's executors know DataFusion's core functions only.
+#[test]
+fn array_and_map_functions_run_on_a_cluster_as_locally() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/t.json", "{\"id\":1,\"tags\":[\"a\",\"b\"]}\n{\"id\":2,\"tags\":[]}\n");
+    assert_eq!(s.etl(&["crawl", "in/", "--table", "raw.t"]).code, 0);
+    let sql = "SELECT id, cardinality(tags) AS n, tags[1] AS first, array_to_string(tags, '-') AS joined, \
+               array_has(tags, 'b') AS has_b, map_keys(map([id], ['x'])) AS keys FROM raw.t ORDER BY id";
+    let local = s.etl(&["sql", sql, "--format", "json"]);
+    assert_eq!(local.code, 0, "{}", local.stderr);
+    let cluster = crate::cluster::Cluster::start(&s, 1);
+    let remote = s.etl(&["sql", sql, "--format", "json", "--engine", &cluster.engine()]);
+    assert_eq!((remote.code, remote.stdout.as_str()), (0, local.stdout.as_str()), "{}", remote.stderr);
+}

@@ -180,6 +180,7 @@ pub async fn executor(options: ExecutorOptions) -> Result<()> {
             RuntimeEnvBuilder::new().with_object_store_registry(Arc::new(Registry::default())).build_arc()
         })),
         override_physical_codec: Some(Arc::new(codec::EtlCodec::default())),
+        override_function_registry: Some(Arc::new(executor_functions())),
         ..defaults
     };
     eprintln!(
@@ -187,6 +188,19 @@ pub async fn executor(options: ExecutorOptions) -> Result<()> {
         config.executor_id, config.bind_host, config.port, config.grpc_port, options.scheduler
     );
     start_executor_process(Arc::new(config)).await.map_err(cluster_error)
+}
+
+/// The functions an executor finds by name: Ballista's registry holds DataFusion's core
+/// ones only, and a plan calling an array or map function (`cardinality`, `tags[1]`) failed
+/// on every executor.
+fn executor_functions() -> ballista_core::registry::BallistaFunctionRegistry {
+    let mut registry = ballista_core::registry::BallistaFunctionRegistry::default();
+    for function in datafusion::functions_nested::all_default_nested_functions() {
+        for name in function.aliases().iter().chain([&function.name().to_string()]) {
+            registry.scalar_functions.insert(name.clone(), function.clone());
+        }
+    }
+    registry
 }
 
 /// The address an executor gives the scheduler for itself. Bound on every interface (as in a
