@@ -4685,3 +4685,23 @@ fn array_and_map_functions_run_on_a_cluster_as_locally() {
     let remote = s.etl(&["sql", sql, "--format", "json", "--engine", &cluster.engine()]);
     assert_eq!((remote.code, remote.stdout.as_str()), (0, local.stdout.as_str()), "{}", remote.stderr);
 }
+
+/// `INSERT INTO` a table the script created failed on a cluster with DataFusion's internal
+/// error ("failed to serialize physical plan … Unsupported plan node … DataSinkExec … likely
+/// caused by a bug in DataFusion"): the table's rows live in the client. The query runs on
+/// the cluster, the rows are inserted where the table is.
+#[test]
+fn an_insert_into_a_session_table_runs_on_a_cluster_as_locally() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "s,n\na,1\nb,2\n");
+    assert_eq!(s.etl(&["crawl", "in/", "--table", "raw.a"]).code, 0);
+    s.write(
+        "m.sql",
+        "CREATE TABLE t1 (s VARCHAR, n BIGINT);\nINSERT INTO t1 VALUES ('z', 0);\nINSERT INTO t1 SELECT s, n * 10 FROM raw.a;\nSELECT * FROM t1 ORDER BY s;\n",
+    );
+    let local = s.etl(&["sql", "-f", "m.sql", "--format", "csv"]);
+    assert_eq!((local.code, local.stdout.as_str()), (0, "s,n\na,10\nb,20\nz,0\n"), "{}", local.stderr);
+    let cluster = crate::cluster::Cluster::start(&s, 1);
+    let remote = s.etl(&["sql", "-f", "m.sql", "--format", "csv", "--engine", &cluster.engine()]);
+    assert_eq!((remote.code, remote.stdout.as_str()), (0, local.stdout.as_str()), "{}", remote.stderr);
+}

@@ -16,7 +16,9 @@ use datafusion::execution::TaskContext;
 use datafusion::execution::context::QueryPlanner;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_expr::EquivalenceProperties;
-use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::execution_plan::{
+    Boundedness, ChildrenPropertiesMode, EmissionType, ReplaceChildrenOptions,
+};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream,
@@ -56,6 +58,22 @@ impl QueryPlanner for ClusterPlanner {
         session: &dyn Session,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let plan = DefaultPhysicalPlanner::default().create_physical_plan(logical_plan, session).await?;
+        // A session's own table (`CREATE TABLE t …`, then `INSERT INTO t …`) holds its rows in
+        // this process: the query runs on the cluster, the rows are inserted here.
+        if let Some(exec) = plan.downcast_ref::<DataSinkExec>() {
+            let sink: &dyn std::any::Any = exec.sink();
+            if sink.downcast_ref::<ParquetSink>().is_none() {
+                let input = self.on_cluster(exec.input().clone())?;
+                let options = ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute);
+                return plan.clone().replace_children(vec![input], options);
+            }
+        }
+        self.on_cluster(plan)
+    }
+}
+
+impl ClusterPlanner {
+    fn on_cluster(&self, plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
         if !touches_files(&plan)? {
             // Nothing for executors to read or write (`SELECT 1`, EXPLAIN, a catalog listing).
             return Ok(plan);
