@@ -4705,3 +4705,26 @@ fn an_insert_into_a_session_table_runs_on_a_cluster_as_locally() {
     let remote = s.etl(&["sql", "-f", "m.sql", "--format", "csv", "--engine", &cluster.engine()]);
     assert_eq!((remote.code, remote.stdout.as_str()), (0, local.stdout.as_str()), "{}", remote.stderr);
 }
+
+/// A target whose query built a struct with capitals or spaces in its field names
+/// (`named_struct('userId', …)`, in an array too) failed: "Unsupported CAST from
+/// Struct("userId": Int64) to Struct("userid": Int64)". Its fields are named as Glue names
+/// columns, as the crawl names a JSON record's keys.
+#[test]
+fn struct_fields_a_target_builds_are_named_as_glue_names_them() {
+    let s = crate::util::Sandbox::new();
+    s.write(
+        "job.toml",
+        "name = \"r\"\n[[target]]\ntable = \"cur.r\"\nlocation = \"out/\"\n\
+         query = \"SELECT 1 AS id, named_struct('userId', 1, 'b c', 2) AS s, [named_struct('Aa', 3)] AS l\"\n",
+    );
+    let out = s.etl(&["run", "job.toml"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let schema = s.json(&["schema", "show", "cur.r"]);
+    let types: Vec<&str> = schema["columns"].as_array().unwrap().iter().map(|c| c["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["bigint", "struct<userid:bigint,b_c:bigint>", "array<struct<aa:bigint>>"]);
+    assert_eq!(
+        s.query("SELECT s.userid AS u, s.b_c AS b, l[1]['aa'] AS a FROM cur.r"),
+        vec![serde_json::json!({"u": 1, "b": 2, "a": 3})]
+    );
+}

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, AsArray, Int64Array};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, FieldRef, Int64Type, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::error::Result;
@@ -152,34 +152,9 @@ fn glue_named(schema: &Schema) -> Schema {
         .fields()
         .iter()
         .enumerate()
-        .map(|(index, field)| Arc::new(renamed(field, names::normalize(field.name(), index))))
+        .map(|(index, field)| Arc::new(names::glue_named_field(field, names::normalize(field.name(), index))))
         .collect();
     Schema::new_with_metadata(fields, schema.metadata().clone())
-}
-
-fn renamed(field: &Field, name: String) -> Field {
-    field.clone().with_name(name).with_data_type(nested_renamed(field.data_type()))
-}
-
-/// Struct fields named as `GlueType::from_arrow` names them, at any depth.
-fn nested_renamed(data_type: &DataType) -> DataType {
-    let child = |field: &FieldRef| Arc::new(renamed(field, field.name().to_string()));
-    match data_type {
-        DataType::Struct(fields) => DataType::Struct(
-            fields
-                .iter()
-                .enumerate()
-                .map(|(index, f)| Arc::new(renamed(f, names::normalize(f.name(), index))))
-                .collect::<Fields>(),
-        ),
-        DataType::List(item) => DataType::List(child(item)),
-        DataType::LargeList(item) => DataType::LargeList(child(item)),
-        DataType::ListView(item) => DataType::ListView(child(item)),
-        DataType::LargeListView(item) => DataType::LargeListView(child(item)),
-        DataType::FixedSizeList(item, size) => DataType::FixedSizeList(child(item), *size),
-        DataType::Map(entries, sorted) => DataType::Map(child(entries), *sorted),
-        other => other.clone(),
-    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,9 @@
 //! resolved by silently dropping one column.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields};
 
 use crate::error::{Error, Result};
 
@@ -70,6 +73,33 @@ pub fn normalize_all<'a>(
         out.push(normalized);
     }
     Ok(out)
+}
+
+/// `field` named `name`, its struct fields (at any depth) named as Glue names them.
+pub fn glue_named_field(field: &Field, name: String) -> Field {
+    field.clone().with_name(name).with_data_type(with_glue_field_names(field.data_type()))
+}
+
+/// A type with its struct fields, at any depth, named as Glue names columns (`Order ID` is
+/// `order_id`), in their order.
+pub fn with_glue_field_names(data_type: &DataType) -> DataType {
+    let child = |field: &FieldRef| Arc::new(glue_named_field(field, field.name().to_string()));
+    match data_type {
+        DataType::Struct(fields) => DataType::Struct(
+            fields
+                .iter()
+                .enumerate()
+                .map(|(index, f)| Arc::new(glue_named_field(f, normalize(f.name(), index))))
+                .collect::<Fields>(),
+        ),
+        DataType::List(item) => DataType::List(child(item)),
+        DataType::LargeList(item) => DataType::LargeList(child(item)),
+        DataType::ListView(item) => DataType::ListView(child(item)),
+        DataType::LargeListView(item) => DataType::LargeListView(child(item)),
+        DataType::FixedSizeList(item, size) => DataType::FixedSizeList(child(item), *size),
+        DataType::Map(entries, sorted) => DataType::Map(child(entries), *sorted),
+        other => other.clone(),
+    }
 }
 
 #[cfg(test)]

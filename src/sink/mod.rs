@@ -31,8 +31,10 @@ use crate::error::{Error, Result};
 use crate::layout::HIVE_NULL_PARTITION;
 use crate::location::Location;
 use crate::location::aws::Encryption;
+use crate::schema::names::with_glue_field_names;
 use crate::schema::widen::{holds_every_value, widen};
 use crate::schema::{Column, GlueType, TableSchema, names};
+use crate::transform::field_names::glue_field_names;
 
 /// Whether a run may still be writing (its files are then left alone by clean-ups).
 pub trait RunLiveness: Sync {
@@ -316,7 +318,12 @@ pub fn target_schema(
                 _ => ty,
             };
             let cast_to = ty.to_arrow();
-            let expr = if field.data_type() == &cast_to { column } else { cast(column, cast_to) };
+            let renamed = with_glue_field_names(field.data_type());
+            let (column, output_type) = match renamed == *field.data_type() {
+                true => (column, renamed),
+                false => (glue_field_names().call(vec![column]), renamed),
+            };
+            let expr = if output_type == cast_to { column } else { cast(column, cast_to) };
             data.push(expr.alias(name));
             schema.columns.push(Column::new(name.clone(), ty));
         }

@@ -6,6 +6,7 @@ pub mod checked_sum;
 pub mod cluster;
 pub mod dates;
 pub mod decimal;
+pub mod field_names;
 pub mod key_join;
 pub mod params;
 mod rewrite;
@@ -32,6 +33,7 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
         .chain([
             Arc::new(ScalarUDF::new_from_impl(dates::DateTruncDays::new())),
             Arc::new(ScalarUDF::new_from_impl(zorder::ZOrderKey::new())),
+            Arc::new(field_names::glue_field_names()),
         ])
         .collect()
 }
