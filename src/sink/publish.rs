@@ -188,14 +188,18 @@ pub(super) fn build_on_read(written: &mut WrittenData, read: &BTreeMap<Vec<Optio
 fn rerun_after_compaction(target: &TargetSpec, tag: &WriteTag, file: &DataFile) -> Error {
     // Named by the file, not its folder: a later append's copy keeps it in that run's folder.
     let name = file.path.rsplit('/').next().unwrap_or_default();
-    let run = layout::writer_of_data_file(name).map(|run| format!(", run {run}")).unwrap_or_default();
+    let run = layout::writer_of_data_file(name).map(|run| format!(" (run {run})")).unwrap_or_default();
+    // A Delta merge's files hold its own rows besides those of the files it rewrote.
+    let writer = match file.absorbed.contains(&file.work()) {
+        true => format!("a merge of job {}", file.job),
+        false => "`etl compact`".to_string(),
+    };
     Error::conflict(format!(
         "{table}: this run of job {job} for {date} would replace the rows its earlier run appended, but \
-         a later write ({writer}{run}: a compaction or a merge) merged them with other runs' rows into {path}, \
-         whose rows no longer say which run wrote them; publishing would count them twice, so nothing was \
-         published. To redo {date}, roll {table} back to the version before that write (`etl table history \
-         {table}`, then `etl rollback {table} --to VERSION`) and run again",
-        writer = file.job,
+         {writer}{run} merged them with other runs' rows into {path}, whose rows no longer say which run \
+         wrote them; publishing would count them twice, so nothing was published. To redo {date}, roll \
+         {table} back to the version before that write (`etl table history {table}`, then `etl rollback \
+         {table} --to VERSION`) and run again",
         table = target.table,
         job = tag.work.job,
         date = tag.work.logical_date,
