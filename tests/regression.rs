@@ -4728,3 +4728,25 @@ fn struct_fields_a_target_builds_are_named_as_glue_names_them() {
         vec![serde_json::json!({"u": 1, "b": 2, "a": 3})]
     );
 }
+
+/// `CAST(valid_to AS TIMESTAMP)` failed for a `9999-12-31` (an open-ended validity) and for
+/// years before 1677: SQL's TIMESTAMP was DataFusion's nanoseconds, where the catalog's
+/// timestamps are microseconds.
+#[test]
+fn sql_timestamps_span_the_years_the_catalogs_do() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,vt,vd\n1,9999-12-31 00:00:00,9999-12-31\n2,1600-01-01 00:00:00,1500-01-01\n");
+    assert_eq!(s.etl(&["crawl", "in/", "--table", "raw.c"]).code, 0);
+    let out = s.etl(&[
+        "sql",
+        "SELECT id, CAST(vt AS TIMESTAMP) AS a, CAST(vd AS TIMESTAMP) AS b FROM raw.c ORDER BY id",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(
+        (out.code, out.stdout.as_str()),
+        (0, "id,a,b\n1,9999-12-31T00:00:00,9999-12-31T00:00:00\n2,1600-01-01T00:00:00,1500-01-01T00:00:00\n"),
+        "{}",
+        out.stderr
+    );
+}

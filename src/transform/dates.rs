@@ -7,20 +7,24 @@
 //! per value, with no timestamps. An optimizer rule rewrites that shape (a date in, a date
 //! out, a literal granularity of a day or coarser) to [`DateTruncDays`]; anything else keeps
 //! DataFusion's function.
+//!
+//! And SQL's `TIMESTAMP` type as the catalog's timestamps are ([`SqlTimestamps`]).
 
 use std::sync::Arc;
 
 use chrono::{Datelike, NaiveDate};
 use datafusion::arrow::array::{AsArray, Date32Array};
-use datafusion::arrow::datatypes::{DataType, Date32Type, Field, FieldRef};
+use datafusion::arrow::datatypes::{DataType, Date32Type, Field, FieldRef, TimeUnit};
 use datafusion::common::tree_node::Transformed;
 use datafusion::common::{DFSchema, Result, ScalarValue, exec_err};
 use datafusion::logical_expr::expr::{Cast, ScalarFunction};
+use datafusion::logical_expr::planner::TypePlanner;
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ExprSchemable, LogicalPlan, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl,
     Signature, Volatility,
 };
 use datafusion::optimizer::{ApplyOrder, OptimizerConfig, OptimizerRule};
+use datafusion::sql::sqlparser::ast::{DataType as SqlDataType, TimezoneInfo};
 
 use crate::transform::rewrite::rewrite_expressions;
 
@@ -166,6 +170,25 @@ impl ScalarUDFImpl for DateTruncDays {
             }
             other => exec_err!("date_trunc_days takes a date, not {}", other.data_type()),
         }
+    }
+}
+
+/// SQL's `TIMESTAMP` (in a cast, a literal, a column of `CREATE TABLE`) as the catalog's
+/// timestamps are: microseconds. DataFusion's nanoseconds end in 2262 and begin in 1677:
+/// `CAST('9999-12-31' AS TIMESTAMP)`, an open-ended validity of an SCD2 table, failed, and so
+/// did a cast of a timestamp column already holding one. `TIMESTAMP(n)` keeps its precision,
+/// a zoned timestamp DataFusion's (it takes the session's zone).
+#[derive(Debug, Default)]
+pub struct SqlTimestamps;
+
+impl TypePlanner for SqlTimestamps {
+    fn plan_type_field(&self, sql_type: &SqlDataType) -> Result<Option<FieldRef>> {
+        Ok(match sql_type {
+            SqlDataType::Timestamp(None, TimezoneInfo::None | TimezoneInfo::WithoutTimeZone) => {
+                Some(Arc::new(Field::new("", DataType::Timestamp(TimeUnit::Microsecond, None), true)))
+            }
+            _ => None,
+        })
     }
 }
 

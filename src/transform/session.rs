@@ -30,7 +30,7 @@ use crate::location::stores::Registry;
 use crate::transform::arithmetic::{CheckedIntegerRule, DecimalArithmeticRule};
 use crate::transform::cluster::Engine;
 use crate::transform::cluster::planner::ClusterPlanner;
-use crate::transform::dates::DateTruncDaysRule;
+use crate::transform::dates::{DateTruncDaysRule, SqlTimestamps};
 use crate::transform::key_join::KeyJoinRule;
 use crate::transform::write_order::KeepInputOrder;
 
@@ -201,6 +201,7 @@ pub async fn session(
         .with_config(config)
         .with_runtime_env(runtime.build_arc()?)
         .with_default_features()
+        .with_type_planner(Arc::new(SqlTimestamps))
         .with_analyzer_rule(Arc::new(CheckedIntegerRule))
         .with_optimizer_rule(Arc::new(DecimalArithmeticRule))
         .with_optimizer_rule(Arc::new(DateTruncDaysRule));
