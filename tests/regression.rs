@@ -4750,3 +4750,30 @@ fn sql_timestamps_span_the_years_the_catalogs_do() {
         out.stderr
     );
 }
+
+/// An incremental job over `month=11/`, `month=12/`, then `month=01/` failed on the third run:
+/// its partition key became a string (`01` keeps its zero) and a key's type may not change.
+/// A partition's value is its folder's text, which reads as a string whatever the key was: a
+/// key may become a string.
+#[test]
+fn a_partition_key_may_become_a_string() {
+    let s = crate::util::Sandbox::new();
+    s.write(
+        "job.toml",
+        "name = \"m\"\n[[source]]\ntable = \"raw.m\"\nlocation = \"in/\"\nincremental = true\n[[target]]\ntable = \"cur.m\"\n\
+         query = \"SELECT * FROM raw.m\"\nlocation = \"out/\"\npartition_by = [\"month\"]\nmode = \"overwrite_partitions\"\n",
+    );
+    for (month, id) in [("11", 1), ("12", 2), ("01", 3)] {
+        s.write(&format!("in/month={month}/a.csv"), format!("id\n{id}\n"));
+        let out = s.etl(&["run", "job.toml", "--json"]);
+        assert_eq!(out.code, 0, "month={month}: {}", out.stderr);
+    }
+    assert_eq!(
+        s.query("SELECT month, id FROM cur.m ORDER BY id"),
+        vec![
+            serde_json::json!({"month": "11", "id": 1}),
+            serde_json::json!({"month": "12", "id": 2}),
+            serde_json::json!({"month": "01", "id": 3})
+        ]
+    );
+}

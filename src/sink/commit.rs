@@ -550,8 +550,8 @@ fn check_merge_keys(target: &TargetSpec, merge: &super::MergeSpec, schema: &Tabl
 
 /// Files already in a table must stay readable under its new schema: columns may be added,
 /// dropped or widened as Athena reads the old files (an integer to a wider one, float to
-/// double; not a number to double or decimal, nor anything to text), partition keys may not
-/// change.
+/// double; not a number to double or decimal, nor anything to text), partition keys may
+/// only become strings.
 fn check_compatible(target: &TargetSpec, changes: &[Change]) -> Result<()> {
     for change in changes {
         // A Delta table's schema is its log's: a column dropped from it would vanish from the
@@ -563,6 +563,9 @@ fn check_compatible(target: &TargetSpec, changes: &[Change]) -> Result<()> {
             // etl's reader takes any widening, but the files kept must stay readable by Athena
             // under the new type (text "widens" anything, and Athena, Spark and DuckDB refuse
             // a folder of numbers and texts as one table).
+            // A partition's value is its folder's text, which reads as a string whatever the
+            // key was (`month=11` written as bigint, then `month=01` as string).
+            Change::Changed { to: GlueType::String, partition_key: true, .. } => is_delta,
             Change::Changed { from, to, partition_key, .. } => *partition_key || is_delta || !athena_reads_as(from, to),
         };
         if incompatible {
