@@ -4777,3 +4777,39 @@ fn a_partition_key_may_become_a_string() {
         ]
     );
 }
+
+/// `etl doctor` failed a bucket that only a trigger watches (its runs never read it) by listing
+/// it, and never read a source that names one object (`s3://b/ref/customers.json`): it looked
+/// for objects under `customers.json/` and warned that there were none.
+#[test]
+fn doctor_reads_a_one_object_source_and_lists_no_trigger_only_bucket() {
+    use crate::util::aws::{create_bucket, endpoint, put_object, unique};
+    if endpoint().is_none() {
+        return;
+    }
+    let (raw, lake, drop) = (unique("docraw"), unique("doclake"), unique("docdrop"));
+    for bucket in [&raw, &lake, &drop] {
+        create_bucket(bucket);
+    }
+    put_object(&raw, "ref/customers.json", b"{\"id\":1}\n");
+    let s = crate::util::Sandbox::new();
+    s.write(
+        "p/t.toml",
+        format!(
+            "name = \"t\"\n[[trigger]]\ns3 = \"s3://{drop}/incoming/\"\n[[source]]\ntable = \"raw.customers\"\n\
+             location = \"s3://{raw}/ref/customers.json\"\n[[target]]\ntable = \"cur.customers\"\n\
+             query = \"SELECT * FROM raw.customers\"\nlocation = \"s3://{lake}/customers/\"\n"
+        ),
+    );
+    let doctor = s.etl_with_env(&["doctor", "p", "--json"], &[("ETL_CATALOG", "glue")]);
+    let checks: serde_json::Value = serde_json::from_str(&doctor.stdout).unwrap();
+    let checks = checks["checks"].as_array().unwrap();
+    let named = |text: &str| checks.iter().find(|c| c["check"].as_str().unwrap().contains(text));
+    assert_eq!(
+        named(&format!("read s3://{raw}/ref/customers.json")).map(|c| &c["status"]),
+        Some(&serde_json::json!("ok")),
+        "{checks:?}"
+    );
+    assert!(named(&format!("bucket {drop} exists")).is_none(), "{checks:?}");
+    assert!(named(&format!("notifications of bucket {drop}")).is_some(), "{checks:?}");
+}

@@ -130,6 +130,13 @@ impl Doctor<'_> {
     }
 
     async fn bucket(&mut self, bucket: &str, used: &super::BucketUse) {
+        if used.reads.is_empty() && used.writes.is_empty() {
+            // Only a trigger's: its events reach the runs, which never read the bucket.
+            if !used.triggers.is_empty() {
+                self.notifications(bucket).await;
+            }
+            return;
+        }
         let id = policy::bucket_id(bucket, &self.buckets);
         let bucket_arn = self.account.resolve(&policy::bucket_arn(bucket));
         let check = format!("bucket {bucket} exists");
@@ -205,6 +212,14 @@ impl Doctor<'_> {
     async fn read_prefix(&mut self, bucket: &str, prefix: &str, id: &str) {
         let Some(first) = self.list_prefix(bucket, prefix, id).await else {
             return;
+        };
+        // A source may name one object (`s3://b/ref/customers.json`), as a run first asks.
+        let first = match first {
+            None if !prefix.is_empty() => match self.s3.head_object().bucket(bucket).key(prefix).send().await {
+                Ok(head) => Some((prefix.to_string(), head.content_length().unwrap_or(0) == 0)),
+                Err(_) => None,
+            },
+            first => first,
         };
         let Some((key, empty)) = first else {
             let check = format!("read an object under s3://{bucket}/{}", folder(prefix));
