@@ -4813,3 +4813,15 @@ fn doctor_reads_a_one_object_source_and_lists_no_trigger_only_bucket() {
     assert!(named(&format!("bucket {drop} exists")).is_none(), "{checks:?}");
     assert!(named(&format!("notifications of bucket {drop}")).is_some(), "{checks:?}");
 }
+
+/// With no scheduler at the engine's address, a query failed with the transport's debug text
+/// (`tonic::transport::Error(Transport, ConnectError(ConnectError("tcp connect error", …`).
+#[test]
+fn an_unreachable_scheduler_is_named_in_words() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id\n1\n");
+    assert_eq!(s.etl(&["crawl", "in/", "--table", "raw.a"]).code, 0);
+    let out = s.etl(&["sql", "SELECT * FROM raw.a", "--engine", "df://127.0.0.1:1"]);
+    out.assert_failure(1, "on the cluster at http://127.0.0.1:1: cannot connect to the scheduler there");
+    assert!(!out.stderr.contains("tonic::"), "{}", out.stderr);
+}

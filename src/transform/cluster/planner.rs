@@ -126,6 +126,18 @@ fn parquet_sinks_with_metadata(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn E
     .map(|transformed| transformed.data)
 }
 
+/// What a failure to talk to the scheduler means, where Ballista gives the transport's
+/// debug text (`tonic::transport::Error(Transport, ConnectError(…))`).
+fn connection_trouble(text: &str) -> Option<&'static str> {
+    if text.contains("ConnectError") || text.contains("tcp connect error") {
+        Some("cannot connect to the scheduler there (is `etl cluster scheduler` running, and listening on that address?)")
+    } else if text.contains("h2 protocol error") || text.contains("BrokenPipe") || text.contains("ConnectionReset") {
+        Some("the connection to the scheduler was lost while the job ran (did it stop?)")
+    } else {
+        None
+    }
+}
+
 /// The raw tables a plan scans, each once.
 fn raw_tables(plan: &Arc<dyn ExecutionPlan>) -> Result<Vec<Arc<RawTable>>> {
     let mut tables: Vec<Arc<RawTable>> = Vec::new();
@@ -231,10 +243,9 @@ impl ExecutionPlan for ClusterExec {
             execute_physical_plan::<PhysicalPlanNode>(url.clone(), &ballista, plan, &codec, session_id, config)
                 .await
                 .map_err(|e| {
-                    DataFusionError::Execution(format!(
-                        "on the cluster at {url}: {}",
-                        crate::error::task_error(&e.to_string())
-                    ))
+                    let text = e.to_string();
+                    let why = connection_trouble(&text).map_or_else(|| crate::error::task_error(&text), str::to_string);
+                    DataFusionError::Execution(format!("on the cluster at {url}: {why}"))
                 })
         };
         let rows = futures::stream::once(submitted).try_flatten();
