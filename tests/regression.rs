@@ -4825,3 +4825,32 @@ fn an_unreachable_scheduler_is_named_in_words() {
     out.assert_failure(1, "on the cluster at http://127.0.0.1:1: cannot connect to the scheduler there");
     assert!(!out.stderr.contains("tonic::"), "{}", out.stderr);
 }
+
+/// A merge that changed nothing (`when_not_matched = "ignore"`, no key matched) made no Delta
+/// commit, but its new column went into the catalog's schema, not the log's: the next run
+/// without it was refused as dropping a column. And the run took the log's last commit for its
+/// own: had it failed after, it would have undone another run's commit.
+#[test]
+fn a_merge_that_changes_nothing_changes_no_schema() {
+    let s = crate::util::Sandbox::new();
+    let job = |columns: &str| {
+        format!(
+            "name = \"m\"\n[[source]]\ntable = \"raw.s\"\nlocation = \"in/\"\n[[target]]\ntable = \"cur.t\"\n\
+             query = \"SELECT {columns} FROM raw.s\"\nlocation = \"out/\"\ntable_format = \"delta\"\nmode = \"merge\"\n\
+             merge_on = [\"id\"]\nwhen_matched = \"delete\"\nwhen_not_matched = \"ignore\"\n"
+        )
+    };
+    s.write("in/d.csv", "id,name\n1,a\n");
+    s.write("job.toml", job("id, name"));
+    assert_eq!(s.json(&["run", "job.toml", "--logical-date", "2026-01-01"])["status"], "succeeded");
+    s.write("job.toml", "name = \"seed\"\n[[source]]\ntable = \"raw.s\"\nlocation = \"in/\"\n[[target]]\ntable = \"cur.t\"\nquery = \"SELECT id, name FROM raw.s\"\nlocation = \"out/\"\ntable_format = \"delta\"\nmode = \"append\"\n");
+    assert_eq!(s.json(&["run", "job.toml", "--logical-date", "2026-01-01"])["status"], "succeeded");
+    s.write("in/d.csv", "id,name\n2,b\n");
+    s.write("job.toml", job("id, name, 'x' AS extra"));
+    assert_eq!(s.json(&["run", "job.toml", "--logical-date", "2026-01-02"])["status"], "succeeded");
+    let columns = s.json(&["schema", "show", "cur.t"])["columns"].as_array().unwrap().len();
+    assert_eq!(columns, 2, "{}", s.json(&["schema", "show", "cur.t"]));
+    s.write("job.toml", job("id, name"));
+    assert_eq!(s.json(&["run", "job.toml", "--logical-date", "2026-01-03"])["status"], "succeeded");
+    assert_eq!(s.query("SELECT count(*) AS n FROM cur.t"), vec![serde_json::json!({"n": 1})]);
+}

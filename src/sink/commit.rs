@@ -369,7 +369,7 @@ impl Commit {
         let mut warnings = Vec::new();
         if self.published.is_none() {
             for target in &self.targets {
-                if let Some(done) = &target.delta {
+                if let Some(done) = target.delta.as_ref().filter(|done| !done.is_empty()) {
                     // Delta readers saw the commit: the opposite one takes it back, and the
                     // files stay for the log's versions that name them.
                     let location = &target.spec.location;
@@ -411,6 +411,10 @@ async fn merge_into(
     let source = merge_source(target, tag)?;
     let (spec, schema) = (&target.spec, &target.staged.schema);
     let (done, written) = delta::merge(spec, schema, merge, source, recorded, tag, run_id).await?;
+    if done.is_empty() && target.existing.is_some() {
+        // The log kept its schema (nothing was written with the new one): so does the catalog.
+        target.new_version = None;
+    }
     target.delta = Some(done);
     Ok(written)
 }

@@ -102,6 +102,11 @@ pub struct DeltaCommit {
 }
 
 impl DeltaCommit {
+    /// Whether the commit changed no file (a merge that matched nothing to change makes none).
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty()
+    }
+
     /// Commit `version`, read back from the log (whatever else committed around it).
     async fn read(location: &Location, log: &LogStoreRef, version: u64) -> Result<DeltaCommit> {
         let mut commit = DeltaCommit { version, added: Vec::new(), removed: Vec::new() };
@@ -683,7 +688,11 @@ pub(super) async fn merge(
     let after = file_actions(location, &merged)?;
     let version = merged.version().unwrap_or_default();
     let written = mirror(location, schema, current, after.values(), tag);
-    let done = DeltaCommit::read(location, &merged.log_store(), version).await?;
+    // A merge with nothing to change commits nothing: the last commit is another run's.
+    let done = match merged.version() == version_before {
+        true => DeltaCommit { version, added: Vec::new(), removed: Vec::new() },
+        false => DeltaCommit::read(location, &merged.log_store(), version).await?,
+    };
     Ok((done, written))
 }
 

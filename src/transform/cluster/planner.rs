@@ -130,7 +130,9 @@ fn parquet_sinks_with_metadata(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn E
 /// debug text (`tonic::transport::Error(Transport, ConnectError(…))`).
 fn connection_trouble(text: &str) -> Option<&'static str> {
     if text.contains("ConnectError") || text.contains("tcp connect error") {
-        Some("cannot connect to the scheduler there (is `etl cluster scheduler` running, and listening on that address?)")
+        Some(
+            "cannot connect to the scheduler there (is `etl cluster scheduler` running, and listening on that address?)",
+        )
     } else if text.contains("h2 protocol error") || text.contains("BrokenPipe") || text.contains("ConnectionReset") {
         Some("the connection to the scheduler was lost while the job ran (did it stop?)")
     } else {
