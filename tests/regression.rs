@@ -4854,3 +4854,23 @@ fn a_merge_that_changes_nothing_changes_no_schema() {
     assert_eq!(s.json(&["run", "job.toml", "--logical-date", "2026-01-03"])["status"], "succeeded");
     assert_eq!(s.query("SELECT count(*) AS n FROM cur.t"), vec![serde_json::json!({"n": 1})]);
 }
+
+/// `POST /v1/query` refused `SELECT * FROM generate_series(1,3)` ("generate_series is not a
+/// catalog table"), and `?limit=1&limit=2` took the last value without a word. Table functions
+/// that read no table are served (`version_of` still is not); a parameter given twice is a 400.
+#[test]
+fn the_api_serves_table_functions_and_refuses_a_parameter_given_twice() {
+    let s = crate::serve::published();
+    let secret = crate::serve::key(&s, "reader", "mart.*");
+    let server = crate::serve::Server::start(&s, &[]);
+    let (status, body) =
+        crate::serve::json_of(server.query(&secret, serde_json::json!({"sql": "SELECT * FROM generate_series(1, 3)"})));
+    assert_eq!((status.as_u16(), body["rows"].as_array().map(Vec::len)), (200, Some(3)), "{body}");
+    let (status, body) = crate::serve::json_of(
+        server.query(&secret, serde_json::json!({"sql": "SELECT * FROM version_of('mart.orders', 1)"})),
+    );
+    assert_eq!(status.as_u16(), 403, "{body}");
+    let (status, body) =
+        crate::serve::json_of(server.get("/v1/tables/mart.orders/rows?limit=1&limit=2", Some(&secret)));
+    assert_eq!((status.as_u16(), &body["error"]["parameter"]), (400, &serde_json::json!("limit")), "{body}");
+}

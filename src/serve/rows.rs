@@ -82,8 +82,15 @@ impl RowsRequest {
             cursor: None,
             format: None,
         };
+        let mut seen: Vec<String> = Vec::new();
         for (name, value) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
             let value = value.into_owned();
+            // Only `where` may come several times (its filters combine); another parameter
+            // given twice would have its first value silently ignored.
+            if name != "where" && seen.iter().any(|s| *s == name) {
+                return Err(ApiError::parameter(&name, &value, "given more than once"));
+            }
+            seen.push(name.to_string());
             match name.as_ref() {
                 "columns" => request.columns = Some(names("columns", &value)?),
                 "where" => request.filters.push(parse_filter(&value)?),

@@ -59,8 +59,9 @@ pub async fn plan(ctx: &SessionContext, sql: &str, params: &Params, key: &Key) -
     }
     // The tables the text names, judged before planning: a name outside the key's tables is
     // refused whether or not it exists, so the API tells a caller nothing about it.
+    let functions: BTreeSet<&str> = state.table_functions().keys().map(String::as_str).collect();
     for reference in state.resolve_table_references(&parsed)? {
-        if let Some(name) = catalog_table(&reference)? {
+        if let Some(name) = catalog_table(&reference, &functions)? {
             if !key.may_read(&name) {
                 return Err(ApiError::forbidden(format!("key '{}' may not read {name}", key.name)));
             }
@@ -87,7 +88,7 @@ pub async fn plan(ctx: &SessionContext, sql: &str, params: &Params, key: &Key) -
         .with_allow_statements(false)
         .verify_plan(&plan)
         .map_err(|e| ApiError::forbidden(format!("only a SELECT may be run here: {e}")))?;
-    let tables = tables_read(&plan)?;
+    let tables = tables_read(&plan, &functions)?;
     if let Some(refused) = tables.iter().find(|t| !key.may_read(t)) {
         return Err(ApiError::forbidden(format!("key '{}' may not read {refused}", key.name)));
     }
@@ -95,7 +96,7 @@ pub async fn plan(ctx: &SessionContext, sql: &str, params: &Params, key: &Key) -
 }
 
 /// The catalog tables a plan scans; an error for scans the API does not serve.
-fn tables_read(plan: &LogicalPlan) -> ApiResult<BTreeSet<TableName>> {
+fn tables_read(plan: &LogicalPlan, functions: &BTreeSet<&str>) -> ApiResult<BTreeSet<TableName>> {
     // A recursive CTE reads its own rows so far as a table of its name: no catalog's.
     let mut recursive = BTreeSet::new();
     plan.apply_with_subqueries(|node| {
@@ -111,7 +112,7 @@ fn tables_read(plan: &LogicalPlan) -> ApiResult<BTreeSet<TableName>> {
             if scan.table_name.schema().is_none() && recursive.contains(scan.table_name.table()) {
                 return Ok(TreeNodeRecursion::Continue);
             }
-            match catalog_table(&scan.table_name) {
+            match catalog_table(&scan.table_name, functions) {
                 Ok(Some(name)) => {
                     tables.insert(name);
                 }
@@ -131,21 +132,21 @@ fn tables_read(plan: &LogicalPlan) -> ApiResult<BTreeSet<TableName>> {
 }
 
 /// The catalog table a scan reads; `None` for a table function that reads no table (`range`,
-/// `generate_series`).
-fn catalog_table(reference: &TableReference) -> ApiResult<Option<TableName>> {
+/// `generate_series`: one of `functions`).
+fn catalog_table(reference: &TableReference, functions: &BTreeSet<&str>) -> ApiResult<Option<TableName>> {
     match reference.schema() {
         Some("information_schema") => {
             Err(ApiError::forbidden("information_schema is not served: GET /v1/tables lists the tables a key may read"))
         }
         Some(SESSION_SCHEMA) | None => {
             let name = reference.table();
-            if name == format!("{}()", VersionOf::NAME) {
+            if name.trim_end_matches("()") == VersionOf::NAME {
                 return Err(ApiError::forbidden(format!(
                     "{}() is not served by the API: GET /v1/tables/{{table}} lists a table's versions",
                     VersionOf::NAME
                 )));
             }
-            if name.ends_with("()") {
+            if name.ends_with("()") || functions.contains(name) {
                 return Ok(None);
             }
             Err(ApiError::forbidden(format!("{reference} is not a catalog table (DATABASE.TABLE)")))
