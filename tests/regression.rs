@@ -4874,3 +4874,25 @@ fn the_api_serves_table_functions_and_refuses_a_parameter_given_twice() {
         crate::serve::json_of(server.get("/v1/tables/mart.orders/rows?limit=1&limit=2", Some(&secret)));
     assert_eq!((status.as_u16(), &body["error"]["parameter"]), (400, &serde_json::json!("limit")), "{body}");
 }
+
+/// A failed run's report listed no source (`"sources": []`), in `--json` and in `etl runs`:
+/// what it crawled (files, the schema version, the change) was lost when it was needed most.
+#[test]
+fn a_failed_runs_report_says_what_it_read() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,v\n1,x\n");
+    s.write(
+        "job.toml",
+        "name = \"f\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[target]]\ntable = \"cur.a\"\n\
+         query = \"SELECT CAST(v AS INT) AS n FROM raw.a\"\nlocation = \"out/\"\n",
+    );
+    let out = s.etl(&["run", "job.toml", "--json"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        (report["sources"][0]["table"].as_str(), report["sources"][0]["files"].as_u64()),
+        (Some("raw.a"), Some(1)),
+        "{report}"
+    );
+    assert_eq!(s.json(&["runs"])["runs"][0]["sources"][0]["change"], "created");
+}

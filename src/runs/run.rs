@@ -355,8 +355,26 @@ async fn execute(
         return Ok(());
     }
 
+    let outcome = transform_and_publish(job, options, context, params, report, commit, &reads).await;
+    if outcome.is_err() && report.sources.is_empty() {
+        // A failed run's report says what it read, as far as it got: its error may be about it.
+        let _ = report_sources(report, &reads);
+    }
+    outcome
+}
+
+/// Steps 2 to 7 of a run, over what it crawled.
+async fn transform_and_publish(
+    job: &Job,
+    options: &RunOptions,
+    context: &RunContext,
+    params: &Params,
+    report: &mut RunReport,
+    commit: &mut Commit,
+    reads: &[SourceRead],
+) -> Result<()> {
     // 2. The steps, in order, in one session.
-    let ctx = run_session(job, options, context, &reads, &report.run_id).await?;
+    let ctx = run_session(job, options, context, reads, &report.run_id).await?;
     let estimator =
         Estimator { footers: Arc::new(FooterCache::open(&context.home)?), price_per_tb: options.price_per_tb };
     // A step's `CREATE TABLE … AS SELECT` reads the sources as a target's query does: Athena
@@ -403,7 +421,7 @@ async fn execute(
     }
     report.athena =
         AthenaReport::new(Estimate { bytes_scanned: own.bytes_scanned, billed_bytes: own.billed_bytes, usd: own.usd });
-    report_sources(report, &reads)?;
+    report_sources(report, reads)?;
     if options.dry_run {
         // What the run would write, and in what order: the sort it would choose is the dry
         // run's to show.
