@@ -4896,3 +4896,24 @@ fn a_failed_runs_report_says_what_it_read() {
     );
     assert_eq!(s.json(&["runs"])["runs"][0]["sources"][0]["change"], "created");
 }
+
+/// With `RUST_BACKTRACE=1` in the environment, a corrupt Delta log entry made `etl run` print
+/// an 80-frame backtrace after its error: the Delta kernel's errors carry one in their text.
+#[test]
+fn a_corrupt_delta_log_is_an_error_without_a_backtrace() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,v\n1,a\n");
+    s.write(
+        "job.toml",
+        "name = \"d\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[target]]\ntable = \"cur.d\"\n\
+         query = \"SELECT * FROM raw.a\"\nlocation = \"out/\"\ntable_format = \"delta\"\nmode = \"append\"\n",
+    );
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    let entry = s.path("out/_delta_log/00000000000000000000.json");
+    let mut text = std::fs::read_to_string(&entry).unwrap();
+    text.push_str("garbage{\n");
+    std::fs::write(&entry, text).unwrap();
+    let out = s.etl_with_env(&["run", "job.toml"], &[("RUST_BACKTRACE", "1")]);
+    out.assert_failure(1, "Json error");
+    assert!(!out.stderr.contains("   0: "), "{}", out.stderr);
+}

@@ -69,7 +69,16 @@ async fn open(location: &Location) -> Result<Option<DeltaTable>> {
 }
 
 fn delta_error(location: &Location, e: deltalake_core::DeltaTableError) -> Error {
-    Error::runtime(format!("Delta table at {location}: {e}"))
+    // The Delta kernel's errors carry a backtrace in their text when RUST_BACKTRACE is set:
+    // the message is what comes before its first frame (`   0: …`).
+    let text = e.to_string();
+    let message: Vec<&str> = text.lines().take_while(|line| !is_backtrace_frame(line)).collect();
+    Error::runtime(format!("Delta table at {location}: {}", message.join("\n").trim_end()))
+}
+
+fn is_backtrace_frame(line: &str) -> bool {
+    let line = line.trim_start();
+    line.split_once(": ").is_some_and(|(number, _)| !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// At publication, on the snapshot the commit is made on: the log must still hold the files
