@@ -4917,3 +4917,31 @@ fn a_corrupt_delta_log_is_an_error_without_a_backtrace() {
     out.assert_failure(1, "Json error");
     assert!(!out.stderr.contains("   0: "), "{}", out.stderr);
 }
+
+/// A job joining a table no job of the pipeline writes (`ref.countries`, crawled before) made
+/// the template create the database `ref`, which must exist already (the stack would fail,
+/// AlreadyExists), and said nothing of the table's files, which the runner may not read.
+#[test]
+fn a_database_the_pipeline_only_reads_is_not_created_and_its_tables_are_warned_of() {
+    let s = crate::util::Sandbox::new();
+    s.write(
+        "p/enrich.toml",
+        "name = \"enrich\"\n[[source]]\ntable = \"raw.orders\"\nlocation = \"s3://raw-a/in/orders/\"\n[[target]]\n\
+         table = \"cur.orders\"\nquery = \"SELECT o.id, k.name FROM raw.orders o LEFT JOIN ref.countries k ON o.cust = k.code\"\n\
+         location = \"s3://lake/orders/\"\n",
+    );
+    let out = s.etl(&["deploy", "p", "--template", "t.json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("reads ref.countries, which none of its jobs writes"), "{}", out.stderr);
+    let template: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.path("t.json")).unwrap()).unwrap();
+    let databases: Vec<&str> = template["Resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::Glue::Database")
+        .map(|r| r["Properties"]["DatabaseInput"]["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(databases.iter().filter(|d| **d == "ref").count(), 0, "{databases:?}");
+    assert!(databases.contains(&"cur") && databases.contains(&"raw"), "{databases:?}");
+}

@@ -345,7 +345,27 @@ impl Builder {
                 "pipeline file: deploy.existing_databases: '{unknown}' is not a database the pipeline uses ({known:?})"
             )));
         }
-        for database in needs.databases.iter().filter(|d| !settings.existing_databases.contains(d)) {
+        // A database the pipeline only reads from must exist already: its creation would fail
+        // the stack (AlreadyExists), and its tables' files are where Glue says, which deploy
+        // does not ask.
+        let written: std::collections::BTreeSet<&str> =
+            needs.tables_written.iter().map(|t| t.database.as_str()).collect();
+        let only_read: Vec<String> = needs
+            .tables_read
+            .iter()
+            .filter(|t| !written.contains(t.database.as_str()))
+            .map(ToString::to_string)
+            .collect();
+        if !only_read.is_empty() {
+            self.warnings.push(format!(
+                "the pipeline reads {}, which none of its jobs writes or crawls: their databases are not created \
+                 (they must exist), and the runner's policy lets it read their Glue definitions but not their \
+                 files; declare them as sources, or grant s3:ListBucket and s3:GetObject on their locations",
+                only_read.join(", ")
+            ));
+        }
+        let created = needs.databases.iter().filter(|d| written.contains(d.as_str()));
+        for database in created.filter(|d| !settings.existing_databases.contains(d)) {
             let id = logical_id_among(&["database"], database, needs.databases.iter().map(String::as_str));
             let input = json!({ "Name": database, "Description": format!("Tables of etl pipeline {}", self.name) });
             self.resource(
