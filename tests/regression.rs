@@ -4945,3 +4945,20 @@ fn a_database_the_pipeline_only_reads_is_not_created_and_its_tables_are_warned_o
     assert_eq!(databases.iter().filter(|d| **d == "ref").count(), 0, "{databases:?}");
     assert!(databases.contains(&"cur") && databases.contains(&"raw"), "{databases:?}");
 }
+
+/// On a cluster, a query with a scalar subquery that also sorted, aggregated or limited failed
+/// ("task could not be prepared or was rejected by executor"; the executor's log:
+/// "ScalarSubqueryExpr can only be deserialized as part of a surrounding ScalarSubqueryExec").
+/// Such a query runs in the client, as locally.
+#[test]
+fn a_scalar_subquery_runs_with_a_cluster_engine_as_locally() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,g\n1,a\n2,a\n3,b\n");
+    assert_eq!(s.etl(&["crawl", "in/", "--table", "raw.a"]).code, 0);
+    let sql = "SELECT g, count(*) AS n, (SELECT max(id) FROM raw.a) AS top FROM raw.a WHERE id > (SELECT 1) GROUP BY g ORDER BY g";
+    let local = s.etl(&["sql", sql, "--format", "csv"]);
+    assert_eq!((local.code, local.stdout.as_str()), (0, "g,n,top\na,1,3\nb,1,3\n"), "{}", local.stderr);
+    let cluster = crate::cluster::Cluster::start(&s, 1);
+    let remote = s.etl(&["sql", sql, "--format", "csv", "--engine", &cluster.engine()]);
+    assert_eq!((remote.code, remote.stdout.as_str()), (0, local.stdout.as_str()), "{}", remote.stderr);
+}

@@ -78,6 +78,11 @@ impl ClusterPlanner {
             // Nothing for executors to read or write (`SELECT 1`, EXPLAIN, a catalog listing).
             return Ok(plan);
         }
+        if plan.exists(|node| Ok(node.name() == "ScalarSubqueryExec"))? {
+            // Ballista cannot ship a scalar subquery's value to the stages that use it (an
+            // executor refuses the plan): such a query runs here, as locally.
+            return Ok(plan);
+        }
         let plan = raw_scans_in_one_task(plan)?;
         let plan = parquet_sinks_with_metadata(plan)?;
         Ok(Arc::new(ClusterExec::new(plan, self.scheduler_url.clone(), self.scratch.clone())))
