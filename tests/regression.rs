@@ -4962,3 +4962,33 @@ fn a_scalar_subquery_runs_with_a_cluster_engine_as_locally() {
     let remote = s.etl(&["sql", sql, "--format", "csv", "--engine", &cluster.engine()]);
     assert_eq!((remote.code, remote.stdout.as_str()), (0, local.stdout.as_str()), "{}", remote.stderr);
 }
+
+/// Files a target wrote on a cluster lacked the sorting columns a local run's footers hold
+/// (DataFusion's protobuf of a Parquet sink does not carry them): their sizes, and so every
+/// report's bytes and Athena estimates, differed between engines.
+#[test]
+fn a_clusters_files_record_their_sort_as_a_local_runs_do() {
+    use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,v\n2,b\n1,a\n3,c\n");
+    let job = |name: &str| {
+        format!(
+            "name = \"{name}\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\n[[target]]\ntable = \"cur.{name}\"\n\
+             query = \"SELECT * FROM raw.a\"\nlocation = \"{name}/\"\nsort_by = [\"id\"]\n"
+        )
+    };
+    s.write("local.toml", job("local"));
+    s.write("remote.toml", job("remote"));
+    let cluster = crate::cluster::Cluster::start(&s, 1);
+    let local = s.json(&["run", "local.toml"]);
+    let remote = s.json(&["run", "remote.toml", "--engine", &cluster.engine()]);
+    assert_eq!(local["targets"][0]["bytes"], remote["targets"][0]["bytes"], "{local}\n{remote}");
+    let sorting = |folder: &str| {
+        let file = s.visible_files(folder).into_iter().find(|f| f.ends_with(".parquet")).unwrap();
+        let reader =
+            SerializedFileReader::new(std::fs::File::open(s.path(&format!("{folder}/{file}"))).unwrap()).unwrap();
+        format!("{:?}", reader.metadata().row_group(0).sorting_columns())
+    };
+    assert!(sorting("local").contains("column_idx: 0"), "{}", sorting("local"));
+    assert_eq!(sorting("remote"), sorting("local"));
+}

@@ -11,9 +11,11 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::physical_plan::{PhysicalExtensionCodec, PhysicalProtoConverterExtension};
 
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::config::TableParquetOptions;
 use datafusion::datasource::file_format::parquet::ParquetSink;
-use datafusion::datasource::physical_plan::FileSink;
+use datafusion::datasource::physical_plan::{FileSink, FileSinkConfig};
 use datafusion::datasource::sink::{DataSink, DataSinkExec};
+use datafusion::parquet::file::metadata::SortingColumn;
 use datafusion::physical_plan::metrics::MetricsSet;
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType, SendableRecordBatchStream};
 use datafusion_proto::protobuf;
@@ -33,43 +35,57 @@ const CONCAT_PARTITIONS: u8 = 3;
 const PARQUET_SINK: u8 = 4;
 const CHECKED_SUM: u8 = 5;
 
-/// A Parquet sink sent to executors with its footer's key-value metadata (`etl.layout`):
-/// DataFusion's protobuf carries it but drops it when read back, so files written on a cluster
-/// lacked it. The sink stands in for the `ParquetSink` it wraps, which our codec sends whole,
-/// from the client to the scheduler and from the scheduler to executors.
+/// A Parquet sink sent to executors with its footer's key-value metadata (`etl.layout`) and
+/// sorting columns: DataFusion's protobuf drops the first when read back and carries no
+/// second, so files written on a cluster lacked both (and their footers' sizes differed from
+/// a local run's). The sink stands in for the `ParquetSink` it wraps, which our codec sends
+/// whole, from the client to the scheduler and from the scheduler to executors.
 #[derive(Debug)]
-pub struct ParquetSinkWithMetadata(pub ParquetSink);
+pub struct ParquetSinkWithMetadata {
+    sink: ParquetSink,
+    sorting: Vec<SortingColumn>,
+}
+
+impl ParquetSinkWithMetadata {
+    pub fn new(config: FileSinkConfig, options: TableParquetOptions, sorting: Vec<SortingColumn>) -> Self {
+        let sink =
+            ParquetSink::new(config, options).with_sorting_columns(Some(sorting.clone()).filter(|s| !s.is_empty()));
+        ParquetSinkWithMetadata { sink, sorting }
+    }
+}
 
 impl DisplayAs for ParquetSinkWithMetadata {
     fn fmt_as(&self, t: DisplayFormatType, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt_as(t, f)
+        self.sink.fmt_as(t, f)
     }
 }
 
 #[async_trait::async_trait]
 impl DataSink for ParquetSinkWithMetadata {
     fn metrics(&self) -> Option<MetricsSet> {
-        self.0.metrics()
+        self.sink.metrics()
     }
 
     fn schema(&self) -> &SchemaRef {
-        DataSink::schema(&self.0)
+        DataSink::schema(&self.sink)
     }
 
     async fn write_all(&self, data: SendableRecordBatchStream, context: &Arc<TaskContext>) -> Result<u64> {
-        DataSink::write_all(&self.0, data, context).await
+        DataSink::write_all(&self.sink, data, context).await
     }
 }
 
-/// The sink's wire form: its protobuf (as DataFusion writes it), then its key-value metadata
-/// as JSON.
-fn encode_parquet_sink(sink: &ParquetSink, buf: &mut Vec<u8>) -> Result<()> {
-    let proto = protobuf::ParquetSink::try_from(sink)?.encode_to_vec();
+/// The sink's wire form: its protobuf (as DataFusion writes it), then as JSON its key-value
+/// metadata and its sorting columns.
+fn encode_parquet_sink(sink: &ParquetSinkWithMetadata, buf: &mut Vec<u8>) -> Result<()> {
+    let proto = protobuf::ParquetSink::try_from(&sink.sink)?.encode_to_vec();
     buf.extend((proto.len() as u64).to_le_bytes());
     buf.extend(proto);
-    let metadata = serde_json::to_vec(&sink.parquet_options().key_value_metadata)
+    let sorting: Vec<(i32, bool, bool)> =
+        sink.sorting.iter().map(|c| (c.column_idx, c.descending, c.nulls_first)).collect();
+    let extra = serde_json::to_vec(&(&sink.sink.parquet_options().key_value_metadata, sorting))
         .map_err(|e| wire_error("a Parquet sink's metadata", e))?;
-    buf.extend(metadata);
+    buf.extend(extra);
     Ok(())
 }
 
@@ -81,10 +97,15 @@ fn decode_parquet_sink(body: &[u8], input: Arc<dyn ExecutionPlan>) -> Result<Arc
     let proto = protobuf::ParquetSink::decode(proto).map_err(|e| wire_error("a Parquet sink", e))?;
     let sink = ParquetSink::try_from(&proto)?;
     let mut options = sink.parquet_options().clone();
-    options.key_value_metadata =
+    let sorting: Vec<(i32, bool, bool)>;
+    (options.key_value_metadata, sorting) =
         serde_json::from_slice(metadata).map_err(|e| wire_error("a Parquet sink's metadata", e))?;
+    let sorting = sorting
+        .into_iter()
+        .map(|(column_idx, descending, nulls_first)| SortingColumn { column_idx, descending, nulls_first })
+        .collect();
     // Still wrapped: a scheduler sends it on to executors.
-    let sink = ParquetSinkWithMetadata(ParquetSink::new(FileSink::config(&sink).clone(), options));
+    let sink = ParquetSinkWithMetadata::new(FileSink::config(&sink).clone(), options, sorting);
     Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
 }
 
@@ -149,7 +170,7 @@ impl PhysicalExtensionCodec for EtlCodec {
         }) {
             buf.extend_from_slice(MAGIC);
             buf.push(PARQUET_SINK);
-            return encode_parquet_sink(&sink.0, buf);
+            return encode_parquet_sink(sink, buf);
         } else {
             return self.ballista.try_encode(node, buf, proto_converter);
         };

@@ -8,14 +8,16 @@ use ballista_core::execution_plans::execute_physical_plan;
 use ballista_core::extension::SessionConfigExt;
 use datafusion::catalog::Session;
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
-use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::physical_plan::{FileScanConfig, FileSinkConfig};
 use datafusion::datasource::sink::DataSinkExec;
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::execution::context::QueryPlanner;
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::parquet::file::metadata::SortingColumn;
 use datafusion::physical_expr::EquivalenceProperties;
+use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_plan::execution_plan::{
     Boundedness, ChildrenPropertiesMode, EmissionType, ReplaceChildrenOptions,
 };
@@ -124,11 +126,38 @@ fn parquet_sinks_with_metadata(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn E
         if parquet.parquet_options().key_value_metadata.is_empty() {
             return Ok(Transformed::no(node));
         }
-        let same = ParquetSink::new(FileSink::config(parquet).clone(), parquet.parquet_options().clone());
-        let sink = Arc::new(ParquetSinkWithMetadata(same));
+        let config = FileSink::config(parquet).clone();
+        let sorting = sorting_columns(exec, &config);
+        let sink = Arc::new(ParquetSinkWithMetadata::new(config, parquet.parquet_options().clone(), sorting));
         Ok(Transformed::yes(Arc::new(DataSinkExec::new(exec.input().clone(), sink, exec.sort_order().clone()))))
     })
     .map(|transformed| transformed.data)
+}
+
+/// The sorting columns DataFusion's planner gives a Parquet sink (its required order, when
+/// every key is a column of the files written), which its protobuf does not carry.
+fn sorting_columns(exec: &DataSinkExec, config: &FileSinkConfig) -> Vec<SortingColumn> {
+    let Some(order) = exec.sort_order() else { return Vec::new() };
+    let partition_columns: Vec<&str> = config.table_partition_cols.iter().map(|(name, _)| name.as_str()).collect();
+    let written: Vec<&str> = config
+        .output_schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .filter(|name| !partition_columns.contains(name))
+        .collect();
+    let mut columns = Vec::new();
+    for requirement in order.iter() {
+        let Some(column) = requirement.expr.downcast_ref::<Column>() else { return Vec::new() };
+        let Some(index) = written.iter().position(|name| *name == column.name()) else { return Vec::new() };
+        let options = requirement.options.unwrap_or_default();
+        columns.push(SortingColumn {
+            column_idx: index as i32,
+            descending: options.descending,
+            nulls_first: options.nulls_first,
+        });
+    }
+    columns
 }
 
 /// What a failure to talk to the scheduler means, where Ballista gives the transport's
