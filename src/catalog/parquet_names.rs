@@ -159,6 +159,8 @@ fn glue_named(schema: &Schema) -> Schema {
 
 #[cfg(test)]
 mod tests {
+    use datafusion::arrow::datatypes::{Field, Fields};
+
     use super::*;
 
     #[test]
