@@ -81,6 +81,21 @@ impl Cluster {
     }
 }
 
+/// `etl sql …` run locally, then on a cluster of one executor: both succeed with the same
+/// output, which is returned.
+pub fn same_locally_and_on_a_cluster(s: &Sandbox, sql_args: &[&str]) -> String {
+    let mut args = vec!["sql"];
+    args.extend_from_slice(sql_args);
+    let local = s.etl(&args);
+    assert_eq!(local.code, 0, "{}", local.stderr);
+    let cluster = Cluster::start(s, 1);
+    let engine = cluster.engine();
+    args.extend(["--engine", &engine]);
+    let remote = s.etl(&args);
+    assert_eq!((remote.code, remote.stdout.as_str()), (0, local.stdout.as_str()), "{}", remote.stderr);
+    local.stdout
+}
+
 /// The example weekly job and its inputs, in a sandbox of its own.
 fn weekly_job() -> Sandbox {
     let s = Sandbox::new();

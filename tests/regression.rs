@@ -4679,11 +4679,8 @@ fn array_and_map_functions_run_on_a_cluster_as_locally() {
     assert_eq!(s.etl(&["crawl", "in/", "--table", "raw.t"]).code, 0);
     let sql = "SELECT id, cardinality(tags) AS n, tags[1] AS first, array_to_string(tags, '-') AS joined, \
                array_has(tags, 'b') AS has_b, map_keys(map([id], ['x'])) AS keys FROM raw.t ORDER BY id";
-    let local = s.etl(&["sql", sql, "--format", "json"]);
-    assert_eq!(local.code, 0, "{}", local.stderr);
-    let cluster = crate::cluster::Cluster::start(&s, 1);
-    let remote = s.etl(&["sql", sql, "--format", "json", "--engine", &cluster.engine()]);
-    assert_eq!((remote.code, remote.stdout.as_str()), (0, local.stdout.as_str()), "{}", remote.stderr);
+    let out = crate::cluster::same_locally_and_on_a_cluster(&s, &[sql, "--format", "json"]);
+    assert!(out.contains("\"joined\":\"a-b\""), "{out}");
 }
 
 /// `INSERT INTO` a table the script created failed on a cluster with DataFusion's internal
@@ -4699,11 +4696,8 @@ fn an_insert_into_a_session_table_runs_on_a_cluster_as_locally() {
         "m.sql",
         "CREATE TABLE t1 (s VARCHAR, n BIGINT);\nINSERT INTO t1 VALUES ('z', 0);\nINSERT INTO t1 SELECT s, n * 10 FROM raw.a;\nSELECT * FROM t1 ORDER BY s;\n",
     );
-    let local = s.etl(&["sql", "-f", "m.sql", "--format", "csv"]);
-    assert_eq!((local.code, local.stdout.as_str()), (0, "s,n\na,10\nb,20\nz,0\n"), "{}", local.stderr);
-    let cluster = crate::cluster::Cluster::start(&s, 1);
-    let remote = s.etl(&["sql", "-f", "m.sql", "--format", "csv", "--engine", &cluster.engine()]);
-    assert_eq!((remote.code, remote.stdout.as_str()), (0, local.stdout.as_str()), "{}", remote.stderr);
+    let out = crate::cluster::same_locally_and_on_a_cluster(&s, &["-f", "m.sql", "--format", "csv"]);
+    assert_eq!(out, "s,n\na,10\nb,20\nz,0\n");
 }
 
 /// A target whose query built a struct with capitals or spaces in its field names
@@ -4956,11 +4950,8 @@ fn a_scalar_subquery_runs_with_a_cluster_engine_as_locally() {
     s.write("in/a.csv", "id,g\n1,a\n2,a\n3,b\n");
     assert_eq!(s.etl(&["crawl", "in/", "--table", "raw.a"]).code, 0);
     let sql = "SELECT g, count(*) AS n, (SELECT max(id) FROM raw.a) AS top FROM raw.a WHERE id > (SELECT 1) GROUP BY g ORDER BY g";
-    let local = s.etl(&["sql", sql, "--format", "csv"]);
-    assert_eq!((local.code, local.stdout.as_str()), (0, "g,n,top\na,1,3\nb,1,3\n"), "{}", local.stderr);
-    let cluster = crate::cluster::Cluster::start(&s, 1);
-    let remote = s.etl(&["sql", sql, "--format", "csv", "--engine", &cluster.engine()]);
-    assert_eq!((remote.code, remote.stdout.as_str()), (0, local.stdout.as_str()), "{}", remote.stderr);
+    let out = crate::cluster::same_locally_and_on_a_cluster(&s, &[sql, "--format", "csv"]);
+    assert_eq!(out, "g,n,top\na,1,3\nb,1,3\n");
 }
 
 /// Files a target wrote on a cluster lacked the sorting columns a local run's footers hold
