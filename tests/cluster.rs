@@ -66,9 +66,24 @@ impl Cluster {
             &concurrency,
         ];
         std::fs::create_dir_all(&work).unwrap();
-        let mut executor = Role::spawn(s, &args, &[&[LOG], variables].concat());
-        executor.wait_for_log("registration succeed", STARTED);
-        self.roles.push(executor);
+        for attempt in 1.. {
+            let mut executor = Role::spawn(s, &args, &[&[LOG], variables].concat());
+            match executor.log_line("registration succeed", STARTED) {
+                Ok(()) => {
+                    self.roles.push(executor);
+                    break;
+                }
+                // A free port it picked (`:0`) may be taken by another test's process before
+                // it binds it: another start picks others.
+                Err(log)
+                    if attempt < 3
+                        && log.iter().any(|line| line.contains("cannot listen") || line.contains("in use")) =>
+                {
+                    continue;
+                }
+                Err(log) => panic!("the executor did not register; its log: {log:?}"),
+            }
+        }
         self.roles.last_mut().unwrap()
     }
 

@@ -262,13 +262,22 @@ impl Scheduler {
 
     /// Waits for a line of its log (stderr) that contains `text`.
     pub fn wait_for_log(&mut self, text: &str, limit: Duration) {
+        if let Err(passed) = self.log_line(text, limit) {
+            panic!("no log line with '{text}'; its log: {passed:?}; events: {:?}", self.seen);
+        }
+    }
+
+    /// Waits for a line of its log (stderr) that contains `text`; when none comes in time (or
+    /// the process ended), the lines it passed over.
+    pub fn log_line(&mut self, text: &str, limit: Duration) -> Result<(), Vec<String>> {
         let deadline = Instant::now() + limit;
+        let mut passed = Vec::new();
         loop {
-            let left = deadline.checked_duration_since(Instant::now()).expect("the log line came in time");
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else { return Err(passed) };
             match self.log.recv_timeout(left) {
-                Ok(line) if line.contains(text) => return,
-                Ok(_) => {}
-                Err(e) => panic!("no log line with '{text}' ({e}); events: {:?}", self.seen),
+                Ok(line) if line.contains(text) => return Ok(()),
+                Ok(line) => passed.push(line),
+                Err(_) => return Err(passed),
             }
         }
     }
