@@ -4983,3 +4983,21 @@ fn a_clusters_files_record_their_sort_as_a_local_runs_do() {
     assert!(sorting("local").contains("column_idx: 0"), "{}", sorting("local"));
     assert_eq!(sorting("remote"), sorting("local"));
 }
+
+/// A job file named `it's {v2}.toml` went into the state machine's `States.Array('…')`
+/// with its braces unescaped, which Step Functions reads as the function's own characters.
+#[test]
+fn a_job_files_name_is_escaped_in_the_state_machines_intrinsic_functions() {
+    let s = crate::util::Sandbox::new();
+    s.write(
+        "p/it's {v2}.toml",
+        "name = \"v2\"\nschedule = \"rate(1 day)\"\n[[target]]\ntable = \"cur.v\"\nquery = \"SELECT 1 AS x\"\nlocation = \"s3://lake/v/\"\n",
+    );
+    let out = s.etl(&["deploy", "p", "--template", "t.json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let template: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(s.path("t.json")).unwrap()).unwrap();
+    let sub = &template["Resources"]["StateMachine"]["Properties"]["DefinitionString"]["Fn::Sub"];
+    let definition = sub[0].as_str().unwrap();
+    assert!(definition.contains(r"/it\\'s \\{v2\\}.toml'"), "{definition}");
+}

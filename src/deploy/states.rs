@@ -172,8 +172,16 @@ fn job_task(pipeline: &Pipeline, job: &str) -> Value {
         .and_then(|j| j.file.file_name())
         .map(|f| f.to_string_lossy().into_owned())
         .unwrap_or_else(|| format!("{job}.toml"));
-    // Single quotes end a string of an intrinsic function; `\'` keeps one.
-    let file = literal(&file).replace('\'', "\\'");
+    // `'`, `{`, `}` and `\` are an intrinsic function's own characters: escaped with a
+    // backslash in its string literals (before the escaping `Fn::Sub` takes).
+    let escaped: String = file
+        .chars()
+        .flat_map(|c| match c {
+            '\'' | '{' | '}' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    let file = literal(&escaped);
     task(
         json!(format!("States.Array('run', '${{PipelinePath}}/{file}', '--logical-date', $.date.value, '--json')")),
         None,

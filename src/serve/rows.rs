@@ -457,7 +457,11 @@ fn shape_frame(frame: DataFrame, request: &RowsRequest) -> ApiResult<DataFrame> 
             let given = given.collect::<Vec<_>>().join(",");
             let data_type = type_of("order", &given, column)?;
             if !sortable(&data_type) {
-                return Err(ApiError::parameter("order", &given, format!("{column} ({data_type}) cannot be ordered")));
+                return Err(ApiError::parameter(
+                    "order",
+                    &given,
+                    format!("{column} ({}) cannot be ordered", GlueType::name_of(&data_type)),
+                ));
             }
             sort.push(ident(column).sort(!descending, false));
         }
