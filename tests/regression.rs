@@ -5001,3 +5001,20 @@ fn a_job_files_name_is_escaped_in_the_state_machines_intrinsic_functions() {
     let definition = sub[0].as_str().unwrap();
     assert!(definition.contains(r"/it\\'s \\{v2\\}.toml'"), "{definition}");
 }
+
+/// `?order=` on a struct column was refused in Arrow's words (`s (Struct("a": Int64, …))
+/// cannot be ordered`), where every other answer of the API names Glue types.
+#[test]
+fn the_apis_order_error_names_the_glue_type() {
+    let s = crate::util::Sandbox::new();
+    s.write(
+        "job.toml",
+        "name = \"o\"\n[[target]]\ntable = \"cur.o\"\nlocation = \"out/\"\nquery = \"SELECT 1 AS id, named_struct('a', 1) AS s\"\n",
+    );
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    let secret = crate::serve::key(&s, "reader", "cur.*");
+    let server = crate::serve::Server::start(&s, &[]);
+    let (status, body) = crate::serve::json_of(server.get("/v1/tables/cur.o/rows?order=s", Some(&secret)));
+    assert_eq!(status.as_u16(), 400, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("s (struct<a:bigint>) cannot be ordered"), "{body}");
+}
