@@ -104,12 +104,8 @@ impl AsyncFileReader for NamingReader {
 /// was kept (a crawl that logs changes) may meet a file of doubles under a bigint column: the
 /// cast would cut 2.7 to 2 without a word, where Athena refuses the file (HIVE_BAD_DATA).
 fn fits(metadata: &ParquetMetaData, columns: &[Column]) -> std::result::Result<(), String> {
-    let file = metadata.file_metadata();
-    let Ok(schema) = parquet_to_arrow_schema(file.schema_descr(), file.key_value_metadata()) else { return Ok(()) };
-    for (index, field) in schema.fields().iter().enumerate() {
-        let name = names::normalize(field.name(), index);
+    for (name, ty) in file_columns(metadata) {
         let Some(column) = columns.iter().find(|c| c.name == name) else { continue };
-        let Ok(ty) = GlueType::from_arrow(field.data_type()) else { continue };
         if !holds_every_value(&ty, &column.ty) {
             return Err(format!(
                 "column {name} is {ty} in the file, but the table's schema says {}, which does not hold its values \
@@ -119,6 +115,16 @@ fn fits(metadata: &ParquetMetaData, columns: &[Column]) -> std::result::Result<(
         }
     }
     Ok(())
+}
+
+/// A Parquet file's columns as a crawl names and types them (those of no Glue type left out).
+pub fn file_columns(metadata: &ParquetMetaData) -> Vec<(String, GlueType)> {
+    let file = metadata.file_metadata();
+    let Ok(schema) = parquet_to_arrow_schema(file.schema_descr(), file.key_value_metadata()) else { return Vec::new() };
+    let columns = schema.fields().iter().enumerate();
+    columns
+        .filter_map(|(index, f)| Some((names::normalize(f.name(), index), GlueType::from_arrow(f.data_type()).ok()?)))
+        .collect()
 }
 
 /// Whether a column's min/max may leave values out: floats', which never count NaN.

@@ -28,12 +28,12 @@ use std::collections::BTreeMap;
 
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::SessionState;
-use datafusion::parquet::arrow::parquet_to_arrow_schema;
 
 use super::delta::{self, DeltaCommit};
 use super::publish::{self, TargetPublication, WriteTag};
 use super::{MergeSpec, RunLiveness, StagedTarget, TableFormat, TargetSpec, parquet, target_schema};
 use crate::catalog::definition::WRITTEN_BY;
+use crate::catalog::parquet_reader::file_columns;
 use crate::catalog::provider::FileTable;
 use crate::catalog::{
     Catalog, DataChange, DataFile, NewVersion, Partition, Publication, Published, Table, TableChange, TableDefinition,
@@ -45,7 +45,7 @@ use crate::layout;
 use crate::location::Location;
 use crate::schema::diff::{Change, diff};
 use crate::schema::widen::athena_reads_as;
-use crate::schema::{GlueType, TableSchema, names};
+use crate::schema::{GlueType, TableSchema};
 use crate::transform::session::tables_read;
 
 /// A staged target as its table would be once published ([`Commit::published_tables`]).
@@ -608,12 +608,8 @@ async fn check_readded_columns(target: &TargetSpec, changes: &[Change], kept: &[
         .collect::<Result<Vec<_>>>()?;
     let footers = FooterCache::in_memory().footers(&target.location, &keys).await?;
     for (file, footer) in files.iter().zip(&footers) {
-        let metadata = footer.metadata.file_metadata();
-        let schema = parquet_to_arrow_schema(metadata.schema_descr(), metadata.key_value_metadata())?;
-        for (index, field) in schema.fields().iter().enumerate() {
-            let name = names::normalize(field.name(), index);
+        for (name, held) in file_columns(&footer.metadata) {
             let Some((_, ty)) = added.iter().find(|(added, _)| *added == name) else { continue };
-            let Ok(held) = GlueType::from_arrow(field.data_type()) else { continue };
             if !athena_reads_as(&held, ty) {
                 return Err(Error::query(format!(
                     "target {}: column {name} {ty} added, but {} (kept by {} mode) holds a column {name} of type \
