@@ -59,7 +59,7 @@ impl PhysicalExprAdapter for GlueNamesAdapter {
                     && unit_rank(&from) > unit_rank(to)
                 {
                     let input = cast.expr().clone();
-                    return Ok(Transformed::yes(Arc::new(Renamed { input, to: cast.cast_type().clone() })));
+                    return Ok(Transformed::yes(Arc::new(AsCatalogType { input, to: cast.cast_type().clone() })));
                 }
                 let Some(column) = node.downcast_ref::<Column>() else {
                     return Ok(Transformed::no(node));
@@ -73,7 +73,7 @@ impl PhysicalExprAdapter for GlueNamesAdapter {
                 let column: Arc<dyn PhysicalExpr> = Arc::new(Column::new(file.name(), index));
                 Ok(Transformed::yes(match file.data_type() == named.data_type() {
                     true => column,
-                    false => Arc::new(Renamed { input: column, to: named.data_type().clone() }),
+                    false => Arc::new(AsCatalogType { input: column, to: named.data_type().clone() }),
                 }))
             })
             .map(|t| t.data)
@@ -82,24 +82,24 @@ impl PhysicalExprAdapter for GlueNamesAdapter {
 
 /// A column whose struct fields are renamed, in their order, or whose timestamps are floored.
 #[derive(Debug, Eq, Hash)]
-struct Renamed {
+struct AsCatalogType {
     input: Arc<dyn PhysicalExpr>,
     to: DataType,
 }
 
-impl PartialEq for Renamed {
+impl PartialEq for AsCatalogType {
     fn eq(&self, other: &Self) -> bool {
         self.input.as_ref() == other.input.as_ref() && self.to == other.to
     }
 }
 
-impl fmt::Display for Renamed {
+impl fmt::Display for AsCatalogType {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         write!(f, "{} AS {}", self.input, self.to)
     }
 }
 
-impl PhysicalExpr for Renamed {
+impl PhysicalExpr for AsCatalogType {
     fn return_field(&self, input_schema: &Schema) -> Result<FieldRef> {
         let field = self.input.return_field(input_schema)?;
         Ok(Arc::new(field.as_ref().clone().with_data_type(self.to.clone())))
@@ -115,9 +115,12 @@ impl PhysicalExpr for Renamed {
     }
 
     fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn PhysicalExpr>>) -> Result<Arc<dyn PhysicalExpr>> {
-        let [input] = <[_; 1]>::try_from(children)
-            .map_err(|_| datafusion::error::DataFusionError::Internal("a renaming takes one input".to_string()))?;
-        Ok(Arc::new(Renamed { input, to: self.to.clone() }))
+        let [input] = <[_; 1]>::try_from(children).map_err(|_| {
+            datafusion::error::DataFusionError::Internal(
+                "a conversion to the catalog's type takes one input".to_string(),
+            )
+        })?;
+        Ok(Arc::new(AsCatalogType { input, to: self.to.clone() }))
     }
 
     fn fmt_sql(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
