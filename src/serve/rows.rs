@@ -333,18 +333,6 @@ fn filter_value(column_type: &DataType, text: &str) -> Option<ScalarValue> {
     }
 }
 
-fn condition(op: Op, column: Expr, value: Expr) -> Expr {
-    match op {
-        Op::Eq => column.eq(value),
-        Op::Ne => column.not_eq(value),
-        Op::Lt => column.lt(value),
-        Op::Le => column.lt_eq(value),
-        Op::Gt => column.gt(value),
-        Op::Ge => column.gt_eq(value),
-        Op::In => column.in_list(vec![value], false),
-    }
-}
-
 /// For a decimal value with more fractional digits than its column's scale (past trailing
 /// zeros): the column's value just below it. No value of the column equals it, and each
 /// compares with it as with that one (`price:lt:1.509` on a `decimal(10,2)` is `price <=
@@ -367,8 +355,9 @@ fn value_below(column_type: &DataType, text: &str) -> Option<ScalarValue> {
 }
 
 /// The type a filter's value is read as, to compare with a column of `column_type`: the
-/// column's, except that a decimal keeps the value's own digits (`price:lt:1.501` on a
-/// `decimal(10,2)` must not round the value to 1.50), as `etl sql` compares them.
+/// column's, except that a decimal keeps the value's own digits (`price:lt:1000.5` on a
+/// `decimal(5,2)`, `price:eq:1.500`), as `etl sql` compares them; one finer than the column
+/// is [`value_below`]'s.
 fn literal_type(column_type: &DataType, text: &str) -> DataType {
     let DataType::Decimal128(precision, scale) = *column_type else {
         return column_type.clone();
@@ -422,6 +411,12 @@ fn shape_frame(frame: DataFrame, request: &RowsRequest) -> ApiResult<DataFrame> 
             (Op::Ne, Some(_)) => column.is_not_null(),
             (Op::Lt | Op::Le, Some(floor)) => column.lt_eq(lit(floor)),
             (Op::Gt | Op::Ge, Some(floor)) => column.gt(lit(floor)),
+            (Op::Eq, None) => column.eq(value(&filter.value)?),
+            (Op::Ne, None) => column.not_eq(value(&filter.value)?),
+            (Op::Lt, None) => column.lt(value(&filter.value)?),
+            (Op::Le, None) => column.lt_eq(value(&filter.value)?),
+            (Op::Gt, None) => column.gt(value(&filter.value)?),
+            (Op::Ge, None) => column.gt_eq(value(&filter.value)?),
             (Op::In, _) => {
                 let values = in_values(&filter.value).map_err(|why| ApiError::parameter("where", &filter.raw, why))?;
                 let values: Vec<Expr> =
@@ -431,7 +426,6 @@ fn shape_frame(frame: DataFrame, request: &RowsRequest) -> ApiResult<DataFrame> 
                     false => column.in_list(values, false),
                 }
             }
-            (op, None) => condition(op, column, value(&filter.value)?),
         };
         predicate = Some(match predicate {
             Some(all) => all.and(condition),
