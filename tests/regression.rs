@@ -4645,7 +4645,7 @@ fn a_large_pipelines_runner_policy_is_split_within_iams_limits() {
     // As IAM counts: no whitespace, each resource as the string it resolves from.
     let size = |document: &serde_json::Value| {
         let text = serde_json::to_string(document).unwrap();
-        text.replace("{\"Fn::Sub\":", "").matches(|_: char| true).count()
+        text.replace("{\"Fn::Sub\":", "").chars().count()
     };
     let role = &resources["RunnerRole"]["Properties"];
     assert!(size(&role["Policies"]) <= 10_240, "{}", size(&role["Policies"]));
