@@ -5018,3 +5018,22 @@ fn the_apis_order_error_names_the_glue_type() {
     assert_eq!(status.as_u16(), 400, "{body}");
     assert!(body["error"]["message"].as_str().unwrap().contains("s (struct<a:bigint>) cannot be ordered"), "{body}");
 }
+
+/// Decimal division truncated its quotient at the result's scale (2.00 / 3.00 was 0.666666):
+/// Athena and Spark round half up, so a ported report's ratios differed in their last digit.
+#[test]
+fn decimal_quotients_are_rounded_half_up() {
+    let s = crate::util::Sandbox::new();
+    let rows = s.json(&[
+        "sql",
+        "SELECT CAST(2 AS DECIMAL(3,2)) / CAST(x AS DECIMAL(3,2)) AS q, CAST(-1 AS DECIMAL(5,0)) / 32 AS tie \
+         FROM (VALUES (3), (-3)) v(x) ORDER BY x DESC",
+        "--format",
+        "json",
+    ]);
+    let texts: Vec<String> =
+        rows.as_array().unwrap().iter().flat_map(|r| [r["q"].to_string(), r["tie"].to_string()]).collect();
+    assert_eq!(texts, ["0.666667", "-0.0313", "-0.666667", "-0.0313"]);
+    let out = s.etl(&["sql", "SELECT CAST(x AS DECIMAL(5,2)) / CAST(0 AS DECIMAL(5,2)) FROM (VALUES (1)) v(x)"]);
+    out.assert_failure(1, "Divide by zero");
+}

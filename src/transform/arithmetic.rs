@@ -1,7 +1,7 @@
-//! `+`, `-` and `*` as Athena computes them: integers that overflow their type fail the query
-//! ("bigint addition overflow: 9223372036854775807 + 1"), where DataFusion wraps them into a
-//! wrong number; decimals in 64-bit multiplications where they cannot overflow
-//! ([`DecimalArithmetic`]).
+//! `+`, `-`, `*` and `/` as Athena computes them: integers that overflow their type fail the
+//! query ("bigint addition overflow: 9223372036854775807 + 1"), where DataFusion wraps them into
+//! a wrong number; decimal quotients are rounded, not truncated; decimals in 64-bit
+//! multiplications where they cannot overflow ([`DecimalArithmetic`]).
 
 use std::sync::Arc;
 
@@ -24,25 +24,31 @@ use crate::schema::GlueType;
 use crate::transform::decimal::DecimalArithmetic;
 use crate::transform::rewrite::rewrite_expressions;
 
-/// The operators this module computes.
+/// The operators checked on integers and narrowed on decimals.
 pub const OPERATORS: [Operator; 3] = [Operator::Plus, Operator::Minus, Operator::Multiply];
 
-/// Rewrites integer `+`, `-` and `*` into [`CheckedIntegerArithmetic`] calls, keeping every
-/// name. An analyzer rule, after type coercion: the optimizer's constant folding then
-/// evaluates them checked too.
+/// Rewrites integer `+`, `-` and `*` into [`CheckedIntegerArithmetic`] calls and decimal `/`
+/// into a rounding [`DecimalArithmetic`] call, keeping every name. An analyzer rule, after
+/// type coercion: the optimizer's constant folding then evaluates them Athena's way too.
 #[derive(Debug, Default)]
-pub struct CheckedIntegerRule;
+pub struct AthenaArithmeticRule;
 
-impl AnalyzerRule for CheckedIntegerRule {
+impl AnalyzerRule for AthenaArithmeticRule {
     fn name(&self) -> &str {
-        "checked_integer_arithmetic"
+        "athena_arithmetic"
     }
 
     fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
-        let checked = |l: &DataType, r: &DataType, op| {
-            (l.is_integer() && r.is_integer()).then(|| ScalarUDF::new_from_impl(CheckedIntegerArithmetic::new(op)))
+        let athena = |l: &DataType, r: &DataType, op: Operator| match (l, r) {
+            _ if l.is_integer() && r.is_integer() && OPERATORS.contains(&op) => {
+                Some(ScalarUDF::new_from_impl(CheckedIntegerArithmetic::new(op)))
+            }
+            (DataType::Decimal128(..), DataType::Decimal128(..)) if op == Operator::Divide => {
+                Some(ScalarUDF::new_from_impl(DecimalArithmetic::new(op)))
+            }
+            _ => None,
         };
-        plan.transform_up_with_subqueries(|node| rewrite_expressions(node, |e, schema| rewrite(e, schema, checked)))
+        plan.transform_up_with_subqueries(|node| rewrite_expressions(node, |e, schema| rewrite(e, schema, athena)))
             .data()
     }
 }
@@ -62,7 +68,7 @@ impl OptimizerRule for DecimalArithmeticRule {
 
     fn rewrite(&self, plan: LogicalPlan, _config: &dyn OptimizerConfig) -> Result<Transformed<LogicalPlan>> {
         let narrow = |l: &DataType, r: &DataType, op| {
-            matches!((l, r), (DataType::Decimal128(..), DataType::Decimal128(..)))
+            (matches!((l, r), (DataType::Decimal128(..), DataType::Decimal128(..))) && OPERATORS.contains(&op))
                 .then(|| ScalarUDF::new_from_impl(DecimalArithmetic::new(op)))
         };
         rewrite_expressions(plan, |e, schema| rewrite(e, schema, narrow))
@@ -78,9 +84,6 @@ fn rewrite(
     let Expr::BinaryExpr(BinaryExpr { left, op, right }) = &expr else {
         return Ok(Transformed::no(expr));
     };
-    if !OPERATORS.contains(op) {
-        return Ok(Transformed::no(expr));
-    }
     let (Ok(left_type), Ok(right_type)) = (left.get_type(schema), right.get_type(schema)) else {
         return Ok(Transformed::no(expr));
     };

@@ -1,4 +1,5 @@
-//! Decimal `+`, `-` and `*` in 64-bit multiplications where they cannot overflow.
+//! Decimal `+`, `-` and `*` in 64-bit multiplications where they cannot overflow, and decimal
+//! `/` rounded as Athena and Spark round it.
 //!
 //! DataFusion hands decimal arithmetic to arrow's kernel, which computes every value as a
 //! 128-bit integer and checks each multiplication (the rescaling of a sum's operand too) for
@@ -8,13 +9,19 @@
 //! same numbers with nothing to check. `transform::arithmetic`'s rule hands decimal `+`, `-`
 //! and `*` to a function that takes that path batch by batch and otherwise calls arrow's
 //! kernel, as DataFusion would have, errors included.
+//!
+//! Arrow's decimal division truncates its quotient at the result's scale (2.00 / 3.00 is
+//! 0.666666); Athena and Spark round half up (0.666667), so a ported report's averages and
+//! ratios moved by one in their last digit. `/` keeps DataFusion's result type and rounds.
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, PrimitiveArray};
+use datafusion::arrow::array::{Array, ArrayRef, ArrowNativeTypeOp, AsArray, Datum, PrimitiveArray, new_empty_array};
 use datafusion::arrow::buffer::{NullBuffer, ScalarBuffer};
+use datafusion::arrow::compute::kernels::arity::try_binary;
 use datafusion::arrow::compute::kernels::numeric;
 use datafusion::arrow::datatypes::{DataType, Decimal128Type, FieldRef};
+use datafusion::arrow::error::ArrowError;
 use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::{
     ColumnarValue, Operator, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
@@ -44,6 +51,7 @@ impl DecimalArithmetic {
             Operator::Plus => apply(left, right, numeric::add_wrapping),
             Operator::Minus => apply(left, right, numeric::sub_wrapping),
             Operator::Multiply => apply(left, right, numeric::mul_wrapping),
+            Operator::Divide => apply(left, right, divide_rounding_half_up),
             op => exec_err!("decimal arithmetic has no operator {op}"),
         }
     }
@@ -85,6 +93,7 @@ impl ScalarUDFImpl for DecimalArithmetic {
         match self.op {
             Operator::Plus => "decimal_add",
             Operator::Minus => "decimal_subtract",
+            Operator::Divide => "decimal_divide",
             _ => "decimal_multiply",
         }
     }
@@ -110,6 +119,53 @@ impl ScalarUDFImpl for DecimalArithmetic {
             None => self.with_arrow(left, right),
         }
     }
+}
+
+/// `left / right` on two Decimal128 data: arrow's result type and errors (division by zero, a
+/// rescaling that overflows), its quotient rounded half up (ties away from zero) instead of
+/// truncated.
+fn divide_rounding_half_up(left: &dyn Datum, right: &dyn Datum) -> std::result::Result<ArrayRef, ArrowError> {
+    let ((l, l_scalar), (r, r_scalar)) = (left.get(), right.get());
+    let (DataType::Decimal128(_, left_scale), DataType::Decimal128(_, right_scale)) = (l.data_type(), r.data_type())
+    else {
+        return numeric::div(left, right);
+    };
+    let result = numeric::div(&new_empty_array(l.data_type()), &new_empty_array(r.data_type()))?.data_type().clone();
+    let DataType::Decimal128(_, scale) = result else {
+        return numeric::div(left, right);
+    };
+    // The quotient of integers l·10^k / r (or l / r·10^-k) is the result's unscaled value.
+    let exponent = scale as i32 - *left_scale as i32 + *right_scale as i32;
+    let (left_factor, right_factor) = if exponent >= 0 {
+        (10i128.pow_checked(exponent as u32)?, 1)
+    } else {
+        (1, 10i128.pow_checked(exponent.unsigned_abs())?)
+    };
+    let divide = |l: i128, r: i128| -> std::result::Result<i128, ArrowError> {
+        let (l, r) = (l.mul_checked(left_factor)?, r.mul_checked(right_factor)?);
+        let quotient = l.div_checked(r)?;
+        let remainder = l.wrapping_rem(r).unsigned_abs();
+        // |quotient| <= |l| / 2 whenever a remainder is left, so the step cannot overflow.
+        if remainder != 0 && remainder >= r.unsigned_abs() - remainder {
+            Ok(if (l < 0) == (r < 0) { quotient + 1 } else { quotient - 1 })
+        } else {
+            Ok(quotient)
+        }
+    };
+    let (l, r) = (l.as_primitive::<Decimal128Type>(), r.as_primitive::<Decimal128Type>());
+    let scalar = |array: &PrimitiveArray<Decimal128Type>| (array.null_count() == 0).then(|| array.value(0));
+    let quotients: PrimitiveArray<Decimal128Type> = match (l_scalar, r_scalar) {
+        (true, true) | (false, false) => try_binary(l, r, divide)?,
+        (true, false) => match scalar(l) {
+            Some(l) => r.try_unary(|r| divide(l, r))?,
+            None => PrimitiveArray::new_null(r.len()),
+        },
+        (false, true) => match scalar(r) {
+            Some(r) => l.try_unary(|l| divide(l, r))?,
+            None => PrimitiveArray::new_null(l.len()),
+        },
+    };
+    Ok(Arc::new(quotients.with_data_type(result)))
 }
 
 /// A decimal operand whose every value fits 64 bits.
@@ -270,6 +326,65 @@ mod tests {
             }
         }
         assert!(checked.0 > 3000 && checked.1 > 100, "{checked:?}");
+    }
+
+    #[test]
+    fn quotients_are_rounded_half_up_at_datafusions_scale() {
+        let values = |array: ArrayRef| -> Vec<Option<i128>> { array.as_primitive::<Decimal128Type>().iter().collect() };
+        let thirds = column(vec![Some(200), Some(-200), Some(100), None, Some(0)], 3, 2);
+        let quotient = invoke(Operator::Divide, &thirds, &scalar(Some(300), 3, 2)).unwrap();
+        assert_eq!(quotient.data_type(), &DataType::Decimal128(9, 6));
+        assert_eq!(values(quotient), vec![Some(666_667), Some(-666_667), Some(333_333), None, Some(0)]);
+        // 1/32 = 0.03125 at a scale of 4: a tie goes away from zero.
+        let ties = invoke(Operator::Divide, &column(vec![Some(1), Some(-1)], 1, 0), &scalar(Some(32), 2, 0)).unwrap();
+        assert_eq!(values(ties), vec![Some(313), Some(-313)]);
+        let by_negative = invoke(Operator::Divide, &scalar(Some(1), 1, 0), &column(vec![Some(-32), Some(3)], 2, 0));
+        assert_eq!(values(by_negative.unwrap()), vec![Some(-313), Some(3333)]);
+    }
+
+    #[test]
+    fn quotients_are_the_nearest_values_and_errors_are_datafusions() {
+        use datafusion::arrow::datatypes::i256;
+        let mut random = fastrand::Rng::with_seed(0x9e37_79b9_7f4a_7c15);
+        let types: [(u8, i8); 6] = [(15, 2), (3, 2), (20, 0), (32, 4), (38, 10), (10, 10)];
+        let mut checked = (0, 0);
+        for round in 0..300 {
+            let (lp, ls) = types[round % types.len()];
+            let (rp, rs) = types[(round / types.len()) % types.len()];
+            let mut values = |precision: u8| -> Vec<Option<i128>> {
+                let bound = 10i128.pow(if round % 3 == 0 { precision as u32 } else { precision.min(6) as u32 });
+                (0..32).map(|i| (i % 9 != 4).then(|| random.i128(1 - bound..bound))).collect()
+            };
+            let (left, right) = (column(values(lp), lp, ls), column(values(rp), rp, rs));
+            match (invoke(Operator::Divide, &left, &right), datafusion(Operator::Divide, &left, &right)) {
+                (Ok(ours), Ok(truncated)) => {
+                    assert_eq!(ours.data_type(), truncated.data_type());
+                    assert_eq!(ours.logical_nulls(), truncated.logical_nulls());
+                    let DataType::Decimal128(_, scale) = ours.data_type() else { unreachable!() };
+                    let exponent = *scale as i32 - ls as i32 + rs as i32;
+                    let (ours, truncated) =
+                        (ours.as_primitive::<Decimal128Type>(), truncated.as_primitive::<Decimal128Type>());
+                    let (l, r) = (left.to_array(1).unwrap(), right.to_array(1).unwrap());
+                    let (l, r) = (l.as_primitive::<Decimal128Type>(), r.as_primitive::<Decimal128Type>());
+                    for i in (0..ours.len()).filter(|i| ours.is_valid(*i)) {
+                        assert!((ours.value(i) - truncated.value(i)).abs() <= 1, "row {i}");
+                        // |q·r − l·10^k| ≤ |r| / 2, exactly, in 256 bits.
+                        let ten = |digits: i32| i256::from_i128(10).wrapping_pow(digits.unsigned_abs());
+                        let (l, r) = (i256::from_i128(l.value(i)), i256::from_i128(r.value(i)));
+                        let (l, r) = if exponent >= 0 { (l * ten(exponent), r) } else { (l, r * ten(exponent)) };
+                        let error = (i256::from_i128(ours.value(i)) * r - l).wrapping_abs();
+                        assert!(error * i256::from_i128(2) <= r.wrapping_abs(), "row {i}: {} / {}", l, r);
+                        checked.0 += 1;
+                    }
+                }
+                (Err(ours), Err(theirs)) => {
+                    assert_eq!(ours.to_string(), theirs.to_string());
+                    checked.1 += 1;
+                }
+                (ours, theirs) => panic!("{left:?} / {right:?}: {ours:?} against {theirs:?}"),
+            }
+        }
+        assert!(checked.0 > 3000 && checked.1 > 10, "{checked:?}");
     }
 
     #[test]

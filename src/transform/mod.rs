@@ -18,17 +18,18 @@ pub mod zorder;
 
 use std::sync::Arc;
 
-use datafusion::logical_expr::ScalarUDF;
+use datafusion::logical_expr::{Operator, ScalarUDF};
 
 /// The functions our optimizer rules and layouts put into plans, which a cluster's executors
 /// must find by name.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    let decimal =
-        arithmetic::OPERATORS.map(|op| Arc::new(ScalarUDF::new_from_impl(decimal::DecimalArithmetic::new(op))));
+    let decimal = arithmetic::OPERATORS
+        .into_iter()
+        .chain([Operator::Divide])
+        .map(|op| Arc::new(ScalarUDF::new_from_impl(decimal::DecimalArithmetic::new(op))));
     let integer = arithmetic::OPERATORS
         .map(|op| Arc::new(ScalarUDF::new_from_impl(arithmetic::CheckedIntegerArithmetic::new(op))));
     decimal
-        .into_iter()
         .chain(integer)
         .chain([
             Arc::new(ScalarUDF::new_from_impl(dates::DateTruncDays::new())),

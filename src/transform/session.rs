@@ -27,7 +27,7 @@ use crate::location::Location;
 use crate::location::aws::Encryption;
 use crate::location::counting::ReadCounter;
 use crate::location::stores::Registry;
-use crate::transform::arithmetic::{CheckedIntegerRule, DecimalArithmeticRule};
+use crate::transform::arithmetic::{AthenaArithmeticRule, DecimalArithmeticRule};
 use crate::transform::cluster::Engine;
 use crate::transform::cluster::planner::ClusterPlanner;
 use crate::transform::dates::{DateTruncDaysRule, SqlTimestamps};
@@ -202,7 +202,7 @@ pub async fn session(
         .with_runtime_env(runtime.build_arc()?)
         .with_default_features()
         .with_type_planner(Arc::new(SqlTimestamps))
-        .with_analyzer_rule(Arc::new(CheckedIntegerRule))
+        .with_analyzer_rule(Arc::new(AthenaArithmeticRule))
         .with_optimizer_rule(Arc::new(DecimalArithmeticRule))
         .with_optimizer_rule(Arc::new(DateTruncDaysRule));
     if !on_cluster {
