@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema};
-use datafusion::arrow::util::pretty::pretty_format_batches;
+use datafusion::arrow::util::display::FormatOptions;
+use datafusion::arrow::util::pretty::pretty_format_batches_with_options;
 
 use crate::error::Result;
 use crate::schema::Column;
@@ -31,7 +32,10 @@ pub enum RowFormat {
 pub fn write_rows(out: &mut impl Write, batches: &[RecordBatch], format: RowFormat) -> Result<()> {
     match format {
         RowFormat::Table => {
-            writeln!(out, "{}", pretty_format_batches(batches)?)?;
+            // NULL as DuckDB's and Trino's shells print it: arrow's default, an empty cell,
+            // looked like an empty string.
+            let options = FormatOptions::default().with_null("NULL");
+            writeln!(out, "{}", pretty_format_batches_with_options(batches, &options)?)?;
             let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
             writeln!(out, "({rows} {})", if rows == 1 { "row" } else { "rows" })?;
         }
@@ -56,7 +60,7 @@ pub fn write_rows(out: &mut impl Write, batches: &[RecordBatch], format: RowForm
 /// empty); a field holding the delimiter, a quote or a line break is quoted. The header comes
 /// with the first batch; a statement with no columns (DDL) prints nothing.
 fn write_csv(out: &mut impl Write, batches: &[RecordBatch]) -> Result<()> {
-    use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+    use datafusion::arrow::util::display::ArrayFormatter;
     fn field(out: &mut impl Write, text: Option<&str>, first: bool) -> std::io::Result<()> {
         if !first {
             out.write_all(b",")?;

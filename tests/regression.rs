@@ -5037,3 +5037,11 @@ fn decimal_quotients_are_rounded_half_up() {
     let out = s.etl(&["sql", "SELECT CAST(x AS DECIMAL(5,2)) / CAST(0 AS DECIMAL(5,2)) FROM (VALUES (1)) v(x)"]);
     out.assert_failure(1, "Divide by zero");
 }
+/// `etl sql`'s table printed a NULL and an empty string alike, as empty cells.
+#[test]
+fn the_sql_table_prints_null_apart_from_an_empty_string() {
+    let s = crate::util::Sandbox::new();
+    let out = s.etl(&["sql", "SELECT CAST(NULL AS VARCHAR) AS n, '' AS e"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains("| NULL |   |"), "{}", out.stdout);
+}
