@@ -5045,3 +5045,48 @@ fn the_sql_table_prints_null_apart_from_an_empty_string() {
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("| NULL |   |"), "{}", out.stdout);
 }
+/// The API's ordered pages number each row in a column named `__etl_place`: a table with a
+/// column of that name failed every ordered request.
+#[test]
+fn the_apis_order_works_on_a_table_with_a_column_named_like_its_tie_break() {
+    let s = crate::util::Sandbox::new();
+    s.write(
+        "job.toml",
+        "name = \"p\"\n[[target]]\ntable = \"cur.p\"\nlocation = \"out/\"\nquery = \"SELECT * FROM (VALUES (2, 'b'), (1, 'a')) v(id, __etl_place)\"\n",
+    );
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    let secret = crate::serve::key(&s, "reader", "cur.*");
+    let server = crate::serve::Server::start(&s, &[]);
+    let (status, body) = crate::serve::json_of(server.get("/v1/tables/cur.p/rows?order=id", Some(&secret)));
+    assert_eq!(status.as_u16(), 200, "{body}");
+    assert_eq!(body["rows"], serde_json::json!([[1, "a"], [2, "b"]]), "{body}");
+}
+/// The API read a filter's value as its column's type, cutting what that type cannot hold:
+/// `day:eq:2026-01-01T12:00:00` matched the date 2026-01-01 and `day:gt:` it left that day out
+/// of nothing; `ts:eq:…00.0000005` matched the microsecond below.
+#[test]
+fn the_apis_date_and_timestamp_filters_compare_values_finer_than_their_column_exactly() {
+    let s = crate::util::Sandbox::new();
+    s.write(
+        "job.toml",
+        "name = \"d\"\n[[target]]\ntable = \"cur.d\"\nlocation = \"out/\"\nquery = \"SELECT id, CAST(day AS DATE) AS day, CAST(ts AS TIMESTAMP) AS ts FROM (VALUES (1, '2026-01-01', '2026-01-01 00:00:00'), (2, '2026-01-02', '2026-01-01 00:00:00.000001')) v(id, day, ts)\"\n",
+    );
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    let secret = crate::serve::key(&s, "reader", "cur.*");
+    let server = crate::serve::Server::start(&s, &[]);
+    let ids = |filter: &str| {
+        let (status, body) = crate::serve::json_of(
+            server.get(&format!("/v1/tables/cur.d/rows?columns=id&order=id&{filter}"), Some(&secret)),
+        );
+        assert_eq!(status.as_u16(), 200, "{filter}: {body}");
+        body["rows"].as_array().unwrap().iter().map(|r| r[0].as_i64().unwrap()).collect::<Vec<_>>()
+    };
+    assert_eq!(ids("where=day:eq:2026-01-01T12:00:00"), Vec::<i64>::new());
+    assert_eq!(ids("where=day:gt:2026-01-01T12:00:00"), vec![2]);
+    assert_eq!(ids("where=day:lt:2026-01-01T12:00:00"), vec![1]);
+    assert_eq!(ids("where=day:eq:2026-01-01"), vec![1]);
+    assert_eq!(ids("where=ts:eq:2026-01-01T00:00:00.0000005"), Vec::<i64>::new());
+    assert_eq!(ids("where=ts:gt:2026-01-01T00:00:00.0000005"), vec![2]);
+    assert_eq!(ids("where=ts:le:2026-01-01T00:00:00.0000005"), vec![1]);
+    assert_eq!(ids("where=ts:eq:2026-01-01T00:00:00.000001"), vec![2]);
+}

@@ -17,7 +17,7 @@
 use std::sync::Arc;
 
 use base64::Engine;
-use datafusion::arrow::datatypes::{DECIMAL128_MAX_PRECISION, DataType};
+use datafusion::arrow::datatypes::{DECIMAL128_MAX_PRECISION, DataType, TimeUnit};
 use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::{Expr, SortExpr, ident, lit};
@@ -333,12 +333,48 @@ fn filter_value(column_type: &DataType, text: &str) -> Option<ScalarValue> {
     }
 }
 
-/// For a decimal value with more fractional digits than its column's scale (past trailing
-/// zeros): the column's value just below it. No value of the column equals it, and each
-/// compares with it as with that one (`price:lt:1.509` on a `decimal(10,2)` is `price <=
-/// 1.50`), where reading it at the column's scale would round it. None for other values.
+/// For a value finer than its column (a decimal with more fractional digits than its scale,
+/// past trailing zeros; a time of day for a date; nanoseconds for a timestamp of
+/// microseconds): the column's value just below it. No value of the column equals it, and
+/// each compares with it as with that one (`price:lt:1.509` on a `decimal(10,2)` is `price <=
+/// 1.50`, `day:gt:2026-01-01T12:00` is `day > 2026-01-01`), where reading it as the column's
+/// type would round or cut it. None for other values.
 fn value_below(column_type: &DataType, text: &str) -> Option<ScalarValue> {
-    let DataType::Decimal128(_, scale) = *column_type else { return None };
+    match column_type {
+        DataType::Decimal128(_, scale) => decimal_below(*scale, text),
+        DataType::Date32 => {
+            let nanoseconds = nanoseconds(text, None)?;
+            let day = i32::try_from(nanoseconds.div_euclid(NANOSECONDS_A_DAY)).ok()?;
+            (nanoseconds.rem_euclid(NANOSECONDS_A_DAY) != 0).then_some(ScalarValue::Date32(Some(day)))
+        }
+        DataType::Timestamp(unit, zone) => {
+            let nanoseconds = nanoseconds(text, zone.clone())?;
+            let floor = |per_unit: i64| {
+                (nanoseconds.rem_euclid(per_unit) != 0).then_some(Some(nanoseconds.div_euclid(per_unit)))
+            };
+            let zone = zone.clone();
+            match unit {
+                TimeUnit::Second => floor(1_000_000_000).map(|v| ScalarValue::TimestampSecond(v, zone)),
+                TimeUnit::Millisecond => floor(1_000_000).map(|v| ScalarValue::TimestampMillisecond(v, zone)),
+                TimeUnit::Microsecond => floor(1_000).map(|v| ScalarValue::TimestampMicrosecond(v, zone)),
+                TimeUnit::Nanosecond => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+const NANOSECONDS_A_DAY: i64 = 86_400_000_000_000;
+
+/// A date or timestamp text as nanoseconds since the epoch (in `zone` where it names none).
+fn nanoseconds(text: &str, zone: Option<Arc<str>>) -> Option<i64> {
+    match ScalarValue::try_from_string(text.to_string(), &DataType::Timestamp(TimeUnit::Nanosecond, zone)).ok()? {
+        ScalarValue::TimestampNanosecond(value, _) => value,
+        _ => None,
+    }
+}
+
+fn decimal_below(scale: i8, text: &str) -> Option<ScalarValue> {
     let kept_digits = usize::try_from(scale).ok()?;
     let (negative, digits) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
@@ -468,9 +504,13 @@ fn shape_frame(frame: DataFrame, request: &RowsRequest) -> ApiResult<DataFrame> 
                 sort.push(ident(column).sort(true, false));
             }
         }
-        const PLACE: &str = "__etl_place";
-        frame = frame.window(vec![datafusion::functions_window::expr_fn::row_number().alias(PLACE)])?;
-        sort.push(ident(PLACE).sort(true, false));
+        // A name no column of the table has (a table may well have one called `__etl_place`).
+        let mut place = String::from("__etl_place");
+        while schema.fields().iter().any(|f| f.name() == &place) {
+            place.push('_');
+        }
+        frame = frame.window(vec![datafusion::functions_window::expr_fn::row_number().alias(&place)])?;
+        sort.push(ident(&place).sort(true, false));
         frame = frame.sort(sort)?;
     }
     Ok(frame.select(columns.iter().map(ident).collect::<Vec<_>>())?)
