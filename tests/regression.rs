@@ -5061,6 +5061,22 @@ fn the_apis_order_works_on_a_table_with_a_column_named_like_its_tie_break() {
     assert_eq!(status.as_u16(), 200, "{body}");
     assert_eq!(body["rows"], serde_json::json!([[1, "a"], [2, "b"]]), "{body}");
 }
+/// A source whose schema changed under `on_schema_change = "fail"` was refused naming the
+/// column only: among a crawl's thousands of objects, the one that changed it was not said.
+#[test]
+fn a_refused_schema_change_names_the_file_that_made_it() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,amount\n1,2\n");
+    assert_eq!(s.etl(&["crawl", "in/", "--table", "raw.a"]).code, 0);
+    s.write("in/b.csv", "id,amount\n2,3\n");
+    s.write("in/c.csv", "id,amount,note\n3,x,hello\n");
+    s.write("in/d.csv", "id,amount\n4,5\n");
+    let out = s.etl(&["crawl", "in/", "--table", "raw.a", "--on-change", "fail"]);
+    out.assert_failure(
+        1,
+        "(column amount changed from bigint to string by in/c.csv; column note string added by in/c.csv)",
+    );
+}
 /// The API read a filter's value as its column's type, cutting what that type cannot hold:
 /// `day:eq:2026-01-01T12:00:00` matched the date 2026-01-01 and `day:gt:` it left that day out
 /// of nothing; `ts:eq:…00.0000005` matched the microsecond below.

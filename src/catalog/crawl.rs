@@ -128,6 +128,7 @@ pub async fn plan_incremental(
             rows: Some(0),
             facts: definition.recorded_facts(),
             warnings: Vec::new(),
+            typed_by: Default::default(),
         };
         return Ok(CrawlPlan {
             inferred,
@@ -213,7 +214,7 @@ fn decide(
                     (CrawlChange::Updated, changes, definition, Some(new))
                 }
                 OnSchemaChange::Fail => {
-                    let described = describe(&changes, &current.definition, &definition);
+                    let described = describe_with_files(&changes, &current.definition, &definition, &inferred);
                     return Err(Error::input(format!(
                         "the schema of {table} changed ({described}) and on_schema_change is fail; nothing was recorded"
                     )));
@@ -276,6 +277,32 @@ pub fn describe(changes: &[Change], old: &TableDefinition, new: &TableDefinition
         return format!("SerDe {} -> {}", old.serde.library, new.serde.library);
     }
     "storage parameters changed".to_string()
+}
+
+/// What changed, each added or retyped column with the file whose values did it (a crawl
+/// reads thousands of objects; the one to look at is named).
+pub fn describe_with_files(
+    changes: &[Change],
+    old: &TableDefinition,
+    new: &TableDefinition,
+    inferred: &Inferred,
+) -> String {
+    if changes.is_empty() {
+        return describe(changes, old, new);
+    }
+    let described = changes.iter().map(|change| {
+        let file = match change {
+            Change::Added { name, partition_key: false, .. } | Change::Changed { name, partition_key: false, .. } => {
+                inferred.typed_by.get(name)
+            }
+            _ => None,
+        };
+        match file {
+            Some(file) => format!("{} by {file}", change.describe()),
+            None => change.describe(),
+        }
+    });
+    described.collect::<Vec<_>>().join("; ")
 }
 
 /// One partition per distinct set of partition values, located at the folder of its files.

@@ -113,6 +113,9 @@ pub struct Inferred {
     /// What a user should know that is no error: where Athena would read the files otherwise
     /// than etl does.
     pub warnings: Vec<String>,
+    /// For each column, the file whose values last changed its type (added it, or widened
+    /// it): the file a refused schema change names.
+    pub typed_by: HashMap<String, String>,
 }
 
 pub async fn infer(location: &Location, options: &InferOptions) -> Result<Inferred> {
@@ -177,8 +180,16 @@ pub async fn infer_shapes(
         .map(|column| (column.name.clone(), Shape::from_glue(&column.ty)))
         .collect();
     let mut facts = TextFacts::default();
-    for shape in &shapes {
-        columns = shape::merge(&columns, &shape.columns);
+    let mut typed_by = HashMap::new();
+    for (file, shape) in listing.files.iter().zip(&shapes) {
+        let merged = shape::merge(&columns, &shape.columns);
+        // `merge` keeps the columns' order and appends new ones.
+        for (index, (name, merged_shape)) in merged.iter().enumerate() {
+            if columns.get(index).is_none_or(|(_, before)| before != merged_shape) {
+                typed_by.insert(name.clone(), location.display(&file.path));
+            }
+        }
+        columns = merged;
         facts = facts.union(&shape.facts);
     }
     let partition_keys = partition_key_types(&listing);
@@ -237,6 +248,7 @@ pub async fn infer_shapes(
         rows,
         facts,
         warnings,
+        typed_by,
     })
 }
 

@@ -691,7 +691,7 @@ async fn crawl_source(
         warn(context, report, warning.clone());
     }
     if plan.change == crawl::CrawlChange::Logged {
-        let change = crawl::describe(&plan.diff, &plan.definition, &plan.definition);
+        let change = crawl::describe_with_files(&plan.diff, &plan.definition, &plan.definition, &plan.inferred);
         warn(
             context,
             report,
