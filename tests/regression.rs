@@ -5037,6 +5037,7 @@ fn decimal_quotients_are_rounded_half_up() {
     let out = s.etl(&["sql", "SELECT CAST(x AS DECIMAL(5,2)) / CAST(0 AS DECIMAL(5,2)) FROM (VALUES (1)) v(x)"]);
     out.assert_failure(1, "Divide by zero");
 }
+
 /// `etl sql`'s table printed a NULL and an empty string alike, as empty cells.
 #[test]
 fn the_sql_table_prints_null_apart_from_an_empty_string() {
@@ -5045,6 +5046,7 @@ fn the_sql_table_prints_null_apart_from_an_empty_string() {
     assert_eq!(out.code, 0, "{out:?}");
     assert!(out.stdout.contains("| NULL |   |"), "{}", out.stdout);
 }
+
 /// The API's ordered pages number each row in a column named `__etl_place`: a table with a
 /// column of that name failed every ordered request.
 #[test]
@@ -5061,6 +5063,7 @@ fn the_apis_order_works_on_a_table_with_a_column_named_like_its_tie_break() {
     assert_eq!(status.as_u16(), 200, "{body}");
     assert_eq!(body["rows"], serde_json::json!([[1, "a"], [2, "b"]]), "{body}");
 }
+
 /// A source whose schema changed under `on_schema_change = "fail"` was refused naming the
 /// column only: among a crawl's thousands of objects, the one that changed it was not said.
 #[test]
@@ -5077,6 +5080,22 @@ fn a_refused_schema_change_names_the_file_that_made_it() {
         "(column amount changed from bigint to string by in/c.csv; column note string added by in/c.csv)",
     );
 }
+
+/// A job run on a cluster whose executors were all gone waited for ever: Ballista keeps a job
+/// queued until an executor comes.
+#[test]
+fn a_cluster_without_executors_fails_the_job_instead_of_waiting_for_ever() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id\n1\n");
+    assert_eq!(s.etl(&["crawl", "in/", "--table", "raw.a"]).code, 0);
+    let cluster = crate::cluster::Cluster::start(&s, 0);
+    let out = s.etl_with_env(
+        &["sql", "SELECT count(*) FROM raw.a", "--engine", &cluster.engine()],
+        &[("ETL_CLUSTER_EXECUTOR_WAIT", "2")],
+    );
+    out.assert_failure(1, "no executor has been registered with the scheduler for 2 s");
+}
+
 /// The API read a filter's value as its column's type, cutting what that type cannot hold:
 /// `day:eq:2026-01-01T12:00:00` matched the date 2026-01-01 and `day:gt:` it left that day out
 /// of nothing; `ts:eq:…00.0000005` matched the microsecond below.

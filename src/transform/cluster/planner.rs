@@ -174,6 +174,44 @@ fn connection_trouble(text: &str) -> Option<&'static str> {
     }
 }
 
+/// How long a job waits for the cluster to have an executor (`ETL_CLUSTER_EXECUTOR_WAIT`
+/// seconds, 60 by default: executors starting beside the job, or restarted, register by then).
+fn executor_wait() -> std::time::Duration {
+    let seconds = std::env::var("ETL_CLUSTER_EXECUTOR_WAIT").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    std::time::Duration::from_secs(seconds)
+}
+
+/// Returns once the scheduler at `url` has said for `wait` that no executor is alive.
+/// Ballista keeps a job submitted to an empty cluster queued for ever (it fails jobs only when
+/// the last executor is lost while they run), and its gRPC API does not tell the executor
+/// count: the scheduler's readiness probe (`/readyz`, "not ready: 0/1 executors registered")
+/// does. A scheduler that cannot be asked leaves the job to Ballista.
+async fn no_executor_for(url: &str, wait: std::time::Duration) -> std::time::Duration {
+    let probe = format!("{url}/readyz");
+    let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).build();
+    let mut empty_since: Option<tokio::time::Instant> = None;
+    loop {
+        let empty = match &client {
+            Ok(client) => match client.get(&probe).send().await {
+                Ok(response) => {
+                    let unavailable = response.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE;
+                    unavailable && response.text().await.is_ok_and(|text| text.contains("not ready: 0/"))
+                }
+                Err(_) => false,
+            },
+            Err(_) => false,
+        };
+        let now = tokio::time::Instant::now();
+        empty_since = if empty { empty_since.or(Some(now)) } else { None };
+        if let Some(since) = empty_since
+            && now.duration_since(since) >= wait
+        {
+            return wait;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
 /// The raw tables a plan scans, each once.
 fn raw_tables(plan: &Arc<dyn ExecutionPlan>) -> Result<Vec<Arc<RawTable>>> {
     let mut tables: Vec<Arc<RawTable>> = Vec::new();
@@ -276,13 +314,23 @@ impl ExecutionPlan for ClusterExec {
         let (url, plan, session_id) = (self.scheduler_url.clone(), self.plan.clone(), context.session_id());
         let submitted = async move {
             let ballista = config.ballista_config();
-            execute_physical_plan::<PhysicalPlanNode>(url.clone(), &ballista, plan, &codec, session_id, config)
-                .await
-                .map_err(|e| {
-                    let text = e.to_string();
-                    let why = connection_trouble(&text).map_or_else(|| crate::error::task_error(&text), str::to_string);
-                    DataFusionError::Execution(format!("on the cluster at {url}: {why}"))
-                })
+            let job =
+                execute_physical_plan::<PhysicalPlanNode>(url.clone(), &ballista, plan, &codec, session_id, config);
+            let result = tokio::select! {
+                result = job => result,
+                waited = no_executor_for(&url, executor_wait()) => {
+                    return Err(DataFusionError::Execution(format!(
+                        "on the cluster at {url}: no executor has been registered with the scheduler for {} s, so the job cannot run; start one with `etl cluster executor --scheduler {}`",
+                        waited.as_secs(),
+                        url.trim_start_matches("http://")
+                    )));
+                }
+            };
+            result.map_err(|e| {
+                let text = e.to_string();
+                let why = connection_trouble(&text).map_or_else(|| crate::error::task_error(&text), str::to_string);
+                DataFusionError::Execution(format!("on the cluster at {url}: {why}"))
+            })
         };
         let rows = futures::stream::once(submitted).try_flatten();
         // Once the job's rows are all here, what its scans set apart joins the run's rejects.
