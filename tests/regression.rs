@@ -5125,3 +5125,22 @@ fn the_apis_date_and_timestamp_filters_compare_values_finer_than_their_column_ex
     assert_eq!(ids("where=ts:le:2026-01-01T00:00:00.0000005"), vec![1]);
     assert_eq!(ids("where=ts:eq:2026-01-01T00:00:00.000001"), vec![2]);
 }
+
+/// A Parquet `uint64` column was a `bigint`: a value above 2^63-1 failed every query of the
+/// table with a bare cast error. It is a `decimal(20,0)`, as Spark reads UINT_64.
+#[test]
+fn a_parquet_uint64_column_holds_every_value() {
+    use datafusion::arrow::array::{ArrayRef, UInt64Array};
+    let s = crate::util::Sandbox::new();
+    let values: ArrayRef = std::sync::Arc::new(UInt64Array::from(vec![u64::MAX, 1]));
+    let batch = datafusion::arrow::record_batch::RecordBatch::try_from_iter([("u", values)]).unwrap();
+    std::fs::create_dir_all(s.path("in")).unwrap();
+    let file = std::fs::File::create(s.path("in/a.parquet")).unwrap();
+    let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    assert_eq!(s.json(&["infer", "in/"])["columns"][0]["type"], "decimal(20,0)");
+    assert_eq!(s.etl(&["crawl", "in/", "--table", "raw.u"]).code, 0);
+    let rows = s.etl(&["sql", "SELECT u FROM raw.u WHERE u > 1", "--format", "csv"]);
+    assert_eq!(rows.stdout, "u\n18446744073709551615\n", "{rows:?}");
+}
