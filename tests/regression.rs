@@ -5144,3 +5144,15 @@ fn a_parquet_uint64_column_holds_every_value() {
     let rows = s.etl(&["sql", "SELECT u FROM raw.u WHERE u > 1", "--format", "csv"]);
     assert_eq!(rows.stdout, "u\n18446744073709551615\n", "{rows:?}");
 }
+
+/// An error DataFusion raises while it optimizes a target's query (a constant cast that
+/// cannot succeed) named neither the target nor the statement.
+#[test]
+fn an_error_found_while_planning_a_target_names_the_target() {
+    let s = crate::util::Sandbox::new();
+    s.write(
+        "job.toml",
+        "name = \"c\"\n[[target]]\ntable = \"cur.one\"\nquery = \"SELECT 1 AS x\"\nlocation = \"one/\"\n[[target]]\ntable = \"cur.two\"\nquery = \"SELECT CAST('abc' AS INT) AS y\"\nlocation = \"two/\"\n",
+    );
+    s.etl(&["run", "job.toml"]).assert_failure(1, "target cur.two: Cast error: Cannot cast string 'abc'");
+}

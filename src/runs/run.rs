@@ -388,7 +388,8 @@ async fn transform_and_publish(
             if matches!(plan, LogicalPlan::Ddl(_))
                 && let Some(billed) = crate::cost::billed_query(&plan)
             {
-                step_queries.push(estimator.estimate(&ctx.state(), billed).await?);
+                let located = |e: Error| e.context(format!("{}:{}", step.display, statement.line));
+                step_queries.push(estimator.estimate(&ctx.state(), billed).await.map_err(located)?);
             }
             script::run_planned(&ctx, &step.display, statement, plan).await?;
         }
@@ -482,7 +483,9 @@ async fn plan_targets(
     let mut frames = Vec::new();
     for target in &job.targets {
         let df = target_frame(ctx, target, params).await?;
-        queries.push(estimator.estimate(&ctx.state(), df.logical_plan()).await?);
+        // Optimizing folds constants: a cast that cannot succeed fails here first.
+        let planned = estimator.estimate(&ctx.state(), df.logical_plan()).await;
+        queries.push(planned.map_err(|e| e.context(format!("target {}", target.table)))?);
         frames.push(df);
     }
     Ok((frames, QueryEstimate::total(queries, estimator.price_per_tb)))
