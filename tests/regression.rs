@@ -5156,3 +5156,73 @@ fn an_error_found_while_planning_a_target_names_the_target() {
     );
     s.etl(&["run", "job.toml"]).assert_failure(1, "target cur.two: Cast error: Cannot cast string 'abc'");
 }
+
+/// An S3 notification of two objects, the scheduler stopped while the first object's job ran:
+/// the second object's job never ran, and the message was deleted as if it had.
+#[test]
+fn a_scheduler_stopped_half_way_through_a_message_keeps_it() {
+    use std::time::Duration;
+    if crate::util::aws::endpoint().is_none() {
+        return;
+    }
+    let s = crate::util::Sandbox::new();
+    let bucket = crate::util::aws::unique("halfway");
+    // Long enough, in a debug build, for the stop to arrive while it runs.
+    s.write(
+        "jobs/a.toml",
+        format!("name = \"a\"\n[[trigger]]\ns3 = \"s3://{bucket}/a/\"\n[[target]]\ntable = \"m.a\"\nquery = \"SELECT sum(value % 7) AS n FROM range(1, 30000000)\"\nlocation = \"../out/a/\"\n"),
+    );
+    s.write(
+        "jobs/b.toml",
+        format!("name = \"b\"\n[[trigger]]\ns3 = \"s3://{bucket}/b/\"\n[[target]]\ntable = \"m.b\"\nquery = \"SELECT 1 AS n\"\nlocation = \"../out/b/\"\n"),
+    );
+    let record = |key: &str| {
+        serde_json::json!({"eventVersion": "2.1", "eventSource": "aws:s3", "eventTime": "2026-11-10T10:00:00.000Z",
+            "eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": bucket}, "object": {"key": key, "eTag": key}}})
+    };
+    let queue = crate::util::aws::create_queue(&crate::util::aws::unique("halfway"), None);
+    crate::util::aws::send_message(
+        &queue,
+        &serde_json::json!({"Records": [record("a/1.csv"), record("b/1.csv")]}).to_string(),
+    );
+    let mut scheduler =
+        crate::util::Scheduler::start_with_args(&s, &["scheduler", "jobs", "--queue", &queue, "--json"]);
+    scheduler.wait_for(|e| e["job"] == "a" && e["state"] == "running", Duration::from_secs(60));
+    assert!(scheduler.stop().success());
+    let events = scheduler.events();
+    assert!(events.iter().all(|e| e["state"] != "deleted"), "{events:#?}");
+    let kept = events.iter().find(|e| e["state"] == "kept").expect("the message is kept");
+    assert!(kept["error"].as_str().unwrap().contains("b pending"), "{events:#?}");
+    assert_eq!(crate::util::aws::queue_depth(&queue), 1);
+}
+
+/// A stop dropped the scheduler's long poll half-way; SQS handed the next message to it, hid
+/// it for its visibility timeout and counted a receive: with `maxReceiveCount = 1` it went to
+/// the dead-letter queue without having run.
+#[test]
+fn a_stopped_scheduler_leaves_no_receive_behind() {
+    use std::time::Duration;
+    if crate::util::aws::endpoint().is_none() {
+        return;
+    }
+    let s = crate::util::Sandbox::new();
+    let bucket = crate::util::aws::unique("poll");
+    s.write(
+        "jobs/a.toml",
+        format!("name = \"a\"\n[[trigger]]\ns3 = \"s3://{bucket}/a/\"\n[[target]]\ntable = \"m.a\"\nquery = \"SELECT 1 AS n\"\nlocation = \"../out/a/\"\n"),
+    );
+    let dead = crate::util::aws::create_queue(&crate::util::aws::unique("dead"), None);
+    let queue = crate::util::aws::create_queue(&crate::util::aws::unique("poll"), Some((&dead, 1)));
+    let args = ["scheduler", "jobs", "--queue", queue.as_str(), "--json"];
+    let mut first = crate::util::Scheduler::start_with_args(&s, &args);
+    // Stopped while its first long poll waits (no event can say it has begun).
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(first.stop().success());
+    let record = serde_json::json!({"eventName": "ObjectCreated:Put", "eventTime": "2026-11-10T10:00:00Z",
+        "s3": {"bucket": {"name": bucket}, "object": {"key": "a/1.csv", "eTag": "e1"}}});
+    crate::util::aws::send_message(&queue, &serde_json::json!({"Records": [record]}).to_string());
+    let mut second = crate::util::Scheduler::start_with_args(&s, &args);
+    second.wait_for(|e| e["state"] == "deleted", Duration::from_secs(60));
+    assert!(second.stop().success());
+    assert_eq!(crate::util::aws::queue_depth(&dead), 0);
+}

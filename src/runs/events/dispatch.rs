@@ -93,9 +93,6 @@ impl Dispatcher {
     ) -> Result<TriggerReport> {
         let mut report = TriggerReport::default();
         for notice in notices {
-            if options.stop.is_cancelled() {
-                break;
-            }
             let object = identified(&notice.object);
             let roots: Vec<String> = self
                 .pipeline
@@ -106,6 +103,21 @@ impl Dispatcher {
                 .collect();
             if !notice.created || roots.is_empty() {
                 report.ignored.push(object.to_string());
+                continue;
+            }
+            // Stopped before this object: its jobs are pending, so a queue keeps its message
+            // (the objects handled already are duplicates when it comes again).
+            if options.stop.is_cancelled() {
+                report.matched.extend(roots.iter().map(|job| Matched {
+                    job: job.clone(),
+                    object: object.to_string(),
+                    run_id: None,
+                    status: "pending",
+                    reason: Some("the process stopped before it ran".to_string()),
+                    pipeline_run_id: String::new(),
+                    rolled_back: false,
+                    settled: false,
+                }));
                 continue;
             }
             let date = date.or(notice.time.map(|t| t.date_naive())).unwrap_or_else(|| Utc::now().date_naive());

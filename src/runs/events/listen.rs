@@ -68,10 +68,21 @@ impl Listener {
     async fn read_queue(&self, queue: &Queue, turn: &Mutex<()>, stop: &CancellationToken) {
         let options = PipelineOptions { stop: stop.clone(), ..PipelineOptions::default() };
         loop {
-            let received = tokio::select! {
-                _ = stop.cancelled() => return,
-                received = queue.receive() => received,
-            };
+            // A receive is never dropped half-way, not even to stop: SQS hands the next message
+            // to an abandoned long poll, hiding it from every consumer for its visibility
+            // timeout and counting a receive towards the dead-letter queue. A stop waits for
+            // the poll to end and gives back what it brought.
+            let received = queue.receive().await;
+            if stop.is_cancelled() {
+                if let Ok(Some(message)) = &received {
+                    let why = match queue.release(message).await {
+                        Ok(()) => "given back to the queue: the scheduler is stopping".to_string(),
+                        Err(e) => e.message().to_string(),
+                    };
+                    self.emit(State::Kept, None, Some(message), Some(why));
+                }
+                return;
+            }
             let message = match received {
                 Ok(Some(message)) => message,
                 Ok(None) => continue,

@@ -1,6 +1,7 @@
 //! The SQS queue that S3 event notifications or an EventBridge rule feed, as `etl scheduler
-//! --queue` reads it: long polls (a receive waits up to 20 seconds for a message, so an idle
-//! scheduler makes three requests a minute and reacts at once), one message at a time.
+//! --queue` reads it: long polls (a receive waits up to 10 seconds for a message, so an idle
+//! scheduler makes six requests a minute and reacts at once, and a stop, which lets the poll
+//! end, waits 10 seconds at most), one message at a time.
 //!
 //! A message is deleted only once every run it started succeeded (or had before). While its
 //! runs go on, its visibility is extended, by the queue's own visibility timeout, each time
@@ -20,8 +21,8 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use crate::error::{Error, Result};
 use crate::location::aws::{AWS_ENDPOINT_URL_SQS, endpoint, sdk_config};
 
-/// The longest wait SQS allows a receive.
-const LONG_POLL_SECONDS: i32 = 20;
+/// How long a receive waits for a message (SQS allows up to 20 s).
+const LONG_POLL_SECONDS: i32 = 10;
 /// Extensions of a message's visibility never go below this, whatever the queue says.
 const MIN_VISIBILITY: Duration = Duration::from_secs(2);
 
@@ -103,6 +104,19 @@ impl Queue {
                 return sqs_error(&format!("extending the visibility of message {}", message.id), e);
             }
         }
+    }
+
+    /// Makes a message visible again at once, for another consumer or a later run.
+    pub async fn release(&self, message: &Message) -> Result<()> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.url)
+            .receipt_handle(&message.receipt)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .map_err(|e| sqs_error(&format!("giving back message {}", message.id), e))?;
+        Ok(())
     }
 
     pub async fn delete(&self, message: &Message) -> Result<()> {
