@@ -103,7 +103,7 @@ fn show_draws_the_graph_as_json_text_mermaid_and_dot() {
     assert!(text.stdout.contains("  sales -> report     mart.daily_sales\n"), "{}", text.stdout);
     let mermaid = s.etl(&["pipeline", "show", DIR, "--format", "mermaid"]);
     assert!(mermaid.stdout.starts_with("flowchart LR\n"), "{mermaid:?}");
-    assert!(mermaid.stdout.contains("    orders -->|\"clean.orders\"| sales\n"), "{}", mermaid.stdout);
+    assert!(mermaid.stdout.contains("    job_orders -->|\"clean.orders\"| job_sales\n"), "{}", mermaid.stdout);
     let dot = s.etl(&["pipeline", "show", DIR, "--format", "dot"]);
     assert!(dot.stdout.starts_with("digraph \"daily_sales\" {\n"), "{dot:?}");
     assert!(dot.stdout.contains("    \"sales\" -> \"report\" [label=\"mart.daily_sales\"];\n"), "{}", dot.stdout);

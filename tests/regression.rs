@@ -5226,3 +5226,21 @@ fn a_stopped_scheduler_leaves_no_receive_behind() {
     assert!(second.stop().success());
     assert_eq!(crate::util::aws::queue_depth(&dead), 0);
 }
+
+/// A job named after a Mermaid keyword (`graph`, `style`, `class`, `click`: valid job names)
+/// made `pipeline show --format mermaid` print a diagram Mermaid cannot parse.
+#[test]
+fn mermaid_node_ids_are_never_mermaid_keywords() {
+    let s = crate::util::Sandbox::new();
+    s.write(
+        "p/load.toml",
+        "name = \"load\"\n[[target]]\ntable = \"m.a\"\nquery = \"SELECT 1 AS k\"\nlocation = \"../a/\"\n",
+    );
+    s.write(
+        "p/graph.toml",
+        "name = \"graph\"\n[[target]]\ntable = \"m.b\"\nquery = \"SELECT * FROM m.a\"\nlocation = \"../b/\"\n",
+    );
+    let out = s.etl(&["pipeline", "show", "p", "--format", "mermaid"]);
+    assert!(out.stdout.contains("    job_graph[\"graph\"]\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("    job_load -->|\"m.a\"| job_graph\n"), "{}", out.stdout);
+}

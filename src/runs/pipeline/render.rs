@@ -120,12 +120,10 @@ pub fn write_mermaid(out: &mut impl Write, pipeline: &Pipeline) -> Result<()> {
     Ok(())
 }
 
-/// Mermaid reads a node named `end` as the end of a subgraph; job names are otherwise safe ids.
+/// A node's id, prefixed: Mermaid reads ids that are its keywords (`end`, `graph`, `style`,
+/// `class`, `click`, …, all valid job names) as those keywords. The label shows the name.
 fn mermaid_id(job: &str) -> String {
-    match job {
-        "end" => "end_".to_string(),
-        other => other.to_string(),
-    }
+    format!("job_{job}")
 }
 
 /// A Graphviz digraph, left to right.
@@ -228,9 +226,9 @@ mod tests {
     fn mermaid() {
         assert_eq!(
             render(write_mermaid),
-            "flowchart LR\n    orders[\"orders\"]\n    join[\"join\"]\n    report[\"report\"]\n    end_[\"end\"]\n\
-             \x20   orders -->|\"clean.orders\"| join\n    join -->|\"mart.joined\"| report\n\
-             \x20   report -.->|\"depends_on\"| end_\n"
+            "flowchart LR\n    job_orders[\"orders\"]\n    job_join[\"join\"]\n    job_report[\"report\"]\n    job_end[\"end\"]\n\
+             \x20   job_orders -->|\"clean.orders\"| job_join\n    job_join -->|\"mart.joined\"| job_report\n\
+             \x20   job_report -.->|\"depends_on\"| job_end\n"
         );
     }
 
