@@ -5244,3 +5244,21 @@ fn mermaid_node_ids_are_never_mermaid_keywords() {
     assert!(out.stdout.contains("    job_graph[\"graph\"]\n"), "{}", out.stdout);
     assert!(out.stdout.contains("    job_load -->|\"m.a\"| job_graph\n"), "{}", out.stdout);
 }
+
+/// A crawl of folders that are not `key=value` (`2026/11/`) warned that every file was above
+/// its partition folders (only `=` folders were counted).
+#[test]
+fn plain_partition_folders_are_no_shallow_files() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/2026/11/a.csv", "id\n1\n");
+    s.write("in/2026/12/a.csv", "id\n2\n");
+    s.write("hive/y=2026/m=11/a.csv", "id\n1\n");
+    s.write("hive/y=2026/b.csv", "id\n2\n");
+    let plain = s.etl(&["infer", "in/"]);
+    assert!(plain.code == 0 && !plain.stderr.contains("warning"), "{plain:?}");
+    let hive = s.etl(&["infer", "hive/"]);
+    assert!(
+        hive.stderr.contains("1 of the files (hive/y=2026/b.csv) are not under a folder for every partition key"),
+        "{hive:?}"
+    );
+}

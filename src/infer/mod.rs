@@ -214,8 +214,8 @@ pub async fn infer_shapes(
         .files
         .iter()
         .filter(|f| {
-            let folders = location.relative(&f.path).unwrap_or_default();
-            let depth = folders.iter().rev().skip(1).filter(|segment| segment.contains('=')).count();
+            // Every folder level is a key, `key=value` or not (`2026/11/` gives partition_0, _1).
+            let depth = location.relative(&f.path).unwrap_or_default().len().saturating_sub(1);
             keys > 0 && depth < keys
         })
         .map(|f| location.display(&f.path))
