@@ -5262,3 +5262,29 @@ fn plain_partition_folders_are_no_shallow_files() {
         "{hive:?}"
     );
 }
+
+/// A type change refused in append mode advised `mode = "overwrite"`: for a job with
+/// incremental sources that replaced the table with the run's new objects only, every earlier
+/// row gone for good. A rollback's warning advised `etl bookmarks reset` after rolling back the
+/// run's other tables, which then read every object again into them: rows doubled.
+#[test]
+fn advice_after_a_refused_append_or_a_rollback_loses_and_doubles_nothing() {
+    let s = crate::util::Sandbox::new();
+    let job = "name = \"inc\"\n[[source]]\ntable = \"raw.inc\"\nlocation = \"in/\"\nformat = \"csv\"\nincremental = true\n\
+               [[target]]\ntable = \"cur.a\"\nquery = \"SELECT * FROM raw.inc\"\nlocation = \"a/\"\nmode = \"append\"\n\
+               [[target]]\ntable = \"cur.b\"\nquery = \"SELECT count(*) AS n FROM raw.inc\"\nlocation = \"b/\"\nmode = \"append\"\n";
+    s.write("job.toml", job);
+    s.write("in/1.csv", "id,amount\n1,10\n");
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    s.write("in/2.csv", "id,amount\n2,20\n");
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    let rolled = s.etl(&["rollback", "cur.a", "--to", "1"]);
+    assert!(rolled.stderr.contains("roll those back too: what it read is then unread again"), "{rolled:?}");
+    assert!(!rolled.stderr.contains("bookmarks reset"), "{rolled:?}");
+    assert_eq!(s.etl(&["rollback", "cur.b", "--to", "1"]).code, 0);
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    assert_eq!(s.query("SELECT count(*) AS n FROM cur.a")[0]["n"], 2);
+    s.write("in/3.csv", "id,amount\n3,30.5\n");
+    s.etl(&["run", "job.toml"])
+        .assert_failure(1, "first `etl bookmarks reset inc` so that it reads every object again");
+}

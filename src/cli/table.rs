@@ -184,12 +184,11 @@ pub async fn rollback(args: RollbackArgs, global: &GlobalArgs) -> Result<()> {
         let kept = align_bookmarks(&history, catalog.as_ref(), &args.table).await?;
         for (run, others) in kept.iter().filter(|(run, _)| undone_now.contains(&&run.run_id)) {
             report.warnings.push(format!(
-                "run {} of job {} also wrote {}: what it read stays read, so its rows in {} come back only with theirs (roll those back too, then etl bookmarks reset {} if its sources are incremental)",
+                "run {} of job {} also wrote {}: what it read stays read, so its rows in {} come back only with theirs (roll those back too: what it read is then unread again, and its next run reads it)",
                 run.run_id,
                 run.job,
                 others.join(", "),
-                args.table,
-                run.job
+                args.table
             ));
         }
     }

@@ -177,16 +177,17 @@ impl Commit {
         // The files a write keeps must stay readable under the new schema: none when it
         // replaces every partition the table has, or the table was emptied (rolled back to
         // version 0). A Delta table's log keeps its schema whatever its files.
+        let job = &self.tag.work.job;
         if let (Some(table), Some(version)) = (&existing, &new_version) {
             if target.mode != WriteMode::Overwrite && !version.diff.is_empty() {
                 match target.format {
-                    TableFormat::Delta => check_compatible(target, &version.diff)?,
+                    TableFormat::Delta => check_compatible(target, &version.diff, job)?,
                     TableFormat::Hive => {
                         let current = catalog.partitions(&table.name).await?;
                         let kept = kept_partitions(target, &staged, current, &self.tag, &self.run_id)?;
                         if !kept.is_empty() {
-                            check_compatible(target, &version.diff)?;
-                            check_readded_columns(target, &version.diff, &kept).await?;
+                            check_compatible(target, &version.diff, job)?;
+                            check_readded_columns(target, &version.diff, &kept, job).await?;
                         }
                     }
                 }
@@ -556,7 +557,7 @@ fn check_merge_keys(target: &TargetSpec, merge: &super::MergeSpec, schema: &Tabl
 /// dropped or widened as Athena reads the old files (an integer to a wider one, float to
 /// double; not a number to double or decimal, nor anything to text), partition keys may
 /// only become strings.
-fn check_compatible(target: &TargetSpec, changes: &[Change]) -> Result<()> {
+fn check_compatible(target: &TargetSpec, changes: &[Change], job: &str) -> Result<()> {
     for change in changes {
         // A Delta table's schema is its log's: a column dropped from it would vanish from the
         // files kept, and a type changed needs Delta's type widening, which readers may lack.
@@ -574,10 +575,11 @@ fn check_compatible(target: &TargetSpec, changes: &[Change]) -> Result<()> {
         };
         if incompatible {
             return Err(Error::query(format!(
-                "target {}: {} is not compatible with the files already in the table ({} mode keeps them); use mode = \"overwrite\" to replace the table",
+                "target {}: {} is not compatible with the files already in the table ({} mode keeps them); {}",
                 target.table,
                 change.describe(),
-                keeping_mode(target)
+                keeping_mode(target),
+                overwrite_advice(job)
             )));
         }
     }
@@ -587,7 +589,7 @@ fn check_compatible(target: &TargetSpec, changes: &[Change]) -> Result<()> {
 /// A column a write adds may be one the kept files still hold from before it was dropped
 /// (`x string` dropped, then `x bigint` added): Athena would refuse every query of the table,
 /// and so would etl's reader. The kept files' footers are read only when a column is added.
-async fn check_readded_columns(target: &TargetSpec, changes: &[Change], kept: &[Partition]) -> Result<()> {
+async fn check_readded_columns(target: &TargetSpec, changes: &[Change], kept: &[Partition], job: &str) -> Result<()> {
     let added: Vec<(&str, &GlueType)> = changes
         .iter()
         .filter_map(|change| match change {
@@ -613,16 +615,25 @@ async fn check_readded_columns(target: &TargetSpec, changes: &[Change], kept: &[
             if !athena_reads_as(&held, ty) {
                 return Err(Error::query(format!(
                     "target {}: column {name} {ty} added, but {} (kept by {} mode) holds a column {name} of type \
-                     {held} from before it was dropped, which Athena cannot read as {ty}; write it as {held}, or \
-                     use mode = \"overwrite\" to replace the table",
+                     {held} from before it was dropped, which Athena cannot read as {ty}; write it as {held}, or {}",
                     target.table,
                     file.path,
-                    keeping_mode(target)
+                    keeping_mode(target),
+                    overwrite_advice(job)
                 )));
             }
         }
     }
     Ok(())
+}
+
+/// How to replace a table whose files cannot be kept. An overwrite holds what its run reads:
+/// for a job with incremental sources, the new objects only, unless it reads them all again.
+fn overwrite_advice(job: &str) -> String {
+    format!(
+        "use mode = \"overwrite\" to replace the table (with this run's rows only: if the job's sources are \
+         incremental, first `etl bookmarks reset {job}` so that it reads every object again)"
+    )
 }
 
 fn keeping_mode(target: &TargetSpec) -> &'static str {
