@@ -5288,3 +5288,17 @@ fn advice_after_a_refused_append_or_a_rollback_loses_and_doubles_nothing() {
     s.etl(&["run", "job.toml"])
         .assert_failure(1, "first `etl bookmarks reset inc` so that it reads every object again");
 }
+
+/// Amounts of two decimals each in one file (a double holds them) and of nineteen digits in
+/// another (a decimal): the folder's column was a double, and the long amounts were rounded
+/// (99999999999999999.99 read as 1e17); in one file together they were a decimal.
+#[test]
+fn a_decimal_column_split_among_files_stays_a_decimal() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,amount\n1,10.50\n2,20.25\n");
+    s.write("in/b.csv", "id,amount\n3,99999999999999999.99\n");
+    assert_eq!(s.json(&["infer", "in/"])["columns"][1]["type"], "decimal(19,2)");
+    assert_eq!(s.etl(&["crawl", "in/", "--table", "raw.p"]).code, 0);
+    let rows = s.etl(&["sql", "SELECT CAST(amount AS VARCHAR) AS a FROM raw.p ORDER BY id", "--format", "csv"]);
+    assert_eq!(rows.stdout, "a\n10.50\n20.25\n99999999999999999.99\n", "{rows:?}");
+}

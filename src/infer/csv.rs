@@ -159,8 +159,9 @@ fn detect_header(records: &[Vec<String>], null_values: &[String]) -> bool {
                 stats.observe(v, null_values);
             }
         }
-        if let Shape::Scalar(ty) = stats.shape() {
-            if !ty.is_string_like() {
+        let shape = stats.shape();
+        if shape != Shape::Unknown {
+            if !shape.finish().is_string_like() {
                 all_text = false;
                 // The first value would turn a typed column into text: it is a name.
                 stats.observe(value, null_values);
@@ -291,7 +292,12 @@ impl TextStats {
                 GlueType::String
             }
         } else if numeric && self.double {
-            GlueType::Double
+            match (self.decimal, self.fixed_scale()) {
+                (true, Some(scale)) => {
+                    return Shape::FixedPoint { integer_digits: self.integer_digits, scale };
+                }
+                _ => GlueType::Double,
+            }
         } else if self.date {
             GlueType::Date
         } else if self.timestamp {

@@ -9,6 +9,15 @@ use crate::schema::widen::widen;
 pub enum Shape {
     Unknown,
     Scalar(GlueType),
+    /// Plain decimal literals of one scale (`10.50`, `20.25`), each few enough digits for a
+    /// double to hold exactly: a double, unless another file's values of the column need a
+    /// decimal (`12345678901234567.89`), which then holds these too. Without it, a column's
+    /// type (and whether its values were rounded) depended on how its rows were split among
+    /// files.
+    FixedPoint {
+        integer_digits: u8,
+        scale: u8,
+    },
     Array(Box<Shape>),
     Struct(Vec<(String, Shape)>),
 }
@@ -17,6 +26,26 @@ impl Shape {
     pub fn widen(&self, other: &Shape) -> Shape {
         match (self, other) {
             (Shape::Unknown, x) | (x, Shape::Unknown) => x.clone(),
+            (
+                Shape::FixedPoint { integer_digits: a, scale },
+                Shape::FixedPoint { integer_digits: b, scale: other_scale },
+            ) if scale == other_scale => Shape::FixedPoint { integer_digits: *a.max(b), scale: *scale },
+            (
+                fixed @ Shape::FixedPoint { integer_digits, scale },
+                Shape::Scalar(decimal @ GlueType::Decimal { .. }),
+            )
+            | (
+                Shape::Scalar(decimal @ GlueType::Decimal { .. }),
+                fixed @ Shape::FixedPoint { integer_digits, scale },
+            ) => match u8::try_from(*integer_digits as u16 + *scale as u16) {
+                Ok(precision) if precision <= crate::schema::types::MAX_DECIMAL_PRECISION => {
+                    Shape::Scalar(widen(&GlueType::decimal(precision, *scale), decimal))
+                }
+                _ => Shape::Scalar(fixed.finish()).widen(&Shape::Scalar(decimal.clone())),
+            },
+            (fixed @ Shape::FixedPoint { .. }, other) | (other, fixed @ Shape::FixedPoint { .. }) => {
+                Shape::Scalar(fixed.finish()).widen(other)
+            }
             (Shape::Scalar(a), Shape::Scalar(b)) => Shape::Scalar(widen(a, b)),
             (Shape::Array(a), Shape::Array(b)) => Shape::Array(Box::new(a.widen(b))),
             (Shape::Struct(a), Shape::Struct(b)) => Shape::Struct(merge(a, b)),
@@ -33,6 +62,7 @@ impl Shape {
             Shape::Unknown => GlueType::String,
             Shape::Struct(fields) if fields.is_empty() => GlueType::String,
             Shape::Scalar(ty) => ty.clone(),
+            Shape::FixedPoint { .. } => GlueType::Double,
             Shape::Array(item) => GlueType::Array(Box::new(item.finish())),
             Shape::Struct(fields) => GlueType::Struct(
                 fields.iter().map(|(name, shape)| StructField { name: name.clone(), ty: shape.finish() }).collect(),
@@ -66,6 +96,25 @@ pub fn merge(a: &[(String, Shape)], b: &[(String, Shape)]) -> Vec<(String, Shape
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fixed_point_values_join_a_decimal_of_any_file_and_are_a_double_otherwise() {
+        let cents = Shape::FixedPoint { integer_digits: 2, scale: 2 };
+        let wide = Shape::Scalar(GlueType::decimal(19, 2));
+        assert_eq!(cents.widen(&wide).finish(), GlueType::decimal(19, 2));
+        assert_eq!(wide.widen(&cents).finish(), GlueType::decimal(19, 2));
+        let mills = Shape::Scalar(GlueType::decimal(20, 3));
+        assert_eq!(cents.widen(&mills).finish(), GlueType::decimal(20, 3));
+        assert_eq!(cents.widen(&Shape::FixedPoint { integer_digits: 5, scale: 2 }).finish(), GlueType::Double);
+        assert_eq!(
+            cents.widen(&Shape::FixedPoint { integer_digits: 5, scale: 2 }).widen(&wide).finish(),
+            GlueType::decimal(19, 2)
+        );
+        assert_eq!(cents.widen(&Shape::FixedPoint { integer_digits: 1, scale: 3 }).finish(), GlueType::Double);
+        assert_eq!(cents.widen(&Shape::Scalar(GlueType::BigInt)).finish(), GlueType::Double);
+        assert_eq!(cents.widen(&Shape::Scalar(GlueType::String)).finish(), GlueType::String);
+        assert_eq!(cents.finish(), GlueType::Double);
+    }
 
     #[test]
     fn unknown_never_decides() {
