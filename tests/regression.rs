@@ -5302,3 +5302,24 @@ fn a_decimal_column_split_among_files_stays_a_decimal() {
     let rows = s.etl(&["sql", "SELECT CAST(amount AS VARCHAR) AS a FROM raw.p ORDER BY id", "--format", "csv"]);
     assert_eq!(rows.stdout, "a\n10.50\n20.25\n99999999999999999.99\n", "{rows:?}");
 }
+
+/// `2016-12-31 23:59:60` (a leap second, which no timestamp type of Athena, Spark or DuckDB
+/// holds) was read as the next minute, in 2017.
+#[test]
+fn a_leap_second_is_no_timestamp() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,t\n1,2016-12-31 23:59:59\n");
+    s.write(
+        "job.toml",
+        "name = \"leap\"\n[[source]]\ntable = \"raw.leap\"\nlocation = \"in/\"\nformat = \"csv\"\non_schema_change = \"log\"\nbad_records = \"quarantine\"\n[[target]]\ntable = \"cur.leap\"\nquery = \"SELECT * FROM raw.leap\"\nlocation = \"out/\"\n",
+    );
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    s.write("in/b.csv", "id,t\n2,2016-12-31 23:59:60\n");
+    let report = s.json(&["run", "job.toml"]);
+    assert_eq!(
+        (&report["status"], &report["rejected_rows"]),
+        (&serde_json::json!("succeeded"), &serde_json::json!(1)),
+        "{report}"
+    );
+    assert_eq!(s.query("SELECT count(*) AS n FROM cur.leap")[0]["n"], 1);
+}

@@ -172,8 +172,11 @@ pub fn parse_timestamp(text: &str) -> Option<i64> {
     }
     // Arrow's `TimestampMicrosecondType::parse` goes through nanoseconds, which end in 2262:
     // `9999-12-31 23:59:59`, the usual "valid until further notice", would not be a timestamp.
+    // chrono reads second 60 as a leap second, which becomes the next minute (`2016-12-31
+    // 23:59:60` a timestamp of 2017): no timestamp type of Athena, Spark or DuckDB has one.
     datafusion::arrow::compute::kernels::cast_utils::string_to_datetime(&chrono::Utc, text)
         .ok()
+        .filter(|at| chrono::Timelike::nanosecond(at) < 1_000_000_000)
         .map(|at| at.timestamp_micros())
 }
 
