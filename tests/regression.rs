@@ -5323,3 +5323,21 @@ fn a_leap_second_is_no_timestamp() {
     );
     assert_eq!(s.query("SELECT count(*) AS n FROM cur.leap")[0]["n"], 1);
 }
+
+/// A JSON source nested 62 objects deep was published (exit 0) as Parquet no reader could open
+/// (Arrow's schema verifier stops at that depth): every query of the table failed after.
+#[test]
+fn a_target_nested_too_deep_for_parquet_readers_is_refused() {
+    let s = crate::util::Sandbox::new();
+    let mut value = "1".to_string();
+    for _ in 0..62 {
+        value = format!("{{\"a\":{value}}}");
+    }
+    s.write("in/x.json", &format!("{{\"id\":1,\"v\":{value}}}\n"));
+    s.write(
+        "job.toml",
+        "name = \"deep\"\n[[source]]\ntable = \"raw.deep\"\nlocation = \"in/\"\nformat = \"json\"\n[[target]]\ntable = \"cur.deep\"\nquery = \"SELECT * FROM raw.deep\"\nlocation = \"out/\"\n",
+    );
+    s.etl(&["run", "job.toml"]).assert_failure(1, "target cur.deep: column v nests 62 arrays, structs and maps");
+    assert!(s.files("out").is_empty());
+}

@@ -53,6 +53,17 @@ impl GlueType {
         matches!(self, GlueType::String | GlueType::Varchar(_) | GlueType::Char(_))
     }
 
+    /// How many arrays, structs and maps hold one another down its deepest path (0 for a
+    /// scalar).
+    pub fn nesting_depth(&self) -> usize {
+        match self {
+            GlueType::Array(item) => 1 + item.nesting_depth(),
+            GlueType::Struct(fields) => 1 + fields.iter().map(|f| f.ty.nesting_depth()).max().unwrap_or(0),
+            GlueType::Map(key, value) => 1 + key.nesting_depth().max(value.nesting_depth()),
+            _ => 0,
+        }
+    }
+
     /// The Arrow type DataFusion sees for a column of this Glue type. Strings are plain `Utf8`
     /// and timestamps are microseconds without a zone: what Athena's Parquet reader expects.
     pub fn to_arrow(&self) -> DataType {

@@ -282,6 +282,12 @@ const HIVE_TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.f";
 /// `kept`: the schema of the table whose files the write keeps, if any: an output column whose
 /// values its column's type holds is written as that type (whole numbers appended to a double
 /// column), as Spark's `insertInto` and Athena's `INSERT INTO` cast.
+/// The deepest nesting a target's column may have. Arrow's reader of the schema a Parquet file
+/// carries stops at 62 struct levels (its flatbuffer verifier's depth limit), pyarrow and
+/// DuckDB at about 70 levels of arrays and structs: a run published such a table exit 0, and
+/// every later read of it failed.
+const MAX_NESTING_DEPTH: usize = 50;
+
 pub fn target_schema(
     df: &DataFrame,
     target: &TargetSpec,
@@ -305,6 +311,15 @@ pub fn target_schema(
     for ((field, original), name) in fields.iter().zip(&original).zip(&normalized) {
         let ty = GlueType::from_arrow(field.data_type())
             .map_err(|e| Error::query(format!("target {}: column {name}: {e}", target.table)))?;
+        if ty.nesting_depth() > MAX_NESTING_DEPTH {
+            return Err(Error::query(format!(
+                "target {}: column {name} nests {} arrays, structs and maps in one another; readers of Parquet \
+                 (Arrow's, pyarrow's, DuckDB's) refuse files nested past about 60 levels, so a target holds at most \
+                 {MAX_NESTING_DEPTH}: flatten the deepest levels (to_json, or fields of their own)",
+                target.table,
+                ty.nesting_depth()
+            )));
+        }
         let column = col(datafusion::common::Column::from_name(*original));
         if target.partition_by.contains(name) {
             if matches!(ty, GlueType::Array(_) | GlueType::Struct(_) | GlueType::Map(_, _) | GlueType::Binary) {
