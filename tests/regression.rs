@@ -5341,3 +5341,22 @@ fn a_target_nested_too_deep_for_parquet_readers_is_refused() {
     s.etl(&["run", "job.toml"]).assert_failure(1, "target cur.deep: column v nests 62 arrays, structs and maps");
     assert!(s.files("out").is_empty());
 }
+
+/// An object of an incremental source written again under its key was read again (as Glue
+/// job bookmarks do) and its new rows appended beside the old ones, without a word.
+#[test]
+fn an_incremental_object_written_again_is_warned_of() {
+    let s = crate::util::Sandbox::new();
+    s.write(
+        "job.toml",
+        "name = \"inc\"\n[[source]]\ntable = \"raw.o\"\nlocation = \"in/\"\nformat = \"csv\"\nincremental = true\n[[target]]\ntable = \"cur.o\"\nquery = \"SELECT * FROM raw.o\"\nlocation = \"out/\"\nmode = \"append\"\n",
+    );
+    s.write("in/orders.csv", "id,amount\n1,10\n");
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    // Another size: another version, whatever the clock's resolution.
+    s.write("in/orders.csv", "id,amount\n1,110\n");
+    let out = s.etl(&["run", "job.toml"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("1 of the objects of raw.o changed since a run read them"), "{}", out.stderr);
+    assert!(out.stderr.contains("orders.csv): they are read again"), "{}", out.stderr);
+}

@@ -761,7 +761,23 @@ async fn plan_crawl(
     let mut listing = files::list(&source.location).await?;
     let done = context.history.bookmarks(&job.name, &source.table.to_string())?;
     let processed = keep_unread(&mut listing, &done);
-    let plan = crawl::plan_incremental(catalog, &source.table, listing, &source.infer, source.on_schema_change).await?;
+    // Read again, as Glue job bookmarks read a modified object; what the earlier content gave
+    // stays wherever a target kept it (an append), which only the user can know is right.
+    let rewritten: Vec<&str> =
+        processed.iter().filter(|(url, _)| done.contains_key(url)).map(|(url, _)| url.as_str()).collect();
+    let warning = (!rewritten.is_empty()).then(|| {
+        format!(
+            "{} of the objects of {} changed since a run read them ({}{}): they are read again, and rows an earlier \
+             run wrote from them stay in targets that keep rows (append, or partitions this run does not write)",
+            rewritten.len(),
+            source.table,
+            rewritten[0],
+            if rewritten.len() > 1 { ", …" } else { "" }
+        )
+    });
+    let mut plan =
+        crawl::plan_incremental(catalog, &source.table, listing, &source.infer, source.on_schema_change).await?;
+    plan.inferred.warnings.extend(warning);
     Ok((plan, Some(processed)))
 }
 
