@@ -5360,3 +5360,19 @@ fn an_incremental_object_written_again_is_warned_of() {
     assert!(out.stderr.contains("1 of the objects of raw.o changed since a run read them"), "{}", out.stderr);
     assert!(out.stderr.contains("orders.csv): they are read again"), "{}", out.stderr);
 }
+
+/// A partitioned target past the memory limit failed with DataFusion's list of writers and
+/// no word of what to change (its writers cannot spill: one stays open per partition).
+#[test]
+fn a_partitioned_write_out_of_memory_says_what_to_change() {
+    let s = crate::util::Sandbox::new();
+    let rows: String = (0..20_000).map(|i| format!("{i},{},{:040x}\n", i % 1000, i * 7919)).collect();
+    s.write("in/a.csv", &format!("id,p,payload\n{rows}"));
+    s.write(
+        "job.toml",
+        "name = \"parts\"\n[[source]]\ntable = \"raw.big\"\nlocation = \"in/\"\nformat = \"csv\"\n[[target]]\ntable = \"cur.parts\"\nquery = \"SELECT id, payload, p FROM raw.big\"\nlocation = \"out/\"\npartition_by = [\"p\"]\nsort_by = []\n",
+    );
+    let out = s.etl(&["run", "job.toml", "--memory-limit", "4M"]);
+    out.assert_failure(1, "a partitioned target keeps a Parquet writer open for every partition it writes");
+    assert!(s.files("out").is_empty());
+}

@@ -111,6 +111,7 @@ pub(super) async fn stage(
     // `_etl_staging` is shared by the runs of a table and removed by the last one to finish
     // while it is empty; once this run's folder exists in it, it is not empty.
     staging.create_folder()?;
+    let partitioned = !keys.is_empty();
     let counts = df
         .write_parquet(
             &format!("{}/", staging.datafusion_url()),
@@ -118,7 +119,21 @@ pub(super) async fn stage(
             Some(options),
         )
         .await
-        .map_err(|e| Error::from(e).context(format!("writing target {}", target.table)))?;
+        .map_err(|e| {
+            let exhausted = matches!(e.find_root(), datafusion::error::DataFusionError::ResourcesExhausted(_));
+            let error = Error::from(e);
+            let error = match exhausted && partitioned {
+                // DataFusion's writers cannot spill: the message says only which one ran out.
+                true => Error::runtime(format!(
+                    "{} (a partitioned target keeps a Parquet writer open for every partition it writes, each \
+                     holding a row group until the input ends: raise --memory-limit, set a smaller row_group_rows, \
+                     or partition by fewer values)",
+                    error.message()
+                )),
+                false => error,
+            };
+            error.context(format!("writing target {}", target.table))
+        })?;
     crate::kill_points::reached("stage.written");
     let written: u64 = counts
         .iter()
