@@ -349,11 +349,18 @@ async fn infer_sample(
         if !complete && !text.contains(&b'\n') {
             return Ok(None);
         }
-        // Text formats hold no NUL byte: one means binary data, or text in UTF-16, which a CSV
-        // or JSON reader would turn into garbage columns or no rows at all.
-        if let Some(at) = text.iter().position(|&b| b == 0) {
+        // A compressed object not named so, binary data (NUL bytes by the hundred), or text in
+        // UTF-16 (a NUL every other byte): a CSV or JSON reader would turn them into garbage
+        // columns or no rows at all. A stray NUL is a character of a value, as Spark and
+        // Athena read it, wherever in the file it is.
+        const COMPRESSED: [&[u8]; 3] = [b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"BZh"];
+        let nuls = text.iter().filter(|&&b| b == 0).count();
+        let compressed = COMPRESSED.iter().any(|magic| text.starts_with(magic)) && nuls > 0;
+        if compressed || nuls * 100 > text.len() {
+            let at = text.iter().position(|&b| b == 0).unwrap_or_default();
             return Err(Error::input(format!(
-                "{display}: not UTF-8 text (a NUL byte at offset {at}): binary data, UTF-16 text, or a compressed object whose name does not say how (.gz, .zst)"
+                "{display}: not text ({nuls} NUL bytes in its first {} bytes, the first at offset {at}): binary data, UTF-16 text, or a compressed object whose name does not say how (.gz, .zst)",
+                text.len()
             )));
         }
         let format = named_format.unwrap_or_else(|| format::from_content(&text));
