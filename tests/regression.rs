@@ -5389,3 +5389,24 @@ fn a_stray_nul_byte_is_a_character_wherever_it_is() {
     let rows = s.query("SELECT name FROM raw.a WHERE id = 100");
     assert_eq!(rows[0]["name"], "bad\u{0}name");
 }
+
+/// `etl schema history` printed times as `…T20:40:42.408+00:00` (and from Glue with
+/// nanoseconds) where every other report says `…T20:40:42.408Z`.
+#[test]
+fn schema_history_times_are_written_as_every_report_writes_them() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id\n1\n");
+    assert_eq!(s.etl(&["crawl", "in/", "--table", "raw.a"]).code, 0);
+    let history = s.json(&["schema", "history", "raw.a"]);
+    let created = history["versions"][0]["created_at"].as_str().unwrap().to_string();
+    assert!(created.ends_with('Z') && created.len() == "2026-12-07T20:40:42.408Z".len(), "{created}");
+}
+
+/// `--param run_id=x` was refused with "use --logical-date to set the date".
+#[test]
+fn a_run_id_given_as_a_parameter_is_refused_in_its_own_words() {
+    let s = crate::util::Sandbox::new();
+    s.write("job.toml", "name = \"r\"\n[[target]]\ntable = \"m.r\"\nquery = \"SELECT 1 AS x\"\nlocation = \"out/\"\n");
+    s.etl(&["run", "job.toml", "--param", "run_id=x"])
+        .assert_failure(2, "'run_id' is a built-in parameter (each run is given its own)");
+}

@@ -98,8 +98,8 @@ async fn show(catalog: &dyn Catalog, name: &TableName, json: bool, out: &mut imp
         return print_json(&ShowJson {
             table: name.to_string(),
             version: table.version,
-            created_at: table.created_at.to_rfc3339(),
-            updated_at: table.updated_at.to_rfc3339(),
+            created_at: table.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            updated_at: table.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             definition: &table.definition,
             partitions: partitions
                 .iter()
@@ -152,7 +152,7 @@ async fn history(catalog: &dyn Catalog, name: &TableName, json: bool, out: &mut 
             .into_iter()
             .map(|v| VersionJson {
                 version: v.version,
-                created_at: v.created_at.to_rfc3339(),
+                created_at: v.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
                 columns: v.definition.columns,
                 partition_keys: v.definition.partition_keys,
                 change: v.change.as_str(),

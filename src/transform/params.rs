@@ -91,9 +91,11 @@ impl Params {
         for text in overrides {
             let (name, value) = parse_override(text, |name| self.values.get(name).map(ScalarValue::data_type))?;
             if BUILT_INS.contains(&name.as_str()) {
-                return Err(Error::config(format!(
-                    "--param {text}: '{name}' is a built-in parameter (use --logical-date to set the date)"
-                )));
+                let how = match name.as_str() {
+                    "run_id" => "each run is given its own",
+                    _ => "--logical-date sets the date it follows",
+                };
+                return Err(Error::config(format!("--param {text}: '{name}' is a built-in parameter ({how})")));
             }
             self.set(&name, value);
         }
