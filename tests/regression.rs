@@ -5410,3 +5410,104 @@ fn a_run_id_given_as_a_parameter_is_refused_in_its_own_words() {
     s.etl(&["run", "job.toml", "--param", "run_id=x"])
         .assert_failure(2, "'run_id' is a built-in parameter (each run is given its own)");
 }
+
+/// Job files of a checked target, over `in/a.csv` (`id,v`), with `check` as its checks.
+fn checked_job(s: &crate::util::Sandbox, check: &str) {
+    s.write(
+        "job.toml",
+        format!("name = \"c\"\n[[source]]\ntable = \"raw.c\"\nlocation = \"in/\"\nformat = \"csv\"\n[[target]]\ntable = \"cur.c\"\nquery = \"SELECT * FROM raw.c\"\nlocation = \"out/\"\nmode = \"overwrite\"\n{check}"),
+    );
+}
+
+/// `row_count_change = { max_drop = 10 }` was read as 1000%, where the README says a bare
+/// number above 1 is a percentage: a run halving the table published, exit 0.
+#[test]
+fn a_max_drop_above_one_is_a_percentage() {
+    let s = crate::util::Sandbox::new();
+    checked_job(&s, "[[target.check]]\nrow_count_change = { max_drop = 10 }\n");
+    let rows = |n: usize| (0..n).map(|i| format!("{i},x\n")).collect::<String>();
+    s.write("in/a.csv", &format!("id,v\n{}", rows(10)));
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    s.write("in/a.csv", &format!("id,v\n{}", rows(5)));
+    s.etl(&["run", "job.toml"]).assert_failure(1, "-50.0% (at most -10.0%)");
+    checked_job(&s, "[[target.check]]\nrow_count_change = { max_drop = \"150%\" }\n");
+    s.etl(&["run", "job.toml"]).assert_failure(2, "max_drop: \"150%\" is more than every row");
+}
+
+/// `freshness = { max_age = "99999999999w" }` panicked in chrono; `"300000w"` failed to parse
+/// a timestamp of year -3726.
+#[test]
+fn a_freshness_age_past_every_timestamp_is_refused() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,v\n1,x\n");
+    checked_job(&s, "[[target.check]]\nfreshness = { column = \"v\", max_age = \"99999999999w\" }\n");
+    s.etl(&["run", "job.toml"]).assert_failure(2, "is more than a thousand years");
+    checked_job(&s, "[[target.check]]\nfreshness = { column = \"v\", max_age = \"300000w\" }\n");
+    s.etl(&["run", "job.toml"]).assert_failure(2, "is more than a thousand years");
+}
+
+/// An `expression` with `IN (SELECT …)` planned, then failed the run after its targets were
+/// computed, blamed on the target's first check; any error of a row rule was.
+#[test]
+fn row_rules_that_cannot_run_are_refused_first_and_errors_name_their_rule() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,v\n1,x\n");
+    checked_job(
+        &s,
+        "[[target.check]]\nnot_null = \"id\"\n[[target.check]]\nexpression = \"v IN (SELECT v FROM raw.c)\"\n",
+    );
+    s.etl(&["run", "job.toml"]).assert_failure(2, "IN (SELECT …) and EXISTS cannot be part of an expression rule");
+    checked_job(
+        &s,
+        "[[target.check]]\nnot_null = \"id\"\n[[target.check]]\nexpression = \"CAST(v AS INT) > 0\"\nname = \"v is positive\"\n",
+    );
+    s.etl(&["run", "job.toml"]).assert_failure(1, "check 'v is positive' of cur.c: Cast error");
+}
+
+/// Accepted values were literals of their own types: a `float` column's 0.1 was not the
+/// double 0.1 (refused), and quoted numbers were cast to a decimal column's scale ("0.099"
+/// accepted 0.10) or failed an integer column ("1.0").
+#[test]
+fn accepted_numbers_compare_exactly_with_their_column() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,v\n1,0.10\n2,0.25\n");
+    let job = |values: &str, column: &str| {
+        s.write(
+            "job.toml",
+            format!("name = \"c\"\n[[source]]\ntable = \"raw.c\"\nlocation = \"in/\"\nformat = \"csv\"\n[[target]]\ntable = \"cur.c\"\nquery = \"SELECT CAST(id AS BIGINT) AS id, CAST(v AS REAL) AS r, CAST(v AS DECIMAL(10,2)) AS d FROM raw.c\"\nlocation = \"out/\"\nmode = \"overwrite\"\n[[target.check]]\naccepted_values = {{ {column} = {values} }}\n"),
+        );
+        let out = s.etl(&["run", "job.toml", "--json"]);
+        serde_json::from_str::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    assert_eq!(job("[0.1, 0.25]", "r")["status"], "succeeded");
+    let report = job("[\"0.099\", \"0.251\"]", "d");
+    assert_eq!(
+        (&report["status"], &report["checks"][0]["violations"]),
+        (&serde_json::json!("failed"), &serde_json::json!(2))
+    );
+    assert_eq!(job("[\"1.0\", \"2\"]", "id")["status"], "succeeded");
+}
+
+/// A `unique` check of a column named `duplicate_rows` could not run (the count's alias), and
+/// samples were whichever rows the parallel scan met first: two checks of one table differed.
+#[test]
+fn unique_checks_any_column_name_and_samples_are_the_same_on_every_run() {
+    let s = crate::util::Sandbox::new();
+    for file in 0..4 {
+        let rows: String = (0..500).map(|i| format!("{},{file}\n", i % 200)).collect();
+        s.write(&format!("in/p{file}.csv"), &format!("duplicate_rows,v\n{rows}"));
+    }
+    checked_job(
+        &s,
+        "[[target.check]]\nunique = \"duplicate_rows\"\nseverity = \"warn\"\n[[target.check]]\nexpression = \"v < 2\"\nseverity = \"warn\"\n",
+    );
+    let report = s.json(&["run", "job.toml"]);
+    assert_eq!(report["checks"][0]["violations"], 2000, "{report}");
+    let samples =
+        |report: &serde_json::Value| (report["checks"][0]["samples"].clone(), report["checks"][1]["samples"].clone());
+    let first = samples(&s.json(&["check", "cur.c"]));
+    for _ in 0..3 {
+        assert_eq!(samples(&s.json(&["check", "cur.c"])), first);
+    }
+    assert_eq!(first.0[0]["duplicate_rows"], 0, "{first:?}");
+}

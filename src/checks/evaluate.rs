@@ -183,9 +183,9 @@ async fn plan_all(
             comparable_keys(&schema, column, &other, references, referenced, &subject.table)
                 .map_err(|why| refused(check, Error::config(why)))?;
         }
-        let texts = match queries(&subject.table, check, logical_date) {
+        let texts = match queries(&subject.table, check, logical_date, &schema) {
             Queries::Rows { condition } => {
-                vec![rows_pass(&subject.table, &[condition.as_str()]), samples_of(&subject.table, &condition)]
+                vec![rows_pass(&subject.table, &[condition.as_str()]), samples_of(&subject.table, &condition, &schema)]
             }
             Queries::Counted { count, samples } => vec![count, samples],
             Queries::Counts => Vec::new(),
@@ -222,8 +222,11 @@ async fn run_all(
     subject: &Subject,
     logical_date: NaiveDate,
 ) -> Result<Vec<CheckResult>> {
+    let table =
+        datafusion::common::TableReference::partial(subject.table.database.as_str(), subject.table.table.as_str());
+    let schema = ctx.table_provider(table).await?.schema();
     let planned: Vec<(&CheckSpec, Queries)> =
-        subject.checks.iter().map(|c| (c, queries(&subject.table, c, logical_date))).collect();
+        subject.checks.iter().map(|c| (c, queries(&subject.table, c, logical_date, &schema))).collect();
     // The one pass: the table's rows and each row rule's count of violations.
     let conditions: Vec<&str> = planned
         .iter()
@@ -238,7 +241,10 @@ async fn run_all(
     let mut rows = subject.rows;
     if !conditions.is_empty() || (needs_rows && rows.is_none()) {
         let first = subject.checks.first().expect("a check");
-        let values = numbers(ctx, params, subject, first, &rows_pass(&subject.table, &conditions)).await?;
+        let values = match numbers(ctx, params, subject, first, &rows_pass(&subject.table, &conditions)).await {
+            Ok(values) => values,
+            Err(error) => return Err(blame(ctx, params, subject, &planned, error).await),
+        };
         rows = rows.or(values.first().copied());
         counts = values.into_iter().skip(1).collect();
     }
@@ -265,7 +271,7 @@ async fn run_all(
                 result.violations = counts.next().unwrap_or(0);
                 if result.violations > 0 {
                     result.samples =
-                        samples(ctx, params, subject, check, &samples_of(&subject.table, &condition)).await?;
+                        samples(ctx, params, subject, check, &samples_of(&subject.table, &condition, &schema)).await?;
                 }
             }
             Queries::Counted { count, samples: sampling } => {
@@ -286,6 +292,25 @@ async fn run_all(
         results.push(result);
     }
     Ok(results)
+}
+
+/// The error of the one pass of row rules, named after the rule that fails alone (the pass
+/// names the first check, which may be another).
+async fn blame(
+    ctx: &SessionContext,
+    params: &Params,
+    subject: &Subject,
+    planned: &[(&CheckSpec, Queries)],
+    error: Error,
+) -> Error {
+    for (check, queries) in planned {
+        if let Queries::Rows { condition } = queries
+            && let Err(alone) = numbers(ctx, params, subject, check, &rows_pass(&subject.table, &[condition])).await
+        {
+            return alone;
+        }
+    }
+    error
 }
 
 /// `row_count` and `row_count_change`, from the numbers.
@@ -337,7 +362,12 @@ fn judge_counts(result: &mut CheckResult, rule: &Rule, rows: u64, change: Option
 }
 
 /// The queries of one check.
-fn queries(table: &TableName, check: &CheckSpec, logical_date: NaiveDate) -> Queries {
+fn queries(
+    table: &TableName,
+    check: &CheckSpec,
+    logical_date: NaiveDate,
+    schema: &datafusion::arrow::datatypes::Schema,
+) -> Queries {
     let from = table.quoted();
     match &check.rule {
         Rule::NotNull(columns) => Queries::Rows {
@@ -347,8 +377,15 @@ fn queries(table: &TableName, check: &CheckSpec, logical_date: NaiveDate) -> Que
             condition: columns
                 .iter()
                 .map(|(column, values)| {
-                    let list: Vec<String> = values.iter().map(literal).collect();
-                    format!("({c} IS NOT NULL AND {c} NOT IN ({}))", list.join(", "), c = quoted(column))
+                    let list: Vec<String> = match schema.field_with_name(column) {
+                        Ok(field) => values.iter().filter_map(|v| typed_literal(v, field.data_type())).collect(),
+                        Err(_) => values.iter().map(literal).collect(),
+                    };
+                    match list.is_empty() {
+                        // No value of the column's type equals any of them.
+                        true => format!("({} IS NOT NULL)", quoted(column)),
+                        false => format!("({c} IS NOT NULL AND {c} NOT IN ({}))", list.join(", "), c = quoted(column)),
+                    }
                 })
                 .collect::<Vec<_>>()
                 .join(" OR "),
@@ -359,14 +396,19 @@ fn queries(table: &TableName, check: &CheckSpec, logical_date: NaiveDate) -> Que
         Rule::Unique(columns) => {
             let keys: Vec<String> = columns.iter().map(|c| quoted(c)).collect();
             let present: Vec<String> = keys.iter().map(|k| format!("{k} IS NOT NULL")).collect();
+            // A name none of the keys has (a table may have a column `duplicate_rows`).
+            let mut count = String::from("duplicate_rows");
+            while columns.contains(&count) {
+                count.push('_');
+            }
             let duplicated = format!(
-                "SELECT {keys}, count(*) AS duplicate_rows FROM {from} WHERE {present} GROUP BY {keys} HAVING count(*) > 1",
+                "SELECT {keys}, count(*) AS {count} FROM {from} WHERE {present} GROUP BY {keys} HAVING count(*) > 1",
                 keys = keys.join(", "),
                 present = present.join(" AND ")
             );
             Queries::Counted {
-                count: format!("SELECT coalesce(sum(duplicate_rows), 0) AS violations FROM ({duplicated}) AS d"),
-                samples: format!("SELECT * FROM ({duplicated}) AS d LIMIT {SAMPLE_ROWS}"),
+                count: format!("SELECT coalesce(sum({count}), 0) AS violations FROM ({duplicated}) AS d"),
+                samples: format!("SELECT * FROM ({duplicated}) AS d ORDER BY {} LIMIT {SAMPLE_ROWS}", keys.join(", ")),
             }
         }
         Rule::Freshness { column, max_age_seconds, .. } => {
@@ -410,8 +452,16 @@ fn rows_pass(table: &TableName, conditions: &[&str]) -> String {
     format!("SELECT {} FROM {}", columns.join(", "), table.quoted())
 }
 
-fn samples_of(table: &TableName, condition: &str) -> String {
-    format!("SELECT * FROM {} WHERE {condition} LIMIT {SAMPLE_ROWS}", table.quoted())
+/// The first violating rows in the order of their values, so that a run and `etl check` of
+/// the same rows show the same ones (files are read in parallel, in no fixed order).
+fn samples_of(table: &TableName, condition: &str, schema: &datafusion::arrow::datatypes::Schema) -> String {
+    let order: Vec<String> =
+        schema.fields().iter().filter(|f| !f.data_type().is_nested()).map(|f| quoted(f.name())).collect();
+    let order = match order.is_empty() {
+        true => String::new(),
+        false => format!(" ORDER BY {}", order.join(", ")),
+    };
+    format!("SELECT * FROM {} WHERE {condition}{order} LIMIT {SAMPLE_ROWS}", table.quoted())
 }
 
 async fn plan_query(
@@ -564,6 +614,47 @@ fn comparable_keys(
     Err(format!("{column} ({}) cannot be compared with {referenced}.{references} ({})", glue(a), glue(b)))
 }
 
+/// An accepted value as a literal of its column's type, compared exactly: None when no value
+/// of the type equals it (`"0.099"` for a `decimal(10,2)`, `1.5` or `70000` for a `smallint`:
+/// cast to the column's type, it would round into one of its values). A `float` column's value
+/// is the number read as a float: its 0.1 is not a double's.
+fn typed_literal(value: &Accepted, column_type: &DataType) -> Option<String> {
+    let number = match value {
+        Accepted::Int(i) => i.to_string(),
+        Accepted::Float(f) if f.is_nan() => "NaN".to_string(),
+        Accepted::Float(f) if f.is_infinite() => if *f > 0.0 { "Infinity" } else { "-Infinity" }.to_string(),
+        Accepted::Float(f) => format!("{f:?}"),
+        Accepted::Text(text) if column_type.is_numeric() => text.trim().to_string(),
+        other => return Some(literal(other)),
+    };
+    match column_type {
+        DataType::Float16 | DataType::Float32 => Some(format!("CAST('{number}' AS REAL)")),
+        DataType::Float64 => Some(format!("CAST('{number}' AS DOUBLE)")),
+        DataType::Decimal128(precision, scale) | DataType::Decimal256(precision, scale) => {
+            let exact = match number.split_once('.') {
+                Some((whole, fraction)) => format!("{whole}.{}", fraction.trim_end_matches('0')),
+                None => number.clone(),
+            };
+            let exact = exact.trim_end_matches('.');
+            crate::source::text::parse_decimal(exact, *precision, u8::try_from(*scale).ok()?)?;
+            Some(format!("CAST('{exact}' AS DECIMAL({precision},{scale}))"))
+        }
+        integer if integer.is_integer() => {
+            let whole = match number.split_once('.') {
+                Some((whole, fraction)) if fraction.bytes().all(|b| b == b'0') => whole,
+                Some(_) => return None,
+                None => number.as_str(),
+            };
+            let value: i128 = whole.parse().ok()?;
+            let fits = datafusion::common::ScalarValue::Int64(i64::try_from(value).ok())
+                .cast_to(integer)
+                .is_ok_and(|cast| !cast.is_null());
+            fits.then(|| value.to_string())
+        }
+        _ => Some(literal(value)),
+    }
+}
+
 fn literal(value: &Accepted) -> String {
     match value {
         Accepted::Bool(b) => b.to_string().to_uppercase(),
@@ -576,6 +667,7 @@ fn literal(value: &Accepted) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::arrow::datatypes::{Field, Schema};
 
     fn spec(text: &str) -> CheckSpec {
         CheckSpec::resolve(&toml::from_str::<toml::Table>(text).unwrap()).unwrap()
@@ -598,11 +690,38 @@ mod tests {
     }
 
     #[test]
+    fn accepted_numbers_are_literals_of_their_columns_type_compared_exactly() {
+        let typed = |value: Accepted, ty: DataType| typed_literal(&value, &ty);
+        assert_eq!(typed(Accepted::Float(0.1), DataType::Float32).as_deref(), Some("CAST('0.1' AS REAL)"));
+        let cents = DataType::Decimal128(10, 2);
+        assert_eq!(typed(Accepted::Text("0.099".into()), cents.clone()), None);
+        assert_eq!(
+            typed(Accepted::Text("0.250".into()), cents.clone()).as_deref(),
+            Some("CAST('0.25' AS DECIMAL(10,2))")
+        );
+        assert_eq!(typed(Accepted::Int(3), cents).as_deref(), Some("CAST('3' AS DECIMAL(10,2))"));
+        assert_eq!(typed(Accepted::Text("1.0".into()), DataType::Int64).as_deref(), Some("1"));
+        assert_eq!(typed(Accepted::Float(1.5), DataType::Int64), None);
+        assert_eq!(typed(Accepted::Int(70_000), DataType::Int16), None);
+        assert_eq!(typed(Accepted::Float(f64::NAN), DataType::Float64).as_deref(), Some("CAST('NaN' AS DOUBLE)"));
+        assert_eq!(typed(Accepted::Text("a".into()), DataType::Utf8).as_deref(), Some("'a'"));
+        let schema = Schema::new(vec![Field::new("price", DataType::Decimal128(10, 2), true)]);
+        let table: TableName = "db.t".parse().unwrap();
+        let date = NaiveDate::from_ymd_opt(2026, 11, 3).unwrap();
+        let Queries::Rows { condition } =
+            queries(&table, &spec("accepted_values = { price = [\"0.099\"] }"), date, &schema)
+        else {
+            panic!("a row rule")
+        };
+        assert_eq!(condition, "(\"price\" IS NOT NULL)");
+    }
+
+    #[test]
     fn row_rules_are_conditions_quoted_and_literal() {
         let table: TableName = "db.t".parse().unwrap();
         let date = NaiveDate::from_ymd_opt(2026, 11, 3).unwrap();
         let Queries::Rows { condition } =
-            queries(&table, &spec("accepted_values = { status = [\"it's\", 2, 1.5, true] }"), date)
+            queries(&table, &spec("accepted_values = { status = [\"it's\", 2, 1.5, true] }"), date, &Schema::empty())
         else {
             panic!("a row rule")
         };
@@ -612,7 +731,7 @@ mod tests {
             "SELECT count(*) AS row_count, count(*) FILTER (WHERE \"a\" IS NULL) AS violations_0 FROM \"db\".\"t\""
         );
         let Queries::Counted { count, .. } =
-            queries(&table, &spec("freshness = { column = \"ts\", max_age = \"1d\" }"), date)
+            queries(&table, &spec("freshness = { column = \"ts\", max_age = \"1d\" }"), date, &Schema::empty())
         else {
             panic!("a counted rule")
         };

@@ -216,6 +216,11 @@ fn resolve_rule(key: &str, value: &toml::Value) -> Result<Rule, String> {
                 toml::Value::Integer(seconds) if *seconds >= 0 => (*seconds as u64, format!("{seconds}s")),
                 other => return Err(format!("max_age: {other} is not a duration (like \"36h\" or \"2d\")")),
             };
+            // Timestamps end in year 9999 and begin in year 1: an age past their span checks
+            // nothing, and the oldest time allowed would not be one.
+            if max_age_seconds > MAX_AGE_SECONDS {
+                return Err(format!("max_age: {age} is more than a thousand years, which no timestamp is older than"));
+            }
             Rule::Freshness { column, max_age_seconds, max_age }
         }
         "relationship" => {
@@ -235,7 +240,17 @@ fn resolve_rule(key: &str, value: &toml::Value) -> Result<Rule, String> {
             only_keys(table, &["max_drop", "max_growth"])?;
             let fraction =
                 |key: &str| table.get(key).map(|v| fraction(v).map_err(|why| format!("{key}: {why}"))).transpose();
-            let (max_drop, max_growth) = (fraction("max_drop")?, fraction("max_growth")?);
+            let (mut max_drop, max_growth) = (fraction("max_drop")?, fraction("max_growth")?);
+            // No fraction of the rows can drop past 1: a bare number above it is a percentage
+            // (`max_drop = 10` is 10%), as the README says; "150%" is no limit at all.
+            if let (Some(drop), Some(given)) = (&mut max_drop, table.get("max_drop")) {
+                if *drop > 1.0 && !given.is_str() {
+                    *drop /= 100.0;
+                }
+                if *drop > 1.0 {
+                    return Err(format!("max_drop: {given} is more than every row (at most 1, or \"100%\")"));
+                }
+            }
             if max_drop.is_none() && max_growth.is_none() {
                 return Err("needs max_drop, max_growth or both".into());
             }
@@ -355,6 +370,9 @@ fn fraction(value: &toml::Value) -> Result<f64, String> {
     Ok(fraction)
 }
 
+/// The longest `max_age`: a thousand years of 366 days.
+const MAX_AGE_SECONDS: u64 = 1000 * 366 * 86_400;
+
 /// `"36h"`, `"2d"`, `"2 days"`, `"90 minutes"`, `"1w"`.
 pub fn parse_age(text: &str) -> Result<Duration, String> {
     let bad = || format!("'{text}' is not a duration (like \"36h\", \"2d\" or \"90 minutes\")");
@@ -385,14 +403,29 @@ fn sql_text(value: &toml::Value) -> Result<String, String> {
 
 /// The syntax of a boolean expression, checked as the job file is read.
 fn parse_expression(text: &str) -> Result<(), String> {
+    use datafusion::sql::sqlparser::ast::{Expr, visit_expressions};
     use datafusion::sql::sqlparser::dialect::GenericDialect;
     use datafusion::sql::sqlparser::parser::Parser;
     use datafusion::sql::sqlparser::tokenizer::Token;
     let mut parser = Parser::new(&GenericDialect {}).try_with_sql(text).map_err(|e| e.to_string())?;
-    parser.parse_expr().map_err(|e| e.to_string())?;
-    match parser.peek_token().token {
-        Token::EOF => Ok(()),
-        other => Err(format!("unexpected '{other}' after the expression")),
+    let expression = parser.parse_expr().map_err(|e| e.to_string())?;
+    let next = parser.peek_token().token;
+    if next != Token::EOF {
+        return Err(format!("unexpected '{next}' after the expression"));
+    }
+    // DataFusion plans them but cannot run them in the filter a row rule becomes: the run
+    // failed after computing its targets.
+    let refused = visit_expressions(&expression, |e| match e {
+        Expr::InSubquery { .. } | Expr::Exists { .. } => std::ops::ControlFlow::Break(()),
+        _ => std::ops::ControlFlow::Continue(()),
+    });
+    match refused {
+        std::ops::ControlFlow::Break(()) => Err(
+            "IN (SELECT …) and EXISTS cannot be part of an expression rule; a relationship rule checks that values \
+             exist in another table, and a sql rule may hold any query"
+                .to_string(),
+        ),
+        std::ops::ControlFlow::Continue(()) => Ok(()),
     }
 }
 

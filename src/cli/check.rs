@@ -88,7 +88,16 @@ pub async fn run(args: CheckArgs, global: &GlobalArgs) -> Result<()> {
     let overrides: Vec<String> = recorded_params.into_iter().chain(args.params.iter().cloned()).collect();
     let params = defaults.resolve(&overrides, date, &new_run_id())?;
     let steps = job.as_ref().map(|j| j.steps.as_slice()).unwrap_or_default();
-    let results = check_published(catalog, &tables, steps, &params, date, &EngineOptions::default()).await?;
+    let results = check_published(catalog, &tables, steps, &params, date, &EngineOptions::default()).await.map_err(
+        |e| match job.is_none() && e.message().contains("not found") {
+            // Recorded checks run without the job's steps, whose views and tables they may read.
+            true => Error::new(
+                e.kind(),
+                format!("{} (a check reading what a step of its job makes runs with --job JOB.toml)", e.message()),
+            ),
+            false => e,
+        },
+    )?;
     let failed = results.iter().filter(|r| r.blocks()).count();
     let warned = results.iter().filter(|r| r.warns()).count();
     let passed = results.iter().filter(|r| r.status == CheckStatus::Passed).count();
