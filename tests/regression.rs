@@ -5511,3 +5511,83 @@ fn unique_checks_any_column_name_and_samples_are_the_same_on_every_run() {
     }
     assert_eq!(first.0[0]["duplicate_rows"], 0, "{first:?}");
 }
+
+/// Writes `batch` as one row group of plain, uncompressed Parquet at `path`, with statistics.
+fn write_plain_parquet(path: &std::path::Path, batch: &datafusion::arrow::record_batch::RecordBatch) {
+    use datafusion::parquet::basic::Compression;
+    use datafusion::parquet::file::properties::WriterProperties;
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let properties =
+        WriterProperties::builder().set_compression(Compression::UNCOMPRESSED).set_dictionary_enabled(false).build();
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(properties)).unwrap();
+    writer.write(batch).unwrap();
+    writer.close().unwrap();
+}
+
+/// `etl cost` kept a file's footer by its URL and size alone: a file written again with other
+/// values and the same size was pruned by its old statistics (an under-estimate).
+#[test]
+fn cost_reads_a_file_written_again_with_its_new_statistics() {
+    use datafusion::arrow::array::{ArrayRef, Int64Array};
+    let s = crate::util::Sandbox::new();
+    let write = |start: i64| {
+        let values: ArrayRef = std::sync::Arc::new(Int64Array::from_iter_values(start..start + 10_000));
+        let batch = datafusion::arrow::record_batch::RecordBatch::try_from_iter([("x", values)]).unwrap();
+        write_plain_parquet(&s.path("t/data.parquet"), &batch);
+        std::fs::metadata(s.path("t/data.parquet")).unwrap().len()
+    };
+    let size = write(0);
+    assert_eq!(s.etl(&["crawl", "t/", "--table", "r.t"]).code, 0);
+    let pruned = |s: &crate::util::Sandbox| {
+        s.json(&["cost", "SELECT x FROM r.t WHERE x = 50000"])["tables"][0]["row_groups_pruned"].clone()
+    };
+    assert_eq!(pruned(&s), 1);
+    assert_eq!(write(45_000), size);
+    assert_eq!(pruned(&s), 0);
+}
+
+/// A file holding as numbers a column the table reads as text was pruned by its numbers' text
+/// (5..1999999 as "5".."1999999" leaves out "10"); a column named "" after a struct of two
+/// fields was billed nothing (its name was made from the leaf's position).
+#[test]
+fn cost_prunes_by_statistics_only_of_the_tables_kind_and_bills_every_column() {
+    use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray, StructArray};
+    use datafusion::arrow::datatypes::{DataType, Field};
+    use std::sync::Arc;
+    let s = crate::util::Sandbox::new();
+    let numbers: ArrayRef = Arc::new(Int64Array::from_iter_values(5..20_000));
+    write_plain_parquet(
+        &s.path("t/old.parquet"),
+        &datafusion::arrow::record_batch::RecordBatch::try_from_iter([("code", numbers)]).unwrap(),
+    );
+    let texts: ArrayRef = Arc::new(StringArray::from(vec!["7", "9"]));
+    write_plain_parquet(
+        &s.path("t/new.parquet"),
+        &datafusion::arrow::record_batch::RecordBatch::try_from_iter([("code", texts)]).unwrap(),
+    );
+    assert_eq!(s.etl(&["crawl", "t/", "--table", "r.t"]).code, 0);
+    assert_eq!(s.query("SELECT count(*) AS n FROM r.t WHERE code = '10'")[0]["n"], 1);
+    let cost = s.json(&["cost", "SELECT code FROM r.t WHERE code = '10'"]);
+    assert_eq!(cost["tables"][0]["row_groups_pruned"], 1, "{cost}");
+
+    let field = |name: &str| Arc::new(Field::new(name, DataType::Int64, false));
+    let values = || -> ArrayRef { Arc::new(Int64Array::from_iter_values(0..10_000)) };
+    let nested: ArrayRef = Arc::new(StructArray::from(vec![(field("a"), values()), (field("b"), values())]));
+    let batch = datafusion::arrow::record_batch::RecordBatch::try_from_iter([("s", nested), ("", values())]).unwrap();
+    write_plain_parquet(&s.path("u/a.parquet"), &batch);
+    assert_eq!(s.etl(&["crawl", "u/", "--table", "r.u"]).code, 0);
+    let cost = s.json(&["cost", "SELECT col1 FROM r.u"]);
+    assert!(cost["bytes_scanned"].as_u64().unwrap() > 80_000, "{cost}");
+}
+
+/// `EXPLAIN` and `SHOW` were billed Athena's 10 MB minimum each; Athena bills neither.
+#[test]
+fn cost_bills_no_explain_and_no_show() {
+    let s = crate::util::Sandbox::new();
+    s.write("t/a.csv", "id\n1\n");
+    assert_eq!(s.etl(&["crawl", "t/", "--table", "r.t"]).code, 0);
+    s.write("q.sql", "EXPLAIN SELECT * FROM r.t;\nSHOW TABLES;\nSELECT * FROM r.t;\n");
+    assert_eq!(s.json(&["cost", "-f", "q.sql"])["billed_bytes"], 10_485_760);
+    s.etl(&["cost", "EXPLAIN SELECT * FROM r.t"]).assert_failure(1, "no query to estimate");
+}

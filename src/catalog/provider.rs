@@ -89,6 +89,7 @@ impl FileTable {
                     compression: file.compression,
                     partition_values: values,
                     rows: file.rows,
+                    e_tag: file.e_tag.clone(),
                 })
             })
             .collect::<Result<Vec<_>>>()?;
@@ -118,6 +119,7 @@ impl FileTable {
                     compression: Compression::None,
                     partition_values: values.clone(),
                     rows: Some(file.rows),
+                    e_tag: None,
                 });
             }
         }

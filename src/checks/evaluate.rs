@@ -600,15 +600,10 @@ fn comparable_keys(
     let Ok(parent_field) = parent.field_with_name(references) else {
         return Err(format!("{referenced} has no column '{references}' (its columns: {})", columns(parent)));
     };
-    let kind = |ty: &DataType| match ty {
-        t if t.is_numeric() => "number",
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "text",
-        DataType::Date32 | DataType::Date64 | DataType::Timestamp(..) => "time",
-        _ => "other",
-    };
+    let kind = crate::schema::types::ValueKind::of;
     let glue = GlueType::name_of;
     let (a, b) = (child_field.data_type(), parent_field.data_type());
-    if kind(a) == kind(b) && (kind(a) != "other" || a == b) {
+    if kind(a) == kind(b) && (kind(a).is_some() || a == b) {
         return Ok(());
     }
     Err(format!("{column} ({}) cannot be compared with {referenced}.{references} ({})", glue(a), glue(b)))

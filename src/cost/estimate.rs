@@ -173,7 +173,10 @@ impl Estimator {
         let location = table.location();
         let keys: Vec<(object_store::path::Path, ObjectKey)> = kept
             .iter()
-            .map(|f| (f.path.clone(), ObjectKey { url: location.url_of(&f.path), size: f.size, e_tag: String::new() }))
+            .map(|f| {
+                let e_tag = f.e_tag.clone().unwrap_or_default();
+                (f.path.clone(), ObjectKey { url: location.url_of(&f.path), size: f.size, e_tag })
+            })
             .collect();
         let footers = self.footers.footers(location, &keys).await?;
         let predicate = row_group_predicate(state, table, &filters)?;
@@ -219,7 +222,10 @@ fn scanned_bytes(
     // Each leaf column (a struct has several) belongs to one top-level column.
     let leaves: Vec<(usize, String)> = (0..descriptor.num_columns())
         .filter_map(|leaf| {
-            let root = names::normalize(roots[descriptor.get_column_root_idx(leaf)].name(), leaf);
+            let index = descriptor.get_column_root_idx(leaf);
+            // Named as the crawl named the column: an empty name by its position among the
+            // top-level columns (`col1`), not the leaf's.
+            let root = names::normalize(roots[index].name(), index);
             data_columns.contains(&root).then_some((leaf, root))
         })
         .collect();
@@ -305,7 +311,14 @@ impl<'a> RowGroupStatistics<'a> {
         }
         let values = pick(&converter)?;
         let wanted = self.table_schema.field_with_name(column.name()).ok()?.data_type();
-        if values.data_type() == wanted { Some(values) } else { cast(&values, wanted).ok() }
+        if values.data_type() == wanted {
+            return Some(values);
+        }
+        // A file's numbers read as a text column bound nothing as text: 5..1999999 is
+        // "5".."1999999", which leaves out "10".
+        let kind = crate::schema::types::ValueKind::of;
+        let comparable = kind(values.data_type()).is_some_and(|from| kind(wanted) == Some(from));
+        comparable.then(|| cast(&values, wanted).ok()).flatten()
     }
 }
 

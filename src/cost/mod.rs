@@ -101,7 +101,9 @@ pub async fn estimate_script(
         }
     }
     if queries.is_empty() {
-        return Err(Error::query(format!("{name}: no query to estimate (only DDL, which Athena does not bill)")));
+        return Err(Error::query(format!(
+            "{name}: no query to estimate (only DDL, EXPLAIN or SHOW, which Athena does not bill)"
+        )));
     }
     Ok(ScriptCost {
         estimate: QueryEstimate::total(queries, options.price_per_tb),
@@ -111,15 +113,35 @@ pub async fn estimate_script(
 }
 
 /// The query Athena would bill for a statement: a query's own plan, a `CREATE TABLE … AS
-/// SELECT`'s SELECT; none for DDL or session settings.
+/// SELECT`'s SELECT, an `EXPLAIN ANALYZE`'s query; none for DDL, session settings, `EXPLAIN`
+/// ("EXPLAIN queries do not scan any data, Athena does not charge for them") or `SHOW`/
+/// `DESCRIBE`, which read the catalog only (`information_schema`, in DataFusion's plans).
 pub fn billed_query(plan: &LogicalPlan) -> Option<&LogicalPlan> {
     match plan {
         LogicalPlan::Ddl(DdlStatement::CreateMemoryTable(create)) => Some(&create.input),
+        LogicalPlan::Analyze(analyze) => Some(&analyze.input),
         LogicalPlan::Ddl(_)
         | LogicalPlan::Statement(_)
         | LogicalPlan::Dml(_)
         | LogicalPlan::Copy(_)
+        | LogicalPlan::Explain(_)
         | LogicalPlan::DescribeTable(_) => None,
+        query if reads_the_catalog_only(query) => None,
         query => Some(query),
     }
+}
+
+fn reads_the_catalog_only(plan: &LogicalPlan) -> bool {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    let (mut catalog, mut other) = (0, 0);
+    let _ = plan.apply_with_subqueries(|node| {
+        if let LogicalPlan::TableScan(scan) = node {
+            match scan.table_name.schema() == Some("information_schema") {
+                true => catalog += 1,
+                false => other += 1,
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    catalog > 0 && other == 0
 }

@@ -44,6 +44,26 @@ pub struct StructField {
     pub ty: GlueType,
 }
 
+/// Which values compare with which, in the same order whatever their exact types: numbers
+/// with numbers, texts with texts, dates and timestamps with each other. None for the rest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    Number,
+    Text,
+    Time,
+}
+
+impl ValueKind {
+    pub fn of(data_type: &DataType) -> Option<ValueKind> {
+        match data_type {
+            t if t.is_numeric() => Some(ValueKind::Number),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Some(ValueKind::Text),
+            DataType::Date32 | DataType::Date64 | DataType::Timestamp(..) => Some(ValueKind::Time),
+            _ => None,
+        }
+    }
+}
+
 impl GlueType {
     pub fn decimal(precision: u8, scale: u8) -> Self {
         GlueType::Decimal { precision, scale }

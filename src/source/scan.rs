@@ -42,6 +42,9 @@ pub struct ScanFile {
     pub partition_values: Vec<ScalarValue>,
     /// When known (Parquet footers, files we wrote).
     pub rows: Option<u64>,
+    /// The object's version as the store listed it; none for files we wrote, which are never
+    /// written again under their names. What cached footers are keyed by, with the size.
+    pub e_tag: Option<String>,
 }
 
 impl ScanFile {
@@ -235,6 +238,7 @@ impl RawScanExec {
                 compression: file.compression,
                 partition_values,
                 rows: file.rows,
+                e_tag: None,
             })
         };
         let schema = crate::schema::TableSchema { columns: wire.columns, partition_keys: wire.partition_keys };
