@@ -5591,3 +5591,19 @@ fn cost_bills_no_explain_and_no_show() {
     assert_eq!(s.json(&["cost", "-f", "q.sql"])["billed_bytes"], 10_485_760);
     s.etl(&["cost", "EXPLAIN SELECT * FROM r.t"]).assert_failure(1, "no query to estimate");
 }
+
+/// `etl cost --advise` of a query filtering a double (or decimal) column failed: DataFusion's
+/// approx_distinct, which ranks the candidate columns, takes neither.
+#[test]
+fn cost_advise_ranks_float_and_decimal_columns() {
+    let s = crate::util::Sandbox::new();
+    let rows: String = (0..2000).map(|i| format!("{i},{}.5,{}.25\n", i % 97, i % 13)).collect();
+    s.write("in/a.csv", &format!("id,amount,price\n{rows}"));
+    s.write(
+        "job.toml",
+        "name = \"f\"\n[[source]]\ntable = \"raw.f\"\nlocation = \"in/\"\nformat = \"csv\"\n[[target]]\ntable = \"cur.f\"\nquery = \"SELECT id, amount, CAST(price AS DECIMAL(10,2)) AS price FROM raw.f\"\nlocation = \"out/\"\nsort_by = []\n",
+    );
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    let advice = s.json(&["cost", "--advise", "cur.f", "SELECT id FROM cur.f WHERE amount > 90 AND price = 3.25"]);
+    assert!(advice["sort_by"].as_array().is_some_and(|columns| !columns.is_empty()), "{advice}");
+}

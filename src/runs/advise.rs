@@ -237,8 +237,12 @@ async fn distinct_counts(
     table: &TableName,
     columns: &[String],
 ) -> Result<Vec<u64>> {
-    let selects: Vec<String> =
-        columns.iter().map(|c| format!("approx_distinct({})", crate::schema::names::quoted(c))).collect();
+    // As text: DataFusion's approx_distinct takes no float or decimal; a value's text is as
+    // distinct as the value.
+    let selects: Vec<String> = columns
+        .iter()
+        .map(|c| format!("approx_distinct(CAST({} AS VARCHAR))", crate::schema::names::quoted(c)))
+        .collect();
     let batches = ctx.sql(&format!("SELECT {} FROM {}", selects.join(", "), table.quoted())).await?.collect().await?;
     let batch = batches.first().ok_or_else(|| Error::runtime("counting distinct values gave no row"))?;
     Ok((0..columns.len())
