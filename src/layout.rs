@@ -92,6 +92,27 @@ pub fn retained(root: &Location, url: &str) -> Option<Location> {
     Location::parse(&format!("{base}/{RETAINED_FOLDER}/{relative}{RETAINED_SUFFIX}")).ok()
 }
 
+/// Where a data file published under a table's folders is kept once its version is replaced
+/// ([`retained`]), from its key alone: the table's root is what stands above its run's folder
+/// and its `key=value` folders. None for a key that is no published data file.
+pub fn retained_key(key: &str) -> Option<String> {
+    let parts: Vec<&str> = key.split('/').collect();
+    let (name, folders) = parts.split_last()?;
+    writer_of_data_file(name)?;
+    let (run, above) = folders.split_last()?;
+    if !run.starts_with("run-") {
+        return None;
+    }
+    let partitions = above.iter().rev().take_while(|folder| folder.contains('=')).count();
+    let (root, partition_folders) = above.split_at(above.len() - partitions);
+    if root.contains(&RETAINED_FOLDER) || root.contains(&STAGING_FOLDER) {
+        return None;
+    }
+    let kept: Vec<&str> =
+        root.iter().chain([&RETAINED_FOLDER]).chain(partition_folders).chain([run, name]).copied().collect();
+    Some(format!("{}{RETAINED_SUFFIX}", kept.join("/")))
+}
+
 /// The published URL of a retained file, from its key under the table root.
 pub fn published_of_retained(root: &Location, parts: &[String]) -> Option<String> {
     let (first, rest) = parts.split_first()?;
@@ -280,6 +301,22 @@ mod tests {
         // A file named like a run folder, and files outside run folders, are not ours.
         assert_eq!(run_of(&parts("dt=a/run-r4.parquet")), None);
         assert_eq!(run_of(&parts("dt=a/manual.parquet")), None);
+    }
+
+    #[test]
+    fn a_data_files_retained_key_is_known_from_its_key_alone() {
+        for (root, relative) in [
+            ("s3://b/warehouse/t", "dt=2026-01-01/k=a%2Fb/run-r1/part-r1-00000.zstd.parquet"),
+            ("/data/t", "run-r2/part-r2-00003.parquet"),
+        ] {
+            let root = Location::parse(root).unwrap();
+            let published = root.join(relative);
+            let kept = retained(&root, &published.url()).unwrap();
+            assert_eq!(retained_key(published.prefix().as_ref()).as_deref(), Some(kept.prefix().as_ref()));
+        }
+        assert_eq!(retained_key("t/dt=1/run-r1/notes.txt"), None);
+        assert_eq!(retained_key("t/_etl_retained/run-r1/part-r1-00000.parquet.retained"), None);
+        assert_eq!(retained_key("t/_etl_staging/r1/run-r1/part-r1-00000.parquet"), None);
     }
 
     #[test]

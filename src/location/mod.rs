@@ -8,6 +8,7 @@
 
 pub mod aws;
 pub mod counting;
+pub mod retained;
 pub mod retry;
 pub mod stores;
 

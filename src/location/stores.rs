@@ -13,6 +13,7 @@ use url::Url;
 
 use super::aws::{Encryption, LazyS3};
 use super::counting::{CountingStore, ReadCounter};
+use super::retained::ReadsRetained;
 
 static LOCAL: LazyLock<Arc<dyn ObjectStore>> = LazyLock::new(|| Arc::new(LocalFileSystem::new()));
 static S3: LazyLock<Mutex<HashMap<(String, Encryption), Arc<dyn ObjectStore>>>> = LazyLock::new(Default::default);
@@ -30,7 +31,8 @@ pub fn s3(bucket: &str, encryption: &Encryption) -> Arc<dyn ObjectStore> {
 }
 
 /// The stores DataFusion reads and writes through: `file://` and any `s3://bucket`, the
-/// buckets a run writes to with the encryption its targets ask for.
+/// buckets a run writes to with the encryption its targets ask for; each reads a data file
+/// moved under `_etl_retained/` where it is kept ([`ReadsRetained`]).
 #[derive(Debug, Default)]
 pub struct Registry {
     encryption: HashMap<String, Encryption>,
@@ -42,7 +44,8 @@ impl Registry {
         Registry { encryption, counter }
     }
 
-    fn counted(&self, store: Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore> {
+    fn as_read_by_datafusion(&self, store: Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore> {
+        let store: Arc<dyn ObjectStore> = Arc::new(ReadsRetained::new(store));
         match &self.counter {
             Some(counter) => Arc::new(CountingStore::new(store, counter.clone())),
             None => store,
@@ -57,11 +60,11 @@ impl ObjectStoreRegistry for Registry {
 
     fn get_store(&self, url: &Url) -> datafusion::error::Result<Arc<dyn ObjectStore>> {
         match url.scheme() {
-            "file" => Ok(self.counted(local())),
+            "file" => Ok(self.as_read_by_datafusion(local())),
             "s3" => {
                 let bucket = url.host_str().unwrap_or_default();
                 let encryption = self.encryption.get(bucket).unwrap_or(&Encryption::BucketDefault);
-                Ok(self.counted(s3(bucket, encryption)))
+                Ok(self.as_read_by_datafusion(s3(bucket, encryption)))
             }
             other => Err(DataFusionError::Configuration(format!("no object store for {other}:// URLs"))),
         }
