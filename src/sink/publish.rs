@@ -220,10 +220,27 @@ pub(super) async fn materialize(root: &Location, publication: &TargetPublication
         crate::kill_points::reached("materialize.move");
     }
     for (from, to) in &publication.copies {
-        store.copy(&path_of(from)?, &path_of(to)?).await?;
+        let source = path_of(from)?;
+        if let Err(error) = store.copy(&source, &path_of(to)?).await {
+            return Err(moved_meanwhile(store, &source, from, error).await);
+        }
         crate::kill_points::reached("materialize.copy");
     }
     Ok(())
+}
+
+/// A file this publication keeps (an append's earlier rows) that another publication of the
+/// table moved or removed since this run listed it: the table changed under the run, as a
+/// catalog conflict says, not a failure of the store.
+async fn moved_meanwhile(store: &Location, source: &object_store::path::Path, url: &str, error: Error) -> Error {
+    use object_store::ObjectStoreExt;
+    match store.store().head(source).await {
+        Err(object_store::Error::NotFound { .. }) => Error::conflict(format!(
+            "{url} was moved or removed by another publication of the table while this run wrote; nothing was \
+             published (run again to build on its change)"
+        )),
+        _ => error,
+    }
 }
 
 /// After a failure before publication: removes every file the publication created.
