@@ -263,6 +263,12 @@ fn apply_definition(tx: &rusqlite::Transaction, change: &TableChange, run_id: Op
         .optional()?;
     let current_version = current.as_ref().map(|(v, _)| *v);
     if current_version != change.expected_version {
+        let current_definition = current.as_ref().map(|(_, d)| serde_json::from_str(d)).transpose()?;
+        if let (Some(version), true) = (current_version, change.crawled_as(current_definition.as_ref())) {
+            // Another run crawling this source recorded this very schema first: nothing
+            // conflicts, the table is as this run would leave it.
+            return Ok(version);
+        }
         return Err(conflict(name, change.expected_version, current_version));
     }
     let mut version = current_version.unwrap_or(0);
@@ -529,6 +535,28 @@ mod tests {
                 data: DataChange::None,
             }],
         }
+    }
+
+    #[tokio::test]
+    async fn a_crawl_finding_the_schema_another_crawl_recorded_first_is_no_conflict() {
+        let home = tempfile::tempdir().unwrap();
+        let catalog = LocalCatalog::open(home.path()).unwrap();
+        let name: TableName = "raw.s".parse().unwrap();
+        let crawl = |expected: Option<u64>, columns: &[(&str, GlueType)]| {
+            let mut publication = create(&name, expected, definition(columns));
+            publication.tables[0].data = DataChange::Discovered { partitions: Vec::new(), complete: true };
+            publication
+        };
+        let first = [("a", GlueType::BigInt)];
+        catalog.publish(crawl(None, &first)).await.unwrap();
+        assert_eq!(catalog.publish(crawl(None, &first)).await.unwrap().versions, vec![1]);
+        let second = [("a", GlueType::BigInt), ("b", GlueType::String)];
+        assert_eq!(catalog.publish(crawl(Some(1), &second)).await.unwrap().versions, vec![2]);
+        assert_eq!(catalog.publish(crawl(Some(1), &second)).await.unwrap().versions, vec![2]);
+        // Another schema than the one recorded still conflicts.
+        let err = catalog.publish(crawl(Some(1), &[("c", GlueType::Date)])).await.unwrap_err();
+        assert_eq!(err.kind(), crate::error::ErrorKind::Conflict);
+        assert_eq!(catalog.versions(&name).await.unwrap().len(), 2);
     }
 
     #[tokio::test]

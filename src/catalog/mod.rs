@@ -274,6 +274,16 @@ pub struct TableChange {
     pub data: DataChange,
 }
 
+impl TableChange {
+    /// Whether this is a crawl's change and `current` already is the definition it records:
+    /// two runs crawling one source that changed both find the same schema, and the one that
+    /// publishes second has nothing to record that the first did not.
+    pub fn crawled_as(&self, current: Option<&TableDefinition>) -> bool {
+        matches!(self.data, DataChange::Discovered { .. })
+            && self.new_version.as_ref().is_some_and(|new| current == Some(&new.definition))
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum DataChange {
     None,
