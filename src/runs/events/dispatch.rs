@@ -181,10 +181,20 @@ impl Dispatcher {
         out: &mut TriggerReport,
     ) -> Result<()> {
         let Some(before) = self.history().pipeline_run(id)? else {
-            // Claimed by a process that ended before it recorded the run: run it now.
+            // Claimed by a process that ended before it recorded the run: run it now. Or by
+            // one that is about to record it (the same event delivered twice at once): then
+            // that one runs it, and this delivery is a duplicate, as one coming a moment later.
             let roots: Vec<String> = jobs.iter().map(|j| j.to_string()).collect();
-            let report = self.runner.run_event(&self.pipeline, id, &roots, date, object.into(), options).await?;
-            report_jobs(&report, object, &BTreeMap::new(), out);
+            match self.runner.run_event(&self.pipeline, id, &roots, date, object.into(), options).await {
+                Ok(report) => report_jobs(&report, object, &BTreeMap::new(), out),
+                Err(e) if e.kind() == crate::error::ErrorKind::Conflict => {
+                    for job in jobs {
+                        let why = format!("this object's pipeline run {id} is running it in another process");
+                        out.matched.push(duplicate(job, object, id, why, false));
+                    }
+                }
+                Err(e) => return Err(e),
+            }
             return Ok(());
         };
         match before.status {
