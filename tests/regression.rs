@@ -5607,3 +5607,22 @@ fn cost_advise_ranks_float_and_decimal_columns() {
     let advice = s.json(&["cost", "--advise", "cur.f", "SELECT id FROM cur.f WHERE amount > 90 AND price = 3.25"]);
     assert!(advice["sort_by"].as_array().is_some_and(|columns| !columns.is_empty()), "{advice}");
 }
+
+/// An incremental job run from a second ETL_HOME against a shared (Glue) catalog found no
+/// bookmarks and read every object again into its append target, without a word.
+#[test]
+fn an_incremental_job_with_no_bookmarks_but_a_published_target_says_so() {
+    let s = crate::util::Sandbox::new();
+    s.write(
+        "job.toml",
+        "name = \"inc\"\n[[source]]\ntable = \"raw.o\"\nlocation = \"in/\"\nformat = \"csv\"\nincremental = true\n[[target]]\ntable = \"cur.o\"\nquery = \"SELECT * FROM raw.o\"\nlocation = \"out/\"\nmode = \"append\"\n",
+    );
+    s.write("in/a.csv", "id\n1\n");
+    let first = s.etl(&["run", "job.toml"]);
+    assert!(first.code == 0 && !first.stderr.contains("records no object"), "{first:?}");
+    assert_eq!(s.etl(&["bookmarks", "reset", "inc"]).code, 0);
+    let again = s.etl(&["run", "job.toml"]);
+    assert_eq!(again.code, 0, "{again:?}");
+    assert!(again.stderr.contains("raw.o is incremental, but"), "{}", again.stderr);
+    assert!(again.stderr.contains("records no object that job inc read"), "{}", again.stderr);
+}

@@ -778,7 +778,32 @@ async fn plan_crawl(
     let mut plan =
         crawl::plan_incremental(catalog, &source.table, listing, &source.infer, source.on_schema_change).await?;
     plan.inferred.warnings.extend(warning);
+    if done.is_empty() {
+        plan.inferred.warnings.extend(read_elsewhere(job, source, context).await?);
+    }
     Ok((plan, Some(processed)))
+}
+
+/// Bookmarks live in `ETL_HOME`: a run from another one (a teammate's, a CI runner's) against
+/// a shared catalog, or one after `etl bookmarks reset`, reads every object again, and an
+/// append target gets their rows a second time. Said when a target already holds what runs of
+/// the job published.
+async fn read_elsewhere(job: &Job, source: &SourceSpec, context: &RunContext) -> Result<Option<String>> {
+    for target in &job.targets {
+        let Some(table) = context.catalog.table(&target.table).await? else { continue };
+        if table.definition.parameters.get(crate::catalog::definition::WRITTEN_BY) == Some(&job.name) {
+            return Ok(Some(format!(
+                "{} is incremental, but {} records no object that job {} read (bookmarks are kept in ETL_HOME), \
+                 while {} holds what its runs published: every object is read again (after `etl bookmarks reset`, \
+                 as meant; from another ETL_HOME, a target that appends gets their rows twice)",
+                source.table,
+                context.home.display(),
+                job.name,
+                target.table
+            )));
+        }
+    }
+    Ok(None)
 }
 
 /// Keeps the listed objects no successful run read (`done`: their URLs and versions; a
