@@ -5626,3 +5626,27 @@ fn an_incremental_job_with_no_bookmarks_but_a_published_target_says_so() {
     assert!(again.stderr.contains("raw.o is incremental, but"), "{}", again.stderr);
     assert!(again.stderr.contains("records no object that job inc read"), "{}", again.stderr);
 }
+
+/// `etl cost --advise` of a table another tool wrote (row groups of 10,000 rows, sorted
+/// already) wrote its proposal in etl's default row groups, compared row-group sizes rather
+/// than orders, and advised against a sort that moved nothing (2.5 MB against 127 KB).
+#[test]
+fn cost_advise_of_a_crawled_table_keeps_its_row_groups() {
+    use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
+    use datafusion::parquet::file::properties::WriterProperties;
+    use std::sync::Arc;
+    let s = crate::util::Sandbox::new();
+    let ids: ArrayRef = Arc::new(Int64Array::from_iter_values(0..200_000));
+    let texts: ArrayRef = Arc::new(StringArray::from_iter_values((0..200_000).map(|i| i.to_string())));
+    let batch = datafusion::arrow::record_batch::RecordBatch::try_from_iter([("i", ids), ("v", texts)]).unwrap();
+    std::fs::create_dir_all(s.path("t")).unwrap();
+    let file = std::fs::File::create(s.path("t/a.parquet")).unwrap();
+    let properties = WriterProperties::builder().set_max_row_group_row_count(Some(10_000)).build();
+    let mut writer = datafusion::parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(properties)).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    assert_eq!(s.etl(&["crawl", "t/", "--table", "r.t"]).code, 0);
+    let advice = s.json(&["cost", "--advise", "r.t", "SELECT v FROM r.t WHERE i = 5"]);
+    let (now, proposed) = (advice["current_bytes"].as_u64().unwrap(), advice["proposed_bytes"].as_u64().unwrap());
+    assert!(proposed <= now * 11 / 10, "{advice}");
+}

@@ -112,7 +112,9 @@ pub async fn advise(
             // Only the order differs from the table's: its row groups and bloom filters stay.
             let written = match existing.definition.is_written() {
                 true => super::compact::written_layout(&context.catalog.partitions(table).await?).await?,
-                false => FileLayout::default(),
+                false => {
+                    FileLayout { row_group_rows: row_group_rows(&ctx, &estimator, table).await?, ..Default::default() }
+                }
             };
             let layout = FileLayout { sort_by: Some(sort_by.clone()), zorder: false, ..written };
             proposed_bytes(&ctx, table, &existing.definition, layout, statements, name, params).await?
@@ -137,6 +139,23 @@ pub async fn advise(
         reason,
         queries,
     })
+}
+
+/// The rows a row group of `table`'s Parquet files holds, on average; none for a table of
+/// text files. A table another tool wrote keeps its row groups' size in the proposal, as a
+/// table etl wrote keeps its recorded one: the two layouts then differ in their order alone.
+async fn row_group_rows(ctx: &SessionContext, estimator: &Estimator, table: &TableName) -> Result<Option<usize>> {
+    let plan = ctx.sql(&format!("SELECT * FROM {}", table.quoted())).await?.into_unoptimized_plan();
+    let groups: u64 = estimator.estimate(&ctx.state(), &plan).await?.tables.iter().map(|t| t.row_groups).sum();
+    if groups == 0 {
+        return Ok(None);
+    }
+    let counted = ctx.sql(&format!("SELECT count(*) FROM {}", table.quoted())).await?.collect().await?;
+    let rows = counted
+        .first()
+        .and_then(|batch| batch.column(0).as_any().downcast_ref::<datafusion::arrow::array::Int64Array>())
+        .map_or(0, |counts| counts.value(0).max(0) as u64);
+    Ok(usize::try_from(rows.div_ceil(groups).max(1)).ok())
 }
 
 /// What each of `statements` would read from `table` written again in `layout`, measured by
