@@ -336,6 +336,26 @@ async fn crawled_partitions_follow_what_exists_in_batches(catalog: Arc<dyn Catal
     assert_eq!((days[0], days[59]), (200, 259));
 }
 
+both!(a_crawl_finding_the_schema_another_crawl_recorded_is_no_conflict);
+async fn a_crawl_finding_the_schema_another_crawl_recorded_is_no_conflict(catalog: Arc<dyn Catalog>, database: &str) {
+    let t = name(database, "shared");
+    let found = || DataChange::Discovered { partitions: vec![], complete: true };
+    let v1 = schema(&[("a", "bigint")], &[]);
+    let v2 = schema(&[("a", "bigint"), ("b", "string")], &[]);
+    let crawl = |expected, old: &TableSchema, new: &TableSchema| {
+        change(&t, expected, Some((old, definition(new, "s3://bucket/shared"))), found())
+    };
+    // Two runs crawl the new source, then the changed one; each second one finds its schema.
+    catalog.publish(crawl(None, &TableSchema::default(), &v1)).await.unwrap();
+    assert_eq!(catalog.publish(crawl(None, &TableSchema::default(), &v1)).await.unwrap().versions, vec![1]);
+    catalog.publish(crawl(Some(1), &v1, &v2)).await.unwrap();
+    assert_eq!(catalog.publish(crawl(Some(1), &v1, &v2)).await.unwrap().versions, vec![2]);
+    let other = schema(&[("c", "date")], &[]);
+    let error = catalog.publish(crawl(Some(1), &v1, &other)).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Conflict);
+    assert_eq!(catalog.versions(&t).await.unwrap().len(), 2);
+}
+
 both!(missing_tables_are_none_and_not_found);
 async fn missing_tables_are_none_and_not_found(catalog: Arc<dyn Catalog>, database: &str) {
     let t = name(database, "nope");

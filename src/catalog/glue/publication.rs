@@ -69,7 +69,12 @@ impl GlueCatalog {
         let current = self.client.table(&change.name).await?;
         let version = current.as_ref().map(our_version);
         if version != change.expected_version {
-            return Err(conflict(&change.name, change.expected_version, version));
+            let definition = current.as_ref().map(definition_of).transpose()?;
+            // Another run crawling this source recorded this very schema first (see
+            // `TableChange::crawled_as`): the table is as this change would leave it.
+            if !change.crawled_as(definition.as_ref()) {
+                return Err(conflict(&change.name, change.expected_version, version));
+            }
         }
         let partitions = match (&current, &change.data) {
             (Some(table), DataChange::Written(_) | DataChange::Discovered { .. })
