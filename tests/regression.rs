@@ -5650,3 +5650,22 @@ fn cost_advise_of_a_crawled_table_keeps_its_row_groups() {
     let (now, proposed) = (advice["current_bytes"].as_u64().unwrap(), advice["proposed_bytes"].as_u64().unwrap());
     assert!(proposed <= now * 11 / 10, "{advice}");
 }
+
+/// A target's new `compression` made a schema version whose diff was empty (readers take
+/// each file's codec from the file).
+#[test]
+fn a_new_codec_is_no_new_schema_version() {
+    let s = crate::util::Sandbox::new();
+    let job = |codec: &str| {
+        s.write(
+            "job.toml",
+            format!("name = \"z\"\n[[target]]\ntable = \"cur.z\"\nquery = \"SELECT 1 AS id\"\nlocation = \"out/\"\ncompression = \"{codec}\"\n"),
+        );
+        assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    };
+    job("zstd");
+    job("snappy");
+    let history = s.json(&["schema", "history", "cur.z"]);
+    assert_eq!(history["versions"].as_array().unwrap().len(), 1, "{history}");
+    assert_eq!(s.query("SELECT id FROM cur.z")[0]["id"], 1);
+}

@@ -180,9 +180,16 @@ impl TableDefinition {
     }
 
     /// Whether replacing `self` by `other` records a new version: any change but the location
-    /// does. (A written table moves to a new folder on every run; that is data, not schema.)
+    /// or the codec does. (A written table moves to a new folder on every run; that is data,
+    /// not schema. Readers take each file's codec from the file: a target's new `compression`
+    /// made a version whose diff was empty.)
     pub fn is_new_version_of(&self, other: &TableDefinition) -> bool {
-        TableDefinition { location: other.location.clone(), ..self.clone() } != *other
+        let mut same_place = TableDefinition { location: other.location.clone(), ..self.clone() };
+        match other.parameters.get(COMPRESSION_PARAMETER) {
+            Some(codec) => same_place.parameters.insert(COMPRESSION_PARAMETER.to_string(), codec.clone()),
+            None => same_place.parameters.remove(COMPRESSION_PARAMETER),
+        };
+        same_place != *other
     }
 
     /// A table another tool registered (in Glue) that etl cannot read is refused by name: a
