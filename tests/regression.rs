@@ -5669,3 +5669,31 @@ fn a_new_codec_is_no_new_schema_version() {
     assert_eq!(history["versions"].as_array().unwrap().len(), 1, "{history}");
     assert_eq!(s.query("SELECT id FROM cur.z")[0]["id"], 1);
 }
+
+/// `etl rollback` of a Delta table another tool had committed to said "run it again", which
+/// could never succeed: the log holds commits etl did not make.
+#[test]
+fn a_delta_rollback_over_another_writers_commit_says_what_is_in_the_way() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/sales.csv", "id,day,amount,batch\n1,a,10,1\n2,b,20,1\n3,c,30,2\n");
+    s.write(
+        "job.toml",
+        "name = \"sales\"\n[params]\nbatch = 1\n[[source]]\ntable = \"raw.sales\"\nlocation = \"in/\"\nformat = \"csv\"\n\
+         [[target]]\ntable = \"mart.sales\"\nquery = \"SELECT id, day, amount FROM raw.sales WHERE batch = $batch\"\n\
+         location = \"out/sales/\"\npartition_by = [\"day\"]\ntable_format = \"delta\"\nmode = \"append\"\n",
+    );
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    assert_eq!(s.json(&["run", "job.toml", "--param", "batch=2"])["status"], "succeeded");
+    // Another tool deletes a file of the table: a commit with no etl run in its commitInfo.
+    let latest = crate::delta::log_version(&s, "out/sales");
+    let file = crate::delta::replay(&s, "out/sales", None).into_keys().next().unwrap();
+    let commit = [
+        serde_json::json!({"commitInfo": {"timestamp": 1, "operation": "DELETE"}}),
+        serde_json::json!({"remove": {"path": file, "deletionTimestamp": 1, "dataChange": true}}),
+    ];
+    let lines: Vec<String> = commit.iter().map(ToString::to_string).collect();
+    s.write(&format!("out/sales/_delta_log/{:020}.json", latest + 1), &lines.join("\n"));
+    let out = s.etl(&["rollback", "mart.sales", "--to", "1"]);
+    out.assert_failure(1, "holds commits etl did not make");
+    assert!(!out.stderr.contains("run it again"), "{}", out.stderr);
+}

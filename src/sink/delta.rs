@@ -502,6 +502,14 @@ fn foreign_commits(target: &TargetSpec, version: u64) -> Error {
     ))
 }
 
+/// The latest commit of the Delta log at `location`, when etl did not make it (no run in its
+/// `commitInfo`): another tool's.
+pub(super) async fn foreign_head(location: &Location) -> Result<Option<u64>> {
+    let Some(table) = open(location).await? else { return Ok(None) };
+    let latest = table.version().unwrap_or_default();
+    Ok(commit_run(location, &table.log_store(), latest).await?.is_none().then_some(latest))
+}
+
 /// The run that made commit `version`, from the `commitInfo` its runs write.
 async fn commit_run(location: &Location, log: &LogStoreRef, version: u64) -> Result<Option<String>> {
     Ok(commit_entry(location, log, version).await?.lines().find_map(|line| {

@@ -203,7 +203,23 @@ async fn commit_delta(
         operation: super::delta::restore_operation(located.version.delta_version),
         data_change: true,
     };
-    let done = super::delta::commit(change, id).await?;
+    let done = match super::delta::commit(change, id).await {
+        Ok(done) => done,
+        // Another etl run that published meanwhile is a conflict to retry; another tool's
+        // commit stays in the way of every retry.
+        Err(e) if e.kind() == crate::error::ErrorKind::Conflict => {
+            return Err(match super::delta::foreign_head(root).await? {
+                Some(version) => Error::conflict(format!(
+                    "{}: the Delta log at {root} holds commits etl did not make (version {version}: another tool \
+                     changed the table), which a rollback would undo unseen; nothing was restored. Undo them with \
+                     that tool, or copy the version you want to another table (`SELECT * FROM version_of(…)`)",
+                    table.name
+                )),
+                None => e,
+            });
+        }
+        Err(e) => return Err(e),
+    };
     plan.written.note.delta_version = Some(done.version);
     for change in &mut publication.tables {
         if let DataChange::Written(written) = &mut change.data {
