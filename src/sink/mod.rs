@@ -277,17 +277,17 @@ impl StagedTarget {
 /// there are some (`.500`).
 const HIVE_TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.f";
 
-/// The target's table schema from its query's output: names as Glue takes them, types as Glue
-/// holds them, partition keys apart. Fails, naming the column, when a type has no Glue form.
-/// `kept`: the schema of the table whose files the write keeps, if any: an output column whose
-/// values its column's type holds is written as that type (whole numbers appended to a double
-/// column), as Spark's `insertInto` and Athena's `INSERT INTO` cast.
 /// The deepest nesting a target's column may have. Arrow's reader of the schema a Parquet file
 /// carries stops at 62 struct levels (its flatbuffer verifier's depth limit), pyarrow and
 /// DuckDB at about 70 levels of arrays and structs: a run published such a table exit 0, and
 /// every later read of it failed.
 const MAX_NESTING_DEPTH: usize = 50;
 
+/// The target's table schema from its query's output: names as Glue takes them, types as Glue
+/// holds them, partition keys apart. Fails, naming the column, when a type has no Glue form.
+/// `kept`: the schema of the table whose files the write keeps, if any: an output column whose
+/// values its column's type holds is written as that type (whole numbers appended to a double
+/// column), as Spark's `insertInto` and Athena's `INSERT INTO` cast.
 pub fn target_schema(
     df: &DataFrame,
     target: &TargetSpec,
