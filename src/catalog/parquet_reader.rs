@@ -14,6 +14,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::physical_plan::ParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::parquet::DefaultParquetFileReaderFactory;
@@ -123,8 +124,27 @@ pub fn file_columns(metadata: &ParquetMetaData) -> Vec<(String, GlueType)> {
     let Ok(schema) = parquet_to_arrow_schema(file.schema_descr(), file.key_value_metadata()) else { return Vec::new() };
     let columns = schema.fields().iter().enumerate();
     columns
-        .filter_map(|(index, f)| Some((names::normalize(f.name(), index), GlueType::from_arrow(f.data_type()).ok()?)))
+        .filter_map(|(index, f)| Some((names::normalize(f.name(), index), file_column_type(f.data_type()).ok()?)))
         .collect()
+}
+
+/// The Glue type of a Parquet file's column, as a crawl types it.
+pub fn file_column_type(data_type: &DataType) -> std::result::Result<GlueType, String> {
+    GlueType::from_arrow(&unsigned_64_as_decimal(data_type))
+}
+/// A file's type with every `uint64` a `decimal(20,0)`, as Spark reads Parquet's UINT_64: a
+/// `bigint` column failed every query reading a value above 2^63-1.
+fn unsigned_64_as_decimal(data_type: &DataType) -> DataType {
+    let field = |f: &Arc<Field>| Arc::new(f.as_ref().clone().with_data_type(unsigned_64_as_decimal(f.data_type())));
+    match data_type {
+        DataType::UInt64 => DataType::Decimal128(20, 0),
+        DataType::List(item) => DataType::List(field(item)),
+        DataType::LargeList(item) => DataType::LargeList(field(item)),
+        DataType::FixedSizeList(item, size) => DataType::FixedSizeList(field(item), *size),
+        DataType::Struct(fields) => DataType::Struct(fields.iter().map(field).collect()),
+        DataType::Map(entries, sorted) => DataType::Map(field(entries), *sorted),
+        other => other.clone(),
+    }
 }
 
 /// Whether a column's min/max may leave values out: floats', which never count NaN.

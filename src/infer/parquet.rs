@@ -1,15 +1,13 @@
 //! Parquet inference: the schema in the file's footer, in Glue types.
 
-use std::sync::Arc;
-
-use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::parquet::arrow::parquet_to_arrow_schema;
 
 use super::FileShape;
 use super::shape::Shape;
+use crate::catalog::parquet_reader::file_column_type;
 use crate::error::{Error, Result};
 use crate::location::Location;
-use crate::schema::{GlueType, names};
+use crate::schema::names;
 use crate::source::files::SourceFile;
 use crate::source::footer;
 use crate::source::format::Format;
@@ -28,7 +26,7 @@ pub async fn infer(location: &Location, file: &SourceFile) -> Result<FileShape> 
         .iter()
         .zip(normalized)
         .map(|(field, name)| {
-            let ty = GlueType::from_arrow(&unsigned_64_as_decimal(field.data_type()))
+            let ty = file_column_type(field.data_type())
                 .map_err(|e| Error::input(format!("{display}: column {}: {e}", field.name())))?;
             Ok((name, Shape::from_glue(&ty)))
         })
@@ -40,19 +38,4 @@ pub async fn infer(location: &Location, file: &SourceFile) -> Result<FileShape> 
         rows: Some(file_metadata.num_rows().max(0) as u64),
         facts: Default::default(),
     })
-}
-
-/// A file's type with every `uint64` a `decimal(20,0)`, as Spark reads Parquet's UINT_64: a
-/// `bigint` column failed every query reading a value above 2^63-1.
-fn unsigned_64_as_decimal(data_type: &DataType) -> DataType {
-    let field = |f: &Arc<Field>| Arc::new(f.as_ref().clone().with_data_type(unsigned_64_as_decimal(f.data_type())));
-    match data_type {
-        DataType::UInt64 => DataType::Decimal128(20, 0),
-        DataType::List(item) => DataType::List(field(item)),
-        DataType::LargeList(item) => DataType::LargeList(field(item)),
-        DataType::FixedSizeList(item, size) => DataType::FixedSizeList(field(item), *size),
-        DataType::Struct(fields) => DataType::Struct(fields.iter().map(field).collect()),
-        DataType::Map(entries, sorted) => DataType::Map(field(entries), *sorted),
-        other => other.clone(),
-    }
 }
