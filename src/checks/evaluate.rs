@@ -127,11 +127,14 @@ enum Queries {
 /// dbt calls a model in its tests). A session view or table of the same name keeps it.
 pub const ALIASES: [&str; 3] = ["this", "staged", "target"];
 
+/// How the session names a catalog table.
+fn reference(table: &TableName) -> datafusion::common::TableReference {
+    datafusion::common::TableReference::partial(table.database.as_str(), table.table.as_str())
+}
+
 /// Registers the aliases of `subject`'s table that no session table already has; returns them.
 async fn alias(ctx: &SessionContext, subject: &Subject) -> Result<Vec<&'static str>> {
-    let table =
-        datafusion::common::TableReference::partial(subject.table.database.as_str(), subject.table.table.as_str());
-    let provider = ctx.table_provider(table).await?;
+    let provider = ctx.table_provider(reference(&subject.table)).await?;
     let mut registered = Vec::new();
     for name in ALIASES {
         if !ctx.table_exist(name)? {
@@ -171,15 +174,12 @@ async fn plan_all(
     logical_date: NaiveDate,
     refused: &impl Fn(&CheckSpec, Error) -> Error,
 ) -> Result<()> {
-    let table =
-        datafusion::common::TableReference::partial(subject.table.database.as_str(), subject.table.table.as_str());
-    let schema = ctx.table_provider(table).await?.schema();
+    let schema = ctx.table_provider(reference(&subject.table)).await?.schema();
     for check in &subject.checks {
         check_types(check, &schema).map_err(|why| refused(check, Error::config(why)))?;
         if let Rule::Relationship { column, table: referenced, references } = &check.rule {
-            let other =
-                datafusion::common::TableReference::partial(referenced.database.as_str(), referenced.table.as_str());
-            let other = ctx.table_provider(other).await.map_err(|e| refused(check, Error::from(e)))?.schema();
+            let other = ctx.table_provider(reference(referenced)).await.map_err(|e| refused(check, Error::from(e)))?;
+            let other = other.schema();
             comparable_keys(&schema, column, &other, references, referenced, &subject.table)
                 .map_err(|why| refused(check, Error::config(why)))?;
         }
@@ -222,9 +222,7 @@ async fn run_all(
     subject: &Subject,
     logical_date: NaiveDate,
 ) -> Result<Vec<CheckResult>> {
-    let table =
-        datafusion::common::TableReference::partial(subject.table.database.as_str(), subject.table.table.as_str());
-    let schema = ctx.table_provider(table).await?.schema();
+    let schema = ctx.table_provider(reference(&subject.table)).await?.schema();
     let planned: Vec<(&CheckSpec, Queries)> =
         subject.checks.iter().map(|c| (c, queries(&subject.table, c, logical_date, &schema))).collect();
     // The one pass: the table's rows and each row rule's count of violations.
