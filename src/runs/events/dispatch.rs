@@ -187,12 +187,7 @@ impl Dispatcher {
             let roots: Vec<String> = jobs.iter().map(|j| j.to_string()).collect();
             match self.runner.run_event(&self.pipeline, id, &roots, date, object.into(), options).await {
                 Ok(report) => report_jobs(&report, object, &BTreeMap::new(), out),
-                Err(e) if e.kind() == crate::error::ErrorKind::Conflict => {
-                    for job in jobs {
-                        let why = format!("this object's pipeline run {id} is running it in another process");
-                        out.matched.push(duplicate(job, object, id, why, false));
-                    }
-                }
+                Err(e) if e.kind() == crate::error::ErrorKind::Conflict => running_elsewhere(jobs, object, id, out),
                 Err(e) => return Err(e),
             }
             return Ok(());
@@ -205,12 +200,7 @@ impl Dispatcher {
                     out.matched.push(duplicate(job, object, id, why, true));
                 }
             }
-            RunStatus::Running => {
-                for job in jobs {
-                    let why = format!("this object's pipeline run {id} is running it in another process");
-                    out.matched.push(duplicate(job, object, id, why, false));
-                }
-            }
+            RunStatus::Running => running_elsewhere(jobs, object, id, out),
             RunStatus::Failed => {
                 let succeeded: BTreeMap<String, String> = before
                     .jobs
@@ -267,6 +257,14 @@ fn report_jobs(
         if !out.rolled_back.contains(table) {
             out.rolled_back.push(table.clone());
         }
+    }
+}
+
+/// The object's jobs, run by another process's pipeline run `id`: duplicates, not yet settled.
+fn running_elsewhere(jobs: &[&str], object: &ObjectRef, id: &str, out: &mut TriggerReport) {
+    for job in jobs {
+        let why = format!("this object's pipeline run {id} is running it in another process");
+        out.matched.push(duplicate(job, object, id, why, false));
     }
 }
 
