@@ -186,7 +186,7 @@ fn executor_wait() -> std::time::Duration {
 /// the last executor is lost while they run), and its gRPC API does not tell the executor
 /// count: the scheduler's readiness probe (`/readyz`, "not ready: 0/1 executors registered")
 /// does. A scheduler that cannot be asked leaves the job to Ballista.
-async fn no_executor_for(url: &str, wait: std::time::Duration) -> std::time::Duration {
+async fn no_executor_for(url: &str, wait: std::time::Duration) {
     let probe = format!("{url}/readyz");
     let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(5)).build();
     let mut empty_since: Option<tokio::time::Instant> = None;
@@ -206,7 +206,7 @@ async fn no_executor_for(url: &str, wait: std::time::Duration) -> std::time::Dur
         if let Some(since) = empty_since
             && now.duration_since(since) >= wait
         {
-            return wait;
+            return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
@@ -316,12 +316,13 @@ impl ExecutionPlan for ClusterExec {
             let ballista = config.ballista_config();
             let job =
                 execute_physical_plan::<PhysicalPlanNode>(url.clone(), &ballista, plan, &codec, session_id, config);
+            let wait = executor_wait();
             let result = tokio::select! {
                 result = job => result,
-                waited = no_executor_for(&url, executor_wait()) => {
+                () = no_executor_for(&url, wait) => {
                     return Err(DataFusionError::Execution(format!(
                         "on the cluster at {url}: no executor has been registered with the scheduler for {} s, so the job cannot run; start one with `etl cluster executor --scheduler {}`",
-                        waited.as_secs(),
+                        wait.as_secs(),
                         url.trim_start_matches("http://")
                     )));
                 }
