@@ -8,7 +8,7 @@
 
 pub mod aws;
 pub mod counting;
-pub mod retained;
+pub mod engine;
 pub mod retry;
 pub mod stores;
 

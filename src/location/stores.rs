@@ -12,8 +12,8 @@ use object_store::local::LocalFileSystem;
 use url::Url;
 
 use super::aws::{Encryption, LazyS3};
-use super::counting::{CountingStore, ReadCounter};
-use super::retained::ReadsRetained;
+use super::counting::ReadCounter;
+use super::engine::EngineStore;
 
 static LOCAL: LazyLock<Arc<dyn ObjectStore>> = LazyLock::new(|| Arc::new(LocalFileSystem::new()));
 static S3: LazyLock<Mutex<HashMap<(String, Encryption), Arc<dyn ObjectStore>>>> = LazyLock::new(Default::default);
@@ -31,8 +31,7 @@ pub fn s3(bucket: &str, encryption: &Encryption) -> Arc<dyn ObjectStore> {
 }
 
 /// The stores DataFusion reads and writes through: `file://` and any `s3://bucket`, the
-/// buckets a run writes to with the encryption its targets ask for; each reads a data file
-/// moved under `_etl_retained/` where it is kept ([`ReadsRetained`]).
+/// buckets a run writes to with the encryption its targets ask for, each an [`EngineStore`].
 #[derive(Debug, Default)]
 pub struct Registry {
     encryption: HashMap<String, Encryption>,
@@ -45,11 +44,7 @@ impl Registry {
     }
 
     fn as_read_by_datafusion(&self, store: Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore> {
-        let store: Arc<dyn ObjectStore> = Arc::new(ReadsRetained::new(store));
-        match &self.counter {
-            Some(counter) => Arc::new(CountingStore::new(store, counter.clone())),
-            None => store,
-        }
+        Arc::new(EngineStore::new(store, self.counter.clone()))
     }
 }
 

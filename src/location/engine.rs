@@ -1,4 +1,5 @@
-//! What DataFusion reads through: every store, with a published data file that a later
+//! The store DataFusion reads and writes through: any store, with reads counted when a
+//! [`ReadCounter`] is given (`etl cost --measure`), and a published data file that a later
 //! publication moved under `_etl_retained/` read where it is kept.
 //!
 //! A query plans with the files of one version of a table and reads them after. A
@@ -17,19 +18,21 @@ use bytes::Bytes;
 use futures::stream::BoxStream;
 use object_store::path::Path;
 use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore, PutMultipartOptions,
-    PutOptions, PutPayload, PutResult,
+    CopyOptions, GetOptions, GetRange, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult,
 };
 
+use super::counting::ReadCounter;
 use crate::layout::retained_key;
 
-pub struct ReadsRetained {
+pub struct EngineStore {
     inner: Arc<dyn ObjectStore>,
+    counter: Option<Arc<ReadCounter>>,
 }
 
-impl ReadsRetained {
-    pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
-        ReadsRetained { inner }
+impl EngineStore {
+    pub fn new(inner: Arc<dyn ObjectStore>, counter: Option<Arc<ReadCounter>>) -> Self {
+        EngineStore { inner, counter }
     }
 
     /// Where `location` is kept if it was a published data file, when reading it failed as
@@ -42,20 +45,20 @@ impl ReadsRetained {
     }
 }
 
-impl fmt::Display for ReadsRetained {
+impl fmt::Display for EngineStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ReadsRetained({})", self.inner)
+        write!(f, "Engine({})", self.inner)
     }
 }
 
-impl fmt::Debug for ReadsRetained {
+impl fmt::Debug for EngineStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ReadsRetained({:?})", self.inner)
+        write!(f, "EngineStore({:?})", self.inner)
     }
 }
 
 #[async_trait]
-impl ObjectStore for ReadsRetained {
+impl ObjectStore for EngineStore {
     async fn put_opts(
         &self,
         location: &Path,
@@ -74,14 +77,27 @@ impl ObjectStore for ReadsRetained {
     }
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> object_store::Result<GetResult> {
+        let (asked, head) = (options.range.clone(), options.head);
         let result = self.inner.get_opts(location, options.clone()).await;
-        match Self::kept(&result, location) {
+        let result = match Self::kept(&result, location) {
             Some(kept) => self.inner.get_opts(&kept, options).await.or(result),
             None => result,
+        }?;
+        if let Some(counter) = self.counter.as_ref().filter(|_| !head) {
+            counter.count(match asked {
+                Some(GetRange::Bounded(range)) => range.end - range.start,
+                _ => result.range.end - result.range.start,
+            });
         }
+        Ok(result)
     }
 
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> object_store::Result<Vec<Bytes>> {
+        if let Some(counter) = &self.counter {
+            for range in ranges {
+                counter.count(range.end - range.start);
+            }
+        }
         let result = self.inner.get_ranges(location, ranges).await;
         match Self::kept(&result, location) {
             Some(kept) => self.inner.get_ranges(&kept, ranges).await.or(result),
@@ -118,7 +134,7 @@ mod tests {
     #[tokio::test]
     async fn a_data_file_moved_under_etl_retained_is_read_where_it_is_kept() {
         let inner: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-        let store = ReadsRetained::new(inner.clone());
+        let store = EngineStore::new(inner.clone(), None);
         let published = Path::parse("t/dt=1/run-r1/part-r1-00000.zstd.parquet").unwrap();
         inner.put(&published, Bytes::from_static(b"rows of version 1").into()).await.unwrap();
         let kept = Path::parse(retained_key(published.as_ref()).unwrap()).unwrap();
