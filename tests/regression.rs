@@ -5697,3 +5697,21 @@ fn a_delta_rollback_over_another_writers_commit_says_what_is_in_the_way() {
     out.assert_failure(1, "holds commits etl did not make");
     assert!(!out.stderr.contains("run it again"), "{}", out.stderr);
 }
+
+/// `etl check DB.TABLE` of a recorded check reading a view its job's step makes said only
+/// "table limits not found": the recorded checks run without the job's steps.
+#[test]
+fn a_recorded_check_reading_a_steps_view_points_to_job() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,v\n1,5\n");
+    s.write("s.sql", "CREATE VIEW limits AS SELECT 0 AS lo;\n");
+    s.write(
+        "job.toml",
+        "name = \"c\"\n[[source]]\ntable = \"raw.c\"\nlocation = \"in/\"\nformat = \"csv\"\n[[step]]\nsql = \"s.sql\"\n\
+         [[target]]\ntable = \"cur.c\"\nquery = \"SELECT * FROM raw.c\"\nlocation = \"out/\"\n\
+         [[target.check]]\nsql = \"SELECT t.* FROM this t, limits l WHERE t.v < l.lo\"\n",
+    );
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    s.etl(&["check", "cur.c"]).assert_failure(2, "runs with --job JOB.toml");
+    assert_eq!(s.json(&["check", "cur.c", "--job", "job.toml"])["failed"], 0);
+}

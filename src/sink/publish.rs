@@ -369,6 +369,25 @@ mod tests {
     use crate::schema::{Column, GlueType, TableSchema};
     use crate::sink::{ParquetCompression, StagedFile};
 
+    /// Two appends at once: the second's copy of a file it keeps, which the first's
+    /// publication moved under `_etl_retained/` meanwhile, failed with the store's "does not
+    /// exist" (the race cannot be held from the command line).
+    #[tokio::test]
+    async fn a_kept_file_another_publication_moved_is_a_conflict() {
+        let folder = tempfile::tempdir().unwrap();
+        let root = Location::parse(&folder.path().display().to_string()).unwrap();
+        let moved = root.join("run-r1/part-r1-00000.parquet").url();
+        let publication = TargetPublication {
+            written: WrittenData::default(),
+            moves: Vec::new(),
+            copies: vec![(moved, root.join("run-r2/part-r1-00000.parquet").url())],
+            replaced: Vec::new(),
+        };
+        let error = materialize(&root, &publication).await.unwrap_err();
+        assert_eq!(error.kind(), crate::error::ErrorKind::Conflict, "{error}");
+        assert!(error.message().contains("was moved or removed by another publication of the table"), "{error}");
+    }
+
     fn target(mode: WriteMode) -> TargetSpec {
         TargetSpec {
             table: "db.t".parse().unwrap(),
