@@ -95,7 +95,7 @@ pub async fn estimate_script(
                     ctx.execute_logical_plan(plan).await?.collect().await?;
                 }
                 if let Some(athena_options) = &options.athena {
-                    athena_runs.push(athena::run(&statement.text, athena_options).await?);
+                    athena_runs.push(athena::run(&statement.text, params, athena_options).await?);
                 }
             }
         }

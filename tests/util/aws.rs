@@ -63,20 +63,30 @@ pub fn put_object(bucket: &str, key: &str, body: &[u8]) {
 
 /// One call of the Glue JSON API (`action`, e.g. `DeletePartition`), as another tool makes it.
 pub fn glue(action: &str, body: &str) -> String {
+    json_call("glue", &format!("AWSGlue.{action}"), body)
+}
+
+/// One call of the Athena JSON API (`action`, e.g. `GetQueryExecution`).
+pub fn athena(action: &str, body: &str) -> String {
+    json_call("athena", &format!("AmazonAthena.{action}"), body)
+}
+
+/// One call of a JSON protocol API (`target`: its `X-Amz-Target`); the response with headers.
+fn json_call(service: &str, target: &str, body: &str) -> String {
     let url = endpoint().expect("an endpoint");
     let host = url.trim_start_matches("http://").trim_end_matches('/');
     let mut stream = TcpStream::connect(host).expect("the endpoint accepts connections");
     write!(
         stream,
-        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-amz-json-1.1\r\nX-Amz-Target: AWSGlue.{action}\r\n\
+        "POST / HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-amz-json-1.1\r\nX-Amz-Target: {target}\r\n\
          Content-Length: {}\r\nConnection: close\r\n\
-         Authorization: AWS4-HMAC-SHA256 Credential=testing/20261129/us-east-1/glue/aws4_request, SignedHeaders=host, Signature=0\r\n\r\n{body}",
+         Authorization: AWS4-HMAC-SHA256 Credential=testing/20261129/us-east-1/{service}/aws4_request, SignedHeaders=host, Signature=0\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{action}: {response}");
+    assert!(response.starts_with("HTTP/1.1 200"), "{target}: {response}");
     response
 }
 
