@@ -5715,3 +5715,25 @@ fn a_recorded_check_reading_a_steps_view_points_to_job() {
     s.etl(&["check", "cur.c"]).assert_failure(2, "runs with --job JOB.toml");
     assert_eq!(s.json(&["check", "cur.c", "--job", "job.toml"])["failed"], 0);
 }
+
+/// `etl cost` never pruned by a float column's bounds (ours leave NaN out, which DataFusion
+/// orders above every number); Athena compares as IEEE 754 does and prunes, so the estimate
+/// billed row groups Athena skips. A NaN bound still bounds nothing.
+#[test]
+fn cost_prunes_by_float_bounds_as_athena_does() {
+    use datafusion::arrow::array::{ArrayRef, Float64Array};
+    let s = crate::util::Sandbox::new();
+    let write = |name: &str, values: Vec<f64>| {
+        let values: ArrayRef = std::sync::Arc::new(Float64Array::from(values));
+        let batch = datafusion::arrow::record_batch::RecordBatch::try_from_iter([("x", values)]).unwrap();
+        write_plain_parquet(&s.path(&format!("t/{name}.parquet")), &batch);
+    };
+    write("low", (0..1000).map(f64::from).collect());
+    write("high", (5000..6000).map(f64::from).collect());
+    write("nan", vec![f64::NAN; 10]);
+    assert_eq!(s.etl(&["crawl", "t/", "--table", "r.t"]).code, 0);
+    let json = s.json(&["cost", "SELECT x FROM r.t WHERE x > 2000.5"]);
+    assert_eq!(json["tables"][0]["row_groups"], 3, "{json}");
+    // The file of NaN alone has no bounds (parquet-rs writes none): it is read.
+    assert_eq!(json["tables"][0]["row_groups_pruned"], 1, "{json}");
+}

@@ -14,9 +14,9 @@ use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, BooleanArray, UInt64Array};
+use datafusion::arrow::array::{ArrayRef, AsArray, BooleanArray, Float32Array, Float64Array, UInt64Array};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Float32Type, Float64Type, Schema, SchemaRef};
 use datafusion::common::pruning::PruningStatistics;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{Column as DfColumn, DFSchema, ScalarValue};
@@ -304,12 +304,15 @@ impl<'a> RowGroupStatistics<'a> {
     /// Min or max values, as the table's type.
     fn bounds(&self, column: &DfColumn, pick: impl Fn(&StatisticsConverter) -> Option<ArrayRef>) -> Option<ArrayRef> {
         let converter = self.converter(column)?;
-        // Scans do not prune by bounds that leave NaN out; neither does the estimate.
         let descriptor = self.metadata.file_metadata().schema_descr();
-        if converter.parquet_column_index().is_some_and(|i| bounds_leave_out_nan(descriptor.column(i).as_ref())) {
-            return None;
-        }
+        let float =
+            converter.parquet_column_index().is_some_and(|i| bounds_leave_out_nan(descriptor.column(i).as_ref()));
         let values = pick(&converter)?;
+        // Our scans do not prune by float bounds, which leave NaN out, because DataFusion
+        // orders NaN above every number. Athena compares as IEEE 754 does (NaN > 5 is false),
+        // so the bounds prune its scans, and the estimate prunes as Athena does. A NaN bound
+        // (older writers wrote some) bounds nothing.
+        let values = if float { without_nan(&values)? } else { values };
         let wanted = self.table_schema.field_with_name(column.name()).ok()?.data_type();
         if values.data_type() == wanted {
             return Some(values);
@@ -320,6 +323,19 @@ impl<'a> RowGroupStatistics<'a> {
         let comparable = kind(values.data_type()).is_some_and(|from| kind(wanted) == Some(from));
         comparable.then(|| cast(&values, wanted).ok()).flatten()
     }
+}
+
+/// Float bounds with each NaN made unknown; None for other types.
+fn without_nan(bounds: &ArrayRef) -> Option<ArrayRef> {
+    Some(match bounds.data_type() {
+        DataType::Float32 => Arc::new(
+            bounds.as_primitive::<Float32Type>().iter().map(|v| v.filter(|v| !v.is_nan())).collect::<Float32Array>(),
+        ),
+        DataType::Float64 => Arc::new(
+            bounds.as_primitive::<Float64Type>().iter().map(|v| v.filter(|v| !v.is_nan())).collect::<Float64Array>(),
+        ),
+        _ => return None,
+    })
 }
 
 impl PruningStatistics for RowGroupStatistics<'_> {
