@@ -5737,3 +5737,22 @@ fn cost_prunes_by_float_bounds_as_athena_does() {
     // The file of NaN alone has no bounds (parquet-rs writes none): it is read.
     assert_eq!(json["tables"][0]["row_groups_pruned"], 1, "{json}");
 }
+
+/// Records ended by bare carriage returns (old Mac and Excel exports) share one line: the
+/// rejects were told apart by file and line alone, so all but the first bad record of a line
+/// were neither counted, kept nor published, with exit 0.
+#[test]
+fn bad_records_sharing_a_line_are_each_rejected() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,name,amount\r1,a,10\r2,b,x\r3,c,30\r4,d,y\r5,e\r6,f,60\r");
+    s.write(
+        "job.toml",
+        "name = \"cr\"\n[[source]]\ntable = \"raw.a\"\nlocation = \"in/\"\nformat = \"csv\"\nbad_records = \"quarantine\"\nsample_rows = 1\n[[target]]\ntable = \"cur.a\"\nquery = \"SELECT * FROM raw.a\"\nlocation = \"out/\"\n",
+    );
+    let report = s.json(&["run", "job.toml"]);
+    assert_eq!(report["rejected_rows"], 3, "{report}");
+    let records = s.json(&["quarantine", "show", "cr"])["records"].clone();
+    let texts: Vec<&str> = records.as_array().unwrap().iter().map(|r| r["record"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["2,b,x", "4,d,y", "5,e"]);
+    assert_eq!(s.query("SELECT count(*) AS n FROM cur.a")[0]["n"], 3);
+}

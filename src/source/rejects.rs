@@ -67,6 +67,10 @@ pub struct BadRecord {
     /// The header line of the CSV file the record is from, for the replayable copy.
     #[serde(skip)]
     pub header: Option<Arc<str>>,
+    /// Which of the records beginning on `line` it is, from 0: a bare carriage return ends a
+    /// CSV record (old Mac and Excel exports end every one so) but no line.
+    #[serde(skip)]
+    pub on_line: u32,
 }
 
 impl BadRecord {
@@ -156,7 +160,7 @@ impl Quarantine {
 struct Kept {
     list: Option<BufWriter<std::fs::File>>,
     copies: HashMap<PathBuf, BufWriter<std::fs::File>>,
-    seen: HashSet<(String, u64)>,
+    seen: HashSet<(String, u64, u32)>,
 }
 
 /// The rejects of one source in one run, shared by all the threads reading it.
@@ -212,7 +216,7 @@ impl Rejects {
             return Err(Error::input(record.to_string()));
         }
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        if !kept.seen.insert((record.file.clone(), record.line)) {
+        if !kept.seen.insert((record.file.clone(), record.line, record.on_line)) {
             return Ok(());
         }
         self.count.fetch_add(1, Ordering::Relaxed);

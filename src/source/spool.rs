@@ -20,7 +20,12 @@ enum Line {
     /// Rows read from a file to its end.
     Read { file: String, rows: u64 },
     /// A record set apart, with the header line of its CSV file for the replayable copy.
-    Rejected { record: BadRecord, header: Option<String> },
+    Rejected {
+        record: BadRecord,
+        header: Option<String>,
+        #[serde(default)]
+        on_line: u32,
+    },
 }
 
 /// On an executor, after a partition of a scan is read: leaves what it read and set apart.
@@ -33,7 +38,7 @@ pub fn leave(table: &RawTable) -> Result<()> {
     let read = table.stats.take().into_iter().map(|(file, rows)| Line::Read { file: file.to_string(), rows });
     let rejected = table.rejects.take_spooled().into_iter().map(|record| {
         let header = record.header.as_deref().map(str::to_string);
-        Line::Rejected { record, header }
+        Line::Rejected { on_line: record.on_line, record, header }
     });
     for line in read.chain(rejected) {
         serde_json::to_writer(&mut text, &line)?;
@@ -59,8 +64,9 @@ pub async fn replay(spools: &[(Arc<RawTable>, Location)]) -> Result<()> {
                         let path = Path::parse(&file).map_err(|e| Error::runtime(format!("{file}: {e}")))?;
                         table.stats.record(&path, rows);
                     }
-                    Line::Rejected { mut record, header } => {
+                    Line::Rejected { mut record, header, on_line } => {
                         record.header = header.map(Arc::from);
+                        record.on_line = on_line;
                         rejected.push(record);
                     }
                 }
@@ -70,7 +76,7 @@ pub async fn replay(spools: &[(Arc<RawTable>, Location)]) -> Result<()> {
         // The partitions' files come in the order of their random names, and one source file's
         // records may be in several: replayed by file and line, the quarantine's copies and the
         // first bad record under `fail` are those of a local run.
-        rejected.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+        rejected.sort_by(|a, b| (&a.file, a.line, a.on_line).cmp(&(&b.file, b.line, b.on_line)));
         for record in rejected {
             table.rejects.reject(record)?;
         }

@@ -126,6 +126,8 @@ impl ChunkDecoder {
             Decoded { batches: Vec::new(), bad: Vec::new(), good_rows: 0, records: 0, newlines: 0, cut: None };
         let mut rows_in_batch = 0usize;
         let mut bad_rows: Vec<usize> = Vec::new();
+        let mut previous_line = 0;
+        let mut on_line = 0;
         loop {
             // Where the parser starts this record, and the line ends it has passed.
             let (start, start_line) = (records.position, records.line());
@@ -146,6 +148,8 @@ impl ChunkDecoder {
             let skipped =
                 data[start..].iter().take_while(|&&b| b == b'\r' || b == b'\n').filter(|&&b| b == b'\n').count();
             let line = start_line + skipped as u64;
+            on_line = if line == previous_line { on_line + 1 } else { 0 };
+            previous_line = line;
             decoded.records += 1;
             let unclosed = chunk.last
                 && data[end..].iter().all(|&b| b == b'\r' || b == b'\n')
@@ -157,6 +161,7 @@ impl ChunkDecoder {
             if let Some(mut problem) = problem {
                 problem = problem.with_record(record_text(&data[start..end]));
                 problem.header = self.header.clone();
+                problem.on_line = on_line;
                 decoded.bad.push(problem);
                 if self.stop_at_bad {
                     return Ok(decoded);
