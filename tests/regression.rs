@@ -5756,3 +5756,34 @@ fn bad_records_sharing_a_line_are_each_rejected() {
     assert_eq!(texts, ["2,b,x", "4,d,y", "5,e"]);
     assert_eq!(s.query("SELECT count(*) AS n FROM cur.a")[0]["n"], 3);
 }
+
+/// An unpartitioned Delta target appended to on Glue was registered at the run's folder, as a
+/// Hive table is: Athena reads a Delta table through the log at its location, and found none.
+#[test]
+fn an_unpartitioned_delta_table_on_glue_is_at_its_root() {
+    if crate::util::aws::endpoint().is_none() {
+        return;
+    }
+    use crate::util::aws;
+    let s = crate::util::Sandbox::new();
+    let bucket = aws::unique("deltaroot");
+    aws::create_bucket(&bucket);
+    let table = format!("{}.d", aws::unique("db"));
+    s.write("in/a.csv", "id,v\n1,a\n2,b\n");
+    s.write(
+        "job.toml",
+        &format!(
+            "name = \"d\"\n[[source]]\ntable = \"raw.d\"\nlocation = \"in/\"\nformat = \"csv\"\n[[target]]\ntable = \"{table}\"\nquery = \"SELECT * FROM raw.d\"\nlocation = \"s3://{bucket}/d/\"\ntable_format = \"delta\"\nmode = \"append\"\n"
+        ),
+    );
+    for date in ["2026-11-01", "2026-11-02"] {
+        let report = s.json(&["run", "job.toml", "--catalog", "glue", "--logical-date", date]);
+        assert_eq!(report["status"], "succeeded");
+    }
+    let (database, name) = table.split_once('.').unwrap();
+    let response = aws::glue("GetTable", &format!(r#"{{"DatabaseName": "{database}", "Name": "{name}"}}"#));
+    let body: serde_json::Value = serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    assert_eq!(body["Table"]["StorageDescriptor"]["Location"], format!("s3://{bucket}/d"), "{body}");
+    let count = s.etl(&["sql", &format!("SELECT count(*) AS n FROM {table}"), "--format", "csv", "--catalog", "glue"]);
+    assert_eq!(count.stdout, "n\n4\n");
+}

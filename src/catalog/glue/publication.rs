@@ -177,7 +177,9 @@ impl GlueCatalog {
             let mut location = definition.location.clone();
             if let Some(files) = &unpartitioned_files {
                 parameters.insert(FILES.to_string(), serde_json::to_string(files)?);
-                if let Some(write) = written_upsert(&change.data, &[]) {
+                // Athena reads an unpartitioned Hive table from the run's folder, a Delta
+                // table from its root, where its log is.
+                if let Some(write) = written_upsert(&change.data, &[]).filter(|_| !definition.is_delta()) {
                     location = write.partition.location.clone();
                 }
             }
