@@ -5787,3 +5787,19 @@ fn an_unpartitioned_delta_table_on_glue_is_at_its_root() {
     let count = s.etl(&["sql", &format!("SELECT count(*) AS n FROM {table}"), "--format", "csv", "--catalog", "glue"]);
     assert_eq!(count.stdout, "n\n4\n");
 }
+
+/// A headerless chunk (what `split` makes) beside a file with a header was read under the
+/// header: its first record named three new columns and was lost, exit 0.
+#[test]
+fn a_headerless_file_among_files_with_headers_is_refused() {
+    let s = crate::util::Sandbox::new();
+    s.write("t/part-00.csv", "id,name,amount\n1,alice,10\n2,bob,20\n");
+    s.write("t/part-01.csv", "3,carol,30\n4,dave,40\n");
+    let out = s.etl(&["crawl", "t/", "--table", "raw.t"]);
+    out.assert_failure(1, "part-01.csv has no header line where");
+    assert!(out.stderr.contains("part-00.csv"), "{}", out.stderr);
+    assert!(out.stderr.contains("(3,carol,30)"), "{}", out.stderr);
+    // A header-only file is read under the others' header, as before.
+    s.write("t/part-01.csv", "id,name,amount\n");
+    assert_eq!(s.json(&["crawl", "t/", "--table", "raw.t"])["columns"].as_array().unwrap().len(), 3);
+}

@@ -18,7 +18,7 @@ pub mod json;
 pub mod parquet;
 pub mod shape;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use futures::future::BoxFuture;
 use futures::{StreamExt, TryStreamExt};
@@ -470,6 +470,29 @@ async fn settle_dialect(
         .buffered(CONCURRENT_READS)
         .try_collect()
         .await?;
+    // A headerless file among files with headers (`split` makes them) read under the header
+    // would name columns by its first record, which Athena would skip: refused, not guessed.
+    let named_by_others: HashSet<&str> = shapes
+        .iter()
+        .filter(|s| s.dialect.as_ref() == Some(&chosen))
+        .flat_map(|s| s.columns.iter().map(|(name, _)| name.as_str()))
+        .collect();
+    for (&i, shape) in outliers.iter().zip(&again) {
+        let said_no_header = shapes[i].dialect.as_ref().is_some_and(|d| !d.header && d.delimiter == chosen.delimiter);
+        if chosen.header
+            && options.header.is_none()
+            && said_no_header
+            && !shape.columns.iter().any(|(name, _)| named_by_others.contains(name.as_str()))
+        {
+            let usual = shapes.iter().position(|s| s.dialect.as_ref() == Some(&chosen)).unwrap_or(0);
+            let first_record = shape.columns.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>().join(",");
+            return Err(Error::input(format!(
+                "{location}: {} has no header line where {} has one: read under the table's header, its first record ({first_record}) would name columns, and Athena would skip it (give the file its header line, keep it apart, or set a source's header option)",
+                location.display(&files[i].path),
+                location.display(&files[usual].path),
+            )));
+        }
+    }
     for (i, shape) in outliers.into_iter().zip(again) {
         shapes[i] = shape;
     }
