@@ -5803,3 +5803,40 @@ fn a_headerless_file_among_files_with_headers_is_refused() {
     s.write("t/part-01.csv", "id,name,amount\n");
     assert_eq!(s.json(&["crawl", "t/", "--table", "raw.t"])["columns"].as_array().unwrap().len(), 3);
 }
+
+/// A crawled file above the partition folders registered a partition of null keys at its
+/// folder (the table's root, or `k=2/` over `k=2/j=3/`): Athena reads a partition's folder
+/// whole, so it read the deeper partitions' rows twice, and etl on Glue read them with null
+/// keys.
+#[test]
+fn a_file_above_the_partition_folders_registers_no_partition_on_glue() {
+    if crate::util::aws::endpoint().is_none() {
+        return;
+    }
+    use crate::util::aws;
+    let s = crate::util::Sandbox::new();
+    let bucket = aws::unique("stray");
+    aws::create_bucket(&bucket);
+    aws::put_object(&bucket, "t/k=1/j=1/a.csv", b"id,name\n1,a\n");
+    aws::put_object(&bucket, "t/k=2/j=3/a.csv", b"id,name\n2,b\n");
+    aws::put_object(&bucket, "t/k=2/b.csv", b"id,name\n5,e\n");
+    aws::put_object(&bucket, "t/stray.csv", b"id,name\n3,c\n");
+    let table = format!("{}.t", aws::unique("db"));
+    let out = s.etl(&["crawl", &format!("s3://{bucket}/t/"), "--table", &table, "--catalog", "glue"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("2 of the files"), "{}", out.stderr);
+    let (database, name) = table.split_once('.').unwrap();
+    let response = aws::glue("GetPartitions", &format!(r#"{{"DatabaseName": "{database}", "TableName": "{name}"}}"#));
+    let body: serde_json::Value = serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let mut locations: Vec<&str> = body["Partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["StorageDescriptor"]["Location"].as_str().unwrap())
+        .collect();
+    locations.sort();
+    assert_eq!(locations, [format!("s3://{bucket}/t/k=1/j=1"), format!("s3://{bucket}/t/k=2/j=3")]);
+    let rows =
+        s.etl(&["sql", &format!("SELECT id, k, j FROM {table} ORDER BY id"), "--format", "csv", "--catalog", "glue"]);
+    assert_eq!(rows.stdout, "id,k,j\n1,1,1\n2,2,3\n");
+}

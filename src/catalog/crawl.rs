@@ -311,6 +311,7 @@ fn discovered_partitions(inferred: &Inferred) -> Vec<Partition> {
         return Vec::new();
     }
     let location = &inferred.listing.location;
+    let keys = inferred.schema.partition_keys.len();
     let mut partitions: Vec<Partition> = Vec::new();
     for file in &inferred.listing.files {
         if partitions.iter().any(|p| p.values == file.partition_values) {
@@ -318,6 +319,12 @@ fn discovered_partitions(inferred: &Inferred) -> Vec<Partition> {
         }
         let mut parts: Vec<String> = location.relative(&file.path).unwrap_or_default();
         parts.pop();
+        // A file above the partition folders (the inference warns of it) makes no partition:
+        // Athena reads a partition's folder whole, and one at `k=2/` or at the table's root
+        // would read the deeper partitions' files again.
+        if parts.len() < keys {
+            continue;
+        }
         let folder = if parts.is_empty() { location.url() } else { location.join(&parts.join("/")).url() };
         partitions.push(Partition { values: file.partition_values.clone(), location: folder, files: Vec::new() });
     }

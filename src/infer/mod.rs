@@ -223,8 +223,9 @@ pub async fn infer_shapes(
     if let Some(first) = shallow.first() {
         warnings.push(format!(
             "{location}: {} of the files ({first}{}) are not under a folder for every partition key ({}): \
-             etl reads their rows with null keys, but Athena reads only the partitions' folders and would not \
-             return them; move them into partition folders, or crawl them as a table of their own",
+             the embedded catalog reads their rows with null keys, but no partition is registered for them, \
+             and Athena (as etl on Glue) reads only the partitions' folders: it would not return them; move them \
+             into partition folders, or crawl them as a table of their own",
             shallow.len(),
             if shallow.len() > 1 { ", …" } else { "" },
             partition_keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>().join(", ")
