@@ -5840,3 +5840,26 @@ fn a_file_above_the_partition_folders_registers_no_partition_on_glue() {
         s.etl(&["sql", &format!("SELECT id, k, j FROM {table} ORDER BY id"), "--format", "csv", "--catalog", "glue"]);
     assert_eq!(rows.stdout, "id,k,j\n1,1,1\n2,2,3\n");
 }
+
+/// A partition key holding a timestamp with a time zone was written as the zone's wall clock
+/// while the same value as a column was written as UTC; a date past 9999-12-31 was written as
+/// `day=+10000-01-01`, which made every query of the table fail.
+#[test]
+fn partition_values_are_what_readers_read_back() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id\n1\n");
+    let job = |query: &str| {
+        s.write(
+            "job.toml",
+            &format!("name = \"p\"\n[[source]]\ntable = \"raw.one\"\nlocation = \"in/\"\nformat = \"csv\"\n[[target]]\ntable = \"cur.p\"\nquery = \"{query}\"\nlocation = \"out/\"\npartition_by = [\"k\"]\nmode = \"overwrite\"\n"),
+        )
+    };
+    let berlin = "timestamp '2026-11-03 23:30:00' AT TIME ZONE 'Europe/Berlin'";
+    job(&format!("SELECT id, {berlin} AS t, {berlin} AS k FROM raw.one"));
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    let rows = s.query("SELECT count(*) AS n FROM cur.p WHERE t = k AND k = timestamp '2026-11-03 22:30:00'");
+    assert_eq!(rows[0]["n"], 1);
+    job("SELECT id, date '9999-12-31' + 1 AS k FROM raw.one");
+    s.etl(&["run", "job.toml"]).assert_failure(1, "partition value '+10000-01-01' of key k is not a date");
+    assert_eq!(s.query("SELECT count(*) AS n FROM cur.p")[0]["n"], 1);
+}

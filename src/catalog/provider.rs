@@ -39,7 +39,7 @@ use crate::source::files::Listing;
 use crate::source::format::{Compression, Format};
 use crate::source::rejects::Rejects;
 use crate::source::scan::{RawScanExec, RawTable, ReadStats, ScanFile};
-use crate::source::text::{parse_date, parse_int};
+use crate::source::text::{parse_date, parse_int, parse_timestamp};
 
 /// The schema that holds a session's own views and tables.
 pub const SESSION_SCHEMA: &str = "public";
@@ -249,7 +249,7 @@ fn balance(mut files: Vec<ScanFile>, n: usize) -> Vec<Vec<ScanFile>> {
 
 /// A partition value from its folder text, as the key's type; a value of another type is an
 /// error naming the key, never a silent null.
-fn partition_scalar(key: &Column, text: Option<&str>) -> Result<ScalarValue> {
+pub(crate) fn partition_scalar(key: &Column, text: Option<&str>) -> Result<ScalarValue> {
     let data_type = key.ty.to_arrow();
     let Some(text) = text else {
         return Ok(ScalarValue::try_from(&data_type)?);
@@ -257,6 +257,7 @@ fn partition_scalar(key: &Column, text: Option<&str>) -> Result<ScalarValue> {
     let valid = match &key.ty {
         GlueType::BigInt | GlueType::Int | GlueType::SmallInt | GlueType::TinyInt => parse_int(text).is_some(),
         GlueType::Date => parse_date(text).is_some(),
+        GlueType::Timestamp => parse_timestamp(text).is_some(),
         _ => true,
     };
     if !valid {

@@ -361,7 +361,12 @@ pub fn target_schema(
         // Hive (and Athena reading a Glue partition) spells a timestamp with a space, never
         // Arrow's `T`.
         let value = match ty {
-            GlueType::Timestamp => datafusion::functions::expr_fn::to_char(column, lit(HIVE_TIMESTAMP_FORMAT)),
+            // A timestamp with a time zone is written as UTC, as a data column's is, not as
+            // the zone's wall clock.
+            GlueType::Timestamp => {
+                let utc = cast(column.clone(), ty.to_arrow());
+                datafusion::functions::expr_fn::to_char(utc, lit(HIVE_TIMESTAMP_FORMAT))
+            }
             _ => cast(column, DataType::Utf8),
         };
         let text = when(missing, lit(HIVE_NULL_PARTITION)).otherwise(value)?;

@@ -155,6 +155,13 @@ pub(super) async fn stage(
         let mut folders = staging.relative(&object.location).unwrap_or_default();
         folders.pop();
         let values: Vec<Option<String>> = folders.iter().map(|folder| layout::partition_value(folder)).collect();
+        // A value no reader takes back (a date past 9999-12-31 is `+10000-01-01`) would make
+        // every query of the table fail.
+        for (key, value) in schema.partition_keys.iter().zip(&values) {
+            crate::catalog::provider::partition_scalar(key, value.as_deref()).map_err(|e| {
+                Error::query(format!("target {}: {e}, which no reader of the table could read back", target.table))
+            })?;
+        }
         let metadata = DFParquetMetadata::new(staging.store().as_ref(), object)
             .fetch_metadata()
             .await
