@@ -5863,3 +5863,22 @@ fn partition_values_are_what_readers_read_back() {
     s.etl(&["run", "job.toml"]).assert_failure(1, "partition value '+10000-01-01' of key k is not a date");
     assert_eq!(s.query("SELECT count(*) AS n FROM cur.p")[0]["n"], 1);
 }
+
+/// `etl compact --partition` of a timestamp key selected its rows by the key cast to text,
+/// which has a `T` where the folder has a space: it rewrote nothing and made a new version
+/// reporting 0 files after.
+#[test]
+fn compacting_a_timestamp_partition_merges_its_files() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/e.csv", "id,event_ts\n1,2026-11-03T01:30:00Z\n2,2026-11-03T10:00:00Z\n");
+    s.write(
+        "job.toml",
+        "name = \"c\"\n[params]\nbatch = 1\n[[source]]\ntable = \"raw.ev\"\nlocation = \"in/\"\nformat = \"csv\"\n[[target]]\ntable = \"cur.c\"\nquery = \"SELECT id, $batch AS batch, date_trunc('day', event_ts) AS ts FROM raw.ev\"\nlocation = \"out/\"\npartition_by = [\"ts\"]\nmode = \"append\"\n",
+    );
+    for batch in ["1", "2"] {
+        assert_eq!(s.json(&["run", "job.toml", "--param", &format!("batch={batch}")])["status"], "succeeded");
+    }
+    let report = s.json(&["compact", "cur.c", "--partition", "ts=2026-11-03 00:00:00"]);
+    assert_eq!((report["files_before"].as_u64(), report["files_after"].as_u64()), (Some(2), Some(1)), "{report}");
+    assert_eq!(s.query("SELECT count(*) AS n FROM cur.c")[0]["n"], 4);
+}

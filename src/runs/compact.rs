@@ -248,11 +248,21 @@ fn job_of(
     layout: &FileLayout,
 ) -> Result<Job> {
     let name = &request.table;
+    // A key is compared as its folder spells it: a timestamp's folder has a space where a
+    // timestamp cast to text has a `T`.
+    let as_folder = |key: &str| {
+        let is_timestamp =
+            definition.partition_keys.iter().any(|k| k.name == key && k.ty == crate::schema::GlueType::Timestamp);
+        match is_timestamp {
+            true => format!("to_char({}, '{}')", quoted(key), crate::sink::HIVE_TIMESTAMP_FORMAT),
+            false => format!("CAST({} AS VARCHAR)", quoted(key)),
+        }
+    };
     let condition = |pairs: &mut dyn Iterator<Item = (&str, Option<&str>)>| {
         pairs
             .map(|(key, value)| match value {
                 None | Some(HIVE_NULL_PARTITION) => format!("{} IS NULL", quoted(key)),
-                Some(value) => format!("CAST({} AS VARCHAR) = '{}'", quoted(key), value.replace('\'', "''")),
+                Some(value) => format!("{} = '{}'", as_folder(key), value.replace('\'', "''")),
             })
             .collect::<Vec<_>>()
             .join(" AND ")

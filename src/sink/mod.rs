@@ -275,7 +275,7 @@ impl StagedTarget {
 
 /// How a timestamp partition value is written: `2026-11-30 06:00:00`, fractions only when
 /// there are some (`.500`).
-const HIVE_TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.f";
+pub(crate) const HIVE_TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.f";
 
 /// The deepest nesting a target's column may have. Arrow's reader of the schema a Parquet file
 /// carries stops at 62 struct levels (its flatbuffer verifier's depth limit), pyarrow and
