@@ -5882,3 +5882,21 @@ fn compacting_a_timestamp_partition_merges_its_files() {
     assert_eq!((report["files_before"].as_u64(), report["files_after"].as_u64()), (Some(2), Some(1)), "{report}");
     assert_eq!(s.query("SELECT count(*) AS n FROM cur.c")[0]["n"], 4);
 }
+
+/// A scalar subquery of an `expression` check read its table unseen by the pipeline's graph:
+/// the job ran before the one writing that table, and its check passed on the old rows.
+#[test]
+fn an_expression_checks_subquery_is_an_edge_of_the_pipeline() {
+    let s = crate::util::Sandbox::new();
+    s.write(
+        "p/lim.toml",
+        "name = \"lim\"\n[[target]]\ntable = \"s.lim\"\nquery = \"SELECT 5 AS maxv\"\nlocation = \"../wh/lim/\"\n",
+    );
+    s.write(
+        "p/emp.toml",
+        "name = \"emp\"\n[[target]]\ntable = \"s.emp\"\nquery = \"SELECT * FROM (VALUES (1, 3), (2, 9)) AS t(id, v)\"\nlocation = \"../wh/emp/\"\n[[target.check]]\nname = \"v_within_limit\"\nexpression = \"v <= (SELECT max(maxv) FROM s.lim)\"\n",
+    );
+    let graph = s.json(&["pipeline", "show", "p"]);
+    assert_eq!(graph["edges"][0]["from"], "lim", "{graph}");
+    assert_eq!(graph["edges"][0]["to"], "emp", "{graph}");
+}

@@ -3,7 +3,7 @@
 //!
 //! A job reads its sources' tables, every catalog table its steps and target queries name
 //! (`version_of('db.table', N)` included), and the tables its checks name (a relationship's,
-//! a `sql` check's).
+//! a `sql` check's, the subqueries of an `expression`).
 //! Those are found by DataFusion's own parser and its resolver of table references (the one
 //! that decides which tables a session must load), never by matching text: CTEs, subqueries,
 //! joins, quoted names and comments are then seen as the engine sees them. Catalog tables are
@@ -71,10 +71,15 @@ pub fn reads(job: &Job) -> Reads {
             Rule::Relationship { table, .. } => {
                 reads.tables.insert(table.clone());
             }
-            Rule::Sql(sql) => check_sql.push((format!("target {} check {}", target.table, check.name), sql.as_str())),
+            Rule::Sql(sql) => check_sql.push((format!("target {} check {}", target.table, check.name), sql.clone())),
+            // A scalar subquery of an expression reads its table; the expression's own columns
+            // are the target's, which a SELECT without FROM does not take for tables.
+            Rule::Expression(expression) => check_sql
+                .push((format!("target {} check {}", target.table, check.name), format!("SELECT ({expression})"))),
             _ => {}
         }
     }
+    let check_sql = check_sql.iter().map(|(what, sql)| (what.clone(), sql.as_str()));
     for (what, sql) in scripts.chain(queries).chain(check_sql) {
         for statement in script::split(sql) {
             let parsed = match parse(&statement.text) {
