@@ -5900,3 +5900,22 @@ fn an_expression_checks_subquery_is_an_edge_of_the_pipeline() {
     assert_eq!(graph["edges"][0]["from"], "lim", "{graph}");
     assert_eq!(graph["edges"][0]["to"], "emp", "{graph}");
 }
+
+/// An incremental run with no new objects ran no check: a `freshness` check of severity error
+/// never failed once upstream stopped delivering, while `etl check` on the same table failed.
+#[test]
+fn freshness_is_checked_when_nothing_new_arrives() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/f1.json", "{\"id\":1,\"ts\":\"2026-01-01 10:00:00\"}\n");
+    s.write(
+        "job.toml",
+        "name = \"fz\"\n[[source]]\ntable = \"raw.fz\"\nlocation = \"in/\"\nformat = \"json\"\nincremental = true\n[[target]]\ntable = \"out.fz\"\nquery = \"SELECT id, CAST(ts AS TIMESTAMP) AS ts FROM raw.fz\"\nlocation = \"out/\"\nmode = \"append\"\n[[target.check]]\nname = \"fresh\"\nfreshness = { column = \"ts\", max_age = \"1d\" }\n",
+    );
+    assert_eq!(s.json(&["run", "job.toml", "--logical-date", "2026-01-02"])["status"], "succeeded");
+    let out = s.etl(&["run", "job.toml", "--logical-date", "2026-03-01", "--json"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(report["checks"][0]["name"], "fresh", "{report}");
+    assert_eq!(report["checks"][0]["status"], "failed", "{report}");
+    assert!(report["error"].as_str().unwrap().contains("the run published nothing new"), "{report}");
+}

@@ -12,13 +12,15 @@ use super::job::Job;
 use super::report::RunReport;
 use super::run::{RunContext, warn};
 use crate::catalog::provider::FileTable;
+use crate::checks::Rule;
 use crate::checks::evaluate::{self, Recorded, Subject};
+use crate::checks::published::check_published;
 use crate::error::{Error, Result};
 use crate::sink::commit::MergeBase;
 use crate::sink::{Commit, WhenMatched, WhenNotMatched};
 use crate::source::rejects::Rejects;
 use crate::transform::params::Params;
-use crate::transform::session::override_table;
+use crate::transform::session::{EngineOptions, override_table};
 
 /// Plans every target's checks against what its query outputs (the targets read as empty
 /// tables of their output schemas, under their names), before any target is computed.
@@ -124,14 +126,47 @@ pub(super) async fn audit(
         commit.record_checks(&table.name, recorded);
         report.checks.extend(results);
     }
+    conclude(context, report, "published anyway", "nothing was published")
+}
+
+/// An incremental run with nothing new publishes nothing, but what its targets published ages:
+/// their `freshness` checks run on it, as `etl check` would run them, and one of severity
+/// error fails the run (dbt's freshness failing when upstream stops delivering). The other
+/// rules judge data that has not changed since they passed.
+pub(super) async fn audit_unchanged(
+    job: &Job,
+    params: &Params,
+    logical_date: NaiveDate,
+    context: &RunContext,
+    report: &mut RunReport,
+) -> Result<()> {
+    let mut tables = Vec::new();
+    for target in &job.targets {
+        let freshness: Vec<_> =
+            target.checks.iter().filter(|c| matches!(c.rule, Rule::Freshness { .. })).cloned().collect();
+        if !freshness.is_empty() && context.catalog.table(&target.table).await?.is_some() {
+            tables.push((target.table.clone(), freshness));
+        }
+    }
+    if tables.is_empty() {
+        return Ok(());
+    }
+    context.progress.step("checking the freshness of what is published");
+    let engine = EngineOptions::default();
+    report.checks = check_published(context.catalog.clone(), &tables, &[], params, logical_date, &engine).await?;
+    conclude(context, report, "the run succeeds anyway", "the run published nothing new")
+}
+
+/// Warns of the failed checks of severity warn; fails on those of severity error.
+fn conclude(context: &RunContext, report: &mut RunReport, despite_warnings: &str, on_failure: &str) -> Result<()> {
     let failed: Vec<String> = report.checks.iter().filter(|r| r.blocks()).map(|r| r.describe()).collect();
     let warned: Vec<String> = report.checks.iter().filter(|r| r.warns()).map(|r| r.describe()).collect();
     for warning in warned {
-        warn(context, report, format!("check failed (severity warn, published anyway): {warning}"));
+        warn(context, report, format!("check failed (severity warn, {despite_warnings}): {warning}"));
     }
     if !failed.is_empty() {
         return Err(Error::check(format!(
-            "{} {} failed, nothing was published: {}",
+            "{} {} failed, {on_failure}: {}",
             failed.len(),
             if failed.len() == 1 { "check" } else { "checks" },
             failed.join("; ")

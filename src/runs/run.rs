@@ -18,7 +18,7 @@ use datafusion::catalog::TableProvider;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{DataFrame, SessionContext};
 
-use super::audit::{audit, plan_checks};
+use super::audit::{audit, audit_unchanged, plan_checks};
 use super::events::EventObject;
 use super::history::{History, LEASE};
 use super::job::{Job, SourceSpec};
@@ -352,7 +352,7 @@ async fn execute(
         // An incremental run with nothing to process succeeds and publishes nothing.
         context.progress.step("no new objects: nothing to do");
         report_sources(report, &reads)?;
-        return Ok(());
+        return audit_unchanged(job, params, logical_date_of(report)?, context, report).await;
     }
 
     let outcome = transform_and_publish(job, options, context, params, report, commit, &reads).await;
@@ -361,6 +361,11 @@ async fn execute(
         let _ = report_sources(report, &reads);
     }
     outcome
+}
+
+fn logical_date_of(report: &RunReport) -> Result<NaiveDate> {
+    NaiveDate::parse_from_str(&report.logical_date, "%Y-%m-%d")
+        .map_err(|e| Error::runtime(format!("logical date {}: {e}", report.logical_date)))
 }
 
 /// Steps 2 to 7 of a run, over what it crawled.
@@ -398,8 +403,7 @@ async fn transform_and_publish(
     // 3. Each target's query, planned, with what it would bill on Athena over the sources;
     //    then every check, planned against the outputs' schemas: a check that cannot run is a
     //    configuration error before any target's rows are computed.
-    let logical_date = NaiveDate::parse_from_str(&report.logical_date, "%Y-%m-%d")
-        .map_err(|e| Error::runtime(format!("logical date {}: {e}", report.logical_date)))?;
+    let logical_date = logical_date_of(report)?;
     let (frames, own) = plan_targets(job, &ctx, params, &estimator, step_queries).await?;
     plan_checks(job, &ctx, params, logical_date, &frames).await?;
     let mut would_write = Vec::new();
