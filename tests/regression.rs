@@ -5919,3 +5919,13 @@ fn freshness_is_checked_when_nothing_new_arrives() {
     assert_eq!(report["checks"][0]["status"], "failed", "{report}");
     assert!(report["error"].as_str().unwrap().contains("the run published nothing new"), "{report}");
 }
+
+/// A file without a header had one record more sampled than `sample_rows` (the one read in
+/// case the first is a header), which typed its columns from outside the sample.
+#[test]
+fn a_headerless_sample_is_as_long_as_asked() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "1,a,10\n2,b,20\n3,c,x\n");
+    let json = s.json(&["infer", "in/", "--sample-rows", "2"]);
+    assert_eq!(json["columns"][2]["type"], "bigint", "{json}");
+}

@@ -63,8 +63,13 @@ pub fn infer(sample: &[u8], complete: bool, file: &str, hints: &CsvHints) -> Res
         let header = names::normalize_all(header.iter().map(String::as_str), &format!("header of {file}"))?;
         (header, &records[1..])
     } else {
-        let width = records.iter().map(Vec::len).max().unwrap_or(0);
-        ((0..width).map(|i| format!("col{i}")).collect(), &records[..])
+        // The record read beyond the sample for a header there is not is no part of it.
+        let sampled = match hints.sample_rows {
+            0 => &records[..],
+            limit => &records[..records.len().min(limit)],
+        };
+        let width = sampled.iter().map(Vec::len).max().unwrap_or(0);
+        ((0..width).map(|i| format!("col{i}")).collect(), sampled)
     };
     // A quoted header alone does not make the data quoted: the header is skipped, not read.
     let data_start = starts.get(usize::from(dialect.header)).map_or(end, |&s| s);
