@@ -5929,3 +5929,14 @@ fn a_headerless_sample_is_as_long_as_asked() {
     let json = s.json(&["infer", "in/", "--sample-rows", "2"]);
     assert_eq!(json["columns"][2]["type"], "bigint", "{json}");
 }
+
+/// A line holding a whole JSON value that is no object (`42`) was rejected as an "incomplete
+/// JSON value".
+#[test]
+fn a_json_line_that_is_no_object_is_named_so() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.json", "{\"id\":1}\n42\n");
+    assert_eq!(s.etl(&["crawl", "in/", "--table", "r.a"]).code, 0);
+    s.etl(&["sql", "SELECT * FROM r.a"])
+        .assert_failure(1, "a.json line 2: a JSON record is an object ({…}); the line holds a number");
+}

@@ -380,11 +380,29 @@ fn decode_bytes(bytes: &[u8], rows: usize, schema: &SchemaRef, strict: bool) -> 
 fn bad_record(file: &str, line_number: u64, message: &str, line: &[u8]) -> BadRecord {
     // A line no JSON parser takes (a number beyond a double, `1e400`) was also skipped by
     // inference: the decoder's complaint about what inference never met would mislead.
-    if let Err(error) = serde_json::from_slice::<serde_json::Value>(line) {
-        let text = error.to_string();
-        let what = text.split(" at line ").next().unwrap_or(&text);
-        let reason = format!("not a JSON record etl can read: {what} at character {}", error.column());
-        return BadRecord { file: file.to_string(), line: line_number, reason, ..BadRecord::default() };
+    match serde_json::from_slice::<serde_json::Value>(line) {
+        Err(error) => {
+            let text = error.to_string();
+            let what = text.split(" at line ").next().unwrap_or(&text);
+            let reason = format!("not a JSON record etl can read: {what} at character {}", error.column());
+            return BadRecord { file: file.to_string(), line: line_number, reason, ..BadRecord::default() };
+        }
+        // A whole value that is no object (`42`, `"text"`, `[1]`): the decoder calls a
+        // number "incomplete", which it is not.
+        Ok(value) if !value.is_object() => {
+            let kind = match &value {
+                serde_json::Value::Null => "null",
+                serde_json::Value::Bool(_) => "a boolean",
+                serde_json::Value::Number(_) => "a number",
+                serde_json::Value::String(_) => "a string",
+                serde_json::Value::Array(_) => "an array",
+                serde_json::Value::Object(_) => "an object",
+            };
+            let reason = format!("a JSON record is an object ({{…}}); the line holds {kind}");
+            let value = Some(value.to_string());
+            return BadRecord { file: file.to_string(), line: line_number, value, reason, ..BadRecord::default() };
+        }
+        Ok(_) => {}
     }
     let reason = message.trim_start_matches("Json error: ").trim_start_matches("Parser error: ").to_string();
     if let Some((column, value)) = unknown_key(&reason, line) {
