@@ -7,8 +7,10 @@ use std::io::Write;
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Float32Type, Float64Type, Schema};
+use datafusion::arrow::error::ArrowError;
+use datafusion::arrow::json::writer::{Encoder, EncoderFactory, EncoderOptions, NullableEncoder};
 use datafusion::arrow::util::display::FormatOptions;
 use datafusion::arrow::util::pretty::pretty_format_batches_with_options;
 
@@ -19,6 +21,66 @@ pub fn write_json(out: &mut impl Write, value: &impl serde::Serialize) -> Result
     serde_json::to_writer_pretty(&mut *out, value)?;
     writeln!(out)?;
     Ok(())
+}
+
+/// How every JSON printer of rows writes them: NULL as `null`, and NaN and the infinities,
+/// which JSON has no number for, as the strings Spark's `to_json` and Trino's `json_format`
+/// write (Arrow's writer makes them `null`, which no reader tells from a NULL).
+pub fn json_writer() -> datafusion::arrow::json::WriterBuilder {
+    datafusion::arrow::json::WriterBuilder::new()
+        .with_explicit_nulls(true)
+        .with_encoder_factory(Arc::new(NonFiniteAsText))
+}
+
+/// The encoder options of [`json_writer`], for a printer encoding value by value.
+pub fn json_encoder_options() -> EncoderOptions {
+    EncoderOptions::default().with_explicit_nulls(true).with_encoder_factory(Arc::new(NonFiniteAsText))
+}
+
+#[derive(Debug)]
+struct NonFiniteAsText;
+
+impl EncoderFactory for NonFiniteAsText {
+    fn make_default_encoder<'a>(
+        &self,
+        _field: &'a FieldRef,
+        array: &'a dyn Array,
+        _options: &'a EncoderOptions,
+    ) -> std::result::Result<Option<NullableEncoder<'a>>, ArrowError> {
+        let encoder: Box<dyn Encoder + 'a> = match array.data_type() {
+            DataType::Float64 => {
+                let values = array.as_primitive::<Float64Type>();
+                if values.iter().flatten().all(f64::is_finite) {
+                    return Ok(None);
+                }
+                Box::new(FloatText(move |i| values.value(i)))
+            }
+            DataType::Float32 => {
+                let values = array.as_primitive::<Float32Type>();
+                if values.iter().flatten().all(f32::is_finite) {
+                    return Ok(None);
+                }
+                Box::new(FloatText(move |i| f64::from(values.value(i))))
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(NullableEncoder::new(encoder, array.logical_nulls())))
+    }
+}
+
+struct FloatText<F>(F);
+
+impl<F: Fn(usize) -> f64> Encoder for FloatText<F> {
+    fn encode(&mut self, idx: usize, out: &mut Vec<u8>) {
+        let value = (self.0)(idx);
+        let text = match value {
+            v if v.is_nan() => "\"NaN\"".to_string(),
+            f64::INFINITY => "\"Infinity\"".to_string(),
+            f64::NEG_INFINITY => "\"-Infinity\"".to_string(),
+            finite => format!("{finite:?}"),
+        };
+        out.extend_from_slice(text.as_bytes());
+    }
 }
 
 /// How `etl sql` prints rows.
@@ -41,9 +103,7 @@ pub fn write_rows(out: &mut impl Write, batches: &[RecordBatch], format: RowForm
         }
         RowFormat::Csv => write_csv(out, batches)?,
         RowFormat::Json => {
-            let mut writer = datafusion::arrow::json::WriterBuilder::new()
-                .with_explicit_nulls(true)
-                .build::<_, datafusion::arrow::json::writer::JsonArray>(&mut *out);
+            let mut writer = json_writer().build::<_, datafusion::arrow::json::writer::JsonArray>(&mut *out);
             for batch in batches {
                 writer.write(&map_keys_as_text(batch)?)?;
             }
@@ -169,9 +229,7 @@ fn nested_as_json(batch: &RecordBatch) -> Result<RecordBatch> {
         }
         let single = RecordBatch::try_from_iter([("value", column.clone())])?;
         let mut lines = Vec::new();
-        let mut writer = datafusion::arrow::json::WriterBuilder::new()
-            .with_explicit_nulls(true)
-            .build::<_, datafusion::arrow::json::writer::LineDelimited>(&mut lines);
+        let mut writer = json_writer().build::<_, datafusion::arrow::json::writer::LineDelimited>(&mut lines);
         writer.write(&single)?;
         writer.finish()?;
         drop(writer);

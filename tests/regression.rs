@@ -5940,3 +5940,16 @@ fn a_json_line_that_is_no_object_is_named_so() {
     s.etl(&["sql", "SELECT * FROM r.a"])
         .assert_failure(1, "a.json line 2: a JSON record is an object ({…}); the line holds a number");
 }
+
+/// JSON has no NaN: Arrow's writer made NaN and the infinities `null`, so `etl sql`, the API
+/// and check samples showed NaN as a NULL (a `unique` sample "duplicated NULL").
+#[test]
+fn nan_and_infinities_print_as_text_in_json() {
+    let s = crate::util::Sandbox::new();
+    let sql = "SELECT id, x FROM (VALUES (1, CAST('NaN' AS DOUBLE)), (2, CAST('-inf' AS DOUBLE)), (3, CAST(NULL AS DOUBLE)), (4, 1.5)) AS t(id, x) ORDER BY id";
+    let out = s.etl(&["sql", sql, "--format", "json"]);
+    assert_eq!(
+        out.stdout.trim(),
+        r#"[{"id":1,"x":"NaN"},{"id":2,"x":"-Infinity"},{"id":3,"x":null},{"id":4,"x":1.5}]"#
+    );
+}

@@ -15,11 +15,11 @@ use bytes::Bytes;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::json::StructMode;
-use datafusion::arrow::json::writer::{EncoderOptions, LineDelimited, WriterBuilder, make_encoder};
+use datafusion::arrow::json::writer::{LineDelimited, make_encoder};
 
 use super::error::{ApiError, ApiResult};
 use crate::error::Error;
-use crate::output::{RowFormat, map_keys_as_text, write_rows};
+use crate::output::{RowFormat, json_encoder_options, json_writer, map_keys_as_text, write_rows};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Format {
@@ -98,7 +98,7 @@ pub fn encode(
         Format::Json => envelope(schema, batches, next_cursor)?,
         Format::Ndjson => {
             let mut out = Vec::new();
-            let mut writer = WriterBuilder::new().with_explicit_nulls(true).build::<_, LineDelimited>(&mut out);
+            let mut writer = json_writer().build::<_, LineDelimited>(&mut out);
             for batch in batches {
                 writer.write(&map_keys_as_text(batch)?).map_err(Error::from)?;
             }
@@ -152,7 +152,7 @@ fn envelope(schema: &SchemaRef, batches: &[RecordBatch], next_cursor: Option<&st
         .map_err(Error::from)?;
     // Rows are arrays in column order, the values in them as `etl sql --format json` writes
     // them (a struct an object: Arrow's list mode would make every struct an array).
-    let options = EncoderOptions::default().with_explicit_nulls(true).with_struct_mode(StructMode::ObjectOnly);
+    let options = json_encoder_options().with_struct_mode(StructMode::ObjectOnly);
     out.push(b'[');
     let mut first_row = true;
     for batch in batches {
