@@ -5953,3 +5953,36 @@ fn nan_and_infinities_print_as_text_in_json() {
         r#"[{"id":1,"x":"NaN"},{"id":2,"x":"-Infinity"},{"id":3,"x":null},{"id":4,"x":1.5}]"#
     );
 }
+
+/// A crawl adding a column to a partitioned CSV table on Glue left every partition's own
+/// column list as it was: Athena reads a text partition by its descriptor, and returned NULL
+/// for the new column even in the partition holding it.
+#[test]
+fn a_crawl_that_changes_the_table_updates_its_partitions_on_glue() {
+    if crate::util::aws::endpoint().is_none() {
+        return;
+    }
+    use crate::util::aws;
+    let s = crate::util::Sandbox::new();
+    let bucket = aws::unique("parts");
+    aws::create_bucket(&bucket);
+    aws::put_object(&bucket, "t/dt=2024-01-01/a.csv", b"id,v\n1,10\n");
+    aws::put_object(&bucket, "t/dt=2024-01-02/a.csv", b"id,v\n2,20\n");
+    let table = format!("{}.t", aws::unique("db"));
+    let crawl = || s.json(&["crawl", &format!("s3://{bucket}/t/"), "--table", &table, "--catalog", "glue"]);
+    crawl();
+    aws::put_object(&bucket, "t/dt=2024-01-02/b.csv", b"id,v,extra\n3,30,x\n");
+    assert_eq!(crawl()["change"], "updated");
+    let (database, name) = table.split_once('.').unwrap();
+    let response = aws::glue("GetPartitions", &format!(r#"{{"DatabaseName": "{database}", "TableName": "{name}"}}"#));
+    let body: serde_json::Value = serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    for partition in body["Partitions"].as_array().unwrap() {
+        let columns: Vec<&str> = partition["StorageDescriptor"]["Columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["Name"].as_str().unwrap())
+            .collect();
+        assert_eq!(columns, ["id", "v", "extra"], "{partition}");
+    }
+}

@@ -215,6 +215,12 @@ impl GlueCatalog {
         let name = &change.name;
         let existing: BTreeMap<Vec<Option<String>>, GluePartition> =
             partitions.into_iter().map(|p| (partition_values_from_glue(p.values()), p)).collect();
+        if matches!(change.data, DataChange::None) {
+            return Ok(());
+        }
+        let Some(template) = self.client.table(name).await?.and_then(|t| t.storage_descriptor) else {
+            return Ok(());
+        };
         let (upserts, drops): (Vec<Partition>, Vec<Partition>) = match &change.data {
             DataChange::None => return Ok(()),
             DataChange::Discovered { partitions: found, complete } => {
@@ -223,15 +229,18 @@ impl GlueCatalog {
                     .filter(|(values, _)| *complete && !found.iter().any(|p| &p.values == *values))
                     .map(|(_, p)| partition_of(p))
                     .collect::<Result<Vec<_>>>()?;
-                let changed = found
-                    .iter()
-                    .filter(|p| {
-                        existing.get(&p.values).and_then(|e| e.storage_descriptor()?.location())
-                            != Some(p.location.as_str())
-                    })
-                    .cloned()
-                    .collect();
-                (changed, gone)
+                // Athena reads a text partition with the columns and SerDe its own descriptor
+                // lists: a crawl that changes the table's updates every partition's, as the
+                // Glue crawler's "update all partitions from the table" does.
+                let stale = |p: &Partition| match existing.get(&p.values).and_then(|e| e.storage_descriptor()) {
+                    None => true,
+                    Some(current) => {
+                        current.location() != Some(p.location.as_str())
+                            || current.columns() != template.columns()
+                            || current.serde_info() != template.serde_info()
+                    }
+                };
+                (found.iter().filter(|p| stale(p)).cloned().collect(), gone)
             }
             DataChange::Written(written) => (
                 written
@@ -242,9 +251,6 @@ impl GlueCatalog {
                     .collect(),
                 written.drops.iter().filter(|w| !w.partition.values.is_empty()).map(|w| w.partition.clone()).collect(),
             ),
-        };
-        let Some(template) = self.client.table(name).await?.and_then(|t| t.storage_descriptor) else {
-            return Ok(());
         };
         let mut creates = Vec::new();
         let mut updates = Vec::new();
