@@ -5986,3 +5986,16 @@ fn a_crawl_that_changes_the_table_updates_its_partitions_on_glue() {
         assert_eq!(columns, ["id", "v", "extra"], "{partition}");
     }
 }
+
+/// Timestamp partition folders, as etl writes them (`ts=2026-11-03 10%3A00%3A00`), were
+/// inferred as string keys where date folders were dates.
+#[test]
+fn timestamp_partition_folders_are_timestamp_keys() {
+    let s = crate::util::Sandbox::new();
+    s.write("t/ts=2026-11-03 10%3A00%3A00/a.csv", "id\n1\n");
+    s.write("t/ts=2026-11-04 00%3A00%3A00/a.csv", "id\n2\n");
+    let json = s.json(&["crawl", "t/", "--table", "r.t"]);
+    assert_eq!(json["partition_keys"][0]["type"], "timestamp", "{json}");
+    let rows = s.query("SELECT id FROM r.t WHERE ts = timestamp '2026-11-03 10:00:00'");
+    assert_eq!(rows, [serde_json::json!({"id": 1})]);
+}

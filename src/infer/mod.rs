@@ -33,7 +33,7 @@ use crate::schema::{Column, GlueType, TableSchema};
 use crate::source::csv::Dialect;
 use crate::source::files::{self, Listing, SourceFile};
 use crate::source::format::{self, Format, FormatChoice, read_error};
-use crate::source::text::{DEFAULT_NULL_VALUES, parse_date, parse_int};
+use crate::source::text::{DEFAULT_NULL_VALUES, parse_date, parse_int, parse_timestamp};
 
 /// Default records sampled per file.
 pub const DEFAULT_SAMPLE_ROWS: usize = 10_000;
@@ -501,8 +501,8 @@ async fn settle_dialect(
 }
 
 /// Partition keys typed from their values, as Athena users expect: bigint when every value is
-/// an integer (none with leading zeros, as columns), date when every value is a date, string
-/// otherwise.
+/// an integer (none with leading zeros, as columns), date when every value is a date,
+/// timestamp when every value is a timestamp, string otherwise.
 fn partition_key_types(listing: &Listing) -> Vec<Column> {
     listing
         .partition_keys
@@ -516,6 +516,9 @@ fn partition_key_types(listing: &Listing) -> Vec<Column> {
                 GlueType::BigInt
             } else if values().all(|v| parse_date(v).is_some()) {
                 GlueType::Date
+            } else if values().all(|v| parse_timestamp(v).is_some()) {
+                // As etl writes a timestamp key (`ts=2026-11-03 10%3A00%3A00`).
+                GlueType::Timestamp
             } else {
                 GlueType::String
             };
