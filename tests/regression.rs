@@ -5999,3 +5999,29 @@ fn timestamp_partition_folders_are_timestamp_keys() {
     let rows = s.query("SELECT id FROM r.t WHERE ts = timestamp '2026-11-03 10:00:00'");
     assert_eq!(rows, [serde_json::json!({"id": 1})]);
 }
+
+/// An attempt past its `attempt_timeout` was abandoned, not stopped: its run went on on its
+/// thread, so a retry found "another run of job slow is running", and the abandoned run
+/// published after its attempt was reported failed (its `on_failure` never called).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_out_of_time_is_stopped_before_it_publishes() {
+    use etl::runs::run::{JobRunner, RunOptions, RunRequest, Runner, attempt_within};
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let text = "name = \"slow\"\n[[target]]\ntable = \"a.slow\"\nquery = \"SELECT sum(value) AS s FROM range(20000000000)\"\nlocation = \"out/\"\n";
+    let job = etl::runs::job::Job::parse(text, &dir.path().join("slow.toml")).unwrap();
+    let runner = JobRunner { catalog: None, home: home.clone(), options: RunOptions::default() };
+    let date = chrono::NaiveDate::from_ymd_opt(2026, 11, 2).unwrap();
+    let request = RunRequest::new(date, etl::runs::StartedBy::Schedule);
+    let limit = Some(std::time::Duration::from_millis(500));
+    let started = std::time::Instant::now();
+    let report = attempt_within(&runner, &job, &request, limit).await.unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "stopped, not run to its end");
+    assert!(report.error.as_deref().unwrap_or_default().contains("timed out"), "{report:?}");
+    // The run has ended: a retry runs, rather than finding the first still running.
+    let retry = attempt_within(&runner, &job, &request, limit).await.unwrap();
+    assert!(retry.error.as_deref().unwrap_or_default().contains("timed out"), "{retry:?}");
+    let catalog = runner.catalog(&job).await.unwrap();
+    let table: etl::catalog::TableName = "a.slow".parse().unwrap();
+    assert!(catalog.table(&table).await.unwrap().is_none(), "nothing published");
+}

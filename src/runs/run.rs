@@ -17,6 +17,7 @@ use chrono::{NaiveDate, SecondsFormat, Utc};
 use datafusion::catalog::TableProvider;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{DataFrame, SessionContext};
+use tokio_util::sync::CancellationToken;
 
 use super::audit::{audit, audit_unchanged, plan_checks};
 use super::events::EventObject;
@@ -60,6 +61,9 @@ pub struct RunOptions {
     pub pipeline_run_id: Option<String>,
     /// The object whose event started the run.
     pub event: Option<EventObject>,
+    /// Cancelled when the run's attempt runs out of time: the run stops before its
+    /// publication (see [`attempt_within`]).
+    pub cancel: CancellationToken,
 }
 
 impl Default for RunOptions {
@@ -74,6 +78,7 @@ impl Default for RunOptions {
             started_by: StartedBy::Manual,
             pipeline_run_id: None,
             event: None,
+            cancel: CancellationToken::new(),
         }
     }
 }
@@ -220,6 +225,48 @@ pub struct RunRequest {
     pub started_by: StartedBy,
     pub pipeline_run_id: Option<String>,
     pub event: Option<EventObject>,
+    pub cancel: CancellationToken,
+}
+
+impl RunRequest {
+    pub fn new(logical_date: NaiveDate, started_by: StartedBy) -> Self {
+        RunRequest { logical_date, started_by, pipeline_run_id: None, event: None, cancel: CancellationToken::new() }
+    }
+}
+
+/// One attempt of a run, given at most `limit`: then the run is cancelled, which stops it
+/// before its publication, and the attempt ends when the run has. A run already publishing
+/// finishes: cut there, its publication would be finished by the next run that settles it,
+/// after this attempt was reported failed. (Dropping the run's future instead left it running
+/// on its thread, to publish after its attempt had failed and been retried.)
+pub async fn attempt_within(
+    runner: &dyn Runner,
+    job: &Job,
+    request: &RunRequest,
+    limit: Option<std::time::Duration>,
+) -> Result<RunReport> {
+    let Some(limit) = limit else {
+        return runner.run(job, request).await;
+    };
+    let request = RunRequest { cancel: CancellationToken::new(), ..request.clone() };
+    let run = runner.run(job, &request);
+    tokio::pin!(run);
+    tokio::select! {
+        result = &mut run => return result,
+        () = tokio::time::sleep(limit) => request.cancel.cancel(),
+    }
+    run.await
+}
+
+/// Runs `work` (of a run, before its publication) unless the run is cancelled first.
+async fn unless_cancelled<T>(options: &RunOptions, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    tokio::select! {
+        biased;
+        () = options.cancel.cancelled() => Err(Error::runtime(
+            "the attempt timed out (attempt_timeout) before the run published: nothing was published",
+        )),
+        result = work => result,
+    }
 }
 
 /// Runs one attempt of a job, recording it in the run history: the seam between what
@@ -252,6 +299,7 @@ impl Runner for JobRunner {
             started_by: request.started_by,
             pipeline_run_id: request.pipeline_run_id.clone(),
             event: request.event.clone(),
+            cancel: request.cancel.clone(),
             ..self.options.clone()
         };
         // A run is driven on a thread of its own: its future borrows across awaits in ways the
@@ -343,7 +391,7 @@ async fn execute(
     let quarantine = quarantined::folder(&context.home, &job.name, &report.run_id);
     let mut reads = Vec::new();
     for source in &job.sources {
-        reads.push(crawl_source(job, source, options, context, &quarantine, report).await?);
+        reads.push(unless_cancelled(options, crawl_source(job, source, options, context, &quarantine, report)).await?);
     }
     if job.sources.iter().any(|s| s.bad_records == BadRecordPolicy::Quarantine) {
         report.quarantine = Some(quarantine.display().to_string());
@@ -368,8 +416,9 @@ fn logical_date_of(report: &RunReport) -> Result<NaiveDate> {
         .map_err(|e| Error::runtime(format!("logical date {}: {e}", report.logical_date)))
 }
 
-/// Steps 2 to 7 of a run, over what it crawled.
-async fn transform_and_publish(
+/// Steps 2 to 5 of a run: the steps, the targets staged, the audit. False for a dry run,
+/// which ends there.
+async fn stage_and_audit(
     job: &Job,
     options: &RunOptions,
     context: &RunContext,
@@ -377,7 +426,7 @@ async fn transform_and_publish(
     report: &mut RunReport,
     commit: &mut Commit,
     reads: &[SourceRead],
-) -> Result<()> {
+) -> Result<bool> {
     // 2. The steps, in order, in one session.
     let ctx = run_session(job, options, context, reads, &report.run_id).await?;
     let estimator =
@@ -431,11 +480,28 @@ async fn transform_and_publish(
         // What the run would write, and in what order: the sort it would choose is the dry
         // run's to show.
         report.targets = would_write;
-        return Ok(());
+        return Ok(false);
     }
 
     // 5. The audit: every check on what is staged, before anything is published.
     audit(job, &ctx, params, logical_date, context, commit, report).await?;
+    Ok(true)
+}
+
+/// Steps 2 to 7 of a run, over what it crawled.
+async fn transform_and_publish(
+    job: &Job,
+    options: &RunOptions,
+    context: &RunContext,
+    params: &Params,
+    report: &mut RunReport,
+    commit: &mut Commit,
+    reads: &[SourceRead],
+) -> Result<()> {
+    // A run cancelled (its attempt out of time) stops before it publishes anything.
+    if !unless_cancelled(options, stage_and_audit(job, options, context, params, report, commit, reads)).await? {
+        return Ok(());
+    }
 
     // 6. Publish sources and targets together.
     context.progress.step("publishing");

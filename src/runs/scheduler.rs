@@ -40,7 +40,7 @@ use super::notify;
 use super::pipeline::Pipeline;
 use super::pipeline::report::{JobStatus, PipelineReport};
 use super::pipeline::runner::{JobEvent, PipelineOptions, PipelineRunner};
-use super::run::{RunRequest, Runner};
+use super::run::{RunRequest, Runner, attempt_within};
 use super::{RunStatus, StartedBy};
 use crate::error::{Error, Result};
 
@@ -449,16 +449,8 @@ impl Scheduler {
                 }
             }
         };
-        let request =
-            RunRequest { logical_date: date, started_by: StartedBy::Schedule, pipeline_run_id: None, event: None };
-        let run = async {
-            match job.scheduling.attempt_timeout {
-                Some(limit) => tokio::time::timeout(limit, self.runner.run(job, &request)).await.unwrap_or_else(|_| {
-                    Err(Error::runtime(format!("attempt {attempt} timed out after {}s", limit.as_secs())))
-                }),
-                None => self.runner.run(job, &request).await,
-            }
-        };
+        let request = RunRequest::new(date, StartedBy::Schedule);
+        let run = attempt_within(self.runner.as_ref(), job, &request, job.scheduling.attempt_timeout);
         let result = tokio::select! {
             result = run => result,
             () = heartbeat => Err(Error::runtime("the lease heartbeat stopped")),

@@ -49,7 +49,7 @@ use crate::runs::history::{History, stamp};
 use crate::runs::job::{Job, backoff};
 use crate::runs::notify;
 use crate::runs::report::RunReport;
-use crate::runs::run::{RunRequest, Runner, new_run_id};
+use crate::runs::run::{RunRequest, Runner, attempt_within, new_run_id};
 use crate::runs::{RunStatus, StartedBy};
 use crate::sink::rollback::{Undone, undo_runs};
 
@@ -290,11 +290,11 @@ impl PipelineRunner {
                     writing.insert(job.name.clone(), catalog_writes(job));
                     self.emit(&report, &job.name, 1, None);
                     // A job run says what started it: an event, or else its pipeline run.
+                    let started_by = if report.event.is_some() { StartedBy::Event } else { StartedBy::Pipeline };
                     let request = RunRequest {
-                        logical_date: date,
-                        started_by: if report.event.is_some() { StartedBy::Event } else { StartedBy::Pipeline },
                         pipeline_run_id: Some(report.pipeline_run_id.clone()),
                         event: report.event.clone(),
+                        ..RunRequest::new(date, started_by)
                     };
                     running.spawn(self.attempts(job.clone(), request, &report, options));
                 }
@@ -525,13 +525,8 @@ impl PipelineRunner {
                     (event.attempt, event.retry_in) = (attempt, None);
                     log(&event);
                 }
-                let run = runner.run(&job, &request);
-                let result = match (retries, scheduling.attempt_timeout) {
-                    (true, Some(limit)) => tokio::time::timeout(limit, run).await.unwrap_or_else(|_| {
-                        Err(Error::runtime(format!("attempt {attempt} timed out after {}s", limit.as_secs())))
-                    }),
-                    _ => run.await,
-                };
+                let limit = scheduling.attempt_timeout.filter(|_| retries);
+                let result = attempt_within(runner.as_ref(), &job, &request, limit).await;
                 let failed = result.as_ref().is_err() || result.as_ref().is_ok_and(|r| r.error.is_some());
                 if !failed || !retries || attempt >= scheduling.max_attempts || stop.is_cancelled() {
                     if let (true, true, Ok(report)) = (failed, retries, &result) {
