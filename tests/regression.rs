@@ -5736,6 +5736,12 @@ fn cost_prunes_by_float_bounds_as_athena_does() {
     assert_eq!(json["tables"][0]["row_groups"], 3, "{json}");
     // The file of NaN alone has no bounds (parquet-rs writes none): it is read.
     assert_eq!(json["tables"][0]["row_groups_pruned"], 1, "{json}");
+    // NaN passes a negation (NaN <> 2 is true) outside any bounds: nothing is pruned.
+    write("mixed", vec![2.0, f64::NAN]);
+    for negated in ["x <> 2", "NOT (x < 3)", "x NOT IN (2, 7)", "x NOT BETWEEN 1 AND 3", "x IS DISTINCT FROM 2"] {
+        let json = s.json(&["cost", &format!("SELECT x FROM r.t WHERE {negated}")]);
+        assert_eq!(json["tables"][0]["row_groups_pruned"], 0, "{negated}: {json}");
+    }
 }
 
 /// Records ended by bare carriage returns (old Mac and Excel exports) share one line: the

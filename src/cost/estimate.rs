@@ -11,7 +11,7 @@
 //! estimate stays on the side of what a row-group reader fetches.
 
 use std::any::Any;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, AsArray, BooleanArray, Float32Array, Float64Array, UInt64Array};
@@ -96,6 +96,9 @@ impl Estimator {
     /// Estimates a query's logical plan (optimized here, so its scans carry their projections
     /// and filters).
     pub async fn estimate(&self, state: &SessionState, plan: &LogicalPlan) -> Result<QueryEstimate> {
+        // Negations are read before the optimizer rewrites them (`NOT (x < 3)` is `x >= 3`
+        // after it, which NaN fails where the query's NaN passed).
+        let negated = negated_columns(plan)?;
         let optimized = state.optimize(plan)?;
         let mut scans: Vec<TableScan> = Vec::new();
         optimized.apply_with_subqueries(|node| {
@@ -106,7 +109,7 @@ impl Estimator {
         })?;
         let mut tables = Vec::with_capacity(scans.len());
         for scan in &scans {
-            if let Some(estimate) = self.scan(state, scan).await? {
+            if let Some(estimate) = self.scan(state, scan, &negated).await? {
                 tables.push(estimate);
             }
         }
@@ -117,7 +120,12 @@ impl Estimator {
 
     /// One scan; None for tables that are not files (a view's own tables are scanned instead,
     /// and tables a session made live in memory).
-    async fn scan(&self, state: &SessionState, scan: &TableScan) -> Result<Option<TableEstimate>> {
+    async fn scan(
+        &self,
+        state: &SessionState,
+        scan: &TableScan,
+        negated: &HashSet<String>,
+    ) -> Result<Option<TableEstimate>> {
         let provider = source_as_provider(&scan.source)?;
         let Some(table) = (provider.as_ref() as &dyn Any).downcast_ref::<FileTable>() else { return Ok(None) };
         let schema = table.table_schema();
@@ -179,7 +187,7 @@ impl Estimator {
             })
             .collect();
         let footers = self.footers.footers(location, &keys).await?;
-        let predicate = row_group_predicate(state, table, &filters)?;
+        let predicate = row_group_predicate(state, table, &filters, negated)?;
         for (file, footer) in kept.iter().zip(&footers) {
             let groups = footer.metadata.row_groups().len();
             let keep = match &predicate {
@@ -263,13 +271,55 @@ fn data_filters(filters: &[Expr], table: &FileTable) -> Vec<Expr> {
         .collect()
 }
 
-fn row_group_predicate(state: &SessionState, table: &FileTable, filters: &[Expr]) -> Result<Option<PruningPredicate>> {
-    let Some(filter) = conjunction(data_filters(filters, table)) else { return Ok(None) };
+fn row_group_predicate(
+    state: &SessionState,
+    table: &FileTable,
+    filters: &[Expr],
+    negated: &HashSet<String>,
+) -> Result<Option<PruningPredicate>> {
     let file_schema = table.table_schema().file_schema();
+    // NaN, which float bounds leave out, passes a negation of a float column, as IEEE 754
+    // compares (NaN <> 2 is true): a filter on such a column prunes no row group of Athena's.
+    let negated_floats: Vec<&str> = file_schema
+        .fields()
+        .iter()
+        .filter(|f| f.data_type().is_floating() && negated.contains(f.name()))
+        .map(|f| f.name().as_str())
+        .collect();
+    let filters = data_filters(filters, table)
+        .into_iter()
+        .filter(|f| !f.column_refs().iter().any(|c| negated_floats.contains(&c.name.as_str())));
+    let Some(filter) = conjunction(filters) else { return Ok(None) };
     let df_schema = DFSchema::try_from(file_schema.as_ref().clone())?;
     let physical = state.create_physical_expr(filter, &df_schema)?;
     let predicate = PruningPredicateBuilder::new().with_file_schema(file_schema).try_build(physical)?;
     Ok((!predicate.always_true()).then_some(predicate))
+}
+
+/// The names of the columns under a negation (`<>`, `NOT`, `NOT IN`, `NOT BETWEEN`,
+/// `IS DISTINCT FROM`) anywhere in `plan`, its subqueries' included.
+fn negated_columns(plan: &LogicalPlan) -> Result<HashSet<String>> {
+    use datafusion::common::tree_node::TreeNode;
+    use datafusion::logical_expr::{Between, BinaryExpr, Like, Operator};
+    let negates = |e: &Expr| match e {
+        Expr::Not(_) | Expr::IsNotTrue(_) | Expr::IsNotFalse(_) | Expr::IsUnknown(_) | Expr::IsNotUnknown(_) => true,
+        Expr::BinaryExpr(BinaryExpr { op, .. }) => matches!(op, Operator::NotEq | Operator::IsDistinctFrom),
+        Expr::InList(list) => list.negated,
+        Expr::Between(Between { negated, .. }) | Expr::Like(Like { negated, .. }) => *negated,
+        _ => false,
+    };
+    let mut names = HashSet::new();
+    plan.apply_with_subqueries(|node| {
+        node.apply_expressions(|expr| {
+            expr.apply(|e| {
+                if negates(e) {
+                    names.extend(e.column_refs().into_iter().map(|c| c.name.clone()));
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+        })
+    })?;
+    Ok(names)
 }
 
 /// Row-group statistics of one file, as the table's types (a file may hold an int where the
