@@ -9,9 +9,9 @@ use datafusion::arrow::compute::kernels::numeric;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::tree_node::{Transformed, TransformedResult};
-use datafusion::common::{DFSchema, DataFusionError, Result, exec_err};
+use datafusion::common::{DFSchema, DataFusionError, Result, ScalarValue, exec_err};
 use datafusion::config::ConfigOptions;
-use datafusion::logical_expr::expr::ScalarFunction;
+use datafusion::logical_expr::expr::{Cast, ScalarFunction};
 use datafusion::logical_expr::type_coercion::binary::BinaryTypeCoercer;
 use datafusion::logical_expr::{
     BinaryExpr, ColumnarValue, Expr, ExprSchemable, LogicalPlan, Operator, ReturnFieldArgs, ScalarFunctionArgs,
@@ -21,6 +21,7 @@ use datafusion::optimizer::{AnalyzerRule, ApplyOrder, OptimizerConfig, Optimizer
 use datafusion::physical_expr_common::datum::apply;
 
 use crate::schema::GlueType;
+use crate::source::text::parse_decimal;
 use crate::transform::decimal::DecimalArithmetic;
 use crate::transform::rewrite::rewrite_expressions;
 
@@ -48,9 +49,34 @@ impl AnalyzerRule for AthenaArithmeticRule {
             }
             _ => None,
         };
-        plan.transform_up_with_subqueries(|node| rewrite_expressions(node, |e, schema| rewrite(e, schema, athena)))
-            .data()
+        plan.transform_up_with_subqueries(|node| {
+            rewrite_expressions(node, |e, schema| rewrite(e, schema, athena)?.transform_data(decimal_of_float_literal))
+        })
+        .data()
     }
+}
+
+/// A float literal cast to a decimal (as type coercion casts `99999.99` to compare it with a
+/// decimal column) as the decimal its shortest text spells: Arrow's cast takes the double's
+/// binary value, 99999.990000000008192, which no `amount = 99999.99` matches. Athena reads the
+/// literal as that decimal, and Trino casts a double to a decimal by its shortest text too.
+fn decimal_of_float_literal(expr: Expr) -> Result<Transformed<Expr>> {
+    let Expr::Cast(Cast { expr: inner, field }) = &expr else {
+        return Ok(Transformed::no(expr));
+    };
+    let &DataType::Decimal128(precision, scale) = field.data_type() else {
+        return Ok(Transformed::no(expr));
+    };
+    let text = match inner.as_ref() {
+        Expr::Literal(ScalarValue::Float64(Some(value)), _) if value.is_finite() => value.to_string(),
+        Expr::Literal(ScalarValue::Float32(Some(value)), _) if value.is_finite() => value.to_string(),
+        _ => return Ok(Transformed::no(expr)),
+    };
+    let exact = u8::try_from(scale).ok().and_then(|scale| parse_decimal(&text, precision, scale));
+    Ok(match exact {
+        Some(value) => Transformed::yes(Expr::Literal(ScalarValue::Decimal128(Some(value), precision, scale), None)),
+        None => Transformed::no(expr),
+    })
 }
 
 /// Rewrites decimal `+`, `-` and `*` into [`DecimalArithmetic`] calls, keeping every name.
