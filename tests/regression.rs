@@ -6031,3 +6031,18 @@ async fn an_attempt_out_of_time_is_stopped_before_it_publishes() {
     let table: etl::catalog::TableName = "a.slow".parse().unwrap();
     assert!(catalog.table(&table).await.unwrap().is_none(), "nothing published");
 }
+
+/// `.25`, `-.75` and `1.` were no values of a CSV decimal column (a double column read them):
+/// Hive, Spark and Java read them as decimals.
+#[test]
+fn decimals_without_an_integer_or_a_fraction_digit_are_read() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,v\n1,123456789012345678.10\n2,.25\n3,-.75\n4,1.\n");
+    s.write(
+        "job.toml",
+        "name = \"d\"\n[[source]]\ntable = \"raw.d\"\nlocation = \"in/\"\nformat = \"csv\"\nsample_rows = 1\n[[target]]\ntable = \"cur.d\"\nquery = \"SELECT * FROM raw.d\"\nlocation = \"out/\"\n",
+    );
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    let out = s.etl(&["sql", "SELECT v FROM cur.d ORDER BY id", "--format", "csv"]);
+    assert_eq!(out.stdout, "v\n123456789012345678.10\n0.25\n-0.75\n1.00\n");
+}

@@ -189,18 +189,18 @@ pub struct DecimalShape {
     pub significant_digits: u8,
 }
 
-/// `-123.4500` -> integer 3, scale 4, significant 7. Exponents and anything else: None.
+/// `-123.4500` -> integer 3, scale 4, significant 7; `.25` and `1.` are decimals, as Hive,
+/// Spark and Java read them. Exponents and anything else: None.
 pub fn decimal_shape(text: &str) -> Option<DecimalShape> {
     let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
     let (integer, fraction) = match digits.split_once('.') {
-        Some((i, f)) => (i, Some(f)),
-        None => (digits, None),
+        Some((i, f)) => (i, f),
+        None => (digits, ""),
     };
-    if integer.is_empty() || !integer.bytes().all(|b| b.is_ascii_digit()) {
+    if integer.is_empty() && fraction.is_empty() {
         return None;
     }
-    let fraction = fraction.unwrap_or("");
-    if !fraction.bytes().all(|b| b.is_ascii_digit()) || digits.ends_with('.') {
+    if !integer.bytes().all(|b| b.is_ascii_digit()) || !fraction.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
     let integer = integer.trim_start_matches('0');
@@ -410,7 +410,10 @@ mod tests {
         assert_eq!(parse_decimal("12.345", 10, 2), None, "would round");
         assert_eq!(parse_decimal("123456789.00", 10, 2), None, "too many integer digits");
         assert_eq!(parse_decimal("1e5", 10, 2), None);
-        assert_eq!(parse_decimal("1.", 10, 2), None);
+        assert_eq!(parse_decimal("1.", 10, 2), Some(100));
+        assert_eq!(parse_decimal("-.25", 10, 2), Some(-25));
+        assert_eq!(parse_decimal(".", 10, 2), None);
+        assert_eq!(parse_decimal("-", 10, 2), None);
         assert_eq!(
             decimal_shape("-0012345678901234567.891"),
             Some(DecimalShape { integer_digits: 17, scale: 3, significant_digits: 20 })
