@@ -6046,3 +6046,22 @@ fn decimals_without_an_integer_or_a_fraction_digit_are_read() {
     let out = s.etl(&["sql", "SELECT v FROM cur.d ORDER BY id", "--format", "csv"]);
     assert_eq!(out.stdout, "v\n123456789012345678.10\n0.25\n-0.75\n1.00\n");
 }
+
+/// A target's query that was no SELECT ran: an INSERT published its row count as the table,
+/// an EXPLAIN failed with DataFusion's internal error, a CREATE "made every column a
+/// partition key".
+#[test]
+fn a_targets_query_is_a_select() {
+    let s = crate::util::Sandbox::new();
+    s.write("t.sql", "CREATE TABLE t AS SELECT 1 AS a;");
+    for query in
+        ["INSERT INTO t VALUES (5)", "EXPLAIN SELECT * FROM t", "CREATE TABLE z AS SELECT 1 AS q", "DROP TABLE t"]
+    {
+        s.write(
+            "job.toml",
+            &format!("name = \"q\"\n[[step]]\nsql = \"t.sql\"\n[[target]]\ntable = \"cur.q\"\nquery = \"{query}\"\nlocation = \"out/\"\n"),
+        );
+        s.etl(&["run", "job.toml"]).assert_failure(2, "target cur.q query: a target's query is one SELECT");
+    }
+    assert!(s.etl(&["table", "history", "cur.q"]).code != 0, "nothing published");
+}

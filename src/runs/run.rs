@@ -953,7 +953,24 @@ async fn target_frame(
         return Err(Error::query(format!("{what}: expected one SELECT statement, found {}", statements.len())));
     };
     let statement = Statement { text: statement.text.clone(), line: 1 };
-    let frame = script::run_statement(ctx, &what, &statement, params).await?;
+    let plan = script::plan_statement(ctx, &what, &statement, params).await?;
+    // An INSERT's plan has rows too (its count), which would be published as the table.
+    if matches!(
+        plan,
+        LogicalPlan::Ddl(_)
+            | LogicalPlan::Dml(_)
+            | LogicalPlan::Copy(_)
+            | LogicalPlan::Explain(_)
+            | LogicalPlan::Analyze(_)
+            | LogicalPlan::Statement(_)
+            | LogicalPlan::DescribeTable(_)
+    ) {
+        return Err(Error::config(format!(
+            "{what}: a target's query is one SELECT (or VALUES, or WITH … SELECT), whose rows the table holds; \
+             statements that create, change or explain go in a step"
+        )));
+    }
+    let frame = script::run_planned(ctx, &what, &statement, plan).await?;
     // Analysed, the plan's schema has the types its rows will have: before type coercion, a
     // CASE or UNION ALL of int and bigint says int (its first branch's), and the table would
     // declare int over files of bigint that no reader takes.
