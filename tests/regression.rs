@@ -6065,3 +6065,20 @@ fn a_targets_query_is_a_select() {
     }
     assert!(s.etl(&["table", "history", "cur.q"]).code != 0, "nothing published");
 }
+
+/// A target query's `ORDER BY` was replaced by the sort etl chose (its first date column)
+/// when the target set no `sort_by`.
+#[test]
+fn a_targets_order_by_is_kept() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/e.csv", "id,val,day\n1,30,2026-01-03\n2,10,2026-01-01\n3,20,2026-01-02\n");
+    s.write(
+        "job.toml",
+        "name = \"o\"\n[[source]]\ntable = \"raw.e\"\nlocation = \"in/\"\nformat = \"csv\"\n[[target]]\ntable = \"cur.o\"\nquery = \"SELECT id, val, day FROM raw.e ORDER BY val DESC\"\nlocation = \"out/\"\n",
+    );
+    let report = s.json(&["run", "job.toml"]);
+    assert_eq!(report["targets"][0]["sort_reason"], "the query's ORDER BY", "{report}");
+    // Read in file order (no ORDER BY): the rows as the file holds them.
+    let out = s.etl(&["sql", "SELECT id FROM cur.o", "--format", "csv"]);
+    assert_eq!(out.stdout, "id\n1\n3\n2\n");
+}

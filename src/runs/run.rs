@@ -461,7 +461,7 @@ async fn stage_and_audit(
             let (schema, _) = crate::sink::target_schema(df, target, None)?;
             let keys: Vec<String> = schema.key_names().map(str::to_string).collect();
             let clustering =
-                crate::sink::clustering::choose(&target.layout, df.schema().as_arrow(), &target.checks, &keys);
+                crate::sink::clustering::for_query(&target.layout, df.logical_plan(), &target.checks, &keys);
             crate::sink::check_layout_columns(target, df.schema().as_arrow(), &clustering)?;
             would_write.push(TargetReport {
                 sort_by: clustering.sort_by,

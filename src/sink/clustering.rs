@@ -9,9 +9,11 @@
 //! So the default is: the calendar columns the output has (`year`, `month`, `day`, `hour`,
 //! integers, coarse to fine), else its first date or timestamp column; then the column a
 //! freshness check watches; then the columns `accepted_values` checks declare (a list of values
-//! is a low cardinality). It knows only names, types and checks: it reads no data.
+//! is a low cardinality). It knows only names, types and checks: it reads no data. A query
+//! ending in an `ORDER BY` keeps its order instead.
 
 use datafusion::arrow::datatypes::{DataType, Schema};
+use datafusion::logical_expr::LogicalPlan;
 
 use super::FileLayout;
 use crate::checks::{CheckSpec, Rule};
@@ -26,6 +28,29 @@ const MAX_KEYS: usize = 4;
 pub struct Clustering {
     pub sort_by: Vec<String>,
     pub reason: String,
+}
+
+/// The order of the rows of a target's query: the query's own when it ends in an `ORDER BY`
+/// and the target sets no `sort_by` (a user's order is kept, not replaced by a guess).
+pub fn for_query(
+    layout: &FileLayout,
+    query: &LogicalPlan,
+    checks: &[CheckSpec],
+    partition_keys: &[String],
+) -> Clustering {
+    fn ordered(plan: &LogicalPlan) -> bool {
+        match plan {
+            LogicalPlan::Sort(_) => true,
+            LogicalPlan::Projection(p) => ordered(&p.input),
+            LogicalPlan::Limit(l) => ordered(&l.input),
+            LogicalPlan::SubqueryAlias(a) => ordered(&a.input),
+            _ => false,
+        }
+    }
+    if layout.sort_by.is_none() && ordered(query) {
+        return Clustering { sort_by: Vec::new(), reason: "the query's ORDER BY".to_string() };
+    }
+    choose(layout, query.schema().as_arrow(), checks, partition_keys)
 }
 
 /// The order of a target's rows within each partition.

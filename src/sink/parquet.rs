@@ -57,7 +57,7 @@ pub(super) async fn stage(
     let staging = layout::staging(&target.location, run_id);
     let keys: Vec<String> = schema.key_names().map(str::to_string).collect();
     let output = df.schema().as_arrow().clone();
-    let clustering = clustering::choose(&target.layout, &output, &target.checks, &keys);
+    let clustering = clustering::for_query(&target.layout, df.logical_plan(), &target.checks, &keys);
     check_layout_columns(target, &output, &clustering)?;
     let df = match clustering.sort_by.is_empty() {
         true => df,
