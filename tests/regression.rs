@@ -6082,3 +6082,25 @@ fn a_targets_order_by_is_kept() {
     let out = s.etl(&["sql", "SELECT id FROM cur.o", "--format", "csv"]);
     assert_eq!(out.stdout, "id\n1\n3\n2\n");
 }
+
+/// A double partition key of ±infinity was written `k=inf`, which Athena's and Spark's
+/// Double.parseDouble refuse.
+#[test]
+fn infinite_partition_values_are_spelled_as_java_reads_them() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id\n1\n");
+    s.write(
+        "job.toml",
+        "name = \"i\"\n[[source]]\ntable = \"raw.i\"\nlocation = \"in/\"\nformat = \"csv\"\n[[target]]\ntable = \"cur.i\"\nquery = \"SELECT id, CAST('Infinity' AS DOUBLE) AS k FROM raw.i UNION ALL SELECT 2, CAST('-Infinity' AS DOUBLE) UNION ALL SELECT 3, 1.5\"\nlocation = \"out/\"\npartition_by = [\"k\"]\n",
+    );
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    let mut folders: Vec<String> = std::fs::read_dir(s.path("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("k="))
+        .collect();
+    folders.sort();
+    assert_eq!(folders, ["k=-Infinity", "k=1.5", "k=Infinity"]);
+    let out = s.etl(&["sql", "SELECT id FROM cur.i WHERE k > 2 ORDER BY id", "--format", "csv"]);
+    assert_eq!(out.stdout, "id\n1\n");
+}

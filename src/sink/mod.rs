@@ -367,6 +367,11 @@ pub fn target_schema(
                 let utc = cast(column.clone(), ty.to_arrow());
                 datafusion::functions::expr_fn::to_char(utc, lit(HIVE_TIMESTAMP_FORMAT))
             }
+            // Arrow spells infinity `inf`, which Java's Double.parseDouble (Athena's, Spark's)
+            // refuses; NaN it spells as Java does.
+            GlueType::Double | GlueType::Float => when(column.clone().eq(lit(f64::INFINITY)), lit("Infinity"))
+                .when(column.clone().eq(lit(f64::NEG_INFINITY)), lit("-Infinity"))
+                .otherwise(cast(column, DataType::Utf8))?,
             _ => cast(column, DataType::Utf8),
         };
         let text = when(missing, lit(HIVE_NULL_PARTITION)).otherwise(value)?;
