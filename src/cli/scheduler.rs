@@ -27,8 +27,8 @@ pub struct SchedulerArgs {
     /// The folder of job files.
     pub jobs: PathBuf,
     /// Runs at once.
-    #[arg(long, default_value_t = 4)]
-    pub concurrency: usize,
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    pub concurrency: u32,
     /// An SQS queue that S3 event notifications or an EventBridge rule feed: its events run
     /// the jobs whose triggers match.
     #[arg(long, value_name = "SQS_URL")]
@@ -110,7 +110,7 @@ pub async fn run(args: SchedulerArgs, global: &GlobalArgs) -> Result<()> {
         history,
         clock: Arc::new(SystemClock),
         runner,
-        concurrency: args.concurrency,
+        concurrency: args.concurrency as usize,
         owner,
         log,
     };

@@ -657,7 +657,12 @@ fn resolve_scheduling(raw: &JobFile) -> Result<Scheduling, Refusal> {
         catch_up,
         max_attempts,
         retry_delay: duration("retry_delay", &raw.retry_delay)?.unwrap_or(DEFAULT_RETRY_DELAY),
-        attempt_timeout: duration("attempt_timeout", &raw.attempt_timeout)?,
+        attempt_timeout: match duration("attempt_timeout", &raw.attempt_timeout)? {
+            Some(zero) if zero.is_zero() => {
+                return Err(("attempt_timeout".into(), "0s leaves an attempt no time to run".into()));
+            }
+            other => other,
+        },
         on_failure,
     })
 }
@@ -863,6 +868,13 @@ compression = "zstd"
 
     /// Regression (found while writing the job-file fuzz target): a duration in minutes, hours or days
     /// past u64 seconds overflowed a multiplication.
+    #[test]
+    fn an_attempt_needs_time() {
+        let err = parse(&format!("attempt_timeout = \"0s\"\n{GOOD}")).unwrap_err();
+        assert_eq!(err.kind().exit_code(), 2, "{err}");
+        assert!(err.message().contains("attempt_timeout: 0s leaves an attempt no time"), "{err}");
+    }
+
     #[test]
     fn durations_too_long_to_count_are_errors() {
         assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
