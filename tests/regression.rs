@@ -6104,3 +6104,16 @@ fn infinite_partition_values_are_spelled_as_java_reads_them() {
     let out = s.etl(&["sql", "SELECT id FROM cur.i WHERE k > 2 ORDER BY id", "--format", "csv"]);
     assert_eq!(out.stdout, "id\n1\n");
 }
+
+/// `SELECT 1 + 1 + …` of 15,000 terms overflowed the stack of `etl sql` and of the server
+/// (`POST /v1/query`, any key): the process aborted.
+#[test]
+fn a_chain_of_operators_too_long_to_plan_is_refused() {
+    let s = crate::util::Sandbox::new();
+    s.write("deep.sql", &format!("SELECT 1{}", " + 1".repeat(15_000)));
+    s.etl(&["sql", "-f", "deep.sql"]).assert_failure(1, "deep.sql:1: the statement nests too deeply");
+    // Commas end a row of operators: many short expressions are no deep one.
+    let columns: Vec<String> = (0..1_500).map(|i| format!("1 + 1 AS c{i}")).collect();
+    s.write("wide.sql", &format!("SELECT {}", columns.join(", ")));
+    assert_eq!(s.etl(&["sql", "-f", "wide.sql", "--format", "csv"]).code, 0);
+}

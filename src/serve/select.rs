@@ -41,6 +41,7 @@ pub async fn plan(ctx: &SessionContext, sql: &str, params: &Params, key: &Key) -
         // Anything but one SELECT is refused as forbidden, several statements too.
         _ => return Err(ApiError::forbidden("only one statement, a SELECT, may be run here: the API is read-only")),
     };
+    script::refuse_long_operator_chains("sql", statement)?;
     let state = ctx.state();
     let dialect = state.config().options().sql_parser.dialect;
     let parsed = match state.sql_to_statement(&statement.text, &dialect) {

@@ -210,6 +210,54 @@ pub async fn run_planned(
     ctx.read_batches(counts).map_err(located)
 }
 
+/// Operators in a row at one level of parentheses: the parser makes `a + b + … + z` a tree
+/// as deep as it is long, and the planner's walks of it recurse that deep (past the stack at
+/// some 14,000) and take time cubic in it.
+const MAX_OPERATORS_IN_A_ROW: usize = 1000;
+
+/// Refuses a statement with more than [`MAX_OPERATORS_IN_A_ROW`] binary operators between two
+/// commas at one level of parentheses, before anything parses it.
+pub fn refuse_long_operator_chains(file: &str, statement: &Statement) -> Result<()> {
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    let Ok(tokens) = Tokenizer::new(&GenericDialect {}, &statement.text).tokenize() else {
+        return Ok(()); // The parser says what is wrong.
+    };
+    let mut in_a_row = vec![0usize];
+    for token in tokens {
+        match token {
+            Token::LParen => in_a_row.push(0),
+            Token::RParen if in_a_row.len() > 1 => {
+                in_a_row.pop();
+            }
+            Token::Comma => *in_a_row.last_mut().expect("never empty") = 0,
+            Token::Plus
+            | Token::Minus
+            | Token::Mul
+            | Token::Div
+            | Token::Mod
+            | Token::StringConcat
+            | Token::Eq
+            | Token::Neq
+            | Token::Lt
+            | Token::Gt
+            | Token::LtEq
+            | Token::GtEq => *in_a_row.last_mut().expect("never empty") += 1,
+            Token::Word(word) if word.value.eq_ignore_ascii_case("and") || word.value.eq_ignore_ascii_case("or") => {
+                *in_a_row.last_mut().expect("never empty") += 1
+            }
+            _ => continue,
+        }
+        if in_a_row.last().is_some_and(|&n| n > MAX_OPERATORS_IN_A_ROW) {
+            return Err(Error::query(format!(
+                "{file}:{}: the statement nests too deeply: more than {MAX_OPERATORS_IN_A_ROW} operators in a row \
+                 make one expression; split it (a CTE, or a list: IN (…))",
+                statement.line
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Plans a statement with its parameters bound, without running it.
 pub async fn plan_statement(
     ctx: &SessionContext,
@@ -217,6 +265,7 @@ pub async fn plan_statement(
     statement: &Statement,
     params: &Params,
 ) -> Result<LogicalPlan> {
+    refuse_long_operator_chains(file, statement)?;
     let located = |error: DataFusionError| sql_error(ctx, file, statement, error);
     let state = ctx.state();
     let dialect = state.config().options().sql_parser.dialect;
