@@ -6117,3 +6117,24 @@ fn a_chain_of_operators_too_long_to_plan_is_refused() {
     s.write("wide.sql", &format!("SELECT {}", columns.join(", ")));
     assert_eq!(s.etl(&["sql", "-f", "wide.sql", "--format", "csv"]).code, 0);
 }
+
+/// A `sql` check's samples, in a run's report and the table's page of the API, showed a key
+/// limited to one table the rows of whatever other table the check read.
+#[test]
+fn a_narrow_key_sees_no_samples_of_a_sql_check() {
+    let s = crate::serve::published();
+    s.write("in/secret/a.csv", "emp,ssn\nalice,111-22-3333\n");
+    s.write(
+        "jobs/public.toml",
+        "name = \"public\"\n[[source]]\ntable = \"secret.people\"\nlocation = \"../in/secret/\"\n[[target]]\ntable = \"mart.public\"\nquery = \"SELECT 1 AS n\"\nlocation = \"../out/public/\"\n[[target.check]]\nname = \"cross\"\nseverity = \"warn\"\nsql = \"SELECT emp, ssn FROM secret.people\"\n",
+    );
+    let report = s.json(&["run", "jobs/public.toml"]);
+    assert!(report["checks"][0]["samples"].to_string().contains("111-22-3333"), "{report}");
+    let secret = crate::serve::key(&s, "reader", "mart.*");
+    let server = crate::serve::Server::start(&s, &[]);
+    let page = server.get("/v1/tables/mart.public", Some(&secret)).text().unwrap();
+    assert!(page.contains("cross"), "{page}");
+    assert!(!page.contains("111-22-3333"), "{page}");
+    let run = server.get(&format!("/v1/runs/{}", report["run_id"].as_str().unwrap()), Some(&secret)).text().unwrap();
+    assert!(!run.contains("111-22-3333"), "{run}");
+}

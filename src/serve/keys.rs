@@ -68,8 +68,9 @@ impl Key {
 
     /// A run's report as the key may see it: the sources, targets, checks and bills of tables
     /// outside its patterns left out (a key learns nothing of those, their locations included).
-    /// Its error and warnings are told only to a key for every table: they may quote values
-    /// of any table the run's queries read, which its report does not list.
+    /// Its error and warnings, and the samples of its `sql` checks, are told only to a key for
+    /// every table: they may quote values of any table the run's queries read, which its
+    /// report does not list.
     pub fn redacted(&self, mut run: RunReport) -> RunReport {
         if self.tables.iter().any(|pattern| pattern == "*") {
             return run;
@@ -85,6 +86,10 @@ impl Key {
         run.sources.retain(|s| readable(&s.table));
         run.targets.retain(|t| readable(&t.table));
         run.checks.retain(|c| readable(&c.target));
+        // A `sql` check's samples are rows of whatever its query reads, any table.
+        for check in run.checks.iter_mut().filter(|c| c.rule == "sql") {
+            check.samples.clear();
+        }
         run.athena.targets.retain(|t| readable(&t.table));
         run
     }
