@@ -6138,3 +6138,15 @@ fn a_narrow_key_sees_no_samples_of_a_sql_check() {
     let run = server.get(&format!("/v1/runs/{}", report["run_id"].as_str().unwrap()), Some(&secret)).text().unwrap();
     assert!(!run.contains("111-22-3333"), "{run}");
 }
+
+/// The keys' database, which holds the secret signing the API's cursors, was readable by
+/// every local user.
+#[cfg(unix)]
+#[test]
+fn the_keys_database_is_its_owners_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = crate::util::Sandbox::new();
+    assert_eq!(s.etl(&["serve", "keys", "create", "--name", "a", "--tables", "*"]).code, 0);
+    let mode = std::fs::metadata(s.path(".etl-home/keys.sqlite")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o077, 0, "{mode:o}");
+}

@@ -121,7 +121,21 @@ pub struct KeyStore {
 impl KeyStore {
     pub fn open(home: &Path) -> Result<Self> {
         std::fs::create_dir_all(home).map_err(|e| Error::runtime(format!("creating {}: {e}", home.display())))?;
-        let connection = crate::sqlite::open(&home.join("keys.sqlite"), SCHEMA, true)?;
+        let path = home.join("keys.sqlite");
+        // The cursors' signing secret is in it: readable by its owner alone (SQLite gives its
+        // journal the database's permissions).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(&path)
+                .map_err(|e| Error::runtime(format!("creating {}: {e}", path.display())))?;
+        }
+        let connection = crate::sqlite::open(&path, SCHEMA, true)?;
         Ok(KeyStore { connection: Mutex::new(connection) })
     }
 
