@@ -6150,3 +6150,12 @@ fn the_keys_database_is_its_owners_alone() {
     let mode = std::fs::metadata(s.path(".etl-home/keys.sqlite")).unwrap().permissions().mode();
     assert_eq!(mode & 0o077, 0, "{mode:o}");
 }
+
+/// A block comment holding a comment, before a statement (a statement commented out), ended at
+/// the inner `*/`: the rest of the outer comment was read as SQL.
+#[test]
+fn nested_block_comments_are_comments() {
+    let s = crate::util::Sandbox::new();
+    s.write("nc.sql", "-- disabled:\n/*\nCREATE VIEW old AS SELECT 1 /* legacy */ AS x;\n*/\nSELECT 1 AS x;\n");
+    assert_eq!(s.etl(&["sql", "-f", "nc.sql", "--format", "csv"]).stdout, "x\n1\n");
+}

@@ -51,7 +51,7 @@ pub fn split(script: &str) -> Vec<Statement> {
             continue;
         }
         if rest.starts_with("/*") {
-            let end = rest[2..].find("*/").map_or(script.len(), |n| i + 2 + n + 2);
+            let end = i + block_comment_len(rest);
             let comment = &script[i..end];
             if start_line.is_some() {
                 current.push_str(comment);
@@ -117,6 +117,31 @@ pub fn split(script: &str) -> Vec<Statement> {
 /// Where a string or quoted identifier starting at `start` ends, or None when none starts
 /// there: `'…'`, `"…"` and `` `…` `` (a doubled quote escapes), `E'…'` (a backslash escapes
 /// too) and `$tag$…$tag$`, as DataFusion's parser reads them.
+/// The length of the block comment `text` begins with, the comments nested in it included
+/// (as the parser, DuckDB, Spark and PostgreSQL nest them: commenting out a statement that
+/// holds a comment comments out all of it); the rest of `text` when it never closes.
+fn block_comment_len(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let (mut depth, mut i) = (0usize, 0);
+    while i + 1 < bytes.len() {
+        match &bytes[i..i + 2] {
+            b"/*" => {
+                depth += 1;
+                i += 2;
+            }
+            b"*/" => {
+                depth -= 1;
+                i += 2;
+                if depth == 0 {
+                    return i;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    text.len()
+}
+
 fn literal_end(script: &str, start: usize) -> Option<usize> {
     let bytes = script.as_bytes();
     let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
