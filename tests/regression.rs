@@ -6159,3 +6159,17 @@ fn nested_block_comments_are_comments() {
     s.write("nc.sql", "-- disabled:\n/*\nCREATE VIEW old AS SELECT 1 /* legacy */ AS x;\n*/\nSELECT 1 AS x;\n");
     assert_eq!(s.etl(&["sql", "-f", "nc.sql", "--format", "csv"]).stdout, "x\n1\n");
 }
+
+/// A step's `SET datafusion.execution.parquet.max_row_group_size = 2` made a target's row
+/// groups 2 rows where its `row_group_rows` said 100, and its files recorded 100.
+#[test]
+fn a_step_cannot_set_how_parquet_is_written() {
+    let s = crate::util::Sandbox::new();
+    s.write("j.sql", "SET datafusion.execution.parquet.max_row_group_size = 2;\nCREATE VIEW v AS SELECT 1 AS a;");
+    s.write(
+        "job.toml",
+        "name = \"w\"\n[[step]]\nsql = \"j.sql\"\n[[target]]\ntable = \"cur.w\"\nquery = \"SELECT * FROM v\"\nlocation = \"out/\"\nrow_group_rows = 100\n",
+    );
+    s.etl(&["run", "job.toml"])
+        .assert_failure(1, "j.sql:1: SET datafusion.execution.parquet.max_row_group_size is refused");
+}

@@ -338,6 +338,16 @@ fn refuse_writes_outside_the_session(plan: &LogicalPlan) -> Result<()> {
             "cannot create schema {}: the catalog's databases are made by crawls and by jobs' targets",
             create.schema_name
         ))),
+        // The writer takes its row groups from the session (smaller under a memory limit):
+        // a SET would change a target's files behind its options, and the layout they record.
+        LogicalPlan::Statement(datafusion::logical_expr::Statement::SetVariable(set))
+            if set.variable.to_lowercase().starts_with("datafusion.execution.parquet.") =>
+        {
+            Err(Error::query(format!(
+                "SET {} is refused: a target's Parquet files are set by its options (compression, row_group_rows, row_group_bytes, bloom_filter)",
+                set.variable
+            )))
+        }
         _ => Ok(()),
     }
 }
