@@ -6173,3 +6173,17 @@ fn a_step_cannot_set_how_parquet_is_written() {
     s.etl(&["run", "job.toml"])
         .assert_failure(1, "j.sql:1: SET datafusion.execution.parquet.max_row_group_size is refused");
 }
+
+/// `etl run --from D1 --to D2 --json` printed `{"runs": [...]}` alone, no run report at the
+/// top as the contract's `etl run --json` has (and `etl pipeline run` prints); a range with no
+/// fire date exited 0 where a pipeline's exits 2.
+#[test]
+fn a_jobs_backfill_prints_its_last_report_with_every_dates() {
+    let s = crate::util::Sandbox::new();
+    s.write("job.toml", "name = \"b\"\nschedule = \"cron(0 1 ? * MON *)\"\n[[target]]\ntable = \"cur.b\"\nquery = \"SELECT $logical_date AS d\"\nlocation = \"out/\"\nmode = \"overwrite\"\n");
+    let json = s.json(&["run", "job.toml", "--from", "2026-11-01", "--to", "2026-11-10"]);
+    assert_eq!(json["logical_date"], "2026-11-09", "{json}");
+    assert_eq!(json["status"], "succeeded", "{json}");
+    assert_eq!(json["runs"].as_array().unwrap().len(), 2, "{json}");
+    s.etl(&["run", "job.toml", "--from", "2026-11-03", "--to", "2026-11-08"]).assert_failure(2, "fires on no date");
+}

@@ -84,9 +84,16 @@ pub async fn run(args: RunArgs, global: &GlobalArgs) -> Result<()> {
             false => Ok(()),
         };
         let outcomes = backfill(&job, &options, &context, from, to, each).await?;
+        let Some(last) = outcomes.last() else {
+            return Err(Error::usage(format!("--from {from} --to {to}: the job's schedule fires on no date")));
+        };
         if global.json {
+            // One document, as `etl pipeline run` prints a backfill: the last date's report,
+            // as a run of one date prints it, and every date's in `runs`.
             let reports: Vec<&RunReport> = outcomes.iter().map(|o| &o.report).collect();
-            print_json(&serde_json::json!({ "runs": reports }))?;
+            let mut document = serde_json::to_value(&last.report)?;
+            document["runs"] = serde_json::to_value(&reports)?;
+            print_json(&document)?;
         }
         return match outcomes.last() {
             Some(RunOutcome { report, error: Some(error) }) => Err(Error::new(
