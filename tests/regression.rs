@@ -6187,3 +6187,14 @@ fn a_jobs_backfill_prints_its_last_report_with_every_dates() {
     assert_eq!(json["runs"].as_array().unwrap().len(), 2, "{json}");
     s.etl(&["run", "job.toml", "--from", "2026-11-03", "--to", "2026-11-08"]).assert_failure(2, "fires on no date");
 }
+
+/// `WITH x AS (…) INSERT …` is a query to the parser: the API answered 400 "not implemented"
+/// where anything but a SELECT is forbidden (403).
+#[test]
+fn the_api_forbids_a_write_under_a_with() {
+    let s = crate::serve::published();
+    let secret = crate::serve::key(&s, "reader", "mart.*");
+    let server = crate::serve::Server::start(&s, &[]);
+    let sql = "WITH x AS (SELECT 1) INSERT INTO mart.orders SELECT * FROM mart.orders";
+    assert_eq!(server.query(&secret, serde_json::json!({ "sql": sql })).status(), 403);
+}

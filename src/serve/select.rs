@@ -17,7 +17,7 @@ use datafusion::execution::context::SQLOptions;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement as DfStatement;
-use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+use datafusion::sql::sqlparser::ast::{SetExpr, Statement as SqlStatement};
 
 use super::error::{ApiError, ApiResult};
 use super::keys::Key;
@@ -54,7 +54,10 @@ pub async fn plan(ctx: &SessionContext, sql: &str, params: &Params, key: &Key) -
                 .map_or_else(|| ApiError::parameter("sql", sql, "does not parse"), ApiError::from));
         }
     };
-    let is_query = matches!(&parsed, DfStatement::Statement(inner) if matches!(inner.as_ref(), SqlStatement::Query(_)));
+    // `WITH x AS (…) INSERT …` parses as a query whose body writes.
+    let is_query = matches!(&parsed, DfStatement::Statement(inner) if matches!(inner.as_ref(),
+        SqlStatement::Query(query) if !matches!(query.body.as_ref(),
+            SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Merge(_))));
     if !is_query {
         return Err(ApiError::forbidden("only a SELECT may be run here: the API is read-only"));
     }
