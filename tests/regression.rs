@@ -6198,3 +6198,20 @@ fn the_api_forbids_a_write_under_a_with() {
     let sql = "WITH x AS (SELECT 1) INSERT INTO mart.orders SELECT * FROM mart.orders";
     assert_eq!(server.query(&secret, serde_json::json!({ "sql": sql })).status(), 403);
 }
+
+/// A new headerless object of an incremental CSV source with headers was inferred alone: the
+/// table gained columns col0 and col1 and the object's rows were rejected (or failed as
+/// ragged rows, naming no header).
+#[test]
+fn an_incremental_headerless_object_is_refused() {
+    let s = crate::util::Sandbox::new();
+    s.write("src/1.csv", "id,amt\n1,10\n");
+    s.write(
+        "job.toml",
+        "name = \"inc\"\n[[source]]\ntable = \"raw.inc\"\nlocation = \"src/\"\nformat = \"csv\"\nincremental = true\nbad_records = \"drop\"\n[[target]]\ntable = \"cur.inc\"\nquery = \"SELECT * FROM raw.inc\"\nlocation = \"out/\"\nmode = \"append\"\n",
+    );
+    assert_eq!(s.json(&["run", "job.toml"])["status"], "succeeded");
+    s.write("src/2.csv", "2,20\n3,30\n");
+    s.etl(&["run", "job.toml"]).assert_failure(1, "2.csv has no header line where the files of raw.inc have one");
+    assert_eq!(s.json(&["schema", "show", "raw.inc"])["columns"].as_array().unwrap().len(), 2);
+}

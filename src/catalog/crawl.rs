@@ -146,6 +146,17 @@ pub async fn plan_incremental(
     }
     let base = current.as_ref().map(|c| c.definition.schema());
     let mut inferred = infer_shapes(new, shapes, options, base.as_ref()).await?;
+    // New objects without the header line the table's files have: read under it, their first
+    // records would name columns (see `infer::settle_dialect`, for a whole crawl).
+    let table_has_header =
+        current.as_ref().is_some_and(|c| c.definition.format == Format::Csv && c.definition.csv_dialect().header);
+    if table_has_header && options.header.is_none() && inferred.dialect.as_ref().is_some_and(|d| !d.header) {
+        let location = &inferred.listing.location;
+        let first = inferred.listing.files.first().map(|f| location.display(&f.path)).unwrap_or_default();
+        return Err(Error::input(format!(
+            "{location}: {first} has no header line where the files of {table} have one: read under the table's header, its first record would name columns, and Athena would skip it (give the file its header line, keep it apart, or set a source's header option)"
+        )));
+    }
     if let Some(current) = &current {
         inferred.schema = widened(&current.definition.schema(), &inferred.schema);
         // What Athena is told must hold for the earlier files too.
