@@ -20,7 +20,7 @@ use datafusion::arrow::array::{Array, ArrayRef, ArrowNativeTypeOp, AsArray, Datu
 use datafusion::arrow::buffer::{NullBuffer, ScalarBuffer};
 use datafusion::arrow::compute::kernels::arity::try_binary;
 use datafusion::arrow::compute::kernels::numeric;
-use datafusion::arrow::datatypes::{DataType, Decimal128Type, FieldRef};
+use datafusion::arrow::datatypes::{DataType, Decimal128Type, FieldRef, i256};
 use datafusion::arrow::error::ArrowError;
 use datafusion::common::{Result, ScalarValue, exec_err};
 use datafusion::logical_expr::{
@@ -134,23 +134,32 @@ fn divide_rounding_half_up(left: &dyn Datum, right: &dyn Datum) -> std::result::
     let DataType::Decimal128(_, scale) = result else {
         return numeric::div(left, right);
     };
-    // The quotient of integers l·10^k / r (or l / r·10^-k) is the result's unscaled value.
+    // The quotient of integers l·10^k / r (or l / r·10^-k) is the result's unscaled value,
+    // computed in 256 bits: l·10^k outgrows 128 where the quotient does not (1000.5 / 3 in
+    // decimal(38,18), Spark's default, scales 1000.5 by 10^40).
     let exponent = scale as i32 - *left_scale as i32 + *right_scale as i32;
+    let ten = i256::from_i128(10);
     let (left_factor, right_factor) = if exponent >= 0 {
-        (10i128.pow_checked(exponent as u32)?, 1)
+        (ten.pow_checked(exponent as u32)?, i256::ONE)
     } else {
-        (1, 10i128.pow_checked(exponent.unsigned_abs())?)
+        (i256::ONE, ten.pow_checked(exponent.unsigned_abs())?)
     };
     let divide = |l: i128, r: i128| -> std::result::Result<i128, ArrowError> {
-        let (l, r) = (l.mul_checked(left_factor)?, r.mul_checked(right_factor)?);
+        let (l, r) = (i256::from_i128(l).mul_checked(left_factor)?, i256::from_i128(r).mul_checked(right_factor)?);
         let quotient = l.div_checked(r)?;
-        let remainder = l.wrapping_rem(r).unsigned_abs();
-        // |quotient| <= |l| / 2 whenever a remainder is left, so the step cannot overflow.
-        if remainder != 0 && remainder >= r.unsigned_abs() - remainder {
-            Ok(if (l < 0) == (r < 0) { quotient + 1 } else { quotient - 1 })
+        let remainder = l.wrapping_rem(r).wrapping_abs();
+        let rounded = if remainder != i256::ZERO && remainder >= r.wrapping_abs().wrapping_sub(remainder) {
+            if (l < i256::ZERO) == (r < i256::ZERO) {
+                quotient.wrapping_add(i256::ONE)
+            } else {
+                quotient.wrapping_sub(i256::ONE)
+            }
         } else {
-            Ok(quotient)
-        }
+            quotient
+        };
+        rounded.to_i128().ok_or_else(|| {
+            ArrowError::ComputeError(format!("decimal division overflow: the quotient does not fit {result}"))
+        })
     };
     let (l, r) = (l.as_primitive::<Decimal128Type>(), r.as_primitive::<Decimal128Type>());
     let scalar = |array: &PrimitiveArray<Decimal128Type>| (array.null_count() == 0).then(|| array.value(0));
@@ -343,11 +352,11 @@ mod tests {
     }
 
     #[test]
-    fn quotients_are_the_nearest_values_and_errors_are_datafusions() {
+    fn quotients_are_the_nearest_values_where_arrow_fails_too() {
         use datafusion::arrow::datatypes::i256;
         let mut random = fastrand::Rng::with_seed(0x9e37_79b9_7f4a_7c15);
         let types: [(u8, i8); 6] = [(15, 2), (3, 2), (20, 0), (32, 4), (38, 10), (10, 10)];
-        let mut checked = (0, 0);
+        let mut checked = (0, 0, 0);
         for round in 0..300 {
             let (lp, ls) = types[round % types.len()];
             let (rp, rs) = types[(round / types.len()) % types.len()];
@@ -356,35 +365,42 @@ mod tests {
                 (0..32).map(|i| (i % 9 != 4).then(|| random.i128(1 - bound..bound))).collect()
             };
             let (left, right) = (column(values(lp), lp, ls), column(values(rp), rp, rs));
+            let nearest = |ours: &ArrayRef| {
+                let DataType::Decimal128(_, scale) = ours.data_type() else { unreachable!() };
+                let exponent = *scale as i32 - ls as i32 + rs as i32;
+                let ours = ours.as_primitive::<Decimal128Type>();
+                let (l, r) = (left.to_array(1).unwrap(), right.to_array(1).unwrap());
+                let (l, r) = (l.as_primitive::<Decimal128Type>(), r.as_primitive::<Decimal128Type>());
+                for i in (0..ours.len()).filter(|i| ours.is_valid(*i)) {
+                    // |q·r − l·10^k| ≤ |r| / 2, exactly, in 256 bits.
+                    let ten = |digits: i32| i256::from_i128(10).wrapping_pow(digits.unsigned_abs());
+                    let (l, r) = (i256::from_i128(l.value(i)), i256::from_i128(r.value(i)));
+                    let (l, r) = if exponent >= 0 { (l * ten(exponent), r) } else { (l, r * ten(exponent)) };
+                    let error = (i256::from_i128(ours.value(i)) * r - l).wrapping_abs();
+                    assert!(error * i256::from_i128(2) <= r.wrapping_abs(), "row {i}: {} / {}", l, r);
+                }
+            };
             match (invoke(Operator::Divide, &left, &right), datafusion(Operator::Divide, &left, &right)) {
                 (Ok(ours), Ok(truncated)) => {
                     assert_eq!(ours.data_type(), truncated.data_type());
                     assert_eq!(ours.logical_nulls(), truncated.logical_nulls());
-                    let DataType::Decimal128(_, scale) = ours.data_type() else { unreachable!() };
-                    let exponent = *scale as i32 - ls as i32 + rs as i32;
-                    let (ours, truncated) =
-                        (ours.as_primitive::<Decimal128Type>(), truncated.as_primitive::<Decimal128Type>());
-                    let (l, r) = (left.to_array(1).unwrap(), right.to_array(1).unwrap());
-                    let (l, r) = (l.as_primitive::<Decimal128Type>(), r.as_primitive::<Decimal128Type>());
-                    for i in (0..ours.len()).filter(|i| ours.is_valid(*i)) {
-                        assert!((ours.value(i) - truncated.value(i)).abs() <= 1, "row {i}");
-                        // |q·r − l·10^k| ≤ |r| / 2, exactly, in 256 bits.
-                        let ten = |digits: i32| i256::from_i128(10).wrapping_pow(digits.unsigned_abs());
-                        let (l, r) = (i256::from_i128(l.value(i)), i256::from_i128(r.value(i)));
-                        let (l, r) = if exponent >= 0 { (l * ten(exponent), r) } else { (l, r * ten(exponent)) };
-                        let error = (i256::from_i128(ours.value(i)) * r - l).wrapping_abs();
-                        assert!(error * i256::from_i128(2) <= r.wrapping_abs(), "row {i}: {} / {}", l, r);
-                        checked.0 += 1;
+                    let (q, t) = (ours.as_primitive::<Decimal128Type>(), truncated.as_primitive::<Decimal128Type>());
+                    for i in (0..q.len()).filter(|i| q.is_valid(*i)) {
+                        assert!((q.value(i) - t.value(i)).abs() <= 1, "row {i}");
                     }
+                    nearest(&ours);
+                    checked.0 += 1;
                 }
-                (Err(ours), Err(theirs)) => {
-                    assert_eq!(ours.to_string(), theirs.to_string());
+                // Arrow scales the dividend in 128 bits, which overflow where 256 do not.
+                (Ok(ours), Err(_)) => {
+                    nearest(&ours);
                     checked.1 += 1;
                 }
+                (Err(_), Err(_)) => checked.2 += 1,
                 (ours, theirs) => panic!("{left:?} / {right:?}: {ours:?} against {theirs:?}"),
             }
         }
-        assert!(checked.0 > 3000 && checked.1 > 10, "{checked:?}");
+        assert!(checked.0 > 100 && checked.1 > 10, "{checked:?}");
     }
 
     #[test]
