@@ -295,6 +295,12 @@ pub async fn plan_statement(
     let state = ctx.state();
     let dialect = state.config().options().sql_parser.dialect;
     let mut parsed = state.sql_to_statement(&statement.text, &dialect).map_err(located)?;
+    // Spark's `CREATE TEMP VIEW`: every view SQL creates lives for the session already.
+    if let DfStatement::Statement(inner) = &mut parsed
+        && let datafusion::sql::sqlparser::ast::Statement::CreateView(view) = inner.as_mut()
+    {
+        view.temporary = false;
+    }
     bind(&mut parsed, params).map_err(|e| e.context(format!("{file}:{}", statement.line)))?;
     let plan = state.statement_to_plan(parsed).await.map_err(located)?;
     refuse_writes_outside_the_session(&plan).map_err(|e| e.context(format!("{file}:{}", statement.line)))?;
