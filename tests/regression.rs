@@ -6215,3 +6215,15 @@ fn an_incremental_headerless_object_is_refused() {
     s.etl(&["run", "job.toml"]).assert_failure(1, "2.csv has no header line where the files of raw.inc have one");
     assert_eq!(s.json(&["schema", "show", "raw.inc"])["columns"].as_array().unwrap().len(), 2);
 }
+
+/// A CSV file with a column the first file lacks in the middle of its header drew no warning:
+/// the shared columns were in the same order, but Athena reads fields by position, and read
+/// this file's `name` as `amount`.
+#[test]
+fn a_csv_column_added_in_the_middle_is_warned_of() {
+    let s = crate::util::Sandbox::new();
+    s.write("t/a.csv", "id,amount\n1,10\n");
+    s.write("t/b.csv", "id,name,amount\n2,bob,20\n");
+    let out = s.etl(&["infer", "t/"]);
+    assert!(out.stderr.contains("b.csv lists its columns in another order (id, name, amount)"), "{}", out.stderr);
+}

@@ -401,9 +401,10 @@ fn positional_warnings(location: &Location, files: &[SourceFile], shapes: &[File
     let mut warnings = Vec::new();
     for (file, shape) in files.iter().zip(shapes).skip(1) {
         let own = names(shape);
-        let shared =
-            |of: &[String], other: &[String]| of.iter().filter(|n| other.contains(n)).cloned().collect::<Vec<_>>();
-        if shared(&own, &reference) != shared(&reference, &own) {
+        // Athena takes a file's n-th field for the table's n-th column: the files must agree
+        // on the positions they share (a column added in the middle moves those after it).
+        let shared = own.len().min(reference.len());
+        if own[..shared] != reference[..shared] {
             warnings.push(format!(
                 "{} lists its columns in another order ({}) than {} ({}): etl reads them by name, but Athena reads CSV columns by position and would put this file's values in the wrong columns",
                 location.display(&file.path),
