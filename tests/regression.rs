@@ -5884,7 +5884,8 @@ fn compacting_a_timestamp_partition_merges_its_files() {
     for batch in ["1", "2"] {
         assert_eq!(s.json(&["run", "job.toml", "--param", &format!("batch={batch}")])["status"], "succeeded");
     }
-    let report = s.json(&["compact", "cur.c", "--partition", "ts=2026-11-03 00:00:00"]);
+    // As `etl sql` prints the value (a `T`), not as the folder spells it (a space).
+    let report = s.json(&["compact", "cur.c", "--partition", "ts=2026-11-03T00:00:00"]);
     assert_eq!((report["files_before"].as_u64(), report["files_after"].as_u64()), (Some(2), Some(1)), "{report}");
     assert_eq!(s.query("SELECT count(*) AS n FROM cur.c")[0]["n"], 4);
 }

@@ -11,6 +11,7 @@
 //! by the same commit protocol as every run. A job that publishes the table meanwhile makes
 //! one of the two publications fail with a conflict, never both succeed over each other.
 
+use chrono::DateTime;
 use serde::Serialize;
 
 use super::job::Job;
@@ -19,9 +20,11 @@ use crate::catalog::{Partition, TableDefinition, TableName};
 use crate::error::{Error, Result};
 use crate::layout::{self, HIVE_NULL_PARTITION};
 use crate::location::Location;
+use crate::schema::GlueType;
 use crate::schema::names::quoted;
 use crate::sink::{FileLayout, LAYOUT_METADATA_KEY};
 use crate::source::footer;
+use crate::source::text::parse_timestamp;
 
 /// Files of about this size when the command names none: Athena reads files of 128 MB to 1 GB
 /// best, and a file per row group of that size keeps listings short.
@@ -90,6 +93,19 @@ pub async fn compact(request: &Compaction, context: &RunContext) -> Result<(Comp
             }));
         }
     }
+    // A timestamp is asked for however it is spelled (`2024-01-03T00:00:00`, as `etl sql`
+    // prints it, or `…03:30:00.5`), and found as its folder spells it.
+    let as_folder = |key: &str, value: &str| -> String {
+        let timestamp = table.definition.partition_keys.iter().any(|k| k.name == key && k.ty == GlueType::Timestamp);
+        match timestamp.then(|| parse_timestamp(value)).flatten().and_then(DateTime::from_timestamp_micros) {
+            Some(at) => at.naive_utc().format(crate::sink::HIVE_TIMESTAMP_FORMAT).to_string(),
+            None => value.to_string(),
+        }
+    };
+    let request = &Compaction {
+        partitions: request.partitions.iter().map(|(key, value)| (key.clone(), as_folder(key, value))).collect(),
+        ..request.clone()
+    };
     let selected: Vec<Partition> = context
         .catalog
         .partitions(name)
