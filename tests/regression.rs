@@ -3287,13 +3287,14 @@ fn a_compressed_object_among_plain_ones_changes_no_schema() {
 #[test]
 fn overwriting_every_partition_takes_a_new_column_type() {
     let s = crate::util::Sandbox::new();
-    let run = |query: &str| {
+    // Runs of two dates: a rerun of one date would replace its earlier run's partitions whole.
+    let run = |query: &str, date: &str| {
         s.write("j.toml", format!("name = \"tc\"\n[[target]]\ntable = \"cur.tc\"\nquery = \"{query}\"\nlocation = \"out/\"\npartition_by = [\"dt\"]\nmode = \"overwrite_partitions\"\n"));
-        s.etl(&["run", "j.toml"])
+        s.etl(&["run", "j.toml", "--logical-date", date])
     };
-    assert_eq!(run("SELECT 1 AS k, 'p1' AS dt").code, 0);
-    assert_eq!(run("SELECT 2.5 AS k, 'p2' AS dt").code, 1, "p1's bigints are kept");
-    let out = run("SELECT 2.5 AS k, 'p1' AS dt");
+    assert_eq!(run("SELECT 1 AS k, 'p1' AS dt", "2026-11-01").code, 0);
+    assert_eq!(run("SELECT 2.5 AS k, 'p2' AS dt", "2026-11-02").code, 1, "p1's bigints are kept");
+    let out = run("SELECT 2.5 AS k, 'p1' AS dt", "2026-11-02");
     assert_eq!(out.code, 0, "{out:?}");
     assert_eq!(s.query("SELECT k, dt FROM cur.tc"), [serde_json::json!({"k": 2.5, "dt": "p1"})]);
 }
@@ -6227,4 +6228,25 @@ fn a_csv_column_added_in_the_middle_is_warned_of() {
     s.write("t/b.csv", "id,name,amount\n2,bob,20\n");
     let out = s.etl(&["infer", "t/"]);
     assert!(out.stderr.contains("b.csv lists its columns in another order (id, name, amount)"), "{}", out.stderr);
+}
+
+/// A rerun of a logical date in `overwrite_partitions` mode kept the partitions only its
+/// earlier run wrote (a region the source no longer holds), where the README says a rerun
+/// replaces what the previous run of that work wrote, in every mode (an append does).
+#[test]
+fn an_overwrite_partitions_rerun_replaces_its_earlier_runs_partitions() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,region\n1,eu\n2,us\n");
+    s.write(
+        "job.toml",
+        "name = \"r\"\n[[source]]\ntable = \"raw.reg\"\nlocation = \"in/\"\nformat = \"csv\"\n[[target]]\ntable = \"cur.r\"\nquery = \"SELECT id, region FROM raw.reg\"\nlocation = \"out/\"\npartition_by = [\"region\"]\nmode = \"overwrite_partitions\"\n",
+    );
+    let run = |date: &str| assert_eq!(s.json(&["run", "job.toml", "--logical-date", date])["status"], "succeeded");
+    run("2024-01-01");
+    s.write("in/a.csv", "id,region\n3,asia\n");
+    run("2024-01-02"); // another date's partition stays whatever its reruns do
+    s.write("in/a.csv", "id,region\n1,eu\n");
+    run("2024-01-01");
+    let out = s.etl(&["sql", "SELECT id, region FROM cur.r ORDER BY id", "--format", "csv"]);
+    assert_eq!(out.stdout, "id,region\n1,eu\n3,asia\n");
 }

@@ -769,7 +769,8 @@ mod tests {
         assert!(s.catalog.table(&target.table).await.unwrap().is_none());
     }
 
-    /// Publishes r1 (partitions a, b), then r2 (b again), with `retain` versions kept.
+    /// Publishes r1 (partitions a, b), then its rerun r2 (b alone, which replaces both: a is
+    /// only r1's output), with `retain` versions kept.
     async fn rerun(s: &Setup, retain: u32) {
         let target = TargetSpec { retain_versions: retain, ..s.target(WriteMode::OverwritePartitions) };
         let mut first = Commit::new("r1", tag("d1"));
@@ -780,7 +781,7 @@ mod tests {
         let mut second = Commit::new("r2", tag("d1"));
         second.stage(&s.catalog, frame(&[(3, "b")]), &target, &NoneLive).await.unwrap();
         let published = second.publish(&s.catalog, Vec::new()).await.unwrap();
-        assert_eq!((published.replaced.len(), published.data_versions.as_slice()), (1, &[Some(2)][..]));
+        assert_eq!((published.replaced.len(), published.data_versions.as_slice()), (2, &[Some(2)][..]));
         assert!(second.clean_up(&s.catalog, &NoneLive).await.is_empty());
         second.close().await;
     }
@@ -792,8 +793,8 @@ mod tests {
         assert_eq!(
             s.files(),
             [
+                "_etl_retained/dt=a/run-r1/part-r1-00000.zstd.parquet.retained",
                 "_etl_retained/dt=b/run-r1/part-r1-00001.zstd.parquet.retained",
-                "dt=a/run-r1/part-r1-00000.zstd.parquet",
                 "dt=b/run-r2/part-r2-00000.zstd.parquet"
             ]
         );
@@ -803,7 +804,7 @@ mod tests {
     async fn with_one_version_retained_a_rerun_deletes_what_it_replaced() {
         let s = Setup::new();
         rerun(&s, 1).await;
-        assert_eq!(s.files(), ["dt=a/run-r1/part-r1-00000.zstd.parquet", "dt=b/run-r2/part-r2-00000.zstd.parquet"]);
+        assert_eq!(s.files(), ["dt=b/run-r2/part-r2-00000.zstd.parquet"]);
     }
 
     #[tokio::test]

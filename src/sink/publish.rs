@@ -117,7 +117,9 @@ pub(super) fn plan(
             let Some(old) = old else { continue };
             let untouched = match target.mode {
                 WriteMode::Overwrite => false,
-                WriteMode::OverwritePartitions => true,
+                // A partition only an earlier run of this work wrote is its output, which a
+                // rerun replaces whole, as in every mode: the rerun's output lacks it.
+                WriteMode::OverwritePartitions => !old.files.iter().all(|f| tag.wrote(f)),
                 WriteMode::Append => kept.len() == old.files.len(),
                 // A merge is the Delta log's to plan (sink::delta::merge), never this.
                 WriteMode::Merge => true,
