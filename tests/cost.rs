@@ -180,29 +180,3 @@ fn athena_reports_what_it_scanned() {
     // The local endpoint runs no query and reports 0 bytes: this checks the wire, not the number.
     assert!(run["data_scanned_in_bytes"].is_u64(), "{json}");
 }
-
-#[test]
-fn athena_binds_the_parameters_itself() {
-    if aws::endpoint().is_none() {
-        return;
-    }
-    let bucket = aws::unique("athena");
-    aws::create_bucket(&bucket);
-    let json = events().json(&[
-        "cost",
-        "SELECT count(*) FROM mart.events WHERE day >= $since AND id < $top -- not $top",
-        "--param",
-        "since:date=2026-11-04",
-        "--param",
-        "top:bigint=200000",
-        "--athena",
-        "--output-location",
-        &format!("s3://{bucket}/results/"),
-    ]);
-    let id = json["athena"][0]["query_execution_id"].as_str().unwrap().to_string();
-    let response = aws::athena("GetQueryExecution", &format!(r#"{{"QueryExecutionId": "{id}"}}"#));
-    let body: serde_json::Value = serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
-    let execution = &body["QueryExecution"];
-    assert_eq!(execution["Query"], "SELECT count(*) FROM mart.events WHERE day >= ? AND id < ? -- not $top", "{body}");
-    assert_eq!(execution["ExecutionParameters"], serde_json::json!(["DATE '2026-11-04'", "200000"]), "{body}");
-}

@@ -5789,7 +5789,7 @@ fn an_unpartitioned_delta_table_on_glue_is_at_its_root() {
     }
     let (database, name) = table.split_once('.').unwrap();
     let response = aws::glue("GetTable", &format!(r#"{{"DatabaseName": "{database}", "Name": "{name}"}}"#));
-    let body: serde_json::Value = serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let body = aws::json_body(&response);
     assert_eq!(body["Table"]["StorageDescriptor"]["Location"], format!("s3://{bucket}/d"), "{body}");
     let count = s.etl(&["sql", &format!("SELECT count(*) AS n FROM {table}"), "--format", "csv", "--catalog", "glue"]);
     assert_eq!(count.stdout, "n\n4\n");
@@ -5834,7 +5834,7 @@ fn a_file_above_the_partition_folders_registers_no_partition_on_glue() {
     assert!(out.stderr.contains("2 of the files"), "{}", out.stderr);
     let (database, name) = table.split_once('.').unwrap();
     let response = aws::glue("GetPartitions", &format!(r#"{{"DatabaseName": "{database}", "TableName": "{name}"}}"#));
-    let body: serde_json::Value = serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let body = aws::json_body(&response);
     let mut locations: Vec<&str> = body["Partitions"]
         .as_array()
         .unwrap()
@@ -5983,7 +5983,7 @@ fn a_crawl_that_changes_the_table_updates_its_partitions_on_glue() {
     assert_eq!(crawl()["change"], "updated");
     let (database, name) = table.split_once('.').unwrap();
     let response = aws::glue("GetPartitions", &format!(r#"{{"DatabaseName": "{database}", "TableName": "{name}"}}"#));
-    let body: serde_json::Value = serde_json::from_str(response.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let body = aws::json_body(&response);
     for partition in body["Partitions"].as_array().unwrap() {
         let columns: Vec<&str> = partition["StorageDescriptor"]["Columns"]
             .as_array()
@@ -6249,4 +6249,78 @@ fn an_overwrite_partitions_rerun_replaces_its_earlier_runs_partitions() {
     run("2024-01-01");
     let out = s.etl(&["sql", "SELECT id, region FROM cur.r ORDER BY id", "--format", "csv"]);
     assert_eq!(out.stdout, "id,region\n1,eu\n3,asia\n");
+}
+
+/// `etl cost --athena` sent its `$name` placeholders to Athena unbound, as text: Athena failed
+/// every query with a parameter. They go as Athena's own (`?`, `ExecutionParameters`).
+#[test]
+fn etl_cost_on_athena_binds_the_parameters() {
+    if crate::util::aws::endpoint().is_none() {
+        return;
+    }
+    use crate::util::aws;
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,day\n1,2026-11-04\n");
+    assert_eq!(s.etl(&["crawl", "in/", "--table", "mart.events"]).code, 0);
+    let bucket = aws::unique("athena");
+    aws::create_bucket(&bucket);
+    let json = s.json(&[
+        "cost",
+        "SELECT count(*) FROM mart.events WHERE day >= $since AND id < $top -- not $top",
+        "--param",
+        "since:date=2026-11-04",
+        "--param",
+        "top:bigint=200000",
+        "--athena",
+        "--output-location",
+        &format!("s3://{bucket}/results/"),
+    ]);
+    let id = json["athena"][0]["query_execution_id"].as_str().unwrap().to_string();
+    let body = aws::json_body(&aws::athena("GetQueryExecution", &format!(r#"{{"QueryExecutionId": "{id}"}}"#)));
+    let execution = &body["QueryExecution"];
+    assert_eq!(execution["Query"], "SELECT count(*) FROM mart.events WHERE day >= ? AND id < ? -- not $top", "{body}");
+    assert_eq!(execution["ExecutionParameters"], serde_json::json!(["DATE '2026-11-04'", "200000"]), "{body}");
+}
+
+/// `amount = 99999.99` on a decimal column matched nothing and `amount < 99999.99` matched
+/// 99999.99: the literal was cast by its double's binary value, 99999.990000000008192.
+#[test]
+fn a_literal_compared_with_a_decimal_is_the_decimal_it_spells() {
+    let s = crate::util::Sandbox::new();
+    s.write("in/a.csv", "id,amount\n1,99999.99\n2,19.99\n3,123456789012345678.10\n");
+    assert_eq!(s.json(&["crawl", "in/", "--table", "raw.m"])["columns"][1]["type"], "decimal(20,2)");
+    assert_eq!(s.query("SELECT id FROM raw.m WHERE amount = 99999.99"), [serde_json::json!({"id": 1})]);
+    assert_eq!(s.query("SELECT id FROM raw.m WHERE amount < 99999.99"), [serde_json::json!({"id": 2})]);
+}
+
+/// `decimal(38,18) / decimal(38,18)` (Spark's default type) overflowed scaling the dividend
+/// by 10^40 in 128 bits, where the quotient fits.
+#[test]
+fn a_wide_decimal_quotient_is_computed_where_it_fits() {
+    let s = crate::util::Sandbox::new();
+    let out = s.etl(&[
+        "sql",
+        "SELECT CAST('1000.5' AS DECIMAL(38,18)) / CAST('3' AS DECIMAL(38,18)) AS q",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(out.stdout, "q\n333.5000000000000000000000\n", "{out:?}");
+}
+
+/// Spark's `CREATE OR REPLACE TEMP VIEW` was refused ("Temporary views not supported").
+#[test]
+fn a_temp_view_is_a_view_of_the_session() {
+    let s = crate::util::Sandbox::new();
+    let out = s.etl(&["sql", "CREATE OR REPLACE TEMP VIEW v AS SELECT 1 AS a; SELECT a FROM v", "--format", "csv"]);
+    assert_eq!(out.stdout, "a\n1\n", "{out:?}");
+}
+
+/// `attempt_timeout = "0s"` was accepted (every attempt then timed out) and `etl scheduler
+/// --concurrency 0` started no run; both are refused with exit 2.
+#[test]
+fn a_scheduler_that_could_run_nothing_is_refused() {
+    let s = crate::util::Sandbox::new();
+    s.write("jobs/j.toml", "name = \"j\"\nschedule = \"rate(1 day)\"\nattempt_timeout = \"0s\"\n[[target]]\ntable = \"a.j\"\nquery = \"SELECT 1 AS n\"\nlocation = \"../out/\"\n");
+    s.etl(&["schedule", "jobs"]).assert_failure(2, "attempt_timeout: 0s leaves an attempt no time");
+    s.etl(&["scheduler", "jobs", "--concurrency", "0"]).assert_failure(2, "--concurrency");
 }

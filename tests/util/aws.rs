@@ -66,6 +66,12 @@ pub fn glue(action: &str, body: &str) -> String {
     json_call("glue", &format!("AWSGlue.{action}"), body)
 }
 
+/// The JSON document a response of [`glue`] or [`athena`] carries.
+pub fn json_body(response: &str) -> serde_json::Value {
+    let body = response.split("\r\n\r\n").nth(1).expect("a response has a body");
+    serde_json::from_str(body).expect("a JSON body")
+}
+
 /// One call of the Athena JSON API (`action`, e.g. `GetQueryExecution`).
 pub fn athena(action: &str, body: &str) -> String {
     json_call("athena", &format!("AmazonAthena.{action}"), body)
